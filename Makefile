@@ -1,0 +1,119 @@
+# vmpoold: one non-recursive GNU Makefile.
+#   make            programs in bin/
+#   make asan       the same programs built with AddressSanitizer + UBSan in bin-asan/
+#   make test       install what is missing, build, run unit, stage and e2e tests
+#   make run        the local demo: control plane, simulator, vmpoold, the example pool
+#   make format     clang-format in place; make check-format fails on a difference
+
+MSGPACK_PC := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
+PKGS := libevent libevent_pthreads libcurl json-c yaml-0.1 $(MSGPACK_PC)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2
+BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) -Icommon $(PKG_CFLAGS)
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+# a stage directory holds main.c plus modules; modules also go into lib<dir>.a for tests
+STAGES := watcher planner actuator status supervisor tools
+COMMON_SRC := $(wildcard common/*.c)
+
+# program name: directory + main file
+PROGRAMS := vmpool-watcher vmpool-planner vmpool-actuator vmpool-status vmpoold vmpoolctl vmpool-sim
+main_vmpool-watcher := watcher/main.c
+main_vmpool-planner := planner/main.c
+main_vmpool-actuator := actuator/main.c
+main_vmpool-status := status/main.c
+main_vmpoold := supervisor/vmpoold.c
+main_vmpoolctl := tools/vmpoolctl.c
+main_vmpool-sim := tools/vmsim.c
+dir_vmpool-watcher := watcher
+dir_vmpool-planner := planner
+dir_vmpool-actuator := actuator
+dir_vmpool-status := status
+dir_vmpoold := supervisor
+dir_vmpoolctl := tools
+dir_vmpool-sim := tools
+MAINS := $(foreach p,$(PROGRAMS),$(main_$(p)))
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+STAGE_C_SRC := $(wildcard tests/stage/test_*.c) $(wildcard tests/stage/fake_*.c)
+
+# $(1) = variant (rel|asan), $(2) = object dir, $(3) = bin dir, $(4) = extra flags
+define variant
+$(2)/%.o: %.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(BASE_CFLAGS) $(4) -MMD -MP -c $$< -o $$@
+
+$(2)/libcommon.a: $$(patsubst %.c,$(2)/%.o,$$(COMMON_SRC))
+	@rm -f $$@; ar rcs $$@ $$^
+
+$(foreach s,$(STAGES),
+$(2)/lib$(s).a: $$(patsubst %.c,$(2)/%.o,$$(filter-out $$(MAINS),$$(wildcard $(s)/*.c)))
+	@rm -f $$@; ar rcs $$@ $$^ $$(if $$^,,$(2)/empty.o)
+)
+
+$(2)/empty.o:
+	@mkdir -p $$(dir $$@); echo 'typedef int vmpool_empty_unit;' | $$(CC) -x c -c - -o $$@
+
+$(2)/STAGELIBS := $(foreach s,$(STAGES),$(2)/lib$(s).a)
+
+$(foreach p,$(PROGRAMS),
+$(3)/$(p): $(2)/$$(basename $$(main_$(p))).o $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $(4) -o $$@ $$< $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $$(PKG_LIBS) -lm
+)
+
+# unit and stage test programs
+$(2)/tests/%: $(2)/tests/%.o $$($(2)/STAGELIBS) $(2)/libcommon.a
+	$$(CC) $$(CFLAGS) $(4) -o $$@ $$< $$($(2)/STAGELIBS) $(2)/libcommon.a $$(PKG_LIBS) $$(CMOCKA_LIBS) -lm
+endef
+
+$(eval $(call variant,rel,build/rel,bin,))
+$(eval $(call variant,asan,build/asan,bin-asan,$(SAN_FLAGS)))
+
+UNIT_BINS = $(patsubst %.c,build/asan/%,$(UNIT_SRC))
+STAGE_BINS = $(patsubst %.c,build/asan/%,$(wildcard tests/stage/test_*.c))
+
+.PHONY: all asan deps test unit stage e2e run format check-format clean bench
+all: $(addprefix bin/,$(PROGRAMS))
+asan: $(addprefix bin-asan/,$(PROGRAMS))
+
+deps:
+	@bash scripts/install-deps.sh
+
+unit: asan $(UNIT_BINS)
+	@bash tests/run-unit.sh $(UNIT_BINS)
+
+stage: asan $(STAGE_BINS)
+	@VMPOOL_BIN=bin-asan bash tests/run-stage.sh $(STAGE_BINS)
+
+e2e: all
+	@bash tests/e2e/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory check-format
+	@$(MAKE) --no-print-directory all asan
+	@$(MAKE) --no-print-directory $(UNIT_BINS) $(STAGE_BINS)
+	@bash tests/run-all.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/demo.sh
+
+bench: all
+	@bash tests/bench/run.sh
+
+FORMAT_SRC = $(wildcard common/*.[ch] $(addsuffix /*.[ch],$(STAGES)) tests/unit/*.[ch] tests/stage/*.[ch])
+format:
+	clang-format -i $(FORMAT_SRC)
+check-format:
+	@bash scripts/check-format.sh $(FORMAT_SRC)
+
+clean:
+	rm -rf build bin bin-asan
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,40 @@
+/*
+ * codec.h: the frame codec and json <-> msgpack transcoding. The only module that includes
+ * msgpack.h. Decoding is strict: the length is checked against the cap before anything is
+ * buffered, every msgpack array/map header is checked against the bytes that remain before
+ * anything is allocated, the top level must be [int type, int seq, map body], map keys must
+ * be strings. Unknown body keys are the caller's to ignore.
+ */
+#ifndef VMPOOL_CODEC_H
+#define VMPOOL_CODEC_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xmalloc.h"
+
+struct frame {
+	int type;
+	uint64_t seq;
+	json_object *body; /* owned by the frame; frame_clear() puts it */
+};
+
+/* Appends one complete frame (length prefix included) to out. body NULL means {}. */
+void codec_pack(struct buf *out, int type, uint64_t seq, json_object *body);
+
+/*
+ * Looks at the front of in (len bytes). Returns:
+ *   0  need more bytes (nothing consumed)
+ *  >0  a frame was decoded into *f; the return value is the number of bytes it used
+ *  -1  the stream is bad (length over max_frame, bad msgpack, wrong shape); err says why
+ */
+long codec_unpack(const unsigned char *in, size_t len, size_t max_frame, struct frame *f,
+    char *err, size_t errlen);
+void frame_clear(struct frame *);
+
+/* msgpack bytes <-> json-c value (whole value, no framing); for the record/dump tools */
+int codec_value_pack(struct buf *out, json_object *v);
+json_object *codec_value_unpack(const unsigned char *in, size_t len, char *err, size_t errlen);
+
+#endif

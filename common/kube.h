@@ -1,0 +1,87 @@
+/*
+ * kube.h: the small Kubernetes client. kubeconfig loading (libyaml) with the usual
+ * precedence, and HTTP over libcurl's multi-socket interface driven by the caller's libevent
+ * base (HTTP/2 where offered, connections reused). Nothing blocks.
+ *
+ * Requests: 429 and 5xx are retried after Retry-After (or backoff) up to 5 attempts,
+ * transport errors likewise; non-GET requests pass through the writer's token bucket
+ * (qps/burst). Bearer tokens from a tokenFile are re-read when the file changes.
+ * Watches parse the stream incrementally (json-c tokener) as bytes arrive.
+ */
+#ifndef VMPOOL_KUBE_H
+#define VMPOOL_KUBE_H
+
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <stddef.h>
+
+struct kube_config {
+	char *source;      /* where it was loaded from, for log lines */
+	char *server;      /* https://host:port, no trailing slash */
+	char *namespace;   /* context namespace or "default" */
+	char *token;       /* bearer token, or NULL */
+	char *token_file;  /* re-read when it changes, or NULL */
+	char *ca_file;
+	unsigned char *ca_data; size_t ca_len;
+	char *cert_file, *key_file;
+	unsigned char *cert_data; size_t cert_len;
+	unsigned char *key_data; size_t key_len;
+	int insecure;      /* insecure-skip-tls-verify */
+};
+
+/*
+ * Precedence: explicit path (--kubeconfig), else $KUBECONFIG (first file), else the
+ * in-cluster service account (KUBERNETES_SERVICE_HOST + /var/run/secrets/...), else
+ * ~/.kube/config. Honors current-context. Returns 0, or -1 with a clear message in err.
+ */
+int kubeconfig_load(const char *path, struct kube_config *, char *err, size_t errlen);
+/* parse one kubeconfig file (used by kubeconfig_load and unit tests) */
+int kubeconfig_load_file(const char *path, struct kube_config *, char *err, size_t errlen);
+void kubeconfig_clear(struct kube_config *);
+
+struct kube;
+
+struct kube_opts {
+	double qps;         /* writer token bucket; <= 0 unlimited */
+	int burst;
+	const char *user_agent;
+	long timeout;       /* seconds for non-watch requests, 0 = 60 */
+};
+struct kube *kube_new(struct event_base *, const struct kube_config *, const struct kube_opts *);
+void kube_free(struct kube *);
+
+struct kube_response {
+	long status;          /* HTTP status, 0 if the request never got one */
+	json_object *body;    /* parsed JSON body or NULL; borrowed during the callback */
+	const char *reason;   /* Status.reason for errors ("AlreadyExists", "NotFound", ...) or "" */
+	const char *message;  /* Status.message, or the transport error text, or "" */
+};
+typedef void (*kube_done_fn)(const struct kube_response *, void *arg);
+
+/* path starts with /api or /apis and may carry a query. body may be NULL.
+ * content_type NULL means application/json. Returns 0 (queued) or -1. */
+int kube_request(struct kube *, const char *method, const char *path,
+    const char *content_type, const char *body, kube_done_fn, void *arg);
+
+/* A watch: path is the full watch URL path + query (watch=1, resourceVersion, ...).
+ * event() is called for each event with type "ADDED", "MODIFIED", "DELETED", "BOOKMARK"
+ * or "ERROR" (obj is then a Status); end() once when the stream ends for any reason
+ * (status = HTTP status or 0, 200 for a normal server close). After end() the watch
+ * is freed. kube_watch_cancel() stops it without calling end(). */
+struct kube_watch;
+typedef void (*kube_event_fn)(const char *type, json_object *obj, void *arg);
+typedef void (*kube_end_fn)(long status, const char *message, void *arg);
+struct kube_watch *kube_watch_start(struct kube *, const char *path, kube_event_fn,
+    kube_end_fn, void *arg);
+void kube_watch_cancel(struct kube_watch *);
+
+/* counters for metrics */
+struct kube_stats {
+	unsigned long requests, writes, errors, retries, watch_events;
+};
+void kube_get_stats(const struct kube *, struct kube_stats *);
+
+/* percent-escape for a path or query component; caller frees */
+char *kube_escape(const char *);
+
+#endif

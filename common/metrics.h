@@ -1,0 +1,24 @@
+/*
+ * metrics.h: Prometheus text exposition and health endpoints on libevent's evhttp.
+ * GET /metrics, /healthz (always 200 while the loop runs), /readyz (200 once the stage set
+ * itself ready). A process registers values by family name + label string; the registry is
+ * process-global (one event loop per process).
+ */
+#ifndef VMPOOL_METRICS_H
+#define VMPOOL_METRICS_H
+
+#include <event2/event.h>
+
+/* addr is "host:port" (":port" means 127.0.0.1). Returns 0 or -1 with err filled. */
+int metrics_start(struct event_base *, const char *addr, char *err, size_t errlen);
+void metrics_stop(void);
+void metrics_set_ready(int ready);
+
+/* type is "counter" or "gauge"; help is printed once per family. labels is the inner part
+ * of {...} already escaped, e.g. "namespace=\"default\",pool=\"p\"", or NULL/"" for none. */
+void metrics_declare(const char *family, const char *type, const char *help);
+void metrics_set(const char *family, const char *labels, double v);
+void metrics_add(const char *family, const char *labels, double delta);
+void metrics_remove(const char *family, const char *labels); /* e.g. pool deleted */
+
+#endif

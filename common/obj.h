@@ -1,0 +1,35 @@
+/*
+ * obj.h: reading Kubernetes objects held as json-c values. Paths are dotted ("metadata.name")
+ * and never allocate. Pure helpers shared by every stage.
+ */
+#ifndef VMPOOL_OBJ_H
+#define VMPOOL_OBJ_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+json_object *obj_path(json_object *, const char *dotted);   /* NULL if absent */
+const char *obj_str(json_object *, const char *dotted);     /* NULL if absent or not string */
+int obj_int(json_object *, const char *dotted, long long *out); /* 0 ok, -1 absent/not int */
+int obj_bool(json_object *, const char *dotted);             /* 1 only if present and true */
+
+const char *obj_name(json_object *);
+const char *obj_namespace(json_object *);  /* "" for cluster-scoped */
+const char *obj_uid(json_object *);
+int obj_terminating(json_object *);        /* metadata.deletionTimestamp set */
+/* "<ns>/<name>" into out; returns out */
+char *obj_key(json_object *, char *out, size_t outlen);
+/* the controller owner reference (controller: true), or NULL */
+json_object *obj_controller_ref(json_object *);
+/* 1 if the controller ref has this kind and uid */
+int obj_controlled_by(json_object *, const char *kind, const char *uid);
+int obj_has_finalizer(json_object *, const char *finalizer);
+/* condition with this type in status.conditions, or NULL */
+json_object *obj_condition(json_object *, const char *type);
+
+/* deep copy */
+json_object *obj_copy(json_object *);
+/* semantic equality of two JSON values (map order ignored) */
+int obj_equal(json_object *, json_object *);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * proto.h: the messages between stages. A frame is a 4-byte big-endian length and one
+ * msgpack array [type, seq, body-map]. Types are numbered in blocks per link and never
+ * reused; a new field is added, never repurposed. Bodies are carried in memory as json-c
+ * objects (see codec.h); field names are the PF_* strings below.
+ */
+#ifndef VMPOOL_PROTO_H
+#define VMPOOL_PROTO_H
+
+#define PROTO_VERSION 1
+#define PROTO_MAX_FRAME_DEFAULT (4u * 1024 * 1024)
+
+enum msg_type {
+	/* every link, first frame each way */
+	MSG_HELLO = 1,           /* {version, program, pid, link} */
+
+	/* watcher.sock: watcher -> subscribers */
+	MSG_SYNC_BEGIN = 100,    /* {} a full snapshot follows; forget everything */
+	MSG_SYNC_END = 101,      /* {} the snapshot is complete */
+	MSG_OBJ_SET = 102,       /* {kind, obj} object added or changed */
+	MSG_OBJ_DELETE = 103,    /* {kind, namespace, name, uid} */
+
+	/* actuator.sock: planner -> actuator and back */
+	MSG_ACTION = 200,        /* see below */
+	MSG_RESULT = 201,        /* {id, ok, status, reason, message} */
+
+	/* planner.sock: planner -> subscribers (status, taps) */
+	MSG_PSYNC_BEGIN = 300,   /* {} */
+	MSG_PSYNC_END = 301,     /* {} */
+	MSG_POOL_RESULT = 302,   /* {namespace, name, uid, ok, reason, message} */
+	MSG_POOL_FORGET = 303,   /* {namespace, name} */
+};
+
+const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
+
+/* link names carried in HELLO */
+#define LINK_WATCHER "watcher"
+#define LINK_ACTUATOR "actuator"
+#define LINK_PLANNER "planner"
+
+/* object kinds in OBJ_SET / OBJ_DELETE */
+#define KIND_POOL "pool"   /* pool.kubevirt.io VirtualMachinePool */
+#define KIND_VM "vm"       /* kubevirt.io/v1 VirtualMachine */
+#define KIND_VMI "vmi"     /* kubevirt.io/v1 VirtualMachineInstance */
+#define KIND_REV "rev"     /* apps/v1 ControllerRevision */
+
+/*
+ * ACTION body:
+ *   id        int    unique per planner connection
+ *   op        string one of ACT_*
+ *   namespace string
+ *   name      string object name (VM name; pool name for ACT_PATCH_POOL / ACT_EVENT)
+ *   uid       string optional precondition (delete) / the object's uid
+ *   pool      map    {name, uid}: the pool the action is for (the Event's involvedObject)
+ *   body      map    ACT_CREATE_VM: the VirtualMachine to POST
+ *   patch     array  ACT_PATCH_VM / ACT_PATCH_POOL: an RFC 6902 JSON patch
+ *   event     map    optional {type, reason, message}: Event to post when the action succeeds
+ *   fail_event map   optional {type, reason, message}: on failure, posted with ": <error>"
+ *                    appended to message
+ * ACT_EVENT posts only `event`.
+ * RESULT: ok is true for success and for the idempotent outcomes (create -> AlreadyExists,
+ * delete/patch -> NotFound); status is the HTTP status (0 if none), reason the API's
+ * Status.reason, message the API's message or the transport error.
+ */
+#define ACT_CREATE_VM "create_vm"
+#define ACT_DELETE_VM "delete_vm"
+#define ACT_PATCH_VM "patch_vm"
+#define ACT_PATCH_POOL "patch_pool"
+#define ACT_EVENT "event"
+
+#endif

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what vmpoold needs to build, test and run: the C libraries, the test tools and
+# the toolchain for the local control plane. Idempotent: installs only what is missing.
+set -euo pipefail
+
+pkgs=(
+  build-essential pkg-config
+  libevent-dev libmsgpack-dev libcurl4-openssl-dev libjson-c-dev libcmocka-dev libyaml-dev
+  clang-format
+  curl openssl ca-certificates procps
+  etcd-server golang-go golang-github-modern-go-reflect2-dev
+  dpkg-dev rsync
+)
+# kubectl: whatever the machine has, else Debian's (same 1.20 line as the test cluster)
+command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
