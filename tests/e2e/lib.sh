@@ -1,0 +1,127 @@
+# tests/e2e/lib.sh: helpers for the end-to-end cases. Each case runs in its own namespace
+# with its own vmpoold and VM simulator, against the real kube-apiserver.
+# shellcheck shell=bash
+
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SHARED=${SHARED:-$ROOT/../shared}
+BIN=${BIN:-$ROOT/bin}
+OUT=${OUT:-$ROOT/tests/e2e/out}
+FINALIZER=pool.kubevirt.io/finalizer
+
+kc() { kubectl -n "$NS" "$@"; }
+
+say() { printf '  %s\n' "$*"; }
+# fail MESSAGE: report and return 1 (use as `cond || fail "..."`, cases stop on first failure)
+fail() { printf '  FAIL: %s\n' "$*"; return 1; }
+
+# wait_until SECONDS CMD...: poll CMD every 0.3 s until it succeeds
+wait_until() {
+	local limit=$1; shift
+	local end=$((SECONDS + limit))
+	until "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep 0.3
+	done
+}
+
+expect_eq() { # actual expected what
+	[ "$1" == "$2" ] || fail "$3: got '$1', want '$2'"
+}
+
+vm_names() { kc get vm -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' | sort -V | tr '\n' ' ' | sed 's/ $//'; }
+vm_count() { kc get vm -o name | wc -l; }
+vm_uid() { kc get vm "$1" -o jsonpath='{.metadata.uid}'; }
+pool_json() { kc get vmpool "$1" -o json; }
+pool_status() { kc get vmpool "$1" -o jsonpath="{.status.$2}"; }
+
+# pool_converged POOL N: N VMs, status replicas = readyReplicas = N
+pool_converged() {
+	local n=$1 p
+	p=$2
+	[ "$(vm_count)" -eq "$n" ] || return 1
+	[ "$(pool_status "$p" replicas)" == "$( [ "$n" -eq 0 ] && echo "" || echo "$n")" ] || return 1
+	[ "$(pool_status "$p" readyReplicas)" == "$( [ "$n" -eq 0 ] && echo "" || echo "$n")" ] || return 1
+}
+converged() { pool_converged "$2" "$1"; } # converged POOL N
+
+# a pool manifest: make_pool NAME REPLICAS|none [SELECTOR_LABEL_VALUE]
+make_pool() {
+	local name=$1 replicas=$2 sel=${3:-$1} rep=""
+	[ "$replicas" != none ] && rep="  replicas: $replicas"
+	cat <<YAML
+apiVersion: pool.kubevirt.io/v1alpha1
+kind: VirtualMachinePool
+metadata:
+  name: $name
+spec:
+$rep
+  selector:
+    matchLabels:
+      kubevirt.io/vmpool: $sel
+  virtualMachineTemplate:
+    metadata:
+      labels:
+        kubevirt.io/vmpool: $name
+    spec:
+      runStrategy: Always
+      template:
+        metadata:
+          labels:
+            kubevirt.io/vmpool: $name
+        spec:
+          domain:
+            devices:
+              disks:
+              - disk:
+                  bus: virtio
+                name: containerdisk
+            resources:
+              requests:
+                memory: 128Mi
+          terminationGracePeriodSeconds: 0
+          volumes:
+          - containerDisk:
+              image: kubevirt/cirros-container-disk-demo:latest
+            name: containerdisk
+YAML
+}
+
+# start the controller and the simulator for $NS; logs in $CASE_OUT
+start_controller() {
+	RUN_DIR=$CASE_OUT/run
+	mkdir -p "$RUN_DIR"
+	"$BIN/vmpool-sim" --kubeconfig "$KUBECONFIG" --namespace "$NS" --ready-delay 0.3 \
+		${SIM_ARGS:-} >"$CASE_OUT/sim.log" 2>&1 &
+	SIM_PID=$!
+	"$BIN/vmpoold" --kubeconfig "$KUBECONFIG" --namespace "$NS" --run-dir "$RUN_DIR" \
+		${VMPOOLD_ARGS:-} >"$CASE_OUT/vmpoold.log" 2>&1 &
+	VMPOOLD_PID=$!
+}
+
+stop_controller() {
+	local rc=0
+	if [ -n "${VMPOOLD_PID:-}" ] && kill -0 "$VMPOOLD_PID" 2>/dev/null; then
+		kill -TERM "$VMPOOLD_PID"
+		wait "$VMPOOLD_PID" || rc=$?
+		[ "$rc" -eq 0 ] || say "vmpoold exited $rc on SIGTERM"
+	fi
+	[ -n "${SIM_PID:-}" ] && kill -TERM "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 2>/dev/null
+	VMPOOLD_PID="" SIM_PID=""
+	return $rc
+}
+
+# pid of a stage started by this case's vmpoold
+stage_pid() { pgrep -f "$1 .*--run-dir $RUN_DIR" | head -1; }
+
+# total API writes (POST/PUT/PATCH/DELETE) the apiserver served for the resources we touch
+api_writes() {
+	kubectl get --raw /metrics | awk '
+		/^apiserver_request_total\{/ && /verb="(POST|PUT|PATCH|DELETE)"/ &&
+		/resource="(virtualmachines|virtualmachinepools|events|virtualmachineinstances|controllerrevisions)"/ {
+			n += $NF } END { printf "%d\n", n }'
+}
+
+event_count() { # REASON [MESSAGE-SUBSTRING]
+	kc get events -o json | jq --arg r "$1" --arg m "${2:-}" \
+		'[.items[] | select(.reason == $r and (.message | contains($m)))] | length'
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# End-to-end suite: the whole pipeline (bin/vmpoold and its four stages, bin/vmpool-sim)
+# against a real kube-apiserver + kube-controller-manager (scripts/test-cluster.sh).
+# Phase 1 uses KubeVirt's real CRD schemas (../shared/crds), phase 2 our own deploy/crds.
+#   tests/e2e/run.sh [CASE...]     default: every case
+# Environment: E2E_KEEP=1 keeps the cluster running afterwards.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+. tests/e2e/lib.sh
+. tests/e2e/cases.sh
+
+export VMPOOLD_CLUSTER_DIR=${VMPOOLD_CLUSTER_DIR:-/tmp/vmpoold-e2e-$(id -u)}
+export VMPOOLD_CLUSTER_PORT=${VMPOOLD_CLUSTER_PORT:-6543}
+[ -d "$SHARED/crds" ] || { echo "e2e: $SHARED/crds not found (shared/ must sit beside the repo)" >&2; exit 1; }
+
+PHASE1=(doc_example scale replicas_unset deleted_vm_replaced detach selector_mismatch bad_selector
+	delete_pool hpa quiet kill_stages bad_kubeconfig api_down manifests)
+PHASE2=(doc_example scale deleted_vm_replaced delete_pool)
+[ $# -gt 0 ] && { PHASE1=("$@"); PHASE2=(); }
+
+bash scripts/test-cluster.sh down >/dev/null 2>&1
+bash scripts/test-cluster.sh up || { echo "e2e: cannot start the test cluster" >&2; exit 1; }
+export KUBECONFIG=$VMPOOLD_CLUSTER_DIR/kubeconfig
+[ "${E2E_KEEP:-0}" = 1 ] || trap 'bash scripts/test-cluster.sh down >/dev/null 2>&1' EXIT
+rm -rf "$OUT"; mkdir -p "$OUT"
+
+# the Go client test of our HTTP layer
+pass=0 failed=0 failures=()
+if [ -x build/rel/tests/e2e/test_kubeclient ]; then
+	if build/rel/tests/e2e/test_kubeclient >"$OUT/kubeclient.log" 2>&1; then
+		pass=$((pass + 1)); echo "ok   kubeclient"
+	else
+		failed=$((failed + 1)); failures+=(kubeclient); echo "FAIL kubeclient"; tail -20 "$OUT/kubeclient.log"
+	fi
+fi
+
+install_crds() { # FILE...
+	kubectl delete crd virtualmachinepools.pool.kubevirt.io virtualmachines.kubevirt.io \
+		virtualmachineinstances.kubevirt.io --ignore-not-found --wait=true >/dev/null 2>&1
+	local f
+	for f in "$@"; do kubectl create -f "$f" >/dev/null || return 1; done
+	kubectl wait --for condition=established --timeout=60s crd/virtualmachinepools.pool.kubevirt.io \
+		crd/virtualmachines.kubevirt.io >/dev/null
+}
+
+run_case() { # PHASE CASE
+	local phase=$1 name=$2
+	NS=e2e-$phase-${name//_/-}
+	CASE_OUT=$OUT/$phase-$name
+	mkdir -p "$CASE_OUT"
+	kubectl create namespace "$NS" >/dev/null
+	start_controller
+	wait_until 20 test -n "$(stage_pid vmpool-planner)"
+	PLANNER0=$(stage_pid vmpool-planner)
+	local start=$SECONDS rc=0
+	( set -u; "case_$name" ) >"$CASE_OUT/case.log" 2>&1 || rc=$?
+	stop_controller >>"$CASE_OUT/case.log" 2>&1 || rc=1
+	kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1
+	if [ "$rc" -eq 0 ]; then
+		pass=$((pass + 1)); printf 'ok   %s/%s (%ds)\n' "$phase" "$name" $((SECONDS - start))
+	else
+		failed=$((failed + 1)); failures+=("$phase/$name")
+		printf 'FAIL %s/%s (%ds)\n' "$phase" "$name" $((SECONDS - start))
+		sed 's/^/     /' "$CASE_OUT/case.log" | tail -20
+		echo "     --- vmpoold.log (last lines) ---"; tail -15 "$CASE_OUT/vmpoold.log" | sed 's/^/     /'
+	fi
+	grep -E 'AddressSanitizer|runtime error:' "$CASE_OUT"/*.log >/dev/null 2>&1 &&
+		{ echo "     sanitizer report in $CASE_OUT"; }
+	return 0
+}
+
+install_crds "$SHARED/crds/kubevirt-crds.yaml" || { echo "e2e: cannot install KubeVirt CRDs" >&2; exit 1; }
+for c in "${PHASE1[@]}"; do run_case kubevirt "$c"; done
+if [ ${#PHASE2[@]} -gt 0 ]; then
+	install_crds deploy/crds/kubevirt-minimal.yaml deploy/crds/virtualmachinepool.yaml ||
+		{ echo "e2e: cannot install our CRDs" >&2; exit 1; }
+	for c in "${PHASE2[@]}"; do run_case own "$c"; done
+fi
+
+[ "$failed" -gt 0 ] && echo "e2e failures: ${failures[*]}"
+echo "e2e: $pass passed, $failed failed"
+[ "$failed" -eq 0 ]
