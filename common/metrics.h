@@ -9,8 +9,11 @@
 
 #include <event2/event.h>
 
+#include "xmalloc.h"
+
 /* addr is "host:port" (":port" means 127.0.0.1). Returns 0 or -1 with err filled. */
 int metrics_start(struct event_base *, const char *addr, char *err, size_t errlen);
+/* closes the server and forgets every family (shutdown; tests between cases) */
 void metrics_stop(void);
 void metrics_set_ready(int ready);
 
@@ -20,5 +23,13 @@ void metrics_declare(const char *family, const char *type, const char *help);
 void metrics_set(const char *family, const char *labels, double v);
 void metrics_add(const char *family, const char *labels, double delta);
 void metrics_remove(const char *family, const char *labels); /* e.g. pool deleted */
+
+/* Appends the whole registry in the Prometheus text format 0.0.4 to out (what GET /metrics
+ * serves): families sorted by name, samples by label string. */
+void metrics_render(struct buf *out);
+/* Builds a label string from NULL-terminated key, value pairs, e.g.
+ * metrics_labels("namespace", ns, "pool", name, NULL) -> namespace="ns",pool="name",
+ * with \, " and newline in values escaped. Caller frees. */
+char *metrics_labels(const char *k1, const char *v1, ...) __attribute__((sentinel));
 
 #endif

@@ -1,0 +1,420 @@
+/*
+ * metrics.c: the process-global metrics registry and its HTTP endpoints (libevent evhttp).
+ * Families and their samples are kept in arrays sorted by name and by label string, so a
+ * lookup is a binary search and /metrics is rendered in order without sorting.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "xmalloc.h"
+
+struct metrics_sample {
+	char *labels; /* "" for none */
+	double v;
+};
+
+struct metrics_family {
+	char *name;
+	char *type; /* "counter", "gauge"; NULL until declared (rendered as untyped) */
+	char *help;
+	struct metrics_sample *samples; /* sorted by labels */
+	size_t n;
+};
+
+static struct {
+	struct metrics_family *fams; /* sorted by name */
+	size_t n;
+	struct evhttp *http;
+	int ready;
+} metrics;
+
+/* binary search: index of key, or where it would go (*found says which) */
+static size_t metrics_find(
+    const void *base, size_t n, size_t size, size_t off, const char *key, int *found)
+{
+	size_t lo = 0, hi = n, mid;
+	int c;
+
+	*found = 0;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = strcmp(*(char *const *)((const char *)base + mid * size + off), key);
+		if (c == 0) {
+			*found = 1;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int metrics_valid_name(const char *s)
+{
+	const char *p;
+
+	if (*s == '\0' || (*s >= '0' && *s <= '9'))
+		return 0;
+	for (p = s; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		        (*p >= '0' && *p <= '9') || *p == '_' || *p == ':'))
+			return 0;
+	}
+	return 1;
+}
+
+/* the family called name, created (untyped) if create is set */
+static struct metrics_family *metrics_family(const char *name, int create)
+{
+	struct metrics_family *f;
+	size_t i;
+	int found;
+
+	i = metrics_find(metrics.fams, metrics.n, sizeof *metrics.fams,
+	    offsetof(struct metrics_family, name), name, &found);
+	if (found)
+		return &metrics.fams[i];
+	if (!create)
+		return NULL;
+	if (!metrics_valid_name(name)) {
+		log_warnx(NULL, "metrics: invalid family name \"%s\" ignored", log_escape(name));
+		return NULL;
+	}
+	metrics.fams = xreallocarray(metrics.fams, metrics.n + 1, sizeof *metrics.fams);
+	memmove(&metrics.fams[i + 1], &metrics.fams[i], (metrics.n - i) * sizeof *metrics.fams);
+	metrics.n++;
+	f = &metrics.fams[i];
+	memset(f, 0, sizeof *f);
+	f->name = xstrdup(name);
+	return f;
+}
+
+static struct metrics_sample *metrics_sample(struct metrics_family *f, const char *labels)
+{
+	struct metrics_sample *s;
+	size_t i;
+	int found;
+
+	i = metrics_find(f->samples, f->n, sizeof *f->samples,
+	    offsetof(struct metrics_sample, labels), labels, &found);
+	if (found)
+		return &f->samples[i];
+	f->samples = xreallocarray(f->samples, f->n + 1, sizeof *f->samples);
+	memmove(&f->samples[i + 1], &f->samples[i], (f->n - i) * sizeof *f->samples);
+	f->n++;
+	s = &f->samples[i];
+	s->labels = xstrdup(labels);
+	s->v = 0;
+	return s;
+}
+
+void metrics_declare(const char *family, const char *type, const char *help)
+{
+	struct metrics_family *f;
+
+	if ((f = metrics_family(family, 1)) == NULL)
+		return;
+	free(f->type);
+	free(f->help);
+	f->type = type != NULL ? xstrdup(type) : NULL;
+	f->help = help != NULL ? xstrdup(help) : NULL;
+}
+
+void metrics_set(const char *family, const char *labels, double v)
+{
+	struct metrics_family *f;
+
+	if ((f = metrics_family(family, 1)) != NULL)
+		metrics_sample(f, labels != NULL ? labels : "")->v = v;
+}
+
+void metrics_add(const char *family, const char *labels, double delta)
+{
+	struct metrics_family *f;
+
+	if ((f = metrics_family(family, 1)) != NULL)
+		metrics_sample(f, labels != NULL ? labels : "")->v += delta;
+}
+
+void metrics_remove(const char *family, const char *labels)
+{
+	struct metrics_family *f;
+	size_t i;
+	int found;
+
+	if ((f = metrics_family(family, 0)) == NULL)
+		return;
+	i = metrics_find(f->samples, f->n, sizeof *f->samples,
+	    offsetof(struct metrics_sample, labels), labels != NULL ? labels : "", &found);
+	if (!found)
+		return;
+	free(f->samples[i].labels);
+	memmove(&f->samples[i], &f->samples[i + 1], (f->n - i - 1) * sizeof *f->samples);
+	f->n--;
+}
+
+static void metrics_str(struct buf *out, const char *s)
+{
+	buf_add(out, s, strlen(s));
+}
+
+/* HELP text: backslash and newline escaped, as the text format requires */
+static void metrics_help(struct buf *out, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\')
+			metrics_str(out, "\\\\");
+		else if (*s == '\n')
+			metrics_str(out, "\\n");
+		else
+			buf_add(out, s, 1);
+	}
+}
+
+static void metrics_value(struct buf *out, double v)
+{
+	char tmp[64];
+	int prec;
+
+	if (isnan(v))
+		snprintf(tmp, sizeof tmp, "NaN");
+	else if (isinf(v))
+		snprintf(tmp, sizeof tmp, "%s", v > 0 ? "+Inf" : "-Inf");
+	else if (v == floor(v) && fabs(v) < 9007199254740992.0)
+		snprintf(tmp, sizeof tmp, "%.0f", v);
+	else {
+		/* the shortest form that reads back to the same double */
+		for (prec = 15; prec <= 17; prec++) {
+			snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+			if (strtod(tmp, NULL) == v)
+				break;
+		}
+	}
+	metrics_str(out, tmp);
+}
+
+static void metrics_render_family(struct buf *out, const struct metrics_family *f)
+{
+	size_t i;
+
+	if (f->help != NULL) {
+		metrics_str(out, "# HELP ");
+		metrics_str(out, f->name);
+		metrics_str(out, " ");
+		metrics_help(out, f->help);
+		metrics_str(out, "\n");
+	}
+	metrics_str(out, "# TYPE ");
+	metrics_str(out, f->name);
+	metrics_str(out, " ");
+	metrics_str(out, f->type != NULL ? f->type : "untyped");
+	metrics_str(out, "\n");
+	for (i = 0; i < f->n; i++) {
+		metrics_str(out, f->name);
+		if (*f->samples[i].labels != '\0') {
+			metrics_str(out, "{");
+			metrics_str(out, f->samples[i].labels);
+			metrics_str(out, "}");
+		}
+		metrics_str(out, " ");
+		metrics_value(out, f->samples[i].v);
+		metrics_str(out, "\n");
+	}
+}
+
+void metrics_render(struct buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < metrics.n; i++)
+		metrics_render_family(out, &metrics.fams[i]);
+}
+
+static void metrics_label_value(struct buf *out, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\')
+			metrics_str(out, "\\\\");
+		else if (*s == '"')
+			metrics_str(out, "\\\"");
+		else if (*s == '\n')
+			metrics_str(out, "\\n");
+		else
+			buf_add(out, s, 1);
+	}
+}
+
+char *metrics_labels(const char *k1, const char *v1, ...)
+{
+	struct buf b = {0};
+	const char *k = k1, *v = v1;
+	va_list ap;
+
+	va_start(ap, v1);
+	while (k != NULL) {
+		if (b.len > 0)
+			metrics_str(&b, ",");
+		metrics_str(&b, k);
+		metrics_str(&b, "=\"");
+		metrics_label_value(&b, v != NULL ? v : "");
+		metrics_str(&b, "\"");
+		if ((k = va_arg(ap, const char *)) != NULL)
+			v = va_arg(ap, const char *);
+	}
+	va_end(ap);
+	buf_add(&b, "", 1);
+	return (char *)b.data;
+}
+
+static void metrics_reply(struct evhttp_request *req, int code, const char *reason,
+    const char *ctype, const void *body, size_t len)
+{
+	struct evbuffer *evb = evbuffer_new();
+
+	if (evb == NULL) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	evbuffer_add(evb, body, len);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
+	evhttp_send_reply(req, code, reason, evb);
+	evbuffer_free(evb);
+}
+
+static void metrics_http_metrics(struct evhttp_request *req, void *arg)
+{
+	struct buf b = {0};
+
+	metrics_render(&b);
+	metrics_reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4; charset=utf-8",
+	    b.data != NULL ? (void *)b.data : "", b.len);
+	buf_clear(&b);
+}
+
+static void metrics_http_healthz(struct evhttp_request *req, void *arg)
+{
+	metrics_reply(req, HTTP_OK, "OK", "text/plain", "ok", 2);
+}
+
+static void metrics_http_readyz(struct evhttp_request *req, void *arg)
+{
+	if (metrics.ready)
+		metrics_reply(req, HTTP_OK, "OK", "text/plain", "ok", 2);
+	else
+		metrics_reply(req, 503, "Service Unavailable", "text/plain", "not ready", 9);
+}
+
+static void metrics_http_other(struct evhttp_request *req, void *arg)
+{
+	metrics_reply(req, HTTP_NOTFOUND, "Not Found", "text/plain", "not found", 9);
+}
+
+static const struct {
+	const char *path;
+	void (*fn)(struct evhttp_request *, void *);
+} metrics_routes[] = {
+    {"/metrics", metrics_http_metrics},
+    {"/healthz", metrics_http_healthz},
+    {"/readyz", metrics_http_readyz},
+};
+
+/* "host:port", "[v6]:port" or ":port" (127.0.0.1) into host and port */
+static int metrics_parse_addr(const char *addr, char *host, size_t hostlen, unsigned short *port)
+{
+	const char *colon = strrchr(addr, ':');
+	size_t hl;
+	char *end;
+	long p;
+
+	if (colon == NULL)
+		return -1;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 0 || p > 65535)
+		return -1;
+	hl = colon - addr;
+	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
+		addr++;
+		hl -= 2;
+	}
+	if (hl == 0)
+		snprintf(host, hostlen, "127.0.0.1");
+	else if (hl >= hostlen)
+		return -1;
+	else
+		snprintf(host, hostlen, "%.*s", (int)hl, addr);
+	*port = (unsigned short)p;
+	return 0;
+}
+
+int metrics_start(struct event_base *base, const char *addr, char *err, size_t errlen)
+{
+	char host[256];
+	unsigned short port;
+	size_t i;
+
+	if (metrics.http != NULL) {
+		snprintf(err, errlen, "metrics server already running");
+		return -1;
+	}
+	if (metrics_parse_addr(addr, host, sizeof host, &port) != 0) {
+		snprintf(err, errlen, "bad metrics address \"%s\" (want host:port or :port)", addr);
+		return -1;
+	}
+	if ((metrics.http = evhttp_new(base)) == NULL) {
+		snprintf(err, errlen, "evhttp_new failed");
+		return -1;
+	}
+	evhttp_set_allowed_methods(metrics.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	for (i = 0; i < sizeof metrics_routes / sizeof metrics_routes[0]; i++)
+		evhttp_set_cb(metrics.http, metrics_routes[i].path, metrics_routes[i].fn, NULL);
+	evhttp_set_gencb(metrics.http, metrics_http_other, NULL);
+	if (evhttp_bind_socket_with_handle(metrics.http, host, port) == NULL) {
+		snprintf(
+		    err, errlen, "cannot listen on %s port %u: %s", host, port, strerror(errno));
+		evhttp_free(metrics.http);
+		metrics.http = NULL;
+		return -1;
+	}
+	log_info(NULL, "metrics: listening on %s port %u", host, port);
+	return 0;
+}
+
+/* closes the server and forgets the whole registry (shutdown, tests) */
+void metrics_stop(void)
+{
+	size_t i, j;
+
+	if (metrics.http != NULL)
+		evhttp_free(metrics.http);
+	for (i = 0; i < metrics.n; i++) {
+		for (j = 0; j < metrics.fams[i].n; j++)
+			free(metrics.fams[i].samples[j].labels);
+		free(metrics.fams[i].samples);
+		free(metrics.fams[i].name);
+		free(metrics.fams[i].type);
+		free(metrics.fams[i].help);
+	}
+	free(metrics.fams);
+	memset(&metrics, 0, sizeof metrics);
+}
+
+void metrics_set_ready(int ready)
+{
+	metrics.ready = ready;
+}

@@ -1,0 +1,324 @@
+/*
+ * mirror.c: a subscriber's copy of the watcher's objects. Frames from watcher.sock (or
+ * handed in with mirror_apply) are applied to a store; every real change is reported.
+ *
+ * Snapshots: SYNC_BEGIN starts a snapshot and an empty "seen" set; every OBJ_SET until
+ * SYNC_END marks its object as seen. At SYNC_END every stored object that was not seen is
+ * removed and reported as changed(kind, old, NULL), so a restarted watcher replaces the
+ * picture wholesale without the subscriber dropping objects that did not change.
+ *
+ * mirror_synced() is 1 from the first SYNC_END on a connection until the link drops.
+ * Callbacks must not free the mirror.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "link.h"
+#include "log.h"
+#include "mirror.h"
+#include "obj.h"
+#include "proto.h"
+#include "xmalloc.h"
+
+struct mirror {
+	struct link *link;
+	struct link_spec spec; /* the link keeps a pointer to it */
+	struct store *store;
+	struct mirror_cb cb;
+	void *arg;
+	int syncing;       /* between SYNC_BEGIN and SYNC_END */
+	int synced;        /* a snapshot completed on this connection */
+	json_object *seen; /* "kind/ns/name" -> null, objects sent during the snapshot */
+};
+
+static const char *mirror_kinds[] = {KIND_POOL, KIND_VM, KIND_VMI, KIND_REV};
+#define MIRROR_NKINDS (sizeof mirror_kinds / sizeof mirror_kinds[0])
+
+static const int mirror_accept[] = {MSG_SYNC_BEGIN, MSG_SYNC_END, MSG_OBJ_SET, MSG_OBJ_DELETE, 0};
+
+static int mirror_sync_begin(struct mirror *, json_object *);
+static int mirror_sync_end(struct mirror *, json_object *);
+static int mirror_obj_set(struct mirror *, json_object *);
+static int mirror_obj_delete(struct mirror *, json_object *);
+
+static const struct {
+	int type;
+	int (*fn)(struct mirror *, json_object *);
+} mirror_handlers[] = {
+    {MSG_SYNC_BEGIN, mirror_sync_begin},
+    {MSG_SYNC_END, mirror_sync_end},
+    {MSG_OBJ_SET, mirror_obj_set},
+    {MSG_OBJ_DELETE, mirror_obj_delete},
+};
+
+/* the canonical spelling of kind if it is one of KIND_*, else NULL */
+static const char *mirror_kind(json_object *body)
+{
+	const char *kind = obj_str(body, "kind");
+	size_t i;
+
+	if (kind == NULL)
+		return NULL;
+	for (i = 0; i < MIRROR_NKINDS; i++) {
+		if (strcmp(kind, mirror_kinds[i]) == 0)
+			return mirror_kinds[i];
+	}
+	return NULL;
+}
+
+static void mirror_mark_seen(struct mirror *m, const char *kind, json_object *obj)
+{
+	char *key;
+
+	if (!m->syncing)
+		return;
+	xasprintf(&key, "%s/%s/%s", kind, obj_namespace(obj), obj_name(obj));
+	json_object_object_add(m->seen, key, NULL);
+	free(key);
+}
+
+static void mirror_changed(struct mirror *m, const char *kind, json_object *old, json_object *new_)
+{
+	if (m->cb.changed != NULL)
+		m->cb.changed(kind, old, new_, m->arg);
+}
+
+static int mirror_sync_begin(struct mirror *m, json_object *body)
+{
+	if (m->syncing)
+		log_warnx(NULL, "mirror: SYNC_BEGIN inside a snapshot; starting over");
+	json_object_put(m->seen);
+	if ((m->seen = json_object_new_object()) == NULL)
+		fatalx("mirror: out of memory");
+	m->syncing = 1;
+	return 0;
+}
+
+struct mirror_sweep {
+	struct mirror *m;
+	const char *kind;
+	json_object *gone; /* array of objects to drop, with a reference each */
+};
+
+static void mirror_sweep_collect(json_object *obj, void *arg)
+{
+	struct mirror_sweep *sw = arg;
+	char *key;
+
+	xasprintf(&key, "%s/%s/%s", sw->kind, obj_namespace(obj), obj_name(obj));
+	if (!json_object_object_get_ex(sw->m->seen, key, NULL))
+		json_object_array_add(sw->gone, json_object_get(obj));
+	free(key);
+}
+
+/* removes and reports every object of kind that the snapshot did not contain */
+static void mirror_sweep_kind(struct mirror *m, const char *kind)
+{
+	struct mirror_sweep sw = {m, kind, json_object_new_array()};
+	json_object *o, *old;
+	size_t i, n;
+
+	if (sw.gone == NULL)
+		fatalx("mirror: out of memory");
+	store_foreach(m->store, kind, mirror_sweep_collect, &sw);
+	n = json_object_array_length(sw.gone);
+	for (i = 0; i < n; i++) {
+		o = json_object_array_get_idx(sw.gone, i);
+		old = store_take(m->store, kind, obj_namespace(o), obj_name(o));
+		if (old == NULL)
+			continue;
+		log_debug(NULL, "mirror: %s %s/%s not in the new snapshot", kind,
+		    log_escape(obj_namespace(o)), log_escape(obj_name(o)));
+		mirror_changed(m, kind, old, NULL);
+		json_object_put(old);
+	}
+	json_object_put(sw.gone);
+}
+
+static int mirror_sync_end(struct mirror *m, json_object *body)
+{
+	size_t i;
+
+	if (!m->syncing) {
+		log_warnx(NULL, "mirror: SYNC_END without SYNC_BEGIN ignored");
+		return -1;
+	}
+	for (i = 0; i < MIRROR_NKINDS; i++)
+		mirror_sweep_kind(m, mirror_kinds[i]);
+	json_object_put(m->seen);
+	m->seen = NULL;
+	m->syncing = 0;
+	m->synced = 1;
+	if (m->cb.synced != NULL)
+		m->cb.synced(m->arg);
+	return 0;
+}
+
+/* 1 if new is a resend of old: same uid and resourceVersion (or, without a
+ * resourceVersion, the same content) */
+static int mirror_same(json_object *old, json_object *new_)
+{
+	const char *ou = obj_uid(old), *nu = obj_uid(new_);
+	const char *orv = obj_str(old, "metadata.resourceVersion");
+	const char *nrv = obj_str(new_, "metadata.resourceVersion");
+
+	if ((ou == NULL) != (nu == NULL) || (ou != NULL && strcmp(ou, nu) != 0))
+		return 0;
+	if (orv != NULL && nrv != NULL)
+		return strcmp(orv, nrv) == 0;
+	if (orv != NULL || nrv != NULL)
+		return 0;
+	return obj_equal(old, new_);
+}
+
+static int mirror_obj_set(struct mirror *m, json_object *body)
+{
+	const char *kind = mirror_kind(body);
+	json_object *obj = NULL, *cur, *old;
+
+	if (kind == NULL) {
+		log_warnx(NULL, "mirror: OBJ_SET with kind \"%s\" ignored",
+		    log_escape(obj_str(body, "kind") != NULL ? obj_str(body, "kind") : "(none)"));
+		return -1;
+	}
+	json_object_object_get_ex(body, "obj", &obj);
+	if (!json_object_is_type(obj, json_type_object) || obj_name(obj) == NULL) {
+		log_warnx(
+		    NULL, "mirror: OBJ_SET %s without an object with metadata.name ignored", kind);
+		return -1;
+	}
+	mirror_mark_seen(m, kind, obj);
+	cur = store_get(m->store, kind, obj_namespace(obj), obj_name(obj));
+	if (cur != NULL && mirror_same(cur, obj))
+		return 0;
+	old = store_put(m->store, kind, json_object_get(obj));
+	mirror_changed(m, kind, old, obj);
+	json_object_put(old);
+	return 0;
+}
+
+static int mirror_obj_delete(struct mirror *m, json_object *body)
+{
+	const char *kind = mirror_kind(body);
+	const char *ns = obj_str(body, "namespace"), *name = obj_str(body, "name");
+	const char *uid = obj_str(body, "uid"), *cur_uid;
+	json_object *cur, *old;
+
+	if (kind == NULL || name == NULL || (ns == NULL && obj_path(body, "namespace") != NULL) ||
+	    (uid == NULL && obj_path(body, "uid") != NULL)) {
+		log_warnx(NULL, "mirror: OBJ_DELETE needs a known kind and string name, "
+		                "namespace and uid; ignored");
+		return -1;
+	}
+	if (ns == NULL)
+		ns = "";
+	if ((cur = store_get(m->store, kind, ns, name)) == NULL)
+		return 0;
+	/* a delete of an older incarnation must not remove the current one */
+	cur_uid = obj_uid(cur);
+	if (uid != NULL && *uid != '\0' && cur_uid != NULL && strcmp(uid, cur_uid) != 0) {
+		log_debug(NULL, "mirror: delete of %s %s/%s uid %s ignored (have %s)", kind,
+		    log_escape(ns), log_escape(name), log_escape(uid), log_escape(cur_uid));
+		return 0;
+	}
+	old = store_take(m->store, kind, ns, name);
+	if (m->syncing) {
+		char *key;
+
+		xasprintf(&key, "%s/%s/%s", kind, ns, name);
+		json_object_object_del(m->seen, key);
+		free(key);
+	}
+	mirror_changed(m, kind, old, NULL);
+	json_object_put(old);
+	return 0;
+}
+
+int mirror_apply(struct mirror *m, int type, json_object *body)
+{
+	size_t i;
+
+	if (body != NULL && !json_object_is_type(body, json_type_object)) {
+		log_warnx(NULL, "mirror: %s body is not a map", msg_type_name(type));
+		return -1;
+	}
+	for (i = 0; i < sizeof mirror_handlers / sizeof mirror_handlers[0]; i++) {
+		if (mirror_handlers[i].type == type)
+			return mirror_handlers[i].fn(m, body);
+	}
+	log_warnx(NULL, "mirror: unexpected frame %s (%d)", msg_type_name(type), type);
+	return -1;
+}
+
+static void mirror_link_up(struct link *l, void *arg)
+{
+	log_info(NULL, "mirror: connected to watcher (%s)", log_escape(link_peer_program(l)));
+}
+
+static void mirror_link_frame(struct link *l, int type, json_object *body, void *arg)
+{
+	mirror_apply(arg, type, body);
+}
+
+static void mirror_link_down(struct link *l, void *arg)
+{
+	struct mirror *m = arg;
+
+	log_info(NULL, "mirror: lost the watcher; keeping the picture until the next snapshot");
+	json_object_put(m->seen);
+	m->seen = NULL;
+	m->syncing = 0;
+	m->synced = 0;
+	if (m->cb.lost != NULL)
+		m->cb.lost(m->arg);
+}
+
+static const struct link_cb mirror_link_cb = {
+    mirror_link_up,
+    mirror_link_frame,
+    mirror_link_down,
+};
+
+struct mirror *mirror_new(struct event_base *base, const char *sock_path, size_t max_frame,
+    const struct mirror_cb *cb, void *arg)
+{
+	struct mirror *m = xcalloc(1, sizeof *m);
+
+	m->store = store_new();
+	if (cb != NULL)
+		m->cb = *cb;
+	m->arg = arg;
+	if (sock_path == NULL)
+		return m;
+	m->spec.name = LINK_WATCHER;
+	m->spec.accept = mirror_accept;
+	m->spec.max_frame = max_frame;
+	if ((m->link = link_connect(base, sock_path, &m->spec, &mirror_link_cb, m)) == NULL) {
+		log_warnx(NULL, "mirror: cannot connect to %s", log_escape(sock_path));
+		mirror_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void mirror_free(struct mirror *m)
+{
+	if (m == NULL)
+		return;
+	if (m->link != NULL)
+		link_free(m->link);
+	json_object_put(m->seen);
+	store_free(m->store);
+	free(m);
+}
+
+struct store *mirror_store(struct mirror *m)
+{
+	return m->store;
+}
+
+int mirror_synced(const struct mirror *m)
+{
+	return m->synced;
+}

@@ -1,0 +1,305 @@
+/* test_metrics.c: Prometheus text rendering, label escaping and the HTTP endpoints. */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "metrics.h"
+
+/* the registry rendered as a NUL-terminated string; caller frees */
+static char *render(void)
+{
+	struct buf b = {0};
+
+	metrics_render(&b);
+	buf_add(&b, "", 1);
+	return (char *)b.data;
+}
+
+static int reset(void **state)
+{
+	metrics_stop();
+	return 0;
+}
+
+static void test_empty(void **state)
+{
+	char *s = render();
+
+	assert_string_equal(s, "");
+	free(s);
+}
+
+static void test_counter_gauge(void **state)
+{
+	char *s;
+
+	metrics_declare("vmpool_vms", "gauge", "VMs owned by the pool.");
+	metrics_declare("vmpool_actions_total", "counter", "Actions sent.");
+	metrics_set("vmpool_vms", "namespace=\"ns\",pool=\"b\"", 3);
+	metrics_set("vmpool_vms", "namespace=\"ns\",pool=\"a\"", 2);
+	metrics_set("vmpool_vms", "namespace=\"ns\",pool=\"a\"", 5); /* replaces */
+	metrics_add("vmpool_actions_total", "op=\"create_vm\"", 1);
+	metrics_add("vmpool_actions_total", "op=\"create_vm\"", 2);
+	metrics_add("vmpool_actions_total", "op=\"delete_vm\"", 1);
+	metrics_add("vmpool_actions_total", NULL, 0.5);
+	s = render();
+	assert_string_equal(s, "# HELP vmpool_actions_total Actions sent.\n"
+	                       "# TYPE vmpool_actions_total counter\n"
+	                       "vmpool_actions_total 0.5\n"
+	                       "vmpool_actions_total{op=\"create_vm\"} 3\n"
+	                       "vmpool_actions_total{op=\"delete_vm\"} 1\n"
+	                       "# HELP vmpool_vms VMs owned by the pool.\n"
+	                       "# TYPE vmpool_vms gauge\n"
+	                       "vmpool_vms{namespace=\"ns\",pool=\"a\"} 5\n"
+	                       "vmpool_vms{namespace=\"ns\",pool=\"b\"} 3\n");
+	free(s);
+
+	metrics_remove("vmpool_vms", "namespace=\"ns\",pool=\"a\"");
+	metrics_remove("vmpool_vms", "namespace=\"ns\",pool=\"zz\""); /* absent: no-op */
+	metrics_remove("nosuch", NULL);
+	metrics_remove("vmpool_actions_total", "");
+	s = render();
+	assert_string_equal(s, "# HELP vmpool_actions_total Actions sent.\n"
+	                       "# TYPE vmpool_actions_total counter\n"
+	                       "vmpool_actions_total{op=\"create_vm\"} 3\n"
+	                       "vmpool_actions_total{op=\"delete_vm\"} 1\n"
+	                       "# HELP vmpool_vms VMs owned by the pool.\n"
+	                       "# TYPE vmpool_vms gauge\n"
+	                       "vmpool_vms{namespace=\"ns\",pool=\"b\"} 3\n");
+	free(s);
+}
+
+static void test_families_sorted(void **state)
+{
+	char *s;
+
+	metrics_set("zz", NULL, 1);
+	metrics_set("aa", "", 2);
+	metrics_declare("mm", "gauge", NULL);
+	metrics_set("mm", "x=\"1\"", -7);
+	metrics_set("bad-name", NULL, 1); /* ignored */
+	s = render();
+	assert_string_equal(s, "# TYPE aa untyped\n"
+	                       "aa 2\n"
+	                       "# TYPE mm gauge\n"
+	                       "mm{x=\"1\"} -7\n"
+	                       "# TYPE zz untyped\n"
+	                       "zz 1\n");
+	free(s);
+}
+
+static void test_values(void **state)
+{
+	char *s;
+
+	metrics_set("a", "k=\"1\"", 0.1);
+	metrics_set("a", "k=\"2\"", 1e300);
+	metrics_set("a", "k=\"3\"", INFINITY);
+	metrics_set("a", "k=\"4\"", -INFINITY);
+	metrics_set("a", "k=\"5\"", NAN);
+	metrics_set("a", "k=\"6\"", 1234567890123.0);
+	metrics_set("a", "k=\"7\"", 1.0 / 3.0);
+	s = render();
+	assert_string_equal(s, "# TYPE a untyped\n"
+	                       "a{k=\"1\"} 0.1\n"
+	                       "a{k=\"2\"} 1e+300\n"
+	                       "a{k=\"3\"} +Inf\n"
+	                       "a{k=\"4\"} -Inf\n"
+	                       "a{k=\"5\"} NaN\n"
+	                       "a{k=\"6\"} 1234567890123\n"
+	                       "a{k=\"7\"} 0.3333333333333333\n");
+	free(s);
+}
+
+static void test_help_escaped(void **state)
+{
+	char *s;
+
+	metrics_declare("h", "gauge", "line one\nback\\slash \"quoted\"");
+	s = render();
+	assert_string_equal(s, "# HELP h line one\\nback\\\\slash \"quoted\"\n"
+	                       "# TYPE h gauge\n");
+	free(s);
+}
+
+static void test_labels_helper(void **state)
+{
+	char *l, *s;
+
+	l = metrics_labels("namespace", "default", "pool", "p", NULL);
+	assert_string_equal(l, "namespace=\"default\",pool=\"p\"");
+	free(l);
+	l = metrics_labels("k", "a\"b\\c\nd", NULL);
+	assert_string_equal(l, "k=\"a\\\"b\\\\c\\nd\"");
+	metrics_set("esc", l, 1);
+	free(l);
+	l = metrics_labels("k", "", NULL);
+	assert_string_equal(l, "k=\"\"");
+	free(l);
+	l = metrics_labels(NULL, NULL, NULL);
+	assert_string_equal(l, "");
+	free(l);
+	s = render();
+	assert_string_equal(s, "# TYPE esc untyped\nesc{k=\"a\\\"b\\\\c\\nd\"} 1\n");
+	free(s);
+}
+
+static void test_bad_addr(void **state)
+{
+	struct event_base *base = event_base_new();
+	char err[256];
+
+	assert_int_equal(metrics_start(base, "nocolon", err, sizeof err), -1);
+	assert_non_null(strstr(err, "bad metrics address"));
+	assert_int_equal(metrics_start(base, "127.0.0.1:99999", err, sizeof err), -1);
+	assert_int_equal(metrics_start(base, "127.0.0.1:", err, sizeof err), -1);
+	assert_int_equal(metrics_start(base, ":x", err, sizeof err), -1);
+	event_base_free(base);
+}
+
+/* a free TCP port on 127.0.0.1 (closed again: good enough for a test) */
+static int free_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof sin;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	close(fd);
+	return ntohs(sin.sin_port);
+}
+
+struct fetch {
+	struct event_base *base;
+	struct buf resp;
+	int done;
+};
+
+static void fetch_read(struct bufferevent *bev, void *arg)
+{
+	struct fetch *f = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t n = evbuffer_get_length(in);
+
+	buf_reserve(&f->resp, n);
+	evbuffer_remove(in, f->resp.data + f->resp.len, n);
+	f->resp.len += n;
+}
+
+static void fetch_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct fetch *f = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		fetch_read(bev, arg);
+		f->done = 1;
+		event_base_loopbreak(f->base);
+	}
+}
+
+/* GET path from our own server, driven by the same loop; returns the raw response */
+static char *fetch(struct event_base *base, int port, const char *path)
+{
+	struct fetch f = {base, {0}, 0};
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	struct timeval tv = {5, 0};
+	struct sockaddr_in sin;
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	bufferevent_setcb(bev, fetch_read, NULL, fetch_event, &f);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	assert_int_equal(bufferevent_socket_connect(bev, (struct sockaddr *)&sin, sizeof sin), 0);
+	bufferevent_write(bev, "GET ", 4);
+	bufferevent_write(bev, path, strlen(path));
+	bufferevent_write(bev, " HTTP/1.0\r\n\r\n", 13);
+	event_base_loopexit(base, &tv); /* a safety net: never hang */
+	event_base_dispatch(base);
+	bufferevent_free(bev);
+	assert_true(f.done);
+	buf_add(&f.resp, "", 1);
+	return (char *)f.resp.data;
+}
+
+static void test_http(void **state)
+{
+	struct event_base *base = event_base_new();
+	char addr[64], err[256], *r;
+	int port = free_port();
+
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+	if (metrics_start(base, addr, err, sizeof err) != 0)
+		fail_msg("metrics_start %s: %s", addr, err);
+	assert_int_equal(metrics_start(base, addr, err, sizeof err), -1); /* only one */
+	metrics_declare("vmpool_up", "gauge", "1 while running.");
+	metrics_set("vmpool_up", "stage=\"test\"", 1);
+
+	r = fetch(base, port, "/metrics");
+	assert_int_equal(strncmp(r, "HTTP/1.", 7), 0);
+	assert_non_null(strstr(r, " 200 OK\r\n"));
+	assert_non_null(strstr(r, "Content-Type: text/plain; version=0.0.4"));
+	assert_non_null(strstr(r, "\r\n\r\n# HELP vmpool_up 1 while running.\n"
+	                          "# TYPE vmpool_up gauge\n"
+	                          "vmpool_up{stage=\"test\"} 1\n"));
+	free(r);
+
+	r = fetch(base, port, "/healthz");
+	assert_non_null(strstr(r, " 200 "));
+	assert_non_null(strstr(r, "\r\n\r\nok"));
+	free(r);
+
+	r = fetch(base, port, "/readyz");
+	assert_non_null(strstr(r, " 503 "));
+	free(r);
+	metrics_set_ready(1);
+	r = fetch(base, port, "/readyz");
+	assert_non_null(strstr(r, " 200 "));
+	assert_non_null(strstr(r, "\r\n\r\nok"));
+	free(r);
+
+	r = fetch(base, port, "/nosuch");
+	assert_non_null(strstr(r, " 404 "));
+	free(r);
+
+	metrics_stop();
+	event_base_free(base);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_teardown(test_empty, reset),
+	    cmocka_unit_test_teardown(test_counter_gauge, reset),
+	    cmocka_unit_test_teardown(test_families_sorted, reset),
+	    cmocka_unit_test_teardown(test_values, reset),
+	    cmocka_unit_test_teardown(test_help_escaped, reset),
+	    cmocka_unit_test_teardown(test_labels_helper, reset),
+	    cmocka_unit_test_teardown(test_bad_addr, reset),
+	    cmocka_unit_test_teardown(test_http, reset),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
