@@ -52,8 +52,8 @@ $(2)/libcommon.a: $$(patsubst %.c,$(2)/%.o,$$(COMMON_SRC))
 	@rm -f $$@; ar rcs $$@ $$^
 
 $(foreach s,$(STAGES),
-$(2)/lib$(s).a: $$(patsubst %.c,$(2)/%.o,$$(filter-out $$(MAINS),$$(wildcard $(s)/*.c)))
-	@rm -f $$@; ar rcs $$@ $$^ $$(if $$^,,$(2)/empty.o)
+$(2)/lib$(s).a: $$(patsubst %.c,$(2)/%.o,$$(filter-out $$(MAINS),$$(wildcard $(s)/*.c))) $(2)/empty.o
+	@rm -f $$@; ar rcs $$@ $$^
 )
 
 $(2)/empty.o:

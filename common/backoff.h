@@ -6,16 +6,16 @@
 #define VMPOOL_BACKOFF_H
 
 struct backoff {
-	double base;   /* first delay, seconds */
-	double cap;    /* largest delay */
-	double cur;    /* next delay to hand out */
+	double base; /* first delay, seconds */
+	double cap;  /* largest delay */
+	double cur;  /* next delay to hand out */
 };
 void backoff_init(struct backoff *, double base, double cap);
 double backoff_next(struct backoff *); /* current delay, then doubles up to cap */
 void backoff_reset(struct backoff *);
 
 struct tokenbucket {
-	double rate;   /* tokens per second; <= 0 means unlimited */
+	double rate; /* tokens per second; <= 0 means unlimited */
 	double burst;
 	double tokens;
 	double last;

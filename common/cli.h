@@ -19,6 +19,10 @@
 #include <getopt.h>
 #include <stddef.h>
 
+#ifndef VMPOOL_VERSION
+#define VMPOOL_VERSION "0.1.0"
+#endif
+
 struct cli {
 	const char *prog;
 	char *run_dir;
@@ -38,9 +42,8 @@ struct cli {
  * -1 for a bad value. usage_extra is printed after the common flags.
  * Returns optind (the first non-option argument). Calls log_init().
  */
-int cli_parse(struct cli *, const char *prog, int argc, char **argv,
-    const struct option *extra, int (*handle)(int opt, const char *val, void *arg),
-    void *arg, const char *usage_extra);
+int cli_parse(struct cli *, const char *prog, int argc, char **argv, const struct option *extra,
+    int (*handle)(int opt, const char *val, void *arg), void *arg, const char *usage_extra);
 void cli_free(struct cli *);
 /* helpers for handle(): strict number parsing, -1 on junk or out of range */
 int cli_int(const char *, long min, long max, long *out);

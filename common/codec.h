@@ -29,8 +29,8 @@ void codec_pack(struct buf *out, int type, uint64_t seq, json_object *body);
  *  >0  a frame was decoded into *f; the return value is the number of bytes it used
  *  -1  the stream is bad (length over max_frame, bad msgpack, wrong shape); err says why
  */
-long codec_unpack(const unsigned char *in, size_t len, size_t max_frame, struct frame *f,
-    char *err, size_t errlen);
+long codec_unpack(const unsigned char *in, size_t len, size_t max_frame, struct frame *f, char *err,
+    size_t errlen);
 void frame_clear(struct frame *);
 
 /* msgpack bytes <-> json-c value (whole value, no framing); for the record/dump tools */

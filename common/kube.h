@@ -16,17 +16,20 @@
 #include <stddef.h>
 
 struct kube_config {
-	char *source;      /* where it was loaded from, for log lines */
-	char *server;      /* https://host:port, no trailing slash */
-	char *namespace;   /* context namespace or "default" */
-	char *token;       /* bearer token, or NULL */
-	char *token_file;  /* re-read when it changes, or NULL */
+	char *source;     /* where it was loaded from, for log lines */
+	char *server;     /* https://host:port, no trailing slash */
+	char *namespace;  /* context namespace or "default" */
+	char *token;      /* bearer token, or NULL */
+	char *token_file; /* re-read when it changes, or NULL */
 	char *ca_file;
-	unsigned char *ca_data; size_t ca_len;
+	unsigned char *ca_data;
+	size_t ca_len;
 	char *cert_file, *key_file;
-	unsigned char *cert_data; size_t cert_len;
-	unsigned char *key_data; size_t key_len;
-	int insecure;      /* insecure-skip-tls-verify */
+	unsigned char *cert_data;
+	size_t cert_len;
+	unsigned char *key_data;
+	size_t key_len;
+	int insecure; /* insecure-skip-tls-verify */
 };
 
 /*
@@ -42,26 +45,26 @@ void kubeconfig_clear(struct kube_config *);
 struct kube;
 
 struct kube_opts {
-	double qps;         /* writer token bucket; <= 0 unlimited */
+	double qps; /* writer token bucket; <= 0 unlimited */
 	int burst;
 	const char *user_agent;
-	long timeout;       /* seconds for non-watch requests, 0 = 60 */
+	long timeout; /* seconds for non-watch requests, 0 = 60 */
 };
 struct kube *kube_new(struct event_base *, const struct kube_config *, const struct kube_opts *);
 void kube_free(struct kube *);
 
 struct kube_response {
-	long status;          /* HTTP status, 0 if the request never got one */
-	json_object *body;    /* parsed JSON body or NULL; borrowed during the callback */
-	const char *reason;   /* Status.reason for errors ("AlreadyExists", "NotFound", ...) or "" */
-	const char *message;  /* Status.message, or the transport error text, or "" */
+	long status;         /* HTTP status, 0 if the request never got one */
+	json_object *body;   /* parsed JSON body or NULL; borrowed during the callback */
+	const char *reason;  /* Status.reason for errors ("AlreadyExists", "NotFound", ...) or "" */
+	const char *message; /* Status.message, or the transport error text, or "" */
 };
 typedef void (*kube_done_fn)(const struct kube_response *, void *arg);
 
 /* path starts with /api or /apis and may carry a query. body may be NULL.
  * content_type NULL means application/json. Returns 0 (queued) or -1. */
-int kube_request(struct kube *, const char *method, const char *path,
-    const char *content_type, const char *body, kube_done_fn, void *arg);
+int kube_request(struct kube *, const char *method, const char *path, const char *content_type,
+    const char *body, kube_done_fn, void *arg);
 
 /* A watch: path is the full watch URL path + query (watch=1, resourceVersion, ...).
  * event() is called for each event with type "ADDED", "MODIFIED", "DELETED", "BOOKMARK"
@@ -71,8 +74,8 @@ int kube_request(struct kube *, const char *method, const char *path,
 struct kube_watch;
 typedef void (*kube_event_fn)(const char *type, json_object *obj, void *arg);
 typedef void (*kube_end_fn)(long status, const char *message, void *arg);
-struct kube_watch *kube_watch_start(struct kube *, const char *path, kube_event_fn,
-    kube_end_fn, void *arg);
+struct kube_watch *kube_watch_start(
+    struct kube *, const char *path, kube_event_fn, kube_end_fn, void *arg);
 void kube_watch_cancel(struct kube_watch *);
 
 /* counters for metrics */

@@ -20,9 +20,9 @@ struct link;
 struct link_server;
 
 struct link_spec {
-	const char *name;         /* LINK_WATCHER, LINK_ACTUATOR, LINK_PLANNER */
-	const int *accept;        /* types accepted from the peer, 0-terminated (HELLO implied) */
-	size_t max_frame;         /* 0 = PROTO_MAX_FRAME_DEFAULT */
+	const char *name;  /* LINK_WATCHER, LINK_ACTUATOR, LINK_PLANNER */
+	const int *accept; /* types accepted from the peer, 0-terminated (HELLO implied) */
+	size_t max_frame;  /* 0 = PROTO_MAX_FRAME_DEFAULT */
 };
 
 struct link_cb {
@@ -36,15 +36,15 @@ struct link_cb {
 };
 
 /* server side: path is the socket; its directory is created 0700 if missing */
-struct link_server *link_listen(struct event_base *, const char *path,
-    const struct link_spec *, const struct link_cb *, void *arg);
+struct link_server *link_listen(struct event_base *, const char *path, const struct link_spec *,
+    const struct link_cb *, void *arg);
 void link_server_free(struct link_server *);
 /* calls fn for every link that is up */
 void link_server_foreach(struct link_server *, void (*fn)(struct link *, void *), void *);
 
 /* client side: connects now and again after every loss, with backoff */
-struct link *link_connect(struct event_base *, const char *path,
-    const struct link_spec *, const struct link_cb *, void *arg);
+struct link *link_connect(struct event_base *, const char *path, const struct link_spec *,
+    const struct link_cb *, void *arg);
 void link_free(struct link *); /* client links only */
 
 /* 0 on success (queued), -1 if the link is not up */
@@ -54,7 +54,7 @@ int link_is_up(const struct link *);
 void link_close(struct link *, const char *why);
 const char *link_peer_program(const struct link *); /* from the peer's HELLO, or "?" */
 size_t link_outbuf_len(const struct link *);
-void link_set_data(struct link *, void *);  /* per-connection user pointer */
+void link_set_data(struct link *, void *); /* per-connection user pointer */
 void *link_get_data(const struct link *);
 
 /* the run directory: --run-dir, else $XDG_RUNTIME_DIR/vmpoold, else /tmp/vmpoold-$UID */

@@ -8,15 +8,15 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
-json_object *obj_path(json_object *, const char *dotted);   /* NULL if absent */
-const char *obj_str(json_object *, const char *dotted);     /* NULL if absent or not string */
+json_object *obj_path(json_object *, const char *dotted);       /* NULL if absent */
+const char *obj_str(json_object *, const char *dotted);         /* NULL if absent or not string */
 int obj_int(json_object *, const char *dotted, long long *out); /* 0 ok, -1 absent/not int */
-int obj_bool(json_object *, const char *dotted);             /* 1 only if present and true */
+int obj_bool(json_object *, const char *dotted);                /* 1 only if present and true */
 
 const char *obj_name(json_object *);
-const char *obj_namespace(json_object *);  /* "" for cluster-scoped */
+const char *obj_namespace(json_object *); /* "" for cluster-scoped */
 const char *obj_uid(json_object *);
-int obj_terminating(json_object *);        /* metadata.deletionTimestamp set */
+int obj_terminating(json_object *); /* metadata.deletionTimestamp set */
 /* "<ns>/<name>" into out; returns out */
 char *obj_key(json_object *, char *out, size_t outlen);
 /* the controller owner reference (controller: true), or NULL */

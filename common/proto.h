@@ -7,42 +7,42 @@
 #ifndef VMPOOL_PROTO_H
 #define VMPOOL_PROTO_H
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION           1
 #define PROTO_MAX_FRAME_DEFAULT (4u * 1024 * 1024)
 
 enum msg_type {
 	/* every link, first frame each way */
-	MSG_HELLO = 1,           /* {version, program, pid, link} */
+	MSG_HELLO = 1, /* {version, program, pid, link} */
 
 	/* watcher.sock: watcher -> subscribers */
-	MSG_SYNC_BEGIN = 100,    /* {} a full snapshot follows; forget everything */
-	MSG_SYNC_END = 101,      /* {} the snapshot is complete */
-	MSG_OBJ_SET = 102,       /* {kind, obj} object added or changed */
-	MSG_OBJ_DELETE = 103,    /* {kind, namespace, name, uid} */
+	MSG_SYNC_BEGIN = 100, /* {} a full snapshot follows; forget everything */
+	MSG_SYNC_END = 101,   /* {} the snapshot is complete */
+	MSG_OBJ_SET = 102,    /* {kind, obj} object added or changed */
+	MSG_OBJ_DELETE = 103, /* {kind, namespace, name, uid} */
 
 	/* actuator.sock: planner -> actuator and back */
-	MSG_ACTION = 200,        /* see below */
-	MSG_RESULT = 201,        /* {id, ok, status, reason, message} */
+	MSG_ACTION = 200, /* see below */
+	MSG_RESULT = 201, /* {id, ok, status, reason, message} */
 
 	/* planner.sock: planner -> subscribers (status, taps) */
-	MSG_PSYNC_BEGIN = 300,   /* {} */
-	MSG_PSYNC_END = 301,     /* {} */
-	MSG_POOL_RESULT = 302,   /* {namespace, name, uid, ok, reason, message} */
-	MSG_POOL_FORGET = 303,   /* {namespace, name} */
+	MSG_PSYNC_BEGIN = 300, /* {} */
+	MSG_PSYNC_END = 301,   /* {} */
+	MSG_POOL_RESULT = 302, /* {namespace, name, uid, ok, reason, message} */
+	MSG_POOL_FORGET = 303, /* {namespace, name} */
 };
 
 const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
 
 /* link names carried in HELLO */
-#define LINK_WATCHER "watcher"
+#define LINK_WATCHER  "watcher"
 #define LINK_ACTUATOR "actuator"
-#define LINK_PLANNER "planner"
+#define LINK_PLANNER  "planner"
 
 /* object kinds in OBJ_SET / OBJ_DELETE */
-#define KIND_POOL "pool"   /* pool.kubevirt.io VirtualMachinePool */
-#define KIND_VM "vm"       /* kubevirt.io/v1 VirtualMachine */
-#define KIND_VMI "vmi"     /* kubevirt.io/v1 VirtualMachineInstance */
-#define KIND_REV "rev"     /* apps/v1 ControllerRevision */
+#define KIND_POOL "pool" /* pool.kubevirt.io VirtualMachinePool */
+#define KIND_VM   "vm"   /* kubevirt.io/v1 VirtualMachine */
+#define KIND_VMI  "vmi"  /* kubevirt.io/v1 VirtualMachineInstance */
+#define KIND_REV  "rev"  /* apps/v1 ControllerRevision */
 
 /*
  * ACTION body:
@@ -62,10 +62,10 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
  * delete/patch -> NotFound); status is the HTTP status (0 if none), reason the API's
  * Status.reason, message the API's message or the transport error.
  */
-#define ACT_CREATE_VM "create_vm"
-#define ACT_DELETE_VM "delete_vm"
-#define ACT_PATCH_VM "patch_vm"
+#define ACT_CREATE_VM  "create_vm"
+#define ACT_DELETE_VM  "delete_vm"
+#define ACT_PATCH_VM   "patch_vm"
 #define ACT_PATCH_POOL "patch_pool"
-#define ACT_EVENT "event"
+#define ACT_EVENT      "event"
 
 #endif

@@ -4,8 +4,8 @@
 
 #include <time.h>
 
-double now_mono(void);  /* CLOCK_MONOTONIC seconds */
-double now_real(void);  /* wall clock seconds since the epoch */
+double now_mono(void); /* CLOCK_MONOTONIC seconds */
+double now_real(void); /* wall clock seconds since the epoch */
 /* RFC 3339 "2006-01-02T15:04:05Z" <-> epoch seconds; parse returns -1 on error */
 double rfc3339_parse(const char *s);
 void rfc3339_format(double t, char out[32]);

@@ -1,0 +1,313 @@
+/*
+ * cli.c: the flags every program shares, parsed in one place with getopt_long. The common
+ * flags are a table (name, setter, help) from which both the getopt options and the usage
+ * text are built; program-specific flags are appended and handed to the caller's handler.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "link.h"
+#include "log.h"
+#include "proto.h"
+#include "xmalloc.h"
+
+#define CLI_QPS_DEFAULT   50
+#define CLI_BURST_DEFAULT 100
+#define CLI_FRAME_MIN     4096L
+#define CLI_FRAME_MAX     (1L << 30)
+
+struct cli_ctx {
+	struct cli *c;
+	const char *usage_extra;
+};
+
+struct cli_opt {
+	const char *name;
+	int has_arg;
+	int val;
+	int (*set)(struct cli_ctx *, const char *);
+	const char *help;
+};
+
+static void cli_usage(struct cli_ctx *, FILE *);
+static void cli_exit(struct cli_ctx *, int) __attribute__((noreturn));
+
+/* the options being parsed; global so cli_exit() can free them */
+static struct option *cli_optv;
+
+static int cli_set_str(char **dst, const char *val)
+{
+	if (val == NULL || *val == '\0')
+		return -1;
+	free(*dst);
+	*dst = xstrdup(val);
+	return 0;
+}
+
+static int cli_set_run_dir(struct cli_ctx *x, const char *val)
+{
+	return cli_set_str(&x->c->run_dir, val);
+}
+
+static int cli_set_kubeconfig(struct cli_ctx *x, const char *val)
+{
+	return cli_set_str(&x->c->kubeconfig, val);
+}
+
+static int cli_set_namespace(struct cli_ctx *x, const char *val)
+{
+	return cli_set_str(&x->c->namespace, val);
+}
+
+static int cli_set_metrics_addr(struct cli_ctx *x, const char *val)
+{
+	return cli_set_str(&x->c->metrics_addr, val);
+}
+
+static int cli_set_log_format(struct cli_ctx *x, const char *val)
+{
+	if (strcmp(val, "text") == 0)
+		x->c->log_format = LOG_FMT_TEXT;
+	else if (strcmp(val, "json") == 0)
+		x->c->log_format = LOG_FMT_JSON;
+	else
+		return -1;
+	return 0;
+}
+
+static int cli_set_verbose(struct cli_ctx *x, const char *val)
+{
+	x->c->verbose++;
+	return 0;
+}
+
+static int cli_set_max_frame(struct cli_ctx *x, const char *val)
+{
+	long v;
+
+	if (cli_int(val, CLI_FRAME_MIN, CLI_FRAME_MAX, &v) == -1)
+		return -1;
+	x->c->max_frame = (size_t)v;
+	return 0;
+}
+
+/* 0 means unlimited, as for the token bucket */
+static int cli_set_qps(struct cli_ctx *x, const char *val)
+{
+	return cli_double(val, 0, 1e6, &x->c->qps);
+}
+
+static int cli_set_burst(struct cli_ctx *x, const char *val)
+{
+	long v;
+
+	if (cli_int(val, 1, 1000000, &v) == -1)
+		return -1;
+	x->c->burst = (int)v;
+	return 0;
+}
+
+static int cli_set_help(struct cli_ctx *x, const char *val)
+{
+	cli_usage(x, stdout);
+	cli_exit(x, 0);
+}
+
+static int cli_set_version(struct cli_ctx *x, const char *val)
+{
+	printf("%s %s\n", x->c->prog, VMPOOL_VERSION);
+	cli_exit(x, 0);
+}
+
+enum {
+	CLI_OPT_RUN_DIR = 256,
+	CLI_OPT_KUBECONFIG,
+	CLI_OPT_NAMESPACE,
+	CLI_OPT_LOG_FORMAT,
+	CLI_OPT_METRICS_ADDR,
+	CLI_OPT_MAX_FRAME,
+	CLI_OPT_QPS,
+	CLI_OPT_BURST,
+	CLI_OPT_VERSION,
+};
+
+static const struct cli_opt cli_opts[] = {
+    {"run-dir", required_argument, CLI_OPT_RUN_DIR, cli_set_run_dir,
+        "--run-dir DIR        socket directory"},
+    {"kubeconfig", required_argument, CLI_OPT_KUBECONFIG, cli_set_kubeconfig,
+        "--kubeconfig FILE    kubeconfig file"},
+    {"namespace", required_argument, CLI_OPT_NAMESPACE, cli_set_namespace,
+        "--namespace NS       one namespace only (default: all)"},
+    {"log-format", required_argument, CLI_OPT_LOG_FORMAT, cli_set_log_format,
+        "--log-format FMT     text (default) or json"},
+    {"verbose", no_argument, 'v', cli_set_verbose,
+        "-v, --verbose        more logging (repeat for debug)"},
+    {"metrics-addr", required_argument, CLI_OPT_METRICS_ADDR, cli_set_metrics_addr,
+        "--metrics-addr ADDR  host:port for /metrics, /healthz, /readyz (default: off)"},
+    {"max-frame", required_argument, CLI_OPT_MAX_FRAME, cli_set_max_frame,
+        "--max-frame BYTES    frame size cap (default 4194304)"},
+    {"kube-api-qps", required_argument, CLI_OPT_QPS, cli_set_qps,
+        "--kube-api-qps Q     API writes per second (default 50, 0: unlimited)"},
+    {"kube-api-burst", required_argument, CLI_OPT_BURST, cli_set_burst,
+        "--kube-api-burst N   API write burst (default 100)"},
+    {"help", no_argument, 'h', cli_set_help, "-h, --help           this text"},
+    {"version", no_argument, CLI_OPT_VERSION, cli_set_version,
+        "--version            print the version"},
+};
+#define CLI_NOPTS (sizeof cli_opts / sizeof cli_opts[0])
+
+static void cli_usage(struct cli_ctx *x, FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: %s [options]\n", x->c->prog);
+	for (i = 0; i < CLI_NOPTS; i++)
+		fprintf(f, "  %s\n", cli_opts[i].help);
+	if (x->usage_extra != NULL && *x->usage_extra != '\0')
+		fprintf(f, "%s%s", x->usage_extra,
+		    x->usage_extra[strlen(x->usage_extra) - 1] == '\n' ? "" : "\n");
+}
+
+static void cli_bad(struct cli_ctx *x, const char *msg, const char *name, const char *val)
+{
+	if (msg != NULL)
+		fprintf(stderr, "%s: %s --%s: \"%s\"\n", x->c->prog, msg, name,
+		    log_escape(val != NULL ? val : ""));
+	cli_usage(x, stderr);
+	cli_exit(x, EXIT_CONFIG);
+}
+
+/* Exits from inside cli_parse with nothing left allocated, so an ASan build's exit status
+ * is the one we chose. */
+static void cli_exit(struct cli_ctx *x, int code)
+{
+	free(cli_optv);
+	cli_optv = NULL;
+	cli_free(x->c);
+	fflush(NULL);
+	_exit(code); /* as log.c: no leak check of the caller's start-up state */
+}
+
+/* the common options followed by the caller's, zero-terminated; caller frees */
+static struct option *cli_options(const struct option *extra)
+{
+	struct option *opts;
+	size_t i, n = 0;
+
+	while (extra != NULL && extra[n].name != NULL)
+		n++;
+	opts = xcalloc(CLI_NOPTS + n + 1, sizeof *opts);
+	for (i = 0; i < CLI_NOPTS; i++) {
+		opts[i].name = cli_opts[i].name;
+		opts[i].has_arg = cli_opts[i].has_arg;
+		opts[i].val = cli_opts[i].val;
+	}
+	for (i = 0; i < n; i++)
+		opts[CLI_NOPTS + i] = extra[i];
+	return opts;
+}
+
+static const struct cli_opt *cli_find(int val)
+{
+	size_t i;
+
+	for (i = 0; i < CLI_NOPTS; i++) {
+		if (cli_opts[i].val == val)
+			return &cli_opts[i];
+	}
+	return NULL;
+}
+
+static const char *cli_extra_name(const struct option *extra, int val)
+{
+	for (; extra != NULL && extra->name != NULL; extra++) {
+		if (extra->val == val)
+			return extra->name;
+	}
+	return "?";
+}
+
+static void cli_defaults(struct cli *c, const char *prog)
+{
+	memset(c, 0, sizeof *c);
+	c->prog = prog;
+	c->log_format = LOG_FMT_TEXT;
+	c->max_frame = PROTO_MAX_FRAME_DEFAULT;
+	c->qps = CLI_QPS_DEFAULT;
+	c->burst = CLI_BURST_DEFAULT;
+}
+
+int cli_parse(struct cli *c, const char *prog, int argc, char **argv, const struct option *extra,
+    int (*handle)(int opt, const char *val, void *arg), void *arg, const char *usage_extra)
+{
+	struct cli_ctx x = {c, usage_extra};
+	const struct cli_opt *co;
+	int ch;
+
+	cli_defaults(c, prog);
+	cli_optv = cli_options(extra);
+	optind = 0; /* glibc: full re-initialisation, so cli_parse may run more than once */
+	while ((ch = getopt_long(argc, argv, "hv", cli_optv, NULL)) != -1) {
+		if ((co = cli_find(ch)) != NULL) {
+			if (co->set(&x, optarg) == -1)
+				cli_bad(&x, "bad value for", co->name, optarg);
+		} else if (ch >= 1000 && handle != NULL) {
+			if (handle(ch, optarg, arg) == -1)
+				cli_bad(&x, "bad value for", cli_extra_name(extra, ch), optarg);
+		} else
+			cli_bad(&x, NULL, NULL, NULL); /* getopt printed why */
+	}
+	free(cli_optv);
+	cli_optv = NULL;
+	if (c->run_dir == NULL)
+		c->run_dir = link_default_run_dir();
+	log_init(prog, c->verbose, c->log_format);
+	return optind;
+}
+
+void cli_free(struct cli *c)
+{
+	if (c == NULL)
+		return;
+	free(c->run_dir);
+	free(c->kubeconfig);
+	free(c->namespace);
+	free(c->metrics_addr);
+	c->run_dir = c->kubeconfig = c->namespace = c->metrics_addr = NULL;
+}
+
+int cli_int(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cli_double(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !isfinite(v) || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
