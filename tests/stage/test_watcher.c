@@ -1,0 +1,1065 @@
+/*
+ * test_watcher.c: stage test of vmpool-watcher against a fake API server in this process
+ * (libevent evhttp on 127.0.0.1, plain http, bearer token). The fake serves paged lists
+ * (pages capped below the asked limit, continue tokens, a 410 on a continue token when
+ * told), chunked watch streams written over time, a 404 for VMIs (missing CRD), watch
+ * expiry as an ERROR 410 event or as HTTP 410, and garbage lines. Subscribers connect to
+ * watcher.sock with link_connect and keep their own picture.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <json-c/json.h>
+
+#include "link.h"
+#include "log.h"
+#include "proto.h"
+#include "timeutil.h"
+
+#define TW_TOKEN    "tw-secret-token"
+#define TW_PAGE_MAX 3 /* the fake never returns more items per page than this */
+
+/* ---- the fake API server ---- */
+
+enum { FR_POOL, FR_VM, FR_VMI, FR_REV, FR_N };
+
+struct fres {
+	const char *path; /* /apis/<group>/<version>/<plural> */
+	const char *kind;
+	const char *api;
+	int missing;       /* 404 */
+	int strip;         /* list items without kind/apiVersion, as for built-in types */
+	json_object *objs; /* "ns/name" -> object */
+	json_object *log;  /* array of watch events */
+	long compacted;    /* watches from an older resourceVersion get 410 */
+	int http410;       /* ...as HTTP 410 rather than an ERROR event */
+};
+
+struct fwatch {
+	struct fwatch *next;
+	struct evhttp_request *req;
+	struct evhttp_connection *conn;
+	struct fres *res;
+};
+
+struct fake {
+	struct event_base *base;
+	struct evhttp *http;
+	int port;
+	long rv;
+	struct fres res[FR_N];
+	struct fwatch *watches;
+	int expire_continue; /* answer the next continue request with 410 */
+	int lists, pages, continues, watch_reqs, unauthorized, gone410;
+};
+
+static struct fake fk;
+
+static void fake_reply_json(struct evhttp_request *req, int code, json_object *body)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	evbuffer_add_printf(b, "%s", json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	evhttp_send_reply(req, code, code == 200 ? "OK" : "Error", b);
+	evbuffer_free(b);
+}
+
+static json_object *fake_status(int code, const char *reason, const char *msg)
+{
+	json_object *s = json_object_new_object();
+
+	json_object_object_add(s, "kind", json_object_new_string("Status"));
+	json_object_object_add(s, "apiVersion", json_object_new_string("v1"));
+	json_object_object_add(s, "status", json_object_new_string("Failure"));
+	json_object_object_add(s, "reason", json_object_new_string(reason));
+	json_object_object_add(s, "message", json_object_new_string(msg));
+	json_object_object_add(s, "code", json_object_new_int(code));
+	return s;
+}
+
+static void fake_reply_status(
+    struct evhttp_request *req, int code, const char *reason, const char *msg)
+{
+	json_object *s = fake_status(code, reason, msg);
+
+	fake_reply_json(req, code, s);
+	json_object_put(s);
+}
+
+static void fake_list(
+    struct evhttp_request *req, struct fres *r, const char *limit_s, const char *cont)
+{
+	long limit = limit_s ? atol(limit_s) : 0, off = 0, i = 0, n = 0;
+	json_object *body, *items, *meta;
+	char buf[64];
+
+	fk.pages++;
+	if (cont != NULL) {
+		fk.continues++;
+		if (fk.expire_continue) {
+			fk.expire_continue = 0;
+			fake_reply_status(req, 410, "Expired", "continue token too old");
+			return;
+		}
+		off = atol(cont + 2);
+	} else
+		fk.lists++;
+	if (limit <= 0 || limit > TW_PAGE_MAX)
+		limit = TW_PAGE_MAX;
+	body = json_object_new_object();
+	items = json_object_new_array();
+	meta = json_object_new_object();
+	json_object_object_foreach(r->objs, key, val)
+	{
+		(void)key;
+		if (i++ < off || n >= limit)
+			continue;
+		json_object *copy = NULL;
+		json_object_deep_copy(val, &copy, NULL);
+		if (r->strip) {
+			json_object_object_del(copy, "kind");
+			json_object_object_del(copy, "apiVersion");
+		}
+		json_object_array_add(items, copy);
+		n++;
+	}
+	snprintf(buf, sizeof(buf), "%ld", fk.rv);
+	json_object_object_add(meta, "resourceVersion", json_object_new_string(buf));
+	if (off + n < (long)json_object_object_length(r->objs)) {
+		snprintf(buf, sizeof(buf), "c:%ld", off + n);
+		json_object_object_add(meta, "continue", json_object_new_string(buf));
+	}
+	snprintf(buf, sizeof(buf), "%sList", r->kind);
+	json_object_object_add(body, "kind", json_object_new_string(buf));
+	json_object_object_add(body, "apiVersion", json_object_new_string(r->api));
+	json_object_object_add(body, "metadata", meta);
+	json_object_object_add(body, "items", items);
+	fake_reply_json(req, 200, body);
+	json_object_put(body);
+}
+
+static void fake_chunk(struct evhttp_request *req, const char *text)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	evbuffer_add(b, text, strlen(text));
+	evhttp_send_reply_chunk(req, b);
+	evbuffer_free(b);
+}
+
+static void fake_chunk_event(struct evhttp_request *req, json_object *ev)
+{
+	char *line;
+
+	if (asprintf(&line, "%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN)) < 0)
+		abort();
+	fake_chunk(req, line);
+	free(line);
+}
+
+static void fake_watch_closed(struct evhttp_connection *conn, void *arg)
+{
+	struct fwatch **pp, *w;
+
+	for (pp = &fk.watches; (w = *pp) != NULL;) {
+		if (w->conn == conn) {
+			*pp = w->next;
+			/* libevent hands a request whose client went away mid-reply back to
+			 * us (no connection): ending it frees it */
+			if (evhttp_request_get_connection(w->req) == NULL)
+				evhttp_send_reply_end(w->req);
+			free(w);
+		} else
+			pp = &w->next;
+	}
+}
+
+static void fake_watch_end(struct fwatch *w)
+{
+	struct fwatch **pp;
+
+	for (pp = &fk.watches; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	}
+	evhttp_connection_set_closecb(w->conn, NULL, NULL);
+	evhttp_send_reply_end(w->req);
+	free(w);
+}
+
+static void fake_watch(struct evhttp_request *req, struct fres *r, const char *rv_s)
+{
+	long rv = rv_s != NULL ? atol(rv_s) : 0;
+	struct fwatch *w;
+	json_object *ev, *st;
+	size_t i, n;
+
+	fk.watch_reqs++;
+	if (rv < r->compacted && r->http410) {
+		fk.gone410++;
+		fake_reply_status(req, 410, "Expired", "too old resource version");
+		return;
+	}
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	evhttp_send_reply_start(req, 200, "OK");
+	if (rv < r->compacted) {
+		fk.gone410++;
+		ev = json_object_new_object();
+		st = fake_status(410, "Expired", "too old resource version");
+		json_object_object_add(ev, "type", json_object_new_string("ERROR"));
+		json_object_object_add(ev, "object", st);
+		fake_chunk_event(req, ev);
+		json_object_put(ev);
+		evhttp_send_reply_end(req);
+		return;
+	}
+	n = json_object_array_length(r->log);
+	for (i = 0; i < n; i++) {
+		ev = json_object_array_get_idx(r->log, i);
+		if (atol(json_object_get_string(json_object_object_get(
+		        json_object_object_get(json_object_object_get(ev, "object"), "metadata"),
+		        "resourceVersion"))) > rv)
+			fake_chunk_event(req, ev);
+	}
+	w = calloc(1, sizeof(*w));
+	w->req = req;
+	w->conn = evhttp_request_get_connection(req);
+	w->res = r;
+	w->next = fk.watches;
+	fk.watches = w;
+	evhttp_connection_set_closecb(w->conn, fake_watch_closed, NULL);
+}
+
+static void fake_handle(struct evhttp_request *req, void *arg)
+{
+	const char *auth =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	struct evhttp_uri *u = evhttp_uri_parse(evhttp_request_get_uri(req));
+	struct evkeyvalq q;
+	struct fres *r = NULL;
+	const char *path = u ? evhttp_uri_get_path(u) : NULL;
+	int i;
+
+	TAILQ_INIT(&q);
+	if (u != NULL && evhttp_uri_get_query(u) != NULL)
+		evhttp_parse_query_str(evhttp_uri_get_query(u), &q);
+	for (i = 0; i < FR_N && path != NULL; i++)
+		if (strcmp(path, fk.res[i].path) == 0)
+			r = &fk.res[i];
+	if (auth == NULL || strcmp(auth, "Bearer " TW_TOKEN) != 0) {
+		fk.unauthorized++;
+		fake_reply_status(req, 401, "Unauthorized", "Unauthorized");
+	} else if (r == NULL || r->missing) {
+		fake_reply_status(req, 404, "NotFound", "the server could not find the resource");
+	} else if (evhttp_find_header(&q, "watch") != NULL) {
+		fake_watch(req, r, evhttp_find_header(&q, "resourceVersion"));
+	} else {
+		fake_list(
+		    req, r, evhttp_find_header(&q, "limit"), evhttp_find_header(&q, "continue"));
+	}
+	evhttp_clear_headers(&q);
+	if (u != NULL)
+		evhttp_uri_free(u);
+}
+
+/* records an event for r and writes it to its open watches */
+static void fake_event(struct fres *r, const char *type, json_object *obj)
+{
+	json_object *ev = json_object_new_object();
+	struct fwatch *w;
+
+	json_object_object_add(ev, "type", json_object_new_string(type));
+	json_object_object_add(ev, "object", json_object_get(obj));
+	json_object_array_add(r->log, ev);
+	for (w = fk.watches; w != NULL; w = w->next)
+		if (w->res == r)
+			fake_chunk_event(w->req, ev);
+}
+
+static void fake_stamp(json_object *obj)
+{
+	json_object *meta = json_object_object_get(obj, "metadata");
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%ld", ++fk.rv);
+	json_object_object_add(meta, "resourceVersion", json_object_new_string(buf));
+}
+
+/* adds or replaces an object (taking obj); silent: no watch event */
+static void fake_put(int ri, json_object *obj, int silent)
+{
+	struct fres *r = &fk.res[ri];
+	json_object *meta = json_object_object_get(obj, "metadata");
+	const char *ns = json_object_get_string(json_object_object_get(meta, "namespace"));
+	const char *name = json_object_get_string(json_object_object_get(meta, "name"));
+	char key[256];
+	int existed;
+
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	existed = json_object_object_get_ex(r->objs, key, NULL);
+	fake_stamp(obj);
+	json_object_object_add(r->objs, key, obj);
+	if (!silent)
+		fake_event(r, existed ? "MODIFIED" : "ADDED", obj);
+}
+
+static void fake_del(int ri, const char *ns, const char *name, int silent)
+{
+	struct fres *r = &fk.res[ri];
+	json_object *obj;
+	char key[256];
+
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	if (!json_object_object_get_ex(r->objs, key, &obj))
+		return;
+	json_object_get(obj);
+	json_object_object_del(r->objs, key);
+	fake_stamp(obj);
+	if (!silent)
+		fake_event(r, "DELETED", obj);
+	json_object_put(obj);
+}
+
+/* history is gone: open watches get an ERROR 410 (or just end, for HTTP 410 on rewatch) */
+static void fake_expire(int ri, int http410)
+{
+	struct fres *r = &fk.res[ri];
+	struct fwatch *w, *next;
+	json_object *ev;
+
+	r->compacted = fk.rv;
+	r->http410 = http410;
+	for (w = fk.watches; w != NULL; w = next) {
+		next = w->next;
+		if (w->res != r)
+			continue;
+		if (!http410) {
+			fk.gone410++;
+			ev = json_object_new_object();
+			json_object_object_add(ev, "type", json_object_new_string("ERROR"));
+			json_object_object_add(
+			    ev, "object", fake_status(410, "Expired", "too old resource version"));
+			fake_chunk_event(w->req, ev);
+			json_object_put(ev);
+		}
+		fake_watch_end(w);
+	}
+}
+
+static void fake_garbage(int ri)
+{
+	struct fwatch *w;
+
+	for (w = fk.watches; w != NULL; w = w->next)
+		if (w->res == &fk.res[ri])
+			fake_chunk(w->req, "this is {not json]]\n");
+}
+
+static json_object *fake_obj(const char *kind, const char *api, const char *ns, const char *name)
+{
+	char buf[300];
+
+	snprintf(buf, sizeof(buf),
+	    "{\"apiVersion\":\"%s\",\"kind\":\"%s\",\"metadata\":{\"name\":\"%s\","
+	    "\"namespace\":\"%s\",\"uid\":\"uid-%s\",\"managedFields\":[{\"manager\":\"kubectl\"}]}"
+	    ","
+	    "\"spec\":{}}",
+	    api, kind, name, ns, name);
+	return json_tokener_parse(buf);
+}
+
+static json_object *fake_vm(const char *ns, const char *name)
+{
+	return fake_obj("VirtualMachine", "kubevirt.io/v1", ns, name);
+}
+
+static json_object *fake_rev(const char *ns, const char *name, const char *owner_kind)
+{
+	json_object *o = fake_obj("ControllerRevision", "apps/v1", ns, name);
+	char buf[200];
+
+	if (owner_kind != NULL) {
+		snprintf(buf, sizeof(buf),
+		    "[{\"apiVersion\":\"x/v1\",\"kind\":\"%s\",\"name\":\"o\",\"uid\":\"u\","
+		    "\"controller\":true}]",
+		    owner_kind);
+		json_object_object_add(json_object_object_get(o, "metadata"), "ownerReferences",
+		    json_tokener_parse(buf));
+	}
+	return o;
+}
+
+static void fake_init(void)
+{
+	static const struct {
+		const char *path, *kind, *api;
+		int missing, strip;
+	} defs[FR_N] = {
+	    {"/apis/pool.kubevirt.io/v1beta1/virtualmachinepools", "VirtualMachinePool",
+	        "pool.kubevirt.io/v1beta1", 0, 0},
+	    {"/apis/kubevirt.io/v1/virtualmachines", "VirtualMachine", "kubevirt.io/v1", 0, 0},
+	    {"/apis/kubevirt.io/v1/virtualmachineinstances", "VirtualMachineInstance",
+	        "kubevirt.io/v1", 1, 0},
+	    {"/apis/apps/v1/controllerrevisions", "ControllerRevision", "apps/v1", 0, 1},
+	};
+	int i;
+
+	fk.rv = 100;
+	for (i = 0; i < FR_N; i++) {
+		fk.res[i].path = defs[i].path;
+		fk.res[i].kind = defs[i].kind;
+		fk.res[i].api = defs[i].api;
+		fk.res[i].missing = defs[i].missing;
+		fk.res[i].strip = defs[i].strip;
+		fk.res[i].objs = json_object_new_object();
+		fk.res[i].log = json_object_new_array();
+	}
+}
+
+static int fake_listen(int port)
+{
+	fk.http = evhttp_new(fk.base);
+	evhttp_set_allowed_methods(fk.http, EVHTTP_REQ_GET);
+	evhttp_set_gencb(fk.http, fake_handle, NULL);
+	if (evhttp_bind_socket(fk.http, "127.0.0.1", (ev_uint16_t)port) != 0)
+		return -1;
+	fk.port = port;
+	return 0;
+}
+
+static void fake_free(void)
+{
+	int i;
+
+	while (fk.watches != NULL)
+		fake_watch_end(fk.watches);
+	if (fk.http != NULL)
+		evhttp_free(fk.http);
+	for (i = 0; i < FR_N; i++) {
+		json_object_put(fk.res[i].objs);
+		json_object_put(fk.res[i].log);
+	}
+}
+
+/* ---- a subscriber ---- */
+
+struct sub {
+	struct link *link;
+	int in_sync, syncs, sets, dels;
+	json_object *snap;    /* keys of the last snapshot */
+	json_object *picture; /* "kind/ns/name" -> obj */
+	json_object *deleted; /* "kind/ns/name" -> uid, every OBJ_DELETE seen */
+};
+
+static void sub_key(char *out, size_t len, const char *kind, const char *ns, const char *name)
+{
+	snprintf(out, len, "%s/%s/%s", kind ? kind : "?", ns ? ns : "?", name ? name : "?");
+}
+
+static const char *jstr(json_object *o, const char *k1, const char *k2)
+{
+	json_object *v = json_object_object_get(o, k1);
+
+	if (k2 != NULL)
+		v = json_object_object_get(v, k2);
+	return v ? json_object_get_string(v) : NULL;
+}
+
+static void sub_frame(struct link *l, int type, json_object *body, void *arg)
+{
+	struct sub *s = arg;
+	json_object *obj = json_object_object_get(body, "obj");
+	const char *kind = jstr(body, "kind", NULL);
+	char key[512];
+
+	if (type == MSG_SYNC_BEGIN) {
+		s->in_sync = 1;
+		json_object_put(s->snap);
+		s->snap = json_object_new_object();
+		json_object_put(s->picture);
+		s->picture = json_object_new_object();
+	} else if (type == MSG_SYNC_END) {
+		s->in_sync = 0;
+		s->syncs++;
+	} else if (type == MSG_OBJ_SET) {
+		sub_key(key, sizeof(key), kind, jstr(obj, "metadata", "namespace"),
+		    jstr(obj, "metadata", "name"));
+		json_object_object_add(s->picture, key, json_object_get(obj));
+		if (s->in_sync)
+			json_object_object_add(s->snap, key, NULL);
+		s->sets++;
+	} else if (type == MSG_OBJ_DELETE) {
+		sub_key(key, sizeof(key), kind, jstr(body, "namespace", NULL),
+		    jstr(body, "name", NULL));
+		json_object_object_del(s->picture, key);
+		json_object_object_add(s->deleted, key,
+		    json_object_new_string(jstr(body, "uid", NULL) ? jstr(body, "uid", NULL) : ""));
+		s->dels++;
+	}
+}
+
+static struct sub *sub_new(struct event_base *base, const char *sock)
+{
+	static const int accept[] = {MSG_SYNC_BEGIN, MSG_SYNC_END, MSG_OBJ_SET, MSG_OBJ_DELETE, 0};
+	static const struct link_spec spec = {LINK_WATCHER, accept, 0};
+	static const struct link_cb cb = {NULL, sub_frame, NULL};
+	struct sub *s = calloc(1, sizeof(*s));
+
+	s->picture = json_object_new_object();
+	s->snap = json_object_new_object();
+	s->deleted = json_object_new_object();
+	s->link = link_connect(base, sock, &spec, &cb, s);
+	return s;
+}
+
+static void sub_free(struct sub *s)
+{
+	if (s == NULL)
+		return;
+	link_free(s->link);
+	json_object_put(s->picture);
+	json_object_put(s->snap);
+	json_object_put(s->deleted);
+	free(s);
+}
+
+static int sub_has(struct sub *s, const char *key)
+{
+	return json_object_object_get_ex(s->picture, key, NULL);
+}
+
+/* ---- the test driver ---- */
+
+static int passed, failed;
+static pid_t child = -1;
+static int child_status = -1;
+static char tmpdir[256];
+
+static void check(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", ok ? "ok" : "FAIL");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	if (ok)
+		passed++;
+	else
+		failed++;
+}
+
+static void tw_tick(evutil_socket_t fd, short ev, void *arg)
+{
+}
+
+/* polls the child; 1 if it is still running */
+static int tw_child_alive(void)
+{
+	int st;
+
+	if (child > 0 && waitpid(child, &st, WNOHANG) == child) {
+		child_status = st;
+		child = -1;
+	}
+	return child > 0;
+}
+
+/* runs the loop until cond() holds or secs pass; returns cond() */
+static int tw_wait(int (*cond)(void *), void *arg, double secs)
+{
+	double end = now_mono() + secs;
+
+	while (!cond(arg) && now_mono() < end) {
+		event_base_loop(fk.base, EVLOOP_ONCE);
+		if (!tw_child_alive())
+			break;
+	}
+	return cond(arg);
+}
+
+static int tw_never(void *arg)
+{
+	return 0;
+}
+
+static void tw_run(double secs)
+{
+	tw_wait(tw_never, NULL, secs);
+}
+
+struct tw_key {
+	struct sub *s;
+	const char *key;
+	int want; /* 1 present, 0 absent */
+};
+
+static int tw_key_cond(void *arg)
+{
+	struct tw_key *k = arg;
+
+	return sub_has(k->s, k->key) == k->want;
+}
+
+static int tw_wait_key(struct sub *s, const char *key, int want, double secs)
+{
+	struct tw_key k = {s, key, want};
+
+	return tw_wait(tw_key_cond, &k, secs);
+}
+
+static int tw_synced_cond(void *arg)
+{
+	struct sub *s = arg;
+
+	return s->syncs > 0;
+}
+
+static int tw_free_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) != 0)
+		abort();
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+static void tw_write_kubeconfig(const char *path, int port)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		abort();
+	fprintf(f,
+	    "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n"
+	    "    server: http://127.0.0.1:%d\nusers:\n- name: tw\n  user:\n    token: %s\n"
+	    "contexts:\n- name: tw\n  context:\n    cluster: fake\n    user: tw\n"
+	    "current-context: tw\n",
+	    port, TW_TOKEN);
+	fclose(f);
+}
+
+static pid_t tw_spawn(const char *bin, char *const argv[], const char *logpath)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid == 0) {
+		fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			dup2(fd, 1);
+		}
+		execv(bin, argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* runs the watcher with bad configuration and expects EXIT_CONFIG */
+static void tw_config_errors(const char *bin)
+{
+	char log[300];
+	char *bad_kc[] = {
+	    (char *)bin, "--run-dir", tmpdir, "--kubeconfig", "/nonexistent/kubeconfig", NULL};
+	char *bad_flag[] = {(char *)bin, "--no-such-flag", NULL};
+	int st;
+	pid_t pid;
+
+	snprintf(log, sizeof(log), "%s/config.log", tmpdir);
+	pid = tw_spawn(bin, bad_kc, log);
+	waitpid(pid, &st, 0);
+	check(WIFEXITED(st) && WEXITSTATUS(st) == EXIT_CONFIG,
+	    "unreadable kubeconfig exits %d (status %d)", EXIT_CONFIG, WEXITSTATUS(st));
+	pid = tw_spawn(bin, bad_flag, log);
+	waitpid(pid, &st, 0);
+	check(WIFEXITED(st) && WEXITSTATUS(st) == EXIT_CONFIG, "a bad flag exits %d (status %d)",
+	    EXIT_CONFIG, WEXITSTATUS(st));
+}
+
+/* ---- expectations ---- */
+
+static const char *tw_kinds[FR_N] = {KIND_POOL, KIND_VM, KIND_VMI, KIND_REV};
+
+static int tw_pool_owned(json_object *obj)
+{
+	json_object *refs =
+	    json_object_object_get(json_object_object_get(obj, "metadata"), "ownerReferences");
+	size_t i;
+
+	for (i = 0; refs != NULL && i < json_object_array_length(refs); i++)
+		if (strcmp(jstr(json_object_array_get_idx(refs, i), "kind", NULL),
+		        "VirtualMachinePool") == 0)
+			return 1;
+	return 0;
+}
+
+/* what a subscriber should hold: "kind/ns/name" -> resourceVersion, from the fake's state */
+static json_object *tw_expected(void)
+{
+	json_object *want = json_object_new_object();
+	char key[512];
+	int i;
+
+	for (i = 0; i < FR_N; i++) {
+		if (fk.res[i].missing)
+			continue;
+		json_object_object_foreach(fk.res[i].objs, k, obj)
+		{
+			(void)k;
+			if (jstr(obj, "metadata", "name") == NULL)
+				continue;
+			if (i == FR_REV && !tw_pool_owned(obj))
+				continue;
+			sub_key(key, sizeof(key), tw_kinds[i], jstr(obj, "metadata", "namespace"),
+			    jstr(obj, "metadata", "name"));
+			json_object_object_add(want, key,
+			    json_object_new_string(jstr(obj, "metadata", "resourceVersion")));
+		}
+	}
+	return want;
+}
+
+/* 1 if the picture holds exactly the expected objects at the expected resourceVersions */
+static int tw_exact(struct sub *s, int verbose)
+{
+	json_object *want = tw_expected(), *got;
+	int ok = json_object_object_length(want) == json_object_object_length(s->picture);
+
+	json_object_object_foreach(want, key, rv)
+	{
+		if (!json_object_object_get_ex(s->picture, key, &got)) {
+			if (verbose)
+				fprintf(stderr, "  missing %s\n", key);
+			ok = 0;
+		} else if (strcmp(json_object_get_string(rv),
+		               jstr(got, "metadata", "resourceVersion") ?: "") != 0) {
+			if (verbose)
+				fprintf(stderr, "  stale %s\n", key);
+			ok = 0;
+		}
+	}
+	json_object_object_foreach(s->picture, key2, v2)
+	{
+		(void)v2;
+		if (!json_object_object_get_ex(want, key2, NULL)) {
+			if (verbose)
+				fprintf(stderr, "  unexpected %s\n", key2);
+			ok = 0;
+		}
+	}
+	json_object_put(want);
+	return ok;
+}
+
+static int tw_exact_cond(void *arg)
+{
+	return tw_exact(arg, 0);
+}
+
+static int tw_no_managed_fields(struct sub *s)
+{
+	json_object_object_foreach(s->picture, key, obj)
+	{
+		(void)key;
+		if (json_object_object_get_ex(
+		        json_object_object_get(obj, "metadata"), "managedFields", NULL))
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- metrics over http ---- */
+
+struct tw_http {
+	int done, code;
+	char body[16384];
+};
+
+static void tw_http_done(struct evhttp_request *req, void *arg)
+{
+	struct tw_http *h = arg;
+	struct evbuffer *b;
+	size_t n;
+
+	h->done = 1;
+	if (req == NULL)
+		return;
+	h->code = evhttp_request_get_response_code(req);
+	b = evhttp_request_get_input_buffer(req);
+	n = evbuffer_copyout(b, h->body, sizeof(h->body) - 1);
+	h->body[n] = '\0';
+}
+
+static int tw_http_done_cond(void *arg)
+{
+	return ((struct tw_http *)arg)->done;
+}
+
+static void tw_http_get(int port, const char *path, struct tw_http *h)
+{
+	struct evhttp_connection *c;
+	struct evhttp_request *r;
+
+	memset(h, 0, sizeof(*h));
+	c = evhttp_connection_base_new(fk.base, NULL, "127.0.0.1", (ev_uint16_t)port);
+	r = evhttp_request_new(tw_http_done, h);
+	evhttp_add_header(evhttp_request_get_output_headers(r), "Host", "127.0.0.1");
+	evhttp_make_request(c, r, EVHTTP_REQ_GET, path);
+	tw_wait(tw_http_done_cond, h, 5);
+	evhttp_connection_free(c);
+}
+
+/* ---- the scenario ---- */
+
+static void tw_seed(void)
+{
+	char name[32];
+	json_object *bad;
+	int i;
+
+	fake_put(
+	    FR_POOL, fake_obj("VirtualMachinePool", "pool.kubevirt.io/v1beta1", "t1", "p1"), 0);
+	fake_put(
+	    FR_POOL, fake_obj("VirtualMachinePool", "pool.kubevirt.io/v1beta1", "t2", "p2"), 0);
+	for (i = 0; i < 7; i++) {
+		snprintf(name, sizeof(name), "vm-%d", i);
+		fake_put(FR_VM, fake_vm(i % 2 ? "t2" : "t1", name), 0);
+	}
+	/* an object without metadata.name, in the middle of the list */
+	bad =
+	    json_tokener_parse("{\"kind\":\"VirtualMachine\",\"metadata\":{\"namespace\":\"t1\"}}");
+	json_object_object_add(fk.res[FR_VM].objs, "t1/", bad);
+	fake_put(FR_VM, fake_vm("t1", "vm-7"), 0);
+	fake_put(FR_REV, fake_rev("t1", "p1-rev", "VirtualMachinePool"), 0);
+	fake_put(FR_REV, fake_rev("t1", "sts-rev", "StatefulSet"), 0);
+	fake_put(FR_REV, fake_rev("t2", "p2-rev", "VirtualMachinePool"), 0);
+	fake_put(FR_REV, fake_rev("t2", "bare-rev", NULL), 0);
+}
+
+static void tw_first_sync(struct sub *a)
+{
+	json_object *rev;
+
+	check(tw_wait(tw_synced_cond, a, 20), "subscriber A got a snapshot");
+	check(tw_exact(a, 1), "snapshot holds exactly the listed objects (%d)",
+	    json_object_object_length(a->picture));
+	check(json_object_object_length(a->snap) == json_object_object_length(a->picture),
+	    "everything came inside SYNC_BEGIN/SYNC_END");
+	check(fk.continues >= 3, "lists were paged (%d continue requests)", fk.continues);
+	check(tw_no_managed_fields(a), "managedFields dropped");
+	check(!sub_has(a, "rev/t1/sts-rev") && !sub_has(a, "rev/t2/bare-rev"),
+	    "revisions not owned by a pool are not published");
+	rev = json_object_object_get(a->picture, "rev/t1/p1-rev");
+	check(rev != NULL && strcmp(jstr(rev, "kind", NULL) ?: "", "ControllerRevision") == 0 &&
+	          strcmp(jstr(rev, "apiVersion", NULL) ?: "", "apps/v1") == 0,
+	    "kind/apiVersion filled in for list items");
+	check(fk.unauthorized == 0, "bearer token sent (%d unauthorized)", fk.unauthorized);
+}
+
+static void tw_watch_events(struct sub *a)
+{
+	json_object *vm1;
+
+	fake_put(FR_VM, fake_vm("t1", "vm-new"), 0);
+	check(tw_wait_key(a, "vm/t1/vm-new", 1, 10), "ADDED -> OBJ_SET");
+	vm1 = fake_vm("t2", "vm-1");
+	json_object_object_add(
+	    json_object_object_get(vm1, "spec"), "running", json_object_new_boolean(1));
+	fake_put(FR_VM, vm1, 0);
+	check(tw_wait(tw_exact_cond, a, 10), "MODIFIED -> OBJ_SET with the new resourceVersion");
+	fake_del(FR_VM, "t1", "vm-2", 0);
+	check(tw_wait_key(a, "vm/t1/vm-2", 0, 10), "DELETED -> OBJ_DELETE");
+	check(strcmp(jstr(a->deleted, "vm/t1/vm-2", NULL) ?: "", "uid-vm-2") == 0,
+	    "OBJ_DELETE carries the uid");
+	fake_put(FR_REV, fake_rev("t1", "sts-rev2", "StatefulSet"), 0);
+	fake_put(FR_REV, fake_rev("t1", "p1-rev2", "VirtualMachinePool"), 0);
+	fake_put(
+	    FR_POOL, fake_obj("VirtualMachinePool", "pool.kubevirt.io/v1beta1", "t1", "p3"), 0);
+	check(tw_wait_key(a, "pool/t1/p3", 1, 10) && tw_wait_key(a, "rev/t1/p1-rev2", 1, 10),
+	    "pool and revision events published");
+	check(!sub_has(a, "rev/t1/sts-rev2"), "a watched revision not owned by a pool is skipped");
+	check(tw_exact(a, 1), "picture exact after watch events");
+}
+
+static void tw_garbage(struct sub *a)
+{
+	fake_garbage(FR_VM);
+	fake_garbage(FR_POOL);
+	fake_put(FR_VM, fake_vm("t1", "vm-after-garbage"), 0);
+	check(
+	    tw_wait_key(a, "vm/t1/vm-after-garbage", 1, 10), "events after a garbage line arrive");
+	check(tw_child_alive(), "garbage in a watch stream does not crash the watcher");
+	check(tw_wait(tw_exact_cond, a, 5), "picture exact after garbage");
+}
+
+static void tw_relists(struct sub *a)
+{
+	int before = fk.gone410, lists = fk.lists;
+
+	/* vm-3 vanishes and vm-silent appears without an event; then the history is gone */
+	fake_del(FR_VM, "t2", "vm-3", 1);
+	fake_put(FR_VM, fake_vm("t2", "vm-silent"), 1);
+	fk.expire_continue = 1;
+	fake_expire(FR_VM, 0);
+	check(tw_wait_key(a, "vm/t2/vm-3", 0, 10),
+	    "after an ERROR 410 the relist deletes a vanished VM");
+	check(sub_has(a, "vm/t2/vm-silent"), "...and publishes one that appeared");
+	check(json_object_object_get_ex(a->deleted, "vm/t2/vm-3", NULL), "as an OBJ_DELETE");
+	check(fk.expire_continue == 0 && fk.lists >= lists + 2,
+	    "a 410 on a continue token restarts the list (%d lists)", fk.lists - lists);
+	check(tw_wait(tw_exact_cond, a, 5), "picture exact after relist");
+
+	fake_del(FR_VM, "t1", "vm-4", 1);
+	fake_expire(FR_VM, 1);
+	check(tw_wait_key(a, "vm/t1/vm-4", 0, 10), "after an HTTP 410 on rewatch it relists too");
+	check(fk.gone410 >= before + 2, "both 410 forms were served (%d)", fk.gone410 - before);
+	check(tw_wait(tw_exact_cond, a, 5), "picture exact after second relist");
+}
+
+static void tw_metrics(int mport, struct sub *a)
+{
+	struct tw_http h;
+	char want[128];
+
+	tw_http_get(mport, "/readyz", &h);
+	check(h.code == 200, "/readyz is 200 when synced (%d)", h.code);
+	tw_http_get(mport, "/metrics", &h);
+	snprintf(want, sizeof(want), "vmpool_watcher_objects{kind=\"vm\"} %d",
+	    (int)json_object_object_length(fk.res[FR_VM].objs) - 1);
+	check(strstr(h.body, want) != NULL, "metrics: %s", want);
+	check(
+	    strstr(h.body, "vmpool_watcher_relists_total{kind=\"vm\"}") != NULL &&
+	        strstr(h.body, "vmpool_watcher_events_total{kind=\"vm\",type=\"ADDED\"}") != NULL &&
+	        strstr(h.body, "vmpool_watcher_subscribers") != NULL,
+	    "metrics: relists, events, subscribers");
+}
+
+static void tw_stop(void)
+{
+	double end = now_mono() + 10;
+
+	if (child <= 0) {
+		check(0, "watcher still running before SIGTERM (status %d)", child_status);
+		return;
+	}
+	kill(child, SIGTERM);
+	while (tw_child_alive() && now_mono() < end)
+		event_base_loop(fk.base, EVLOOP_ONCE);
+	if (child > 0) {
+		kill(child, SIGKILL);
+		waitpid(child, &child_status, 0);
+		child = -1;
+	}
+	check(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0,
+	    "SIGTERM: clean exit 0 (status 0x%x)", child_status);
+}
+
+static void tw_show_log(const char *path)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "tail -n 60 %s >&2", path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "(no watcher log)\n");
+}
+
+int main(void)
+{
+	const char *bindir = getenv("VMPOOL_BIN") ? getenv("VMPOOL_BIN") : "bin-asan";
+	char bin[512], kc[300], sock[300], wlog[300], maddr[64], rm[300];
+	struct timeval tick = {0, 20000};
+	struct event *tev;
+	struct sub *a, *b;
+	int port, mport;
+
+	log_init("test_watcher", 0, LOG_FMT_TEXT);
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/tw-XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		abort();
+	snprintf(bin, sizeof(bin), "%s/vmpool-watcher", bindir);
+	snprintf(kc, sizeof(kc), "%s/kubeconfig", tmpdir);
+	snprintf(sock, sizeof(sock), "%s/watcher.sock", tmpdir);
+	snprintf(wlog, sizeof(wlog), "%s/watcher.log", tmpdir);
+	tw_config_errors(bin);
+
+	fk.base = event_base_new();
+	tev = event_new(fk.base, -1, EV_PERSIST, tw_tick, NULL);
+	evtimer_add(tev, &tick);
+	fake_init();
+	tw_seed();
+	port = tw_free_port();
+	mport = tw_free_port();
+	tw_write_kubeconfig(kc, port);
+	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
+	{
+		char *argv[] = {bin, "--run-dir", tmpdir, "--kubeconfig", kc, "--metrics-addr",
+		    maddr, "-v", NULL};
+		child = tw_spawn(bin, argv, wlog);
+	}
+
+	/* the API server is down at first: the watcher keeps retrying */
+	tw_run(1.5);
+	check(tw_child_alive(), "watcher keeps running while the API server is down");
+	if (fake_listen(port) != 0)
+		check(0, "fake API server listens on %d", port);
+	a = sub_new(fk.base, sock);
+	tw_first_sync(a);
+	tw_watch_events(a);
+	tw_garbage(a);
+	tw_relists(a);
+
+	b = sub_new(fk.base, sock);
+	check(tw_wait(tw_synced_cond, b, 10) && tw_exact(b, 1),
+	    "a second subscriber gets a full, exact snapshot");
+	check(a->syncs == 1, "the first subscriber was not resynced (%d)", a->syncs);
+	tw_metrics(mport, a);
+	tw_stop();
+
+	if (failed)
+		tw_show_log(wlog);
+	sub_free(a);
+	sub_free(b);
+	fake_free();
+	event_free(tev);
+	event_base_free(fk.base);
+	if (!failed && getenv("TW_KEEP") == NULL) {
+		snprintf(rm, sizeof(rm), "rm -rf %s", tmpdir);
+		if (system(rm) != 0)
+			fprintf(stderr, "cannot remove %s\n", tmpdir);
+	}
+	printf("test_watcher: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,659 @@
+/*
+ * informer.c: list + watch of one API resource (see informer.h for the state machine).
+ * Owns the objects of its kind in the shared store; every change goes to the sink.
+ */
+#include <sys/types.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "backoff.h"
+#include "informer.h"
+#include "kube.h"
+#include "log.h"
+#include "metrics.h"
+#include "obj.h"
+#include "store.h"
+#include "timeutil.h"
+#include "xmalloc.h"
+
+#define INF_PAGE_LIMIT    500
+#define INF_BACKOFF_BASE  0.5
+#define INF_BACKOFF_CAP   30.0
+#define INF_ABSENT_RETRY  30.0
+#define INF_WATCH_MIN     300
+#define INF_WATCH_MAX     600
+#define INF_WATCH_GRACE   60.0 /* watchdog beyond timeoutSeconds */
+#define INF_WATCH_SHORT   1.0  /* a normal end this soon, with no event, backs off */
+#define INF_LIST_RESTARTS 3    /* 410s on continue tokens before backing off */
+
+#define M_OBJECTS "vmpool_watcher_objects"
+#define M_EVENTS  "vmpool_watcher_events_total"
+#define M_RELISTS "vmpool_watcher_relists_total"
+
+enum inf_next {
+	NEXT_LIST,
+	NEXT_WATCH,
+};
+
+struct informer {
+	struct event_base *base;
+	struct kube *kube;
+	struct store *store;
+	const struct informer_res *res;
+	char *path; /* /apis/<group>/<version>[/namespaces/<ns>]/<plural> */
+	struct informer_sink sink;
+	void *arg;
+
+	enum informer_state state;
+	enum inf_next next; /* what BACKOFF leads to */
+	struct event *timer;
+	struct backoff backoff;
+
+	struct store *fresh; /* objects of the list in progress */
+	char *cont;          /* continue token of the next page */
+	int restarts;        /* list restarts after a 410 on a continue token */
+	char *rv;            /* last resourceVersion seen */
+
+	struct kube_watch *watch;
+	double watch_started;
+	int watch_ok; /* the watch delivered a non-error event */
+
+	int synced;
+	int absent; /* logged as missing; cleared when it answers again */
+};
+
+static const char *inf_state_names[] = {
+    [INF_IDLE] = "IDLE",
+    [INF_LISTING] = "LISTING",
+    [INF_WATCHING] = "WATCHING",
+    [INF_EXPIRED] = "EXPIRED",
+    [INF_BACKOFF] = "BACKOFF",
+    [INF_ABSENT] = "ABSENT",
+    [INF_STOPPED] = "STOPPED",
+};
+
+static void inf_list_begin(struct informer *);
+static void inf_watch_begin(struct informer *);
+
+const char *informer_state_name(enum informer_state s)
+{
+	if ((size_t)s >= sizeof(inf_state_names) / sizeof(inf_state_names[0]))
+		return "UNKNOWN";
+	return inf_state_names[s];
+}
+
+/* The one place the state changes: logs the transition and drops any pending timer. */
+static void inf_set_state(struct informer *inf, enum informer_state s, const char *why)
+{
+	if (inf->state != s)
+		log_info(NULL, "%s: %s -> %s (%s)", inf->res->plural,
+		    informer_state_name(inf->state), informer_state_name(s), why);
+	else
+		log_debug(NULL, "%s: %s again (%s)", inf->res->plural, informer_state_name(s), why);
+	inf->state = s;
+	evtimer_del(inf->timer);
+}
+
+static void inf_timer_after(struct informer *inf, double secs)
+{
+	struct timeval tv;
+
+	if (secs < 0)
+		secs = 0;
+	tv.tv_sec = (time_t)secs;
+	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+	evtimer_add(inf->timer, &tv);
+}
+
+static void inf_count(const char *family, const char *kind, const char *type, double n)
+{
+	char labels[128];
+
+	if (type != NULL)
+		snprintf(labels, sizeof(labels), "kind=\"%s\",type=\"%s\"", kind, type);
+	else
+		snprintf(labels, sizeof(labels), "kind=\"%s\"", kind);
+	metrics_add(family, labels, n);
+}
+
+static void inf_update_gauge(struct informer *inf)
+{
+	char labels[64];
+
+	snprintf(labels, sizeof(labels), "kind=\"%s\"", inf->res->kind);
+	metrics_set(M_OBJECTS, labels, (double)store_count(inf->store, inf->res->kind));
+}
+
+void informer_metrics_declare(void)
+{
+	metrics_declare(M_OBJECTS, "gauge", "Objects kept by the watcher, by kind.");
+	metrics_declare(M_EVENTS, "counter", "Watch events received, by kind and type.");
+	metrics_declare(M_RELISTS, "counter", "Full relists after the first list, by kind.");
+}
+
+int informer_keep_pool_owned(json_object *obj)
+{
+	json_object *refs = obj_path(obj, "metadata.ownerReferences");
+	size_t i, n;
+
+	if (refs == NULL || !json_object_is_type(refs, json_type_array))
+		return 0;
+	n = json_object_array_length(refs);
+	for (i = 0; i < n; i++) {
+		const char *kind = obj_str(json_object_array_get_idx(refs, i), "kind");
+		if (kind != NULL && strcmp(kind, "VirtualMachinePool") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static const char *inf_rv(json_object *obj)
+{
+	return obj_str(obj, "metadata.resourceVersion");
+}
+
+static void inf_remember_rv(struct informer *inf, json_object *obj)
+{
+	const char *rv = inf_rv(obj);
+
+	if (rv == NULL || *rv == '\0')
+		return;
+	free(inf->rv);
+	inf->rv = xstrdup(rv);
+}
+
+/*
+ * Makes an object from the API fit to keep: drops metadata.managedFields and fills in the
+ * kind and apiVersion that list items of built-in types lack. Returns 0 to keep it, 1 if
+ * the resource's filter rejects it, -1 if it is unusable (logged).
+ */
+static int inf_clean(struct informer *inf, json_object *obj, const char *kind, const char *api)
+{
+	json_object *meta;
+	const char *name;
+
+	if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
+		log_warnx(NULL, "%s: skipping an item that is not an object", inf->res->plural);
+		return -1;
+	}
+	meta = obj_path(obj, "metadata");
+	name = obj_str(obj, "metadata.name");
+	if (meta == NULL || !json_object_is_type(meta, json_type_object) || name == NULL ||
+	    *name == '\0') {
+		log_warnx(NULL, "%s: skipping an object without metadata.name", inf->res->plural);
+		return -1;
+	}
+	json_object_object_del(meta, "managedFields");
+	if (kind != NULL && obj_str(obj, "kind") == NULL)
+		json_object_object_add(obj, "kind", json_object_new_string(kind));
+	if (api != NULL && obj_str(obj, "apiVersion") == NULL)
+		json_object_object_add(obj, "apiVersion", json_object_new_string(api));
+	if (inf->res->keep != NULL && !inf->res->keep(obj))
+		return 1;
+	return 0;
+}
+
+/* ---- publishing changes ---- */
+
+static void inf_publish_set(struct informer *inf, json_object *obj)
+{
+	json_object *prev;
+
+	prev = store_put(inf->store, inf->res->kind, json_object_get(obj));
+	if (inf->sink.set != NULL)
+		inf->sink.set(inf->res->kind, obj, inf->arg);
+	json_object_put(prev);
+	inf_update_gauge(inf);
+}
+
+/* removes the kept copy named like obj, if any, and reports it */
+static void inf_publish_del(struct informer *inf, json_object *obj)
+{
+	json_object *old;
+
+	old = store_take(inf->store, inf->res->kind, obj_namespace(obj), obj_name(obj));
+	if (old == NULL)
+		return;
+	if (inf->sink.del != NULL)
+		inf->sink.del(inf->res->kind, old, inf->arg);
+	json_object_put(old);
+	inf_update_gauge(inf);
+}
+
+/* keeps obj and reports it unless the kept copy has the same resourceVersion */
+static void inf_apply(struct informer *inf, json_object *obj)
+{
+	json_object *old;
+	const char *a, *b;
+
+	old = store_get(inf->store, inf->res->kind, obj_namespace(obj), obj_name(obj));
+	if (old != NULL) {
+		a = inf_rv(old);
+		b = inf_rv(obj);
+		if (a != NULL && b != NULL && strcmp(a, b) == 0)
+			return;
+	}
+	inf_publish_set(inf, obj);
+}
+
+static void inf_diff_set(json_object *obj, void *arg)
+{
+	inf_apply(arg, obj);
+}
+
+struct inf_gone {
+	struct informer *inf;
+	json_object *list;
+};
+
+static void inf_diff_gone(json_object *obj, void *arg)
+{
+	struct inf_gone *g = arg;
+	struct informer *inf = g->inf;
+
+	if (store_get(inf->fresh, inf->res->kind, obj_namespace(obj), obj_name(obj)) == NULL)
+		json_object_array_add(g->list, json_object_get(obj));
+}
+
+/* replaces the kept copies by the completed list in inf->fresh, reporting the difference */
+static void inf_diff(struct informer *inf)
+{
+	struct inf_gone g = {inf, json_object_new_array()};
+	size_t i, n;
+
+	store_foreach(inf->fresh, inf->res->kind, inf_diff_set, inf);
+	store_foreach(inf->store, inf->res->kind, inf_diff_gone, &g);
+	n = json_object_array_length(g.list);
+	for (i = 0; i < n; i++)
+		inf_publish_del(inf, json_object_array_get_idx(g.list, i));
+	json_object_put(g.list);
+	store_free(inf->fresh);
+	inf->fresh = NULL;
+	inf_update_gauge(inf);
+}
+
+/* ---- failures and retries ---- */
+
+static void inf_fail(
+    struct informer *inf, enum inf_next next, const char *what, long status, const char *msg)
+{
+	double delay = backoff_next(&inf->backoff);
+
+	log_warnx(NULL, "%s: %s failed (HTTP %ld%s%s); retrying in %.1f s", inf->res->plural, what,
+	    status, msg != NULL && *msg ? ": " : "", msg != NULL ? log_escape(msg) : "", delay);
+	inf_set_state(inf, INF_BACKOFF, what);
+	inf->next = next;
+	inf_timer_after(inf, delay);
+}
+
+static void inf_synced(struct informer *inf)
+{
+	if (inf->synced)
+		return;
+	inf->synced = 1;
+	if (inf->sink.synced != NULL)
+		inf->sink.synced(inf->res->kind, inf->arg);
+}
+
+/* a 404 on the list: the API (CRD) is missing. Treated as empty and retried. */
+static void inf_absent(struct informer *inf)
+{
+	if (!inf->absent)
+		log_info(NULL,
+		    "%s: API not found (404); treating it as empty, retrying every %.0f s",
+		    inf->res->plural, INF_ABSENT_RETRY);
+	inf->absent = 1;
+	store_free(inf->fresh);
+	inf->fresh = store_new();
+	inf_diff(inf);
+	free(inf->rv);
+	inf->rv = NULL;
+	backoff_reset(&inf->backoff);
+	inf_set_state(inf, INF_ABSENT, "API not found");
+	inf_timer_after(inf, INF_ABSENT_RETRY);
+	inf_synced(inf);
+}
+
+static void inf_relist(struct informer *inf, const char *why)
+{
+	log_info(NULL, "%s: relisting (%s)", inf->res->plural, why);
+	inf_count(M_RELISTS, inf->res->kind, NULL, 1);
+	inf_list_begin(inf);
+}
+
+/* ---- list ---- */
+
+static void inf_list_done(const struct kube_response *, void *);
+
+static void inf_list_page(struct informer *inf)
+{
+	char *path, *esc = NULL;
+
+	if (inf->cont != NULL)
+		esc = kube_escape(inf->cont);
+	xasprintf(&path, "%s?limit=%d%s%s", inf->path, INF_PAGE_LIMIT,
+	    esc != NULL ? "&continue=" : "", esc != NULL ? esc : "");
+	free(esc);
+	if (kube_request(inf->kube, "GET", path, NULL, NULL, inf_list_done, inf) == -1)
+		inf_fail(inf, NEXT_LIST, "list", 0, "request not queued");
+	free(path);
+}
+
+static void inf_list_begin(struct informer *inf)
+{
+	store_free(inf->fresh);
+	inf->fresh = store_new();
+	free(inf->cont);
+	inf->cont = NULL;
+	inf_set_state(inf, INF_LISTING, inf->synced ? "relist" : "first list");
+	inf_list_page(inf);
+}
+
+/* moves the items of one page into inf->fresh; -1 if the body is not a list */
+static int inf_list_absorb(struct informer *inf, json_object *body)
+{
+	json_object *items, *item, *prev;
+	const char *lkind, *api;
+	char kind[128] = "";
+	size_t i, n, klen;
+
+	if (body == NULL || !json_object_is_type(body, json_type_object))
+		return -1;
+	items = obj_path(body, "items");
+	if (items != NULL && !json_object_is_type(items, json_type_array))
+		return -1;
+	lkind = obj_str(body, "kind");
+	api = obj_str(body, "apiVersion");
+	if (lkind != NULL && (klen = strlen(lkind)) > 4 && klen < sizeof(kind) &&
+	    strcmp(lkind + klen - 4, "List") == 0)
+		snprintf(kind, sizeof(kind), "%.*s", (int)(klen - 4), lkind);
+	n = items != NULL ? json_object_array_length(items) : 0;
+	for (i = 0; i < n; i++) {
+		item = json_object_array_get_idx(items, i);
+		if (inf_clean(inf, item, *kind ? kind : NULL, api) != 0)
+			continue;
+		prev = store_put(inf->fresh, inf->res->kind, json_object_get(item));
+		json_object_put(prev);
+	}
+	return 0;
+}
+
+static void inf_list_finish(struct informer *inf, json_object *body)
+{
+	const char *rv = obj_str(body, "metadata.resourceVersion");
+
+	if (inf->absent)
+		log_info(NULL, "%s: API answers again", inf->res->plural);
+	inf->absent = 0;
+	inf->restarts = 0;
+	free(inf->rv);
+	inf->rv = rv != NULL && *rv ? xstrdup(rv) : NULL;
+	inf_diff(inf);
+	backoff_reset(&inf->backoff);
+	log_info(NULL, "%s: listed %zu objects at resourceVersion %s", inf->res->plural,
+	    store_count(inf->store, inf->res->kind), inf->rv ? log_escape(inf->rv) : "?");
+	inf_synced(inf);
+	inf_watch_begin(inf);
+}
+
+static void inf_list_done(const struct kube_response *r, void *arg)
+{
+	struct informer *inf = arg;
+	const char *cont;
+
+	if (inf->state != INF_LISTING)
+		return; /* stopped meanwhile */
+	if (r->status == 404) {
+		inf_absent(inf);
+	} else if (r->status == 410 && inf->cont != NULL && ++inf->restarts < INF_LIST_RESTARTS) {
+		log_info(NULL, "%s: continue token expired (410); restarting the list",
+		    inf->res->plural);
+		inf_list_begin(inf);
+	} else if (r->status != 200) {
+		inf_fail(inf, NEXT_LIST, "list", r->status, r->message);
+	} else if (inf_list_absorb(inf, r->body) == -1) {
+		inf_fail(inf, NEXT_LIST, "list", r->status, "the answer is not a list");
+	} else if ((cont = obj_str(r->body, "metadata.continue")) != NULL && *cont != '\0') {
+		free(inf->cont);
+		inf->cont = xstrdup(cont);
+		inf_list_page(inf);
+	} else {
+		inf_list_finish(inf, r->body);
+	}
+}
+
+/* ---- watch ---- */
+
+static void inf_ev_set(struct informer *inf, json_object *obj)
+{
+	int rc = inf_clean(inf, obj, NULL, NULL);
+
+	if (rc == -1)
+		return;
+	inf_remember_rv(inf, obj);
+	if (rc == 1)
+		inf_publish_del(inf, obj); /* no longer one we keep, if it was */
+	else
+		inf_apply(inf, obj);
+}
+
+static void inf_ev_del(struct informer *inf, json_object *obj)
+{
+	if (obj_name(obj) == NULL) {
+		log_warnx(NULL, "%s: DELETED event without metadata.name", inf->res->plural);
+		return;
+	}
+	inf_remember_rv(inf, obj);
+	inf_publish_del(inf, obj);
+}
+
+static void inf_ev_bookmark(struct informer *inf, json_object *obj)
+{
+	inf_remember_rv(inf, obj);
+}
+
+static void inf_ev_error(struct informer *inf, json_object *obj)
+{
+	long long code = 0;
+	const char *msg = obj_str(obj, "message");
+
+	obj_int(obj, "code", &code);
+	if (code == 410) {
+		inf_set_state(inf, INF_EXPIRED, "watch expired (410)");
+		inf_timer_after(inf, 0); /* drop the stream outside its callback */
+		return;
+	}
+	log_warnx(NULL, "%s: watch error %lld: %s", inf->res->plural, code,
+	    msg != NULL ? log_escape(msg) : "?");
+}
+
+static const struct {
+	const char *type;
+	void (*fn)(struct informer *, json_object *);
+} inf_events[] = {
+    {"ADDED", inf_ev_set},
+    {"MODIFIED", inf_ev_set},
+    {"DELETED", inf_ev_del},
+    {"BOOKMARK", inf_ev_bookmark},
+    {"ERROR", inf_ev_error},
+};
+
+static void inf_watch_event(const char *type, json_object *obj, void *arg)
+{
+	struct informer *inf = arg;
+	size_t i;
+
+	if (inf->state != INF_WATCHING)
+		return;
+	for (i = 0; i < sizeof(inf_events) / sizeof(inf_events[0]); i++) {
+		if (type == NULL || strcmp(type, inf_events[i].type) != 0)
+			continue;
+		inf_count(M_EVENTS, inf->res->kind, inf_events[i].type, 1);
+		if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
+			log_warnx(NULL, "%s: %s event without an object", inf->res->plural,
+			    inf_events[i].type);
+			return;
+		}
+		if (inf_events[i].fn != inf_ev_error && !inf->watch_ok) {
+			inf->watch_ok = 1;
+			backoff_reset(&inf->backoff);
+		}
+		inf_events[i].fn(inf, obj);
+		return;
+	}
+	log_warnx(NULL, "%s: skipping watch event of type %s", inf->res->plural,
+	    type != NULL ? log_escape(type) : "(none)");
+}
+
+static void inf_watch_end(long status, const char *msg, void *arg)
+{
+	struct informer *inf = arg;
+	double lived = now_mono() - inf->watch_started;
+
+	inf->watch = NULL; /* freed by the client */
+	if (inf->state == INF_EXPIRED) {
+		inf_relist(inf, "watch expired");
+	} else if (inf->state != INF_WATCHING) {
+		return;
+	} else if (status == 410 || status == 404) {
+		inf_relist(inf, status == 410 ? "watch gone (HTTP 410)" : "watch 404");
+	} else if (status != 200) {
+		inf_fail(inf, NEXT_WATCH, "watch", status, msg);
+	} else if (!inf->watch_ok && lived < INF_WATCH_SHORT) {
+		inf_fail(inf, NEXT_WATCH, "watch", status, "stream ended at once");
+	} else {
+		log_debug(
+		    NULL, "%s: watch ended after %.0f s; watching again", inf->res->plural, lived);
+		inf_watch_begin(inf);
+	}
+}
+
+static void inf_watch_begin(struct informer *inf)
+{
+	int secs = INF_WATCH_MIN + (int)(random() % (INF_WATCH_MAX - INF_WATCH_MIN + 1));
+	char *path, *esc = kube_escape(inf->rv != NULL ? inf->rv : "");
+
+	xasprintf(&path, "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%d",
+	    inf->path, esc, secs);
+	free(esc);
+	inf_set_state(inf, INF_WATCHING, inf->rv != NULL ? inf->rv : "no resourceVersion");
+	inf->watch_started = now_mono();
+	inf->watch_ok = 0;
+	inf->watch = kube_watch_start(inf->kube, path, inf_watch_event, inf_watch_end, inf);
+	free(path);
+	if (inf->watch == NULL) {
+		inf_fail(inf, NEXT_WATCH, "watch", 0, "watch not started");
+		return;
+	}
+	inf_timer_after(inf, secs + INF_WATCH_GRACE); /* watchdog */
+}
+
+static void inf_watch_drop(struct informer *inf)
+{
+	if (inf->watch != NULL)
+		kube_watch_cancel(inf->watch);
+	inf->watch = NULL;
+}
+
+/* the one timer: backoff and absent retries, deferred relists, the watch watchdog */
+static void inf_timer_fire(evutil_socket_t fd, short ev, void *arg)
+{
+	struct informer *inf = arg;
+
+	switch (inf->state) {
+	case INF_BACKOFF:
+		if (inf->next == NEXT_WATCH && inf->rv != NULL)
+			inf_watch_begin(inf);
+		else
+			inf_list_begin(inf);
+		break;
+	case INF_ABSENT:
+		inf_list_begin(inf);
+		break;
+	case INF_EXPIRED:
+		inf_watch_drop(inf);
+		inf_relist(inf, "watch expired (410)");
+		break;
+	case INF_WATCHING:
+		log_warnx(
+		    NULL, "%s: watch silent past its timeout; restarting it", inf->res->plural);
+		inf_watch_drop(inf);
+		inf_watch_begin(inf);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- life cycle ---- */
+
+struct informer *informer_new(struct event_base *base, struct kube *kube, struct store *store,
+    const struct informer_res *res, const char *ns, const struct informer_sink *sink, void *arg)
+{
+	struct informer *inf = xcalloc(1, sizeof(*inf));
+	char *esc;
+
+	inf->base = base;
+	inf->kube = kube;
+	inf->store = store;
+	inf->res = res;
+	if (sink != NULL)
+		inf->sink = *sink;
+	inf->arg = arg;
+	if (ns != NULL && *ns != '\0') {
+		esc = kube_escape(ns);
+		xasprintf(&inf->path, "%s/namespaces/%s/%s", res->prefix, esc, res->plural);
+		free(esc);
+	} else {
+		xasprintf(&inf->path, "%s/%s", res->prefix, res->plural);
+	}
+	inf->timer = evtimer_new(base, inf_timer_fire, inf);
+	if (inf->timer == NULL)
+		fatalx("informer %s: evtimer_new", res->plural);
+	backoff_init(&inf->backoff, INF_BACKOFF_BASE, INF_BACKOFF_CAP);
+	inf->state = INF_IDLE;
+	inf_count(M_RELISTS, res->kind, NULL, 0); /* the series exists from the start */
+	inf_update_gauge(inf);
+	return inf;
+}
+
+void informer_start(struct informer *inf)
+{
+	if (inf->state == INF_IDLE)
+		inf_list_begin(inf);
+}
+
+void informer_stop(struct informer *inf)
+{
+	if (inf == NULL || inf->state == INF_STOPPED)
+		return;
+	inf_watch_drop(inf);
+	inf_set_state(inf, INF_STOPPED, "stop");
+}
+
+void informer_free(struct informer *inf)
+{
+	if (inf == NULL)
+		return;
+	informer_stop(inf);
+	event_free(inf->timer);
+	store_free(inf->fresh);
+	free(inf->cont);
+	free(inf->rv);
+	free(inf->path);
+	free(inf);
+}
+
+int informer_synced(const struct informer *inf)
+{
+	return inf->synced;
+}
+
+enum informer_state informer_state(const struct informer *inf)
+{
+	return inf->state;
+}

@@ -1,0 +1,75 @@
+/*
+ * informer.h: list + watch of one API resource, keeping the last-known copy of each object
+ * in a shared store and reporting every real change (new, changed, vanished) to a sink.
+ *
+ * One explicit state machine per resource:
+ *
+ *   IDLE -> LISTING -> WATCHING -> (watch ended normally) WATCHING again from the last RV
+ *   LISTING: pages of limit=500 following metadata.continue; a 410 on a continue token
+ *            restarts the list; a 404 means the API is missing -> ABSENT (empty, retried
+ *            every 30 s); other errors -> BACKOFF
+ *   WATCHING: an ERROR 410 event -> EXPIRED (the stream is dropped) -> LISTING;
+ *             HTTP 410 / 404 -> LISTING; other errors -> BACKOFF -> WATCHING from last RV
+ *   BACKOFF: 0.5 s doubling to 30 s, reset after a successful list
+ *
+ * A completed list is diffed against the kept copies, so the sink sees the same changes a
+ * subscriber would have seen had no event been lost.
+ */
+#ifndef VMPOOL_INFORMER_H
+#define VMPOOL_INFORMER_H
+
+#include <event2/event.h>
+#include <json-c/json.h>
+
+struct kube;
+struct store;
+
+enum informer_state {
+	INF_IDLE,
+	INF_LISTING,
+	INF_WATCHING,
+	INF_EXPIRED,
+	INF_BACKOFF,
+	INF_ABSENT,
+	INF_STOPPED,
+};
+
+/* a watched resource: the API group path, the plural and the kind used on the links */
+struct informer_res {
+	const char *kind;   /* KIND_POOL, ... */
+	const char *prefix; /* "/apis/kubevirt.io/v1" */
+	const char *plural; /* "virtualmachines" */
+	/* optional: 0 means "do not keep/publish this object" */
+	int (*keep)(json_object *obj);
+};
+
+struct informer_sink {
+	/* obj (borrowed) is new or its resourceVersion changed; it is in the store */
+	void (*set)(const char *kind, json_object *obj, void *arg);
+	/* obj (borrowed) vanished; it was removed from the store */
+	void (*del)(const char *kind, json_object *obj, void *arg);
+	/* the first list completed (or the API is missing) */
+	void (*synced)(const char *kind, void *arg);
+};
+
+struct informer;
+
+/* ns NULL: all namespaces. The store is shared; the informer owns its kind in it. */
+struct informer *informer_new(struct event_base *, struct kube *, struct store *,
+    const struct informer_res *, const char *ns, const struct informer_sink *, void *arg);
+void informer_start(struct informer *);
+/* cancels the watch and timers; later callbacks of requests in flight are ignored */
+void informer_stop(struct informer *);
+void informer_free(struct informer *);
+
+int informer_synced(const struct informer *);
+enum informer_state informer_state(const struct informer *);
+const char *informer_state_name(enum informer_state);
+
+/* keep() for controller revisions: only those owned by a VirtualMachinePool */
+int informer_keep_pool_owned(json_object *obj);
+
+/* declares the vmpool_watcher_* families this module updates */
+void informer_metrics_declare(void);
+
+#endif

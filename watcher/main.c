@@ -1,0 +1,270 @@
+/*
+ * main.c: vmpool-watcher. Lists and watches pools, VMs, VMIs and pool-owned controller
+ * revisions (one informer each) and publishes the kept objects on watcher.sock: every
+ * subscriber gets SYNC_BEGIN, the whole picture as OBJ_SET, SYNC_END, then the deltas.
+ * Reads the API only.
+ */
+#include <sys/types.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "informer.h"
+#include "kube.h"
+#include "link.h"
+#include "log.h"
+#include "metrics.h"
+#include "obj.h"
+#include "proto.h"
+#include "store.h"
+#include "xmalloc.h"
+
+#define WATCHER_PROG         "vmpool-watcher"
+#define WATCHER_SUBS_REFRESH 2.0 /* seconds between subscriber gauge updates */
+#define M_SUBSCRIBERS        "vmpool_watcher_subscribers"
+
+static const struct informer_res watcher_resources[] = {
+    {KIND_POOL, "/apis/pool.kubevirt.io/v1beta1", "virtualmachinepools", NULL},
+    {KIND_VM, "/apis/kubevirt.io/v1", "virtualmachines", NULL},
+    {KIND_VMI, "/apis/kubevirt.io/v1", "virtualmachineinstances", NULL},
+    {KIND_REV, "/apis/apps/v1", "controllerrevisions", informer_keep_pool_owned},
+};
+#define WATCHER_NRES (sizeof(watcher_resources) / sizeof(watcher_resources[0]))
+
+struct watcher {
+	struct event_base *base;
+	struct cli cli;
+	struct kube_config kc;
+	struct kube *kube;
+	struct store *store;
+	struct pub *pub;
+	struct informer *inf[WATCHER_NRES];
+	struct event *sigterm, *sigint, *subs_timer;
+	int ready;
+};
+
+/* subscribers may send nothing but HELLO */
+static const int watcher_accept[] = {0};
+
+static void watcher_usage_exit(const char *why)
+{
+	log_warnx(NULL, "%s", why);
+	fprintf(stderr, "usage: %s [common flags]; see --help\n", WATCHER_PROG);
+	exit(EXIT_CONFIG);
+}
+
+/* ---- publishing ---- */
+
+static json_object *watcher_set_body(const char *kind, json_object *obj)
+{
+	json_object *body = json_object_new_object();
+
+	json_object_object_add(body, "kind", json_object_new_string(kind));
+	json_object_object_add(body, "obj", json_object_get(obj));
+	return body;
+}
+
+static void watcher_on_set(const char *kind, json_object *obj, void *arg)
+{
+	struct watcher *w = arg;
+	json_object *body = watcher_set_body(kind, obj);
+	char key[512];
+
+	log_debug(obj_key(obj, key, sizeof(key)), "%s set, resourceVersion %s", kind,
+	    log_escape(obj_str(obj, "metadata.resourceVersion")));
+	pub_broadcast(w->pub, MSG_OBJ_SET, body);
+	json_object_put(body);
+}
+
+static void watcher_on_del(const char *kind, json_object *obj, void *arg)
+{
+	struct watcher *w = arg;
+	json_object *body = json_object_new_object();
+	const char *uid = obj_uid(obj);
+	char key[512];
+
+	log_debug(obj_key(obj, key, sizeof(key)), "%s deleted", kind);
+	json_object_object_add(body, "kind", json_object_new_string(kind));
+	json_object_object_add(body, "namespace", json_object_new_string(obj_namespace(obj)));
+	json_object_object_add(body, "name", json_object_new_string(obj_name(obj)));
+	json_object_object_add(body, "uid", json_object_new_string(uid != NULL ? uid : ""));
+	pub_broadcast(w->pub, MSG_OBJ_DELETE, body);
+	json_object_put(body);
+}
+
+static void watcher_on_synced(const char *kind, void *arg)
+{
+	struct watcher *w = arg;
+	size_t i;
+
+	if (w->ready)
+		return;
+	for (i = 0; i < WATCHER_NRES; i++) {
+		if (!informer_synced(w->inf[i]))
+			return;
+	}
+	w->ready = 1;
+	log_info(NULL, "every resource listed: ready, publishing on %s", w->cli.run_dir);
+	pub_set_ready(w->pub, 1);
+	metrics_set_ready(1);
+}
+
+struct watcher_snap {
+	struct link *link;
+	const char *kind;
+};
+
+static void watcher_snap_one(json_object *obj, void *arg)
+{
+	struct watcher_snap *s = arg;
+	json_object *body = watcher_set_body(s->kind, obj);
+
+	link_send(s->link, MSG_OBJ_SET, body);
+	json_object_put(body);
+}
+
+/* a new subscriber: the whole picture between SYNC_BEGIN and SYNC_END */
+static void watcher_snapshot(struct link *link, void *arg)
+{
+	struct watcher *w = arg;
+	struct watcher_snap s = {link, NULL};
+	json_object *empty = json_object_new_object();
+	size_t i;
+
+	link_send(link, MSG_SYNC_BEGIN, empty);
+	for (i = 0; i < WATCHER_NRES; i++) {
+		s.kind = watcher_resources[i].kind;
+		store_foreach(w->store, s.kind, watcher_snap_one, &s);
+	}
+	link_send(link, MSG_SYNC_END, empty);
+	json_object_put(empty);
+	log_info(NULL, "snapshot sent to %s", log_escape(link_peer_program(link)));
+	metrics_set(M_SUBSCRIBERS, NULL, pub_subscribers(w->pub));
+}
+
+static void watcher_subs_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct watcher *w = arg;
+
+	metrics_set(M_SUBSCRIBERS, NULL, pub_subscribers(w->pub));
+}
+
+/* ---- start and stop ---- */
+
+static void watcher_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	struct watcher *w = arg;
+
+	log_info(NULL, "signal %d: shutting down", (int)sig);
+	event_base_loopexit(w->base, NULL);
+}
+
+static void watcher_events(struct watcher *w)
+{
+	struct timeval tv = {WATCHER_SUBS_REFRESH, 0};
+
+	w->sigterm = evsignal_new(w->base, SIGTERM, watcher_signal, w);
+	w->sigint = evsignal_new(w->base, SIGINT, watcher_signal, w);
+	w->subs_timer = event_new(w->base, -1, EV_PERSIST, watcher_subs_tick, w);
+	if (w->sigterm == NULL || w->sigint == NULL || w->subs_timer == NULL)
+		fatalx("cannot create events");
+	evsignal_add(w->sigterm, NULL);
+	evsignal_add(w->sigint, NULL);
+	evtimer_add(w->subs_timer, &tv);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void watcher_metrics(struct watcher *w)
+{
+	char err[256];
+
+	informer_metrics_declare();
+	metrics_declare(M_SUBSCRIBERS, "gauge", "Subscribers connected to watcher.sock.");
+	metrics_set(M_SUBSCRIBERS, NULL, 0);
+	if (w->cli.metrics_addr == NULL)
+		return;
+	if (metrics_start(w->base, w->cli.metrics_addr, err, sizeof(err)) == -1)
+		fatal_config("--metrics-addr %s: %s", log_escape(w->cli.metrics_addr), err);
+}
+
+static void watcher_start(struct watcher *w)
+{
+	static const struct link_spec spec = {LINK_WATCHER, watcher_accept, 0};
+	static const struct informer_sink sink = {
+	    watcher_on_set, watcher_on_del, watcher_on_synced};
+	struct link_spec lspec = spec;
+	struct kube_opts ko = {w->cli.qps, w->cli.burst, WATCHER_PROG, 0};
+	char *sock;
+	size_t i;
+
+	w->kube = kube_new(w->base, &w->kc, &ko);
+	if (w->kube == NULL)
+		fatal_config("cannot set up the API client for %s", log_escape(w->kc.server));
+	w->store = store_new();
+	lspec.max_frame = w->cli.max_frame;
+	sock = link_sock_path(w->cli.run_dir, LINK_WATCHER);
+	w->pub = pub_new(w->base, sock, &lspec, watcher_snapshot, w);
+	if (w->pub == NULL)
+		fatalx("cannot publish on %s", sock);
+	free(sock);
+	for (i = 0; i < WATCHER_NRES; i++)
+		w->inf[i] = informer_new(
+		    w->base, w->kube, w->store, &watcher_resources[i], w->cli.namespace, &sink, w);
+	log_info(NULL, "watching %s in %s", log_escape(w->kc.server),
+	    w->cli.namespace != NULL ? log_escape(w->cli.namespace) : "all namespaces");
+	for (i = 0; i < WATCHER_NRES; i++)
+		informer_start(w->inf[i]);
+}
+
+static void watcher_stop(struct watcher *w)
+{
+	size_t i;
+
+	for (i = 0; i < WATCHER_NRES; i++)
+		informer_stop(w->inf[i]);
+	kube_free(w->kube); /* requests still in flight die here */
+	for (i = 0; i < WATCHER_NRES; i++)
+		informer_free(w->inf[i]);
+	pub_free(w->pub);
+	store_free(w->store);
+	metrics_stop();
+	event_free(w->sigterm);
+	event_free(w->sigint);
+	event_free(w->subs_timer);
+	kubeconfig_clear(&w->kc);
+	cli_free(&w->cli);
+	event_base_free(w->base);
+}
+
+int main(int argc, char **argv)
+{
+	struct watcher w;
+	char err[512];
+	int ind;
+
+	memset(&w, 0, sizeof(w));
+	ind = cli_parse(&w.cli, WATCHER_PROG, argc, argv, NULL, NULL, NULL, NULL);
+	if (ind < argc)
+		watcher_usage_exit("unexpected arguments");
+	if (kubeconfig_load(w.cli.kubeconfig, &w.kc, err, sizeof(err)) == -1)
+		fatal_config("kubeconfig: %s", err);
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	w.base = event_base_new();
+	if (w.base == NULL)
+		fatalx("event_base_new failed");
+	watcher_events(&w);
+	watcher_metrics(&w);
+	watcher_start(&w);
+	event_base_dispatch(w.base);
+	watcher_stop(&w);
+	log_info(NULL, "exiting");
+	return 0;
+}
