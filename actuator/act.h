@@ -1,0 +1,65 @@
+/*
+ * act.h: the actuator's private header. act_parse() checks an ACTION body strictly (pure);
+ * act_* below run one action against the API and answer RESULT on the planner's link.
+ */
+#ifndef VMPOOL_ACT_H
+#define VMPOOL_ACT_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+struct kube;
+struct link;
+struct k8sev_recorder;
+
+/* an optional {type, reason, message} to post; strings borrowed from the ACTION body */
+struct act_ev {
+	int set;
+	const char *type;
+	const char *reason;
+	const char *message;
+};
+
+/* a checked ACTION; every pointer is borrowed from the body */
+struct act_action {
+	long long id;
+	const char *op;
+	const char *ns;
+	const char *name;
+	const char *uid;       /* NULL when absent */
+	const char *pool_name; /* the Event's involvedObject */
+	const char *pool_uid;
+	json_object *body;  /* create_vm */
+	json_object *patch; /* patch_vm, patch_pool */
+	struct act_ev event;
+	struct act_ev fail_event;
+};
+
+/* 0 when the body is a valid action; -1 with err filled (a->id is set when it was read) */
+int act_parse(json_object *body, struct act_action *a, char *err, size_t errlen);
+
+/* the RESULT body (new reference) */
+json_object *act_result(long long id, int ok, long status, const char *reason, const char *message);
+
+/* the running actuator */
+struct actuator {
+	struct kube *kube; /* NULL in dry-run */
+	struct k8sev_recorder *rec;
+	int dry_run;
+	long inflight;
+};
+
+/* per planner connection; outstanding requests are detached when it goes */
+struct act_conn;
+struct act_conn *act_conn_new(struct actuator *, struct link *);
+void act_conn_gone(struct act_conn *);
+/* handles one ACTION frame (body borrowed) */
+void act_handle(struct act_conn *, json_object *body);
+
+/* metric families */
+#define ACT_M_ACTIONS  "vmpool_actuator_actions_total"
+#define ACT_M_INFLIGHT "vmpool_actuator_inflight"
+#define ACT_M_EVENTS   "vmpool_actuator_events_total"
+void act_metrics_declare(void);
+
+#endif

@@ -1,0 +1,372 @@
+/*
+ * actrun.c: runs checked actions against the API and answers RESULT on the connection the
+ * ACTION came from. A request outlives its connection: when the planner's link goes, the
+ * request is detached and its outcome only logged (the planner re-plans from the watcher).
+ * Idempotent outcomes count as success: create -> AlreadyExists, delete/patch -> NotFound,
+ * delete with a uid precondition -> Conflict (another object has the name now).
+ */
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "act.h"
+#include "k8sevent.h"
+#include "kube.h"
+#include "link.h"
+#include "log.h"
+#include "metrics.h"
+#include "proto.h"
+#include "timeutil.h"
+#include "xmalloc.h"
+
+struct act_req;
+TAILQ_HEAD(act_reqs, act_req);
+
+struct act_conn {
+	struct actuator *act;
+	struct link *link;
+	struct act_reqs reqs;
+};
+
+/* an owned copy of an optional event */
+struct act_evcopy {
+	char *type, *reason, *message;
+};
+
+struct act_req {
+	TAILQ_ENTRY(act_req) entry;
+	struct act_conn *conn; /* NULL once the link is gone */
+	struct actuator *act;
+	const struct act_op *op;
+	long long id;
+	char *ns, *name, *pool, *pool_uid;
+	char key[512];
+	struct act_evcopy event, fail_event;
+};
+
+/* the table of operations */
+struct act_op {
+	const char *name;
+	const char *method;
+	const char *content_type;
+	int (*idempotent)(const struct kube_response *);
+	char *(*path)(const struct act_action *);
+	char *(*body)(const struct act_action *);
+};
+
+static int act_idem_create(const struct kube_response *r)
+{
+	return r->status == 409 && strcmp(r->reason, "AlreadyExists") == 0;
+}
+
+static int act_idem_delete(const struct kube_response *r)
+{
+	return r->status == 404 || r->status == 409;
+}
+
+static int act_idem_patch(const struct kube_response *r)
+{
+	return r->status == 404;
+}
+
+/* <group>/namespaces/<ns>/<resource>[/<name>] with ns and name escaped */
+static char *act_path(
+    const char *group, const char *resource, const struct act_action *a, int with_name)
+{
+	char *ns = kube_escape(a->ns), *name = kube_escape(a->name), *path;
+
+	xasprintf(&path, "%s/namespaces/%s/%s%s%s", group, ns, resource, with_name ? "/" : "",
+	    with_name ? name : "");
+	free(ns);
+	free(name);
+	return path;
+}
+
+static char *act_path_vms(const struct act_action *a)
+{
+	return act_path("/apis/kubevirt.io/v1", "virtualmachines", a, 0);
+}
+
+static char *act_path_vm(const struct act_action *a)
+{
+	return act_path("/apis/kubevirt.io/v1", "virtualmachines", a, 1);
+}
+
+static char *act_path_pool(const struct act_action *a)
+{
+	return act_path("/apis/pool.kubevirt.io/v1beta1", "virtualmachinepools", a, 1);
+}
+
+static char *act_json(json_object *o)
+{
+	return xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+}
+
+static char *act_body_create(const struct act_action *a)
+{
+	return act_json(a->body);
+}
+
+static char *act_body_patch(const struct act_action *a)
+{
+	return act_json(a->patch);
+}
+
+static char *act_body_delete(const struct act_action *a)
+{
+	json_object *o, *pre;
+	char *s;
+
+	if (a->uid == NULL)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "kind", json_object_new_string("DeleteOptions"));
+	json_object_object_add(o, "apiVersion", json_object_new_string("v1"));
+	pre = json_object_new_object();
+	json_object_object_add(pre, "uid", json_object_new_string(a->uid));
+	json_object_object_add(o, "preconditions", pre);
+	s = act_json(o);
+	json_object_put(o);
+	return s;
+}
+
+static const struct act_op act_ops[] = {
+    {ACT_CREATE_VM, "POST", NULL, act_idem_create, act_path_vms, act_body_create},
+    {ACT_DELETE_VM, "DELETE", NULL, act_idem_delete, act_path_vm, act_body_delete},
+    {ACT_PATCH_VM, "PATCH", "application/json-patch+json", act_idem_patch, act_path_vm,
+        act_body_patch},
+    {ACT_PATCH_POOL, "PATCH", "application/json-patch+json", act_idem_patch, act_path_pool,
+        act_body_patch},
+    {ACT_EVENT, NULL, NULL, NULL, NULL, NULL},
+};
+
+static const struct act_op *act_op_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof act_ops / sizeof act_ops[0]; i++)
+		if (strcmp(act_ops[i].name, name) == 0)
+			return &act_ops[i];
+	return NULL;
+}
+
+void act_metrics_declare(void)
+{
+	metrics_declare(ACT_M_ACTIONS, "counter", "Actions handled by op and result.");
+	metrics_declare(ACT_M_INFLIGHT, "gauge", "API requests in flight for actions.");
+	metrics_declare(ACT_M_EVENTS, "counter", "Kubernetes Events posted or aggregated.");
+	metrics_set(ACT_M_INFLIGHT, NULL, 0);
+	metrics_add(ACT_M_EVENTS, NULL, 0);
+}
+
+static void act_count(const char *op, const char *result)
+{
+	char labels[128];
+
+	snprintf(labels, sizeof labels, "op=\"%s\",result=\"%s\"", op, result);
+	metrics_add(ACT_M_ACTIONS, labels, 1);
+}
+
+struct act_conn *act_conn_new(struct actuator *act, struct link *link)
+{
+	struct act_conn *c = xcalloc(1, sizeof *c);
+
+	c->act = act;
+	c->link = link;
+	TAILQ_INIT(&c->reqs);
+	return c;
+}
+
+void act_conn_gone(struct act_conn *c)
+{
+	struct act_req *r;
+
+	if (c == NULL)
+		return;
+	while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
+		TAILQ_REMOVE(&c->reqs, r, entry);
+		r->conn = NULL;
+	}
+	free(c);
+}
+
+/* answers on the link if it is still there, else only logs */
+static void act_reply(struct act_conn *c, const char *key, long long id, int ok, long status,
+    const char *reason, const char *message)
+{
+	json_object *res;
+
+	if (c == NULL || c->link == NULL) {
+		log_info(key, "action %lld finished after its link went (ok=%d)", id, ok);
+		return;
+	}
+	res = act_result(id, ok, status, reason, message);
+	if (link_send(c->link, MSG_RESULT, res) == -1)
+		log_info(key, "action %lld: link not up, result dropped", id);
+	json_object_put(res);
+}
+
+static void act_post_event(
+    struct actuator *act, const struct act_req *r, const struct act_evcopy *ev, const char *suffix)
+{
+	struct k8sev_src src;
+	char *msg = NULL;
+
+	if (ev->type == NULL)
+		return;
+	if (suffix != NULL)
+		xasprintf(&msg, "%s: %s", ev->message, suffix);
+	src.ns = r->ns;
+	src.pool = r->pool;
+	src.uid = r->pool_uid;
+	src.type = ev->type;
+	src.reason = ev->reason;
+	src.message = msg != NULL ? msg : ev->message;
+	if (k8sev_post(act->rec, &src, now_real()) == 0)
+		metrics_add(ACT_M_EVENTS, NULL, 1);
+	free(msg);
+}
+
+static void act_evcopy(struct act_evcopy *dst, const struct act_ev *src)
+{
+	memset(dst, 0, sizeof *dst);
+	if (!src->set)
+		return;
+	dst->type = xstrdup(src->type);
+	dst->reason = xstrdup(src->reason);
+	dst->message = xstrdup(src->message);
+}
+
+static void act_evfree(struct act_evcopy *ev)
+{
+	free(ev->type);
+	free(ev->reason);
+	free(ev->message);
+}
+
+static struct act_req *act_req_new(
+    struct act_conn *c, const struct act_op *op, const struct act_action *a)
+{
+	struct act_req *r = xcalloc(1, sizeof *r);
+
+	r->conn = c;
+	r->act = c->act;
+	r->op = op;
+	r->id = a->id;
+	r->ns = xstrdup(a->ns);
+	r->name = xstrdup(a->name);
+	r->pool = xstrdup(a->pool_name != NULL ? a->pool_name : "");
+	r->pool_uid = xstrdup(a->pool_uid != NULL ? a->pool_uid : "");
+	snprintf(r->key, sizeof r->key, "%s/%s", a->ns, a->name);
+	act_evcopy(&r->event, &a->event);
+	act_evcopy(&r->fail_event, &a->fail_event);
+	return r;
+}
+
+static void act_req_free(struct act_req *r)
+{
+	if (r->conn != NULL)
+		TAILQ_REMOVE(&r->conn->reqs, r, entry);
+	free(r->ns);
+	free(r->name);
+	free(r->pool);
+	free(r->pool_uid);
+	act_evfree(&r->event);
+	act_evfree(&r->fail_event);
+	free(r);
+}
+
+/* the API answered (or the request failed for good) */
+static void act_done(const struct kube_response *resp, void *arg)
+{
+	struct act_req *r = arg;
+	struct actuator *act = r->act;
+	int ok, idem;
+
+	idem = r->op->idempotent(resp);
+	ok = (resp->status >= 200 && resp->status < 300) || idem;
+	if (ok)
+		log_info(r->key, "%s id %lld: done (%ld%s%s)", r->op->name, r->id, resp->status,
+		    idem ? " " : "", idem ? resp->reason : "");
+	else
+		log_warnx(r->key, "%s id %lld: failed: %ld %s: %s", r->op->name, r->id,
+		    resp->status, resp->reason, log_escape(resp->message));
+	act_count(r->op->name, ok ? "ok" : "error");
+	act_reply(r->conn, r->key, r->id, ok, resp->status, resp->reason, resp->message);
+	act->inflight--;
+	metrics_set(ACT_M_INFLIGHT, NULL, act->inflight);
+	if (ok)
+		act_post_event(act, r, &r->event, NULL);
+	else
+		act_post_event(act, r, &r->fail_event,
+		    resp->message[0] != '\0' ? resp->message : resp->reason);
+	act_req_free(r);
+}
+
+static void act_dry_run(struct act_conn *c, const struct act_action *a, const struct act_req *r)
+{
+	log_info(r->key, "dry-run: would %s (id %lld)", a->op, a->id);
+	act_count(a->op, "ok");
+	act_reply(c, r->key, a->id, 1, 200, "", "dry-run");
+	act_post_event(c->act, r, &r->event, NULL);
+}
+
+/* starts the API call; answers at once when it cannot even be queued */
+static void act_start(struct act_conn *c, const struct act_action *a, struct act_req *r)
+{
+	char *path = r->op->path(a), *body = r->op->body(a);
+
+	TAILQ_INSERT_TAIL(&c->reqs, r, entry);
+	c->act->inflight++;
+	metrics_set(ACT_M_INFLIGHT, NULL, c->act->inflight);
+	log_debug(r->key, "%s id %lld: %s %s", a->op, a->id, r->op->method, path);
+	if (kube_request(
+	        c->act->kube, r->op->method, path, r->op->content_type, body, act_done, r) == -1) {
+		log_warnx(r->key, "%s id %lld: cannot queue the request", a->op, a->id);
+		c->act->inflight--;
+		metrics_set(ACT_M_INFLIGHT, NULL, c->act->inflight);
+		act_count(a->op, "error");
+		act_reply(c, r->key, a->id, 0, 0, "InternalError", "cannot queue the API request");
+		act_post_event(c->act, r, &r->fail_event, "cannot queue the API request");
+		act_req_free(r);
+	}
+	free(path);
+	free(body);
+}
+
+void act_handle(struct act_conn *c, json_object *body)
+{
+	struct act_action a;
+	struct act_req *r;
+	char err[256], key[512];
+
+	if (act_parse(body, &a, err, sizeof err) == -1) {
+		snprintf(key, sizeof key, "%s/%s", a.ns != NULL ? a.ns : "?",
+		    a.name != NULL ? a.name : "?");
+		log_warnx(key, "bad action id %lld: %s", a.id, err);
+		act_count(
+		    a.op != NULL && act_op_find(a.op) != NULL ? a.op : "unknown", "bad_request");
+		act_reply(c, NULL, a.id, 0, 0, "BadRequest", err);
+		return;
+	}
+	r = act_req_new(c, act_op_find(a.op), &a);
+	if (c->act->dry_run) {
+		act_dry_run(c, &a, r);
+		r->conn = NULL;
+		act_req_free(r);
+		return;
+	}
+	if (r->op->method == NULL) {
+		/* ACT_EVENT: only the Event */
+		log_info(r->key, "event id %lld: %s %s", a.id, a.event.type, a.event.reason);
+		act_count(a.op, "ok");
+		act_reply(c, r->key, a.id, 1, 0, "", "");
+		act_post_event(c->act, r, &r->event, NULL);
+		r->conn = NULL;
+		act_req_free(r);
+		return;
+	}
+	act_start(c, &a, r);
+}

@@ -1,0 +1,182 @@
+/*
+ * statuscalc.c: computes a pool's status (pure). replicas counts every owned VM, terminating
+ * ones included; readyReplicas only looks at the VM's Ready condition; labelSelector is the
+ * canonical selector string; ReplicaFailure and ReplicaPaused follow SPEC 1.4: an existing
+ * condition is never rewritten, only added or removed. Zero values are omitted.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "obj.h"
+#include "selector.h"
+#include "statuscalc.h"
+#include "timeutil.h"
+
+int statuscalc_owns(json_object *pool, json_object *vm)
+{
+	const char *uid = obj_uid(pool), *pns = obj_namespace(pool), *vns = obj_namespace(vm);
+
+	if (uid == NULL || uid[0] == '\0' || pns == NULL || vns == NULL || strcmp(pns, vns) != 0)
+		return 0;
+	return obj_controlled_by(vm, SC_POOL_KIND, uid);
+}
+
+static int statuscalc_ready(json_object *vm)
+{
+	json_object *c = obj_condition(vm, "Ready");
+	const char *s = c != NULL ? obj_str(c, "status") : NULL;
+
+	return s != NULL && strcmp(s, "True") == 0;
+}
+
+/* the condition of this type in a status object's conditions, or NULL */
+static json_object *statuscalc_cond(json_object *status, const char *type)
+{
+	json_object *conds, *c;
+	const char *t;
+	size_t i, n;
+
+	if (status == NULL || !json_object_object_get_ex(status, "conditions", &conds) ||
+	    !json_object_is_type(conds, json_type_array))
+		return NULL;
+	n = json_object_array_length(conds);
+	for (i = 0; i < n; i++) {
+		c = json_object_array_get_idx(conds, i);
+		t = obj_str(c, "type");
+		if (t != NULL && strcmp(t, type) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+static json_object *statuscalc_newcond(
+    const char *type, const char *reason, const char *message, double now)
+{
+	json_object *c = json_object_new_object();
+	char ts[32];
+
+	rfc3339_format(now, ts);
+	json_object_object_add(c, "type", json_object_new_string(type));
+	json_object_object_add(c, "status", json_object_new_string("True"));
+	if (reason != NULL && reason[0] != '\0')
+		json_object_object_add(c, "reason", json_object_new_string(reason));
+	if (message != NULL && message[0] != '\0')
+		json_object_object_add(c, "message", json_object_new_string(message));
+	json_object_object_add(c, "lastTransitionTime", json_object_new_string(ts));
+	return c;
+}
+
+/* copies every existing condition except the one of type drop (NULL: none) */
+static void statuscalc_keep(
+    json_object *out, json_object *old, const char *drop1, const char *drop2)
+{
+	json_object *conds, *c;
+	const char *t;
+	size_t i, n;
+
+	if (old == NULL || !json_object_object_get_ex(old, "conditions", &conds) ||
+	    !json_object_is_type(conds, json_type_array))
+		return;
+	n = json_object_array_length(conds);
+	for (i = 0; i < n; i++) {
+		c = json_object_array_get_idx(conds, i);
+		t = obj_str(c, "type");
+		if (t != NULL && ((drop1 != NULL && strcmp(t, drop1) == 0) ||
+		                     (drop2 != NULL && strcmp(t, drop2) == 0)))
+			continue;
+		json_object_array_add(out, obj_copy(c));
+	}
+}
+
+/* the conditions list per SPEC 1.4 (may come back empty) */
+static json_object *statuscalc_conditions(const struct statuscalc_in *in, json_object *old)
+{
+	const struct statuscalc_result *res = in->result;
+	json_object *conds = json_object_new_array();
+	int paused = obj_bool(in->pool, "spec.paused");
+	int drop_failure = res != NULL && res->ok;
+
+	statuscalc_keep(
+	    conds, old, drop_failure ? SC_COND_FAILURE : NULL, paused ? NULL : SC_COND_PAUSED);
+	if (res != NULL && !res->ok && statuscalc_cond(old, SC_COND_FAILURE) == NULL)
+		json_object_array_add(
+		    conds, statuscalc_newcond(SC_COND_FAILURE, res->reason, res->message, in->now));
+	if (paused && statuscalc_cond(old, SC_COND_PAUSED) == NULL)
+		json_object_array_add(conds, statuscalc_newcond(SC_COND_PAUSED, "SuccessfulPaused",
+		                                 "Pool controller is paused", in->now));
+	return conds;
+}
+
+static char *statuscalc_selector(json_object *pool)
+{
+	struct selector *sel;
+	char err[256], *s;
+
+	if ((sel = selector_parse(obj_path(pool, "spec.selector"), err, sizeof err)) == NULL)
+		return NULL;
+	s = selector_string(sel);
+	selector_free(sel);
+	return s;
+}
+
+json_object *statuscalc_compute(const struct statuscalc_in *in)
+{
+	json_object *st = json_object_new_object(), *old, *conds;
+	long long replicas = 0, ready = 0;
+	char *sel;
+	size_t i;
+
+	for (i = 0; i < in->nvms; i++) {
+		if (!statuscalc_owns(in->pool, in->vms[i]))
+			continue;
+		replicas++;
+		ready += statuscalc_ready(in->vms[i]);
+	}
+	if (replicas > 0)
+		json_object_object_add(st, "replicas", json_object_new_int64(replicas));
+	if (ready > 0)
+		json_object_object_add(st, "readyReplicas", json_object_new_int64(ready));
+	sel = statuscalc_selector(in->pool);
+	if (sel != NULL && sel[0] != '\0')
+		json_object_object_add(st, "labelSelector", json_object_new_string(sel));
+	free(sel);
+	old = obj_path(in->pool, "status");
+	if (old != NULL && !json_object_is_type(old, json_type_object))
+		old = NULL;
+	conds = statuscalc_conditions(in, old);
+	if (json_object_array_length(conds) > 0)
+		json_object_object_add(st, "conditions", conds);
+	else
+		json_object_put(conds);
+	return st;
+}
+
+int statuscalc_differs(json_object *pool, json_object *computed)
+{
+	json_object *old = obj_path(pool, "status"), *empty;
+	int eq;
+
+	if (old != NULL && json_object_is_type(old, json_type_object))
+		return !obj_equal(old, computed);
+	empty = json_object_new_object();
+	eq = obj_equal(empty, computed);
+	json_object_put(empty);
+	return !eq;
+}
+
+int statuscalc_paused_change(json_object *old_status, json_object *new_status)
+{
+	int was = statuscalc_cond(old_status, SC_COND_PAUSED) != NULL;
+	int is = statuscalc_cond(new_status, SC_COND_PAUSED) != NULL;
+
+	return is - was;
+}
+
+long long statuscalc_desired(json_object *pool)
+{
+	long long n;
+
+	if (obj_int(pool, "spec.replicas", &n) == -1)
+		return 1;
+	return n;
+}

@@ -1,0 +1,525 @@
+/*
+ * statuswrite.c: decides when to write a pool's /status and writes it. Pools are marked
+ * dirty by watcher and planner changes and recomputed together on the next loop turn.
+ * A write happens only when the computed status differs from the observed one; after a
+ * success the same status is not written again while the watcher still shows the old one
+ * (it lags behind our write). 409 waits for the watcher's newer copy plus a backoff retry;
+ * 404 drops the pool. ReplicaPaused transitions post SuccessfulPaused/SuccessfulResume.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/linkhash.h>
+
+#include "backoff.h"
+#include "k8sevent.h"
+#include "kube.h"
+#include "log.h"
+#include "metrics.h"
+#include "obj.h"
+#include "proto.h"
+#include "statuscalc.h"
+#include "statuswrite.h"
+#include "store.h"
+#include "timeutil.h"
+#include "xmalloc.h"
+
+/* per-pool write state */
+struct stw_pool {
+	struct stw *w;
+	char *key, *ns, *name;
+	int inflight;
+	int redo;                  /* changed while a write was in flight */
+	int gone;                  /* dropped while in flight: freed by the callback */
+	int retry_due;             /* the backoff after a conflict elapsed */
+	char *failed_rv;           /* rv whose write failed: wait for a newer copy or the retry */
+	char *sent_rv;             /* rv of the copy in flight */
+	json_object *written;      /* last status written ... */
+	json_object *written_from; /* ... over this observed status */
+	char *written_rv;          /* rv the write produced */
+	json_object *sent;         /* status in flight */
+	json_object *sent_from;
+	struct backoff bo;
+	struct event *retry;
+};
+
+struct stw {
+	struct event_base *base;
+	struct kube *kube;
+	struct k8sev_recorder *rec;
+	struct store *objs, *results;
+	int (*ready)(void *);
+	void *ready_arg;
+	struct lh_table *pools; /* key -> struct stw_pool */
+	json_object *dirty;     /* key -> null */
+	struct event *kick;
+	unsigned long writes;
+};
+
+static void stw_run(evutil_socket_t, short, void *);
+static void stw_recompute(struct stw *, const char *ns, const char *name);
+
+void stw_metrics_declare(void)
+{
+	metrics_declare(STW_M_WRITES, "counter", "Pool status writes by result.");
+	metrics_declare(STW_M_REPLICAS, "gauge", "VMs owned by the pool (status.replicas).");
+	metrics_declare(STW_M_READY, "gauge", "Ready VMs owned by the pool.");
+	metrics_declare(STW_M_DESIRED, "gauge", "spec.replicas of the pool (nil = 1).");
+	metrics_add(STW_M_WRITES, "result=\"ok\"", 0);
+}
+
+static void stw_pool_clear_written(struct stw_pool *sp)
+{
+	json_object_put(sp->written);
+	json_object_put(sp->written_from);
+	free(sp->written_rv);
+	sp->written = sp->written_from = NULL;
+	sp->written_rv = NULL;
+}
+
+static void stw_pool_free(struct stw_pool *sp)
+{
+	stw_pool_clear_written(sp);
+	json_object_put(sp->sent);
+	json_object_put(sp->sent_from);
+	free(sp->failed_rv);
+	free(sp->sent_rv);
+	if (sp->retry != NULL)
+		event_free(sp->retry);
+	free(sp->key);
+	free(sp->ns);
+	free(sp->name);
+	free(sp);
+}
+
+/* the table's free function: in-flight entries are freed by their callback */
+static void stw_pool_entry_free(struct lh_entry *e)
+{
+	struct stw_pool *sp = lh_entry_v(e);
+
+	if (sp->inflight)
+		sp->gone = 1;
+	else
+		stw_pool_free(sp);
+}
+
+static void stw_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stw_pool *sp = arg;
+
+	sp->retry_due = 1;
+	stw_dirty(sp->w, sp->ns, sp->name);
+}
+
+static struct stw_pool *stw_pool_get(
+    struct stw *w, const char *ns, const char *name, const char *key)
+{
+	struct stw_pool *sp;
+	void *v;
+
+	if (lh_table_lookup_ex(w->pools, key, &v))
+		return v;
+	sp = xcalloc(1, sizeof *sp);
+	sp->w = w;
+	sp->key = xstrdup(key);
+	sp->ns = xstrdup(ns);
+	sp->name = xstrdup(name);
+	backoff_init(&sp->bo, 1.0, 60.0);
+	sp->retry = evtimer_new(w->base, stw_retry_cb, sp);
+	lh_table_insert(w->pools, sp->key, sp);
+	return sp;
+}
+
+static void stw_labels(char *out, size_t len, const char *ns, const char *name)
+{
+	snprintf(out, len, "namespace=\"%s\",pool=\"%s\"", ns, name);
+}
+
+static void stw_pool_drop(struct stw *w, const char *ns, const char *name, const char *key)
+{
+	char labels[600];
+
+	stw_labels(labels, sizeof labels, ns, name);
+	metrics_remove(STW_M_REPLICAS, labels);
+	metrics_remove(STW_M_READY, labels);
+	metrics_remove(STW_M_DESIRED, labels);
+	if (lh_table_delete(w->pools, key) == 0)
+		log_debug(key, "pool gone: status state dropped");
+}
+
+struct stw *stw_new(struct event_base *base, struct kube *kube, struct k8sev_recorder *rec,
+    struct store *objs, struct store *results, int (*ready)(void *), void *ready_arg)
+{
+	struct stw *w = xcalloc(1, sizeof *w);
+
+	w->base = base;
+	w->kube = kube;
+	w->rec = rec;
+	w->objs = objs;
+	w->results = results;
+	w->ready = ready;
+	w->ready_arg = ready_arg;
+	w->pools = lh_kchar_table_new(64, stw_pool_entry_free);
+	w->dirty = json_object_new_object();
+	w->kick = event_new(base, -1, 0, stw_run, w);
+	if (w->pools == NULL || w->kick == NULL)
+		fatalx("stw_new: out of memory");
+	return w;
+}
+
+void stw_free(struct stw *w)
+{
+	if (w == NULL)
+		return;
+	lh_table_free(w->pools);
+	json_object_put(w->dirty);
+	event_free(w->kick);
+	free(w);
+}
+
+void stw_set_results(struct stw *w, struct store *results)
+{
+	w->results = results;
+}
+
+unsigned long stw_writes(const struct stw *w)
+{
+	return w->writes;
+}
+
+void stw_dirty(struct stw *w, const char *ns, const char *name)
+{
+	char *key;
+
+	if (ns == NULL || name == NULL)
+		return;
+	xasprintf(&key, "%s/%s", ns, name);
+	json_object_object_add(w->dirty, key, NULL);
+	free(key);
+	event_active(w->kick, EV_TIMEOUT, 0);
+}
+
+static void stw_dirty_pool_obj(json_object *pool, void *arg)
+{
+	stw_dirty(arg, obj_namespace(pool), obj_name(pool));
+}
+
+void stw_dirty_all(struct stw *w)
+{
+	struct lh_entry *e;
+	struct stw_pool *sp;
+
+	store_foreach(w->objs, KIND_POOL, stw_dirty_pool_obj, w);
+	lh_foreach(w->pools, e)
+	{
+		sp = lh_entry_v(e);
+		stw_dirty(w, sp->ns, sp->name);
+	}
+}
+
+/* the pool that controls vm (by name; ownership by uid is checked when computing) */
+static void stw_dirty_owner(struct stw *w, json_object *vm)
+{
+	json_object *ref;
+	const char *kind;
+
+	if (vm == NULL || (ref = obj_controller_ref(vm)) == NULL)
+		return;
+	kind = obj_str(ref, "kind");
+	if (kind != NULL && strcmp(kind, SC_POOL_KIND) == 0)
+		stw_dirty(w, obj_namespace(vm), obj_str(ref, "name"));
+}
+
+void stw_changed(struct stw *w, const char *kind, json_object *old, json_object *new_)
+{
+	json_object *o = new_ != NULL ? new_ : old;
+
+	if (strcmp(kind, KIND_POOL) == 0 && o != NULL) {
+		stw_dirty(w, obj_namespace(o), obj_name(o));
+	} else if (strcmp(kind, KIND_VM) == 0) {
+		stw_dirty_owner(w, old);
+		stw_dirty_owner(w, new_);
+	}
+}
+
+/* recomputes every dirty pool; waits while the picture is incomplete */
+static void stw_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct stw *w = arg;
+	json_object *dirty;
+	char *slash;
+
+	if (w->ready != NULL && !w->ready(w->ready_arg))
+		return; /* kept dirty; the caller marks everything again once synced */
+	dirty = w->dirty;
+	w->dirty = json_object_new_object();
+	json_object_object_foreach(dirty, key, val)
+	{
+		(void)val;
+		if ((slash = strchr(key, '/')) == NULL)
+			continue;
+		*slash = '\0';
+		stw_recompute(w, key, slash + 1);
+		*slash = '/';
+	}
+	json_object_put(dirty);
+}
+
+/* ---- one pool ---- */
+
+struct stw_vms {
+	json_object **v;
+	size_t n, cap;
+};
+
+static void stw_collect_vm(json_object *vm, void *arg)
+{
+	struct stw_vms *vs = arg;
+
+	if (vs->n == vs->cap) {
+		vs->cap = vs->cap ? vs->cap * 2 : 16;
+		vs->v = xreallocarray(vs->v, vs->cap, sizeof *vs->v);
+	}
+	vs->v[vs->n++] = vm;
+}
+
+/* the planner's result for this pool, unless it is about an older pool of the same name */
+static int stw_result(struct stw *w, json_object *pool, struct statuscalc_result *r)
+{
+	json_object *res =
+	    store_get(w->results, STW_RESULT_KIND, obj_namespace(pool), obj_name(pool));
+	const char *ruid, *puid = obj_uid(pool);
+
+	if (res == NULL)
+		return 0;
+	ruid = obj_uid(res);
+	if (ruid != NULL && ruid[0] != '\0' && puid != NULL && strcmp(ruid, puid) != 0)
+		return 0;
+	r->ok = obj_bool(res, "ok");
+	r->reason = obj_str(res, "reason");
+	r->message = obj_str(res, "message");
+	return 1;
+}
+
+static void stw_gauges(json_object *pool, json_object *st)
+{
+	char labels[600];
+	long long n;
+
+	stw_labels(labels, sizeof labels, obj_namespace(pool), obj_name(pool));
+	metrics_set(STW_M_REPLICAS, labels, obj_int(st, "replicas", &n) == 0 ? (double)n : 0);
+	metrics_set(STW_M_READY, labels, obj_int(st, "readyReplicas", &n) == 0 ? (double)n : 0);
+	metrics_set(STW_M_DESIRED, labels, (double)statuscalc_desired(pool));
+}
+
+static json_object *stw_compute(struct stw *w, json_object *pool)
+{
+	struct statuscalc_result r;
+	struct statuscalc_in in;
+	struct stw_vms vs = {NULL, 0, 0};
+	json_object *st;
+
+	store_foreach_ns(w->objs, KIND_VM, obj_namespace(pool), stw_collect_vm, &vs);
+	memset(&in, 0, sizeof in);
+	in.pool = pool;
+	in.vms = vs.v;
+	in.nvms = vs.n;
+	in.result = stw_result(w, pool, &r) ? &r : NULL;
+	in.now = now_real();
+	st = statuscalc_compute(&in);
+	free(vs.v);
+	return st;
+}
+
+static int stw_write(struct stw_pool *, json_object *pool, json_object *st);
+
+/* 1 when a write is to be held back although the status differs */
+static int stw_hold(struct stw_pool *sp, json_object *pool, json_object *st)
+{
+	const char *rv = obj_str(pool, "metadata.resourceVersion");
+
+	if (sp->inflight) {
+		sp->redo = 1;
+		return 1;
+	}
+	if (sp->written != NULL && sp->written_rv != NULL && rv != NULL &&
+	    strcmp(sp->written_rv, rv) == 0)
+		stw_pool_clear_written(sp); /* the watcher has our write */
+	if (sp->written != NULL && obj_equal(st, sp->written) &&
+	    obj_equal(obj_path(pool, "status"), sp->written_from)) {
+		log_debug(sp->key, "status already written, waiting for the watcher");
+		return 1;
+	}
+	if (sp->failed_rv != NULL && rv != NULL && strcmp(sp->failed_rv, rv) == 0 && !sp->retry_due)
+		return 1; /* this copy failed (409): wait for a newer one or the retry */
+	return 0;
+}
+
+static void stw_recompute(struct stw *w, const char *ns, const char *name)
+{
+	json_object *pool = store_get(w->objs, KIND_POOL, ns, name), *st;
+	struct stw_pool *sp;
+	char key[512];
+
+	snprintf(key, sizeof key, "%s/%s", ns, name);
+	if (pool == NULL) {
+		stw_pool_drop(w, ns, name, key);
+		return;
+	}
+	st = stw_compute(w, pool);
+	stw_gauges(pool, st);
+	sp = stw_pool_get(w, ns, name, key);
+	if (!statuscalc_differs(pool, st)) {
+		if (!sp->inflight)
+			stw_pool_clear_written(sp);
+		json_object_put(st);
+		return;
+	}
+	if (stw_hold(sp, pool, st)) {
+		json_object_put(st);
+		return;
+	}
+	stw_write(sp, pool, st);
+	json_object_put(st);
+}
+
+/* ---- the write ---- */
+
+static void stw_paused_event(
+    struct stw_pool *sp, const char *uid, json_object *from, json_object *to)
+{
+	struct k8sev_src src;
+	int change = statuscalc_paused_change(from, to);
+
+	if (change == 0 || sp->w->rec == NULL)
+		return;
+	src.ns = sp->ns;
+	src.pool = sp->name;
+	src.uid = uid;
+	src.type = "Normal";
+	src.reason = change > 0 ? "SuccessfulPaused" : "SuccessfulResume";
+	src.message = change > 0 ? "Pool is paused" : "Pool is unpaused";
+	k8sev_post(sp->w->rec, &src, now_real());
+}
+
+static void stw_schedule_retry(struct stw_pool *sp)
+{
+	struct timeval tv;
+	double d = backoff_next(&sp->bo);
+
+	tv.tv_sec = (long)d;
+	tv.tv_usec = (long)((d - (double)tv.tv_sec) * 1e6);
+	evtimer_add(sp->retry, &tv);
+}
+
+static void stw_written(struct stw_pool *sp, const struct kube_response *resp)
+{
+	const char *rv = obj_str(resp->body, "metadata.resourceVersion");
+
+	stw_pool_clear_written(sp);
+	sp->written = sp->sent;
+	sp->written_from = sp->sent_from;
+	sp->sent = sp->sent_from = NULL;
+	sp->written_rv = rv != NULL ? xstrdup(rv) : NULL;
+	free(sp->failed_rv);
+	sp->failed_rv = NULL;
+	backoff_reset(&sp->bo);
+	evtimer_del(sp->retry);
+	stw_paused_event(sp, obj_uid(resp->body), sp->written_from, sp->written);
+}
+
+static void stw_count(const char *result)
+{
+	char labels[64];
+
+	snprintf(labels, sizeof labels, "result=\"%s\"", result);
+	metrics_add(STW_M_WRITES, labels, 1);
+}
+
+static void stw_failed(struct stw_pool *sp, const struct kube_response *resp)
+{
+	stw_count(resp->status == 409 ? "conflict" : "error");
+	log_warnx(sp->key, "status write failed: %ld %s: %s", resp->status, resp->reason,
+	    log_escape(resp->message));
+	free(sp->failed_rv);
+	sp->failed_rv = sp->sent_rv;
+	sp->sent_rv = NULL;
+	stw_schedule_retry(sp);
+}
+
+static void stw_done(const struct kube_response *resp, void *arg)
+{
+	struct stw_pool *sp = arg;
+	int ok = resp->status >= 200 && resp->status < 300;
+
+	sp->inflight = 0;
+	if (sp->gone) {
+		stw_pool_free(sp);
+		return;
+	}
+	if (ok) {
+		stw_count("ok");
+		log_info(sp->key, "status written (rv %s)",
+		    obj_str(resp->body, "metadata.resourceVersion") ?: "?");
+		stw_written(sp, resp);
+	} else if (resp->status == 404) {
+		stw_count("notfound");
+		log_info(sp->key, "status write: pool not found, dropped");
+	} else
+		stw_failed(sp, resp);
+	json_object_put(sp->sent);
+	json_object_put(sp->sent_from);
+	sp->sent = sp->sent_from = NULL;
+	free(sp->sent_rv);
+	sp->sent_rv = NULL;
+	if (sp->redo && ok)
+		stw_dirty(sp->w, sp->ns, sp->name);
+	sp->redo = 0;
+}
+
+static char *stw_put_body(json_object *pool, json_object *st)
+{
+	json_object *copy = obj_copy(pool);
+	char *s;
+
+	json_object_object_add(
+	    copy, "apiVersion", json_object_new_string("pool.kubevirt.io/v1beta1"));
+	json_object_object_add(copy, "kind", json_object_new_string(SC_POOL_KIND));
+	json_object_object_add(copy, "status", json_object_get(st));
+	s = xstrdup(json_object_to_json_string_ext(copy, JSON_C_TO_STRING_PLAIN));
+	json_object_put(copy);
+	return s;
+}
+
+static int stw_write(struct stw_pool *sp, json_object *pool, json_object *st)
+{
+	const char *rv = obj_str(pool, "metadata.resourceVersion");
+	char *ns = kube_escape(sp->ns), *name = kube_escape(sp->name), *path, *body;
+	int r;
+
+	xasprintf(&path,
+	    "/apis/pool.kubevirt.io/v1beta1/namespaces/%s/virtualmachinepools/%s/status", ns, name);
+	body = stw_put_body(pool, st);
+	sp->sent = json_object_get(st);
+	sp->sent_from = obj_copy(obj_path(pool, "status"));
+	free(sp->sent_rv);
+	sp->sent_rv = rv != NULL ? xstrdup(rv) : NULL;
+	sp->retry_due = 0;
+	sp->inflight = 1;
+	log_debug(sp->key, "writing status %s", json_object_to_json_string(st));
+	if ((r = kube_request(sp->w->kube, "PUT", path, NULL, body, stw_done, sp)) == -1) {
+		log_warnx(sp->key, "status write: cannot queue the request");
+		sp->inflight = 0;
+		json_object_put(sp->sent);
+		json_object_put(sp->sent_from);
+		sp->sent = sp->sent_from = NULL;
+		stw_schedule_retry(sp);
+	} else
+		sp->w->writes++;
+	free(ns);
+	free(name);
+	free(path);
+	free(body);
+	return r;
+}

@@ -1,0 +1,42 @@
+/*
+ * statuswrite.h: status's private header. The writer keeps per-pool write state, a set of
+ * dirty pools recomputed on the next loop turn, and PUTs /status only when the computed
+ * status differs from the observed one (one write in flight per pool).
+ */
+#ifndef VMPOOL_STATUSWRITE_H
+#define VMPOOL_STATUSWRITE_H
+
+#include <event2/event.h>
+#include <json-c/json.h>
+
+struct kube;
+struct store;
+struct k8sev_recorder;
+
+#define STW_RESULT_KIND "result" /* kind of the sync results in the results store */
+
+#define STW_M_WRITES   "vmpool_status_writes_total"
+#define STW_M_REPLICAS "vmpool_pool_replicas"
+#define STW_M_READY    "vmpool_pool_ready_replicas"
+#define STW_M_DESIRED  "vmpool_pool_desired_replicas"
+
+struct stw;
+/* objs: the watcher's picture; results: sync results ({metadata, ok, reason, message}).
+ * Both borrowed for the writer's lifetime. ready() says whether the picture is complete. */
+struct stw *stw_new(struct event_base *, struct kube *, struct k8sev_recorder *, struct store *objs,
+    struct store *results, int (*ready)(void *), void *ready_arg);
+void stw_free(struct stw *);
+void stw_metrics_declare(void);
+
+/* the results store was replaced (planner snapshot) */
+void stw_set_results(struct stw *, struct store *results);
+/* marks a pool for recomputation on the next loop turn */
+void stw_dirty(struct stw *, const char *ns, const char *name);
+/* every known pool */
+void stw_dirty_all(struct stw *);
+/* a watcher object changed: marks the pools concerned */
+void stw_changed(struct stw *, const char *kind, json_object *old, json_object *new_);
+/* how many writes were issued so far (for tests and logs) */
+unsigned long stw_writes(const struct stw *);
+
+#endif

@@ -1,0 +1,264 @@
+/* test_statuscalc.c: the pure status computation (SPEC 1.3, 1.4, 15). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "obj.h"
+#include "../../status/statuscalc.h"
+
+#define NOW 1700000000.0 /* 2023-11-14T22:13:20Z */
+
+static json_object *js(const char *s)
+{
+	json_object *o = json_tokener_parse(s);
+
+	assert_non_null(o);
+	return o;
+}
+
+static json_object *pool(const char *extra_spec, const char *status)
+{
+	char buf[2048];
+
+	snprintf(buf, sizeof buf,
+	    "{\"metadata\":{\"namespace\":\"ns\",\"name\":\"p\",\"uid\":\"pu\"},"
+	    "\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"a\"}}%s%s}%s%s}",
+	    extra_spec[0] ? "," : "", extra_spec, status[0] ? ",\"status\":" : "", status);
+	return js(buf);
+}
+
+/* a VM controlled by (kind, uid) in ns; ready "True"/"False"/NULL; terminating flag */
+static json_object *vm(const char *name, const char *ns, const char *kind, const char *uid,
+    const char *ready, int terminating)
+{
+	char buf[2048], cond[256] = "";
+
+	if (ready != NULL)
+		snprintf(cond, sizeof cond,
+		    ",\"status\":{\"ready\":true,\"conditions\":[{\"type\":\"Ready\","
+		    "\"status\":\"%s\"}]}",
+		    ready);
+	snprintf(buf, sizeof buf,
+	    "{\"metadata\":{\"namespace\":\"%s\",\"name\":\"%s\",%s"
+	    "\"ownerReferences\":[{\"apiVersion\":\"pool.kubevirt.io/v1beta1\",\"kind\":\"%s\","
+	    "\"name\":\"p\",\"uid\":\"%s\",\"controller\":true}]}%s}",
+	    ns, name, terminating ? "\"deletionTimestamp\":\"2023-01-01T00:00:00Z\"," : "", kind,
+	    uid, cond);
+	return js(buf);
+}
+
+static json_object *calc(
+    json_object *p, json_object **vms, size_t n, const struct statuscalc_result *r)
+{
+	struct statuscalc_in in = {p, vms, n, r, NOW};
+
+	return statuscalc_compute(&in);
+}
+
+static void put_all(json_object **v, size_t n)
+{
+	while (n-- > 0)
+		json_object_put(v[n]);
+}
+
+static void test_counts_and_selector(void **state)
+{
+	json_object *p = pool("", "");
+	json_object *vms[6] = {
+	    vm("p-0", "ns", "VirtualMachinePool", "pu", "True", 0),
+	    vm("p-1", "ns", "VirtualMachinePool", "pu", "False", 0),
+	    vm("p-2", "ns", "VirtualMachinePool", "pu", "True", 1),    /* terminating */
+	    vm("x-0", "ns", "VirtualMachinePool", "other", "True", 0), /* other pool */
+	    vm("p-3", "ns2", "VirtualMachinePool", "pu", "True", 0),   /* other ns */
+	    vm("r-0", "ns", "VirtualMachineInstanceReplicaSet", "pu", "True", 0),
+	};
+	json_object *st = calc(p, vms, 6, NULL);
+	json_object *want = js("{\"replicas\":3,\"readyReplicas\":2,\"labelSelector\":\"app=a\"}");
+
+	assert_true(obj_equal(st, want));
+	assert_true(statuscalc_differs(p, st));
+	json_object_put(want);
+	json_object_put(st);
+	json_object_put(p);
+	put_all(vms, 6);
+}
+
+static void test_ready_only_condition(void **state)
+{
+	json_object *p = pool("", "");
+	/* status.ready true but no Ready condition: not ready */
+	json_object *v = js("{\"metadata\":{\"namespace\":\"ns\",\"name\":\"p-0\","
+	                    "\"ownerReferences\":[{\"kind\":\"VirtualMachinePool\",\"name\":\"p\","
+	                    "\"uid\":\"pu\",\"controller\":true}]},"
+	                    "\"status\":{\"ready\":true,\"printableStatus\":\"Running\"}}");
+	json_object *nc = js("{\"metadata\":{\"namespace\":\"ns\",\"name\":\"p-1\","
+	                     "\"ownerReferences\":[{\"kind\":\"VirtualMachinePool\",\"name\":\"p\","
+	                     "\"uid\":\"pu\"}]}}"); /* not a controller ref */
+	json_object *vms[2] = {v, nc};
+	json_object *st = calc(p, vms, 2, NULL);
+	json_object *want = js("{\"replicas\":1,\"labelSelector\":\"app=a\"}");
+
+	assert_true(obj_equal(st, want));
+	json_object_put(want);
+	json_object_put(st);
+	json_object_put(p);
+	put_all(vms, 2);
+}
+
+static void test_omitempty(void **state)
+{
+	json_object *p = js("{\"metadata\":{\"namespace\":\"ns\",\"name\":\"p\",\"uid\":\"pu\"},"
+	                    "\"spec\":{\"selector\":{}}}");
+	json_object *bad = js("{\"metadata\":{\"namespace\":\"ns\",\"name\":\"p\",\"uid\":\"pu\"},"
+	                      "\"spec\":{\"selector\":{\"matchExpressions\":[{\"key\":\"a\","
+	                      "\"operator\":\"Bogus\"}]}}}");
+	json_object *st = calc(p, NULL, 0, NULL), *st2 = calc(bad, NULL, 0, NULL);
+
+	assert_int_equal(json_object_object_length(st), 0);
+	assert_int_equal(json_object_object_length(st2), 0);
+	assert_false(statuscalc_differs(p, st)); /* absent status == {} */
+	json_object_put(st);
+	json_object_put(st2);
+	json_object_put(p);
+	json_object_put(bad);
+}
+
+static void test_failure_added(void **state)
+{
+	struct statuscalc_result r = {0, "FailedScaleOut", "error during scale out: boom"};
+	json_object *p = pool("", "{\"labelSelector\":\"app=a\"}");
+	json_object *st = calc(p, NULL, 0, &r);
+	json_object *want =
+	    js("{\"labelSelector\":\"app=a\",\"conditions\":[{\"type\":"
+	       "\"ReplicaFailure\",\"status\":\"True\",\"reason\":\"FailedScaleOut\","
+	       "\"message\":\"error during scale out: boom\","
+	       "\"lastTransitionTime\":\"2023-11-14T22:13:20Z\"}]}");
+
+	assert_true(obj_equal(st, want));
+	assert_true(statuscalc_differs(p, st));
+	json_object_put(want);
+	json_object_put(st);
+	json_object_put(p);
+}
+
+#define OLD_FAIL                                                                                   \
+	"{\"labelSelector\":\"app=a\",\"conditions\":[{\"type\":\"ReplicaFailure\","               \
+	"\"status\":\"True\",\"reason\":\"FailedScaleIn\",\"message\":\"first\","                  \
+	"\"lastTransitionTime\":\"2020-01-01T00:00:00Z\",\"lastProbeTime\":null}]}"
+
+static void test_failure_kept_as_is(void **state)
+{
+	struct statuscalc_result r = {0, "FailedScaleOut", "second"};
+	json_object *p = pool("", OLD_FAIL);
+	json_object *st = calc(p, NULL, 0, &r), *st2 = calc(p, NULL, 0, NULL);
+
+	/* first failure's condition kept untouched; equal -> no write */
+	assert_true(obj_equal(st, obj_path(p, "status")));
+	assert_false(statuscalc_differs(p, st));
+	/* no result yet: conditions kept as they are */
+	assert_false(statuscalc_differs(p, st2));
+	json_object_put(st);
+	json_object_put(st2);
+	json_object_put(p);
+}
+
+static void test_failure_removed_on_ok(void **state)
+{
+	struct statuscalc_result r = {1, "", ""};
+	json_object *p = pool("", OLD_FAIL);
+	json_object *st = calc(p, NULL, 0, &r);
+	json_object *want = js("{\"labelSelector\":\"app=a\"}");
+
+	assert_true(obj_equal(st, want)); /* conditions key removed when empty */
+	assert_true(statuscalc_differs(p, st));
+	json_object_put(want);
+	json_object_put(st);
+	json_object_put(p);
+}
+
+static void test_paused(void **state)
+{
+	struct statuscalc_result r = {1, "", ""};
+	json_object *p = pool("\"paused\":true", "");
+	json_object *st = calc(p, NULL, 0, &r), *c, *p2, *st2, *p3, *st3;
+
+	c = json_object_array_get_idx(obj_path(st, "conditions"), 0);
+	assert_non_null(c);
+	assert_string_equal(obj_str(c, "type"), "ReplicaPaused");
+	assert_string_equal(obj_str(c, "status"), "True");
+	assert_string_equal(obj_str(c, "reason"), "SuccessfulPaused");
+	assert_string_equal(obj_str(c, "message"), "Pool controller is paused");
+	assert_int_equal(statuscalc_paused_change(NULL, st), 1);
+
+	/* already paused: kept as is, no write */
+	p2 = pool("\"paused\":true", json_object_to_json_string(st));
+	st2 = calc(p2, NULL, 0, &r);
+	assert_false(statuscalc_differs(p2, st2));
+	assert_int_equal(statuscalc_paused_change(obj_path(p2, "status"), st2), 0);
+
+	/* unpaused: removed */
+	p3 = pool("\"paused\":false", json_object_to_json_string(st));
+	st3 = calc(p3, NULL, 0, &r);
+	assert_null(obj_path(st3, "conditions"));
+	assert_int_equal(statuscalc_paused_change(obj_path(p3, "status"), st3), -1);
+	assert_true(statuscalc_differs(p3, st3));
+
+	json_object_put(st);
+	json_object_put(st2);
+	json_object_put(st3);
+	json_object_put(p);
+	json_object_put(p2);
+	json_object_put(p3);
+}
+
+static void test_equal_no_write(void **state)
+{
+	json_object *p =
+	    pool("", "{\"readyReplicas\":1,\"replicas\":1,\"labelSelector\":\"app=a\"}");
+	json_object *vms[1] = {vm("p-0", "ns", "VirtualMachinePool", "pu", "True", 0)};
+	json_object *st = calc(p, vms, 1, NULL);
+
+	assert_false(statuscalc_differs(p, st));
+	json_object_put(st);
+	/* the VM turns unready: a write */
+	json_object_put(vms[0]);
+	vms[0] = vm("p-0", "ns", "VirtualMachinePool", "pu", "False", 0);
+	st = calc(p, vms, 1, NULL);
+	assert_true(statuscalc_differs(p, st));
+	assert_null(obj_path(st, "readyReplicas"));
+	json_object_put(st);
+	json_object_put(p);
+	put_all(vms, 1);
+}
+
+static void test_desired(void **state)
+{
+	json_object *p = pool("", ""), *p2 = pool("\"replicas\":0", "");
+
+	assert_int_equal(statuscalc_desired(p), 1);
+	assert_int_equal(statuscalc_desired(p2), 0);
+	json_object_put(p);
+	json_object_put(p2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_counts_and_selector),
+	    cmocka_unit_test(test_ready_only_condition),
+	    cmocka_unit_test(test_omitempty),
+	    cmocka_unit_test(test_failure_added),
+	    cmocka_unit_test(test_failure_kept_as_is),
+	    cmocka_unit_test(test_failure_removed_on_ok),
+	    cmocka_unit_test(test_paused),
+	    cmocka_unit_test(test_equal_no_write),
+	    cmocka_unit_test(test_desired),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
