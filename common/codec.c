@@ -1,0 +1,574 @@
+/*
+ * codec.c: frames on the wire and json-c <-> msgpack transcoding. The only file that
+ * includes msgpack.h.
+ *
+ * Encoding uses msgpack-c's packer writing straight into a struct buf. Decoding is our own,
+ * in two passes over bytes we do not trust: codec_walk() checks the whole value without
+ * allocating anything (every header against the bytes that remain, nesting depth, reserved
+ * bytes, bin/ext, string map keys, no trailing bytes), then codec_decode() builds the json-c
+ * tree, which is therefore bounded by the input size. We do not use msgpack-c's unpacker:
+ * its nesting limit is fixed at 32 when the library is built, below our 64, and a second
+ * tree (msgpack_object, then json-c) would only cost time.
+ */
+#include <msgpack.h>
+
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "codec.h"
+#include "log.h"
+#include "proto.h"
+#include "xmalloc.h"
+
+#define CODEC_MAX_DEPTH 64
+
+/* the kinds of msgpack value we tell apart */
+enum mp_kind {
+	MP_BAD,
+	MP_NIL,
+	MP_FALSE,
+	MP_TRUE,
+	MP_UINT,
+	MP_INT,
+	MP_F32,
+	MP_F64,
+	MP_STR,
+	MP_BIN,
+	MP_EXT,
+	MP_FIXEXT,
+	MP_ARRAY,
+	MP_MAP,
+};
+
+/* 0xc0..0xdf: the kind and the width of the field that follows the type byte */
+static const struct {
+	unsigned char kind;
+	unsigned char width;
+} mp_table[32] = {
+    {MP_NIL, 0}, {MP_BAD, 0}, {MP_FALSE, 0}, {MP_TRUE, 0},          /* c0-c3 */
+    {MP_BIN, 1}, {MP_BIN, 2}, {MP_BIN, 4},                          /* c4-c6 */
+    {MP_EXT, 1}, {MP_EXT, 2}, {MP_EXT, 4},                          /* c7-c9 */
+    {MP_F32, 4}, {MP_F64, 8},                                       /* ca-cb */
+    {MP_UINT, 1}, {MP_UINT, 2}, {MP_UINT, 4}, {MP_UINT, 8},         /* cc-cf */
+    {MP_INT, 1}, {MP_INT, 2}, {MP_INT, 4}, {MP_INT, 8},             /* d0-d3 */
+    {MP_FIXEXT, 1}, {MP_FIXEXT, 2}, {MP_FIXEXT, 4}, {MP_FIXEXT, 8}, /* d4-d7 */
+    {MP_FIXEXT, 16},                                                /* d8 */
+    {MP_STR, 1}, {MP_STR, 2}, {MP_STR, 4},                          /* d9-db */
+    {MP_ARRAY, 2}, {MP_ARRAY, 4}, {MP_MAP, 2}, {MP_MAP, 4},         /* dc-df */
+};
+
+/* one decoded header; for str the bytes are at s, for array/map n is the count */
+struct mp_item {
+	enum mp_kind kind;
+	uint64_t u; /* MP_UINT value, str length, array/map count */
+	int64_t i;  /* MP_INT value */
+	double d;
+	const char *s;
+};
+
+struct mp_in {
+	const unsigned char *p;
+	size_t len;
+	size_t off;
+	char *err;
+	size_t errlen;
+};
+
+static int codec_fail(struct mp_in *in, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int codec_fail(struct mp_in *in, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (in->err != NULL && in->errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(in->err, in->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static size_t mp_left(const struct mp_in *in)
+{
+	return in->len - in->off;
+}
+
+/* reads a big-endian field of width bytes */
+static int mp_field(struct mp_in *in, size_t width, uint64_t *v)
+{
+	size_t i;
+
+	if (mp_left(in) < width)
+		return codec_fail(in, "truncated value at byte %zu", in->off);
+	*v = 0;
+	for (i = 0; i < width; i++)
+		*v = (*v << 8) | in->p[in->off + i];
+	in->off += width;
+	return 0;
+}
+
+/* skips n payload bytes (str, bin, ext) after checking they are there */
+static int mp_skip(struct mp_in *in, uint64_t n)
+{
+	if (n > mp_left(in))
+		return codec_fail(
+		    in, "%" PRIu64 "-byte payload but only %zu bytes remain", n, mp_left(in));
+	in->off += n;
+	return 0;
+}
+
+/* fills the value of a fixed-width number from its raw field */
+static void mp_number(struct mp_item *it, size_t width, uint64_t raw)
+{
+	float f;
+	uint32_t r32;
+
+	switch (it->kind) {
+	case MP_INT:
+		if (width < 8 && (raw >> (width * 8 - 1)) != 0)
+			raw |= ~(uint64_t)0 << (width * 8); /* sign-extend */
+		it->i = (int64_t)raw;
+		break;
+	case MP_F32:
+		r32 = (uint32_t)raw;
+		memcpy(&f, &r32, sizeof f);
+		it->d = f;
+		break;
+	case MP_F64:
+		memcpy(&it->d, &raw, sizeof it->d);
+		break;
+	default:
+		it->u = raw;
+		break;
+	}
+}
+
+/* reads a header from the 0xc0..0xdf range */
+static int mp_read_table(struct mp_in *in, unsigned char b, struct mp_item *it)
+{
+	size_t width = mp_table[b - 0xc0].width;
+	uint64_t raw = 0;
+
+	it->kind = mp_table[b - 0xc0].kind;
+	if (it->kind == MP_BAD)
+		return codec_fail(in, "reserved byte 0x%02x at byte %zu", b, in->off - 1);
+	if (it->kind == MP_FIXEXT)
+		return codec_fail(in, "ext values are not allowed");
+	if (mp_field(in, width, &raw) == -1)
+		return -1;
+	switch (it->kind) {
+	case MP_BIN:
+		return codec_fail(in, "bin values are not allowed");
+	case MP_EXT:
+		return codec_fail(in, "ext values are not allowed");
+	case MP_STR:
+		it->u = raw;
+		it->s = (const char *)in->p + in->off;
+		return mp_skip(in, raw);
+	default:
+		mp_number(it, width, raw);
+		return 0;
+	}
+}
+
+/* reads one header; str payloads are skipped over, containers are not */
+static int mp_read(struct mp_in *in, struct mp_item *it)
+{
+	unsigned char b;
+
+	if (mp_left(in) < 1)
+		return codec_fail(in, "truncated value at byte %zu", in->off);
+	b = in->p[in->off++];
+	if (b <= 0x7f) {
+		it->kind = MP_UINT;
+		it->u = b;
+	} else if (b >= 0xe0) {
+		it->kind = MP_INT;
+		it->i = (int8_t)b;
+	} else if (b <= 0x8f) {
+		it->kind = MP_MAP;
+		it->u = b & 0x0f;
+	} else if (b <= 0x9f) {
+		it->kind = MP_ARRAY;
+		it->u = b & 0x0f;
+	} else if (b <= 0xbf) {
+		it->kind = MP_STR;
+		it->u = b & 0x1f;
+		it->s = (const char *)in->p + in->off;
+		return mp_skip(in, it->u);
+	} else
+		return mp_read_table(in, b, it);
+	return 0;
+}
+
+/* checks a container's count: every element takes at least one byte */
+static int mp_check_count(struct mp_in *in, const struct mp_item *it)
+{
+	uint64_t need = it->u;
+
+	if (it->kind == MP_MAP && need > mp_left(in) / 2)
+		return codec_fail(in,
+		    "map header claims %" PRIu64 " pairs but only %zu bytes remain", it->u,
+		    mp_left(in));
+	if (it->kind == MP_ARRAY && need > mp_left(in))
+		return codec_fail(in,
+		    "array header claims %" PRIu64 " elements but only %zu bytes remain", it->u,
+		    mp_left(in));
+	return 0;
+}
+
+/* is the next value a string? (a missing byte is reported by mp_read) */
+static int mp_at_str(const struct mp_in *in)
+{
+	unsigned char b;
+
+	if (mp_left(in) < 1)
+		return 1;
+	b = in->p[in->off];
+	return (b & 0xe0) == 0xa0 || (b >= 0xd9 && b <= 0xdb);
+}
+
+/*
+ * Walks one whole value without allocating: a stack of "elements left" per open container.
+ * In a map, an element is a key when the count left (before taking it) is even.
+ */
+static int codec_walk(struct mp_in *in)
+{
+	uint64_t left[CODEC_MAX_DEPTH + 1];
+	unsigned char ismap[CODEC_MAX_DEPTH + 1];
+	struct mp_item it;
+	int d = 0;
+
+	left[0] = 1;
+	ismap[0] = 0;
+	while (d >= 0) {
+		if (left[d] == 0) {
+			d--;
+			continue;
+		}
+		if (ismap[d] && left[d] % 2 == 0 && !mp_at_str(in))
+			return codec_fail(in, "map key at byte %zu is not a string", in->off);
+		left[d]--;
+		if (mp_read(in, &it) == -1)
+			return -1;
+		if (it.kind != MP_ARRAY && it.kind != MP_MAP)
+			continue;
+		if (mp_check_count(in, &it) == -1)
+			return -1;
+		if (d + 1 > CODEC_MAX_DEPTH)
+			return codec_fail(in, "nesting deeper than %d", CODEC_MAX_DEPTH);
+		d++;
+		ismap[d] = it.kind == MP_MAP;
+		left[d] = ismap[d] ? it.u * 2 : it.u;
+	}
+	if (in->off != in->len)
+		return codec_fail(in, "%zu trailing bytes after the value", in->len - in->off);
+	return 0;
+}
+
+static int codec_decode(struct mp_in *, int, json_object **);
+
+static int codec_decode_array(struct mp_in *in, uint64_t n, int depth, json_object **out)
+{
+	json_object *a, *v;
+	uint64_t i;
+
+	a = json_object_new_array_ext((int)n);
+	for (i = 0; i < n; i++) {
+		if (codec_decode(in, depth + 1, &v) == -1) {
+			json_object_put(a);
+			return -1;
+		}
+		json_object_array_add(a, v);
+	}
+	*out = a;
+	return 0;
+}
+
+/* adds one key/value pair to o; keys must be strings without NUL bytes */
+static int codec_decode_pair(struct mp_in *in, json_object *o, int depth)
+{
+	struct mp_item k;
+	json_object *v;
+	char small[128], *key;
+
+	if (mp_read(in, &k) == -1)
+		return -1;
+	if (k.kind != MP_STR)
+		return codec_fail(in, "map key is not a string");
+	if (memchr(k.s, '\0', k.u) != NULL)
+		return codec_fail(in, "map key contains a NUL byte");
+	if (codec_decode(in, depth + 1, &v) == -1)
+		return -1;
+	if (k.u < sizeof small) {
+		memcpy(small, k.s, k.u);
+		small[k.u] = '\0';
+		key = small;
+	} else
+		key = xstrndup(k.s, k.u);
+	json_object_object_add(o, key, v);
+	if (key != small)
+		free(key);
+	return 0;
+}
+
+static int codec_decode_map(struct mp_in *in, uint64_t n, int depth, json_object **out)
+{
+	json_object *o;
+	uint64_t i;
+
+	o = json_object_new_object();
+	for (i = 0; i < n; i++) {
+		if (codec_decode_pair(in, o, depth) == -1) {
+			json_object_put(o);
+			return -1;
+		}
+	}
+	*out = o;
+	return 0;
+}
+
+/*
+ * Builds the json-c value at in->off into *out (NULL is json null); -1 (err set) on anything
+ * we do not carry. codec_walk() has checked the bytes; the checks here only keep this safe
+ * on its own.
+ */
+static int codec_decode(struct mp_in *in, int depth, json_object **out)
+{
+	struct mp_item it;
+
+	*out = NULL;
+	if (mp_read(in, &it) == -1)
+		return -1;
+	if (it.kind == MP_ARRAY || it.kind == MP_MAP) {
+		if (depth > CODEC_MAX_DEPTH)
+			return codec_fail(in, "nesting deeper than %d", CODEC_MAX_DEPTH);
+		if (mp_check_count(in, &it) == -1)
+			return -1;
+	}
+	switch (it.kind) {
+	case MP_NIL:
+		return 0;
+	case MP_FALSE:
+	case MP_TRUE:
+		*out = json_object_new_boolean(it.kind == MP_TRUE);
+		return 0;
+	case MP_UINT:
+		if (it.u > INT64_MAX)
+			*out = json_object_new_uint64(it.u);
+		else
+			*out = json_object_new_int64((int64_t)it.u);
+		return 0;
+	case MP_INT:
+		*out = json_object_new_int64(it.i);
+		return 0;
+	case MP_F32:
+	case MP_F64:
+		*out = json_object_new_double(it.d);
+		return 0;
+	case MP_STR:
+		*out = json_object_new_string_len(it.s, (int)it.u);
+		return 0;
+	case MP_ARRAY:
+		return codec_decode_array(in, it.u, depth, out);
+	case MP_MAP:
+		return codec_decode_map(in, it.u, depth, out);
+	default:
+		return codec_fail(in, "unsupported msgpack value");
+	}
+}
+
+/* checks the [type, seq, {body}] shape and decodes the body */
+static int codec_decode_frame(struct mp_in *in, struct frame *f)
+{
+	struct mp_item it;
+	size_t bodyoff;
+
+	if (mp_read(in, &it) == -1)
+		return -1;
+	if (it.kind != MP_ARRAY || it.u != 3)
+		return codec_fail(in, "frame is not an array of 3");
+	if (mp_read(in, &it) == -1)
+		return -1;
+	if (it.kind == MP_UINT && it.u <= INT_MAX)
+		f->type = (int)it.u;
+	else if (it.kind == MP_INT && it.i >= INT_MIN && it.i <= INT_MAX)
+		f->type = (int)it.i;
+	else
+		return codec_fail(in, "frame type is not an int");
+	if (mp_read(in, &it) == -1)
+		return -1;
+	if (it.kind != MP_UINT)
+		return codec_fail(in, "frame seq is not an unsigned int");
+	f->seq = it.u;
+	bodyoff = in->off;
+	if (mp_read(in, &it) == -1)
+		return -1;
+	if (it.kind != MP_MAP)
+		return codec_fail(in, "frame body is not a map");
+	in->off = bodyoff;
+	return codec_decode(in, 2, &f->body);
+}
+
+long codec_unpack(const unsigned char *in, size_t len, size_t max_frame, struct frame *f, char *err,
+    size_t errlen)
+{
+	struct mp_in m;
+	uint32_t n;
+
+	f->type = 0;
+	f->seq = 0;
+	f->body = NULL;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (max_frame == 0)
+		max_frame = PROTO_MAX_FRAME_DEFAULT;
+	if (len < 4)
+		return 0;
+	n = (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
+	m = (struct mp_in){in + 4, n, 0, err, errlen};
+	if (n > max_frame)
+		return codec_fail(
+		    &m, "frame of %" PRIu32 " bytes exceeds the %zu-byte cap", n, max_frame);
+	if (len - 4 < n)
+		return 0;
+	if (codec_walk(&m) == -1)
+		return -1;
+	m.off = 0;
+	if (codec_decode_frame(&m, f) == -1) {
+		frame_clear(f);
+		return -1;
+	}
+	return 4 + (long)n;
+}
+
+void frame_clear(struct frame *f)
+{
+	if (f == NULL)
+		return;
+	json_object_put(f->body);
+	f->body = NULL;
+}
+
+json_object *codec_value_unpack(const unsigned char *in, size_t len, char *err, size_t errlen)
+{
+	struct mp_in m = {in, len, 0, err, errlen};
+	json_object *v;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (codec_walk(&m) == -1)
+		return NULL;
+	m.off = 0;
+	if (codec_decode(&m, 1, &v) == -1)
+		return NULL;
+	return v;
+}
+
+/* msgpack_packer's write callback: straight into the caller's buffer */
+static int codec_write(void *data, const char *p, size_t len)
+{
+	buf_add(data, p, len);
+	return 0;
+}
+
+static void codec_pack_value(msgpack_packer *, json_object *);
+
+static void codec_pack_int(msgpack_packer *pk, json_object *v)
+{
+	int64_t i = json_object_get_int64(v);
+
+	/* json-c keeps integers above INT64_MAX as uint64 */
+	if (i == INT64_MAX)
+		msgpack_pack_uint64(pk, json_object_get_uint64(v));
+	else
+		msgpack_pack_int64(pk, i);
+}
+
+static void codec_pack_object(msgpack_packer *pk, json_object *v)
+{
+	size_t klen;
+
+	msgpack_pack_map(pk, (size_t)json_object_object_length(v));
+	json_object_object_foreach(v, key, val)
+	{
+		klen = strlen(key);
+		msgpack_pack_str(pk, klen);
+		msgpack_pack_str_body(pk, key, klen);
+		codec_pack_value(pk, val);
+	}
+}
+
+static void codec_pack_value(msgpack_packer *pk, json_object *v)
+{
+	size_t i, n;
+	int slen;
+
+	switch (json_object_get_type(v)) {
+	case json_type_null:
+		msgpack_pack_nil(pk);
+		break;
+	case json_type_boolean:
+		if (json_object_get_boolean(v))
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		break;
+	case json_type_int:
+		codec_pack_int(pk, v);
+		break;
+	case json_type_double:
+		msgpack_pack_double(pk, json_object_get_double(v));
+		break;
+	case json_type_string:
+		slen = json_object_get_string_len(v);
+		msgpack_pack_str(pk, (size_t)slen);
+		msgpack_pack_str_body(pk, json_object_get_string(v), (size_t)slen);
+		break;
+	case json_type_array:
+		n = json_object_array_length(v);
+		msgpack_pack_array(pk, n);
+		for (i = 0; i < n; i++)
+			codec_pack_value(pk, json_object_array_get_idx(v, i));
+		break;
+	case json_type_object:
+		codec_pack_object(pk, v);
+		break;
+	}
+}
+
+void codec_pack(struct buf *out, int type, uint64_t seq, json_object *body)
+{
+	msgpack_packer pk;
+	size_t start = out->len, n;
+
+	buf_add(out, "\0\0\0\0", 4);
+	msgpack_packer_init(&pk, out, codec_write);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_int(&pk, type);
+	msgpack_pack_uint64(&pk, seq);
+	if (body != NULL && !json_object_is_type(body, json_type_object)) {
+		log_warnx(NULL, "codec: %s body is not an object; sending {}", msg_type_name(type));
+		body = NULL;
+	}
+	if (body == NULL)
+		msgpack_pack_map(&pk, 0);
+	else
+		codec_pack_object(&pk, body);
+	n = out->len - start - 4;
+	out->data[start] = (unsigned char)(n >> 24);
+	out->data[start + 1] = (unsigned char)(n >> 16);
+	out->data[start + 2] = (unsigned char)(n >> 8);
+	out->data[start + 3] = (unsigned char)n;
+}
+
+int codec_value_pack(struct buf *out, json_object *v)
+{
+	msgpack_packer pk;
+
+	msgpack_packer_init(&pk, out, codec_write);
+	codec_pack_value(&pk, v);
+	return 0;
+}

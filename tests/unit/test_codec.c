@@ -1,0 +1,378 @@
+/*
+ * test_codec.c: frame codec and json <-> msgpack transcoding: round trips, every malformed
+ * input we know of, and random bytes / mutations that must never crash or leak.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "proto.h"
+#include "xmalloc.h"
+
+#define CAP (1024 * 1024)
+
+static json_object *sample_body(void)
+{
+	const char *text =
+	    "{\"kind\":\"vm\",\"n\":-42,\"big\":9223372036854775807,"
+	    "\"min\":-9223372036854775808,\"zero\":0,\"pi\":3.25,\"neg\":-0.5,"
+	    "\"t\":true,\"f\":false,\"nil\":null,\"empty\":\"\",\"s\":\"h\\u00e9llo\","
+	    "\"arr\":[1,\"two\",[3,[4,{\"five\":5}]],{},[]],"
+	    "\"obj\":{\"metadata\":{\"name\":\"pool-0\",\"labels\":{\"a\":\"b\"}},"
+	    "\"spec\":{\"replicas\":3,\"running\":true}}}";
+	json_object *o = json_tokener_parse(text);
+
+	assert_non_null(o);
+	json_object_object_add(o, "u64", json_object_new_uint64(UINT64_MAX));
+	json_object_object_add(o, "nul", json_object_new_string_len("a\0b", 3));
+	json_object_object_add(o, "long",
+	    json_object_new_string_len("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	                               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	                               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	                               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	                               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	        280));
+	return o;
+}
+
+/* a frame from hand-written payload bytes */
+static void raw_frame(struct buf *b, const void *payload, size_t len)
+{
+	unsigned char hdr[4] = {(unsigned char)(len >> 24), (unsigned char)(len >> 16),
+	    (unsigned char)(len >> 8), (unsigned char)len};
+
+	b->len = 0;
+	buf_add(b, hdr, 4);
+	buf_add(b, payload, len);
+}
+
+/* expects -1 and an error message containing want */
+static void expect_bad(const struct buf *b, const char *want)
+{
+	struct frame f;
+	char err[256];
+	long r;
+
+	r = codec_unpack(b->data, b->len, CAP, &f, err, sizeof err);
+	if (r != -1 || strstr(err, want) == NULL)
+		fail_msg("got %ld, err \"%s\", wanted -1 and \"%s\"", r, err, want);
+	assert_null(f.body);
+}
+
+static void test_roundtrip(void **state)
+{
+	struct buf b = {0};
+	struct frame f;
+	json_object *body = sample_body(), *v;
+	char err[256];
+	long r;
+
+	codec_pack(&b, MSG_OBJ_SET, 12345678901ULL, body);
+	r = codec_unpack(b.data, b.len, CAP, &f, err, sizeof err);
+	assert_int_equal(r, (long)b.len);
+	assert_int_equal(f.type, MSG_OBJ_SET);
+	assert_true(f.seq == 12345678901ULL);
+	if (!json_object_equal(body, f.body))
+		fail_msg("round trip differs: %s", json_object_to_json_string(f.body));
+	assert_true(json_object_object_get_ex(f.body, "u64", &v));
+	assert_true(json_object_get_uint64(v) == UINT64_MAX);
+	assert_true(json_object_object_get_ex(f.body, "pi", &v));
+	assert_true(json_object_is_type(v, json_type_double));
+	frame_clear(&f);
+	assert_null(f.body);
+	json_object_put(body);
+	buf_clear(&b);
+}
+
+static void test_null_body_and_two_frames(void **state)
+{
+	struct buf b = {0};
+	struct frame f;
+	char err[256];
+	long r1, r2;
+
+	codec_pack(&b, MSG_SYNC_BEGIN, 0, NULL);
+	r1 = (long)b.len;
+	codec_pack(&b, MSG_SYNC_END, 1, NULL);
+	r2 = codec_unpack(b.data, b.len, CAP, &f, err, sizeof err);
+	assert_int_equal(r2, r1);
+	assert_int_equal(f.type, MSG_SYNC_BEGIN);
+	assert_int_equal(json_object_object_length(f.body), 0);
+	frame_clear(&f);
+	r2 = codec_unpack(b.data + r1, b.len - (size_t)r1, CAP, &f, err, sizeof err);
+	assert_int_equal(r2, (long)b.len - r1);
+	assert_int_equal(f.type, MSG_SYNC_END);
+	assert_true(f.seq == 1);
+	frame_clear(&f);
+	buf_clear(&b);
+}
+
+/* every strict prefix of a frame is "need more", never an error */
+static void test_prefixes_incomplete(void **state)
+{
+	struct buf b = {0};
+	struct frame f;
+	json_object *body = sample_body();
+	char err[256];
+	size_t i;
+
+	codec_pack(&b, MSG_OBJ_SET, 7, body);
+	for (i = 0; i < b.len; i++)
+		assert_int_equal(codec_unpack(b.data, i, CAP, &f, err, sizeof err), 0);
+	json_object_put(body);
+	buf_clear(&b);
+}
+
+static void test_value_roundtrip(void **state)
+{
+	struct buf b = {0};
+	json_object *body = sample_body(), *back, *arr;
+	char err[256];
+
+	assert_int_equal(codec_value_pack(&b, body), 0);
+	back = codec_value_unpack(b.data, b.len, err, sizeof err);
+	assert_non_null(back);
+	assert_true(json_object_equal(body, back));
+	json_object_put(back);
+	/* trailing bytes after a bare value */
+	buf_add(&b, "\xc0", 1);
+	assert_null(codec_value_unpack(b.data, b.len, err, sizeof err));
+	assert_non_null(strstr(err, "trailing"));
+	/* a bare array and scalars */
+	b.len = 0;
+	arr = json_tokener_parse("[1,-2,2.5,\"x\",null,true,[[]]]");
+	codec_value_pack(&b, arr);
+	back = codec_value_unpack(b.data, b.len, err, sizeof err);
+	assert_true(json_object_equal(arr, back));
+	json_object_put(back);
+	json_object_put(arr);
+	json_object_put(body);
+	buf_clear(&b);
+}
+
+static void test_truncated_and_cap(void **state)
+{
+	struct buf b = {0};
+	struct frame f;
+	char err[256];
+
+	/* truncated length prefix: need more */
+	assert_int_equal(
+	    codec_unpack((const unsigned char *)"\0\0\0", 3, CAP, &f, err, sizeof err), 0);
+	/* length over the cap: refused from the 4 bytes alone */
+	assert_int_equal(
+	    codec_unpack((const unsigned char *)"\0\x10\0\x01", 4, CAP, &f, err, sizeof err), -1);
+	assert_non_null(strstr(err, "frame of 1048577 bytes exceeds the 1048576-byte cap"));
+	assert_int_equal(
+	    codec_unpack((const unsigned char *)"\xff\xff\xff\xff", 4, CAP, &f, err, sizeof err),
+	    -1);
+	/* truncated payload: need more */
+	codec_pack(&b, MSG_HELLO, 0, NULL);
+	assert_int_equal(codec_unpack(b.data, b.len - 1, CAP, &f, err, sizeof err), 0);
+	/* an empty payload is not a frame */
+	raw_frame(&b, "", 0);
+	expect_bad(&b, "truncated");
+	buf_clear(&b);
+}
+
+static void test_malformed(void **state)
+{
+	struct buf b = {0};
+
+	/* array header claiming 2^32-1 elements in a tiny frame */
+	raw_frame(&b, "\x93\x01\x00\x81\xa1k\xdd\xff\xff\xff\xff\x01", 12);
+	expect_bad(&b, "array header claims 4294967295 elements");
+	raw_frame(&b, "\xdd\xff\xff\xff\xff\x01\x02", 7);
+	expect_bad(&b, "array header claims");
+	raw_frame(&b, "\x93\x01\x00\xdf\xff\xff\xff\xff", 8);
+	expect_bad(&b, "map header claims");
+	/* a map with an int key */
+	raw_frame(&b, "\x93\x01\x00\x81\x01\x02", 6);
+	expect_bad(&b, "not a string");
+	/* nested int key */
+	raw_frame(&b, "\x93\x01\x00\x81\xa1k\x81\x05\x06", 9);
+	expect_bad(&b, "not a string");
+	/* top level not an array, wrong arity, body not a map */
+	raw_frame(&b, "\x81\xa1k\x01", 4);
+	expect_bad(&b, "not an array of 3");
+	raw_frame(&b, "\x92\x01\x00", 3);
+	expect_bad(&b, "not an array of 3");
+	raw_frame(&b, "\x94\x01\x00\x80\x01", 5);
+	expect_bad(&b, "not an array of 3");
+	raw_frame(&b, "\x93\x01\x00\x90", 4);
+	expect_bad(&b, "body is not a map");
+	raw_frame(&b, "\x93\xa1t\x00\x80", 5);
+	expect_bad(&b, "type is not an int");
+	raw_frame(&b, "\x93\x01\xff\x80", 4);
+	expect_bad(&b, "seq is not an unsigned int");
+	/* trailing bytes after the value */
+	raw_frame(&b, "\x93\x01\x00\x80\xc0", 5);
+	expect_bad(&b, "trailing");
+	/* bin, ext, fixext, the reserved byte */
+	raw_frame(&b, "\x93\x01\x00\x81\xa1k\xc4\x01x", 9);
+	expect_bad(&b, "bin");
+	raw_frame(&b, "\x93\x01\x00\x81\xa1k\xc7\x01\x05x", 10);
+	expect_bad(&b, "ext");
+	raw_frame(&b, "\x93\x01\x00\x81\xa1k\xd4\x05x", 9);
+	expect_bad(&b, "ext");
+	raw_frame(&b, "\x93\x01\x00\x81\xa1k\xc1", 7);
+	expect_bad(&b, "reserved");
+	/* a string longer than the frame */
+	raw_frame(&b, "\x93\x01\x00\x81\xa1k\xdb\x7f\xff\xff\xff", 11);
+	expect_bad(&b, "payload");
+	/* a key with a NUL byte cannot be a json key */
+	raw_frame(&b, "\x93\x01\x00\x81\xa2k\x00\x01", 8);
+	expect_bad(&b, "NUL");
+	buf_clear(&b);
+}
+
+/* [1, 0, {"a": [[[...]]]}] with depth nested arrays in total (frame array and map included) */
+static void deep_frame(struct buf *b, int depth)
+{
+	struct buf p = {0};
+	int i;
+
+	buf_add(&p, "\x93\x01\x00\x81\xa1\x61", 6);
+	for (i = 2; i < depth; i++)
+		buf_add(&p, "\x91", 1);
+	buf_add(&p, "\x01", 1);
+	raw_frame(b, p.data, p.len);
+	buf_clear(&p);
+}
+
+static void test_depth(void **state)
+{
+	struct buf b = {0};
+	struct frame f;
+	char err[256];
+
+	deep_frame(&b, 64);
+	assert_int_equal(codec_unpack(b.data, b.len, CAP, &f, err, sizeof err), (long)b.len);
+	frame_clear(&f);
+	deep_frame(&b, 65);
+	expect_bad(&b, "nesting deeper than 64");
+	deep_frame(&b, 1000);
+	expect_bad(&b, "nesting deeper than 64");
+	buf_clear(&b);
+}
+
+/* numbers in every width msgpack has, including ones our packer never writes */
+static void test_number_widths(void **state)
+{
+	static const unsigned char payload[] = {0x93, 0xcd, 0x01, 0x2c, 0xcf, 0, 0, 0, 0, 0, 0, 0,
+	    9, 0x87, 0xa1, 'a', 0xd0, 0x80, 0xa1, 'b', 0xd1, 0xff, 0x00, 0xa1, 'c', 0xd2, 0xff,
+	    0xff, 0xff, 0xfe, 0xa1, 'd', 0xca, 0x3f, 0xc0, 0, 0, 0xa1, 'e', 0xe0, 0xa1, 'f', 0xce,
+	    0xff, 0xff, 0xff, 0xff, 0xa1, 'g', 0xd9, 2, 'h', 'i'};
+	struct buf b = {0};
+	struct frame f;
+	json_object *want;
+	char err[256];
+
+	raw_frame(&b, payload, sizeof payload);
+	assert_int_equal(codec_unpack(b.data, b.len, CAP, &f, err, sizeof err), (long)b.len);
+	assert_int_equal(f.type, 300);
+	assert_true(f.seq == 9);
+	want = json_tokener_parse(
+	    "{\"a\":-128,\"b\":-256,\"c\":-2,\"d\":1.5,\"e\":-32,\"f\":4294967295,\"g\":\"hi\"}");
+	if (!json_object_equal(want, f.body))
+		fail_msg("got %s", json_object_to_json_string(f.body));
+	json_object_put(want);
+	frame_clear(&f);
+	buf_clear(&b);
+}
+
+static void check_result(long r, size_t len, struct frame *f)
+{
+	if (r < -1 || r > (long)len)
+		fail_msg("codec_unpack returned %ld for %zu bytes", r, len);
+	if (r > 0)
+		assert_non_null(f->body);
+	else
+		assert_null(f->body);
+	frame_clear(f);
+}
+
+static void test_random_bytes(void **state)
+{
+	unsigned char in[300];
+	struct frame f;
+	char err[256];
+	size_t len, i;
+	int n;
+
+	srandom(1);
+	for (n = 0; n < 20000; n++) {
+		len = (size_t)random() % sizeof in;
+		for (i = 0; i < len; i++)
+			in[i] = (unsigned char)random();
+		/* half the time a plausible length prefix, so the payload is decoded */
+		if (len >= 4 && n % 2 == 0) {
+			in[0] = in[1] = 0;
+			in[2] = (unsigned char)((len - 4) >> 8);
+			in[3] = (unsigned char)(len - 4);
+		}
+		check_result(codec_unpack(in, len, CAP, &f, err, sizeof err), len, &f);
+		json_object_put(codec_value_unpack(in, len, err, sizeof err));
+	}
+}
+
+static void test_mutations(void **state)
+{
+	struct buf b = {0}, m = {0};
+	struct frame f;
+	json_object *body = sample_body();
+	char err[256];
+	int n, k, flips;
+	size_t pos;
+
+	codec_pack(&b, MSG_OBJ_SET, 99, body);
+	srandom(2);
+	for (n = 0; n < 20000; n++) {
+		m.len = 0;
+		buf_add(&m, b.data, b.len);
+		flips = 1 + (int)(random() % 4);
+		for (k = 0; k < flips; k++) {
+			pos = 4 + (size_t)random() % (m.len - 4);
+			if (random() % 3 == 0)
+				m.data[pos] = (unsigned char)(0xc0 + random() % 32);
+			else
+				m.data[pos] ^= (unsigned char)(1u << (random() % 8));
+		}
+		if (n % 7 == 0) /* cut it short, with a consistent length prefix */
+			m.len = 4 + (size_t)random() % (m.len - 4);
+		if (n % 14 == 0) {
+			m.data[2] = (unsigned char)((m.len - 4) >> 8);
+			m.data[3] = (unsigned char)(m.len - 4);
+		}
+		check_result(codec_unpack(m.data, m.len, CAP, &f, err, sizeof err), m.len, &f);
+	}
+	json_object_put(body);
+	buf_clear(&b);
+	buf_clear(&m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_null_body_and_two_frames),
+	    cmocka_unit_test(test_prefixes_incomplete),
+	    cmocka_unit_test(test_value_roundtrip),
+	    cmocka_unit_test(test_truncated_and_cap),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_depth),
+	    cmocka_unit_test(test_number_widths),
+	    cmocka_unit_test(test_random_bytes),
+	    cmocka_unit_test(test_mutations),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
