@@ -1,0 +1,260 @@
+/*
+ * expect.c: expectations cover the lag between an action and the watcher's picture of its
+ * effect. Every action is recorded from the start (creates included, SPEC 16 Q8): a create
+ * until a VM of that name is in the cache, a delete until the VM is gone or terminating, a
+ * patch until its RESULT arrived and the cache shows another resourceVersion. A failed
+ * RESULT or the TTL ends an expectation at once. Pure: the clock is passed in.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "obj.h"
+#include "planner.h"
+#include "xmalloc.h"
+
+struct expectation {
+	uint64_t id;
+	char *pool; /* "<ns>/<name>" */
+	enum expect_kind kind;
+	char *key;  /* VM name (create) or uid */
+	char *op;   /* patches: the action's op */
+	char *rv;   /* patches: resourceVersion when planned */
+	int result; /* RESULT ok arrived */
+	double t;   /* when recorded */
+};
+
+struct expect {
+	struct expectation *v;
+	size_t n, cap;
+	double ttl;
+};
+
+struct expect *expect_new(double ttl)
+{
+	struct expect *e = xcalloc(1, sizeof(*e));
+
+	e->ttl = ttl;
+	return e;
+}
+
+static void expect_clear_one(struct expectation *x)
+{
+	free(x->pool);
+	free(x->key);
+	free(x->op);
+	free(x->rv);
+}
+
+void expect_free(struct expect *e)
+{
+	size_t i;
+
+	if (e == NULL)
+		return;
+	for (i = 0; i < e->n; i++)
+		expect_clear_one(&e->v[i]);
+	free(e->v);
+	free(e);
+}
+
+static char *expect_dup(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+void expect_add(struct expect *e, uint64_t id, const char *pool_key, enum expect_kind kind,
+    const char *key, const char *op, const char *rv, double now)
+{
+	struct expectation *x;
+
+	if (kind == EXPECT_NONE || key == NULL)
+		return;
+	if (e->n == e->cap) {
+		e->cap = e->cap ? e->cap * 2 : 16;
+		e->v = xreallocarray(e->v, e->cap, sizeof(*e->v));
+	}
+	x = &e->v[e->n++];
+	memset(x, 0, sizeof(*x));
+	x->id = id;
+	x->kind = kind;
+	x->t = now;
+	x->pool = xstrdup(pool_key != NULL ? pool_key : "");
+	x->key = expect_dup(key);
+	x->op = expect_dup(op);
+	x->rv = expect_dup(rv);
+}
+
+static void expect_remove_at(struct expect *e, size_t i)
+{
+	expect_clear_one(&e->v[i]);
+	e->v[i] = e->v[--e->n];
+}
+
+int expect_result(struct expect *e, uint64_t id, int ok)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++) {
+		if (e->v[i].id != id)
+			continue;
+		if (ok)
+			e->v[i].result = 1;
+		else
+			expect_remove_at(e, i);
+		return 1;
+	}
+	return 0;
+}
+
+size_t expect_link_lost(struct expect *e)
+{
+	size_t i = 0, n = 0;
+
+	while (i < e->n) {
+		if (!e->v[i].result) {
+			expect_remove_at(e, i);
+			n++;
+		} else
+			i++;
+	}
+	return n;
+}
+
+void expect_drop_pool(struct expect *e, const char *pool_key)
+{
+	size_t i = 0;
+
+	while (i < e->n) {
+		if (strcmp(e->v[i].pool, pool_key) == 0)
+			expect_remove_at(e, i);
+		else
+			i++;
+	}
+}
+
+static json_object *expect_find(
+    json_object *pool, json_object **vms, size_t nvms, const char *field, const char *want)
+{
+	const char *s;
+	size_t i;
+
+	if (pool != NULL && strcmp(field, "uid") == 0 && (s = obj_uid(pool)) != NULL &&
+	    strcmp(s, want) == 0)
+		return pool;
+	for (i = 0; i < nvms; i++) {
+		s = strcmp(field, "uid") == 0 ? obj_uid(vms[i]) : obj_name(vms[i]);
+		if (s != NULL && strcmp(s, want) == 0)
+			return vms[i];
+	}
+	return NULL;
+}
+
+/* 1 if the cache shows what x was waiting for */
+static int expect_done(
+    const struct expectation *x, json_object *pool, json_object **vms, size_t nvms)
+{
+	json_object *o;
+	const char *rv;
+
+	switch (x->kind) {
+	case EXPECT_CREATE:
+		return expect_find(NULL, vms, nvms, "name", x->key) != NULL;
+	case EXPECT_DELETE:
+		o = expect_find(NULL, vms, nvms, "uid", x->key);
+		return o == NULL || obj_terminating(o);
+	case EXPECT_PATCH:
+		if ((o = expect_find(pool, vms, nvms, "uid", x->key)) == NULL)
+			return 1;
+		rv = obj_str(o, "metadata.resourceVersion");
+		return x->result && (rv == NULL || x->rv == NULL || strcmp(rv, x->rv) != 0);
+	default:
+		return 1;
+	}
+}
+
+void expect_settle(struct expect *e, const char *pool_key, json_object *pool, json_object **vms,
+    size_t nvms, double now)
+{
+	struct expectation *x;
+	size_t i = 0;
+
+	while (i < e->n) {
+		x = &e->v[i];
+		if (strcmp(x->pool, pool_key) == 0 &&
+		    (now - x->t >= e->ttl || expect_done(x, pool, vms, nvms)))
+			expect_remove_at(e, i);
+		else
+			i++;
+	}
+}
+
+size_t expect_expire(struct expect *e, double now, void (*fn)(const char *, void *), void *arg)
+{
+	size_t i = 0, n = 0;
+
+	while (i < e->n) {
+		if (now - e->v[i].t < e->ttl) {
+			i++;
+			continue;
+		}
+		if (fn != NULL)
+			fn(e->v[i].pool, arg);
+		expect_remove_at(e, i);
+		n++;
+	}
+	return n;
+}
+
+static int expect_live(const struct expect *e, const struct expectation *x, double now)
+{
+	return now - x->t < e->ttl;
+}
+
+size_t expect_scale_pending(const struct expect *e, const char *pool_key, double now)
+{
+	const struct expectation *x;
+	size_t i, n = 0;
+
+	for (i = 0; i < e->n; i++) {
+		x = &e->v[i];
+		if ((x->kind == EXPECT_CREATE || x->kind == EXPECT_DELETE) &&
+		    strcmp(x->pool, pool_key) == 0 && expect_live(e, x, now))
+			n++;
+	}
+	return n;
+}
+
+int expect_create_pending(
+    const struct expect *e, const char *pool_key, const char *name, double now)
+{
+	const struct expectation *x;
+	size_t i;
+
+	for (i = 0; i < e->n; i++) {
+		x = &e->v[i];
+		if (x->kind == EXPECT_CREATE && strcmp(x->key, name) == 0 &&
+		    strcmp(x->pool, pool_key) == 0 && expect_live(e, x, now))
+			return 1;
+	}
+	return 0;
+}
+
+int expect_patch_pending(const struct expect *e, const char *uid, const char *op, double now)
+{
+	const struct expectation *x;
+	size_t i;
+
+	for (i = 0; i < e->n; i++) {
+		x = &e->v[i];
+		if (x->kind == EXPECT_PATCH && strcmp(x->key, uid) == 0 &&
+		    (op == NULL || (x->op != NULL && strcmp(x->op, op) == 0)) &&
+		    expect_live(e, x, now))
+			return 1;
+	}
+	return 0;
+}
+
+size_t expect_count(const struct expect *e)
+{
+	return e->n;
+}

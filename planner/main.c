@@ -1,0 +1,309 @@
+/*
+ * main.c: vmpool-planner. Subscribes to the watcher's picture (or replays a recorded
+ * stream), plans each dirty pool, sends actions to the actuator and publishes each pool's
+ * sync result on planner.sock. Never talks to the API.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "codec.h"
+#include "link.h"
+#include "log.h"
+#include "metrics.h"
+#include "mirror.h"
+#include "obj.h"
+#include "planner.h"
+#include "proto.h"
+#include "store.h"
+#include "timeutil.h"
+#include "xmalloc.h"
+
+#define TICK_SECONDS 5
+
+enum { OPT_BURST = 1000, OPT_EVENTS, OPT_ACTIONS, OPT_SEED };
+
+static const struct option planner_opts[] = {
+    {"burst-replicas", required_argument, NULL, OPT_BURST},
+    {"events", required_argument, NULL, OPT_EVENTS},
+    {"actions", required_argument, NULL, OPT_ACTIONS},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {NULL, 0, NULL, 0},
+};
+
+static const char planner_usage[] =
+    "  --burst-replicas N   creates + deletes per pool and pass (default 250)\n"
+    "  --events FILE|-      replay recorded watcher frames instead of connecting\n"
+    "  --actions -          print actions as JSON lines instead of sending them\n"
+    "  --seed N             fixed random seed for scale-in choices\n";
+
+struct planner_cfg {
+	struct planner *p;
+	char *events;
+};
+
+static const int actuator_accept[] = {MSG_RESULT, 0};
+static const int planner_accept[] = {0};
+
+static int planner_flag(int opt, const char *val, void *arg)
+{
+	struct planner_cfg *cfg = arg;
+	long v;
+
+	switch (opt) {
+	case OPT_BURST:
+		if (cli_int(val, 1, 100000, &v) == -1)
+			return -1;
+		cfg->p->burst = v;
+		return 0;
+	case OPT_EVENTS:
+		free(cfg->events);
+		cfg->events = xstrdup(val);
+		return 0;
+	case OPT_ACTIONS:
+		if (strcmp(val, "-") != 0)
+			return -1;
+		cfg->p->actions_stdout = 1;
+		return 0;
+	case OPT_SEED:
+		if (cli_int(val, 0, 0xffffffffL, &v) == -1)
+			return -1;
+		cfg->p->seed = v;
+		return 0;
+	}
+	return -1;
+}
+
+static void planner_synced(void *arg)
+{
+	struct planner *p = arg;
+
+	log_info(NULL, "watcher snapshot complete: %zu pools, %zu VMs",
+	    store_count(mirror_store(p->mirror), KIND_POOL),
+	    store_count(mirror_store(p->mirror), KIND_VM));
+	planrun_mark_all(p);
+	if (p->pub != NULL)
+		pub_set_ready(p->pub, 1);
+	metrics_set_ready(1);
+}
+
+static void planner_lost(void *arg)
+{
+	log_info(NULL, "watcher link lost; waiting for a new snapshot");
+}
+
+static void planner_act_up(struct link *l, void *arg)
+{
+	struct planner *p = arg;
+
+	log_info(NULL, "actuator link up");
+	planrun_mark_all(p);
+}
+
+static void planner_act_frame(struct link *l, int type, json_object *body, void *arg)
+{
+	if (type == MSG_RESULT)
+		planrun_result(arg, body);
+}
+
+static void planner_act_down(struct link *l, void *arg)
+{
+	planrun_link_lost(arg);
+}
+
+/* reads the whole recording; frames go to the mirror as if the watcher had sent them */
+static int planner_replay(struct planner *p, const char *path, size_t max_frame)
+{
+	struct buf b = {0};
+	unsigned char chunk[65536];
+	struct frame f;
+	char err[256];
+	ssize_t n;
+	long used;
+	size_t off = 0;
+	int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY);
+
+	if (fd == -1) {
+		log_warn(NULL, "%s", path);
+		return -1;
+	}
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0 || (n == -1 && errno == EINTR))
+		if (n > 0)
+			buf_add(&b, chunk, (size_t)n);
+	if (fd != 0)
+		close(fd);
+	while (off < b.len) {
+		memset(&f, 0, sizeof(f));
+		used = codec_unpack(b.data + off, b.len - off, max_frame, &f, err, sizeof(err));
+		if (used <= 0) {
+			log_warnx(NULL, "%s: %s at byte %zu", path,
+			    used == 0 ? "truncated frame" : err, off);
+			break;
+		}
+		if (f.type != MSG_HELLO)
+			mirror_apply(p->mirror, f.type, f.body);
+		frame_clear(&f);
+		off += (size_t)used;
+	}
+	buf_clear(&b);
+	p->replay_done = 1;
+	return 0;
+}
+
+static void planner_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	struct planner *p = arg;
+
+	log_info(NULL, "signal %d: exiting", (int)sig);
+	event_base_loopexit(p->base, NULL);
+}
+
+static void planner_expired(const char *key, void *arg)
+{
+	struct planner *p = arg;
+
+	log_info(key, "expectation expired");
+	queue_mark(p->q, key);
+}
+
+static void planner_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct planner *p = arg;
+
+	expect_expire(p->exp, now_mono(), planner_expired, p);
+}
+
+static int planner_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void planner_key(json_object *pool, void *arg)
+{
+	struct {
+		char **v;
+		size_t n;
+	} *keys = arg;
+	char key[512];
+
+	keys->v = xreallocarray(keys->v, keys->n + 1, sizeof(*keys->v));
+	keys->v[keys->n++] = xstrdup(obj_key(pool, key, sizeof(key)));
+}
+
+/* --events with --actions -: plan every pool once, in key order, and stop */
+static void planner_plan_once(struct planner *p)
+{
+	struct {
+		char **v;
+		size_t n;
+	} keys = {NULL, 0};
+	size_t i;
+
+	store_foreach(mirror_store(p->mirror), KIND_POOL, planner_key, &keys);
+	qsort(keys.v, keys.n, sizeof(*keys.v), planner_cmp_str);
+	for (i = 0; i < keys.n; i++) {
+		planrun_run(keys.v[i], p);
+		free(keys.v[i]);
+	}
+	free(keys.v);
+}
+
+static void planner_connect(struct planner *p, struct cli *cli)
+{
+	static const struct mirror_cb mcb = {planrun_changed, planner_synced, planner_lost};
+	static const struct link_cb acb = {planner_act_up, planner_act_frame, planner_act_down};
+	struct link_spec aspec = {LINK_ACTUATOR, actuator_accept, cli->max_frame};
+	struct link_spec pspec = {LINK_PLANNER, planner_accept, cli->max_frame};
+	char *path;
+
+	if (p->mirror == NULL) {
+		path = link_sock_path(cli->run_dir, LINK_WATCHER);
+		p->mirror = mirror_new(p->base, path, cli->max_frame, &mcb, p);
+		free(path);
+	}
+	if (!p->actions_stdout) {
+		path = link_sock_path(cli->run_dir, LINK_ACTUATOR);
+		p->act = link_connect(p->base, path, &aspec, &acb, p);
+		free(path);
+	}
+	path = link_sock_path(cli->run_dir, LINK_PLANNER);
+	if ((p->pub = pub_new(p->base, path, &pspec, planrun_snapshot, p)) == NULL)
+		fatal_config("cannot listen on %s", path);
+	free(path);
+	if (p->replay_done)
+		pub_set_ready(p->pub, 1);
+}
+
+static void planner_loop(struct planner *p)
+{
+	struct event *sigterm, *sigint, *tick;
+	struct timeval tv = {TICK_SECONDS, 0};
+
+	sigterm = evsignal_new(p->base, SIGTERM, planner_signal, p);
+	sigint = evsignal_new(p->base, SIGINT, planner_signal, p);
+	tick = event_new(p->base, -1, EV_PERSIST, planner_tick, p);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	event_add(tick, &tv);
+	event_base_dispatch(p->base);
+	event_free(sigterm);
+	event_free(sigint);
+	event_free(tick);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct mirror_cb rcb = {planrun_changed, NULL, NULL};
+	struct planner p;
+	struct planner_cfg cfg = {&p, NULL};
+	struct cli cli;
+	char err[256];
+
+	memset(&p, 0, sizeof(p));
+	memset(&cli, 0, sizeof(cli));
+	p.burst = BURST_DEFAULT;
+	p.seed = -1;
+	if (cli_parse(&cli, "vmpool-planner", argc, argv, planner_opts, planner_flag, &cfg,
+	        planner_usage) != argc)
+		fatal_config("unexpected argument; see --help");
+	signal(SIGPIPE, SIG_IGN);
+	srandom((unsigned int)(time(NULL) ^ getpid()));
+	if ((p.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	planrun_init(&p);
+	p.q = queue_new(p.base, planrun_run, &p);
+	planrun_metrics_declare();
+	if (cli.metrics_addr != NULL &&
+	    metrics_start(p.base, cli.metrics_addr, err, sizeof(err)) == -1)
+		fatal_config("metrics: %s", err);
+	if (cfg.events != NULL) {
+		p.mirror = mirror_new(p.base, NULL, cli.max_frame, &rcb, &p);
+		if (planner_replay(&p, cfg.events, cli.max_frame) == -1)
+			fatal_config("cannot read %s", cfg.events);
+	}
+	if (cfg.events != NULL && p.actions_stdout)
+		planner_plan_once(&p);
+	else {
+		planner_connect(&p, &cli);
+		if (p.replay_done)
+			planrun_mark_all(&p);
+		log_info(NULL, "started: run dir %s, burst %ld", cli.run_dir, p.burst);
+		planner_loop(&p);
+	}
+	queue_free(p.q);
+	pub_free(p.pub);
+	link_free(p.act);
+	mirror_free(p.mirror);
+	planrun_clear(&p);
+	metrics_stop();
+	event_base_free(p.base);
+	free(cfg.events);
+	cli_free(&cli);
+	return 0;
+}

@@ -1,0 +1,480 @@
+/*
+ * plan.c: one planning pass for one pool (SPEC 4-10, 14), as a pure function of the pool,
+ * every VM of its namespace, the expectations, the burst, a random seed and the clock.
+ * It returns the actions to send and whether the pass failed outright (bad selector).
+ * Rules that update objects skip an object with a patch still pending; scaling waits
+ * while create/delete expectations are unsatisfied.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "obj.h"
+#include "planner.h"
+#include "proto.h"
+#include "selector.h"
+#include "xmalloc.h"
+
+#define REASON_SCALE_OUT "FailedScaleOut"
+#define REASON_SCALE_IN  "FailedScaleIn"
+#define REASON_INVALID   "InvalidSelector"
+
+struct plan_ctx {
+	const struct plan_in *in;
+	struct plan_out *out;
+	json_object *pool;
+	const char *ns, *name, *uid;
+	struct selector *sel;
+	int deleting;
+	json_object **owned; /* the working set: owned, not released */
+	size_t nowned;
+	int owned_finalized; /* owned VMs in the cache still carrying the finalizer */
+};
+
+static json_object *plan_event(const char *type, const char *reason, const char *message)
+{
+	json_object *ev = json_object_new_object();
+
+	json_object_object_add(ev, "type", json_object_new_string(type));
+	json_object_object_add(ev, "reason", json_object_new_string(reason));
+	json_object_object_add(ev, "message", json_object_new_string(message));
+	return ev;
+}
+
+/* an ACTION body without id, for the object called name (uid may be NULL) */
+static json_object *plan_body(struct plan_ctx *c, const char *op, const char *name, const char *uid)
+{
+	json_object *b = json_object_new_object(), *p = json_object_new_object();
+
+	json_object_object_add(b, "op", json_object_new_string(op));
+	json_object_object_add(b, "namespace", json_object_new_string(c->ns));
+	json_object_object_add(b, "name", json_object_new_string(name));
+	if (uid != NULL)
+		json_object_object_add(b, "uid", json_object_new_string(uid));
+	json_object_object_add(p, "name", json_object_new_string(c->name));
+	json_object_object_add(p, "uid", json_object_new_string(c->uid));
+	json_object_object_add(b, "pool", p);
+	return b;
+}
+
+static void plan_push(struct plan_ctx *c, json_object *body, enum expect_kind kind, const char *rv,
+    const char *reason, const char *prefix)
+{
+	struct plan_out *out = c->out;
+	struct plan_act *a;
+
+	if (out->nacts == out->cap) {
+		out->cap = out->cap ? out->cap * 2 : 8;
+		out->acts = xreallocarray(out->acts, out->cap, sizeof(*out->acts));
+	}
+	a = &out->acts[out->nacts++];
+	memset(a, 0, sizeof(*a));
+	a->body = body;
+	a->kind = kind;
+	a->ekey = obj_str(body, kind == EXPECT_CREATE ? "name" : "uid");
+	a->rv = rv != NULL ? xstrdup(rv) : NULL;
+	a->reason = reason;
+	a->prefix = prefix;
+}
+
+static json_object *plan_patch_op(const char *op, const char *path, json_object *value)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "op", json_object_new_string(op));
+	json_object_object_add(o, "path", json_object_new_string(path));
+	if (value != NULL)
+		json_object_object_add(o, "value", value);
+	return o;
+}
+
+/* test path == old; then replace it with new, or remove it when new is empty */
+static void plan_patch_swap(
+    json_object *patch, const char *path, json_object *old, json_object *new_)
+{
+	json_object_array_add(patch, plan_patch_op("test", path, obj_copy(old)));
+	if (json_object_array_length(new_) == 0) {
+		json_object_put(new_);
+		json_object_array_add(patch, plan_patch_op("remove", path, NULL));
+	} else
+		json_object_array_add(patch, plan_patch_op("replace", path, new_));
+}
+
+/* finalizers minus the pool finalizer */
+static json_object *plan_fins_without(json_object *fins)
+{
+	json_object *out = json_object_new_array(), *v;
+	size_t i, n = json_object_array_length(fins);
+
+	for (i = 0; i < n; i++) {
+		v = json_object_array_get_idx(fins, i);
+		if (json_object_is_type(v, json_type_string) &&
+		    strcmp(json_object_get_string(v), POOL_FINALIZER) == 0)
+			continue;
+		json_object_array_add(out, obj_copy(v));
+	}
+	return out;
+}
+
+/* ownerReferences minus every reference to this pool */
+static json_object *plan_refs_without(json_object *refs, const char *uid)
+{
+	json_object *out = json_object_new_array(), *v;
+	size_t i, n = json_object_array_length(refs);
+	const char *u;
+
+	for (i = 0; i < n; i++) {
+		v = json_object_array_get_idx(refs, i);
+		u = obj_str(v, "uid");
+		if (u != NULL && strcmp(u, uid) == 0)
+			continue;
+		json_object_array_add(out, obj_copy(v));
+	}
+	return out;
+}
+
+static json_object *plan_array(json_object *o, const char *path)
+{
+	json_object *v = obj_path(o, path);
+
+	return v != NULL && json_object_is_type(v, json_type_array) ? v : NULL;
+}
+
+static void plan_patch_vm(
+    struct plan_ctx *c, json_object *vm, json_object *patch, const char *reason, const char *prefix)
+{
+	json_object *b = plan_body(c, ACT_PATCH_VM, obj_name(vm), obj_uid(vm));
+
+	json_object_object_add(b, "patch", patch);
+	plan_push(c, b, EXPECT_PATCH, obj_str(vm, "metadata.resourceVersion"), reason, prefix);
+}
+
+/* removes the pool finalizer from a VM */
+static void plan_strip_vm(
+    struct plan_ctx *c, json_object *vm, const char *reason, const char *prefix)
+{
+	json_object *fins = plan_array(vm, "metadata.finalizers"), *patch;
+
+	patch = json_object_new_array();
+	plan_patch_swap(patch, "/metadata/finalizers", fins, plan_fins_without(fins));
+	plan_patch_vm(c, vm, patch, reason, prefix);
+}
+
+/* release (SPEC 5, Q6): drop this pool's owner reference(s) and the pool finalizer */
+static void plan_release(struct plan_ctx *c, json_object *vm)
+{
+	json_object *refs = plan_array(vm, "metadata.ownerReferences");
+	json_object *fins = plan_array(vm, "metadata.finalizers"), *patch;
+
+	patch = json_object_new_array();
+	if (refs != NULL)
+		plan_patch_swap(
+		    patch, "/metadata/ownerReferences", refs, plan_refs_without(refs, c->uid));
+	if (fins != NULL && obj_has_finalizer(vm, POOL_FINALIZER))
+		plan_patch_swap(patch, "/metadata/finalizers", fins, plan_fins_without(fins));
+	plan_patch_vm(c, vm, patch, NULL, NULL);
+}
+
+static int plan_pending(struct plan_ctx *c, json_object *o, const char *op)
+{
+	const char *uid = obj_uid(o);
+
+	return uid == NULL || expect_patch_pending(c->in->exp, uid, op, c->in->now);
+}
+
+/* the pool finalizer: added while the pool lives, removed once its VMs are clean (SPEC 14) */
+static void plan_pool_finalizer(struct plan_ctx *c)
+{
+	json_object *fins = plan_array(c->pool, "metadata.finalizers"), *patch, *b, *list;
+	int has = obj_has_finalizer(c->pool, POOL_FINALIZER);
+
+	if (c->deleting ? !has || c->owned_finalized > 0 : has)
+		return;
+	if (plan_pending(c, c->pool, ACT_PATCH_POOL))
+		return;
+	patch = json_object_new_array();
+	if (c->deleting)
+		plan_patch_swap(patch, "/metadata/finalizers", fins, plan_fins_without(fins));
+	else if (fins == NULL) {
+		list = json_object_new_array();
+		json_object_array_add(list, json_object_new_string(POOL_FINALIZER));
+		json_object_array_add(patch, plan_patch_op("add", "/metadata/finalizers", list));
+	} else {
+		list = obj_copy(fins);
+		json_object_array_add(list, json_object_new_string(POOL_FINALIZER));
+		plan_patch_swap(patch, "/metadata/finalizers", fins, list);
+	}
+	b = plan_body(c, ACT_PATCH_POOL, c->name, c->uid);
+	json_object_object_add(b, "patch", patch);
+	plan_push(c, b, EXPECT_PATCH, obj_str(c->pool, "metadata.resourceVersion"), NULL, NULL);
+}
+
+static int plan_matches(struct plan_ctx *c, json_object *vm)
+{
+	return selector_matches(c->sel, obj_path(vm, "metadata.labels"));
+}
+
+/* a VM nobody controls that still carries the pool finalizer (detached by hand, Q7) */
+static void plan_detached(struct plan_ctx *c, json_object *vm)
+{
+	if (obj_controller_ref(vm) != NULL || !obj_has_finalizer(vm, POOL_FINALIZER) ||
+	    !plan_matches(c, vm) || plan_pending(c, vm, ACT_PATCH_VM))
+		return;
+	plan_strip_vm(c, vm, NULL, NULL);
+}
+
+/* one owned VM: release, deletion cleanup, terminating cleanup, or the working set */
+static void plan_owned(struct plan_ctx *c, json_object *vm)
+{
+	int fin = obj_has_finalizer(vm, POOL_FINALIZER);
+
+	if (fin)
+		c->owned_finalized++;
+	if (c->deleting) {
+		if (fin && !plan_pending(c, vm, ACT_PATCH_VM))
+			plan_strip_vm(c, vm, NULL, NULL);
+		return;
+	}
+	if (!plan_matches(c, vm)) {
+		if (!plan_pending(c, vm, ACT_PATCH_VM))
+			plan_release(c, vm);
+		return;
+	}
+	c->owned[c->nowned++] = vm;
+	if (fin && obj_terminating(vm) && !plan_pending(c, vm, ACT_PATCH_VM))
+		plan_strip_vm(c, vm, REASON_SCALE_IN, "error during opportunistic scale in");
+}
+
+static void plan_vms(struct plan_ctx *c)
+{
+	size_t i;
+
+	c->owned = xcalloc(c->in->nvms + 1, sizeof(*c->owned));
+	for (i = 0; i < c->in->nvms; i++) {
+		if (obj_controlled_by(c->in->vms[i], POOL_KIND, c->uid))
+			plan_owned(c, c->in->vms[i]);
+		else
+			plan_detached(c, c->in->vms[i]);
+	}
+}
+
+/* the selector must parse and match the template labels; else the pass fails (once) */
+static int plan_selector(struct plan_ctx *c)
+{
+	json_object *labels = obj_path(c->pool, "spec.virtualMachineTemplate.metadata.labels");
+	char err[256], *s;
+	long long gen = 0;
+	json_object *b;
+
+	c->sel = selector_parse(obj_path(c->pool, "spec.selector"), err, sizeof(err));
+	if (c->sel != NULL && selector_matches(c->sel, labels))
+		return 0;
+	if (c->sel == NULL)
+		xasprintf(&c->out->message, "invalid selector: %s", err);
+	else {
+		s = selector_string(c->sel);
+		xasprintf(&c->out->message,
+		    "selector does not match template labels: selector \"%s\", labels %s", s,
+		    labels != NULL ? json_object_to_json_string_ext(labels, JSON_C_TO_STRING_PLAIN)
+		                   : "{}");
+		free(s);
+	}
+	c->out->invalid = 1;
+	c->out->reason = REASON_INVALID;
+	obj_int(c->pool, "metadata.generation", &gen);
+	if (gen != c->in->warned_gen) {
+		b = plan_body(c, ACT_EVENT, c->name, c->uid);
+		json_object_object_add(
+		    b, "event", plan_event("Warning", REASON_INVALID, c->out->message));
+		plan_push(c, b, EXPECT_NONE, NULL, NULL, NULL);
+		c->out->warned_gen = gen;
+	}
+	return -1;
+}
+
+static int plan_desired(json_object *pool)
+{
+	long long r;
+
+	if (obj_int(pool, "spec.replicas", &r) != 0)
+		return 1;
+	return r < 0 ? 0 : (r > 1000000 ? 1000000 : (int)r);
+}
+
+static int plan_cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* the index of "<pool>-<i>" (decimal, no leading zero), or -1 */
+static long plan_index_of(const char *pool, const char *name)
+{
+	size_t n = strlen(pool);
+	const char *p;
+	long i = 0;
+
+	if (name == NULL || strncmp(name, pool, n) != 0 || name[n] != '-')
+		return -1;
+	p = name + n + 1;
+	if (*p == '\0' || (*p == '0' && p[1] != '\0') || strlen(p) > 15)
+		return -1;
+	for (; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		i = i * 10 + (*p - '0');
+	}
+	return i;
+}
+
+/* SPEC 6: the lowest indices whose name no VM of the namespace (nor a pending create) uses */
+static void plan_scale_out(struct plan_ctx *c, int count)
+{
+	long *used = xcalloc(c->in->nvms + 1, sizeof(*used)), idx = 0, k;
+	size_t nused = 0, u = 0, i;
+	json_object *vm, *b;
+	char *name, msg[512];
+
+	for (i = 0; i < c->in->nvms; i++)
+		if ((k = plan_index_of(c->name, obj_name(c->in->vms[i]))) >= 0)
+			used[nused++] = k;
+	qsort(used, nused, sizeof(*used), plan_cmp_long);
+	while (count > 0) {
+		while (u < nused && used[u] < idx)
+			u++;
+		name = vmbuild_name(c->name, idx);
+		if ((u < nused && used[u] == idx) ||
+		    expect_create_pending(c->in->exp, c->in->key, name, c->in->now)) {
+			free(name);
+			idx++;
+			continue;
+		}
+		if ((vm = vmbuild_vm(c->pool, idx, NULL)) == NULL) {
+			free(name);
+			break;
+		}
+		b = plan_body(c, ACT_CREATE_VM, name, NULL);
+		json_object_object_add(b, "body", vm);
+		snprintf(msg, sizeof(msg), "Created VM %s/%s", c->ns, name);
+		json_object_object_add(b, "event", plan_event("Normal", "SuccessfulCreate", msg));
+		json_object_object_add(
+		    b, "fail_event", plan_event("Warning", "FailedCreate", "Error creating VM"));
+		plan_push(c, b, EXPECT_CREATE, NULL, REASON_SCALE_OUT, "error during scale out");
+		c->out->ncreate++;
+		free(name);
+		idx++;
+		count--;
+	}
+	free(used);
+}
+
+static unsigned int plan_rand(unsigned int *s)
+{
+	/* xorshift32: the same sequence everywhere for a given seed */
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+static void plan_delete_vm(struct plan_ctx *c, json_object *vm)
+{
+	json_object *b = plan_body(c, ACT_DELETE_VM, obj_name(vm), obj_uid(vm));
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "Deleted VM %s/%s with uid %s from pool", c->ns, obj_name(vm),
+	    obj_uid(vm));
+	json_object_object_add(b, "event", plan_event("Normal", "SuccessfulDelete", msg));
+	snprintf(msg, sizeof(msg), "Error deleting virtual machine %s/%s", c->ns, obj_name(vm));
+	json_object_object_add(b, "fail_event", plan_event("Warning", "FailedDelete", msg));
+	plan_push(c, b, EXPECT_DELETE, NULL, REASON_SCALE_IN, "error during scale in");
+	c->out->ndelete++;
+}
+
+/* SPEC 9.2 with Random order; more terminating VMs than surplus clamps at zero (Q4) */
+static void plan_scale_in(struct plan_ctx *c, int diff)
+{
+	json_object **elig = xcalloc(c->nowned + 1, sizeof(*elig)), *t;
+	size_t nelig = 0, i, j;
+	unsigned int seed = c->in->seed != 0 ? c->in->seed : 0x9e3779b9u;
+	int count, term = 0;
+
+	for (i = 0; i < c->nowned; i++) {
+		if (obj_terminating(c->owned[i]))
+			term++;
+		else if (obj_uid(c->owned[i]) != NULL)
+			elig[nelig++] = c->owned[i];
+	}
+	count = (diff < c->in->burst ? diff : c->in->burst) - term;
+	if (count > (int)nelig)
+		count = (int)nelig;
+	for (i = 0; count > 0 && i < (size_t)count; i++) {
+		j = i + plan_rand(&seed) % (nelig - i);
+		t = elig[i];
+		elig[i] = elig[j];
+		elig[j] = t;
+		plan_delete_vm(c, elig[i]);
+	}
+	free(elig);
+}
+
+static void plan_scale(struct plan_ctx *c)
+{
+	int diff;
+
+	if (c->deleting)
+		return;
+	if (expect_scale_pending(c->in->exp, c->in->key, c->in->now) > 0) {
+		c->out->gated = 1;
+		return;
+	}
+	diff = (int)c->nowned - plan_desired(c->pool);
+	if (diff < 0)
+		plan_scale_out(c, -diff < c->in->burst ? -diff : c->in->burst);
+	else if (diff > 0)
+		plan_scale_in(c, diff);
+}
+
+int plan_pool(const struct plan_in *in, struct plan_out *out)
+{
+	struct plan_ctx c;
+
+	memset(out, 0, sizeof(*out));
+	out->warned_gen = in->warned_gen;
+	if (in->pool == NULL) {
+		out->forget = 1;
+		return 0;
+	}
+	memset(&c, 0, sizeof(c));
+	c.in = in;
+	c.out = out;
+	c.pool = in->pool;
+	c.ns = obj_namespace(in->pool);
+	c.name = obj_name(in->pool);
+	c.uid = obj_uid(in->pool);
+	if (c.name == NULL || c.uid == NULL)
+		return -1;
+	c.deleting = obj_terminating(in->pool) ? 1 : 0;
+	if (plan_selector(&c) == 0) {
+		plan_vms(&c);
+		plan_pool_finalizer(&c);
+		plan_scale(&c);
+	}
+	selector_free(c.sel);
+	free(c.owned);
+	return 0;
+}
+
+void plan_out_clear(struct plan_out *out)
+{
+	size_t i;
+
+	for (i = 0; i < out->nacts; i++) {
+		json_object_put(out->acts[i].body);
+		free(out->acts[i].rv);
+	}
+	free(out->acts);
+	free(out->message);
+	memset(out, 0, sizeof(*out));
+}

@@ -1,0 +1,157 @@
+/*
+ * planner.h: the planner's private interfaces. plan.c decides (pure), expect.c remembers
+ * what was asked for until the cache shows it (pure, clock passed in), vmbuild.c builds the
+ * VirtualMachine of SPEC 7 (pure), pmap.c is a string-keyed table, queue.c the dirty-pool
+ * queue with coalescing and per-pool backoff (libevent).
+ */
+#ifndef VMPOOL_PLANNER_H
+#define VMPOOL_PLANNER_H
+
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define POOL_FINALIZER   "pool.kubevirt.io/finalizer"
+#define POOL_KIND        "VirtualMachinePool"
+#define POOL_API_VERSION "pool.kubevirt.io/v1beta1"
+#define EXPECT_TTL       (5 * 60.0)
+#define BURST_DEFAULT    250
+
+/* pmap.c: string keys -> pointers; values freed with the free function given */
+struct pmap;
+struct pmap *pmap_new(void (*freefn)(void *));
+void pmap_free(struct pmap *);
+void *pmap_get(struct pmap *, const char *key);
+void pmap_put(struct pmap *, const char *key, void *val); /* replaces (and frees) */
+void *pmap_take(struct pmap *, const char *key);          /* removes, does not free */
+void pmap_del(struct pmap *, const char *key);            /* removes and frees */
+size_t pmap_count(const struct pmap *);
+/* fn must not add or remove entries */
+void pmap_foreach(struct pmap *, void (*fn)(const char *key, void *val, void *arg), void *arg);
+
+/* expect.c */
+enum expect_kind {
+	EXPECT_NONE = 0,
+	EXPECT_CREATE, /* key = VM name; until a VM of that name is in the cache */
+	EXPECT_DELETE, /* key = uid; until the VM is gone or terminating */
+	EXPECT_PATCH,  /* key = uid + op; until RESULT ok and a new resourceVersion (or gone) */
+};
+struct expect;
+struct expect *expect_new(double ttl);
+void expect_free(struct expect *);
+void expect_add(struct expect *, uint64_t id, const char *pool_key, enum expect_kind,
+    const char *key, const char *op, const char *rv, double now);
+/* a RESULT arrived: a failure removes the expectation at once. 1 if id was known. */
+int expect_result(struct expect *, uint64_t id, int ok);
+/* the actuator link dropped: forget every expectation still waiting for its RESULT */
+size_t expect_link_lost(struct expect *);
+void expect_drop_pool(struct expect *, const char *pool_key);
+/* removes what the cache now shows as done; pool may be NULL, vms are the namespace's */
+void expect_settle(struct expect *, const char *pool_key, json_object *pool, json_object **vms,
+    size_t nvms, double now);
+/* removes expired expectations, calling fn with the pool key of each; returns how many */
+size_t expect_expire(struct expect *, double now, void (*fn)(const char *, void *), void *);
+/* unsatisfied create + delete expectations of the pool */
+size_t expect_scale_pending(const struct expect *, const char *pool_key, double now);
+int expect_create_pending(
+    const struct expect *, const char *pool_key, const char *name, double now);
+int expect_patch_pending(const struct expect *, const char *uid, const char *op, double now);
+size_t expect_count(const struct expect *);
+
+/* vmbuild.c: the VM for index i of the pool (SPEC 7); revision NULL adds no revision label */
+json_object *vmbuild_vm(json_object *pool, long index, const char *revision);
+char *vmbuild_name(const char *pool, long index);
+
+/* plan.c */
+struct plan_in {
+	json_object *pool; /* NULL: the pool is gone */
+	const char *key;   /* "<ns>/<name>" */
+	json_object **vms; /* every VM of the pool's namespace */
+	size_t nvms;
+	struct expect *exp; /* read only */
+	int burst;
+	unsigned int seed;
+	double now;
+	long long warned_gen; /* generation already warned about (InvalidSelector), or -1 */
+};
+
+struct plan_act {
+	json_object *body; /* ACTION body without id */
+	enum expect_kind kind;
+	const char *ekey;   /* borrowed from body: VM name (create) or uid */
+	char *rv;           /* resourceVersion seen (patches) */
+	const char *reason; /* sync error reason if it fails; NULL: no condition */
+	const char *prefix; /* sync error text before ": <err>" */
+};
+
+struct plan_out {
+	struct plan_act *acts;
+	size_t nacts, cap;
+	int forget;  /* the pool is gone */
+	int invalid; /* the pass failed now: reason / message */
+	const char *reason;
+	char *message;
+	long long warned_gen;
+	int gated; /* expectations held back scaling */
+	int ncreate, ndelete;
+};
+
+int plan_pool(const struct plan_in *, struct plan_out *);
+void plan_out_clear(struct plan_out *);
+
+/* queue.c: dirty pools, processed in batches on the next loop turn */
+struct queue;
+struct queue *queue_new(struct event_base *, void (*run)(const char *key, void *), void *);
+void queue_free(struct queue *);
+void queue_mark(struct queue *, const char *key);
+void queue_retry(struct queue *, const char *key); /* again after the pool's backoff */
+void queue_ok(struct queue *, const char *key);    /* resets the backoff */
+void queue_forget(struct queue *, const char *key);
+size_t queue_dirty(const struct queue *);
+
+/* planrun.c: the planner process state, one pass per dirty pool, results, publishing */
+struct pstate {
+	char *key;
+	char *uid;
+	int published; /* a POOL_RESULT went out */
+	int ok;
+	char *reason, *message;
+	uint64_t pass; /* the latest pass that sent actions */
+	int pending;   /* its actions still without RESULT */
+	int failed;    /* one failed with a condition reason */
+	int aborted;   /* one failed without one (finalizers, release) */
+	char *fail_reason, *fail_message;
+	long long warned_gen;
+};
+
+struct planner {
+	struct event_base *base;
+	long burst;
+	long seed;          /* >= 0: fixed seed (replays) */
+	int actions_stdout; /* --actions -: print instead of sending */
+	int replay_done;    /* --events: the whole file was applied */
+	struct mirror *mirror;
+	struct link *act;
+	struct pub *pub;
+	struct expect *exp;
+	struct queue *q;
+	struct pmap *pools; /* key -> struct pstate */
+	struct pmap *uids;  /* pool uid -> key */
+	struct pmap *out;   /* action id -> outstanding action */
+	uint64_t next_id, next_pass;
+	unsigned long passes;
+	double pass_seconds;
+};
+
+void planrun_init(struct planner *);
+void planrun_clear(struct planner *);
+void planrun_run(const char *key, void *arg); /* the queue's callback */
+void planrun_mark_all(struct planner *);
+void planrun_changed(const char *kind, json_object *old, json_object *new_, void *arg);
+void planrun_result(struct planner *, json_object *body);
+void planrun_link_lost(struct planner *);
+void planrun_snapshot(struct link *, void *arg);
+void planrun_metrics_declare(void);
+
+#endif

@@ -1,0 +1,511 @@
+/*
+ * planrun.c: the planner's event-driven half. Maps mirror changes to dirty pools, runs one
+ * planning pass per dirty pool, sends (or prints) the actions with ids, matches RESULTs to
+ * the outstanding table, and publishes each pool's sync result when it changes.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "link.h"
+#include "log.h"
+#include "metrics.h"
+#include "mirror.h"
+#include "obj.h"
+#include "planner.h"
+#include "proto.h"
+#include "store.h"
+#include "timeutil.h"
+#include "xmalloc.h"
+
+struct outstanding {
+	uint64_t id;
+	char *key; /* pool key */
+	uint64_t pass;
+	char *op, *name;
+	const char *reason; /* static strings from plan.c */
+	const char *prefix;
+};
+
+struct vmvec {
+	json_object **v;
+	size_t n, cap;
+};
+
+static void planrun_pstate_free(void *p)
+{
+	struct pstate *ps = p;
+
+	if (ps == NULL)
+		return;
+	free(ps->key);
+	free(ps->uid);
+	free(ps->reason);
+	free(ps->message);
+	free(ps->fail_reason);
+	free(ps->fail_message);
+	free(ps);
+}
+
+static void planrun_outstanding_free(void *p)
+{
+	struct outstanding *o = p;
+
+	if (o == NULL)
+		return;
+	free(o->key);
+	free(o->op);
+	free(o->name);
+	free(o);
+}
+
+void planrun_metrics_declare(void)
+{
+	metrics_declare("vmpool_planner_pools", "gauge", "Pools in the planner's picture");
+	metrics_declare("vmpool_planner_actions_total", "counter", "Actions sent, by op");
+	metrics_declare("vmpool_planner_passes_total", "counter", "Planning passes");
+	metrics_declare(
+	    "vmpool_planner_outstanding_actions", "gauge", "Actions sent and not yet answered");
+	metrics_declare(
+	    "vmpool_planner_pass_seconds_sum", "counter", "Seconds spent in planning passes");
+	metrics_declare("vmpool_planner_pass_seconds_count", "counter", "Planning passes timed");
+	metrics_set("vmpool_planner_pools", NULL, 0);
+	metrics_set("vmpool_planner_passes_total", NULL, 0);
+	metrics_set("vmpool_planner_outstanding_actions", NULL, 0);
+	metrics_set("vmpool_planner_pass_seconds_sum", NULL, 0);
+	metrics_set("vmpool_planner_pass_seconds_count", NULL, 0);
+}
+
+void planrun_init(struct planner *p)
+{
+	p->exp = expect_new(EXPECT_TTL);
+	p->pools = pmap_new(planrun_pstate_free);
+	p->uids = pmap_new(free);
+	p->out = pmap_new(planrun_outstanding_free);
+}
+
+void planrun_clear(struct planner *p)
+{
+	expect_free(p->exp);
+	pmap_free(p->pools);
+	pmap_free(p->uids);
+	pmap_free(p->out);
+	p->exp = NULL;
+	p->pools = p->uids = p->out = NULL;
+}
+
+static int planrun_split(const char *key, char *ns, size_t nslen, const char **name)
+{
+	const char *slash = strchr(key, '/');
+
+	if (slash == NULL || (size_t)(slash - key) >= nslen)
+		return -1;
+	memcpy(ns, key, slash - key);
+	ns[slash - key] = '\0';
+	*name = slash + 1;
+	return 0;
+}
+
+static json_object *planrun_result_body(struct pstate *ps, int type)
+{
+	json_object *b;
+	char ns[256];
+	const char *name;
+
+	if (planrun_split(ps->key, ns, sizeof(ns), &name) == -1)
+		return NULL;
+	b = json_object_new_object();
+	json_object_object_add(b, "namespace", json_object_new_string(ns));
+	json_object_object_add(b, "name", json_object_new_string(name));
+	if (type == MSG_POOL_RESULT) {
+		json_object_object_add(b, "uid", json_object_new_string(ps->uid ? ps->uid : ""));
+		json_object_object_add(b, "ok", json_object_new_boolean(ps->ok));
+		json_object_object_add(b, "reason", json_object_new_string(ps->reason));
+		json_object_object_add(b, "message", json_object_new_string(ps->message));
+	}
+	return b;
+}
+
+static void planrun_publish(struct planner *p, struct pstate *ps, int type)
+{
+	json_object *b = planrun_result_body(ps, type);
+
+	if (b != NULL && p->pub != NULL)
+		pub_broadcast(p->pub, type, b);
+	json_object_put(b);
+}
+
+/* records the pool's sync result and publishes it if it changed */
+static void planrun_set_result(
+    struct planner *p, struct pstate *ps, int ok, const char *reason, const char *message)
+{
+	reason = ok ? "" : (reason != NULL ? reason : "");
+	message = ok ? "" : (message != NULL ? message : "");
+	if (ps->published && ps->ok == ok && strcmp(ps->reason, reason) == 0 &&
+	    strcmp(ps->message, message) == 0)
+		return;
+	free(ps->reason);
+	free(ps->message);
+	ps->ok = ok;
+	ps->reason = xstrdup(reason);
+	ps->message = xstrdup(message);
+	ps->published = 1;
+	if (ok)
+		log_info(ps->key, "sync ok");
+	else
+		log_warnx(ps->key, "sync failed: %s: %s", reason, log_escape(message));
+	planrun_publish(p, ps, MSG_POOL_RESULT);
+}
+
+static void planrun_snapshot_one(const char *key, void *val, void *arg)
+{
+	struct pstate *ps = val;
+	json_object *b;
+
+	if (!ps->published || (b = planrun_result_body(ps, MSG_POOL_RESULT)) == NULL)
+		return;
+	link_send(arg, MSG_POOL_RESULT, b);
+	json_object_put(b);
+}
+
+void planrun_snapshot(struct link *l, void *arg)
+{
+	struct planner *p = arg;
+	json_object *b = json_object_new_object();
+
+	link_send(l, MSG_PSYNC_BEGIN, b);
+	pmap_foreach(p->pools, planrun_snapshot_one, l);
+	link_send(l, MSG_PSYNC_END, b);
+	json_object_put(b);
+}
+
+static void planrun_mark_pool(json_object *pool, void *arg)
+{
+	struct planner *p = arg;
+	char key[512];
+
+	queue_mark(p->q, obj_key(pool, key, sizeof(key)));
+}
+
+static void planrun_mark_key(const char *key, void *val, void *arg)
+{
+	struct planner *p = arg;
+
+	queue_mark(p->q, key);
+}
+
+/* every pool in the picture, and every pool we still hold a state for */
+void planrun_mark_all(struct planner *p)
+{
+	store_foreach(mirror_store(p->mirror), KIND_POOL, planrun_mark_pool, p);
+	pmap_foreach(p->pools, planrun_mark_key, p);
+}
+
+static void planrun_mark_uid(struct planner *p, json_object *vm)
+{
+	json_object *ref = vm != NULL ? obj_controller_ref(vm) : NULL;
+	const char *kind, *uid, *key;
+
+	if (ref == NULL || (kind = obj_str(ref, "kind")) == NULL || strcmp(kind, POOL_KIND) != 0 ||
+	    (uid = obj_str(ref, "uid")) == NULL)
+		return;
+	if ((key = pmap_get(p->uids, uid)) != NULL)
+		queue_mark(p->q, key);
+}
+
+/* mirror callback: a pool change dirties that pool; a VM change its old and new owners */
+void planrun_changed(const char *kind, json_object *old, json_object *new_, void *arg)
+{
+	struct planner *p = arg;
+	const char *ouid, *nuid;
+	char key[512];
+
+	if (strcmp(kind, KIND_VM) == 0) {
+		planrun_mark_uid(p, old);
+		planrun_mark_uid(p, new_);
+		return;
+	}
+	if (strcmp(kind, KIND_POOL) != 0)
+		return;
+	obj_key(new_ != NULL ? new_ : old, key, sizeof(key));
+	ouid = old != NULL ? obj_uid(old) : NULL;
+	nuid = new_ != NULL ? obj_uid(new_) : NULL;
+	if (ouid != NULL && (nuid == NULL || strcmp(ouid, nuid) != 0))
+		pmap_del(p->uids, ouid);
+	if (nuid != NULL)
+		pmap_put(p->uids, nuid, xstrdup(key));
+	queue_mark(p->q, key);
+}
+
+static void planrun_collect(json_object *vm, void *arg)
+{
+	struct vmvec *v = arg;
+
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 64;
+		v->v = xreallocarray(v->v, v->cap, sizeof(*v->v));
+	}
+	v->v[v->n++] = vm;
+}
+
+static int planrun_can_send(struct planner *p)
+{
+	return p->actions_stdout || (p->act != NULL && link_is_up(p->act));
+}
+
+/* numbers the action, sends or prints it, and remembers it until its RESULT */
+static int planrun_send(struct planner *p, struct pstate *ps, struct plan_act *a, uint64_t pass)
+{
+	struct outstanding *o;
+	const char *op = obj_str(a->body, "op");
+	char idbuf[32], labels[64];
+	uint64_t id = ++p->next_id;
+
+	json_object_object_add(a->body, "id", json_object_new_int64((int64_t)id));
+	if (p->actions_stdout) {
+		printf("%s\n", json_object_to_json_string_ext(a->body,
+		                   JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		fflush(stdout);
+	} else if (link_send(p->act, MSG_ACTION, a->body) == -1) {
+		log_warnx(ps->key, "cannot send %s %s", op, log_escape(obj_str(a->body, "name")));
+		return -1;
+	}
+	log_info(
+	    ps->key, "action %" PRIu64 ": %s %s", id, op, log_escape(obj_str(a->body, "name")));
+	snprintf(labels, sizeof(labels), "op=\"%s\"", op);
+	metrics_add("vmpool_planner_actions_total", labels, 1);
+	expect_add(p->exp, id, ps->key, a->kind, a->ekey, op, a->rv, now_mono());
+	if (p->actions_stdout)
+		return 0;
+	o = xcalloc(1, sizeof(*o));
+	o->id = id;
+	o->key = xstrdup(ps->key);
+	o->pass = pass;
+	o->op = xstrdup(op);
+	o->name = xstrdup(obj_str(a->body, "name") ? obj_str(a->body, "name") : "");
+	o->reason = a->reason;
+	o->prefix = a->prefix;
+	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
+	pmap_put(p->out, idbuf, o);
+	return 0;
+}
+
+static struct pstate *planrun_pstate(struct planner *p, const char *key)
+{
+	struct pstate *ps = pmap_get(p->pools, key);
+
+	if (ps == NULL) {
+		ps = xcalloc(1, sizeof(*ps));
+		ps->key = xstrdup(key);
+		ps->warned_gen = -1;
+		pmap_put(p->pools, key, ps);
+	}
+	return ps;
+}
+
+/* the pool is gone: forget its expectations and its published result */
+static void planrun_forget(struct planner *p, const char *key)
+{
+	struct pstate *ps = pmap_get(p->pools, key);
+
+	expect_drop_pool(p->exp, key);
+	queue_forget(p->q, key);
+	if (ps == NULL)
+		return;
+	log_info(key, "pool gone");
+	if (ps->published)
+		planrun_publish(p, ps, MSG_POOL_FORGET);
+	pmap_del(p->pools, key);
+}
+
+/* a bad selector: the event (once per generation) and the failed result, nothing else */
+static void planrun_invalid(struct planner *p, struct pstate *ps, struct plan_out *out)
+{
+	size_t i;
+
+	/* the event waits for the actuator: warned_gen moves only once it is sent */
+	if (planrun_can_send(p)) {
+		for (i = 0; i < out->nacts; i++)
+			planrun_send(p, ps, &out->acts[i], 0);
+		ps->warned_gen = out->warned_gen;
+	}
+	ps->pending = 0;
+	planrun_set_result(p, ps, 0, out->reason, out->message);
+}
+
+/* a new pass with actions: its RESULTs decide the sync result */
+static void planrun_actions(struct planner *p, struct pstate *ps, struct plan_out *out)
+{
+	size_t i;
+
+	ps->pass = ++p->next_pass;
+	ps->pending = ps->failed = ps->aborted = 0;
+	for (i = 0; i < out->nacts; i++) {
+		if (planrun_send(p, ps, &out->acts[i], ps->pass) == 0)
+			ps->pending++;
+	}
+	if (p->actions_stdout)
+		ps->pending = 0;
+}
+
+static void planrun_plan(struct planner *p, const char *key, json_object *pool, struct vmvec *vms)
+{
+	struct pstate *ps = planrun_pstate(p, key);
+	struct plan_in in;
+	struct plan_out out;
+	double now = now_mono();
+
+	free(ps->uid);
+	ps->uid = xstrdup(obj_uid(pool) ? obj_uid(pool) : "");
+	expect_settle(p->exp, key, pool, vms->v, vms->n, now);
+	memset(&in, 0, sizeof(in));
+	in.pool = pool;
+	in.key = key;
+	in.vms = vms->v;
+	in.nvms = vms->n;
+	in.exp = p->exp;
+	in.burst = (int)p->burst;
+	in.seed = p->seed >= 0 ? (unsigned int)p->seed : (unsigned int)random();
+	in.now = now;
+	in.warned_gen = ps->warned_gen;
+	if (plan_pool(&in, &out) == -1) {
+		log_warnx(key, "pool without name or uid; not planned");
+		return;
+	}
+	if (out.invalid)
+		planrun_invalid(p, ps, &out);
+	else if (!planrun_can_send(p))
+		log_debug(key, "actuator not connected: %zu actions wait", out.nacts);
+	else if (out.nacts > 0)
+		planrun_actions(p, ps, &out);
+	else if (ps->pending == 0) {
+		planrun_set_result(p, ps, 1, NULL, NULL);
+		queue_ok(p->q, key);
+	}
+	if (out.gated)
+		log_debug(key, "waiting for expectations");
+	plan_out_clear(&out);
+}
+
+/* the queue's callback: one pass for one pool */
+void planrun_run(const char *key, void *arg)
+{
+	struct planner *p = arg;
+	struct store *st = mirror_store(p->mirror);
+	struct vmvec vms;
+	json_object *pool;
+	const char *name;
+	char ns[256];
+	double t0 = now_mono();
+
+	if (!mirror_synced(p->mirror) && !p->replay_done)
+		return;
+	if (planrun_split(key, ns, sizeof(ns), &name) == -1)
+		return;
+	if ((pool = store_get(st, KIND_POOL, ns, name)) == NULL) {
+		planrun_forget(p, key);
+		return;
+	}
+	memset(&vms, 0, sizeof(vms));
+	store_foreach_ns(st, KIND_VM, ns, planrun_collect, &vms);
+	planrun_plan(p, key, pool, &vms);
+	free(vms.v);
+	p->passes++;
+	p->pass_seconds += now_mono() - t0;
+	metrics_add("vmpool_planner_passes_total", NULL, 1);
+	metrics_set("vmpool_planner_pass_seconds_sum", NULL, p->pass_seconds);
+	metrics_set("vmpool_planner_pass_seconds_count", NULL, (double)p->passes);
+	metrics_set("vmpool_planner_pools", NULL, (double)store_count(st, KIND_POOL));
+	metrics_set("vmpool_planner_outstanding_actions", NULL, (double)pmap_count(p->out));
+}
+
+static void planrun_error_text(json_object *body, char *out, size_t outlen)
+{
+	const char *msg = obj_str(body, "message"), *reason = obj_str(body, "reason");
+	long long status = 0;
+
+	obj_int(body, "status", &status);
+	if (msg != NULL && *msg != '\0')
+		snprintf(out, outlen, "%s", msg);
+	else if (reason != NULL && *reason != '\0')
+		snprintf(out, outlen, "%s", reason);
+	else
+		snprintf(out, outlen, "HTTP status %lld", status);
+}
+
+/* a RESULT of the pool's latest pass: the first failure with a reason is the result */
+static void planrun_pass_result(
+    struct planner *p, struct pstate *ps, struct outstanding *o, int ok, const char *err)
+{
+	if (o->pass == 0 || o->pass != ps->pass || ps->pending == 0)
+		return;
+	ps->pending--;
+	if (!ok && o->reason != NULL && !ps->failed) {
+		ps->failed = 1;
+		free(ps->fail_reason);
+		free(ps->fail_message);
+		ps->fail_reason = xstrdup(o->reason);
+		xasprintf(&ps->fail_message, "%s: %s", o->prefix, err);
+	} else if (!ok)
+		ps->aborted = 1;
+	if (ps->pending > 0)
+		return;
+	if (ps->failed)
+		planrun_set_result(p, ps, 0, ps->fail_reason, ps->fail_message);
+	else if (!ps->aborted) {
+		planrun_set_result(p, ps, 1, NULL, NULL);
+		queue_ok(p->q, ps->key);
+	}
+}
+
+void planrun_result(struct planner *p, json_object *body)
+{
+	struct outstanding *o;
+	struct pstate *ps;
+	long long id;
+	char idbuf[32], err[512];
+	int ok = obj_bool(body, "ok");
+
+	if (obj_int(body, "id", &id) == -1) {
+		log_warnx(NULL, "RESULT without id ignored");
+		return;
+	}
+	snprintf(idbuf, sizeof(idbuf), "%lld", id);
+	if ((o = pmap_take(p->out, idbuf)) == NULL) {
+		log_debug(NULL, "RESULT for unknown action %lld ignored", id);
+		return;
+	}
+	expect_result(p->exp, (uint64_t)id, ok);
+	planrun_error_text(body, err, sizeof(err));
+	if (!ok) {
+		log_warnx(o->key, "action %lld %s %s failed: %s", id, o->op, log_escape(o->name),
+		    log_escape(err));
+		queue_retry(p->q, o->key);
+	}
+	if ((ps = pmap_get(p->pools, o->key)) != NULL)
+		planrun_pass_result(p, ps, o, ok, err);
+	planrun_outstanding_free(o);
+	metrics_set("vmpool_planner_outstanding_actions", NULL, (double)pmap_count(p->out));
+}
+
+static void planrun_reset_pending(const char *key, void *val, void *arg)
+{
+	struct pstate *ps = val;
+
+	ps->pending = 0;
+}
+
+/* the actuator link dropped: every outstanding action is unknown; plan again */
+void planrun_link_lost(struct planner *p)
+{
+	size_t n = expect_link_lost(p->exp);
+
+	log_info(NULL, "actuator link lost: %zu outstanding actions, %zu expectations dropped",
+	    pmap_count(p->out), n);
+	pmap_free(p->out);
+	p->out = pmap_new(planrun_outstanding_free);
+	pmap_foreach(p->pools, planrun_reset_pending, NULL);
+	metrics_set("vmpool_planner_outstanding_actions", NULL, 0);
+	planrun_mark_all(p);
+}

@@ -1,0 +1,178 @@
+/*
+ * queue.c: the dirty-pool queue. Marks coalesce: a pool marked many times before the next
+ * loop turn is planned once. A failing pool is marked again after its own backoff
+ * (1 s doubling to 5 min), reset when a pass succeeds.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "log.h"
+#include "planner.h"
+#include "xmalloc.h"
+
+#define QUEUE_BACKOFF_BASE 1.0
+#define QUEUE_BACKOFF_CAP  300.0
+
+struct qitem {
+	struct queue *q;
+	char *key;
+	int dirty;
+	struct backoff bo;
+	struct event *retry;
+};
+
+struct queue {
+	struct event_base *base;
+	void (*run)(const char *, void *);
+	void *arg;
+	struct pmap *items;
+	char **dirty; /* keys in marking order */
+	size_t ndirty, cap;
+	struct event *batch;
+};
+
+static void queue_item_free(void *p)
+{
+	struct qitem *it = p;
+
+	if (it == NULL)
+		return;
+	if (it->retry != NULL)
+		event_free(it->retry);
+	free(it->key);
+	free(it);
+}
+
+/* one loop turn later: plan every pool marked so far */
+static void queue_batch(evutil_socket_t fd, short ev, void *arg)
+{
+	struct queue *q = arg;
+	char **keys = q->dirty;
+	size_t n = q->ndirty, i;
+	struct qitem *it;
+
+	q->dirty = NULL;
+	q->ndirty = q->cap = 0;
+	for (i = 0; i < n; i++) {
+		if ((it = pmap_get(q->items, keys[i])) != NULL)
+			it->dirty = 0;
+	}
+	for (i = 0; i < n; i++) {
+		q->run(keys[i], q->arg);
+		free(keys[i]);
+	}
+	free(keys);
+}
+
+struct queue *queue_new(struct event_base *base, void (*run)(const char *, void *), void *arg)
+{
+	struct queue *q = xcalloc(1, sizeof(*q));
+
+	q->base = base;
+	q->run = run;
+	q->arg = arg;
+	q->items = pmap_new(queue_item_free);
+	q->batch = event_new(base, -1, 0, queue_batch, q);
+	return q;
+}
+
+void queue_free(struct queue *q)
+{
+	size_t i;
+
+	if (q == NULL)
+		return;
+	for (i = 0; i < q->ndirty; i++)
+		free(q->dirty[i]);
+	free(q->dirty);
+	pmap_free(q->items);
+	event_free(q->batch);
+	free(q);
+}
+
+static struct qitem *queue_item(struct queue *q, const char *key)
+{
+	struct qitem *it = pmap_get(q->items, key);
+
+	if (it == NULL) {
+		it = xcalloc(1, sizeof(*it));
+		it->q = q;
+		it->key = xstrdup(key);
+		backoff_init(&it->bo, QUEUE_BACKOFF_BASE, QUEUE_BACKOFF_CAP);
+		pmap_put(q->items, key, it);
+	}
+	return it;
+}
+
+void queue_mark(struct queue *q, const char *key)
+{
+	struct qitem *it = queue_item(q, key);
+
+	if (it->dirty)
+		return;
+	it->dirty = 1;
+	if (q->ndirty == q->cap) {
+		q->cap = q->cap ? q->cap * 2 : 16;
+		q->dirty = xreallocarray(q->dirty, q->cap, sizeof(*q->dirty));
+	}
+	q->dirty[q->ndirty++] = xstrdup(key);
+	if (!event_pending(q->batch, EV_TIMEOUT, NULL))
+		event_active(q->batch, EV_TIMEOUT, 0);
+}
+
+static void queue_retry_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct qitem *it = arg;
+
+	queue_mark(it->q, it->key);
+}
+
+void queue_retry(struct queue *q, const char *key)
+{
+	struct qitem *it = queue_item(q, key);
+	struct timeval tv;
+	double d;
+
+	if (it->retry == NULL)
+		it->retry = evtimer_new(q->base, queue_retry_cb, it);
+	if (evtimer_pending(it->retry, NULL))
+		return;
+	d = backoff_next(&it->bo);
+	tv.tv_sec = (time_t)d;
+	tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
+	log_debug(key, "requeue in %.1fs", d);
+	evtimer_add(it->retry, &tv);
+}
+
+void queue_ok(struct queue *q, const char *key)
+{
+	struct qitem *it = pmap_get(q->items, key);
+
+	if (it != NULL)
+		backoff_reset(&it->bo);
+}
+
+void queue_forget(struct queue *q, const char *key)
+{
+	struct qitem *it = pmap_get(q->items, key);
+	size_t i;
+
+	if (it == NULL)
+		return;
+	if (it->dirty) {
+		for (i = 0; i < q->ndirty; i++) {
+			if (strcmp(q->dirty[i], key) == 0) {
+				free(q->dirty[i]);
+				q->dirty[i] = q->dirty[--q->ndirty];
+				break;
+			}
+		}
+	}
+	pmap_del(q->items, key);
+}
+
+size_t queue_dirty(const struct queue *q)
+{
+	return q->ndirty;
+}

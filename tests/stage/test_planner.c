@@ -1,0 +1,702 @@
+/*
+ * test_planner.c: vmpool-planner as a black box between a fake watcher (a pub on
+ * watcher.sock), a fake actuator (a link server on actuator.sock) and a subscriber on
+ * planner.sock, all in a private run directory. Also a replay with --events / --actions -.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "link.h"
+#include "log.h"
+#include "obj.h"
+#include "proto.h"
+#include "timeutil.h"
+#include "xmalloc.h"
+
+#define NS   "t"
+#define PUID "pool-uid-1"
+
+struct ctx {
+	struct event_base *base;
+	char dir[64];
+	char *wpath, *apath, *ppath;
+	struct pub *watcher;
+	json_object *objs; /* [{kind, obj}] the watcher's picture */
+	struct link_server *act;
+	struct link *act_link;
+	int answer;           /* 0: hold ACTIONs, 1: answer ok, 2: answer failed */
+	json_object *actions; /* every ACTION received */
+	struct link *sub;
+	json_object *results; /* latest POOL_RESULT per "ns/name" */
+	pid_t pid;
+	int pass, fail;
+};
+
+static struct ctx C;
+
+static void check(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", ok ? "ok  " : "FAIL");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	if (ok)
+		C.pass++;
+	else
+		C.fail++;
+}
+
+static json_object *parse(const char *fmt, ...)
+{
+	char buf[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return json_tokener_parse(buf);
+}
+
+static json_object *mkpool(
+    const char *name, const char *uid, int replicas, const char *fins, const char *tlabel)
+{
+	return parse("{\"apiVersion\":\"pool.kubevirt.io/v1beta1\",\"kind\":\"VirtualMachinePool\","
+	             "\"metadata\":{\"name\":\"%s\",\"namespace\":\"" NS "\",\"uid\":\"%s\","
+	             "\"resourceVersion\":\"%d\",\"generation\":1%s},"
+	             "\"spec\":{\"replicas\":%d,\"selector\":{\"matchLabels\":{\"app\":\"a\"}},"
+	             "\"virtualMachineTemplate\":{\"metadata\":{\"labels\":{\"app\":\"%s\"}},"
+	             "\"spec\":{\"template\":{\"spec\":{\"domain\":{}}}}}}}",
+	    name, uid, 100 + replicas, fins, replicas, tlabel);
+}
+
+static json_object *mkvm(const char *name, int owned)
+{
+	return parse("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
+	             "\"metadata\":{\"name\":\"%s\",\"namespace\":\"" NS "\",\"uid\":\"uid-%s\","
+	             "\"resourceVersion\":\"7\",\"labels\":{\"app\":\"a\"}%s%s%s}}",
+	    name, name, owned ? ",\"finalizers\":[\"pool.kubevirt.io/finalizer\"]," : "",
+	    owned ? "\"ownerReferences\":[{\"apiVersion\":\"pool.kubevirt.io/v1beta1\","
+	            "\"kind\":\"VirtualMachinePool\",\"name\":\"p\",\"controller\":true,"
+	            "\"uid\":\""
+	          : "",
+	    owned ? PUID "\"}]" : "");
+}
+
+/* ---- fake watcher ---- */
+
+static json_object *setbody(const char *kind, json_object *obj)
+{
+	json_object *b = json_object_new_object();
+
+	json_object_object_add(b, "kind", json_object_new_string(kind));
+	json_object_object_add(b, "obj", obj);
+	return b;
+}
+
+static void watcher_snapshot(struct link *l, void *arg)
+{
+	json_object *e = json_object_new_object();
+	size_t i;
+
+	link_send(l, MSG_SYNC_BEGIN, e);
+	for (i = 0; i < json_object_array_length(C.objs); i++)
+		link_send(l, MSG_OBJ_SET, json_object_array_get_idx(C.objs, i));
+	link_send(l, MSG_SYNC_END, e);
+	json_object_put(e);
+}
+
+static void watcher_start(void)
+{
+	static const int accept_none[] = {0};
+	static const struct link_spec spec = {LINK_WATCHER, accept_none, 0};
+
+	C.watcher = pub_new(C.base, C.wpath, &spec, watcher_snapshot, NULL);
+	if (C.watcher == NULL) {
+		fprintf(stderr, "cannot listen on %s\n", C.wpath);
+		exit(1);
+	}
+	pub_set_ready(C.watcher, 1);
+}
+
+/* adds or replaces an object in the picture and sends it; takes obj */
+static void wset(const char *kind, json_object *obj)
+{
+	json_object *b = setbody(kind, obj), *e;
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(C.objs); i++) {
+		e = json_object_array_get_idx(C.objs, i);
+		if (strcmp(obj_str(e, "kind"), kind) == 0 &&
+		    strcmp(obj_str(e, "obj.metadata.name"), obj_name(obj)) == 0) {
+			json_object_array_put_idx(C.objs, i, json_object_get(b));
+			break;
+		}
+	}
+	if (i == json_object_array_length(C.objs))
+		json_object_array_add(C.objs, json_object_get(b));
+	pub_broadcast(C.watcher, MSG_OBJ_SET, b);
+	json_object_put(b);
+}
+
+/* ---- fake actuator ---- */
+
+static void act_reply_as(struct link *l, json_object *action, int ok)
+{
+	json_object *r = json_object_new_object();
+	long long id = 0;
+
+	obj_int(action, "id", &id);
+	json_object_object_add(r, "id", json_object_new_int64(id));
+	json_object_object_add(r, "ok", json_object_new_boolean(ok));
+	json_object_object_add(r, "status", json_object_new_int(ok ? 201 : 500));
+	json_object_object_add(r, "reason", json_object_new_string(ok ? "" : "InternalError"));
+	json_object_object_add(r, "message", json_object_new_string(ok ? "" : "boom"));
+	link_send(l, MSG_RESULT, r);
+	json_object_put(r);
+}
+
+static void act_reply(struct link *l, json_object *action)
+{
+	act_reply_as(l, action, 1);
+}
+
+static void act_up(struct link *l, void *arg)
+{
+	C.act_link = l;
+}
+
+static void act_frame(struct link *l, int type, json_object *body, void *arg)
+{
+	json_object_array_add(C.actions, obj_copy(body));
+	if (C.answer)
+		act_reply_as(l, body, C.answer == 1);
+}
+
+static void act_down(struct link *l, void *arg)
+{
+	if (C.act_link == l)
+		C.act_link = NULL;
+}
+
+static void actuator_start(void)
+{
+	static const int accept[] = {MSG_ACTION, 0};
+	static const struct link_spec spec = {LINK_ACTUATOR, accept, 0};
+	static const struct link_cb cb = {act_up, act_frame, act_down};
+
+	if ((C.act = link_listen(C.base, C.apath, &spec, &cb, NULL)) == NULL) {
+		fprintf(stderr, "cannot listen on %s\n", C.apath);
+		exit(1);
+	}
+}
+
+/* ---- planner.sock subscriber ---- */
+
+static void sub_frame(struct link *l, int type, json_object *body, void *arg)
+{
+	char key[256];
+
+	if (type != MSG_POOL_RESULT)
+		return;
+	snprintf(key, sizeof(key), "%s/%s", obj_str(body, "namespace"), obj_str(body, "name"));
+	json_object_object_add(C.results, key, obj_copy(body));
+}
+
+static void sub_start(void)
+{
+	static const int accept[] = {
+	    MSG_PSYNC_BEGIN, MSG_PSYNC_END, MSG_POOL_RESULT, MSG_POOL_FORGET, 0};
+	static const struct link_spec spec = {LINK_PLANNER, accept, 0};
+	static const struct link_cb cb = {NULL, sub_frame, NULL};
+
+	C.sub = link_connect(C.base, C.ppath, &spec, &cb, NULL);
+}
+
+/* ---- driving the loop ---- */
+
+static void tick(evutil_socket_t fd, short ev, void *arg)
+{
+}
+
+/* runs the loop until pred() holds or ms pass; returns pred() */
+static int run_until(int (*pred)(void *), void *arg, int ms)
+{
+	double end = now_mono() + ms / 1000.0;
+
+	while (now_mono() < end) {
+		if (pred != NULL && pred(arg))
+			return 1;
+		event_base_loop(C.base, EVLOOP_ONCE);
+	}
+	return pred != NULL && pred(arg);
+}
+
+static void settle(int ms)
+{
+	run_until(NULL, NULL, ms);
+}
+
+static size_t nactions(void)
+{
+	return json_object_array_length(C.actions);
+}
+
+static int have_actions(void *arg)
+{
+	return nactions() >= *(size_t *)arg;
+}
+
+static int wait_actions(size_t n, int ms)
+{
+	return run_until(have_actions, &n, ms);
+}
+
+/* "op:name,op:name" of actions [from, nactions()) sorted by name */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *action_list(size_t from)
+{
+	char *v[64], *out = xstrdup("");
+	size_t n = 0, i;
+	json_object *a;
+
+	for (i = from; i < nactions() && n < 64; i++) {
+		a = json_object_array_get_idx(C.actions, i);
+		xasprintf(&v[n++], "%s:%s", obj_str(a, "op"), obj_str(a, "name"));
+	}
+	qsort(v, n, sizeof(*v), cmp_str);
+	for (i = 0; i < n; i++) {
+		char *t;
+
+		xasprintf(&t, "%s%s%s", out, i ? "," : "", v[i]);
+		free(out);
+		free(v[i]);
+		out = t;
+	}
+	return out;
+}
+
+static void check_actions(size_t from, const char *want, const char *what)
+{
+	char *got = action_list(from);
+
+	check(strcmp(got, want) == 0, "%s: actions [%s] (want [%s])", what, got, want);
+	free(got);
+}
+
+static int result_is(void *arg)
+{
+	json_object *r;
+
+	if (!json_object_object_get_ex(C.results, (const char *)arg, &r))
+		return 0;
+	return obj_bool(r, "ok");
+}
+
+/* ---- the planner process ---- */
+
+static pid_t spawn(char *const argv[], const char *out)
+{
+	char log[128];
+	pid_t pid;
+	int fd;
+
+	snprintf(log, sizeof(log), "%s/planner.log", C.dir);
+	if ((pid = fork()) == -1) {
+		perror("fork");
+		exit(1);
+	}
+	if (pid == 0) {
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		dup2(fd, 2);
+		if (out != NULL) {
+			fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+			dup2(fd, 1);
+		}
+		execv(argv[0], argv);
+		perror(argv[0]);
+		_exit(127);
+	}
+	return pid;
+}
+
+static char *bin(void)
+{
+	static char path[512];
+	const char *dir = getenv("VMPOOL_BIN");
+
+	snprintf(path, sizeof(path), "%s/vmpool-planner", dir != NULL ? dir : "bin-asan");
+	return path;
+}
+
+static void planner_start(void)
+{
+	char *argv[] = {bin(), "--run-dir", C.dir, "-v", "-v", NULL};
+
+	C.pid = spawn(argv, NULL);
+}
+
+/* waits up to ms for the child; returns its wait status or -1 */
+static int reap(pid_t pid, int ms)
+{
+	double end = now_mono() + ms / 1000.0;
+	int st;
+
+	while (now_mono() < end) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+static int planner_alive(void)
+{
+	int st;
+
+	return C.pid > 0 && waitpid(C.pid, &st, WNOHANG) == 0;
+}
+
+/* ---- a raw peer that speaks HELLO and then garbage ---- */
+
+static int raw_listen(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 || listen(fd, 4) == -1) {
+		perror(path);
+		exit(1);
+	}
+	return fd;
+}
+
+static int raw_accept(int lfd, int ms)
+{
+	struct pollfd pfd = {lfd, POLLIN, 0};
+
+	if (poll(&pfd, 1, ms) != 1)
+		return -1;
+	return accept(lfd, NULL, NULL);
+}
+
+/* HELLO, then a frame whose body is not msgpack; 1 if the peer then closed */
+static int raw_garbage(int fd, const char *linkname)
+{
+	static const unsigned char junk[] = {0, 0, 0, 6, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1};
+	struct buf b = {0};
+	json_object *h = json_object_new_object();
+	struct pollfd pfd = {fd, POLLIN, 0};
+	char tmp[4096];
+	double end = now_mono() + 5;
+	ssize_t n;
+
+	json_object_object_add(h, "version", json_object_new_int(PROTO_VERSION));
+	json_object_object_add(h, "program", json_object_new_string("fake"));
+	json_object_object_add(h, "pid", json_object_new_int(getpid()));
+	json_object_object_add(h, "link", json_object_new_string(linkname));
+	codec_pack(&b, MSG_HELLO, 0, h);
+	buf_add(&b, junk, sizeof(junk));
+	json_object_put(h);
+	n = write(fd, b.data, b.len);
+	buf_clear(&b);
+	if (n <= 0)
+		return 0;
+	while (now_mono() < end) {
+		if (poll(&pfd, 1, 100) == 1) {
+			n = read(fd, tmp, sizeof(tmp));
+			if (n == 0 || (n == -1 && errno == ECONNRESET))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* the planner meets a garbage-speaking peer at path, survives and comes back */
+static void malformed(const char *path, const char *linkname)
+{
+	int lfd = raw_listen(path), fd, fd2;
+
+	fd = raw_accept(lfd, 5000);
+	check(fd >= 0, "%s: planner connected to the raw peer", linkname);
+	check(
+	    fd >= 0 && raw_garbage(fd, linkname), "%s: planner closed on the bad frame", linkname);
+	fd2 = raw_accept(lfd, 5000);
+	check(fd2 >= 0, "%s: planner reconnected", linkname);
+	check(planner_alive(), "%s: planner survived", linkname);
+	if (fd >= 0)
+		close(fd);
+	if (fd2 >= 0)
+		close(fd2);
+	close(lfd);
+	unlink(path);
+}
+
+/* ---- scenarios ---- */
+
+static void answer_from(size_t from)
+{
+	size_t i;
+
+	for (i = from; i < nactions(); i++)
+		if (C.act_link != NULL)
+			act_reply(C.act_link, json_object_array_get_idx(C.actions, i));
+}
+
+static void scenario_scale_out(void)
+{
+	json_object *a;
+
+	wset("pool", mkpool("p", PUID, 3, ",\"finalizers\":[\"pool.kubevirt.io/finalizer\"]", "a"));
+	planner_start();
+	sub_start();
+	check(wait_actions(3, 15000), "snapshot with a 3-replica pool: 3 actions");
+	settle(300);
+	check_actions(0, "create_vm:p-0,create_vm:p-1,create_vm:p-2", "scale out");
+	a = json_object_array_get_idx(C.actions, 0);
+	check(a != NULL && obj_str(a, "body.metadata.ownerReferences.0.uid") != NULL &&
+	          strcmp(obj_str(a, "body.metadata.ownerReferences.0.uid"), PUID) == 0,
+	    "create body owned by the pool");
+}
+
+static void scenario_actuator_drop(void)
+{
+	size_t before = nactions();
+
+	link_close(C.act_link, "test: drop");
+	check(wait_actions(before + 3, 10000), "actuator dropped: re-planned");
+	settle(300);
+	check_actions(before, "create_vm:p-0,create_vm:p-1,create_vm:p-2",
+	    "re-plan after the drop uses the same names");
+}
+
+static void scenario_settle(void)
+{
+	size_t before = nactions();
+
+	answer_from(before - 3);
+	C.answer = 1;
+	wset("vm", mkvm("p-0", 1));
+	wset("vm", mkvm("p-1", 1));
+	wset("vm", mkvm("p-2", 1));
+	settle(800);
+	check(nactions() == before, "answered and observed: no more actions (%zu new)",
+	    nactions() - before);
+	check(run_until(result_is, NS "/p", 3000), "planner.sock: t/p ok");
+}
+
+static void scenario_malformed(void)
+{
+	size_t before = nactions();
+
+	pub_free(C.watcher);
+	C.watcher = NULL;
+	settle(200); /* lets libevent really close the connection */
+	malformed(C.wpath, LINK_WATCHER);
+	watcher_start();
+	link_server_free(C.act);
+	C.act = NULL;
+	C.act_link = NULL;
+	settle(200);
+	malformed(C.apath, LINK_ACTUATOR);
+	actuator_start();
+	settle(1500);
+	check(C.act_link != NULL, "planner back on the fake actuator");
+	check(nactions() == before, "after both reconnects: no new actions (%zu new)",
+	    nactions() - before);
+}
+
+static int result_failed(void *arg)
+{
+	json_object *r;
+
+	if (!json_object_object_get_ex(C.results, (const char *)arg, &r))
+		return 0;
+	return !obj_bool(r, "ok");
+}
+
+/* a failed create: FailedScaleOut on planner.sock, retried after the backoff */
+static void scenario_failure(void)
+{
+	size_t before = nactions();
+	json_object *r = NULL;
+	double t0;
+
+	C.answer = 2;
+	wset("pool", mkpool("p", PUID, 4, ",\"finalizers\":[\"pool.kubevirt.io/finalizer\"]", "a"));
+	check(wait_actions(before + 1, 5000), "scaled to 4: 1 action");
+	check_actions(before, "create_vm:p-3", "scale to 4");
+	check(run_until(result_failed, NS "/p", 3000), "planner.sock: t/p failed");
+	json_object_object_get_ex(C.results, NS "/p", &r);
+	check(r != NULL && strcmp(obj_str(r, "reason"), "FailedScaleOut") == 0 &&
+	          strcmp(obj_str(r, "message"), "error during scale out: boom") == 0,
+	    "failure reason and message");
+	C.answer = 1;
+	t0 = now_mono();
+	check(wait_actions(before + 2, 5000), "failed create retried");
+	check(now_mono() - t0 > 0.5, "retry waited for the backoff (%.2fs)", now_mono() - t0);
+	check_actions(before + 1, "create_vm:p-3", "retry uses the same name");
+	wset("vm", mkvm("p-3", 1));
+	check(run_until(result_is, NS "/p", 3000), "planner.sock: t/p ok again");
+}
+
+static void scenario_restart(void)
+{
+	size_t before = nactions();
+	int st;
+
+	C.answer = 0;
+	wset("pool", mkpool("p", PUID, 6, ",\"finalizers\":[\"pool.kubevirt.io/finalizer\"]", "a"));
+	check(wait_actions(before + 2, 5000), "scaled to 6: 2 actions");
+	settle(200);
+	check_actions(before, "create_vm:p-4,create_vm:p-5", "scale to 6");
+	kill(C.pid, SIGKILL);
+	reap(C.pid, 5000);
+	wset("vm", mkvm("p-4", 1)); /* the actuator had made this one */
+	before = nactions();
+	planner_start();
+	check(wait_actions(before + 1, 15000), "restarted planner: 1 action");
+	settle(500);
+	check_actions(before, "create_vm:p-5", "restart plans from the snapshot, no duplicate");
+	kill(C.pid, SIGTERM);
+	st = reap(C.pid, 5000);
+	check(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: clean exit 0");
+	C.pid = -1;
+}
+
+static void record(struct buf *b, int type, json_object *body)
+{
+	codec_pack(b, type, 0, body);
+	json_object_put(body);
+}
+
+static void scenario_replay(void)
+{
+	char file[128], out[128], line[8192], *lines = xstrdup(""), *t;
+	char *argv[] = {bin(), "--run-dir", C.dir, "--events", file, "--actions", "-", NULL};
+	struct buf b = {0};
+	FILE *f;
+	int fd, st;
+
+	snprintf(file, sizeof(file), "%s/rec.bin", C.dir);
+	snprintf(out, sizeof(out), "%s/actions.jsonl", C.dir);
+	record(&b, MSG_HELLO, parse("{\"version\":1,\"program\":\"w\",\"link\":\"watcher\"}"));
+	record(&b, MSG_SYNC_BEGIN, NULL);
+	record(&b, MSG_OBJ_SET, setbody("pool", mkpool("r", "ru", 2, "", "a")));
+	record(&b, MSG_OBJ_SET, setbody("pool", mkpool("bad", "bu", 2, "", "zzz")));
+	record(&b, MSG_OBJ_SET, setbody("vm", mkvm("r-1", 0)));
+	record(&b, MSG_SYNC_END, NULL);
+	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	check(fd >= 0 && write(fd, b.data, b.len) == (ssize_t)b.len, "recording written");
+	close(fd);
+	buf_clear(&b);
+	st = reap(spawn(argv, out), 15000);
+	check(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "replay exits 0");
+	if ((f = fopen(out, "r")) != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL) {
+			json_object *a = json_tokener_parse(line);
+
+			xasprintf(&t, "%s%s:%s:%s;", lines, obj_str(a, "op"), obj_str(a, "name"),
+			    obj_str(a, "event.reason") ? obj_str(a, "event.reason") : "");
+			free(lines);
+			lines = t;
+			json_object_put(a);
+		}
+		fclose(f);
+	}
+	check(strcmp(lines, "event:bad:InvalidSelector;patch_pool:r:;"
+	                    "create_vm:r-0:SuccessfulCreate;create_vm:r-2:SuccessfulCreate;") == 0,
+	    "replay prints [%s]", lines);
+	free(lines);
+}
+
+static void cleanup(void)
+{
+	char cmd[256];
+
+	if (C.pid > 0) {
+		kill(C.pid, SIGKILL);
+		waitpid(C.pid, NULL, 0);
+	}
+	if (getenv("KEEP_RUN_DIR") == NULL) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", C.dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", C.dir);
+	} else
+		fprintf(stderr, "run dir kept: %s\n", C.dir);
+}
+
+int main(void)
+{
+	struct timeval tv = {0, 20000};
+	struct event *t;
+
+	signal(SIGPIPE, SIG_IGN);
+	log_init("test_planner", 0, LOG_FMT_TEXT);
+	snprintf(C.dir, sizeof(C.dir), "/tmp/test_planner.XXXXXX");
+	if (mkdtemp(C.dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	C.pid = -1;
+	C.base = event_base_new();
+	C.wpath = link_sock_path(C.dir, LINK_WATCHER);
+	C.apath = link_sock_path(C.dir, LINK_ACTUATOR);
+	C.ppath = link_sock_path(C.dir, LINK_PLANNER);
+	C.objs = json_object_new_array();
+	C.actions = json_object_new_array();
+	C.results = json_object_new_object();
+	t = event_new(C.base, -1, EV_PERSIST, tick, NULL);
+	event_add(t, &tv);
+	watcher_start();
+	actuator_start();
+
+	scenario_scale_out();
+	scenario_actuator_drop();
+	scenario_settle();
+	scenario_malformed();
+	scenario_failure();
+	scenario_restart();
+	scenario_replay();
+
+	cleanup();
+	link_free(C.sub);
+	pub_free(C.watcher);
+	link_server_free(C.act);
+	event_free(t);
+	event_base_free(C.base);
+	json_object_put(C.objs);
+	json_object_put(C.actions);
+	json_object_put(C.results);
+	free(C.wpath);
+	free(C.apath);
+	free(C.ppath);
+	printf("test_planner: %d passed, %d failed\n", C.pass, C.fail);
+	return C.fail == 0 ? 0 : 1;
+}
