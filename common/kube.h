@@ -41,6 +41,9 @@ int kubeconfig_load(const char *path, struct kube_config *, char *err, size_t er
 /* parse one kubeconfig file (used by kubeconfig_load and unit tests) */
 int kubeconfig_load_file(const char *path, struct kube_config *, char *err, size_t errlen);
 void kubeconfig_clear(struct kube_config *);
+/* reads a small file (kubeconfig, token, namespace): NUL-terminated, caller frees;
+ * NULL with errno set on error. lenp may be NULL. */
+char *kubeconfig_read_file(const char *path, size_t *lenp);
 
 struct kube;
 

@@ -1,0 +1,1021 @@
+/*
+ * kube.c: the Kubernetes HTTP client. libcurl's multi-socket interface driven by the
+ * caller's libevent base, as in curl's hiperfifo.c: curl tells us which sockets to watch
+ * (CURLMOPT_SOCKETFUNCTION) and when to wake it (CURLMOPT_TIMERFUNCTION); libevent calls
+ * curl_multi_socket_action() and we collect finished transfers with curl_multi_info_read().
+ *
+ * A request (struct kreq) moves NEW -> [QUEUED in the writer FIFO] -> RUNNING ->
+ * [WAITING for a retry -> RUNNING ...] -> DONE, or CANCELLED (watches only). Nothing here
+ * blocks; the only file read is the bearer token file, at most once a second.
+ *
+ * Re-entrancy: libcurl forbids removing or adding easy handles from inside its callbacks,
+ * so while we are inside curl_multi_socket_action (k->in_curl) starts are deferred to a
+ * zero timer and cancels to the reaper event. Callbacks may call kube_free(); it is then
+ * completed when the outermost event handler returns (k->busy).
+ */
+#include <sys/queue.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <json-c/json.h>
+
+#include "backoff.h"
+#include "kube.h"
+#include "log.h"
+#include "timeutil.h"
+#include "xmalloc.h"
+
+#define KUBE_ATTEMPTS        5
+#define KUBE_RETRY_CAP       30.0
+#define KUBE_BACKOFF_BASE    0.2
+#define KUBE_JSON_DEPTH      256
+#define KUBE_CONNECT_TIMEOUT 10L
+#define KUBE_DEFAULT_TIMEOUT 60L
+#define KUBE_ERRBODY_MAX     (64 * 1024)
+#define KUBE_USER_AGENT      "vmpoold/0.1.0"
+
+enum kreq_state { KR_NEW, KR_QUEUED, KR_WAITING, KR_RUNNING, KR_CANCELLED, KR_DONE };
+static const char *kreq_state_names[] = {
+    "new", "queued", "waiting", "running", "cancelled", "done"};
+
+struct kube;
+
+struct kreq {
+	TAILQ_ENTRY(kreq) entry;  /* k->reqs: everything alive */
+	TAILQ_ENTRY(kreq) wentry; /* k->writeq while QUEUED */
+	struct kube *k;
+	enum kreq_state state;
+	int watch;
+	char *method, *path, *ctype, *body;
+	kube_done_fn done;
+	kube_event_fn event;
+	kube_end_fn end;
+	void *arg;
+	int attempts;
+	struct backoff bo;
+	struct event timer; /* retry wait or deferred start */
+	CURL *easy;
+	struct curl_slist *hdrs;
+	struct buf resp;
+	char errbuf[CURL_ERROR_SIZE];
+	char fail[160]; /* our own reason to abort a transfer */
+	json_tokener *tok;
+};
+
+struct kube_watch {
+	struct kreq r; /* first: a kube_watch is a kreq */
+};
+
+/* a socket curl asked us to watch */
+struct ksock {
+	TAILQ_ENTRY(ksock) entry;
+	curl_socket_t fd;
+	struct event ev;
+};
+
+struct kube {
+	struct event_base *base;
+	CURLM *multi;
+	struct event timer;  /* curl's timeout */
+	struct event reaper; /* frees watches cancelled inside curl callbacks */
+	struct event wq_timer;
+	struct kube_config cfg;
+	char *user_agent;
+	long timeout;
+	double qps;
+	struct tokenbucket tb;
+	int wq_reserved; /* the FIFO head holds a token and waits for wq_timer */
+	TAILQ_HEAD(, kreq) writeq;
+	TAILQ_HEAD(, kreq) reqs;
+	TAILQ_HEAD(, ksock) socks;
+	int in_curl; /* inside curl_multi_socket_action */
+	int busy;    /* inside one of our event handlers */
+	int dead;    /* kube_free() was called while busy */
+	char *token; /* from token_file */
+	double token_checked;
+	struct timespec token_mtime;
+	off_t token_size;
+	int token_warned;
+	struct kube_stats stats;
+};
+
+static void kreq_start(struct kreq *);
+static void kube_destroy(struct kube *);
+
+static void kreq_set_state(struct kreq *r, enum kreq_state st)
+{
+	if (r->state != st)
+		log_debug(NULL, "%s %s: %s -> %s", r->method, log_escape(r->path),
+		    kreq_state_names[r->state], kreq_state_names[st]);
+	r->state = st;
+}
+
+static void kube_enter(struct kube *k)
+{
+	k->busy++;
+}
+
+/* leaves an event handler; completes a kube_free() made from a callback */
+static void kube_leave(struct kube *k)
+{
+	if (--k->busy == 0 && k->dead)
+		kube_destroy(k);
+}
+
+static unsigned char *kube_memdup(const unsigned char *p, size_t len)
+{
+	unsigned char *d;
+
+	if (p == NULL)
+		return NULL;
+	d = xmalloc(len > 0 ? len : 1);
+	memcpy(d, p, len);
+	return d;
+}
+
+static char *kube_strdup(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+static void kube_copy_config(struct kube_config *d, const struct kube_config *s)
+{
+	memset(d, 0, sizeof *d);
+	d->source = kube_strdup(s->source);
+	d->server = kube_strdup(s->server);
+	d->namespace = kube_strdup(s->namespace);
+	d->token = kube_strdup(s->token);
+	d->token_file = kube_strdup(s->token_file);
+	d->ca_file = kube_strdup(s->ca_file);
+	d->cert_file = kube_strdup(s->cert_file);
+	d->key_file = kube_strdup(s->key_file);
+	d->ca_data = kube_memdup(s->ca_data, s->ca_len);
+	d->ca_len = s->ca_len;
+	d->cert_data = kube_memdup(s->cert_data, s->cert_len);
+	d->cert_len = s->cert_len;
+	d->key_data = kube_memdup(s->key_data, s->key_len);
+	d->key_len = s->key_len;
+	d->insecure = s->insecure;
+}
+
+/* ---- bearer token ---- */
+
+/* a token file's first line, without trailing blanks */
+static char *kube_read_token(const char *path)
+{
+	char *p = kubeconfig_read_file(path, NULL);
+	size_t n;
+
+	if (p == NULL)
+		return NULL;
+	n = strcspn(p, "\r\n");
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	p[n] = '\0';
+	return p;
+}
+
+/* The bearer token; a token file is re-read when its mtime or size changes (checked at
+ * most once a second). A file that cannot be read keeps the last good token. */
+static const char *kube_token(struct kube *k)
+{
+	const char *file = k->cfg.token_file, *cur = k->token != NULL ? k->token : k->cfg.token;
+	double now = now_mono();
+	struct stat st;
+	char *tok;
+
+	if (file == NULL || (k->token_checked > 0 && now - k->token_checked < 1.0))
+		return cur;
+	k->token_checked = now;
+	if (stat(file, &st) == -1)
+		goto bad;
+	if (k->token != NULL && st.st_size == k->token_size &&
+	    st.st_mtim.tv_sec == k->token_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == k->token_mtime.tv_nsec)
+		return k->token;
+	if ((tok = kube_read_token(file)) == NULL)
+		goto bad;
+	if (k->token != NULL)
+		log_info(NULL, "token file %s changed, reloaded", file);
+	k->token_warned = 0;
+	free(k->token);
+	k->token = tok;
+	k->token_mtime = st.st_mtim;
+	k->token_size = st.st_size;
+	return k->token;
+bad:
+	if (!k->token_warned++)
+		log_warn(NULL, "token file %s", file);
+	return cur;
+}
+
+/* ---- curl <-> libevent, as in hiperfifo.c ---- */
+
+static void kube_check_done(struct kube *);
+
+/* runs curl on one socket (or its timeout) and collects what finished */
+static void kube_drive(struct kube *k, curl_socket_t fd, int action)
+{
+	int running;
+	CURLMcode mc;
+
+	kube_enter(k);
+	k->in_curl++;
+	mc = curl_multi_socket_action(k->multi, fd, action, &running);
+	k->in_curl--;
+	if (mc != CURLM_OK)
+		log_warnx(NULL, "curl_multi_socket_action: %s", curl_multi_strerror(mc));
+	if (!k->dead)
+		kube_check_done(k);
+	kube_leave(k);
+}
+
+static void kube_sock_event(evutil_socket_t fd, short kind, void *arg)
+{
+	int action =
+	    ((kind & EV_READ) ? CURL_CSELECT_IN : 0) | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+
+	kube_drive(arg, fd, action);
+}
+
+static void kube_timer_event(evutil_socket_t fd, short kind, void *arg)
+{
+	kube_drive(arg, CURL_SOCKET_TIMEOUT, 0);
+}
+
+/* CURLMOPT_SOCKETFUNCTION */
+static int kube_sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct kube *k = userp;
+	struct ksock *ks = socketp;
+	short kind;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (ks != NULL) {
+			event_del(&ks->ev);
+			TAILQ_REMOVE(&k->socks, ks, entry);
+			free(ks);
+		}
+		return 0;
+	}
+	if (ks == NULL) {
+		ks = xcalloc(1, sizeof *ks);
+		ks->fd = s;
+		TAILQ_INSERT_TAIL(&k->socks, ks, entry);
+		curl_multi_assign(k->multi, s, ks);
+	} else
+		event_del(&ks->ev);
+	kind = ((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0) |
+	       EV_PERSIST;
+	event_assign(&ks->ev, k->base, s, kind, kube_sock_event, k);
+	event_add(&ks->ev, NULL);
+	return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION */
+static int kube_timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+	struct kube *k = userp;
+	struct timeval tv;
+
+	if (timeout_ms < 0) {
+		evtimer_del(&k->timer);
+		return 0;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evtimer_add(&k->timer, &tv);
+	return 0;
+}
+
+/* ---- request life cycle ---- */
+
+static void kreq_release_easy(struct kreq *r)
+{
+	if (r->easy != NULL) {
+		curl_multi_remove_handle(r->k->multi, r->easy);
+		curl_easy_cleanup(r->easy);
+		r->easy = NULL;
+	}
+	curl_slist_free_all(r->hdrs);
+	r->hdrs = NULL;
+}
+
+/* unlinks r from its client; r itself stays valid */
+static void kreq_unlink(struct kreq *r)
+{
+	struct kube *k = r->k;
+
+	kreq_release_easy(r);
+	event_del(&r->timer);
+	if (r->state == KR_QUEUED)
+		TAILQ_REMOVE(&k->writeq, r, wentry);
+	TAILQ_REMOVE(&k->reqs, r, entry);
+}
+
+static void kreq_free(struct kreq *r)
+{
+	free(r->method);
+	free(r->path);
+	free(r->ctype);
+	free(r->body);
+	buf_clear(&r->resp);
+	if (r->tok != NULL)
+		json_tokener_free(r->tok);
+	free(r);
+}
+
+static void kreq_timer_event(evutil_socket_t fd, short kind, void *arg)
+{
+	struct kreq *r = arg;
+	struct kube *k = r->k;
+
+	kube_enter(k);
+	if (r->state != KR_CANCELLED)
+		kreq_start(r);
+	kube_leave(k);
+}
+
+/* waits delay seconds (0: the next loop iteration), then starts r */
+static void kreq_schedule(struct kreq *r, double delay)
+{
+	struct timeval tv;
+
+	if (delay < 0)
+		delay = 0;
+	tv.tv_sec = (time_t)delay;
+	tv.tv_usec = (suseconds_t)((delay - (double)tv.tv_sec) * 1e6);
+	kreq_set_state(r, KR_WAITING);
+	evtimer_add(&r->timer, &tv);
+}
+
+/* Starts r now if we are in one of our event handlers, else from the loop: never inside
+ * a curl callback, and never so that a callback runs before kube_request() returns. */
+static void kreq_launch(struct kreq *r)
+{
+	if (r->k->in_curl || !r->k->busy)
+		kreq_schedule(r, 0);
+	else
+		kreq_start(r);
+}
+
+static struct kreq *kreq_new(
+    struct kube *k, size_t size, const char *method, const char *path, void *arg)
+{
+	struct kreq *r = xcalloc(1, size);
+
+	r->k = k;
+	r->method = xstrdup(method);
+	r->path = xstrdup(path);
+	r->arg = arg;
+	backoff_init(&r->bo, KUBE_BACKOFF_BASE, KUBE_RETRY_CAP);
+	evtimer_assign(&r->timer, k->base, kreq_timer_event, r);
+	TAILQ_INSERT_TAIL(&k->reqs, r, entry);
+	k->stats.requests++;
+	return r;
+}
+
+/* ---- the writer's token bucket: a FIFO, never blocking ---- */
+
+static void kube_wq_pump(struct kube *k)
+{
+	struct kreq *r;
+	struct timeval tv;
+	double delay;
+
+	while (!k->wq_reserved && (r = TAILQ_FIRST(&k->writeq)) != NULL) {
+		delay = k->qps > 0 ? tb_take(&k->tb, now_mono()) : 0;
+		if (delay > 0) {
+			/* the token is reserved for the head; start it when it is due */
+			k->wq_reserved = 1;
+			tv.tv_sec = (time_t)delay;
+			tv.tv_usec = (suseconds_t)((delay - (double)tv.tv_sec) * 1e6);
+			evtimer_add(&k->wq_timer, &tv);
+			return;
+		}
+		TAILQ_REMOVE(&k->writeq, r, wentry);
+		kreq_set_state(r, KR_NEW);
+		kreq_launch(r);
+	}
+}
+
+static void kube_wq_event(evutil_socket_t fd, short kind, void *arg)
+{
+	struct kube *k = arg;
+	struct kreq *r;
+
+	kube_enter(k);
+	k->wq_reserved = 0;
+	if ((r = TAILQ_FIRST(&k->writeq)) != NULL) {
+		TAILQ_REMOVE(&k->writeq, r, wentry);
+		kreq_set_state(r, KR_NEW);
+		kreq_launch(r);
+	}
+	if (!k->dead)
+		kube_wq_pump(k);
+	kube_leave(k);
+}
+
+/* ---- one transfer ---- */
+
+static struct curl_slist *kreq_headers(struct kreq *r)
+{
+	struct curl_slist *h = NULL;
+	const char *tok;
+	char *line;
+
+	h = curl_slist_append(h, "Accept: application/json");
+	if (r->body != NULL) {
+		xasprintf(
+		    &line, "Content-Type: %s", r->ctype != NULL ? r->ctype : "application/json");
+		h = curl_slist_append(h, line);
+		free(line);
+	}
+	if ((tok = kube_token(r->k)) != NULL && *tok != '\0') {
+		xasprintf(&line, "Authorization: Bearer %s", tok);
+		h = curl_slist_append(h, line);
+		explicit_bzero(line, strlen(line));
+		free(line);
+	}
+	return curl_slist_append(h, "Expect:");
+}
+
+static void kreq_tls(struct kreq *r, CURL *e)
+{
+	const struct kube_config *c = &r->k->cfg;
+	struct curl_blob b = {.flags = CURL_BLOB_NOCOPY};
+
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
+	if (c->ca_data != NULL) {
+		b.data = c->ca_data;
+		b.len = c->ca_len;
+		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
+	} else if (c->ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+	if (c->cert_data != NULL) {
+		b.data = c->cert_data;
+		b.len = c->cert_len;
+		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
+		curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+	} else if (c->cert_file != NULL)
+		curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
+	if (c->key_data != NULL) {
+		b.data = c->key_data;
+		b.len = c->key_len;
+		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
+		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+	} else if (c->key_file != NULL)
+		curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
+}
+
+static void kreq_method(struct kreq *r, CURL *e)
+{
+	const char *body = r->body != NULL ? r->body : "";
+
+	if (strcmp(r->method, "GET") == 0) {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+		return;
+	}
+	if (strcmp(r->method, "POST") != 0)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+	if (strcmp(r->method, "POST") == 0 || r->body != NULL) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+	}
+}
+
+static size_t kreq_write(char *, size_t, size_t, void *);
+
+static CURL *kreq_easy(struct kreq *r)
+{
+	struct kube *k = r->k;
+	CURL *e;
+	char *url;
+
+	if ((e = curl_easy_init()) == NULL)
+		return NULL;
+	xasprintf(&url, "%s%s", k->cfg.server, r->path);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	free(url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, kreq_write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_USERAGENT, k->user_agent);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	if (strncmp(k->cfg.server, "https:", 6) == 0)
+		curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L); /* prefer multiplexing over a new conn */
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, KUBE_CONNECT_TIMEOUT);
+	/* a watch has no deadline (timeoutSeconds ends it); keepalive notices a dead peer */
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);
+	if (!r->watch) {
+		curl_easy_setopt(e, CURLOPT_TIMEOUT, k->timeout);
+		curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	}
+	kreq_tls(r, e);
+	kreq_method(r, e);
+	return e;
+}
+
+static void kreq_conclude(struct kreq *, CURLcode, long, double);
+
+static void kreq_start(struct kreq *r)
+{
+	struct kube *k = r->k;
+
+	r->attempts++;
+	r->errbuf[0] = r->fail[0] = '\0';
+	r->resp.len = 0;
+	if (r->tok != NULL)
+		json_tokener_reset(r->tok);
+	r->hdrs = kreq_headers(r);
+	if ((r->easy = kreq_easy(r)) == NULL ||
+	    curl_multi_add_handle(k->multi, r->easy) != CURLM_OK) {
+		snprintf(r->fail, sizeof r->fail, "cannot start the transfer");
+		kreq_release_easy(r);
+		kreq_conclude(r, CURLE_FAILED_INIT, 0, -1);
+		return;
+	}
+	kreq_set_state(r, KR_RUNNING);
+}
+
+static const char *kreq_message(struct kreq *r, CURLcode res)
+{
+	if (r->fail[0] != '\0')
+		return r->fail;
+	if (r->errbuf[0] != '\0')
+		return r->errbuf;
+	return curl_easy_strerror(res);
+}
+
+/* a whole JSON body, or NULL */
+static json_object *kube_parse(struct buf *b)
+{
+	json_tokener *tok;
+	json_object *obj;
+
+	if (b->len == 0)
+		return NULL;
+	buf_add(b, "", 1); /* NUL-terminate for the tokener and for raw messages */
+	b->len--;
+	tok = json_tokener_new_ex(KUBE_JSON_DEPTH);
+	obj = json_tokener_parse_ex(tok, (const char *)b->data, (int)b->len + 1);
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(obj);
+		obj = NULL;
+	}
+	json_tokener_free(tok);
+	return obj;
+}
+
+static const char *kube_json_str(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* reason and message of an error response: a Status body, else the raw text */
+static void kube_error_text(
+    struct buf *raw, json_object *body, const char **reason, const char **message)
+{
+	const char *v;
+
+	if ((v = kube_json_str(body, "reason")) != NULL)
+		*reason = v;
+	if ((v = kube_json_str(body, "message")) != NULL)
+		*message = v;
+	else if (body == NULL && raw->len > 0) {
+		if (raw->len > 512)
+			raw->data[512] = '\0';
+		*message = (const char *)raw->data;
+	}
+}
+
+static void kreq_log_error(struct kreq *r, const struct kube_response *resp)
+{
+	long s = resp->status;
+
+	const char *sp = *resp->reason != '\0' ? " " : "";
+
+	/* 404/409/422 are answers the callers expect (level-triggered), not trouble */
+	if (s == 0 || s == 429 || s >= 500 || s == 401 || s == 403)
+		log_warnx(NULL, "%s %s: status %ld%s%s: %s", r->method, log_escape(r->path), s, sp,
+		    resp->reason, log_escape(resp->message));
+	else
+		log_debug(NULL, "%s %s: status %ld%s%s: %s", r->method, log_escape(r->path), s, sp,
+		    resp->reason, log_escape(resp->message));
+}
+
+/* the final answer of a request: fill kube_response and call done() */
+static void kreq_respond(struct kreq *r, CURLcode res, long status)
+{
+	struct kube_response resp = {.status = status, .reason = "", .message = ""};
+	json_object *body = NULL;
+
+	if (res != CURLE_OK) {
+		resp.status = 0;
+		resp.message = kreq_message(r, res);
+	} else {
+		resp.body = body = kube_parse(&r->resp);
+		if (status < 200 || status > 299)
+			kube_error_text(&r->resp, body, &resp.reason, &resp.message);
+	}
+	if (resp.status < 200 || resp.status > 299) {
+		r->k->stats.errors++;
+		kreq_log_error(r, &resp);
+	}
+	kreq_set_state(r, KR_DONE);
+	kreq_unlink(r);
+	r->done(&resp, r->arg);
+	json_object_put(body);
+	kreq_free(r);
+}
+
+static int kreq_retryable(CURLcode res, long status)
+{
+	return res != CURLE_OK || status == 429 || (status >= 500 && status != 501);
+}
+
+/* a request attempt ended: retry it, or answer */
+static void kreq_finish(struct kreq *r, CURLcode res, long status, double retry_after)
+{
+	double delay;
+	char what[CURL_ERROR_SIZE + 32];
+
+	if (!kreq_retryable(res, status) || r->attempts >= KUBE_ATTEMPTS) {
+		kreq_respond(r, res, status);
+		return;
+	}
+	delay = retry_after >= 0 ? retry_after : backoff_next(&r->bo);
+	if (res != CURLE_OK)
+		snprintf(what, sizeof what, "%s", kreq_message(r, res));
+	else
+		snprintf(what, sizeof what, "status %ld", status);
+	log_warnx(NULL, "%s %s: %s, attempt %d of %d, retrying in %.1fs", r->method,
+	    log_escape(r->path), log_escape(what), r->attempts, KUBE_ATTEMPTS, delay);
+	r->k->stats.retries++;
+	kreq_schedule(r, delay);
+}
+
+/* a watch stream ended: end() exactly once, then it is freed */
+static void kwatch_finish(struct kreq *r, CURLcode res, long status)
+{
+	const char *reason = "", *msg = "";
+	json_object *body = NULL;
+
+	if (res != CURLE_OK) {
+		status = 0;
+		msg = kreq_message(r, res);
+	} else if (status < 200 || status > 299) {
+		body = kube_parse(&r->resp);
+		kube_error_text(&r->resp, body, &reason, &msg);
+	}
+	if (status < 200 || status > 299) {
+		r->k->stats.errors++;
+		log_warnx(NULL, "watch %s: status %ld%s%s: %s", log_escape(r->path), status,
+		    *reason != '\0' ? " " : "", reason, log_escape(msg));
+	} else
+		log_debug(NULL, "watch %s: ended", log_escape(r->path));
+	kreq_set_state(r, KR_DONE);
+	kreq_unlink(r);
+	r->end(status, msg, r->arg);
+	json_object_put(body);
+	kreq_free(r);
+}
+
+static void kreq_conclude(struct kreq *r, CURLcode res, long status, double retry_after)
+{
+	if (r->watch)
+		kwatch_finish(r, res, status);
+	else
+		kreq_finish(r, res, status, retry_after);
+}
+
+/* Retry-After in seconds (the HTTP-date form is not used by the API server), or -1 */
+static double kreq_retry_after(CURL *e)
+{
+	struct curl_header *h;
+	char *end;
+	long v;
+
+	if (curl_easy_header(e, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+		return -1;
+	v = strtol(h->value, &end, 10);
+	if (end == h->value || v < 0)
+		return -1;
+	return v > KUBE_RETRY_CAP ? KUBE_RETRY_CAP : (double)v;
+}
+
+static void kreq_complete(struct kreq *r, CURLcode res)
+{
+	long status = 0, version = 0, conns = 0;
+	double retry_after, took = 0;
+
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &version);
+	curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &conns);
+	curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &took);
+	log_debug(NULL, "%s %s: %ld in %.3fs, HTTP/%s, %s connection", r->method,
+	    log_escape(r->path), status, took, version == CURL_HTTP_VERSION_2_0 ? "2" : "1.1",
+	    conns > 0 ? "new" : "reused");
+	retry_after = kreq_retry_after(r->easy);
+	kreq_release_easy(r);
+	if (r->state == KR_CANCELLED) {
+		kreq_unlink(r);
+		kreq_free(r);
+		return;
+	}
+	kreq_conclude(r, res, status, retry_after);
+}
+
+static void kube_check_done(struct kube *k)
+{
+	struct kreq *r;
+	CURLMsg *m;
+	CURLcode res;
+	CURL *e;
+	int left;
+
+	while (!k->dead && (m = curl_multi_info_read(k->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		e = m->easy_handle;
+		res = m->data.result;
+		r = NULL;
+		curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
+		if (r != NULL)
+			kreq_complete(r, res);
+	}
+}
+
+/* ---- watch streams ---- */
+
+static void kwatch_dispatch(struct kreq *r, json_object *ev)
+{
+	const char *type = kube_json_str(ev, "type");
+	json_object *obj;
+
+	if (type == NULL || !json_object_object_get_ex(ev, "object", &obj)) {
+		log_warnx(
+		    NULL, "watch %s: event without type or object, ignored", log_escape(r->path));
+		return;
+	}
+	r->k->stats.watch_events++;
+	r->event(type, obj, r->arg);
+}
+
+/* Feeds stream bytes to the tokener: objects may be split across chunks, or several may
+ * arrive in one. Returns 0, or -1 to abort the stream. */
+static int kwatch_feed(struct kreq *r, const char *data, size_t len)
+{
+	enum json_tokener_error jerr;
+	json_object *obj;
+	size_t off = 0, n;
+
+	while (off < len) {
+		n = len - off > 0x7fffffff ? 0x7fffffff : len - off;
+		obj = json_tokener_parse_ex(r->tok, data + off, (int)n);
+		if (obj == NULL) {
+			if ((jerr = json_tokener_get_error(r->tok)) == json_tokener_continue) {
+				off += n;
+				continue;
+			}
+			snprintf(r->fail, sizeof r->fail, "bad JSON in watch stream: %s",
+			    json_tokener_error_desc(jerr));
+			return -1;
+		}
+		off += json_tokener_get_parse_end(r->tok);
+		json_tokener_reset(r->tok);
+		kwatch_dispatch(r, obj);
+		json_object_put(obj);
+		if (r->state == KR_CANCELLED || r->k->dead)
+			return -1;
+	}
+	return 0;
+}
+
+/* CURLOPT_WRITEFUNCTION */
+static size_t kreq_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct kreq *r = userdata;
+	size_t len = size * nmemb;
+	long status = 0;
+
+	if (r->state == KR_CANCELLED || r->k->dead)
+		return CURL_WRITEFUNC_ERROR;
+	if (r->watch) {
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status <= 299)
+			return kwatch_feed(r, ptr, len) == 0 ? len : CURL_WRITEFUNC_ERROR;
+		if (r->resp.len > KUBE_ERRBODY_MAX)
+			return len; /* an error body: keep the beginning only */
+	}
+	buf_add(&r->resp, ptr, len);
+	return len;
+}
+
+static void kube_reap_event(evutil_socket_t fd, short kind, void *arg)
+{
+	struct kube *k = arg;
+	struct kreq *r, *next;
+
+	kube_enter(k);
+	for (r = TAILQ_FIRST(&k->reqs); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, entry);
+		if (r->state == KR_CANCELLED) {
+			kreq_unlink(r);
+			kreq_free(r);
+		}
+	}
+	kube_leave(k);
+}
+
+/* ---- the API ---- */
+
+struct kube *kube_new(
+    struct event_base *base, const struct kube_config *cfg, const struct kube_opts *opts)
+{
+	static int curl_ready;
+	struct kube *k;
+
+	if (!curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			log_warnx(NULL, "curl_global_init failed");
+			return NULL;
+		}
+		curl_ready = 1;
+	}
+	if (base == NULL || cfg == NULL || cfg->server == NULL) {
+		log_warnx(NULL, "kube_new: no event base or no server");
+		return NULL;
+	}
+	k = xcalloc(1, sizeof *k);
+	k->base = base;
+	kube_copy_config(&k->cfg, cfg);
+	k->user_agent =
+	    xstrdup(opts != NULL && opts->user_agent != NULL ? opts->user_agent : KUBE_USER_AGENT);
+	k->timeout = opts != NULL && opts->timeout > 0 ? opts->timeout : KUBE_DEFAULT_TIMEOUT;
+	k->qps = opts != NULL ? opts->qps : 0;
+	tb_init(&k->tb, k->qps, opts != NULL && opts->burst > 1 ? opts->burst : 1, now_mono());
+	TAILQ_INIT(&k->writeq);
+	TAILQ_INIT(&k->reqs);
+	TAILQ_INIT(&k->socks);
+	evtimer_assign(&k->timer, base, kube_timer_event, k);
+	evtimer_assign(&k->reaper, base, kube_reap_event, k);
+	evtimer_assign(&k->wq_timer, base, kube_wq_event, k);
+	if ((k->multi = curl_multi_init()) == NULL) {
+		log_warnx(NULL, "curl_multi_init failed");
+		kubeconfig_clear(&k->cfg);
+		free(k->user_agent);
+		free(k);
+		return NULL;
+	}
+	curl_multi_setopt(k->multi, CURLMOPT_SOCKETFUNCTION, kube_sock_cb);
+	curl_multi_setopt(k->multi, CURLMOPT_SOCKETDATA, k);
+	curl_multi_setopt(k->multi, CURLMOPT_TIMERFUNCTION, kube_timer_cb);
+	curl_multi_setopt(k->multi, CURLMOPT_TIMERDATA, k);
+	curl_multi_setopt(k->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	return k;
+}
+
+static void kube_destroy(struct kube *k)
+{
+	struct kreq *r;
+	struct ksock *ks;
+
+	while ((r = TAILQ_FIRST(&k->reqs)) != NULL) {
+		kreq_unlink(r);
+		kreq_free(r);
+	}
+	curl_multi_cleanup(k->multi);
+	while ((ks = TAILQ_FIRST(&k->socks)) != NULL) {
+		event_del(&ks->ev);
+		TAILQ_REMOVE(&k->socks, ks, entry);
+		free(ks);
+	}
+	evtimer_del(&k->timer);
+	evtimer_del(&k->reaper);
+	evtimer_del(&k->wq_timer);
+	if (k->token != NULL)
+		explicit_bzero(k->token, strlen(k->token));
+	free(k->token);
+	free(k->user_agent);
+	kubeconfig_clear(&k->cfg);
+	free(k);
+}
+
+void kube_free(struct kube *k)
+{
+	if (k == NULL)
+		return;
+	if (k->busy) {
+		k->dead = 1; /* called from a callback: finish when the handler returns */
+		return;
+	}
+	kube_destroy(k);
+}
+
+int kube_request(struct kube *k, const char *method, const char *path, const char *content_type,
+    const char *body, kube_done_fn done, void *arg)
+{
+	struct kreq *r;
+
+	if (k == NULL || k->dead || method == NULL || path == NULL || path[0] != '/' ||
+	    done == NULL) {
+		log_warnx(NULL, "kube_request: bad arguments");
+		return -1;
+	}
+	r = kreq_new(k, sizeof *r, method, path, arg);
+	r->ctype = content_type != NULL ? xstrdup(content_type) : NULL;
+	r->body = body != NULL ? xstrdup(body) : NULL;
+	r->done = done;
+	if (strcmp(method, "GET") == 0) {
+		kreq_launch(r);
+		return 0;
+	}
+	k->stats.writes++;
+	kreq_set_state(r, KR_QUEUED);
+	TAILQ_INSERT_TAIL(&k->writeq, r, wentry);
+	kube_wq_pump(k);
+	return 0;
+}
+
+struct kube_watch *kube_watch_start(
+    struct kube *k, const char *path, kube_event_fn event, kube_end_fn end, void *arg)
+{
+	struct kreq *r;
+
+	if (k == NULL || k->dead || path == NULL || path[0] != '/' || event == NULL ||
+	    end == NULL) {
+		log_warnx(NULL, "kube_watch_start: bad arguments");
+		return NULL;
+	}
+	r = kreq_new(k, sizeof(struct kube_watch), "GET", path, arg);
+	r->watch = 1;
+	r->event = event;
+	r->end = end;
+	r->tok = json_tokener_new_ex(KUBE_JSON_DEPTH);
+	kreq_launch(r);
+	return (struct kube_watch *)r;
+}
+
+void kube_watch_cancel(struct kube_watch *w)
+{
+	struct kreq *r = (struct kreq *)w;
+	struct timeval zero = {0, 0};
+
+	if (r == NULL || r->state == KR_DONE || r->state == KR_CANCELLED)
+		return;
+	if (r->k->in_curl) {
+		/* inside a curl callback: the handle cannot be removed now */
+		event_del(&r->timer);
+		kreq_set_state(r, KR_CANCELLED);
+		evtimer_add(&r->k->reaper, &zero);
+		return;
+	}
+	kreq_unlink(r);
+	kreq_free(r);
+}
+
+void kube_get_stats(const struct kube *k, struct kube_stats *st)
+{
+	*st = k->stats;
+}
+
+char *kube_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = xmalloc(strlen(s) * 3 + 1), *p = out;
+	unsigned char c;
+
+	for (; (c = (unsigned char)*s) != '\0'; s++) {
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~')
+			*p++ = (char)c;
+		else {
+			*p++ = '%';
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 15];
+		}
+	}
+	*p = '\0';
+	return out;
+}

@@ -1,0 +1,392 @@
+/*
+ * test_kubeconfig.c: kubeconfig parsing and the loading precedence (explicit path,
+ * $KUBECONFIG, in-cluster service account, ~/.kube/config). Writes files to a temp dir.
+ */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kube.h"
+
+static char tmpdir[256];
+
+/* writes tmpdir/name and returns its path (static buffer ring) */
+static const char *put(const char *name, const char *text)
+{
+	static char paths[8][512];
+	static int slot;
+	char *p = paths[slot++ % 8];
+	FILE *f;
+
+	snprintf(p, 512, "%s/%s", tmpdir, name);
+	assert_non_null(f = fopen(p, "w"));
+	fputs(text, f);
+	fclose(f);
+	return p;
+}
+
+static const char *path_of(const char *name)
+{
+	static char p[512];
+
+	snprintf(p, sizeof p, "%s/%s", tmpdir, name);
+	return p;
+}
+
+/* a kubeconfig with one context; cluster and user bodies are indented YAML */
+static const char *kubeconfig(
+    const char *name, const char *cluster, const char *user, const char *ctxextra)
+{
+	char text[4096];
+
+	snprintf(text, sizeof text,
+	    "apiVersion: v1\n"
+	    "kind: Config\n"
+	    "clusters:\n"
+	    "- name: other\n"
+	    "  cluster:\n"
+	    "    server: https://wrong:1\n"
+	    "- name: c1\n"
+	    "  cluster:\n"
+	    "%s"
+	    "users:\n"
+	    "- name: u1\n"
+	    "  user:\n"
+	    "%s"
+	    "contexts:\n"
+	    "- name: other\n"
+	    "  context: {cluster: other, user: u1}\n"
+	    "- name: ctx\n"
+	    "  context:\n"
+	    "    cluster: c1\n"
+	    "    user: u1\n"
+	    "%s"
+	    "current-context: ctx\n",
+	    cluster, user, ctxextra);
+	return put(name, text);
+}
+
+static int setup(void **state)
+{
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/test_kubeconfig.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	/* realpath: the loader resolves relative names against the real directory */
+	char *r = realpath(tmpdir, NULL);
+	snprintf(tmpdir, sizeof tmpdir, "%s", r);
+	free(r);
+	unsetenv("KUBECONFIG");
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+	unsetenv("VMPOOL_SA_DIR");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_token(void **state)
+{
+	struct kube_config c;
+	char err[512];
+	const char *p = kubeconfig(
+	    "token.yaml", "    server: https://api.example:6443/\n", "    token: abc.def\n", "");
+
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), 0);
+	assert_string_equal(c.server, "https://api.example:6443");
+	assert_string_equal(c.token, "abc.def");
+	assert_null(c.token_file);
+	assert_string_equal(c.namespace, "default");
+	assert_string_equal(c.source, p);
+	assert_int_equal(c.insecure, 0);
+	assert_null(c.ca_file);
+	assert_null(c.ca_data);
+	kubeconfig_clear(&c);
+	assert_null(c.server);
+	kubeconfig_clear(NULL);
+}
+
+static void test_tokenfile_relative(void **state)
+{
+	struct kube_config c;
+	char err[512], want[PATH_MAX + 32];
+	const char *p;
+
+	mkdir(path_of("sub"), 0700);
+	p = kubeconfig("sub/tf.yaml",
+	    "    server: https://a:1\n    certificate-authority: ca/ca.crt\n",
+	    "    tokenFile: secrets/token\n"
+	    "    client-certificate: /abs/client.crt\n"
+	    "    client-key: client.key\n",
+	    "");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), 0);
+	snprintf(want, sizeof want, "%s/sub/secrets/token", tmpdir);
+	assert_string_equal(c.token_file, want);
+	assert_null(c.token);
+	snprintf(want, sizeof want, "%s/sub/ca/ca.crt", tmpdir);
+	assert_string_equal(c.ca_file, want);
+	assert_string_equal(c.cert_file, "/abs/client.crt");
+	snprintf(want, sizeof want, "%s/sub/client.key", tmpdir);
+	assert_string_equal(c.key_file, want);
+	kubeconfig_clear(&c);
+}
+
+static void test_ca_data(void **state)
+{
+	struct kube_config c;
+	char err[512];
+	/* "hello CA\n" and, split over lines, "-----BEGIN-----" */
+	const char *p = kubeconfig("ca.yaml",
+	    "    server: https://a:1\n    certificate-authority-data: aGVsbG8gQ0EK\n",
+	    "    client-certificate-data: |\n      LS0tLS1C\n      RUdJTi0tLS0t\n"
+	    "    client-key-data: a2V5\n",
+	    "");
+
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), 0);
+	assert_int_equal(c.ca_len, 9);
+	assert_memory_equal(c.ca_data, "hello CA\n", 9);
+	assert_int_equal(c.cert_len, 15);
+	assert_memory_equal(c.cert_data, "-----BEGIN-----", 15);
+	assert_int_equal(c.key_len, 3);
+	assert_memory_equal(c.key_data, "key", 3);
+	assert_null(c.token);
+	kubeconfig_clear(&c);
+}
+
+static void test_bad_base64(void **state)
+{
+	struct kube_config c;
+	char err[512];
+	const char *bad[] = {"aGVsbG8*", "aGVsbG8", "aGV=sbG8", "a===", "=", NULL};
+	char cluster[256];
+	int i;
+
+	for (i = 0; bad[i] != NULL; i++) {
+		snprintf(cluster, sizeof cluster,
+		    "    server: https://a:1\n    certificate-authority-data: \"%s\"\n", bad[i]);
+		const char *p = kubeconfig("b64.yaml", cluster, "    token: t\n", "");
+		assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+		assert_non_null(strstr(err, "certificate-authority-data: bad base64"));
+		assert_null(c.server);
+	}
+}
+
+static void test_insecure_namespace(void **state)
+{
+	struct kube_config c;
+	char err[512];
+	const char *p = kubeconfig("ins.yaml",
+	    "    server: http://127.0.0.1:8080\n    insecure-skip-tls-verify: true\n", "    {}\n",
+	    "    namespace: team-a\n");
+
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), 0);
+	assert_int_equal(c.insecure, 1);
+	assert_string_equal(c.namespace, "team-a");
+	assert_string_equal(c.server, "http://127.0.0.1:8080");
+	/* a user with no credentials is anonymous, not an error */
+	assert_null(c.token);
+	assert_null(c.cert_data);
+	kubeconfig_clear(&c);
+}
+
+static void test_current_context_missing(void **state)
+{
+	struct kube_config c;
+	char err[512], want[PATH_MAX + 64];
+	const char *p = put("nocur.yaml", "clusters:\n- name: c\n  cluster: {server: https://a:1}\n"
+	                                  "contexts:\n- name: bar\n  context: {cluster: c}\n"
+	                                  "current-context: foo\n");
+
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+	snprintf(want, sizeof want, "kubeconfig %s: current-context \"foo\" not found", p);
+	assert_string_equal(err, want);
+
+	p = put("nocur2.yaml", "clusters: []\ncontexts: []\n");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "no current-context"));
+}
+
+static void test_bad_yaml(void **state)
+{
+	struct kube_config c;
+	char err[512], want[PATH_MAX + 32];
+	const char *p = put("bad.yaml", "apiVersion: v1\n"
+	                                "clusters:\n"
+	                                "  - name: x\n"
+	                                "   cluster: [unclosed\n");
+
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+	snprintf(want, sizeof want, "kubeconfig %s: line ", p);
+	assert_memory_equal(err, want, strlen(want));
+	/* the error is on line 3 or 4 of the file, never the start */
+	assert_true(
+	    strncmp(err + strlen(want), "3:", 2) == 0 || strncmp(err + strlen(want), "4:", 2) == 0);
+
+	p = put("tab.yaml", "a: 1\nb: 2\nc: d: e\n");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+	snprintf(want, sizeof want, "kubeconfig %s: line 3: ", p);
+	assert_memory_equal(err, want, strlen(want));
+
+	p = put("empty.yaml", "");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "empty document"));
+
+	p = put("list.yaml", "- a\n- b\n");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "expected a mapping"));
+}
+
+static void test_missing_server_cluster_user(void **state)
+{
+	struct kube_config c;
+	char err[512];
+	const char *p = kubeconfig(
+	    "nosrv.yaml", "    certificate-authority-data: aGk=\n", "    token: t\n", "");
+
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "cluster \"c1\" has no server"));
+
+	p = put("nocl.yaml", "contexts:\n- name: x\n  context: {cluster: gone}\n"
+	                     "current-context: x\n");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "cluster \"gone\" not found"));
+
+	p = put("nouser.yaml", "clusters:\n- name: c\n  cluster: {server: https://a:1}\n"
+	                       "contexts:\n- name: x\n  context: {cluster: c, user: nobody}\n"
+	                       "current-context: x\n");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "user \"nobody\" not found"));
+}
+
+static void test_cannot_read(void **state)
+{
+	struct kube_config c;
+	char err[512];
+
+	assert_int_equal(kubeconfig_load_file("/nonexistent/x", &c, err, sizeof err), -1);
+	assert_string_equal(
+	    err, "kubeconfig /nonexistent/x: cannot read: No such file or directory");
+	assert_int_equal(kubeconfig_load("/nonexistent/x", &c, err, sizeof err), -1);
+	assert_string_equal(
+	    err, "kubeconfig /nonexistent/x: cannot read: No such file or directory");
+}
+
+static void test_kubeconfig_env_list(void **state)
+{
+	struct kube_config c;
+	char err[512], env[3 * PATH_MAX];
+	const char *a, *b;
+
+	a = kubeconfig("env-a.yaml", "    server: https://a:1\n", "    token: ta\n", "");
+	b = kubeconfig("env-b.yaml", "    server: https://b:1\n", "    token: tb\n", "");
+	snprintf(env, sizeof env, "/nonexistent/one::%s:%s", a, b);
+	setenv("KUBECONFIG", env, 1);
+	/* in-cluster is ignored when KUBECONFIG names a file */
+	setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+	assert_int_equal(kubeconfig_load(NULL, &c, err, sizeof err), 0);
+	assert_string_equal(c.server, "https://a:1");
+	assert_string_equal(c.token, "ta");
+	kubeconfig_clear(&c);
+
+	/* the explicit path wins over KUBECONFIG */
+	assert_int_equal(kubeconfig_load(b, &c, err, sizeof err), 0);
+	assert_string_equal(c.server, "https://b:1");
+	kubeconfig_clear(&c);
+
+	/* no file of the list exists: an error, not a silent fallback */
+	setenv("KUBECONFIG", "/nonexistent/one:/nonexistent/two", 1);
+	assert_int_equal(kubeconfig_load(NULL, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "KUBECONFIG=/nonexistent/one:/nonexistent/two"));
+	unsetenv("KUBECONFIG");
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+}
+
+static void test_incluster(void **state)
+{
+	struct kube_config c;
+	char err[512], want[PATH_MAX + 32];
+	const char *home = getenv("HOME");
+	char *oldhome = home != NULL ? strdup(home) : NULL;
+
+	mkdir(path_of("sa"), 0700);
+	put("sa/token", "sa-token\n");
+	put("sa/ca.crt", "pem");
+	put("sa/namespace", "vmpool-system\n");
+	setenv("VMPOOL_SA_DIR", path_of("sa"), 1);
+	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+	assert_int_equal(kubeconfig_load(NULL, &c, err, sizeof err), 0);
+	assert_string_equal(c.server, "https://10.96.0.1:443");
+	snprintf(want, sizeof want, "%s/sa/token", tmpdir);
+	assert_string_equal(c.token_file, want);
+	assert_null(c.token);
+	snprintf(want, sizeof want, "%s/sa/ca.crt", tmpdir);
+	assert_string_equal(c.ca_file, want);
+	assert_string_equal(c.namespace, "vmpool-system");
+	assert_non_null(strstr(c.source, "in-cluster"));
+	kubeconfig_clear(&c);
+
+	setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
+	assert_int_equal(kubeconfig_load(NULL, &c, err, sizeof err), 0);
+	assert_string_equal(c.server, "https://[fd00::1]:443");
+	kubeconfig_clear(&c);
+
+	/* no service host: ~/.kube/config */
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	mkdir(path_of(".kube"), 0700);
+	kubeconfig(".kube/config", "    server: https://home:1\n", "    token: th\n", "");
+	setenv("HOME", tmpdir, 1);
+	assert_int_equal(kubeconfig_load(NULL, &c, err, sizeof err), 0);
+	assert_string_equal(c.server, "https://home:1");
+	kubeconfig_clear(&c);
+
+	if (oldhome != NULL)
+		setenv("HOME", oldhome, 1);
+	free(oldhome);
+	unsetenv("KUBERNETES_SERVICE_PORT");
+	unsetenv("VMPOOL_SA_DIR");
+}
+
+static void test_escape(void **state)
+{
+	char *e = kube_escape("a b/c?d=é~x.y_z-1");
+
+	assert_string_equal(e, "a%20b%2Fc%3Fd%3D%C3%A9~x.y_z-1");
+	free(e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_token),
+	    cmocka_unit_test(test_tokenfile_relative),
+	    cmocka_unit_test(test_ca_data),
+	    cmocka_unit_test(test_bad_base64),
+	    cmocka_unit_test(test_insecure_namespace),
+	    cmocka_unit_test(test_current_context_missing),
+	    cmocka_unit_test(test_bad_yaml),
+	    cmocka_unit_test(test_missing_server_cluster_user),
+	    cmocka_unit_test(test_cannot_read),
+	    cmocka_unit_test(test_kubeconfig_env_list),
+	    cmocka_unit_test(test_incluster),
+	    cmocka_unit_test(test_escape),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
