@@ -14,6 +14,7 @@
 #include "act.h"
 #include "k8sevent.h"
 #include "kube.h"
+#include "obj.h"
 #include "link.h"
 #include "log.h"
 #include "metrics.h"
@@ -101,7 +102,7 @@ static char *act_path_pool(const struct act_action *a)
 
 static char *act_json(json_object *o)
 {
-	return xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	return xstrdup(obj_json(o));
 }
 
 static char *act_body_create(const struct act_action *a)

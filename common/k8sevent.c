@@ -12,6 +12,7 @@
 
 #include "k8sevent.h"
 #include "kube.h"
+#include "obj.h"
 #include "log.h"
 #include "timeutil.h"
 #include "xmalloc.h"
@@ -374,8 +375,7 @@ static int k8sev_send(struct k8sev_req *r, long count, double first)
 	}
 	path = k8sev_path(r);
 	rv = kube_request(r->rec->kube, r->patch ? "PATCH" : "POST", path,
-	    r->patch ? "application/merge-patch+json" : NULL,
-	    json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN), k8sev_done, r);
+	    r->patch ? "application/merge-patch+json" : NULL, obj_json(body), k8sev_done, r);
 	if (rv == -1)
 		log_warnx(r->ns, "event %s: cannot queue request %s", r->reason, path);
 	free(path);

@@ -259,3 +259,9 @@ int obj_equal(json_object *a, json_object *b)
 		return 0;
 	}
 }
+
+const char *obj_json(json_object *o)
+{
+	return json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}

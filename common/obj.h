@@ -27,6 +27,10 @@ int obj_has_finalizer(json_object *, const char *finalizer);
 /* condition with this type in status.conditions, or NULL */
 json_object *obj_condition(json_object *, const char *type);
 
+/* compact JSON text as the API expects it (no "\/" escapes: kube-apiserver's JSON patch
+ * code does not unescape paths). Owned by o, valid until o changes or is freed. */
+const char *obj_json(json_object *o);
+
 /* deep copy */
 json_object *obj_copy(json_object *);
 /* semantic equality of two JSON values (map order ignored) */

@@ -206,7 +206,8 @@ static void planner_plan_once(struct planner *p)
 	size_t i;
 
 	store_foreach(mirror_store(p->mirror), KIND_POOL, planner_key, &keys);
-	qsort(keys.v, keys.n, sizeof(*keys.v), planner_cmp_str);
+	if (keys.n > 0)
+		qsort(keys.v, keys.n, sizeof(*keys.v), planner_cmp_str);
 	for (i = 0; i < keys.n; i++) {
 		planrun_run(keys.v[i], p);
 		free(keys.v[i]);

@@ -275,8 +275,7 @@ static int plan_selector(struct plan_ctx *c)
 		s = selector_string(c->sel);
 		xasprintf(&c->out->message,
 		    "selector does not match template labels: selector \"%s\", labels %s", s,
-		    labels != NULL ? json_object_to_json_string_ext(labels, JSON_C_TO_STRING_PLAIN)
-		                   : "{}");
+		    labels != NULL ? obj_json(labels) : "{}");
 		free(s);
 	}
 	c->out->invalid = 1;

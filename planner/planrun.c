@@ -264,8 +264,7 @@ static int planrun_send(struct planner *p, struct pstate *ps, struct plan_act *a
 
 	json_object_object_add(a->body, "id", json_object_new_int64((int64_t)id));
 	if (p->actions_stdout) {
-		printf("%s\n", json_object_to_json_string_ext(a->body,
-		                   JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n", obj_json(a->body));
 		fflush(stdout);
 	} else if (link_send(p->act, MSG_ACTION, a->body) == -1) {
 		log_warnx(ps->key, "cannot send %s %s", op, log_escape(obj_str(a->body, "name")));

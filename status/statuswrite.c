@@ -487,7 +487,7 @@ static char *stw_put_body(json_object *pool, json_object *st)
 	    copy, "apiVersion", json_object_new_string("pool.kubevirt.io/v1beta1"));
 	json_object_object_add(copy, "kind", json_object_new_string(SC_POOL_KIND));
 	json_object_object_add(copy, "status", json_object_get(st));
-	s = xstrdup(json_object_to_json_string_ext(copy, JSON_C_TO_STRING_PLAIN));
+	s = xstrdup(obj_json(copy));
 	json_object_put(copy);
 	return s;
 }
@@ -507,7 +507,7 @@ static int stw_write(struct stw_pool *sp, json_object *pool, json_object *st)
 	sp->sent_rv = rv != NULL ? xstrdup(rv) : NULL;
 	sp->retry_due = 0;
 	sp->inflight = 1;
-	log_debug(sp->key, "writing status %s", json_object_to_json_string(st));
+	log_debug(sp->key, "writing status %s", obj_json(st));
 	if ((r = kube_request(sp->w->kube, "PUT", path, NULL, body, stw_done, sp)) == -1) {
 		log_warnx(sp->key, "status write: cannot queue the request");
 		sp->inflight = 0;

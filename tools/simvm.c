@@ -276,9 +276,8 @@ static void simvm_write(struct simvm *v, enum simvm_mode m, const char *printabl
 
 	xasprintf(&path, "/apis/kubevirt.io/v1/namespaces/%s/virtualmachines/%s/status", ns, name);
 	log_info(v->key, "status -> %s", printable);
-	if (kube_request(s->kube, "PATCH", path, "application/merge-patch+json",
-	        json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN), simvm_patch_done,
-	        v) == 0)
+	if (kube_request(s->kube, "PATCH", path, "application/merge-patch+json", obj_json(p),
+	        simvm_patch_done, v) == 0)
 		v->inflight = 1;
 	else {
 		log_warnx(v->key, "status patch: cannot queue the request");

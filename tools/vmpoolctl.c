@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "codec.h"
 #include "link.h"
+#include "obj.h"
 #include "log.h"
 #include "proto.h"
 #include "xmalloc.h"
@@ -82,9 +83,7 @@ static void ctl_print(FILE *out, int type, uint64_t seq, json_object *body)
 	json_object_object_add(o, "seq", json_object_new_int64((int64_t)seq));
 	json_object_object_add(
 	    o, "body", body != NULL ? json_object_get(body) : json_object_new_object());
-	fprintf(out, "%s\n",
-	    json_object_to_json_string_ext(
-	        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	fprintf(out, "%s\n", obj_json(o));
 	fflush(out);
 	json_object_put(o);
 }

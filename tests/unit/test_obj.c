@@ -43,6 +43,19 @@ static json_object *parse(const char *s)
 	return o;
 }
 
+/* JSON patch paths must reach the API server unescaped ("\/" breaks kube-apiserver's
+ * JSON patch), so obj_json never escapes slashes */
+static void test_json_no_slash_escape(void **state)
+{
+	json_object *o =
+	    json_tokener_parse("[{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]");
+
+	(void)state;
+	assert_non_null(o);
+	assert_string_equal(obj_json(o), "[{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]");
+	json_object_put(o);
+}
+
 static void test_paths(void **state)
 {
 	json_object *vm = *state;
@@ -178,6 +191,7 @@ static void test_copy(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_json_no_slash_escape),
 	    cmocka_unit_test_setup_teardown(test_paths, setup_vm, teardown_vm),
 	    cmocka_unit_test_setup_teardown(test_metadata, setup_vm, teardown_vm),
 	    cmocka_unit_test_setup_teardown(test_controller_ref, setup_vm, teardown_vm),
