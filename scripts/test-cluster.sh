@@ -106,6 +106,16 @@ certs() {
   # service-account signing key
   openssl genrsa -out sa.key 2048 >/dev/null 2>&1
   openssl rsa -in sa.key -pubout -out sa.pub >/dev/null 2>&1
+  # audit every write (metadata only) so tests can tell exactly who wrote what, and when
+  cat >audit-policy.yaml <<POLICY
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+POLICY
   head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >token
   printf '%s,%s,%s,"system:masters"\n' "$(cat token)" "$token_user" "$token_user" >tokens.csv
 }
@@ -164,6 +174,7 @@ up() {
     --enable-admission-plugins NamespaceLifecycle,ServiceAccount \
     --disable-admission-plugins StorageObjectInUseProtection,PersistentVolumeClaimResize,DefaultStorageClass,DefaultTolerationSeconds,MutatingAdmissionWebhook,ValidatingAdmissionWebhook \
     --max-requests-inflight 800 --max-mutating-requests-inflight 400 \
+    --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" \
     --allow-privileged=false --logtostderr=true --v=0 \
     >"$dir/apiserver.log" 2>&1 </dev/null &
   echo $! >"$dir/apiserver.pid"

@@ -126,14 +126,17 @@ YAML
 	wait_until 90 converged hp 3 || fail "HPA did not raise the pool to 3: $(kc get vmpool,vm,hpa)" || return 1
 }
 
-# kill -9 each stage in turn while a pool scales out to 150; it must end with exactly 150
+# kill -9 each stage in turn while a pool scales out to 150; it must end with exactly 150.
+# API writes are throttled (25/s) so that the scale-out takes several seconds and every kill
+# lands in the middle of it.
+ARGS_kill_stages="--kube-api-qps 25 --kube-api-burst 5"
 case_kill_stages() {
 	make_pool ks 1 | kc apply -f - >/dev/null || return 1
 	wait_until 60 converged ks 1 || fail "converge: $(kc get vmpool,vm)" || return 1
 	kc scale vmpool ks --replicas 150 >/dev/null || return 1
 	local stage pid n
 	for stage in vmpool-watcher vmpool-planner vmpool-actuator vmpool-status; do
-		sleep 1
+		sleep 0.7
 		pid=$(stage_pid "$stage")
 		[ -n "$pid" ] || fail "no $stage running" || return 1
 		kill -9 "$pid"
@@ -142,6 +145,7 @@ case_kill_stages() {
 		wait_until 20 eval '[ -n "$(stage_pid '"$stage"')" ] && [ "$(stage_pid '"$stage"')" != '"$pid"' ]' ||
 			fail "$stage not restarted" || return 1
 	done
+	[ "$n" -lt 150 ] || fail "scale-out finished before the last kill: the test proves nothing" || return 1
 	wait_until 240 converged ks 150 || fail "did not converge to 150: $(kc get vmpool ks) vms=$(vm_count)" || return 1
 	local want
 	want=$(seq 0 149 | sed 's/^/ks-/' | tr '\n' ' ' | sed 's/ $//')
@@ -159,8 +163,8 @@ case_quiet() {
 	before=$(api_writes)
 	sleep 15
 	after=$(api_writes)
-	say "API writes over 15 s while converged: $((after - before))"
-	expect_eq "$((after - before))" "0" "API writes while converged" || return 1
+	say "API writes in the namespace over 15 s while converged: $((after - before))"
+	[ "$after" -eq "$before" ] || fail "writes while converged: $(api_writes list | tail -n $((after - before)))" || return 1
 }
 
 # --- bad input, outside a namespace's controller --------------------------------------------

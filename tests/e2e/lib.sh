@@ -113,12 +113,17 @@ stop_controller() {
 # pid of a stage started by this case's vmpoold
 stage_pid() { pgrep -f "$1 .*--run-dir $RUN_DIR" | head -1; }
 
-# total API writes (POST/PUT/PATCH/DELETE) the apiserver served for the resources we touch
+# API writes (create/update/patch/delete) the apiserver completed in $NS, from its audit
+# log; prints "COUNT" or, with an argument, one "verb resource/subresource name userAgent" line
+# per write
 api_writes() {
-	kubectl get --raw /metrics | awk '
-		/^apiserver_request_total\{/ && /verb="(POST|PUT|PATCH|DELETE)"/ &&
-		/resource="(virtualmachines|virtualmachinepools|events|virtualmachineinstances|controllerrevisions)"/ {
-			n += $NF } END { printf "%d\n", n }'
+	local audit=$VMPOOLD_CLUSTER_DIR/audit.log
+	if [ -n "${1:-}" ]; then
+		jq -r --arg ns "$NS" 'select(.stage == "ResponseComplete" and .objectRef.namespace == $ns) |
+			"\(.verb) \(.objectRef.resource)/\(.objectRef.subresource // "") \(.objectRef.name // "") \(.userAgent)"' "$audit"
+	else
+		jq -c --arg ns "$NS" 'select(.stage == "ResponseComplete" and .objectRef.namespace == $ns)' "$audit" | wc -l
+	fi
 }
 
 event_count() { # REASON [MESSAGE-SUBSTRING]

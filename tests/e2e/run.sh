@@ -25,15 +25,7 @@ export KUBECONFIG=$VMPOOLD_CLUSTER_DIR/kubeconfig
 [ "${E2E_KEEP:-0}" = 1 ] || trap 'bash scripts/test-cluster.sh down >/dev/null 2>&1' EXIT
 rm -rf "$OUT"; mkdir -p "$OUT"
 
-# the Go client test of our HTTP layer
 pass=0 failed=0 failures=()
-if [ -x build/rel/tests/e2e/test_kubeclient ]; then
-	if build/rel/tests/e2e/test_kubeclient >"$OUT/kubeclient.log" 2>&1; then
-		pass=$((pass + 1)); echo "ok   kubeclient"
-	else
-		failed=$((failed + 1)); failures+=(kubeclient); echo "FAIL kubeclient"; tail -20 "$OUT/kubeclient.log"
-	fi
-fi
 
 install_crds() { # FILE...
 	kubectl delete crd virtualmachinepools.pool.kubevirt.io virtualmachines.kubevirt.io \
@@ -50,11 +42,16 @@ run_case() { # PHASE CASE
 	CASE_OUT=$OUT/$phase-$name
 	mkdir -p "$CASE_OUT"
 	kubectl create namespace "$NS" >/dev/null
+	local args="ARGS_$name"
+	VMPOOLD_ARGS=${!args:-}
 	start_controller
 	wait_until 20 test -n "$(stage_pid vmpool-planner)"
 	PLANNER0=$(stage_pid vmpool-planner)
 	local start=$SECONDS rc=0
 	( set -u; "case_$name" ) >"$CASE_OUT/case.log" 2>&1 || rc=$?
+	# let the controller clean its pools up before it stops, so the namespace can go
+	kubectl -n "$NS" delete vmpool --all --wait=false >/dev/null 2>&1
+	wait_until 30 test "$(kubectl -n "$NS" get vm -o name 2>/dev/null | wc -l)" -eq 0
 	stop_controller >>"$CASE_OUT/case.log" 2>&1 || rc=1
 	kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1
 	if [ "$rc" -eq 0 ]; then
@@ -71,6 +68,14 @@ run_case() { # PHASE CASE
 }
 
 install_crds "$SHARED/crds/kubevirt-crds.yaml" || { echo "e2e: cannot install KubeVirt CRDs" >&2; exit 1; }
+# the C client test of our HTTP layer (common/kube.c) against the real API server
+if [ -x build/rel/tests/e2e/test_kubeclient ]; then
+	if build/rel/tests/e2e/test_kubeclient >"$OUT/kubeclient.log" 2>&1; then
+		pass=$((pass + 1)); echo "ok   kubeclient"
+	else
+		failed=$((failed + 1)); failures+=(kubeclient); echo "FAIL kubeclient"; tail -20 "$OUT/kubeclient.log"
+	fi
+fi
 for c in "${PHASE1[@]}"; do run_case kubevirt "$c"; done
 if [ ${#PHASE2[@]} -gt 0 ]; then
 	install_crds deploy/crds/kubevirt-minimal.yaml deploy/crds/virtualmachinepool.yaml ||
