@@ -8,6 +8,7 @@
 #   scripts/test-cluster.sh up      start etcd, apiserver, controller-manager; write kubeconfig
 #   scripts/test-cluster.sh down    stop them and remove the state directory
 #   scripts/test-cluster.sh env     print `export KUBECONFIG=...` for a running cluster
+#   scripts/test-cluster.sh restart-controller-manager   (after installing CRDs)
 #
 # Environment: VMPOOLD_CLUSTER_DIR (state, default /tmp/vmpoold-cluster-$UID),
 # VMPOOLD_CLUSTER_PORT (apiserver port, default 6443), VMPOOLD_CACHE (binary cache,
@@ -144,6 +145,31 @@ current-context: vmpoold-test
 KC
 }
 
+# kube-controller-manager: garbage collector, HPA, namespaces. Restarted by tests after they
+# install CRDs, so that the garbage collector knows the new resources at once instead of after
+# its next discovery resync.
+start_controller_manager() {
+  log "starting kube-controller-manager (garbage collector, HPA)"
+  setsid "$bindir/kube-controller-manager" \
+    --kubeconfig "$dir/kubeconfig" --bind-address 127.0.0.1 --secure-port 0 --port 0 \
+    --leader-elect=false --use-service-account-credentials=false \
+    --controllers garbagecollector,horizontalpodautoscaling,namespace,serviceaccount-token \
+    --service-account-private-key-file "$dir/sa.key" --root-ca-file "$dir/ca.crt" \
+    --horizontal-pod-autoscaler-sync-period 5s \
+    --concurrent-gc-syncs 20 --logtostderr=true --v=0 \
+    >"$dir/controller-manager.log" 2>&1 </dev/null &
+  echo $! >"$dir/controller-manager.pid"
+}
+
+restart_controller_manager() {
+  [ -f "$dir/controller-manager.pid" ] || die "no cluster in $dir"
+  local pid; pid=$(cat "$dir/controller-manager.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  start_controller_manager
+}
+
 up() {
   build
   if [ -f "$dir/apiserver.pid" ] && kill -0 "$(cat "$dir/apiserver.pid")" 2>/dev/null; then
@@ -180,16 +206,7 @@ up() {
   echo $! >"$dir/apiserver.pid"
   wait_ready || { tail -20 "$dir/apiserver.log" >&2; die "kube-apiserver did not become ready"; }
   kubeconfig "$dir/kubeconfig"
-  log "starting kube-controller-manager (garbage collector, HPA)"
-  setsid "$bindir/kube-controller-manager" \
-    --kubeconfig "$dir/kubeconfig" --bind-address 127.0.0.1 --secure-port 0 --port 0 \
-    --leader-elect=false --use-service-account-credentials=false \
-    --controllers garbagecollector,horizontalpodautoscaling,namespace,serviceaccount-token \
-    --service-account-private-key-file "$dir/sa.key" --root-ca-file "$dir/ca.crt" \
-    --horizontal-pod-autoscaler-sync-period 5s \
-    --concurrent-gc-syncs 20 --logtostderr=true --v=0 \
-    >"$dir/controller-manager.log" 2>&1 </dev/null &
-  echo $! >"$dir/controller-manager.pid"
+  start_controller_manager
   log "up: export KUBECONFIG=$dir/kubeconfig"
 }
 
@@ -214,8 +231,9 @@ case "${1:-}" in
   build) build ;;
   up) up ;;
   down) down ;;
+  restart-controller-manager) restart_controller_manager ;;
   env)
     [ -f "$dir/kubeconfig" ] || die "no cluster in $dir: run $0 up"
     echo "export KUBECONFIG=$dir/kubeconfig" ;;
-  *) echo "usage: $0 build|up|down|env" >&2; exit 2 ;;
+  *) echo "usage: $0 build|up|down|env|restart-controller-manager" >&2; exit 2 ;;
 esac

@@ -86,6 +86,8 @@ case_selector_mismatch() {
 	sleep 3
 	expect_eq "$(vm_count)" "0" "VMs created for a pool whose selector does not match" || return 1
 	grep -q 'mm' "$CASE_OUT/vmpoold.log" || fail "no log line naming the pool" || return 1
+	wait_until 20 test "$(kc get vmpool mm -o jsonpath='{.status.conditions[?(@.type=="ReplicaFailure")].reason}')" = InvalidSelector ||
+		fail "no ReplicaFailure condition: $(kc get vmpool mm -o jsonpath='{.status}')" || return 1
 }
 
 case_bad_selector() {

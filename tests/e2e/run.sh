@@ -33,7 +33,9 @@ install_crds() { # FILE...
 	local f
 	for f in "$@"; do kubectl create -f "$f" >/dev/null || return 1; done
 	kubectl wait --for condition=established --timeout=60s crd/virtualmachinepools.pool.kubevirt.io \
-		crd/virtualmachines.kubevirt.io >/dev/null
+		crd/virtualmachines.kubevirt.io >/dev/null || return 1
+	# the garbage collector learns new resources only on its 30 s discovery resync: restart it
+	bash scripts/test-cluster.sh restart-controller-manager
 }
 
 run_case() { # PHASE CASE
@@ -51,7 +53,8 @@ run_case() { # PHASE CASE
 	( set -u; "case_$name" ) >"$CASE_OUT/case.log" 2>&1 || rc=$?
 	# let the controller clean its pools up before it stops, so the namespace can go
 	kubectl -n "$NS" delete vmpool --all --wait=false >/dev/null 2>&1
-	wait_until 30 test "$(kubectl -n "$NS" get vm -o name 2>/dev/null | wc -l)" -eq 0
+	wait_until 30 test "$(kubectl -n "$NS" get vm -o json 2>/dev/null |
+		jq '[.items[] | select(.metadata.finalizers != null)] | length')" = 0
 	stop_controller >>"$CASE_OUT/case.log" 2>&1 || rc=1
 	kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1
 	if [ "$rc" -eq 0 ]; then
