@@ -1019,3 +1019,25 @@ char *kube_escape(const char *s)
 	*p = '\0';
 	return out;
 }
+
+struct kube *kube_open(
+    struct event_base *base, const char *kubeconfig, double qps, int burst, const char *user_agent)
+{
+	struct kube_config kc;
+	struct kube_opts ko;
+	struct kube *kube;
+	char err[512];
+
+	memset(&kc, 0, sizeof kc);
+	if (kubeconfig_load(kubeconfig, &kc, err, sizeof err) == -1)
+		fatal_config("kubeconfig: %s", err);
+	memset(&ko, 0, sizeof ko);
+	ko.qps = qps;
+	ko.burst = burst;
+	ko.user_agent = user_agent;
+	if ((kube = kube_new(base, &kc, &ko)) == NULL)
+		fatal_config("cannot set up the API client for %s", kc.server);
+	log_info(NULL, "API server %s (from %s)", kc.server, kc.source ? kc.source : "?");
+	kubeconfig_clear(&kc);
+	return kube;
+}

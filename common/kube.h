@@ -54,6 +54,10 @@ struct kube_opts {
 	long timeout; /* seconds for non-watch requests, 0 = 60 */
 };
 struct kube *kube_new(struct event_base *, const struct kube_config *, const struct kube_opts *);
+/* start-up helper: loads the kubeconfig (precedence as kubeconfig_load) and creates the client;
+ * an unusable configuration is logged and exits EXIT_CONFIG */
+struct kube *kube_open(
+    struct event_base *, const char *kubeconfig, double qps, int burst, const char *user_agent);
 void kube_free(struct kube *);
 
 struct kube_response {

@@ -162,9 +162,9 @@ int obj_has_finalizer(json_object *o, const char *finalizer)
 	return 0;
 }
 
-json_object *obj_condition(json_object *o, const char *type)
+json_object *obj_find_condition(json_object *conds, const char *type)
 {
-	json_object *conds = obj_path(o, "status.conditions"), *c;
+	json_object *c;
 	const char *t;
 	size_t i, n;
 
@@ -178,6 +178,11 @@ json_object *obj_condition(json_object *o, const char *type)
 			return c;
 	}
 	return NULL;
+}
+
+json_object *obj_condition(json_object *o, const char *type)
+{
+	return obj_find_condition(obj_path(o, "status.conditions"), type);
 }
 
 json_object *obj_copy(json_object *o)

@@ -24,6 +24,8 @@ json_object *obj_controller_ref(json_object *);
 /* 1 if the controller ref has this kind and uid */
 int obj_controlled_by(json_object *, const char *kind, const char *uid);
 int obj_has_finalizer(json_object *, const char *finalizer);
+/* condition with this type in a conditions array (NULL/non-array: none), or NULL */
+json_object *obj_find_condition(json_object *conditions, const char *type);
 /* condition with this type in status.conditions, or NULL */
 json_object *obj_condition(json_object *, const char *type);
 

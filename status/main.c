@@ -210,27 +210,6 @@ static void st_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(arg, NULL);
 }
 
-static struct kube *st_kube(struct event_base *base, const struct cli *cli)
-{
-	struct kube_config kc;
-	struct kube_opts ko;
-	struct kube *kube;
-	char err[512];
-
-	memset(&kc, 0, sizeof kc);
-	if (kubeconfig_load(cli->kubeconfig, &kc, err, sizeof err) == -1)
-		fatal_config("kubeconfig: %s", err);
-	memset(&ko, 0, sizeof ko);
-	ko.qps = cli->qps;
-	ko.burst = cli->burst;
-	ko.user_agent = "vmpool-status";
-	if ((kube = kube_new(base, &kc, &ko)) == NULL)
-		fatal_config("cannot set up the API client for %s", kc.server);
-	log_info(NULL, "API server %s (from %s)", kc.server, kc.source ? kc.source : "?");
-	kubeconfig_clear(&kc);
-	return kube;
-}
-
 int main(int argc, char **argv)
 {
 	struct link_spec pspec = {LINK_PLANNER, st_planner_accept, 0};
@@ -249,7 +228,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	kube = st_kube(base, &cli);
+	kube = kube_open(base, cli.kubeconfig, cli.qps, cli.burst, "vmpool-status");
 	rec = k8sev_recorder_new(kube);
 	stw_metrics_declare();
 	if (cli.metrics_addr != NULL &&

@@ -32,21 +32,7 @@ static int statuscalc_ready(json_object *vm)
 /* the condition of this type in a status object's conditions, or NULL */
 static json_object *statuscalc_cond(json_object *status, const char *type)
 {
-	json_object *conds, *c;
-	const char *t;
-	size_t i, n;
-
-	if (status == NULL || !json_object_object_get_ex(status, "conditions", &conds) ||
-	    !json_object_is_type(conds, json_type_array))
-		return NULL;
-	n = json_object_array_length(conds);
-	for (i = 0; i < n; i++) {
-		c = json_object_array_get_idx(conds, i);
-		t = obj_str(c, "type");
-		if (t != NULL && strcmp(t, type) == 0)
-			return c;
-	}
-	return NULL;
+	return obj_find_condition(obj_path(status, "conditions"), type);
 }
 
 static json_object *statuscalc_newcond(

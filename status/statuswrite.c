@@ -170,8 +170,16 @@ struct stw *stw_new(struct event_base *base, struct kube *kube, struct k8sev_rec
 
 void stw_free(struct stw *w)
 {
+	struct lh_entry *e;
+
 	if (w == NULL)
 		return;
+	/* no callback follows: kube_free() drops in-flight requests without calling back,
+	 * so entries with a write in flight are freed here, not by stw_done() */
+	lh_foreach(w->pools, e)
+	{
+		((struct stw_pool *)lh_entry_v(e))->inflight = 0;
+	}
 	lh_table_free(w->pools);
 	json_object_put(w->dirty);
 	event_free(w->kick);
