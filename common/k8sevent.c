@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/queue.h>
 #include <string.h>
 
 #include <json-c/linkhash.h>
@@ -203,19 +204,21 @@ void k8sev_agg_forget(struct k8sev_agg *a, const struct k8sev_src *src)
 
 /* ---- the recorder ---- */
 
-struct k8sev_recorder {
-	struct kube *kube;
-	struct k8sev_agg *agg;
-	unsigned long posted;
-};
-
 /* one request in flight: owns copies of everything it needs */
 struct k8sev_req {
+	TAILQ_ENTRY(k8sev_req) entry; /* on rec->inflight */
 	struct k8sev_recorder *rec;
 	char *ns, *pool, *uid, *type, *reason, *message;
 	char *name;
 	int patch;
 	double now;
+};
+
+struct k8sev_recorder {
+	struct kube *kube;
+	struct k8sev_agg *agg;
+	unsigned long posted;
+	TAILQ_HEAD(, k8sev_req) inflight; /* freed with the recorder (see k8sevent.h) */
 };
 
 struct k8sev_recorder *k8sev_recorder_new(struct kube *kube)
@@ -224,13 +227,18 @@ struct k8sev_recorder *k8sev_recorder_new(struct kube *kube)
 
 	rec->kube = kube;
 	rec->agg = k8sev_agg_new();
+	TAILQ_INIT(&rec->inflight);
 	return rec;
 }
+
+static void k8sev_req_free(struct k8sev_req *);
 
 void k8sev_recorder_free(struct k8sev_recorder *rec)
 {
 	if (rec == NULL)
 		return;
+	while (!TAILQ_EMPTY(&rec->inflight))
+		k8sev_req_free(TAILQ_FIRST(&rec->inflight));
 	k8sev_agg_free(rec->agg);
 	free(rec);
 }
@@ -242,6 +250,7 @@ unsigned long k8sev_recorder_count(const struct k8sev_recorder *rec)
 
 static void k8sev_req_free(struct k8sev_req *r)
 {
+	TAILQ_REMOVE(&r->rec->inflight, r, entry);
 	free(r->ns);
 	free(r->pool);
 	free(r->uid);
@@ -427,6 +436,7 @@ int k8sev_post(struct k8sev_recorder *rec, const struct k8sev_src *src, double n
 	r->name = xstrdup(seen.name);
 	r->patch = patch;
 	r->now = now;
+	TAILQ_INSERT_TAIL(&rec->inflight, r, entry);
 	if (k8sev_send(r, seen.count, seen.first) == -1) {
 		if (ent != NULL)
 			ent->busy = 0;

@@ -57,6 +57,8 @@ unsigned long k8sev_agg_size(const struct k8sev_agg *);
 /* the recorder: aggregation + API calls. kube NULL = log only (dry run). */
 struct k8sev_recorder;
 struct k8sev_recorder *k8sev_recorder_new(struct kube *);
+/* also frees requests still in flight: call it after kube_free() (which drops pending
+ * requests without calling them back), never while the client can still answer them */
 void k8sev_recorder_free(struct k8sev_recorder *);
 /* posts (or aggregates) one event; 0 when queued, -1 on a bad source (logged) */
 int k8sev_post(struct k8sev_recorder *, const struct k8sev_src *, double now);
