@@ -68,4 +68,9 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
 #define ACT_PATCH_POOL "patch_pool"
 #define ACT_EVENT      "event"
 
+/* POOL_RESULT reason for a pool whose selector cannot be parsed or does not match its
+ * template's labels. The planner posts its own Warning Event for it (once per generation),
+ * so vmpool-status does not post another when it adds the ReplicaFailure condition. */
+#define REASON_INVALID_SELECTOR "InvalidSelector"
+
 #endif

@@ -17,7 +17,6 @@
 
 #define REASON_SCALE_OUT "FailedScaleOut"
 #define REASON_SCALE_IN  "FailedScaleIn"
-#define REASON_INVALID   "InvalidSelector"
 
 struct plan_ctx {
 	const struct plan_in *in;
@@ -279,12 +278,12 @@ static int plan_selector(struct plan_ctx *c)
 		free(s);
 	}
 	c->out->invalid = 1;
-	c->out->reason = REASON_INVALID;
+	c->out->reason = REASON_INVALID_SELECTOR;
 	obj_int(c->pool, "metadata.generation", &gen);
 	if (gen != c->in->warned_gen) {
 		b = plan_body(c, ACT_EVENT, c->name, c->uid);
 		json_object_object_add(
-		    b, "event", plan_event("Warning", REASON_INVALID, c->out->message));
+		    b, "event", plan_event("Warning", REASON_INVALID_SELECTOR, c->out->message));
 		plan_push(c, b, EXPECT_NONE, NULL, NULL, NULL);
 		c->out->warned_gen = gen;
 	}

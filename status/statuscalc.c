@@ -158,6 +158,13 @@ int statuscalc_paused_change(json_object *old_status, json_object *new_status)
 	return is - was;
 }
 
+json_object *statuscalc_failure_added(json_object *old_status, json_object *new_status)
+{
+	if (statuscalc_cond(old_status, SC_COND_FAILURE) != NULL)
+		return NULL;
+	return statuscalc_cond(new_status, SC_COND_FAILURE);
+}
+
 long long statuscalc_desired(json_object *pool)
 {
 	long long n;

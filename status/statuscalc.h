@@ -36,6 +36,9 @@ json_object *statuscalc_compute(const struct statuscalc_in *);
 int statuscalc_differs(json_object *pool, json_object *computed);
 /* ReplicaPaused: +1 added, -1 removed, 0 unchanged between two status objects */
 int statuscalc_paused_change(json_object *old_status, json_object *new_status);
+/* the ReplicaFailure condition of new_status if old_status lacked one (SPEC 15: newly added
+ * failures are also reported as a Warning Event), else NULL; borrowed from new_status */
+json_object *statuscalc_failure_added(json_object *old_status, json_object *new_status);
 /* spec.replicas, nil treated as 1 */
 long long statuscalc_desired(json_object *pool);
 

@@ -4,7 +4,8 @@
  * A write happens only when the computed status differs from the observed one; after a
  * success the same status is not written again while the watcher still shows the old one
  * (it lags behind our write). 409 waits for the watcher's newer copy plus a backoff retry;
- * 404 drops the pool. ReplicaPaused transitions post SuccessfulPaused/SuccessfulResume.
+ * 404 drops the pool. ReplicaPaused transitions post SuccessfulPaused/SuccessfulResume; a
+ * newly added ReplicaFailure posts a Warning with its reason and message.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,6 +412,25 @@ static void stw_paused_event(
 	k8sev_post(sp->w->rec, &src, now_real());
 }
 
+/* SPEC 15: a newly added ReplicaFailure is also a Warning Event with the sync error */
+static void stw_failure_event(
+    struct stw_pool *sp, const char *uid, json_object *from, json_object *to)
+{
+	struct k8sev_src src;
+	json_object *c = statuscalc_failure_added(from, to);
+
+	if (c == NULL || sp->w->rec == NULL || obj_str(c, "reason") == NULL ||
+	    strcmp(obj_str(c, "reason"), REASON_INVALID_SELECTOR) == 0)
+		return;
+	src.ns = sp->ns;
+	src.pool = sp->name;
+	src.uid = uid;
+	src.type = "Warning";
+	src.reason = obj_str(c, "reason");
+	src.message = obj_str(c, "message") != NULL ? obj_str(c, "message") : "";
+	k8sev_post(sp->w->rec, &src, now_real());
+}
+
 static void stw_schedule_retry(struct stw_pool *sp)
 {
 	struct timeval tv;
@@ -435,6 +455,7 @@ static void stw_written(struct stw_pool *sp, const struct kube_response *resp)
 	backoff_reset(&sp->bo);
 	evtimer_del(sp->retry);
 	stw_paused_event(sp, obj_uid(resp->body), sp->written_from, sp->written);
+	stw_failure_event(sp, obj_uid(resp->body), sp->written_from, sp->written);
 }
 
 static void stw_count(const char *result)

@@ -201,3 +201,22 @@ case_manifests() {
 	kubectl apply --dry-run=server -f "$ROOT/deploy/rbac.yaml" -f "$ROOT/deploy/vmpoold.yaml" >/dev/null ||
 		fail "deploy manifests rejected by the API server" || return 1
 }
+
+# a VM the API server rejects (pool name of 252 characters: "<pool>-0" is over the 253 limit):
+# FailedCreate events, ReplicaFailure/FailedScaleOut, a Warning Event with the sync error,
+# and nothing else breaks
+case_create_fails() {
+	local long
+	long=$(printf 'f%.0s' $(seq 1 252))
+	make_pool cf 1 | sed "s/^  name: cf$/  name: $long/" | kc apply -f - >/dev/null || return 1
+	wait_until 30 test "$(event_count FailedCreate "Error creating VM: ")" -ge 1 ||
+		fail "no FailedCreate event: $(kc get events)" || return 1
+	wait_until 30 test "$(kc get vmpool "$long" -o jsonpath='{.status.conditions[?(@.type=="ReplicaFailure")].reason}')" = FailedScaleOut ||
+		fail "no ReplicaFailure/FailedScaleOut: $(kc get vmpool "$long" -o jsonpath='{.status}')" || return 1
+	kc get vmpool "$long" -o jsonpath='{.status.conditions[0].message}' | grep -q '^error during scale out: ' ||
+		fail "condition message: $(kc get vmpool "$long" -o jsonpath='{.status.conditions}')" || return 1
+	wait_until 20 test "$(event_count FailedScaleOut "error during scale out: ")" -ge 1 ||
+		fail "no FailedScaleOut Warning event: $(kc get events)" || return 1
+	expect_eq "$(vm_count)" "0" "VMs" || return 1
+	kill -0 "$VMPOOLD_PID" || fail "vmpoold died" || return 1
+}

@@ -141,6 +141,12 @@ static void test_failure_added(void **state)
 
 	assert_true(obj_equal(st, want));
 	assert_true(statuscalc_differs(p, st));
+	/* newly added: reported (as a Warning Event) with the sync error's reason */
+	assert_non_null(statuscalc_failure_added(obj_path(p, "status"), st));
+	assert_string_equal(obj_str(statuscalc_failure_added(obj_path(p, "status"), st), "reason"),
+	    "FailedScaleOut");
+	assert_null(statuscalc_failure_added(st, st));
+	assert_null(statuscalc_failure_added(NULL, obj_path(p, "status")));
 	json_object_put(want);
 	json_object_put(st);
 	json_object_put(p);

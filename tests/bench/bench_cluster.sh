@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016,SC2317 # eval strings expand later; functions run via trap/eval
+# tests/bench/bench_cluster.sh: vmpoold against the real control plane (scripts/test-cluster.sh
+# on its own port and state directory, brought up and down here). One pool is scaled
+# 0 -> N -> 0 with vmpool-sim marking VMs ready at once; the script measures the time to
+# readyReplicas N and back to 0, the API writes vmpoold made (from the apiserver's audit
+# log), the idle cost of a converged pool, and each stage's peak RSS (VmHWM) and CPU time.
+#
+#   bash tests/bench/bench_cluster.sh
+# Environment: BENCH_REPLICAS (default 500), BENCH_QPS / BENCH_BURST (vmpoold's and the
+# simulator's --kube-api-qps / --kube-api-burst, default 500 / 1000), BENCH_IDLE (seconds,
+# default 20), BIN (default bin), BENCH_KEEP=1 keeps the cluster and run dir.
+# Prints "bench <name>: <figure> <unit>" lines; exits non-zero when a phase times out.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 1
+SHARED=${SHARED:-$ROOT/../shared}
+BIN=${BIN:-bin}
+N=${BENCH_REPLICAS:-500}
+QPS=${BENCH_QPS:-500}
+BURST=${BENCH_BURST:-1000}
+IDLE=${BENCH_IDLE:-20}
+NS=bench
+POOL=bench
+export VMPOOLD_CLUSTER_DIR=${VMPOOLD_CLUSTER_DIR:-/tmp/vmpoold-bench-$(id -u)}
+export VMPOOLD_CLUSTER_PORT=${VMPOOLD_CLUSTER_PORT:-6643}
+export KUBECONFIG=$VMPOOLD_CLUSTER_DIR/kubeconfig
+AUDIT=$VMPOOLD_CLUSTER_DIR/audit.log
+API=https://127.0.0.1:$VMPOOLD_CLUSTER_PORT
+POOL_URL=/apis/pool.kubevirt.io/v1beta1/namespaces/$NS/virtualmachinepools/$POOL
+VM_URL="/apis/kubevirt.io/v1/namespaces/$NS/virtualmachines?limit=1"
+RUN=$(mktemp -d "${TMPDIR:-/tmp}/vmpoold-bench-run.XXXXXX")
+HZ=$(getconf CLK_TCK)
+STAGES=(vmpool-watcher vmpool-planner vmpool-actuator vmpool-status)
+VMPOOLD_PID="" SIM_PID=""
+
+log() { printf 'bench_cluster: %s\n' "$*" >&2; }
+out() { printf 'bench %s\n' "$*"; }
+
+for t in jq curl kubectl; do
+	command -v "$t" >/dev/null || { log "$t is missing (scripts/install-deps.sh)"; exit 1; }
+done
+for p in vmpoold vmpool-sim "${STAGES[@]}"; do
+	[ -x "$BIN/$p" ] || { log "$BIN/$p is missing: run make"; exit 1; }
+done
+[ -f "$SHARED/crds/kubevirt-crds.yaml" ] || { log "$SHARED/crds/kubevirt-crds.yaml not found"; exit 1; }
+
+stop_pid() { # PID: SIGTERM, wait up to 15 s, then SIGKILL
+	local pid=$1
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	stop_pid "$VMPOOLD_PID"
+	stop_pid "$SIM_PID"
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		log "kept: cluster $VMPOOLD_CLUSTER_DIR, run dir $RUN"
+	else
+		bash scripts/test-cluster.sh down >/dev/null 2>&1
+		rm -rf "$RUN"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+api() { # PATH: GET through curl (cheaper than kubectl for polling)
+	curl -s --max-time 5 --cacert "$VMPOOLD_CLUSTER_DIR/ca.crt" \
+		-H "Authorization: Bearer $(cat "$VMPOOLD_CLUSTER_DIR/token")" "$API$1"
+}
+
+now() { printf '%s' "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+# poll_until SECONDS CMD...: run CMD every 0.2 s until it succeeds; 1 on timeout
+poll_until() {
+	local limit=$1 end
+	shift
+	end=$((SECONDS + limit))
+	until "$@"; do
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep 0.2
+	done
+}
+
+pool_field() { api "$POOL_URL" | jq -r ".$1 // 0"; }
+pool_ready_is() { [ "$(api "$POOL_URL" | jq -r '"\(.status.replicas // 0) \(.status.readyReplicas // 0)"')" = "$1 $1" ]; }
+no_vms_left() { [ "$(api "$VM_URL" | jq -r '.items | length')" = 0 ]; }
+pool_empty() { pool_ready_is 0 && no_vms_left; }
+pool_initialised() {
+	api "$POOL_URL" | jq -e '(.metadata.finalizers // [] | index("pool.kubevirt.io/finalizer")) != null
+		and (.status.labelSelector // "") != ""' >/dev/null
+}
+
+# the stages vmpoold started: "name pid" lines
+stage_pids() {
+	local pid comm
+	for pid in $(pgrep -P "$VMPOOLD_PID"); do
+		comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
+		echo "$comm $pid"
+	done
+}
+pid_of() { stage_pids | awk -v n="$1" '$1 == n { print $2; exit }'; }
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'; }
+hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+ticks_s() { awk -v t="$1" -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }'; }
+
+declare -A PID CPU0
+snap_pids() { local s; for s in vmpoold "${STAGES[@]}" sim; do PID[$s]=$(pid_of "$s"); done; PID[vmpoold]=$VMPOOLD_PID; PID[sim]=$SIM_PID; }
+snap_cpu() { local s; for s in vmpoold "${STAGES[@]}" sim; do CPU0[$s]=$(cpu_ticks "${PID[$s]}"); done; }
+# cpu_since PHASE: per-process CPU seconds since the last snap_cpu
+cpu_since() {
+	local s now_t total=0 d
+	for s in vmpoold "${STAGES[@]}"; do
+		now_t=$(cpu_ticks "${PID[$s]}")
+		d=$((${now_t:-0} - ${CPU0[$s]:-0}))
+		total=$((total + d))
+		out "${1}_cpu_${s#vmpool-}: $(ticks_s "$d") s"
+	done
+	out "${1}_cpu_total: $(ticks_s "$total") s (vmpoold + 4 stages; the simulator not counted)"
+	d=$(($(cpu_ticks "$SIM_PID") - ${CPU0[sim]:-0}))
+	out "${1}_cpu_sim: $(ticks_s "$d") s (vmpool-sim, for reference)"
+}
+
+audit_mark() { stat -c %s "$AUDIT"; }
+# writes PHASE OFFSET: vmpoold's completed writes in $NS since OFFSET, with a breakdown. The
+# stages send their own program name as User-Agent (vmpool-actuator, vmpool-status), the
+# shared default is vmpoold/<version>; vmpool-sim and kubectl are not counted.
+writes() {
+	local phase=$1 off=$2 lines total failed
+	lines=$(tail -c +$((off + 1)) "$AUDIT" | jq -c --arg ns "$NS" '
+		select(.stage == "ResponseComplete" and .objectRef.namespace == $ns)
+		| select(.userAgent // "" | split(" ")[0] | split("/")[0]
+			| IN("vmpoold", "vmpool-watcher", "vmpool-planner", "vmpool-actuator", "vmpool-status"))')
+	total=$(printf '%s' "$lines" | grep -c .)
+	failed=$(printf '%s' "$lines" | jq -s '[.[] | select(.responseStatus.code >= 400)] | length')
+	out "${phase}_api_writes: $total writes ($failed failed)"
+	[ "$total" -gt 0 ] || return 0
+	printf '%s\n' "$lines" | jq -r '"\(.verb) \(.objectRef.resource)\(if .objectRef.subresource then "/" + .objectRef.subresource else "" end) \(.responseStatus.code)"' |
+		sort | uniq -c | sort -rn | while read -r c what; do
+		out "${phase}_api_writes_by_kind: $c writes ($what)"
+	done
+}
+
+scale_to() { kubectl -n "$NS" scale vmpool "$POOL" --replicas "$1" >/dev/null; }
+
+pool_yaml() {
+	sed -e "s/vm-pool-cirros/$POOL/g" -e 's/replicas: 3/replicas: 0/' examples/vm-pool-cirros.yaml
+}
+
+# ---- setup ----
+log "starting the control plane in $VMPOOLD_CLUSTER_DIR (port $VMPOOLD_CLUSTER_PORT)"
+bash scripts/test-cluster.sh down >/dev/null 2>&1
+bash scripts/test-cluster.sh up >"$RUN/cluster.log" 2>&1 || { cat "$RUN/cluster.log" >&2; exit 1; }
+kubectl create -f "$SHARED/crds/kubevirt-crds.yaml" >/dev/null || exit 1
+kubectl wait --for condition=established --timeout=60s crd/virtualmachinepools.pool.kubevirt.io \
+	crd/virtualmachines.kubevirt.io >/dev/null || exit 1
+kubectl create namespace "$NS" >/dev/null || exit 1
+poll_until 30 eval 'kubectl -n "$NS" get vmpool >/dev/null 2>&1' || { log "vmpool resource not served"; exit 1; }
+pool_yaml | kubectl -n "$NS" apply -f - >/dev/null || exit 1
+
+"$BIN/vmpool-sim" --kubeconfig "$KUBECONFIG" --namespace "$NS" --ready-delay 0 \
+	--kube-api-qps "$QPS" --kube-api-burst "$BURST" >"$RUN/sim.log" 2>&1 &
+SIM_PID=$!
+"$BIN/vmpoold" --kubeconfig "$KUBECONFIG" --namespace "$NS" --run-dir "$RUN" \
+	--kube-api-qps "$QPS" --kube-api-burst "$BURST" >"$RUN/vmpoold.log" 2>&1 &
+VMPOOLD_PID=$!
+out "cluster_config: pool of the example VM template, 0 -> $N -> 0 replicas; vmpoold and vmpool-sim with --kube-api-qps $QPS --kube-api-burst $BURST, sim --ready-delay 0, planner --burst-replicas default; load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+poll_until 30 eval '[ "$(stage_pids | wc -l)" -eq 4 ]' || { log "vmpoold did not start 4 stages"; tail -20 "$RUN/vmpoold.log" >&2; exit 1; }
+poll_until 30 pool_initialised || { log "pool never got its finalizer and status"; tail -20 "$RUN/vmpoold.log" >&2; exit 1; }
+sleep 2
+snap_pids
+for s in "${!PID[@]}"; do [ -n "${PID[$s]}" ] || { log "no pid for $s"; exit 1; }; done
+
+# ---- scale up ----
+rc=0
+snap_cpu
+off=$(audit_mark)
+t0=$(now)
+scale_to "$N" || exit 1
+if poll_until 120 eval '[ "$(pool_field status.replicas)" -ge "$N" ]'; then t1=$(now); else log "status.replicas never reached $N"; rc=1; fi
+if poll_until 120 pool_ready_is "$N"; then t2=$(now); else log "readyReplicas never reached $N"; rc=1; fi
+if [ "$rc" -eq 0 ]; then
+	out "scale_up_replicas_seconds: $(elapsed "$t0" "$t1") s (0 -> status.replicas $N)"
+	out "scale_up_ready_seconds: $(elapsed "$t0" "$t2") s (0 -> status.readyReplicas $N)"
+	out "scale_up_rate: $(awk -v n="$N" -v a="$t0" -v b="$t2" 'BEGIN { printf "%.0f", n / (b - a) }') VMs/s (created and reported ready)"
+fi
+sleep 2 # trailing status writes belong to this phase
+writes scale_up "$off"
+cpu_since scale_up
+[ "$rc" -eq 0 ] || exit 1
+
+# ---- idle ----
+snap_cpu
+off=$(audit_mark)
+sleep "$IDLE"
+writes "idle_${IDLE}s" "$off"
+cpu_since "idle_${IDLE}s"
+
+# ---- scale down ----
+snap_cpu
+off=$(audit_mark)
+t0=$(now)
+scale_to 0 || exit 1
+if poll_until 120 pool_empty; then t1=$(now); else log "pool never got back to 0"; rc=1; fi
+[ "$rc" -eq 0 ] && out "scale_down_seconds: $(elapsed "$t0" "$t1") s ($N -> 0 VMs, status.replicas 0)"
+sleep 2
+writes scale_down "$off"
+cpu_since scale_down
+
+# ---- whole run: peak RSS and CPU of each process, read just before stopping ----
+for s in vmpoold "${STAGES[@]}" sim; do
+	cur=$s
+	[ "$s" = sim ] || [ "$s" = vmpoold ] || cur=$(pid_of "$s")
+	[ "$s" = sim ] && cur=$SIM_PID
+	[ "$s" = vmpoold ] && cur=$VMPOOLD_PID
+	[ "$cur" = "${PID[$s]}" ] || { out "restart_note: $s was restarted during the run (pid ${PID[$s]} -> $cur)"; rc=1; }
+	out "run_maxrss_${s#vmpool-}: $(awk -v k="$(hwm_kb "$cur")" 'BEGIN { printf "%.1f", k / 1024 }') MB (VmHWM)"
+	out "run_cpu_${s#vmpool-}: $(ticks_s "$(cpu_ticks "$cur")") s (utime + stime, whole run)"
+done
+grep -E 'AddressSanitizer|runtime error:|fatal' "$RUN"/*.log >&2 && rc=1
+exit "$rc"
