@@ -870,8 +870,13 @@ struct kube *kube_new(
 	k = xcalloc(1, sizeof *k);
 	k->base = base;
 	kube_copy_config(&k->cfg, cfg);
-	k->user_agent =
-	    xstrdup(opts != NULL && opts->user_agent != NULL ? opts->user_agent : KUBE_USER_AGENT);
+	/* "vmpoold/0.1.0 (vmpool-actuator)": one product name in audit logs, the stage beside it */
+	if (opts != NULL && opts->user_agent != NULL && strchr(opts->user_agent, '/') != NULL)
+		k->user_agent = xstrdup(opts->user_agent); /* a complete product/version */
+	else if (opts != NULL && opts->user_agent != NULL)
+		xasprintf(&k->user_agent, "%s (%s)", KUBE_USER_AGENT, opts->user_agent);
+	else
+		k->user_agent = xstrdup(KUBE_USER_AGENT);
 	k->timeout = opts != NULL && opts->timeout > 0 ? opts->timeout : KUBE_DEFAULT_TIMEOUT;
 	k->qps = opts != NULL ? opts->qps : 0;
 	tb_init(&k->tb, k->qps, opts != NULL && opts->burst > 1 ? opts->burst : 1, now_mono());

@@ -50,8 +50,8 @@ struct kube;
 struct kube_opts {
 	double qps; /* writer token bucket; <= 0 unlimited */
 	int burst;
-	const char *user_agent;
-	long timeout; /* seconds for non-watch requests, 0 = 60 */
+	const char *user_agent; /* "PROGRAM": sent as "vmpoold/VERSION (PROGRAM)"; "x/1" as is */
+	long timeout;           /* seconds for non-watch requests, 0 = 60 */
 };
 struct kube *kube_new(struct event_base *, const struct kube_config *, const struct kube_opts *);
 /* start-up helper: loads the kubeconfig (precedence as kubeconfig_load) and creates the client;

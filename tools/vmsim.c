@@ -92,7 +92,7 @@ static struct kube *vmsim_kube(
 	memset(&ko, 0, sizeof(ko));
 	ko.qps = c->qps;
 	ko.burst = c->burst;
-	ko.user_agent = "vmpool-sim";
+	ko.user_agent = "vmpool-sim/" VMPOOL_VERSION;
 	k = kube_new(base, cfg, &ko);
 	if (k == NULL)
 		fatal_config("cannot set up the Kubernetes client for %s", cfg->server);
