@@ -132,38 +132,60 @@ void expect_drop_pool(struct expect *e, const char *pool_key)
 	}
 }
 
-static json_object *expect_find(
-    json_object *pool, json_object **vms, size_t nvms, const char *field, const char *want)
+/* the array behind expect_settle(): a scan of the namespace's VMs */
+struct expect_scan {
+	json_object **vms;
+	size_t n;
+};
+
+static json_object *expect_scan_name(const char *name, void *arg)
 {
+	struct expect_scan *sc = arg;
 	const char *s;
 	size_t i;
 
-	if (pool != NULL && strcmp(field, "uid") == 0 && (s = obj_uid(pool)) != NULL &&
-	    strcmp(s, want) == 0)
-		return pool;
-	for (i = 0; i < nvms; i++) {
-		s = strcmp(field, "uid") == 0 ? obj_uid(vms[i]) : obj_name(vms[i]);
-		if (s != NULL && strcmp(s, want) == 0)
-			return vms[i];
-	}
+	for (i = 0; i < sc->n; i++)
+		if ((s = obj_name(sc->vms[i])) != NULL && strcmp(s, name) == 0)
+			return sc->vms[i];
 	return NULL;
 }
 
+static json_object *expect_scan_uid(const char *uid, void *arg)
+{
+	struct expect_scan *sc = arg;
+	const char *s;
+	size_t i;
+
+	for (i = 0; i < sc->n; i++)
+		if ((s = obj_uid(sc->vms[i])) != NULL && strcmp(s, uid) == 0)
+			return sc->vms[i];
+	return NULL;
+}
+
+/* the pool or a VM of its namespace with that uid */
+static json_object *expect_find_uid(json_object *pool, const struct expect_view *v, const char *uid)
+{
+	const char *s;
+
+	if (pool != NULL && (s = obj_uid(pool)) != NULL && strcmp(s, uid) == 0)
+		return pool;
+	return v->by_uid(uid, v->arg);
+}
+
 /* 1 if the cache shows what x was waiting for */
-static int expect_done(
-    const struct expectation *x, json_object *pool, json_object **vms, size_t nvms)
+static int expect_done(const struct expectation *x, json_object *pool, const struct expect_view *v)
 {
 	json_object *o;
 	const char *rv;
 
 	switch (x->kind) {
 	case EXPECT_CREATE:
-		return expect_find(NULL, vms, nvms, "name", x->key) != NULL;
+		return v->by_name(x->key, v->arg) != NULL;
 	case EXPECT_DELETE:
-		o = expect_find(NULL, vms, nvms, "uid", x->key);
+		o = v->by_uid(x->key, v->arg);
 		return o == NULL || obj_terminating(o);
 	case EXPECT_PATCH:
-		if ((o = expect_find(pool, vms, nvms, "uid", x->key)) == NULL)
+		if ((o = expect_find_uid(pool, v, x->key)) == NULL)
 			return 1;
 		rv = obj_str(o, "metadata.resourceVersion");
 		return x->result && (rv == NULL || x->rv == NULL || strcmp(rv, x->rv) != 0);
@@ -172,8 +194,8 @@ static int expect_done(
 	}
 }
 
-void expect_settle(struct expect *e, const char *pool_key, json_object *pool, json_object **vms,
-    size_t nvms, double now)
+void expect_settle_view(struct expect *e, const char *pool_key, json_object *pool,
+    const struct expect_view *v, double now)
 {
 	struct expectation *x;
 	size_t i = 0;
@@ -181,11 +203,20 @@ void expect_settle(struct expect *e, const char *pool_key, json_object *pool, js
 	while (i < e->n) {
 		x = &e->v[i];
 		if (strcmp(x->pool, pool_key) == 0 &&
-		    (now - x->t >= e->ttl || expect_done(x, pool, vms, nvms)))
+		    (now - x->t >= e->ttl || expect_done(x, pool, v)))
 			expect_remove_at(e, i);
 		else
 			i++;
 	}
+}
+
+void expect_settle(struct expect *e, const char *pool_key, json_object *pool, json_object **vms,
+    size_t nvms, double now)
+{
+	struct expect_scan sc = {vms, nvms};
+	struct expect_view v = {expect_scan_name, expect_scan_uid, &sc};
+
+	expect_settle_view(e, pool_key, pool, &v, now);
 }
 
 size_t expect_expire(struct expect *e, double now, void (*fn)(const char *, void *), void *arg)

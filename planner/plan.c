@@ -1,6 +1,9 @@
 /*
  * plan.c: one planning pass for one pool (SPEC 4-10, 14), as a pure function of the pool,
- * every VM of its namespace, the expectations, the burst, a random seed and the clock.
+ * the VMs it controls, the namespace's detached VMs that still carry its finalizer, a way
+ * to ask whether a VM name is taken in the namespace, the expectations, the burst, a
+ * random seed and the clock. The caller indexes the VMs, so a pass costs what the pool
+ * holds, not what its namespace holds.
  * It returns the actions to send and whether the pass failed outright (bad selector).
  * Rules that update objects skip an object with a patch still pending; scaling waits
  * while create/delete expectations are unsatisfied.
@@ -244,17 +247,25 @@ static void plan_owned(struct plan_ctx *c, json_object *vm)
 		plan_strip_vm(c, vm, REASON_SCALE_IN, "error during opportunistic scale in");
 }
 
+static void plan_vm(struct plan_ctx *c, json_object *vm)
+{
+	if (obj_controlled_by(vm, POOL_KIND, c->uid))
+		plan_owned(c, vm);
+	else
+		plan_detached(c, vm);
+}
+
+/* owned VMs first, then detached ones (each list in store order); every VM is classified
+ * again, so one on the wrong list is treated by what it is */
 static void plan_vms(struct plan_ctx *c)
 {
 	size_t i;
 
-	c->owned = xcalloc(c->in->nvms + 1, sizeof(*c->owned));
-	for (i = 0; i < c->in->nvms; i++) {
-		if (obj_controlled_by(c->in->vms[i], POOL_KIND, c->uid))
-			plan_owned(c, c->in->vms[i]);
-		else
-			plan_detached(c, c->in->vms[i]);
-	}
+	c->owned = xcalloc(c->in->nowned + c->in->ndetached + 1, sizeof(*c->owned));
+	for (i = 0; i < c->in->nowned; i++)
+		plan_vm(c, c->in->owned[i]);
+	for (i = 0; i < c->in->ndetached; i++)
+		plan_vm(c, c->in->detached[i]);
 }
 
 /* the selector must parse and match the template labels; else the pass fails (once) */
@@ -299,53 +310,26 @@ static int plan_desired(json_object *pool)
 	return r < 0 ? 0 : (r > 1000000 ? 1000000 : (int)r);
 }
 
-static int plan_cmp_long(const void *a, const void *b)
+/* 1 if index idx is taken: a VM of that name in the namespace, or a pending create */
+static int plan_index_used(struct plan_ctx *c, const char *name)
 {
-	long x = *(const long *)a, y = *(const long *)b;
-
-	return (x > y) - (x < y);
+	if (c->in->name_used != NULL && c->in->name_used(c->ns, name, c->in->name_arg))
+		return 1;
+	return expect_create_pending(c->in->exp, c->in->key, name, c->in->now);
 }
 
-/* the index of "<pool>-<i>" (decimal, no leading zero), or -1 */
-static long plan_index_of(const char *pool, const char *name)
-{
-	size_t n = strlen(pool);
-	const char *p;
-	long i = 0;
-
-	if (name == NULL || strncmp(name, pool, n) != 0 || name[n] != '-')
-		return -1;
-	p = name + n + 1;
-	if (*p == '\0' || (*p == '0' && p[1] != '\0') || strlen(p) > 15)
-		return -1;
-	for (; *p != '\0'; p++) {
-		if (*p < '0' || *p > '9')
-			return -1;
-		i = i * 10 + (*p - '0');
-	}
-	return i;
-}
-
-/* SPEC 6: the lowest indices whose name no VM of the namespace (nor a pending create) uses */
+/* SPEC 6: the lowest indices whose name no VM of the namespace (nor a pending create) uses;
+ * the walk stops at the count-th free index, so it looks up count + taken-below names */
 static void plan_scale_out(struct plan_ctx *c, int count)
 {
-	long *used = xcalloc(c->in->nvms + 1, sizeof(*used)), idx = 0, k;
-	size_t nused = 0, u = 0, i;
 	json_object *vm, *b;
 	char *name, msg[512];
+	long idx;
 
-	for (i = 0; i < c->in->nvms; i++)
-		if ((k = plan_index_of(c->name, obj_name(c->in->vms[i]))) >= 0)
-			used[nused++] = k;
-	qsort(used, nused, sizeof(*used), plan_cmp_long);
-	while (count > 0) {
-		while (u < nused && used[u] < idx)
-			u++;
+	for (idx = 0; count > 0; idx++) {
 		name = vmbuild_name(c->name, idx);
-		if ((u < nused && used[u] == idx) ||
-		    expect_create_pending(c->in->exp, c->in->key, name, c->in->now)) {
+		if (plan_index_used(c, name)) {
 			free(name);
-			idx++;
 			continue;
 		}
 		if ((vm = vmbuild_vm(c->pool, idx, NULL)) == NULL) {
@@ -361,10 +345,8 @@ static void plan_scale_out(struct plan_ctx *c, int count)
 		plan_push(c, b, EXPECT_CREATE, NULL, REASON_SCALE_OUT, "error during scale out");
 		c->out->ncreate++;
 		free(name);
-		idx++;
 		count--;
 	}
-	free(used);
 }
 
 static unsigned int plan_rand(unsigned int *s)

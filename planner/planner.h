@@ -50,6 +50,15 @@ void expect_drop_pool(struct expect *, const char *pool_key);
 /* removes what the cache now shows as done; pool may be NULL, vms are the namespace's */
 void expect_settle(struct expect *, const char *pool_key, json_object *pool, json_object **vms,
     size_t nvms, double now);
+/* the same, looking VMs of the pool's namespace up instead of scanning them: each function
+ * returns the VM of that name (uid) in the namespace, or NULL (borrowed) */
+struct expect_view {
+	json_object *(*by_name)(const char *name, void *arg);
+	json_object *(*by_uid)(const char *uid, void *arg);
+	void *arg;
+};
+void expect_settle_view(struct expect *, const char *pool_key, json_object *pool,
+    const struct expect_view *, double now);
 /* removes expired expectations, calling fn with the pool key of each; returns how many */
 size_t expect_expire(struct expect *, double now, void (*fn)(const char *, void *), void *);
 /* unsatisfied create + delete expectations of the pool */
@@ -67,8 +76,15 @@ char *vmbuild_name(const char *pool, long index);
 struct plan_in {
 	json_object *pool; /* NULL: the pool is gone */
 	const char *key;   /* "<ns>/<name>" */
-	json_object **vms; /* every VM of the pool's namespace */
-	size_t nvms;
+	/* the VMs of the pool's namespace whose controller is the pool, in store order */
+	json_object **owned;
+	size_t nowned;
+	/* the namespace's VMs without a controller that carry the pool finalizer (Q7) */
+	json_object **detached;
+	size_t ndetached;
+	/* 1 if ANY VM of the namespace (owned, foreign, orphan, terminating) has that name */
+	int (*name_used)(const char *ns, const char *name, void *arg);
+	void *name_arg;
 	struct expect *exp; /* read only */
 	int burst;
 	unsigned int seed;
@@ -99,6 +115,18 @@ struct plan_out {
 
 int plan_pool(const struct plan_in *, struct plan_out *);
 void plan_out_clear(struct plan_out *);
+
+/* vmindex.c: the mirror's VMs by controlling pool and as detached candidates, kept from
+ * the mirror's changed() callback. The lists come in store order and are allocated (free
+ * them); the VMs are borrowed until the next update. */
+struct vmindex;
+struct vmindex *vmindex_new(void);
+void vmindex_free(struct vmindex *);
+void vmindex_update(struct vmindex *, json_object *old, json_object *new_);
+size_t vmindex_owned(struct vmindex *, const char *ns, const char *pool_uid, json_object ***vms);
+size_t vmindex_detached(struct vmindex *, const char *ns, json_object ***vms);
+json_object *vmindex_uid(struct vmindex *, const char *uid); /* any namespace */
+size_t vmindex_count(const struct vmindex *);
 
 /* queue.c: dirty pools, processed in batches on the next loop turn */
 struct queue;
@@ -139,6 +167,7 @@ struct planner {
 	struct pmap *pools; /* key -> struct pstate */
 	struct pmap *uids;  /* pool uid -> key */
 	struct pmap *out;   /* action id -> outstanding action */
+	struct vmindex *vms;
 	uint64_t next_id, next_pass;
 	unsigned long passes;
 	double pass_seconds;

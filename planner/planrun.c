@@ -28,9 +28,12 @@ struct outstanding {
 	const char *prefix;
 };
 
-struct vmvec {
-	json_object **v;
-	size_t n, cap;
+/* what one pass sees of the pool's namespace */
+struct planrun_view {
+	struct planner *p;
+	const char *ns;
+	json_object **owned, **detached;
+	size_t nowned, ndetached;
 };
 
 static void planrun_pstate_free(void *p)
@@ -83,6 +86,7 @@ void planrun_init(struct planner *p)
 	p->pools = pmap_new(planrun_pstate_free);
 	p->uids = pmap_new(free);
 	p->out = pmap_new(planrun_outstanding_free);
+	p->vms = vmindex_new();
 }
 
 void planrun_clear(struct planner *p)
@@ -91,6 +95,8 @@ void planrun_clear(struct planner *p)
 	pmap_free(p->pools);
 	pmap_free(p->uids);
 	pmap_free(p->out);
+	vmindex_free(p->vms);
+	p->vms = NULL;
 	p->exp = NULL;
 	p->pools = p->uids = p->out = NULL;
 }
@@ -214,7 +220,8 @@ static void planrun_mark_uid(struct planner *p, json_object *vm)
 		queue_mark(p->q, key);
 }
 
-/* mirror callback: a pool change dirties that pool; a VM change its old and new owners */
+/* mirror callback: a pool change dirties that pool; a VM change its old and new owners.
+ * Every change of the store comes through here, so the VM index is kept here. */
 void planrun_changed(const char *kind, json_object *old, json_object *new_, void *arg)
 {
 	struct planner *p = arg;
@@ -222,6 +229,7 @@ void planrun_changed(const char *kind, json_object *old, json_object *new_, void
 	char key[512];
 
 	if (strcmp(kind, KIND_VM) == 0) {
+		vmindex_update(p->vms, old, new_);
 		planrun_mark_uid(p, old);
 		planrun_mark_uid(p, new_);
 		return;
@@ -238,15 +246,27 @@ void planrun_changed(const char *kind, json_object *old, json_object *new_, void
 	queue_mark(p->q, key);
 }
 
-static void planrun_collect(json_object *vm, void *arg)
+/* the pass's view of the namespace: indexed lists and lookups, never a scan */
+static int planrun_name_used(const char *ns, const char *name, void *arg)
 {
-	struct vmvec *v = arg;
+	struct planner *p = arg;
 
-	if (v->n == v->cap) {
-		v->cap = v->cap ? v->cap * 2 : 64;
-		v->v = xreallocarray(v->v, v->cap, sizeof(*v->v));
-	}
-	v->v[v->n++] = vm;
+	return store_get(mirror_store(p->mirror), KIND_VM, ns, name) != NULL;
+}
+
+static json_object *planrun_vm_by_name(const char *name, void *arg)
+{
+	struct planrun_view *v = arg;
+
+	return store_get(mirror_store(v->p->mirror), KIND_VM, v->ns, name);
+}
+
+static json_object *planrun_vm_by_uid(const char *uid, void *arg)
+{
+	struct planrun_view *v = arg;
+	json_object *vm = vmindex_uid(v->p->vms, uid);
+
+	return vm != NULL && strcmp(obj_namespace(vm), v->ns) == 0 ? vm : NULL;
 }
 
 static int planrun_can_send(struct planner *p)
@@ -348,21 +368,27 @@ static void planrun_actions(struct planner *p, struct pstate *ps, struct plan_ou
 		ps->pending = 0;
 }
 
-static void planrun_plan(struct planner *p, const char *key, json_object *pool, struct vmvec *vms)
+static void planrun_plan(
+    struct planner *p, const char *key, json_object *pool, struct planrun_view *v)
 {
 	struct pstate *ps = planrun_pstate(p, key);
+	struct expect_view ev = {planrun_vm_by_name, planrun_vm_by_uid, v};
 	struct plan_in in;
 	struct plan_out out;
 	double now = now_mono();
 
 	free(ps->uid);
 	ps->uid = xstrdup(obj_uid(pool) ? obj_uid(pool) : "");
-	expect_settle(p->exp, key, pool, vms->v, vms->n, now);
+	expect_settle_view(p->exp, key, pool, &ev, now);
 	memset(&in, 0, sizeof(in));
 	in.pool = pool;
 	in.key = key;
-	in.vms = vms->v;
-	in.nvms = vms->n;
+	in.owned = v->owned;
+	in.nowned = v->nowned;
+	in.detached = v->detached;
+	in.ndetached = v->ndetached;
+	in.name_used = planrun_name_used;
+	in.name_arg = p;
 	in.exp = p->exp;
 	in.burst = (int)p->burst;
 	in.seed = p->seed >= 0 ? (unsigned int)p->seed : (unsigned int)random();
@@ -392,7 +418,7 @@ void planrun_run(const char *key, void *arg)
 {
 	struct planner *p = arg;
 	struct store *st = mirror_store(p->mirror);
-	struct vmvec vms;
+	struct planrun_view v;
 	json_object *pool;
 	const char *name;
 	char ns[256];
@@ -406,10 +432,14 @@ void planrun_run(const char *key, void *arg)
 		planrun_forget(p, key);
 		return;
 	}
-	memset(&vms, 0, sizeof(vms));
-	store_foreach_ns(st, KIND_VM, ns, planrun_collect, &vms);
-	planrun_plan(p, key, pool, &vms);
-	free(vms.v);
+	memset(&v, 0, sizeof(v));
+	v.p = p;
+	v.ns = ns;
+	v.nowned = vmindex_owned(p->vms, ns, obj_uid(pool) ? obj_uid(pool) : "", &v.owned);
+	v.ndetached = vmindex_detached(p->vms, ns, &v.detached);
+	planrun_plan(p, key, pool, &v);
+	free(v.owned);
+	free(v.detached);
 	p->passes++;
 	p->pass_seconds += now_mono() - t0;
 	metrics_add("vmpool_planner_passes_total", NULL, 1);

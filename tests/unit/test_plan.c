@@ -10,8 +10,10 @@
 #include <cmocka.h>
 
 #include "../../planner/planner.h"
+#include "mirror.h"
 #include "obj.h"
 #include "proto.h"
+#include "store.h"
 
 #define UID "pool-uid-1"
 #define KEY "ns/p"
@@ -23,6 +25,9 @@ struct fx {
 	struct expect *exp;
 	struct plan_in in;
 	struct plan_out out;
+	struct vmindex *idx; /* built from vms by run(), as planrun keeps it */
+	json_object **owned, **detached;
+	size_t lookups; /* name_used calls in the last run */
 };
 
 static json_object *parse(const char *fmt, ...)
@@ -97,8 +102,44 @@ static int teardown(void **state)
 	for (i = 0; i < f->nvms; i++)
 		json_object_put(f->vms[i]);
 	expect_free(f->exp);
+	vmindex_free(f->idx);
+	free(f->owned);
+	free(f->detached);
 	free(f);
 	return 0;
+}
+
+/* the name lookup planrun backs with the store: any VM of the namespace counts */
+static int fx_name_used(const char *ns, const char *name, void *arg)
+{
+	struct fx *f = arg;
+	size_t i;
+
+	f->lookups++;
+	for (i = 0; i < f->nvms; i++)
+		if (strcmp(obj_namespace(f->vms[i]), ns) == 0 &&
+		    strcmp(obj_name(f->vms[i]), name) == 0)
+			return 1;
+	return 0;
+}
+
+/* the VM lists as planrun hands them over: every VM of vms goes through the index */
+static void fx_index(struct fx *f)
+{
+	size_t i;
+
+	vmindex_free(f->idx);
+	free(f->owned);
+	free(f->detached);
+	f->idx = vmindex_new();
+	for (i = 0; i < f->nvms; i++)
+		vmindex_update(f->idx, NULL, f->vms[i]);
+	f->in.nowned = vmindex_owned(f->idx, "ns", UID, &f->owned);
+	f->in.ndetached = vmindex_detached(f->idx, "ns", &f->detached);
+	f->in.owned = f->owned;
+	f->in.detached = f->detached;
+	f->in.name_used = fx_name_used;
+	f->in.name_arg = f;
 }
 
 static void run(struct fx *f, int burst)
@@ -107,8 +148,8 @@ static void run(struct fx *f, int burst)
 	memset(&f->in, 0, sizeof(f->in));
 	f->in.pool = f->pool;
 	f->in.key = KEY;
-	f->in.vms = f->vms;
-	f->in.nvms = f->nvms;
+	fx_index(f);
+	f->lookups = 0;
 	f->in.exp = f->exp;
 	f->in.burst = burst;
 	f->in.seed = 42;
@@ -506,6 +547,324 @@ static void test_gate_keeps_other_rules(void **state)
 	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-2");
 }
 
+/* SPEC 6: names held by VMs the pass is not handed (foreign, orphan, another pool's,
+ * terminating) still block their index; the lookup is what sees them */
+static void test_naming_lookup_blocks(void **state)
+{
+	struct fx *f = *state;
+
+	f->pool = stdpool("3");
+	addvm(f, "p-0",
+	    "\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"uid\":\"rs\",\"controller\":true}],",
+	    "{\"app\":\"a\"}");                   /* foreign controller */
+	addvm(f, "p-1", TERM, "{\"app\":\"a\"}"); /* orphan, terminating */
+	addvm(f, "p-2",
+	    "\"ownerReferences\":[{\"kind\":\"VirtualMachinePool\",\"uid\":\"other\","
+	    "\"controller\":true}]," TERM,
+	    "{\"app\":\"a\"}");    /* another pool's, terminating */
+	addvm(f, "p-4", "", "{}"); /* orphan */
+	run(f, 10);
+	assert_int_equal(f->in.nowned, 0);
+	assert_int_equal(f->in.ndetached, 0);
+	assert_int_equal(count_op(f, ACT_CREATE_VM), 3);
+	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-3");
+	assert_string_equal(act_name(f, ACT_CREATE_VM, 1), "p-5");
+	assert_string_equal(act_name(f, ACT_CREATE_VM, 2), "p-6");
+	assert_int_equal(f->out.nacts, 3);
+	assert_int_equal(f->lookups, 7); /* indices 0..6, no more */
+	/* the same names in another namespace do not count */
+	json_object_object_add(json_object_object_get(f->vms[0], "metadata"), "namespace",
+	    json_object_new_string("x"));
+	json_object_object_add(json_object_object_get(f->vms[3], "metadata"), "namespace",
+	    json_object_new_string("x"));
+	run(f, 10);
+	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-0");
+	assert_string_equal(act_name(f, ACT_CREATE_VM, 1), "p-3");
+	assert_string_equal(act_name(f, ACT_CREATE_VM, 2), "p-4");
+}
+
+/* the index walk stops at the k-th free index: k + taken-below lookups, whatever else the
+ * namespace holds */
+static void test_naming_lookup_bound(void **state)
+{
+	struct fx *f = *state;
+	char name[32];
+	int i;
+
+	f->pool = stdpool("7");
+	for (i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "p-%d", i);
+		ownvm(f, name);
+	}
+	for (i = 0; i < 40; i++) { /* another pool's VMs in the same namespace */
+		snprintf(name, sizeof(name), "q-%d", i);
+		addvm(f, name,
+		    "\"ownerReferences\":[{\"kind\":\"VirtualMachinePool\",\"uid\":\"q-uid\","
+		    "\"controller\":true}]," FIN,
+		    "{\"app\":\"q\"}");
+	}
+	run(f, 10);
+	assert_int_equal(f->in.nowned, 5);
+	assert_int_equal(f->in.ndetached, 0);
+	assert_int_equal(count_op(f, ACT_CREATE_VM), 2);
+	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-5");
+	assert_string_equal(act_name(f, ACT_CREATE_VM, 1), "p-6");
+	assert_int_equal(f->lookups, 7);
+}
+
+static json_object *idxvm(const char *ns, const char *name, const char *uid, const char *extra)
+{
+	return parse("{\"metadata\":{%s\"name\":\"%s\",\"namespace\":\"%s\",\"uid\":\"%s\","
+	             "\"resourceVersion\":\"5\",\"labels\":{\"app\":\"a\"}}}",
+	    extra, name, ns, uid);
+}
+
+/* the names on a list, space separated, in the order the index gives them */
+static const char *idxnames(size_t n, json_object **vms)
+{
+	static char buf[512];
+	size_t i;
+
+	buf[0] = '\0';
+	for (i = 0; i < n; i++)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s", i ? " " : "",
+		    obj_name(vms[i]));
+	free(vms);
+	return buf;
+}
+
+static const char *owned_names(struct vmindex *x, const char *ns, const char *uid)
+{
+	json_object **v;
+	size_t n = vmindex_owned(x, ns, uid, &v);
+
+	return idxnames(n, v);
+}
+
+static const char *detached_names(struct vmindex *x, const char *ns)
+{
+	json_object **v;
+	size_t n = vmindex_detached(x, ns, &v);
+
+	return idxnames(n, v);
+}
+
+#define REF_A                                                                                      \
+	"\"ownerReferences\":[{\"kind\":\"VirtualMachinePool\",\"uid\":\"A\",\"controller\":true}" \
+	"],"
+#define REF_B                                                                                      \
+	"\"ownerReferences\":[{\"kind\":\"VirtualMachinePool\",\"uid\":\"B\",\"controller\":true}" \
+	"],"
+
+/* the index follows a controller change, a detach, a delete and a re-create */
+static void test_index_detach_delete(void **state)
+{
+	struct vmindex *x = vmindex_new();
+	json_object *v[8], *o;
+	size_t i;
+
+	(void)state;
+	v[0] = idxvm("ns", "a-0", "u0", REF_A FIN);
+	v[1] = idxvm("ns", "a-1", "u1", REF_A FIN);
+	v[2] = idxvm("ns", "b-0", "u2", REF_B FIN);
+	v[3] = idxvm("other", "a-9", "u3", REF_A FIN); /* same pool uid, another namespace */
+	v[4] = idxvm("ns", "loose", "u4", FIN);        /* no controller, finalizer */
+	v[5] = idxvm("ns", "plain", "u5", "");         /* no controller, no finalizer */
+	for (i = 0; i < 6; i++)
+		vmindex_update(x, NULL, v[i]);
+	assert_int_equal(vmindex_count(x), 6);
+	assert_string_equal(owned_names(x, "ns", "A"), "a-0 a-1");
+	assert_string_equal(owned_names(x, "ns", "B"), "b-0");
+	assert_string_equal(owned_names(x, "other", "A"), "a-9");
+	assert_string_equal(detached_names(x, "ns"), "loose");
+	assert_ptr_equal(vmindex_uid(x, "u5"), v[5]);
+	/* a-0 moves to B: it keeps its place in the store, so it comes before b-0 */
+	v[6] = idxvm("ns", "a-0", "u0", REF_B FIN);
+	vmindex_update(x, v[0], v[6]);
+	assert_string_equal(owned_names(x, "ns", "A"), "a-1");
+	assert_string_equal(owned_names(x, "ns", "B"), "a-0 b-0");
+	assert_ptr_equal(vmindex_uid(x, "u0"), v[6]);
+	/* detached by hand: controller reference gone, finalizer kept */
+	o = idxvm("ns", "a-1", "u1", FIN);
+	vmindex_update(x, v[1], o);
+	json_object_put(v[1]);
+	v[1] = o;
+	assert_string_equal(owned_names(x, "ns", "A"), "");
+	assert_string_equal(detached_names(x, "ns"), "a-1 loose");
+	/* its finalizer stripped: on no list, still known by uid */
+	o = idxvm("ns", "a-1", "u1", "");
+	vmindex_update(x, v[1], o);
+	json_object_put(v[1]);
+	v[1] = o;
+	assert_string_equal(detached_names(x, "ns"), "loose");
+	assert_ptr_equal(vmindex_uid(x, "u1"), v[1]);
+	/* deleted (also how a snapshot's SYNC_END removal arrives) */
+	vmindex_update(x, v[6], NULL);
+	vmindex_update(x, v[4], NULL);
+	assert_string_equal(owned_names(x, "ns", "B"), "b-0");
+	assert_string_equal(detached_names(x, "ns"), "");
+	assert_null(vmindex_uid(x, "u0"));
+	assert_null(vmindex_uid(x, "u4"));
+	assert_int_equal(vmindex_count(x), 4);
+	/* re-created under the same name with a new uid: last in store order */
+	v[7] = idxvm("ns", "a-0", "u7", REF_B);
+	vmindex_update(x, NULL, v[7]);
+	assert_string_equal(owned_names(x, "ns", "B"), "b-0 a-0");
+	assert_null(vmindex_uid(x, "u0"));
+	assert_ptr_equal(vmindex_uid(x, "u7"), v[7]);
+	/* the index holds its own references: the caller's may go */
+	for (i = 0; i < 8; i++)
+		json_object_put(v[i]);
+	assert_string_equal(obj_name(vmindex_uid(x, "u7")), "a-0");
+	vmindex_free(x);
+	vmindex_free(NULL);
+}
+
+/* a detached VM is the old owner's to clean up; once gone, its index is free again */
+static void test_plan_after_detach(void **state)
+{
+	struct fx *f = *state;
+
+	f->pool = stdpool("2");
+	ownvm(f, "p-0");
+	ownvm(f, "p-1");
+	run(f, 10);
+	assert_int_equal(f->out.nacts, 0);
+	json_object_object_del(json_object_object_get(f->vms[1], "metadata"), "ownerReferences");
+	run(f, 10);
+	assert_int_equal(f->in.nowned, 1);
+	assert_int_equal(f->in.ndetached, 1);
+	assert_int_equal(count_op(f, ACT_PATCH_VM), 1);
+	assert_string_equal(act_name(f, ACT_PATCH_VM, 0), "p-1");
+	assert_int_equal(count_op(f, ACT_CREATE_VM), 1);
+	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-2"); /* p-1 still holds its name */
+	json_object_put(f->vms[1]);
+	f->nvms = 1;
+	run(f, 10);
+	assert_int_equal(f->out.nacts, 1);
+	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-1");
+}
+
+/* ---- the index as planrun keeps it, fed by a mirror, checked against a store scan ---- */
+
+struct oracle {
+	const char *uid; /* NULL: detached candidates */
+	json_object **v;
+	size_t n;
+};
+
+static void oracle_add(json_object *vm, void *arg)
+{
+	struct oracle *o = arg;
+
+	if (o->uid != NULL
+	        ? obj_controlled_by(vm, POOL_KIND, o->uid)
+	        : obj_controller_ref(vm) == NULL && obj_has_finalizer(vm, POOL_FINALIZER))
+		o->v[o->n++] = vm;
+}
+
+static void oracle_uid(json_object *vm, void *arg)
+{
+	assert_ptr_equal(vmindex_uid(arg, obj_uid(vm)), vm);
+}
+
+/* every list equals a filtered walk of the store, same objects in the same order */
+static void oracle_check(struct store *st, struct vmindex *x)
+{
+	static const char *nss[] = {"n1", "n2"}, *uids[] = {"A", "B", "C", NULL};
+	json_object *buf[256], **got;
+	struct oracle o;
+	size_t i, j, n;
+
+	for (i = 0; i < 2; i++) {
+		for (j = 0; j < 4; j++) {
+			o.uid = uids[j];
+			o.v = buf;
+			o.n = 0;
+			store_foreach_ns(st, KIND_VM, nss[i], oracle_add, &o);
+			n = uids[j] ? vmindex_owned(x, nss[i], uids[j], &got)
+			            : vmindex_detached(x, nss[i], &got);
+			assert_int_equal(n, o.n);
+			if (n > 0)
+				assert_memory_equal(got, buf, n * sizeof(*got));
+			free(got);
+		}
+	}
+	store_foreach(st, KIND_VM, oracle_uid, x);
+	assert_int_equal(vmindex_count(x), store_count(st, KIND_VM));
+}
+
+static unsigned int xrand(unsigned int *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+static void mirror_set(struct mirror *m, unsigned int *s, int rv)
+{
+	static const char *owners[] = {"", REF_A, REF_B,
+	    "\"ownerReferences\":[{\"kind\":"
+	    "\"VirtualMachinePool\",\"uid\":\"C\",\"controller\":true}],",
+	    "\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"uid\":\"A\",\"controller\":true}],",
+	    "\"ownerReferences\":[{\"kind\":\"VirtualMachinePool\",\"uid\":\"A\"}],"};
+	unsigned int name = xrand(s) % 12, ns = 1 + xrand(s) % 2;
+	json_object *b;
+
+	/* uids are unique per name; a new one is a re-created VM of that name */
+	b = parse("{\"kind\":\"vm\",\"obj\":{\"metadata\":{%s%s\"name\":\"v-%u\",\"namespace\":"
+	          "\"n%u\",\"uid\":\"u%u-%u-%u\",\"resourceVersion\":\"%d\"}}}",
+	    owners[xrand(s) % 6], xrand(s) % 2 ? FIN : "", name, ns, ns, name, xrand(s) % 3, rv);
+	mirror_apply(m, MSG_OBJ_SET, b);
+	json_object_put(b);
+}
+
+static void mirror_del(struct mirror *m, unsigned int *s)
+{
+	json_object *b = parse("{\"kind\":\"vm\",\"namespace\":\"n%u\",\"name\":\"v-%u\"}",
+	    1 + xrand(s) % 2, xrand(s) % 12);
+
+	mirror_apply(m, MSG_OBJ_DELETE, b);
+	json_object_put(b);
+}
+
+/* sets, deletes and whole snapshots (SYNC_END drops what was not re-sent) through a mirror
+ * whose changed() is planrun_changed, as in the planner */
+static void test_index_mirror_exact(void **state)
+{
+	static const struct mirror_cb cb = {planrun_changed, NULL, NULL};
+	struct planner p;
+	struct mirror *m;
+	unsigned int s = 12345;
+	int step, k, rv = 1;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	planrun_init(&p);
+	m = mirror_new(NULL, NULL, 1 << 20, &cb, &p);
+	p.mirror = m;
+	for (step = 0; step < 1500; step++) {
+		switch (xrand(&s) % 10) {
+		case 0:
+			mirror_apply(m, MSG_SYNC_BEGIN, NULL);
+			for (k = (int)(xrand(&s) % 20); k > 0; k--)
+				mirror_set(m, &s, rv++);
+			mirror_apply(m, MSG_SYNC_END, NULL);
+			break;
+		case 1:
+		case 2:
+			mirror_del(m, &s);
+			break;
+		default:
+			mirror_set(m, &s, rv++);
+		}
+		oracle_check(mirror_store(m), p.vms);
+	}
+	mirror_free(m);
+	planrun_clear(&p);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -529,6 +888,11 @@ int main(void)
 	    T(test_selector_unparsable),
 	    T(test_pool_gone),
 	    T(test_gate_keeps_other_rules),
+	    T(test_naming_lookup_blocks),
+	    T(test_naming_lookup_bound),
+	    T(test_index_detach_delete),
+	    T(test_plan_after_detach),
+	    T(test_index_mirror_exact),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
