@@ -2,7 +2,8 @@
  * statuscalc.c: computes a pool's status (pure). replicas counts every owned VM, terminating
  * ones included; readyReplicas only looks at the VM's Ready condition; labelSelector is the
  * canonical selector string; ReplicaFailure and ReplicaPaused follow SPEC 1.4: an existing
- * condition is never rewritten, only added or removed. Zero values are omitted.
+ * condition is never rewritten, only added or removed. Zero values are omitted. Also builds
+ * the JSON patch that writes a status (uid precondition, no resourceVersion).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +149,31 @@ int statuscalc_differs(json_object *pool, json_object *computed)
 	eq = obj_equal(empty, computed);
 	json_object_put(empty);
 	return !eq;
+}
+
+static json_object *statuscalc_op(const char *op, const char *path, json_object *value)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "op", json_object_new_string(op));
+	json_object_object_add(o, "path", json_object_new_string(path));
+	json_object_object_add(o, "value", value);
+	return o;
+}
+
+json_object *statuscalc_patch(json_object *pool, json_object *computed)
+{
+	const char *uid = obj_uid(pool);
+	json_object *patch;
+
+	if (!statuscalc_differs(pool, computed))
+		return NULL;
+	patch = json_object_new_array();
+	if (uid != NULL && uid[0] != '\0')
+		json_object_array_add(
+		    patch, statuscalc_op("test", "/metadata/uid", json_object_new_string(uid)));
+	json_object_array_add(patch, statuscalc_op("add", "/status", obj_copy(computed)));
+	return patch;
 }
 
 int statuscalc_paused_change(json_object *old_status, json_object *new_status)

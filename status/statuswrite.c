@@ -1,11 +1,14 @@
 /*
  * statuswrite.c: decides when to write a pool's /status and writes it. Pools are marked
  * dirty by watcher and planner changes and recomputed together on the next loop turn.
- * A write happens only when the computed status differs from the observed one; after a
- * success the same status is not written again while the watcher still shows the old one
- * (it lags behind our write). 409 waits for the watcher's newer copy plus a backoff retry;
- * 404 drops the pool. ReplicaPaused transitions post SuccessfulPaused/SuccessfulResume; a
- * newly added ReplicaFailure posts a Warning with its reason and message.
+ * A write happens only when the computed status differs from the observed one; it is a JSON
+ * patch of /status without resourceVersion (so other changes of the pool do not make it
+ * conflict) whose only precondition is the pool's uid (statuscalc_patch()). After a success
+ * the same status is not written again while the watcher still shows the old one (it lags
+ * behind our write), recognised by the resourceVersion the write produced. A failure (422
+ * for another uid: a newer pool of the same name) waits for the watcher's newer copy or a
+ * backoff retry; 404 drops the write. ReplicaPaused transitions post SuccessfulPaused /
+ * SuccessfulResume; a newly added ReplicaFailure posts a Warning with its reason and message.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +36,7 @@ struct stw_pool {
 	int inflight;
 	int redo;                  /* changed while a write was in flight */
 	int gone;                  /* dropped while in flight: freed by the callback */
-	int retry_due;             /* the backoff after a conflict elapsed */
+	int retry_due;             /* the backoff after a failed write elapsed */
 	char *failed_rv;           /* rv whose write failed: wait for a newer copy or the retry */
 	char *sent_rv;             /* rv of the copy in flight */
 	json_object *written;      /* last status written ... */
@@ -361,7 +364,7 @@ static int stw_hold(struct stw_pool *sp, json_object *pool, json_object *st)
 		return 1;
 	}
 	if (sp->failed_rv != NULL && rv != NULL && strcmp(sp->failed_rv, rv) == 0 && !sp->retry_due)
-		return 1; /* this copy failed (409): wait for a newer one or the retry */
+		return 1; /* this copy failed: wait for a newer one or the retry */
 	return 0;
 }
 
@@ -468,7 +471,8 @@ static void stw_count(const char *result)
 
 static void stw_failed(struct stw_pool *sp, const struct kube_response *resp)
 {
-	stw_count(resp->status == 409 ? "conflict" : "error");
+	/* 422: the uid test failed (or a status the schema refuses); 409: not expected */
+	stw_count(resp->status == 422 ? "invalid" : resp->status == 409 ? "conflict" : "error");
 	log_warnx(sp->key, "status write failed: %ld %s: %s", resp->status, resp->reason,
 	    log_escape(resp->message));
 	free(sp->failed_rv);
@@ -507,29 +511,19 @@ static void stw_done(const struct kube_response *resp, void *arg)
 	sp->redo = 0;
 }
 
-static char *stw_put_body(json_object *pool, json_object *st)
-{
-	json_object *copy = obj_copy(pool);
-	char *s;
-
-	json_object_object_add(
-	    copy, "apiVersion", json_object_new_string("pool.kubevirt.io/v1beta1"));
-	json_object_object_add(copy, "kind", json_object_new_string(SC_POOL_KIND));
-	json_object_object_add(copy, "status", json_object_get(st));
-	s = xstrdup(obj_json(copy));
-	json_object_put(copy);
-	return s;
-}
-
 static int stw_write(struct stw_pool *sp, json_object *pool, json_object *st)
 {
 	const char *rv = obj_str(pool, "metadata.resourceVersion");
-	char *ns = kube_escape(sp->ns), *name = kube_escape(sp->name), *path, *body;
+	json_object *patch = statuscalc_patch(pool, st);
+	char *ns, *name, *path;
 	int r;
 
+	if (patch == NULL)
+		return 0; /* nothing to write */
+	ns = kube_escape(sp->ns);
+	name = kube_escape(sp->name);
 	xasprintf(&path,
 	    "/apis/pool.kubevirt.io/v1beta1/namespaces/%s/virtualmachinepools/%s/status", ns, name);
-	body = stw_put_body(pool, st);
 	sp->sent = json_object_get(st);
 	sp->sent_from = obj_copy(obj_path(pool, "status"));
 	free(sp->sent_rv);
@@ -537,7 +531,8 @@ static int stw_write(struct stw_pool *sp, json_object *pool, json_object *st)
 	sp->retry_due = 0;
 	sp->inflight = 1;
 	log_debug(sp->key, "writing status %s", obj_json(st));
-	if ((r = kube_request(sp->w->kube, "PUT", path, NULL, body, stw_done, sp)) == -1) {
+	if ((r = kube_request(sp->w->kube, "PATCH", path, STW_PATCH_TYPE, obj_json(patch), stw_done,
+	         sp)) == -1) {
 		log_warnx(sp->key, "status write: cannot queue the request");
 		sp->inflight = 0;
 		json_object_put(sp->sent);
@@ -546,9 +541,9 @@ static int stw_write(struct stw_pool *sp, json_object *pool, json_object *st)
 		stw_schedule_retry(sp);
 	} else
 		sp->w->writes++;
+	json_object_put(patch);
 	free(ns);
 	free(name);
 	free(path);
-	free(body);
 	return r;
 }

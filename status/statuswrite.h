@@ -1,7 +1,8 @@
 /*
  * statuswrite.h: status's private header. The writer keeps per-pool write state, a set of
- * dirty pools recomputed on the next loop turn, and PUTs /status only when the computed
- * status differs from the observed one (one write in flight per pool).
+ * dirty pools recomputed on the next loop turn, and PATCHes /status (a JSON patch with a uid
+ * precondition, see statuscalc_patch()) only when the computed status differs from the
+ * observed one (one write in flight per pool).
  */
 #ifndef VMPOOL_STATUSWRITE_H
 #define VMPOOL_STATUSWRITE_H
@@ -14,6 +15,7 @@ struct store;
 struct k8sev_recorder;
 
 #define STW_RESULT_KIND "result" /* kind of the sync results in the results store */
+#define STW_PATCH_TYPE  "application/json-patch+json" /* the status write (statuscalc_patch) */
 
 #define STW_M_WRITES   "vmpool_status_writes_total"
 #define STW_M_REPLICAS "vmpool_pool_replicas"

@@ -1,9 +1,10 @@
 /*
  * test_status.c: stage test of vmpool-status as a black box. This process plays the API
  * server (libevent evhttp on 127.0.0.1, plain http, bearer token) that records every
- * request and keeps the server's copy of each pool (a PUT to .../status replaces the
- * status and bumps resourceVersion, a stale resourceVersion gets 409), a fake watcher (a
- * pub on watcher.sock) and a fake planner (a pub on planner.sock). The watcher publishes
+ * request and keeps the server's copy of each pool (a JSON patch of .../status is applied
+ * as kube-apiserver does: its test ops are preconditions answered 422 when they fail, only
+ * the status of the result is kept, resourceVersion bumped when it changed), a fake watcher
+ * (a pub on watcher.sock) and a fake planner (a pub on planner.sock). The watcher publishes
  * the API's copy of a pool after each write, as the real one would.
  */
 #include <sys/queue.h>
@@ -36,8 +37,13 @@
 #define NS       "ns1"
 #define PUID     "uid-pool-p"
 #define QUID     "uid-pool-q"
-#define PUT_P    "/apis/pool.kubevirt.io/v1beta1/namespaces/" NS "/virtualmachinepools/p/status"
+#define QUID2    "uid-pool-q-recreated"
+#define POOLS    "/apis/pool.kubevirt.io/v1beta1/namespaces/" NS "/virtualmachinepools/"
+#define ST_P     POOLS "p/status"
+#define ST_Q     POOLS "q/status"
+#define ST_ANY   "*/status" /* a path pattern: any status write */
 #define EV_PATH  "/api/v1/namespaces/" NS "/events"
+#define JP_TYPE  "application/json-patch+json"
 
 struct ctx {
 	struct event_base *base;
@@ -45,10 +51,10 @@ struct ctx {
 	long rv;
 	json_object *pools; /* "ns/name" -> the API server's copy */
 	json_object *reqs;  /* [{method, path, body, code}] every request seen */
-	int conflicts;      /* answer the next N status PUTs with 409 */
-	int hold;           /* never answer status PUTs (a hanging API server) */
+	int conflicts;      /* answer the next N status PATCHes with 409 */
+	int hold;           /* never answer status PATCHes (a hanging API server) */
 	int hold_events;    /* never answer Event POSTs */
-	int stale;          /* PUTs refused for an old resourceVersion */
+	int refused;        /* status PATCHes whose test op (uid precondition) failed */
 	int unauthorized;
 
 	char dir[256], *wpath, *ppath, log[300];
@@ -132,19 +138,52 @@ static int api_status(struct evhttp_request *req, int code, const char *reason, 
 	return code;
 }
 
-/* PUT .../virtualmachinepools/NAME/status: only the status is taken, as the API does */
-static int api_put_status(struct evhttp_request *req, const char *path, json_object *body)
+/* one JSON patch op on object members: test, add or replace; 0, -1 failed test, -2 bad op */
+static int jp_op(json_object *doc, json_object *op)
+{
+	const char *o = obj_str(op, "op") ?: "", *ptr = obj_str(op, "path") ?: "";
+	json_object *val = obj_path(op, "value"), *parent = doc;
+	char dotted[256], *last, *c;
+
+	if (ptr[0] != '/' || strlen(ptr) >= sizeof(dotted) ||
+	    !json_object_object_get_ex(op, "value", NULL))
+		return -2;
+	snprintf(dotted, sizeof(dotted), "%s", ptr + 1);
+	for (c = dotted; *c != '\0'; c++)
+		*c = *c == '/' ? '.' : *c;
+	if (strcmp(o, "test") == 0)
+		return obj_equal(obj_path(doc, dotted), val) ? 0 : -1;
+	if ((last = strrchr(dotted, '.')) != NULL) {
+		*last++ = '\0';
+		parent = obj_path(doc, dotted);
+	} else
+		last = dotted;
+	if (parent == NULL || !json_object_is_type(parent, json_type_object) ||
+	    (strcmp(o, "add") != 0 && strcmp(o, "replace") != 0) ||
+	    (strcmp(o, "replace") == 0 && !json_object_object_get_ex(parent, last, NULL)))
+		return -2;
+	json_object_object_add(parent, last, obj_copy(val));
+	return 0;
+}
+
+/* PATCH .../virtualmachinepools/NAME/status (JSON patch): only the status of the result is
+ * kept, as for a custom resource's status subresource; rv bumped only when it changed */
+static int api_patch_status(
+    struct evhttp_request *req, const char *path, const char *ctype, json_object *body)
 {
 	char ns[64], name[64], key[140];
-	json_object *cur, *n, *st;
-	const char *rv;
+	json_object *cur, *n;
+	size_t i;
+	int r = 0;
 
 	if (sscanf(path,
 	        "/apis/pool.kubevirt.io/v1beta1/namespaces/%63[^/]/virtualmachinepools/"
 	        "%63[^/]/status",
 	        ns, name) != 2 ||
-	    body == NULL)
+	    !json_object_is_type(body, json_type_array))
 		return api_status(req, 400, "BadRequest", "bad status path or body");
+	if (ctype == NULL || strcmp(ctype, JP_TYPE) != 0)
+		return api_status(req, 415, "UnsupportedMediaType", "not a JSON patch");
 	snprintf(key, sizeof(key), "%s/%s", ns, name);
 	if (!json_object_object_get_ex(C.pools, key, &cur))
 		return api_status(req, 404, "NotFound", "pool not found");
@@ -155,19 +194,24 @@ static int api_put_status(struct evhttp_request *req, const char *path, json_obj
 		stamp(cur); /* somebody else wrote it meanwhile */
 		return api_status(req, 409, "Conflict", "the object has been modified");
 	}
-	rv = obj_str(body, "metadata.resourceVersion");
-	if (rv == NULL || strcmp(rv, obj_str(cur, "metadata.resourceVersion")) != 0) {
-		C.stale++;
-		return api_status(req, 409, "Conflict", "the object has been modified (stale)");
-	}
 	n = obj_copy(cur);
-	if ((st = obj_path(body, "status")) != NULL)
-		json_object_object_add(n, "status", obj_copy(st));
-	else
-		json_object_object_del(n, "status");
-	stamp(n);
-	json_object_object_add(C.pools, key, n);
-	api_reply(req, 200, n);
+	for (i = 0; r == 0 && i < json_object_array_length(body); i++)
+		r = jp_op(n, json_object_array_get_idx(body, i));
+	if (r != 0) {
+		json_object_put(n);
+		C.refused += r == -1;
+		return r == -1 ? api_status(req, 422, "Invalid", "the server rejected our request")
+		               : api_status(req, 400, "BadRequest", "bad JSON patch op");
+	}
+	json_object_object_add(n, "metadata", obj_copy(obj_path(cur, "metadata")));
+	json_object_object_add(n, "spec", obj_copy(obj_path(cur, "spec")));
+	if (!obj_equal(n, cur)) {
+		stamp(n);
+		json_object_object_add(C.pools, key, n);
+		cur = n;
+	} else
+		json_object_put(n);
+	api_reply(req, 200, cur);
 	return 200;
 }
 
@@ -219,8 +263,10 @@ static int api_route(
 		C.unauthorized++;
 		return api_status(req, 401, "Unauthorized", "Unauthorized");
 	}
-	if (strcmp(method, "PUT") == 0 && api_suffix(path, "/status"))
-		return api_put_status(req, path, body);
+	if (strcmp(method, "PATCH") == 0 && api_suffix(path, "/status"))
+		return api_patch_status(req, path,
+		    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"),
+		    body);
 	if (strcmp(method, "POST") == 0 && api_suffix(path, "/events"))
 		return C.hold_events ? 0 : api_event(req, body, 201);
 	if (strcmp(method, "PATCH") == 0 && strstr(path, "/events/") != NULL)
@@ -243,6 +289,9 @@ static void api_handle(struct evhttp_request *req, void *arg)
 	json_object_object_add(rec, "method", json_object_new_string(method));
 	json_object_object_add(rec, "path", json_object_new_string(path ? path : "?"));
 	json_object_object_add(rec, "body", json_object_get(body));
+	json_object_object_add(rec, "ctype",
+	    json_object_new_string(
+	        evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type") ?: ""));
 	json_object_object_add(
 	    rec, "code", json_object_new_int(api_route(req, method, path ? path : "?", body)));
 	json_object_array_add(C.reqs, rec);
@@ -270,7 +319,21 @@ static json_object *api_pool(const char *name)
 	return json_object_object_get(C.pools, key);
 }
 
-/* number of requests so far with this method and path (NULL: any path) */
+/* path pattern: NULL any, "*SUFFIX" any path ending so, "PREFIX*" any path starting so */
+static int path_match(const char *path, const char *want)
+{
+	size_t n = want != NULL ? strlen(want) : 0;
+
+	if (want == NULL)
+		return 1;
+	if (want[0] == '*')
+		return api_suffix(path, want + 1);
+	if (n > 0 && want[n - 1] == '*')
+		return strncmp(path, want, n - 1) == 0;
+	return strcmp(path, want) == 0;
+}
+
+/* number of requests so far with this method and path pattern */
 static int nreq(const char *method, const char *path)
 {
 	size_t i, n = json_object_array_length(C.reqs);
@@ -280,7 +343,7 @@ static int nreq(const char *method, const char *path)
 	for (i = 0; i < n; i++) {
 		r = json_object_array_get_idx(C.reqs, i);
 		if (strcmp(obj_str(r, "method"), method) == 0 &&
-		    (path == NULL || strcmp(obj_str(r, "path"), path) == 0))
+		    path_match(obj_str(r, "path"), path))
 			c++;
 	}
 	return c;
@@ -295,7 +358,7 @@ static json_object *req_at(const char *method, const char *path, int idx)
 	for (i = 0; i < n; i++) {
 		r = json_object_array_get_idx(C.reqs, i);
 		if (strcmp(obj_str(r, "method"), method) == 0 &&
-		    (path == NULL || strcmp(obj_str(r, "path"), path) == 0) && idx-- == 0)
+		    path_match(obj_str(r, "path"), path) && idx-- == 0)
 			return r;
 	}
 	return NULL;
@@ -592,35 +655,75 @@ static int log_has(const char *needle)
 
 /* ---- expectations ---- */
 
-/* waits for the next status PUT of pool p (the n-th), checks it and its status */
-static json_object *expect_put(int n, const char *what, const char *want_fmt, ...)
+/* the status a status PATCH writes: the value of its add /status op (borrowed), or NULL */
+static json_object *patch_status(json_object *r)
 {
-	json_object *r = wait_req("PUT", PUT_P, n, 5), *st, *want;
+	json_object *ops = obj_path(r, "body"), *op;
+	size_t i;
+
+	if (ops == NULL || !json_object_is_type(ops, json_type_array))
+		return NULL;
+	for (i = 0; i < json_object_array_length(ops); i++) {
+		op = json_object_array_get_idx(ops, i);
+		if (strcmp(obj_str(op, "op") ?: "", "add") == 0 &&
+		    strcmp(obj_str(op, "path") ?: "", "/status") == 0)
+			return obj_path(op, "value");
+	}
+	return NULL;
+}
+
+/* 1 if r is a JSON patch of exactly [test /metadata/uid == uid, add /status] */
+static int patch_form(json_object *r, const char *uid)
+{
+	json_object *ops = obj_path(r, "body"), *t;
+
+	if (r == NULL || strcmp(obj_str(r, "ctype") ?: "", JP_TYPE) != 0 || ops == NULL ||
+	    !json_object_is_type(ops, json_type_array) || json_object_array_length(ops) != 2)
+		return 0;
+	t = json_object_array_get_idx(ops, 0);
+	return strcmp(obj_str(t, "op") ?: "", "test") == 0 &&
+	       strcmp(obj_str(t, "path") ?: "", "/metadata/uid") == 0 &&
+	       strcmp(obj_str(t, "value") ?: "", uid) == 0 && patch_status(r) != NULL &&
+	       strstr(obj_json(ops), "resourceVersion") == NULL;
+}
+
+/* waits for the n-th status PATCH of this path, checks its form and status (no conditions) */
+static json_object *expect_patch_of(
+    const char *path, const char *uid, int n, const char *what, const char *want_fmt, ...)
+{
+	json_object *r = wait_req("PATCH", path, n, 5), *st, *want;
 	char buf[1024];
 	va_list ap;
+	int ok;
 
 	va_start(ap, want_fmt);
 	vsnprintf(buf, sizeof(buf), want_fmt, ap);
 	va_end(ap);
 	if (r == NULL) {
-		check(0, "%s: a PUT to %s (none came)", what, PUT_P);
+		check(0, "%s: a PATCH to %s (none came)", what, path);
 		return NULL;
 	}
-	st = obj_copy(obj_path(r, "body.status"));
+	ok = patch_form(r, uid);
+	check(ok, "%s: a JSON patch [test uid %s, add /status]%s%s %s", what, uid,
+	    ok ? "" : " (got ", ok ? "" : obj_str(r, "ctype"),
+	    ok ? "" : obj_json(obj_path(r, "body")));
+	st = obj_copy(patch_status(r));
 	if (st != NULL) /* compared apart: they hold a timestamp */
 		json_object_object_del(st, "conditions");
 	want = json_tokener_parse(buf);
-	check(obj_equal(st, want), "%s: PUT status %s (got %s)", what, buf,
-	    obj_path(r, "body.status") ? obj_json(obj_path(r, "body.status")) : "none");
+	check(obj_equal(st, want), "%s: PATCH status %s (got %s)", what, buf,
+	    patch_status(r) ? obj_json(patch_status(r)) : "none");
 	json_object_put(st);
 	json_object_put(want);
 	return r;
 }
 
-/* the conditions of a PUT: 1 if it has exactly one, of this type, reason and message */
+#define expect_patch(n, what, ...) expect_patch_of(ST_P, PUID, n, what, __VA_ARGS__)
+
+/* the conditions of a PATCH: 1 if it has exactly one, of this type, reason and message */
 static int one_cond(json_object *r, const char *type, const char *reason, const char *msg)
 {
-	json_object *conds = obj_path(r, "body.status.conditions"), *c;
+	json_object *conds = obj_path(patch_status(r), "conditions"), *c;
 
 	if (conds == NULL || !json_object_is_type(conds, json_type_array) ||
 	    json_object_array_length(conds) != 1)
@@ -633,18 +736,20 @@ static int one_cond(json_object *r, const char *type, const char *reason, const 
 	       obj_str(c, "lastTransitionTime") != NULL;
 }
 
+/* the PATCH has no conditions, and the API's copy neither (the whole status is replaced) */
 static int no_conds(json_object *r)
 {
-	return r != NULL && obj_path(r, "body.status") != NULL &&
-	       !json_object_object_get_ex(obj_path(r, "body.status"), "conditions", NULL);
+	return r != NULL && patch_status(r) != NULL &&
+	       !json_object_object_get_ex(patch_status(r), "conditions", NULL) &&
+	       obj_path(api_pool("p"), "status.conditions") == NULL;
 }
 
-/* runs secs and checks no status PUT at all happened (n = PUTs before) */
+/* runs secs and checks no status write at all happened (n = status PATCHes before) */
 static void expect_quiet(int n, double secs, const char *what)
 {
 	run(secs);
-	check(nreq("PUT", NULL) == n, "%s: no further PUT within %.1f s (%d)", what, secs,
-	    nreq("PUT", NULL) - n);
+	check(nreq("PATCH", ST_ANY) == n, "%s: no further status PATCH within %.1f s (%d)", what,
+	    secs, nreq("PATCH", ST_ANY) - n);
 }
 
 /* ---- the scenario ---- */
@@ -668,26 +773,26 @@ static void seed(void)
 	wset(KIND_VM, mkvm("p-old", "p", "uid-old-p", 1));
 }
 
-static void step1_first_write(const char *rv0)
+static void step1_first_write(void)
 {
-	json_object *r = expect_put(0, "1 (initial)",
+	json_object *r = expect_patch(0, "1 (initial)",
 	    "{\"replicas\":3,\"readyReplicas\":2,"
 	    "\"labelSelector\":\"app=x\"}");
 
 	check(no_conds(r), "1: no conditions key in the written status");
-	check(r != NULL && strcmp(obj_str(r, "body.metadata.resourceVersion") ?: "", rv0) == 0 &&
-	          json_object_get_int(obj_path(r, "code")) == 200,
-	    "1: the PUT carries the observed resourceVersion and succeeds");
+	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 200 &&
+	          obj_equal(obj_path(api_pool("p"), "status"), patch_status(r)),
+	    "1: the PATCH succeeds and the API's copy has exactly that status");
 	run(0.5);
-	check(nreq("PUT", NULL) == 1 && nreq("PUT", PUT_P) == 1,
-	    "1: exactly one PUT in all, none for pool q whose status is right (%d)",
-	    nreq("PUT", NULL));
+	check(nreq("PATCH", ST_ANY) == 1 && nreq("PATCH", ST_P) == 1,
+	    "1: exactly one status PATCH in all, none for pool q whose status is right (%d)",
+	    nreq("PATCH", ST_ANY));
 	check(C.unauthorized == 0, "1: bearer token sent (%d unauthorized)", C.unauthorized);
 }
 
 static void step2_no_change(void)
 {
-	int n = nreq("PUT", NULL);
+	int n = nreq("PATCH", ST_ANY);
 
 	wpool("p");
 	expect_quiet(n, 1.0, "2 (pool published with its written status)");
@@ -695,24 +800,24 @@ static void step2_no_change(void)
 
 static void step3_failure(void)
 {
-	int n = nreq("PUT", PUT_P), all;
+	int n = nreq("PATCH", ST_P), all;
 	json_object *r;
 
 	presult(0, "FailedScaleOut", "error during scale out: x");
-	r = expect_put(
+	r = expect_patch(
 	    n, "3 (failure)", "{\"replicas\":3,\"readyReplicas\":2,\"labelSelector\":\"app=x\"}");
 	check(r != NULL &&
 	          one_cond(r, "ReplicaFailure", "FailedScaleOut", "error during scale out: x"),
 	    "3: ReplicaFailure True FailedScaleOut \"error during scale out: x\" added");
 	run(0.3);
-	check(
-	    nreq("PUT", PUT_P) == n + 1, "3: one PUT for the failure (%d)", nreq("PUT", PUT_P) - n);
+	check(nreq("PATCH", ST_P) == n + 1, "3: one PATCH for the failure (%d)",
+	    nreq("PATCH", ST_P) - n);
 	wpool("p");
-	all = nreq("PUT", NULL);
+	all = nreq("PATCH", ST_ANY);
 	presult(0, "FailedScaleOut", "error during scale out: another");
 	expect_quiet(all, 1.0, "3 (a second failure keeps the condition as is)");
 	presult(1, "", "");
-	r = expect_put(n + 1, "3 (success)",
+	r = expect_patch(n + 1, "3 (success)",
 	    "{\"replicas\":3,\"readyReplicas\":2,\"labelSelector\":\"app=x\"}");
 	check(no_conds(r), "3: ok=true removes the ReplicaFailure condition");
 	wpool("p");
@@ -720,14 +825,14 @@ static void step3_failure(void)
 
 static void step4_readiness(void)
 {
-	int n = nreq("PUT", PUT_P), all;
+	int n = nreq("PATCH", ST_P), all;
 	json_object *v;
 
 	vm_ready("p-c", 1);
-	expect_put(
+	expect_patch(
 	    n, "4 (p-c Ready)", "{\"replicas\":3,\"readyReplicas\":3,\"labelSelector\":\"app=x\"}");
 	wpool("p");
-	all = nreq("PUT", NULL);
+	all = nreq("PATCH", ST_ANY);
 	v = obj_copy(wvm("p-a"));
 	json_object_object_add(json_object_object_get(v, "metadata"), "deletionTimestamp",
 	    json_object_new_string("2024-01-01T00:00:00Z"));
@@ -735,18 +840,18 @@ static void step4_readiness(void)
 	wset(KIND_VM, v);
 	expect_quiet(all, 0.7, "4 (a VM gets a deletionTimestamp)");
 	vm_ready("p-a", 0);
-	expect_put(n + 1, "4 (the terminating VM is not Ready but still counts)",
+	expect_patch(n + 1, "4 (the terminating VM is not Ready but still counts)",
 	    "{\"replicas\":3,\"readyReplicas\":2,\"labelSelector\":\"app=x\"}");
 	wpool("p");
 }
 
 static void step5_paused(void)
 {
-	int n = nreq("PUT", PUT_P), e = nreq("POST", EV_PATH);
+	int n = nreq("PATCH", ST_P), e = nreq("POST", EV_PATH);
 	json_object *r, *ev;
 
 	api_pool_edit("p", "paused", json_object_new_boolean(1));
-	r = expect_put(
+	r = expect_patch(
 	    n, "5 (paused)", "{\"replicas\":3,\"readyReplicas\":2,\"labelSelector\":\"app=x\"}");
 	check(r != NULL && one_cond(r, "ReplicaPaused", "SuccessfulPaused", NULL),
 	    "5: ReplicaPaused True SuccessfulPaused added");
@@ -758,7 +863,7 @@ static void step5_paused(void)
 	    "5: an Event SuccessfulPaused about pool p is POSTed to %s", EV_PATH);
 	wpool("p");
 	api_pool_edit("p", "paused", json_object_new_boolean(0));
-	r = expect_put(n + 1, "5 (resumed)",
+	r = expect_patch(n + 1, "5 (resumed)",
 	    "{\"replicas\":3,\"readyReplicas\":2,\"labelSelector\":\"app=x\"}");
 	check(no_conds(r), "5: unpausing removes ReplicaPaused");
 	ev = wait_req("POST", EV_PATH, e + 1, 5);
@@ -769,25 +874,51 @@ static void step5_paused(void)
 
 static void step6_conflict(void)
 {
-	int n = nreq("PUT", PUT_P);
+	int n = nreq("PATCH", ST_P);
 	json_object *r;
 
 	C.conflicts = 1;
 	vm_ready("p-a", 1);
-	r = wait_req("PUT", PUT_P, n, 5);
+	r = wait_req("PATCH", ST_P, n, 5);
 	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 409,
-	    "6: the PUT is answered 409");
+	    "6: the PATCH is answered 409 (forced)");
 	run(0.3);
 	check(child_alive(), "6: vmpool-status survives a 409");
-	check(nreq("PUT", PUT_P) == n + 1, "6: no blind rewrite of the same copy right away (%d)",
-	    nreq("PUT", PUT_P) - n);
+	check(nreq("PATCH", ST_P) == n + 1, "6: no blind rewrite of the same copy right away (%d)",
+	    nreq("PATCH", ST_P) - n);
 	wpool("p"); /* the newer copy (bumped by the conflicting writer) */
-	r = expect_put(n + 1, "6 (after the newer copy)",
+	r = expect_patch(n + 1, "6 (after the newer copy)",
 	    "{\"replicas\":3,\"readyReplicas\":3,\"labelSelector\":\"app=x\"}");
 	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 200,
 	    "6: the write over the newer copy succeeds (code %d)",
 	    r ? json_object_get_int(obj_path(r, "code")) : 0);
 	wpool("p");
+}
+
+/* pool q is deleted and created again with a new uid; the watcher still shows the old one */
+static void step6_recreated(void)
+{
+	int n = nreq("PATCH", ST_Q), refused = C.refused;
+	json_object *r, *want = parse("{\"labelSelector\":\"app=y\"}");
+
+	json_object_object_add(C.pools, NS "/q", mkpool("q", QUID2, 1, "y"));
+	vm_ready("q-a", 1); /* the old q's VM: a write meant for the old q */
+	r = expect_patch_of(ST_Q, QUID, n, "6 (old q)",
+	    "{\"replicas\":1,\"readyReplicas\":1,\"labelSelector\":\"app=y\"}");
+	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 422 &&
+	          C.refused == refused + 1 && obj_path(api_pool("q"), "status") == NULL,
+	    "6: the uid precondition refuses it (422), the new q is untouched");
+	run(0.3);
+	check(child_alive(), "6: vmpool-status survives a 422");
+	check(nreq("PATCH", ST_Q) == n + 1, "6: no blind rewrite for the old q (%d)",
+	    nreq("PATCH", ST_Q) - n);
+	wpool("q"); /* the watcher sees the new q: it owns no VM */
+	r = expect_patch_of(ST_Q, QUID2, n + 1, "6 (new q)", "{\"labelSelector\":\"app=y\"}");
+	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 200 &&
+	          obj_equal(obj_path(api_pool("q"), "status"), want),
+	    "6: the new q gets its own status");
+	wpool("q");
+	json_object_put(want);
 }
 
 static void step7_bad_frame(void)
@@ -801,13 +932,13 @@ static void step7_bad_frame(void)
 	ok = wait_for(atleast_cond, &want, 5);
 	check(ok, "7: status reconnects after a bad frame (%d snapshots)", C.wsnaps);
 	check(log_has("unexpected frame ACTION"), "7: the bad frame is logged");
-	all = nreq("PUT", NULL);
+	all = nreq("PATCH", ST_ANY);
 	run(0.5);
 	check(child_alive(), "7: vmpool-status still alive");
-	check(nreq("PUT", NULL) == all, "7: the resync alone writes nothing");
-	n = nreq("PUT", PUT_P);
+	check(nreq("PATCH", ST_ANY) == all, "7: the resync alone writes nothing");
+	n = nreq("PATCH", ST_P);
 	vm_ready("p-c", 0);
-	expect_put(n, "7 (still correct after the reconnect)",
+	expect_patch(n, "7 (still correct after the reconnect)",
 	    "{\"replicas\":3,\"readyReplicas\":2,\"labelSelector\":\"app=x\"}");
 	wpool("p");
 }
@@ -815,7 +946,7 @@ static void step7_bad_frame(void)
 static void step8_restart(void)
 {
 	struct atleast want = {&C.wsnaps, 1};
-	int n = nreq("PUT", PUT_P), snaps = C.wsnaps;
+	int n = nreq("PATCH", ST_P), snaps = C.wsnaps;
 
 	pub_free(C.watcher);
 	C.watcher = NULL;
@@ -824,12 +955,12 @@ static void step8_restart(void)
 	C.wsnaps = 0;
 	C.watcher = pub_start(C.wpath, &watcher_spec, watcher_snapshot);
 	check(wait_for(atleast_cond, &want, 10), "8: status connects to the restarted watcher");
-	expect_put(n, "8 (snapshot lacking p-b)",
+	expect_patch(n, "8 (snapshot lacking p-b)",
 	    "{\"replicas\":2,\"readyReplicas\":1,\"labelSelector\":\"app=x\"}");
 	wpool("p");
 	run(0.3);
-	check(nreq("PUT", PUT_P) == n + 1, "8: one PUT after the restart (%d)",
-	    nreq("PUT", PUT_P) - n);
+	check(nreq("PATCH", ST_P) == n + 1, "8: one PATCH after the restart (%d)",
+	    nreq("PATCH", ST_P) - n);
 	C.wsnaps += snaps;
 }
 
@@ -842,7 +973,7 @@ static void step9_event_inflight(void)
 	C.hold_events = 1;
 	api_pool_edit("p", "paused", json_object_new_boolean(1));
 	/* the same event as in step 5: aggregated, a PATCH of that Event */
-	r = wait_req("PATCH", NULL, nreq("PATCH", NULL), 5);
+	r = wait_req("PATCH", EV_PATH "/p.*", nreq("PATCH", EV_PATH "/p.*"), 5);
 	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 0 &&
 	          strncmp(obj_str(r, "path"), EV_PATH "/p.", strlen(EV_PATH "/p.")) == 0,
 	    "9: a second SuccessfulPaused PATCHes the Event, left unanswered by the API server");
@@ -852,18 +983,18 @@ static void step9_event_inflight(void)
 static void step9_stop(void)
 {
 	double end = now_mono() + 10;
-	int n = nreq("PUT", PUT_P);
+	int n = nreq("PATCH", ST_P);
 	json_object *r;
 
 	/* a status write and an Event are both in flight when the signal comes: nothing leaks
 	 * (the ASan build would turn a leak into exit status 1) */
 	step9_event_inflight();
-	n = nreq("PUT", PUT_P);
+	n = nreq("PATCH", ST_P);
 	C.hold = 1;
 	vm_ready("p-c", 1);
-	r = wait_req("PUT", PUT_P, n, 5);
+	r = wait_req("PATCH", ST_P, n, 5);
 	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 0,
-	    "9: a PUT is left unanswered by the API server");
+	    "9: a status PATCH is left unanswered by the API server");
 
 	if (C.child <= 0) {
 		check(0, "9: vmpool-status still running before SIGTERM (status 0x%x)",
@@ -894,7 +1025,7 @@ static void show_log(void)
 int main(void)
 {
 	const char *bindir = getenv("VMPOOL_BIN") ? getenv("VMPOOL_BIN") : "bin-asan";
-	char bin[512], kc[300], rm[300], rv0[32];
+	char bin[512], kc[300], rm[300];
 	struct timeval tv = {0, 20000};
 	struct event *tev;
 	int port;
@@ -924,7 +1055,6 @@ int main(void)
 		return 1;
 	}
 	seed();
-	snprintf(rv0, sizeof(rv0), "%s", obj_str(api_pool("p"), "metadata.resourceVersion"));
 	C.watcher = pub_start(C.wpath, &watcher_spec, watcher_snapshot);
 	C.planner = pub_start(C.ppath, &planner_spec, planner_snapshot);
 	{
@@ -932,15 +1062,18 @@ int main(void)
 		C.child = spawn(argv, C.log);
 	}
 
-	step1_first_write(rv0);
+	step1_first_write();
 	step2_no_change();
 	step3_failure();
 	step4_readiness();
 	step5_paused();
 	step6_conflict();
+	step6_recreated();
 	step7_bad_frame();
 	step8_restart();
-	check(C.stale == 0, "no PUT was sent over a stale resourceVersion (%d)", C.stale);
+	check(nreq("PUT", NULL) == 0 && C.refused == 1,
+	    "no PUT at all (%d), one write refused by the uid precondition (%d)", nreq("PUT", NULL),
+	    C.refused);
 	step9_stop();
 
 	if (C.failed)

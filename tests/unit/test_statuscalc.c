@@ -242,6 +242,99 @@ static void test_equal_no_write(void **state)
 	put_all(vms, 1);
 }
 
+/* the patch expected for pool p (uid pu) writing status st */
+static void assert_patch(json_object *p, json_object *st, const char *want_status)
+{
+	json_object *patch = statuscalc_patch(p, st), *want;
+	char buf[2048];
+
+	snprintf(buf, sizeof buf,
+	    "[{\"op\":\"test\",\"path\":\"/metadata/uid\",\"value\":\"pu\"},"
+	    "{\"op\":\"add\",\"path\":\"/status\",\"value\":%s}]",
+	    want_status);
+	want = js(buf);
+	assert_non_null(patch);
+	if (!obj_equal(patch, want))
+		fail_msg("patch %s, want %s", obj_json(patch), buf);
+	json_object_put(want);
+	json_object_put(patch);
+}
+
+static void test_patch_no_write_when_equal(void **state)
+{
+	json_object *p = pool("", "{\"replicas\":1,\"labelSelector\":\"app=a\"}");
+	json_object *p0 = pool("", ""), *empty = js("{}");
+	json_object *st = js("{\"labelSelector\":\"app=a\",\"replicas\":1}");
+
+	assert_null(statuscalc_patch(p, st));
+	assert_null(statuscalc_patch(p0, empty)); /* absent status == {} */
+	json_object_put(st);
+	json_object_put(empty);
+	json_object_put(p0);
+	json_object_put(p);
+}
+
+/* keys the computed status lacks disappear: the whole status is replaced */
+static void test_patch_removes_keys(void **state)
+{
+	json_object *p = pool("", "{\"replicas\":3,\"readyReplicas\":2,\"labelSelector\":"
+	                          "\"app=a\",\"conditions\":[{\"type\":\"ReplicaPaused\","
+	                          "\"status\":\"True\"}]}");
+	json_object *st = calc(p, NULL, 0, NULL), *p0 = pool("", ""), *st0;
+
+	/* replicas 0, not paused: only the selector is left */
+	assert_patch(p, st, "{\"labelSelector\":\"app=a\"}");
+	json_object_put(st);
+	st = js("{}");
+	assert_patch(p, st, "{}");
+	/* no status yet */
+	st0 = js("{\"replicas\":2,\"labelSelector\":\"app=a\"}");
+	assert_patch(p0, st0, "{\"replicas\":2,\"labelSelector\":\"app=a\"}");
+	json_object_put(st0);
+	json_object_put(st);
+	json_object_put(p0);
+	json_object_put(p);
+}
+
+/* conditions is an atomic list: the patch carries all of them, old and new */
+static void test_patch_full_conditions(void **state)
+{
+	struct statuscalc_result r = {0, "FailedScaleOut", "boom"};
+	json_object *p = pool("\"paused\":true",
+	    "{\"labelSelector\":\"app=a\",\"conditions\":[{\"type\":\"ReplicaPaused\","
+	    "\"status\":\"True\",\"reason\":\"SuccessfulPaused\","
+	    "\"lastTransitionTime\":\"2020-01-01T00:00:00Z\"}]}");
+	json_object *st = calc(p, NULL, 0, &r);
+
+	assert_patch(p, st,
+	    "{\"labelSelector\":\"app=a\",\"conditions\":[{\"type\":\"ReplicaPaused\","
+	    "\"status\":\"True\",\"reason\":\"SuccessfulPaused\","
+	    "\"lastTransitionTime\":\"2020-01-01T00:00:00Z\"},{\"type\":\"ReplicaFailure\","
+	    "\"status\":\"True\",\"reason\":\"FailedScaleOut\",\"message\":\"boom\","
+	    "\"lastTransitionTime\":\"2023-11-14T22:13:20Z\"}]}");
+	json_object_put(st);
+	json_object_put(p);
+}
+
+/* the uid precondition: left out only when the pool has no uid; never a resourceVersion */
+static void test_patch_uid(void **state)
+{
+	json_object *p = js("{\"metadata\":{\"name\":\"p\",\"resourceVersion\":\"7\"},"
+	                    "\"status\":{\"replicas\":1}}");
+	json_object *st = js("{\"replicas\":2}");
+	json_object *patch = statuscalc_patch(p, st);
+	json_object *want =
+	    js("[{\"op\":\"add\",\"path\":\"/status\",\"value\":{\"replicas\":2}}]");
+
+	assert_non_null(patch);
+	assert_true(obj_equal(patch, want));
+	assert_null(strstr(obj_json(patch), "resourceVersion"));
+	json_object_put(patch);
+	json_object_put(want);
+	json_object_put(st);
+	json_object_put(p);
+}
+
 static void test_desired(void **state)
 {
 	json_object *p = pool("", ""), *p2 = pool("\"replicas\":0", "");
@@ -263,6 +356,10 @@ int main(void)
 	    cmocka_unit_test(test_failure_removed_on_ok),
 	    cmocka_unit_test(test_paused),
 	    cmocka_unit_test(test_equal_no_write),
+	    cmocka_unit_test(test_patch_no_write_when_equal),
+	    cmocka_unit_test(test_patch_removes_keys),
+	    cmocka_unit_test(test_patch_full_conditions),
+	    cmocka_unit_test(test_patch_uid),
 	    cmocka_unit_test(test_desired),
 	};
 
