@@ -351,8 +351,7 @@ static void kreq_schedule(struct kreq *r, double delay)
 
 	if (delay < 0)
 		delay = 0;
-	tv.tv_sec = (time_t)delay;
-	tv.tv_usec = (suseconds_t)((delay - (double)tv.tv_sec) * 1e6);
+	tv = secs_to_tv(delay);
 	kreq_set_state(r, KR_WAITING);
 	evtimer_add(&r->timer, &tv);
 }
@@ -396,8 +395,7 @@ static void kube_wq_pump(struct kube *k)
 		if (delay > 0) {
 			/* the token is reserved for the head; start it when it is due */
 			k->wq_reserved = 1;
-			tv.tv_sec = (time_t)delay;
-			tv.tv_usec = (suseconds_t)((delay - (double)tv.tv_sec) * 1e6);
+			tv = secs_to_tv(delay);
 			evtimer_add(&k->wq_timer, &tv);
 			return;
 		}

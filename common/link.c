@@ -34,6 +34,7 @@
 #include "log.h"
 #include "proto.h"
 #include "xmalloc.h"
+#include "timeutil.h"
 
 #define LINK_OUTBUF_MAX    ((size_t)512 * 1024 * 1024) /* a peer that stops reading */
 #define LINK_BACKOFF_BASE  0.1
@@ -387,8 +388,7 @@ static void link_retry_later(struct link *l)
 	double d = backoff_next(&l->bo);
 	struct timeval tv;
 
-	tv.tv_sec = (time_t)d;
-	tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
+	tv = secs_to_tv(d);
 	evtimer_add(l->timer, &tv);
 }
 

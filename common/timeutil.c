@@ -128,3 +128,16 @@ void rfc3339_format(double t, char out[32])
 	if (gmtime_r(&secs, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(out, 32, "1970-01-01T00:00:00Z");
 }
+
+struct timeval secs_to_tv(double secs)
+{
+	struct timeval tv;
+
+	if (!(secs > 0))
+		secs = 0;
+	tv.tv_sec = (time_t)secs;
+	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+	if (tv.tv_usec >= 1000000)
+		tv.tv_usec = 999999;
+	return tv;
+}

@@ -2,10 +2,13 @@
 #ifndef VMPOOL_TIMEUTIL_H
 #define VMPOOL_TIMEUTIL_H
 
+#include <sys/time.h>
 #include <time.h>
 
 double now_mono(void); /* CLOCK_MONOTONIC seconds */
-double now_real(void); /* wall clock seconds since the epoch */
+double now_real(void);
+/* seconds (negative: 0) as a struct timeval for event timers */
+struct timeval secs_to_tv(double secs); /* wall clock seconds since the epoch */
 /* RFC 3339 "2006-01-02T15:04:05Z" <-> epoch seconds; parse returns -1 on error */
 double rfc3339_parse(const char *s);
 void rfc3339_format(double t, char out[32]);

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "planner.h"
 #include "xmalloc.h"
+#include "timeutil.h"
 
 #define QUEUE_BACKOFF_BASE 1.0
 #define QUEUE_BACKOFF_CAP  300.0
@@ -139,8 +140,7 @@ void queue_retry(struct queue *q, const char *key)
 	if (evtimer_pending(it->retry, NULL))
 		return;
 	d = backoff_next(&it->bo);
-	tv.tv_sec = (time_t)d;
-	tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
+	tv = secs_to_tv(d);
 	log_debug(key, "requeue in %.1fs", d);
 	evtimer_add(it->retry, &tv);
 }

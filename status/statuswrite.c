@@ -439,8 +439,7 @@ static void stw_schedule_retry(struct stw_pool *sp)
 	struct timeval tv;
 	double d = backoff_next(&sp->bo);
 
-	tv.tv_sec = (long)d;
-	tv.tv_usec = (long)((d - (double)tv.tv_sec) * 1e6);
+	tv = secs_to_tv(d);
 	evtimer_add(sp->retry, &tv);
 }
 

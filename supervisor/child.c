@@ -195,8 +195,7 @@ void child_schedule_restart(struct child *c)
 	double d;
 
 	d = backoff_next(&c->bo);
-	tv.tv_sec = (time_t)d;
-	tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
+	tv = secs_to_tv(d);
 	child_set_state(c, CHILD_BACKOFF);
 	log_info(c->name, "restarting in %.1f s", d);
 	evtimer_add(c->ev_restart, &tv);

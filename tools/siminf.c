@@ -10,6 +10,7 @@
 #include "obj.h"
 #include "siminf.h"
 #include "xmalloc.h"
+#include "timeutil.h"
 
 #define SIMINF_PAGE          500
 #define SIMINF_WATCH_TIMEOUT 300
@@ -66,8 +67,7 @@ static void siminf_backoff(struct siminf *s)
 	double d = backoff_next(&s->bo);
 
 	siminf_set_state(s, SIMINF_BACKOFF);
-	tv.tv_sec = (time_t)d;
-	tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
+	tv = secs_to_tv(d);
 	log_info(s->what, "relisting in %.1f s", d);
 	evtimer_add(s->ev_retry, &tv);
 }

@@ -172,8 +172,7 @@ static void simvm_arm(struct simvm *v, double secs)
 
 	if (secs < 0)
 		secs = 0;
-	tv.tv_sec = (time_t)secs;
-	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+	tv = secs_to_tv(secs);
 	evtimer_add(v->timer, &tv);
 }
 

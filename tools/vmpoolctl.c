@@ -24,6 +24,7 @@
 #include "log.h"
 #include "proto.h"
 #include "xmalloc.h"
+#include "timeutil.h"
 
 #define CTL_EXIT_USAGE 2
 
@@ -196,8 +197,7 @@ static int ctl_subscribe(struct ctl *c)
 	ev_int = evsignal_new(c->base, SIGINT, ctl_signal, c);
 	ev_term = evsignal_new(c->base, SIGTERM, ctl_signal, c);
 	if (c->timeout > 0) {
-		tv.tv_sec = (time_t)c->timeout;
-		tv.tv_usec = (suseconds_t)((c->timeout - (double)tv.tv_sec) * 1e6);
+		tv = secs_to_tv(c->timeout);
 		evtimer_add(ev_to, &tv);
 	}
 	evsignal_add(ev_int, NULL);

@@ -104,8 +104,7 @@ static void inf_timer_after(struct informer *inf, double secs)
 
 	if (secs < 0)
 		secs = 0;
-	tv.tv_sec = (time_t)secs;
-	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+	tv = secs_to_tv(secs);
 	evtimer_add(inf->timer, &tv);
 }
 

@@ -103,9 +103,29 @@ static void test_clocks(void **state)
 	assert_true(r > 1.6e9); /* after 2020 */
 }
 
+static void test_secs_to_tv(void **state)
+{
+	struct timeval tv;
+
+	(void)state;
+	tv = secs_to_tv(1.25);
+	assert_int_equal(tv.tv_sec, 1);
+	assert_int_equal(tv.tv_usec, 250000);
+	tv = secs_to_tv(-3);
+	assert_int_equal(tv.tv_sec, 0);
+	assert_int_equal(tv.tv_usec, 0);
+	tv = secs_to_tv(0.0000004);
+	assert_int_equal(tv.tv_sec, 0);
+	assert_true(tv.tv_usec >= 0 && tv.tv_usec < 1000000);
+	tv = secs_to_tv(86400.5);
+	assert_int_equal(tv.tv_sec, 86400);
+	assert_int_equal(tv.tv_usec, 500000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_secs_to_tv),
 	    cmocka_unit_test(test_parse_utc),
 	    cmocka_unit_test(test_parse_fraction_offset),
 	    cmocka_unit_test(test_parse_rejects),
