@@ -20,6 +20,7 @@
 
 #define REASON_SCALE_OUT "FailedScaleOut"
 #define REASON_SCALE_IN  "FailedScaleIn"
+#define REASON_REPLICAS  "InvalidReplicas"
 
 struct plan_ctx {
 	const struct plan_in *in;
@@ -213,7 +214,7 @@ static void plan_pool_finalizer(struct plan_ctx *c)
 
 static int plan_matches(struct plan_ctx *c, json_object *vm)
 {
-	return selector_matches(c->sel, obj_path(vm, "metadata.labels"));
+	return c->sel != NULL && selector_matches(c->sel, obj_path(vm, "metadata.labels"));
 }
 
 /* a VM nobody controls that still carries the pool finalizer (detached by hand, Q7) */
@@ -249,6 +250,10 @@ static void plan_owned(struct plan_ctx *c, json_object *vm)
 
 static void plan_vm(struct plan_ctx *c, json_object *vm)
 {
+	const char *name = obj_name(vm);
+
+	if (name == NULL || *name == '\0') /* no action can name it */
+		return;
 	if (obj_controlled_by(vm, POOL_KIND, c->uid))
 		plan_owned(c, vm);
 	else
@@ -298,6 +303,20 @@ static int plan_selector(struct plan_ctx *c)
 		plan_push(c, b, EXPECT_NONE, NULL, NULL, NULL);
 		c->out->warned_gen = gen;
 	}
+	return -1;
+}
+
+/* spec.replicas present but not an integer (a v1alpha1 object written by another tool) is
+ * not nil: the pass fails rather than scaling to 1. Deletion cleanup does not need it. */
+static int plan_replicas(struct plan_ctx *c)
+{
+	json_object *r = obj_path(c->pool, "spec.replicas");
+
+	if (c->deleting || r == NULL || json_object_is_type(r, json_type_int))
+		return 0;
+	xasprintf(&c->out->message, "spec.replicas must be an integer, not %.64s", obj_json(r));
+	c->out->invalid = 1;
+	c->out->reason = REASON_REPLICAS;
 	return -1;
 }
 
@@ -433,10 +452,17 @@ int plan_pool(const struct plan_in *in, struct plan_out *out)
 	c.ns = obj_namespace(in->pool);
 	c.name = obj_name(in->pool);
 	c.uid = obj_uid(in->pool);
-	if (c.name == NULL || c.uid == NULL)
+	if (c.name == NULL || c.uid == NULL || *c.name == '\0' || *c.uid == '\0')
 		return -1;
 	c.deleting = obj_terminating(in->pool) ? 1 : 0;
-	if (plan_selector(&c) == 0) {
+	if (c.deleting) {
+		/* deletion cleanup goes by ownership (uid), not by selector: a pool whose selector
+		 * broke after it got its finalizer can still be deleted. Detached VMs are only
+		 * recognised through a usable selector. */
+		c.sel = selector_parse(obj_path(c.pool, "spec.selector"), NULL, 0);
+		plan_vms(&c);
+		plan_pool_finalizer(&c);
+	} else if (plan_selector(&c) == 0 && plan_replicas(&c) == 0) {
 		plan_vms(&c);
 		plan_pool_finalizer(&c);
 		plan_scale(&c);

@@ -220,3 +220,16 @@ case_create_fails() {
 	expect_eq "$(vm_count)" "0" "VMs" || return 1
 	kill -0 "$VMPOOLD_PID" || fail "vmpoold died" || return 1
 }
+
+# the selector is edited so that it no longer matches the template (nothing stops that without
+# KubeVirt's webhook): the pool does nothing but report it, and can still be deleted
+case_delete_after_selector_change() {
+	make_pool sc 2 | kc apply -f - >/dev/null || return 1
+	wait_until 60 converged sc 2 || fail "converge: $(kc get vmpool,vm)" || return 1
+	kc patch vmpool sc --type merge -p '{"spec":{"selector":{"matchLabels":{"kubevirt.io/vmpool":"other"}}}}' >/dev/null || return 1
+	wait_until 30 test "$(event_count InvalidSelector)" -ge 1 || fail "no InvalidSelector event" || return 1
+	expect_eq "$(vm_count)" "2" "VMs untouched while the selector is invalid" || return 1
+	kc delete vmpool sc --wait=false >/dev/null || return 1
+	wait_until 30 eval '! kc get vmpool sc >/dev/null 2>&1' || fail "pool hangs in deletion: $(kc get vmpool sc -o jsonpath='{.metadata}')" || return 1
+	wait_until 60 test "$(vm_count)" -eq 0 || fail "VMs not garbage collected: $(kc get vm)" || return 1
+}

@@ -467,6 +467,24 @@ static void test_deletion(void **state)
 	    "finalizers\",\"value\":[\"a\"]}]");
 }
 
+/* a pool whose selector no longer matches its template (no webhook stops that here) is still
+ * cleaned up on deletion: the finalizers go by ownership, so it never hangs Terminating */
+static void test_deletion_bad_selector(void **state)
+{
+	struct fx *f = *state;
+
+	f->pool = mkpool("2", TERM "\"finalizers\":[\"" POOL_FINALIZER "\"],",
+	    "{\"matchLabels\":{\"app\":\"changed\"}}", "{\"app\":\"a\"}");
+	ownvm(f, "p-0");
+	run(f, 10);
+	assert_int_equal(count_op(f, ACT_EVENT), 0);
+	assert_int_equal(count_op(f, ACT_PATCH_VM), 1);
+	json_object_put(f->vms[0]);
+	f->nvms = 0;
+	run(f, 10);
+	assert_int_equal(count_op(f, ACT_PATCH_POOL), 1);
+}
+
 static void test_no_adoption(void **state)
 {
 	struct fx *f = *state;
@@ -883,6 +901,7 @@ int main(void)
 	    T(test_detached_finalizer_strip),
 	    T(test_pool_finalizer_add),
 	    T(test_deletion),
+	    T(test_deletion_bad_selector),
 	    T(test_no_adoption),
 	    T(test_selector_mismatch),
 	    T(test_selector_unparsable),
