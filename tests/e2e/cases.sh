@@ -22,7 +22,7 @@ case_doc_example() {
 	expect_eq "$(kc get vmpool vm-pool-cirros -o jsonpath='{.metadata.finalizers}')" "[\"$FINALIZER\"]" "pool finalizer" || return 1
 	kc get vmpool vm-pool-cirros | awk 'NR==2 {exit !($2==3 && $3==3 && $4==3)}' ||
 		fail "kubectl get vmpool columns: $(kc get vmpool vm-pool-cirros)" || return 1
-	wait_until 10 test "$(event_count SuccessfulCreate "Created VM $NS/vm-pool-cirros-")" -eq 3 ||
+	wait_eq 10 3 event_count SuccessfulCreate "Created VM $NS/vm-pool-cirros-" ||
 		fail "3 SuccessfulCreate events, got $(event_count SuccessfulCreate)" || return 1
 }
 
@@ -34,7 +34,7 @@ case_scale() {
 	expect_eq "$(vm_names)" "sp-0 sp-1 sp-2 sp-3 sp-4" "names after scale-out" || return 1
 	kc scale vmpool sp --replicas 2 >/dev/null || fail "kubectl scale down" || return 1
 	wait_until 60 converged sp 2 || fail "scale to 2: $(kc get vmpool,vm)" || return 1
-	wait_until 10 test "$(event_count SuccessfulDelete "from pool")" -eq 3 ||
+	wait_eq 10 3 event_count SuccessfulDelete "from pool" ||
 		fail "3 SuccessfulDelete events, got $(event_count SuccessfulDelete)" || return 1
 	expect_eq "$(kc get scale.pool.kubevirt.io 2>/dev/null | wc -l)" "0" "no stray output" >/dev/null
 	expect_eq "$(kubectl get --raw "/apis/pool.kubevirt.io/v1beta1/namespaces/$NS/virtualmachinepools/sp/scale" |
@@ -67,12 +67,12 @@ case_detach() {
 	local uid0
 	uid0=$(vm_uid dt-0)
 	kc patch vm dt-0 --type merge --patch '{"metadata":{"ownerReferences":null}}' >/dev/null || return 1
-	wait_until 60 test "$(vm_count)" -eq 4 || fail "no replacement: $(kc get vm)" || return 1
+	wait_eq 60 4 vm_count || fail "no replacement: $(kc get vm)" || return 1
 	wait_until 30 eval '[ "$(pool_status dt readyReplicas)" = 3 ] && [ "$(pool_status dt replicas)" = 3 ]' ||
 		fail "status after detach: $(kc get vmpool dt)" || return 1
 	expect_eq "$(vm_names)" "dt-0 dt-1 dt-2 dt-3" "replacement takes the next free index" || return 1
 	expect_eq "$(vm_uid dt-0)" "$uid0" "detached VM left alone" || return 1
-	wait_until 20 test -z "$(kc get vm dt-0 -o jsonpath='{.metadata.finalizers}')" ||
+	wait_eq 20 "" kc get vm dt-0 -o jsonpath='{.metadata.finalizers}' ||
 		fail "detached VM keeps the pool finalizer" || return 1
 	kc delete vm dt-0 --timeout=30s >/dev/null || fail "detached VM cannot be deleted" || return 1
 	sleep 2
@@ -81,19 +81,19 @@ case_detach() {
 
 case_selector_mismatch() {
 	make_pool mm 2 other | kc apply -f - >/dev/null || return 1
-	wait_until 30 test "$(event_count InvalidSelector)" -ge 1 ||
+	wait_ge 30 1 event_count InvalidSelector ||
 		fail "no InvalidSelector Warning event: $(kc get events)" || return 1
 	sleep 3
 	expect_eq "$(vm_count)" "0" "VMs created for a pool whose selector does not match" || return 1
 	grep -q 'mm' "$CASE_OUT/vmpoold.log" || fail "no log line naming the pool" || return 1
-	wait_until 20 test "$(kc get vmpool mm -o jsonpath='{.status.conditions[?(@.type=="ReplicaFailure")].reason}')" = InvalidSelector ||
+	wait_eq 20 InvalidSelector kc get vmpool mm -o jsonpath='{.status.conditions[?(@.type=="ReplicaFailure")].reason}' ||
 		fail "no ReplicaFailure condition: $(kc get vmpool mm -o jsonpath='{.status}')" || return 1
 }
 
 case_bad_selector() {
 	make_pool bs 2 | sed 's/    matchLabels:/    matchExpressions:\n    - {key: kubevirt.io\/vmpool, operator: Like, values: [bs]}\n    matchLabels:/' |
 		kc apply -f - >/dev/null || return 1
-	wait_until 30 test "$(event_count InvalidSelector Like)" -ge 1 ||
+	wait_ge 30 1 event_count InvalidSelector Like ||
 		fail "no InvalidSelector event naming the operator: $(kc get events)" || return 1
 	expect_eq "$(vm_count)" "0" "VMs for an unparsable selector" || return 1
 	kill -0 "$VMPOOLD_PID" || fail "vmpoold died" || return 1
@@ -105,7 +105,7 @@ case_delete_pool() {
 	wait_until 60 converged gc 3 || fail "converge: $(kc get vmpool,vm)" || return 1
 	kc delete vmpool gc --wait=false >/dev/null || return 1
 	wait_until 60 eval '! kc get vmpool gc >/dev/null 2>&1' || fail "pool not deleted: $(kc get vmpool gc -o yaml)" || return 1
-	wait_until 60 test "$(vm_count)" -eq 0 || fail "VMs not garbage collected: $(kc get vm)" || return 1
+	wait_eq 60 0 vm_count || fail "VMs not garbage collected: $(kc get vm)" || return 1
 }
 
 case_hpa() {
@@ -209,13 +209,13 @@ case_create_fails() {
 	local long
 	long=$(printf 'f%.0s' $(seq 1 252))
 	make_pool cf 1 | sed "s/^  name: cf$/  name: $long/" | kc apply -f - >/dev/null || return 1
-	wait_until 30 test "$(event_count FailedCreate "Error creating VM: ")" -ge 1 ||
+	wait_ge 30 1 event_count FailedCreate "Error creating VM: " ||
 		fail "no FailedCreate event: $(kc get events)" || return 1
-	wait_until 30 test "$(kc get vmpool "$long" -o jsonpath='{.status.conditions[?(@.type=="ReplicaFailure")].reason}')" = FailedScaleOut ||
+	wait_eq 30 FailedScaleOut kc get vmpool "$long" -o jsonpath='{.status.conditions[?(@.type=="ReplicaFailure")].reason}' ||
 		fail "no ReplicaFailure/FailedScaleOut: $(kc get vmpool "$long" -o jsonpath='{.status}')" || return 1
 	kc get vmpool "$long" -o jsonpath='{.status.conditions[0].message}' | grep -q '^error during scale out: ' ||
 		fail "condition message: $(kc get vmpool "$long" -o jsonpath='{.status.conditions}')" || return 1
-	wait_until 20 test "$(event_count FailedScaleOut "error during scale out: ")" -ge 1 ||
+	wait_ge 20 1 event_count FailedScaleOut "error during scale out: " ||
 		fail "no FailedScaleOut Warning event: $(kc get events)" || return 1
 	expect_eq "$(vm_count)" "0" "VMs" || return 1
 	kill -0 "$VMPOOLD_PID" || fail "vmpoold died" || return 1
@@ -227,9 +227,9 @@ case_delete_after_selector_change() {
 	make_pool sc 2 | kc apply -f - >/dev/null || return 1
 	wait_until 60 converged sc 2 || fail "converge: $(kc get vmpool,vm)" || return 1
 	kc patch vmpool sc --type merge -p '{"spec":{"selector":{"matchLabels":{"kubevirt.io/vmpool":"other"}}}}' >/dev/null || return 1
-	wait_until 30 test "$(event_count InvalidSelector)" -ge 1 || fail "no InvalidSelector event" || return 1
+	wait_ge 30 1 event_count InvalidSelector || fail "no InvalidSelector event" || return 1
 	expect_eq "$(vm_count)" "2" "VMs untouched while the selector is invalid" || return 1
 	kc delete vmpool sc --wait=false >/dev/null || return 1
 	wait_until 30 eval '! kc get vmpool sc >/dev/null 2>&1' || fail "pool hangs in deletion: $(kc get vmpool sc -o jsonpath='{.metadata}')" || return 1
-	wait_until 60 test "$(vm_count)" -eq 0 || fail "VMs not garbage collected: $(kc get vm)" || return 1
+	wait_eq 60 0 vm_count || fail "VMs not garbage collected: $(kc get vm)" || return 1
 }

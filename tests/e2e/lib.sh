@@ -24,6 +24,32 @@ wait_until() {
 	done
 }
 
+# wait_eq SECONDS WANT CMD...: poll until CMD's output equals WANT (CMD runs on every poll;
+# never pass "$(...)" to wait_until, it would be expanded once, at the call)
+wait_eq() {
+	local limit=$1 want=$2; shift 2
+	local end=$((SECONDS + limit))
+	until [ "$("$@" 2>/dev/null)" == "$want" ]; do
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep 0.3
+	done
+}
+
+# wait_ge SECONDS MIN CMD...: poll until CMD prints a number >= MIN
+wait_ge() {
+	local limit=$1 min=$2 v; shift 2
+	local end=$((SECONDS + limit))
+	while :; do
+		v=$("$@" 2>/dev/null)
+		[[ "$v" =~ ^[0-9]+$ ]] && [ "$v" -ge "$min" ] && return 0
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep 0.3
+	done
+}
+
+# VMs of $NS that still carry any finalizer
+vms_finalized() { kc get vm -o json | jq '[.items[] | select(.metadata.finalizers != null)] | length'; }
+
 expect_eq() { # actual expected what
 	[ "$1" == "$2" ] || fail "$3: got '$1', want '$2'"
 }

@@ -27,6 +27,11 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 
 pass=0 failed=0 failures=()
 
+discovery_ready() {
+	kubectl get --raw /apis/kubevirt.io/v1 | grep -q '"virtualmachines"' &&
+		kubectl get --raw /apis/pool.kubevirt.io/v1beta1 | grep -q '"virtualmachinepools"'
+}
+
 install_crds() { # FILE...
 	kubectl delete crd virtualmachinepools.pool.kubevirt.io virtualmachines.kubevirt.io \
 		virtualmachineinstances.kubevirt.io --ignore-not-found --wait=true >/dev/null 2>&1
@@ -35,6 +40,8 @@ install_crds() { # FILE...
 	kubectl wait --for condition=established --timeout=60s crd/virtualmachinepools.pool.kubevirt.io \
 		crd/virtualmachines.kubevirt.io >/dev/null || return 1
 	# the garbage collector learns new resources only on its 30 s discovery resync: restart it
+	# once discovery serves them
+	wait_until 60 discovery_ready || { echo "e2e: CRDs not in discovery" >&2; return 1; }
 	bash scripts/test-cluster.sh restart-controller-manager
 }
 
@@ -47,14 +54,13 @@ run_case() { # PHASE CASE
 	local args="ARGS_$name"
 	VMPOOLD_ARGS=${!args:-}
 	start_controller
-	wait_until 20 test -n "$(stage_pid vmpool-planner)"
+	wait_until 20 pgrep -f "vmpool-planner .*--run-dir $RUN_DIR"
 	PLANNER0=$(stage_pid vmpool-planner)
 	local start=$SECONDS rc=0
 	( set -u; "case_$name" ) >"$CASE_OUT/case.log" 2>&1 || rc=$?
 	# let the controller clean its pools up before it stops, so the namespace can go
 	kubectl -n "$NS" delete vmpool --all --wait=false >/dev/null 2>&1
-	wait_until 30 test "$(kubectl -n "$NS" get vm -o json 2>/dev/null |
-		jq '[.items[] | select(.metadata.finalizers != null)] | length')" = 0
+	wait_eq 30 0 vms_finalized
 	stop_controller >>"$CASE_OUT/case.log" 2>&1 || rc=1
 	kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1
 	if [ "$rc" -eq 0 ]; then
