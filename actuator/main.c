@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
+#include "stopsig.h"
 
 #define OPT_DRY_RUN 1000
 
@@ -76,12 +77,6 @@ static void act_link_release(struct link *l, void *arg)
 	link_set_data(l, NULL);
 }
 
-static void act_signal(evutil_socket_t sig, short what, void *arg)
-{
-	log_info(NULL, "signal %d: exiting", (int)sig);
-	event_base_loopexit(arg, NULL);
-}
-
 int main(int argc, char **argv)
 {
 	struct link_spec spec = {LINK_ACTUATOR, act_accept, 0};
@@ -89,7 +84,7 @@ int main(int argc, char **argv)
 	struct actuator act;
 	struct cli cli;
 	struct event_base *base;
-	struct event *sigterm, *sigint;
+	struct stopsig *stop;
 	struct link_server *srv;
 	char *path, err[256];
 
@@ -112,10 +107,7 @@ int main(int argc, char **argv)
 		fatalx("cannot listen on %s", path);
 	metrics_set_ready(1);
 	log_info(NULL, "listening on %s%s", path, act.dry_run ? " (dry run)" : "");
-	sigterm = evsignal_new(base, SIGTERM, act_signal, base);
-	sigint = evsignal_new(base, SIGINT, act_signal, base);
-	evsignal_add(sigterm, NULL);
-	evsignal_add(sigint, NULL);
+	stop = stopsig_new(base);
 	event_base_dispatch(base);
 
 	link_server_foreach(srv, act_link_release, NULL);
@@ -123,8 +115,7 @@ int main(int argc, char **argv)
 	kube_free(act.kube);
 	k8sev_recorder_free(act.rec);
 	metrics_stop();
-	event_free(sigterm);
-	event_free(sigint);
+	stopsig_free(stop);
 	event_base_free(base);
 	free(path);
 	cli_free(&cli);

@@ -24,6 +24,7 @@
 #include "store.h"
 #include "timeutil.h"
 #include "xmalloc.h"
+#include "stopsig.h"
 
 #define TICK_SECONDS 5
 
@@ -156,14 +157,6 @@ static int planner_replay(struct planner *p, const char *path, size_t max_frame)
 	return 0;
 }
 
-static void planner_signal(evutil_socket_t sig, short ev, void *arg)
-{
-	struct planner *p = arg;
-
-	log_info(NULL, "signal %d: exiting", (int)sig);
-	event_base_loopexit(p->base, NULL);
-}
-
 static void planner_expired(const char *key, void *arg)
 {
 	struct planner *p = arg;
@@ -243,19 +236,15 @@ static void planner_connect(struct planner *p, struct cli *cli)
 
 static void planner_loop(struct planner *p)
 {
-	struct event *sigterm, *sigint, *tick;
+	struct stopsig *stop = stopsig_new(p->base);
+	struct event *tick;
 	struct timeval tv = {TICK_SECONDS, 0};
 
-	sigterm = evsignal_new(p->base, SIGTERM, planner_signal, p);
-	sigint = evsignal_new(p->base, SIGINT, planner_signal, p);
 	tick = event_new(p->base, -1, EV_PERSIST, planner_tick, p);
-	evsignal_add(sigterm, NULL);
-	evsignal_add(sigint, NULL);
 	event_add(tick, &tv);
 	event_base_dispatch(p->base);
-	event_free(sigterm);
-	event_free(sigint);
 	event_free(tick);
+	stopsig_free(stop);
 }
 
 int main(int argc, char **argv)

@@ -22,6 +22,7 @@
 #include "proto.h"
 #include "statuswrite.h"
 #include "store.h"
+#include "stopsig.h"
 
 struct status {
 	struct mirror *mirror;
@@ -204,12 +205,6 @@ static void st_planner_down(struct link *l, void *arg)
 
 /* ---- main ---- */
 
-static void st_signal(evutil_socket_t sig, short what, void *arg)
-{
-	log_info(NULL, "signal %d: exiting", (int)sig);
-	event_base_loopexit(arg, NULL);
-}
-
 int main(int argc, char **argv)
 {
 	struct link_spec pspec = {LINK_PLANNER, st_planner_accept, 0};
@@ -218,7 +213,7 @@ int main(int argc, char **argv)
 	struct status st;
 	struct cli cli;
 	struct event_base *base;
-	struct event *sigterm, *sigint;
+	struct stopsig *stop;
 	struct kube *kube;
 	struct k8sev_recorder *rec;
 	char *wpath, *ppath, err[256];
@@ -242,10 +237,7 @@ int main(int argc, char **argv)
 	pspec.max_frame = cli.max_frame;
 	st.planner = link_connect(base, ppath, &pspec, &pcb, &st);
 	log_info(NULL, "watching %s and %s", wpath, ppath);
-	sigterm = evsignal_new(base, SIGTERM, st_signal, base);
-	sigint = evsignal_new(base, SIGINT, st_signal, base);
-	evsignal_add(sigterm, NULL);
-	evsignal_add(sigint, NULL);
+	stop = stopsig_new(base);
 	event_base_dispatch(base);
 
 	link_free(st.planner);
@@ -256,8 +248,7 @@ int main(int argc, char **argv)
 	kube_free(kube);
 	k8sev_recorder_free(rec);
 	metrics_stop();
-	event_free(sigterm);
-	event_free(sigint);
+	stopsig_free(stop);
 	event_base_free(base);
 	free(wpath);
 	free(ppath);

@@ -21,6 +21,7 @@
 #include "siminf.h"
 #include "simvm.h"
 #include "xmalloc.h"
+#include "stopsig.h"
 
 enum { OPT_READY_DELAY = 1000, OPT_FAIL, OPT_FAIL_AGE, OPT_FAIL_COUNT };
 
@@ -74,12 +75,6 @@ static int vmsim_handle(int opt, const char *val, void *arg)
 	return -1;
 }
 
-static void vmsim_signal(evutil_socket_t sig, short what, void *arg)
-{
-	log_info(NULL, "got signal %d, exiting", (int)sig);
-	event_base_loopexit(arg, NULL);
-}
-
 static struct kube *vmsim_kube(
     struct event_base *base, const struct cli *c, struct kube_config *cfg)
 {
@@ -108,7 +103,7 @@ int main(int argc, char **argv)
 	struct cli c;
 	struct kube_config cfg;
 	struct event_base *base;
-	struct event *ev_term, *ev_int;
+	struct stopsig *stop;
 	struct kube *k;
 	struct simvms *vms;
 	struct siminf *inf;
@@ -136,11 +131,7 @@ int main(int argc, char **argv)
 		collection = xstrdup("/apis/kubevirt.io/v1/virtualmachines");
 	vms = simvms_new(base, k, &f.o);
 	inf = siminf_new(base, k, "vm", collection, &vm_cb, vms);
-	ev_term = evsignal_new(base, SIGTERM, vmsim_signal, base);
-	ev_int = evsignal_new(base, SIGINT, vmsim_signal, base);
-	if (ev_term == NULL || ev_int == NULL || evsignal_add(ev_term, NULL) == -1 ||
-	    evsignal_add(ev_int, NULL) == -1)
-		fatalx("cannot set up signal events");
+	stop = stopsig_new(base);
 	siminf_start(inf);
 	metrics_set_ready(1);
 	event_base_dispatch(base);
@@ -150,8 +141,7 @@ int main(int argc, char **argv)
 	simvms_free(vms);
 	if (c.metrics_addr != NULL)
 		metrics_stop();
-	event_free(ev_term);
-	event_free(ev_int);
+	stopsig_free(stop);
 	event_base_free(base);
 	kubeconfig_clear(&cfg);
 	if (f.o.fail_re != NULL)

@@ -26,6 +26,7 @@
 #include "proto.h"
 #include "store.h"
 #include "xmalloc.h"
+#include "stopsig.h"
 
 #define WATCHER_PROG         "vmpool-watcher"
 #define WATCHER_SUBS_REFRESH 2.0 /* seconds between subscriber gauge updates */
@@ -47,7 +48,8 @@ struct watcher {
 	struct store *store;
 	struct pub *pub;
 	struct informer *inf[WATCHER_NRES];
-	struct event *sigterm, *sigint, *subs_timer;
+	struct stopsig *stop;
+	struct event *subs_timer;
 	int ready;
 };
 
@@ -159,25 +161,14 @@ static void watcher_subs_tick(evutil_socket_t fd, short ev, void *arg)
 
 /* ---- start and stop ---- */
 
-static void watcher_signal(evutil_socket_t sig, short ev, void *arg)
-{
-	struct watcher *w = arg;
-
-	log_info(NULL, "signal %d: shutting down", (int)sig);
-	event_base_loopexit(w->base, NULL);
-}
-
 static void watcher_events(struct watcher *w)
 {
 	struct timeval tv = {WATCHER_SUBS_REFRESH, 0};
 
-	w->sigterm = evsignal_new(w->base, SIGTERM, watcher_signal, w);
-	w->sigint = evsignal_new(w->base, SIGINT, watcher_signal, w);
+	w->stop = stopsig_new(w->base);
 	w->subs_timer = event_new(w->base, -1, EV_PERSIST, watcher_subs_tick, w);
-	if (w->sigterm == NULL || w->sigint == NULL || w->subs_timer == NULL)
+	if (w->subs_timer == NULL)
 		fatalx("cannot create events");
-	evsignal_add(w->sigterm, NULL);
-	evsignal_add(w->sigint, NULL);
 	evtimer_add(w->subs_timer, &tv);
 	signal(SIGPIPE, SIG_IGN);
 }
@@ -236,8 +227,7 @@ static void watcher_stop(struct watcher *w)
 	pub_free(w->pub);
 	store_free(w->store);
 	metrics_stop();
-	event_free(w->sigterm);
-	event_free(w->sigint);
+	stopsig_free(w->stop);
 	event_free(w->subs_timer);
 	kubeconfig_clear(&w->kc);
 	cli_free(&w->cli);
