@@ -67,9 +67,13 @@ $(3)/$(p): $(2)/$$(basename $$(main_$(p))).o $(2)/lib$$(dir_$(p)).a $(2)/libcomm
 	$$(CC) $$(CFLAGS) $(4) -o $$@ $$< $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $$(PKG_LIBS) -lm
 )
 
+# test support code (tests/support/*.c), linked into test programs only
+$(2)/libtestkit.a: $$(patsubst %.c,$(2)/%.o,$$(wildcard tests/support/*.c)) $(2)/empty.o
+	@rm -f $$@; ar rcs $$@ $$^
+
 # unit and stage test programs
-$(2)/tests/%: $(2)/tests/%.o $$($(2)/STAGELIBS) $(2)/libcommon.a
-	$$(CC) $$(CFLAGS) $(4) -o $$@ $$< $$($(2)/STAGELIBS) $(2)/libcommon.a $$(PKG_LIBS) $$(CMOCKA_LIBS) -lm
+$(2)/tests/%: $(2)/tests/%.o $(2)/libtestkit.a $$($(2)/STAGELIBS) $(2)/libcommon.a
+	$$(CC) $$(CFLAGS) $(4) -o $$@ $$< $(2)/libtestkit.a $$($(2)/STAGELIBS) $(2)/libcommon.a $$(PKG_LIBS) $$(CMOCKA_LIBS) -lm
 endef
 
 $(eval $(call variant,rel,build/rel,bin,))
@@ -107,7 +111,7 @@ run: deps
 bench: all
 	@bash tests/bench/run.sh
 
-FORMAT_SRC = $(wildcard common/*.[ch] $(addsuffix /*.[ch],$(STAGES)) tests/unit/*.[ch] tests/stage/*.[ch])
+FORMAT_SRC = $(wildcard common/*.[ch] $(addsuffix /*.[ch],$(STAGES)) tests/unit/*.[ch] tests/stage/*.[ch] tests/support/*.[ch] tests/bench/*.[ch] tests/e2e/*.[ch])
 format:
 	clang-format -i $(FORMAT_SRC)
 check-format:

@@ -32,6 +32,7 @@
 #include "obj.h"
 #include "proto.h"
 #include "timeutil.h"
+#include "../support/stagekit.h"
 
 #define TS_TOKEN "ts-secret-token"
 #define NS       "ns1"
@@ -590,38 +591,6 @@ static int atleast_cond(void *arg)
 	return *a->val >= a->min;
 }
 
-static int free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) != 0)
-		abort();
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-static void write_kubeconfig(const char *path, int port)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f == NULL)
-		abort();
-	fprintf(f,
-	    "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n"
-	    "    server: http://127.0.0.1:%d\nusers:\n- name: ts\n  user:\n    token: %s\n"
-	    "contexts:\n- name: ts\n  context:\n    cluster: fake\n    user: ts\n"
-	    "    namespace: " NS "\ncurrent-context: ts\n",
-	    port, TS_TOKEN);
-	fclose(f);
-}
-
 static pid_t spawn(char *const argv[], const char *logpath)
 {
 	pid_t pid = fork();
@@ -1048,8 +1017,8 @@ int main(void)
 	C.reqs = json_object_new_array();
 	C.objs = json_object_new_object();
 	C.results = json_object_new_object();
-	port = free_port();
-	write_kubeconfig(kc, port);
+	port = stagekit_free_port();
+	stagekit_write_kubeconfig(kc, port, TS_TOKEN, NS);
 	if (api_listen(port) != 0) {
 		fprintf(stderr, "test_status: cannot listen on port %d\n", port);
 		return 1;

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "proto.h"
 #include "timeutil.h"
+#include "../support/stagekit.h"
 
 #define TW_TOKEN    "tw-secret-token"
 #define TW_PAGE_MAX 3 /* the fake never returns more items per page than this */
@@ -638,38 +639,6 @@ static int tw_synced_cond(void *arg)
 	return s->syncs > 0;
 }
 
-static int tw_free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) != 0)
-		abort();
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-static void tw_write_kubeconfig(const char *path, int port)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f == NULL)
-		abort();
-	fprintf(f,
-	    "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n"
-	    "    server: http://127.0.0.1:%d\nusers:\n- name: tw\n  user:\n    token: %s\n"
-	    "contexts:\n- name: tw\n  context:\n    cluster: fake\n    user: tw\n"
-	    "current-context: tw\n",
-	    port, TW_TOKEN);
-	fclose(f);
-}
-
 static pid_t tw_spawn(const char *bin, char *const argv[], const char *logpath)
 {
 	pid_t pid = fork();
@@ -1020,9 +989,9 @@ int main(void)
 	evtimer_add(tev, &tick);
 	fake_init();
 	tw_seed();
-	port = tw_free_port();
-	mport = tw_free_port();
-	tw_write_kubeconfig(kc, port);
+	port = stagekit_free_port();
+	mport = stagekit_free_port();
+	stagekit_write_kubeconfig(kc, port, TW_TOKEN, NULL);
 	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
 	{
 		char *argv[] = {bin, "--run-dir", tmpdir, "--kubeconfig", kc, "--metrics-addr",

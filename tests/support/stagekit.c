@@ -1,0 +1,44 @@
+/* stagekit.c: helpers the stage tests share. Test code only. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "stagekit.h"
+
+int stagekit_free_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) != 0)
+		abort();
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+void stagekit_write_kubeconfig(const char *path, int port, const char *token, const char *ns)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		abort();
+	fprintf(f,
+	    "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n"
+	    "    server: http://127.0.0.1:%d\nusers:\n- name: test\n  user:\n    token: %s\n"
+	    "contexts:\n- name: test\n  context:\n    cluster: fake\n    user: test\n",
+	    port, token);
+	if (ns != NULL)
+		fprintf(f, "    namespace: %s\n", ns);
+	fprintf(f, "current-context: test\n");
+	fclose(f);
+}
