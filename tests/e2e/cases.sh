@@ -233,3 +233,22 @@ case_delete_after_selector_change() {
 	wait_until 30 eval '! kc get vmpool sc >/dev/null 2>&1' || fail "pool hangs in deletion: $(kc get vmpool sc -o jsonpath='{.metadata}')" || return 1
 	wait_eq 60 0 vm_count || fail "VMs not garbage collected: $(kc get vm)" || return 1
 }
+
+# a VM whose labels stop matching the selector is released: it loses this pool's owner
+# reference and finalizer, stays, and a replacement takes the next free index
+case_release() {
+	make_pool rl 2 | kc apply -f - >/dev/null || return 1
+	wait_until 60 converged rl 2 || fail "converge: $(kc get vmpool,vm)" || return 1
+	local uid0
+	uid0=$(vm_uid rl-0)
+	kc label vm rl-0 kubevirt.io/vmpool=elsewhere --overwrite >/dev/null || return 1
+	wait_eq 30 "" kc get vm rl-0 -o jsonpath='{.metadata.ownerReferences}' ||
+		fail "owner reference kept: $(kc get vm rl-0 -o jsonpath='{.metadata}')" || return 1
+	wait_eq 30 "" kc get vm rl-0 -o jsonpath='{.metadata.finalizers}' ||
+		fail "pool finalizer kept" || return 1
+	wait_eq 30 "rl-0 rl-1 rl-2" vm_names || fail "no replacement: $(kc get vm)" || return 1
+	wait_until 30 eval '[ "$(pool_status rl replicas)" = 2 ] && [ "$(pool_status rl readyReplicas)" = 2 ]' ||
+		fail "status counts the released VM: $(kc get vmpool rl)" || return 1
+	expect_eq "$(vm_uid rl-0)" "$uid0" "released VM left in place" || return 1
+	kc delete vm rl-0 --timeout=30s >/dev/null || fail "released VM cannot be deleted" || return 1
+}

@@ -15,7 +15,7 @@ export VMPOOLD_CLUSTER_PORT=${VMPOOLD_CLUSTER_PORT:-6543}
 [ -d "$SHARED/crds" ] || { echo "e2e: $SHARED/crds not found (shared/ must sit beside the repo)" >&2; exit 1; }
 
 PHASE1=(doc_example scale replicas_unset deleted_vm_replaced detach selector_mismatch bad_selector create_fails
-	delete_pool delete_after_selector_change hpa quiet kill_stages bad_kubeconfig api_down manifests)
+	release delete_pool delete_after_selector_change hpa quiet kill_stages bad_kubeconfig api_down manifests)
 PHASE2=(doc_example scale deleted_vm_replaced delete_pool)
 [ $# -gt 0 ] && { PHASE1=("$@"); PHASE2=(); }
 
