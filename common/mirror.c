@@ -27,10 +27,18 @@ struct mirror {
 	struct store *store;
 	struct mirror_cb cb;
 	void *arg;
-	int syncing;       /* between SYNC_BEGIN and SYNC_END */
-	int synced;        /* a snapshot completed on this connection */
-	json_object *seen; /* "kind/ns/name" -> null, objects sent during the snapshot */
+	int syncing;         /* between SYNC_BEGIN and SYNC_END */
+	int synced;          /* a snapshot completed on this connection */
+	json_object *seen;   /* "kind/ns/name" -> null, objects sent during the snapshot */
+	mirror_trim_fn trim; /* what is kept of each object, or NULL: everything */
+	void *trim_arg;
 };
+
+void mirror_set_trim(struct mirror *m, mirror_trim_fn trim, void *arg)
+{
+	m->trim = trim;
+	m->trim_arg = arg;
+}
 
 static const char *mirror_kinds[] = {KIND_POOL, KIND_VM, KIND_VMI, KIND_REV};
 #define MIRROR_NKINDS (sizeof mirror_kinds / sizeof mirror_kinds[0])
@@ -175,7 +183,7 @@ static int mirror_same(json_object *old, json_object *new_)
 static int mirror_obj_set(struct mirror *m, json_object *body)
 {
 	const char *kind = mirror_kind(body);
-	json_object *obj = NULL, *cur, *old;
+	json_object *obj = NULL, *cur, *old, *kept;
 
 	if (kind == NULL) {
 		log_warnx(NULL, "mirror: OBJ_SET with kind \"%s\" ignored",
@@ -189,11 +197,16 @@ static int mirror_obj_set(struct mirror *m, json_object *body)
 		return -1;
 	}
 	mirror_mark_seen(m, kind, obj);
-	cur = store_get(m->store, kind, obj_namespace(obj), obj_name(obj));
-	if (cur != NULL && mirror_same(cur, obj))
+	kept = m->trim != NULL ? m->trim(kind, obj, m->trim_arg) : json_object_get(obj);
+	if (kept == NULL) /* this subscriber keeps no objects of the kind */
 		return 0;
-	old = store_put(m->store, kind, json_object_get(obj));
-	mirror_changed(m, kind, old, obj);
+	cur = store_get(m->store, kind, obj_namespace(obj), obj_name(obj));
+	if (cur != NULL && mirror_same(cur, kept)) {
+		json_object_put(kept);
+		return 0;
+	}
+	old = store_put(m->store, kind, kept);
+	mirror_changed(m, kind, old, kept);
 	json_object_put(old);
 	return 0;
 }

@@ -30,6 +30,15 @@ struct mirror *mirror_new(struct event_base *, const char *sock_path, size_t max
 void mirror_free(struct mirror *);
 struct store *mirror_store(struct mirror *);
 int mirror_synced(const struct mirror *);
+/*
+ * Optional: what this subscriber keeps of each object. trim(kind, obj) returns the value to
+ * store (a new reference: a trimmed copy, or json_object_get(obj) to keep it whole) or NULL
+ * to keep no objects of that kind. A trimmed copy must keep metadata.name, namespace, uid
+ * and resourceVersion. changed() then sees the trimmed copies. Set it before frames arrive.
+ */
+typedef json_object *(*mirror_trim_fn)(const char *kind, json_object *obj, void *arg);
+void mirror_set_trim(struct mirror *, mirror_trim_fn, void *arg);
+
 /* apply one watcher frame; returns -1 (logged) for a type or body it cannot use */
 int mirror_apply(struct mirror *, int type, json_object *body);
 

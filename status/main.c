@@ -20,6 +20,7 @@
 #include "mirror.h"
 #include "obj.h"
 #include "proto.h"
+#include "statuscalc.h"
 #include "statuswrite.h"
 #include "store.h"
 #include "stopsig.h"
@@ -233,6 +234,7 @@ int main(int argc, char **argv)
 	ppath = link_sock_path(cli.run_dir, LINK_PLANNER);
 	st.results = store_new();
 	st.mirror = mirror_new(base, wpath, cli.max_frame, &mcb, &st);
+	mirror_set_trim(st.mirror, statuscalc_trim, NULL);
 	st.w = stw_new(base, kube, rec, mirror_store(st.mirror), st.results, st_ready, &st);
 	pspec.max_frame = cli.max_frame;
 	st.planner = link_connect(base, ppath, &pspec, &pcb, &st);

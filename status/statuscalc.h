@@ -55,5 +55,8 @@ int statuscalc_paused_change(json_object *old_status, json_object *new_status);
 json_object *statuscalc_failure_added(json_object *old_status, json_object *new_status);
 /* spec.replicas, nil treated as 1 */
 long long statuscalc_desired(json_object *pool);
+/* what vmpool-status keeps of a watched object (a mirror_trim_fn): pools whole; of a VM only
+ * the metadata and Ready condition the status needs; no VMIs or revisions */
+json_object *statuscalc_trim(const char *kind, json_object *obj, void *arg);
 
 #endif

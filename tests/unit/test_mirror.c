@@ -184,6 +184,50 @@ static void test_set_update_noop_delete(void **state)
 	mirror_free(m);
 }
 
+/* keeps metadata only, and no VMIs at all */
+static json_object *trim_meta(const char *kind, json_object *o, void *arg)
+{
+	json_object *out;
+
+	(*(int *)arg)++;
+	if (strcmp(kind, KIND_VMI) == 0)
+		return NULL;
+	out = json_object_new_object();
+	json_object_object_add(out, "metadata", obj_copy(obj_path(o, "metadata")));
+	return out;
+}
+
+static void test_trim(void **state)
+{
+	struct rec r = {0};
+	struct mirror *m = mirror_new(NULL, NULL, 0, &cbs, &r);
+	json_object *kept;
+	int calls = 0;
+
+	mirror_set_trim(m, trim_meta, &calls);
+	assert_int_equal(set(m, KIND_VM, obj("ns", "a", "u1", "1")), 0);
+	kept = store_get(mirror_store(m), KIND_VM, "ns", "a");
+	assert_non_null(kept);
+	assert_null(obj_path(kept, "spec")); /* the trimmed copy is what is stored */
+	assert_int_equal(r.n, 1);
+	/* a re-send with the same resourceVersion is still no change */
+	assert_int_equal(set(m, KIND_VM, obj("ns", "a", "u1", "1")), 0);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(set(m, KIND_VM, obj("ns", "a", "u1", "2")), 0);
+	assert_int_equal(r.n, 2);
+	/* a kind the subscriber keeps nothing of */
+	assert_int_equal(set(m, KIND_VMI, obj("ns", "a", "u9", "1")), 0);
+	assert_int_equal(r.n, 2);
+	assert_int_equal(store_count(mirror_store(m), KIND_VMI), 0);
+	assert_int_equal(calls, 4);
+	/* a snapshot without the VM still removes the trimmed copy */
+	assert_int_equal(marker(m, MSG_SYNC_BEGIN), 0);
+	assert_int_equal(marker(m, MSG_SYNC_END), 0);
+	assert_null(store_get(mirror_store(m), KIND_VM, "ns", "a"));
+	assert_int_equal(r.n, 3);
+	mirror_free(m);
+}
+
 static void test_bad_bodies(void **state)
 {
 	struct rec r = {0};
@@ -410,6 +454,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_set_update_noop_delete),
+	    cmocka_unit_test(test_trim),
 	    cmocka_unit_test(test_bad_bodies),
 	    cmocka_unit_test(test_snapshot_replaces),
 	    cmocka_unit_test(test_snapshot_with_delete),

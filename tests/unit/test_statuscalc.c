@@ -345,10 +345,49 @@ static void test_desired(void **state)
 	json_object_put(p2);
 }
 
+/* the copy vmpool-status keeps of a VM gives the same status as the whole VM; VMIs and
+ * revisions are not kept; pools are kept whole */
+static void test_trim(void **state)
+{
+	json_object *p = pool("", "");
+	json_object *full[4] = {
+	    vm("p-0", "ns", "VirtualMachinePool", "pu", "True", 0),
+	    vm("p-1", "ns", "VirtualMachinePool", "pu", "False", 0),
+	    vm("p-2", "ns", "VirtualMachinePool", "pu", "True", 1),
+	    vm("x-0", "ns", "VirtualMachinePool", "other", "True", 0),
+	};
+	json_object *trimmed[4], *a, *b, *t;
+	size_t i;
+
+	(void)state;
+	json_object_object_add(
+	    full[0], "spec", js("{\"runStrategy\":\"Always\",\"template\":{\"spec\":{}}}"));
+	for (i = 0; i < 4; i++)
+		trimmed[i] = statuscalc_trim("vm", full[i], NULL);
+	a = calc(p, full, 4, NULL);
+	b = calc(p, trimmed, 4, NULL);
+	assert_true(obj_equal(a, b));
+	assert_null(obj_path(trimmed[0], "spec"));
+	assert_null(obj_path(trimmed[0], "status.ready"));
+	assert_string_equal(obj_name(trimmed[0]), "p-0");
+	assert_non_null(obj_path(trimmed[2], "metadata.deletionTimestamp"));
+	assert_null(statuscalc_trim("vmi", full[0], NULL));
+	assert_null(statuscalc_trim("rev", full[0], NULL));
+	t = statuscalc_trim("pool", p, NULL);
+	assert_ptr_equal(t, p);
+	json_object_put(t);
+	json_object_put(a);
+	json_object_put(b);
+	put_all(full, 4);
+	put_all(trimmed, 4);
+	json_object_put(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_counts_and_selector),
+	    cmocka_unit_test(test_trim),
 	    cmocka_unit_test(test_ready_only_condition),
 	    cmocka_unit_test(test_omitempty),
 	    cmocka_unit_test(test_failure_added),
