@@ -526,26 +526,13 @@ static void tick(evutil_socket_t fd, short ev, void *arg)
 
 static int child_alive(void)
 {
-	int st;
-
-	if (C.child > 0 && waitpid(C.child, &st, WNOHANG) == C.child) {
-		C.child_status = st;
-		C.child = -1;
-	}
-	return C.child > 0;
+	return stagekit_child_alive(&C.child, &C.child_status);
 }
 
 /* runs the loop until cond() holds or secs pass */
 static int wait_for(int (*cond)(void *), void *arg, double secs)
 {
-	double end = now_mono() + secs;
-
-	while (!cond(arg) && now_mono() < end) {
-		event_base_loop(C.base, EVLOOP_ONCE);
-		if (!child_alive())
-			break;
-	}
-	return cond(arg);
+	return stagekit_wait(C.base, &C.child, &C.child_status, cond, arg, secs);
 }
 
 static int never(void *arg)
@@ -593,19 +580,7 @@ static int atleast_cond(void *arg)
 
 static pid_t spawn(char *const argv[], const char *logpath)
 {
-	pid_t pid = fork();
-	int fd;
-
-	if (pid == 0) {
-		fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd >= 0) {
-			dup2(fd, 2);
-			dup2(fd, 1);
-		}
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
+	return stagekit_spawn(argv[0], argv, logpath);
 }
 
 static int log_has(const char *needle)

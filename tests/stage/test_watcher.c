@@ -580,26 +580,13 @@ static void tw_tick(evutil_socket_t fd, short ev, void *arg)
 /* polls the child; 1 if it is still running */
 static int tw_child_alive(void)
 {
-	int st;
-
-	if (child > 0 && waitpid(child, &st, WNOHANG) == child) {
-		child_status = st;
-		child = -1;
-	}
-	return child > 0;
+	return stagekit_child_alive(&child, &child_status);
 }
 
 /* runs the loop until cond() holds or secs pass; returns cond() */
 static int tw_wait(int (*cond)(void *), void *arg, double secs)
 {
-	double end = now_mono() + secs;
-
-	while (!cond(arg) && now_mono() < end) {
-		event_base_loop(fk.base, EVLOOP_ONCE);
-		if (!tw_child_alive())
-			break;
-	}
-	return cond(arg);
+	return stagekit_wait(fk.base, &child, &child_status, cond, arg, secs);
 }
 
 static int tw_never(void *arg)
@@ -641,19 +628,7 @@ static int tw_synced_cond(void *arg)
 
 static pid_t tw_spawn(const char *bin, char *const argv[], const char *logpath)
 {
-	pid_t pid = fork();
-	int fd;
-
-	if (pid == 0) {
-		fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd >= 0) {
-			dup2(fd, 2);
-			dup2(fd, 1);
-		}
-		execv(bin, argv);
-		_exit(127);
-	}
-	return pid;
+	return stagekit_spawn(bin, argv, logpath);
 }
 
 /* runs the watcher with bad configuration and expects EXIT_CONFIG */

@@ -4,10 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "stagekit.h"
+#include "timeutil.h"
 
 int stagekit_free_port(void)
 {
@@ -41,4 +44,45 @@ void stagekit_write_kubeconfig(const char *path, int port, const char *token, co
 		fprintf(f, "    namespace: %s\n", ns);
 	fprintf(f, "current-context: test\n");
 	fclose(f);
+}
+
+pid_t stagekit_spawn(const char *bin, char *const argv[], const char *logpath)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid == 0) {
+		fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			dup2(fd, 1);
+		}
+		execv(bin, argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+int stagekit_child_alive(pid_t *pid, int *status)
+{
+	int st;
+
+	if (*pid > 0 && waitpid(*pid, &st, WNOHANG) == *pid) {
+		*status = st;
+		*pid = -1;
+	}
+	return *pid > 0;
+}
+
+int stagekit_wait(
+    struct event_base *base, pid_t *pid, int *status, int (*cond)(void *), void *arg, double secs)
+{
+	double end = now_mono() + secs;
+
+	while (!cond(arg) && now_mono() < end) {
+		event_base_loop(base, EVLOOP_ONCE);
+		if (!stagekit_child_alive(pid, status))
+			break;
+	}
+	return cond(arg);
 }

@@ -2,10 +2,22 @@
 #ifndef VMPOOL_STAGEKIT_H
 #define VMPOOL_STAGEKIT_H
 
+#include <sys/types.h>
+
+#include <event2/event.h>
+
 /* a TCP port on 127.0.0.1 that was free a moment ago */
 int stagekit_free_port(void);
 /* a kubeconfig for a plain-http fake API server on 127.0.0.1:port with a bearer token;
  * ns may be NULL (no context namespace). Aborts if the file cannot be written. */
 void stagekit_write_kubeconfig(const char *path, int port, const char *token, const char *ns);
+
+/* fork + exec bin with argv, stdout and stderr appended to logpath; returns the pid */
+pid_t stagekit_spawn(const char *bin, char *const argv[], const char *logpath);
+/* reaps *pid if it exited (its wait status into *status, *pid = -1); 1 while it runs */
+int stagekit_child_alive(pid_t *pid, int *status);
+/* runs base until cond(arg) holds, secs pass or the child exits; returns cond(arg) */
+int stagekit_wait(
+    struct event_base *base, pid_t *pid, int *status, int (*cond)(void *), void *arg, double secs);
 
 #endif
