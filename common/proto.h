@@ -42,7 +42,9 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
 #define KIND_POOL "pool" /* pool.kubevirt.io VirtualMachinePool */
 #define KIND_VM   "vm"   /* kubevirt.io/v1 VirtualMachine */
 #define KIND_VMI  "vmi"  /* kubevirt.io/v1 VirtualMachineInstance */
-#define KIND_REV  "rev"  /* apps/v1 ControllerRevision */
+#define KIND_REV  "rev"  /* apps/v1 ControllerRevision (only those a pool controls) */
+#define KIND_PVC  "pvc"  /* v1 PersistentVolumeClaim (metadata only, only VM-controlled) */
+#define KIND_DV   "dv"   /* cdi.kubevirt.io/v1beta1 DataVolume (metadata only, VM-controlled) */
 
 /*
  * ACTION body:
@@ -52,8 +54,11 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
  *   name      string object name (VM name; pool name for ACT_PATCH_POOL / ACT_EVENT)
  *   uid       string optional precondition (delete) / the object's uid
  *   pool      map    {name, uid}: the pool the action is for (the Event's involvedObject)
- *   body      map    ACT_CREATE_VM: the VirtualMachine to POST
- *   patch     array  ACT_PATCH_VM / ACT_PATCH_POOL: an RFC 6902 JSON patch
+ *   body      map    ACT_CREATE_VM / ACT_CREATE_REV: the object to POST;
+ *                    ACT_UPDATE_VM: the whole VirtualMachine to PUT (with resourceVersion)
+ *   patch     array  ACT_PATCH_*: an RFC 6902 JSON patch
+ *   propagation string optional, deletes: "Foreground", "Background" or "Orphan"
+ *                    (DeleteOptions.propagationPolicy; absent: the API's default)
  *   event     map    optional {type, reason, message}: Event to post when the action succeeds
  *   fail_event map   optional {type, reason, message}: on failure, posted with ": <error>"
  *                    appended to message
@@ -67,6 +72,13 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
 #define ACT_PATCH_VM   "patch_vm"
 #define ACT_PATCH_POOL "patch_pool"
 #define ACT_EVENT      "event"
+#define ACT_UPDATE_VM  "update_vm"  /* PUT the VM; 404 counts as success */
+#define ACT_DELETE_VMI "delete_vmi" /* VirtualMachineInstance of that name; uid precondition */
+#define ACT_PATCH_VMI  "patch_vmi"
+#define ACT_CREATE_REV "create_rev" /* apps/v1 ControllerRevision; AlreadyExists is success */
+#define ACT_DELETE_REV "delete_rev" /* uid precondition */
+#define ACT_PATCH_PVC  "patch_pvc"  /* v1 PersistentVolumeClaim */
+#define ACT_PATCH_DV   "patch_dv"   /* cdi.kubevirt.io/v1beta1 DataVolume */
 
 /* POOL_RESULT reason for a pool whose selector cannot be parsed or does not match its
  * template's labels. The planner posts its own Warning Event for it (once per generation),
