@@ -150,6 +150,53 @@ int informer_keep_pool_owned(json_object *obj)
 	return 0;
 }
 
+int informer_keep_vm_controlled(json_object *obj)
+{
+	const char *kind = obj_str(obj_controller_ref(obj), "kind");
+
+	return kind != NULL && strcmp(kind, "VirtualMachine") == 0;
+}
+
+static int inf_name_in(const char *key, const char *const *names)
+{
+	for (; *names != NULL; names++)
+		if (strcmp(key, *names) == 0)
+			return 1;
+	return 0;
+}
+
+/* deletes every member of the map obj whose name is not in names (NULL-terminated) */
+static void inf_keep_members(json_object *obj, const char *const *names)
+{
+	json_object *drop;
+	size_t i, n;
+
+	if (obj == NULL || !json_object_is_type(obj, json_type_object))
+		return;
+	drop = json_object_new_array();
+	json_object_object_foreach(obj, key, val)
+	{
+		(void)val;
+		if (!inf_name_in(key, names))
+			json_object_array_add(drop, json_object_new_string(key));
+	}
+	n = json_object_array_length(drop);
+	for (i = 0; i < n; i++)
+		json_object_object_del(
+		    obj, json_object_get_string(json_object_array_get_idx(drop, i)));
+	json_object_put(drop);
+}
+
+void informer_trim_meta(json_object *obj)
+{
+	static const char *const top[] = {"apiVersion", "kind", "metadata", NULL};
+	static const char *const meta[] = {"name", "namespace", "uid", "resourceVersion",
+	    "ownerReferences", "deletionTimestamp", "labels", NULL};
+
+	inf_keep_members(obj, top);
+	inf_keep_members(obj_path(obj, "metadata"), meta);
+}
+
 static const char *inf_rv(json_object *obj)
 {
 	return obj_str(obj, "metadata.resourceVersion");
@@ -166,8 +213,9 @@ static void inf_remember_rv(struct informer *inf, json_object *obj)
 }
 
 /*
- * Makes an object from the API fit to keep: drops metadata.managedFields and fills in the
- * kind and apiVersion that list items of built-in types lack. Returns 0 to keep it, 1 if
+ * Makes an object from the API fit to keep: drops metadata.managedFields, fills in the
+ * kind and apiVersion that list items of built-in types lack and applies the resource's
+ * trim() to a kept one. Returns 0 to keep it, 1 if
  * the resource's filter rejects it, -1 if it is unusable (logged).
  */
 static int inf_clean(struct informer *inf, json_object *obj, const char *kind, const char *api)
@@ -193,6 +241,8 @@ static int inf_clean(struct informer *inf, json_object *obj, const char *kind, c
 		json_object_object_add(obj, "apiVersion", json_object_new_string(api));
 	if (inf->res->keep != NULL && !inf->res->keep(obj))
 		return 1;
+	if (inf->res->trim != NULL)
+		inf->res->trim(obj);
 	return 0;
 }
 
@@ -223,10 +273,29 @@ static void inf_publish_del(struct informer *inf, json_object *obj)
 	inf_update_gauge(inf);
 }
 
+/*
+ * 1 if a trimmed resource's new copy differs from the kept one only in resourceVersion:
+ * a change to the parts trim() dropped (status, spec), which nobody is told about.
+ */
+static int inf_trimmed_same(struct informer *inf, json_object *old, json_object *obj)
+{
+	json_object *copy = NULL, *meta;
+	int same;
+
+	if (inf->res->trim == NULL || inf_rv(old) == NULL ||
+	    json_object_deep_copy(obj, &copy, NULL) != 0)
+		return 0;
+	meta = obj_path(copy, "metadata");
+	json_object_object_add(meta, "resourceVersion", json_object_new_string(inf_rv(old)));
+	same = obj_equal(old, copy);
+	json_object_put(copy);
+	return same;
+}
+
 /* keeps obj and reports it unless the kept copy has the same resourceVersion */
 static void inf_apply(struct informer *inf, json_object *obj)
 {
-	json_object *old;
+	json_object *old, *prev;
 	const char *a, *b;
 
 	old = store_get(inf->store, inf->res->kind, obj_namespace(obj), obj_name(obj));
@@ -235,6 +304,11 @@ static void inf_apply(struct informer *inf, json_object *obj)
 		b = inf_rv(obj);
 		if (a != NULL && b != NULL && strcmp(a, b) == 0)
 			return;
+		if (inf_trimmed_same(inf, old, obj)) {
+			prev = store_put(inf->store, inf->res->kind, json_object_get(obj));
+			json_object_put(prev);
+			return;
+		}
 	}
 	inf_publish_set(inf, obj);
 }

@@ -41,6 +41,8 @@ struct informer_res {
 	const char *plural; /* "virtualmachines" */
 	/* optional: 0 means "do not keep/publish this object" */
 	int (*keep)(json_object *obj);
+	/* optional: strips a kept object (in place) down to what subscribers need */
+	void (*trim)(json_object *obj);
 };
 
 struct informer_sink {
@@ -68,6 +70,11 @@ const char *informer_state_name(enum informer_state);
 
 /* keep() for controller revisions: only those owned by a VirtualMachinePool */
 int informer_keep_pool_owned(json_object *obj);
+/* keep() for PVCs and DataVolumes: only those whose controller is a VirtualMachine */
+int informer_keep_vm_controlled(json_object *obj);
+/* trim(): apiVersion, kind and metadata.{name, namespace, uid, resourceVersion,
+ * ownerReferences, deletionTimestamp, labels}; nothing else */
+void informer_trim_meta(json_object *obj);
 
 /* declares the vmpool_watcher_* families this module updates */
 void informer_metrics_declare(void);

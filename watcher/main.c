@@ -1,7 +1,8 @@
 /*
- * main.c: vmpool-watcher. Lists and watches pools, VMs, VMIs and pool-owned controller
- * revisions (one informer each) and publishes the kept objects on watcher.sock: every
- * subscriber gets SYNC_BEGIN, the whole picture as OBJ_SET, SYNC_END, then the deltas.
+ * main.c: vmpool-watcher. Lists and watches pools, VMs, VMIs, pool-owned controller
+ * revisions and VM-controlled PVCs and DataVolumes (metadata only; one informer each) and
+ * publishes the kept objects on watcher.sock: every subscriber gets SYNC_BEGIN, the whole
+ * picture as OBJ_SET, SYNC_END, then the deltas.
  * Reads the API only.
  */
 #include <sys/types.h>
@@ -32,11 +33,28 @@
 #define WATCHER_SUBS_REFRESH 2.0 /* seconds between subscriber gauge updates */
 #define M_SUBSCRIBERS        "vmpool_watcher_subscribers"
 
+/* PVCs and DataVolumes: read-only lookups for state preservation (SPEC 9.3); a cluster
+ * without CDI answers 404 for DataVolumes, which the informer treats as empty and synced */
 static const struct informer_res watcher_resources[] = {
-    {KIND_POOL, "/apis/pool.kubevirt.io/v1beta1", "virtualmachinepools", NULL},
-    {KIND_VM, "/apis/kubevirt.io/v1", "virtualmachines", NULL},
-    {KIND_VMI, "/apis/kubevirt.io/v1", "virtualmachineinstances", NULL},
-    {KIND_REV, "/apis/apps/v1", "controllerrevisions", informer_keep_pool_owned},
+    {.kind = KIND_POOL,
+        .prefix = "/apis/pool.kubevirt.io/v1beta1",
+        .plural = "virtualmachinepools"},
+    {.kind = KIND_VM, .prefix = "/apis/kubevirt.io/v1", .plural = "virtualmachines"},
+    {.kind = KIND_VMI, .prefix = "/apis/kubevirt.io/v1", .plural = "virtualmachineinstances"},
+    {.kind = KIND_REV,
+        .prefix = "/apis/apps/v1",
+        .plural = "controllerrevisions",
+        .keep = informer_keep_pool_owned},
+    {.kind = KIND_PVC,
+        .prefix = "/api/v1",
+        .plural = "persistentvolumeclaims",
+        .keep = informer_keep_vm_controlled,
+        .trim = informer_trim_meta},
+    {.kind = KIND_DV,
+        .prefix = "/apis/cdi.kubevirt.io/v1beta1",
+        .plural = "datavolumes",
+        .keep = informer_keep_vm_controlled,
+        .trim = informer_trim_meta},
 };
 #define WATCHER_NRES (sizeof(watcher_resources) / sizeof(watcher_resources[0]))
 

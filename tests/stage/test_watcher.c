@@ -2,7 +2,8 @@
  * test_watcher.c: stage test of vmpool-watcher against a fake API server in this process
  * (libevent evhttp on 127.0.0.1, plain http, bearer token). The fake serves paged lists
  * (pages capped below the asked limit, continue tokens, a 410 on a continue token when
- * told), chunked watch streams written over time, a 404 for VMIs (missing CRD), watch
+ * told), chunked watch streams written over time, a 404 for VMIs and DataVolumes (missing
+ * CRDs), PVCs of which only the VM-controlled ones are published (metadata only), watch
  * expiry as an ERROR 410 event or as HTTP 410, and garbage lines. Subscribers connect to
  * watcher.sock with link_connect and keep their own picture.
  */
@@ -39,7 +40,7 @@
 
 /* ---- the fake API server ---- */
 
-enum { FR_POOL, FR_VM, FR_VMI, FR_REV, FR_N };
+enum { FR_POOL, FR_VM, FR_VMI, FR_REV, FR_PVC, FR_DV, FR_N };
 
 struct fres {
 	const char *path; /* /apis/<group>/<version>/<plural> */
@@ -51,6 +52,7 @@ struct fres {
 	json_object *log;  /* array of watch events */
 	long compacted;    /* watches from an older resourceVersion get 410 */
 	int http410;       /* ...as HTTP 410 rather than an ERROR event */
+	int requests;      /* every request for this resource */
 };
 
 struct fwatch {
@@ -269,6 +271,8 @@ static void fake_handle(struct evhttp_request *req, void *arg)
 	for (i = 0; i < FR_N && path != NULL; i++)
 		if (strcmp(path, fk.res[i].path) == 0)
 			r = &fk.res[i];
+	if (r != NULL)
+		r->requests++;
 	if (auth == NULL || strcmp(auth, "Bearer " TW_TOKEN) != 0) {
 		fk.unauthorized++;
 		fake_reply_status(req, 401, "Unauthorized", "Unauthorized");
@@ -412,6 +416,30 @@ static json_object *fake_rev(const char *ns, const char *name, const char *owner
 	return o;
 }
 
+/* a PVC with labels, annotations, spec and status; owned by owner_kind (NULL: no owner) */
+static json_object *fake_pvc(const char *ns, const char *name, const char *owner_kind, int ctl)
+{
+	json_object *o = fake_obj("PersistentVolumeClaim", "v1", ns, name);
+	json_object *meta = json_object_object_get(o, "metadata");
+	char buf[300];
+
+	json_object_object_add(meta, "labels", json_tokener_parse("{\"app\":\"pool\"}"));
+	json_object_object_add(
+	    meta, "annotations", json_tokener_parse("{\"pv.kubernetes.io/bound\":\"yes\"}"));
+	json_object_object_add(meta, "finalizers", json_tokener_parse("[\"kubernetes.io/pvc\"]"));
+	json_object_object_add(o, "status", json_tokener_parse("{\"phase\":\"Bound\"}"));
+	json_object_object_add(
+	    json_object_object_get(o, "spec"), "volumeName", json_object_new_string("pv-1"));
+	if (owner_kind != NULL) {
+		snprintf(buf, sizeof(buf),
+		    "[{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"%s\",\"name\":\"o\","
+		    "\"uid\":\"u-%s\",\"controller\":%s}]",
+		    owner_kind, name, ctl ? "true" : "false");
+		json_object_object_add(meta, "ownerReferences", json_tokener_parse(buf));
+	}
+	return o;
+}
+
 static void fake_init(void)
 {
 	static const struct {
@@ -424,6 +452,9 @@ static void fake_init(void)
 	    {"/apis/kubevirt.io/v1/virtualmachineinstances", "VirtualMachineInstance",
 	        "kubevirt.io/v1", 1, 0},
 	    {"/apis/apps/v1/controllerrevisions", "ControllerRevision", "apps/v1", 0, 1},
+	    {"/api/v1/persistentvolumeclaims", "PersistentVolumeClaim", "v1", 0, 1},
+	    {"/apis/cdi.kubevirt.io/v1beta1/datavolumes", "DataVolume", "cdi.kubevirt.io/v1beta1",
+	        1, 0},
 	};
 	int i;
 
@@ -654,7 +685,7 @@ static void tw_config_errors(const char *bin)
 
 /* ---- expectations ---- */
 
-static const char *tw_kinds[FR_N] = {KIND_POOL, KIND_VM, KIND_VMI, KIND_REV};
+static const char *tw_kinds[FR_N] = {KIND_POOL, KIND_VM, KIND_VMI, KIND_REV, KIND_PVC, KIND_DV};
 
 static int tw_pool_owned(json_object *obj)
 {
@@ -666,6 +697,22 @@ static int tw_pool_owned(json_object *obj)
 		if (strcmp(jstr(json_object_array_get_idx(refs, i), "kind", NULL),
 		        "VirtualMachinePool") == 0)
 			return 1;
+	return 0;
+}
+
+static int tw_vm_controlled(json_object *obj)
+{
+	json_object *refs =
+	    json_object_object_get(json_object_object_get(obj, "metadata"), "ownerReferences");
+	json_object *ref;
+	size_t i;
+
+	for (i = 0; refs != NULL && i < json_object_array_length(refs); i++) {
+		ref = json_object_array_get_idx(refs, i);
+		if (json_object_get_boolean(json_object_object_get(ref, "controller")) &&
+		    strcmp(jstr(ref, "kind", NULL), "VirtualMachine") == 0)
+			return 1;
+	}
 	return 0;
 }
 
@@ -686,6 +733,8 @@ static json_object *tw_expected(void)
 				continue;
 			if (i == FR_REV && !tw_pool_owned(obj))
 				continue;
+			if ((i == FR_PVC || i == FR_DV) && !tw_vm_controlled(obj))
+				continue;
 			sub_key(key, sizeof(key), tw_kinds[i], jstr(obj, "metadata", "namespace"),
 			    jstr(obj, "metadata", "name"));
 			json_object_object_add(want, key,
@@ -693,6 +742,12 @@ static json_object *tw_expected(void)
 		}
 	}
 	return want;
+}
+
+/* a trimmed kind (PVC, DV) is not republished when only a dropped part changed */
+static int tw_trimmed_kind(const char *key)
+{
+	return strncmp(key, "pvc/", 4) == 0 || strncmp(key, "dv/", 3) == 0;
 }
 
 /* 1 if the picture holds exactly the expected objects at the expected resourceVersions */
@@ -707,7 +762,8 @@ static int tw_exact(struct sub *s, int verbose)
 			if (verbose)
 				fprintf(stderr, "  missing %s\n", key);
 			ok = 0;
-		} else if (strcmp(json_object_get_string(rv),
+		} else if (!tw_trimmed_kind(key) &&
+		           strcmp(json_object_get_string(rv),
 		               jstr(got, "metadata", "resourceVersion") ?: "") != 0) {
 			if (verbose)
 				fprintf(stderr, "  stale %s\n", key);
@@ -810,6 +866,48 @@ static void tw_seed(void)
 	fake_put(FR_REV, fake_rev("t1", "sts-rev", "StatefulSet"), 0);
 	fake_put(FR_REV, fake_rev("t2", "p2-rev", "VirtualMachinePool"), 0);
 	fake_put(FR_REV, fake_rev("t2", "bare-rev", NULL), 0);
+	fake_put(FR_PVC, fake_pvc("t1", "vm-0-disk", "VirtualMachine", 1), 0);
+	fake_put(FR_PVC, fake_pvc("t1", "loose-pvc", NULL, 0), 0);
+	fake_put(FR_PVC, fake_pvc("t1", "dv-pvc", "DataVolume", 1), 0);
+	fake_put(FR_PVC, fake_pvc("t2", "ref-pvc", "VirtualMachine", 0), 0);
+	fake_put(FR_PVC, fake_pvc("t2", "vm-1-disk", "VirtualMachine", 1), 0);
+}
+
+static int tw_only_members(json_object *obj, const char *const *names)
+{
+	size_t i;
+	int found;
+
+	if (obj == NULL || !json_object_is_type(obj, json_type_object))
+		return 0;
+	json_object_object_foreach(obj, key, val)
+	{
+		(void)val;
+		found = 0;
+		for (i = 0; names[i] != NULL; i++)
+			found |= strcmp(key, names[i]) == 0;
+		if (!found) {
+			fprintf(stderr, "  unexpected member %s\n", key);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* a published PVC carries identity, owners and labels, nothing else */
+static int tw_trimmed(json_object *obj)
+{
+	static const char *const top[] = {"apiVersion", "kind", "metadata", NULL};
+	static const char *const meta[] = {"name", "namespace", "uid", "resourceVersion",
+	    "ownerReferences", "deletionTimestamp", "labels", NULL};
+	json_object *m = json_object_object_get(obj, "metadata");
+
+	return tw_only_members(obj, top) && tw_only_members(m, meta) &&
+	       json_object_object_get_ex(m, "ownerReferences", NULL) &&
+	       strcmp(jstr(m, "labels", "app") ?: "", "pool") == 0 &&
+	       jstr(m, "uid", NULL) != NULL && jstr(m, "resourceVersion", NULL) != NULL &&
+	       strcmp(jstr(obj, "kind", NULL) ?: "", "PersistentVolumeClaim") == 0 &&
+	       strcmp(jstr(obj, "apiVersion", NULL) ?: "", "v1") == 0;
 }
 
 static void tw_first_sync(struct sub *a)
@@ -830,6 +928,81 @@ static void tw_first_sync(struct sub *a)
 	          strcmp(jstr(rev, "apiVersion", NULL) ?: "", "apps/v1") == 0,
 	    "kind/apiVersion filled in for list items");
 	check(fk.unauthorized == 0, "bearer token sent (%d unauthorized)", fk.unauthorized);
+	check(sub_has(a, "pvc/t1/vm-0-disk") && sub_has(a, "pvc/t2/vm-1-disk"),
+	    "PVCs controlled by a VM are published");
+	check(!sub_has(a, "pvc/t1/loose-pvc") && !sub_has(a, "pvc/t1/dv-pvc") &&
+	          !sub_has(a, "pvc/t2/ref-pvc"),
+	    "PVCs without a VM controller (none, DataVolume, non-controller ref) are not");
+	check(tw_trimmed(json_object_object_get(a->picture, "pvc/t1/vm-0-disk")),
+	    "a published PVC is trimmed to its metadata (no spec, status, annotations)");
+	check(fk.res[FR_DV].requests >= 1 && a->syncs == 1,
+	    "datavolumes answering 404 (%d requests) still let the snapshot end",
+	    fk.res[FR_DV].requests);
+}
+
+static int tw_pvc_label_cond(void *arg)
+{
+	struct sub *s = arg;
+	json_object *m = json_object_object_get(
+	    json_object_object_get(s->picture, "pvc/t1/vm-new-disk"), "metadata");
+
+	return strcmp(jstr(m, "labels", "tier") ?: "", "gold") == 0;
+}
+
+static const char *tw_rv_of(struct sub *s, const char *key)
+{
+	return jstr(json_object_object_get(s->picture, key), "metadata", "resourceVersion") ?: "";
+}
+
+/* a status-only change of a PVC is not published; a label change is */
+static void tw_pvc_quiet(struct sub *a)
+{
+	char rv[64];
+	int sets, seen;
+	json_object *pvc;
+
+	snprintf(rv, sizeof(rv), "%s", tw_rv_of(a, "pvc/t1/vm-new-disk"));
+	sets = a->sets;
+	pvc = fake_pvc("t1", "vm-new-disk", "VirtualMachine", 1);
+	json_object_object_add(pvc, "status", json_tokener_parse("{\"phase\":\"Lost\"}"));
+	fake_put(FR_PVC, pvc, 0);
+	fake_put(FR_PVC, fake_pvc("t1", "sentinel-2", "VirtualMachine", 1), 0);
+	seen = tw_wait_key(a, "pvc/t1/sentinel-2", 1, 10);
+	check(seen && a->sets == sets + 1 && strcmp(tw_rv_of(a, "pvc/t1/vm-new-disk"), rv) == 0,
+	    "a PVC change outside the kept metadata is not published (%d sets, 1 expected)",
+	    a->sets - sets);
+	pvc = fake_pvc("t1", "vm-new-disk", "VirtualMachine", 1);
+	json_object_object_add(
+	    json_object_object_get(json_object_object_get(pvc, "metadata"), "labels"), "tier",
+	    json_object_new_string("gold"));
+	fake_put(FR_PVC, pvc, 0);
+	check(tw_wait(tw_pvc_label_cond, a, 10), "a PVC label change is published");
+}
+
+static void tw_pvc_events(struct sub *a)
+{
+	fake_put(FR_PVC, fake_pvc("t1", "vm-new-disk", "VirtualMachine", 1), 0);
+	check(tw_wait_key(a, "pvc/t1/vm-new-disk", 1, 10), "a VM-controlled PVC ADDED -> OBJ_SET");
+	check(tw_trimmed(json_object_object_get(a->picture, "pvc/t1/vm-new-disk")),
+	    "a PVC from a watch event is trimmed too");
+	fake_put(FR_PVC, fake_pvc("t1", "loose-2", NULL, 0), 0);
+	fake_put(FR_PVC, fake_pvc("t1", "sentinel-disk", "VirtualMachine", 1), 0);
+	check(tw_wait_key(a, "pvc/t1/sentinel-disk", 1, 10) && !sub_has(a, "pvc/t1/loose-2"),
+	    "a PVC ADDED without a VM controller is not published");
+	fake_put(FR_PVC, fake_pvc("t1", "vm-0-disk", NULL, 0), 0);
+	check(tw_wait_key(a, "pvc/t1/vm-0-disk", 0, 10) &&
+	          strcmp(jstr(a->deleted, "pvc/t1/vm-0-disk", NULL) ?: "", "uid-vm-0-disk") == 0,
+	    "a PVC that loses its VM controller -> OBJ_DELETE with its uid");
+	fake_put(FR_PVC, fake_pvc("t1", "vm-0-disk", "VirtualMachine", 1), 0);
+	check(
+	    tw_wait_key(a, "pvc/t1/vm-0-disk", 1, 10), "...and OBJ_SET when a VM adopts it again");
+	tw_pvc_quiet(a);
+	/* loses its owner while nobody watches: the relist after an expiry drops it */
+	fake_put(FR_PVC, fake_pvc("t2", "vm-1-disk", "DataVolume", 1), 1);
+	fake_expire(FR_PVC, 0);
+	check(tw_wait_key(a, "pvc/t2/vm-1-disk", 0, 10),
+	    "a PVC that lost its VM controller unseen is deleted by the relist");
+	check(tw_wait(tw_exact_cond, a, 5), "picture exact after PVC events");
 }
 
 static void tw_watch_events(struct sub *a)
@@ -982,6 +1155,7 @@ int main(void)
 	a = sub_new(fk.base, sock);
 	tw_first_sync(a);
 	tw_watch_events(a);
+	tw_pvc_events(a);
 	tw_garbage(a);
 	tw_relists(a);
 
