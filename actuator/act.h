@@ -29,8 +29,9 @@ struct act_action {
 	const char *uid;       /* NULL when absent */
 	const char *pool_name; /* the Event's involvedObject */
 	const char *pool_uid;
-	json_object *body;  /* create_vm */
-	json_object *patch; /* patch_vm, patch_pool */
+	json_object *body;       /* create_vm, create_rev: to POST; update_vm: to PUT */
+	json_object *patch;      /* patch_*: an RFC 6902 JSON patch */
+	const char *propagation; /* deletes: Foreground, Background, Orphan or NULL */
 	struct act_ev event;
 	struct act_ev fail_event;
 };

@@ -8,8 +8,34 @@
 #include "act.h"
 #include "proto.h"
 
-static const char *const act_ops[] = {
-    ACT_CREATE_VM, ACT_DELETE_VM, ACT_PATCH_VM, ACT_PATCH_POOL, ACT_EVENT, NULL};
+/* what each op needs besides namespace and name */
+#define ACT_NEEDS_BODY    0x01 /* body: a map */
+#define ACT_NEEDS_PATCH   0x02 /* patch: a non-empty array */
+#define ACT_NEEDS_EVENT   0x04 /* event {type, reason, message} */
+#define ACT_MAY_PROPAGATE 0x08 /* a delete: propagation allowed */
+
+struct act_spec {
+	const char *op;
+	int flags;
+};
+
+static const struct act_spec act_specs[] = {
+    {ACT_CREATE_VM, ACT_NEEDS_BODY},
+    {ACT_DELETE_VM, ACT_MAY_PROPAGATE},
+    {ACT_PATCH_VM, ACT_NEEDS_PATCH},
+    {ACT_PATCH_POOL, ACT_NEEDS_PATCH},
+    {ACT_EVENT, ACT_NEEDS_EVENT},
+    {ACT_UPDATE_VM, ACT_NEEDS_BODY},
+    {ACT_DELETE_VMI, ACT_MAY_PROPAGATE},
+    {ACT_PATCH_VMI, ACT_NEEDS_PATCH},
+    {ACT_CREATE_REV, ACT_NEEDS_BODY},
+    {ACT_DELETE_REV, ACT_MAY_PROPAGATE},
+    {ACT_PATCH_PVC, ACT_NEEDS_PATCH},
+    {ACT_PATCH_DV, ACT_NEEDS_PATCH},
+};
+
+/* DeleteOptions.propagationPolicy values */
+static const char *const act_propagations[] = {"Foreground", "Background", "Orphan", NULL};
 
 /* a required non-empty string; NULL when absent, wrong type or empty */
 static const char *act_str(json_object *o, const char *key)
@@ -105,44 +131,70 @@ static int act_parse_pool(json_object *o, struct act_action *a, char *err, size_
 	return 0;
 }
 
-static int act_parse_op(json_object *o, struct act_action *a, char *err, size_t errlen)
+static const struct act_spec *act_parse_op(
+    json_object *o, struct act_action *a, char *err, size_t errlen)
 {
 	size_t i;
 
 	if ((a->op = act_str(o, "op")) == NULL) {
 		snprintf(err, errlen, "op missing or not a string");
+		return NULL;
+	}
+	for (i = 0; i < sizeof act_specs / sizeof act_specs[0]; i++)
+		if (strcmp(a->op, act_specs[i].op) == 0)
+			return &act_specs[i];
+	snprintf(err, errlen, "unknown op \"%.64s\"", a->op);
+	return NULL;
+}
+
+/* the optional propagation: deletes only, one of act_propagations */
+static int act_parse_propagation(
+    json_object *o, struct act_action *a, int flags, char *err, size_t errlen)
+{
+	size_t i;
+	int r;
+
+	if ((r = act_optstr(o, "propagation", &a->propagation)) == 0)
+		return 0;
+	if (r == -1) {
+		snprintf(err, errlen, "propagation is not a string");
 		return -1;
 	}
-	for (i = 0; act_ops[i] != NULL; i++)
-		if (strcmp(a->op, act_ops[i]) == 0)
+	if (!(flags & ACT_MAY_PROPAGATE)) {
+		snprintf(err, errlen, "%s takes no propagation (deletes only)", a->op);
+		return -1;
+	}
+	for (i = 0; act_propagations[i] != NULL; i++)
+		if (strcmp(a->propagation, act_propagations[i]) == 0)
 			return 0;
-	snprintf(err, errlen, "unknown op \"%.64s\"", a->op);
+	snprintf(err, errlen, "propagation \"%.64s\" is not Foreground, Background or Orphan",
+	    a->propagation);
 	return -1;
 }
 
-/* the op-specific payload: body for create, patch for the patches, event for event */
-static int act_parse_payload(json_object *o, struct act_action *a, char *err, size_t errlen)
+/* the op-specific payload: body for create/update, patch for the patches, event for event */
+static int act_parse_payload(
+    json_object *o, struct act_action *a, int flags, char *err, size_t errlen)
 {
-	if (strcmp(a->op, ACT_CREATE_VM) == 0) {
-		if (act_opt(o, "body", json_type_object, &a->body) != 1) {
-			snprintf(err, errlen, "create_vm needs body (a map)");
-			return -1;
-		}
-	} else if (strcmp(a->op, ACT_PATCH_VM) == 0 || strcmp(a->op, ACT_PATCH_POOL) == 0) {
-		if (act_opt(o, "patch", json_type_array, &a->patch) != 1 ||
-		    json_object_array_length(a->patch) == 0) {
-			snprintf(err, errlen, "%s needs patch (a non-empty array)", a->op);
-			return -1;
-		}
-	} else if (strcmp(a->op, ACT_EVENT) == 0 && !a->event.set) {
-		snprintf(err, errlen, "event needs event {type, reason, message}");
+	if ((flags & ACT_NEEDS_BODY) && act_opt(o, "body", json_type_object, &a->body) != 1) {
+		snprintf(err, errlen, "%s needs body (a map)", a->op);
 		return -1;
 	}
-	return 0;
+	if ((flags & ACT_NEEDS_PATCH) && (act_opt(o, "patch", json_type_array, &a->patch) != 1 ||
+	                                     json_object_array_length(a->patch) == 0)) {
+		snprintf(err, errlen, "%s needs patch (a non-empty array)", a->op);
+		return -1;
+	}
+	if ((flags & ACT_NEEDS_EVENT) && !a->event.set) {
+		snprintf(err, errlen, "%s needs event {type, reason, message}", a->op);
+		return -1;
+	}
+	return act_parse_propagation(o, a, flags, err, errlen);
 }
 
 int act_parse(json_object *o, struct act_action *a, char *err, size_t errlen)
 {
+	const struct act_spec *spec;
 	json_object *id;
 
 	memset(a, 0, sizeof *a);
@@ -155,7 +207,7 @@ int act_parse(json_object *o, struct act_action *a, char *err, size_t errlen)
 		return -1;
 	}
 	a->id = json_object_get_int64(id);
-	if (act_parse_op(o, a, err, errlen) == -1)
+	if ((spec = act_parse_op(o, a, err, errlen)) == NULL)
 		return -1;
 	a->ns = act_str(o, "namespace");
 	a->name = act_str(o, "name");
@@ -174,7 +226,7 @@ int act_parse(json_object *o, struct act_action *a, char *err, size_t errlen)
 		return -1;
 	if (act_parse_pool(o, a, err, errlen) == -1)
 		return -1;
-	return act_parse_payload(o, a, err, errlen);
+	return act_parse_payload(o, a, spec->flags, err, errlen);
 }
 
 json_object *act_result(long long id, int ok, long status, const char *reason, const char *message)

@@ -2,8 +2,9 @@
  * actrun.c: runs checked actions against the API and answers RESULT on the connection the
  * ACTION came from. A request outlives its connection: when the planner's link goes, the
  * request is detached and its outcome only logged (the planner re-plans from the watcher).
- * Idempotent outcomes count as success: create -> AlreadyExists, delete/patch -> NotFound,
- * delete with a uid precondition -> Conflict (another object has the name now).
+ * Idempotent outcomes count as success: create -> AlreadyExists, delete/patch/update ->
+ * NotFound, delete with a uid precondition -> Conflict (another object has the name now).
+ * An update's Conflict (stale resourceVersion) is a failure: the planner re-plans.
  */
 #include <sys/queue.h>
 
@@ -47,57 +48,53 @@ struct act_req {
 	struct act_evcopy event, fail_event;
 };
 
-/* the table of operations */
+/* the table of operations: the API call each one makes */
 struct act_op {
 	const char *name;
-	const char *method;
+	const char *method; /* NULL: no API call (ACT_EVENT) */
 	const char *content_type;
 	int (*idempotent)(const struct kube_response *);
-	char *(*path)(const struct act_action *);
+	const char *group;    /* /api/v1, /apis/<group>/<version> */
+	const char *resource; /* plural */
+	int with_name;        /* the path names the object (all but a create) */
 	char *(*body)(const struct act_action *);
 };
+
+#define ACT_KUBEVIRT "/apis/kubevirt.io/v1"
+#define ACT_APPS     "/apis/apps/v1"
+#define ACT_CORE     "/api/v1"
+#define ACT_CDI      "/apis/cdi.kubevirt.io/v1beta1"
+#define ACT_POOLS    "/apis/pool.kubevirt.io/v1beta1"
+#define ACT_JSONP    "application/json-patch+json"
 
 static int act_idem_create(const struct kube_response *r)
 {
 	return r->status == 409 && strcmp(r->reason, "AlreadyExists") == 0;
 }
 
+/* NotFound: gone already; Conflict: the uid precondition failed, another object has the
+ * name now (the planner sees it from the watcher) */
 static int act_idem_delete(const struct kube_response *r)
 {
 	return r->status == 404 || r->status == 409;
 }
 
-static int act_idem_patch(const struct kube_response *r)
+/* patch and update: NotFound only; a Conflict on update means a stale resourceVersion */
+static int act_idem_notfound(const struct kube_response *r)
 {
 	return r->status == 404;
 }
 
 /* <group>/namespaces/<ns>/<resource>[/<name>] with ns and name escaped */
-static char *act_path(
-    const char *group, const char *resource, const struct act_action *a, int with_name)
+static char *act_path(const struct act_op *op, const struct act_action *a)
 {
 	char *ns = kube_escape(a->ns), *name = kube_escape(a->name), *path;
 
-	xasprintf(&path, "%s/namespaces/%s/%s%s%s", group, ns, resource, with_name ? "/" : "",
-	    with_name ? name : "");
+	xasprintf(&path, "%s/namespaces/%s/%s%s%s", op->group, ns, op->resource,
+	    op->with_name ? "/" : "", op->with_name ? name : "");
 	free(ns);
 	free(name);
 	return path;
-}
-
-static char *act_path_vms(const struct act_action *a)
-{
-	return act_path("/apis/kubevirt.io/v1", "virtualmachines", a, 0);
-}
-
-static char *act_path_vm(const struct act_action *a)
-{
-	return act_path("/apis/kubevirt.io/v1", "virtualmachines", a, 1);
-}
-
-static char *act_path_pool(const struct act_action *a)
-{
-	return act_path("/apis/pool.kubevirt.io/v1beta1", "virtualmachinepools", a, 1);
 }
 
 static char *act_json(json_object *o)
@@ -105,7 +102,7 @@ static char *act_json(json_object *o)
 	return xstrdup(obj_json(o));
 }
 
-static char *act_body_create(const struct act_action *a)
+static char *act_body_object(const struct act_action *a)
 {
 	return act_json(a->body);
 }
@@ -115,32 +112,54 @@ static char *act_body_patch(const struct act_action *a)
 	return act_json(a->patch);
 }
 
+/* DeleteOptions with the uid precondition and the propagation policy, NULL with neither */
 static char *act_body_delete(const struct act_action *a)
 {
 	json_object *o, *pre;
 	char *s;
 
-	if (a->uid == NULL)
+	if (a->uid == NULL && a->propagation == NULL)
 		return NULL;
 	o = json_object_new_object();
 	json_object_object_add(o, "kind", json_object_new_string("DeleteOptions"));
 	json_object_object_add(o, "apiVersion", json_object_new_string("v1"));
-	pre = json_object_new_object();
-	json_object_object_add(pre, "uid", json_object_new_string(a->uid));
-	json_object_object_add(o, "preconditions", pre);
+	if (a->uid != NULL) {
+		pre = json_object_new_object();
+		json_object_object_add(pre, "uid", json_object_new_string(a->uid));
+		json_object_object_add(o, "preconditions", pre);
+	}
+	if (a->propagation != NULL)
+		json_object_object_add(
+		    o, "propagationPolicy", json_object_new_string(a->propagation));
 	s = act_json(o);
 	json_object_put(o);
 	return s;
 }
 
 static const struct act_op act_ops[] = {
-    {ACT_CREATE_VM, "POST", NULL, act_idem_create, act_path_vms, act_body_create},
-    {ACT_DELETE_VM, "DELETE", NULL, act_idem_delete, act_path_vm, act_body_delete},
-    {ACT_PATCH_VM, "PATCH", "application/json-patch+json", act_idem_patch, act_path_vm,
+    {ACT_CREATE_VM, "POST", NULL, act_idem_create, ACT_KUBEVIRT, "virtualmachines", 0,
+        act_body_object},
+    {ACT_DELETE_VM, "DELETE", NULL, act_idem_delete, ACT_KUBEVIRT, "virtualmachines", 1,
+        act_body_delete},
+    {ACT_PATCH_VM, "PATCH", ACT_JSONP, act_idem_notfound, ACT_KUBEVIRT, "virtualmachines", 1,
         act_body_patch},
-    {ACT_PATCH_POOL, "PATCH", "application/json-patch+json", act_idem_patch, act_path_pool,
+    {ACT_UPDATE_VM, "PUT", NULL, act_idem_notfound, ACT_KUBEVIRT, "virtualmachines", 1,
+        act_body_object},
+    {ACT_DELETE_VMI, "DELETE", NULL, act_idem_delete, ACT_KUBEVIRT, "virtualmachineinstances", 1,
+        act_body_delete},
+    {ACT_PATCH_VMI, "PATCH", ACT_JSONP, act_idem_notfound, ACT_KUBEVIRT, "virtualmachineinstances",
+        1, act_body_patch},
+    {ACT_CREATE_REV, "POST", NULL, act_idem_create, ACT_APPS, "controllerrevisions", 0,
+        act_body_object},
+    {ACT_DELETE_REV, "DELETE", NULL, act_idem_delete, ACT_APPS, "controllerrevisions", 1,
+        act_body_delete},
+    {ACT_PATCH_PVC, "PATCH", ACT_JSONP, act_idem_notfound, ACT_CORE, "persistentvolumeclaims", 1,
         act_body_patch},
-    {ACT_EVENT, NULL, NULL, NULL, NULL, NULL},
+    {ACT_PATCH_DV, "PATCH", ACT_JSONP, act_idem_notfound, ACT_CDI, "datavolumes", 1,
+        act_body_patch},
+    {ACT_PATCH_POOL, "PATCH", ACT_JSONP, act_idem_notfound, ACT_POOLS, "virtualmachinepools", 1,
+        act_body_patch},
+    {ACT_EVENT, NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };
 
 static const struct act_op *act_op_find(const char *name)
@@ -317,7 +336,7 @@ static void act_dry_run(struct act_conn *c, const struct act_action *a, const st
 /* starts the API call; answers at once when it cannot even be queued */
 static void act_start(struct act_conn *c, const struct act_action *a, struct act_req *r)
 {
-	char *path = r->op->path(a), *body = r->op->body(a);
+	char *path = act_path(r->op, a), *body = r->op->body(a);
 
 	TAILQ_INSERT_TAIL(&c->reqs, r, entry);
 	c->act->inflight++;
@@ -339,6 +358,7 @@ static void act_start(struct act_conn *c, const struct act_action *a, struct act
 
 void act_handle(struct act_conn *c, json_object *body)
 {
+	const struct act_op *op;
 	struct act_action a;
 	struct act_req *r;
 	char err[256], key[512];
@@ -352,7 +372,13 @@ void act_handle(struct act_conn *c, json_object *body)
 		act_reply(c, NULL, a.id, 0, 0, "BadRequest", err);
 		return;
 	}
-	r = act_req_new(c, act_op_find(a.op), &a);
+	if ((op = act_op_find(a.op)) == NULL) {
+		/* act_parse() knows an op this table lacks: a broken invariant, not the peer's */
+		log_warnx(NULL, "action id %lld: op %s has no API call", a.id, a.op);
+		act_reply(c, NULL, a.id, 0, 0, "InternalError", "op not implemented");
+		return;
+	}
+	r = act_req_new(c, op, &a);
 	if (c->act->dry_run) {
 		act_dry_run(c, &a, r);
 		r->conn = NULL;

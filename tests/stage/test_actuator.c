@@ -1,9 +1,13 @@
 /*
- * test_actuator.c: black-box test of vmpool-actuator --dry-run. Plays the planner with
- * link_connect, sends actions and checks the RESULTs by id; sends malformed actions
+ * test_actuator.c: black-box test of vmpool-actuator. First --dry-run: plays the planner
+ * with link_connect, sends actions and checks the RESULTs by id; sends malformed actions
  * (RESULT ok=false BadRequest) and a garbage frame on a raw socket (the link is closed,
  * the actuator lives on, the planner link still works); two planners at once; SIGTERM
- * exits 0.
+ * exits 0. Then a second actuator against a fake API server (evhttp on 127.0.0.1, plain
+ * http, bearer token) that records every request: for each op the method, path, content
+ * type and body it sends (PUT body, DeleteOptions with preconditions and
+ * propagationPolicy), and the outcomes the fake scripts by object name: "gone" answers
+ * 404 NotFound, "taken" 409 AlreadyExists, "stale" 409 Conflict (idempotent or not per op).
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -17,12 +21,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
 
 #include "link.h"
 #include "log.h"
 #include "obj.h"
 #include "proto.h"
+#include "../support/stagekit.h"
 #include "timeutil.h"
 
 static int passed, failed;
@@ -288,6 +295,360 @@ static void test_two_planners(struct planner *p, const char *sock)
 	planner_close(&q);
 }
 
+/* ---- the fake API server (second actuator) ---- */
+
+#define TOKEN "actuator-test-token"
+#define JP    "application/json-patch+json"
+
+static struct evhttp *api_http;
+static json_object *api_reqs; /* [{method, path, ctype, body}] since the last api_clear() */
+
+static const char *api_method(struct evhttp_request *req)
+{
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	default:
+		return "OTHER";
+	}
+}
+
+static void api_reply(struct evhttp_request *req, int code, const char *reason, json_object *obj)
+{
+	struct evbuffer *b = evbuffer_new();
+	json_object *st = NULL;
+
+	if (reason != NULL) {
+		st = json_object_new_object();
+		json_object_object_add(st, "kind", json_object_new_string("Status"));
+		json_object_object_add(st, "apiVersion", json_object_new_string("v1"));
+		json_object_object_add(st, "status", json_object_new_string("Failure"));
+		json_object_object_add(st, "reason", json_object_new_string(reason));
+		json_object_object_add(st, "message", json_object_new_string("fake says no"));
+		json_object_object_add(st, "code", json_object_new_int(code));
+		obj = st;
+	}
+	evbuffer_add_printf(b, "%s", obj != NULL ? obj_json(obj) : "{}");
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	evhttp_send_reply(req, code, code < 300 ? "OK" : "Error", b);
+	evbuffer_free(b);
+	json_object_put(st);
+}
+
+/* the scripted outcome by object name (POST: the body's; else the path's last segment) */
+static void api_route(
+    struct evhttp_request *req, const char *method, const char *path, json_object *body)
+{
+	const char *auth =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	const char *name = strrchr(path, '/') + 1;
+
+	if (auth == NULL || strcmp(auth, "Bearer " TOKEN) != 0) {
+		api_reply(req, 401, "Unauthorized", NULL);
+		return;
+	}
+	if (strcmp(method, "POST") == 0)
+		name = obj_str(body, "metadata.name") ?: "";
+	if (strcmp(name, "gone") == 0)
+		api_reply(req, 404, "NotFound", NULL);
+	else if (strcmp(name, "taken") == 0)
+		api_reply(req, 409, "AlreadyExists", NULL);
+	else if (strcmp(name, "stale") == 0)
+		api_reply(req, 409, "Conflict", NULL);
+	else
+		api_reply(req, strcmp(method, "POST") == 0 ? 201 : 200, NULL, body);
+}
+
+static void api_handle(struct evhttp_request *req, void *arg)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	struct evhttp_uri *u = evhttp_uri_parse(evhttp_request_get_uri(req));
+	const char *method = api_method(req), *path = u ? evhttp_uri_get_path(u) : NULL;
+	const char *ctype =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+	size_t len = evbuffer_get_length(in);
+	char *text = calloc(1, len + 1);
+	json_object *rec, *body;
+
+	evbuffer_copyout(in, text, len);
+	body = len > 0 ? json_tokener_parse(text) : NULL;
+	rec = json_object_new_object();
+	json_object_object_add(rec, "method", json_object_new_string(method));
+	json_object_object_add(rec, "path", json_object_new_string(path ? path : "/?"));
+	json_object_object_add(rec, "ctype", json_object_new_string(ctype ? ctype : ""));
+	json_object_object_add(rec, "body", json_object_get(body));
+	json_object_object_add(rec, "len", json_object_new_int64((int64_t)len));
+	json_object_array_add(api_reqs, rec);
+	api_route(req, method, path ? path : "/?", body);
+	json_object_put(body);
+	free(text);
+	if (u != NULL)
+		evhttp_uri_free(u);
+}
+
+static int api_listen(int port)
+{
+	api_reqs = json_object_new_array();
+	api_http = evhttp_new(base);
+	evhttp_set_allowed_methods(api_http, EVHTTP_REQ_GET | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
+	                                         EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE);
+	evhttp_set_gencb(api_http, api_handle, NULL);
+	return evhttp_bind_socket(api_http, "127.0.0.1", (ev_uint16_t)port);
+}
+
+static void api_clear(void)
+{
+	json_object_put(api_reqs);
+	api_reqs = json_object_new_array();
+}
+
+/* the one request to path since api_clear() (borrowed), NULL if none or several */
+static json_object *api_req(const char *path)
+{
+	json_object *rec, *found = NULL;
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(api_reqs); i++) {
+		rec = json_object_array_get_idx(api_reqs, i);
+		if (strcmp(obj_str(rec, "path"), path) == 0) {
+			if (found != NULL)
+				return NULL;
+			found = rec;
+		}
+	}
+	return found;
+}
+
+/* one expected API call of an action and its outcome */
+struct api_case {
+	const char *action; /* ACTION JSON; its id is the case's id */
+	long long id;
+	const char *method, *path, *ctype; /* ctype "" when no body is sent */
+	const char *body;                  /* expected request body (JSON), NULL: none sent */
+	int ok;
+	long status;
+	const char *reason; /* RESULT reason, NULL: any */
+};
+
+static int api_case_run(struct planner *p, const struct api_case *c)
+{
+	json_object *r, *rec, *want = c->body ? json_tokener_parse(c->body) : NULL;
+	long long status = -1;
+	const char *what = "no RESULT";
+	int good = 0;
+
+	api_clear();
+	r = act(p, c->id, c->action);
+	rec = api_req(c->path);
+	if (r != NULL)
+		obj_int(r, "status", &status);
+	if (r == NULL)
+		;
+	else if (rec == NULL)
+		what = "no single request to the path";
+	else if (strcmp(obj_str(rec, "method"), c->method) != 0)
+		what = "wrong method";
+	else if (strcmp(obj_str(rec, "ctype"), c->ctype) != 0)
+		what = "wrong content type";
+	else if (want == NULL ? obj_path(rec, "body") != NULL
+	                      : !obj_equal(obj_path(rec, "body"), want))
+		what = "wrong body";
+	else if (!result_is(r, c->ok, c->reason) || status != c->status)
+		what = "wrong RESULT";
+	else
+		good = 1;
+	if (!good)
+		fprintf(stderr, "  case %lld: %s; RESULT %s; requests %s\n", c->id, what,
+		    r ? obj_json(r) : "-", obj_json(api_reqs));
+	json_object_put(want);
+	return good;
+}
+
+#define VM   "/apis/kubevirt.io/v1/namespaces/ns/virtualmachines/"
+#define VMI  "/apis/kubevirt.io/v1/namespaces/ns/virtualmachineinstances/"
+#define REVS "/apis/apps/v1/namespaces/ns/controllerrevisions"
+#define PVC  "/api/v1/namespaces/ns/persistentvolumeclaims/"
+#define DV   "/apis/cdi.kubevirt.io/v1beta1/namespaces/ns/datavolumes/"
+#define APPJ "application/json"
+#define VMOBJ(n)                                                                                   \
+	"{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{\"name\":"   \
+	"\"" n "\",\"namespace\":\"ns\",\"resourceVersion\":\"42\"},\"spec\":{\"running\":true}}"
+#define REVOBJ(n)                                                                                  \
+	"{\"apiVersion\":\"apps/v1\",\"kind\":\"ControllerRevision\",\"metadata\":{\"name\":\"" n  \
+	"\"},\"revision\":3,\"data\":{\"spec\":{\"template\":{}}}}"
+#define JPATCH                                                                                     \
+	"[{\"op\":\"test\",\"path\":\"/metadata/uid\",\"value\":\"u1\"},"                          \
+	"{\"op\":\"remove\",\"path\":\"/metadata/ownerReferences/0\"}]"
+#define DELOPT(extra) "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\"" extra "}"
+
+static const struct api_case api_cases[] = {
+    /* update_vm: PUT the whole object; NotFound is done, Conflict is not */
+    {"{\"id\":100,\"op\":\"update_vm\",\"namespace\":\"ns\",\"name\":\"vm-1\",\"body\":" VMOBJ(
+         "vm-1") "}",
+        100, "PUT", VM "vm-1", APPJ, VMOBJ("vm-1"), 1, 200, NULL},
+    {"{\"id\":101,\"op\":\"update_vm\",\"namespace\":\"ns\",\"name\":\"gone\",\"body\":" VMOBJ(
+         "gone") "}",
+        101, "PUT", VM "gone", APPJ, VMOBJ("gone"), 1, 404, "NotFound"},
+    {"{\"id\":102,\"op\":\"update_vm\",\"namespace\":\"ns\",\"name\":\"stale\",\"body\":" VMOBJ(
+         "stale") "}",
+        102, "PUT", VM "stale", APPJ, VMOBJ("stale"), 0, 409, "Conflict"},
+    /* delete_vmi: DeleteOptions with the uid precondition and the propagation */
+    {"{\"id\":110,\"op\":\"delete_vmi\",\"namespace\":\"ns\",\"name\":\"vmi-1\",\"uid\":\"u1\","
+     "\"propagation\":\"Foreground\"}",
+        110, "DELETE", VMI "vmi-1", APPJ,
+        DELOPT(",\"preconditions\":{\"uid\":\"u1\"},\"propagationPolicy\":\"Foreground\""), 1, 200,
+        NULL},
+    {"{\"id\":111,\"op\":\"delete_vmi\",\"namespace\":\"ns\",\"name\":\"gone\"}", 111, "DELETE",
+        VMI "gone", "", NULL, 1, 404, "NotFound"},
+    {"{\"id\":112,\"op\":\"delete_vmi\",\"namespace\":\"ns\",\"name\":\"stale\",\"uid\":\"u2\"}",
+        112, "DELETE", VMI "stale", APPJ, DELOPT(",\"preconditions\":{\"uid\":\"u2\"}"), 1, 409,
+        "Conflict"},
+    /* patch_vmi */
+    {"{\"id\":120,\"op\":\"patch_vmi\",\"namespace\":\"ns\",\"name\":\"vmi-1\",\"patch\":" JPATCH
+     "}",
+        120, "PATCH", VMI "vmi-1", JP, JPATCH, 1, 200, NULL},
+    {"{\"id\":121,\"op\":\"patch_vmi\",\"namespace\":\"ns\",\"name\":\"gone\",\"patch\":" JPATCH
+     "}",
+        121, "PATCH", VMI "gone", JP, JPATCH, 1, 404, "NotFound"},
+    {"{\"id\":122,\"op\":\"patch_vmi\",\"namespace\":\"ns\",\"name\":\"stale\",\"patch\":" JPATCH
+     "}",
+        122, "PATCH", VMI "stale", JP, JPATCH, 0, 409, "Conflict"},
+    /* create_rev: POST to the collection; AlreadyExists is done, another Conflict is not */
+    {"{\"id\":130,\"op\":\"create_rev\",\"namespace\":\"ns\",\"name\":\"rev-1\",\"body\":" REVOBJ(
+         "rev-1") "}",
+        130, "POST", REVS, APPJ, REVOBJ("rev-1"), 1, 201, NULL},
+    {"{\"id\":131,\"op\":\"create_rev\",\"namespace\":\"ns\",\"name\":\"taken\",\"body\":" REVOBJ(
+         "taken") "}",
+        131, "POST", REVS, APPJ, REVOBJ("taken"), 1, 409, "AlreadyExists"},
+    {"{\"id\":132,\"op\":\"create_rev\",\"namespace\":\"ns\",\"name\":\"stale\",\"body\":" REVOBJ(
+         "stale") "}",
+        132, "POST", REVS, APPJ, REVOBJ("stale"), 0, 409, "Conflict"},
+    /* delete_rev: a propagation alone still sends DeleteOptions */
+    {"{\"id\":140,\"op\":\"delete_rev\",\"namespace\":\"ns\",\"name\":\"rev-1\","
+     "\"propagation\":\"Orphan\"}",
+        140, "DELETE", REVS "/rev-1", APPJ, DELOPT(",\"propagationPolicy\":\"Orphan\""), 1, 200,
+        NULL},
+    {"{\"id\":141,\"op\":\"delete_rev\",\"namespace\":\"ns\",\"name\":\"gone\",\"uid\":\"u3\"}",
+        141, "DELETE", REVS "/gone", APPJ, DELOPT(",\"preconditions\":{\"uid\":\"u3\"}"), 1, 404,
+        "NotFound"},
+    {"{\"id\":142,\"op\":\"delete_rev\",\"namespace\":\"ns\",\"name\":\"stale\",\"uid\":\"u4\","
+     "\"propagation\":\"Background\"}",
+        142, "DELETE", REVS "/stale", APPJ,
+        DELOPT(",\"preconditions\":{\"uid\":\"u4\"},\"propagationPolicy\":\"Background\""), 1, 409,
+        "Conflict"},
+    /* delete_vm takes a propagation too */
+    {"{\"id\":150,\"op\":\"delete_vm\",\"namespace\":\"ns\",\"name\":\"vm-2\","
+     "\"propagation\":\"Background\"}",
+        150, "DELETE", VM "vm-2", APPJ, DELOPT(",\"propagationPolicy\":\"Background\""), 1, 200,
+        NULL},
+    {"{\"id\":151,\"op\":\"delete_vm\",\"namespace\":\"ns\",\"name\":\"vm-3\"}", 151, "DELETE",
+        VM "vm-3", "", NULL, 1, 200, NULL},
+    /* patch_pvc, patch_dv */
+    {"{\"id\":160,\"op\":\"patch_pvc\",\"namespace\":\"ns\",\"name\":\"pvc-1\",\"patch\":" JPATCH
+     "}",
+        160, "PATCH", PVC "pvc-1", JP, JPATCH, 1, 200, NULL},
+    {"{\"id\":161,\"op\":\"patch_pvc\",\"namespace\":\"ns\",\"name\":\"gone\",\"patch\":" JPATCH
+     "}",
+        161, "PATCH", PVC "gone", JP, JPATCH, 1, 404, "NotFound"},
+    {"{\"id\":170,\"op\":\"patch_dv\",\"namespace\":\"ns\",\"name\":\"dv-1\",\"patch\":" JPATCH "}",
+        170, "PATCH", DV "dv-1", JP, JPATCH, 1, 200, NULL},
+    {"{\"id\":171,\"op\":\"patch_dv\",\"namespace\":\"ns\",\"name\":\"gone\",\"patch\":" JPATCH "}",
+        171, "PATCH", DV "gone", JP, JPATCH, 1, 404, "NotFound"},
+};
+
+/* a refused action makes no API call */
+static void test_api_refused(struct planner *p)
+{
+	json_object *r;
+
+	api_clear();
+	r = act(p, 180,
+	    "{\"id\":180,\"op\":\"delete_vmi\",\"namespace\":\"ns\",\"name\":\"v\","
+	    "\"propagation\":\"Sideways\"}");
+	CHECK(result_is(r, 0, "BadRequest"), "bad propagation -> BadRequest");
+	r = act(p, 181, "{\"id\":181,\"op\":\"update_vm\",\"namespace\":\"ns\",\"name\":\"v\"}");
+	CHECK(result_is(r, 0, "BadRequest"), "update_vm without body -> BadRequest");
+	r = act(p, 182,
+	    "{\"id\":182,\"op\":\"patch_dv\",\"namespace\":\"ns\",\"name\":\"v\",\"patch\":[]}");
+	CHECK(result_is(r, 0, "BadRequest"), "patch_dv with an empty patch -> BadRequest");
+	CHECK(json_object_array_length(api_reqs) == 0, "refused actions make no API call (%s)",
+	    obj_json(api_reqs));
+}
+
+/* an update that fails posts its fail_event with the API's message appended */
+static int api_event_seen(void)
+{
+	json_object *rec = api_req("/api/v1/namespaces/ns/events");
+	const char *msg = rec ? obj_str(rec, "body.message") : NULL;
+
+	return msg != NULL && strcmp(msg, "update failed: fake says no") == 0 &&
+	       strcmp(obj_str(rec, "body.involvedObject.name") ?: "", "p") == 0;
+}
+
+static void test_api_fail_event(struct planner *p)
+{
+	double end;
+	json_object *r;
+
+	api_clear();
+	r = act(p, 190,
+	    "{\"id\":190,\"op\":\"update_vm\",\"namespace\":\"ns\",\"name\":\"stale\","
+	    "\"body\":" VMOBJ("stale") POOL
+	    ",\"fail_event\":{\"type\":\"Warning\",\"reason\":\"FailedUpdate\","
+	    "\"message\":\"update failed\"}}");
+	CHECK(result_is(r, 0, "Conflict"), "update_vm conflict -> failure");
+	for (end = now_mono() + 5; !api_event_seen() && now_mono() < end;)
+		loop_briefly(NULL);
+	CHECK(api_event_seen(), "fail_event posted with the API message (%s)", obj_json(api_reqs));
+}
+
+static void test_api(const char *bin, const char *tmp)
+{
+	char kc[1300], logp[1300], rundir[1300], *sock;
+	char *argv[] = {(char *)bin, "--run-dir", rundir, "--kubeconfig", kc, NULL};
+	struct planner p;
+	pid_t pid;
+	size_t i;
+	int port = stagekit_free_port(), rc;
+
+	snprintf(kc, sizeof kc, "%s/kubeconfig", tmp);
+	snprintf(logp, sizeof logp, "%s/actuator-api.log", tmp);
+	snprintf(rundir, sizeof rundir, "%s/run-api", tmp);
+	stagekit_write_kubeconfig(kc, port, TOKEN, NULL);
+	CHECK(api_listen(port) == 0, "fake API listens on %d", port);
+	pid = stagekit_spawn(bin, argv, logp);
+	sock = link_sock_path(rundir, LINK_ACTUATOR);
+	planner_open(&p, sock);
+	CHECK(wait_up(&p, 10), "planner link up (API actuator)");
+	for (i = 0; i < sizeof api_cases / sizeof api_cases[0]; i++)
+		CHECK(api_case_run(&p, &api_cases[i]), "API case %lld", api_cases[i].id);
+	test_api_refused(&p);
+	test_api_fail_event(&p);
+
+	kill(pid, SIGTERM);
+	rc = wait_exit(pid, 10);
+	CHECK(rc == 0, "API actuator: SIGTERM exits 0 (got %d)", rc);
+	if (failed > 0)
+		fprintf(stderr, "actuator log kept: %s\n", logp);
+	else
+		unlink(logp);
+	planner_close(&p);
+	evhttp_free(api_http);
+	json_object_put(api_reqs);
+	unlink(kc);
+	rmdir(rundir);
+	free(sock);
+}
+
 int main(void)
 {
 	const char *bindir = getenv("VMPOOL_BIN");
@@ -328,12 +689,15 @@ int main(void)
 	kill(pid, SIGTERM);
 	rc = wait_exit(pid, 10);
 	CHECK(rc == 0, "SIGTERM exits 0 (got %d)", rc);
-
 	planner_close(&p);
+	rmdir(rundir);
+
+	test_api(bin, tmpl);
+
 	event_base_free(base);
 	free(sock);
-	rmdir(rundir);
-	rmdir(tmpl);
+	if (failed == 0)
+		rmdir(tmpl);
 	printf("test_actuator: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }
