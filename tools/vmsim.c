@@ -1,10 +1,11 @@
 /*
  * vmsim.c: vmpool-sim, the stand-in for KubeVirt's virt-controller on a cluster without
- * KubeVirt. Lists and watches VirtualMachines (all namespaces or --namespace) and patches
- * their status: Ready after --ready-delay when they should run, Stopped when not, a crash
- * loop for the ones chosen by --fail or the vmpool-sim.kubevirt.io/fail annotation.
- * Behaviour per VM is in simvm.c, the list + watch in siminf.c (VMIs will get their own
- * module beside simvm.c and a second informer).
+ * KubeVirt. Lists and watches VirtualMachines and VirtualMachineInstances (all namespaces
+ * or --namespace): a VM that should run gets a VMI, Running and Ready after --ready-delay,
+ * recreated after --vmi-restart-delay when deleted; VMIs of stopped, failing or deleted VMs
+ * are deleted; VM status follows (Ready only with a ready VMI; a crash loop for the VMs
+ * chosen by --fail or the vmpool-sim.kubevirt.io/fail annotation). Behaviour per VM is in
+ * simvm.c, per VMI in simvmi.c, the list + watch (one per resource) in siminf.c.
  */
 #include <regex.h>
 #include <signal.h>
@@ -20,25 +21,33 @@
 #include "metrics.h"
 #include "siminf.h"
 #include "simvm.h"
+#include "simvmi.h"
 #include "xmalloc.h"
 #include "stopsig.h"
 
-enum { OPT_READY_DELAY = 1000, OPT_FAIL, OPT_FAIL_AGE, OPT_FAIL_COUNT };
+enum { OPT_READY_DELAY = 1000, OPT_FAIL, OPT_FAIL_AGE, OPT_FAIL_COUNT, OPT_RESTART_DELAY };
 
 static const struct option vmsim_options[] = {
     {"ready-delay", required_argument, NULL, OPT_READY_DELAY},
     {"fail", required_argument, NULL, OPT_FAIL},
     {"fail-age", required_argument, NULL, OPT_FAIL_AGE},
     {"fail-count", required_argument, NULL, OPT_FAIL_COUNT},
+    {"vmi-restart-delay", required_argument, NULL, OPT_RESTART_DELAY},
     {NULL, 0, NULL, 0},
 };
 
 static const char vmsim_usage[] =
-    "  --ready-delay SEC    a VM that should run is Ready after SEC (default 1.0; 0 = at once)\n"
-    "  --fail REGEX         VMs whose name matches (POSIX extended) crash-loop\n"
+    "  --ready-delay SEC    a new VMI is Running and Ready (so its VM Ready) after SEC\n"
+    "                       (default 1.0; 0 = at once)\n"
+    "  --vmi-restart-delay SEC\n"
+    "                       a vanished VMI of a VM that should run is recreated from the\n"
+    "                       VM's current template after SEC (default 1.0)\n"
+    "  --fail REGEX         VMs whose name matches (POSIX extended) crash-loop, no VMI\n"
     "                       (also: annotation " SIMVM_FAIL_ANNOTATION "=<printableStatus>)\n"
-    "  --fail-age SEC       failing VMs' Ready=False lastProbeTime is now - SEC (default 0)\n"
-    "  --fail-count N       failing VMs' startFailure.consecutiveFailCount (default 3)\n";
+    "  --fail-age SEC       failing VMs' Ready=False lastProbeTime is now - SEC (default 0;\n"
+    "                       per VM: annotation " SIMVM_FAIL_AGE_ANNOTATION ")\n"
+    "  --fail-count N       failing VMs' startFailure.consecutiveFailCount (default 3;\n"
+    "                       per VM: annotation " SIMVM_FAIL_COUNT_ANNOTATION ")\n";
 
 struct vmsim_flags {
 	struct simvm_opts o;
@@ -58,6 +67,8 @@ static int vmsim_handle(int opt, const char *val, void *arg)
 		return cli_double(val, 0, 1e9, &f->o.fail_age);
 	case OPT_FAIL_COUNT:
 		return cli_int(val, 0, 1000000, &f->o.fail_count);
+	case OPT_RESTART_DELAY:
+		return cli_double(val, 0, 86400, &f->o.restart_delay);
 	case OPT_FAIL:
 		if (f->o.fail_re != NULL) {
 			regfree(f->o.fail_re);
@@ -95,25 +106,73 @@ static struct kube *vmsim_kube(
 	return k;
 }
 
-int main(int argc, char **argv)
+/* the collection path of resource in kubevirt.io/v1, in namespace ns or all */
+static char *vmsim_collection(const char *ns, const char *resource)
+{
+	char *path, *esc;
+
+	if (ns == NULL) {
+		xasprintf(&path, "/apis/kubevirt.io/v1/%s", resource);
+		return path;
+	}
+	esc = kube_escape(ns);
+	xasprintf(&path, "/apis/kubevirt.io/v1/namespaces/%s/%s", esc, resource);
+	free(esc);
+	return path;
+}
+
+/* the two informers: VMIs feed simvmis, VMs feed simvms */
+struct vmsim {
+	struct simvms *vms;
+	struct simvmis *vmis;
+	struct siminf *vm_inf, *vmi_inf;
+};
+
+static void vmsim_start(struct vmsim *sim, struct event_base *base, struct kube *k,
+    const struct cli *c, const struct simvm_opts *o)
 {
 	static const struct siminf_cb vm_cb = {
 	    simvms_list_begin, simvms_upsert, simvms_remove, simvms_list_end};
+	static const struct siminf_cb vmi_cb = {
+	    simvmis_list_begin, simvmis_upsert, simvmis_remove, simvmis_list_end};
+	char *coll;
+
+	sim->vmis = simvmis_new(base, k, o->ready_delay);
+	sim->vms = simvms_new(base, k, o, sim->vmis);
+	simvmis_set_hooks(sim->vmis, simvms_vmi_changed, simvms_vmi_synced, sim->vms);
+	coll = vmsim_collection(c->namespace, "virtualmachineinstances");
+	sim->vmi_inf = siminf_new(base, k, "vmi", coll, &vmi_cb, sim->vmis);
+	free(coll);
+	coll = vmsim_collection(c->namespace, "virtualmachines");
+	sim->vm_inf = siminf_new(base, k, "vm", coll, &vm_cb, sim->vms);
+	free(coll);
+	siminf_start(sim->vmi_inf);
+	siminf_start(sim->vm_inf);
+}
+
+static void vmsim_stop(struct vmsim *sim)
+{
+	siminf_free(sim->vm_inf); /* cancel the watches */
+	siminf_free(sim->vmi_inf);
+}
+
+int main(int argc, char **argv)
+{
 	struct vmsim_flags f;
+	struct vmsim sim;
 	struct cli c;
 	struct kube_config cfg;
 	struct event_base *base;
 	struct stopsig *stop;
 	struct kube *k;
-	struct simvms *vms;
-	struct siminf *inf;
-	char *collection, err[256];
+	char err[256];
 	int idx;
 
 	memset(&f, 0, sizeof(f));
 	memset(&cfg, 0, sizeof(cfg));
 	f.o.ready_delay = 1.0;
 	f.o.fail_count = 3;
+	f.o.restart_delay = 1.0;
 	idx = cli_parse(&c, "vmpool-sim", argc, argv, vmsim_options, vmsim_handle, &f, vmsim_usage);
 	if (idx < argc)
 		fatal_config("unexpected argument: %s", log_escape(argv[idx]));
@@ -123,22 +182,15 @@ int main(int argc, char **argv)
 	if (c.metrics_addr != NULL && metrics_start(base, c.metrics_addr, err, sizeof(err)) == -1)
 		fatal_config("--metrics-addr: %s", err);
 	k = vmsim_kube(base, &c, &cfg);
-	if (c.namespace != NULL) {
-		char *ns = kube_escape(c.namespace);
-		xasprintf(&collection, "/apis/kubevirt.io/v1/namespaces/%s/virtualmachines", ns);
-		free(ns);
-	} else
-		collection = xstrdup("/apis/kubevirt.io/v1/virtualmachines");
-	vms = simvms_new(base, k, &f.o);
-	inf = siminf_new(base, k, "vm", collection, &vm_cb, vms);
+	vmsim_start(&sim, base, k, &c, &f.o);
 	stop = stopsig_new(base);
-	siminf_start(inf);
 	metrics_set_ready(1);
 	event_base_dispatch(base);
 
-	siminf_free(inf); /* cancels the watch */
-	kube_free(k);     /* drops requests still in flight */
-	simvms_free(vms);
+	vmsim_stop(&sim);
+	kube_free(k); /* drops requests still in flight */
+	simvms_free(sim.vms);
+	simvmis_free(sim.vmis);
 	if (c.metrics_addr != NULL)
 		metrics_stop();
 	stopsig_free(stop);
@@ -146,7 +198,6 @@ int main(int argc, char **argv)
 	kubeconfig_clear(&cfg);
 	if (f.o.fail_re != NULL)
 		regfree(f.o.fail_re);
-	free(collection);
 	cli_free(&c);
 	return 0;
 }

@@ -41,7 +41,7 @@ static void apply_status(json_object *v, json_object *patch)
 
 static void test_mode(void **state)
 {
-	struct simvm_opts o = {1.0, NULL, 0, 3};
+	struct simvm_opts o = {1.0, NULL, 0, 3, 1.0};
 	const char *pr = NULL;
 	json_object *v;
 
@@ -72,11 +72,18 @@ static void test_mode(void **state)
 	v = vm("a", "{\"runStrategy\":\"Halted\"}", "{\"vmpool-sim.kubevirt.io/fail\":\"\"}");
 	assert_int_equal(simvm_mode(v, &o, &pr), SIMVM_STOP);
 	json_object_put(v);
+	/* a VM being deleted stops (its VMI goes) */
+	v = vm("a", "{\"runStrategy\":\"Always\"}", NULL);
+	json_object_object_add(obj_path(v, "metadata"), "deletionTimestamp",
+	    json_object_new_string("2024-01-01T00:00:00Z"));
+	assert_int_equal(simvm_mode(v, &o, &pr), SIMVM_STOP);
+	assert_string_equal(pr, "Terminating");
+	json_object_put(v);
 }
 
 static void test_fail_regex(void **state)
 {
-	struct simvm_opts o = {1.0, NULL, 600, 5};
+	struct simvm_opts o = {1.0, NULL, 600, 5, 1.0};
 	regex_t re;
 	const char *pr = NULL;
 	json_object *v;
@@ -94,12 +101,79 @@ static void test_fail_regex(void **state)
 	regfree(&re);
 }
 
+/* the wanted VM status follows the VMI: Ready only with a ready VMI */
+static void test_want_follows_vmi(void **state)
+{
+	struct simvm_opts o = {1.0, NULL, 0, 3, 1.0};
+	struct simvm_want w;
+	json_object *v;
+
+	(void)state;
+	v = vm("a", "{\"runStrategy\":\"Always\"}", NULL);
+	simvm_want(v, &o, SIMVMI_READY, &w);
+	assert_int_equal(w.mode, SIMVM_RUN);
+	assert_string_equal(w.printable, "Running");
+	simvm_want(v, &o, SIMVMI_STARTING, &w);
+	assert_int_equal(w.mode, SIMVM_STARTING);
+	simvm_want(v, &o, SIMVMI_NONE, &w);
+	assert_int_equal(w.mode, SIMVM_NOVMI);
+	json_object_put(v);
+	/* stopped and failing VMs do not care about a (leftover) VMI */
+	v = vm("a", "{\"runStrategy\":\"Halted\"}", NULL);
+	simvm_want(v, &o, SIMVMI_READY, &w);
+	assert_int_equal(w.mode, SIMVM_STOP);
+	json_object_put(v);
+	v = vm("a", "{\"runStrategy\":\"Always\"}", "{\"vmpool-sim.kubevirt.io/fail\":\"\"}");
+	simvm_want(v, &o, SIMVMI_READY, &w);
+	assert_int_equal(w.mode, SIMVM_FAIL);
+	assert_string_equal(w.printable, "CrashLoopBackOff");
+	json_object_put(v);
+}
+
+/* a Ready VM whose VMI vanished becomes Ready=False VMINotExists */
+static void test_vmi_gone(void **state)
+{
+	struct simvm_opts o = {1.0, NULL, 0, 3, 1.0};
+	struct simvm_want run, novmi, starting;
+	json_object *v, *p, *c;
+
+	(void)state;
+	v = vm("a", "{\"runStrategy\":\"Always\"}", NULL);
+	simvm_want(v, &o, SIMVMI_READY, &run);
+	simvm_want(v, &o, SIMVMI_NONE, &novmi);
+	simvm_want(v, &o, SIMVMI_STARTING, &starting);
+	/* a brand-new VM (no status) is not rewritten while its VMI is created and starts */
+	assert_true(simvm_status_matches(v, &novmi));
+	assert_true(simvm_status_matches(v, &starting));
+	assert_false(simvm_status_matches(v, &run));
+	p = simvm_patch(&run, 1700000000);
+	apply_status(v, p);
+	json_object_put(p);
+	assert_true(simvm_status_matches(v, &run));
+	assert_false(simvm_status_matches(v, &novmi));
+	assert_false(simvm_status_matches(v, &starting));
+	p = simvm_patch(&novmi, 1700000000);
+	apply_status(v, p);
+	json_object_put(p);
+	c = obj_condition(v, "Ready");
+	assert_string_equal(obj_str(c, "status"), "False");
+	assert_string_equal(obj_str(c, "reason"), "VMINotExists");
+	assert_false(obj_bool(v, "status.ready"));
+	assert_true(simvm_status_matches(v, &novmi));
+	/* the recreated VMI is still starting: no write until it is ready */
+	assert_true(simvm_status_matches(v, &starting));
+	assert_false(simvm_status_matches(v, &run));
+	json_object_put(v);
+}
+
 /* the patch for each mode, once applied, is recognised as converged; other states are not */
 static void test_patch_then_matches(void **state)
 {
-	struct simvm_opts o = {1.0, NULL, 600, 4};
-	enum simvm_mode modes[] = {SIMVM_RUN, SIMVM_STOP, SIMVM_FAIL};
-	const char *prs[] = {"Running", "Stopped", "CrashLoopBackOff"};
+	struct simvm_want w[3] = {
+	    {SIMVM_RUN, "Running", 0, 0},
+	    {SIMVM_STOP, "Stopped", 0, 0},
+	    {SIMVM_FAIL, "CrashLoopBackOff", 600, 4},
+	};
 	json_object *v, *p, *c;
 	double now = 1700000000;
 	size_t i, j;
@@ -107,16 +181,18 @@ static void test_patch_then_matches(void **state)
 	(void)state;
 	for (i = 0; i < 3; i++) {
 		v = vm("a", "{\"runStrategy\":\"Always\"}", NULL);
-		assert_false(simvm_status_matches(v, modes[i], prs[i], &o)); /* no status yet */
-		p = simvm_patch(modes[i], prs[i], &o, now);
+		json_object_object_add(
+		    v, "status", json_tokener_parse("{\"printableStatus\":\"x\"}"));
+		assert_false(simvm_status_matches(v, &w[i]));
+		p = simvm_patch(&w[i], now);
 		apply_status(v, p);
-		assert_true(simvm_status_matches(v, modes[i], prs[i], &o));
+		assert_true(simvm_status_matches(v, &w[i]));
 		for (j = 0; j < 3; j++)
 			if (j != i)
-				assert_false(simvm_status_matches(v, modes[j], prs[j], &o));
+				assert_false(simvm_status_matches(v, &w[j]));
 		c = obj_condition(v, "Ready");
 		assert_non_null(c);
-		assert_string_equal(obj_str(c, "status"), modes[i] == SIMVM_RUN ? "True" : "False");
+		assert_string_equal(obj_str(c, "status"), i == 0 ? "True" : "False");
 		json_object_put(p);
 		json_object_put(v);
 	}
@@ -124,8 +200,8 @@ static void test_patch_then_matches(void **state)
 
 static void test_fail_details(void **state)
 {
-	struct simvm_opts o = {1.0, NULL, 600, 4};
-	json_object *p = simvm_patch(SIMVM_FAIL, "CrashLoopBackOff", &o, 1700000600);
+	struct simvm_want w = {SIMVM_FAIL, "CrashLoopBackOff", 600, 4};
+	json_object *p = simvm_patch(&w, 1700000600);
 	json_object *c = json_object_array_get_idx(obj_path(p, "status.conditions"), 0);
 	long long n = 0;
 
@@ -134,8 +210,46 @@ static void test_fail_details(void **state)
 	assert_int_equal(n, 4);
 	/* Ready=False probed fail_age seconds ago: autohealing's duration rule sees an old failure */
 	assert_string_equal(obj_str(c, "lastProbeTime"), "2023-11-14T22:13:20Z");
+	assert_string_equal(obj_str(c, "lastTransitionTime"), "2023-11-14T22:13:20Z");
+	assert_string_equal(obj_str(c, "reason"), "CrashLoopBackOff");
 	assert_string_equal(obj_str(p, "status.printableStatus"), "CrashLoopBackOff");
+	assert_non_null(obj_str(p, "status.startFailure.retryAfterTimestamp"));
 	json_object_put(p);
+}
+
+/* fail-age and fail-count per VM by annotation; changing them asks for a rewrite */
+static void test_fail_annotations(void **state)
+{
+	struct simvm_opts o = {1.0, NULL, 0, 3, 1.0};
+	struct simvm_want w, w2;
+	json_object *v, *p, *ann;
+
+	(void)state;
+	v = vm("a", "{\"runStrategy\":\"Always\"}",
+	    "{\"vmpool-sim.kubevirt.io/fail\":\"ErrImagePull\","
+	    "\"vmpool-sim.kubevirt.io/fail-age\":\"600\","
+	    "\"vmpool-sim.kubevirt.io/fail-count\":\"5\"}");
+	simvm_want(v, &o, SIMVMI_NONE, &w);
+	assert_int_equal(w.mode, SIMVM_FAIL);
+	assert_string_equal(w.printable, "ErrImagePull");
+	assert_true(w.fail_age == 600);
+	assert_int_equal(w.fail_count, 5);
+	p = simvm_patch(&w, 1700000600);
+	apply_status(v, p);
+	json_object_put(p);
+	assert_true(simvm_status_matches(v, &w));
+	ann = obj_path(v, "metadata.annotations");
+	json_object_object_add(
+	    ann, "vmpool-sim.kubevirt.io/fail-age", json_object_new_string("60"));
+	simvm_want(v, &o, SIMVMI_NONE, &w2);
+	assert_true(w2.fail_age == 60);
+	assert_false(simvm_status_matches(v, &w2));
+	/* a bad value falls back to the option */
+	json_object_object_add(
+	    ann, "vmpool-sim.kubevirt.io/fail-count", json_object_new_string("x"));
+	simvm_want(v, &o, SIMVMI_NONE, &w2);
+	assert_int_equal(w2.fail_count, 3);
+	json_object_put(v);
 }
 
 int main(void)
@@ -143,8 +257,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mode),
 	    cmocka_unit_test(test_fail_regex),
+	    cmocka_unit_test(test_want_follows_vmi),
+	    cmocka_unit_test(test_vmi_gone),
 	    cmocka_unit_test(test_patch_then_matches),
 	    cmocka_unit_test(test_fail_details),
+	    cmocka_unit_test(test_fail_annotations),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
