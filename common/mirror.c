@@ -40,7 +40,7 @@ void mirror_set_trim(struct mirror *m, mirror_trim_fn trim, void *arg)
 	m->trim_arg = arg;
 }
 
-static const char *mirror_kinds[] = {KIND_POOL, KIND_VM, KIND_VMI, KIND_REV};
+static const char *mirror_kinds[] = {KIND_POOL, KIND_VM, KIND_VMI, KIND_REV, KIND_PVC, KIND_DV};
 #define MIRROR_NKINDS (sizeof mirror_kinds / sizeof mirror_kinds[0])
 
 static const int mirror_accept[] = {MSG_SYNC_BEGIN, MSG_SYNC_END, MSG_OBJ_SET, MSG_OBJ_DELETE, 0};

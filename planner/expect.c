@@ -181,6 +181,8 @@ static int expect_done(const struct expectation *x, json_object *pool, const str
 	switch (x->kind) {
 	case EXPECT_CREATE:
 		return v->by_name(x->key, v->arg) != NULL;
+	case EXPECT_CREATE_REV:
+		return v->rev_by_name == NULL || v->rev_by_name(x->key, v->arg) != NULL;
 	case EXPECT_DELETE:
 		o = v->by_uid(x->key, v->arg);
 		return o == NULL || obj_terminating(o);
@@ -214,7 +216,7 @@ void expect_settle(struct expect *e, const char *pool_key, json_object *pool, js
     size_t nvms, double now)
 {
 	struct expect_scan sc = {vms, nvms};
-	struct expect_view v = {expect_scan_name, expect_scan_uid, &sc};
+	struct expect_view v = {expect_scan_name, expect_scan_uid, NULL, &sc};
 
 	expect_settle_view(e, pool_key, pool, &v, now);
 }
@@ -248,7 +250,8 @@ size_t expect_scale_pending(const struct expect *e, const char *pool_key, double
 
 	for (i = 0; i < e->n; i++) {
 		x = &e->v[i];
-		if ((x->kind == EXPECT_CREATE || x->kind == EXPECT_DELETE) &&
+		if ((x->kind == EXPECT_CREATE || x->kind == EXPECT_DELETE ||
+		        x->kind == EXPECT_CREATE_REV) &&
 		    strcmp(x->pool, pool_key) == 0 && expect_live(e, x, now))
 			n++;
 	}
@@ -280,6 +283,19 @@ int expect_patch_pending(const struct expect *e, const char *uid, const char *op
 		if (x->kind == EXPECT_PATCH && strcmp(x->key, uid) == 0 &&
 		    (op == NULL || (x->op != NULL && strcmp(x->op, op) == 0)) &&
 		    expect_live(e, x, now))
+			return 1;
+	}
+	return 0;
+}
+
+int expect_delete_pending(const struct expect *e, const char *uid, double now)
+{
+	const struct expectation *x;
+	size_t i;
+
+	for (i = 0; i < e->n; i++) {
+		x = &e->v[i];
+		if (x->kind == EXPECT_DELETE && strcmp(x->key, uid) == 0 && expect_live(e, x, now))
 			return 1;
 	}
 	return 0;

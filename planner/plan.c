@@ -4,37 +4,22 @@
  * to ask whether a VM name is taken in the namespace, the expectations, the burst, a
  * random seed and the clock. The caller indexes the VMs, so a pass costs what the pool
  * holds, not what its namespace holds.
- * It returns the actions to send and whether the pass failed outright (bad selector).
- * Rules that update objects skip an object with a patch still pending; scaling waits
- * while create/delete expectations are unsatisfied.
+ * It returns the actions to send and whether the pass failed outright (bad selector, a
+ * spec that makes no sense). Rules that update objects skip an object with a patch still
+ * pending; scaling, updates and pruning wait while create/delete expectations are
+ * unsatisfied. planremove.c and planupdate.c hold the scale-in and update halves.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "obj.h"
-#include "planner.h"
+#include "planctx.h"
 #include "proto.h"
 #include "selector.h"
 #include "xmalloc.h"
 
-#define REASON_SCALE_OUT "FailedScaleOut"
-#define REASON_SCALE_IN  "FailedScaleIn"
-#define REASON_REPLICAS  "InvalidReplicas"
-
-struct plan_ctx {
-	const struct plan_in *in;
-	struct plan_out *out;
-	json_object *pool;
-	const char *ns, *name, *uid;
-	struct selector *sel;
-	int deleting;
-	json_object **owned; /* the working set: owned, not released */
-	size_t nowned;
-	int owned_finalized; /* owned VMs in the cache still carrying the finalizer */
-};
-
-static json_object *plan_event(const char *type, const char *reason, const char *message)
+json_object *plan_event(const char *type, const char *reason, const char *message)
 {
 	json_object *ev = json_object_new_object();
 
@@ -45,7 +30,7 @@ static json_object *plan_event(const char *type, const char *reason, const char 
 }
 
 /* an ACTION body without id, for the object called name (uid may be NULL) */
-static json_object *plan_body(struct plan_ctx *c, const char *op, const char *name, const char *uid)
+json_object *plan_body(struct plan_ctx *c, const char *op, const char *name, const char *uid)
 {
 	json_object *b = json_object_new_object(), *p = json_object_new_object();
 
@@ -60,8 +45,8 @@ static json_object *plan_body(struct plan_ctx *c, const char *op, const char *na
 	return b;
 }
 
-static void plan_push(struct plan_ctx *c, json_object *body, enum expect_kind kind, const char *rv,
-    const char *reason, const char *prefix)
+struct plan_act *plan_push(struct plan_ctx *c, json_object *body, enum expect_kind kind,
+    const char *rv, const char *reason, const char *prefix)
 {
 	struct plan_out *out = c->out;
 	struct plan_act *a;
@@ -74,13 +59,16 @@ static void plan_push(struct plan_ctx *c, json_object *body, enum expect_kind ki
 	memset(a, 0, sizeof(*a));
 	a->body = body;
 	a->kind = kind;
-	a->ekey = obj_str(body, kind == EXPECT_CREATE ? "name" : "uid");
+	a->ekey =
+	    obj_str(body, kind == EXPECT_CREATE || kind == EXPECT_CREATE_REV ? "name" : "uid");
 	a->rv = rv != NULL ? xstrdup(rv) : NULL;
 	a->reason = reason;
 	a->prefix = prefix;
+	a->preserve = -1;
+	return a;
 }
 
-static json_object *plan_patch_op(const char *op, const char *path, json_object *value)
+json_object *plan_patch_op(const char *op, const char *path, json_object *value)
 {
 	json_object *o = json_object_new_object();
 
@@ -92,8 +80,7 @@ static json_object *plan_patch_op(const char *op, const char *path, json_object 
 }
 
 /* test path == old; then replace it with new, or remove it when new is empty */
-static void plan_patch_swap(
-    json_object *patch, const char *path, json_object *old, json_object *new_)
+void plan_patch_swap(json_object *patch, const char *path, json_object *old, json_object *new_)
 {
 	json_object_array_add(patch, plan_patch_op("test", path, obj_copy(old)));
 	if (json_object_array_length(new_) == 0) {
@@ -120,7 +107,7 @@ static json_object *plan_fins_without(json_object *fins)
 }
 
 /* ownerReferences minus every reference to this pool */
-static json_object *plan_refs_without(json_object *refs, const char *uid)
+json_object *plan_refs_without(json_object *refs, const char *uid)
 {
 	json_object *out = json_object_new_array(), *v;
 	size_t i, n = json_object_array_length(refs);
@@ -136,7 +123,7 @@ static json_object *plan_refs_without(json_object *refs, const char *uid)
 	return out;
 }
 
-static json_object *plan_array(json_object *o, const char *path)
+json_object *plan_array(json_object *o, const char *path)
 {
 	json_object *v = obj_path(o, path);
 
@@ -153,8 +140,7 @@ static void plan_patch_vm(
 }
 
 /* removes the pool finalizer from a VM */
-static void plan_strip_vm(
-    struct plan_ctx *c, json_object *vm, const char *reason, const char *prefix)
+void plan_strip_vm(struct plan_ctx *c, json_object *vm, const char *reason, const char *prefix)
 {
 	json_object *fins = plan_array(vm, "metadata.finalizers"), *patch;
 
@@ -178,11 +164,25 @@ static void plan_release(struct plan_ctx *c, json_object *vm)
 	plan_patch_vm(c, vm, patch, NULL, NULL);
 }
 
-static int plan_pending(struct plan_ctx *c, json_object *o, const char *op)
+int plan_pending(struct plan_ctx *c, json_object *o, const char *op)
 {
 	const char *uid = obj_uid(o);
 
 	return uid == NULL || expect_patch_pending(c->in->exp, uid, op, c->in->now);
+}
+
+json_object *plan_get(struct plan_ctx *c, const char *kind, const char *name)
+{
+	if (c->in->get == NULL || name == NULL)
+		return NULL;
+	return c->in->get(kind, c->ns, name, c->in->get_arg);
+}
+
+json_object *plan_rev(struct plan_ctx *c, const char *name)
+{
+	json_object *rev = plan_get(c, KIND_REV, name);
+
+	return revision_owned_by(rev, c->uid) ? rev : NULL;
 }
 
 /* the pool finalizer: added while the pool lives, removed once its VMs are clean (SPEC 14) */
@@ -191,7 +191,9 @@ static void plan_pool_finalizer(struct plan_ctx *c)
 	json_object *fins = plan_array(c->pool, "metadata.finalizers"), *patch, *b, *list;
 	int has = obj_has_finalizer(c->pool, POOL_FINALIZER);
 
-	if (c->deleting ? !has || c->owned_finalized > 0 : has)
+	/* removed once no owned VM carries it and no revision of the pool is left (an orphan
+	 * deletion would leave them behind otherwise) */
+	if (c->deleting ? !has || c->owned_finalized > 0 || c->in->nrevs > 0 : has)
 		return;
 	if (plan_pending(c, c->pool, ACT_PATCH_POOL))
 		return;
@@ -244,8 +246,8 @@ static void plan_owned(struct plan_ctx *c, json_object *vm)
 		return;
 	}
 	c->owned[c->nowned++] = vm;
-	if (fin && obj_terminating(vm) && !plan_pending(c, vm, ACT_PATCH_VM))
-		plan_strip_vm(c, vm, REASON_SCALE_IN, "error during opportunistic scale in");
+	if (fin && obj_terminating(vm))
+		plan_terminating(c, vm);
 }
 
 static void plan_vm(struct plan_ctx *c, json_object *vm)
@@ -320,16 +322,31 @@ static int plan_replicas(struct plan_ctx *c)
 	return -1;
 }
 
-static int plan_desired(json_object *pool)
+static long plan_desired(json_object *pool)
 {
 	long long r;
 
 	if (obj_int(pool, "spec.replicas", &r) != 0)
 		return 1;
-	return r < 0 ? 0 : (r > 1000000 ? 1000000 : (int)r);
+	return r < 0 ? 0 : (r > 1000000 ? 1000000 : (long)r);
 }
 
-/* 1 if index idx is taken: a VM of that name in the namespace, or a pending create */
+/* schema-valid nonsense in the strategies: the pass fails and touches nothing */
+static int plan_policy(struct plan_ctx *c)
+{
+	char err[1024];
+
+	if (policy_parse(c->pool, &c->pol, err, sizeof(err)) == 0) {
+		c->have_pol = 1;
+		return 0;
+	}
+	c->out->message = xstrdup(err);
+	c->out->invalid = 1;
+	c->out->reason = REASON_SPEC;
+	return -1;
+}
+
+/* 1 if idx is taken: a VM of that name in the namespace, or a pending create */
 static int plan_index_used(struct plan_ctx *c, const char *name)
 {
 	if (c->in->name_used != NULL && c->in->name_used(c->ns, name, c->in->name_arg))
@@ -337,21 +354,24 @@ static int plan_index_used(struct plan_ctx *c, const char *name)
 	return expect_create_pending(c->in->exp, c->in->key, name, c->in->now);
 }
 
-/* SPEC 6: the lowest indices whose name no VM of the namespace (nor a pending create) uses;
- * the walk stops at the count-th free index, so it looks up count + taken-below names */
+/* SPEC 6, 8: the lowest indices whose name no VM of the namespace (nor a pending create)
+ * uses, each VM labelled with the current revision, which must exist first */
 static void plan_scale_out(struct plan_ctx *c, int count)
 {
 	json_object *vm, *b;
-	char *name, msg[512];
+	char *name, *rev, msg[512];
 	long idx;
 
+	if (!plan_revision_ready(c, REASON_SCALE_OUT, "error during scale out"))
+		return;
+	rev = revision_name(c->pool);
 	for (idx = 0; count > 0; idx++) {
 		name = vmbuild_name(c->name, idx);
 		if (plan_index_used(c, name)) {
 			free(name);
 			continue;
 		}
-		if ((vm = vmbuild_vm(c->pool, idx, NULL)) == NULL) {
+		if ((vm = vmbuild_vm(c->pool, idx, rev)) == NULL) {
 			free(name);
 			break;
 		}
@@ -366,73 +386,55 @@ static void plan_scale_out(struct plan_ctx *c, int count)
 		free(name);
 		count--;
 	}
+	free(rev);
 }
 
-static unsigned int plan_rand(unsigned int *s)
-{
-	/* xorshift32: the same sequence everywhere for a given seed */
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
-
-static void plan_delete_vm(struct plan_ctx *c, json_object *vm)
-{
-	json_object *b = plan_body(c, ACT_DELETE_VM, obj_name(vm), obj_uid(vm));
-	char msg[512];
-
-	snprintf(msg, sizeof(msg), "Deleted VM %s/%s with uid %s from pool", c->ns, obj_name(vm),
-	    obj_uid(vm));
-	json_object_object_add(b, "event", plan_event("Normal", "SuccessfulDelete", msg));
-	snprintf(msg, sizeof(msg), "Error deleting virtual machine %s/%s", c->ns, obj_name(vm));
-	json_object_object_add(b, "fail_event", plan_event("Warning", "FailedDelete", msg));
-	plan_push(c, b, EXPECT_DELETE, NULL, REASON_SCALE_IN, "error during scale in");
-	c->out->ndelete++;
-}
-
-/* SPEC 9.2 with Random order; more terminating VMs than surplus clamps at zero (Q4) */
-static void plan_scale_in(struct plan_ctx *c, int diff)
-{
-	json_object **elig = xcalloc(c->nowned + 1, sizeof(*elig)), *t;
-	size_t nelig = 0, i, j;
-	unsigned int seed = c->in->seed != 0 ? c->in->seed : 0x9e3779b9u;
-	int count, term = 0;
-
-	for (i = 0; i < c->nowned; i++) {
-		if (obj_terminating(c->owned[i]))
-			term++;
-		else if (obj_uid(c->owned[i]) != NULL)
-			elig[nelig++] = c->owned[i];
-	}
-	count = (diff < c->in->burst ? diff : c->in->burst) - term;
-	if (count > (int)nelig)
-		count = (int)nelig;
-	for (i = 0; count > 0 && i < (size_t)count; i++) {
-		j = i + plan_rand(&seed) % (nelig - i);
-		t = elig[i];
-		elig[i] = elig[j];
-		elig[j] = t;
-		plan_delete_vm(c, elig[i]);
-	}
-	free(elig);
-}
-
+/* SPEC 4 step 8: scale; when the count is right, update; when nothing moved, prune */
 static void plan_scale(struct plan_ctx *c)
 {
-	int diff;
+	long diff;
+	size_t before;
 
-	if (c->deleting)
+	if (c->pol.paused)
 		return;
 	if (expect_scale_pending(c->in->exp, c->in->key, c->in->now) > 0) {
 		c->out->gated = 1;
 		return;
 	}
-	diff = (int)c->nowned - plan_desired(c->pool);
+	diff = (long)c->nowned - c->desired;
 	if (diff < 0)
-		plan_scale_out(c, -diff < c->in->burst ? -diff : c->in->burst);
-	else if (diff > 0)
-		plan_scale_in(c, diff);
+		plan_scale_out(c, -diff < c->in->burst ? (int)-diff : c->in->burst);
+	else if (diff > 0 && c->pol.scalein == SCALEIN_PROACTIVE)
+		plan_scale_in(c, (int)diff);
+	if (diff != 0)
+		return;
+	before = c->out->nacts;
+	if (plan_update(c) && c->out->nacts == before)
+		plan_prune(c);
+}
+
+/* a pool being deleted: VM finalizers, revisions, then its own finalizer (SPEC 14.2) */
+static void plan_deleting(struct plan_ctx *c)
+{
+	/* deletion cleanup goes by ownership (uid), not by selector: a pool whose selector broke
+	 * after it got its finalizer can still be deleted. Detached VMs are only recognised
+	 * through a usable selector. */
+	c->sel = selector_parse(obj_path(c->pool, "spec.selector"), NULL, 0);
+	plan_vms(c);
+	plan_prune(c);
+	plan_pool_finalizer(c);
+}
+
+static void plan_live(struct plan_ctx *c)
+{
+	if (plan_selector(c) != 0 || plan_replicas(c) != 0 || plan_policy(c) != 0)
+		return;
+	c->desired = plan_desired(c->pool);
+	plan_vms(c);
+	plan_pool_finalizer(c);
+	if (c->pol.autoheal && plan_autoheal(c))
+		return;
+	plan_scale(c);
 }
 
 int plan_pool(const struct plan_in *in, struct plan_out *out)
@@ -455,18 +457,12 @@ int plan_pool(const struct plan_in *in, struct plan_out *out)
 	if (c.name == NULL || c.uid == NULL || *c.name == '\0' || *c.uid == '\0')
 		return -1;
 	c.deleting = obj_terminating(in->pool) ? 1 : 0;
-	if (c.deleting) {
-		/* deletion cleanup goes by ownership (uid), not by selector: a pool whose selector
-		 * broke after it got its finalizer can still be deleted. Detached VMs are only
-		 * recognised through a usable selector. */
-		c.sel = selector_parse(obj_path(c.pool, "spec.selector"), NULL, 0);
-		plan_vms(&c);
-		plan_pool_finalizer(&c);
-	} else if (plan_selector(&c) == 0 && plan_replicas(&c) == 0) {
-		plan_vms(&c);
-		plan_pool_finalizer(&c);
-		plan_scale(&c);
-	}
+	if (c.deleting)
+		plan_deleting(&c);
+	else
+		plan_live(&c);
+	if (c.have_pol)
+		policy_clear(&c.pol);
 	selector_free(c.sel);
 	free(c.owned);
 	return 0;

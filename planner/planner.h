@@ -33,9 +33,10 @@ void pmap_foreach(struct pmap *, void (*fn)(const char *key, void *val, void *ar
 /* expect.c */
 enum expect_kind {
 	EXPECT_NONE = 0,
-	EXPECT_CREATE, /* key = VM name; until a VM of that name is in the cache */
-	EXPECT_DELETE, /* key = uid; until the VM is gone or terminating */
-	EXPECT_PATCH,  /* key = uid + op; until RESULT ok and a new resourceVersion (or gone) */
+	EXPECT_CREATE,     /* key = VM name; until a VM of that name is in the cache */
+	EXPECT_DELETE,     /* key = uid; until the VM is gone or terminating */
+	EXPECT_PATCH,      /* key = uid + op; until RESULT ok and a new resourceVersion (or gone) */
+	EXPECT_CREATE_REV, /* key = revision name; until the revision is in the cache */
 };
 struct expect;
 struct expect *expect_new(double ttl);
@@ -53,8 +54,9 @@ void expect_settle(struct expect *, const char *pool_key, json_object *pool, jso
 /* the same, looking VMs of the pool's namespace up instead of scanning them: each function
  * returns the VM of that name (uid) in the namespace, or NULL (borrowed) */
 struct expect_view {
-	json_object *(*by_name)(const char *name, void *arg);
-	json_object *(*by_uid)(const char *uid, void *arg);
+	json_object *(*by_name)(const char *name, void *arg);     /* VMs */
+	json_object *(*by_uid)(const char *uid, void *arg);       /* any kind */
+	json_object *(*rev_by_name)(const char *name, void *arg); /* NULL: settle at once */
 	void *arg;
 };
 void expect_settle_view(struct expect *, const char *pool_key, json_object *pool,
@@ -66,6 +68,7 @@ size_t expect_scale_pending(const struct expect *, const char *pool_key, double 
 int expect_create_pending(
     const struct expect *, const char *pool_key, const char *name, double now);
 int expect_patch_pending(const struct expect *, const char *uid, const char *op, double now);
+int expect_delete_pending(const struct expect *, const char *uid, double now);
 size_t expect_count(const struct expect *);
 
 /* vmbuild.c: the VM for index i of the pool (SPEC 7); revision NULL adds no revision label */
@@ -85,10 +88,20 @@ struct plan_in {
 	/* 1 if ANY VM of the namespace (owned, foreign, orphan, terminating) has that name */
 	int (*name_used)(const char *ns, const char *name, void *arg);
 	void *name_arg;
+	/* any object of the namespace by kind (KIND_VMI, KIND_REV, KIND_PVC, KIND_DV), or NULL */
+	json_object *(*get)(const char *kind, const char *ns, const char *name, void *arg);
+	void *get_arg;
+	/* the namespace's ControllerRevisions whose controller is the pool */
+	json_object **revs;
+	size_t nrevs;
+	/* -1: the planner did not remove this VM itself; else the statePreservation it used */
+	int (*removed)(const char *uid, void *arg);
+	void *removed_arg;
 	struct expect *exp; /* read only */
 	int burst;
 	unsigned int seed;
-	double now;
+	double now;           /* monotonic, for expectations */
+	double wallnow;       /* seconds since the epoch, for object timestamps */
 	long long warned_gen; /* generation already warned about (InvalidSelector), or -1 */
 };
 
@@ -99,6 +112,7 @@ struct plan_act {
 	char *rv;           /* resourceVersion seen (patches) */
 	const char *reason; /* sync error reason if it fails; NULL: no condition */
 	const char *prefix; /* sync error text before ": <err>" */
+	int preserve;       /* ACT_DELETE_VM that removes a VM: its statePreservation, else -1 */
 };
 
 struct plan_out {
@@ -111,6 +125,7 @@ struct plan_out {
 	long long warned_gen;
 	int gated; /* expectations held back scaling */
 	int ncreate, ndelete;
+	double requeue_after; /* > 0: plan this pool again after so many seconds */
 };
 
 int plan_pool(const struct plan_in *, struct plan_out *);
@@ -135,6 +150,7 @@ void queue_free(struct queue *);
 void queue_mark(struct queue *, const char *key);
 void queue_retry(struct queue *, const char *key); /* again after the pool's backoff */
 void queue_ok(struct queue *, const char *key);    /* resets the backoff */
+void queue_after(struct queue *, const char *key, double secs);
 void queue_forget(struct queue *, const char *key);
 size_t queue_dirty(const struct queue *);
 
@@ -168,6 +184,8 @@ struct planner {
 	struct pmap *uids;  /* pool uid -> key */
 	struct pmap *out;   /* action id -> outstanding action */
 	struct vmindex *vms;
+	struct pmap *byuid;   /* uid -> VMI, revision, PVC or DataVolume (borrowed) */
+	struct pmap *removed; /* VM uid -> struct removal: VMs this planner deleted */
 	uint64_t next_id, next_pass;
 	unsigned long passes;
 	double pass_seconds;

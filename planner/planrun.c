@@ -23,7 +23,7 @@ struct outstanding {
 	uint64_t id;
 	char *key; /* pool key */
 	uint64_t pass;
-	char *op, *name;
+	char *op, *name, *uid;
 	const char *reason; /* static strings from plan.c */
 	const char *prefix;
 };
@@ -32,8 +32,14 @@ struct outstanding {
 struct planrun_view {
 	struct planner *p;
 	const char *ns;
-	json_object **owned, **detached;
-	size_t nowned, ndetached;
+	json_object **owned, **detached, **revs;
+	size_t nowned, ndetached, nrevs, caprevs;
+	const char *pool_uid;
+};
+
+/* a VM this planner deleted itself, and the statePreservation it used */
+struct removal {
+	int preserve;
 };
 
 static void planrun_pstate_free(void *p)
@@ -60,6 +66,7 @@ static void planrun_outstanding_free(void *p)
 	free(o->key);
 	free(o->op);
 	free(o->name);
+	free(o->uid);
 	free(o);
 }
 
@@ -87,6 +94,8 @@ void planrun_init(struct planner *p)
 	p->uids = pmap_new(free);
 	p->out = pmap_new(planrun_outstanding_free);
 	p->vms = vmindex_new();
+	p->byuid = pmap_new(NULL);
+	p->removed = pmap_new(free);
 }
 
 void planrun_clear(struct planner *p)
@@ -96,6 +105,9 @@ void planrun_clear(struct planner *p)
 	pmap_free(p->uids);
 	pmap_free(p->out);
 	vmindex_free(p->vms);
+	pmap_free(p->byuid);
+	pmap_free(p->removed);
+	p->byuid = p->removed = NULL;
 	p->vms = NULL;
 	p->exp = NULL;
 	p->pools = p->uids = p->out = NULL;
@@ -220,8 +232,58 @@ static void planrun_mark_uid(struct planner *p, json_object *vm)
 		queue_mark(p->q, key);
 }
 
-/* mirror callback: a pool change dirties that pool; a VM change its old and new owners.
- * Every change of the store comes through here, so the VM index is kept here. */
+/* the pool controlling a VM-controlled object (PVC, DataVolume) */
+static void planrun_mark_vm_uid(struct planner *p, json_object *o)
+{
+	json_object *ref = o != NULL ? obj_controller_ref(o) : NULL;
+	const char *kind = ref != NULL ? obj_str(ref, "kind") : NULL, *uid;
+
+	if (kind == NULL || strcmp(kind, "VirtualMachine") != 0 ||
+	    (uid = obj_str(ref, "uid")) == NULL)
+		return;
+	planrun_mark_uid(p, vmindex_uid(p->vms, uid));
+}
+
+/* the pool of the VM a VMI belongs to (same namespace and name) */
+static void planrun_mark_vmi(struct planner *p, json_object *vmi)
+{
+	if (vmi == NULL || obj_name(vmi) == NULL)
+		return;
+	planrun_mark_uid(
+	    p, store_get(mirror_store(p->mirror), KIND_VM, obj_namespace(vmi), obj_name(vmi)));
+}
+
+/* VMIs, revisions, PVCs and DataVolumes by uid, for expectations */
+static void planrun_index_uid(struct planner *p, json_object *old, json_object *new_)
+{
+	const char *ouid = old != NULL ? obj_uid(old) : NULL;
+	const char *nuid = new_ != NULL ? obj_uid(new_) : NULL;
+
+	if (ouid != NULL && (nuid == NULL || strcmp(ouid, nuid) != 0))
+		pmap_del(p->byuid, ouid);
+	if (nuid != NULL)
+		pmap_put(p->byuid, nuid, new_);
+}
+
+static void planrun_changed_other(
+    struct planner *p, const char *kind, json_object *old, json_object *new_)
+{
+	planrun_index_uid(p, old, new_);
+	if (strcmp(kind, KIND_VMI) == 0) {
+		planrun_mark_vmi(p, old);
+		planrun_mark_vmi(p, new_);
+	} else if (strcmp(kind, KIND_REV) == 0) {
+		planrun_mark_uid(p, old);
+		planrun_mark_uid(p, new_);
+	} else {
+		planrun_mark_vm_uid(p, old);
+		planrun_mark_vm_uid(p, new_);
+	}
+}
+
+/* mirror callback: a pool change dirties that pool; a VM change its old and new owners;
+ * VMIs, revisions, PVCs and DataVolumes the pool they belong to. Every change of the store
+ * comes through here, so the indexes are kept here. */
 void planrun_changed(const char *kind, json_object *old, json_object *new_, void *arg)
 {
 	struct planner *p = arg;
@@ -230,12 +292,16 @@ void planrun_changed(const char *kind, json_object *old, json_object *new_, void
 
 	if (strcmp(kind, KIND_VM) == 0) {
 		vmindex_update(p->vms, old, new_);
+		if (new_ == NULL && old != NULL && obj_uid(old) != NULL)
+			pmap_del(p->removed, obj_uid(old));
 		planrun_mark_uid(p, old);
 		planrun_mark_uid(p, new_);
 		return;
 	}
-	if (strcmp(kind, KIND_POOL) != 0)
+	if (strcmp(kind, KIND_POOL) != 0) {
+		planrun_changed_other(p, kind, old, new_);
 		return;
+	}
 	obj_key(new_ != NULL ? new_ : old, key, sizeof(key));
 	ouid = old != NULL ? obj_uid(old) : NULL;
 	nuid = new_ != NULL ? obj_uid(new_) : NULL;
@@ -264,14 +330,65 @@ static json_object *planrun_vm_by_name(const char *name, void *arg)
 static json_object *planrun_vm_by_uid(const char *uid, void *arg)
 {
 	struct planrun_view *v = arg;
-	json_object *vm = vmindex_uid(v->p->vms, uid);
+	json_object *o = vmindex_uid(v->p->vms, uid);
 
-	return vm != NULL && strcmp(obj_namespace(vm), v->ns) == 0 ? vm : NULL;
+	if (o == NULL)
+		o = pmap_get(v->p->byuid, uid);
+	return o != NULL && strcmp(obj_namespace(o), v->ns) == 0 ? o : NULL;
+}
+
+static json_object *planrun_rev_by_name(const char *name, void *arg)
+{
+	struct planrun_view *v = arg;
+
+	return store_get(mirror_store(v->p->mirror), KIND_REV, v->ns, name);
+}
+
+static json_object *planrun_get(const char *kind, const char *ns, const char *name, void *arg)
+{
+	struct planner *p = arg;
+
+	return store_get(mirror_store(p->mirror), kind, ns, name);
+}
+
+static int planrun_removed(const char *uid, void *arg)
+{
+	struct planner *p = arg;
+	struct removal *r = uid != NULL ? pmap_get(p->removed, uid) : NULL;
+
+	return r != NULL ? r->preserve : -1;
+}
+
+/* the namespace's revisions the pool controls */
+static void planrun_rev_one(json_object *rev, void *arg)
+{
+	struct planrun_view *v = arg;
+
+	if (!obj_controlled_by(rev, POOL_KIND, v->pool_uid))
+		return;
+	if (v->nrevs == v->caprevs) {
+		v->caprevs = v->caprevs ? v->caprevs * 2 : 4;
+		v->revs = xreallocarray(v->revs, v->caprevs, sizeof(*v->revs));
+	}
+	v->revs[v->nrevs++] = rev;
 }
 
 static int planrun_can_send(struct planner *p)
 {
 	return p->actions_stdout || (p->act != NULL && link_is_up(p->act));
+}
+
+/* a VM this planner deletes: its cleanup follows the setting it was removed with */
+static void planrun_remember_removal(struct planner *p, const struct plan_act *a)
+{
+	struct removal *r;
+	const char *uid = obj_str(a->body, "uid");
+
+	if (a->preserve < 0 || uid == NULL)
+		return;
+	r = xcalloc(1, sizeof(*r));
+	r->preserve = a->preserve;
+	pmap_put(p->removed, uid, r);
 }
 
 /* numbers the action, sends or prints it, and remembers it until its RESULT */
@@ -295,6 +412,7 @@ static int planrun_send(struct planner *p, struct pstate *ps, struct plan_act *a
 	snprintf(labels, sizeof(labels), "op=\"%s\"", op);
 	metrics_add("vmpool_planner_actions_total", labels, 1);
 	expect_add(p->exp, id, ps->key, a->kind, a->ekey, op, a->rv, now_mono());
+	planrun_remember_removal(p, a);
 	if (p->actions_stdout)
 		return 0;
 	o = xcalloc(1, sizeof(*o));
@@ -303,6 +421,7 @@ static int planrun_send(struct planner *p, struct pstate *ps, struct plan_act *a
 	o->pass = pass;
 	o->op = xstrdup(op);
 	o->name = xstrdup(obj_str(a->body, "name") ? obj_str(a->body, "name") : "");
+	o->uid = obj_str(a->body, "uid") ? xstrdup(obj_str(a->body, "uid")) : NULL;
 	o->reason = a->reason;
 	o->prefix = a->prefix;
 	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
@@ -372,7 +491,7 @@ static void planrun_plan(
     struct planner *p, const char *key, json_object *pool, struct planrun_view *v)
 {
 	struct pstate *ps = planrun_pstate(p, key);
-	struct expect_view ev = {planrun_vm_by_name, planrun_vm_by_uid, v};
+	struct expect_view ev = {planrun_vm_by_name, planrun_vm_by_uid, planrun_rev_by_name, v};
 	struct plan_in in;
 	struct plan_out out;
 	double now = now_mono();
@@ -389,6 +508,13 @@ static void planrun_plan(
 	in.ndetached = v->ndetached;
 	in.name_used = planrun_name_used;
 	in.name_arg = p;
+	in.get = planrun_get;
+	in.get_arg = p;
+	in.revs = v->revs;
+	in.nrevs = v->nrevs;
+	in.removed = planrun_removed;
+	in.removed_arg = p;
+	in.wallnow = now_real();
 	in.exp = p->exp;
 	in.burst = (int)p->burst;
 	in.seed = p->seed >= 0 ? (unsigned int)p->seed : (unsigned int)random();
@@ -410,6 +536,8 @@ static void planrun_plan(
 	}
 	if (out.gated)
 		log_debug(key, "waiting for expectations");
+	if (out.requeue_after > 0)
+		queue_after(p->q, key, out.requeue_after);
 	plan_out_clear(&out);
 }
 
@@ -437,9 +565,12 @@ void planrun_run(const char *key, void *arg)
 	v.ns = ns;
 	v.nowned = vmindex_owned(p->vms, ns, obj_uid(pool) ? obj_uid(pool) : "", &v.owned);
 	v.ndetached = vmindex_detached(p->vms, ns, &v.detached);
+	v.pool_uid = obj_uid(pool) ? obj_uid(pool) : "";
+	store_foreach_ns(st, KIND_REV, ns, planrun_rev_one, &v);
 	planrun_plan(p, key, pool, &v);
 	free(v.owned);
 	free(v.detached);
+	free(v.revs);
 	p->passes++;
 	p->pass_seconds += now_mono() - t0;
 	metrics_add("vmpool_planner_passes_total", NULL, 1);
@@ -506,6 +637,8 @@ void planrun_result(struct planner *p, json_object *body)
 		return;
 	}
 	expect_result(p->exp, (uint64_t)id, ok);
+	if (!ok && o->uid != NULL && strcmp(o->op, ACT_DELETE_VM) == 0)
+		pmap_del(p->removed, o->uid);
 	planrun_error_text(body, err, sizeof(err));
 	if (!ok) {
 		log_warnx(o->key, "action %lld %s %s failed: %s", id, o->op, log_escape(o->name),

@@ -21,6 +21,8 @@ struct qitem {
 	int dirty;
 	struct backoff bo;
 	struct event *retry;
+	struct event *later; /* queue_after() */
+	double later_at;     /* now_mono() when it fires */
 };
 
 struct queue {
@@ -41,6 +43,8 @@ static void queue_item_free(void *p)
 		return;
 	if (it->retry != NULL)
 		event_free(it->retry);
+	if (it->later != NULL)
+		event_free(it->later);
 	free(it->key);
 	free(it);
 }
@@ -143,6 +147,23 @@ void queue_retry(struct queue *q, const char *key)
 	tv = secs_to_tv(d);
 	log_debug(key, "requeue in %.1fs", d);
 	evtimer_add(it->retry, &tv);
+}
+
+/* a pass wants another look after secs (a timer it waits for): the earliest request wins */
+void queue_after(struct queue *q, const char *key, double secs)
+{
+	struct qitem *it = queue_item(q, key);
+	struct timeval tv;
+	double at = now_mono() + secs;
+
+	if (it->later == NULL)
+		it->later = evtimer_new(q->base, queue_retry_cb, it);
+	if (evtimer_pending(it->later, NULL) && it->later_at <= at)
+		return;
+	it->later_at = at;
+	tv = secs_to_tv(secs);
+	log_debug(key, "look again in %.1fs", secs);
+	evtimer_add(it->later, &tv);
 }
 
 void queue_ok(struct queue *q, const char *key)

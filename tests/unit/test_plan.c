@@ -10,201 +10,27 @@
 #include <cmocka.h>
 
 #include "../../planner/planner.h"
+#include "../../planner/policy.h"
+#include "../support/planfx.h"
 #include "mirror.h"
 #include "obj.h"
 #include "proto.h"
 #include "store.h"
 
-#define UID "pool-uid-1"
-#define KEY "ns/p"
-
-struct fx {
-	json_object *pool;
-	json_object *vms[64];
-	size_t nvms;
-	struct expect *exp;
-	struct plan_in in;
-	struct plan_out out;
-	struct vmindex *idx; /* built from vms by run(), as planrun keeps it */
-	json_object **owned, **detached;
-	size_t lookups; /* name_used calls in the last run */
-};
-
-static json_object *parse(const char *fmt, ...)
-{
-	char buf[8192];
-	va_list ap;
-	json_object *o;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	o = json_tokener_parse(buf);
-	if (o == NULL)
-		fail_msg("bad test json: %s", buf);
-	return o;
-}
-
-/* replicas "" means absent; meta is extra metadata fields (with a trailing comma) */
-static json_object *mkpool(
-    const char *replicas, const char *meta, const char *selector, const char *tlabels)
-{
-	return parse("{\"apiVersion\":\"pool.kubevirt.io/v1beta1\",\"kind\":\"VirtualMachinePool\","
-	             "\"metadata\":{%s\"name\":\"p\",\"namespace\":\"ns\",\"uid\":\"" UID "\","
-	             "\"resourceVersion\":\"10\",\"generation\":2},"
-	             "\"spec\":{%s%s%s\"selector\":%s,\"virtualMachineTemplate\":{\"metadata\":"
-	             "{\"labels\":%s},\"spec\":{\"template\":{\"spec\":{\"domain\":{}}}}}}}",
-	    meta, *replicas ? "\"replicas\":" : "", replicas, *replicas ? "," : "", selector,
-	    tlabels);
-}
-
-static json_object *stdpool(const char *replicas)
-{
-	return mkpool(replicas, "\"finalizers\":[\"" POOL_FINALIZER "\"],",
-	    "{\"matchLabels\":{\"app\":\"a\"}}", "{\"app\":\"a\"}");
-}
-
-#define OWNREF                                                                                     \
-	"\"ownerReferences\":[{\"apiVersion\":\"pool.kubevirt.io/v1beta1\",\"kind\":"              \
-	"\"VirtualMachinePool\",\"name\":\"p\",\"uid\":\"" UID "\",\"controller\":true}],"
-#define FIN  "\"finalizers\":[\"" POOL_FINALIZER "\"],"
-#define TERM "\"deletionTimestamp\":\"2024-01-01T00:00:00Z\","
-
-/* a VM in ns; extra = more metadata fields with a trailing comma */
-static void addvm(struct fx *f, const char *name, const char *extra, const char *labels)
-{
-	f->vms[f->nvms++] = parse("{\"metadata\":{%s\"name\":\"%s\",\"namespace\":\"ns\","
-	                          "\"uid\":\"uid-%s\",\"resourceVersion\":\"5\",\"labels\":%s}}",
-	    extra, name, name, labels);
-}
-
-static void ownvm(struct fx *f, const char *name)
-{
-	addvm(f, name, OWNREF FIN, "{\"app\":\"a\"}");
-}
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->exp = expect_new(EXPECT_TTL);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	size_t i;
-
-	plan_out_clear(&f->out);
-	json_object_put(f->pool);
-	for (i = 0; i < f->nvms; i++)
-		json_object_put(f->vms[i]);
-	expect_free(f->exp);
-	vmindex_free(f->idx);
-	free(f->owned);
-	free(f->detached);
-	free(f);
-	return 0;
-}
-
-/* the name lookup planrun backs with the store: any VM of the namespace counts */
-static int fx_name_used(const char *ns, const char *name, void *arg)
-{
-	struct fx *f = arg;
-	size_t i;
-
-	f->lookups++;
-	for (i = 0; i < f->nvms; i++)
-		if (strcmp(obj_namespace(f->vms[i]), ns) == 0 &&
-		    strcmp(obj_name(f->vms[i]), name) == 0)
-			return 1;
-	return 0;
-}
-
-/* the VM lists as planrun hands them over: every VM of vms goes through the index */
-static void fx_index(struct fx *f)
-{
-	size_t i;
-
-	vmindex_free(f->idx);
-	free(f->owned);
-	free(f->detached);
-	f->idx = vmindex_new();
-	for (i = 0; i < f->nvms; i++)
-		vmindex_update(f->idx, NULL, f->vms[i]);
-	f->in.nowned = vmindex_owned(f->idx, "ns", UID, &f->owned);
-	f->in.ndetached = vmindex_detached(f->idx, "ns", &f->detached);
-	f->in.owned = f->owned;
-	f->in.detached = f->detached;
-	f->in.name_used = fx_name_used;
-	f->in.name_arg = f;
-}
-
-static void run(struct fx *f, int burst)
-{
-	plan_out_clear(&f->out);
-	memset(&f->in, 0, sizeof(f->in));
-	f->in.pool = f->pool;
-	f->in.key = KEY;
-	fx_index(f);
-	f->lookups = 0;
-	f->in.exp = f->exp;
-	f->in.burst = burst;
-	f->in.seed = 42;
-	f->in.now = 1000;
-	f->in.warned_gen = -1;
-	assert_int_equal(plan_pool(&f->in, &f->out), 0);
-}
-
-static size_t count_op(struct fx *f, const char *op)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < f->out.nacts; i++)
-		if (strcmp(obj_str(f->out.acts[i].body, "op"), op) == 0)
-			n++;
-	return n;
-}
-
-static struct plan_act *nth_op(struct fx *f, const char *op, size_t nth)
-{
-	size_t i;
-
-	for (i = 0; i < f->out.nacts; i++)
-		if (strcmp(obj_str(f->out.acts[i].body, "op"), op) == 0 && nth-- == 0)
-			return &f->out.acts[i];
-	fail_msg("no %s action #%zu", op, nth);
-	return NULL;
-}
-
-static const char *act_name(struct fx *f, const char *op, size_t nth)
-{
-	return obj_str(nth_op(f, op, nth)->body, "name");
-}
-
-/* the patch of an action as a compact string, for exact comparison */
-static const char *patch_str(struct plan_act *a)
-{
-	return json_object_to_json_string_ext(
-	    obj_path(a->body, "patch"), JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-}
-
 static void test_naming_foreign_gaps(void **state)
 {
 	struct fx *f = *state;
 
-	f->pool = mkpool("3", FIN, "{\"matchLabels\":{\"app\":\"a\"}}", "{\"app\":\"a\"}");
-	addvm(f, "p-1", "", "{\"app\":\"x\"}");
-	addvm(f, "p-3", "", "{}");
-	addvm(f, "p-02", "", "{}"); /* not index 2 */
-	run(f, 10);
-	assert_int_equal(count_op(f, ACT_CREATE_VM), 3);
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-0");
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 1), "p-2");
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 2), "p-4");
-	assert_int_equal(count_op(f, ACT_PATCH_VM), 0);
+	f->pool = fx_mkpool("3", FIN, "{\"matchLabels\":{\"app\":\"a\"}}", "{\"app\":\"a\"}");
+	fx_addvm(f, "p-1", "", "{\"app\":\"x\"}");
+	fx_addvm(f, "p-3", "", "{}");
+	fx_addvm(f, "p-02", "", "{}"); /* not index 2 */
+	fx_run(f, 10);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 3);
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 0), "p-0");
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 1), "p-2");
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 2), "p-4");
+	assert_int_equal(fx_count_op(f, ACT_PATCH_VM), 0);
 	assert_int_equal(f->out.nacts, 3);
 	assert_false(f->out.invalid);
 }
@@ -214,15 +40,15 @@ static void test_naming_after_existing(void **state)
 	struct fx *f = *state;
 	struct plan_act *a;
 
-	f->pool = stdpool("5");
-	ownvm(f, "p-0");
-	ownvm(f, "p-1");
-	ownvm(f, "p-2");
-	run(f, 10);
-	assert_int_equal(count_op(f, ACT_CREATE_VM), 2);
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-3");
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 1), "p-4");
-	a = nth_op(f, ACT_CREATE_VM, 0);
+	f->pool = fx_stdpool("5");
+	fx_ownvm(f, "p-0");
+	fx_ownvm(f, "p-1");
+	fx_ownvm(f, "p-2");
+	fx_run(f, 10);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 2);
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 0), "p-3");
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 1), "p-4");
+	a = fx_nth_op(f, ACT_CREATE_VM, 0);
 	assert_int_equal(a->kind, EXPECT_CREATE);
 	assert_string_equal(a->ekey, "p-3");
 	assert_string_equal(a->reason, "FailedScaleOut");
@@ -241,10 +67,10 @@ static void test_replicas_nil_is_one(void **state)
 {
 	struct fx *f = *state;
 
-	f->pool = stdpool("");
-	run(f, 10);
-	assert_int_equal(count_op(f, ACT_CREATE_VM), 1);
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-0");
+	f->pool = fx_stdpool("");
+	fx_run(f, 10);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 1);
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 0), "p-0");
 	assert_int_equal(f->out.nacts, 1);
 }
 
@@ -252,10 +78,10 @@ static void test_scale_out_burst(void **state)
 {
 	struct fx *f = *state;
 
-	f->pool = stdpool("25");
-	run(f, 10);
-	assert_int_equal(count_op(f, ACT_CREATE_VM), 10);
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 9), "p-9");
+	f->pool = fx_stdpool("25");
+	fx_run(f, 10);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 10);
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 9), "p-9");
 	assert_int_equal(f->out.ncreate, 10);
 }
 
@@ -264,11 +90,11 @@ static void test_expectations_gate(void **state)
 	struct fx *f = *state;
 
 	/* a create not yet seen in the cache holds back every scale decision */
-	f->pool = stdpool("2");
+	f->pool = fx_stdpool("2");
 	expect_add(f->exp, 1, KEY, EXPECT_CREATE, "p-0", ACT_CREATE_VM, NULL, 999);
-	run(f, 10);
+	fx_run(f, 10);
 	assert_true(f->out.gated);
-	assert_int_equal(count_op(f, ACT_CREATE_VM), 0);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 0);
 }
 
 static void test_scale_in_random(void **state)
@@ -278,16 +104,16 @@ static void test_scale_in_random(void **state)
 	char msg[128];
 	size_t i;
 
-	f->pool = stdpool("1");
-	ownvm(f, "p-0");
-	ownvm(f, "p-1");
-	ownvm(f, "p-2");
-	run(f, 10);
-	assert_int_equal(count_op(f, ACT_DELETE_VM), 2);
+	f->pool = fx_stdpool("1");
+	fx_ownvm(f, "p-0");
+	fx_ownvm(f, "p-1");
+	fx_ownvm(f, "p-2");
+	fx_run(f, 10);
+	assert_int_equal(fx_count_op(f, ACT_DELETE_VM), 2);
 	assert_int_equal(f->out.nacts, 2);
-	assert_string_not_equal(act_name(f, ACT_DELETE_VM, 0), act_name(f, ACT_DELETE_VM, 1));
+	assert_string_not_equal(fx_act_name(f, ACT_DELETE_VM, 0), fx_act_name(f, ACT_DELETE_VM, 1));
 	for (i = 0; i < 2; i++) {
-		a = nth_op(f, ACT_DELETE_VM, i);
+		a = fx_nth_op(f, ACT_DELETE_VM, i);
 		assert_int_equal(a->kind, EXPECT_DELETE);
 		snprintf(msg, sizeof(msg), "uid-%s", obj_str(a->body, "name"));
 		assert_string_equal(obj_str(a->body, "uid"), msg);
@@ -308,20 +134,20 @@ static void test_scale_in_terminating_clamps(void **state)
 	struct fx *f = *state;
 
 	/* diff = 4 - 2 = 2, three already terminating: count = 2 - 3 < 0 -> nothing */
-	f->pool = stdpool("2");
-	addvm(f, "p-0", OWNREF FIN TERM, "{\"app\":\"a\"}");
-	addvm(f, "p-1", OWNREF FIN TERM, "{\"app\":\"a\"}");
-	addvm(f, "p-2", OWNREF TERM, "{\"app\":\"a\"}");
-	ownvm(f, "p-3");
-	run(f, 10);
-	assert_int_equal(count_op(f, ACT_DELETE_VM), 0);
-	assert_int_equal(count_op(f, ACT_CREATE_VM), 0);
+	f->pool = fx_stdpool("2");
+	fx_addvm(f, "p-0", OWNREF FIN TERM, "{\"app\":\"a\"}");
+	fx_addvm(f, "p-1", OWNREF FIN TERM, "{\"app\":\"a\"}");
+	fx_addvm(f, "p-2", OWNREF TERM, "{\"app\":\"a\"}");
+	fx_ownvm(f, "p-3");
+	fx_run(f, 10);
+	assert_int_equal(fx_count_op(f, ACT_DELETE_VM), 0);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 0);
 	/* the two terminating with the finalizer lose it (Q3) */
-	assert_int_equal(count_op(f, ACT_PATCH_VM), 2);
-	assert_string_equal(nth_op(f, ACT_PATCH_VM, 0)->reason, "FailedScaleIn");
+	assert_int_equal(fx_count_op(f, ACT_PATCH_VM), 2);
+	assert_string_equal(fx_nth_op(f, ACT_PATCH_VM, 0)->reason, "FailedScaleIn");
 	assert_string_equal(
-	    nth_op(f, ACT_PATCH_VM, 0)->prefix, "error during opportunistic scale in");
-	assert_string_equal(patch_str(nth_op(f, ACT_PATCH_VM, 0)),
+	    fx_nth_op(f, ACT_PATCH_VM, 0)->prefix, "error during opportunistic scale in");
+	assert_string_equal(fx_patch_str(fx_nth_op(f, ACT_PATCH_VM, 0)),
 	    "[{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"" POOL_FINALIZER
 	    "\"]},{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]");
 }
@@ -331,15 +157,15 @@ static void test_scale_in_minus_terminating(void **state)
 	struct fx *f = *state;
 
 	/* diff = 4 - 0 = 4, burst 3: count = 3 - 1 = 2 */
-	f->pool = stdpool("0");
-	addvm(f, "p-0", OWNREF TERM, "{\"app\":\"a\"}");
-	ownvm(f, "p-1");
-	ownvm(f, "p-2");
-	ownvm(f, "p-3");
-	run(f, 3);
-	assert_int_equal(count_op(f, ACT_DELETE_VM), 2);
-	assert_string_not_equal(act_name(f, ACT_DELETE_VM, 0), "p-0");
-	assert_string_not_equal(act_name(f, ACT_DELETE_VM, 1), "p-0");
+	f->pool = fx_stdpool("0");
+	fx_addvm(f, "p-0", OWNREF TERM, "{\"app\":\"a\"}");
+	fx_ownvm(f, "p-1");
+	fx_ownvm(f, "p-2");
+	fx_ownvm(f, "p-3");
+	fx_run(f, 3);
+	assert_int_equal(fx_count_op(f, ACT_DELETE_VM), 2);
+	assert_string_not_equal(fx_act_name(f, ACT_DELETE_VM, 0), "p-0");
+	assert_string_not_equal(fx_act_name(f, ACT_DELETE_VM, 1), "p-0");
 }
 
 static void test_release(void **state)
@@ -347,25 +173,25 @@ static void test_release(void **state)
 	struct fx *f = *state;
 	struct plan_act *a;
 
-	f->pool = stdpool("1");
-	ownvm(f, "p-0");
-	addvm(f, "p-1",
+	f->pool = fx_stdpool("1");
+	fx_ownvm(f, "p-0");
+	fx_addvm(f, "p-1",
 	    "\"ownerReferences\":[{\"kind\":\"Other\",\"uid\":\"o1\"},{\"apiVersion\":"
 	    "\"pool.kubevirt.io/v1beta1\",\"kind\":\"VirtualMachinePool\",\"name\":\"p\","
 	    "\"uid\":\"" UID "\",\"controller\":true}],"
 	    "\"finalizers\":[\"x\",\"" POOL_FINALIZER "\"],",
 	    "{\"app\":\"other\"}");
-	run(f, 10);
+	fx_run(f, 10);
 	/* p-1 leaves the working set: p-0 alone meets replicas 1 */
-	assert_int_equal(count_op(f, ACT_CREATE_VM), 0);
-	assert_int_equal(count_op(f, ACT_DELETE_VM), 0);
-	assert_int_equal(count_op(f, ACT_PATCH_VM), 1);
-	a = nth_op(f, ACT_PATCH_VM, 0);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 0);
+	assert_int_equal(fx_count_op(f, ACT_DELETE_VM), 0);
+	assert_int_equal(fx_count_op(f, ACT_PATCH_VM), 1);
+	a = fx_nth_op(f, ACT_PATCH_VM, 0);
 	assert_string_equal(obj_str(a->body, "name"), "p-1");
 	assert_string_equal(obj_str(a->body, "uid"), "uid-p-1");
 	assert_int_equal(a->kind, EXPECT_PATCH);
 	assert_string_equal(a->rv, "5");
-	assert_string_equal(patch_str(a),
+	assert_string_equal(fx_patch_str(a),
 	    "[{\"op\":\"test\",\"path\":\"/metadata/ownerReferences\",\"value\":[{\"kind\":"
 	    "\"Other\",\"uid\":\"o1\"},{\"apiVersion\":\"pool.kubevirt.io/v1beta1\",\"kind\":"
 	    "\"VirtualMachinePool\",\"name\":\"p\",\"uid\":\"" UID "\",\"controller\":true}]},"
@@ -381,35 +207,36 @@ static void test_release_then_replace(void **state)
 {
 	struct fx *f = *state;
 
-	f->pool = stdpool("1");
-	addvm(f, "p-0", OWNREF FIN, "{\"app\":\"gone\"}");
-	run(f, 10);
-	assert_int_equal(count_op(f, ACT_PATCH_VM), 1);
-	assert_int_equal(count_op(f, ACT_CREATE_VM), 1);
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-1");
+	f->pool = fx_stdpool("1");
+	fx_addvm(f, "p-0", OWNREF FIN, "{\"app\":\"gone\"}");
+	fx_run(f, 10);
+	assert_int_equal(fx_count_op(f, ACT_PATCH_VM), 1);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 1);
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 0), "p-1");
 }
 
 static void test_detached_finalizer_strip(void **state)
 {
 	struct fx *f = *state;
 
-	f->pool = stdpool("0");
-	addvm(f, "p-0", FIN, "{\"app\":\"a\"}"); /* detached, matches */
-	addvm(f, "p-1", FIN, "{\"app\":\"b\"}"); /* detached, no match */
-	addvm(f, "p-2",
+	f->no_rev = 1; /* no revision to prune at 0 replicas */
+	f->pool = fx_stdpool("0");
+	fx_addvm(f, "p-0", FIN, "{\"app\":\"a\"}"); /* detached, matches */
+	fx_addvm(f, "p-1", FIN, "{\"app\":\"b\"}"); /* detached, no match */
+	fx_addvm(f, "p-2",
 	    "\"ownerReferences\":[{\"kind\":\"VirtualMachinePool\",\"uid\":\"other\","
 	    "\"controller\":true}]," FIN,
-	    "{\"app\":\"a\"}");                 /* another pool's */
-	addvm(f, "p-3", "", "{\"app\":\"a\"}"); /* orphan, no finalizer */
-	run(f, 10);
+	    "{\"app\":\"a\"}");                    /* another pool's */
+	fx_addvm(f, "p-3", "", "{\"app\":\"a\"}"); /* orphan, no finalizer */
+	fx_run(f, 10);
 	assert_int_equal(f->out.nacts, 1);
-	assert_string_equal(act_name(f, ACT_PATCH_VM, 0), "p-0");
-	assert_string_equal(patch_str(nth_op(f, ACT_PATCH_VM, 0)),
+	assert_string_equal(fx_act_name(f, ACT_PATCH_VM, 0), "p-0");
+	assert_string_equal(fx_patch_str(fx_nth_op(f, ACT_PATCH_VM, 0)),
 	    "[{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"" POOL_FINALIZER
 	    "\"]},{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]");
 	/* a pending patch on it holds the rule back */
 	expect_add(f->exp, 7, KEY, EXPECT_PATCH, "uid-p-0", ACT_PATCH_VM, "5", 999);
-	run(f, 10);
+	fx_run(f, 10);
 	assert_int_equal(f->out.nacts, 0);
 }
 
@@ -418,22 +245,23 @@ static void test_pool_finalizer_add(void **state)
 	struct fx *f = *state;
 	struct plan_act *a;
 
-	f->pool = mkpool("0", "\"finalizers\":[\"keep\"],", "{\"matchLabels\":{\"app\":\"a\"}}",
+	f->no_rev = 1; /* no revision to prune at 0 replicas */
+	f->pool = fx_mkpool("0", "\"finalizers\":[\"keep\"],", "{\"matchLabels\":{\"app\":\"a\"}}",
 	    "{\"app\":\"a\"}");
-	run(f, 10);
+	fx_run(f, 10);
 	assert_int_equal(f->out.nacts, 1);
-	a = nth_op(f, ACT_PATCH_POOL, 0);
+	a = fx_nth_op(f, ACT_PATCH_POOL, 0);
 	assert_string_equal(obj_str(a->body, "name"), "p");
 	assert_string_equal(obj_str(a->body, "uid"), UID);
 	assert_string_equal(a->rv, "10");
-	assert_string_equal(patch_str(a),
+	assert_string_equal(fx_patch_str(a),
 	    "[{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"keep\"]},"
 	    "{\"op\":\"replace\",\"path\":\"/metadata/finalizers\",\"value\":[\"keep\","
 	    "\"pool.kubevirt.io/finalizer\"]}]");
 	json_object_put(f->pool);
-	f->pool = mkpool("0", "", "{\"matchLabels\":{\"app\":\"a\"}}", "{\"app\":\"a\"}");
-	run(f, 10);
-	assert_string_equal(patch_str(nth_op(f, ACT_PATCH_POOL, 0)),
+	f->pool = fx_mkpool("0", "", "{\"matchLabels\":{\"app\":\"a\"}}", "{\"app\":\"a\"}");
+	fx_run(f, 10);
+	assert_string_equal(fx_patch_str(fx_nth_op(f, ACT_PATCH_POOL, 0)),
 	    "[{\"op\":\"add\",\"path\":\"/metadata/finalizers\",\"value\":[\"pool.kubevirt."
 	    "io/finalizer\"]}]");
 }
@@ -442,16 +270,17 @@ static void test_deletion(void **state)
 {
 	struct fx *f = *state;
 
-	f->pool = mkpool("5", TERM "\"finalizers\":[\"a\",\"" POOL_FINALIZER "\"],",
+	f->no_rev = 1;
+	f->pool = fx_mkpool("5", TERM "\"finalizers\":[\"a\",\"" POOL_FINALIZER "\"],",
 	    "{\"matchLabels\":{\"app\":\"a\"}}", "{\"app\":\"a\"}");
-	ownvm(f, "p-0");
-	addvm(f, "p-1", OWNREF FIN, "{\"app\":\"nomatch\"}"); /* no release while deleting */
-	addvm(f, "p-2", OWNREF, "{\"app\":\"a\"}");
-	run(f, 10);
-	assert_int_equal(count_op(f, ACT_CREATE_VM), 0);
-	assert_int_equal(count_op(f, ACT_PATCH_POOL), 0);
-	assert_int_equal(count_op(f, ACT_PATCH_VM), 2);
-	assert_string_equal(patch_str(nth_op(f, ACT_PATCH_VM, 1)),
+	fx_ownvm(f, "p-0");
+	fx_addvm(f, "p-1", OWNREF FIN, "{\"app\":\"nomatch\"}"); /* no release while deleting */
+	fx_addvm(f, "p-2", OWNREF, "{\"app\":\"a\"}");
+	fx_run(f, 10);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 0);
+	assert_int_equal(fx_count_op(f, ACT_PATCH_POOL), 0);
+	assert_int_equal(fx_count_op(f, ACT_PATCH_VM), 2);
+	assert_string_equal(fx_patch_str(fx_nth_op(f, ACT_PATCH_VM, 1)),
 	    "[{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"" POOL_FINALIZER
 	    "\"]},{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]");
 	/* once no owned VM has it, the pool loses it */
@@ -459,9 +288,9 @@ static void test_deletion(void **state)
 	json_object_put(f->vms[1]);
 	f->vms[0] = f->vms[2];
 	f->nvms = 1;
-	run(f, 10);
+	fx_run(f, 10);
 	assert_int_equal(f->out.nacts, 1);
-	assert_string_equal(patch_str(nth_op(f, ACT_PATCH_POOL, 0)),
+	assert_string_equal(fx_patch_str(fx_nth_op(f, ACT_PATCH_POOL, 0)),
 	    "[{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"a\",\"pool."
 	    "kubevirt.io/finalizer\"]},{\"op\":\"replace\",\"path\":\"/metadata/"
 	    "finalizers\",\"value\":[\"a\"]}]");
@@ -473,27 +302,28 @@ static void test_deletion_bad_selector(void **state)
 {
 	struct fx *f = *state;
 
-	f->pool = mkpool("2", TERM "\"finalizers\":[\"" POOL_FINALIZER "\"],",
+	f->no_rev = 1;
+	f->pool = fx_mkpool("2", TERM "\"finalizers\":[\"" POOL_FINALIZER "\"],",
 	    "{\"matchLabels\":{\"app\":\"changed\"}}", "{\"app\":\"a\"}");
-	ownvm(f, "p-0");
-	run(f, 10);
-	assert_int_equal(count_op(f, ACT_EVENT), 0);
-	assert_int_equal(count_op(f, ACT_PATCH_VM), 1);
+	fx_ownvm(f, "p-0");
+	fx_run(f, 10);
+	assert_int_equal(fx_count_op(f, ACT_EVENT), 0);
+	assert_int_equal(fx_count_op(f, ACT_PATCH_VM), 1);
 	json_object_put(f->vms[0]);
 	f->nvms = 0;
-	run(f, 10);
-	assert_int_equal(count_op(f, ACT_PATCH_POOL), 1);
+	fx_run(f, 10);
+	assert_int_equal(fx_count_op(f, ACT_PATCH_POOL), 1);
 }
 
 static void test_no_adoption(void **state)
 {
 	struct fx *f = *state;
 
-	f->pool = stdpool("1");
-	addvm(f, "p-0", "", "{\"app\":\"a\"}");
-	run(f, 10);
+	f->pool = fx_stdpool("1");
+	fx_addvm(f, "p-0", "", "{\"app\":\"a\"}");
+	fx_run(f, 10);
 	assert_int_equal(f->out.nacts, 1);
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-1");
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 0), "p-1");
 }
 
 static void test_selector_mismatch(void **state)
@@ -501,13 +331,13 @@ static void test_selector_mismatch(void **state)
 	struct fx *f = *state;
 	struct plan_act *a;
 
-	f->pool = mkpool("3", FIN, "{\"matchLabels\":{\"app\":\"a\"}}", "{\"app\":\"b\"}");
-	run(f, 10);
+	f->pool = fx_mkpool("3", FIN, "{\"matchLabels\":{\"app\":\"a\"}}", "{\"app\":\"b\"}");
+	fx_run(f, 10);
 	assert_true(f->out.invalid);
 	assert_string_equal(f->out.reason, "InvalidSelector");
 	assert_non_null(strstr(f->out.message, "selector does not match template labels"));
 	assert_int_equal(f->out.nacts, 1);
-	a = nth_op(f, ACT_EVENT, 0);
+	a = fx_nth_op(f, ACT_EVENT, 0);
 	assert_string_equal(obj_str(a->body, "event.type"), "Warning");
 	assert_string_equal(obj_str(a->body, "event.reason"), "InvalidSelector");
 	assert_string_equal(obj_str(a->body, "event.message"), f->out.message);
@@ -524,20 +354,20 @@ static void test_selector_unparsable(void **state)
 {
 	struct fx *f = *state;
 
-	f->pool = mkpool("3", "",
+	f->pool = fx_mkpool("3", "",
 	    "{\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"Bogus\"}]}", "{\"app\":\"a\"}");
-	run(f, 10);
+	fx_run(f, 10);
 	assert_true(f->out.invalid);
-	assert_int_equal(count_op(f, ACT_CREATE_VM), 0);
-	assert_int_equal(count_op(f, ACT_PATCH_POOL), 0);
-	assert_int_equal(count_op(f, ACT_EVENT), 1);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 0);
+	assert_int_equal(fx_count_op(f, ACT_PATCH_POOL), 0);
+	assert_int_equal(fx_count_op(f, ACT_EVENT), 1);
 }
 
 static void test_pool_gone(void **state)
 {
 	struct fx *f = *state;
 
-	run(f, 10);
+	fx_run(f, 10);
 	assert_true(f->out.forget);
 	assert_int_equal(f->out.nacts, 0);
 }
@@ -546,23 +376,23 @@ static void test_gate_keeps_other_rules(void **state)
 {
 	struct fx *f = *state;
 
-	f->pool = stdpool("3");
-	addvm(f, "p-0", OWNREF FIN TERM, "{\"app\":\"a\"}");
-	addvm(f, "p-1", OWNREF FIN TERM, "{\"app\":\"a\"}");
+	f->pool = fx_stdpool("3");
+	fx_addvm(f, "p-0", OWNREF FIN TERM, "{\"app\":\"a\"}");
+	fx_addvm(f, "p-1", OWNREF FIN TERM, "{\"app\":\"a\"}");
 	expect_add(f->exp, 1, KEY, EXPECT_DELETE, "uid-p-9", ACT_DELETE_VM, NULL, 999);
 	expect_add(f->exp, 2, KEY, EXPECT_PATCH, "uid-p-1", ACT_PATCH_VM, "5", 999);
-	run(f, 10);
+	fx_run(f, 10);
 	assert_true(f->out.gated);
-	assert_int_equal(count_op(f, ACT_CREATE_VM), 0);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 0);
 	assert_int_equal(f->out.nacts, 1);
-	assert_string_equal(act_name(f, ACT_PATCH_VM, 0), "p-0");
+	assert_string_equal(fx_act_name(f, ACT_PATCH_VM, 0), "p-0");
 	/* past the TTL the gate opens: one create (2 owned incl. terminating, 3 desired) */
 	f->in.now = 1000 + EXPECT_TTL;
 	plan_out_clear(&f->out);
 	assert_int_equal(plan_pool(&f->in, &f->out), 0);
 	assert_false(f->out.gated);
-	assert_int_equal(count_op(f, ACT_CREATE_VM), 1);
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-2");
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 1);
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 0), "p-2");
 }
 
 /* SPEC 6: names held by VMs the pass is not handed (foreign, orphan, another pool's,
@@ -571,23 +401,23 @@ static void test_naming_lookup_blocks(void **state)
 {
 	struct fx *f = *state;
 
-	f->pool = stdpool("3");
-	addvm(f, "p-0",
+	f->pool = fx_stdpool("3");
+	fx_addvm(f, "p-0",
 	    "\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"uid\":\"rs\",\"controller\":true}],",
-	    "{\"app\":\"a\"}");                   /* foreign controller */
-	addvm(f, "p-1", TERM, "{\"app\":\"a\"}"); /* orphan, terminating */
-	addvm(f, "p-2",
+	    "{\"app\":\"a\"}");                      /* foreign controller */
+	fx_addvm(f, "p-1", TERM, "{\"app\":\"a\"}"); /* orphan, terminating */
+	fx_addvm(f, "p-2",
 	    "\"ownerReferences\":[{\"kind\":\"VirtualMachinePool\",\"uid\":\"other\","
 	    "\"controller\":true}]," TERM,
-	    "{\"app\":\"a\"}");    /* another pool's, terminating */
-	addvm(f, "p-4", "", "{}"); /* orphan */
-	run(f, 10);
+	    "{\"app\":\"a\"}");       /* another pool's, terminating */
+	fx_addvm(f, "p-4", "", "{}"); /* orphan */
+	fx_run(f, 10);
 	assert_int_equal(f->in.nowned, 0);
 	assert_int_equal(f->in.ndetached, 0);
-	assert_int_equal(count_op(f, ACT_CREATE_VM), 3);
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-3");
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 1), "p-5");
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 2), "p-6");
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 3);
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 0), "p-3");
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 1), "p-5");
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 2), "p-6");
 	assert_int_equal(f->out.nacts, 3);
 	assert_int_equal(f->lookups, 7); /* indices 0..6, no more */
 	/* the same names in another namespace do not count */
@@ -595,10 +425,10 @@ static void test_naming_lookup_blocks(void **state)
 	    json_object_new_string("x"));
 	json_object_object_add(json_object_object_get(f->vms[3], "metadata"), "namespace",
 	    json_object_new_string("x"));
-	run(f, 10);
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-0");
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 1), "p-3");
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 2), "p-4");
+	fx_run(f, 10);
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 0), "p-0");
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 1), "p-3");
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 2), "p-4");
 }
 
 /* the index walk stops at the k-th free index: k + taken-below lookups, whatever else the
@@ -609,31 +439,31 @@ static void test_naming_lookup_bound(void **state)
 	char name[32];
 	int i;
 
-	f->pool = stdpool("7");
+	f->pool = fx_stdpool("7");
 	for (i = 0; i < 5; i++) {
 		snprintf(name, sizeof(name), "p-%d", i);
-		ownvm(f, name);
+		fx_ownvm(f, name);
 	}
 	for (i = 0; i < 40; i++) { /* another pool's VMs in the same namespace */
 		snprintf(name, sizeof(name), "q-%d", i);
-		addvm(f, name,
+		fx_addvm(f, name,
 		    "\"ownerReferences\":[{\"kind\":\"VirtualMachinePool\",\"uid\":\"q-uid\","
 		    "\"controller\":true}]," FIN,
 		    "{\"app\":\"q\"}");
 	}
-	run(f, 10);
+	fx_run(f, 10);
 	assert_int_equal(f->in.nowned, 5);
 	assert_int_equal(f->in.ndetached, 0);
-	assert_int_equal(count_op(f, ACT_CREATE_VM), 2);
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-5");
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 1), "p-6");
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 2);
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 0), "p-5");
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 1), "p-6");
 	assert_int_equal(f->lookups, 7);
 }
 
 static json_object *idxvm(const char *ns, const char *name, const char *uid, const char *extra)
 {
-	return parse("{\"metadata\":{%s\"name\":\"%s\",\"namespace\":\"%s\",\"uid\":\"%s\","
-	             "\"resourceVersion\":\"5\",\"labels\":{\"app\":\"a\"}}}",
+	return fx_parse("{\"metadata\":{%s\"name\":\"%s\",\"namespace\":\"%s\",\"uid\":\"%s\","
+	                "\"resourceVersion\":\"5\",\"labels\":{\"app\":\"a\"}}}",
 	    extra, name, ns, uid);
 }
 
@@ -743,24 +573,24 @@ static void test_plan_after_detach(void **state)
 {
 	struct fx *f = *state;
 
-	f->pool = stdpool("2");
-	ownvm(f, "p-0");
-	ownvm(f, "p-1");
-	run(f, 10);
+	f->pool = fx_stdpool("2");
+	fx_ownvm(f, "p-0");
+	fx_ownvm(f, "p-1");
+	fx_run(f, 10);
 	assert_int_equal(f->out.nacts, 0);
 	json_object_object_del(json_object_object_get(f->vms[1], "metadata"), "ownerReferences");
-	run(f, 10);
+	fx_run(f, 10);
 	assert_int_equal(f->in.nowned, 1);
 	assert_int_equal(f->in.ndetached, 1);
-	assert_int_equal(count_op(f, ACT_PATCH_VM), 1);
-	assert_string_equal(act_name(f, ACT_PATCH_VM, 0), "p-1");
-	assert_int_equal(count_op(f, ACT_CREATE_VM), 1);
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-2"); /* p-1 still holds its name */
+	assert_int_equal(fx_count_op(f, ACT_PATCH_VM), 1);
+	assert_string_equal(fx_act_name(f, ACT_PATCH_VM, 0), "p-1");
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 1);
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 0), "p-2"); /* p-1 still holds its name */
 	json_object_put(f->vms[1]);
 	f->nvms = 1;
-	run(f, 10);
+	fx_run(f, 10);
 	assert_int_equal(f->out.nacts, 1);
-	assert_string_equal(act_name(f, ACT_CREATE_VM, 0), "p-1");
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 0), "p-1");
 }
 
 /* ---- the index as planrun keeps it, fed by a mirror, checked against a store scan ---- */
@@ -831,8 +661,8 @@ static void mirror_set(struct mirror *m, unsigned int *s, int rv)
 	json_object *b;
 
 	/* uids are unique per name; a new one is a re-created VM of that name */
-	b = parse("{\"kind\":\"vm\",\"obj\":{\"metadata\":{%s%s\"name\":\"v-%u\",\"namespace\":"
-	          "\"n%u\",\"uid\":\"u%u-%u-%u\",\"resourceVersion\":\"%d\"}}}",
+	b = fx_parse("{\"kind\":\"vm\",\"obj\":{\"metadata\":{%s%s\"name\":\"v-%u\",\"namespace\":"
+	             "\"n%u\",\"uid\":\"u%u-%u-%u\",\"resourceVersion\":\"%d\"}}}",
 	    owners[xrand(s) % 6], xrand(s) % 2 ? FIN : "", name, ns, ns, name, xrand(s) % 3, rv);
 	mirror_apply(m, MSG_OBJ_SET, b);
 	json_object_put(b);
@@ -840,7 +670,7 @@ static void mirror_set(struct mirror *m, unsigned int *s, int rv)
 
 static void mirror_del(struct mirror *m, unsigned int *s)
 {
-	json_object *b = parse("{\"kind\":\"vm\",\"namespace\":\"n%u\",\"name\":\"v-%u\"}",
+	json_object *b = fx_parse("{\"kind\":\"vm\",\"namespace\":\"n%u\",\"name\":\"v-%u\"}",
 	    1 + xrand(s) % 2, xrand(s) % 12);
 
 	mirror_apply(m, MSG_OBJ_DELETE, b);
@@ -883,7 +713,7 @@ static void test_index_mirror_exact(void **state)
 	planrun_clear(&p);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
 {

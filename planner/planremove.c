@@ -1,0 +1,175 @@
+/*
+ * planremove.c: VMs leaving the pool. Proactive scale-in picks VMs by the scale-in
+ * selection policy (SPEC 9.2), autohealing removes failing owned VMs the same way
+ * (SPEC 12, Q1, Q15), and a VM being deleted keeps the pool finalizer until its PVCs and
+ * DataVolumes no longer belong to it when state is preserved (SPEC 9.3, 10).
+ * The planner remembers which VMs it deleted itself (in->removed), because those follow
+ * the proactive preservation setting and are cleaned up even when the pool is paused or
+ * its scale-in is unmanaged; a VM deleted by anyone else follows the opportunistic one.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "obj.h"
+#include "planctx.h"
+#include "proto.h"
+#include "xmalloc.h"
+
+static int plan_preserve(struct plan_ctx *, json_object *vm);
+
+/* the DELETE of a VM the pool removes, and its preservation patches in the same batch (the
+ * VM keeps the pool finalizer until they are done, so nothing is collected early) */
+static void plan_remove_vm(struct plan_ctx *c, json_object *vm, int preserve)
+{
+	json_object *b = plan_body(c, ACT_DELETE_VM, obj_name(vm), obj_uid(vm));
+	struct plan_act *a;
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "Deleted VM %s/%s with uid %s from pool", c->ns, obj_name(vm),
+	    obj_uid(vm));
+	json_object_object_add(b, "event", plan_event("Normal", "SuccessfulDelete", msg));
+	snprintf(msg, sizeof(msg), "Error deleting virtual machine %s/%s", c->ns, obj_name(vm));
+	json_object_object_add(b, "fail_event", plan_event("Warning", "FailedDelete", msg));
+	a = plan_push(c, b, EXPECT_DELETE, NULL, REASON_SCALE_IN, "error during scale in");
+	a->preserve = preserve;
+	c->out->ndelete++;
+	if (preserve != PRESERVE_DISABLED)
+		plan_preserve(c, vm);
+}
+
+/* the VMs of list[0..n) the selection policy picks, at most count, removed */
+static void plan_remove_some(struct plan_ctx *c, json_object **list, size_t n, long count)
+{
+	size_t i;
+
+	n = policy_order(&c->pol.scalein_sel, list, n, c->in->seed);
+	for (i = 0; i < n && (long)i < count; i++)
+		plan_remove_vm(c, list[i], (int)c->pol.preserve_proactive);
+}
+
+/* SPEC 9.2; more terminating VMs than surplus clamps at zero (Q4), and selectors that
+ * match fewer VMs than the surplus remove only those (Q2) */
+void plan_scale_in(struct plan_ctx *c, int diff)
+{
+	json_object **elig = xcalloc(c->nowned + 1, sizeof(*elig));
+	size_t nelig = 0, i;
+	long count, term = 0;
+
+	for (i = 0; i < c->nowned; i++) {
+		if (obj_terminating(c->owned[i]))
+			term++;
+		else if (obj_uid(c->owned[i]) != NULL)
+			elig[nelig++] = c->owned[i];
+	}
+	count = (diff < c->in->burst ? diff : c->in->burst) - term;
+	if (count > 0)
+		plan_remove_some(c, elig, nelig, count);
+	free(elig);
+}
+
+/* SPEC 12 on owned VMs only (Q1), looking again when the first one would start failing
+ * (Q15). Waits, like scaling, until earlier creates and deletes are seen. */
+int plan_autoheal(struct plan_ctx *c)
+{
+	json_object **failing;
+	size_t n = 0, i;
+	double wait, soonest = -1;
+	size_t before = c->out->ndelete;
+
+	if (expect_scale_pending(c->in->exp, c->in->key, c->in->now) > 0)
+		return 0;
+	failing = xcalloc(c->nowned + 1, sizeof(*failing));
+	for (i = 0; i < c->nowned; i++) {
+		if (obj_terminating(c->owned[i]) || obj_uid(c->owned[i]) == NULL)
+			continue;
+		if (policy_failing(&c->pol, c->owned[i], c->in->wallnow, &wait))
+			failing[n++] = c->owned[i];
+		else if (wait >= 0 && (soonest < 0 || wait < soonest))
+			soonest = wait;
+	}
+	if (n > 0)
+		plan_remove_some(c, failing, n, (long)n);
+	free(failing);
+	if (soonest >= 0) {
+		soonest += 0.5; /* past the threshold, not on it */
+		if (c->out->requeue_after <= 0 || soonest < c->out->requeue_after)
+			c->out->requeue_after = soonest;
+	}
+	return (size_t)c->out->ndelete > before;
+}
+
+/* an owned PVC or DataVolume of the VM: drop the VM's owner reference (SPEC 9.3) */
+static int plan_release_one(struct plan_ctx *c, json_object *vm, const char *kind, const char *name)
+{
+	json_object *o = plan_get(c, kind, name), *refs, *patch, *b;
+	int pvc = strcmp(kind, KIND_PVC) == 0;
+	const char *op = pvc ? ACT_PATCH_PVC : ACT_PATCH_DV;
+	char msg[512];
+
+	if (o == NULL || !obj_controlled_by(o, "VirtualMachine", obj_uid(vm)))
+		return 0;
+	if (plan_pending(c, o, op))
+		return 1;
+	refs = plan_array(o, "metadata.ownerReferences");
+	patch = json_object_new_array();
+	plan_patch_swap(
+	    patch, "/metadata/ownerReferences", refs, plan_refs_without(refs, obj_uid(vm)));
+	b = plan_body(c, op, name, obj_uid(o));
+	json_object_object_add(b, "patch", patch);
+	snprintf(msg, sizeof(msg), "Error removing %s owner references for VM %s/%s",
+	    pvc ? "PVC" : "DataVolume", c->ns, obj_name(vm));
+	json_object_object_add(b, "fail_event", plan_event("Warning", "FailedUpdate", msg));
+	plan_push(c, b, EXPECT_PATCH, obj_str(o, "metadata.resourceVersion"), REASON_SCALE_IN,
+	    "error during scale in");
+	return 1;
+}
+
+/* the names a VM's disks may have as PVCs (dataVolumeTemplates and claimName) or as
+ * DataVolumes (dataVolumeTemplates and dataVolume.name); returns how many still belong
+ * to the VM (a patch was asked for or is pending) */
+static int plan_preserve(struct plan_ctx *c, json_object *vm)
+{
+	json_object *dvts = plan_array(vm, "spec.dataVolumeTemplates");
+	json_object *vols = plan_array(vm, "spec.template.spec.volumes"), *v;
+	size_t i, n;
+	const char *name;
+	int held = 0;
+
+	n = dvts != NULL ? json_object_array_length(dvts) : 0;
+	for (i = 0; i < n; i++) {
+		name = obj_str(json_object_array_get_idx(dvts, i), "metadata.name");
+		held += plan_release_one(c, vm, KIND_PVC, name);
+		held += plan_release_one(c, vm, KIND_DV, name);
+	}
+	n = vols != NULL ? json_object_array_length(vols) : 0;
+	for (i = 0; i < n; i++) {
+		v = json_object_array_get_idx(vols, i);
+		if ((name = obj_str(v, "persistentVolumeClaim.claimName")) != NULL)
+			held += plan_release_one(c, vm, KIND_PVC, name);
+		if ((name = obj_str(v, "dataVolume.name")) != NULL)
+			held += plan_release_one(c, vm, KIND_DV, name);
+	}
+	return held;
+}
+
+/* SPEC 10 with Q3: every owned terminating VM gets its cleanup, whatever the count; a VM
+ * someone else deleted waits while the pool is paused or its scale-in is unmanaged */
+void plan_terminating(struct plan_ctx *c, json_object *vm)
+{
+	int preserve =
+	    c->in->removed != NULL ? c->in->removed(obj_uid(vm), c->in->removed_arg) : -1;
+	int ours = preserve >= 0;
+
+	if (!ours) {
+		if (c->pol.paused || c->pol.scalein == SCALEIN_UNMANAGED)
+			return;
+		preserve = (int)c->pol.preserve_opportunistic;
+	}
+	if (plan_pending(c, vm, ACT_PATCH_VM))
+		return;
+	if (preserve != PRESERVE_DISABLED && plan_preserve(c, vm) > 0)
+		return; /* the finalizer goes once the disks are the VM's no longer */
+	plan_strip_vm(c, vm, REASON_SCALE_IN,
+	    ours ? "error during scale in" : "error during opportunistic scale in");
+}
