@@ -10,9 +10,8 @@
 
 #include "obj.h"
 #include "planner.h"
+#include "policy.h"
 #include "xmalloc.h"
-
-#define REVISION_LABEL "kubevirt.io/vm-pool-revision-name"
 
 struct vmbuild_ctx {
 	long index;
