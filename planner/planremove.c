@@ -125,31 +125,51 @@ static int plan_release_one(struct plan_ctx *c, json_object *vm, const char *kin
 	return 1;
 }
 
-/* the names a VM's disks may have as PVCs (dataVolumeTemplates and claimName) or as
- * DataVolumes (dataVolumeTemplates and dataVolume.name); returns how many still belong
- * to the VM (a patch was asked for or is pending) */
+/* the names a VM's disks may have, each once: as PVCs (dataVolumeTemplates and claimName)
+ * or as DataVolumes (dataVolumeTemplates and dataVolume.name) */
+struct plan_disks {
+	const char *kind[64], *name[64];
+	size_t n;
+};
+
+static void plan_disk(struct plan_disks *d, const char *kind, const char *name)
+{
+	size_t i;
+
+	if (name == NULL || d->n == sizeof(d->name) / sizeof(d->name[0]))
+		return;
+	for (i = 0; i < d->n; i++)
+		if (strcmp(d->kind[i], kind) == 0 && strcmp(d->name[i], name) == 0)
+			return;
+	d->kind[d->n] = kind;
+	d->name[d->n++] = name;
+}
+
+/* returns how many still belong to the VM (a patch was asked for or is pending) */
 static int plan_preserve(struct plan_ctx *c, json_object *vm)
 {
 	json_object *dvts = plan_array(vm, "spec.dataVolumeTemplates");
 	json_object *vols = plan_array(vm, "spec.template.spec.volumes"), *v;
+	struct plan_disks d;
 	size_t i, n;
 	const char *name;
 	int held = 0;
 
+	d.n = 0;
 	n = dvts != NULL ? json_object_array_length(dvts) : 0;
 	for (i = 0; i < n; i++) {
 		name = obj_str(json_object_array_get_idx(dvts, i), "metadata.name");
-		held += plan_release_one(c, vm, KIND_PVC, name);
-		held += plan_release_one(c, vm, KIND_DV, name);
+		plan_disk(&d, KIND_PVC, name);
+		plan_disk(&d, KIND_DV, name);
 	}
 	n = vols != NULL ? json_object_array_length(vols) : 0;
 	for (i = 0; i < n; i++) {
 		v = json_object_array_get_idx(vols, i);
-		if ((name = obj_str(v, "persistentVolumeClaim.claimName")) != NULL)
-			held += plan_release_one(c, vm, KIND_PVC, name);
-		if ((name = obj_str(v, "dataVolume.name")) != NULL)
-			held += plan_release_one(c, vm, KIND_DV, name);
+		plan_disk(&d, KIND_PVC, obj_str(v, "persistentVolumeClaim.claimName"));
+		plan_disk(&d, KIND_DV, obj_str(v, "dataVolume.name"));
 	}
+	for (i = 0; i < d.n; i++)
+		held += plan_release_one(c, vm, d.kind[i], d.name[i]);
 	return held;
 }
 

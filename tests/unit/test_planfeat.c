@@ -222,11 +222,13 @@ static void test_state_preservation(void **state)
 	    "\"selectionPolicy\":{\"sortPolicy\":\"DescendingOrder\"}}},",
 	    DOMAIN);
 	add_vm(f, "p-0", "p-2", "", DOMAIN, "");
-	f->vms[f->nvms++] =
-	    fx_parse("{\"metadata\":{" OWNREF FIN "\"name\":\"p-1\",\"namespace\":"
-	             "\"ns\",\"uid\":\"uid-p-1\",\"resourceVersion\":\"5\","
-	             "\"labels\":{\"app\":\"a\"," REVL ":\"p-2\"}},\"spec\":{" DVT_DISK
-	             "\"template\":{\"spec\":{" DOMAIN "}}}}");
+	f->vms[f->nvms++] = fx_parse(
+	    "{\"metadata\":{" OWNREF FIN "\"name\":\"p-1\",\"namespace\":"
+	    "\"ns\",\"uid\":\"uid-p-1\",\"resourceVersion\":\"5\","
+	    "\"labels\":{\"app\":\"a\"," REVL ":\"p-2\"}},\"spec\":{" DVT_DISK
+	    "\"template\":{\"spec\":{" DOMAIN ",\"volumes\":[{\"name\":\"a\","
+	    "\"dataVolume\":{\"name\":\"disk-1\"}},{\"name\":\"b\",\"persistentVolumeClaim\":"
+	    "{\"claimName\":\"disk-1\"}}]}}}}");
 	fx_addobj(f, KIND_PVC,
 	    fx_parse("{\"metadata\":{\"name\":\"disk-1\",\"namespace\":\"ns\",\"uid\":\"pvc-1\","
 	             "\"resourceVersion\":\"3\"," VM_OWNS_IT "}}"));
@@ -242,7 +244,9 @@ static void test_state_preservation(void **state)
 	    "[{\"op\":\"test\",\"path\":\"/metadata/ownerReferences\",\"value\":[{\"apiVersion\":"
 	    "\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"name\":\"p-1\",\"uid\":\"uid-p-1\","
 	    "\"controller\":true}]},{\"op\":\"remove\",\"path\":\"/metadata/ownerReferences\"}]");
+	/* each disk once, though the template and a volume both name it */
 	assert_int_equal(fx_count_op(f, ACT_PATCH_DV), 1);
+	assert_int_equal(fx_count_op(f, ACT_PATCH_PVC), 1);
 	/* now terminating, removed by us: the disks still belong to it -> no finalizer strip */
 	json_object_object_add(obj_path(f->vms[1], "metadata"), "deletionTimestamp",
 	    json_object_new_string("2024-01-01T00:00:00Z"));
