@@ -156,3 +156,63 @@ event_count() { # REASON [MESSAGE-SUBSTRING]
 	kc get events -o json | jq --arg r "$1" --arg m "${2:-}" \
 		'[.items[] | select(.reason == $r and (.message | contains($m)))] | length'
 }
+
+# --- pool features (issue 3) -----------------------------------------------------------------
+
+REVLABEL=kubevirt.io/vm-pool-revision-name
+SIMFAIL=vmpool-sim.kubevirt.io/fail
+
+# mkpool NAME REPLICAS|none [JQ-FILTER]: create the make_pool manifest, edited as JSON by the
+# jq filter (e.g. '.spec.paused = true')
+mkpool() {
+	make_pool "$1" "$2" | yq -c . | jq -c "${3:-.}" | kc create -f - >/dev/null
+}
+
+# pool_patch NAME JSON: merge patch of the pool
+pool_patch() { kc patch vmpool "$1" --type merge -p "$2" >/dev/null; }
+
+# "name=value" lines of the VMs (or VMIs with KIND=vmi) of pool POOL (by label), value from
+# the jq expression EXPR applied to each object: obj_map KIND POOL EXPR
+obj_map() {
+	kc get "$1" -l "kubevirt.io/vmpool=$2" -o json |
+		jq -r "[.items[] | \"\(.metadata.name)=\($3)\"] | sort | join(\" \")"
+}
+vm_uids() { obj_map vm "$1" '.metadata.uid'; }
+vmi_uids() { obj_map vmi "$1" '.metadata.uid'; }
+vm_revs() { obj_map vm "$1" '.metadata.labels["'$REVLABEL'"] // ""'; }
+vmi_revs() { obj_map vmi "$1" '.metadata.labels["'$REVLABEL'"] // ""'; }
+vm_rvs() { obj_map vm "$1" '.metadata.resourceVersion'; }
+# names of pool POOL's VMs (by label), sorted, space separated
+pool_vm_names() {
+	kc get vm -l "kubevirt.io/vmpool=$1" -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' |
+		sort -V | tr '\n' ' ' | sed 's/ $//'
+}
+pool_vm_count() { kc get vm -l "kubevirt.io/vmpool=$1" -o name | wc -l; }
+
+# pconv POOL N: pool POOL has N VMs (by label), status replicas = readyReplicas = N, and
+# (when the simulator makes VMIs) N VMIs Running and Ready
+pconv() {
+	local p=$1 n=$2 want=$2
+	[ "$n" -eq 0 ] && want=""
+	[ "$(pool_vm_count "$p")" -eq "$n" ] || return 1
+	[ "$(pool_status "$p" replicas)" == "$want" ] || return 1
+	[ "$(pool_status "$p" readyReplicas)" == "$want" ] || return 1
+}
+
+# VMIs of pool POOL that are Running, Ready and not terminating
+vmis_ready() {
+	kc get vmi -l "kubevirt.io/vmpool=$1" -o json | jq '[.items[] | select(.metadata.deletionTimestamp == null
+		and .status.phase == "Running"
+		and any(.status.conditions[]?; .type == "Ready" and .status == "True"))] | length'
+}
+
+pool_gen() { kc get vmpool "$1" -o jsonpath='{.metadata.generation}'; }
+pool_uid() { kc get vmpool "$1" -o jsonpath='{.metadata.uid}'; }
+# the value of FIELD (status, reason, message) of the pool's condition TYPE, empty if absent
+pool_cond() { kc get vmpool "$1" -o json | jq -r --arg t "$2" --arg f "$3" '[.status.conditions[]? | select(.type == $t) | .[$f]] | first // ""'; }
+# ControllerRevision names of the namespace, sorted
+rev_names() { kc get controllerrevision -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' | sort | tr '\n' ' ' | sed 's/ $//'; }
+warning_count() { # MESSAGE-SUBSTRING: Warning events whose message contains it
+	kc get events -o json | jq --arg m "$1" '[.items[] | select(.type == "Warning" and (.message | contains($m)))] | length'
+}
+gone() { ! kc get "$@" >/dev/null 2>&1; } # gone KIND NAME

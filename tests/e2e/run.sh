@@ -3,21 +3,35 @@
 # against a real kube-apiserver + kube-controller-manager (scripts/test-cluster.sh).
 # Phase 1 uses KubeVirt's real CRD schemas (../shared/crds), phase 2 our own deploy/crds.
 #   tests/e2e/run.sh [CASE...]     default: every case
-# Environment: E2E_KEEP=1 keeps the cluster running afterwards.
+# Environment: E2E_KEEP=1 keeps the cluster running afterwards; with CASEs, PHASE=kubevirt
+# (default) runs them with KubeVirt's CRDs, PHASE=own with ours (e.g. name_aliases), PHASE=both
+# with both.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 . tests/e2e/lib.sh
 . tests/e2e/cases.sh
+. tests/e2e/cases_pool.sh
 
 export VMPOOLD_CLUSTER_DIR=${VMPOOLD_CLUSTER_DIR:-/tmp/vmpoold-e2e-$(id -u)}
 export VMPOOLD_CLUSTER_PORT=${VMPOOLD_CLUSTER_PORT:-6543}
 [ -d "$SHARED/crds" ] || { echo "e2e: $SHARED/crds not found (shared/ must sit beside the repo)" >&2; exit 1; }
 
 PHASE1=(doc_example scale replicas_unset deleted_vm_replaced detach selector_mismatch bad_selector create_fails
-	release delete_pool delete_after_selector_change hpa quiet kill_stages bad_kubeconfig api_down manifests)
-PHASE2=(doc_example scale deleted_vm_replaced delete_pool)
-[ $# -gt 0 ] && { PHASE1=("$@"); PHASE2=(); }
+	release delete_pool delete_after_selector_change hpa quiet kill_stages bad_kubeconfig api_down manifests
+	per_vm_names revisions update_rollout update_label_only update_dvt update_opportunistic update_unmanaged
+	scale_in_order scale_in_opportunistic scale_in_unmanaged state_preservation autohealing paused
+	finalizer_append delete_foreground delete_orphan delete_background bad_strategies)
+PHASE2=(doc_example scale deleted_vm_replaced delete_pool name_aliases per_vm_names update_rollout
+	state_preservation autohealing)
+if [ $# -gt 0 ]; then
+	case ${PHASE:-kubevirt} in
+	kubevirt) PHASE1=("$@") PHASE2=() ;;
+	own) PHASE1=() PHASE2=("$@") ;;
+	both) PHASE1=("$@") PHASE2=("$@") ;;
+	*) echo "e2e: PHASE must be kubevirt, own or both" >&2; exit 2 ;;
+	esac
+fi
 
 bash scripts/test-cluster.sh down >/dev/null 2>&1
 bash scripts/test-cluster.sh up || { echo "e2e: cannot start the test cluster" >&2; exit 1; }
@@ -29,16 +43,19 @@ pass=0 failed=0 failures=()
 
 discovery_ready() {
 	kubectl get --raw /apis/kubevirt.io/v1 | grep -q '"virtualmachines"' &&
-		kubectl get --raw /apis/pool.kubevirt.io/v1beta1 | grep -q '"virtualmachinepools"'
+		kubectl get --raw /apis/pool.kubevirt.io/v1beta1 | grep -q '"virtualmachinepools"' &&
+		kubectl get --raw /apis/cdi.kubevirt.io/v1beta1 | grep -q '"datavolumes"'
 }
 
+# KubeVirt's CRDs (or ours) plus the minimal CDI DataVolume CRD, which both phases use
 install_crds() { # FILE...
 	kubectl delete crd virtualmachinepools.pool.kubevirt.io virtualmachines.kubevirt.io \
-		virtualmachineinstances.kubevirt.io --ignore-not-found --wait=true >/dev/null 2>&1
+		virtualmachineinstances.kubevirt.io datavolumes.cdi.kubevirt.io --ignore-not-found --wait=true >/dev/null 2>&1
 	local f
-	for f in "$@"; do kubectl create -f "$f" >/dev/null || return 1; done
+	for f in "$@" deploy/crds/datavolume-minimal.yaml; do kubectl create -f "$f" >/dev/null || return 1; done
 	kubectl wait --for condition=established --timeout=60s crd/virtualmachinepools.pool.kubevirt.io \
-		crd/virtualmachines.kubevirt.io >/dev/null || return 1
+		crd/virtualmachines.kubevirt.io crd/virtualmachineinstances.kubevirt.io \
+		crd/datavolumes.cdi.kubevirt.io >/dev/null || return 1
 	# the garbage collector learns new resources only on its 30 s discovery resync: restart it
 	# once discovery serves them
 	wait_until 60 discovery_ready || { echo "e2e: CRDs not in discovery" >&2; return 1; }
@@ -76,9 +93,11 @@ run_case() { # PHASE CASE
 	return 0
 }
 
-install_crds "$SHARED/crds/kubevirt-crds.yaml" || { echo "e2e: cannot install KubeVirt CRDs" >&2; exit 1; }
+if [ ${#PHASE1[@]} -gt 0 ]; then
+	install_crds "$SHARED/crds/kubevirt-crds.yaml" || { echo "e2e: cannot install KubeVirt CRDs" >&2; exit 1; }
+fi
 # the C client test of our HTTP layer (common/kube.c) against the real API server
-if [ -x build/rel/tests/e2e/test_kubeclient ]; then
+if [ ${#PHASE1[@]} -gt 0 ] && [ -x build/rel/tests/e2e/test_kubeclient ]; then
 	if build/rel/tests/e2e/test_kubeclient >"$OUT/kubeclient.log" 2>&1; then
 		pass=$((pass + 1)); echo "ok   kubeclient"
 	else
