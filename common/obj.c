@@ -270,3 +270,30 @@ const char *obj_json(json_object *o)
 	return json_object_to_json_string_ext(
 	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
+
+json_object *obj_ensure(json_object *parent, const char *field)
+{
+	json_object *v;
+
+	if (json_object_object_get_ex(parent, field, &v) &&
+	    json_object_is_type(v, json_type_object))
+		return v;
+	v = json_object_new_object();
+	json_object_object_add(parent, field, v);
+	return v;
+}
+
+json_object *obj_owner_refs(const char *api_version, const char *kind, json_object *owner)
+{
+	json_object *ref = json_object_new_object(), *refs = json_object_new_array();
+	const char *name = obj_name(owner), *uid = obj_uid(owner);
+
+	json_object_object_add(ref, "apiVersion", json_object_new_string(api_version));
+	json_object_object_add(ref, "kind", json_object_new_string(kind));
+	json_object_object_add(ref, "name", json_object_new_string(name != NULL ? name : ""));
+	json_object_object_add(ref, "uid", json_object_new_string(uid != NULL ? uid : ""));
+	json_object_object_add(ref, "controller", json_object_new_boolean(1));
+	json_object_object_add(ref, "blockOwnerDeletion", json_object_new_boolean(1));
+	json_object_array_add(refs, ref);
+	return refs;
+}

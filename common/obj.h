@@ -33,6 +33,10 @@ json_object *obj_condition(json_object *, const char *type);
  * code does not unescape paths). Owned by o, valid until o changes or is freed. */
 const char *obj_json(json_object *o);
 
+/* parent[field] as an object: the one there, or a new one added (replacing a non-object) */
+json_object *obj_ensure(json_object *parent, const char *field);
+/* [one controller owner reference to owner] with blockOwnerDeletion, as controllers write it */
+json_object *obj_owner_refs(const char *api_version, const char *kind, json_object *owner);
 /* deep copy */
 json_object *obj_copy(json_object *);
 /* semantic equality of two JSON values (map order ignored) */

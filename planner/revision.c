@@ -47,20 +47,6 @@ char *revision_name(json_object *pool)
 	return s;
 }
 
-static json_object *revision_owner(json_object *pool)
-{
-	json_object *ref = json_object_new_object(), *refs = json_object_new_array();
-
-	json_object_object_add(ref, "apiVersion", json_object_new_string(POOL_API_VERSION));
-	json_object_object_add(ref, "kind", json_object_new_string(POOL_KIND));
-	json_object_object_add(ref, "name", json_object_new_string(obj_name(pool)));
-	json_object_object_add(ref, "uid", json_object_new_string(obj_uid(pool)));
-	json_object_object_add(ref, "controller", json_object_new_boolean(1));
-	json_object_object_add(ref, "blockOwnerDeletion", json_object_new_boolean(1));
-	json_object_array_add(refs, ref);
-	return refs;
-}
-
 json_object *revision_build(json_object *pool)
 {
 	json_object *rev, *meta, *spec;
@@ -72,7 +58,8 @@ json_object *revision_build(json_object *pool)
 	meta = json_object_new_object();
 	json_object_object_add(meta, "name", json_object_new_string(name));
 	json_object_object_add(meta, "namespace", json_object_new_string(obj_namespace(pool)));
-	json_object_object_add(meta, "ownerReferences", revision_owner(pool));
+	json_object_object_add(
+	    meta, "ownerReferences", obj_owner_refs(POOL_API_VERSION, POOL_KIND, pool));
 	free(name);
 
 	rev = json_object_new_object();
@@ -124,23 +111,10 @@ int revision_vm_outdated(json_object *pool, json_object *vm, json_object *rev)
 	    obj_path(pool, "spec.virtualMachineTemplate"));
 }
 
-/* parent[field] as an object, created (or replaced if not an object) */
-static json_object *revision_obj(json_object *parent, const char *field)
-{
-	json_object *v;
-
-	if (json_object_object_get_ex(parent, field, &v) &&
-	    json_object_is_type(v, json_type_object))
-		return v;
-	v = json_object_new_object();
-	json_object_object_add(parent, field, v);
-	return v;
-}
-
 /* to.metadata[field] = a copy of from.metadata[field], or removed when from has none */
 static void revision_keep(json_object *to, json_object *from, const char *field)
 {
-	json_object *meta = revision_obj(to, "metadata"), *v;
+	json_object *meta = obj_ensure(to, "metadata"), *v;
 
 	if (json_object_object_get_ex(obj_path(from, "metadata"), field, &v) && v != NULL)
 		json_object_object_add(meta, field, obj_copy(v));
@@ -162,7 +136,7 @@ static void revision_keep_firmware(json_object *to, json_object *from)
 		if (v == NULL || *v == '\0')
 			continue;
 		for (j = 0, fw = to; j < sizeof(path) / sizeof(path[0]); j++)
-			fw = revision_obj(fw, path[j]);
+			fw = obj_ensure(fw, path[j]);
 		json_object_object_add(fw, fields[i], json_object_new_string(v));
 	}
 }

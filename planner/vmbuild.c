@@ -158,32 +158,19 @@ static void vmbuild_index_spec(struct vmbuild_ctx *c, json_object *spec)
 		vmbuild_volume(c, json_object_array_get_idx(vols, i));
 }
 
-/* parent[field] as an object, created (or replaced if not an object) */
-static json_object *vmbuild_obj(json_object *parent, const char *field)
-{
-	json_object *v;
-
-	if (json_object_object_get_ex(parent, field, &v) &&
-	    json_object_is_type(v, json_type_object))
-		return v;
-	v = json_object_new_object();
-	json_object_object_add(parent, field, v);
-	return v;
-}
-
 static void vmbuild_revision(json_object *vm, json_object *spec, const char *revision)
 {
 	json_object *labels;
 
-	labels = vmbuild_obj(vmbuild_obj(vm, "metadata"), "labels");
+	labels = obj_ensure(obj_ensure(vm, "metadata"), "labels");
 	json_object_object_add(labels, REVISION_LABEL, json_object_new_string(revision));
-	labels = vmbuild_obj(vmbuild_obj(vmbuild_obj(spec, "template"), "metadata"), "labels");
+	labels = obj_ensure(obj_ensure(obj_ensure(spec, "template"), "metadata"), "labels");
 	json_object_object_add(labels, REVISION_LABEL, json_object_new_string(revision));
 }
 
 static json_object *vmbuild_meta(json_object *pool, const char *name)
 {
-	json_object *meta = json_object_new_object(), *v, *ref, *refs, *fins;
+	json_object *meta = json_object_new_object(), *v, *fins;
 
 	json_object_object_add(meta, "name", json_object_new_string(name));
 	json_object_object_add(meta, "namespace", json_object_new_string(obj_namespace(pool)));
@@ -196,16 +183,8 @@ static json_object *vmbuild_meta(json_object *pool, const char *name)
 	fins = json_object_new_array();
 	json_object_array_add(fins, json_object_new_string(POOL_FINALIZER));
 	json_object_object_add(meta, "finalizers", fins);
-	ref = json_object_new_object();
-	json_object_object_add(ref, "apiVersion", json_object_new_string(POOL_API_VERSION));
-	json_object_object_add(ref, "kind", json_object_new_string(POOL_KIND));
-	json_object_object_add(ref, "name", json_object_new_string(obj_name(pool)));
-	json_object_object_add(ref, "uid", json_object_new_string(obj_uid(pool)));
-	json_object_object_add(ref, "controller", json_object_new_boolean(1));
-	json_object_object_add(ref, "blockOwnerDeletion", json_object_new_boolean(1));
-	refs = json_object_new_array();
-	json_object_array_add(refs, ref);
-	json_object_object_add(meta, "ownerReferences", refs);
+	json_object_object_add(
+	    meta, "ownerReferences", obj_owner_refs(POOL_API_VERSION, POOL_KIND, pool));
 	return meta;
 }
 

@@ -25,20 +25,6 @@ static void simvmi_copy_field(json_object *dst, const char *key, json_object *sr
 		json_object_object_add(dst, key, obj_copy(src));
 }
 
-static json_object *simvmi_owner_ref(json_object *vm)
-{
-	json_object *refs = json_object_new_array(), *r = json_object_new_object();
-
-	json_object_object_add(r, "apiVersion", json_object_new_string("kubevirt.io/v1"));
-	json_object_object_add(r, "kind", json_object_new_string("VirtualMachine"));
-	json_object_object_add(r, "name", json_object_new_string(obj_name(vm)));
-	json_object_object_add(r, "uid", json_object_new_string(obj_uid(vm)));
-	json_object_object_add(r, "controller", json_object_new_boolean(1));
-	json_object_object_add(r, "blockOwnerDeletion", json_object_new_boolean(1));
-	json_object_array_add(refs, r);
-	return refs;
-}
-
 json_object *simvmi_build(json_object *vm)
 {
 	json_object *vmi, *md, *spec;
@@ -55,7 +41,8 @@ json_object *simvmi_build(json_object *vm)
 	simvmi_copy_field(md, "labels", obj_path(vm, "spec.template.metadata.labels"));
 	simvmi_copy_field(md, "annotations", obj_path(vm, "spec.template.metadata.annotations"));
 	if (obj_uid(vm) != NULL)
-		json_object_object_add(md, "ownerReferences", simvmi_owner_ref(vm));
+		json_object_object_add(
+		    md, "ownerReferences", obj_owner_refs("kubevirt.io/v1", "VirtualMachine", vm));
 	json_object_object_add(vmi, "metadata", md);
 	spec = obj_path(vm, "spec.template.spec");
 	json_object_object_add(vmi, "spec",
