@@ -303,24 +303,6 @@ static void test_two_planners(struct planner *p, const char *sock)
 static struct evhttp *api_http;
 static json_object *api_reqs; /* [{method, path, ctype, body}] since the last api_clear() */
 
-static const char *api_method(struct evhttp_request *req)
-{
-	switch (evhttp_request_get_command(req)) {
-	case EVHTTP_REQ_GET:
-		return "GET";
-	case EVHTTP_REQ_PUT:
-		return "PUT";
-	case EVHTTP_REQ_POST:
-		return "POST";
-	case EVHTTP_REQ_PATCH:
-		return "PATCH";
-	case EVHTTP_REQ_DELETE:
-		return "DELETE";
-	default:
-		return "OTHER";
-	}
-}
-
 static void api_reply(struct evhttp_request *req, int code, const char *reason, json_object *obj)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -372,7 +354,7 @@ static void api_handle(struct evhttp_request *req, void *arg)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	struct evhttp_uri *u = evhttp_uri_parse(evhttp_request_get_uri(req));
-	const char *method = api_method(req), *path = u ? evhttp_uri_get_path(u) : NULL;
+	const char *method = stagekit_http_method(req), *path = u ? evhttp_uri_get_path(u) : NULL;
 	const char *ctype =
 	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
 	size_t len = evbuffer_get_length(in);

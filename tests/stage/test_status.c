@@ -229,24 +229,6 @@ static int api_event(struct evhttp_request *req, json_object *body, int code)
 	return code;
 }
 
-static const char *api_method(struct evhttp_request *req)
-{
-	switch (evhttp_request_get_command(req)) {
-	case EVHTTP_REQ_GET:
-		return "GET";
-	case EVHTTP_REQ_PUT:
-		return "PUT";
-	case EVHTTP_REQ_POST:
-		return "POST";
-	case EVHTTP_REQ_PATCH:
-		return "PATCH";
-	case EVHTTP_REQ_DELETE:
-		return "DELETE";
-	default:
-		return "OTHER";
-	}
-}
-
 static int api_suffix(const char *s, const char *suf)
 {
 	size_t a = strlen(s), b = strlen(suf);
@@ -279,7 +261,7 @@ static void api_handle(struct evhttp_request *req, void *arg)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	struct evhttp_uri *u = evhttp_uri_parse(evhttp_request_get_uri(req));
-	const char *method = api_method(req), *path = u ? evhttp_uri_get_path(u) : NULL;
+	const char *method = stagekit_http_method(req), *path = u ? evhttp_uri_get_path(u) : NULL;
 	size_t len = evbuffer_get_length(in);
 	char *text = calloc(1, len + 1);
 	json_object *rec, *body;

@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <event2/http.h>
+
 #include "stagekit.h"
 #include "timeutil.h"
 
@@ -85,4 +87,22 @@ int stagekit_wait(
 			break;
 	}
 	return cond(arg);
+}
+
+const char *stagekit_http_method(struct evhttp_request *req)
+{
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	default:
+		return "OTHER";
+	}
 }

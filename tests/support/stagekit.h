@@ -20,4 +20,8 @@ int stagekit_child_alive(pid_t *pid, int *status);
 int stagekit_wait(
     struct event_base *base, pid_t *pid, int *status, int (*cond)(void *), void *arg, double secs);
 
+/* the HTTP method of a fake API server's request ("GET", ..., "OTHER") */
+struct evhttp_request;
+const char *stagekit_http_method(struct evhttp_request *req);
+
 #endif
