@@ -212,10 +212,18 @@ void act_conn_gone(struct act_conn *c)
 	free(c);
 }
 
-/* answers on the link if it is still there, else only logs */
-static void act_reply(struct act_conn *c, const char *key, long long id, int ok, long status,
-    const char *reason, const char *message)
+/* answers on the link if it is still there, else only logs; obj (may be NULL) is the object
+ * the API answered a write with: its resourceVersion goes back as rv, or gone when the write
+ * took the last finalizer of an object being deleted (the API then removes it) */
+static void act_reply_rv(struct act_conn *c, const char *key, long long id, int ok, long status,
+    const char *reason, const char *message, json_object *obj)
 {
+	json_object *fins = obj_path(obj, "metadata.finalizers");
+	const char *rv = obj_str(obj, "metadata.resourceVersion");
+	int gone =
+	    obj_terminating(obj) && (fins == NULL || !json_object_is_type(fins, json_type_array) ||
+	                                json_object_array_length(fins) == 0);
+
 	json_object *res;
 
 	if (c == NULL || c->link == NULL) {
@@ -223,9 +231,19 @@ static void act_reply(struct act_conn *c, const char *key, long long id, int ok,
 		return;
 	}
 	res = act_result(id, ok, status, reason, message);
+	if (gone)
+		json_object_object_add(res, "gone", json_object_new_boolean(1));
+	else if (rv != NULL)
+		json_object_object_add(res, "rv", json_object_new_string(rv));
 	if (link_send(c->link, MSG_RESULT, res) == -1)
 		log_info(key, "action %lld: link not up, result dropped", id);
 	json_object_put(res);
+}
+
+static void act_reply(struct act_conn *c, const char *key, long long id, int ok, long status,
+    const char *reason, const char *message)
+{
+	act_reply_rv(c, key, id, ok, status, reason, message, NULL);
 }
 
 static void act_post_event(
@@ -314,7 +332,8 @@ static void act_done(const struct kube_response *resp, void *arg)
 		log_warnx(r->key, "%s id %lld: failed: %ld %s: %s", r->op->name, r->id,
 		    resp->status, resp->reason, log_escape(resp->message));
 	act_count(r->op->name, ok ? "ok" : "error");
-	act_reply(r->conn, r->key, r->id, ok, resp->status, resp->reason, resp->message);
+	act_reply_rv(r->conn, r->key, r->id, ok, resp->status, resp->reason, resp->message,
+	    resp->status >= 200 && resp->status < 300 ? resp->body : NULL);
 	act->inflight--;
 	metrics_set(ACT_M_INFLIGHT, NULL, act->inflight);
 	if (ok)

@@ -63,7 +63,9 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
  *   fail_event map   optional {type, reason, message}: on failure, posted with ": <error>"
  *                    appended to message
  * ACT_EVENT posts only `event`.
- * RESULT: ok is true for success and for the idempotent outcomes (create -> AlreadyExists,
+ * RESULT: rv (optional) is the resourceVersion of the object the API answered with (creates,
+ * updates, patches); gone (optional, true) instead when that write took the last finalizer
+ * of an object being deleted, which the API then removes. ok is true for success and for the idempotent outcomes (create -> AlreadyExists,
  * delete/patch -> NotFound); status is the HTTP status (0 if none), reason the API's
  * Status.reason, message the API's message or the transport error.
  */

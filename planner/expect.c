@@ -16,11 +16,13 @@ struct expectation {
 	uint64_t id;
 	char *pool; /* "<ns>/<name>" */
 	enum expect_kind kind;
-	char *key;  /* VM name (create) or uid */
-	char *op;   /* patches: the action's op */
-	char *rv;   /* patches: resourceVersion when planned */
-	int result; /* RESULT ok arrived */
-	double t;   /* when recorded */
+	char *key;       /* VM name (create) or uid */
+	char *op;        /* patches: the action's op */
+	char *rv;        /* patches: resourceVersion when planned */
+	char *result_rv; /* patches: resourceVersion the API answered with, if it did */
+	int result_gone; /* patches: the write let the API remove the object (last finalizer) */
+	int result;      /* RESULT ok arrived */
+	double t;        /* when recorded */
 };
 
 struct expect {
@@ -43,6 +45,7 @@ static void expect_clear_one(struct expectation *x)
 	free(x->key);
 	free(x->op);
 	free(x->rv);
+	free(x->result_rv);
 }
 
 void expect_free(struct expect *e)
@@ -92,14 +95,22 @@ static void expect_remove_at(struct expect *e, size_t i)
 
 int expect_result(struct expect *e, uint64_t id, int ok)
 {
+	return expect_result_rv(e, id, ok, NULL, 0);
+}
+
+int expect_result_rv(struct expect *e, uint64_t id, int ok, const char *rv, int gone)
+{
 	size_t i;
 
 	for (i = 0; i < e->n; i++) {
 		if (e->v[i].id != id)
 			continue;
-		if (ok)
+		if (ok) {
 			e->v[i].result = 1;
-		else
+			free(e->v[i].result_rv);
+			e->v[i].result_rv = expect_dup(rv);
+			e->v[i].result_gone = gone;
+		} else
 			expect_remove_at(e, i);
 		return 1;
 	}
@@ -172,6 +183,19 @@ static json_object *expect_find_uid(json_object *pool, const struct expect_view 
 	return v->by_uid(uid, v->arg);
 }
 
+/* 1 if resourceVersion have is want or later. resourceVersions are opaque to clients, but
+ * every API server on etcd uses increasing integers: compare them as such when both are */
+static int expect_rv_reached(const char *have, const char *want)
+{
+	size_t lh = strspn(have, "0123456789"), lw = strspn(want, "0123456789");
+
+	if (strcmp(have, want) == 0)
+		return 1;
+	if (lh == 0 || lw == 0 || have[lh] != '\0' || want[lw] != '\0')
+		return 0;
+	return lh != lw ? lh > lw : strcmp(have, want) > 0;
+}
+
 /* 1 if the cache shows what x was waiting for */
 static int expect_done(const struct expectation *x, json_object *pool, const struct expect_view *v)
 {
@@ -190,7 +214,11 @@ static int expect_done(const struct expectation *x, json_object *pool, const str
 		if ((o = expect_find_uid(pool, v, x->key)) == NULL)
 			return 1;
 		rv = obj_str(o, "metadata.resourceVersion");
-		return x->result && (rv == NULL || x->rv == NULL || strcmp(rv, x->rv) != 0);
+		if (!x->result || x->result_gone) /* gone: settled above when it is */
+			return 0;
+		if (x->result_rv != NULL) /* the cache shows our write, or a later one */
+			return rv != NULL && expect_rv_reached(rv, x->result_rv);
+		return rv == NULL || x->rv == NULL || strcmp(rv, x->rv) != 0;
 	default:
 		return 1;
 	}

@@ -45,6 +45,11 @@ void expect_add(struct expect *, uint64_t id, const char *pool_key, enum expect_
     const char *key, const char *op, const char *rv, double now);
 /* a RESULT arrived: a failure removes the expectation at once. 1 if id was known. */
 int expect_result(struct expect *, uint64_t id, int ok);
+/* the same with the resourceVersion the API answered with (NULL: none): a patch then waits
+ * until the cache shows that version or a later one, not just any other; gone: the write
+ * let the API remove the object (it took the last finalizer of a deleted object), so the
+ * patch waits until the object is gone from the cache */
+int expect_result_rv(struct expect *, uint64_t id, int ok, const char *rv, int gone);
 /* the actuator link dropped: forget every expectation still waiting for its RESULT */
 size_t expect_link_lost(struct expect *);
 void expect_drop_pool(struct expect *, const char *pool_key);

@@ -636,7 +636,7 @@ void planrun_result(struct planner *p, json_object *body)
 		log_debug(NULL, "RESULT for unknown action %lld ignored", id);
 		return;
 	}
-	expect_result(p->exp, (uint64_t)id, ok);
+	expect_result_rv(p->exp, (uint64_t)id, ok, obj_str(body, "rv"), obj_bool(body, "gone"));
 	if (!ok && o->uid != NULL && strcmp(o->op, ACT_DELETE_VM) == 0)
 		pmap_del(p->removed, o->uid);
 	planrun_error_text(body, err, sizeof(err));

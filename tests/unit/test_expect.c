@@ -69,6 +69,40 @@ static void test_delete_until_gone_or_terminating(void **state)
 	expect_free(e);
 }
 
+/* the API answered with the patched object's resourceVersion: another writer's version in
+ * between (rv 7) does not settle it, ours (9) or a later one does */
+static void test_patch_waits_for_its_own_rv(void **state)
+{
+	struct expect *e = expect_new(300);
+	json_object *vms[1];
+	const char *seen[] = {"7", "9", "10"};
+	int want[] = {1, 0, 0}, k;
+
+	/* a strip of the last finalizer: the API removes the VM and answers with an older
+	 * version; only the VM's absence settles it */
+	vms[0] = vm("p-0", "u0", "12", 0);
+	expect_add(e, 1, KEY, EXPECT_PATCH, "u0", "patch_vm", "5", 10);
+	assert_true(expect_result_rv(e, 1, 1, "5", 1));
+	expect_settle(e, KEY, NULL, vms, 1, 11);
+	assert_true(expect_patch_pending(e, "u0", "patch_vm", 11));
+	expect_settle(e, KEY, NULL, vms, 0, 12);
+	assert_int_equal(expect_count(e), 0);
+	json_object_put(vms[0]);
+	for (k = 0; k < 3; k++) {
+		vms[0] = vm("p-0", "u0", "5", 0);
+		expect_add(e, 1, KEY, EXPECT_PATCH, "u0", "patch_vm", "5", 10);
+		assert_true(expect_result_rv(e, 1, 1, "9", 0));
+		json_object_put(vms[0]);
+		vms[0] = vm("p-0", "u0", seen[k], 0);
+		expect_settle(e, KEY, NULL, vms, 1, 11);
+		assert_int_equal(expect_patch_pending(e, "u0", "patch_vm", 11), want[k]);
+		expect_settle(e, KEY, NULL, vms, 0, 12); /* gone: done */
+		assert_int_equal(expect_count(e), 0);
+		json_object_put(vms[0]);
+	}
+	expect_free(e);
+}
+
 static void test_patch_needs_result_and_new_rv(void **state)
 {
 	struct expect *e = expect_new(300);
@@ -173,6 +207,7 @@ int main(void)
 	    cmocka_unit_test(test_create_until_seen),
 	    cmocka_unit_test(test_delete_until_gone_or_terminating),
 	    cmocka_unit_test(test_patch_needs_result_and_new_rv),
+	    cmocka_unit_test(test_patch_waits_for_its_own_rv),
 	    cmocka_unit_test(test_failed_result_lowers_at_once),
 	    cmocka_unit_test(test_ttl),
 	    cmocka_unit_test(test_expire_reports_pool),
