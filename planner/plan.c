@@ -68,7 +68,7 @@ struct plan_act *plan_push(struct plan_ctx *c, json_object *body, enum expect_ki
 	return a;
 }
 
-json_object *plan_patch_op(const char *op, const char *path, json_object *value)
+static json_object *plan_patch_op(const char *op, const char *path, json_object *value)
 {
 	json_object *o = json_object_new_object();
 

@@ -39,7 +39,6 @@ json_object *plan_event(const char *type, const char *reason, const char *messag
 json_object *plan_body(struct plan_ctx *, const char *op, const char *name, const char *uid);
 struct plan_act *plan_push(struct plan_ctx *, json_object *body, enum expect_kind, const char *rv,
     const char *reason, const char *prefix);
-json_object *plan_patch_op(const char *op, const char *path, json_object *value);
 /* test path == old; then replace it with new, or remove it when new is empty */
 void plan_patch_swap(json_object *patch, const char *path, json_object *old, json_object *new_);
 json_object *plan_array(json_object *o, const char *path);
@@ -66,8 +65,6 @@ void plan_terminating(struct plan_ctx *, json_object *vm);
 /* 1 if the current revision is in the cache; else asks for it (or waits) and returns 0;
  * reason / prefix: the sync error if creating it fails */
 int plan_revision_ready(struct plan_ctx *, const char *reason, const char *prefix);
-/* metadata.labels[REVISION_LABEL] of o (may be NULL), or NULL */
-const char *plan_revision_label(json_object *o);
 /* SPEC 11.3-11.6: 1 if no VM object needed an update (stable) */
 int plan_update(struct plan_ctx *);
 /* SPEC 11.8: revisions no owned VM or VMI uses (all of them when the pool is deleted) */

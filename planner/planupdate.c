@@ -16,17 +16,6 @@
 
 #define PLAN_UPDATE_RECHECK 3.0 /* seconds: an outdated VMI waits for budget */
 
-const char *plan_revision_label(json_object *o)
-{
-	json_object *labels = obj_path(o, "metadata.labels"), *v;
-
-	if (labels == NULL || !json_object_is_type(labels, json_type_object) ||
-	    !json_object_object_get_ex(labels, REVISION_LABEL, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 static void plan_requeue(struct plan_ctx *c, double secs)
 {
 	if (c->out->requeue_after <= 0 || secs < c->out->requeue_after)
@@ -97,7 +86,7 @@ static enum revision_vmi_action plan_vmi_action(
     struct plan_ctx *c, json_object *vm, json_object *vmi)
 {
 	return revision_vmi_action(
-	    vm, vmi, plan_rev(c, plan_revision_label(vm)), plan_rev(c, plan_revision_label(vmi)));
+	    vm, vmi, plan_rev(c, revision_label(vm)), plan_rev(c, revision_label(vmi)));
 }
 
 /* SPEC 11.4 actions: restart, relabel, or delete the VM */
@@ -208,7 +197,7 @@ int plan_update(struct plan_ctx *c)
 		if (obj_terminating(vm) || obj_uid(vm) == NULL ||
 		    !policy_matches(&c->pol.update_sel, vm))
 			continue;
-		if (revision_vm_outdated(c->pool, vm, plan_rev(c, plan_revision_label(vm))))
+		if (revision_vm_outdated(c->pool, vm, plan_rev(c, revision_label(vm))))
 			old[nold++] = vm;
 		else
 			cur[ncur++] = vm;
@@ -229,9 +218,9 @@ static int plan_rev_in_use(struct plan_ctx *c, const char *name)
 	size_t i;
 
 	for (i = 0; i < c->nowned; i++) {
-		if ((l = plan_revision_label(c->owned[i])) != NULL && strcmp(l, name) == 0)
+		if ((l = revision_label(c->owned[i])) != NULL && strcmp(l, name) == 0)
 			return 1;
-		l = plan_revision_label(plan_get(c, KIND_VMI, obj_name(c->owned[i])));
+		l = revision_label(plan_get(c, KIND_VMI, obj_name(c->owned[i])));
 		if (l != NULL && strcmp(l, name) == 0)
 			return 1;
 	}

@@ -115,6 +115,9 @@ int policy_failing(const struct policy *, json_object *vm, double now, double *w
 
 /* ---- revision.c ---- */
 
+/* metadata.labels[REVISION_LABEL] of o (may be NULL), or NULL */
+const char *revision_label(json_object *o);
+
 /* "<pool>-<metadata.generation>" (generation absent: 0); caller frees */
 char *revision_name(json_object *pool);
 

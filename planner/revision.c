@@ -16,7 +16,7 @@
 #include "xmalloc.h"
 
 /* metadata.labels[REVISION_LABEL]; obj_path() cannot take it, the key holds a dot */
-static const char *revision_label(json_object *o)
+const char *revision_label(json_object *o)
 {
 	json_object *labels = obj_path(o, "metadata.labels"), *v;
 
