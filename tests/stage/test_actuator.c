@@ -352,39 +352,16 @@ static void api_route(
 
 static void api_handle(struct evhttp_request *req, void *arg)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	struct evhttp_uri *u = evhttp_uri_parse(evhttp_request_get_uri(req));
-	const char *method = stagekit_http_method(req), *path = u ? evhttp_uri_get_path(u) : NULL;
-	const char *ctype =
-	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-	size_t len = evbuffer_get_length(in);
-	char *text = calloc(1, len + 1);
-	json_object *rec, *body;
+	json_object *rec = stagekit_http_record(req);
 
-	evbuffer_copyout(in, text, len);
-	body = len > 0 ? json_tokener_parse(text) : NULL;
-	rec = json_object_new_object();
-	json_object_object_add(rec, "method", json_object_new_string(method));
-	json_object_object_add(rec, "path", json_object_new_string(path ? path : "/?"));
-	json_object_object_add(rec, "ctype", json_object_new_string(ctype ? ctype : ""));
-	json_object_object_add(rec, "body", json_object_get(body));
-	json_object_object_add(rec, "len", json_object_new_int64((int64_t)len));
 	json_object_array_add(api_reqs, rec);
-	api_route(req, method, path ? path : "/?", body);
-	json_object_put(body);
-	free(text);
-	if (u != NULL)
-		evhttp_uri_free(u);
+	api_route(req, obj_str(rec, "method"), obj_str(rec, "path"), obj_path(rec, "body"));
 }
 
 static int api_listen(int port)
 {
 	api_reqs = json_object_new_array();
-	api_http = evhttp_new(base);
-	evhttp_set_allowed_methods(api_http, EVHTTP_REQ_GET | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
-	                                         EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE);
-	evhttp_set_gencb(api_http, api_handle, NULL);
-	return evhttp_bind_socket(api_http, "127.0.0.1", (ev_uint16_t)port);
+	return stagekit_http_serve(base, port, api_handle, &api_http);
 }
 
 static void api_clear(void)

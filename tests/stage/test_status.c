@@ -259,38 +259,17 @@ static int api_route(
 
 static void api_handle(struct evhttp_request *req, void *arg)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	struct evhttp_uri *u = evhttp_uri_parse(evhttp_request_get_uri(req));
-	const char *method = stagekit_http_method(req), *path = u ? evhttp_uri_get_path(u) : NULL;
-	size_t len = evbuffer_get_length(in);
-	char *text = calloc(1, len + 1);
-	json_object *rec, *body;
+	json_object *rec = stagekit_http_record(req);
+	int code =
+	    api_route(req, obj_str(rec, "method"), obj_str(rec, "path"), obj_path(rec, "body"));
 
-	evbuffer_copyout(in, text, len);
-	body = len > 0 ? json_tokener_parse(text) : NULL;
-	rec = json_object_new_object();
-	json_object_object_add(rec, "method", json_object_new_string(method));
-	json_object_object_add(rec, "path", json_object_new_string(path ? path : "?"));
-	json_object_object_add(rec, "body", json_object_get(body));
-	json_object_object_add(rec, "ctype",
-	    json_object_new_string(
-	        evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type") ?: ""));
-	json_object_object_add(
-	    rec, "code", json_object_new_int(api_route(req, method, path ? path : "?", body)));
+	json_object_object_add(rec, "code", json_object_new_int(code));
 	json_object_array_add(C.reqs, rec);
-	json_object_put(body);
-	free(text);
-	if (u != NULL)
-		evhttp_uri_free(u);
 }
 
 static int api_listen(int port)
 {
-	C.http = evhttp_new(C.base);
-	evhttp_set_allowed_methods(C.http, EVHTTP_REQ_GET | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
-	                                       EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE);
-	evhttp_set_gencb(C.http, api_handle, NULL);
-	return evhttp_bind_socket(C.http, "127.0.0.1", (ev_uint16_t)port);
+	return stagekit_http_serve(C.base, port, api_handle, &C.http);
 }
 
 /* the API's current copy of a pool (borrowed) */

@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/http.h>
+#include <json-c/json.h>
 
 #include "stagekit.h"
 #include "timeutil.h"
@@ -105,4 +107,37 @@ const char *stagekit_http_method(struct evhttp_request *req)
 	default:
 		return "OTHER";
 	}
+}
+
+int stagekit_http_serve(struct event_base *base, int port,
+    void (*cb)(struct evhttp_request *, void *), struct evhttp **http)
+{
+	*http = evhttp_new(base);
+	evhttp_set_allowed_methods(*http, EVHTTP_REQ_GET | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
+	                                      EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE);
+	evhttp_set_gencb(*http, cb, NULL);
+	return evhttp_bind_socket(*http, "127.0.0.1", (ev_uint16_t)port);
+}
+
+json_object *stagekit_http_record(struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	struct evhttp_uri *u = evhttp_uri_parse(evhttp_request_get_uri(req));
+	const char *path = u != NULL ? evhttp_uri_get_path(u) : NULL;
+	const char *ctype =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+	size_t len = evbuffer_get_length(in);
+	char *text = calloc(1, len + 1);
+	json_object *rec = json_object_new_object();
+
+	evbuffer_copyout(in, text, len);
+	json_object_object_add(rec, "method", json_object_new_string(stagekit_http_method(req)));
+	json_object_object_add(rec, "path", json_object_new_string(path != NULL ? path : "?"));
+	json_object_object_add(rec, "ctype", json_object_new_string(ctype != NULL ? ctype : ""));
+	json_object_object_add(rec, "body", len > 0 ? json_tokener_parse(text) : NULL);
+	json_object_object_add(rec, "len", json_object_new_int64((int64_t)len));
+	free(text);
+	if (u != NULL)
+		evhttp_uri_free(u);
+	return rec;
 }

@@ -20,8 +20,17 @@ int stagekit_child_alive(pid_t *pid, int *status);
 int stagekit_wait(
     struct event_base *base, pid_t *pid, int *status, int (*cond)(void *), void *arg, double secs);
 
-/* the HTTP method of a fake API server's request ("GET", ..., "OTHER") */
+/* a fake API server on 127.0.0.1:port taking GET PUT POST PATCH DELETE, every request to cb;
+ * *http is always set (evhttp_free() it); returns 0 or -1 when the port cannot be bound */
+struct event_base;
+struct evhttp;
 struct evhttp_request;
+int stagekit_http_serve(struct event_base *, int port, void (*cb)(struct evhttp_request *, void *),
+    struct evhttp **http);
+/* the HTTP method of a fake API server's request ("GET", ..., "OTHER") */
 const char *stagekit_http_method(struct evhttp_request *req);
+/* a request as {method, path ("?" if unparsable), ctype ("" if none), body (parsed JSON or
+ * null), len}; new reference */
+struct json_object *stagekit_http_record(struct evhttp_request *req);
 
 #endif
