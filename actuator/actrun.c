@@ -214,9 +214,10 @@ void act_conn_gone(struct act_conn *c)
 
 /* answers on the link if it is still there, else only logs; obj (may be NULL) is the object
  * the API answered a write with: its resourceVersion goes back as rv, or gone when the write
- * took the last finalizer of an object being deleted (the API then removes it) */
-static void act_reply_rv(struct act_conn *c, const char *key, long long id, int ok, long status,
-    const char *reason, const char *message, json_object *obj)
+ * took the last finalizer of an object being deleted (the API then removes it); unknown: the
+ * answer was lost, the write may have happened */
+static void act_reply_rv(struct act_conn *c, const char *key, long long id, int ok, int unknown,
+    long status, const char *reason, const char *message, json_object *obj)
 {
 	json_object *fins = obj_path(obj, "metadata.finalizers");
 	const char *rv = obj_str(obj, "metadata.resourceVersion");
@@ -231,6 +232,8 @@ static void act_reply_rv(struct act_conn *c, const char *key, long long id, int 
 		return;
 	}
 	res = act_result(id, ok, status, reason, message);
+	if (unknown)
+		json_object_object_add(res, "unknown", json_object_new_boolean(1));
 	if (gone)
 		json_object_object_add(res, "gone", json_object_new_boolean(1));
 	else if (rv != NULL)
@@ -243,7 +246,7 @@ static void act_reply_rv(struct act_conn *c, const char *key, long long id, int 
 static void act_reply(struct act_conn *c, const char *key, long long id, int ok, long status,
     const char *reason, const char *message)
 {
-	act_reply_rv(c, key, id, ok, status, reason, message, NULL);
+	act_reply_rv(c, key, id, ok, 0, status, reason, message, NULL);
 }
 
 static void act_post_event(
@@ -328,17 +331,21 @@ static void act_done(const struct kube_response *resp, void *arg)
 	if (ok)
 		log_info(r->key, "%s id %lld: done (%ld%s%s)", r->op->name, r->id, resp->status,
 		    idem ? " " : "", idem ? resp->reason : "");
+	else if (resp->unknown)
+		log_warnx(r->key, "%s id %lld: outcome unknown (the answer was lost: %s)",
+		    r->op->name, r->id, log_escape(resp->message));
 	else
 		log_warnx(r->key, "%s id %lld: failed: %ld %s: %s", r->op->name, r->id,
 		    resp->status, resp->reason, log_escape(resp->message));
-	act_count(r->op->name, ok ? "ok" : "error");
-	act_reply_rv(r->conn, r->key, r->id, ok, resp->status, resp->reason, resp->message,
-	    resp->status >= 200 && resp->status < 300 ? resp->body : NULL);
+	act_count(r->op->name, ok ? "ok" : resp->unknown ? "unknown" : "error");
+	act_reply_rv(r->conn, r->key, r->id, ok, !ok && resp->unknown, resp->status, resp->reason,
+	    resp->message, resp->status >= 200 && resp->status < 300 ? resp->body : NULL);
 	act->inflight--;
 	metrics_set(ACT_M_INFLIGHT, NULL, act->inflight);
+	/* an unknown outcome is no failure: no Warning; the watcher will show what happened */
 	if (ok)
 		act_post_event(act, r, &r->event, NULL);
-	else
+	else if (!resp->unknown)
 		act_post_event(act, r, &r->fail_event,
 		    resp->message[0] != '\0' ? resp->message : resp->reason);
 	act_req_free(r);

@@ -1,7 +1,9 @@
 /*
  * k8sevent.c: Kubernetes Events about pools, built and aggregated like client-go's
  * recorder (identical events within 10 minutes bump count/lastTimestamp with a merge
- * patch), and posted through the kube client.
+ * patch), and posted through the kube client. An Event waits out an unreachable API server
+ * (K8SEV_PATIENCE, like client-go's 12 tries 10 s apart) instead of being lost, and its name
+ * is chosen once, so a POST repeated after a lost answer finds AlreadyExists: posted.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -330,7 +332,9 @@ static void k8sev_done(const struct kube_response *resp, void *arg)
 	snprintf(key, sizeof key, "%s/%s", r->ns, r->pool);
 	if (ent != NULL)
 		ent->busy = 0;
-	if (resp->status >= 200 && resp->status < 300) {
+	if ((resp->status >= 200 && resp->status < 300) ||
+	    (!r->patch && resp->status == 409 && strcmp(resp->reason, "AlreadyExists") == 0)) {
+		/* 409: an earlier attempt of this very POST got through, its answer was lost */
 		r->rec->posted++;
 		log_debug(key, "event %s %s %s", r->patch ? "patched" : "posted", r->reason,
 		    log_escape(r->name));
@@ -383,8 +387,9 @@ static int k8sev_send(struct k8sev_req *r, long count, double first)
 		json_object_object_add(body, "lastTimestamp", json_object_new_string(ts));
 	}
 	path = k8sev_path(r);
-	rv = kube_request(r->rec->kube, r->patch ? "PATCH" : "POST", path,
-	    r->patch ? "application/merge-patch+json" : NULL, obj_json(body), k8sev_done, r);
+	rv = kube_request_patient(r->rec->kube, r->patch ? "PATCH" : "POST", path,
+	    r->patch ? "application/merge-patch+json" : NULL, obj_json(body), K8SEV_PATIENCE,
+	    k8sev_done, r);
 	if (rv == -1)
 		log_warnx(r->ns, "event %s: cannot queue request %s", r->reason, path);
 	free(path);

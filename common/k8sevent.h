@@ -1,6 +1,8 @@
 /*
- * k8sevent.h: Kubernetes Events about a pool, as the upstream recorder (component
- * "virtualmachinepool-controller") writes them, with its aggregation of identical events:
+ * k8sevent.h: Kubernetes Events about a pool, as the upstream recorder writes them but under
+ * our own component name (so `kubectl get events` tells vmpoold's Events from those of
+ * KubeVirt's pool controller, "virtualmachinepool-controller"), with its aggregation of
+ * identical events:
  * the same (pool uid, type, reason, message) within 10 minutes PATCHes the existing Event's
  * count and lastTimestamp instead of creating a new one. Used by the actuator and status.
  *
@@ -13,7 +15,8 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
-#define K8SEV_COMPONENT  "virtualmachinepool-controller"
+#define K8SEV_COMPONENT  "vmpoold"
+#define K8SEV_PATIENCE   120.0 /* seconds an Event may wait for the API server */
 #define K8SEV_AGG_WINDOW 600.0 /* seconds an identical event is aggregated */
 #define K8SEV_AGG_MAX    4096  /* entries kept by the aggregation cache */
 

@@ -33,24 +33,27 @@
 #include "timeutil.h"
 #include "xmalloc.h"
 
-#define KUBE_ATTEMPTS        5
+#define KUBE_ATTEMPTS        10   /* answered attempts (429, 5xx, lost answers) per request */
+#define KUBE_PATIENCE        60.0 /* seconds a request may wait for an outcome, parked or not */
 #define KUBE_RETRY_CAP       30.0
 #define KUBE_BACKOFF_BASE    0.2
+#define KUBE_DOWN_BASE       0.5 /* the shared backoff while the server cannot be reached */
+#define KUBE_DOWN_CAP        8.0
 #define KUBE_JSON_DEPTH      256
 #define KUBE_CONNECT_TIMEOUT 10L
 #define KUBE_DEFAULT_TIMEOUT 60L
 #define KUBE_ERRBODY_MAX     (64 * 1024)
 #define KUBE_USER_AGENT      "vmpoold/0.1.0"
 
-enum kreq_state { KR_NEW, KR_QUEUED, KR_WAITING, KR_RUNNING, KR_CANCELLED, KR_DONE };
+enum kreq_state { KR_NEW, KR_QUEUED, KR_WAITING, KR_PARKED, KR_RUNNING, KR_CANCELLED, KR_DONE };
 static const char *kreq_state_names[] = {
-    "new", "queued", "waiting", "running", "cancelled", "done"};
+    "new", "queued", "waiting", "parked", "running", "cancelled", "done"};
 
 struct kube;
 
 struct kreq {
 	TAILQ_ENTRY(kreq) entry;  /* k->reqs: everything alive */
-	TAILQ_ENTRY(kreq) wentry; /* k->writeq while QUEUED */
+	TAILQ_ENTRY(kreq) wentry; /* k->writeq while QUEUED, k->parked while PARKED */
 	struct kube *k;
 	enum kreq_state state;
 	int watch;
@@ -59,7 +62,12 @@ struct kreq {
 	kube_event_fn event;
 	kube_end_fn end;
 	void *arg;
-	int attempts;
+	int attempts;    /* attempts that reached the server */
+	int write;       /* not a GET: passes the token bucket before every attempt */
+	int ticket;      /* a write holding its token for the next attempt */
+	int unknown;     /* an attempt may have taken effect, its answer was lost */
+	double t0;       /* when it was asked for */
+	double patience; /* seconds it may take in all */
 	struct backoff bo;
 	struct event timer; /* retry wait or deferred start */
 	CURL *easy;
@@ -94,6 +102,14 @@ struct kube {
 	struct tokenbucket tb;
 	int wq_reserved; /* the FIFO head holds a token and waits for wq_timer */
 	TAILQ_HEAD(, kreq) writeq;
+	/* the gate: while the server cannot be reached (down) or asked us to wait (hold_until,
+	 * from Retry-After), requests are parked; while down, one probe at a time tries */
+	int down;
+	struct backoff down_bo;
+	double hold_until;
+	struct kreq *probe;
+	struct event gate_timer;
+	TAILQ_HEAD(, kreq) parked;
 	TAILQ_HEAD(, kreq) reqs;
 	TAILQ_HEAD(, ksock) socks;
 	int in_curl; /* inside curl_multi_socket_action */
@@ -109,6 +125,8 @@ struct kube {
 
 static void kreq_start(struct kreq *);
 static void kube_destroy(struct kube *);
+static void kube_wq_pump(struct kube *);
+static void kube_wq_push(struct kreq *);
 
 static void kreq_set_state(struct kreq *r, enum kreq_state st)
 {
@@ -318,6 +336,14 @@ static void kreq_unlink(struct kreq *r)
 	event_del(&r->timer);
 	if (r->state == KR_QUEUED)
 		TAILQ_REMOVE(&k->writeq, r, wentry);
+	else if (r->state == KR_PARKED)
+		TAILQ_REMOVE(&k->parked, r, wentry);
+	if (k->probe == r) {
+		struct timeval zero = {0, 0};
+
+		k->probe = NULL; /* another one goes */
+		evtimer_add(&k->gate_timer, &zero);
+	}
 	TAILQ_REMOVE(&k->reqs, r, entry);
 }
 
@@ -339,7 +365,11 @@ static void kreq_timer_event(evutil_socket_t fd, short kind, void *arg)
 	struct kube *k = r->k;
 
 	kube_enter(k);
-	if (r->state != KR_CANCELLED)
+	if (r->state == KR_CANCELLED)
+		;
+	else if (r->write && !r->ticket)
+		kube_wq_push(r); /* every attempt of a write takes a token */
+	else
 		kreq_start(r);
 	kube_leave(k);
 }
@@ -376,13 +406,178 @@ static struct kreq *kreq_new(
 	r->path = xstrdup(path);
 	r->arg = arg;
 	backoff_init(&r->bo, KUBE_BACKOFF_BASE, KUBE_RETRY_CAP);
+	r->t0 = now_mono();
+	r->patience = KUBE_PATIENCE;
 	evtimer_assign(&r->timer, k->base, kreq_timer_event, r);
 	TAILQ_INSERT_TAIL(&k->reqs, r, entry);
 	k->stats.requests++;
 	return r;
 }
 
+/* ---- the gate: one backoff for the whole client while the server is unreachable ---- */
+
+/* 1 while new attempts must wait: the server is down and a probe is out or due later, or
+ * the server asked for a pause (Retry-After) */
+static int kube_blocked(struct kube *k)
+{
+	if (k->down)
+		return k->probe != NULL || evtimer_pending(&k->gate_timer, NULL);
+	return now_mono() < k->hold_until;
+}
+
+static void kreq_park(struct kreq *r, int head)
+{
+	kreq_set_state(r, KR_PARKED);
+	if (head)
+		TAILQ_INSERT_HEAD(&r->k->parked, r, wentry);
+	else
+		TAILQ_INSERT_TAIL(&r->k->parked, r, wentry);
+}
+
+/* 1 if r must wait at the gate; while down, the first attempt when no probe is out or due
+ * becomes the probe */
+static int kube_gate_closed(struct kube *k, struct kreq *r)
+{
+	if (r == k->probe)
+		return 0;
+	if (k->down) {
+		if (k->probe == NULL && !evtimer_pending(&k->gate_timer, NULL)) {
+			k->probe = r;
+			return 0;
+		}
+		return 1;
+	}
+	return now_mono() < k->hold_until;
+}
+
+static void kube_gate_arm(struct kube *k, double delay)
+{
+	struct timeval tv = secs_to_tv(delay > 0 ? delay : 0);
+
+	evtimer_add(&k->gate_timer, &tv);
+}
+
+/* every parked request goes again (from the loop); writes keep their tokens */
+static void kube_gate_open(struct kube *k)
+{
+	struct kreq *r;
+	double now = now_mono();
+
+	if (now < k->hold_until) {
+		kube_gate_arm(k, k->hold_until - now);
+		return;
+	}
+	while ((r = TAILQ_FIRST(&k->parked)) != NULL) {
+		TAILQ_REMOVE(&k->parked, r, wentry);
+		kreq_schedule(r, 0);
+	}
+	kube_wq_pump(k);
+}
+
+/* an attempt could not reach the server: from now on one probe at a time, after a backoff
+ * shared by every request of this client */
+static void kube_set_down(struct kube *k, struct kreq *r, const char *why)
+{
+	double delay;
+
+	if (k->probe == r)
+		k->probe = NULL;
+	if (!k->down) {
+		k->down = 1;
+		k->stats.outages++;
+		backoff_reset(&k->down_bo);
+		log_warnx(NULL,
+		    "API server %s unreachable (%s): requests wait, one probe at a time",
+		    k->cfg.server, log_escape(why));
+	} else if (k->probe != NULL || evtimer_pending(&k->gate_timer, NULL))
+		return; /* an attempt that started before: the probe or its timer decides */
+	delay = backoff_next(&k->down_bo);
+	log_debug(NULL, "API server unreachable: next probe in %.1fs", delay);
+	kube_gate_arm(k, delay);
+}
+
+/* an attempt reached the server */
+static void kube_set_up(struct kube *k)
+{
+	if (!k->down)
+		return;
+	k->down = 0;
+	k->probe = NULL;
+	evtimer_del(&k->gate_timer);
+	backoff_reset(&k->down_bo);
+	log_info(NULL, "API server %s reachable again", k->cfg.server);
+	kube_gate_open(k);
+}
+
+/* Retry-After on a 429: no new attempt of this client before then */
+static void kube_hold(struct kube *k, double until)
+{
+	if (until <= k->hold_until)
+		return;
+	if (k->hold_until <= now_mono())
+		log_info(NULL, "API server asked to wait %.1fs: every request waits",
+		    until - now_mono());
+	k->hold_until = until;
+	if (!k->down)
+		kube_gate_arm(k, until - now_mono());
+}
+
+static void kreq_respond(struct kreq *, CURLcode, long);
+
+/* parked requests past their patience are answered: the server could not be reached */
+static void kube_gate_expire(struct kube *k)
+{
+	struct kreq *r, *next;
+	double now = now_mono();
+
+	for (r = TAILQ_FIRST(&k->parked); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, wentry);
+		if (r->watch || now - r->t0 < r->patience)
+			continue;
+		snprintf(r->fail, sizeof r->fail, "API server unreachable for %.0fs", now - r->t0);
+		kreq_respond(r, CURLE_COULDNT_CONNECT, 0);
+	}
+}
+
+static void kube_gate_event(evutil_socket_t fd, short kind, void *arg)
+{
+	struct kube *k = arg;
+	struct kreq *r;
+
+	kube_enter(k);
+	kube_gate_expire(k);
+	if (!k->down)
+		kube_gate_open(k);
+	else if (k->probe == NULL && (r = TAILQ_FIRST(&k->parked)) != NULL) {
+		TAILQ_REMOVE(&k->parked, r, wentry);
+		k->probe = r;
+		kreq_schedule(r, 0);
+	} else if (k->probe == NULL)
+		kube_wq_pump(k); /* the first write waiting for a token becomes the probe */
+	kube_leave(k);
+}
+
 /* ---- the writer's token bucket: a FIFO, never blocking ---- */
+
+/* a write with its token: it goes now (while the server is down, as the probe if none is out) */
+static void kreq_admit(struct kreq *r)
+{
+	struct kube *k = r->k;
+
+	TAILQ_REMOVE(&k->writeq, r, wentry);
+	r->ticket = 1;
+	if (k->down && k->probe == NULL)
+		k->probe = r;
+	kreq_set_state(r, KR_NEW);
+	kreq_launch(r);
+}
+
+static void kube_wq_push(struct kreq *r)
+{
+	kreq_set_state(r, KR_QUEUED);
+	TAILQ_INSERT_TAIL(&r->k->writeq, r, wentry);
+	kube_wq_pump(r->k);
+}
 
 static void kube_wq_pump(struct kube *k)
 {
@@ -391,6 +586,8 @@ static void kube_wq_pump(struct kube *k)
 	double delay;
 
 	while (!k->wq_reserved && (r = TAILQ_FIRST(&k->writeq)) != NULL) {
+		if (kube_blocked(k))
+			return; /* the gate opens them when the server is back or the hold ends */
 		delay = k->qps > 0 ? tb_take(&k->tb, now_mono()) : 0;
 		if (delay > 0) {
 			/* the token is reserved for the head; start it when it is due */
@@ -399,9 +596,7 @@ static void kube_wq_pump(struct kube *k)
 			evtimer_add(&k->wq_timer, &tv);
 			return;
 		}
-		TAILQ_REMOVE(&k->writeq, r, wentry);
-		kreq_set_state(r, KR_NEW);
-		kreq_launch(r);
+		kreq_admit(r);
 	}
 }
 
@@ -412,11 +607,8 @@ static void kube_wq_event(evutil_socket_t fd, short kind, void *arg)
 
 	kube_enter(k);
 	k->wq_reserved = 0;
-	if ((r = TAILQ_FIRST(&k->writeq)) != NULL) {
-		TAILQ_REMOVE(&k->writeq, r, wentry);
-		kreq_set_state(r, KR_NEW);
-		kreq_launch(r);
-	}
+	if ((r = TAILQ_FIRST(&k->writeq)) != NULL)
+		kreq_admit(r);
 	if (!k->dead)
 		kube_wq_pump(k);
 	kube_leave(k);
@@ -529,12 +721,16 @@ static CURL *kreq_easy(struct kreq *r)
 	return e;
 }
 
-static void kreq_conclude(struct kreq *, CURLcode, long, double);
+static void kreq_conclude(struct kreq *, CURLcode, long, double, int);
 
 static void kreq_start(struct kreq *r)
 {
 	struct kube *k = r->k;
 
+	if (kube_gate_closed(k, r)) {
+		kreq_park(r, 0);
+		return;
+	}
 	r->attempts++;
 	r->errbuf[0] = r->fail[0] = '\0';
 	r->resp.len = 0;
@@ -545,7 +741,7 @@ static void kreq_start(struct kreq *r)
 	    curl_multi_add_handle(k->multi, r->easy) != CURLM_OK) {
 		snprintf(r->fail, sizeof r->fail, "cannot start the transfer");
 		kreq_release_easy(r);
-		kreq_conclude(r, CURLE_FAILED_INIT, 0, -1);
+		kreq_conclude(r, CURLE_FAILED_INIT, 0, -1, 0);
 		return;
 	}
 	kreq_set_state(r, KR_RUNNING);
@@ -622,6 +818,11 @@ static void kreq_log_error(struct kreq *r, const struct kube_response *resp)
 		    resp->reason, log_escape(resp->message));
 }
 
+static int kreq_retryable(CURLcode res, long status)
+{
+	return res != CURLE_OK || status == 429 || (status >= 500 && status != 501);
+}
+
 /* the final answer of a request: fill kube_response and call done() */
 static void kreq_respond(struct kreq *r, CURLcode res, long status)
 {
@@ -636,6 +837,8 @@ static void kreq_respond(struct kreq *r, CURLcode res, long status)
 		if (status < 200 || status > 299)
 			kube_error_text(&r->resp, body, &resp.reason, &resp.message);
 	}
+	/* a lost answer stays unknown unless a later attempt got a definitive one */
+	resp.unknown = r->unknown && (res != CURLE_OK || kreq_retryable(res, status));
 	if (resp.status < 200 || resp.status > 299) {
 		r->k->stats.errors++;
 		kreq_log_error(r, &resp);
@@ -647,22 +850,43 @@ static void kreq_respond(struct kreq *r, CURLcode res, long status)
 	kreq_free(r);
 }
 
-static int kreq_retryable(CURLcode res, long status)
+/* an attempt that reached the server but may or may not have taken effect: the answer was
+ * lost on the way, or the server failed after it may have written (500, 502, 504); 429
+ * and 503 are refusals before any work */
+static int kreq_maybe_done(CURLcode res, long status)
 {
-	return res != CURLE_OK || status == 429 || (status >= 500 && status != 501);
+	return res != CURLE_OK || status == 500 || status == 502 || status == 504;
 }
 
-/* a request attempt ended: retry it, or answer */
-static void kreq_finish(struct kreq *r, CURLcode res, long status, double retry_after)
+/* a request attempt ended: retry it, or answer. unreached: it never left this machine */
+static void kreq_finish(
+    struct kreq *r, CURLcode res, long status, double retry_after, int unreached)
 {
-	double delay;
+	double delay, now = now_mono();
 	char what[CURL_ERROR_SIZE + 32];
 
-	if (!kreq_retryable(res, status) || r->attempts >= KUBE_ATTEMPTS) {
+	r->ticket = 0;
+	if (unreached) {
+		r->attempts--; /* not an attempt the server saw: wait at the gate */
+		if (now - r->t0 >= r->patience)
+			kreq_respond(r, res, status);
+		else
+			kreq_park(r, 1);
+		return;
+	}
+	if (!kreq_retryable(res, status) || res == CURLE_FAILED_INIT) {
+		kreq_respond(r, res, status);
+		return;
+	}
+	if (r->write && kreq_maybe_done(res, status))
+		r->unknown = 1;
+	if (r->attempts >= KUBE_ATTEMPTS || now - r->t0 >= r->patience) {
 		kreq_respond(r, res, status);
 		return;
 	}
 	delay = retry_after >= 0 ? retry_after : backoff_next(&r->bo);
+	if (status == 429)
+		kube_hold(r->k, now + delay);
 	if (res != CURLE_OK)
 		snprintf(what, sizeof what, "%s", kreq_message(r, res));
 	else
@@ -699,12 +923,13 @@ static void kwatch_finish(struct kreq *r, CURLcode res, long status)
 	kreq_free(r);
 }
 
-static void kreq_conclude(struct kreq *r, CURLcode res, long status, double retry_after)
+static void kreq_conclude(
+    struct kreq *r, CURLcode res, long status, double retry_after, int unreached)
 {
 	if (r->watch)
 		kwatch_finish(r, res, status);
 	else
-		kreq_finish(r, res, status, retry_after);
+		kreq_finish(r, res, status, retry_after, unreached);
 }
 
 /* Retry-After in seconds (the HTTP-date form is not used by the API server), or -1 */
@@ -722,10 +947,32 @@ static double kreq_retry_after(CURL *e)
 	return v > KUBE_RETRY_CAP ? KUBE_RETRY_CAP : (double)v;
 }
 
+/* 1 if the attempt never reached the server: no connection could be made. Then it cannot
+ * have taken effect, and the server counts as down */
+static int kreq_unreached(CURL *e, CURLcode res)
+{
+	curl_off_t connected = 0;
+
+	switch (res) {
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SSL_CONNECT_ERROR:
+		return 1;
+	case CURLE_OPERATION_TIMEDOUT:
+		/* a connect timeout, not one of a transfer under way */
+		curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &connected);
+		return connected == 0;
+	default:
+		return 0;
+	}
+}
+
 static void kreq_complete(struct kreq *r, CURLcode res)
 {
 	long status = 0, version = 0, conns = 0;
 	double retry_after, took = 0;
+	int unreached;
 
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &version);
@@ -735,13 +982,18 @@ static void kreq_complete(struct kreq *r, CURLcode res)
 	    log_escape(r->path), status, took, version == CURL_HTTP_VERSION_2_0 ? "2" : "1.1",
 	    conns > 0 ? "new" : "reused");
 	retry_after = kreq_retry_after(r->easy);
+	unreached = kreq_unreached(r->easy, res);
 	kreq_release_easy(r);
 	if (r->state == KR_CANCELLED) {
 		kreq_unlink(r);
 		kreq_free(r);
 		return;
 	}
-	kreq_conclude(r, res, status, retry_after);
+	if (unreached)
+		kube_set_down(r->k, r, kreq_message(r, res));
+	else
+		kube_set_up(r->k);
+	kreq_conclude(r, res, status, retry_after, unreached);
 }
 
 static void kube_check_done(struct kube *k)
@@ -819,6 +1071,8 @@ static size_t kreq_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 	if (r->state == KR_CANCELLED || r->k->dead)
 		return CURL_WRITEFUNC_ERROR;
+	if (r->k->down)
+		kube_set_up(r->k); /* a watch that never ends must not keep the client down */
 	if (r->watch) {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 		if (status >= 200 && status <= 299)
@@ -879,6 +1133,9 @@ struct kube *kube_new(
 	k->qps = opts != NULL ? opts->qps : 0;
 	tb_init(&k->tb, k->qps, opts != NULL && opts->burst > 1 ? opts->burst : 1, now_mono());
 	TAILQ_INIT(&k->writeq);
+	TAILQ_INIT(&k->parked);
+	backoff_init(&k->down_bo, KUBE_DOWN_BASE, KUBE_DOWN_CAP);
+	evtimer_assign(&k->gate_timer, base, kube_gate_event, k);
 	TAILQ_INIT(&k->reqs);
 	TAILQ_INIT(&k->socks);
 	evtimer_assign(&k->timer, base, kube_timer_event, k);
@@ -917,6 +1174,7 @@ static void kube_destroy(struct kube *k)
 	evtimer_del(&k->timer);
 	evtimer_del(&k->reaper);
 	evtimer_del(&k->wq_timer);
+	evtimer_del(&k->gate_timer);
 	if (k->token != NULL)
 		explicit_bzero(k->token, strlen(k->token));
 	free(k->token);
@@ -939,6 +1197,12 @@ void kube_free(struct kube *k)
 int kube_request(struct kube *k, const char *method, const char *path, const char *content_type,
     const char *body, kube_done_fn done, void *arg)
 {
+	return kube_request_patient(k, method, path, content_type, body, 0, done, arg);
+}
+
+int kube_request_patient(struct kube *k, const char *method, const char *path,
+    const char *content_type, const char *body, double patience, kube_done_fn done, void *arg)
+{
 	struct kreq *r;
 
 	if (k == NULL || k->dead || method == NULL || path == NULL || path[0] != '/' ||
@@ -950,14 +1214,15 @@ int kube_request(struct kube *k, const char *method, const char *path, const cha
 	r->ctype = content_type != NULL ? xstrdup(content_type) : NULL;
 	r->body = body != NULL ? xstrdup(body) : NULL;
 	r->done = done;
+	if (patience > 0)
+		r->patience = patience;
 	if (strcmp(method, "GET") == 0) {
 		kreq_launch(r);
 		return 0;
 	}
 	k->stats.writes++;
-	kreq_set_state(r, KR_QUEUED);
-	TAILQ_INSERT_TAIL(&k->writeq, r, wentry);
-	kube_wq_pump(k);
+	r->write = 1;
+	kube_wq_push(r);
 	return 0;
 }
 

@@ -3,9 +3,14 @@
  * precedence, and HTTP over libcurl's multi-socket interface driven by the caller's libevent
  * base (HTTP/2 where offered, connections reused). Nothing blocks.
  *
- * Requests: 429 and 5xx are retried after Retry-After (or backoff) up to 5 attempts,
- * transport errors likewise; non-GET requests pass through the writer's token bucket
- * (qps/burst). Bearer tokens from a tokenFile are re-read when the file changes.
+ * Requests: 429, 5xx and lost answers are retried after Retry-After (or backoff), up to 10
+ * attempts within the request's patience (60 s unless asked otherwise); every attempt of a
+ * non-GET request passes the writer's token bucket (qps/burst). A 429's Retry-After holds
+ * every request of the client. When the server cannot be reached at all, the client is
+ * "down": requests wait (parked, not failed) and one probe at a time tries again after a
+ * backoff shared by all (0.5 s doubling to 8 s), so an outage costs a few connection
+ * attempts, not one per request. Bearer tokens from a tokenFile are re-read when the file
+ * changes.
  * Watches parse the stream incrementally (json-c tokener) as bytes arrive.
  */
 #ifndef VMPOOL_KUBE_H
@@ -65,6 +70,10 @@ struct kube_response {
 	json_object *body;   /* parsed JSON body or NULL; borrowed during the callback */
 	const char *reason;  /* Status.reason for errors ("AlreadyExists", "NotFound", ...) or "" */
 	const char *message; /* Status.message, or the transport error text, or "" */
+	/* a write whose effect is unknown: an attempt reached the server and its answer was
+	 * lost (or it failed with 500/502/504), and no later attempt settled it. Not a failure:
+	 * the object may have been written. Never set when no attempt reached the server. */
+	int unknown;
 };
 typedef void (*kube_done_fn)(const struct kube_response *, void *arg);
 
@@ -72,6 +81,9 @@ typedef void (*kube_done_fn)(const struct kube_response *, void *arg);
  * content_type NULL means application/json. Returns 0 (queued) or -1. */
 int kube_request(struct kube *, const char *method, const char *path, const char *content_type,
     const char *body, kube_done_fn, void *arg);
+/* the same, waiting up to patience seconds (0: the default) for an outcome */
+int kube_request_patient(struct kube *, const char *method, const char *path,
+    const char *content_type, const char *body, double patience, kube_done_fn, void *arg);
 
 /* A watch: path is the full watch URL path + query (watch=1, resourceVersion, ...).
  * event() is called for each event with type "ADDED", "MODIFIED", "DELETED", "BOOKMARK"
@@ -88,6 +100,7 @@ void kube_watch_cancel(struct kube_watch *);
 /* counters for metrics */
 struct kube_stats {
 	unsigned long requests, writes, errors, retries, watch_events;
+	unsigned long outages; /* times the server became unreachable */
 };
 void kube_get_stats(const struct kube *, struct kube_stats *);
 

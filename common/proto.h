@@ -65,7 +65,11 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
  * ACT_EVENT posts only `event`.
  * RESULT: rv (optional) is the resourceVersion of the object the API answered with (creates,
  * updates, patches); gone (optional, true) instead when that write took the last finalizer
- * of an object being deleted, which the API then removes. ok is true for success and for the idempotent outcomes (create -> AlreadyExists,
+ * of an object being deleted, which the API then removes. unknown (optional, true, with ok
+ * false) says the outcome is not known: the request reached the API server and its answer
+ * was lost, so the write may have happened; the planner then waits for the watcher to show
+ * it, never counts it as failed. ok is true for success and for the idempotent outcomes
+ * (create -> AlreadyExists,
  * delete/patch -> NotFound); status is the HTTP status (0 if none), reason the API's
  * Status.reason, message the API's message or the transport error.
  */

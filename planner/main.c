@@ -104,6 +104,7 @@ static void planner_act_up(struct link *l, void *arg)
 	struct planner *p = arg;
 
 	log_info(NULL, "actuator link up");
+	planrun_resend(p);
 	planrun_mark_all(p);
 }
 

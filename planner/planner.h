@@ -50,7 +50,11 @@ int expect_result(struct expect *, uint64_t id, int ok);
  * let the API remove the object (it took the last finalizer of a deleted object), so the
  * patch waits until the object is gone from the cache */
 int expect_result_rv(struct expect *, uint64_t id, int ok, const char *rv, int gone);
-/* the actuator link dropped: forget every expectation still waiting for its RESULT */
+/* the outcome is unknown (the API's answer was lost): creates and deletes stay expected
+ * until the cache shows them (or the TTL), patches are forgotten */
+void expect_unknown(struct expect *, uint64_t id);
+/* the actuator link dropped: every outcome still without a RESULT is unknown; forgets the
+ * patches among them, keeps creates and deletes (their actions are sent again) */
 size_t expect_link_lost(struct expect *);
 void expect_drop_pool(struct expect *, const char *pool_key);
 /* removes what the cache now shows as done; pool may be NULL, vms are the namespace's */
@@ -104,6 +108,7 @@ struct plan_in {
 	void *removed_arg;
 	struct expect *exp; /* read only */
 	int burst;
+	int create_cap; /* slow start: creates this pass may send (<= 0: burst) */
 	unsigned int seed;
 	double now;           /* monotonic, for expectations */
 	double wallnow;       /* seconds since the epoch, for object timestamps */
@@ -172,6 +177,9 @@ struct pstate {
 	int aborted;   /* one failed without one (finalizers, release) */
 	char *fail_reason, *fail_message;
 	long long warned_gen;
+	/* slow start for creates, as client-go's slowStartBatch: 1, 2, 4, ... up to the burst;
+	 * every create that succeeds adds one, a failed one starts again at 1 */
+	long create_window;
 };
 
 struct planner {
@@ -203,6 +211,8 @@ void planrun_mark_all(struct planner *);
 void planrun_changed(const char *kind, json_object *old, json_object *new_, void *arg);
 void planrun_result(struct planner *, json_object *body);
 void planrun_link_lost(struct planner *);
+/* the actuator link is up again: sends the creates and deletes the lost link left unknown */
+void planrun_resend(struct planner *);
 void planrun_snapshot(struct link *, void *arg);
 void planrun_metrics_declare(void);
 

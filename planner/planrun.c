@@ -24,6 +24,8 @@ struct outstanding {
 	char *key; /* pool key */
 	uint64_t pass;
 	char *op, *name, *uid;
+	json_object *body;  /* creates and deletes: the action, sent again if the link drops */
+	int resend;         /* the link dropped before its RESULT: send it again when it is up */
 	const char *reason; /* static strings from plan.c */
 	const char *prefix;
 };
@@ -67,6 +69,7 @@ static void planrun_outstanding_free(void *p)
 	free(o->op);
 	free(o->name);
 	free(o->uid);
+	json_object_put(o->body);
 	free(o);
 }
 
@@ -424,6 +427,8 @@ static int planrun_send(struct planner *p, struct pstate *ps, struct plan_act *a
 	o->uid = obj_str(a->body, "uid") ? xstrdup(obj_str(a->body, "uid")) : NULL;
 	o->reason = a->reason;
 	o->prefix = a->prefix;
+	if (a->kind == EXPECT_CREATE || a->kind == EXPECT_DELETE || a->kind == EXPECT_CREATE_REV)
+		o->body = json_object_get(a->body);
 	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
 	pmap_put(p->out, idbuf, o);
 	return 0;
@@ -517,6 +522,8 @@ static void planrun_plan(
 	in.wallnow = now_real();
 	in.exp = p->exp;
 	in.burst = (int)p->burst;
+	/* printed actions get no RESULT to open the window: no slow start in a replay */
+	in.create_cap = p->actions_stdout ? 0 : ps->create_window > 0 ? (int)ps->create_window : 1;
 	in.seed = p->seed >= 0 ? (unsigned int)p->seed : (unsigned int)random();
 	in.now = now;
 	in.warned_gen = ps->warned_gen;
@@ -534,6 +541,8 @@ static void planrun_plan(
 		planrun_set_result(p, ps, 1, NULL, NULL);
 		queue_ok(p->q, key);
 	}
+	if (out.ncreate == 0 && !out.gated)
+		ps->create_window = 1; /* nothing to create: the next scale-out starts slow */
 	if (out.gated)
 		log_debug(key, "waiting for expectations");
 	if (out.requeue_after > 0)
@@ -619,13 +628,27 @@ static void planrun_pass_result(
 	}
 }
 
+/* a create's RESULT moves the pool's slow-start window */
+static void planrun_slow_start(struct planner *p, struct pstate *ps, int ok, int unknown)
+{
+	long w = ps->create_window > 0 ? ps->create_window : 1;
+
+	if (unknown)
+		return;
+	if (!ok)
+		w = 1;
+	else if (w < p->burst)
+		w++;
+	ps->create_window = w;
+}
+
 void planrun_result(struct planner *p, json_object *body)
 {
 	struct outstanding *o;
 	struct pstate *ps;
 	long long id;
 	char idbuf[32], err[512];
-	int ok = obj_bool(body, "ok");
+	int ok = obj_bool(body, "ok"), unknown = !ok && obj_bool(body, "unknown");
 
 	if (obj_int(body, "id", &id) == -1) {
 		log_warnx(NULL, "RESULT without id ignored");
@@ -636,10 +659,21 @@ void planrun_result(struct planner *p, json_object *body)
 		log_debug(NULL, "RESULT for unknown action %lld ignored", id);
 		return;
 	}
-	expect_result_rv(p->exp, (uint64_t)id, ok, obj_str(body, "rv"), obj_bool(body, "gone"));
+	planrun_error_text(body, err, sizeof(err));
+	if (unknown) {
+		/* not a failure: the write may have happened; the watcher will tell */
+		expect_unknown(p->exp, (uint64_t)id);
+		log_warnx(o->key,
+		    "action %lld %s %s: outcome unknown (%s); waiting for the watcher", id, o->op,
+		    log_escape(o->name), log_escape(err));
+		ok = 1;
+	} else
+		expect_result_rv(
+		    p->exp, (uint64_t)id, ok, obj_str(body, "rv"), obj_bool(body, "gone"));
 	if (!ok && o->uid != NULL && strcmp(o->op, ACT_DELETE_VM) == 0)
 		pmap_del(p->removed, o->uid);
-	planrun_error_text(body, err, sizeof(err));
+	if ((ps = pmap_get(p->pools, o->key)) != NULL && strcmp(o->op, ACT_CREATE_VM) == 0)
+		planrun_slow_start(p, ps, ok, unknown);
 	if (!ok) {
 		log_warnx(o->key, "action %lld %s %s failed: %s", id, o->op, log_escape(o->name),
 		    log_escape(err));
@@ -658,16 +692,67 @@ static void planrun_reset_pending(const char *key, void *val, void *arg)
 	ps->pending = 0;
 }
 
-/* the actuator link dropped: every outstanding action is unknown; plan again */
+/* the keys of outstanding actions with a body (creates and deletes) */
+struct planrun_keys {
+	char **v;
+	size_t n;
+};
+
+static void planrun_key_unknown(const char *key, void *val, void *arg)
+{
+	struct outstanding *o = val;
+	struct planrun_keys *k = arg;
+
+	if (o->body == NULL)
+		return;
+	k->v = xreallocarray(k->v, k->n + 1, sizeof(*k->v));
+	k->v[k->n++] = xstrdup(key);
+}
+
+/* the actuator link dropped: every outstanding action is unknown. Creates and deletes stay
+ * expected and are sent again when the link is back (a repeated create is AlreadyExists, a
+ * repeated delete with its uid precondition NotFound or Conflict: both done), so a lost
+ * answer never makes a pass pick another victim; patches are planned again. */
 void planrun_link_lost(struct planner *p)
 {
-	size_t n = expect_link_lost(p->exp);
+	struct pmap *keep = pmap_new(planrun_outstanding_free);
+	struct planrun_keys k = {NULL, 0};
+	struct outstanding *o;
+	size_t n = expect_link_lost(p->exp), i;
 
-	log_info(NULL, "actuator link lost: %zu outstanding actions, %zu expectations dropped",
-	    pmap_count(p->out), n);
+	pmap_foreach(p->out, planrun_key_unknown, &k);
+	for (i = 0; i < k.n; i++) {
+		o = pmap_take(p->out, k.v[i]);
+		o->resend = 1;
+		o->pass = 0; /* no longer part of a pass's sync result */
+		pmap_put(keep, k.v[i], o);
+		free(k.v[i]);
+	}
+	free(k.v);
+	log_info(NULL,
+	    "actuator link lost: %zu outstanding actions forgotten, %zu kept to send again, %zu "
+	    "expectations dropped",
+	    pmap_count(p->out), pmap_count(keep), n);
 	pmap_free(p->out);
-	p->out = pmap_new(planrun_outstanding_free);
+	p->out = keep;
 	pmap_foreach(p->pools, planrun_reset_pending, NULL);
-	metrics_set("vmpool_planner_outstanding_actions", NULL, 0);
+	metrics_set("vmpool_planner_outstanding_actions", NULL, (double)pmap_count(p->out));
 	planrun_mark_all(p);
+}
+
+static void planrun_resend_one(const char *key, void *val, void *arg)
+{
+	struct outstanding *o = val;
+	struct planner *p = arg;
+
+	if (!o->resend || link_send(p->act, MSG_ACTION, o->body) == -1)
+		return;
+	o->resend = 0;
+	log_info(o->key, "action %" PRIu64 ": %s %s sent again (its outcome was unknown)", o->id,
+	    o->op, log_escape(o->name));
+}
+
+void planrun_resend(struct planner *p)
+{
+	pmap_foreach(p->out, planrun_resend_one, p);
 }

@@ -178,6 +178,7 @@ static void wpool(json_object *pool)
 
 /* ---- fake actuator ---- */
 
+/* ok: 1 done, 0 failed, -1 unknown (the answer was lost) */
 static void act_reply_as(struct link *l, json_object *action, int ok)
 {
 	json_object *r = json_object_new_object();
@@ -185,10 +186,18 @@ static void act_reply_as(struct link *l, json_object *action, int ok)
 
 	obj_int(action, "id", &id);
 	json_object_object_add(r, "id", json_object_new_int64(id));
-	json_object_object_add(r, "ok", json_object_new_boolean(ok));
-	json_object_object_add(r, "status", json_object_new_int(ok ? 201 : 500));
-	json_object_object_add(r, "reason", json_object_new_string(ok ? "" : "InternalError"));
-	json_object_object_add(r, "message", json_object_new_string(ok ? "" : "boom"));
+	json_object_object_add(r, "ok", json_object_new_boolean(ok == 1));
+	if (ok == -1)
+		json_object_object_add(r, "unknown", json_object_new_boolean(1));
+	json_object_object_add(r, "status", json_object_new_int(ok == 1 ? 201 : ok ? 0 : 500));
+	json_object_object_add(r, "reason",
+	    json_object_new_string(ok == 1 ? ""
+	                           : ok    ? ""
+	                                   : "InternalError"));
+	json_object_object_add(r, "message",
+	    json_object_new_string(ok == 1 ? ""
+	                           : ok    ? "connection reset by peer"
+	                                   : "boom"));
 	link_send(l, MSG_RESULT, r);
 	json_object_put(r);
 }
@@ -206,8 +215,9 @@ static void act_up(struct link *l, void *arg)
 static void act_frame(struct link *l, int type, json_object *body, void *arg)
 {
 	json_object_array_add(C.actions, obj_copy(body));
+	/* C.answer: 0 none, 1 done, 2 failed, 3 unknown */
 	if (C.answer)
-		act_reply_as(l, body, C.answer == 1);
+		act_reply_as(l, body, C.answer == 1 ? 1 : C.answer == 2 ? 0 : -1);
 }
 
 static void act_down(struct link *l, void *arg)
@@ -497,33 +507,50 @@ static void scenario_scale_out(void)
 	wpool(mkpool("p", PUID, 3, ",\"finalizers\":[\"pool.kubevirt.io/finalizer\"]", "a"));
 	planner_start();
 	sub_start();
-	check(wait_actions(3, 15000), "snapshot with a 3-replica pool: 3 actions");
+	check(wait_actions(1, 15000), "snapshot with a 3-replica pool: slow start sends 1 create");
 	settle(300);
-	check_actions(0, "create_vm:p-0,create_vm:p-1,create_vm:p-2", "scale out");
+	check_actions(0, "create_vm:p-0", "scale out starts with one create");
 	a = json_object_array_get_idx(C.actions, 0);
 	check(a != NULL && obj_str(a, "body.metadata.ownerReferences.0.uid") != NULL &&
 	          strcmp(obj_str(a, "body.metadata.ownerReferences.0.uid"), PUID) == 0,
 	    "create body owned by the pool");
+	answer_from(0);
+	wset("vm", mkvm("p-0", 1));
+	check(wait_actions(3, 5000), "p-0 created and seen: the window doubles to 2");
+	settle(300);
+	check_actions(1, "create_vm:p-1,create_vm:p-2", "scale out goes on with two creates");
 }
 
+static long long action_id(size_t i)
+{
+	long long id = -1;
+
+	obj_int(json_object_array_get_idx(C.actions, i), "id", &id);
+	return id;
+}
+
+/* the link drops before the RESULTs of p-1 and p-2: their outcome is unknown, so the very
+ * same actions are sent again (a repeated create is AlreadyExists), and nothing else */
 static void scenario_actuator_drop(void)
 {
 	size_t before = nactions();
 
 	link_close(C.act_link, "test: drop");
-	check(wait_actions(before + 3, 10000), "actuator dropped: re-planned");
-	settle(300);
-	check_actions(before, "create_vm:p-0,create_vm:p-1,create_vm:p-2",
-	    "re-plan after the drop uses the same names");
+	check(wait_actions(before + 2, 10000), "actuator dropped: unanswered creates sent again");
+	settle(500);
+	check_actions(before, "create_vm:p-1,create_vm:p-2", "sent again with the same names");
+	check(action_id(before) == action_id(before - 2) &&
+	          action_id(before + 1) == action_id(before - 1),
+	    "sent again as the same actions (ids %lld %lld)", action_id(before),
+	    action_id(before + 1));
 }
 
 static void scenario_settle(void)
 {
 	size_t before = nactions();
 
-	answer_from(before - 3);
+	answer_from(before - 2);
 	C.answer = 1;
-	wset("vm", mkvm("p-0", 1));
 	wset("vm", mkvm("p-1", 1));
 	wset("vm", mkvm("p-2", 1));
 	settle(800);
@@ -593,9 +620,9 @@ static void scenario_restart(void)
 
 	C.answer = 0;
 	wpool(mkpool("p", PUID, 6, ",\"finalizers\":[\"pool.kubevirt.io/finalizer\"]", "a"));
-	check(wait_actions(before + 2, 5000), "scaled to 6: 2 actions");
+	check(wait_actions(before + 1, 5000), "scaled to 6: slow start, 1 action");
 	settle(200);
-	check_actions(before, "create_vm:p-4,create_vm:p-5", "scale to 6");
+	check_actions(before, "create_vm:p-4", "scale to 6");
 	kill(C.pid, SIGKILL);
 	reap(C.pid, 5000);
 	wset("vm", mkvm("p-4", 1)); /* the actuator had made this one */
@@ -604,6 +631,45 @@ static void scenario_restart(void)
 	check(wait_actions(before + 1, 15000), "restarted planner: 1 action");
 	settle(500);
 	check_actions(before, "create_vm:p-5", "restart plans from the snapshot, no duplicate");
+	kill(C.pid, SIGTERM);
+	st = reap(C.pid, 5000);
+	check(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: clean exit 0");
+	C.pid = -1;
+}
+
+static int count_op(size_t from, const char *op)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = from; i < nactions(); i++)
+		n += strcmp(obj_str(json_object_array_get_idx(C.actions, i), "op"), op) == 0;
+	return n;
+}
+
+/* every answer is lost (RESULT unknown): no failure, nothing planned again, and no new
+ * victim while the watcher's picture still shows the VMs being deleted */
+static void scenario_unknown(void)
+{
+	size_t before = nactions();
+	int st;
+
+	C.answer = 3;
+	json_object_object_del(C.results, NS "/p");
+	planner_start();
+	check(wait_actions(before + 1, 15000), "restarted planner: p-5 created");
+	settle(1500);
+	check(nactions() == before + 1 && count_op(before, "create_vm") == 1,
+	    "an unknown create is not planned again (%zu actions)", nactions() - before);
+	check(run_until(result_is, NS "/p", 3000), "an unknown outcome is no failure");
+	wset("vm", mkvm("p-5", 1)); /* the watcher shows it was made */
+	before = nactions();
+	wpool(mkpool("p", PUID, 4, ",\"finalizers\":[\"pool.kubevirt.io/finalizer\"]", "a"));
+	check(wait_actions(before + 2, 5000), "scaled to 4: two deletes");
+	settle(1500);
+	check(nactions() == before + 2 && count_op(before, "delete_vm") == 2,
+	    "unknown deletes: no other victim while the picture still shows them (%zu actions)",
+	    nactions() - before);
 	kill(C.pid, SIGTERM);
 	st = reap(C.pid, 5000);
 	check(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: clean exit 0");
@@ -706,6 +772,7 @@ int main(void)
 	scenario_malformed();
 	scenario_failure();
 	scenario_restart();
+	scenario_unknown();
 	scenario_replay();
 
 	cleanup();

@@ -74,6 +74,9 @@ reset_ctl
     --burst-replicas 5 --dry-run --ready-fd 3 3>"$T/ready" 2>"$T/sv1.log" &
 SVPID=$!
 if wait_for 10 grep -q ready "$T/ready"; then ok "ready fd written"; else no "ready fd"; fi
+# the ready fd says vmpoold started them, not that each has written its argv yet
+all_argv() { for n in vmpool-watcher vmpool-planner vmpool-actuator vmpool-status; do [ -s "$FAKE_CTL/$n.argv" ] || return 1; done; }
+wait_for 10 all_argv || no "all four stages wrote their argv"
 argv_has() { tr '\n' ' ' <"$FAKE_CTL/$1.argv" | grep -q -- "$2"; }
 argv_ok=1
 for n in vmpool-watcher vmpool-planner vmpool-actuator vmpool-status; do

@@ -46,8 +46,8 @@ static void test_build(void **state)
 	assert_string_equal(obj_str(ev, "reason"), "SuccessfulCreate");
 	assert_string_equal(obj_str(ev, "message"), "Created VM ns/p-0");
 	assert_string_equal(obj_str(ev, "type"), "Normal");
-	assert_string_equal(obj_str(ev, "source.component"), "virtualmachinepool-controller");
-	assert_string_equal(obj_str(ev, "reportingComponent"), "virtualmachinepool-controller");
+	assert_string_equal(obj_str(ev, "source.component"), "vmpoold");
+	assert_string_equal(obj_str(ev, "reportingComponent"), "vmpoold");
 	assert_string_equal(obj_str(ev, "firstTimestamp"), "2023-11-14T22:13:20Z");
 	assert_string_equal(obj_str(ev, "lastTimestamp"), "2023-11-14T22:13:20Z");
 	assert_int_equal(obj_int(ev, "count", &n), 0);

@@ -189,15 +189,50 @@ static void test_link_lost_and_drop_pool(void **state)
 	expect_add(e, 1, KEY, EXPECT_CREATE, "p-0", "create_vm", NULL, 10);
 	expect_add(e, 2, KEY, EXPECT_CREATE, "p-1", "create_vm", NULL, 10);
 	expect_add(e, 3, "ns/q", EXPECT_DELETE, "u", "delete_vm", NULL, 10);
+	expect_add(e, 5, KEY, EXPECT_PATCH, "v", "patch_vm", "7", 10);
+	expect_add(e, 6, KEY, EXPECT_PATCH, "w", "patch_vm", "7", 10);
 	expect_result(e, 1, 1);
-	/* only the actions still waiting for a RESULT are forgotten */
-	assert_int_equal(expect_link_lost(e), 2);
+	expect_result(e, 6, 1);
+	/* the outcome of every action without a RESULT is unknown: creates and deletes stay
+	 * expected (they are sent again), only the patch still waiting is forgotten */
+	assert_int_equal(expect_link_lost(e), 1);
 	assert_true(expect_create_pending(e, KEY, "p-0", 11));
-	assert_false(expect_create_pending(e, KEY, "p-1", 11));
+	assert_true(expect_create_pending(e, KEY, "p-1", 11));
+	assert_true(expect_delete_pending(e, "u", 11));
+	assert_false(expect_patch_pending(e, "v", NULL, 11));
+	assert_true(expect_patch_pending(e, "w", NULL, 11));
 	expect_add(e, 4, "ns/q", EXPECT_DELETE, "u", "delete_vm", NULL, 10);
 	expect_drop_pool(e, KEY);
-	assert_int_equal(expect_count(e), 1);
-	assert_int_equal(expect_scale_pending(e, "ns/q", 11), 1);
+	assert_int_equal(expect_count(e), 2);
+	assert_int_equal(expect_scale_pending(e, "ns/q", 11), 2);
+	expect_free(e);
+}
+
+/* a lost answer is not a failure: a delete stays expected, so no pass picks another victim
+ * for it, until the cache shows the VM gone (or the TTL); a patch is simply planned again */
+static void test_unknown_outcome(void **state)
+{
+	struct expect *e = expect_new(300);
+	json_object *v = vm("p-0", "u0", "5", 0);
+
+	expect_add(e, 1, KEY, EXPECT_DELETE, "u0", "delete_vm", NULL, 10);
+	expect_add(e, 2, KEY, EXPECT_CREATE, "p-1", "create_vm", NULL, 10);
+	expect_add(e, 3, KEY, EXPECT_PATCH, "u0", "patch_vm", "5", 10);
+	expect_unknown(e, 1);
+	expect_unknown(e, 2);
+	expect_unknown(e, 3);
+	expect_unknown(e, 99); /* no such action: nothing happens */
+	assert_true(expect_delete_pending(e, "u0", 11));
+	assert_true(expect_create_pending(e, KEY, "p-1", 11));
+	assert_false(expect_patch_pending(e, "u0", NULL, 11));
+	assert_int_equal(expect_scale_pending(e, KEY, 11), 2);
+	/* the stale cache still shows the VM alive: still pending */
+	expect_settle(e, KEY, NULL, &v, 1, 12);
+	assert_true(expect_delete_pending(e, "u0", 12));
+	/* the watch catches up: gone */
+	expect_settle(e, KEY, NULL, NULL, 0, 13);
+	assert_false(expect_delete_pending(e, "u0", 13));
+	json_object_put(v);
 	expect_free(e);
 }
 
@@ -212,6 +247,7 @@ int main(void)
 	    cmocka_unit_test(test_ttl),
 	    cmocka_unit_test(test_expire_reports_pool),
 	    cmocka_unit_test(test_link_lost_and_drop_pool),
+	    cmocka_unit_test(test_unknown_outcome),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
