@@ -98,6 +98,7 @@ struct kube {
 	struct kube_config cfg;
 	char *user_agent;
 	long timeout;
+	double patience; /* default seconds a request may wait for an outcome */
 	double qps;
 	struct tokenbucket tb;
 	int wq_reserved; /* the FIFO head holds a token and waits for wq_timer */
@@ -407,7 +408,7 @@ static struct kreq *kreq_new(
 	r->arg = arg;
 	backoff_init(&r->bo, KUBE_BACKOFF_BASE, KUBE_RETRY_CAP);
 	r->t0 = now_mono();
-	r->patience = KUBE_PATIENCE;
+	r->patience = k->patience;
 	evtimer_assign(&r->timer, k->base, kreq_timer_event, r);
 	TAILQ_INSERT_TAIL(&k->reqs, r, entry);
 	k->stats.requests++;
@@ -732,6 +733,7 @@ static void kreq_start(struct kreq *r)
 		return;
 	}
 	r->attempts++;
+	k->stats.attempts++;
 	r->errbuf[0] = r->fail[0] = '\0';
 	r->resp.len = 0;
 	if (r->tok != NULL)
@@ -865,15 +867,16 @@ static void kreq_finish(
 	double delay, now = now_mono();
 	char what[CURL_ERROR_SIZE + 32];
 
-	r->ticket = 0;
 	if (unreached) {
-		r->attempts--; /* not an attempt the server saw: wait at the gate */
+		/* not an attempt the server saw: it waits at the gate and keeps its token */
+		r->attempts--;
 		if (now - r->t0 >= r->patience)
 			kreq_respond(r, res, status);
 		else
 			kreq_park(r, 1);
 		return;
 	}
+	r->ticket = 0;
 	if (!kreq_retryable(res, status) || res == CURLE_FAILED_INIT) {
 		kreq_respond(r, res, status);
 		return;
@@ -885,7 +888,7 @@ static void kreq_finish(
 		return;
 	}
 	delay = retry_after >= 0 ? retry_after : backoff_next(&r->bo);
-	if (status == 429)
+	if (status == 429 && delay > 0)
 		kube_hold(r->k, now + delay);
 	if (res != CURLE_OK)
 		snprintf(what, sizeof what, "%s", kreq_message(r, res));
@@ -1130,6 +1133,7 @@ struct kube *kube_new(
 	else
 		k->user_agent = xstrdup(KUBE_USER_AGENT);
 	k->timeout = opts != NULL && opts->timeout > 0 ? opts->timeout : KUBE_DEFAULT_TIMEOUT;
+	k->patience = opts != NULL && opts->patience > 0 ? opts->patience : KUBE_PATIENCE;
 	k->qps = opts != NULL ? opts->qps : 0;
 	tb_init(&k->tb, k->qps, opts != NULL && opts->burst > 1 ? opts->burst : 1, now_mono());
 	TAILQ_INIT(&k->writeq);

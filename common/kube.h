@@ -57,6 +57,7 @@ struct kube_opts {
 	int burst;
 	const char *user_agent; /* "PROGRAM": sent as "vmpoold/VERSION (PROGRAM)"; "x/1" as is */
 	long timeout;           /* seconds for non-watch requests, 0 = 60 */
+	double patience;        /* seconds a request may wait for an outcome, 0 = 60 */
 };
 struct kube *kube_new(struct event_base *, const struct kube_config *, const struct kube_opts *);
 /* start-up helper: loads the kubeconfig (precedence as kubeconfig_load) and creates the client;
@@ -100,7 +101,8 @@ void kube_watch_cancel(struct kube_watch *);
 /* counters for metrics */
 struct kube_stats {
 	unsigned long requests, writes, errors, retries, watch_events;
-	unsigned long outages; /* times the server became unreachable */
+	unsigned long outages;  /* times the server became unreachable */
+	unsigned long attempts; /* transfers started (each may open a connection) */
 };
 void kube_get_stats(const struct kube *, struct kube_stats *);
 

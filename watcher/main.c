@@ -210,7 +210,7 @@ static void watcher_start(struct watcher *w)
 	static const struct informer_sink sink = {
 	    watcher_on_set, watcher_on_del, watcher_on_synced};
 	struct link_spec lspec = spec;
-	struct kube_opts ko = {w->cli.qps, w->cli.burst, WATCHER_PROG, 0};
+	struct kube_opts ko = {w->cli.qps, w->cli.burst, WATCHER_PROG, 0, 0};
 	char *sock;
 	size_t i;
 

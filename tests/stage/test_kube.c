@@ -1,0 +1,275 @@
+/*
+ * test_kube.c: the Kubernetes client's behaviour under faults, in one process against a
+ * fake API server (evhttp on 127.0.0.1, plain http) that it scripts per request:
+ * - a refused outage: writes wait at the gate instead of failing, one probe at a time
+ *   tries the server with the shared backoff (a handful of attempts, not one per request),
+ *   and every write succeeds once the server listens;
+ * - 429 with Retry-After: no attempt of any request before it has passed, and every write
+ *   attempt (retries included) passes the token bucket;
+ * - outcomes: 504 on a write is unknown (the write may have happened), 504 then 409
+ *   AlreadyExists is known, 503 and 504 on a GET are plain failures.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "kube.h"
+#include "log.h"
+#include "timeutil.h"
+#include "../support/stagekit.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			passed++;                                                                  \
+		} else {                                                                           \
+			failed++;                                                                  \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fprintf(stderr, "\n");                                                     \
+		}                                                                                  \
+	} while (0)
+
+#define NREQ 64
+
+static struct event_base *base;
+
+/* the fake server's script and what it saw */
+static struct {
+	int status[NREQ];   /* answer to the i-th request (0: 201) */
+	int retry_after;    /* with 429 */
+	double t[NREQ * 4]; /* when each request arrived */
+	int n;
+} S;
+
+/* what the client's callbacks got */
+struct call {
+	int done;
+	long status;
+	int unknown;
+	char reason[64];
+};
+
+static void serve(struct evhttp_request *req, void *arg)
+{
+	int i = S.n, st = i < NREQ && S.status[i] != 0 ? S.status[i] : 201;
+	struct evbuffer *b = evbuffer_new();
+	char ra[16];
+
+	if (S.n < NREQ * 4)
+		S.t[S.n++] = now_mono();
+	if (st == 409)
+		evbuffer_add_printf(
+		    b, "{\"kind\":\"Status\",\"reason\":\"AlreadyExists\",\"code\":409}");
+	else
+		evbuffer_add_printf(b, "{\"kind\":\"Status\",\"code\":%d}", st);
+	if (st == 429) {
+		snprintf(ra, sizeof ra, "%d", S.retry_after);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+	}
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	evhttp_send_reply(req, st, "x", b);
+	evbuffer_free(b);
+}
+
+static void done(const struct kube_response *r, void *arg)
+{
+	struct call *c = arg;
+
+	c->done = 1;
+	c->status = r->status;
+	c->unknown = r->unknown;
+	snprintf(c->reason, sizeof c->reason, "%s", r->reason);
+}
+
+static int all_done(struct call *c, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!c[i].done)
+			return 0;
+	return 1;
+}
+
+/* runs the loop until the n calls are done or secs pass */
+static int run(struct call *c, int n, double secs)
+{
+	double end = now_mono() + secs;
+	struct timeval tv = {0, 20000};
+
+	while (!all_done(c, n) && now_mono() < end) {
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+	return all_done(c, n);
+}
+
+static void run_for(double secs)
+{
+	struct timeval tv = secs_to_tv(secs);
+
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+}
+
+static struct kube *client(int port, double qps, int burst, double patience)
+{
+	struct kube_config cfg;
+	struct kube_opts o = {qps, burst, "test_kube", 5, patience};
+	char server[64];
+
+	memset(&cfg, 0, sizeof cfg);
+	snprintf(server, sizeof server, "http://127.0.0.1:%d", port);
+	cfg.server = server;
+	return kube_new(base, &cfg, &o);
+}
+
+static void post(struct kube *k, struct call *c)
+{
+	memset(c, 0, sizeof *c);
+	kube_request(k, "POST", "/api/v1/namespaces/t/configmaps", NULL, "{}", done, c);
+}
+
+/* 20 writes during a 4 s refused outage, then the server comes up */
+static void test_outage(void)
+{
+	int port = stagekit_free_port(), i, ok = 0;
+	struct kube *k = client(port, 0, 1, 20);
+	struct kube_stats st;
+	struct evhttp *http = NULL;
+	struct call c[20];
+	unsigned long first;
+
+	memset(&S, 0, sizeof S);
+	for (i = 0; i < 20; i++)
+		post(k, &c[i]);
+	run_for(0.3); /* the first attempts, all at once before anything was known */
+	kube_get_stats(k, &st);
+	first = st.attempts;
+	run_for(4.0);
+	kube_get_stats(k, &st);
+	CHECK(!all_done(c, 1), "writes wait during the outage instead of failing");
+	CHECK(st.attempts - first >= 2 && st.attempts - first <= 6,
+	    "4 s refused: %lu attempts after the first %lu (one probe at a time, shared "
+	    "backoff; not one per request)",
+	    st.attempts - first, first);
+	CHECK(st.outages == 1, "one outage counted (%lu)", st.outages);
+	CHECK(stagekit_http_serve(base, port, serve, &http) == 0, "fake server listens");
+	CHECK(run(c, 20, 15), "every write answered once the server is back");
+	for (i = 0; i < 20; i++)
+		ok += c[i].status == 201 && !c[i].unknown;
+	CHECK(ok == 20, "all 20 writes succeeded (%d)", ok);
+	kube_free(k);
+	evhttp_free(http);
+}
+
+/* a 429 with Retry-After 1 holds every request of the client for a second */
+static void test_retry_after(void)
+{
+	int port = stagekit_free_port(), i, in_hold = 0;
+	struct kube *k = client(port, 0, 1, 3);
+	struct evhttp *http = NULL;
+	struct call c[6];
+
+	memset(&S, 0, sizeof S);
+	S.status[0] = 429;
+	S.retry_after = 1;
+	stagekit_http_serve(base, port, serve, &http);
+	post(k, &c[0]);
+	run_for(0.3); /* the 429 has come back */
+	for (i = 1; i < 6; i++)
+		post(k, &c[i]);
+	CHECK(run(c, 6, 10), "all answered");
+	for (i = 1; i < S.n; i++)
+		in_hold += S.t[i] - S.t[0] < 0.9;
+	CHECK(S.n == 7 && in_hold == 0, "no request within the hold (%d of %d)", in_hold, S.n);
+	for (i = 0; i < 6; i++)
+		CHECK(c[i].status == 201, "write %d: %ld", i, c[i].status);
+	kube_free(k);
+	evhttp_free(http);
+}
+
+/* qps 5, burst 1: 6 writes whose first attempts all get 429 (Retry-After 0): the retries
+ * pass the token bucket too, so the server never sees more than about 5 a second */
+static void test_retries_rate_limited(void)
+{
+	int port = stagekit_free_port(), i, j, most = 0, n;
+	struct kube *k = client(port, 5, 1, 20);
+	struct evhttp *http = NULL;
+	struct call c[6];
+
+	memset(&S, 0, sizeof S);
+	for (i = 0; i < 6; i++)
+		S.status[i] = 429;
+	S.retry_after = 0;
+	stagekit_http_serve(base, port, serve, &http);
+	for (i = 0; i < 6; i++)
+		post(k, &c[i]);
+	CHECK(run(c, 6, 15), "all answered");
+	for (i = 0; i < S.n; i++) {
+		for (n = 0, j = i; j < S.n && S.t[j] - S.t[i] < 1.0; j++)
+			n++;
+		most = n > most ? n : most;
+	}
+	CHECK(
+	    S.n == 12 && most <= 6, "%d requests, at most %d in any second (qps 5 + 1)", S.n, most);
+	kube_free(k);
+	evhttp_free(http);
+}
+
+static void one(int port, const char *method, int s1, int s2, struct call *c)
+{
+	struct kube *k = client(port, 0, 1, 3);
+
+	memset(&S, 0, sizeof S);
+	for (int i = 0; i < NREQ; i++)
+		S.status[i] = s2;
+	S.status[0] = s1;
+	memset(c, 0, sizeof *c);
+	kube_request(k, method, "/api/v1/namespaces/t/configmaps", NULL,
+	    strcmp(method, "GET") == 0 ? NULL : "{}", done, c);
+	run(c, 1, 10);
+	kube_free(k);
+}
+
+static void test_outcomes(void)
+{
+	int port = stagekit_free_port();
+	struct evhttp *http = NULL;
+	struct call c;
+
+	stagekit_http_serve(base, port, serve, &http);
+	one(port, "POST", 504, 504, &c);
+	CHECK(c.done && c.status == 504 && c.unknown, "504 on every attempt of a write: unknown");
+	one(port, "POST", 504, 409, &c);
+	CHECK(c.done && c.status == 409 && !c.unknown && strcmp(c.reason, "AlreadyExists") == 0,
+	    "504 then AlreadyExists: known (%ld %s, unknown %d)", c.status, c.reason, c.unknown);
+	one(port, "POST", 503, 400, &c);
+	CHECK(c.done && c.status == 400 && !c.unknown, "503 is a refusal, then 400: failed");
+	one(port, "GET", 504, 504, &c);
+	CHECK(c.done && c.status == 504 && !c.unknown, "a GET is never unknown");
+	evhttp_free(http);
+}
+
+int main(void)
+{
+	log_init("test_kube", 0, LOG_FMT_TEXT);
+	base = event_base_new();
+	test_outcomes();
+	test_outage();
+	test_retry_after();
+	test_retries_rate_limited();
+	event_base_free(base);
+	printf("test_kube: %d passed, %d failed\n", passed, failed);
+	return failed > 0;
+}
