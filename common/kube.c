@@ -98,7 +98,9 @@ struct kube {
 	struct kube_config cfg;
 	char *user_agent;
 	long timeout;
-	double patience; /* default seconds a request may wait for an outcome */
+	double patience;     /* default seconds a request may wait for an outcome */
+	char *forbidden[64]; /* verb + resource already reported as not allowed */
+	size_t nforbidden;
 	double qps;
 	struct tokenbucket tb;
 	int wq_reserved; /* the FIFO head holds a token and waits for wq_timer */
@@ -805,14 +807,73 @@ static void kube_error_text(
 	}
 }
 
+/* the Kubernetes verb and resource ("create virtualmachines.kubevirt.io") of a request */
+static void kreq_verb_resource(const struct kreq *r, char *out, size_t outlen)
+{
+	char path[512], *seg[16], *save = NULL, *p, *q;
+	const char *verb = "get", *group = "";
+	int n = 0, i, res, named;
+
+	snprintf(path, sizeof path, "%s", r->path);
+	if ((q = strchr(path, '?')) != NULL)
+		*q = '\0';
+	for (p = strtok_r(path, "/", &save); p != NULL && n < 16; p = strtok_r(NULL, "/", &save))
+		seg[n++] = p;
+	/* /api/v1/... or /apis/<group>/<version>/... */
+	res = n > 0 && strcmp(seg[0], "apis") == 0 ? 3 : 2;
+	if (res == 3 && n > 1)
+		group = seg[1];
+	for (i = res; i + 2 < n && strcmp(seg[i], "namespaces") == 0; i += 2)
+		res = i + 2;
+	named = n > res + 1;
+	if (strcmp(r->method, "GET") == 0)
+		verb = r->watch ? "watch" : named ? "get" : "list";
+	else if (strcmp(r->method, "POST") == 0)
+		verb = "create";
+	else if (strcmp(r->method, "PUT") == 0)
+		verb = "update";
+	else if (strcmp(r->method, "PATCH") == 0)
+		verb = "patch";
+	else if (strcmp(r->method, "DELETE") == 0)
+		verb = "delete";
+	snprintf(
+	    out, outlen, "%s %s%s%s", verb, n > res ? seg[res] : "?", *group ? "." : "", group);
+}
+
+/* 401/403: once per verb and resource at warning level (a missing permission is a fact to
+ * tell once, not at every retry), then at debug level */
+static int kube_forbidden_first(struct kube *k, const char *what)
+{
+	size_t i;
+
+	for (i = 0; i < k->nforbidden; i++)
+		if (strcmp(k->forbidden[i], what) == 0)
+			return 0;
+	if (k->nforbidden < sizeof k->forbidden / sizeof k->forbidden[0])
+		k->forbidden[k->nforbidden++] = xstrdup(what);
+	return 1;
+}
+
 static void kreq_log_error(struct kreq *r, const struct kube_response *resp)
 {
 	long s = resp->status;
+	char what[256];
 
 	const char *sp = *resp->reason != '\0' ? " " : "";
 
+	if (s == 401 || s == 403) {
+		kreq_verb_resource(r, what, sizeof what);
+		if (kube_forbidden_first(r->k, what))
+			log_warnx(NULL, "not allowed to %s (%s %s: status %ld%s%s): %s", what,
+			    r->method, log_escape(r->path), s, sp, resp->reason,
+			    log_escape(resp->message));
+		else
+			log_debug(NULL, "%s %s: status %ld: %s", r->method, log_escape(r->path), s,
+			    log_escape(resp->message));
+		return;
+	}
 	/* 404/409/422 are answers the callers expect (level-triggered), not trouble */
-	if (s == 0 || s == 429 || s >= 500 || s == 401 || s == 403)
+	if (s == 0 || s == 429 || s >= 500)
 		log_warnx(NULL, "%s %s: status %ld%s%s: %s", r->method, log_escape(r->path), s, sp,
 		    resp->reason, log_escape(resp->message));
 	else
@@ -913,7 +974,12 @@ static void kwatch_finish(struct kreq *r, CURLcode res, long status)
 		body = kube_parse(&r->resp);
 		kube_error_text(&r->resp, body, &reason, &msg);
 	}
-	if (status < 200 || status > 299) {
+	if (status == 401 || status == 403) {
+		struct kube_response denied = {.status = status, .reason = reason, .message = msg};
+
+		r->k->stats.errors++;
+		kreq_log_error(r, &denied);
+	} else if (status < 200 || status > 299) {
 		r->k->stats.errors++;
 		log_warnx(NULL, "watch %s: status %ld%s%s: %s", log_escape(r->path), status,
 		    *reason != '\0' ? " " : "", reason, log_escape(msg));
@@ -1183,6 +1249,8 @@ static void kube_destroy(struct kube *k)
 		explicit_bzero(k->token, strlen(k->token));
 	free(k->token);
 	free(k->user_agent);
+	while (k->nforbidden > 0)
+		free(k->forbidden[--k->nforbidden]);
 	kubeconfig_clear(&k->cfg);
 	free(k);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -261,6 +262,49 @@ static void test_outcomes(void)
 	evhttp_free(http);
 }
 
+/* three forbidden creates and two forbidden lists: one warning per verb and resource */
+static void test_forbidden_once(void)
+{
+	int port = stagekit_free_port(), i, fd, saved, lines = 0;
+	struct kube *k = client(port, 0, 1, 3);
+	struct evhttp *http = NULL;
+	struct call c[5];
+	char path[] = "/tmp/test_kube.XXXXXX", line[1024];
+	FILE *f;
+
+	memset(&S, 0, sizeof S);
+	for (i = 0; i < NREQ; i++)
+		S.status[i] = 403;
+	stagekit_http_serve(base, port, serve, &http);
+	fd = mkstemp(path);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fd, 2);
+	for (i = 0; i < 3; i++)
+		post(k, &c[i]);
+	for (i = 3; i < 5; i++) {
+		memset(&c[i], 0, sizeof c[i]);
+		kube_request(k, "GET", "/apis/kubevirt.io/v1/namespaces/t/virtualmachines", NULL,
+		    NULL, done, &c[i]);
+	}
+	run(c, 5, 5);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	CHECK(all_done(c, 5) && c[0].status == 403, "forbidden: answered at once, not retried");
+	f = fdopen(fd, "r");
+	rewind(f);
+	while (fgets(line, sizeof line, f) != NULL)
+		lines += strstr(line, "not allowed to create configmaps") != NULL ||
+		         strstr(line, "not allowed to list virtualmachines.kubevirt.io") != NULL;
+	fclose(f);
+	unlink(path);
+	CHECK(lines == 2, "one warning per verb and resource (%d lines)", lines);
+	CHECK(S.n == 5, "no retry of a 403 (%d requests)", S.n);
+	kube_free(k);
+	evhttp_free(http);
+}
+
 int main(void)
 {
 	log_init("test_kube", 0, LOG_FMT_TEXT);
@@ -269,6 +313,7 @@ int main(void)
 	test_outage();
 	test_retry_after();
 	test_retries_rate_limited();
+	test_forbidden_once();
 	event_base_free(base);
 	printf("test_kube: %d passed, %d failed\n", passed, failed);
 	return failed > 0;
