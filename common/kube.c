@@ -537,6 +537,8 @@ static void kube_gate_expire(struct kube *k)
 		next = TAILQ_NEXT(r, wentry);
 		if (r->watch || now - r->t0 < r->patience)
 			continue;
+		TAILQ_REMOVE(&k->parked, r, wentry); /* kreq_respond() unlinks by state: DONE */
+		kreq_set_state(r, KR_NEW);
 		snprintf(r->fail, sizeof r->fail, "API server unreachable for %.0fs", now - r->t0);
 		kreq_respond(r, CURLE_COULDNT_CONNECT, 0);
 	}
