@@ -33,105 +33,15 @@
 #include "timeutil.h"
 #include "xmalloc.h"
 
-#define KUBE_ATTEMPTS        10   /* answered attempts (429, 5xx, lost answers) per request */
-#define KUBE_PATIENCE        60.0 /* seconds a request may wait for an outcome, parked or not */
-#define KUBE_RETRY_CAP       30.0
-#define KUBE_BACKOFF_BASE    0.2
-#define KUBE_DOWN_BASE       0.5 /* the shared backoff while the server cannot be reached */
-#define KUBE_DOWN_CAP        8.0
-#define KUBE_JSON_DEPTH      256
-#define KUBE_CONNECT_TIMEOUT 10L
-#define KUBE_DEFAULT_TIMEOUT 60L
-#define KUBE_ERRBODY_MAX     (64 * 1024)
-#define KUBE_USER_AGENT      "vmpoold/0.1.0"
+#include "kube_int.h"
 
-enum kreq_state { KR_NEW, KR_QUEUED, KR_WAITING, KR_PARKED, KR_RUNNING, KR_CANCELLED, KR_DONE };
 static const char *kreq_state_names[] = {
     "new", "queued", "waiting", "parked", "running", "cancelled", "done"};
 
-struct kube;
-
-struct kreq {
-	TAILQ_ENTRY(kreq) entry;  /* k->reqs: everything alive */
-	TAILQ_ENTRY(kreq) wentry; /* k->writeq while QUEUED, k->parked while PARKED */
-	struct kube *k;
-	enum kreq_state state;
-	int watch;
-	char *method, *path, *ctype, *body;
-	kube_done_fn done;
-	kube_event_fn event;
-	kube_end_fn end;
-	void *arg;
-	int attempts;    /* attempts that reached the server */
-	int write;       /* not a GET: passes the token bucket before every attempt */
-	int ticket;      /* a write holding its token for the next attempt */
-	int unknown;     /* an attempt may have taken effect, its answer was lost */
-	double t0;       /* when it was asked for */
-	double patience; /* seconds it may take in all */
-	struct backoff bo;
-	struct event timer; /* retry wait or deferred start */
-	CURL *easy;
-	struct curl_slist *hdrs;
-	struct buf resp;
-	char errbuf[CURL_ERROR_SIZE];
-	char fail[160]; /* our own reason to abort a transfer */
-	json_tokener *tok;
-};
-
-struct kube_watch {
-	struct kreq r; /* first: a kube_watch is a kreq */
-};
-
-/* a socket curl asked us to watch */
-struct ksock {
-	TAILQ_ENTRY(ksock) entry;
-	curl_socket_t fd;
-	struct event ev;
-};
-
-struct kube {
-	struct event_base *base;
-	CURLM *multi;
-	struct event timer;  /* curl's timeout */
-	struct event reaper; /* frees watches cancelled inside curl callbacks */
-	struct event wq_timer;
-	struct kube_config cfg;
-	char *user_agent;
-	long timeout;
-	double patience;     /* default seconds a request may wait for an outcome */
-	char *forbidden[64]; /* verb + resource already reported as not allowed */
-	size_t nforbidden;
-	double qps;
-	struct tokenbucket tb;
-	int wq_reserved; /* the FIFO head holds a token and waits for wq_timer */
-	TAILQ_HEAD(, kreq) writeq;
-	/* the gate: while the server cannot be reached (down) or asked us to wait (hold_until,
-	 * from Retry-After), requests are parked; while down, one probe at a time tries */
-	int down;
-	struct backoff down_bo;
-	double hold_until;
-	struct kreq *probe;
-	struct event gate_timer;
-	TAILQ_HEAD(, kreq) parked;
-	TAILQ_HEAD(, kreq) reqs;
-	TAILQ_HEAD(, ksock) socks;
-	int in_curl; /* inside curl_multi_socket_action */
-	int busy;    /* inside one of our event handlers */
-	int dead;    /* kube_free() was called while busy */
-	char *token; /* from token_file */
-	double token_checked;
-	struct timespec token_mtime;
-	off_t token_size;
-	int token_warned;
-	struct kube_stats stats;
-};
-
 static void kreq_start(struct kreq *);
 static void kube_destroy(struct kube *);
-static void kube_wq_pump(struct kube *);
-static void kube_wq_push(struct kreq *);
 
-static void kreq_set_state(struct kreq *r, enum kreq_state st)
+void kreq_set_state(struct kreq *r, enum kreq_state st)
 {
 	if (r->state != st)
 		log_debug(NULL, "%s %s: %s -> %s", r->method, log_escape(r->path),
@@ -139,13 +49,13 @@ static void kreq_set_state(struct kreq *r, enum kreq_state st)
 	r->state = st;
 }
 
-static void kube_enter(struct kube *k)
+void kube_enter(struct kube *k)
 {
 	k->busy++;
 }
 
 /* leaves an event handler; completes a kube_free() made from a callback */
-static void kube_leave(struct kube *k)
+void kube_leave(struct kube *k)
 {
 	if (--k->busy == 0 && k->dead)
 		kube_destroy(k);
@@ -378,7 +288,7 @@ static void kreq_timer_event(evutil_socket_t fd, short kind, void *arg)
 }
 
 /* waits delay seconds (0: the next loop iteration), then starts r */
-static void kreq_schedule(struct kreq *r, double delay)
+void kreq_schedule(struct kreq *r, double delay)
 {
 	struct timeval tv;
 
@@ -391,7 +301,7 @@ static void kreq_schedule(struct kreq *r, double delay)
 
 /* Starts r now if we are in one of our event handlers, else from the loop: never inside
  * a curl callback, and never so that a callback runs before kube_request() returns. */
-static void kreq_launch(struct kreq *r)
+void kreq_launch(struct kreq *r)
 {
 	if (r->k->in_curl || !r->k->busy)
 		kreq_schedule(r, 0);
@@ -415,208 +325,6 @@ static struct kreq *kreq_new(
 	TAILQ_INSERT_TAIL(&k->reqs, r, entry);
 	k->stats.requests++;
 	return r;
-}
-
-/* ---- the gate: one backoff for the whole client while the server is unreachable ---- */
-
-/* 1 while new attempts must wait: the server is down and a probe is out or due later, or
- * the server asked for a pause (Retry-After) */
-static int kube_blocked(struct kube *k)
-{
-	if (k->down)
-		return k->probe != NULL || evtimer_pending(&k->gate_timer, NULL);
-	return now_mono() < k->hold_until;
-}
-
-static void kreq_park(struct kreq *r, int head)
-{
-	kreq_set_state(r, KR_PARKED);
-	if (head)
-		TAILQ_INSERT_HEAD(&r->k->parked, r, wentry);
-	else
-		TAILQ_INSERT_TAIL(&r->k->parked, r, wentry);
-}
-
-/* 1 if r must wait at the gate; while down, the first attempt when no probe is out or due
- * becomes the probe */
-static int kube_gate_closed(struct kube *k, struct kreq *r)
-{
-	if (r == k->probe)
-		return 0;
-	if (k->down) {
-		if (k->probe == NULL && !evtimer_pending(&k->gate_timer, NULL)) {
-			k->probe = r;
-			return 0;
-		}
-		return 1;
-	}
-	return now_mono() < k->hold_until;
-}
-
-static void kube_gate_arm(struct kube *k, double delay)
-{
-	struct timeval tv = secs_to_tv(delay > 0 ? delay : 0);
-
-	evtimer_add(&k->gate_timer, &tv);
-}
-
-/* every parked request goes again (from the loop); writes keep their tokens */
-static void kube_gate_open(struct kube *k)
-{
-	struct kreq *r;
-	double now = now_mono();
-
-	if (now < k->hold_until) {
-		kube_gate_arm(k, k->hold_until - now);
-		return;
-	}
-	while ((r = TAILQ_FIRST(&k->parked)) != NULL) {
-		TAILQ_REMOVE(&k->parked, r, wentry);
-		kreq_schedule(r, 0);
-	}
-	kube_wq_pump(k);
-}
-
-/* an attempt could not reach the server: from now on one probe at a time, after a backoff
- * shared by every request of this client */
-static void kube_set_down(struct kube *k, struct kreq *r, const char *why)
-{
-	double delay;
-
-	if (k->probe == r)
-		k->probe = NULL;
-	if (!k->down) {
-		k->down = 1;
-		k->stats.outages++;
-		backoff_reset(&k->down_bo);
-		log_warnx(NULL,
-		    "API server %s unreachable (%s): requests wait, one probe at a time",
-		    k->cfg.server, log_escape(why));
-	} else if (k->probe != NULL || evtimer_pending(&k->gate_timer, NULL))
-		return; /* an attempt that started before: the probe or its timer decides */
-	delay = backoff_next(&k->down_bo);
-	log_debug(NULL, "API server unreachable: next probe in %.1fs", delay);
-	kube_gate_arm(k, delay);
-}
-
-/* an attempt reached the server */
-static void kube_set_up(struct kube *k)
-{
-	if (!k->down)
-		return;
-	k->down = 0;
-	k->probe = NULL;
-	evtimer_del(&k->gate_timer);
-	backoff_reset(&k->down_bo);
-	log_info(NULL, "API server %s reachable again", k->cfg.server);
-	kube_gate_open(k);
-}
-
-/* Retry-After on a 429: no new attempt of this client before then */
-static void kube_hold(struct kube *k, double until)
-{
-	if (until <= k->hold_until)
-		return;
-	if (k->hold_until <= now_mono())
-		log_info(NULL, "API server asked to wait %.1fs: every request waits",
-		    until - now_mono());
-	k->hold_until = until;
-	if (!k->down)
-		kube_gate_arm(k, until - now_mono());
-}
-
-static void kreq_respond(struct kreq *, CURLcode, long);
-
-/* parked requests past their patience are answered: the server could not be reached */
-static void kube_gate_expire(struct kube *k)
-{
-	struct kreq *r, *next;
-	double now = now_mono();
-
-	for (r = TAILQ_FIRST(&k->parked); r != NULL; r = next) {
-		next = TAILQ_NEXT(r, wentry);
-		if (r->watch || now - r->t0 < r->patience)
-			continue;
-		TAILQ_REMOVE(&k->parked, r, wentry); /* kreq_respond() unlinks by state: DONE */
-		kreq_set_state(r, KR_NEW);
-		snprintf(r->fail, sizeof r->fail, "API server unreachable for %.0fs", now - r->t0);
-		kreq_respond(r, CURLE_COULDNT_CONNECT, 0);
-	}
-}
-
-static void kube_gate_event(evutil_socket_t fd, short kind, void *arg)
-{
-	struct kube *k = arg;
-	struct kreq *r;
-
-	kube_enter(k);
-	kube_gate_expire(k);
-	if (!k->down)
-		kube_gate_open(k);
-	else if (k->probe == NULL && (r = TAILQ_FIRST(&k->parked)) != NULL) {
-		TAILQ_REMOVE(&k->parked, r, wentry);
-		k->probe = r;
-		kreq_schedule(r, 0);
-	} else if (k->probe == NULL)
-		kube_wq_pump(k); /* the first write waiting for a token becomes the probe */
-	kube_leave(k);
-}
-
-/* ---- the writer's token bucket: a FIFO, never blocking ---- */
-
-/* a write with its token: it goes now (while the server is down, as the probe if none is out) */
-static void kreq_admit(struct kreq *r)
-{
-	struct kube *k = r->k;
-
-	TAILQ_REMOVE(&k->writeq, r, wentry);
-	r->ticket = 1;
-	if (k->down && k->probe == NULL)
-		k->probe = r;
-	kreq_set_state(r, KR_NEW);
-	kreq_launch(r);
-}
-
-static void kube_wq_push(struct kreq *r)
-{
-	kreq_set_state(r, KR_QUEUED);
-	TAILQ_INSERT_TAIL(&r->k->writeq, r, wentry);
-	kube_wq_pump(r->k);
-}
-
-static void kube_wq_pump(struct kube *k)
-{
-	struct kreq *r;
-	struct timeval tv;
-	double delay;
-
-	while (!k->wq_reserved && (r = TAILQ_FIRST(&k->writeq)) != NULL) {
-		if (kube_blocked(k))
-			return; /* the gate opens them when the server is back or the hold ends */
-		delay = k->qps > 0 ? tb_take(&k->tb, now_mono()) : 0;
-		if (delay > 0) {
-			/* the token is reserved for the head; start it when it is due */
-			k->wq_reserved = 1;
-			tv = secs_to_tv(delay);
-			evtimer_add(&k->wq_timer, &tv);
-			return;
-		}
-		kreq_admit(r);
-	}
-}
-
-static void kube_wq_event(evutil_socket_t fd, short kind, void *arg)
-{
-	struct kube *k = arg;
-	struct kreq *r;
-
-	kube_enter(k);
-	k->wq_reserved = 0;
-	if ((r = TAILQ_FIRST(&k->writeq)) != NULL)
-		kreq_admit(r);
-	if (!k->dead)
-		kube_wq_pump(k);
-	kube_leave(k);
 }
 
 /* ---- one transfer ---- */
@@ -889,7 +597,7 @@ static int kreq_retryable(CURLcode res, long status)
 }
 
 /* the final answer of a request: fill kube_response and call done() */
-static void kreq_respond(struct kreq *r, CURLcode res, long status)
+void kreq_respond(struct kreq *r, CURLcode res, long status)
 {
 	struct kube_response resp = {.status = status, .reason = "", .message = ""};
 	json_object *body = NULL;

@@ -1,0 +1,132 @@
+/*
+ * kube_int.h: the Kubernetes client's private parts, shared by kube.c (requests, transfers,
+ * watch streams, the API) and kubegate.c (when attempts may go). Not for other modules.
+ */
+#ifndef VMPOOL_KUBE_INT_H
+#define VMPOOL_KUBE_INT_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <json-c/json.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "xmalloc.h"
+#include "kube.h"
+
+#define KUBE_ATTEMPTS        10   /* answered attempts (429, 5xx, lost answers) per request */
+#define KUBE_PATIENCE        60.0 /* seconds a request may wait for an outcome, parked or not */
+#define KUBE_RETRY_CAP       30.0
+#define KUBE_BACKOFF_BASE    0.2
+#define KUBE_DOWN_BASE       0.5 /* the shared backoff while the server cannot be reached */
+#define KUBE_DOWN_CAP        8.0
+#define KUBE_JSON_DEPTH      256
+#define KUBE_CONNECT_TIMEOUT 10L
+#define KUBE_DEFAULT_TIMEOUT 60L
+#define KUBE_ERRBODY_MAX     (64 * 1024)
+#define KUBE_USER_AGENT      "vmpoold/0.1.0"
+
+enum kreq_state { KR_NEW, KR_QUEUED, KR_WAITING, KR_PARKED, KR_RUNNING, KR_CANCELLED, KR_DONE };
+
+struct kube;
+
+struct kreq {
+	TAILQ_ENTRY(kreq) entry;  /* k->reqs: everything alive */
+	TAILQ_ENTRY(kreq) wentry; /* k->writeq while QUEUED, k->parked while PARKED */
+	struct kube *k;
+	enum kreq_state state;
+	int watch;
+	char *method, *path, *ctype, *body;
+	kube_done_fn done;
+	kube_event_fn event;
+	kube_end_fn end;
+	void *arg;
+	int attempts;    /* attempts that reached the server */
+	int write;       /* not a GET: passes the token bucket before every attempt */
+	int ticket;      /* a write holding its token for the next attempt */
+	int unknown;     /* an attempt may have taken effect, its answer was lost */
+	double t0;       /* when it was asked for */
+	double patience; /* seconds it may take in all */
+	struct backoff bo;
+	struct event timer; /* retry wait or deferred start */
+	CURL *easy;
+	struct curl_slist *hdrs;
+	struct buf resp;
+	char errbuf[CURL_ERROR_SIZE];
+	char fail[160]; /* our own reason to abort a transfer */
+	json_tokener *tok;
+};
+
+struct kube_watch {
+	struct kreq r; /* first: a kube_watch is a kreq */
+};
+
+/* a socket curl asked us to watch */
+struct ksock {
+	TAILQ_ENTRY(ksock) entry;
+	curl_socket_t fd;
+	struct event ev;
+};
+
+struct kube {
+	struct event_base *base;
+	CURLM *multi;
+	struct event timer;  /* curl's timeout */
+	struct event reaper; /* frees watches cancelled inside curl callbacks */
+	struct event wq_timer;
+	struct kube_config cfg;
+	char *user_agent;
+	long timeout;
+	double patience;     /* default seconds a request may wait for an outcome */
+	char *forbidden[64]; /* verb + resource already reported as not allowed */
+	size_t nforbidden;
+	double qps;
+	struct tokenbucket tb;
+	int wq_reserved; /* the FIFO head holds a token and waits for wq_timer */
+	TAILQ_HEAD(, kreq) writeq;
+	/* the gate: while the server cannot be reached (down) or asked us to wait (hold_until,
+	 * from Retry-After), requests are parked; while down, one probe at a time tries */
+	int down;
+	struct backoff down_bo;
+	double hold_until;
+	struct kreq *probe;
+	struct event gate_timer;
+	TAILQ_HEAD(, kreq) parked;
+	TAILQ_HEAD(, kreq) reqs;
+	TAILQ_HEAD(, ksock) socks;
+	int in_curl; /* inside curl_multi_socket_action */
+	int busy;    /* inside one of our event handlers */
+	int dead;    /* kube_free() was called while busy */
+	char *token; /* from token_file */
+	double token_checked;
+	struct timespec token_mtime;
+	off_t token_size;
+	int token_warned;
+	struct kube_stats stats;
+};
+
+/* kube.c */
+void kreq_set_state(struct kreq *, enum kreq_state);
+void kube_enter(struct kube *);
+void kube_leave(struct kube *);
+void kreq_schedule(struct kreq *, double delay);
+void kreq_launch(struct kreq *);
+void kreq_respond(struct kreq *, CURLcode, long status);
+
+/* kubegate.c: when attempts may go. The writer's token bucket (a FIFO, never blocking) and
+ * the gate: while the server cannot be reached, one probe at a time after a backoff shared
+ * by every request; while a Retry-After holds, nothing */
+int kube_gate_closed(struct kube *, struct kreq *);
+void kreq_park(struct kreq *, int head);
+void kube_set_down(struct kube *, struct kreq *, const char *why);
+void kube_set_up(struct kube *);
+void kube_hold(struct kube *, double until);
+void kube_gate_event(evutil_socket_t, short, void *);
+void kube_wq_event(evutil_socket_t, short, void *);
+void kube_wq_push(struct kreq *);
+
+#endif

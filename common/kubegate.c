@@ -1,0 +1,228 @@
+/*
+ * kubegate.c: when the Kubernetes client's attempts may go. Writes wait in a FIFO for a
+ * token of the --kube-api-qps/--kube-api-burst bucket, before every attempt (retries too).
+ * The gate: when an attempt cannot reach the server at all, the client is down; requests
+ * wait (parked) instead of failing, and one probe at a time tries again after a backoff
+ * that all of them share, so an outage costs a few connection attempts, not one per
+ * request and retry. A 429's Retry-After holds every request of the client. Requests past
+ * their patience are answered as failed (never reached: no unknown outcome).
+ */
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <json-c/json.h>
+#include "backoff.h"
+#include "kube.h"
+#include "log.h"
+#include "timeutil.h"
+#include "xmalloc.h"
+#include "kube_int.h"
+
+static void kube_wq_pump(struct kube *);
+
+/* ---- the gate: one backoff for the whole client while the server is unreachable ---- */
+
+/* 1 while new attempts must wait: the server is down and a probe is out or due later, or
+ * the server asked for a pause (Retry-After) */
+static int kube_blocked(struct kube *k)
+{
+	if (k->down)
+		return k->probe != NULL || evtimer_pending(&k->gate_timer, NULL);
+	return now_mono() < k->hold_until;
+}
+
+void kreq_park(struct kreq *r, int head)
+{
+	kreq_set_state(r, KR_PARKED);
+	if (head)
+		TAILQ_INSERT_HEAD(&r->k->parked, r, wentry);
+	else
+		TAILQ_INSERT_TAIL(&r->k->parked, r, wentry);
+}
+
+/* 1 if r must wait at the gate; while down, the first attempt when no probe is out or due
+ * becomes the probe */
+int kube_gate_closed(struct kube *k, struct kreq *r)
+{
+	if (r == k->probe)
+		return 0;
+	if (k->down) {
+		if (k->probe == NULL && !evtimer_pending(&k->gate_timer, NULL)) {
+			k->probe = r;
+			return 0;
+		}
+		return 1;
+	}
+	return now_mono() < k->hold_until;
+}
+
+static void kube_gate_arm(struct kube *k, double delay)
+{
+	struct timeval tv = secs_to_tv(delay > 0 ? delay : 0);
+
+	evtimer_add(&k->gate_timer, &tv);
+}
+
+/* every parked request goes again (from the loop); writes keep their tokens */
+static void kube_gate_open(struct kube *k)
+{
+	struct kreq *r;
+	double now = now_mono();
+
+	if (now < k->hold_until) {
+		kube_gate_arm(k, k->hold_until - now);
+		return;
+	}
+	while ((r = TAILQ_FIRST(&k->parked)) != NULL) {
+		TAILQ_REMOVE(&k->parked, r, wentry);
+		kreq_schedule(r, 0);
+	}
+	kube_wq_pump(k);
+}
+
+/* an attempt could not reach the server: from now on one probe at a time, after a backoff
+ * shared by every request of this client */
+void kube_set_down(struct kube *k, struct kreq *r, const char *why)
+{
+	double delay;
+
+	if (k->probe == r)
+		k->probe = NULL;
+	if (!k->down) {
+		k->down = 1;
+		k->stats.outages++;
+		backoff_reset(&k->down_bo);
+		log_warnx(NULL,
+		    "API server %s unreachable (%s): requests wait, one probe at a time",
+		    k->cfg.server, log_escape(why));
+	} else if (k->probe != NULL || evtimer_pending(&k->gate_timer, NULL))
+		return; /* an attempt that started before: the probe or its timer decides */
+	delay = backoff_next(&k->down_bo);
+	log_debug(NULL, "API server unreachable: next probe in %.1fs", delay);
+	kube_gate_arm(k, delay);
+}
+
+/* an attempt reached the server */
+void kube_set_up(struct kube *k)
+{
+	if (!k->down)
+		return;
+	k->down = 0;
+	k->probe = NULL;
+	evtimer_del(&k->gate_timer);
+	backoff_reset(&k->down_bo);
+	log_info(NULL, "API server %s reachable again", k->cfg.server);
+	kube_gate_open(k);
+}
+
+/* Retry-After on a 429: no new attempt of this client before then */
+void kube_hold(struct kube *k, double until)
+{
+	if (until <= k->hold_until)
+		return;
+	if (k->hold_until <= now_mono())
+		log_info(NULL, "API server asked to wait %.1fs: every request waits",
+		    until - now_mono());
+	k->hold_until = until;
+	if (!k->down)
+		kube_gate_arm(k, until - now_mono());
+}
+
+/* parked requests past their patience are answered: the server could not be reached */
+static void kube_gate_expire(struct kube *k)
+{
+	struct kreq *r, *next;
+	double now = now_mono();
+
+	for (r = TAILQ_FIRST(&k->parked); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, wentry);
+		if (r->watch || now - r->t0 < r->patience)
+			continue;
+		TAILQ_REMOVE(&k->parked, r, wentry); /* kreq_respond() unlinks by state: DONE */
+		kreq_set_state(r, KR_NEW);
+		snprintf(r->fail, sizeof r->fail, "API server unreachable for %.0fs", now - r->t0);
+		kreq_respond(r, CURLE_COULDNT_CONNECT, 0);
+	}
+}
+
+void kube_gate_event(evutil_socket_t fd, short kind, void *arg)
+{
+	struct kube *k = arg;
+	struct kreq *r;
+
+	kube_enter(k);
+	kube_gate_expire(k);
+	if (!k->down)
+		kube_gate_open(k);
+	else if (k->probe == NULL && (r = TAILQ_FIRST(&k->parked)) != NULL) {
+		TAILQ_REMOVE(&k->parked, r, wentry);
+		k->probe = r;
+		kreq_schedule(r, 0);
+	} else if (k->probe == NULL)
+		kube_wq_pump(k); /* the first write waiting for a token becomes the probe */
+	kube_leave(k);
+}
+
+/* ---- the writer's token bucket: a FIFO, never blocking ---- */
+
+/* a write with its token: it goes now (while the server is down, as the probe if none is out) */
+static void kreq_admit(struct kreq *r)
+{
+	struct kube *k = r->k;
+
+	TAILQ_REMOVE(&k->writeq, r, wentry);
+	r->ticket = 1;
+	if (k->down && k->probe == NULL)
+		k->probe = r;
+	kreq_set_state(r, KR_NEW);
+	kreq_launch(r);
+}
+
+void kube_wq_push(struct kreq *r)
+{
+	kreq_set_state(r, KR_QUEUED);
+	TAILQ_INSERT_TAIL(&r->k->writeq, r, wentry);
+	kube_wq_pump(r->k);
+}
+
+static void kube_wq_pump(struct kube *k)
+{
+	struct kreq *r;
+	struct timeval tv;
+	double delay;
+
+	while (!k->wq_reserved && (r = TAILQ_FIRST(&k->writeq)) != NULL) {
+		if (kube_blocked(k))
+			return; /* the gate opens them when the server is back or the hold ends */
+		delay = k->qps > 0 ? tb_take(&k->tb, now_mono()) : 0;
+		if (delay > 0) {
+			/* the token is reserved for the head; start it when it is due */
+			k->wq_reserved = 1;
+			tv = secs_to_tv(delay);
+			evtimer_add(&k->wq_timer, &tv);
+			return;
+		}
+		kreq_admit(r);
+	}
+}
+
+void kube_wq_event(evutil_socket_t fd, short kind, void *arg)
+{
+	struct kube *k = arg;
+	struct kreq *r;
+
+	kube_enter(k);
+	k->wq_reserved = 0;
+	if ((r = TAILQ_FIRST(&k->writeq)) != NULL)
+		kreq_admit(r);
+	if (!k->dead)
+		kube_wq_pump(k);
+	kube_leave(k);
+}
