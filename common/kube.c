@@ -398,6 +398,17 @@ static void kreq_method(struct kreq *r, CURL *e)
 
 static size_t kreq_write(char *, size_t, size_t, void *);
 
+/* CURLOPT_HEADERFUNCTION: the server answered. A watch may then send nothing for a minute:
+ * its headers, not its first event, tell that the server is reachable again */
+static size_t kreq_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct kreq *r = userdata;
+
+	if (r->k->down && !r->k->dead)
+		kube_set_up(r->k);
+	return size * nmemb;
+}
+
 static CURL *kreq_easy(struct kreq *r)
 {
 	struct kube *k = r->k;
@@ -412,6 +423,8 @@ static CURL *kreq_easy(struct kreq *r)
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, kreq_write);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, kreq_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -850,8 +863,6 @@ static size_t kreq_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 	if (r->state == KR_CANCELLED || r->k->dead)
 		return CURL_WRITEFUNC_ERROR;
-	if (r->k->down)
-		kube_set_up(r->k); /* a watch that never ends must not keep the client down */
 	if (r->watch) {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 		if (status >= 200 && status <= 299)
