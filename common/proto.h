@@ -27,7 +27,7 @@ enum msg_type {
 	/* planner.sock: planner -> subscribers (status, taps) */
 	MSG_PSYNC_BEGIN = 300, /* {} */
 	MSG_PSYNC_END = 301,   /* {} */
-	MSG_POOL_RESULT = 302, /* {namespace, name, uid, ok, reason, message} */
+	MSG_POOL_RESULT = 302, /* {namespace, name, uid, ok, reason, message, progress} */
 	MSG_POOL_FORGET = 303, /* {namespace, name} */
 };
 
@@ -89,6 +89,14 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
 /* POOL_RESULT reason for a pool whose selector cannot be parsed or does not match its
  * template's labels. The planner posts its own Warning Event for it (once per generation),
  * so vmpool-status does not post another when it adds the ReplicaFailure condition. */
+/* POOL_RESULT progress: what the planner's last pass did for the pool. "" when it found
+ * nothing to do (the pool's objects are as its spec says), else one of these. Optional in
+ * a frame (absent: unknown, e.g. an older planner). vmpool-status turns it into the Ready
+ * and Progressing conditions. */
+#define PROGRESS_SCALING_UP   "ScalingUp"
+#define PROGRESS_SCALING_DOWN "ScalingDown"
+#define PROGRESS_UPDATING     "Updating"
+
 #define REASON_INVALID_SELECTOR "InvalidSelector"
 
 #endif

@@ -177,6 +177,7 @@ struct pstate {
 	int aborted;   /* one failed without one (finalizers, release) */
 	char *fail_reason, *fail_message;
 	long long warned_gen;
+	const char *progress; /* PROGRESS_* or "" (nothing to do); NULL before the first pass */
 	/* slow start for creates, as client-go's slowStartBatch: 1, 2, 4, ... up to the burst;
 	 * every create that succeeds adds one, a failed one starts again at 1 */
 	long create_window;

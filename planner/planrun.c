@@ -144,6 +144,8 @@ static json_object *planrun_result_body(struct pstate *ps, int type)
 		json_object_object_add(b, "ok", json_object_new_boolean(ps->ok));
 		json_object_object_add(b, "reason", json_object_new_string(ps->reason));
 		json_object_object_add(b, "message", json_object_new_string(ps->message));
+		if (ps->progress != NULL)
+			json_object_object_add(b, "progress", json_object_new_string(ps->progress));
 	}
 	return b;
 }
@@ -155,6 +157,32 @@ static void planrun_publish(struct planner *p, struct pstate *ps, int type)
 	if (b != NULL && p->pub != NULL)
 		pub_broadcast(p->pub, type, b);
 	json_object_put(b);
+}
+
+/* what the pass did: "" when it had nothing to do and nothing is in flight */
+static const char *planrun_progress(const struct pstate *ps, const struct plan_out *out)
+{
+	if (out->ncreate > 0)
+		return PROGRESS_SCALING_UP;
+	if (out->ndelete > 0)
+		return PROGRESS_SCALING_DOWN;
+	if (out->nacts > 0)
+		return PROGRESS_UPDATING;
+	if (out->gated || ps->pending > 0) /* the last actions are not seen yet */
+		return ps->progress != NULL && ps->progress[0] != '\0' ? ps->progress
+		                                                       : PROGRESS_UPDATING;
+	return "";
+}
+
+/* records what the pass did and publishes it if it changed (once there is a result) */
+static void planrun_set_progress(struct planner *p, struct pstate *ps, const char *progress)
+{
+	if (ps->progress != NULL && strcmp(ps->progress, progress) == 0)
+		return;
+	ps->progress = progress;
+	log_debug(ps->key, "progress: %s", progress[0] != '\0' ? progress : "none");
+	if (ps->published)
+		planrun_publish(p, ps, MSG_POOL_RESULT);
 }
 
 /* records the pool's sync result and publishes it if it changed */
@@ -531,6 +559,8 @@ static void planrun_plan(
 		log_warnx(key, "pool without name or uid; not planned");
 		return;
 	}
+	if (!out.invalid && planrun_can_send(p))
+		planrun_set_progress(p, ps, planrun_progress(ps, &out));
 	if (out.invalid)
 		planrun_invalid(p, ps, &out);
 	else if (!planrun_can_send(p))

@@ -70,12 +70,13 @@ static int st_ready(void *arg)
 
 /* ---- planner ---- */
 
-/* a POOL_RESULT body as stored: {metadata{namespace,name,uid}, ok, reason, message} */
+/* a POOL_RESULT body as stored: {metadata{namespace,name,uid}, ok, reason, message[,
+ * progress]} */
 static json_object *st_result_obj(json_object *body)
 {
 	const char *ns = obj_str(body, "namespace"), *name = obj_str(body, "name");
 	const char *uid = obj_str(body, "uid"), *reason = obj_str(body, "reason");
-	const char *msg = obj_str(body, "message");
+	const char *msg = obj_str(body, "message"), *progress = obj_str(body, "progress");
 	json_object *ok, *o, *md;
 
 	if (ns == NULL || name == NULL || ns[0] == '\0' || name[0] == '\0' ||
@@ -91,6 +92,8 @@ static json_object *st_result_obj(json_object *body)
 	json_object_object_add(o, "ok", json_object_new_boolean(json_object_get_boolean(ok)));
 	json_object_object_add(o, "reason", json_object_new_string(reason ? reason : ""));
 	json_object_object_add(o, "message", json_object_new_string(msg ? msg : ""));
+	if (progress != NULL)
+		json_object_object_add(o, "progress", json_object_new_string(progress));
 	return o;
 }
 

@@ -2,8 +2,12 @@
  * statuscalc.c: computes a pool's status (pure). replicas counts every owned VM, terminating
  * ones included; readyReplicas only looks at the VM's Ready condition; labelSelector is the
  * canonical selector string; ReplicaFailure and ReplicaPaused follow SPEC 1.4: an existing
- * condition is never rewritten, only added or removed. Zero values are omitted. Also builds
- * the JSON patch that writes a status (uid precondition, no resourceVersion).
+ * condition is never rewritten, only added or removed. Ready and Progressing are for tools
+ * (kubectl wait, kstatus, Argo CD): Ready is True once the planner's last pass had nothing
+ * to do and every replica exists, is ready and is not terminating; Progressing is True while
+ * the planner scales or updates or VMs are not ready yet. Their lastTransitionTime moves
+ * only when their status does. Zero values are omitted. Also builds the JSON patch that
+ * writes a status (uid precondition, no resourceVersion).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +58,13 @@ static json_object *statuscalc_newcond(
 	return c;
 }
 
-/* copies every existing condition except the one of type drop (NULL: none) */
+/* what the owned VMs are */
+struct statuscalc_counts {
+	long long replicas, ready, terminating;
+};
+
+/* copies every existing condition except the ones of type drop1 and drop2 (NULL: none) and
+ * the computed Ready and Progressing */
 static void statuscalc_keep(
     json_object *out, json_object *old, const char *drop1, const char *drop2)
 {
@@ -69,20 +79,73 @@ static void statuscalc_keep(
 	for (i = 0; i < n; i++) {
 		c = json_object_array_get_idx(conds, i);
 		t = obj_str(c, "type");
-		if (t != NULL && ((drop1 != NULL && strcmp(t, drop1) == 0) ||
-		                     (drop2 != NULL && strcmp(t, drop2) == 0)))
-			continue;
+		if (t != NULL &&
+		    ((drop1 != NULL && strcmp(t, drop1) == 0) ||
+		        (drop2 != NULL && strcmp(t, drop2) == 0) || strcmp(t, SC_COND_READY) == 0 ||
+		        strcmp(t, SC_COND_PROGRESSING) == 0))
+			continue; /* Ready and Progressing are computed anew */
 		json_object_array_add(out, obj_copy(c));
 	}
 }
 
-/* the conditions list per SPEC 1.4 (may come back empty) */
-static json_object *statuscalc_conditions(const struct statuscalc_in *in, json_object *old)
+/* a condition whose lastTransitionTime stays while its status does */
+static json_object *statuscalc_tool_cond(json_object *old, const char *type, int status,
+    const char *reason, const char *message, double now)
+{
+	json_object *c = statuscalc_newcond(type, reason, message, now), *prev, *ts;
+	const char *was;
+
+	json_object_object_add(c, "status", json_object_new_string(status ? "True" : "False"));
+	prev = statuscalc_cond(old, type);
+	was = prev != NULL ? obj_str(prev, "status") : NULL;
+	if (was != NULL && strcmp(was, status ? "True" : "False") == 0 &&
+	    json_object_object_get_ex(prev, "lastTransitionTime", &ts))
+		json_object_object_add(c, "lastTransitionTime", obj_copy(ts));
+	return c;
+}
+
+/* Ready and Progressing, from the planner's progress and the counts */
+static void statuscalc_tool_conds(const struct statuscalc_in *in, const struct statuscalc_counts *n,
+    json_object *old, json_object *conds)
 {
 	const struct statuscalc_result *res = in->result;
-	json_object *conds = json_object_new_array();
+	long long want = statuscalc_desired(in->pool);
+	const char *why = NULL, *msg;
+	int ready, progressing;
+
+	if (res == NULL || res->progress == NULL)
+		return; /* no word from the planner on its progress: nothing to tell */
+	if (obj_bool(in->pool, "spec.paused"))
+		why = "Paused";
+	else if (!res->ok)
+		why = res->reason != NULL && res->reason[0] != '\0' ? res->reason : "Failed";
+	else if (res->progress[0] != '\0')
+		why = res->progress;
+	else if (n->replicas != want || n->terminating > 0)
+		why = n->replicas < want ? PROGRESS_SCALING_UP : PROGRESS_SCALING_DOWN;
+	else if (n->ready < want)
+		why = "WaitingForReady";
+	ready = why == NULL;
+	progressing =
+	    !ready &&
+	    (strcmp(why, "WaitingForReady") == 0 || strcmp(why, PROGRESS_SCALING_UP) == 0 ||
+	        strcmp(why, PROGRESS_SCALING_DOWN) == 0 || strcmp(why, PROGRESS_UPDATING) == 0);
+	msg = ready ? "Every VM exists, is up to date and ready" : NULL;
+	json_object_array_add(conds,
+	    statuscalc_tool_cond(old, SC_COND_READY, ready, ready ? "Ready" : why, msg, in->now));
+	json_object_array_add(conds, statuscalc_tool_cond(old, SC_COND_PROGRESSING, progressing,
+	                                 ready ? "Complete" : why, NULL, in->now));
+}
+
+/* the conditions list per SPEC 1.4, then Ready and Progressing (may come back empty) */
+static json_object *statuscalc_conditions(
+    const struct statuscalc_in *in, const struct statuscalc_counts *n, json_object *old)
+{
+	const struct statuscalc_result *res = in->result;
+	json_object *conds = json_object_new_array(), *tool = json_object_new_array();
 	int paused = obj_bool(in->pool, "spec.paused");
 	int drop_failure = res != NULL && res->ok;
+	size_t i;
 
 	statuscalc_keep(
 	    conds, old, drop_failure ? SC_COND_FAILURE : NULL, paused ? NULL : SC_COND_PAUSED);
@@ -92,6 +155,10 @@ static json_object *statuscalc_conditions(const struct statuscalc_in *in, json_o
 	if (paused && statuscalc_cond(old, SC_COND_PAUSED) == NULL)
 		json_object_array_add(conds, statuscalc_newcond(SC_COND_PAUSED, "SuccessfulPaused",
 		                                 "Pool controller is paused", in->now));
+	statuscalc_tool_conds(in, n, old, tool);
+	for (i = 0; i < json_object_array_length(tool); i++)
+		json_object_array_add(conds, obj_copy(json_object_array_get_idx(tool, i)));
+	json_object_put(tool);
 	return conds;
 }
 
@@ -110,20 +177,21 @@ static char *statuscalc_selector(json_object *pool)
 json_object *statuscalc_compute(const struct statuscalc_in *in)
 {
 	json_object *st = json_object_new_object(), *old, *conds;
-	long long replicas = 0, ready = 0;
+	struct statuscalc_counts n = {0, 0, 0};
 	char *sel;
 	size_t i;
 
 	for (i = 0; i < in->nvms; i++) {
 		if (!statuscalc_owns(in->pool, in->vms[i]))
 			continue;
-		replicas++;
-		ready += statuscalc_ready(in->vms[i]);
+		n.replicas++;
+		n.ready += statuscalc_ready(in->vms[i]);
+		n.terminating += obj_terminating(in->vms[i]);
 	}
-	if (replicas > 0)
-		json_object_object_add(st, "replicas", json_object_new_int64(replicas));
-	if (ready > 0)
-		json_object_object_add(st, "readyReplicas", json_object_new_int64(ready));
+	if (n.replicas > 0)
+		json_object_object_add(st, "replicas", json_object_new_int64(n.replicas));
+	if (n.ready > 0)
+		json_object_object_add(st, "readyReplicas", json_object_new_int64(n.ready));
 	sel = statuscalc_selector(in->pool);
 	if (sel != NULL && sel[0] != '\0')
 		json_object_object_add(st, "labelSelector", json_object_new_string(sel));
@@ -131,7 +199,7 @@ json_object *statuscalc_compute(const struct statuscalc_in *in)
 	old = obj_path(in->pool, "status");
 	if (old != NULL && !json_object_is_type(old, json_type_object))
 		old = NULL;
-	conds = statuscalc_conditions(in, old);
+	conds = statuscalc_conditions(in, &n, old);
 	if (json_object_array_length(conds) > 0)
 		json_object_object_add(st, "conditions", conds);
 	else

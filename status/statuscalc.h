@@ -9,15 +9,18 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
-#define SC_COND_FAILURE "ReplicaFailure"
-#define SC_COND_PAUSED  "ReplicaPaused"
-#define SC_POOL_KIND    "VirtualMachinePool"
+#define SC_COND_FAILURE     "ReplicaFailure"
+#define SC_COND_PAUSED      "ReplicaPaused"
+#define SC_COND_READY       "Ready"
+#define SC_COND_PROGRESSING "Progressing"
+#define SC_POOL_KIND        "VirtualMachinePool"
 
 /* the planner's sync result for a pool; strings borrowed */
 struct statuscalc_result {
 	int ok;
 	const char *reason;
 	const char *message;
+	const char *progress; /* PROGRESS_* or "" (nothing to do); NULL: not known */
 };
 
 struct statuscalc_in {

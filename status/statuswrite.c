@@ -311,6 +311,7 @@ static int stw_result(struct stw *w, json_object *pool, struct statuscalc_result
 	r->ok = obj_bool(res, "ok");
 	r->reason = obj_str(res, "reason");
 	r->message = obj_str(res, "message");
+	r->progress = obj_str(res, "progress");
 	return 1;
 }
 

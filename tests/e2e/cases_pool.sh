@@ -472,3 +472,29 @@ case_bad_strategies() {
 	kill -0 "$VMPOOLD_PID" || fail "vmpoold died" || return 1
 	[ "$(stage_pid vmpool-planner)" == "$PLANNER0" ] || fail "planner restarted (crashed?)" || return 1
 }
+
+# the VM simulator again with other flags (e.g. VMs that take a while to become ready)
+sim_restart() {
+	[ -n "${SIM_PID:-}" ] && kill -TERM "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 2>/dev/null
+	"$BIN/vmpool-sim" --kubeconfig "$KUBECONFIG" --namespace "$NS" "$@" >>"$CASE_OUT/sim.log" 2>&1 &
+	SIM_PID=$!
+}
+
+# Ready and Progressing for tools: kubectl wait, kstatus, Argo CD
+case_ready_condition() {
+	local both='echo "$(pool_cond rd Ready status)/$(pool_cond rd Ready reason) $(pool_cond rd Progressing status)/$(pool_cond rd Progressing reason)"'
+	mkpool rd 2 || return 1
+	kc wait --for=condition=Ready vmpool/rd --timeout=60s >/dev/null ||
+		fail "kubectl wait Ready: $(kc get vmpool rd -o jsonpath='{.status.conditions}')" || return 1
+	expect_eq "$(eval "$both")" "True/Ready False/Complete" "converged" || return 1
+	# new VMs that take 8 s to become ready: not Ready, Progressing, meanwhile
+	sim_restart --ready-delay 8
+	scale_to rd 4 || return 1
+	wait_until 30 eval "$both | grep -Eq '^False/(ScalingUp|WaitingForReady) True/'" ||
+		fail "while scaling: $(eval "$both")" || return 1
+	kc wait --for=condition=Ready vmpool/rd --timeout=90s >/dev/null ||
+		fail "Ready again: $(eval "$both")" || return 1
+	expect_eq "$(pool_status rd readyReplicas)" 4 "ready replicas once Ready" || return 1
+	pool_patch rd '{"spec":{"paused":true}}' || return 1
+	wait_eq 20 "False/Paused False/Paused" eval "$both" || fail "paused: $(eval "$both")" || return 1
+}

@@ -21,7 +21,7 @@ PHASE1=(doc_example scale replicas_unset deleted_vm_replaced detach selector_mis
 	release delete_pool delete_after_selector_change hpa quiet kill_stages bad_kubeconfig api_down manifests
 	per_vm_names revisions update_rollout update_label_only update_dvt update_opportunistic update_unmanaged
 	scale_in_order scale_in_opportunistic scale_in_unmanaged state_preservation autohealing paused
-	finalizer_append delete_foreground delete_orphan delete_background bad_strategies)
+	finalizer_append delete_foreground delete_orphan delete_background bad_strategies ready_condition)
 PHASE2=(doc_example scale deleted_vm_replaced delete_pool name_aliases per_vm_names update_rollout
 	state_preservation autohealing)
 if [ $# -gt 0 ]; then

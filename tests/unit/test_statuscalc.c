@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "obj.h"
+#include "proto.h"
 #include "../../status/statuscalc.h"
 
 #define NOW 1700000000.0 /* 2023-11-14T22:13:20Z */
@@ -130,7 +131,7 @@ static void test_omitempty(void **state)
 
 static void test_failure_added(void **state)
 {
-	struct statuscalc_result r = {0, "FailedScaleOut", "error during scale out: boom"};
+	struct statuscalc_result r = {0, "FailedScaleOut", "error during scale out: boom", NULL};
 	json_object *p = pool("", "{\"labelSelector\":\"app=a\"}");
 	json_object *st = calc(p, NULL, 0, &r);
 	json_object *want =
@@ -159,7 +160,7 @@ static void test_failure_added(void **state)
 
 static void test_failure_kept_as_is(void **state)
 {
-	struct statuscalc_result r = {0, "FailedScaleOut", "second"};
+	struct statuscalc_result r = {0, "FailedScaleOut", "second", NULL};
 	json_object *p = pool("", OLD_FAIL);
 	json_object *st = calc(p, NULL, 0, &r), *st2 = calc(p, NULL, 0, NULL);
 
@@ -175,7 +176,7 @@ static void test_failure_kept_as_is(void **state)
 
 static void test_failure_removed_on_ok(void **state)
 {
-	struct statuscalc_result r = {1, "", ""};
+	struct statuscalc_result r = {1, "", "", NULL};
 	json_object *p = pool("", OLD_FAIL);
 	json_object *st = calc(p, NULL, 0, &r);
 	json_object *want = js("{\"labelSelector\":\"app=a\"}");
@@ -189,7 +190,7 @@ static void test_failure_removed_on_ok(void **state)
 
 static void test_paused(void **state)
 {
-	struct statuscalc_result r = {1, "", ""};
+	struct statuscalc_result r = {1, "", "", NULL};
 	json_object *p = pool("\"paused\":true", "");
 	json_object *st = calc(p, NULL, 0, &r), *c, *p2, *st2, *p3, *st3;
 
@@ -299,7 +300,7 @@ static void test_patch_removes_keys(void **state)
 /* conditions is an atomic list: the patch carries all of them, old and new */
 static void test_patch_full_conditions(void **state)
 {
-	struct statuscalc_result r = {0, "FailedScaleOut", "boom"};
+	struct statuscalc_result r = {0, "FailedScaleOut", "boom", NULL};
 	json_object *p = pool("\"paused\":true",
 	    "{\"labelSelector\":\"app=a\",\"conditions\":[{\"type\":\"ReplicaPaused\","
 	    "\"status\":\"True\",\"reason\":\"SuccessfulPaused\","
@@ -383,6 +384,80 @@ static void test_trim(void **state)
 	json_object_put(p);
 }
 
+/* the status of condition type in st ("" when absent) and its reason */
+static const char *cond_of(json_object *st, const char *type, const char **reason)
+{
+	json_object *c = obj_find_condition(obj_path(st, "conditions"), type);
+
+	*reason = c != NULL && obj_str(c, "reason") != NULL ? obj_str(c, "reason") : "";
+	return c != NULL && obj_str(c, "status") != NULL ? obj_str(c, "status") : "";
+}
+
+static void expect_tool(json_object *st, const char *ready, const char *ready_reason,
+    const char *progressing, const char *progressing_reason)
+{
+	const char *r1, *r2;
+
+	assert_string_equal(cond_of(st, "Ready", &r1), ready);
+	assert_string_equal(r1, ready_reason);
+	assert_string_equal(cond_of(st, "Progressing", &r2), progressing);
+	assert_string_equal(r2, progressing_reason);
+}
+
+/* Ready once the planner had nothing to do and every replica exists and is ready */
+static void test_ready_progressing(void **state)
+{
+	json_object *p = pool("\"replicas\":2", "");
+	json_object *vms[3] = {vm("p-0", "ns", "VirtualMachinePool", "pu", "True", 0),
+	    vm("p-1", "ns", "VirtualMachinePool", "pu", "False", 0),
+	    vm("p-2", "ns", "VirtualMachinePool", "pu", "True", 1)};
+	struct statuscalc_result idle = {1, "", "", ""}, up = {1, "", "", PROGRESS_SCALING_UP};
+	struct statuscalc_result failed = {0, "FailedScaleOut", "boom", ""};
+	struct statuscalc_result old = {1, "", "", NULL};
+	json_object *st, *p2, *ready[2] = {vms[0], NULL};
+
+	st = calc(p, vms, 2, &up); /* the planner is creating */
+	expect_tool(st, "False", PROGRESS_SCALING_UP, "True", PROGRESS_SCALING_UP);
+	json_object_put(st);
+	st = calc(p, vms, 2, &idle); /* nothing to do, but p-1 is not ready */
+	expect_tool(st, "False", "WaitingForReady", "True", "WaitingForReady");
+	json_object_put(st);
+	st = calc(p, vms, 3, &idle); /* a third one still terminating */
+	expect_tool(st, "False", PROGRESS_SCALING_DOWN, "True", PROGRESS_SCALING_DOWN);
+	json_object_put(st);
+	st = calc(p, vms, 2, &failed);
+	expect_tool(st, "False", "FailedScaleOut", "False", "FailedScaleOut");
+	json_object_put(st);
+	st = calc(p, vms, 2, &old); /* a planner that says nothing of its progress */
+	assert_null(obj_find_condition(obj_path(st, "conditions"), "Ready"));
+	json_object_put(st);
+	ready[1] = vm("p-1", "ns", "VirtualMachinePool", "pu", "True", 0);
+	st = calc(p, ready, 2, &idle);
+	expect_tool(st, "True", "Ready", "False", "Complete");
+	/* a second pass keeps the transition time while the status stays */
+	p2 = pool("\"replicas\":2", obj_json(st));
+	json_object_put(st);
+	{
+		struct statuscalc_in in = {p2, ready, 2, &idle, NOW + 100};
+
+		st = statuscalc_compute(&in);
+	}
+	assert_string_equal(
+	    obj_str(obj_find_condition(obj_path(st, "conditions"), "Ready"), "lastTransitionTime"),
+	    "2023-11-14T22:13:20Z");
+	assert_false(statuscalc_differs(p2, st));
+	json_object_put(st);
+	json_object_put(p2);
+	p2 = pool("\"replicas\":2,\"paused\":true", "");
+	st = calc(p2, ready, 2, &idle);
+	expect_tool(st, "False", "Paused", "False", "Paused");
+	json_object_put(st);
+	json_object_put(p2);
+	json_object_put(ready[1]);
+	put_all(vms, 3);
+	json_object_put(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -400,6 +475,7 @@ int main(void)
 	    cmocka_unit_test(test_patch_full_conditions),
 	    cmocka_unit_test(test_patch_uid),
 	    cmocka_unit_test(test_desired),
+	    cmocka_unit_test(test_ready_progressing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
