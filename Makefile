@@ -5,6 +5,8 @@
 #   make run        the local demo: control plane, simulator, vmpoold, the example pool
 #   make format     clang-format in place; make check-format fails on a difference
 
+.DEFAULT_GOAL := all
+
 MSGPACK_PC := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
 PKGS := libevent libevent_pthreads libcurl json-c yaml-0.1 $(MSGPACK_PC)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
