@@ -10,6 +10,7 @@ pkgs=(
   curl openssl ca-certificates procps jq
   etcd-server golang-go golang-github-modern-go-reflect2-dev
   dpkg-dev rsync
+  umoci skopeo buildah
 )
 # kubectl: whatever the machine has, else Debian's (same 1.20 line as the test cluster)
 command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
