@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end suite: the whole pipeline (bin/vmpoold and its four stages, bin/vmpool-sim)
 # against a real kube-apiserver + kube-controller-manager (scripts/test-cluster.sh).
-# Phase 1 uses KubeVirt's real CRD schemas (../shared/crds), phase 2 our own deploy/crds.
+# Phase 1 uses KubeVirt's real CRD schemas (../shared/crds), phase 2 our own CRD
+# (deploy/standalone) with the stand-in VM/VMI CRDs of tests/crds.
 #   tests/e2e/run.sh [CASE...]     default: every case
 # Environment: E2E_KEEP=1 keeps the cluster running afterwards; with CASEs, PHASE=kubevirt
 # (default) runs them with KubeVirt's CRDs, PHASE=own with ours (e.g. name_aliases), PHASE=both
@@ -12,6 +13,7 @@ cd "$ROOT"
 . tests/e2e/lib.sh
 . tests/e2e/cases.sh
 . tests/e2e/cases_pool.sh
+. tests/e2e/cases_deploy.sh
 
 export VMPOOLD_CLUSTER_DIR=${VMPOOLD_CLUSTER_DIR:-/tmp/vmpoold-e2e-$(id -u)}
 export VMPOOLD_CLUSTER_PORT=${VMPOOLD_CLUSTER_PORT:-6543}
@@ -19,7 +21,7 @@ export VMPOOLD_CLUSTER_PORT=${VMPOOLD_CLUSTER_PORT:-6543}
 
 PHASE1=(doc_example scale replicas_unset deleted_vm_replaced detach selector_mismatch bad_selector create_fails
 	release delete_pool delete_after_selector_change hpa quiet kill_stages bad_kubeconfig api_down manifests
-	per_vm_names revisions update_rollout update_label_only update_dvt update_opportunistic update_unmanaged
+	kubevirt_coexist per_vm_names revisions update_rollout update_label_only update_dvt update_opportunistic update_unmanaged
 	scale_in_order scale_in_opportunistic scale_in_unmanaged state_preservation autohealing paused
 	finalizer_append delete_foreground delete_orphan delete_background bad_strategies)
 PHASE2=(doc_example scale deleted_vm_replaced delete_pool name_aliases per_vm_names update_rollout
@@ -52,7 +54,7 @@ install_crds() { # FILE...
 	kubectl delete crd virtualmachinepools.pool.kubevirt.io virtualmachines.kubevirt.io \
 		virtualmachineinstances.kubevirt.io datavolumes.cdi.kubevirt.io --ignore-not-found --wait=true >/dev/null 2>&1
 	local f
-	for f in "$@" deploy/crds/datavolume-minimal.yaml; do kubectl create -f "$f" >/dev/null || return 1; done
+	for f in "$@" tests/crds/datavolume-minimal.yaml; do kubectl create -f "$f" >/dev/null || return 1; done
 	kubectl wait --for condition=established --timeout=60s crd/virtualmachinepools.pool.kubevirt.io \
 		crd/virtualmachines.kubevirt.io crd/virtualmachineinstances.kubevirt.io \
 		crd/datavolumes.cdi.kubevirt.io >/dev/null || return 1
@@ -106,7 +108,7 @@ if [ ${#PHASE1[@]} -gt 0 ] && [ -x build/rel/tests/e2e/test_kubeclient ]; then
 fi
 for c in "${PHASE1[@]}"; do run_case kubevirt "$c"; done
 if [ ${#PHASE2[@]} -gt 0 ]; then
-	install_crds deploy/crds/kubevirt-minimal.yaml deploy/crds/virtualmachinepool.yaml ||
+	install_crds tests/crds/kubevirt-minimal.yaml deploy/standalone/virtualmachinepool.yaml ||
 		{ echo "e2e: cannot install our CRDs" >&2; exit 1; }
 	for c in "${PHASE2[@]}"; do run_case own "$c"; done
 fi
