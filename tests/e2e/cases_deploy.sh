@@ -87,3 +87,31 @@ YAML
 	expect_eq "$(kubectl -n kubevirt get deployment virt-controller -o json | jq -c '.spec.template.spec.containers[0].command[-2:]')" \
 		'["2","--pool-controller-threads=0"]' "virt-controller command after the patch" || return 1
 }
+
+# another controller acting on a pool (issue 7, coexistence): a VM created with kubectl in
+# the pool's namespace, controlled by the pool, makes vmpoold say so on the pool, naming the
+# field manager ("kubectl-create"): a ForeignController condition and a Warning Event; the
+# condition goes when that VM does. Unmanaged scale-in, so that vmpoold deletes nothing.
+case_foreign_controller() {
+	mkpool fc 2 '.spec.scaleInStrategy = {"unmanaged": {}}' || return 1
+	wait_until 60 pconv fc 2 || fail "converge: $(kc get vmpool,vm)" || return 1
+	expect_eq "$(kc get vmpool fc -o jsonpath='{.status.conditions[?(@.type=="ForeignController")].reason}')" "" \
+		"ForeignController before anyone else acted" || return 1
+	kc get vm fc-0 -o json | jq '{apiVersion, kind, spec,
+		metadata: {name: "fc-intruder", labels: .metadata.labels, ownerReferences: .metadata.ownerReferences}}' |
+		kc create -f - >/dev/null || return 1
+	local cond='{.status.conditions[?(@.type=="ForeignController")]'
+	wait_eq 30 ForeignManager kc get vmpool fc -o jsonpath="$cond.reason}" ||
+		fail "no ForeignController condition: $(kc get vmpool fc -o jsonpath='{.status}')" || return 1
+	kc get vmpool fc -o jsonpath="$cond.message}" |
+		grep -q '"kubectl-create" (owner reference of VM '"$NS"'/fc-intruder)' ||
+		fail "condition message: $(kc get vmpool fc -o jsonpath="$cond.message}")" || return 1
+	wait_ge 20 1 event_count ForeignController '"kubectl-create"' ||
+		fail "no ForeignController Event: $(kc get events)" || return 1
+	expect_eq "$(kc get events -o json | jq -r '[.items[] | select(.reason == "ForeignController") | .type] | unique | join(",")')" \
+		Warning "Event type" || return 1
+	kc delete vm fc-intruder --wait=false >/dev/null || return 1
+	wait_eq 30 "" kc get vmpool fc -o jsonpath="$cond.reason}" ||
+		fail "condition stays after the VM went: $(kc get vmpool fc -o jsonpath='{.status}')" || return 1
+	expect_eq "$(event_count ForeignController)" 1 "ForeignController Events" || return 1
+}

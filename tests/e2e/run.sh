@@ -22,7 +22,7 @@ export VMPOOLD_CLUSTER_PORT=${VMPOOLD_CLUSTER_PORT:-6543}
 
 PHASE1=(doc_example scale replicas_unset deleted_vm_replaced detach selector_mismatch bad_selector create_fails
 	release delete_pool delete_after_selector_change hpa quiet kill_stages bad_kubeconfig api_down manifests
-	kubevirt_coexist per_vm_names revisions update_rollout update_label_only update_dvt update_opportunistic update_unmanaged
+	kubevirt_coexist foreign_controller per_vm_names revisions update_rollout update_label_only update_dvt update_opportunistic update_unmanaged
 	scale_in_order scale_in_opportunistic scale_in_unmanaged state_preservation autohealing paused
 	finalizer_append delete_foreground delete_orphan delete_background bad_strategies)
 PHASE2=(doc_example scale deleted_vm_replaced delete_pool name_aliases per_vm_names update_rollout
