@@ -5,7 +5,8 @@
 # the base ships no CRD; the standalone overlay ships exactly our VirtualMachinePool CRD;
 # every pod passes the "restricted" Pod Security Standard (checked rule by rule with jq, as
 # the 1.20 test API server has no Pod Security admission); every container has requests and
-# limits, probes on the port its --metrics-addr names, and a command in the image.
+# limits, probes on the port its --metrics-addr names, and a command in the image; the
+# ClusterRole grants exactly the calls found in the sources (least privilege both ways).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -169,12 +170,56 @@ probes_match_metrics() {
 		{ render deploy | jq -c '.[] | select(.kind == "Deployment") | .spec.template.spec.containers[] | {name, command, args, livenessProbe, readinessProbe}'; return 1; }
 }
 
+# the ClusterRole grants exactly what the code calls, as (group resource verb) triples read from
+# the sources: the watcher's resources (list, watch), the actuator's op table, the status
+# write and the Event recorder; plus the one documented extra, update of
+# virtualmachinepools/finalizers (blockOwnerDeletion under OwnerReferencesPermissionEnforcement)
+code_calls() {
+	local verb
+	verb() { case $1 in POST) echo create ;; PUT) echo update ;; PATCH) echo patch ;; DELETE) echo delete ;; GET) echo get ;; esac; }
+	group() { sed -E 's#^/api/v1$##; s#^/apis/([^/]+)/.*#\1#' <<<"$1"; }
+	perl -0ne 'while (/\{\s*\.kind\s*=\s*KIND_\w+,\s*\.prefix\s*=\s*"([^"]+)",\s*\.plural\s*=\s*"([^"]+)"/g) { print "$1 $2\n" }' \
+		watcher/main.c | while read -r prefix plural; do
+		printf '%s %s list\n%s %s watch\n' "$(group "$prefix")" "$plural" "$(group "$prefix")" "$plural"
+	done
+	declare -A groups
+	while read -r macro prefix; do groups[$macro]=$(group "$prefix"); done < <(
+		perl -ne 'print "$1 $2\n" if /#define (ACT_[A-Z]+)\s+"(\/api[^"]*)"/' actuator/actrun.c)
+	perl -ne 'print "$1 $2 $3\n" while /"(POST|PUT|PATCH|DELETE)",\s*[^,]+,\s*[^,]+,\s*(ACT_[A-Z]+),\s*"([a-z]+)"/g' \
+		actuator/actrun.c | while read -r method macro res; do
+		echo "${groups[$macro]} $res $(verb "$method")"
+	done
+	local f methods paths m p
+	for f in status/statuswrite.c common/k8sevent.c; do
+		methods=$(perl -0ne 'while (/kube_request\([^;]*?;/gs) { my $c = $&; print "$1\n" while $c =~ /"(GET|POST|PUT|PATCH|DELETE)"/g }' "$f" | sort -u)
+		paths=$(perl -ne 'print "$1 $2$3\n" while m#"/api(?:s/([a-z0-9.-]+)/[a-z0-9]+|/v1)/namespaces/%s/([a-z]+)(?:/%s)?(/[a-z]+)?"#g' "$f" | sort -u)
+		for m in $methods; do
+			while read -r p; do
+				set -- $p
+				[ $# -eq 1 ] && set -- "" "$1"
+				echo "$1 $2 $(verb "$m")"
+			done <<<"$paths"
+		done
+	done
+	echo "pool.kubevirt.io virtualmachinepools/finalizers update"
+}
+
+rbac_matches_code() {
+	local want have
+	want=$(code_calls | sed 's/^ /"" /' | sort -u)
+	have=$(render deploy | jq -r '.[] | select(.kind == "ClusterRole" and .metadata.name == "vmpoold") | .rules[] |
+		.apiGroups[] as $g | .resources[] as $r | .verbs[] as $v | "\(if $g == "" then "\"\"" else $g end) \($r) \($v)"' | sort -u)
+	[ "$(wc -l <<<"$want")" -ge 20 ] || { echo "too few calls found in the code:"; echo "$want"; return 1; }
+	diff <(echo "$want") <(echo "$have") || { echo "(< the code calls, > the ClusterRole grants)"; return 1; }
+}
+
 check renders_all renders_all
 check same_render same_render
 check base_no_crd base_no_crd
 check standalone_crd standalone_crd
 check namespaced_rbac namespaced_rbac
 check namespaced_same_rules namespaced_same_rules
+check rbac_matches_code rbac_matches_code
 check coexist_patch coexist_patch
 check pss_restricted pss_restricted
 check pss_catches pss_catches
