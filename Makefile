@@ -2,8 +2,11 @@
 #   make            programs in bin/
 #   make asan       the same programs built with AddressSanitizer + UBSan in bin-asan/
 #   make test       install what is missing, build, run unit, stage and e2e tests
+#   make image     the container image as an OCI archive, build/vmpoold-image.oci.tar
 #   make run        the local demo: control plane, simulator, vmpoold, the example pool
 #   make format     clang-format in place; make check-format fails on a difference
+
+.DEFAULT_GOAL := all
 
 MSGPACK_PC := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
 PKGS := libevent libevent_pthreads libcurl json-c yaml-0.1 $(MSGPACK_PC)
@@ -82,7 +85,7 @@ $(eval $(call variant,asan,build/asan,bin-asan,$(SAN_FLAGS)))
 UNIT_BINS = $(patsubst %.c,build/asan/%,$(UNIT_SRC))
 STAGE_BINS = $(patsubst %.c,build/asan/%,$(wildcard tests/stage/test_*.c))
 
-.PHONY: all asan deps test unit stage e2e run format check-format clean bench
+.PHONY: all asan deps test unit stage e2e run format check-format clean bench image image-test
 all: $(addprefix bin/,$(PROGRAMS))
 asan: $(addprefix bin-asan/,$(PROGRAMS))
 
@@ -95,6 +98,12 @@ unit: asan $(UNIT_BINS)
 stage: asan $(STAGE_BINS)
 	@VMPOOL_BIN=bin-asan bash tests/run-stage.sh $(STAGE_BINS)
 
+image: all
+	@bash scripts/build-image.sh build/vmpoold-image.oci.tar
+
+image-test: image
+	@bash tests/image/test_image.sh build/vmpoold-image.oci.tar
+
 e2e: all
 	@bash tests/e2e/run.sh
 
@@ -102,6 +111,7 @@ test: deps
 	@$(MAKE) --no-print-directory check-format
 	@$(MAKE) --no-print-directory all asan
 	@$(MAKE) --no-print-directory $(UNIT_BINS) $(STAGE_BINS)
+	@$(MAKE) --no-print-directory image
 	@bash tests/run-all.sh
 
 run: deps

@@ -10,7 +10,11 @@ export KUBECONFIG=$VMPOOLD_CLUSTER_DIR/kubeconfig
 logs=$VMPOOLD_CLUSTER_DIR/demo
 mkdir -p "$logs"
 
-kubectl apply -f deploy/crds/ >/dev/null || exit 1
+# the stand-in VM, VMI and DataVolume CRDs (tests/crds), then the standalone install (our
+# VirtualMachinePool CRD, namespace, ServiceAccount, RBAC) without its Deployment: this demo
+# runs vmpoold here, not in a pod (the local control plane has no kubelet)
+kubectl apply -f tests/crds/kubevirt-minimal.yaml -f tests/crds/datavolume-minimal.yaml >/dev/null || exit 1
+kubectl apply -k deploy/standalone/ -l 'app.kubernetes.io/component!=controller' >/dev/null || exit 1
 kubectl wait --for condition=established --timeout=60s crd/virtualmachinepools.pool.kubevirt.io >/dev/null
 
 bin/vmpool-sim --kubeconfig "$KUBECONFIG" >"$logs/sim.log" 2>&1 &

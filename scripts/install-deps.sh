@@ -7,18 +7,34 @@ pkgs=(
   build-essential pkg-config
   libevent-dev libmsgpack-dev libcurl4-openssl-dev libjson-c-dev libcmocka-dev libyaml-dev
   clang-format
-  curl openssl ca-certificates procps jq
+  curl openssl ca-certificates procps jq yq
   etcd-server golang-go golang-github-modern-go-reflect2-dev
   dpkg-dev rsync
+  umoci skopeo buildah
 )
 # kubectl: whatever the machine has, else Debian's (same 1.20 line as the test cluster)
 command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
+
+# kustomize v2.0.3, as kubectl 1.20 embeds it, for tests/deploy when the machine's kubectl is
+# newer: Debian's kubernetes-client unpacked into the cache (not installed: it would clash)
+kubectl_120() {
+	local dir=${XDG_CACHE_HOME:-$HOME/.cache}/vmpoold/kubectl-1.20 tmp
+	[ -x "$dir/kubectl" ] && return 0
+	kubectl version --client 2>/dev/null | grep -q 'v1\.20\.' && return 0
+	tmp=$(mktemp -d)
+	(cd "$tmp" && apt-get download -qq kubernetes-client >/dev/null 2>&1) ||
+		{ echo "install-deps: apt-get download kubernetes-client failed (tests/deploy uses one kustomize only)" >&2; rm -rf "$tmp"; return 0; }
+	dpkg -x "$tmp"/kubernetes-client_*.deb "$tmp/root"
+	mkdir -p "$dir"
+	cp "$tmp/root/usr/bin/kubectl" "$dir/kubectl"
+	rm -rf "$tmp"
+}
 
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+[ ${#missing[@]} -eq 0 ] && { kubectl_120; exit 0; }
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -26,3 +42,4 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+kubectl_120

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "foreign.h"
+#include "managers.h"
 #include "obj.h"
 #include "proto.h"
 #include "selector.h"
@@ -63,8 +65,9 @@ struct statuscalc_counts {
 	long long replicas, ready, terminating;
 };
 
-/* copies every existing condition except the ones of type drop1 and drop2 (NULL: none) and
- * the computed Ready and Progressing */
+/* copies every existing condition except the ones of type drop1 and drop2 (NULL: none), the
+ * computed Ready and Progressing, and ForeignController, which statuscalc_foreign() adds
+ * back as it is now */
 static void statuscalc_keep(
     json_object *out, json_object *old, const char *drop1, const char *drop2)
 {
@@ -82,10 +85,28 @@ static void statuscalc_keep(
 		if (t != NULL &&
 		    ((drop1 != NULL && strcmp(t, drop1) == 0) ||
 		        (drop2 != NULL && strcmp(t, drop2) == 0) || strcmp(t, SC_COND_READY) == 0 ||
-		        strcmp(t, SC_COND_PROGRESSING) == 0))
-			continue; /* Ready and Progressing are computed anew */
+		        strcmp(t, SC_COND_PROGRESSING) == 0 || strcmp(t, SC_COND_FOREIGN) == 0))
+			continue;
 		json_object_array_add(out, obj_copy(c));
 	}
+}
+
+/* ForeignController while other field managers act on the pool; kept as it was (with its
+ * lastTransitionTime) while its message stays the same */
+static void statuscalc_foreign(json_object *conds, const struct statuscalc_in *in, json_object *old)
+{
+	char *msg = foreign_message(in->pool, in->vms, in->nvms, FOREIGN_SELF);
+	json_object *prev = statuscalc_cond(old, SC_COND_FOREIGN);
+	const char *pmsg = prev != NULL ? obj_str(prev, "message") : NULL;
+
+	if (msg == NULL)
+		return;
+	if (pmsg != NULL && strcmp(pmsg, msg) == 0)
+		json_object_array_add(conds, obj_copy(prev));
+	else
+		json_object_array_add(
+		    conds, statuscalc_newcond(SC_COND_FOREIGN, SC_REASON_FOREIGN, msg, in->now));
+	free(msg);
 }
 
 /* a condition whose lastTransitionTime stays while its status does */
@@ -155,6 +176,7 @@ static json_object *statuscalc_conditions(
 	if (paused && statuscalc_cond(old, SC_COND_PAUSED) == NULL)
 		json_object_array_add(conds, statuscalc_newcond(SC_COND_PAUSED, "SuccessfulPaused",
 		                                 "Pool controller is paused", in->now));
+	statuscalc_foreign(conds, in, old);
 	statuscalc_tool_conds(in, n, old, tool);
 	for (i = 0; i < json_object_array_length(tool); i++)
 		json_object_array_add(conds, obj_copy(json_object_array_get_idx(tool, i)));
@@ -260,6 +282,18 @@ json_object *statuscalc_failure_added(json_object *old_status, json_object *new_
 	return statuscalc_cond(new_status, SC_COND_FAILURE);
 }
 
+json_object *statuscalc_foreign_added(json_object *old_status, json_object *new_status)
+{
+	json_object *c = statuscalc_cond(new_status, SC_COND_FOREIGN);
+	json_object *o = statuscalc_cond(old_status, SC_COND_FOREIGN);
+	const char *m = c != NULL ? obj_str(c, "message") : NULL;
+	const char *om = o != NULL ? obj_str(o, "message") : NULL;
+
+	if (c == NULL || (om != NULL && m != NULL && strcmp(om, m) == 0))
+		return NULL;
+	return c;
+}
+
 long long statuscalc_desired(json_object *pool)
 {
 	long long n;
@@ -281,7 +315,7 @@ static void statuscalc_copy_key(json_object *dst, json_object *src, const char *
 json_object *statuscalc_trim(const char *kind, json_object *obj, void *arg)
 {
 	static const char *meta_keys[] = {"name", "namespace", "uid", "resourceVersion",
-	    "ownerReferences", "deletionTimestamp", NULL};
+	    "ownerReferences", "deletionTimestamp", MANAGERS_KEY, NULL};
 	json_object *out, *meta, *md, *st, *conds;
 	size_t i;
 

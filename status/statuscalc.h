@@ -13,7 +13,11 @@
 #define SC_COND_PAUSED      "ReplicaPaused"
 #define SC_COND_READY       "Ready"
 #define SC_COND_PROGRESSING "Progressing"
-#define SC_POOL_KIND        "VirtualMachinePool"
+/* another controller acts on the pool (foreign.h): the condition's type (also the reason of
+ * the Warning Event posted when it appears or names other managers) and reason */
+#define SC_COND_FOREIGN   "ForeignController"
+#define SC_REASON_FOREIGN "ForeignManager"
+#define SC_POOL_KIND      "VirtualMachinePool"
 
 /* the planner's sync result for a pool; strings borrowed */
 struct statuscalc_result {
@@ -56,10 +60,14 @@ int statuscalc_paused_change(json_object *old_status, json_object *new_status);
 /* the ReplicaFailure condition of new_status if old_status lacked one (SPEC 15: newly added
  * failures are also reported as a Warning Event), else NULL; borrowed from new_status */
 json_object *statuscalc_failure_added(json_object *old_status, json_object *new_status);
+/* the ForeignController condition of new_status if old_status lacked it or had another
+ * message, else NULL; borrowed from new_status */
+json_object *statuscalc_foreign_added(json_object *old_status, json_object *new_status);
 /* spec.replicas, nil treated as 1 */
 long long statuscalc_desired(json_object *pool);
 /* what vmpool-status keeps of a watched object (a mirror_trim_fn): pools whole; of a VM only
- * the metadata and Ready condition the status needs; no VMIs or revisions */
+ * the metadata (with the managers projection) and Ready condition the status needs; no VMIs
+ * or revisions */
 json_object *statuscalc_trim(const char *kind, json_object *obj, void *arg);
 
 #endif

@@ -435,6 +435,25 @@ static void stw_failure_event(
 	k8sev_post(sp->w->rec, &src, now_real());
 }
 
+/* issue 7: another controller acts on the pool; a Warning Event naming it, once per message */
+static void stw_foreign_event(
+    struct stw_pool *sp, const char *uid, json_object *from, json_object *to)
+{
+	struct k8sev_src src;
+	json_object *c = statuscalc_foreign_added(from, to);
+
+	if (c == NULL || sp->w->rec == NULL)
+		return;
+	src.ns = sp->ns;
+	src.pool = sp->name;
+	src.uid = uid;
+	src.type = "Warning";
+	src.reason = SC_COND_FOREIGN;
+	src.message = obj_str(c, "message") != NULL ? obj_str(c, "message") : "";
+	log_warnx(sp->key, "%s", src.message);
+	k8sev_post(sp->w->rec, &src, now_real());
+}
+
 static void stw_schedule_retry(struct stw_pool *sp)
 {
 	struct timeval tv;
@@ -459,6 +478,7 @@ static void stw_written(struct stw_pool *sp, const struct kube_response *resp)
 	evtimer_del(sp->retry);
 	stw_paused_event(sp, obj_uid(resp->body), sp->written_from, sp->written);
 	stw_failure_event(sp, obj_uid(resp->body), sp->written_from, sp->written);
+	stw_foreign_event(sp, obj_uid(resp->body), sp->written_from, sp->written);
 }
 
 static void stw_count(const char *result)

@@ -14,6 +14,7 @@
 #include "informer.h"
 #include "kube.h"
 #include "log.h"
+#include "managers.h"
 #include "metrics.h"
 #include "obj.h"
 #include "store.h"
@@ -213,7 +214,8 @@ static void inf_remember_rv(struct informer *inf, json_object *obj)
 }
 
 /*
- * Makes an object from the API fit to keep: drops metadata.managedFields, fills in the
+ * Makes an object from the API fit to keep: replaces metadata.managedFields by the small
+ * projection of common/managers.h, fills in the
  * kind and apiVersion that list items of built-in types lack and applies the resource's
  * trim() to a kept one. Returns 0 to keep it, 1 if
  * the resource's filter rejects it, -1 if it is unusable (logged).
@@ -234,7 +236,7 @@ static int inf_clean(struct informer *inf, json_object *obj, const char *kind, c
 		log_warnx(NULL, "%s: skipping an object without metadata.name", inf->res->plural);
 		return -1;
 	}
-	json_object_object_del(meta, "managedFields");
+	managers_project(meta);
 	if (kind != NULL && obj_str(obj, "kind") == NULL)
 		json_object_object_add(obj, "kind", json_object_new_string(kind));
 	if (api != NULL && obj_str(obj, "apiVersion") == NULL)

@@ -195,13 +195,6 @@ case_api_down() {
 	expect_eq "$rc" "0" "exit code on SIGTERM" || return 1
 }
 
-case_manifests() {
-	kubectl apply -f "$ROOT/deploy/vmpoold.yaml" --dry-run=server >/dev/null 2>&1 ||
-		kubectl create namespace vmpoold-system >/dev/null
-	kubectl apply --dry-run=server -f "$ROOT/deploy/rbac.yaml" -f "$ROOT/deploy/vmpoold.yaml" >/dev/null ||
-		fail "deploy manifests rejected by the API server" || return 1
-}
-
 # a VM the API server rejects (pool name of 252 characters: "<pool>-0" is over the 253 limit):
 # FailedCreate events, ReplicaFailure/FailedScaleOut, a Warning Event with the sync error,
 # and nothing else breaks

@@ -112,21 +112,37 @@ $rep
 YAML
 }
 
-# start the controller and the simulator for $NS; logs in $CASE_OUT
+# start the controller and the simulator for $NS; logs in $CASE_OUT. In the in-cluster phase
+# (INCLUSTER=1, tests/e2e/incluster.sh) the controller is the Deployment's four containers.
 start_controller() {
 	RUN_DIR=$CASE_OUT/run
 	mkdir -p "$RUN_DIR"
 	"$BIN/vmpool-sim" --kubeconfig "$KUBECONFIG" --namespace "$NS" --ready-delay 0.3 \
 		${SIM_ARGS:-} >"$CASE_OUT/sim.log" 2>&1 &
 	SIM_PID=$!
+	if [ "${INCLUSTER:-0}" = 1 ]; then
+		incluster_start
+		return
+	fi
 	"$BIN/vmpoold" --kubeconfig "$KUBECONFIG" --namespace "$NS" --run-dir "$RUN_DIR" \
 		${VMPOOLD_ARGS:-} >"$CASE_OUT/vmpoold.log" 2>&1 &
 	VMPOOLD_PID=$!
 }
 
+# the controller runs: its planner stage (or, in-cluster, every container ready)
+controller_up() {
+	if [ "${INCLUSTER:-0}" = 1 ]; then
+		incluster_ready
+	else
+		pgrep -f "vmpool-planner .*--run-dir $RUN_DIR" >/dev/null
+	fi
+}
+
 stop_controller() {
 	local rc=0
-	if [ -n "${VMPOOLD_PID:-}" ] && kill -0 "$VMPOOLD_PID" 2>/dev/null; then
+	if [ "${INCLUSTER:-0}" = 1 ]; then
+		incluster_stop || rc=1
+	elif [ -n "${VMPOOLD_PID:-}" ] && kill -0 "$VMPOOLD_PID" 2>/dev/null; then
 		kill -TERM "$VMPOOLD_PID"
 		wait "$VMPOOLD_PID" || rc=$?
 		[ "$rc" -eq 0 ] || say "vmpoold exited $rc on SIGTERM"

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # End-to-end suite: the whole pipeline (bin/vmpoold and its four stages, bin/vmpool-sim)
 # against a real kube-apiserver + kube-controller-manager (scripts/test-cluster.sh).
-# Phase 1 uses KubeVirt's real CRD schemas (../shared/crds), phase 2 our own deploy/crds.
+# Phase 1 uses KubeVirt's real CRD schemas (../shared/crds), phase 2 our own CRD
+# (deploy/standalone) with the stand-in VM/VMI CRDs of tests/crds.
 #   tests/e2e/run.sh [CASE...]     default: every case
 # Environment: E2E_KEEP=1 keeps the cluster running afterwards; with CASEs, PHASE=kubevirt
 # (default) runs them with KubeVirt's CRDs, PHASE=own with ours (e.g. name_aliases), PHASE=both
-# with both.
+# with both, PHASE=incluster in the in-cluster phase (KubeVirt's CRDs, tests/e2e/incluster.sh).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 . tests/e2e/lib.sh
 . tests/e2e/cases.sh
 . tests/e2e/cases_pool.sh
+. tests/e2e/cases_deploy.sh
+. tests/e2e/incluster.sh
 
 export VMPOOLD_CLUSTER_DIR=${VMPOOLD_CLUSTER_DIR:-/tmp/vmpoold-e2e-$(id -u)}
 export VMPOOLD_CLUSTER_PORT=${VMPOOLD_CLUSTER_PORT:-6543}
@@ -19,17 +22,20 @@ export VMPOOLD_CLUSTER_PORT=${VMPOOLD_CLUSTER_PORT:-6543}
 
 PHASE1=(doc_example scale replicas_unset deleted_vm_replaced detach selector_mismatch bad_selector create_fails
 	release delete_pool delete_after_selector_change hpa quiet kill_stages bad_kubeconfig api_down manifests
-	per_vm_names revisions update_rollout update_label_only update_dvt update_opportunistic update_unmanaged
+	kubevirt_coexist foreign_controller per_vm_names revisions update_rollout update_label_only update_dvt update_opportunistic update_unmanaged
 	scale_in_order scale_in_opportunistic scale_in_unmanaged state_preservation autohealing paused
 	finalizer_append delete_foreground delete_orphan delete_background bad_strategies ready_condition)
 PHASE2=(doc_example scale deleted_vm_replaced delete_pool name_aliases per_vm_names update_rollout
 	state_preservation autohealing)
+# in-cluster (tests/e2e/incluster.sh): the Deployment's containers under deploy/'s RBAC
+PHASE3=(doc_example scale delete_pool hpa incluster_forbidden)
 if [ $# -gt 0 ]; then
 	case ${PHASE:-kubevirt} in
-	kubevirt) PHASE1=("$@") PHASE2=() ;;
-	own) PHASE1=() PHASE2=("$@") ;;
-	both) PHASE1=("$@") PHASE2=("$@") ;;
-	*) echo "e2e: PHASE must be kubevirt, own or both" >&2; exit 2 ;;
+	kubevirt) PHASE1=("$@") PHASE2=() PHASE3=() ;;
+	own) PHASE1=() PHASE2=("$@") PHASE3=() ;;
+	both) PHASE1=("$@") PHASE2=("$@") PHASE3=() ;;
+	incluster) PHASE1=() PHASE2=() PHASE3=("$@") ;;
+	*) echo "e2e: PHASE must be kubevirt, own, both or incluster" >&2; exit 2 ;;
 	esac
 fi
 
@@ -52,7 +58,7 @@ install_crds() { # FILE...
 	kubectl delete crd virtualmachinepools.pool.kubevirt.io virtualmachines.kubevirt.io \
 		virtualmachineinstances.kubevirt.io datavolumes.cdi.kubevirt.io --ignore-not-found --wait=true >/dev/null 2>&1
 	local f
-	for f in "$@" deploy/crds/datavolume-minimal.yaml; do kubectl create -f "$f" >/dev/null || return 1; done
+	for f in "$@" tests/crds/datavolume-minimal.yaml; do kubectl create -f "$f" >/dev/null || return 1; done
 	kubectl wait --for condition=established --timeout=60s crd/virtualmachinepools.pool.kubevirt.io \
 		crd/virtualmachines.kubevirt.io crd/virtualmachineinstances.kubevirt.io \
 		crd/datavolumes.cdi.kubevirt.io >/dev/null || return 1
@@ -70,15 +76,22 @@ run_case() { # PHASE CASE
 	kubectl create namespace "$NS" >/dev/null
 	local args="ARGS_$name"
 	VMPOOLD_ARGS=${!args:-}
+	local start=$SECONDS rc=0 up=1
+	# optional per-case hooks around the controller's life: setup_CASE, teardown_CASE
+	if declare -F "setup_$name" >/dev/null; then "setup_$name" >"$CASE_OUT/setup.log" 2>&1 || up=0; fi
 	start_controller
-	wait_until 20 pgrep -f "vmpool-planner .*--run-dir $RUN_DIR"
+	[ "$up" = 1 ] && { wait_until 30 controller_up || up=0; }
 	PLANNER0=$(stage_pid vmpool-planner)
-	local start=$SECONDS rc=0
-	( set -u; "case_$name" ) >"$CASE_OUT/case.log" 2>&1 || rc=$?
+	if [ "$up" = 1 ]; then
+		( set -u; "case_$name" ) >"$CASE_OUT/case.log" 2>&1 || rc=$?
+	else
+		{ cat "$CASE_OUT/setup.log" 2>/dev/null; echo "  FAIL: setup or the controller's start failed"; } >"$CASE_OUT/case.log"; rc=1
+	fi
 	# let the controller clean its pools up before it stops, so the namespace can go
 	kubectl -n "$NS" delete vmpool --all --wait=false >/dev/null 2>&1
 	wait_eq 30 0 vms_finalized
 	stop_controller >>"$CASE_OUT/case.log" 2>&1 || rc=1
+	if declare -F "teardown_$name" >/dev/null; then "teardown_$name" >>"$CASE_OUT/case.log" 2>&1 || rc=1; fi
 	kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1
 	if [ "$rc" -eq 0 ]; then
 		pass=$((pass + 1)); printf 'ok   %s/%s (%ds)\n' "$phase" "$name" $((SECONDS - start))
@@ -93,7 +106,7 @@ run_case() { # PHASE CASE
 	return 0
 }
 
-if [ ${#PHASE1[@]} -gt 0 ]; then
+if [ ${#PHASE1[@]} -gt 0 ] || [ ${#PHASE3[@]} -gt 0 ]; then
 	install_crds "$SHARED/crds/kubevirt-crds.yaml" || { echo "e2e: cannot install KubeVirt CRDs" >&2; exit 1; }
 fi
 # the C client test of our HTTP layer (common/kube.c) against the real API server
@@ -105,8 +118,24 @@ if [ ${#PHASE1[@]} -gt 0 ] && [ -x build/rel/tests/e2e/test_kubeclient ]; then
 	fi
 fi
 for c in "${PHASE1[@]}"; do run_case kubevirt "$c"; done
+if [ ${#PHASE3[@]} -gt 0 ]; then
+	if incluster_setup >"$OUT/incluster-setup.log" 2>&1 && incluster_ports_free >>"$OUT/incluster-setup.log" 2>&1; then
+		INCLUSTER=1
+		for c in "${PHASE3[@]}"; do run_case incluster "$c"; done
+		INCLUSTER=0
+		if incluster_audit_check >"$OUT/incluster-audit.log" 2>&1; then
+			pass=$((pass + 1)); echo "ok   incluster/audit (every VM created by the ServiceAccount)"
+		else
+			failed=$((failed + 1)); failures+=(incluster/audit); echo "FAIL incluster/audit"; cat "$OUT/incluster-audit.log"
+		fi
+		incluster_teardown
+	else
+		failed=$((failed + 1)); failures+=(incluster-setup); echo "FAIL incluster setup"
+		sed 's/^/     /' "$OUT/incluster-setup.log" | tail -20
+	fi
+fi
 if [ ${#PHASE2[@]} -gt 0 ]; then
-	install_crds deploy/crds/kubevirt-minimal.yaml deploy/crds/virtualmachinepool.yaml ||
+	install_crds tests/crds/kubevirt-minimal.yaml deploy/standalone/virtualmachinepool.yaml ||
 		{ echo "e2e: cannot install our CRDs" >&2; exit 1; }
 	for c in "${PHASE2[@]}"; do run_case own "$c"; done
 fi

@@ -31,6 +31,7 @@
 #include "../../status/statuscalc.h"
 #include "codec.h"
 #include "log.h"
+#include "managers.h"
 #include "mirror.h"
 #include "obj.h"
 #include "proto.h"
@@ -82,7 +83,7 @@ static const char base_pool[] =
     "{\"apiVersion\":\"pool.kubevirt.io/v1alpha1\",\"kind\":\"VirtualMachinePool\","
     "\"metadata\":{\"name\":\"" PNAME "\",\"namespace\":\"" NS "\",\"uid\":\"" PUID "\","
     "\"resourceVersion\":\"100\",\"generation\":3,\"labels\":{\"team\":\"a\"},"
-    "\"finalizers\":[\"" POOL_FINALIZER "\"]},"
+    "\"finalizers\":[\"" POOL_FINALIZER "\"],\"vmpooldManagers\":{\"status\":[\"vmpoold\"]}},"
     "\"spec\":{\"replicas\":3,\"paused\":false,"
     "\"selector\":{\"matchLabels\":{\"kubevirt.io/vmpool\":\"" PNAME "\"},"
     "\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\",\"values\":[\"web\",\"db\"]},"
@@ -124,11 +125,16 @@ static const char *base_vms[] = {
     /* owned, ready */
     "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{"
     "\"name\":\"" PNAME "-0\",\"namespace\":\"" NS "\",\"uid\":\"vm-0\","
-    "\"resourceVersion\":\"5\"," OWNREF(PUID) FIN LABELS "},\"spec\":{\"runStrategy\":"
-                                                         "\"Always\"}" READY("True") "}",
+    "\"resourceVersion\":\"5\",\"vmpooldManagers\":{\"owners\":[\"vmpoold\"]}," OWNREF(PUID)
+        FIN LABELS "},\"spec\":{\"runStrategy\":"
+                   "\"Always\"}" READY("True") "}",
     /* owned, not ready, a second (non-controller) owner reference */
     "{\"metadata\":{\"name\":\"" PNAME "-1\",\"namespace\":\"" NS "\",\"uid\":\"vm-1\","
-    "\"resourceVersion\":\"6\",\"ownerReferences\":[{\"kind\":\"Other\",\"name\":\"o\","
+    "\"resourceVersion\":\"6\",\"managedFields\":[{\"manager\":\"vmpoold\",\"operation\":"
+    "\"Update\","
+    "\"fieldsV1\":{\"f:metadata\":{\"f:ownerReferences\":{\".\":{}}}}},{\"manager\":\"sim\","
+    "\"fieldsV1\":{\"f:status\":{\"f:ready\":{}}}}],"
+    "\"ownerReferences\":[{\"kind\":\"Other\",\"name\":\"o\","
     "\"uid\":\"o-1\"},{\"apiVersion\":\"pool.kubevirt.io/v1alpha1\",\"kind\":"
     "\"VirtualMachinePool\",\"name\":\"" PNAME "\",\"uid\":\"" PUID "\",\"controller\":true}],"
     "\"finalizers\":[\"" POOL_FINALIZER "\"]," LABELS "}" READY("False") "}",
@@ -770,6 +776,10 @@ static void check_obj(json_object *o)
 	obj_path(o, "..");
 	obj_path(o, "");
 	obj_path(o, NULL);
+	copy = obj_copy(obj_path(o, "metadata"));
+	managers_project(copy);
+	managers_list(o, MANAGERS_OWNERS);
+	json_object_put(copy);
 }
 
 /* ---- one scenario through every pure module ---- */

@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# tests/deploy/test_deploy.sh: the manifests of deploy/, rendered as `kubectl apply -k` would
+# (no cluster needed): every kustomization renders (with the kubectl here and, when it is
+# installed, with KUSTOMIZE_KUBECTL, e.g. Debian's kubectl 1.20 and its kustomize v2.0.3);
+# the base ships no CRD; the standalone overlay ships exactly our VirtualMachinePool CRD;
+# every pod passes the "restricted" Pod Security Standard (checked rule by rule with jq, as
+# the 1.20 test API server has no Pod Security admission); every container has requests and
+# limits, probes on the port its --metrics-addr names, and a command in the image; the
+# ClusterRole grants exactly the calls found in the sources (least privilege both ways).
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 failed=0
+DIRS=(deploy deploy/standalone deploy/namespaced deploy/kubevirt-coexist)
+KUBECTLS=(kubectl)
+# Debian's kubectl 1.20 (kustomize v2.0.3), unpacked by scripts/install-deps.sh when the
+# machine's kubectl is another one
+KUSTOMIZE_KUBECTL=${KUSTOMIZE_KUBECTL:-${XDG_CACHE_HOME:-$HOME/.cache}/vmpoold/kubectl-1.20/kubectl}
+[ -n "${KUSTOMIZE_KUBECTL:-}" ] && [ -x "$KUSTOMIZE_KUBECTL" ] && KUBECTLS+=("$KUSTOMIZE_KUBECTL")
+
+check() { # NAME CMD...
+	local name=$1; shift
+	if "$@" >"$tmp/out" 2>&1; then
+		pass=$((pass + 1)); echo "ok   deploy/$name"
+	else
+		failed=$((failed + 1)); echo "FAIL deploy/$name"; sed 's/^/     /' "$tmp/out" | tail -20
+	fi
+}
+
+# render DIR [KUBECTL]: the kustomization as a JSON array of objects
+render() {
+	"${2:-kubectl}" kustomize "$1" 2>"$tmp/kz.err" | yq -c . | jq -s 'map(select(. != null))'
+}
+
+renders_all() {
+	local k d n
+	for k in "${KUBECTLS[@]}"; do
+		for d in "${DIRS[@]}"; do
+			n=$(render "$d" "$k" | jq length) || { echo "$k kustomize $d: $(cat "$tmp/kz.err")"; return 1; }
+			[ "${n:-0}" -gt 0 ] || { echo "$k kustomize $d: nothing rendered: $(cat "$tmp/kz.err")"; return 1; }
+		done
+	done
+}
+
+# both kustomize versions render the same objects
+same_render() {
+	[ ${#KUBECTLS[@]} -gt 1 ] || { echo "KUSTOMIZE_KUBECTL not set: one kustomize only"; return 0; }
+	local d
+	for d in "${DIRS[@]}"; do
+		diff <(render "$d" "${KUBECTLS[0]}" | jq -S 'sort_by(.kind, .metadata.name)') \
+			<(render "$d" "${KUBECTLS[1]}" | jq -S 'sort_by(.kind, .metadata.name)') ||
+			{ echo "$d renders differently"; return 1; }
+	done
+}
+
+base_no_crd() {
+	local kinds
+	kinds=$(render deploy | jq -r '[.[].kind] | sort | join(" ")')
+	[ "$kinds" == "ClusterRole ClusterRole ClusterRoleBinding Deployment Namespace ServiceAccount" ] ||
+		{ echo "deploy/ renders: $kinds"; return 1; }
+	[ "$(render deploy/namespaced | jq '[.[] | select(.kind == "CustomResourceDefinition")] | length')" == 0 ]
+}
+
+standalone_crd() {
+	render deploy/standalone | jq -e '[.[] | select(.kind == "CustomResourceDefinition") | .metadata.name] ==
+		["virtualmachinepools.pool.kubevirt.io"]' >/dev/null ||
+		{ echo "standalone CRDs: $(render deploy/standalone | jq -c '[.[] | select(.kind == "CustomResourceDefinition") | .metadata.name]')"; return 1; }
+}
+
+namespaced_rbac() {
+	render deploy/namespaced | jq -e '
+		([.[] | select(.kind == "ClusterRoleBinding")] | length) == 0 and
+		([.[] | select(.kind == "ClusterRole" and .metadata.name == "vmpoold")] | length) == 0 and
+		([.[] | select(.kind == "Role" and .metadata.name == "vmpoold")] | length) == 1 and
+		([.[] | select(.kind == "Deployment") | .spec.template.spec.containers[] |
+			(.args | index("--namespace")) as $i | $i != null and .args[$i + 1] == "vmpools"] | all)' >/dev/null
+}
+
+# the Role of deploy/namespaced has the ClusterRole's rules, no more, no less
+namespaced_same_rules() {
+	diff <(render deploy | jq -S '.[] | select(.kind == "ClusterRole" and .metadata.name == "vmpoold") | .rules') \
+		<(render deploy/namespaced | jq -S '.[] | select(.kind == "Role") | .rules')
+}
+
+coexist_patch() {
+	render deploy/kubevirt-coexist | jq -e '.[0].kind == "KubeVirt" and
+		(.[0].spec.customizeComponents.patches[0] | .resourceName == "virt-controller" and
+		.resourceType == "Deployment" and .type == "json" and
+		(.patch | fromjson | .[0].value == "--pool-controller-threads=0"))' >/dev/null
+}
+
+# Pod Security Standards, "restricted" profile (which includes "baseline"), for every pod
+# template: prints one "RULE: container" line per violation
+PSS_JQ='
+def ctrs: (.containers // []) + (.initContainers // []) + (.ephemeralContainers // []);
+.spec.template.spec as $p | ($p | ctrs) as $cs |
+( if ($p.hostNetwork // false) or ($p.hostPID // false) or ($p.hostIPC // false) then "host namespaces: pod" else empty end ),
+( $p.volumes // [] | .[] | select(keys - ["name"] | .[0] |
+	IN("configMap","csi","downwardAPI","emptyDir","ephemeral","persistentVolumeClaim","projected","secret") | not) |
+	"volume types: \(.name)" ),
+( $p.securityContext.sysctls // [] | .[] | "sysctls: \(.name)" ),
+( $cs[] | . as $c |
+	( if .securityContext.privileged == true then "privileged: \($c.name)" else empty end ),
+	( if .securityContext.allowPrivilegeEscalation != false then "allowPrivilegeEscalation: \($c.name)" else empty end ),
+	( if (.securityContext.runAsNonRoot // $p.securityContext.runAsNonRoot) != true then "runAsNonRoot: \($c.name)" else empty end ),
+	( if (.securityContext.runAsUser // $p.securityContext.runAsUser) == 0 then "runAsUser: \($c.name)" else empty end ),
+	( (.securityContext.seccompProfile.type // $p.securityContext.seccompProfile.type) as $t |
+		if ($t | IN("RuntimeDefault","Localhost")) then empty else "seccompProfile: \($c.name)" end ),
+	( if (.securityContext.capabilities.drop // [] | index("ALL")) == null then "capabilities drop ALL: \($c.name)" else empty end ),
+	( .securityContext.capabilities.add // [] | .[] | select(. != "NET_BIND_SERVICE") | "capabilities add: \($c.name)" ),
+	( .ports // [] | .[] | select((.hostPort // 0) != 0) | "hostPorts: \($c.name)" ),
+	( if (.securityContext.procMount // "Default") != "Default" then "procMount: \($c.name)" else empty end ),
+	( if (.securityContext.seLinuxOptions.type // "container_t" | IN("container_t","container_init_t","container_kvm_t")) then empty else "seLinux: \($c.name)" end ),
+	( if .securityContext.readOnlyRootFilesystem != true then "readOnlyRootFilesystem (ours): \($c.name)" else empty end )
+)'
+
+pss_restricted() {
+	local d v
+	for d in "${DIRS[@]}"; do
+		v=$(render "$d" | jq -r ".[] | select(.kind == \"Deployment\") | $PSS_JQ")
+		[ -z "$v" ] || { echo "$d:"; echo "$v"; return 1; }
+	done
+}
+
+# the check itself finds violations (a test that cannot fail proves nothing)
+pss_catches() {
+	local bad
+	bad=$(render deploy | jq -r '.[] | select(.kind == "Deployment") |
+		.spec.template.spec.securityContext = {} |
+		.spec.template.spec.containers[0].securityContext = {privileged: true, capabilities: {add: ["SYS_ADMIN"]}} |
+		.spec.template.spec.volumes += [{name: "h", hostPath: {path: "/"}}] |
+		.spec.template.spec.containers[1].ports = [{containerPort: 1, hostPort: 80}] | '"$PSS_JQ" | sort)
+	local r
+	for r in "privileged: watcher" "allowPrivilegeEscalation: watcher" "runAsNonRoot: watcher" \
+		"seccompProfile: watcher" "capabilities drop ALL: watcher" "capabilities add: watcher" \
+		"volume types: h" "hostPorts: planner"; do
+		grep -qx "$r" <<<"$bad" || { echo "not caught: $r (got: $bad)"; return 1; }
+	done
+}
+
+# Mi of a quantity like 48Mi, 1Gi
+mib() { jq -rn --arg q "$1" '$q | if endswith("Gi") then (.[:-2] | tonumber * 1024) elif endswith("Mi") then (.[:-2] | tonumber) else error("unit of \($q)") end'; }
+
+resources_set() {
+	render deploy | jq -e '[.[] | select(.kind == "Deployment") | .spec.template.spec.containers[] |
+		.resources.requests.cpu and .resources.requests.memory and .resources.limits.memory and
+		.resources.limits.cpu] | all' >/dev/null || { echo "a container lacks requests or limits"; return 1; }
+	local c req lim
+	while read -r c req lim; do
+		[ "$(mib "$lim")" -ge "$(mib "$req")" ] || { echo "$c: limit $lim < request $req"; return 1; }
+	done < <(render deploy | jq -r '.[] | select(.kind == "Deployment") | .spec.template.spec.containers[] |
+		"\(.name) \(.resources.requests.memory) \(.resources.limits.memory)"')
+}
+
+# each container: command /usr/local/bin/vmpool-<name>, probes /healthz (liveness) and /readyz
+# (readiness) on the port of its own --metrics-addr, that port declared
+probes_match_metrics() {
+	render deploy | jq -e '[.[] | select(.kind == "Deployment") | .spec.template.spec.containers[] |
+		(.args | index("--metrics-addr")) as $i | (.args[$i + 1] | split(":") | .[1] | tonumber) as $port |
+		.command == ["/usr/local/bin/vmpool-\(.name)"] and
+		.livenessProbe.httpGet.path == "/healthz" and .livenessProbe.httpGet.port == $port and
+		.readinessProbe.httpGet.path == "/readyz" and .readinessProbe.httpGet.port == $port and
+		(.livenessProbe.timeoutSeconds < .livenessProbe.periodSeconds) and
+		([.ports[].containerPort] | index($port)) != null and
+		(.args | index("--run-dir")) as $r | .args[$r + 1] as $dir |
+		([.volumeMounts[] | .mountPath] | index($dir)) != null] |
+		(length == 4 and all)' >/dev/null ||
+		{ render deploy | jq -c '.[] | select(.kind == "Deployment") | .spec.template.spec.containers[] | {name, command, args, livenessProbe, readinessProbe}'; return 1; }
+}
+
+# the ClusterRole grants exactly what the code calls, as (group resource verb) triples read from
+# the sources: the watcher's resources (list, watch), the actuator's op table, the status
+# write and the Event recorder; plus the one documented extra, update of
+# virtualmachinepools/finalizers (blockOwnerDeletion under OwnerReferencesPermissionEnforcement)
+code_calls() {
+	local verb
+	verb() { case $1 in POST) echo create ;; PUT) echo update ;; PATCH) echo patch ;; DELETE) echo delete ;; GET) echo get ;; esac; }
+	group() { sed -E 's#^/api/v1$##; s#^/apis/([^/]+)/.*#\1#' <<<"$1"; }
+	perl -0ne 'while (/\{\s*\.kind\s*=\s*KIND_\w+,\s*\.prefix\s*=\s*"([^"]+)",\s*\.plural\s*=\s*"([^"]+)"/g) { print "$1 $2\n" }' \
+		watcher/main.c | while read -r prefix plural; do
+		printf '%s %s list\n%s %s watch\n' "$(group "$prefix")" "$plural" "$(group "$prefix")" "$plural"
+	done
+	declare -A groups
+	while read -r macro prefix; do groups[$macro]=$(group "$prefix"); done < <(
+		perl -ne 'print "$1 $2\n" if /#define (ACT_[A-Z]+)\s+"(\/api[^"]*)"/' actuator/actrun.c)
+	perl -ne 'print "$1 $2 $3\n" while /"(POST|PUT|PATCH|DELETE)",\s*[^,]+,\s*[^,]+,\s*(ACT_[A-Z]+),\s*"([a-z]+)"/g' \
+		actuator/actrun.c | while read -r method macro res; do
+		echo "${groups[$macro]} $res $(verb "$method")"
+	done
+	local f methods paths m p
+	for f in status/statuswrite.c common/k8sevent.c; do
+		methods=$(perl -0ne 'while (/kube_request\([^;]*?;/gs) { my $c = $&; print "$1\n" while $c =~ /"(GET|POST|PUT|PATCH|DELETE)"/g }' "$f" | sort -u)
+		paths=$(perl -ne 'print "$1 $2$3\n" while m#"/api(?:s/([a-z0-9.-]+)/[a-z0-9]+|/v1)/namespaces/%s/([a-z]+)(?:/%s)?(/[a-z]+)?"#g' "$f" | sort -u)
+		for m in $methods; do
+			while read -r p; do
+				set -- $p
+				[ $# -eq 1 ] && set -- "" "$1"
+				echo "$1 $2 $(verb "$m")"
+			done <<<"$paths"
+		done
+	done
+	echo "pool.kubevirt.io virtualmachinepools/finalizers update"
+}
+
+rbac_matches_code() {
+	local want have
+	want=$(code_calls | sed 's/^ /"" /' | sort -u)
+	have=$(render deploy | jq -r '.[] | select(.kind == "ClusterRole" and .metadata.name == "vmpoold") | .rules[] |
+		.apiGroups[] as $g | .resources[] as $r | .verbs[] as $v | "\(if $g == "" then "\"\"" else $g end) \($r) \($v)"' | sort -u)
+	[ "$(wc -l <<<"$want")" -ge 20 ] || { echo "too few calls found in the code:"; echo "$want"; return 1; }
+	diff <(echo "$want") <(echo "$have") || { echo "(< the code calls, > the ClusterRole grants)"; return 1; }
+}
+
+check renders_all renders_all
+check same_render same_render
+check base_no_crd base_no_crd
+check standalone_crd standalone_crd
+check namespaced_rbac namespaced_rbac
+check namespaced_same_rules namespaced_same_rules
+check rbac_matches_code rbac_matches_code
+check coexist_patch coexist_patch
+check pss_restricted pss_restricted
+check pss_catches pss_catches
+check resources_set resources_set
+check probes_match_metrics probes_match_metrics
+echo "deploy: $pass passed, $failed failed"
+[ "$failed" -eq 0 ]
