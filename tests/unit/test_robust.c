@@ -710,9 +710,10 @@ static void check_status_one(struct scen *s, const struct statuscalc_result *r)
 
 static void check_status(struct scen *s)
 {
-	struct statuscalc_result ok = {1, NULL, NULL};
-	struct statuscalc_result bad = {0, "FailedScaleOut", "error during scale out: boom"};
-	struct statuscalc_result bare = {0, NULL, NULL};
+	struct statuscalc_result ok = {1, NULL, NULL, ""};
+	struct statuscalc_result bad = {
+	    0, "FailedScaleOut", "error during scale out: boom", PROGRESS_UPDATING};
+	struct statuscalc_result bare = {0, NULL, NULL, NULL};
 
 	check_status_one(s, NULL);
 	check_status_one(s, &ok);
