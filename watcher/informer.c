@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "admit.h"
 #include "backoff.h"
 #include "informer.h"
 #include "kube.h"
@@ -132,6 +133,7 @@ void informer_metrics_declare(void)
 	metrics_declare(M_OBJECTS, "gauge", "Objects kept by the watcher, by kind.");
 	metrics_declare(M_EVENTS, "counter", "Watch events received, by kind and type.");
 	metrics_declare(M_RELISTS, "counter", "Full relists after the first list, by kind.");
+	admit_metrics_declare();
 }
 
 int informer_keep_pool_owned(json_object *obj)
@@ -447,9 +449,10 @@ static int inf_list_absorb(struct informer *inf, json_object *body)
 	n = items != NULL ? json_object_array_length(items) : 0;
 	for (i = 0; i < n; i++) {
 		item = json_object_array_get_idx(items, i);
-		if (inf_clean(inf, item, *kind ? kind : NULL, api) != 0)
+		if (inf_clean(inf, item, *kind ? kind : NULL, api) != 0 ||
+		    (item = admit_object(inf->res->kind, item)) == NULL)
 			continue;
-		prev = store_put(inf->fresh, inf->res->kind, json_object_get(item));
+		prev = store_put(inf->fresh, inf->res->kind, item);
 		json_object_put(prev);
 	}
 	return 0;
@@ -504,14 +507,17 @@ static void inf_list_done(const struct kube_response *r, void *arg)
 static void inf_ev_set(struct informer *inf, json_object *obj)
 {
 	int rc = inf_clean(inf, obj, NULL, NULL);
+	json_object *kept;
 
 	if (rc == -1)
 		return;
 	inf_remember_rv(inf, obj);
-	if (rc == 1)
+	if (rc == 1 || (kept = admit_object(inf->res->kind, obj)) == NULL) {
 		inf_publish_del(inf, obj); /* no longer one we keep, if it was */
-	else
-		inf_apply(inf, obj);
+		return;
+	}
+	inf_apply(inf, kept);
+	json_object_put(kept);
 }
 
 static void inf_ev_del(struct informer *inf, json_object *obj)
