@@ -36,7 +36,7 @@
 #define KUBE_ATTEMPTS        5
 #define KUBE_RETRY_CAP       30.0
 #define KUBE_BACKOFF_BASE    0.2
-#define KUBE_JSON_DEPTH      256
+#define KUBE_JSON_DEPTH      10000
 #define KUBE_CONNECT_TIMEOUT 10L
 #define KUBE_DEFAULT_TIMEOUT 60L
 #define KUBE_ERRBODY_MAX     (64 * 1024)
