@@ -426,13 +426,14 @@ static void plan_deleting(struct plan_ctx *c)
 }
 
 /* a stub the watcher published for a pool over the nesting limit (proto.h OBJ_INVALID): its
- * spec is not there, so nothing is touched, not even while it is deleted */
+ * template is not there, so nothing is touched; its deletion clean-up still runs, as it goes
+ * by uid and needs no template */
 static int plan_stub(struct plan_ctx *c)
 {
 	json_object *mark = obj_path(c->pool, OBJ_INVALID);
 	const char *msg = obj_str(mark, "message");
 
-	if (mark == NULL)
+	if (mark == NULL || c->deleting)
 		return 0;
 	c->out->invalid = 1;
 	c->out->reason = REASON_INVALID_OBJECT;

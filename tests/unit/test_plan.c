@@ -408,14 +408,16 @@ static void test_invalid_object_stub(void **state)
 		json_object_put(f->pool);
 		f->pool = NULL;
 	}
-	/* being deleted: still nothing touched */
+	/* being deleted: the clean-up (by uid, no template needed) still runs: the VMs'
+	 * finalizers go, nothing is created or deleted */
 	pool = fx_mkpool("1", FIN TERM, "{\"matchLabels\":{\"app\":\"a\"}}", "{\"app\":\"a\"}");
 	nest_deep(pool, 70);
 	f->pool = admit_object(KIND_POOL, pool);
 	json_object_put(pool);
 	fx_run(f, 10);
-	assert_true(f->out.invalid);
-	assert_int_equal(f->out.nacts, 0);
+	assert_false(f->out.invalid);
+	assert_int_equal(fx_count_op(f, ACT_PATCH_VM), 3);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM) + fx_count_op(f, ACT_DELETE_VM), 0);
 }
 
 static void test_pool_gone(void **state)
