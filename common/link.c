@@ -39,8 +39,8 @@
 #define LINK_OUTBUF_MAX    ((size_t)512 * 1024 * 1024) /* a peer that stops reading */
 #define LINK_BACKOFF_BASE  0.1
 #define LINK_BACKOFF_CAP   5.0
-#define LINK_HELLO_TIMEOUT 10   /* seconds to wait for the peer's HELLO */
-#define LINK_HEALTHY       10.0 /* seconds up before a loss resets the reconnect backoff */
+#define LINK_HELLO_TIMEOUT 10  /* seconds to wait for the peer's HELLO */
+#define LINK_HEALTHY       5.0 /* seconds up before a loss resets the reconnect backoff */
 #define LINK_BACKLOG       128
 
 enum link_state {
