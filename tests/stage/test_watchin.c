@@ -376,7 +376,7 @@ static void wi_no_pool_api(struct mirror *m, int mport, const char *wlog)
 	check(ok, "the pool list is retried (%d lists)", fk.r[R_POOL].lists);
 	g1 = fk.r[R_POOL].list_at[1] - fk.r[R_POOL].list_at[0];
 	g3 = fk.r[R_POOL].list_at[3] - fk.r[R_POOL].list_at[2];
-	check(g3 > g1 * 2.5, "with backoff (gaps %.2f s then %.2f s)", g1, g3);
+	check(ok && g1 > 0 && g3 > g1 * 2.5, "with backoff (gaps %.2f s then %.2f s)", g1, g3);
 	wi_http_get(mport, "/readyz", &h);
 	check(h.code != 200, "/readyz is not 200 without a pool API (%d)", h.code);
 	check(wi_file_has(wlog, "warn") &&
