@@ -8,7 +8,8 @@
  * bytes, bin/ext, string map keys, no trailing bytes), then codec_decode() builds the json-c
  * tree, which is therefore bounded by the input size. We do not use msgpack-c's unpacker:
  * its nesting limit is fixed at 32 when the library is built, below our 64, and a second
- * tree (msgpack_object, then json-c) would only cost time.
+ * tree (msgpack_object, then json-c) would only cost time. CODEC_MAX_DEPTH (codec.h) is the
+ * one nesting limit of the pipeline; the watcher checks objects against it where they enter.
  */
 #include <msgpack.h>
 
@@ -21,8 +22,6 @@
 #include "log.h"
 #include "proto.h"
 #include "xmalloc.h"
-
-#define CODEC_MAX_DEPTH 64
 
 /* the kinds of msgpack value we tell apart */
 enum mp_kind {
@@ -570,5 +569,31 @@ int codec_value_pack(struct buf *out, json_object *v)
 
 	msgpack_packer_init(&pk, out, codec_write);
 	codec_pack_value(&pk, v);
+	return 0;
+}
+
+int codec_too_deep(json_object *v, int max)
+{
+	size_t i, n;
+
+	if (v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_object) && !json_object_is_type(v, json_type_array))
+		return 0;
+	if (max < 1)
+		return 1;
+	if (json_object_is_type(v, json_type_array)) {
+		n = json_object_array_length(v);
+		for (i = 0; i < n; i++)
+			if (codec_too_deep(json_object_array_get_idx(v, i), max - 1))
+				return 1;
+		return 0;
+	}
+	json_object_object_foreach(v, key, val)
+	{
+		(void)key;
+		if (codec_too_deep(val, max - 1))
+			return 1;
+	}
 	return 0;
 }

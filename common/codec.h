@@ -14,6 +14,16 @@
 
 #include "xmalloc.h"
 
+/*
+ * The one nesting limit of the pipeline. A frame may nest containers CODEC_MAX_DEPTH deep
+ * (the frame's array and its body map count); an object from the API is passed on only if it
+ * nests at most CODEC_OBJ_MAX_DEPTH deep, which leaves room for the deepest envelope that
+ * carries one (a JSON patch op's value: frame, body, patch array, op map).
+ */
+#define CODEC_MAX_DEPTH     64
+#define CODEC_ENVELOPE      4
+#define CODEC_OBJ_MAX_DEPTH (CODEC_MAX_DEPTH - CODEC_ENVELOPE)
+
 struct frame {
 	int type;
 	uint64_t seq;
@@ -32,6 +42,10 @@ void codec_pack(struct buf *out, int type, uint64_t seq, json_object *body);
 long codec_unpack(const unsigned char *in, size_t len, size_t max_frame, struct frame *f, char *err,
     size_t errlen);
 void frame_clear(struct frame *);
+
+/* 1 if v nests containers deeper than max (v itself counts 1, a scalar 0); looks no deeper
+ * than max + 1 levels, so it is cheap on any input */
+int codec_too_deep(json_object *v, int max);
 
 /* msgpack bytes <-> json-c value (whole value, no framing); for the record/dump tools */
 int codec_value_pack(struct buf *out, json_object *v);

@@ -18,13 +18,14 @@
 #include "xmalloc.h"
 #include "kube.h"
 
-#define KUBE_ATTEMPTS        10   /* answered attempts (429, 5xx, lost answers) per request */
-#define KUBE_PATIENCE        60.0 /* seconds a request may wait for an outcome, parked or not */
-#define KUBE_RETRY_CAP       30.0
-#define KUBE_BACKOFF_BASE    0.2
-#define KUBE_DOWN_BASE       0.5 /* the shared backoff while the server cannot be reached */
-#define KUBE_DOWN_CAP        8.0
-#define KUBE_JSON_DEPTH      256
+#define KUBE_ATTEMPTS     10   /* answered attempts (429, 5xx, lost answers) per request */
+#define KUBE_PATIENCE     60.0 /* seconds a request may wait for an outcome, parked or not */
+#define KUBE_RETRY_CAP    30.0
+#define KUBE_BACKOFF_BASE 0.2
+#define KUBE_DOWN_BASE    0.5 /* the shared backoff while the server cannot be reached */
+#define KUBE_DOWN_CAP     8.0
+#define KUBE_JSON_DEPTH                                                                            \
+	10000 /* as deep as the API server's own decoder: one deep item cannot spoil a list */
 #define KUBE_CONNECT_TIMEOUT 10L
 #define KUBE_DEFAULT_TIMEOUT 60L
 #define KUBE_ERRBODY_MAX     (64 * 1024)

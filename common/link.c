@@ -39,7 +39,8 @@
 #define LINK_OUTBUF_MAX    ((size_t)512 * 1024 * 1024) /* a peer that stops reading */
 #define LINK_BACKOFF_BASE  0.1
 #define LINK_BACKOFF_CAP   5.0
-#define LINK_HELLO_TIMEOUT 10 /* seconds to wait for the peer's HELLO */
+#define LINK_HELLO_TIMEOUT 10  /* seconds to wait for the peer's HELLO */
+#define LINK_HEALTHY       5.0 /* seconds up before a loss resets the reconnect backoff */
 #define LINK_BACKLOG       128
 
 enum link_state {
@@ -64,6 +65,7 @@ struct link {
 	struct event *timer; /* client: reconnect; server: deferred free */
 	struct backoff bo;
 	int failures; /* connect failures since the last HELLO */
+	double up_at; /* now_mono() when HELLO completed */
 	uint64_t seq; /* frames we sent on this connection */
 	char *peer;   /* program from the peer's HELLO */
 	long peer_pid;
@@ -272,7 +274,7 @@ static void link_hello(struct link *l, const struct frame *f)
 	link_set_state(l, LINK_UP);
 	bufferevent_set_timeouts(l->bev, NULL, NULL);
 	l->failures = 0;
-	backoff_reset(&l->bo);
+	l->up_at = now_mono();
 	log_info(NULL, "link %s: up with %s (pid %ld)", l->spec.name, link_peer(l), l->peer_pid);
 	if (l->cb.up != NULL)
 		l->cb.up(l, l->arg);
@@ -408,6 +410,10 @@ static void link_teardown(struct link *l)
 		link_set_state(l, LINK_DEAD);
 		event_active(l->timer, EV_TIMEOUT, 1);
 	} else {
+		/* not on each handshake: a peer that drops us at once (a frame we refuse, say)
+		 * must not make us reconnect ten times a second */
+		if (was_up && now_mono() - l->up_at >= LINK_HEALTHY)
+			backoff_reset(&l->bo);
 		link_set_state(l, LINK_IDLE);
 		link_retry_later(l);
 	}

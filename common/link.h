@@ -4,7 +4,8 @@
  * Every incoming frame is checked for size and for being a type this side accepts from
  * that peer before it is dispatched; a bad frame closes the link (the peer reconnects and
  * re-syncs). Servers create the run directory (0700) and the socket (0600) and check the
- * peer's uid. Clients reconnect by themselves with backoff (0.1 s doubling to 5 s).
+ * peer's uid. Clients reconnect by themselves with backoff (0.1 s doubling to 5 s, reset only
+ * after a link stayed up 5 s, so a peer that drops us at once is not retried 10 times a second).
  *
  * Ownership: the body passed to on_frame is borrowed until the callback returns.
  * A link may be freed from inside its own callbacks only through link_close().

@@ -99,4 +99,15 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
 
 #define REASON_INVALID_SELECTOR "InvalidSelector"
 
+/*
+ * A pool the watcher cannot pass on whole (nested deeper than CODEC_OBJ_MAX_DEPTH) is
+ * published as a stub: apiVersion, kind, metadata, spec.{replicas,selector,paused}, status
+ * and OBJ_INVALID = {reason, message}. A real object never has that top-level key (the
+ * API server prunes unknown root fields). The planner treats a stub like an invalid spec:
+ * it touches nothing and reports POOL_RESULT failure with that reason and message, so
+ * vmpool-status sets ReplicaFailure and posts the Warning Event.
+ */
+#define OBJ_INVALID           "vmpooldInvalidObject"
+#define REASON_INVALID_OBJECT "InvalidObject"
+
 #endif

@@ -435,6 +435,22 @@ static void plan_deleting(struct plan_ctx *c)
 	plan_pool_finalizer(c);
 }
 
+/* a stub the watcher published for a pool over the nesting limit (proto.h OBJ_INVALID): its
+ * template is not there, so nothing is touched; its deletion clean-up still runs, as it goes
+ * by uid and needs no template */
+static int plan_stub(struct plan_ctx *c)
+{
+	json_object *mark = obj_path(c->pool, OBJ_INVALID);
+	const char *msg = obj_str(mark, "message");
+
+	if (mark == NULL || c->deleting)
+		return 0;
+	c->out->invalid = 1;
+	c->out->reason = REASON_INVALID_OBJECT;
+	c->out->message = xstrdup(msg != NULL ? msg : "the object could not be read whole");
+	return -1;
+}
+
 static void plan_live(struct plan_ctx *c)
 {
 	if (plan_selector(c) != 0 || plan_replicas(c) != 0 || plan_policy(c) != 0)
@@ -467,6 +483,8 @@ int plan_pool(const struct plan_in *in, struct plan_out *out)
 	if (c.name == NULL || c.uid == NULL || *c.name == '\0' || *c.uid == '\0')
 		return -1;
 	c.deleting = obj_terminating(in->pool) ? 1 : 0;
+	if (plan_stub(&c) != 0)
+		return 0;
 	if (c.deleting)
 		plan_deleting(&c);
 	else

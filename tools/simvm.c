@@ -404,8 +404,13 @@ static void simvm_vmi_start(struct simvm *v)
 	json_object *vmi;
 	double left;
 
-	if (simvmis_busy(s->vmis, v->ns, v->name))
-		return; /* its completion or retry calls us again */
+	if (simvmis_busy(s->vmis, v->ns, v->name)) {
+		/* its completion or hold calls us again; a retry of our own besides, so that
+		 * no single missed callback leaves the VM without a VMI */
+		log_debug(v->key, "VMI side busy; looking again in %.0f s", SIMVM_RETRY);
+		simvm_arm(v, SIMVM_RETRY);
+		return;
+	}
 	left = v->vmi_gone_at + s->opts.restart_delay - now_mono();
 	if (v->vmi_gone_at != 0 && left > 0) {
 		log_debug(v->key, "VMI back in %.1f s", left);
@@ -548,6 +553,8 @@ void simvms_upsert(json_object *obj, void *arg)
 	if (v == NULL)
 		v = simvm_new(s, ns, name);
 	v->seen = 1;
+	log_debug(v->key, "VM seen at resourceVersion %s",
+	    log_escape(obj_str(obj, "metadata.resourceVersion") ?: "?"));
 	simvm_observe(v, obj);
 	simvm_eval(v);
 }

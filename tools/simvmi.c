@@ -169,7 +169,17 @@ static void simvmi_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct simvmi *e = arg;
 
-	if (e->hold_until != 0 && now_mono() >= e->hold_until) {
+	double left = e->hold_until - now_mono();
+
+	/* the timer is the hold's own: a hold it finds not quite over (the timer and
+	 * hold_until read the clock at different moments) is waited out, never left set
+	 * with nothing to clear it, which stalled the VM's VMI for good */
+	if (e->hold_until != 0 && left > 0) {
+		log_debug(e->key, "hold timer fired %.6f s early; waiting", left);
+		simvmi_arm(e, left);
+		return;
+	}
+	if (e->hold_until != 0) {
 		e->hold_until = 0;
 		simvmi_changed(e);
 		return;
@@ -445,6 +455,8 @@ void simvmis_upsert(json_object *obj, void *arg)
 	if (ns == NULL || name == NULL)
 		return;
 	e = simvmi_get_entry(s, ns, name);
+	log_debug(e->key, "VMI seen at resourceVersion %s",
+	    log_escape(obj_str(obj, "metadata.resourceVersion") ?: "?"));
 	e->seen = 1;
 	simvmi_observe(e, obj);
 	simvmi_changed(e);
@@ -468,6 +480,7 @@ void simvmis_remove(json_object *obj, void *arg)
 	/* a DELETED of an older VMI of the same name must not hide the new one */
 	if (uid != NULL && obj_uid(e->vmi) != NULL && strcmp(uid, obj_uid(e->vmi)) != 0)
 		return;
+	log_debug(e->key, "VMI gone");
 	simvmi_forget(e);
 }
 

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "admit.h"
 #include "backoff.h"
 #include "informer.h"
 #include "kube.h"
@@ -30,10 +31,12 @@
 #define INF_WATCH_GRACE   60.0 /* watchdog beyond timeoutSeconds */
 #define INF_WATCH_SHORT   1.0  /* a normal end this soon, with no event, backs off */
 #define INF_LIST_RESTARTS 3    /* 410s on continue tokens before backing off */
+#define INF_SILENCE       75.0 /* the API server bookmarks a watch every 60 s (+ jitter) */
 
 #define M_OBJECTS "vmpool_watcher_objects"
 #define M_EVENTS  "vmpool_watcher_events_total"
 #define M_RELISTS "vmpool_watcher_relists_total"
+#define M_SILENT  "vmpool_watcher_silent_watches_total"
 
 enum inf_next {
 	NEXT_LIST,
@@ -61,7 +64,12 @@ struct informer {
 
 	struct kube_watch *watch;
 	double watch_started;
-	int watch_ok; /* the watch delivered a non-error event */
+	double watch_deadline; /* timeoutSeconds + grace: the server should have ended it */
+	double watch_last;     /* last event or bookmark */
+	int watch_ok;          /* the watch delivered a non-error event */
+	int bookmarks;         /* the server sends bookmarks for this resource */
+	int silent_runs;       /* watches restarted for silence in a row */
+	double silence;        /* a bookmarked watch silent this long is restarted; 0: never */
 
 	int synced;
 	int absent; /* logged as missing; cleared when it answers again */
@@ -79,6 +87,7 @@ static const char *inf_state_names[] = {
 
 static void inf_list_begin(struct informer *);
 static void inf_watch_begin(struct informer *);
+static void inf_watch_drop(struct informer *);
 
 const char *informer_state_name(enum informer_state s)
 {
@@ -133,6 +142,10 @@ void informer_metrics_declare(void)
 	metrics_declare(M_OBJECTS, "gauge", "Objects kept by the watcher, by kind.");
 	metrics_declare(M_EVENTS, "counter", "Watch events received, by kind and type.");
 	metrics_declare(M_RELISTS, "counter", "Full relists after the first list, by kind.");
+	metrics_declare(M_SILENT, "counter",
+	    "Watches restarted (from their last resourceVersion) after no event and no bookmark "
+	    "for longer than --watch-silence-timeout, by kind.");
+	admit_metrics_declare();
 }
 
 int informer_keep_pool_owned(json_object *obj)
@@ -365,32 +378,49 @@ static void inf_fail(
 	inf_timer_after(inf, delay);
 }
 
+/* a list completed (or an optional API is missing): the sink re-evaluates readiness */
 static void inf_synced(struct informer *inf)
 {
-	if (inf->synced)
-		return;
 	inf->synced = 1;
 	if (inf->sink.synced != NULL)
 		inf->sink.synced(inf->res->kind, inf->arg);
 }
 
-/* a 404 on the list: the API (CRD) is missing. Treated as empty and retried. */
+/*
+ * A 404 on the list: the API (CRD) is missing, so none of its objects exist. An optional
+ * one (DataVolumes without CDI) is empty and synced, retried every 30 s; a required one
+ * (the pools) leaves the informer not ready, retried with backoff.
+ */
 static void inf_absent(struct informer *inf)
 {
-	if (!inf->absent)
+	double delay = inf->res->required ? backoff_next(&inf->backoff) : INF_ABSENT_RETRY;
+
+	if (!inf->absent && inf->res->required)
+		log_warnx(NULL,
+		    "%s: the API server does not serve %s/%s (404): not ready; is the CRD "
+		    "installed? retrying with backoff",
+		    inf->res->plural, inf->res->prefix, inf->res->plural);
+	else if (!inf->absent)
 		log_info(NULL,
 		    "%s: API not found (404); treating it as empty, retrying every %.0f s",
 		    inf->res->plural, INF_ABSENT_RETRY);
+	else
+		log_debug(
+		    NULL, "%s: still not found (404); retrying in %.1f s", inf->res->plural, delay);
 	inf->absent = 1;
 	store_free(inf->fresh);
 	inf->fresh = store_new();
 	inf_diff(inf);
 	free(inf->rv);
 	inf->rv = NULL;
-	backoff_reset(&inf->backoff);
+	if (!inf->res->required)
+		backoff_reset(&inf->backoff);
 	inf_set_state(inf, INF_ABSENT, "API not found");
-	inf_timer_after(inf, INF_ABSENT_RETRY);
-	inf_synced(inf);
+	inf_timer_after(inf, delay);
+	if (!inf->res->required)
+		inf_synced(inf);
+	else if (inf->sink.synced != NULL)
+		inf->sink.synced(inf->res->kind, inf->arg); /* no longer ready */
 }
 
 static void inf_relist(struct informer *inf, const char *why)
@@ -449,9 +479,10 @@ static int inf_list_absorb(struct informer *inf, json_object *body)
 	n = items != NULL ? json_object_array_length(items) : 0;
 	for (i = 0; i < n; i++) {
 		item = json_object_array_get_idx(items, i);
-		if (inf_clean(inf, item, *kind ? kind : NULL, api) != 0)
+		if (inf_clean(inf, item, *kind ? kind : NULL, api) != 0 ||
+		    (item = admit_object(inf->res->kind, item)) == NULL)
 			continue;
-		prev = store_put(inf->fresh, inf->res->kind, json_object_get(item));
+		prev = store_put(inf->fresh, inf->res->kind, item);
 		json_object_put(prev);
 	}
 	return 0;
@@ -506,14 +537,17 @@ static void inf_list_done(const struct kube_response *r, void *arg)
 static void inf_ev_set(struct informer *inf, json_object *obj)
 {
 	int rc = inf_clean(inf, obj, NULL, NULL);
+	json_object *kept;
 
 	if (rc == -1)
 		return;
 	inf_remember_rv(inf, obj);
-	if (rc == 1)
+	if (rc == 1 || (kept = admit_object(inf->res->kind, obj)) == NULL) {
 		inf_publish_del(inf, obj); /* no longer one we keep, if it was */
-	else
-		inf_apply(inf, obj);
+		return;
+	}
+	inf_apply(inf, kept);
+	json_object_put(kept);
 }
 
 static void inf_ev_del(struct informer *inf, json_object *obj)
@@ -526,9 +560,15 @@ static void inf_ev_del(struct informer *inf, json_object *obj)
 	inf_publish_del(inf, obj);
 }
 
+static void inf_watch_arm(struct informer *);
+
 static void inf_ev_bookmark(struct informer *inf, json_object *obj)
 {
 	inf_remember_rv(inf, obj);
+	if (!inf->bookmarks) {
+		inf->bookmarks = 1; /* from now on a silent watch is suspect */
+		inf_watch_arm(inf);
+	}
 }
 
 static void inf_ev_error(struct informer *inf, json_object *obj)
@@ -568,6 +608,8 @@ static void inf_watch_event(const char *type, json_object *obj, void *arg)
 		if (type == NULL || strcmp(type, inf_events[i].type) != 0)
 			continue;
 		inf_count(M_EVENTS, inf->res->kind, inf_events[i].type, 1);
+		inf->watch_last = now_mono();
+		inf->silent_runs = 0;
 		if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
 			log_warnx(NULL, "%s: %s event without an object", inf->res->plural,
 			    inf_events[i].type);
@@ -616,7 +658,8 @@ static void inf_watch_begin(struct informer *inf)
 	    inf->path, esc, secs);
 	free(esc);
 	inf_set_state(inf, INF_WATCHING, inf->rv != NULL ? inf->rv : "no resourceVersion");
-	inf->watch_started = now_mono();
+	inf->watch_started = inf->watch_last = now_mono();
+	inf->watch_deadline = inf->watch_started + secs + INF_WATCH_GRACE;
 	inf->watch_ok = 0;
 	inf->watch = kube_watch_start(inf->kube, path, inf_watch_event, inf_watch_end, inf);
 	free(path);
@@ -624,7 +667,46 @@ static void inf_watch_begin(struct informer *inf)
 		inf_fail(inf, NEXT_WATCH, "watch", 0, "watch not started");
 		return;
 	}
-	inf_timer_after(inf, secs + INF_WATCH_GRACE); /* watchdog */
+	inf_watch_arm(inf);
+}
+
+/* the watchdog: at the deadline, or when the silence bound would pass if nothing comes */
+static void inf_watch_arm(struct informer *inf)
+{
+	double now = now_mono(), at = inf->watch_deadline;
+
+	if (inf->state != INF_WATCHING)
+		return;
+	if (inf->bookmarks && inf->silence > 0 && inf->watch_last + inf->silence < at)
+		at = inf->watch_last + inf->silence;
+	evtimer_del(inf->timer);
+	inf_timer_after(inf, at - now);
+}
+
+/* the watchdog fired: restart a silent watch from its last resourceVersion (no relist) */
+static void inf_watch_check(struct informer *inf)
+{
+	double now = now_mono(), quiet = now - inf->watch_last;
+	char labels[64];
+
+	if (now < inf->watch_deadline &&
+	    !(inf->bookmarks && inf->silence > 0 && quiet >= inf->silence)) {
+		inf_watch_arm(inf); /* events came meanwhile */
+		return;
+	}
+	snprintf(labels, sizeof(labels), "kind=\"%s\"", inf->res->kind);
+	metrics_add(M_SILENT, labels, 1);
+	if (inf->silent_runs++ == 0)
+		log_warnx(NULL,
+		    "%s: watch silent for %.0f s (no event, no bookmark; bookmarks %s); "
+		    "restarting it from resourceVersion %s",
+		    inf->res->plural, quiet, inf->bookmarks ? "expected" : "never seen",
+		    inf->rv != NULL ? log_escape(inf->rv) : "?");
+	else
+		log_info(NULL, "%s: watch silent again for %.0f s; restarting it", inf->res->plural,
+		    quiet);
+	inf_watch_drop(inf);
+	inf_watch_begin(inf);
 }
 
 static void inf_watch_drop(struct informer *inf)
@@ -654,10 +736,7 @@ static void inf_timer_fire(evutil_socket_t fd, short ev, void *arg)
 		inf_relist(inf, "watch expired (410)");
 		break;
 	case INF_WATCHING:
-		log_warnx(
-		    NULL, "%s: watch silent past its timeout; restarting it", inf->res->plural);
-		inf_watch_drop(inf);
-		inf_watch_begin(inf);
+		inf_watch_check(inf);
 		break;
 	default:
 		break;
@@ -690,8 +769,10 @@ struct informer *informer_new(struct event_base *base, struct kube *kube, struct
 	if (inf->timer == NULL)
 		fatalx("informer %s: evtimer_new", res->plural);
 	backoff_init(&inf->backoff, INF_BACKOFF_BASE, INF_BACKOFF_CAP);
+	inf->silence = INF_SILENCE;
 	inf->state = INF_IDLE;
 	inf_count(M_RELISTS, res->kind, NULL, 0); /* the series exists from the start */
+	inf_count(M_SILENT, res->kind, NULL, 0);
 	inf_update_gauge(inf);
 	return inf;
 }
@@ -723,9 +804,14 @@ void informer_free(struct informer *inf)
 	free(inf);
 }
 
+void informer_set_silence(struct informer *inf, double secs)
+{
+	inf->silence = secs;
+}
+
 int informer_synced(const struct informer *inf)
 {
-	return inf->synced;
+	return inf->synced && !(inf->res->required && inf->absent);
 }
 
 enum informer_state informer_state(const struct informer *inf)

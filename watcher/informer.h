@@ -6,10 +6,13 @@
  *
  *   IDLE -> LISTING -> WATCHING -> (watch ended normally) WATCHING again from the last RV
  *   LISTING: pages of limit=500 following metadata.continue; a 410 on a continue token
- *            restarts the list; a 404 means the API is missing -> ABSENT (empty, retried
- *            every 30 s); other errors -> BACKOFF
+ *            restarts the list; a 404 means the API is missing -> ABSENT (empty and synced,
+ *            retried every 30 s; a required resource: not synced, warned, retried with
+ *            backoff); other errors -> BACKOFF
  *   WATCHING: an ERROR 410 event -> EXPIRED (the stream is dropped) -> LISTING;
- *             HTTP 410 / 404 -> LISTING; other errors -> BACKOFF -> WATCHING from last RV
+ *             HTTP 410 / 404 -> LISTING; other errors -> BACKOFF -> WATCHING from last RV;
+ *             silent (no event, no bookmark) for the silence timeout once the server has
+ *             sent bookmarks, or past timeoutSeconds + 60 s -> WATCHING again from last RV
  *   BACKOFF: 0.5 s doubling to 30 s, reset after a successful list
  *
  * A completed list is diffed against the kept copies, so the sink sees the same changes a
@@ -43,6 +46,9 @@ struct informer_res {
 	int (*keep)(json_object *obj);
 	/* optional: strips a kept object (in place) down to what subscribers need */
 	void (*trim)(json_object *obj);
+	/* a 404 leaves the informer not synced (a warning, retried with backoff) rather than
+	 * empty and synced */
+	int required;
 };
 
 struct informer_sink {
@@ -50,7 +56,7 @@ struct informer_sink {
 	void (*set)(const char *kind, json_object *obj, void *arg);
 	/* obj (borrowed) vanished; it was removed from the store */
 	void (*del)(const char *kind, json_object *obj, void *arg);
-	/* the first list completed (or the API is missing) */
+	/* a list completed, or the API went missing: informer_synced() may have changed */
 	void (*synced)(const char *kind, void *arg);
 };
 
@@ -64,7 +70,10 @@ void informer_start(struct informer *);
 void informer_stop(struct informer *);
 void informer_free(struct informer *);
 
+/* listed (an optional API may be missing; a required one is present) */
 int informer_synced(const struct informer *);
+/* secs > 0: a watch that had bookmarks and then stays silent this long is restarted */
+void informer_set_silence(struct informer *, double secs);
 enum informer_state informer_state(const struct informer *);
 const char *informer_state_name(enum informer_state);
 

@@ -32,14 +32,17 @@
 #define WATCHER_PROG         "vmpool-watcher"
 #define WATCHER_SUBS_REFRESH 2.0 /* seconds between subscriber gauge updates */
 #define M_SUBSCRIBERS        "vmpool_watcher_subscribers"
+#define WATCHER_SILENCE      75.0 /* the API server bookmarks every 60 s, jittered */
+#define OPT_SILENCE          1000
 
 /* PVCs and DataVolumes: read-only lookups for state preservation (SPEC 9.3); a cluster
  * without CDI answers 404 for DataVolumes, which the informer treats as empty and synced */
 static const struct informer_res watcher_resources[] = {
     {.kind = KIND_POOL,
         .prefix = "/apis/pool.kubevirt.io/v1beta1",
-        .plural = "virtualmachinepools"},
-    {.kind = KIND_VM, .prefix = "/apis/kubevirt.io/v1", .plural = "virtualmachines"},
+        .plural = "virtualmachinepools",
+        .required = 1},
+    {.kind = KIND_VM, .prefix = "/apis/kubevirt.io/v1", .plural = "virtualmachines", .required = 1},
     {.kind = KIND_VMI, .prefix = "/apis/kubevirt.io/v1", .plural = "virtualmachineinstances"},
     {.kind = KIND_REV,
         .prefix = "/apis/apps/v1",
@@ -68,8 +71,23 @@ struct watcher {
 	struct informer *inf[WATCHER_NRES];
 	struct stopsig *stop;
 	struct event *subs_timer;
+	double silence; /* --watch-silence-timeout */
 	int ready;
 };
+
+static const struct option watcher_opts[] = {
+    {"watch-silence-timeout", required_argument, NULL, OPT_SILENCE},
+    {NULL, 0, NULL, 0},
+};
+
+static int watcher_opt(int opt, const char *val, void *arg)
+{
+	struct watcher *w = arg;
+
+	if (opt == OPT_SILENCE)
+		return cli_double(val, 0, 86400, &w->silence);
+	return -1;
+}
 
 /* subscribers may send nothing but HELLO */
 static const int watcher_accept[] = {0};
@@ -120,21 +138,26 @@ static void watcher_on_del(const char *kind, json_object *obj, void *arg)
 	json_object_put(body);
 }
 
+/* ready while every informer is synced; subscribers get their first snapshot only then, and
+ * keep their deltas if a required API goes missing later (/readyz says so) */
 static void watcher_on_synced(const char *kind, void *arg)
 {
 	struct watcher *w = arg;
+	int ready = 1;
 	size_t i;
 
-	if (w->ready)
+	for (i = 0; i < WATCHER_NRES; i++)
+		ready &= informer_synced(w->inf[i]) != 0;
+	if (ready == w->ready)
 		return;
-	for (i = 0; i < WATCHER_NRES; i++) {
-		if (!informer_synced(w->inf[i]))
-			return;
+	w->ready = ready;
+	metrics_set_ready(ready);
+	if (!ready) {
+		log_warnx(NULL, "%s is missing: not ready", kind);
+		return;
 	}
-	w->ready = 1;
 	log_info(NULL, "every resource listed: ready, publishing on %s", w->cli.run_dir);
 	pub_set_ready(w->pub, 1);
-	metrics_set_ready(1);
 }
 
 struct watcher_snap {
@@ -224,9 +247,11 @@ static void watcher_start(struct watcher *w)
 	if (w->pub == NULL)
 		fatalx("cannot publish on %s", sock);
 	free(sock);
-	for (i = 0; i < WATCHER_NRES; i++)
+	for (i = 0; i < WATCHER_NRES; i++) {
 		w->inf[i] = informer_new(
 		    w->base, w->kube, w->store, &watcher_resources[i], w->cli.namespace, &sink, w);
+		informer_set_silence(w->inf[i], w->silence);
+	}
 	log_info(NULL, "watching %s in %s", log_escape(w->kc.server),
 	    w->cli.namespace != NULL ? log_escape(w->cli.namespace) : "all namespaces");
 	for (i = 0; i < WATCHER_NRES; i++)
@@ -259,7 +284,11 @@ int main(int argc, char **argv)
 	int ind;
 
 	memset(&w, 0, sizeof(w));
-	ind = cli_parse(&w.cli, WATCHER_PROG, argc, argv, NULL, NULL, NULL, NULL);
+	w.silence = WATCHER_SILENCE;
+	ind = cli_parse(&w.cli, WATCHER_PROG, argc, argv, watcher_opts, watcher_opt, &w,
+	    "  --watch-silence-timeout SECS  restart a watch that sent bookmarks and then nothing\n"
+	    "                       for SECS (default 75; the API server bookmarks every 60 s;\n"
+	    "                       0: only past timeoutSeconds + 60 s)\n");
 	if (ind < argc)
 		watcher_usage_exit("unexpected arguments");
 	if (kubeconfig_load(w.cli.kubeconfig, &w.kc, err, sizeof(err)) == -1)

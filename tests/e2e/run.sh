@@ -15,6 +15,7 @@ cd "$ROOT"
 . tests/e2e/cases_pool.sh
 . tests/e2e/cases_deploy.sh
 . tests/e2e/incluster.sh
+. tests/e2e/cases_input.sh
 
 export VMPOOLD_CLUSTER_DIR=${VMPOOLD_CLUSTER_DIR:-/tmp/vmpoold-e2e-$(id -u)}
 export VMPOOLD_CLUSTER_PORT=${VMPOOLD_CLUSTER_PORT:-6543}
@@ -24,7 +25,8 @@ PHASE1=(doc_example scale replicas_unset deleted_vm_replaced detach selector_mis
 	release delete_pool delete_after_selector_change hpa quiet kill_stages bad_kubeconfig api_down manifests
 	kubevirt_coexist foreign_controller per_vm_names revisions update_rollout update_label_only update_dvt update_opportunistic update_unmanaged
 	scale_in_order scale_in_opportunistic scale_in_unmanaged state_preservation autohealing paused
-	finalizer_append delete_foreground delete_orphan delete_background bad_strategies ready_condition)
+	finalizer_append delete_foreground delete_orphan delete_background bad_strategies ready_condition
+	deep_pool)
 PHASE2=(doc_example scale deleted_vm_replaced delete_pool name_aliases per_vm_names update_rollout
 	state_preservation autohealing)
 # in-cluster (tests/e2e/incluster.sh): the Deployment's containers under deploy/'s RBAC

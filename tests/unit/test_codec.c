@@ -264,6 +264,70 @@ static void test_depth(void **state)
 	buf_clear(&b);
 }
 
+/* {"m": {"m": ... {}}} nesting depth levels (the outer object counts 1) */
+static json_object *deep_obj(int depth)
+{
+	json_object *o = json_object_new_object(), *outer;
+	int i;
+
+	for (i = 1; i < depth; i++) {
+		outer = json_object_new_object();
+		json_object_object_add(outer, "m", o);
+		o = outer;
+	}
+	return o;
+}
+
+/* packs body as a frame and unpacks it; the unpack result */
+static long roundtrip(json_object *body)
+{
+	struct buf b = {0};
+	struct frame f;
+	char err[256];
+	long r;
+
+	codec_pack(&b, 102, 1, body);
+	r = codec_unpack(b.data, b.len, 1u << 24, &f, err, sizeof err);
+	frame_clear(&f);
+	buf_clear(&b);
+	return r;
+}
+
+/* the object limit the watcher applies leaves room for every envelope that carries one */
+static void test_object_limit(void **state)
+{
+	json_object *obj = deep_obj(CODEC_OBJ_MAX_DEPTH), *set, *op, *patch, *act, *arr;
+
+	assert_false(codec_too_deep(obj, CODEC_OBJ_MAX_DEPTH));
+	assert_true(codec_too_deep(obj, CODEC_OBJ_MAX_DEPTH - 1));
+	arr = json_object_new_string("x");
+	assert_false(codec_too_deep(arr, 0));
+	json_object_put(arr);
+	arr = json_object_new_array();
+	json_object_array_add(arr, json_object_new_array());
+	assert_true(codec_too_deep(arr, 1));
+	assert_false(codec_too_deep(arr, 2));
+	json_object_put(arr);
+	/* OBJ_SET {kind, obj} and ACTION {body} */
+	set = json_object_new_object();
+	json_object_object_add(set, "obj", json_object_get(obj));
+	assert_true(roundtrip(set) > 0);
+	json_object_put(set);
+	/* ACTION {patch: [{op, path, value}]}: the deepest envelope */
+	op = json_object_new_object();
+	json_object_object_add(op, "value", json_object_get(obj));
+	patch = json_object_new_array();
+	json_object_array_add(patch, op);
+	act = json_object_new_object();
+	json_object_object_add(act, "patch", patch);
+	assert_true(roundtrip(act) > 0);
+	/* one level more than the limit does not fit that envelope */
+	json_object_object_add(op, "value", deep_obj(CODEC_OBJ_MAX_DEPTH + 1));
+	assert_int_equal(roundtrip(act), -1);
+	json_object_put(act);
+	json_object_put(obj);
+}
+
 /* numbers in every width msgpack has, including ones our packer never writes */
 static void test_number_widths(void **state)
 {
@@ -369,6 +433,7 @@ int main(void)
 	    cmocka_unit_test(test_truncated_and_cap),
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_depth),
+	    cmocka_unit_test(test_object_limit),
 	    cmocka_unit_test(test_number_widths),
 	    cmocka_unit_test(test_random_bytes),
 	    cmocka_unit_test(test_mutations),

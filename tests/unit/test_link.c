@@ -459,6 +459,36 @@ static void test_pub(void **state)
 	assert_int_equal(t->n[EV_CLI_FRAME], 7);
 }
 
+/* a snapshot holding a frame the subscriber refuses: it drops the link at once, every time */
+static void pub_poison(struct link *l, void *arg)
+{
+	send_int(l, MSG_RESULT, "n", 0);
+}
+
+static void step_poison(struct t *t, enum ev e, struct link *l, int type, json_object *body)
+{
+	if (e == EV_TIMER)
+		event_base_loopbreak(t->base);
+}
+
+/* the reconnect backoff grows across handshakes that end at once (before: it was reset by
+ * each handshake, about 10 reconnects a second forever) */
+static void test_poison_backoff(void **state)
+{
+	struct t *t = *state;
+
+	t->step = step_poison;
+	t->pub = pub_new(t->base, t->path, &pub_spec, pub_poison, t);
+	pub_set_ready(t->pub, 1);
+	t->cli = link_connect(t->base, t->path, &sub_spec, &cli_cb, t);
+	t_after(t, 2000);
+	t_run(t, 10);
+	/* 0.1 + 0.2 + 0.4 + 0.8 s: at most 5 handshakes in 2 s (20 with a reset each time) */
+	if (t->n[EV_CLI_UP] < 3 || t->n[EV_CLI_UP] > 6)
+		fail_msg("%d handshakes in 2 s", t->n[EV_CLI_UP]);
+	assert_int_equal(t->n[EV_CLI_FRAME], 0);
+}
+
 /* the client starts first, the server comes, goes away and comes back */
 static void step_restart(struct t *t, enum ev e, struct link *l, int type, json_object *body)
 {
@@ -592,6 +622,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pub, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_poison_backoff, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_listen_paths, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_peer_uid, setup, teardown),
 	};

@@ -11,6 +11,7 @@
 
 #include "../../planner/planner.h"
 #include "../../planner/policy.h"
+#include "../../watcher/admit.h"
 #include "../support/planfx.h"
 #include "mirror.h"
 #include "obj.h"
@@ -361,6 +362,62 @@ static void test_selector_unparsable(void **state)
 	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 0);
 	assert_int_equal(fx_count_op(f, ACT_PATCH_POOL), 0);
 	assert_int_equal(fx_count_op(f, ACT_EVENT), 1);
+}
+
+/* pool nests depth levels under spec.virtualMachineTemplate.metadata.annotations-like map */
+static void nest_deep(json_object *pool, int depth)
+{
+	json_object *o = json_object_new_object(), *outer;
+	int i;
+
+	for (i = 1; i < depth; i++) {
+		outer = json_object_new_object();
+		json_object_object_add(outer, "x", o);
+		o = outer;
+	}
+	json_object_object_add(obj_path(pool, "spec.virtualMachineTemplate.metadata"), "deep", o);
+}
+
+/* the watcher's stub for a pool over the nesting limit: nothing is touched, whatever the
+ * replicas, and the pass fails with InvalidObject */
+static void test_invalid_object_stub(void **state)
+{
+	static const char *replicas[] = {"1", "", "9"};
+	struct fx *f = *state;
+	json_object *pool;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		pool = fx_stdpool(replicas[i]);
+		nest_deep(pool, 100);
+		f->pool = admit_object(KIND_POOL, pool);
+		json_object_put(pool);
+		assert_non_null(obj_path(f->pool, OBJ_INVALID));
+		assert_null(obj_path(f->pool, "spec.virtualMachineTemplate"));
+		if (i == 0) {
+			fx_ownvm(f, "p-0");
+			fx_ownvm(f, "p-1");
+			fx_ownvm(f, "p-2");
+		}
+		fx_run(f, 10);
+		assert_true(f->out.invalid);
+		assert_string_equal(f->out.reason, REASON_INVALID_OBJECT);
+		assert_non_null(strstr(f->out.message, "deeper than"));
+		assert_int_equal(f->out.nacts, 0);
+		plan_out_clear(&f->out);
+		json_object_put(f->pool);
+		f->pool = NULL;
+	}
+	/* being deleted: the clean-up (by uid, no template needed) still runs: the VMs'
+	 * finalizers go, nothing is created or deleted */
+	pool = fx_mkpool("1", FIN TERM, "{\"matchLabels\":{\"app\":\"a\"}}", "{\"app\":\"a\"}");
+	nest_deep(pool, 70);
+	f->pool = admit_object(KIND_POOL, pool);
+	json_object_put(pool);
+	fx_run(f, 10);
+	assert_false(f->out.invalid);
+	assert_int_equal(fx_count_op(f, ACT_PATCH_VM), 3);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM) + fx_count_op(f, ACT_DELETE_VM), 0);
 }
 
 static void test_pool_gone(void **state)
@@ -734,6 +791,7 @@ int main(void)
 	    T(test_deletion_bad_selector),
 	    T(test_no_adoption),
 	    T(test_selector_mismatch),
+	    T(test_invalid_object_stub),
 	    T(test_selector_unparsable),
 	    T(test_pool_gone),
 	    T(test_gate_keeps_other_rules),

@@ -1,0 +1,95 @@
+/*
+ * admit.c: the nesting check where objects enter the pipeline (see admit.h). Cheap on any
+ * input: codec_too_deep() looks no deeper than the limit.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "admit.h"
+#include "codec.h"
+#include "log.h"
+#include "metrics.h"
+#include "obj.h"
+#include "proto.h"
+
+#define M_REJECTED "vmpool_watcher_rejected_total"
+
+void admit_metrics_declare(void)
+{
+	metrics_declare(M_REJECTED, "counter",
+	    "Objects nested deeper than the pipeline's limit, by kind and outcome (stub, "
+	    "dropped).");
+}
+
+static void admit_count(const char *kind, const char *outcome)
+{
+	char labels[96];
+
+	snprintf(labels, sizeof(labels), "kind=\"%s\",outcome=\"%s\"", kind, outcome);
+	metrics_add(M_REJECTED, labels, 1);
+}
+
+/* to[key] = a copy of from[key] if present and at most max deep */
+static void admit_copy(json_object *to, json_object *from, const char *key, int max)
+{
+	json_object *v;
+
+	if (json_object_object_get_ex(from, key, &v) && !codec_too_deep(v, max))
+		json_object_object_add(to, key, obj_copy(v));
+}
+
+/* metadata (what fits), spec.{replicas,selector,paused}, status (if it fits), the marker */
+static json_object *admit_stub(json_object *pool)
+{
+	json_object *stub = json_object_new_object(), *meta, *spec, *mark;
+	json_object *from = obj_path(pool, "metadata"), *fspec = obj_path(pool, "spec");
+	char msg[160];
+
+	admit_copy(stub, pool, "apiVersion", 0);
+	admit_copy(stub, pool, "kind", 0);
+	meta = json_object_new_object();
+	if (from != NULL && json_object_is_type(from, json_type_object)) {
+		json_object_object_foreach(from, key, val)
+		{
+			if (!codec_too_deep(val, CODEC_OBJ_MAX_DEPTH - 1))
+				json_object_object_add(meta, key, obj_copy(val));
+		}
+	}
+	json_object_object_add(stub, "metadata", meta);
+	if (fspec != NULL && json_object_is_type(fspec, json_type_object)) {
+		spec = json_object_new_object();
+		admit_copy(spec, fspec, "replicas", 0);
+		admit_copy(spec, fspec, "selector", CODEC_OBJ_MAX_DEPTH - 1);
+		admit_copy(spec, fspec, "paused", 0);
+		json_object_object_add(stub, "spec", spec);
+	}
+	admit_copy(stub, pool, "status", CODEC_OBJ_MAX_DEPTH - 1);
+	snprintf(msg, sizeof(msg),
+	    "the object nests deeper than %d levels, the controller's limit; not reconciled",
+	    CODEC_OBJ_MAX_DEPTH);
+	mark = json_object_new_object();
+	json_object_object_add(mark, "reason", json_object_new_string(REASON_INVALID_OBJECT));
+	json_object_object_add(mark, "message", json_object_new_string(msg));
+	json_object_object_add(stub, OBJ_INVALID, mark);
+	return stub;
+}
+
+json_object *admit_object(const char *kind, json_object *obj)
+{
+	char key[512];
+
+	if (!codec_too_deep(obj, CODEC_OBJ_MAX_DEPTH))
+		return json_object_get(obj);
+	obj_key(obj, key, sizeof(key));
+	if (strcmp(kind, KIND_POOL) == 0) {
+		log_warnx(key,
+		    "%s nests deeper than %d levels: published as invalid (%s), "
+		    "its VMs are not touched",
+		    kind, CODEC_OBJ_MAX_DEPTH, REASON_INVALID_OBJECT);
+		admit_count(kind, "stub");
+		return admit_stub(obj);
+	}
+	log_warnx(key, "%s nests deeper than %d levels: dropped", kind, CODEC_OBJ_MAX_DEPTH);
+	admit_count(kind, "dropped");
+	return NULL;
+}

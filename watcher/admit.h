@@ -1,0 +1,18 @@
+/*
+ * admit.h: what the watcher lets into the pipeline. An object from the API is passed on only
+ * if it nests at most CODEC_OBJ_MAX_DEPTH deep (the pipeline's one nesting limit, codec.h):
+ * a deeper one could not cross a link. A pool over the limit becomes a stub marked
+ * OBJ_INVALID (proto.h), so it is reported on and never mistaken for a pool without a spec;
+ * any other object is dropped. Either way one log line names it.
+ */
+#ifndef VMPOOL_ADMIT_H
+#define VMPOOL_ADMIT_H
+
+#include <json-c/json.h>
+
+/* the object to keep: obj itself (a new reference), a new stub for a pool, or NULL to drop */
+json_object *admit_object(const char *kind, json_object *obj);
+/* declares vmpool_watcher_rejected_total */
+void admit_metrics_declare(void);
+
+#endif
