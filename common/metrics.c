@@ -17,6 +17,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "cli.h"
 #include "log.h"
 #include "metrics.h"
 #include "xmalloc.h"
@@ -338,14 +339,9 @@ static int metrics_parse_addr(const char *addr, char *host, size_t hostlen, unsi
 {
 	const char *colon = strrchr(addr, ':');
 	size_t hl;
-	char *end;
 	long p;
 
-	if (colon == NULL)
-		return -1;
-	errno = 0;
-	p = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 0 || p > 65535)
+	if (colon == NULL || cli_int(colon + 1, 0, 65535, &p) == -1)
 		return -1;
 	hl = colon - addr;
 	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
