@@ -82,10 +82,29 @@ endef
 $(eval $(call variant,rel,build/rel,bin,))
 $(eval $(call variant,asan,build/asan,bin-asan,$(SAN_FLAGS)))
 
+# fuzz targets (libFuzzer, clang): the modules they reach, built with coverage, ASan, UBSan.
+# -Werror stays off here: clang warns about other things than gcc, and a fuzz build is not
+# the place to fail on that.
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 60
+FUZZ_TARGETS := frame watch selector kubeconfig plan
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS := -O1 -g $(filter-out -Werror,$(BASE_CFLAGS)) $(FUZZ_SAN)
+FUZZ_MOD_SRC := $(COMMON_SRC) $(filter-out planner/main.c,$(wildcard planner/*.c))
+FUZZ_OBJS := $(patsubst %.c,build/fuzz/obj/%.o,$(FUZZ_MOD_SRC))
+FUZZ_BINS := $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
+
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm
+
 UNIT_BINS = $(patsubst %.c,build/asan/%,$(UNIT_SRC))
 STAGE_BINS = $(patsubst %.c,build/asan/%,$(wildcard tests/stage/test_*.c))
 
-.PHONY: all asan deps test unit stage e2e run format check-format clean bench image image-test
+.PHONY: all asan deps test unit stage e2e run format check-format clean bench image image-test fuzz fuzz-build
 all: $(addprefix bin/,$(PROGRAMS))
 asan: $(addprefix bin-asan/,$(PROGRAMS))
 
@@ -110,9 +129,14 @@ e2e: all
 test: deps
 	@$(MAKE) --no-print-directory check-format
 	@$(MAKE) --no-print-directory all asan
-	@$(MAKE) --no-print-directory $(UNIT_BINS) $(STAGE_BINS)
+	@$(MAKE) --no-print-directory $(UNIT_BINS) $(STAGE_BINS) $(FUZZ_BINS)
 	@$(MAKE) --no-print-directory image
 	@bash tests/run-all.sh
+
+# make fuzz FUZZ_TIME=SECONDS: every target for that long, from its seed corpus
+fuzz-build: $(FUZZ_BINS)
+fuzz: fuzz-build
+	@FUZZ_TIME=$(FUZZ_TIME) bash tests/run-fuzz.sh $(FUZZ_TARGETS)
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -121,7 +145,7 @@ run: deps
 bench: all
 	@bash tests/bench/run.sh
 
-FORMAT_SRC = $(wildcard common/*.[ch] $(addsuffix /*.[ch],$(STAGES)) tests/unit/*.[ch] tests/stage/*.[ch] tests/support/*.[ch] tests/bench/*.[ch] tests/e2e/*.[ch])
+FORMAT_SRC = $(wildcard common/*.[ch] $(addsuffix /*.[ch],$(STAGES)) tests/unit/*.[ch] tests/stage/*.[ch] tests/support/*.[ch] tests/bench/*.[ch] tests/e2e/*.[ch] tests/fuzz/*.[ch])
 format:
 	clang-format -i $(FORMAT_SRC)
 check-format:

@@ -91,6 +91,7 @@ int main(int argc, char **argv)
 	memset(&act, 0, sizeof act);
 	cli_parse(&cli, "vmpool-actuator", argc, argv, act_extra, act_opt, &act,
 	    "  --dry-run            answer every action as done without calling the API\n");
+	cli_check_run_dir(&cli);
 	signal(SIGPIPE, SIG_IGN);
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
@@ -104,7 +105,7 @@ int main(int argc, char **argv)
 	spec.max_frame = cli.max_frame;
 	path = link_sock_path(cli.run_dir, LINK_ACTUATOR);
 	if ((srv = link_listen(base, path, &spec, &cb, &act)) == NULL)
-		fatalx("cannot listen on %s", path);
+		fatal_config("cannot listen on %s", path);
 	metrics_set_ready(1);
 	log_info(NULL, "listening on %s%s", path, act.dry_run ? " (dry run)" : "");
 	stop = stopsig_new(base);

@@ -3,7 +3,6 @@
  * flags are a table (name, setter, help) from which both the getopt options and the usage
  * text are built; program-specific flags are appended and handed to the caller's handler.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include "link.h"
 #include "log.h"
 #include "proto.h"
+#include "rundir.h"
 #include "xmalloc.h"
 
 #define CLI_QPS_DEFAULT   50
@@ -282,12 +282,46 @@ void cli_free(struct cli *c)
 	c->run_dir = c->kubeconfig = c->namespace = c->metrics_addr = NULL;
 }
 
+void cli_check_run_dir(const struct cli *c)
+{
+	char err[512];
+
+	if (rundir_check(c->run_dir, err, sizeof err) == -1)
+		fatal_config("%s", err);
+}
+
+/*
+ * Strict decimal: an optional '-', digits, and (for cli_double) an optional '.' followed by
+ * digits. strtol/strtod alone would also take leading blanks and '+', and strtod hex
+ * ("0x10"), exponents, "inf" and "nan": a flag value is what a person wrote, so anything
+ * but plain decimal is refused rather than guessed at.
+ */
+static int cli_decimal(const char *s, int fraction)
+{
+	const char *p = s;
+	size_t digits = 0;
+
+	if (p == NULL)
+		return 0;
+	if (*p == '-')
+		p++;
+	for (; *p >= '0' && *p <= '9'; p++)
+		digits++;
+	if (fraction && *p == '.' && digits > 0) {
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			digits++;
+		if (p[-1] == '.')
+			return 0;
+	}
+	return digits > 0 && *p == '\0';
+}
+
 int cli_int(const char *s, long min, long max, long *out)
 {
 	char *end;
 	long v;
 
-	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+	if (!cli_decimal(s, 0))
 		return -1;
 	errno = 0;
 	v = strtol(s, &end, 10);
@@ -302,7 +336,7 @@ int cli_double(const char *s, double min, double max, double *out)
 	char *end;
 	double v;
 
-	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+	if (!cli_decimal(s, 1))
 		return -1;
 	errno = 0;
 	v = strtod(s, &end);

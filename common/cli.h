@@ -45,6 +45,8 @@ struct cli {
 int cli_parse(struct cli *, const char *prog, int argc, char **argv, const struct option *extra,
     int (*handle)(int opt, const char *val, void *arg), void *arg, const char *usage_extra);
 void cli_free(struct cli *);
+/* creates and checks c->run_dir (rundir.h); a bad one is logged and exits EXIT_CONFIG */
+void cli_check_run_dir(const struct cli *);
 /* helpers for handle(): strict number parsing, -1 on junk or out of range */
 int cli_int(const char *, long min, long max, long *out);
 int cli_double(const char *, double min, double max, double *out);

@@ -24,8 +24,9 @@
 #include "log.h"
 #include "xmalloc.h"
 
-#define KC_SA_DIR   "/var/run/secrets/kubernetes.io/serviceaccount"
-#define KC_MAX_SIZE (16 * 1024 * 1024)
+#define KC_SA_DIR    "/var/run/secrets/kubernetes.io/serviceaccount"
+#define KC_MAX_SIZE  (1024 * 1024) /* kubeconfig, token and namespace files */
+#define KC_MAX_DEPTH 32            /* collections inside collections; kubeconfigs use ~5 */
 
 /* one parsed kubeconfig file */
 struct kc_file {
@@ -51,7 +52,33 @@ static int kc_fail(struct kc_file *kc, const char *fmt, ...)
 	return -1;
 }
 
-/* Reads a whole (small) file. Returns a NUL-terminated buffer or NULL with errno set. */
+/* opens path for reading if it is a regular file of at most KC_MAX_SIZE; -1 and errno */
+static int kc_open_regular(const char *path)
+{
+	struct stat st;
+	int fd, error = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1)
+		error = errno;
+	else if (!S_ISREG(st.st_mode))
+		error = EINVAL;
+	else if (st.st_size > KC_MAX_SIZE)
+		error = EFBIG;
+	if (error != 0) {
+		close(fd);
+		errno = error;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Reads a whole (small) file. Returns a NUL-terminated buffer or NULL with errno set:
+ * EINVAL for anything but a regular file (a FIFO or a device would block or never end:
+ * it is opened without blocking and refused), EFBIG past KC_MAX_SIZE.
+ */
 char *kubeconfig_read_file(const char *path, size_t *lenp)
 {
 	struct buf b = {0};
@@ -59,7 +86,7 @@ char *kubeconfig_read_file(const char *path, size_t *lenp)
 	ssize_t n;
 	int fd, saved;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = kc_open_regular(path)) == -1)
 		return NULL;
 	while ((n = read(fd, chunk, sizeof chunk)) != 0) {
 		if (n == -1 && errno == EINTR)
@@ -78,6 +105,20 @@ char *kubeconfig_read_file(const char *path, size_t *lenp)
 	if (lenp != NULL)
 		*lenp = b.len - 1;
 	return (char *)b.data;
+}
+
+/* the cause of a kubeconfig_read_file() failure, in words */
+static const char *kc_read_error(int error)
+{
+	static char msg[64];
+
+	if (error == EINVAL)
+		return "not a regular file";
+	if (error == EFBIG) {
+		snprintf(msg, sizeof msg, "larger than %d bytes", KC_MAX_SIZE);
+		return msg;
+	}
+	return strerror(error);
 }
 
 /* Decodes standard base64 (whitespace ignored, padding required). Returns 0 or -1. */
@@ -258,6 +299,21 @@ static int kc_user(struct kc_file *kc, const char *name, struct kube_config *cfg
 	return 0;
 }
 
+/* why there is no current context: absent, empty or not a name */
+static int kc_no_context(struct kc_file *kc)
+{
+	yaml_node_t *n = kc_get(kc, kc->root, "current-context");
+
+	if (n == NULL)
+		return kc_fail(kc, "no current-context set (choose one with kubectl config "
+		                   "use-context NAME)");
+	if (n->type != YAML_SCALAR_NODE)
+		return kc_fail(kc, "current-context is a %s, not a context name",
+		    n->type == YAML_MAPPING_NODE ? "mapping" : "list");
+	return kc_fail(kc, "current-context is empty (choose one with kubectl config "
+	                   "use-context NAME)");
+}
+
 /* current-context -> context -> cluster + user */
 static int kc_resolve(struct kc_file *kc, struct kube_config *cfg)
 {
@@ -267,7 +323,7 @@ static int kc_resolve(struct kc_file *kc, struct kube_config *cfg)
 	if (kc->root == NULL || kc->root->type != YAML_MAPPING_NODE)
 		return kc_fail(kc, "not a kubeconfig (expected a mapping)");
 	if ((cur = kc_str(kc, kc->root, "current-context")) == NULL)
-		return kc_fail(kc, "no current-context");
+		return kc_no_context(kc);
 	if ((ctx = kc_named(kc, "contexts", "context", cur)) == NULL)
 		return kc_fail(kc, "current-context \"%s\" not found", cur);
 	if ((v = kc_str(kc, ctx, "cluster")) == NULL)
@@ -281,11 +337,43 @@ static int kc_resolve(struct kc_file *kc, struct kube_config *cfg)
 	return 0;
 }
 
+/*
+ * The nesting depth, from libyaml's event stream, stopping as soon as it passes
+ * KC_MAX_DEPTH: libyaml's document loader takes time quadratic in the nesting of flow
+ * collections ("[[[[..."), so deep input is refused before it gets there.
+ */
+static int kc_check_depth(struct kc_file *kc, const char *text, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, rv = 0, done = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return kc_fail(kc, "cannot initialise the YAML parser");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	while (!done && rv == 0) {
+		if (!yaml_parser_parse(&parser, &ev))
+			break; /* the loader reports the syntax error with its line */
+		if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+			if (++depth > KC_MAX_DEPTH)
+				rv = kc_fail(kc, "line %zu: nested deeper than %d levels",
+				    ev.start_mark.line + 1, KC_MAX_DEPTH);
+		} else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT)
+			depth--;
+		done = ev.type == YAML_STREAM_END_EVENT;
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return rv;
+}
+
 static int kc_parse(struct kc_file *kc, const char *text, size_t len)
 {
 	yaml_parser_t parser;
 	int rv = 0;
 
+	if (kc_check_depth(kc, text, len) == -1)
+		return -1;
 	if (!yaml_parser_initialize(&parser))
 		return kc_fail(kc, "cannot initialise the YAML parser");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -311,7 +399,7 @@ int kubeconfig_load_file(const char *path, struct kube_config *cfg, char *err, s
 
 	memset(cfg, 0, sizeof *cfg);
 	if ((text = kubeconfig_read_file(path, &len)) == NULL)
-		return kc_fail(&kc, "cannot read: %s", strerror(errno));
+		return kc_fail(&kc, "cannot read: %s", kc_read_error(errno));
 	tmp = xstrdup(path);
 	dir = dirname(tmp);
 	real = realpath(dir, NULL);
@@ -366,6 +454,16 @@ static int kc_incluster(struct kube_config *cfg, char *err, size_t errlen)
 	return 1;
 }
 
+/* kubectl merges every file of a KUBECONFIG list; we read one: say so where it matters */
+static void kc_note_first_only(char *err, size_t errlen)
+{
+	size_t used = strlen(err);
+
+	snprintf(err + used, errlen - used,
+	    " (KUBECONFIG lists several files: only the first existing one is read, "
+	    "not merged as kubectl does)");
+}
+
 /* $KUBECONFIG: the first existing file of a ':' list; 1 used, 0 unset, -1 error */
 static int kc_from_env(struct kube_config *cfg, char *err, size_t errlen)
 {
@@ -381,6 +479,8 @@ static int kc_from_env(struct kube_config *cfg, char *err, size_t errlen)
 			*next++ = '\0';
 		if (*p != '\0' && access(p, F_OK) == 0) {
 			rv = kubeconfig_load_file(p, cfg, err, errlen) == 0 ? 1 : -1;
+			if (rv == -1 && strchr(env, ':') != NULL)
+				kc_note_first_only(err, errlen);
 			break;
 		}
 	}

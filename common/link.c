@@ -33,10 +33,11 @@
 #include "link.h"
 #include "log.h"
 #include "proto.h"
+#include "rundir.h"
 #include "xmalloc.h"
 #include "timeutil.h"
 
-#define LINK_OUTBUF_MAX    ((size_t)512 * 1024 * 1024) /* a peer that stops reading */
+#define LINK_OUTBUF_FRAMES 16 /* a peer that stops reading: this many --max-frame queued */
 #define LINK_BACKOFF_BASE  0.1
 #define LINK_BACKOFF_CAP   5.0
 #define LINK_HELLO_TIMEOUT 10  /* seconds to wait for the peer's HELLO */
@@ -71,6 +72,8 @@ struct link {
 	long peer_pid;
 	void *data;
 	int synced;     /* pub: this subscriber had its snapshot */
+	int bulk;       /* pub: a snapshot is being queued, no backlog check */
+	size_t slack;   /* pub: bytes of the last snapshot, allowed on top of the cap */
 	struct buf out; /* scratch for packing */
 	TAILQ_ENTRY(link) entry;
 };
@@ -196,9 +199,12 @@ static int link_write(struct link *l, int type, json_object *body)
 	}
 	if (l->out.cap > 2 * l->spec.max_frame) /* do not keep a huge scratch around */
 		buf_clear(&l->out);
+	/* a peer that stops reading is dropped, not buffered without bound; a subscriber
+	 * reconnects and gets a fresh snapshot */
 	queued = evbuffer_get_length(bufferevent_get_output(l->bev));
-	if (queued > LINK_OUTBUF_MAX) {
-		link_fail(l, "%s is not reading: %zu bytes queued", link_peer(l), queued);
+	if (!l->bulk && queued > LINK_OUTBUF_FRAMES * l->spec.max_frame + l->slack) {
+		link_fail(l, "%s is not reading: %zu bytes queued (cap %zu)", link_peer(l), queued,
+		    LINK_OUTBUF_FRAMES * l->spec.max_frame + l->slack);
 		return -1;
 	}
 	return 0;
@@ -350,12 +356,35 @@ static void link_readcb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* the peer must run as our uid: a server checks its clients, a client its server */
+static int link_check_peer(const char *name, int fd, const char *what)
+{
+	struct ucred cr;
+	socklen_t len = sizeof cr;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1) {
+		log_warn(NULL, "link %s: SO_PEERCRED", name);
+		return -1;
+	}
+	if (cr.uid != geteuid()) {
+		log_warnx(NULL, "link %s: refusing %s pid %ld: uid %lu is not ours (%lu)", name,
+		    what, (long)cr.pid, (unsigned long)cr.uid, (unsigned long)geteuid());
+		return -1;
+	}
+	return 0;
+}
+
 static void link_eventcb(struct bufferevent *bev, short what, void *arg)
 {
 	struct link *l = arg;
 	int error = EVUTIL_SOCKET_ERROR();
 
 	if (what & BEV_EVENT_CONNECTED) {
+		/* a server in a squatted run directory must not feed us (or take our actions) */
+		if (link_check_peer(l->spec.name, bufferevent_getfd(bev), "server") == -1) {
+			link_teardown(l);
+			return;
+		}
 		link_start(l);
 		return;
 	}
@@ -515,31 +544,6 @@ void *link_get_data(const struct link *l)
 
 /* server side ---------------------------------------------------------------------------- */
 
-/* mkdir -p; directories we create are 0700, existing ones are left alone */
-static int link_mkdirs(const char *dir)
-{
-	char *p, *s, c;
-	int rv = 0;
-
-	p = xstrdup(dir);
-	for (s = p + 1;; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		c = *s;
-		*s = '\0';
-		if (mkdir(p, 0700) == -1 && errno != EEXIST) {
-			log_warn(NULL, "mkdir %s", log_escape(p));
-			rv = -1;
-			break;
-		}
-		*s = c;
-		if (c == '\0')
-			break;
-	}
-	free(p);
-	return rv;
-}
-
 /* removes a socket left by a dead server; refuses if a server still answers on it */
 static int link_unlink_stale(const char *path, const struct sockaddr_un *sun)
 {
@@ -573,11 +577,11 @@ static int link_unlink_stale(const char *path, const struct sockaddr_un *sun)
 	return 0;
 }
 
-/* the listening socket: run directory 0700, stale socket removed, socket 0600 */
+/* the listening socket: run directory checked (rundir.h), stale socket removed, socket 0600 */
 static int link_bind(const char *path)
 {
 	struct sockaddr_un sun;
-	char *dir, *slash;
+	char *dir, *slash, err[512];
 	int fd, rv;
 
 	if (link_sockaddr(path, &sun) == -1)
@@ -586,7 +590,8 @@ static int link_bind(const char *path)
 	rv = 0;
 	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
 		*slash = '\0';
-		rv = link_mkdirs(dir);
+		if ((rv = rundir_check(dir, err, sizeof err)) == -1)
+			log_warnx(NULL, "%s", err);
 	}
 	free(dir);
 	if (rv == -1 || link_unlink_stale(path, &sun) == -1)
@@ -612,31 +617,13 @@ static void link_reap_cb(evutil_socket_t fd, short what, void *arg)
 	link_destroy(l);
 }
 
-/* the peer must run as our uid */
-static int link_check_peer(struct link_server *s, int fd)
-{
-	struct ucred cr;
-	socklen_t len = sizeof cr;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1) {
-		log_warn(NULL, "link %s: SO_PEERCRED", s->spec.name);
-		return -1;
-	}
-	if (cr.uid != geteuid()) {
-		log_warnx(NULL, "link %s: refusing pid %ld: uid %lu is not ours (%lu)",
-		    s->spec.name, (long)cr.pid, (unsigned long)cr.uid, (unsigned long)geteuid());
-		return -1;
-	}
-	return 0;
-}
-
 static void link_accept_cb(
     struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct link_server *s = arg;
 	struct link *l;
 
-	if (link_check_peer(s, fd) == -1) {
+	if (link_check_peer(s->spec.name, fd, "client") == -1) {
 		close(fd);
 		return;
 	}
@@ -754,10 +741,18 @@ char *link_sock_path(const char *run_dir, const char *name)
 
 /* pub ---------------------------------------------------------------------------------------- */
 
+/* the whole picture may be larger than the backlog cap: it is queued in one go and its
+ * size allowed on top of the cap, so a big snapshot does not drop its subscriber */
 static void pub_sync(struct pub *p, struct link *l)
 {
+	size_t before = link_outbuf_len(l), after;
+
 	l->synced = 1;
+	l->bulk = 1;
 	p->snapshot(l, p->arg);
+	l->bulk = 0;
+	after = link_outbuf_len(l);
+	l->slack = after > before ? after - before : 0;
 }
 
 static void pub_up(struct link *l, void *arg)

@@ -3,9 +3,13 @@
  * first (version checked: a mismatch closes the link with a clear log line), then frames.
  * Every incoming frame is checked for size and for being a type this side accepts from
  * that peer before it is dispatched; a bad frame closes the link (the peer reconnects and
- * re-syncs). Servers create the run directory (0700) and the socket (0600) and check the
- * peer's uid. Clients reconnect by themselves with backoff (0.1 s doubling to 5 s, reset only
- * after a link stayed up 5 s, so a peer that drops us at once is not retried 10 times a second).
+ * re-syncs). Servers create and check the run directory (rundir.h) and the socket (0600).
+ * Both sides check the peer's uid (SO_PEERCRED): a server refuses clients, and a client
+ * servers, that do not run as our effective uid. Clients reconnect by themselves with
+ * backoff (0.1 s doubling to 5 s, reset only after a link stayed up 5 s, so a peer that
+ * drops us at once is not retried 10 times a second). A peer that stops reading is dropped
+ * once more than 16 x max_frame bytes are queued for it (plus the size of its last
+ * snapshot, for pub).
  *
  * Ownership: the body passed to on_frame is borrowed until the callback returns.
  * A link may be freed from inside its own callbacks only through link_close().

@@ -14,9 +14,11 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "cli.h"
 #include "log.h"
 #include "metrics.h"
 #include "xmalloc.h"
@@ -34,11 +36,27 @@ struct metrics_family {
 	size_t n;
 };
 
+/*
+ * Endpoint limits: the endpoint may be bound on every address (the Deployment does), so a
+ * client must not be able to grow the process or hold it busy: small header and body caps,
+ * a timeout for a request that never completes, and a bound on open connections (libevent
+ * 2.1 has none: we count them, see metrics_bevcb()).
+ */
+#define METRICS_MAX_HEADERS 8192
+#define METRICS_MAX_BODY    1024
+#define METRICS_TIMEOUT     10 /* seconds */
+#define METRICS_MAX_CONNS   16
+
 static struct {
 	struct metrics_family *fams; /* sorted by name */
 	size_t n;
 	struct evhttp *http;
 	int ready;
+	struct event *admit;        /* runs metrics_admit_cb() right after an accept */
+	struct bufferevent **fresh; /* accepted, not yet admitted or refused */
+	size_t nfresh;
+	int conns;             /* admitted and still open */
+	unsigned long refused; /* over METRICS_MAX_CONNS */
 } metrics;
 
 /* binary search: index of key, or where it would go (*found says which) */
@@ -338,14 +356,9 @@ static int metrics_parse_addr(const char *addr, char *host, size_t hostlen, unsi
 {
 	const char *colon = strrchr(addr, ':');
 	size_t hl;
-	char *end;
 	long p;
 
-	if (colon == NULL)
-		return -1;
-	errno = 0;
-	p = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 0 || p > 65535)
+	if (colon == NULL || cli_int(colon + 1, 0, 65535, &p) == -1)
 		return -1;
 	hl = colon - addr;
 	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
@@ -362,11 +375,96 @@ static int metrics_parse_addr(const char *addr, char *host, size_t hostlen, unsi
 	return 0;
 }
 
+static void metrics_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	metrics.conns--;
+}
+
+/*
+ * Admission, just after evhttp made the connection and before any of its bytes are read
+ * (event_active runs us in the same loop pass as the accept): evhttp hands its connection
+ * to the bufferevent callbacks as their argument, which is how we find it. Within the
+ * bound it is counted until its close callback; beyond, it is closed at once.
+ */
+static void metrics_admit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct evhttp_connection *evcon;
+	void *cbarg;
+	size_t i;
+
+	for (i = 0; i < metrics.nfresh; i++) {
+		cbarg = NULL;
+		bufferevent_getcb(metrics.fresh[i], NULL, NULL, NULL, &cbarg);
+		evcon = cbarg; /* NULL: evhttp already gave the connection up */
+		if (evcon != NULL && metrics.conns >= METRICS_MAX_CONNS) {
+			if (metrics.refused++ % 100 == 0)
+				log_warnx(NULL,
+				    "metrics: %d connections open, refusing more (%lu so far)",
+				    metrics.conns, metrics.refused);
+			evhttp_connection_free(evcon);
+		} else if (evcon != NULL) {
+			metrics.conns++;
+			evhttp_connection_set_closecb(evcon, metrics_conn_closed, NULL);
+		}
+		bufferevent_decref(metrics.fresh[i]);
+	}
+	metrics.nfresh = 0;
+}
+
+/* evhttp asks for each accepted connection's bufferevent: we keep a reference until the
+ * admission runs. No BEV_OPT_CLOSE_ON_FREE: evhttp closes the socket itself then. */
+static struct bufferevent *metrics_bevcb(struct event_base *base, void *arg)
+{
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
+
+	if (bev == NULL)
+		return NULL;
+	bufferevent_incref(bev);
+	metrics.fresh = xreallocarray(metrics.fresh, metrics.nfresh + 1, sizeof *metrics.fresh);
+	metrics.fresh[metrics.nfresh++] = bev;
+	event_active(metrics.admit, EV_TIMEOUT, 1);
+	return bev;
+}
+
+static int metrics_http_new(struct event_base *base, char *err, size_t errlen)
+{
+	size_t i;
+
+	if ((metrics.http = evhttp_new(base)) == NULL ||
+	    (metrics.admit = event_new(base, -1, 0, metrics_admit_cb, NULL)) == NULL) {
+		snprintf(err, errlen, "evhttp_new failed");
+		return -1;
+	}
+	evhttp_set_allowed_methods(metrics.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_max_headers_size(metrics.http, METRICS_MAX_HEADERS);
+	evhttp_set_max_body_size(metrics.http, METRICS_MAX_BODY);
+	evhttp_set_timeout(metrics.http, METRICS_TIMEOUT);
+	evhttp_set_bevcb(metrics.http, metrics_bevcb, NULL);
+	for (i = 0; i < sizeof metrics_routes / sizeof metrics_routes[0]; i++)
+		evhttp_set_cb(metrics.http, metrics_routes[i].path, metrics_routes[i].fn, NULL);
+	evhttp_set_gencb(metrics.http, metrics_http_other, NULL);
+	return 0;
+}
+
+static void metrics_http_free(void)
+{
+	if (metrics.nfresh > 0)
+		metrics_admit_cb(-1, 0, NULL); /* drops our references */
+	if (metrics.http != NULL)
+		evhttp_free(metrics.http);
+	if (metrics.admit != NULL)
+		event_free(metrics.admit);
+	free(metrics.fresh);
+	metrics.http = NULL;
+	metrics.admit = NULL;
+	metrics.fresh = NULL;
+	metrics.conns = 0;
+}
+
 int metrics_start(struct event_base *base, const char *addr, char *err, size_t errlen)
 {
 	char host[256];
 	unsigned short port;
-	size_t i;
 
 	if (metrics.http != NULL) {
 		snprintf(err, errlen, "metrics server already running");
@@ -376,22 +474,18 @@ int metrics_start(struct event_base *base, const char *addr, char *err, size_t e
 		snprintf(err, errlen, "bad metrics address \"%s\" (want host:port or :port)", addr);
 		return -1;
 	}
-	if ((metrics.http = evhttp_new(base)) == NULL) {
-		snprintf(err, errlen, "evhttp_new failed");
+	if (metrics_http_new(base, err, errlen) == -1) {
+		metrics_http_free();
 		return -1;
 	}
-	evhttp_set_allowed_methods(metrics.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	for (i = 0; i < sizeof metrics_routes / sizeof metrics_routes[0]; i++)
-		evhttp_set_cb(metrics.http, metrics_routes[i].path, metrics_routes[i].fn, NULL);
-	evhttp_set_gencb(metrics.http, metrics_http_other, NULL);
 	if (evhttp_bind_socket_with_handle(metrics.http, host, port) == NULL) {
 		snprintf(
 		    err, errlen, "cannot listen on %s port %u: %s", host, port, strerror(errno));
-		evhttp_free(metrics.http);
-		metrics.http = NULL;
+		metrics_http_free();
 		return -1;
 	}
-	log_info(NULL, "metrics: listening on %s port %u", host, port);
+	log_info(NULL, "metrics: listening on %s port %u (at most %d connections)", host, port,
+	    METRICS_MAX_CONNS);
 	return 0;
 }
 
@@ -400,8 +494,7 @@ void metrics_stop(void)
 {
 	size_t i, j;
 
-	if (metrics.http != NULL)
-		evhttp_free(metrics.http);
+	metrics_http_free();
 	for (i = 0; i < metrics.n; i++) {
 		for (j = 0; j < metrics.fams[i].n; j++)
 			free(metrics.fams[i].samples[j].labels);

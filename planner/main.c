@@ -119,43 +119,71 @@ static void planner_act_down(struct link *l, void *arg)
 	planrun_link_lost(arg);
 }
 
-/* reads the whole recording; frames go to the mirror as if the watcher had sent them */
+/* the whole file (or stdin) into b; -1 with the cause logged */
+static int planner_read_all(const char *path, struct buf *b)
+{
+	unsigned char chunk[65536];
+	int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd == -1) {
+		log_warn(NULL, "%s", log_escape(path));
+		return -1;
+	}
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			log_warn(NULL, "read %s", log_escape(path));
+			break;
+		}
+		buf_add(b, chunk, (size_t)n);
+	}
+	if (fd != 0)
+		close(fd);
+	return n == 0 ? 0 : -1;
+}
+
+/*
+ * Reads the whole recording; frames go to the mirror as if the watcher had sent them.
+ * Anything that is not a recording (vmpoolctl record), or is cut, is refused with the byte
+ * where it goes wrong: a replay that silently planned nothing would look like a verdict.
+ */
 static int planner_replay(struct planner *p, const char *path, size_t max_frame)
 {
 	struct buf b = {0};
-	unsigned char chunk[65536];
 	struct frame f;
 	char err[256];
-	ssize_t n;
 	long used;
-	size_t off = 0;
-	int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY);
+	size_t off = 0, frames = 0;
+	int rv = 0;
 
-	if (fd == -1) {
-		log_warn(NULL, "%s", path);
+	if (planner_read_all(path, &b) == -1) {
+		buf_clear(&b);
 		return -1;
 	}
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0 || (n == -1 && errno == EINTR))
-		if (n > 0)
-			buf_add(&b, chunk, (size_t)n);
-	if (fd != 0)
-		close(fd);
 	while (off < b.len) {
 		memset(&f, 0, sizeof(f));
 		used = codec_unpack(b.data + off, b.len - off, max_frame, &f, err, sizeof(err));
 		if (used <= 0) {
-			log_warnx(NULL, "%s: %s at byte %zu", path,
-			    used == 0 ? "truncated frame" : err, off);
+			log_warnx(NULL, "%s: not a watcher recording: %s at byte %zu",
+			    log_escape(path), used == 0 ? "truncated frame" : err, off);
+			rv = -1;
 			break;
 		}
 		if (f.type != MSG_HELLO)
 			mirror_apply(p->mirror, f.type, f.body);
 		frame_clear(&f);
 		off += (size_t)used;
+		frames++;
+	}
+	if (rv == 0 && frames == 0) {
+		log_warnx(NULL, "%s: empty recording", log_escape(path));
+		rv = -1;
 	}
 	buf_clear(&b);
 	p->replay_done = 1;
-	return 0;
+	return rv;
 }
 
 static void planner_expired(const char *key, void *arg)
@@ -217,6 +245,7 @@ static void planner_connect(struct planner *p, struct cli *cli)
 	struct link_spec pspec = {LINK_PLANNER, planner_accept, cli->max_frame};
 	char *path;
 
+	cli_check_run_dir(cli);
 	if (p->mirror == NULL) {
 		path = link_sock_path(cli->run_dir, LINK_WATCHER);
 		p->mirror = mirror_new(p->base, path, cli->max_frame, &mcb, p);
@@ -276,7 +305,7 @@ int main(int argc, char **argv)
 	if (cfg.events != NULL) {
 		p.mirror = mirror_new(p.base, NULL, cli.max_frame, &rcb, &p);
 		if (planner_replay(&p, cfg.events, cli.max_frame) == -1)
-			fatal_config("cannot read %s", cfg.events);
+			fatal_config("--events %s: cannot replay it", log_escape(cfg.events));
 	}
 	if (cfg.events != NULL && p.actions_stdout)
 		planner_plan_once(&p);

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what vmpoold needs to build, test and run: the C libraries, the test tools and
-# the toolchain for the local control plane. Idempotent: installs only what is missing.
+# the toolchain for the local control plane. clang and libclang-rt-dev (on bookworm it brings
+# libclang-rt-14-dev, whose libclang_rt.fuzzer is libFuzzer's runtime) build the fuzz targets.
+# Idempotent: installs only what is missing.
 set -euo pipefail
 
 pkgs=(
   build-essential pkg-config
   libevent-dev libmsgpack-dev libcurl4-openssl-dev libjson-c-dev libcmocka-dev libyaml-dev
   clang-format
+  clang libclang-rt-dev
   curl openssl ca-certificates procps jq yq
   etcd-server golang-go golang-github-modern-go-reflect2-dev
   dpkg-dev rsync

@@ -224,6 +224,7 @@ int main(int argc, char **argv)
 
 	memset(&st, 0, sizeof st);
 	cli_parse(&cli, "vmpool-status", argc, argv, NULL, NULL, NULL, NULL);
+	cli_check_run_dir(&cli);
 	signal(SIGPIPE, SIG_IGN);
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");

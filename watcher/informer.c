@@ -506,6 +506,17 @@ static void inf_list_finish(struct informer *inf, json_object *body)
 	inf_watch_begin(inf);
 }
 
+/* why a 200 answer to a list could not be used: the client hands over no body when it is
+ * not JSON at all (or nested deeper than it parses) */
+static const char *inf_list_problem(json_object *body)
+{
+	if (body == NULL)
+		return "the answer is not JSON (malformed, or nested too deep to parse)";
+	if (!json_object_is_type(body, json_type_object))
+		return "the answer is not a JSON object";
+	return "the answer's items is not a list";
+}
+
 static void inf_list_done(const struct kube_response *r, void *arg)
 {
 	struct informer *inf = arg;
@@ -522,7 +533,7 @@ static void inf_list_done(const struct kube_response *r, void *arg)
 	} else if (r->status != 200) {
 		inf_fail(inf, NEXT_LIST, "list", r->status, r->message);
 	} else if (inf_list_absorb(inf, r->body) == -1) {
-		inf_fail(inf, NEXT_LIST, "list", r->status, "the answer is not a list");
+		inf_fail(inf, NEXT_LIST, "list", r->status, inf_list_problem(r->body));
 	} else if ((cont = obj_str(r->body, "metadata.continue")) != NULL && *cont != '\0') {
 		free(inf->cont);
 		inf->cont = xstrdup(cont);

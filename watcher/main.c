@@ -245,7 +245,7 @@ static void watcher_start(struct watcher *w)
 	sock = link_sock_path(w->cli.run_dir, LINK_WATCHER);
 	w->pub = pub_new(w->base, sock, &lspec, watcher_snapshot, w);
 	if (w->pub == NULL)
-		fatalx("cannot publish on %s", sock);
+		fatal_config("cannot publish on %s", sock);
 	free(sock);
 	for (i = 0; i < WATCHER_NRES; i++) {
 		w->inf[i] = informer_new(
@@ -291,6 +291,7 @@ int main(int argc, char **argv)
 	    "                       0: only past timeoutSeconds + 60 s)\n");
 	if (ind < argc)
 		watcher_usage_exit("unexpected arguments");
+	cli_check_run_dir(&w.cli);
 	if (kubeconfig_load(w.cli.kubeconfig, &w.kc, err, sizeof(err)) == -1)
 		fatal_config("kubeconfig: %s", err);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());

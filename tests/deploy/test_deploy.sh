@@ -155,7 +155,8 @@ resources_set() {
 }
 
 # each container: command /usr/local/bin/vmpool-<name>, probes /healthz (liveness) and /readyz
-# (readiness) on the port of its own --metrics-addr, that port declared
+# (readiness) on the port of its own --metrics-addr, that port declared, its --run-dir on (or
+# under) a mounted volume
 probes_match_metrics() {
 	render deploy | jq -e '[.[] | select(.kind == "Deployment") | .spec.template.spec.containers[] |
 		(.args | index("--metrics-addr")) as $i | (.args[$i + 1] | split(":") | .[1] | tonumber) as $port |
@@ -165,7 +166,7 @@ probes_match_metrics() {
 		(.livenessProbe.timeoutSeconds < .livenessProbe.periodSeconds) and
 		([.ports[].containerPort] | index($port)) != null and
 		(.args | index("--run-dir")) as $r | .args[$r + 1] as $dir |
-		([.volumeMounts[] | .mountPath] | index($dir)) != null] |
+		([.volumeMounts[] | .mountPath] | any(. as $m | $dir == $m or ($dir | startswith($m + "/"))))] |
 		(length == 4 and all)' >/dev/null ||
 		{ render deploy | jq -c '.[] | select(.kind == "Deployment") | .spec.template.spec.containers[] | {name, command, args, livenessProbe, readinessProbe}'; return 1; }
 }
@@ -191,7 +192,7 @@ code_calls() {
 	done
 	local f methods paths m p
 	for f in status/statuswrite.c common/k8sevent.c; do
-		methods=$(perl -0ne 'while (/kube_request\([^;]*?;/gs) { my $c = $&; print "$1\n" while $c =~ /"(GET|POST|PUT|PATCH|DELETE)"/g }' "$f" | sort -u)
+		methods=$(perl -0ne 'while (/kube_request(?:_patient)?\([^;]*?;/gs) { my $c = $&; print "$1\n" while $c =~ /"(GET|POST|PUT|PATCH|DELETE)"/g }' "$f" | sort -u)
 		paths=$(perl -ne 'print "$1 $2$3\n" while m#"/api(?:s/([a-z0-9.-]+)/[a-z0-9]+|/v1)/namespaces/%s/([a-z]+)(?:/%s)?(/[a-z]+)?"#g' "$f" | sort -u)
 		for m in $methods; do
 			while read -r p; do

@@ -70,6 +70,7 @@ struct fake {
 	struct fres res[FR_N];
 	struct fwatch *watches;
 	int expire_continue; /* answer the next continue request with 410 */
+	int list_garbage;    /* answer lists 200 with a body that is not JSON */
 	int lists, pages, continues, watch_reqs, unauthorized, gone410;
 };
 
@@ -108,6 +109,17 @@ static void fake_reply_status(
 	json_object_put(s);
 }
 
+static void fake_reply_text(struct evhttp_request *req, int code, const char *text)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	evbuffer_add(b, text, strlen(text));
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	evhttp_send_reply(req, code, "OK", b);
+	evbuffer_free(b);
+}
+
 static void fake_list(
     struct evhttp_request *req, struct fres *r, const char *limit_s, const char *cont)
 {
@@ -116,6 +128,10 @@ static void fake_list(
 	char buf[64];
 
 	fk.pages++;
+	if (fk.list_garbage) {
+		fake_reply_text(req, 200, "{\"kind\": [[[ this is not json");
+		return;
+	}
 	if (cont != NULL) {
 		fk.continues++;
 		if (fk.expire_continue) {
@@ -1065,6 +1081,57 @@ static void tw_relists(struct sub *a)
 	check(tw_wait(tw_exact_cond, a, 5), "picture exact after second relist");
 }
 
+static int tw_log_has(const char *path, const char *words)
+{
+	char line[4096];
+	FILE *f = fopen(path, "r");
+	int found = 0;
+
+	while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, words) != NULL;
+	if (f != NULL)
+		fclose(f);
+	return found;
+}
+
+struct tw_logword {
+	const char *path, *words;
+};
+
+static int tw_log_cond(void *arg)
+{
+	struct tw_logword *w = arg;
+
+	return tw_log_has(w->path, w->words);
+}
+
+static int tw_vm_watched(void *arg)
+{
+	struct fwatch *w;
+
+	for (w = fk.watches; w != NULL; w = w->next)
+		if (w->res == &fk.res[FR_VM])
+			return 1;
+	return 0;
+}
+
+/* a list answered 200 with a body that is not JSON is logged as such (not as "not a list"),
+ * retried, and the picture is whole again once the API answers properly */
+static void tw_bad_list(struct sub *a, const char *wlog)
+{
+	struct tw_logword w = {wlog, "list failed (HTTP 200: the answer is not JSON"};
+
+	check(tw_wait(tw_vm_watched, NULL, 10), "the VM watch is open again");
+	fk.list_garbage = 1;
+	fake_expire(FR_VM, 0); /* an ERROR 410 event: the watcher relists */
+	check(tw_wait(tw_log_cond, &w, 10), "a list answer that is not JSON is logged as such");
+	check(!tw_log_has(wlog, "the answer is not a list"), "...and not as \"not a list\"");
+	fk.list_garbage = 0;
+	fake_put(FR_VM, fake_vm("t1", "vm-after-bad-list"), 1);
+	check(tw_wait_key(a, "vm/t1/vm-after-bad-list", 1, 20), "the retried list publishes again");
+	check(tw_wait(tw_exact_cond, a, 5), "picture exact after a bad list");
+}
+
 static void tw_metrics(int mport, struct sub *a)
 {
 	struct tw_http h;
@@ -1158,6 +1225,7 @@ int main(void)
 	tw_pvc_events(a);
 	tw_garbage(a);
 	tw_relists(a);
+	tw_bad_list(a, wlog);
 
 	b = sub_new(fk.base, sock);
 	check(tw_wait(tw_synced_cond, b, 10) && tw_exact(b, 1),

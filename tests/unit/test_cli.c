@@ -204,6 +204,11 @@ static void test_bad_values_exit_78(void **state)
 	    {"prog", "--run-dir", "/r", "--kube-api-qps", "", NULL},
 	    {"prog", "--run-dir", "/r", "--kube-api-qps", "-1", NULL},
 	    {"prog", "--run-dir", "/r", "--kube-api-qps", "nan", NULL},
+	    {"prog", "--run-dir", "/r", "--kube-api-qps", "0x10", NULL},
+	    {"prog", "--run-dir", "/r", "--kube-api-qps", "inf", NULL},
+	    {"prog", "--run-dir", "/r", "--kube-api-qps", "5qps", NULL},
+	    {"prog", "--run-dir", "/r", "--kube-api-burst", "0x10", NULL},
+	    {"prog", "--run-dir", "/r", "--max-frame", "0x100000", NULL},
 	    {"prog", "--run-dir", "/r", "--kube-api-burst", "0", NULL},
 	    {"prog", "--run-dir", "/r", "--kube-api-burst", "10x", NULL},
 	    {"prog", "--run-dir", "/r", "--kube-api-burst", "99999999999999999999", NULL},
@@ -231,7 +236,7 @@ static void test_bad_values_exit_78(void **state)
 
 static void test_good_in_child_exits_0(void **state)
 {
-	const char *argv[] = {"prog", "--run-dir", "/r", "--kube-api-qps", "1e2", NULL};
+	const char *argv[] = {"prog", "--run-dir", "/r", "--kube-api-qps", "100.5", NULL};
 	char out[4096];
 
 	/* the control case: the same harness sees 0 when parsing succeeds */
@@ -274,7 +279,15 @@ static void test_cli_int(void **state)
 	assert_int_equal(cli_int("1.5", 0, 100, &v), -1);
 	assert_int_equal(cli_int("99999999999999999999999", 0, 100, &v), -1);
 	assert_int_equal(cli_int(NULL, 0, 100, &v), -1);
+	/* strict decimal: no hex, sign, octal-looking guesses or trailing junk */
+	assert_int_equal(cli_int("0x10", 0, 100, &v), -1);
+	assert_int_equal(cli_int("+5", 0, 100, &v), -1);
+	assert_int_equal(cli_int("-", -10, 100, &v), -1);
+	assert_int_equal(cli_int("5\n", 0, 100, &v), -1);
+	assert_int_equal(cli_int("1e2", 0, 1000, &v), -1);
 	assert_int_equal(v, -7); /* untouched on error */
+	assert_int_equal(cli_int("010", 0, 100, &v), 0);
+	assert_int_equal(v, 10); /* decimal, not octal */
 }
 
 static void test_cli_double(void **state)
@@ -283,9 +296,21 @@ static void test_cli_double(void **state)
 
 	assert_int_equal(cli_double("2.5", 0, 10, &d), 0);
 	assert_float_equal(d, 2.5, 1e-12);
-	assert_int_equal(cli_double("1e1", 0, 10, &d), 0);
+	assert_int_equal(cli_double("10", 0, 10, &d), 0);
 	assert_float_equal(d, 10, 1e-12);
+	assert_int_equal(cli_double("0.25", 0, 10, &d), 0);
+	assert_float_equal(d, 0.25, 1e-12);
 	d = -7;
+	/* strict decimal: no exponent, hex, inf, nan, sign or junk */
+	assert_int_equal(cli_double("1e1", 0, 100, &d), -1);
+	assert_int_equal(cli_double("0x10", 0, 100, &d), -1);
+	assert_int_equal(cli_double("0x1p4", 0, 100, &d), -1);
+	assert_int_equal(cli_double("+1", 0, 10, &d), -1);
+	assert_int_equal(cli_double("1.", 0, 10, &d), -1);
+	assert_int_equal(cli_double(".5", 0, 10, &d), -1);
+	assert_int_equal(cli_double("1..5", 0, 10, &d), -1);
+	assert_int_equal(cli_double("infinity", -1e300, 1e300, &d), -1);
+	assert_int_equal(cli_double("NaN", -1e300, 1e300, &d), -1);
 	assert_int_equal(cli_double("10.001", 0, 10, &d), -1);
 	assert_int_equal(cli_double("", 0, 10, &d), -1);
 	assert_int_equal(cli_double("1.5x", 0, 10, &d), -1);

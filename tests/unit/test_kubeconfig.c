@@ -2,6 +2,7 @@
  * test_kubeconfig.c: kubeconfig parsing and the loading precedence (explicit path,
  * $KUBECONFIG, in-cluster service account, ~/.kube/config). Writes files to a temp dir.
  */
+#include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -371,6 +373,105 @@ static void test_escape(void **state)
 	free(e);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* size and nesting are capped before libyaml builds a document */
+static void test_size_and_depth(void **state)
+{
+	struct kube_config c;
+	char err[512], *text;
+	size_t n = 200 * 1024, i;
+	double t0;
+
+	text = malloc(2 * 1024 * 1024 + 1);
+	assert_non_null(text);
+	/* 200 KB of nested flow sequences: quadratic in libyaml's loader (~20 s) */
+	for (i = 0; i < n / 2; i++)
+		text[i] = '[';
+	for (; i < n; i++)
+		text[i] = ']';
+	text[n] = '\0';
+	t0 = now_s();
+	assert_int_equal(kubeconfig_load_file(put("deep.yaml", text), &c, err, sizeof err), -1);
+	assert_true(now_s() - t0 < 2.0);
+	assert_non_null(strstr(err, "nested deeper than 32 levels"));
+	/* the same unclosed, and as flow mappings in a block mapping */
+	text[n / 2] = '\0';
+	assert_int_equal(kubeconfig_load_file(put("deep2.yaml", text), &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "nested deeper"));
+	strcpy(text, "clusters: ");
+	for (i = strlen(text); i < n; i++)
+		text[i] = (i % 2) ? '{' : 'a';
+	text[n] = '\0';
+	t0 = now_s();
+	assert_int_equal(kubeconfig_load_file(put("deep3.yaml", text), &c, err, sizeof err), -1);
+	assert_true(now_s() - t0 < 2.0);
+	/* 32 levels are fine as far as nesting goes (the file is not a kubeconfig) */
+	for (i = 0; i < 31; i++)
+		text[i] = '[';
+	for (; i < 62; i++)
+		text[i] = ']';
+	text[62] = '\0';
+	assert_int_equal(kubeconfig_load_file(put("ok32.yaml", text), &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "expected a mapping"));
+	/* over 1 MiB: refused before it is read */
+	memset(text, '#', 2 * 1024 * 1024);
+	text[2 * 1024 * 1024] = '\0';
+	assert_int_equal(kubeconfig_load_file(put("big.yaml", text), &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "cannot read: larger than 1048576 bytes"));
+	free(text);
+}
+
+/* a FIFO (or a device) as kubeconfig or token file: refused at once, never waited on */
+static void test_fifo_refused(void **state)
+{
+	struct kube_config c;
+	char err[512], fifo[PATH_MAX];
+	size_t len;
+
+	snprintf(fifo, sizeof fifo, "%s/fifo", tmpdir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(20); /* a blocking open() would hang the test: fail it instead */
+	assert_int_equal(kubeconfig_load_file(fifo, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "cannot read: not a regular file"));
+	errno = 0;
+	assert_null(kubeconfig_read_file(fifo, &len));
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(kubeconfig_load_file("/dev/zero", &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "not a regular file"));
+	alarm(0);
+}
+
+/* why there is no current context, and the KUBECONFIG list that kubectl would merge */
+static void test_context_causes(void **state)
+{
+	struct kube_config c;
+	char err[1024], env[2 * PATH_MAX];
+	const char *p;
+
+	p = put("cc-empty.yaml", "clusters: []\ncurrent-context: \"\"\n");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "current-context is empty"));
+	p = put("cc-list.yaml", "clusters: []\ncurrent-context: [a, b]\n");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "current-context is a list, not a context name"));
+	p = put("cc-none.yaml", "clusters: []\n");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "no current-context set"));
+	snprintf(env, sizeof env, "%s:%s", p, put("cc-other.yaml", "current-context: x\n"));
+	setenv("KUBECONFIG", env, 1);
+	assert_int_equal(kubeconfig_load(NULL, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "no current-context set"));
+	assert_non_null(strstr(err, "only the first existing one is read"));
+	unsetenv("KUBECONFIG");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +487,9 @@ int main(void)
 	    cmocka_unit_test(test_kubeconfig_env_list),
 	    cmocka_unit_test(test_incluster),
 	    cmocka_unit_test(test_escape),
+	    cmocka_unit_test(test_size_and_depth),
+	    cmocka_unit_test(test_fifo_refused),
+	    cmocka_unit_test(test_context_causes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

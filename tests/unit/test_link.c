@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -56,6 +57,7 @@ struct t {
 	struct event *raw_ev;
 	size_t raw_bytes;
 	int phase;
+	pid_t child; /* a forked peer, killed by teardown even when a test fails */
 	void (*step)(struct t *, enum ev, struct link *, int type, json_object *body);
 };
 
@@ -148,6 +150,10 @@ static int teardown(void **state)
 {
 	char cmd[128];
 
+	if (T.child > 0) {
+		kill(T.child, SIGKILL);
+		waitpid(T.child, NULL, 0);
+	}
 	link_free(T.cli);
 	link_server_free(T.srv);
 	pub_free(T.pub);
@@ -581,6 +587,153 @@ static void test_peer_uid(void **state)
 	assert_int_equal(t->n[EV_SRV_UP], 0);
 }
 
+/*
+ * as root: a server listening as another uid (a squatter's socket in the run directory)
+ * is refused by the client before any frame is taken from it, however well it speaks
+ */
+static void squatter_child(const char *path, const struct buf *hello, int report)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd, c;
+
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	/* bound as root in our directory, listening as 65534: SO_PEERCRED names 65534 */
+	if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1)
+		_exit(2);
+	if (setgid(65534) == -1 || setuid(65534) == -1 || listen(fd, 8) == -1)
+		_exit(3);
+	signal(SIGPIPE, SIG_IGN); /* the client may have hung up before we write */
+	while ((c = accept(fd, NULL, NULL)) != -1) {
+		if (write(c, hello->data, hello->len) == -1 && errno != EPIPE)
+			_exit(4);
+		if (write(report, "a", 1) != 1)
+			_exit(5);
+		/* the connection stays open: only the client can end it */
+	}
+	_exit(6);
+}
+
+static void squatter_accepted_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct t *t = arg;
+	char c;
+
+	if (read(fd, &c, 1) == 1 && ++t->phase >= 3)
+		event_base_loopbreak(t->base); /* the client came back twice after refusing */
+}
+
+static void test_server_uid(void **state)
+{
+	struct t *t = *state;
+	struct buf hello = {0};
+	json_object *o;
+	struct event *ev;
+	int pfd[2];
+
+	if (geteuid() != 0)
+		skip();
+	o = json_object_new_object();
+	json_object_object_add(o, "version", json_object_new_int(PROTO_VERSION));
+	json_object_object_add(o, "program", json_object_new_string("squatter"));
+	json_object_object_add(o, "pid", json_object_new_int(1));
+	json_object_object_add(o, "link", json_object_new_string(LINK_ACTUATOR));
+	codec_pack(&hello, MSG_HELLO, 0, o);
+	json_object_put(o);
+	assert_int_equal(pipe(pfd), 0);
+	if ((t->child = fork()) == 0)
+		squatter_child(t->path, &hello, pfd[1]);
+	close(pfd[1]);
+	buf_clear(&hello);
+	ev = event_new(t->base, pfd[0], EV_READ | EV_PERSIST, squatter_accepted_cb, t);
+	event_add(ev, NULL);
+	t->cli = link_connect(t->base, t->path, &cli_spec, &cli_cb, t);
+	t_run(t, 10);
+	event_free(ev);
+	close(pfd[0]);
+	assert_int_equal(t->n[EV_CLI_UP], 0);
+	assert_int_equal(t->n[EV_CLI_FRAME], 0);
+	assert_false(link_is_up(t->cli));
+}
+
+/*
+ * a subscriber that stops reading is dropped once its backlog passes the cap
+ * (16 x max_frame), while one that reads stays; a snapshot larger than the cap does not
+ * count against it
+ */
+static void big_snapshot(struct link *l, void *arg)
+{
+	json_object *o = json_object_new_object();
+	char pad[3001];
+	int i;
+
+	memset(pad, 'x', sizeof pad - 1);
+	pad[sizeof pad - 1] = '\0';
+	json_object_object_add(o, "pad", json_object_new_string(pad));
+	for (i = 0; i < 40; i++) /* 120 KB: nearly twice the 64 KB cap */
+		assert_int_equal(link_send(l, MSG_OBJ_SET, o), 0);
+	json_object_put(o);
+	assert_int_equal(link_send(l, MSG_SYNC_END, NULL), 0);
+}
+
+static void broadcast_pad(struct t *t, int n)
+{
+	json_object *o = json_object_new_object();
+	char pad[3001];
+
+	memset(pad, 'y', sizeof pad - 1);
+	pad[sizeof pad - 1] = '\0';
+	json_object_object_add(o, "pad", json_object_new_string(pad));
+	while (n-- > 0)
+		pub_broadcast(t->pub, MSG_OBJ_SET, o);
+	json_object_put(o);
+}
+
+static void step_backlog(struct t *t, enum ev e, struct link *l, int type, json_object *body)
+{
+	if (e != EV_TIMER)
+		return;
+	if (t->phase == 0 && pub_subscribers(t->pub) == 2) {
+		pub_set_ready(t->pub, 1); /* both get the big snapshot now */
+		broadcast_pad(t, 1);
+		assert_int_equal(
+		    pub_subscribers(t->pub), 2); /* the snapshot is not held against it */
+		t->phase = 1;
+	} else if (t->phase >= 1) {
+		if (pub_subscribers(t->pub) == 1) {
+			event_base_loopbreak(t->base);
+			return;
+		}
+		if (++t->phase > 2000) /* 6 MB sent and still there: no cap */
+			fail_msg("the subscriber that does not read was never dropped");
+		broadcast_pad(t, 5);
+	}
+	t_after(t, 1);
+}
+
+static void test_backlog_cap(void **state)
+{
+	struct t *t = *state;
+	static const struct link_spec small_pub = {LINK_WATCHER, accept_none, 4096};
+	static const struct link_spec small_sub = {LINK_WATCHER, accept_sync, 4096};
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+
+	t->step = step_backlog;
+	t->pub = pub_new(t->base, t->path, &small_pub, big_snapshot, t);
+	assert_non_null(t->pub);
+	t->cli = link_connect(t->base, t->path, &small_sub, &cli_cb, t);
+	/* the one that never reads: HELLO, then silence */
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", t->path);
+	t->raw_fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(connect(t->raw_fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	raw_hello(t, PROTO_VERSION, LINK_WATCHER);
+	t_after(t, 1);
+	t_run(t, 30);
+	assert_true(link_is_up(t->cli)); /* the reader stays */
+	assert_int_equal(t->n[EV_CLI_DOWN], 0);
+	assert_true(t->n[EV_CLI_FRAME] > 40);
+}
+
 /* a stale socket is replaced; a live one is not stolen; paths */
 static void test_listen_paths(void **state)
 {
@@ -625,6 +778,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_poison_backoff, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_listen_paths, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_peer_uid, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server_uid, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_backlog_cap, setup, teardown),
 	};
 
 	log_init("test_link", getenv("TEST_VERBOSE") != NULL, LOG_FMT_TEXT);

@@ -1,11 +1,13 @@
 /* test_metrics.c: Prometheus text rendering, label escaping and the HTTP endpoints. */
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
 #include <math.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -288,6 +290,143 @@ static void test_http(void **state)
 	event_base_free(base);
 }
 
+/* resident memory of this process in KiB */
+static long rss_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kib = strtol(line + 6, NULL, 10);
+	}
+	fclose(f);
+	return kib;
+}
+
+static int tcp_connect(int port)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	return fd;
+}
+
+/* the child: one request whose header never ends, 64 MB of it unless the server hangs up */
+static void endless_header_child(int port)
+{
+	char line[4096];
+	size_t sent = 0;
+	int fd = tcp_connect(port);
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(line, 'a', sizeof line);
+	memcpy(line, "X-Endless: ", 11);
+	if (write(fd, "GET /metrics HTTP/1.1\r\n", 23) != 23)
+		_exit(2);
+	while (sent < (size_t)64 << 20) {
+		if (write(fd, line, sizeof line) <= 0)
+			_exit(0); /* closed on us: what we want */
+		sent += sizeof line;
+	}
+	_exit(1);
+}
+
+struct waitchild {
+	struct event_base *base;
+	struct event *tick;
+	pid_t pid;
+	int status;
+};
+
+static void waitchild_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct waitchild *w = arg;
+	struct timeval tv = {0, 10000};
+
+	if (waitpid(w->pid, &w->status, WNOHANG) == w->pid) {
+		w->pid = 0;
+		event_base_loopbreak(w->base);
+	} else
+		evtimer_add(w->tick, &tv);
+}
+
+static void test_endless_header(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct waitchild w = {base, NULL, 0, 0};
+	struct timeval tv = {0, 0}, limit = {60, 0};
+	char addr[64], err[256], *r;
+	int port = free_port();
+	long before;
+
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+	if (metrics_start(base, addr, err, sizeof err) != 0)
+		fail_msg("metrics_start %s: %s", addr, err);
+	free(fetch(base, port, "/healthz")); /* warm up: evhttp's first allocations */
+	before = rss_kib();
+	if ((w.pid = fork()) == 0)
+		endless_header_child(port);
+	w.tick = evtimer_new(base, waitchild_cb, &w);
+	evtimer_add(w.tick, &tv);
+	event_base_loopexit(base, &limit);
+	event_base_dispatch(base);
+	if (w.pid != 0) {
+		kill(w.pid, SIGKILL);
+		waitpid(w.pid, NULL, 0);
+		fail_msg("the endless header was still being read after 60 s");
+	}
+	event_free(w.tick);
+	assert_true(WIFEXITED(w.status));
+	assert_int_equal(WEXITSTATUS(w.status), 0); /* the server closed the connection */
+	if (rss_kib() - before > 8192)
+		fail_msg("RSS grew from %ld to %ld KiB", before, rss_kib());
+	r = fetch(base, port, "/healthz"); /* and still serves */
+	assert_non_null(strstr(r, " 200 "));
+	free(r);
+	metrics_stop();
+	event_base_free(base);
+}
+
+/* 16 connections are served at once; the 17th is closed unanswered until one goes */
+static void test_connection_bound(void **state)
+{
+	struct event_base *base = event_base_new();
+	char addr[64], err[256], *r = NULL;
+	int port = free_port(), idle[16], i;
+
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+	if (metrics_start(base, addr, err, sizeof err) != 0)
+		fail_msg("metrics_start %s: %s", addr, err);
+	for (i = 0; i < 16; i++)
+		idle[i] = tcp_connect(port); /* accepted in order, before the fetch below */
+	r = fetch(base, port, "/healthz");
+	assert_string_equal(r, ""); /* closed without an answer */
+	free(r);
+	close(idle[0]);
+	for (i = 0; i < 100; i++) { /* until the server has seen idle[0] go */
+		r = fetch(base, port, "/healthz");
+		if (*r != '\0')
+			break;
+		free(r);
+		r = NULL;
+	}
+	assert_non_null(r);
+	assert_non_null(strstr(r, " 200 "));
+	free(r);
+	for (i = 1; i < 16; i++)
+		close(idle[i]);
+	metrics_stop();
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,6 +438,8 @@ int main(void)
 	    cmocka_unit_test_teardown(test_labels_helper, reset),
 	    cmocka_unit_test_teardown(test_bad_addr, reset),
 	    cmocka_unit_test_teardown(test_http, reset),
+	    cmocka_unit_test_teardown(test_endless_header, reset),
+	    cmocka_unit_test_teardown(test_connection_bound, reset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
