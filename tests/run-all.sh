@@ -11,6 +11,7 @@ bash tests/run-stage.sh $stages 2>&1 | tee "$out/stage" || rc=1
 bash tests/image/test_image.sh 2>&1 | tee "$out/image" || rc=1
 bash tests/deploy/test_deploy.sh 2>&1 | tee "$out/deploy" || rc=1
 make --no-print-directory build/rel/tests/e2e/test_kubeclient >/dev/null 2>&1 || true
+make --no-print-directory build/rel/tests/tools/vmpool-faultproxy >/dev/null 2>&1 || true
 bash tests/e2e/run.sh 2>&1 | tee "$out/e2e" || rc=1
 p=0 f=0
 for s in unit stage image deploy e2e; do
