@@ -16,9 +16,11 @@
  *
  * Control interface: HTTP on 127.0.0.1:CONTROL, GET only; answers "ok\n" (or the state):
  *   /set?KEY=VALUE&...  change faults (an unknown key or a bad value: 400, nothing changed)
- *     refuse=0|1         accept each new connection and reset it at once (an outage)
- *     cut=P              probability that a new connection is reset after a random number of
- *                        bytes (both directions counted), in [cutmin, cutmax]
+ *     refuse=0|1         an outage: every open connection is reset, and each new one is
+ *                        accepted and reset at once (logged, so attempts can be counted)
+ *     cut=P              probability that a connection is reset after a random number of
+ *                        bytes (both directions counted), in [cutmin, cutmax]; drawn for each
+ *                        new connection, and for each open one when cut changes
  *     cutmin=N cutmax=N  that byte range (default 200..40000)
  *     match=METHOD:SUBS  the request faults below apply only to requests of METHOD (* for any)
  *                        whose request target contains one of the |-separated substrings
@@ -38,7 +40,7 @@
  *   /state               settings and counters, one "key value" per line
  *
  * Log (--log FILE, line-buffered), one line per event; T is seconds since the epoch (ms):
- *   T conn ID accept|refuse|cut|close
+ *   T conn ID accept|refuse|cut|reset|close    (reset: by an outage's start)
  *   T req ID METHOD TARGET STATUS FAULT    FAULT: - (forwarded), err, throttle, lose, w410,
  *                                          wcut, frozen; STATUS is - when there was none
  */
@@ -680,6 +682,23 @@ static void fp_reset(void)
 	fp_thaw_close(-1, 0, NULL);
 }
 
+/* a new refuse or cut setting also hits the connections open now: an outage resets them all
+ * (the server is gone), a cut probability gives each open connection its chance too */
+static void fp_apply_open(const struct fp_faults *old, const struct fp_faults *new)
+{
+	struct fp_conn *c, *next;
+
+	for (c = LIST_FIRST(&fp.conns); c != NULL; c = next) {
+		next = LIST_NEXT(c, entry);
+		if (new->refuse && !old->refuse) {
+			fp_conn_abort(c, "reset");
+			continue;
+		}
+		if (new->cut != old->cut)
+			c->cut_left = drand48() < new->cut ? fp_cut_bytes() : -1;
+	}
+}
+
 /* --- control interface ---------------------------------------------------------------------- */
 
 static int fp_prob(const char *v, double *out)
@@ -758,7 +777,7 @@ static int fp_set_one(struct fp_faults *f, const char *k, const char *v)
 
 static int fp_ctl_set(struct evkeyvalq *q, struct evbuffer *out)
 {
-	struct fp_faults f = fp.f;
+	struct fp_faults f = fp.f, old = fp.f;
 	struct evkeyval *kv;
 
 	TAILQ_FOREACH(kv, q, next)
@@ -768,8 +787,9 @@ static int fp_ctl_set(struct evkeyvalq *q, struct evbuffer *out)
 			return -1;
 		}
 	}
-	fp.f = f;
 	fprintf(fp.log, "%.3f ctl set\n", fp_now());
+	fp.f = f;
+	fp_apply_open(&old, &fp.f);
 	return 0;
 }
 
