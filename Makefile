@@ -87,6 +87,9 @@ FPROXY := build/rel/tests/tools/vmpool-faultproxy
 FPROXY_LIBS := $(shell pkg-config --libs libevent_openssl openssl 2>/dev/null)
 $(FPROXY): build/rel/tests/tools/faultproxy.o build/rel/libcommon.a
 	$(CC) $(CFLAGS) -o $@ $^ $(FPROXY_LIBS) $(PKG_LIBS) -lm
+# the same under ASan/UBSan (FPROXY_BIN=build/asan/tests/tools/vmpool-faultproxy tests/e2e/run.sh)
+build/asan/tests/tools/vmpool-faultproxy: build/asan/tests/tools/faultproxy.o build/asan/libcommon.a
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(FPROXY_LIBS) $(PKG_LIBS) -lm
 
 UNIT_BINS = $(patsubst %.c,build/asan/%,$(UNIT_SRC))
 STAGE_BINS = $(patsubst %.c,build/asan/%,$(wildcard tests/stage/test_*.c))

@@ -294,3 +294,25 @@ case_fault_apiserver_restart() {
 	say "SuccessfulCreate Events (objects, VMs, count sum): $st; FailedCreate: $(ev_stats FailedCreate)"
 	expect_eq "$st" "60 60 60" "one SuccessfulCreate Event per VM, no duplicate" || return 1
 }
+
+# --- watch cuts, 410 Expired and 503s on every kind of request ------------------------------
+
+setup_fault_watch_errors() { fproxy_start terminate; }
+
+case_fault_watch_errors() {
+	local state
+	mkpool we 3 || return 1
+	wait_until 60 pconv we 3 || fail "3 VMs: $(kc get vmpool we)" || return 1
+	# watch streams cut mid-line after 200 B to 5 KB, watches answered 410, 1 request in 5: 503
+	fproxy_set "watchcut=0.5&watch410=0.3&cutmin=200&cutmax=5000&err=0.2&code=503" || return 1
+	kc scale vmpool we --replicas 12 >/dev/null || return 1
+	wait_until 90 pconv we 12 || fail "not at 12: $(kc get vmpool we)" || return 1
+	pool_names_exact we 12 || fail "VMs: $(pool_vm_names we)" || return 1
+	kc scale vmpool we --replicas 5 >/dev/null || return 1
+	wait_until 90 pconv we 5 || fail "not at 5: $(kc get vmpool we)" || return 1
+	state=$(fpctl state)
+	say "faults: $(echo "$state" | awk '/^(errs|wcuts|w410s) / {printf "%s %s ", $1, $2}')"
+	# the faults did happen, or this case proves nothing
+	echo "$state" | awk '/^(errs|wcuts|w410s) / && $2 == 0 {exit 1}' ||
+		fail "a fault never fired: $state" || return 1
+}

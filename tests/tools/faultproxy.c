@@ -30,7 +30,8 @@
  *     lose=P             forward the request (the write happens), then drop the answer: the
  *                        connection is closed when the answer's head arrives
  *     watchcut=P         cut a watch stream (?watch=1|true) after a random number of body bytes
- *                        in [cutmin, cutmax]: mid-line
+ *                        in [cutmin, cutmax]: mid-line; drawn for each new watch, and for each
+ *                        open one when watchcut changes
  *     watch410=P         answer a watch with a 200 and one ERROR event (410 Expired), then end
  *   /freeze?close=N      every watch stream open now goes silent (the upstream is not read
  *                        any more, nothing is delivered); after N seconds (default 60, 0: never)
@@ -683,7 +684,8 @@ static void fp_reset(void)
 }
 
 /* a new refuse or cut setting also hits the connections open now: an outage resets them all
- * (the server is gone), a cut probability gives each open connection its chance too */
+ * (the server is gone), a cut or watchcut probability gives each open connection or watch
+ * stream its chance too */
 static void fp_apply_open(const struct fp_faults *old, const struct fp_faults *new)
 {
 	struct fp_conn *c, *next;
@@ -696,6 +698,8 @@ static void fp_apply_open(const struct fp_faults *old, const struct fp_faults *n
 		}
 		if (new->cut != old->cut)
 			c->cut_left = drand48() < new->cut ? fp_cut_bytes() : -1;
+		if (new->watchcut != old->watchcut && c->watch && !c->resp_pending && !c->frozen)
+			c->wcut_left = drand48() < new->watchcut ? fp_cut_bytes() : -1;
 	}
 }
 
