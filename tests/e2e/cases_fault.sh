@@ -151,12 +151,18 @@ case_fault_scale_in() {
 	# half the connections cut at 5 to 200 KB (a list of 150 VMs is larger), from the start
 	fproxy_set "cut=0.5&cutmin=5000&cutmax=200000" || return 1
 	kc scale vmpool si --replicas 20 >/dev/null || return 1
-	# once the deletions are under way, an outage resets every connection: deletions in flight
-	# have unknown outcomes; then cuts again
+	# once the deletions are under way, three short outages, each resetting every connection
+	# (deletions in flight have unknown outcomes) and about as long as the actuator's retries
+	# (0.2 + 0.4 + 0.8 + 1.6 s), with cuts between and after them; most lists of the VMs are
+	# cut short, so the watcher's picture lags behind
 	wait_until 20 eval '[ "$(live_count)" -le 130 ]'
-	fproxy_set "refuse=1" || return 1
-	sleep 3 # the outage's length, not a wait for a condition
-	fproxy_set "refuse=0&cut=0.8" || return 1
+	local i
+	for i in 1 2 3; do
+		fproxy_set "refuse=1" || return 1
+		sleep 3 # the outage's length, not a wait for a condition
+		fproxy_set "refuse=0&cut=0.8" || return 1
+		sleep 2 # cuts only
+	done
 	wait_until 20 eval '[ "$(live_count)" -le 20 ]'
 	fproxy_set "cut=0" || return 1
 	wait_until 120 pconv si 20
