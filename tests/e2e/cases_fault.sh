@@ -86,6 +86,8 @@ live_count() {
 		jq '[.items[] | select(.metadata.deletionTimestamp == null)] | length'
 }
 
+live_le() { [ "$(live_count)" -le "$1" ]; } # live_le N: at most N live VMs
+
 # live_sampler FILE: appends "TIME LIVE" every 0.5 s until killed
 live_sampler() {
 	local n s
@@ -155,15 +157,14 @@ case_fault_scale_in() {
 	# (deletions in flight have unknown outcomes) and about as long as the actuator's retries
 	# (0.2 + 0.4 + 0.8 + 1.6 s), with cuts between and after them; most lists of the VMs are
 	# cut short, so the watcher's picture lags behind
-	wait_until 20 eval '[ "$(live_count)" -le 130 ]'
-	local i
-	for i in 1 2 3; do
+	wait_until 20 live_le 130
+	for _ in 1 2 3; do
 		fproxy_set "refuse=1" || return 1
 		sleep 3 # the outage's length, not a wait for a condition
 		fproxy_set "refuse=0&cut=0.8" || return 1
 		sleep 2 # cuts only
 	done
-	wait_until 20 eval '[ "$(live_count)" -le 20 ]'
+	wait_until 20 live_le 20
 	fproxy_set "cut=0" || return 1
 	wait_until 120 pconv si 20
 	local conv=$?
@@ -305,20 +306,21 @@ case_fault_apiserver_restart() {
 
 setup_fault_watch_errors() { fproxy_start terminate; }
 
+# every one of errs, wcuts and w410s is above 0 at the proxy
+fp_all_fired() { fpctl state | awk '/^(errs|wcuts|w410s) / && $2 == 0 {bad = 1} END {exit bad}'; }
+
 case_fault_watch_errors() {
-	local state
 	mkpool we 3 || return 1
 	wait_until 60 pconv we 3 || fail "3 VMs: $(kc get vmpool we)" || return 1
-	# watch streams cut mid-line after 200 B to 5 KB, watches answered 410, 1 request in 5: 503
-	fproxy_set "watchcut=0.5&watch410=0.3&cutmin=200&cutmax=5000&err=0.2&code=503" || return 1
+	# every watch stream cut mid-line after 200 B to 5 KB, half the watches answered 410, one
+	# request in five answered 503
+	fproxy_set "watchcut=1&watch410=0.5&cutmin=200&cutmax=5000&err=0.2&code=503" || return 1
 	kc scale vmpool we --replicas 12 >/dev/null || return 1
+	# the faults do happen, or this case proves nothing
+	wait_until 60 fp_all_fired || fail "a fault never fired: $(fpctl state | tr '\n' ' ')" || return 1
 	wait_until 90 pconv we 12 || fail "not at 12: $(kc get vmpool we)" || return 1
 	pool_names_exact we 12 || fail "VMs: $(pool_vm_names we)" || return 1
 	kc scale vmpool we --replicas 5 >/dev/null || return 1
 	wait_until 90 pconv we 5 || fail "not at 5: $(kc get vmpool we)" || return 1
-	state=$(fpctl state)
-	say "faults: $(echo "$state" | awk '/^(errs|wcuts|w410s) / {printf "%s %s ", $1, $2}')"
-	# the faults did happen, or this case proves nothing
-	echo "$state" | awk '/^(errs|wcuts|w410s) / && $2 == 0 {exit 1}' ||
-		fail "a fault never fired: $state" || return 1
+	say "faults: $(fpctl state | awk '/^(errs|wcuts|w410s) / {printf "%s %s ", $1, $2}')"
 }
