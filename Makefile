@@ -101,10 +101,19 @@ build/fuzz/obj/%.o: %.c
 build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJS)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm
 
+# the fault-injecting proxy of the e2e fault cases (issue 12): a test tool, not in bin/
+FPROXY := build/rel/tests/tools/vmpool-faultproxy
+FPROXY_LIBS := $(shell pkg-config --libs libevent_openssl openssl 2>/dev/null)
+$(FPROXY): build/rel/tests/tools/faultproxy.o build/rel/libcommon.a
+	$(CC) $(CFLAGS) -o $@ $^ $(FPROXY_LIBS) $(PKG_LIBS) -lm
+# the same under ASan/UBSan (FPROXY_BIN=build/asan/tests/tools/vmpool-faultproxy tests/e2e/run.sh)
+build/asan/tests/tools/vmpool-faultproxy: build/asan/tests/tools/faultproxy.o build/asan/libcommon.a
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(FPROXY_LIBS) $(PKG_LIBS) -lm
+
 UNIT_BINS = $(patsubst %.c,build/asan/%,$(UNIT_SRC))
 STAGE_BINS = $(patsubst %.c,build/asan/%,$(wildcard tests/stage/test_*.c))
 
-.PHONY: all asan deps test unit stage e2e run format check-format clean bench image image-test fuzz fuzz-build
+.PHONY: all asan deps test unit stage e2e run format check-format clean bench image image-test fuzz fuzz-build faultproxy
 all: $(addprefix bin/,$(PROGRAMS))
 asan: $(addprefix bin-asan/,$(PROGRAMS))
 
@@ -123,7 +132,9 @@ image: all
 image-test: image
 	@bash tests/image/test_image.sh build/vmpoold-image.oci.tar
 
-e2e: all
+faultproxy: $(FPROXY)
+
+e2e: all $(FPROXY)
 	@bash tests/e2e/run.sh
 
 test: deps
@@ -145,7 +156,7 @@ run: deps
 bench: all
 	@bash tests/bench/run.sh
 
-FORMAT_SRC = $(wildcard common/*.[ch] $(addsuffix /*.[ch],$(STAGES)) tests/unit/*.[ch] tests/stage/*.[ch] tests/support/*.[ch] tests/bench/*.[ch] tests/e2e/*.[ch] tests/fuzz/*.[ch])
+FORMAT_SRC = $(wildcard common/*.[ch] $(addsuffix /*.[ch],$(STAGES)) tests/unit/*.[ch] tests/stage/*.[ch] tests/support/*.[ch] tests/bench/*.[ch] tests/e2e/*.[ch] tests/fuzz/*.[ch] tests/tools/*.[ch])
 format:
 	clang-format -i $(FORMAT_SRC)
 check-format:

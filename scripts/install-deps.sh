@@ -7,7 +7,7 @@ set -euo pipefail
 
 pkgs=(
   build-essential pkg-config
-  libevent-dev libmsgpack-dev libcurl4-openssl-dev libjson-c-dev libcmocka-dev libyaml-dev
+  libevent-dev libssl-dev libmsgpack-dev libcurl4-openssl-dev libjson-c-dev libcmocka-dev libyaml-dev
   clang-format
   clang libclang-rt-dev
   curl openssl ca-certificates procps jq yq

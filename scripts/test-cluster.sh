@@ -9,6 +9,7 @@
 #   scripts/test-cluster.sh down    stop them and remove the state directory
 #   scripts/test-cluster.sh env     print `export KUBECONFIG=...` for a running cluster
 #   scripts/test-cluster.sh restart-controller-manager   (after installing CRDs)
+#   scripts/test-cluster.sh restart-apiserver    SIGTERM the apiserver, start it again, wait ready
 #
 # Environment: VMPOOLD_CLUSTER_DIR (state, default /tmp/vmpoold-cluster-$UID),
 # VMPOOLD_CLUSTER_PORT (apiserver port, default 6443), VMPOOLD_CACHE (binary cache,
@@ -170,6 +171,37 @@ restart_controller_manager() {
   start_controller_manager
 }
 
+start_apiserver() {
+  log "starting kube-apiserver on https://127.0.0.1:$port"
+  setsid "$bindir/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$port" \
+    --tls-cert-file "$dir/apiserver.crt" --tls-private-key-file "$dir/apiserver.key" \
+    --client-ca-file "$dir/ca.crt" \
+    --token-auth-file "$dir/tokens.csv" --authorization-mode RBAC \
+    --service-account-key-file "$dir/sa.pub" --service-account-signing-key-file "$dir/sa.key" \
+    --service-account-issuer https://kubernetes.default.svc \
+    --service-cluster-ip-range 10.96.0.0/24 \
+    --enable-admission-plugins NamespaceLifecycle,ServiceAccount \
+    --disable-admission-plugins StorageObjectInUseProtection,PersistentVolumeClaimResize,DefaultStorageClass,DefaultTolerationSeconds,MutatingAdmissionWebhook,ValidatingAdmissionWebhook \
+    --max-requests-inflight 800 --max-mutating-requests-inflight 400 \
+    --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" \
+    --allow-privileged=false --logtostderr=true --v=0 \
+    >>"$dir/apiserver.log" 2>&1 </dev/null &
+  echo $! >"$dir/apiserver.pid"
+}
+
+# stop the apiserver (SIGTERM, as a rolling update does), start it again, wait until ready
+restart_apiserver() {
+  [ -f "$dir/apiserver.pid" ] || die "no cluster in $dir"
+  local pid; pid=$(cat "$dir/apiserver.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  start_apiserver
+  wait_ready || { tail -20 "$dir/apiserver.log" >&2; die "kube-apiserver did not become ready"; }
+}
+
 up() {
   build
   if [ -f "$dir/apiserver.pid" ] && kill -0 "$(cat "$dir/apiserver.pid")" 2>/dev/null; then
@@ -187,23 +219,7 @@ up() {
     --unsafe-no-fsync --quota-backend-bytes 4294967296 \
     >"$dir/etcd.log" 2>&1 </dev/null &
   echo $! >"$dir/etcd.pid"
-  log "starting kube-apiserver on https://127.0.0.1:$port"
-  setsid "$bindir/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$port" \
-    --tls-cert-file "$dir/apiserver.crt" --tls-private-key-file "$dir/apiserver.key" \
-    --client-ca-file "$dir/ca.crt" \
-    --token-auth-file "$dir/tokens.csv" --authorization-mode RBAC \
-    --service-account-key-file "$dir/sa.pub" --service-account-signing-key-file "$dir/sa.key" \
-    --service-account-issuer https://kubernetes.default.svc \
-    --service-cluster-ip-range 10.96.0.0/24 \
-    --enable-admission-plugins NamespaceLifecycle,ServiceAccount \
-    --disable-admission-plugins StorageObjectInUseProtection,PersistentVolumeClaimResize,DefaultStorageClass,DefaultTolerationSeconds,MutatingAdmissionWebhook,ValidatingAdmissionWebhook \
-    --max-requests-inflight 800 --max-mutating-requests-inflight 400 \
-    --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" \
-    --allow-privileged=false --logtostderr=true --v=0 \
-    >"$dir/apiserver.log" 2>&1 </dev/null &
-  echo $! >"$dir/apiserver.pid"
+  start_apiserver
   wait_ready || { tail -20 "$dir/apiserver.log" >&2; die "kube-apiserver did not become ready"; }
   kubeconfig "$dir/kubeconfig"
   start_controller_manager
@@ -232,8 +248,9 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   restart-controller-manager) restart_controller_manager ;;
+  restart-apiserver) restart_apiserver ;;
   env)
     [ -f "$dir/kubeconfig" ] || die "no cluster in $dir: run $0 up"
     echo "export KUBECONFIG=$dir/kubeconfig" ;;
-  *) echo "usage: $0 build|up|down|env|restart-controller-manager" >&2; exit 2 ;;
+  *) echo "usage: $0 build|up|down|env|restart-controller-manager|restart-apiserver" >&2; exit 2 ;;
 esac

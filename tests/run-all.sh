@@ -13,6 +13,7 @@ FUZZ_TIME=${FUZZ_TIME:-5} bash tests/run-fuzz.sh 2>&1 | tee "$out/fuzz" || rc=1
 bash tests/image/test_image.sh 2>&1 | tee "$out/image" || rc=1
 bash tests/deploy/test_deploy.sh 2>&1 | tee "$out/deploy" || rc=1
 make --no-print-directory build/rel/tests/e2e/test_kubeclient >/dev/null 2>&1 || true
+make --no-print-directory build/rel/tests/tools/vmpool-faultproxy >/dev/null 2>&1 || true
 bash tests/e2e/run.sh 2>&1 | tee "$out/e2e" || rc=1
 p=0 f=0
 for s in unit stage fuzz image deploy e2e; do

@@ -114,6 +114,8 @@ YAML
 
 # start the controller and the simulator for $NS; logs in $CASE_OUT. In the in-cluster phase
 # (INCLUSTER=1, tests/e2e/incluster.sh) the controller is the Deployment's four containers.
+# vmpoold uses $VMPOOLD_KUBECONFIG when set (the fault cases: through vmpool-faultproxy); the
+# simulator always talks to the API server directly.
 start_controller() {
 	RUN_DIR=$CASE_OUT/run
 	mkdir -p -m 700 "$RUN_DIR" # the stages refuse a run directory others may use
@@ -124,7 +126,7 @@ start_controller() {
 		incluster_start
 		return
 	fi
-	"$BIN/vmpoold" --kubeconfig "$KUBECONFIG" --namespace "$NS" --run-dir "$RUN_DIR" \
+	"$BIN/vmpoold" --kubeconfig "${VMPOOLD_KUBECONFIG:-$KUBECONFIG}" --namespace "$NS" --run-dir "$RUN_DIR" \
 		${VMPOOLD_ARGS:-} >"$CASE_OUT/vmpoold.log" 2>&1 &
 	VMPOOLD_PID=$!
 }

@@ -16,6 +16,7 @@ cd "$ROOT"
 . tests/e2e/cases_deploy.sh
 . tests/e2e/incluster.sh
 . tests/e2e/cases_input.sh
+. tests/e2e/cases_fault.sh
 
 export VMPOOLD_CLUSTER_DIR=${VMPOOLD_CLUSTER_DIR:-/tmp/vmpoold-e2e-$(id -u)}
 export VMPOOLD_CLUSTER_PORT=${VMPOOLD_CLUSTER_PORT:-6543}
@@ -26,7 +27,9 @@ PHASE1=(doc_example scale replicas_unset deleted_vm_replaced detach selector_mis
 	kubevirt_coexist foreign_controller per_vm_names revisions update_rollout update_label_only update_dvt update_opportunistic update_unmanaged
 	scale_in_order scale_in_opportunistic scale_in_unmanaged state_preservation autohealing paused
 	finalizer_append delete_foreground delete_orphan delete_background bad_strategies ready_condition
-	deep_pool)
+	deep_pool
+	fault_scale_in fault_outage fault_throttle fault_lost_creates fault_silent_watch
+	fault_apiserver_restart fault_watch_errors)
 PHASE2=(doc_example scale deleted_vm_replaced delete_pool name_aliases per_vm_names update_rollout
 	state_preservation autohealing)
 # in-cluster (tests/e2e/incluster.sh): the Deployment's containers under deploy/'s RBAC
@@ -70,10 +73,14 @@ install_crds() { # FILE...
 	bash scripts/test-cluster.sh restart-controller-manager
 }
 
+declare -A case_runs=()
 run_case() { # PHASE CASE
-	local phase=$1 name=$2
+	local phase=$1 name=$2 n
 	NS=e2e-$phase-${name//_/-}
 	CASE_OUT=$OUT/$phase-$name
+	# a case given more than once (tests/e2e/soak_scale_in.sh) runs in a fresh namespace
+	n=$((${case_runs[$phase-$name]:-0} + 1)) case_runs[$phase-$name]=$n
+	[ "$n" -gt 1 ] && NS=$NS-$n CASE_OUT=$CASE_OUT-$n
 	mkdir -p "$CASE_OUT"
 	kubectl create namespace "$NS" >/dev/null
 	local args="ARGS_$name"
@@ -89,11 +96,14 @@ run_case() { # PHASE CASE
 	else
 		{ cat "$CASE_OUT/setup.log" 2>/dev/null; echo "  FAIL: setup or the controller's start failed"; } >"$CASE_OUT/case.log"; rc=1
 	fi
+	# every fault off (cases_fault.sh), so that the clean-up goes through
+	fproxy_reset
 	# let the controller clean its pools up before it stops, so the namespace can go
 	kubectl -n "$NS" delete vmpool --all --wait=false >/dev/null 2>&1
 	wait_eq 30 0 vms_finalized
 	stop_controller >>"$CASE_OUT/case.log" 2>&1 || rc=1
 	if declare -F "teardown_$name" >/dev/null; then "teardown_$name" >>"$CASE_OUT/case.log" 2>&1 || rc=1; fi
+	fproxy_stop
 	kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1
 	if [ "$rc" -eq 0 ]; then
 		pass=$((pass + 1)); printf 'ok   %s/%s (%ds)\n' "$phase" "$name" $((SECONDS - start))

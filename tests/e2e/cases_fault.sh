@@ -1,0 +1,326 @@
+# tests/e2e/cases_fault.sh: the fault cases of issue 12. vmpoold talks to the API server through
+# vmpool-faultproxy (tests/tools/faultproxy.c: its header documents the control interface and
+# the log), started by the case's setup_CASE before the controller; the VM simulator and the
+# test's kubectl talk to the API server directly. Each case measures and prints its figures
+# (say lines in case.log) and fails on the first broken promise.
+# shellcheck shell=bash
+
+FPROXY_BIN=${FPROXY_BIN:-$ROOT/build/rel/tests/tools/vmpool-faultproxy}
+FPROXY_PID="" FP_CTL="" FP_LOG=""
+
+# --- the proxy -------------------------------------------------------------------------------
+
+# a certificate for 127.0.0.1 signed by the test cluster's CA, so that the kubeconfig's CA
+# trusts the TLS-terminating proxy too: fproxy_cert DIR
+fproxy_cert() {
+	local d=$1 ca=$VMPOOLD_CLUSTER_DIR
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=vmpool-faultproxy" -keyout "$d/proxy.key" \
+		-out "$d/proxy.csr" >/dev/null 2>&1 || return 1
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/proxy.ext"
+	openssl x509 -req -in "$d/proxy.csr" -CA "$ca/ca.crt" -CAkey "$ca/ca.key" -CAcreateserial \
+		-CAserial "$d/proxy.srl" -days 2 -extfile "$d/proxy.ext" -out "$d/proxy.crt" >/dev/null 2>&1
+}
+
+# fproxy_start passthrough|terminate: start the proxy in front of the API server and point
+# $VMPOOLD_KUBECONFIG (used by start_controller) at it
+fproxy_start() {
+	local tls=() port
+	if [ ! -x "$FPROXY_BIN" ]; then
+		make -s -C "$ROOT" faultproxy >/dev/null || { echo "cannot build $FPROXY_BIN"; return 1; }
+	fi
+	FP_LOG=$CASE_OUT/proxy.log
+	if [ "$1" = terminate ]; then
+		fproxy_cert "$CASE_OUT" || { echo "cannot make the proxy's certificate"; return 1; }
+		tls=(--tls-cert "$CASE_OUT/proxy.crt" --tls-key "$CASE_OUT/proxy.key")
+	fi
+	: >"$FP_LOG"
+	"$FPROXY_BIN" --upstream "127.0.0.1:$VMPOOLD_CLUSTER_PORT" --log "$FP_LOG" "${tls[@]}" \
+		2>"$CASE_OUT/proxy.stderr" &
+	FPROXY_PID=$!
+	wait_until 10 grep -q ' ports ' "$FP_LOG" ||
+		{ echo "the proxy did not start: $(cat "$CASE_OUT/proxy.stderr")"; return 1; }
+	read -r _ _ port FP_CTL < <(grep -m1 ' ports ' "$FP_LOG")
+	sed "s#server: https://127.0.0.1:$VMPOOLD_CLUSTER_PORT\$#server: https://127.0.0.1:$port#" \
+		"$KUBECONFIG" >"$CASE_OUT/proxy.kubeconfig"
+	grep -q ":$port\$" "$CASE_OUT/proxy.kubeconfig" || { echo "no server line in $KUBECONFIG"; return 1; }
+	VMPOOLD_KUBECONFIG=$CASE_OUT/proxy.kubeconfig
+}
+
+fpctl() { curl -sf --max-time 5 "http://127.0.0.1:$FP_CTL/$1"; }
+# fproxy_set 'KEY=VALUE&...': change the faults (fails on a setting the proxy refuses)
+fproxy_set() { fpctl "set?$1" >/dev/null || fail "proxy refused set?$1"; }
+# every fault off (run_case calls it after every case, before the clean-up)
+fproxy_reset() { [ -z "$FPROXY_PID" ] || fpctl reset >/dev/null || true; }
+fproxy_stop() {
+	[ -n "$FPROXY_PID" ] || return 0
+	kill "$FPROXY_PID" 2>/dev/null && wait "$FPROXY_PID" 2>/dev/null
+	FPROXY_PID="" FP_CTL=""
+	unset VMPOOLD_KUBECONFIG
+}
+
+now() { date +%s.%N; }
+
+# connections the controller opened (accepted or refused) between FROM and TO (epoch seconds)
+fp_conns() { # FROM TO
+	awk -v a="$1" -v b="$2" '$2 == "conn" && ($4 == "accept" || $4 == "refuse") && $1 >= a && $1 <= b {n++}
+		END {print n + 0}' "$FP_LOG"
+}
+# the most connections opened in one second between FROM and TO
+fp_conns_peak() { # FROM TO
+	awk -v a="$1" -v b="$2" '$2 == "conn" && ($4 == "accept" || $4 == "refuse") && $1 >= a && $1 <= b {
+		s = int($1); c[s]++; if (c[s] > m) m = c[s]} END {print m + 0}' "$FP_LOG"
+}
+# "SECOND COUNT" per second (from the first one) of the requests METHOD whose target matches the
+# awk regex RE: fp_req_rate METHOD RE
+fp_req_rate() {
+	awk -v m="$1" -v re="$2" '$2 == "req" && $4 == m && $5 ~ re {
+		s = int($1); if (first == "") first = s; c[s - first]++; if (s - first > last) last = s - first}
+		END {for (i = 0; first != "" && i <= last; i++) print i, c[i] + 0}' "$FP_LOG"
+}
+
+# --- what the cases look at ------------------------------------------------------------------
+
+# VMs of $NS not being deleted
+live_count() {
+	kubectl get --raw "/apis/kubevirt.io/v1/namespaces/$NS/virtualmachines" |
+		jq '[.items[] | select(.metadata.deletionTimestamp == null)] | length'
+}
+
+live_le() { [ "$(live_count)" -le "$1" ]; } # live_le N: at most N live VMs
+
+# live_sampler FILE: appends "TIME LIVE" every 0.5 s until killed
+live_sampler() {
+	local n s
+	while :; do
+		sleep 0.5 &
+		s=$!
+		n=$(live_count 2>/dev/null) && [ -n "$n" ] && echo "$(now) $n" >>"$1"
+		wait "$s"
+	done
+}
+
+# "OBJECTS VMS COUNT" of the Events with REASON: Event objects, distinct VMs named in their
+# messages, and the sum of their count fields
+ev_stats() {
+	kc get events -o json | jq -r --arg r "$1" '[.items[] | select(.reason == $r)] |
+		"\(length) \([.[].message] | unique | length) \([.[] | .count // 1] | add // 0)"'
+}
+
+# VMs the controller created in $NS after epoch second FROM, from the API server's audit log
+vm_creates_since() {
+	jq -c --arg ns "$NS" --argjson t "$1" 'select(.stage == "ResponseComplete" and .verb == "create" and
+		.objectRef.resource == "virtualmachines" and .objectRef.namespace == $ns and
+		.responseStatus.code == 201 and (.requestReceivedTimestamp | sub("\\.[0-9]+Z$"; "Z") | fromdate) >= $t)' \
+		"$VMPOOLD_CLUSTER_DIR/audit.log" | wc -l
+}
+
+# VMs of pool POOL whose Ready condition is True
+vm_ready_count() {
+	kc get vm -l "kubevirt.io/vmpool=$1" -o json |
+		jq '[.items[] | select(any(.status.conditions[]?; .type == "Ready" and .status == "True"))] | length'
+}
+
+# pool_truthful POOL N: N VMs, status.replicas N and status.readyReplicas what the VMs say
+# (a simulator that lost a VM's update across an API server restart is not vmpoold's fault)
+pool_truthful() {
+	local ready
+	[ "$(pool_vm_count "$1")" -eq "$2" ] && [ "$(pool_status "$1" replicas)" == "$2" ] || return 1
+	ready=$(vm_ready_count "$1")
+	[ "$(pool_status "$1" readyReplicas)" == "$([ "$ready" -eq 0 ] || echo "$ready")" ]
+}
+
+# pool POOL holds exactly the VMs POOL-0 .. POOL-(N-1): pool_names_exact POOL N
+pool_names_exact() {
+	local want
+	want=$(seq 0 $(($2 - 1)) | sed "s/^/$1-/" | tr '\n' ' ' | sed 's/ $//')
+	[ "$(pool_vm_names "$1")" == "$want" ]
+}
+
+# --- a. scale-in under cut and refused connections (defect 1) --------------------------------
+
+setup_fault_scale_in() { fproxy_start passthrough; }
+# deletions at 20 a second, so that the faults fall among them
+ARGS_fault_scale_in="--kube-api-qps 20 --kube-api-burst 20"
+
+case_fault_scale_in() {
+	local samples=$CASE_OUT/live.txt sampler t0 min last creates
+	mkpool si 150 || return 1
+	wait_until 240 pconv si 150 || fail "150 VMs: $(kc get vmpool si)" || return 1
+	: >"$samples"
+	live_sampler "$samples" &
+	sampler=$!
+	t0=$(date +%s)
+	# half the connections cut at 5 to 200 KB (a list of 150 VMs is larger), from the start
+	fproxy_set "cut=0.5&cutmin=5000&cutmax=200000" || return 1
+	kc scale vmpool si --replicas 20 >/dev/null || return 1
+	# once the deletions are under way, three short outages, each resetting every connection
+	# (deletions in flight have unknown outcomes) and about as long as the actuator's retries
+	# (0.2 + 0.4 + 0.8 + 1.6 s), with cuts between and after them; most lists of the VMs are
+	# cut short, so the watcher's picture lags behind
+	wait_until 20 live_le 130
+	for _ in 1 2 3; do
+		fproxy_set "refuse=1" || return 1
+		sleep 3 # the outage's length, not a wait for a condition
+		fproxy_set "refuse=0&cut=0.8" || return 1
+		sleep 2 # cuts only
+	done
+	wait_until 20 live_le 20
+	fproxy_set "cut=0" || return 1
+	wait_until 120 pconv si 20
+	local conv=$?
+	kill "$sampler" 2>/dev/null
+	wait "$sampler" 2>/dev/null
+	min=$(awk 'NR == 1 || $2 < m {m = $2} END {print m + 0}' "$samples")
+	creates=$(vm_creates_since "$t0")
+	say "live VMs in $(wc -l <"$samples") samples: min $min; VMs created after the scale-in: $creates;" \
+		"connections cut: $(grep -c ' cut$' "$FP_LOG"), refused: $(grep -c ' refuse$' "$FP_LOG")"
+	[ "$min" -ge 20 ] || fail "live VMs fell to $min (< 20) during the scale-in" || return 1
+	[ "$conv" -eq 0 ] || fail "not back at 20: $(kc get vmpool si) live $(live_count)" || return 1
+	expect_eq "$creates" 0 "VMs created after the scale-in started" || return 1
+	last=$(live_count)
+	expect_eq "$last" 20 "live VMs at the end" || return 1
+}
+
+# --- b + e. a 30 s refused outage during a scale-out (defects 2 and 3) -----------------------
+
+setup_fault_outage() { fproxy_start passthrough; }
+# a slow scale-out (10 creates a second) so that the outage falls in the middle of it
+ARGS_fault_outage="--kube-api-qps 10 --kube-api-burst 10"
+
+case_fault_outage() {
+	local t0 t1 conns peak st n0 bad=0
+	mkpool ou 10 || return 1
+	wait_until 60 pconv ou 10 || fail "10 VMs: $(kc get vmpool ou)" || return 1
+	kc scale vmpool ou --replicas 60 >/dev/null || return 1
+	wait_ge 30 20 vm_count || fail "the scale-out does not start: $(kc get vmpool ou)" || return 1
+	t0=$(now)
+	fproxy_set "refuse=1" || return 1
+	n0=$(vm_count)
+	sleep 30 # the outage's length
+	t1=$(now)
+	fproxy_set "refuse=0" || return 1
+	conns=$(fp_conns "$t0" "$t1")
+	peak=$(fp_conns_peak "$t0" "$t1")
+	say "30 s outage from $n0 VMs on: $conns connection attempts, at most $peak in one second"
+	[ "$conns" -le 60 ] || { fail "$conns connection attempts in a 30 s outage (want <= 60)"; bad=1; }
+	wait_until 120 pconv ou 60 || fail "not at 60 after the outage: $(kc get vmpool ou)" || return 1
+	expect_eq "$(vm_count)" 60 "VMs" || return 1
+	wait_eq 60 "60 60 60" ev_stats SuccessfulCreate
+	st=$(ev_stats SuccessfulCreate)
+	say "SuccessfulCreate Events (objects, VMs, count sum): $st; FailedCreate: $(ev_stats FailedCreate)"
+	expect_eq "$st" "60 60 60" "one SuccessfulCreate Event per VM, every one arrived" || return 1
+	return $bad
+}
+
+# --- c. every VM create answered 429 Retry-After 1 (defect 2) --------------------------------
+
+setup_fault_throttle() { fproxy_start terminate; }
+ARGS_fault_throttle="--kube-api-qps 20 --kube-api-burst 20"
+
+case_fault_throttle() {
+	local rates max first total secs
+	fproxy_set "throttle=1&retry=1&match=POST:/virtualmachines" || return 1
+	mkpool th 100 || return 1
+	wait_until 30 grep -q ' throttle$' "$FP_LOG" || fail "no create reached the proxy" || return 1
+	sleep 20 # the throttling's length
+	fproxy_set "throttle=0" || return 1
+	rates=$(fp_req_rate POST '/virtualmachines([?]|$)')
+	first=$(echo "$rates" | awk 'NR == 1 {print $2}')
+	max=$(echo "$rates" | awk 'NR > 1 && $2 > m {m = $2} END {print m + 0}')
+	total=$(echo "$rates" | awk '{t += $2} END {print t + 0}')
+	secs=$(echo "$rates" | wc -l)
+	say "VM creates at the proxy: $total in $secs s; first second $first, then at most $max a second" \
+		"(--kube-api-qps 20 --kube-api-burst 20)"
+	echo "$rates" >"$CASE_OUT/create-rates.txt"
+	[ "$first" -le 40 ] || fail "$first creates in the first second (want <= qps + burst = 40)" || return 1
+	[ "$max" -le 25 ] || fail "$max creates in one second (want <= 25 with --kube-api-qps 20)" || return 1
+	wait_until 90 pconv th 100 || fail "not at 100 once the 429s stop: $(kc get vmpool th)" || return 1
+}
+
+# --- d. creates whose answers are lost after the write (defects 3 and 4) ---------------------
+
+setup_fault_lost_creates() { fproxy_start terminate; }
+
+case_fault_lost_creates() {
+	local st lost
+	# every VM create and Event create is written, and its answer dropped, for 10 s after the
+	# VMs exist: long enough for every retry of a client that does not wait for the watch
+	fproxy_set "lose=1&match=POST:/virtualmachines|/events" || return 1
+	mkpool lc 30 || return 1
+	wait_eq 60 30 vm_count || fail "the lost creates did not happen: $(vm_count) VMs" || return 1
+	sleep 10 # the fault's length
+	fproxy_set "lose=0" || return 1
+	lost=$(grep -c ' lose$' "$FP_LOG")
+	wait_until 60 pconv lc 30 || fail "not at 30: $(kc get vmpool lc)" || return 1
+	pool_names_exact lc 30 || fail "VMs: $(pool_vm_names lc)" || return 1
+	wait_eq 60 "30 30 30" ev_stats SuccessfulCreate
+	st=$(ev_stats SuccessfulCreate)
+	say "answers lost: $lost; SuccessfulCreate Events (objects, VMs, count sum): $st;" \
+		"FailedCreate: $(ev_stats FailedCreate); ReplicaFailure seen: $(pool_status lc conditions | grep -c ReplicaFailure)"
+	expect_eq "$(ev_stats FailedCreate)" "0 0 0" "FailedCreate Events for VMs that were created" || return 1
+	expect_eq "$st" "30 30 30" "exactly one SuccessfulCreate Event object per VM" || return 1
+	expect_eq "$(vm_count)" 30 "VMs" || return 1
+}
+
+# --- f. watches open but silent, as on a draining API server (defect 10) ---------------------
+
+setup_fault_silent_watch() { fproxy_start terminate; }
+
+case_fault_silent_watch() {
+	local t0
+	mkpool sw 2 || return 1
+	wait_until 60 pconv sw 2 || fail "2 VMs: $(kc get vmpool sw)" || return 1
+	t0=$SECONDS
+	fpctl "freeze?close=60" >/dev/null || fail "freeze" || return 1
+	grep -q ' frozen$' "$FP_LOG" || fail "no watch stream to freeze" || return 1
+	say "watch streams frozen for 60 s: $(grep -c ' frozen$' "$FP_LOG")"
+	kc scale vmpool sw --replicas 4 >/dev/null || return 1
+	wait_until 45 pconv sw 4 ||
+		fail "vmpoold did not notice a scale to 4 within 45 s of silent watches: $(kc get vmpool sw)" || return 1
+	say "noticed the scale-out after $((SECONDS - t0)) s"
+}
+
+# --- g. an API server restart during a scale-out ---------------------------------------------
+
+ARGS_fault_apiserver_restart="--kube-api-qps 10 --kube-api-burst 10"
+
+case_fault_apiserver_restart() {
+	local st
+	mkpool ar 5 || return 1
+	wait_until 60 pconv ar 5 || fail "5 VMs: $(kc get vmpool ar)" || return 1
+	kc scale vmpool ar --replicas 60 >/dev/null || return 1
+	wait_ge 30 15 vm_count || fail "the scale-out does not start" || return 1
+	say "restarting the API server at $(vm_count) VMs"
+	bash scripts/test-cluster.sh restart-apiserver || fail "restart-apiserver" || return 1
+	wait_until 120 pool_truthful ar 60 ||
+		fail "not at 60 after the restart: $(kc get vmpool ar), $(vm_ready_count ar) VMs ready" || return 1
+	say "VMs ready: $(vm_ready_count ar) (the simulator's doing)"
+	pool_names_exact ar 60 || fail "VMs: $(pool_vm_names ar)" || return 1
+	wait_eq 60 "60 60 60" ev_stats SuccessfulCreate
+	st=$(ev_stats SuccessfulCreate)
+	say "SuccessfulCreate Events (objects, VMs, count sum): $st; FailedCreate: $(ev_stats FailedCreate)"
+	expect_eq "$st" "60 60 60" "one SuccessfulCreate Event per VM, no duplicate" || return 1
+}
+
+# --- watch cuts, 410 Expired and 503s on every kind of request ------------------------------
+
+setup_fault_watch_errors() { fproxy_start terminate; }
+
+# every one of errs, wcuts and w410s is above 0 at the proxy
+fp_all_fired() { fpctl state | awk '/^(errs|wcuts|w410s) / && $2 == 0 {bad = 1} END {exit bad}'; }
+
+case_fault_watch_errors() {
+	mkpool we 3 || return 1
+	wait_until 60 pconv we 3 || fail "3 VMs: $(kc get vmpool we)" || return 1
+	# every watch stream cut mid-line after 200 B to 5 KB, half the watches answered 410, one
+	# request in five answered 503
+	fproxy_set "watchcut=1&watch410=0.5&cutmin=200&cutmax=5000&err=0.2&code=503" || return 1
+	kc scale vmpool we --replicas 12 >/dev/null || return 1
+	# the faults do happen, or this case proves nothing
+	wait_until 60 fp_all_fired || fail "a fault never fired: $(fpctl state | tr '\n' ' ')" || return 1
+	wait_until 90 pconv we 12 || fail "not at 12: $(kc get vmpool we)" || return 1
+	pool_names_exact we 12 || fail "VMs: $(pool_vm_names we)" || return 1
+	kc scale vmpool we --replicas 5 >/dev/null || return 1
+	wait_until 90 pconv we 5 || fail "not at 5: $(kc get vmpool we)" || return 1
+	say "faults: $(fpctl state | awk '/^(errs|wcuts|w410s) / {printf "%s %s ", $1, $2}')"
+}
