@@ -7,8 +7,10 @@
  * the same status is not written again while the watcher still shows the old one (it lags
  * behind our write), recognised by the resourceVersion the write produced. A failure (422
  * for another uid: a newer pool of the same name) waits for the watcher's newer copy or a
- * backoff retry; 404 drops the write. ReplicaPaused transitions post SuccessfulPaused /
- * SuccessfulResume; a newly added ReplicaFailure posts a Warning with its reason and message.
+ * backoff retry (404 too: a restarted API server answers it for custom resources until it
+ * has loaded their CRDs; a pool that is really gone is forgotten when the watcher says so).
+ * ReplicaPaused transitions post SuccessfulPaused / SuccessfulResume; a newly added
+ * ReplicaFailure posts a Warning with its reason and message.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -491,10 +493,19 @@ static void stw_count(const char *result)
 
 static void stw_failed(struct stw_pool *sp, const struct kube_response *resp)
 {
-	/* 422: the uid test failed (or a status the schema refuses); 409: not expected */
-	stw_count(resp->status == 422 ? "invalid" : resp->status == 409 ? "conflict" : "error");
-	log_warnx(sp->key, "status write failed: %ld %s: %s", resp->status, resp->reason,
-	    log_escape(resp->message));
+	/* 422: the uid test failed (or a status the schema refuses); 409: not expected; 404:
+	 * the pool is gone (the watcher will say so, and the retry then finds nothing to do) or
+	 * not served yet (an API server that has just restarted answers 404 for custom
+	 * resources until it has loaded their CRDs): retried like any failure */
+	stw_count(resp->status == 422   ? "invalid"
+	          : resp->status == 409 ? "conflict"
+	          : resp->status == 404 ? "notfound"
+	                                : "error");
+	if (resp->status == 404)
+		log_info(sp->key, "status write: pool not found; tried again unless it is gone");
+	else
+		log_warnx(sp->key, "status write failed: %ld %s: %s", resp->status, resp->reason,
+		    log_escape(resp->message));
 	free(sp->failed_rv);
 	sp->failed_rv = sp->sent_rv;
 	sp->sent_rv = NULL;
@@ -516,9 +527,6 @@ static void stw_done(const struct kube_response *resp, void *arg)
 		log_info(sp->key, "status written (rv %s)",
 		    obj_str(resp->body, "metadata.resourceVersion") ?: "?");
 		stw_written(sp, resp);
-	} else if (resp->status == 404) {
-		stw_count("notfound");
-		log_info(sp->key, "status write: pool not found, dropped");
 	} else
 		stw_failed(sp, resp);
 	json_object_put(sp->sent);

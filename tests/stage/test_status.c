@@ -826,6 +826,27 @@ static void step6_recreated(void)
 	json_object_put(want);
 }
 
+/* the API does not serve pool q for a moment (404, as a restarted API server answers for
+ * custom resources until it has loaded their CRDs): the write is tried again and lands */
+static void step6b_not_served(void)
+{
+	int n = nreq("PATCH", ST_Q);
+	json_object *q = json_object_get(api_pool("q")), *r;
+
+	json_object_object_del(C.pools, NS "/q");
+	wset(KIND_VM, mkvm("q-n", "q", QUID2, 1));
+	r = expect_patch_of(ST_Q, QUID2, n, "6b (not served)",
+	    "{\"replicas\":1,\"readyReplicas\":1,\"labelSelector\":\"app=y\"}");
+	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 404,
+	    "6b: 404 while the API does not serve the pool");
+	json_object_object_add(C.pools, NS "/q", q);
+	r = expect_patch_of(ST_Q, QUID2, n + 1, "6b (served again)",
+	    "{\"replicas\":1,\"readyReplicas\":1,\"labelSelector\":\"app=y\"}");
+	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 200 &&
+	          obj_path(api_pool("q"), "status.replicas") != NULL,
+	    "6b: the write is tried again after its backoff and lands");
+}
+
 static void step7_bad_frame(void)
 {
 	struct atleast want = {&C.wsnaps, C.wsnaps + 1};
@@ -974,6 +995,7 @@ int main(void)
 	step5_paused();
 	step6_conflict();
 	step6_recreated();
+	step6b_not_served();
 	step7_bad_frame();
 	step8_restart();
 	check(nreq("PUT", NULL) == 0 && C.refused == 1,
