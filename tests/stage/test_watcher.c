@@ -818,43 +818,9 @@ static int tw_no_managed_fields(struct sub *s)
 
 /* ---- metrics over http ---- */
 
-struct tw_http {
-	int done, code;
-	char body[16384];
-};
-
-static void tw_http_done(struct evhttp_request *req, void *arg)
+static void tw_http_get(int port, const char *path, struct stagekit_http_answer *h)
 {
-	struct tw_http *h = arg;
-	struct evbuffer *b;
-	size_t n;
-
-	h->done = 1;
-	if (req == NULL)
-		return;
-	h->code = evhttp_request_get_response_code(req);
-	b = evhttp_request_get_input_buffer(req);
-	n = evbuffer_copyout(b, h->body, sizeof(h->body) - 1);
-	h->body[n] = '\0';
-}
-
-static int tw_http_done_cond(void *arg)
-{
-	return ((struct tw_http *)arg)->done;
-}
-
-static void tw_http_get(int port, const char *path, struct tw_http *h)
-{
-	struct evhttp_connection *c;
-	struct evhttp_request *r;
-
-	memset(h, 0, sizeof(*h));
-	c = evhttp_connection_base_new(fk.base, NULL, "127.0.0.1", (ev_uint16_t)port);
-	r = evhttp_request_new(tw_http_done, h);
-	evhttp_add_header(evhttp_request_get_output_headers(r), "Host", "127.0.0.1");
-	evhttp_make_request(c, r, EVHTTP_REQ_GET, path);
-	tw_wait(tw_http_done_cond, h, 5);
-	evhttp_connection_free(c);
+	stagekit_http_get(fk.base, port, path, h, 5);
 }
 
 /* ---- the scenario ---- */
@@ -1134,7 +1100,7 @@ static void tw_bad_list(struct sub *a, const char *wlog)
 
 static void tw_metrics(int mport, struct sub *a)
 {
-	struct tw_http h;
+	struct stagekit_http_answer h;
 	char want[128];
 
 	tw_http_get(mport, "/readyz", &h);

@@ -276,41 +276,9 @@ static int wi_lists_at_least(void *arg)
 	return fk.r[R_POOL].lists >= *(int *)arg;
 }
 
-struct wi_http {
-	int done, code;
-	char body[32768];
-};
-
-static void wi_http_done(struct evhttp_request *req, void *arg)
+static void wi_http_get(int port, const char *path, struct stagekit_http_answer *h)
 {
-	struct wi_http *h = arg;
-	size_t n;
-
-	h->done = 1;
-	if (req == NULL)
-		return;
-	h->code = evhttp_request_get_response_code(req);
-	n = evbuffer_copyout(evhttp_request_get_input_buffer(req), h->body, sizeof(h->body) - 1);
-	h->body[n] = '\0';
-}
-
-static int wi_http_cond(void *arg)
-{
-	return ((struct wi_http *)arg)->done;
-}
-
-static void wi_http_get(int port, const char *path, struct wi_http *h)
-{
-	struct evhttp_connection *c;
-	struct evhttp_request *r;
-
-	memset(h, 0, sizeof(*h));
-	c = evhttp_connection_base_new(fk.base, NULL, "127.0.0.1", (ev_uint16_t)port);
-	r = evhttp_request_new(wi_http_done, h);
-	evhttp_add_header(evhttp_request_get_output_headers(r), "Host", "127.0.0.1");
-	evhttp_make_request(c, r, EVHTTP_REQ_GET, path);
-	wi_wait(wi_http_cond, h, 5);
-	evhttp_connection_free(c);
+	stagekit_http_get(fk.base, port, path, h, 5);
 }
 
 static int wi_file_has(const char *path, const char *text)
@@ -368,7 +336,7 @@ static int wi_synced_cond(void *arg)
 
 static void wi_no_pool_api(struct mirror *m, int mport, const char *wlog)
 {
-	struct wi_http h;
+	struct stagekit_http_answer h;
 	int want = 4, ok;
 	double g1, g3;
 
@@ -390,7 +358,7 @@ static void wi_no_pool_api(struct mirror *m, int mport, const char *wlog)
 static void wi_deep_list(struct mirror *m, int mport, const char *wlog)
 {
 	char *p[4];
-	struct wi_http h;
+	struct stagekit_http_answer h;
 
 	p[0] = wi_pool("good1", 8);
 	p[1] = wi_pool("deep100", 100);
@@ -451,7 +419,7 @@ static void wi_silence(struct mirror *m, int mport, const char *wlog)
 {
 	int pw = fk.r[R_POOL].watches, vw = fk.r[R_VM].watches, lists = fk.r[R_POOL].lists;
 	char bm[200], want[64];
-	struct wi_http h;
+	struct stagekit_http_answer h;
 	double t0;
 	int ok;
 

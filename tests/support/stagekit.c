@@ -91,6 +91,44 @@ int stagekit_wait(
 	return cond(arg);
 }
 
+static void stagekit_http_answered(struct evhttp_request *req, void *arg)
+{
+	struct stagekit_http_answer *h = arg;
+	size_t n;
+
+	h->done = 1;
+	if (req == NULL)
+		return;
+	h->code = evhttp_request_get_response_code(req);
+	n = evbuffer_copyout(evhttp_request_get_input_buffer(req), h->body, sizeof(h->body) - 1);
+	h->body[n] = '\0';
+}
+
+static void stagekit_tick(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+void stagekit_http_get(struct event_base *base, int port, const char *path,
+    struct stagekit_http_answer *h, double secs)
+{
+	struct evhttp_connection *c;
+	struct evhttp_request *r;
+	struct timeval tv = {0, 100000};
+	struct event *tick = event_new(base, -1, EV_PERSIST, stagekit_tick, NULL);
+	double end = now_mono() + secs;
+
+	memset(h, 0, sizeof(*h));
+	event_add(tick, &tv); /* the loop wakes up to look at the clock */
+	c = evhttp_connection_base_new(base, NULL, "127.0.0.1", (ev_uint16_t)port);
+	r = evhttp_request_new(stagekit_http_answered, h);
+	evhttp_add_header(evhttp_request_get_output_headers(r), "Host", "127.0.0.1");
+	evhttp_make_request(c, r, EVHTTP_REQ_GET, path);
+	while (!h->done && now_mono() < end)
+		event_base_loop(base, EVLOOP_ONCE);
+	evhttp_connection_free(c);
+	event_free(tick);
+}
+
 const char *stagekit_http_method(struct evhttp_request *req)
 {
 	switch (evhttp_request_get_command(req)) {

@@ -27,6 +27,14 @@ struct evhttp;
 struct evhttp_request;
 int stagekit_http_serve(struct event_base *, int port, void (*cb)(struct evhttp_request *, void *),
     struct evhttp **http);
+/* a GET of an HTTP endpoint (a stage's /metrics, /readyz) and its answer */
+struct stagekit_http_answer {
+	int done, code;
+	char body[32768];
+};
+/* GETs path from 127.0.0.1:port, running base until the answer or secs */
+void stagekit_http_get(
+    struct event_base *, int port, const char *path, struct stagekit_http_answer *, double secs);
 /* the HTTP method of a fake API server's request ("GET", ..., "OTHER") */
 const char *stagekit_http_method(struct evhttp_request *req);
 /* a request as {method, path ("?" if unparsable), ctype ("" if none), body (parsed JSON or
