@@ -31,7 +31,7 @@
 #define INF_WATCH_GRACE   60.0 /* watchdog beyond timeoutSeconds */
 #define INF_WATCH_SHORT   1.0  /* a normal end this soon, with no event, backs off */
 #define INF_LIST_RESTARTS 3    /* 410s on continue tokens before backing off */
-#define INF_SILENCE       75.0 /* the API server bookmarks a watch every 60 s (+ jitter) */
+#define INF_SILENCE       30.0 /* see WATCHER_SILENCE */
 
 #define M_OBJECTS "vmpool_watcher_objects"
 #define M_EVENTS  "vmpool_watcher_events_total"
@@ -577,7 +577,7 @@ static void inf_ev_bookmark(struct informer *inf, json_object *obj)
 {
 	inf_remember_rv(inf, obj);
 	if (!inf->bookmarks) {
-		inf->bookmarks = 1; /* from now on a silent watch is suspect */
+		inf->bookmarks = 1; /* for the log line of a silent watch */
 		inf_watch_arm(inf);
 	}
 }
@@ -688,7 +688,7 @@ static void inf_watch_arm(struct informer *inf)
 
 	if (inf->state != INF_WATCHING)
 		return;
-	if (inf->bookmarks && inf->silence > 0 && inf->watch_last + inf->silence < at)
+	if (inf->silence > 0 && inf->watch_last + inf->silence < at)
 		at = inf->watch_last + inf->silence;
 	evtimer_del(inf->timer);
 	inf_timer_after(inf, at - now);
@@ -700,8 +700,7 @@ static void inf_watch_check(struct informer *inf)
 	double now = now_mono(), quiet = now - inf->watch_last;
 	char labels[64];
 
-	if (now < inf->watch_deadline &&
-	    !(inf->bookmarks && inf->silence > 0 && quiet >= inf->silence)) {
+	if (now < inf->watch_deadline && !(inf->silence > 0 && quiet >= inf->silence)) {
 		inf_watch_arm(inf); /* events came meanwhile */
 		return;
 	}

@@ -11,8 +11,8 @@
  *            backoff); other errors -> BACKOFF
  *   WATCHING: an ERROR 410 event -> EXPIRED (the stream is dropped) -> LISTING;
  *             HTTP 410 / 404 -> LISTING; other errors -> BACKOFF -> WATCHING from last RV;
- *             silent (no event, no bookmark) for the silence timeout once the server has
- *             sent bookmarks, or past timeoutSeconds + 60 s -> WATCHING again from last RV
+ *             silent (no event, no bookmark) for the silence timeout, or past
+ *             timeoutSeconds + 60 s -> WATCHING again from last RV
  *   BACKOFF: 0.5 s doubling to 30 s, reset after a successful list
  *
  * A completed list is diffed against the kept copies, so the sink sees the same changes a
@@ -72,7 +72,7 @@ void informer_free(struct informer *);
 
 /* listed (an optional API may be missing; a required one is present) */
 int informer_synced(const struct informer *);
-/* secs > 0: a watch that had bookmarks and then stays silent this long is restarted */
+/* secs > 0: a watch silent (no event, no bookmark) this long is restarted */
 void informer_set_silence(struct informer *, double secs);
 enum informer_state informer_state(const struct informer *);
 const char *informer_state_name(enum informer_state);

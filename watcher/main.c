@@ -32,8 +32,12 @@
 #define WATCHER_PROG         "vmpool-watcher"
 #define WATCHER_SUBS_REFRESH 2.0 /* seconds between subscriber gauge updates */
 #define M_SUBSCRIBERS        "vmpool_watcher_subscribers"
-#define WATCHER_SILENCE      75.0 /* the API server bookmarks every 60 s, jittered */
-#define OPT_SILENCE          1000
+/* A draining API server keeps watches open and silent for up to 60 s: a watch silent for
+ * half that is re-established from its last resourceVersion. A healthy but quiet watch pays
+ * a re-watch every 30 s (a read, no relist); the API server's own bookmarks come only a
+ * minute after a change, too late to tell a silent stream from a quiet one. */
+#define WATCHER_SILENCE 30.0
+#define OPT_SILENCE     1000
 
 /* PVCs and DataVolumes: read-only lookups for state preservation (SPEC 9.3); a cluster
  * without CDI answers 404 for DataVolumes, which the informer treats as empty and synced */
@@ -286,8 +290,8 @@ int main(int argc, char **argv)
 	memset(&w, 0, sizeof(w));
 	w.silence = WATCHER_SILENCE;
 	ind = cli_parse(&w.cli, WATCHER_PROG, argc, argv, watcher_opts, watcher_opt, &w,
-	    "  --watch-silence-timeout SECS  restart a watch that sent bookmarks and then nothing\n"
-	    "                       for SECS (default 75; the API server bookmarks every 60 s;\n"
+	    "  --watch-silence-timeout SECS  restart a watch that sent no event and no bookmark\n"
+	    "                       for SECS from its last resourceVersion (default 30;\n"
 	    "                       0: only past timeoutSeconds + 60 s)\n");
 	if (ind < argc)
 		watcher_usage_exit("unexpected arguments");

@@ -8,8 +8,8 @@
  *      the good ones are published whole, the deep ones as stubs marked OBJ_INVALID;
  *   3. watch events: a good pool turned deep becomes a stub, a deep VM is dropped;
  *   4. a watch that sent a bookmark and then nothing is restarted from its last
- *      resourceVersion (no relist) after --watch-silence-timeout; one that never sent a
- *      bookmark is left alone.
+ *      resourceVersion (no relist) after --watch-silence-timeout, and so is one that never
+ *      sent a bookmark.
  * The subscriber is the pipeline's own (mirror.c).
  */
 #include <sys/queue.h>
@@ -448,7 +448,7 @@ static void wi_silence(struct mirror *m, int mport, const char *wlog)
 	          strstr(h.body,
 	              "vmpool_watcher_rejected_total{kind=\"vm\",outcome=\"dropped\"} 1") != NULL,
 	    "vmpool_watcher_rejected_total counts the stubs and the dropped VM");
-	check(fk.r[R_VM].watches == vw, "a watch that never sent a bookmark is left alone (%d)",
+	check(fk.r[R_VM].watches > vw, "a silent watch that never sent a bookmark too (%d)",
 	    fk.r[R_VM].watches - vw);
 	check(mirror_synced(m), "the subscriber kept its picture");
 }
