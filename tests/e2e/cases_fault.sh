@@ -108,9 +108,13 @@ ev_stats() {
 
 # VMs the controller created in $NS after epoch second FROM, from the API server's audit log
 vm_creates_since() {
-	jq -c --arg ns "$NS" --argjson t "$1" 'select(.stage == "ResponseComplete" and .verb == "create" and
+	# to the microsecond: the scale-out's last creates share the second of the scale-in's start
+	jq -c --arg ns "$NS" --argjson t "$1" '
+		def received: (.requestReceivedTimestamp | capture("^(?<s>[^.Z]+)(\\.(?<f>[0-9]+))?Z$")) as $c |
+			(($c.s + "Z") | fromdate) + (("0." + ($c.f // "0")) | tonumber);
+		select(.stage == "ResponseComplete" and .verb == "create" and
 		.objectRef.resource == "virtualmachines" and .objectRef.namespace == $ns and
-		.responseStatus.code == 201 and (.requestReceivedTimestamp | sub("\\.[0-9]+Z$"; "Z") | fromdate) >= $t)' \
+		.responseStatus.code == 201 and received >= $t)' \
 		"$VMPOOLD_CLUSTER_DIR/audit.log" | wc -l
 }
 
@@ -149,7 +153,7 @@ case_fault_scale_in() {
 	: >"$samples"
 	live_sampler "$samples" &
 	sampler=$!
-	t0=$(date +%s)
+	t0=$(date +%s.%N)
 	# half the connections cut at 5 to 200 KB (a list of 150 VMs is larger), from the start
 	fproxy_set "cut=0.5&cutmin=5000&cutmax=200000" || return 1
 	kc scale vmpool si --replicas 20 >/dev/null || return 1
