@@ -178,9 +178,15 @@ struct pstate {
 	char *fail_reason, *fail_message;
 	long long warned_gen;
 	const char *progress; /* PROGRESS_* or "" (nothing to do); NULL before the first pass */
-	/* slow start for creates, as client-go's slowStartBatch: 1, 2, 4, ... up to the burst;
-	 * every create that succeeds adds one, a failed one starts again at 1 */
+	/* slow start for creates, as client-go's slowStartBatch: at most create_window creates
+	 * of a pass are out at once (1, then every create that succeeds adds one: 1, 2, 4, ...
+	 * up to the burst); the pass's other creates are held and sent as RESULTs come in, not
+	 * as the watcher shows them; a failed create drops the held ones and starts again at 1 */
 	long create_window;
+	long creating; /* creates sent and not answered */
+	struct plan_act *held;
+	size_t nheld, heldpos;
+	long long held_gen; /* the pool generation the held creates were planned for */
 };
 
 struct planner {

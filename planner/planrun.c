@@ -44,6 +44,20 @@ struct removal {
 	int preserve;
 };
 
+/* forgets the creates a pass still holds back (they never got an expectation) */
+static void planrun_drop_held(struct pstate *ps)
+{
+	size_t i;
+
+	for (i = ps->heldpos; i < ps->nheld; i++) {
+		json_object_put(ps->held[i].body);
+		free(ps->held[i].rv);
+	}
+	free(ps->held);
+	ps->held = NULL;
+	ps->nheld = ps->heldpos = 0;
+}
+
 static void planrun_pstate_free(void *p)
 {
 	struct pstate *ps = p;
@@ -56,6 +70,7 @@ static void planrun_pstate_free(void *p)
 	free(ps->message);
 	free(ps->fail_reason);
 	free(ps->fail_message);
+	planrun_drop_held(ps);
 	free(ps);
 }
 
@@ -505,16 +520,57 @@ static void planrun_invalid(struct planner *p, struct pstate *ps, struct plan_ou
 	planrun_set_result(p, ps, 0, out->reason, out->message);
 }
 
-/* a new pass with actions: its RESULTs decide the sync result */
-static void planrun_actions(struct planner *p, struct pstate *ps, struct plan_out *out)
+static long planrun_window(const struct pstate *ps)
 {
+	return ps->create_window > 0 ? ps->create_window : 1;
+}
+
+/* sends held creates while the slow-start window has room */
+static void planrun_release(struct planner *p, struct pstate *ps)
+{
+	struct plan_act *a;
+
+	while (
+	    ps->heldpos < ps->nheld && ps->creating < planrun_window(ps) && planrun_can_send(p)) {
+		a = &ps->held[ps->heldpos++];
+		if (planrun_send(p, ps, a, ps->pass) == 0) {
+			ps->pending++;
+			ps->creating++;
+		}
+		json_object_put(a->body);
+		free(a->rv);
+	}
+	if (ps->heldpos == ps->nheld)
+		planrun_drop_held(ps);
+}
+
+/* a new pass with actions: its RESULTs decide the sync result. Creates beyond the
+ * slow-start window are held (the action moves out of out) */
+static void planrun_actions(
+    struct planner *p, struct pstate *ps, struct plan_out *out, long long gen)
+{
+	struct plan_act *a;
 	size_t i;
 
+	planrun_drop_held(ps);
 	ps->pass = ++p->next_pass;
 	ps->pending = ps->failed = ps->aborted = 0;
+	ps->creating = 0;
+	ps->held_gen = gen;
 	for (i = 0; i < out->nacts; i++) {
-		if (planrun_send(p, ps, &out->acts[i], ps->pass) == 0)
+		a = &out->acts[i];
+		if (a->kind == EXPECT_CREATE && !p->actions_stdout &&
+		    ps->creating >= planrun_window(ps)) {
+			ps->held = xreallocarray(ps->held, ps->nheld + 1, sizeof(*ps->held));
+			ps->held[ps->nheld++] = *a;
+			a->body = NULL;
+			a->rv = NULL;
+			continue;
+		}
+		if (planrun_send(p, ps, a, ps->pass) == 0) {
 			ps->pending++;
+			ps->creating += a->kind == EXPECT_CREATE;
+		}
 	}
 	if (p->actions_stdout)
 		ps->pending = 0;
@@ -528,6 +584,7 @@ static void planrun_plan(
 	struct plan_in in;
 	struct plan_out out;
 	double now = now_mono();
+	long long gen;
 
 	free(ps->uid);
 	ps->uid = xstrdup(obj_uid(pool) ? obj_uid(pool) : "");
@@ -550,8 +607,7 @@ static void planrun_plan(
 	in.wallnow = now_real();
 	in.exp = p->exp;
 	in.burst = (int)p->burst;
-	/* printed actions get no RESULT to open the window: no slow start in a replay */
-	in.create_cap = p->actions_stdout ? 0 : ps->create_window > 0 ? (int)ps->create_window : 1;
+	in.create_cap = 0; /* the slow-start window applies when the creates are sent */
 	in.seed = p->seed >= 0 ? (unsigned int)p->seed : (unsigned int)random();
 	in.now = now;
 	in.warned_gen = ps->warned_gen;
@@ -559,6 +615,10 @@ static void planrun_plan(
 		log_warnx(key, "pool without name or uid; not planned");
 		return;
 	}
+	if (obj_int(pool, "metadata.generation", &gen) == -1)
+		gen = -1;
+	if (!out.gated || (ps->nheld > ps->heldpos && gen != ps->held_gen))
+		planrun_drop_held(ps); /* a pass that may plan creates anew, or a new spec */
 	if (!out.invalid && planrun_can_send(p))
 		planrun_set_progress(p, ps, planrun_progress(ps, &out));
 	if (out.invalid)
@@ -566,7 +626,7 @@ static void planrun_plan(
 	else if (!planrun_can_send(p))
 		log_debug(key, "actuator not connected: %zu actions wait", out.nacts);
 	else if (out.nacts > 0)
-		planrun_actions(p, ps, &out);
+		planrun_actions(p, ps, &out, gen);
 	else if (ps->pending == 0) {
 		planrun_set_result(p, ps, 1, NULL, NULL);
 		queue_ok(p->q, key);
@@ -658,18 +718,24 @@ static void planrun_pass_result(
 	}
 }
 
-/* a create's RESULT moves the pool's slow-start window */
-static void planrun_slow_start(struct planner *p, struct pstate *ps, int ok, int unknown)
+/* a create's RESULT moves the pool's slow-start window and lets held creates go; a failed
+ * one stops the pass's other creates (client-go: stop at the first failure) */
+static void planrun_slow_start(
+    struct planner *p, struct pstate *ps, const struct outstanding *o, int ok, int unknown)
 {
-	long w = ps->create_window > 0 ? ps->create_window : 1;
+	long w = planrun_window(ps);
 
-	if (unknown)
+	if (o->pass != 0 && o->pass == ps->pass && ps->creating > 0)
+		ps->creating--;
+	if (!unknown && !ok) {
+		ps->create_window = 1;
+		planrun_drop_held(ps);
 		return;
-	if (!ok)
-		w = 1;
-	else if (w < p->burst)
-		w++;
-	ps->create_window = w;
+	}
+	if (!unknown && w < p->burst)
+		ps->create_window = w + 1;
+	if (o->pass != 0 && o->pass == ps->pass)
+		planrun_release(p, ps);
 }
 
 void planrun_result(struct planner *p, json_object *body)
@@ -703,7 +769,7 @@ void planrun_result(struct planner *p, json_object *body)
 	if (!ok && o->uid != NULL && strcmp(o->op, ACT_DELETE_VM) == 0)
 		pmap_del(p->removed, o->uid);
 	if ((ps = pmap_get(p->pools, o->key)) != NULL && strcmp(o->op, ACT_CREATE_VM) == 0)
-		planrun_slow_start(p, ps, ok, unknown);
+		planrun_slow_start(p, ps, o, ok, unknown);
 	if (!ok) {
 		log_warnx(o->key, "action %lld %s %s failed: %s", id, o->op, log_escape(o->name),
 		    log_escape(err));
@@ -720,6 +786,8 @@ static void planrun_reset_pending(const char *key, void *val, void *arg)
 	struct pstate *ps = val;
 
 	ps->pending = 0;
+	ps->creating = 0;
+	planrun_drop_held(ps);
 }
 
 /* the keys of outstanding actions with a body (creates and deletes) */

@@ -515,10 +515,11 @@ static void scenario_scale_out(void)
 	          strcmp(obj_str(a, "body.metadata.ownerReferences.0.uid"), PUID) == 0,
 	    "create body owned by the pool");
 	answer_from(0);
-	wset("vm", mkvm("p-0", 1));
-	check(wait_actions(3, 5000), "p-0 created and seen: the window doubles to 2");
+	check(wait_actions(3, 5000),
+	    "p-0 answered: the window doubles to 2, without waiting for the watcher");
 	settle(300);
 	check_actions(1, "create_vm:p-1,create_vm:p-2", "scale out goes on with two creates");
+	wset("vm", mkvm("p-0", 1));
 }
 
 static long long action_id(size_t i)
