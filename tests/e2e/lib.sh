@@ -49,6 +49,18 @@ wait_ge() {
 
 # VMs of $NS that still carry any finalizer
 vms_finalized() { kc get vm -o json | jq '[.items[] | select(.metadata.finalizers != null)] | length'; }
+# pools and VMs of $NS still there or carrying a finalizer (0: the controller is done with them)
+ns_unfinished() {
+	echo $(($(kc get vmpool -o name 2>/dev/null | wc -l) + $(vms_finalized 2>/dev/null || echo 1)))
+}
+# strips every finalizer from what is left of kind KIND in all namespaces (a test cluster's
+# CRDs can then be deleted even when a stopped controller left objects behind)
+strip_finalizers() { # KIND
+	kubectl get "$1" -A -o json 2>/dev/null | jq -r '.items[] | select(.metadata.finalizers != null) |
+		"\(.metadata.namespace) \(.metadata.name)"' | while read -r ns name; do
+		kubectl -n "$ns" patch "$1" "$name" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1
+	done
+}
 
 expect_eq() { # actual expected what
 	[ "$1" == "$2" ] || fail "$3: got '$1', want '$2'"

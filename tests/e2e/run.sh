@@ -60,8 +60,12 @@ discovery_ready() {
 
 # KubeVirt's CRDs (or ours) plus the minimal CDI DataVolume CRD, which both phases use
 install_crds() { # FILE...
+	# a CRD goes only once its objects have: none may wait for a controller that has stopped
+	strip_finalizers vmpool
+	strip_finalizers vm
 	kubectl delete crd virtualmachinepools.pool.kubevirt.io virtualmachines.kubevirt.io \
-		virtualmachineinstances.kubevirt.io datavolumes.cdi.kubevirt.io --ignore-not-found --wait=true >/dev/null 2>&1
+		virtualmachineinstances.kubevirt.io datavolumes.cdi.kubevirt.io --ignore-not-found --wait=true \
+		--timeout=120s >/dev/null 2>&1 || { echo "e2e: the old CRDs did not go" >&2; return 1; }
 	local f
 	for f in "$@" tests/crds/datavolume-minimal.yaml; do kubectl create -f "$f" >/dev/null || return 1; done
 	kubectl wait --for condition=established --timeout=60s crd/virtualmachinepools.pool.kubevirt.io \
@@ -100,7 +104,8 @@ run_case() { # PHASE CASE
 	fproxy_reset
 	# let the controller clean its pools up before it stops, so the namespace can go
 	kubectl -n "$NS" delete vmpool --all --wait=false >/dev/null 2>&1
-	wait_eq 30 0 vms_finalized
+	# the pools too: the planner removes a pool's own finalizer last
+	wait_eq 30 0 ns_unfinished
 	stop_controller >>"$CASE_OUT/case.log" 2>&1 || rc=1
 	if declare -F "teardown_$name" >/dev/null; then "teardown_$name" >>"$CASE_OUT/case.log" 2>&1 || rc=1; fi
 	fproxy_stop
