@@ -32,20 +32,6 @@
 #include "../support/stagekit.h"
 #include "timeutil.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			passed++;                                                                  \
-		} else {                                                                           \
-			failed++;                                                                  \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fprintf(stderr, "\n");                                                     \
-		}                                                                                  \
-	} while (0)
-
 struct planner {
 	struct link *link;
 	int up;
@@ -160,27 +146,27 @@ static void test_good_actions(struct planner *p)
 	r = act(p, 1,
 	    "{\"id\":1,\"op\":\"create_vm\",\"namespace\":\"ns\",\"name\":\"p-0\","
 	    "\"body\":{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\"}" POOL EV "}");
-	CHECK(result_is(r, 1, NULL), "create_vm ok");
+	STAGEKIT_CHECK(result_is(r, 1, NULL), "create_vm ok");
 	r = act(p, 2,
 	    "{\"id\":2,\"op\":\"delete_vm\",\"namespace\":\"ns\",\"name\":\"p-0\","
 	    "\"uid\":\"u1\"" POOL "}");
-	CHECK(result_is(r, 1, NULL), "delete_vm ok");
+	STAGEKIT_CHECK(result_is(r, 1, NULL), "delete_vm ok");
 	r = act(p, 3,
 	    "{\"id\":3,\"op\":\"patch_vm\",\"namespace\":\"ns\",\"name\":\"p-0\","
 	    "\"patch\":[{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]}");
-	CHECK(result_is(r, 1, NULL), "patch_vm ok");
+	STAGEKIT_CHECK(result_is(r, 1, NULL), "patch_vm ok");
 	r = act(p, 4,
 	    "{\"id\":4,\"op\":\"patch_pool\",\"namespace\":\"ns\",\"name\":\"p\","
 	    "\"patch\":[{\"op\":\"add\",\"path\":\"/metadata/finalizers\",\"value\":[]}]}");
-	CHECK(result_is(r, 1, NULL), "patch_pool ok");
+	STAGEKIT_CHECK(result_is(r, 1, NULL), "patch_pool ok");
 	r = act(p, 5,
 	    "{\"id\":5,\"op\":\"event\",\"namespace\":\"ns\",\"name\":\"p\",\"uid\":\"pu\"" EV "}");
-	CHECK(result_is(r, 1, NULL), "event ok");
+	STAGEKIT_CHECK(result_is(r, 1, NULL), "event ok");
 	/* unknown keys are ignored */
 	r = act(p, 6,
 	    "{\"id\":6,\"op\":\"delete_vm\",\"namespace\":\"ns\",\"name\":\"p-1\","
 	    "\"extra\":[1,2,3]}");
-	CHECK(result_is(r, 1, NULL), "unknown keys ignored");
+	STAGEKIT_CHECK(result_is(r, 1, NULL), "unknown keys ignored");
 }
 
 static void test_bad_actions(struct planner *p)
@@ -209,15 +195,15 @@ static void test_bad_actions(struct planner *p)
 
 	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		r = act(p, bad[i].id, bad[i].json);
-		CHECK(result_is(r, 0, "BadRequest") && obj_str(r, "message") != NULL &&
-		          obj_str(r, "message")[0] != '\0',
+		STAGEKIT_CHECK(result_is(r, 0, "BadRequest") && obj_str(r, "message") != NULL &&
+		                   obj_str(r, "message")[0] != '\0',
 		    "bad action %lld -> BadRequest", bad[i].id);
 	}
 	/* an ill-typed id is answered with id 0 */
 	r = act(
 	    p, 0, "{\"id\":\"seven\",\"op\":\"delete_vm\",\"namespace\":\"ns\",\"name\":\"x\"}");
-	CHECK(result_is(r, 0, "BadRequest"), "ill-typed id -> BadRequest id 0");
-	CHECK(link_is_up(p->link), "link stays up after bad actions");
+	STAGEKIT_CHECK(result_is(r, 0, "BadRequest"), "ill-typed id -> BadRequest id 0");
+	STAGEKIT_CHECK(link_is_up(p->link), "link stays up after bad actions");
 }
 
 /* a raw connection sending garbage is closed; returns 1 if EOF was seen */
@@ -286,12 +272,12 @@ static void test_two_planners(struct planner *p, const char *sock)
 	json_object *r1, *r2;
 
 	planner_open(&q, sock);
-	CHECK(wait_up(&q, 5), "second planner link up");
+	STAGEKIT_CHECK(wait_up(&q, 5), "second planner link up");
 	/* the same id on both links: each gets its own answer */
 	r1 = act(&q, 40, "{\"id\":40,\"op\":\"delete_vm\",\"namespace\":\"ns\",\"name\":\"a\"}");
 	r2 = act(p, 40, "{\"id\":40,\"op\":\"reboot\",\"namespace\":\"ns\",\"name\":\"a\"}");
-	CHECK(result_is(r1, 1, NULL), "planner 2 gets its ok");
-	CHECK(result_is(r2, 0, "BadRequest"), "planner 1 gets its BadRequest");
+	STAGEKIT_CHECK(result_is(r1, 1, NULL), "planner 2 gets its ok");
+	STAGEKIT_CHECK(result_is(r2, 0, "BadRequest"), "planner 1 gets its BadRequest");
 	planner_close(&q);
 }
 
@@ -533,14 +519,14 @@ static void test_api_refused(struct planner *p)
 	r = act(p, 180,
 	    "{\"id\":180,\"op\":\"delete_vmi\",\"namespace\":\"ns\",\"name\":\"v\","
 	    "\"propagation\":\"Sideways\"}");
-	CHECK(result_is(r, 0, "BadRequest"), "bad propagation -> BadRequest");
+	STAGEKIT_CHECK(result_is(r, 0, "BadRequest"), "bad propagation -> BadRequest");
 	r = act(p, 181, "{\"id\":181,\"op\":\"update_vm\",\"namespace\":\"ns\",\"name\":\"v\"}");
-	CHECK(result_is(r, 0, "BadRequest"), "update_vm without body -> BadRequest");
+	STAGEKIT_CHECK(result_is(r, 0, "BadRequest"), "update_vm without body -> BadRequest");
 	r = act(p, 182,
 	    "{\"id\":182,\"op\":\"patch_dv\",\"namespace\":\"ns\",\"name\":\"v\",\"patch\":[]}");
-	CHECK(result_is(r, 0, "BadRequest"), "patch_dv with an empty patch -> BadRequest");
-	CHECK(json_object_array_length(api_reqs) == 0, "refused actions make no API call (%s)",
-	    obj_json(api_reqs));
+	STAGEKIT_CHECK(result_is(r, 0, "BadRequest"), "patch_dv with an empty patch -> BadRequest");
+	STAGEKIT_CHECK(json_object_array_length(api_reqs) == 0,
+	    "refused actions make no API call (%s)", obj_json(api_reqs));
 }
 
 /* an update that fails posts its fail_event with the API's message appended */
@@ -564,10 +550,11 @@ static void test_api_fail_event(struct planner *p)
 	    "\"body\":" VMOBJ("stale") POOL
 	    ",\"fail_event\":{\"type\":\"Warning\",\"reason\":\"FailedUpdate\","
 	    "\"message\":\"update failed\"}}");
-	CHECK(result_is(r, 0, "Conflict"), "update_vm conflict -> failure");
+	STAGEKIT_CHECK(result_is(r, 0, "Conflict"), "update_vm conflict -> failure");
 	for (end = now_mono() + 5; !api_event_seen() && now_mono() < end;)
 		loop_briefly(NULL);
-	CHECK(api_event_seen(), "fail_event posted with the API message (%s)", obj_json(api_reqs));
+	STAGEKIT_CHECK(
+	    api_event_seen(), "fail_event posted with the API message (%s)", obj_json(api_reqs));
 }
 
 static void test_api(const char *bin, const char *tmp)
@@ -583,20 +570,20 @@ static void test_api(const char *bin, const char *tmp)
 	snprintf(logp, sizeof logp, "%s/actuator-api.log", tmp);
 	snprintf(rundir, sizeof rundir, "%s/run-api", tmp);
 	stagekit_write_kubeconfig(kc, port, TOKEN, NULL);
-	CHECK(api_listen(port) == 0, "fake API listens on %d", port);
+	STAGEKIT_CHECK(api_listen(port) == 0, "fake API listens on %d", port);
 	pid = stagekit_spawn(bin, argv, logp);
 	sock = link_sock_path(rundir, LINK_ACTUATOR);
 	planner_open(&p, sock);
-	CHECK(wait_up(&p, 10), "planner link up (API actuator)");
+	STAGEKIT_CHECK(wait_up(&p, 10), "planner link up (API actuator)");
 	for (i = 0; i < sizeof api_cases / sizeof api_cases[0]; i++)
-		CHECK(api_case_run(&p, &api_cases[i]), "API case %lld", api_cases[i].id);
+		STAGEKIT_CHECK(api_case_run(&p, &api_cases[i]), "API case %lld", api_cases[i].id);
 	test_api_refused(&p);
 	test_api_fail_event(&p);
 
 	kill(pid, SIGTERM);
 	rc = wait_exit(pid, 10);
-	CHECK(rc == 0, "API actuator: SIGTERM exits 0 (got %d)", rc);
-	if (failed > 0)
+	STAGEKIT_CHECK(rc == 0, "API actuator: SIGTERM exits 0 (got %d)", rc);
+	if (stagekit_failed > 0)
 		fprintf(stderr, "actuator log kept: %s\n", logp);
 	else
 		unlink(logp);
@@ -627,27 +614,27 @@ int main(void)
 	base = event_base_new();
 	pid = spawn(bin, rundir);
 	planner_open(&p, sock);
-	CHECK(wait_up(&p, 10), "planner link up");
+	STAGEKIT_CHECK(wait_up(&p, 10), "planner link up");
 
 	test_good_actions(&p);
 	test_bad_actions(&p);
-	CHECK(garbage_closed(sock), "garbage frame closes the raw link");
-	CHECK(kill(pid, 0) == 0 && waitpid(pid, NULL, WNOHANG) == 0, "actuator alive");
+	STAGEKIT_CHECK(garbage_closed(sock), "garbage frame closes the raw link");
+	STAGEKIT_CHECK(kill(pid, 0) == 0 && waitpid(pid, NULL, WNOHANG) == 0, "actuator alive");
 	r = act(&p, 30, "{\"id\":30,\"op\":\"delete_vm\",\"namespace\":\"ns\",\"name\":\"x\"}");
-	CHECK(result_is(r, 1, NULL), "planner link still works after garbage");
+	STAGEKIT_CHECK(result_is(r, 1, NULL), "planner link still works after garbage");
 	test_two_planners(&p, sock);
 
 	/* reconnect: drop our link, the client reconnects by itself */
 	link_close(p.link, "test");
-	CHECK(wait_up(&p, 10), "planner link reconnects");
+	STAGEKIT_CHECK(wait_up(&p, 10), "planner link reconnects");
 	r = act(&p, 31,
 	    "{\"id\":31,\"op\":\"patch_vm\",\"namespace\":\"ns\",\"name\":\"x\","
 	    "\"patch\":[{\"op\":\"test\",\"path\":\"/a\",\"value\":1}]}");
-	CHECK(result_is(r, 1, NULL), "actions work after reconnect");
+	STAGEKIT_CHECK(result_is(r, 1, NULL), "actions work after reconnect");
 
 	kill(pid, SIGTERM);
 	rc = wait_exit(pid, 10);
-	CHECK(rc == 0, "SIGTERM exits 0 (got %d)", rc);
+	STAGEKIT_CHECK(rc == 0, "SIGTERM exits 0 (got %d)", rc);
 	planner_close(&p);
 	rmdir(rundir);
 
@@ -655,8 +642,7 @@ int main(void)
 
 	event_base_free(base);
 	free(sock);
-	if (failed == 0)
+	if (stagekit_failed == 0)
 		rmdir(tmpl);
-	printf("test_actuator: %d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return stagekit_summary("test_actuator");
 }

@@ -25,20 +25,6 @@
 #include "timeutil.h"
 #include "../support/stagekit.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			passed++;                                                                  \
-		} else {                                                                           \
-			failed++;                                                                  \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fprintf(stderr, "\n");                                                     \
-		}                                                                                  \
-	} while (0)
-
 #define NREQ 64
 
 static struct event_base *base;
@@ -159,17 +145,17 @@ static void test_outage(void)
 	first = st.attempts;
 	run_for(4.0);
 	kube_get_stats(k, &st);
-	CHECK(!all_done(c, 1), "writes wait during the outage instead of failing");
-	CHECK(st.attempts - first >= 2 && st.attempts - first <= 6,
+	STAGEKIT_CHECK(!all_done(c, 1), "writes wait during the outage instead of failing");
+	STAGEKIT_CHECK(st.attempts - first >= 2 && st.attempts - first <= 6,
 	    "4 s refused: %lu attempts after the first %lu (one probe at a time, shared "
 	    "backoff; not one per request)",
 	    st.attempts - first, first);
-	CHECK(st.outages == 1, "one outage counted (%lu)", st.outages);
-	CHECK(stagekit_http_serve(base, port, serve, &http) == 0, "fake server listens");
-	CHECK(run(c, 20, 15), "every write answered once the server is back");
+	STAGEKIT_CHECK(st.outages == 1, "one outage counted (%lu)", st.outages);
+	STAGEKIT_CHECK(stagekit_http_serve(base, port, serve, &http) == 0, "fake server listens");
+	STAGEKIT_CHECK(run(c, 20, 15), "every write answered once the server is back");
 	for (i = 0; i < 20; i++)
 		ok += c[i].status == 201 && !c[i].unknown;
-	CHECK(ok == 20, "all 20 writes succeeded (%d)", ok);
+	STAGEKIT_CHECK(ok == 20, "all 20 writes succeeded (%d)", ok);
 	kube_free(k);
 	evhttp_free(http);
 }
@@ -190,12 +176,13 @@ static void test_retry_after(void)
 	run_for(0.3); /* the 429 has come back */
 	for (i = 1; i < 6; i++)
 		post(k, &c[i]);
-	CHECK(run(c, 6, 10), "all answered");
+	STAGEKIT_CHECK(run(c, 6, 10), "all answered");
 	for (i = 1; i < S.n; i++)
 		in_hold += S.t[i] - S.t[0] < 0.9;
-	CHECK(S.n == 7 && in_hold == 0, "no request within the hold (%d of %d)", in_hold, S.n);
+	STAGEKIT_CHECK(
+	    S.n == 7 && in_hold == 0, "no request within the hold (%d of %d)", in_hold, S.n);
 	for (i = 0; i < 6; i++)
-		CHECK(c[i].status == 201, "write %d: %ld", i, c[i].status);
+		STAGEKIT_CHECK(c[i].status == 201, "write %d: %ld", i, c[i].status);
 	kube_free(k);
 	evhttp_free(http);
 }
@@ -216,13 +203,13 @@ static void test_retries_rate_limited(void)
 	stagekit_http_serve(base, port, serve, &http);
 	for (i = 0; i < 6; i++)
 		post(k, &c[i]);
-	CHECK(run(c, 6, 15), "all answered");
+	STAGEKIT_CHECK(run(c, 6, 15), "all answered");
 	for (i = 0; i < S.n; i++) {
 		for (n = 0, j = i; j < S.n && S.t[j] - S.t[i] < 1.0; j++)
 			n++;
 		most = n > most ? n : most;
 	}
-	CHECK(
+	STAGEKIT_CHECK(
 	    S.n == 12 && most <= 6, "%d requests, at most %d in any second (qps 5 + 1)", S.n, most);
 	kube_free(k);
 	evhttp_free(http);
@@ -251,14 +238,17 @@ static void test_outcomes(void)
 
 	stagekit_http_serve(base, port, serve, &http);
 	one(port, "POST", 504, 504, &c);
-	CHECK(c.done && c.status == 504 && c.unknown, "504 on every attempt of a write: unknown");
+	STAGEKIT_CHECK(
+	    c.done && c.status == 504 && c.unknown, "504 on every attempt of a write: unknown");
 	one(port, "POST", 504, 409, &c);
-	CHECK(c.done && c.status == 409 && !c.unknown && strcmp(c.reason, "AlreadyExists") == 0,
+	STAGEKIT_CHECK(
+	    c.done && c.status == 409 && !c.unknown && strcmp(c.reason, "AlreadyExists") == 0,
 	    "504 then AlreadyExists: known (%ld %s, unknown %d)", c.status, c.reason, c.unknown);
 	one(port, "POST", 503, 400, &c);
-	CHECK(c.done && c.status == 400 && !c.unknown, "503 is a refusal, then 400: failed");
+	STAGEKIT_CHECK(
+	    c.done && c.status == 400 && !c.unknown, "503 is a refusal, then 400: failed");
 	one(port, "GET", 504, 504, &c);
-	CHECK(c.done && c.status == 504 && !c.unknown, "a GET is never unknown");
+	STAGEKIT_CHECK(c.done && c.status == 504 && !c.unknown, "a GET is never unknown");
 	evhttp_free(http);
 }
 
@@ -291,7 +281,8 @@ static void test_forbidden_once(void)
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
-	CHECK(all_done(c, 5) && c[0].status == 403, "forbidden: answered at once, not retried");
+	STAGEKIT_CHECK(
+	    all_done(c, 5) && c[0].status == 403, "forbidden: answered at once, not retried");
 	f = fdopen(fd, "r");
 	rewind(f);
 	while (fgets(line, sizeof line, f) != NULL)
@@ -299,8 +290,8 @@ static void test_forbidden_once(void)
 		         strstr(line, "not allowed to list virtualmachines.kubevirt.io") != NULL;
 	fclose(f);
 	unlink(path);
-	CHECK(lines == 2, "one warning per verb and resource (%d lines)", lines);
-	CHECK(S.n == 5, "no retry of a 403 (%d requests)", S.n);
+	STAGEKIT_CHECK(lines == 2, "one warning per verb and resource (%d lines)", lines);
+	STAGEKIT_CHECK(S.n == 5, "no retry of a 403 (%d requests)", S.n);
 	kube_free(k);
 	evhttp_free(http);
 }
@@ -315,6 +306,5 @@ int main(void)
 	test_retries_rate_limited();
 	test_forbidden_once();
 	event_base_free(base);
-	printf("test_kube: %d passed, %d failed\n", passed, failed);
-	return failed > 0;
+	return stagekit_summary("test_kube");
 }

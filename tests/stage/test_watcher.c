@@ -600,25 +600,9 @@ static int sub_has(struct sub *s, const char *key)
 
 /* ---- the test driver ---- */
 
-static int passed, failed;
 static pid_t child = -1;
 static int child_status = -1;
 static char tmpdir[256];
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", ok ? "ok" : "FAIL");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	if (ok)
-		passed++;
-	else
-		failed++;
-}
 
 static void tw_tick(evutil_socket_t fd, short ev, void *arg)
 {
@@ -691,12 +675,12 @@ static void tw_config_errors(const char *bin)
 	snprintf(log, sizeof(log), "%s/config.log", tmpdir);
 	pid = tw_spawn(bin, bad_kc, log);
 	waitpid(pid, &st, 0);
-	check(WIFEXITED(st) && WEXITSTATUS(st) == EXIT_CONFIG,
+	stagekit_check(WIFEXITED(st) && WEXITSTATUS(st) == EXIT_CONFIG,
 	    "unreadable kubeconfig exits %d (status %d)", EXIT_CONFIG, WEXITSTATUS(st));
 	pid = tw_spawn(bin, bad_flag, log);
 	waitpid(pid, &st, 0);
-	check(WIFEXITED(st) && WEXITSTATUS(st) == EXIT_CONFIG, "a bad flag exits %d (status %d)",
-	    EXIT_CONFIG, WEXITSTATUS(st));
+	stagekit_check(WIFEXITED(st) && WEXITSTATUS(st) == EXIT_CONFIG,
+	    "a bad flag exits %d (status %d)", EXIT_CONFIG, WEXITSTATUS(st));
 }
 
 /* ---- expectations ---- */
@@ -896,28 +880,30 @@ static void tw_first_sync(struct sub *a)
 {
 	json_object *rev;
 
-	check(tw_wait(tw_synced_cond, a, 20), "subscriber A got a snapshot");
-	check(tw_exact(a, 1), "snapshot holds exactly the listed objects (%d)",
+	stagekit_check(tw_wait(tw_synced_cond, a, 20), "subscriber A got a snapshot");
+	stagekit_check(tw_exact(a, 1), "snapshot holds exactly the listed objects (%d)",
 	    json_object_object_length(a->picture));
-	check(json_object_object_length(a->snap) == json_object_object_length(a->picture),
+	stagekit_check(json_object_object_length(a->snap) == json_object_object_length(a->picture),
 	    "everything came inside SYNC_BEGIN/SYNC_END");
-	check(fk.continues >= 3, "lists were paged (%d continue requests)", fk.continues);
-	check(tw_no_managed_fields(a), "managedFields dropped");
-	check(!sub_has(a, "rev/t1/sts-rev") && !sub_has(a, "rev/t2/bare-rev"),
+	stagekit_check(fk.continues >= 3, "lists were paged (%d continue requests)", fk.continues);
+	stagekit_check(tw_no_managed_fields(a), "managedFields dropped");
+	stagekit_check(!sub_has(a, "rev/t1/sts-rev") && !sub_has(a, "rev/t2/bare-rev"),
 	    "revisions not owned by a pool are not published");
 	rev = json_object_object_get(a->picture, "rev/t1/p1-rev");
-	check(rev != NULL && strcmp(jstr(rev, "kind", NULL) ?: "", "ControllerRevision") == 0 &&
-	          strcmp(jstr(rev, "apiVersion", NULL) ?: "", "apps/v1") == 0,
+	stagekit_check(rev != NULL &&
+	                   strcmp(jstr(rev, "kind", NULL) ?: "", "ControllerRevision") == 0 &&
+	                   strcmp(jstr(rev, "apiVersion", NULL) ?: "", "apps/v1") == 0,
 	    "kind/apiVersion filled in for list items");
-	check(fk.unauthorized == 0, "bearer token sent (%d unauthorized)", fk.unauthorized);
-	check(sub_has(a, "pvc/t1/vm-0-disk") && sub_has(a, "pvc/t2/vm-1-disk"),
+	stagekit_check(
+	    fk.unauthorized == 0, "bearer token sent (%d unauthorized)", fk.unauthorized);
+	stagekit_check(sub_has(a, "pvc/t1/vm-0-disk") && sub_has(a, "pvc/t2/vm-1-disk"),
 	    "PVCs controlled by a VM are published");
-	check(!sub_has(a, "pvc/t1/loose-pvc") && !sub_has(a, "pvc/t1/dv-pvc") &&
-	          !sub_has(a, "pvc/t2/ref-pvc"),
+	stagekit_check(!sub_has(a, "pvc/t1/loose-pvc") && !sub_has(a, "pvc/t1/dv-pvc") &&
+	                   !sub_has(a, "pvc/t2/ref-pvc"),
 	    "PVCs without a VM controller (none, DataVolume, non-controller ref) are not");
-	check(tw_trimmed(json_object_object_get(a->picture, "pvc/t1/vm-0-disk")),
+	stagekit_check(tw_trimmed(json_object_object_get(a->picture, "pvc/t1/vm-0-disk")),
 	    "a published PVC is trimmed to its metadata (no spec, status, annotations)");
-	check(fk.res[FR_DV].requests >= 1 && a->syncs == 1,
+	stagekit_check(fk.res[FR_DV].requests >= 1 && a->syncs == 1,
 	    "datavolumes answering 404 (%d requests) still let the snapshot end",
 	    fk.res[FR_DV].requests);
 }
@@ -950,7 +936,8 @@ static void tw_pvc_quiet(struct sub *a)
 	fake_put(FR_PVC, pvc, 0);
 	fake_put(FR_PVC, fake_pvc("t1", "sentinel-2", "VirtualMachine", 1), 0);
 	seen = tw_wait_key(a, "pvc/t1/sentinel-2", 1, 10);
-	check(seen && a->sets == sets + 1 && strcmp(tw_rv_of(a, "pvc/t1/vm-new-disk"), rv) == 0,
+	stagekit_check(
+	    seen && a->sets == sets + 1 && strcmp(tw_rv_of(a, "pvc/t1/vm-new-disk"), rv) == 0,
 	    "a PVC change outside the kept metadata is not published (%d sets, 1 expected)",
 	    a->sets - sets);
 	pvc = fake_pvc("t1", "vm-new-disk", "VirtualMachine", 1);
@@ -958,33 +945,36 @@ static void tw_pvc_quiet(struct sub *a)
 	    json_object_object_get(json_object_object_get(pvc, "metadata"), "labels"), "tier",
 	    json_object_new_string("gold"));
 	fake_put(FR_PVC, pvc, 0);
-	check(tw_wait(tw_pvc_label_cond, a, 10), "a PVC label change is published");
+	stagekit_check(tw_wait(tw_pvc_label_cond, a, 10), "a PVC label change is published");
 }
 
 static void tw_pvc_events(struct sub *a)
 {
 	fake_put(FR_PVC, fake_pvc("t1", "vm-new-disk", "VirtualMachine", 1), 0);
-	check(tw_wait_key(a, "pvc/t1/vm-new-disk", 1, 10), "a VM-controlled PVC ADDED -> OBJ_SET");
-	check(tw_trimmed(json_object_object_get(a->picture, "pvc/t1/vm-new-disk")),
+	stagekit_check(
+	    tw_wait_key(a, "pvc/t1/vm-new-disk", 1, 10), "a VM-controlled PVC ADDED -> OBJ_SET");
+	stagekit_check(tw_trimmed(json_object_object_get(a->picture, "pvc/t1/vm-new-disk")),
 	    "a PVC from a watch event is trimmed too");
 	fake_put(FR_PVC, fake_pvc("t1", "loose-2", NULL, 0), 0);
 	fake_put(FR_PVC, fake_pvc("t1", "sentinel-disk", "VirtualMachine", 1), 0);
-	check(tw_wait_key(a, "pvc/t1/sentinel-disk", 1, 10) && !sub_has(a, "pvc/t1/loose-2"),
+	stagekit_check(
+	    tw_wait_key(a, "pvc/t1/sentinel-disk", 1, 10) && !sub_has(a, "pvc/t1/loose-2"),
 	    "a PVC ADDED without a VM controller is not published");
 	fake_put(FR_PVC, fake_pvc("t1", "vm-0-disk", NULL, 0), 0);
-	check(tw_wait_key(a, "pvc/t1/vm-0-disk", 0, 10) &&
-	          strcmp(jstr(a->deleted, "pvc/t1/vm-0-disk", NULL) ?: "", "uid-vm-0-disk") == 0,
+	stagekit_check(
+	    tw_wait_key(a, "pvc/t1/vm-0-disk", 0, 10) &&
+	        strcmp(jstr(a->deleted, "pvc/t1/vm-0-disk", NULL) ?: "", "uid-vm-0-disk") == 0,
 	    "a PVC that loses its VM controller -> OBJ_DELETE with its uid");
 	fake_put(FR_PVC, fake_pvc("t1", "vm-0-disk", "VirtualMachine", 1), 0);
-	check(
+	stagekit_check(
 	    tw_wait_key(a, "pvc/t1/vm-0-disk", 1, 10), "...and OBJ_SET when a VM adopts it again");
 	tw_pvc_quiet(a);
 	/* loses its owner while nobody watches: the relist after an expiry drops it */
 	fake_put(FR_PVC, fake_pvc("t2", "vm-1-disk", "DataVolume", 1), 1);
 	fake_expire(FR_PVC, 0);
-	check(tw_wait_key(a, "pvc/t2/vm-1-disk", 0, 10),
+	stagekit_check(tw_wait_key(a, "pvc/t2/vm-1-disk", 0, 10),
 	    "a PVC that lost its VM controller unseen is deleted by the relist");
-	check(tw_wait(tw_exact_cond, a, 5), "picture exact after PVC events");
+	stagekit_check(tw_wait(tw_exact_cond, a, 5), "picture exact after PVC events");
 }
 
 static void tw_watch_events(struct sub *a)
@@ -992,24 +982,27 @@ static void tw_watch_events(struct sub *a)
 	json_object *vm1;
 
 	fake_put(FR_VM, fake_vm("t1", "vm-new"), 0);
-	check(tw_wait_key(a, "vm/t1/vm-new", 1, 10), "ADDED -> OBJ_SET");
+	stagekit_check(tw_wait_key(a, "vm/t1/vm-new", 1, 10), "ADDED -> OBJ_SET");
 	vm1 = fake_vm("t2", "vm-1");
 	json_object_object_add(
 	    json_object_object_get(vm1, "spec"), "running", json_object_new_boolean(1));
 	fake_put(FR_VM, vm1, 0);
-	check(tw_wait(tw_exact_cond, a, 10), "MODIFIED -> OBJ_SET with the new resourceVersion");
+	stagekit_check(
+	    tw_wait(tw_exact_cond, a, 10), "MODIFIED -> OBJ_SET with the new resourceVersion");
 	fake_del(FR_VM, "t1", "vm-2", 0);
-	check(tw_wait_key(a, "vm/t1/vm-2", 0, 10), "DELETED -> OBJ_DELETE");
-	check(strcmp(jstr(a->deleted, "vm/t1/vm-2", NULL) ?: "", "uid-vm-2") == 0,
+	stagekit_check(tw_wait_key(a, "vm/t1/vm-2", 0, 10), "DELETED -> OBJ_DELETE");
+	stagekit_check(strcmp(jstr(a->deleted, "vm/t1/vm-2", NULL) ?: "", "uid-vm-2") == 0,
 	    "OBJ_DELETE carries the uid");
 	fake_put(FR_REV, fake_rev("t1", "sts-rev2", "StatefulSet"), 0);
 	fake_put(FR_REV, fake_rev("t1", "p1-rev2", "VirtualMachinePool"), 0);
 	fake_put(
 	    FR_POOL, fake_obj("VirtualMachinePool", "pool.kubevirt.io/v1beta1", "t1", "p3"), 0);
-	check(tw_wait_key(a, "pool/t1/p3", 1, 10) && tw_wait_key(a, "rev/t1/p1-rev2", 1, 10),
+	stagekit_check(
+	    tw_wait_key(a, "pool/t1/p3", 1, 10) && tw_wait_key(a, "rev/t1/p1-rev2", 1, 10),
 	    "pool and revision events published");
-	check(!sub_has(a, "rev/t1/sts-rev2"), "a watched revision not owned by a pool is skipped");
-	check(tw_exact(a, 1), "picture exact after watch events");
+	stagekit_check(
+	    !sub_has(a, "rev/t1/sts-rev2"), "a watched revision not owned by a pool is skipped");
+	stagekit_check(tw_exact(a, 1), "picture exact after watch events");
 }
 
 static void tw_garbage(struct sub *a)
@@ -1017,10 +1010,10 @@ static void tw_garbage(struct sub *a)
 	fake_garbage(FR_VM);
 	fake_garbage(FR_POOL);
 	fake_put(FR_VM, fake_vm("t1", "vm-after-garbage"), 0);
-	check(
+	stagekit_check(
 	    tw_wait_key(a, "vm/t1/vm-after-garbage", 1, 10), "events after a garbage line arrive");
-	check(tw_child_alive(), "garbage in a watch stream does not crash the watcher");
-	check(tw_wait(tw_exact_cond, a, 5), "picture exact after garbage");
+	stagekit_check(tw_child_alive(), "garbage in a watch stream does not crash the watcher");
+	stagekit_check(tw_wait(tw_exact_cond, a, 5), "picture exact after garbage");
 }
 
 static void tw_relists(struct sub *a)
@@ -1032,19 +1025,22 @@ static void tw_relists(struct sub *a)
 	fake_put(FR_VM, fake_vm("t2", "vm-silent"), 1);
 	fk.expire_continue = 1;
 	fake_expire(FR_VM, 0);
-	check(tw_wait_key(a, "vm/t2/vm-3", 0, 10),
+	stagekit_check(tw_wait_key(a, "vm/t2/vm-3", 0, 10),
 	    "after an ERROR 410 the relist deletes a vanished VM");
-	check(sub_has(a, "vm/t2/vm-silent"), "...and publishes one that appeared");
-	check(json_object_object_get_ex(a->deleted, "vm/t2/vm-3", NULL), "as an OBJ_DELETE");
-	check(fk.expire_continue == 0 && fk.lists >= lists + 2,
+	stagekit_check(sub_has(a, "vm/t2/vm-silent"), "...and publishes one that appeared");
+	stagekit_check(
+	    json_object_object_get_ex(a->deleted, "vm/t2/vm-3", NULL), "as an OBJ_DELETE");
+	stagekit_check(fk.expire_continue == 0 && fk.lists >= lists + 2,
 	    "a 410 on a continue token restarts the list (%d lists)", fk.lists - lists);
-	check(tw_wait(tw_exact_cond, a, 5), "picture exact after relist");
+	stagekit_check(tw_wait(tw_exact_cond, a, 5), "picture exact after relist");
 
 	fake_del(FR_VM, "t1", "vm-4", 1);
 	fake_expire(FR_VM, 1);
-	check(tw_wait_key(a, "vm/t1/vm-4", 0, 10), "after an HTTP 410 on rewatch it relists too");
-	check(fk.gone410 >= before + 2, "both 410 forms were served (%d)", fk.gone410 - before);
-	check(tw_wait(tw_exact_cond, a, 5), "picture exact after second relist");
+	stagekit_check(
+	    tw_wait_key(a, "vm/t1/vm-4", 0, 10), "after an HTTP 410 on rewatch it relists too");
+	stagekit_check(
+	    fk.gone410 >= before + 2, "both 410 forms were served (%d)", fk.gone410 - before);
+	stagekit_check(tw_wait(tw_exact_cond, a, 5), "picture exact after second relist");
 }
 
 static int tw_log_has(const char *path, const char *words)
@@ -1087,15 +1083,18 @@ static void tw_bad_list(struct sub *a, const char *wlog)
 {
 	struct tw_logword w = {wlog, "list failed (HTTP 200: the answer is not JSON"};
 
-	check(tw_wait(tw_vm_watched, NULL, 10), "the VM watch is open again");
+	stagekit_check(tw_wait(tw_vm_watched, NULL, 10), "the VM watch is open again");
 	fk.list_garbage = 1;
 	fake_expire(FR_VM, 0); /* an ERROR 410 event: the watcher relists */
-	check(tw_wait(tw_log_cond, &w, 10), "a list answer that is not JSON is logged as such");
-	check(!tw_log_has(wlog, "the answer is not a list"), "...and not as \"not a list\"");
+	stagekit_check(
+	    tw_wait(tw_log_cond, &w, 10), "a list answer that is not JSON is logged as such");
+	stagekit_check(
+	    !tw_log_has(wlog, "the answer is not a list"), "...and not as \"not a list\"");
 	fk.list_garbage = 0;
 	fake_put(FR_VM, fake_vm("t1", "vm-after-bad-list"), 1);
-	check(tw_wait_key(a, "vm/t1/vm-after-bad-list", 1, 20), "the retried list publishes again");
-	check(tw_wait(tw_exact_cond, a, 5), "picture exact after a bad list");
+	stagekit_check(
+	    tw_wait_key(a, "vm/t1/vm-after-bad-list", 1, 20), "the retried list publishes again");
+	stagekit_check(tw_wait(tw_exact_cond, a, 5), "picture exact after a bad list");
 }
 
 static void tw_metrics(int mport, struct sub *a)
@@ -1104,12 +1103,12 @@ static void tw_metrics(int mport, struct sub *a)
 	char want[128];
 
 	tw_http_get(mport, "/readyz", &h);
-	check(h.code == 200, "/readyz is 200 when synced (%d)", h.code);
+	stagekit_check(h.code == 200, "/readyz is 200 when synced (%d)", h.code);
 	tw_http_get(mport, "/metrics", &h);
 	snprintf(want, sizeof(want), "vmpool_watcher_objects{kind=\"vm\"} %d",
 	    (int)json_object_object_length(fk.res[FR_VM].objs) - 1);
-	check(strstr(h.body, want) != NULL, "metrics: %s", want);
-	check(
+	stagekit_check(strstr(h.body, want) != NULL, "metrics: %s", want);
+	stagekit_check(
 	    strstr(h.body, "vmpool_watcher_relists_total{kind=\"vm\"}") != NULL &&
 	        strstr(h.body, "vmpool_watcher_events_total{kind=\"vm\",type=\"ADDED\"}") != NULL &&
 	        strstr(h.body, "vmpool_watcher_subscribers") != NULL,
@@ -1121,7 +1120,7 @@ static void tw_stop(void)
 	double end = now_mono() + 10;
 
 	if (child <= 0) {
-		check(0, "watcher still running before SIGTERM (status %d)", child_status);
+		stagekit_check(0, "watcher still running before SIGTERM (status %d)", child_status);
 		return;
 	}
 	kill(child, SIGTERM);
@@ -1132,7 +1131,7 @@ static void tw_stop(void)
 		waitpid(child, &child_status, 0);
 		child = -1;
 	}
-	check(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0,
+	stagekit_check(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0,
 	    "SIGTERM: clean exit 0 (status 0x%x)", child_status);
 }
 
@@ -1182,9 +1181,9 @@ int main(void)
 
 	/* the API server is down at first: the watcher keeps retrying */
 	tw_run(1.5);
-	check(tw_child_alive(), "watcher keeps running while the API server is down");
+	stagekit_check(tw_child_alive(), "watcher keeps running while the API server is down");
 	if (fake_listen(port) != 0)
-		check(0, "fake API server listens on %d", port);
+		stagekit_check(0, "fake API server listens on %d", port);
 	a = sub_new(fk.base, sock);
 	tw_first_sync(a);
 	tw_watch_events(a);
@@ -1194,24 +1193,23 @@ int main(void)
 	tw_bad_list(a, wlog);
 
 	b = sub_new(fk.base, sock);
-	check(tw_wait(tw_synced_cond, b, 10) && tw_exact(b, 1),
+	stagekit_check(tw_wait(tw_synced_cond, b, 10) && tw_exact(b, 1),
 	    "a second subscriber gets a full, exact snapshot");
-	check(a->syncs == 1, "the first subscriber was not resynced (%d)", a->syncs);
+	stagekit_check(a->syncs == 1, "the first subscriber was not resynced (%d)", a->syncs);
 	tw_metrics(mport, a);
 	tw_stop();
 
-	if (failed)
+	if (stagekit_failed)
 		tw_show_log(wlog);
 	sub_free(a);
 	sub_free(b);
 	fake_free();
 	event_free(tev);
 	event_base_free(fk.base);
-	if (!failed && getenv("TW_KEEP") == NULL) {
+	if (!stagekit_failed && getenv("TW_KEEP") == NULL) {
 		snprintf(rm, sizeof(rm), "rm -rf %s", tmpdir);
 		if (system(rm) != 0)
 			fprintf(stderr, "cannot remove %s\n", tmpdir);
 	}
-	printf("test_watcher: %d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return stagekit_summary("test_watcher");
 }

@@ -61,24 +61,8 @@ static struct {
 	long rv;
 } fk;
 
-static int passed, failed;
 static pid_t child = -1;
 static int child_status = -1;
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", ok ? "ok" : "FAIL");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	if (ok)
-		passed++;
-	else
-		failed++;
-}
 
 /* ---- raw JSON objects ---- */
 
@@ -206,7 +190,7 @@ static void wi_send(struct wres *r, const char *type, const char *obj)
 	struct evbuffer *b;
 
 	if (r->held == NULL) {
-		check(0, "a watch is open on %s", r->path);
+		stagekit_check(0, "a watch is open on %s", r->path);
 		return;
 	}
 	b = evbuffer_new();
@@ -341,18 +325,20 @@ static void wi_no_pool_api(struct mirror *m, int mport, const char *wlog)
 	double g1, g3;
 
 	ok = wi_wait(wi_lists_at_least, &want, 20);
-	check(ok, "the pool list is retried (%d lists)", fk.r[R_POOL].lists);
+	stagekit_check(ok, "the pool list is retried (%d lists)", fk.r[R_POOL].lists);
 	g1 = fk.r[R_POOL].list_at[1] - fk.r[R_POOL].list_at[0];
 	g3 = fk.r[R_POOL].list_at[3] - fk.r[R_POOL].list_at[2];
-	check(ok && g1 > 0 && g3 > g1 * 2.5, "with backoff (gaps %.2f s then %.2f s)", g1, g3);
+	stagekit_check(
+	    ok && g1 > 0 && g3 > g1 * 2.5, "with backoff (gaps %.2f s then %.2f s)", g1, g3);
 	wi_http_get(mport, "/readyz", &h);
-	check(h.code != 200, "/readyz is not 200 without a pool API (%d)", h.code);
-	check(wi_file_has(wlog, "warn") &&
-	          wi_file_has(wlog, "does not serve "
-	                            "/apis/pool.kubevirt.io/v1beta1/virtualmachinepools (404): "
-	                            "not ready"),
+	stagekit_check(h.code != 200, "/readyz is not 200 without a pool API (%d)", h.code);
+	stagekit_check(
+	    wi_file_has(wlog, "warn") &&
+	        wi_file_has(wlog, "does not serve "
+	                          "/apis/pool.kubevirt.io/v1beta1/virtualmachinepools (404): "
+	                          "not ready"),
 	    "a warning names the missing API");
-	check(!mirror_synced(m), "no snapshot is published meanwhile");
+	stagekit_check(!mirror_synced(m), "no snapshot is published meanwhile");
 }
 
 static void wi_deep_list(struct mirror *m, int mport, const char *wlog)
@@ -369,17 +355,18 @@ static void wi_deep_list(struct mirror *m, int mport, const char *wlog)
 	for (int i = 0; i < 4; i++)
 		free(p[i]);
 	fk.r[R_POOL].missing = 0;
-	check(wi_wait(wi_synced_cond, m, 40), "the pool API appears: a snapshot is published");
+	stagekit_check(
+	    wi_wait(wi_synced_cond, m, 40), "the pool API appears: a snapshot is published");
 	wi_http_get(mport, "/readyz", &h);
-	check(h.code == 200, "/readyz is 200 (%d)", h.code);
-	check(wi_obj(m, KIND_POOL, "good1", 0, 1) && wi_obj(m, KIND_POOL, "good2", 0, 1),
+	stagekit_check(h.code == 200, "/readyz is 200 (%d)", h.code);
+	stagekit_check(wi_obj(m, KIND_POOL, "good1", 0, 1) && wi_obj(m, KIND_POOL, "good2", 0, 1),
 	    "pools within the limit are published whole (one at exactly 60 levels)");
-	check(wi_obj(m, KIND_POOL, "deep100", 1, 1),
+	stagekit_check(wi_obj(m, KIND_POOL, "deep100", 1, 1),
 	    "a pool nested 100 deep is published as a stub (metadata, replicas, status, marker)");
-	check(wi_obj(m, KIND_POOL, "deep300", 1, 1),
+	stagekit_check(wi_obj(m, KIND_POOL, "deep300", 1, 1),
 	    "a pool nested 300 deep too: the list still parses");
-	check(wi_file_has(wlog, "ns/deep100: pool nests deeper than 60 levels") &&
-	          wi_file_has(wlog, "ns/deep300: pool nests deeper than 60 levels"),
+	stagekit_check(wi_file_has(wlog, "ns/deep100: pool nests deeper than 60 levels") &&
+	                   wi_file_has(wlog, "ns/deep300: pool nests deeper than 60 levels"),
 	    "a log line names each deep pool");
 }
 
@@ -392,22 +379,24 @@ static void wi_deep_events(struct mirror *m, const char *wlog)
 {
 	char *o;
 
-	check(wi_wait(wi_held_cond, NULL, 10), "pools and VMs are watched");
+	stagekit_check(wi_wait(wi_held_cond, NULL, 10), "pools and VMs are watched");
 	o = wi_pool("good1", 200);
 	wi_send(&fk.r[R_POOL], "MODIFIED", o);
 	free(o);
-	check(wi_obj(m, KIND_POOL, "good1", 1, 10), "a pool made deep by a watch event -> stub");
+	stagekit_check(
+	    wi_obj(m, KIND_POOL, "good1", 1, 10), "a pool made deep by a watch event -> stub");
 	o = wi_vm("deepvm", 80);
 	wi_send(&fk.r[R_VM], "ADDED", o);
 	free(o);
 	o = wi_vm("okvm", 10);
 	wi_send(&fk.r[R_VM], "ADDED", o);
 	free(o);
-	check(wi_obj(m, KIND_VM, "okvm", 2, 10), "a VM event after a deep one is published");
-	check(store_get(mirror_store(m), KIND_VM, "ns", "deepvm") == NULL &&
-	          wi_file_has(wlog, "ns/deepvm: vm nests deeper than 60 levels: dropped"),
+	stagekit_check(
+	    wi_obj(m, KIND_VM, "okvm", 2, 10), "a VM event after a deep one is published");
+	stagekit_check(store_get(mirror_store(m), KIND_VM, "ns", "deepvm") == NULL &&
+	                   wi_file_has(wlog, "ns/deepvm: vm nests deeper than 60 levels: dropped"),
 	    "a deep VM is dropped with a log line");
-	check(mirror_synced(m), "the subscriber never lost its link");
+	stagekit_check(mirror_synced(m), "the subscriber never lost its link");
 }
 
 static int wi_rewatched(void *arg)
@@ -431,26 +420,30 @@ static void wi_silence(struct mirror *m, int mport, const char *wlog)
 	wi_send(&fk.r[R_POOL], "BOOKMARK", bm);
 	t0 = now_mono();
 	ok = wi_wait(wi_rewatched, &pw, 10);
-	check(ok, "a pool watch silent after a bookmark is restarted (%d watches)",
+	stagekit_check(ok, "a pool watch silent after a bookmark is restarted (%d watches)",
 	    fk.r[R_POOL].watches - pw);
-	check(now_mono() - t0 > 1.5, "...not before the silence timeout (%.1f s)", now_mono() - t0);
-	check(strcmp(fk.r[R_POOL].last_watch_rv, want) == 0,
+	stagekit_check(
+	    now_mono() - t0 > 1.5, "...not before the silence timeout (%.1f s)", now_mono() - t0);
+	stagekit_check(strcmp(fk.r[R_POOL].last_watch_rv, want) == 0,
 	    "...from the bookmark's resourceVersion %s (asked %s)", want,
 	    fk.r[R_POOL].last_watch_rv);
-	check(fk.r[R_POOL].lists == lists, "...without a relist");
-	check(wi_file_has(wlog, "virtualmachinepools: watch silent for"), "a log line says so");
+	stagekit_check(fk.r[R_POOL].lists == lists, "...without a relist");
+	stagekit_check(
+	    wi_file_has(wlog, "virtualmachinepools: watch silent for"), "a log line says so");
 	wi_http_get(mport, "/metrics", &h);
-	check(strstr(h.body, "vmpool_watcher_silent_watches_total{kind=\"pool\"} ") != NULL &&
-	          strstr(h.body, "vmpool_watcher_silent_watches_total{kind=\"pool\"} 0") == NULL,
+	stagekit_check(
+	    strstr(h.body, "vmpool_watcher_silent_watches_total{kind=\"pool\"} ") != NULL &&
+	        strstr(h.body, "vmpool_watcher_silent_watches_total{kind=\"pool\"} 0") == NULL,
 	    "vmpool_watcher_silent_watches_total counts it");
-	check(strstr(h.body, "vmpool_watcher_rejected_total{kind=\"pool\",outcome=\"stub\"} 3") !=
-	              NULL &&
-	          strstr(h.body,
-	              "vmpool_watcher_rejected_total{kind=\"vm\",outcome=\"dropped\"} 1") != NULL,
+	stagekit_check(
+	    strstr(h.body, "vmpool_watcher_rejected_total{kind=\"pool\",outcome=\"stub\"} 3") !=
+	            NULL &&
+	        strstr(h.body,
+	            "vmpool_watcher_rejected_total{kind=\"vm\",outcome=\"dropped\"} 1") != NULL,
 	    "vmpool_watcher_rejected_total counts the stubs and the dropped VM");
-	check(fk.r[R_VM].watches > vw, "a silent watch that never sent a bookmark too (%d)",
-	    fk.r[R_VM].watches - vw);
-	check(mirror_synced(m), "the subscriber kept its picture");
+	stagekit_check(fk.r[R_VM].watches > vw,
+	    "a silent watch that never sent a bookmark too (%d)", fk.r[R_VM].watches - vw);
+	stagekit_check(mirror_synced(m), "the subscriber kept its picture");
 }
 
 static void wi_stop(void)
@@ -465,7 +458,7 @@ static void wi_stop(void)
 		kill(child, SIGKILL);
 		waitpid(child, &child_status, 0);
 	}
-	check(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0,
+	stagekit_check(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0,
 	    "SIGTERM: clean exit 0 (status 0x%x)", child_status);
 }
 
@@ -500,7 +493,7 @@ int main(void)
 	stagekit_write_kubeconfig(kc, port, WI_TOKEN, NULL);
 	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
 	if (stagekit_http_serve(fk.base, port, wi_handle, &fk.http) != 0)
-		check(0, "fake API listens on %d", port);
+		stagekit_check(0, "fake API listens on %d", port);
 	{
 		char *argv[] = {bin, "--run-dir", dir, "--kubeconfig", kc, "--metrics-addr", maddr,
 		    "--watch-silence-timeout", WI_SILENCE, NULL};
@@ -512,7 +505,7 @@ int main(void)
 	wi_deep_events(m, wlog);
 	wi_silence(m, mport, wlog);
 	wi_stop();
-	if (failed) {
+	if (stagekit_failed) {
 		char cmd[400];
 		snprintf(cmd, sizeof(cmd), "cut -c1-300 %s | tail -n 40 >&2", wlog);
 		if (system(cmd) != 0)
@@ -529,12 +522,11 @@ int main(void)
 	evhttp_free(fk.http);
 	event_free(tev);
 	event_base_free(fk.base);
-	if (!failed) {
+	if (!stagekit_failed) {
 		char rm[100];
 		snprintf(rm, sizeof(rm), "rm -rf %s", dir);
 		if (system(rm) != 0)
 			fprintf(stderr, "cannot remove %s\n", dir);
 	}
-	printf("test_watchin: %d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return stagekit_summary("test_watchin");
 }

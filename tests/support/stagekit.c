@@ -1,5 +1,6 @@
 /* stagekit.c: helpers the stage tests share. Test code only. */
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,45 @@
 
 #include "stagekit.h"
 #include "timeutil.h"
+
+int stagekit_passed, stagekit_failed;
+
+void stagekit_check(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", ok ? "ok" : "FAIL");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	if (ok)
+		stagekit_passed++;
+	else
+		stagekit_failed++;
+}
+
+void stagekit_check_at(const char *file, int line, int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok) {
+		stagekit_passed++;
+		return;
+	}
+	stagekit_failed++;
+	va_start(ap, fmt);
+	fprintf(stderr, "FAIL %s:%d: ", file, line);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+int stagekit_summary(const char *name)
+{
+	printf("%s: %d passed, %d failed\n", name, stagekit_passed, stagekit_failed);
+	return stagekit_failed > 0;
+}
 
 int stagekit_free_port(void)
 {

@@ -6,6 +6,17 @@
 
 #include <event2/event.h>
 
+/* the stage tests' tally of checks */
+extern int stagekit_passed, stagekit_failed;
+/* counts one check and prints it, ok or FAIL, on stderr */
+void stagekit_check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* counts one check and prints it only when it fails, with its place */
+void stagekit_check_at(const char *file, int line, int ok, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define STAGEKIT_CHECK(cond, ...) stagekit_check_at(__FILE__, __LINE__, (cond) ? 1 : 0, __VA_ARGS__)
+/* prints "NAME: N passed, M failed"; the exit status (1 on a failure) */
+int stagekit_summary(const char *name);
+
 /* a TCP port on 127.0.0.1 that was free a moment ago */
 int stagekit_free_port(void);
 /* a kubeconfig for a plain-http fake API server on 127.0.0.1:port with a bearer token;
