@@ -389,16 +389,6 @@ static void plan_scale_out(struct plan_ctx *c, int count)
 	free(rev);
 }
 
-/* creates this pass may send: the surplus, the burst and the slow-start window */
-static int plan_create_budget(const struct plan_ctx *c, long want)
-{
-	long n = want < c->in->burst ? want : c->in->burst;
-
-	if (c->in->create_cap > 0 && c->in->create_cap < n)
-		n = c->in->create_cap;
-	return (int)n;
-}
-
 /* SPEC 4 step 8: scale; when the count is right, update; when nothing moved, prune */
 static void plan_scale(struct plan_ctx *c)
 {
@@ -413,7 +403,7 @@ static void plan_scale(struct plan_ctx *c)
 	}
 	diff = (long)c->nowned - c->desired;
 	if (diff < 0)
-		plan_scale_out(c, plan_create_budget(c, -diff));
+		plan_scale_out(c, -diff < c->in->burst ? (int)-diff : c->in->burst);
 	else if (diff > 0 && c->pol.scalein == SCALEIN_PROACTIVE)
 		plan_scale_in(c, (int)diff);
 	if (diff != 0)

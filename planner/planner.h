@@ -108,7 +108,6 @@ struct plan_in {
 	void *removed_arg;
 	struct expect *exp; /* read only */
 	int burst;
-	int create_cap; /* slow start: creates this pass may send (<= 0: burst) */
 	unsigned int seed;
 	double now;           /* monotonic, for expectations */
 	double wallnow;       /* seconds since the epoch, for object timestamps */

@@ -607,7 +607,6 @@ static void planrun_plan(
 	in.wallnow = now_real();
 	in.exp = p->exp;
 	in.burst = (int)p->burst;
-	in.create_cap = 0; /* the slow-start window applies when the creates are sent */
 	in.seed = p->seed >= 0 ? (unsigned int)p->seed : (unsigned int)random();
 	in.now = now;
 	in.warned_gen = ps->warned_gen;
