@@ -162,12 +162,18 @@ start_controller_manager() {
   echo $! >"$dir/controller-manager.pid"
 }
 
+# stop_component NAME SECONDS: SIGTERM the component of $dir/NAME.pid, SIGKILL after SECONDS
+stop_component() {
+  [ -f "$dir/$1.pid" ] || return 0
+  local pid; pid=$(cat "$dir/$1.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 $(($2 * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
 restart_controller_manager() {
   [ -f "$dir/controller-manager.pid" ] || die "no cluster in $dir"
-  local pid; pid=$(cat "$dir/controller-manager.pid")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
+  stop_component controller-manager 5
   start_controller_manager
 }
 
@@ -194,10 +200,7 @@ start_apiserver() {
 # stop the apiserver (SIGTERM, as a rolling update does), start it again, wait until ready
 restart_apiserver() {
   [ -f "$dir/apiserver.pid" ] || die "no cluster in $dir"
-  local pid; pid=$(cat "$dir/apiserver.pid")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
+  stop_component apiserver 10
   start_apiserver
   wait_ready || { tail -20 "$dir/apiserver.log" >&2; die "kube-apiserver did not become ready"; }
 }
@@ -233,13 +236,7 @@ down() {
       kill "$(cat "$dir/$p.pid")" 2>/dev/null || true
     fi
   done
-  for p in controller-manager apiserver etcd; do
-    if [ -f "$dir/$p.pid" ]; then
-      local pid; pid=$(cat "$dir/$p.pid")
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-  done
+  for p in controller-manager apiserver etcd; do stop_component "$p" 5; done
   rm -rf "$dir"
 }
 
