@@ -48,6 +48,7 @@ struct actuator {
 	struct k8sev_recorder *rec;
 	int dry_run;
 	long inflight;
+	int leading; /* may write: always, or while holding the Lease (--leader-elect) */
 };
 
 /* per planner connection; outstanding requests are detached when it goes */

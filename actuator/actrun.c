@@ -398,6 +398,13 @@ void act_handle(struct act_conn *c, json_object *body)
 		act_reply(c, NULL, a.id, 0, 0, "BadRequest", err);
 		return;
 	}
+	if (!c->act->leading) {
+		/* a planner that did not wait for LEADER: nothing was done, nothing is posted */
+		log_info(NULL, "action id %lld refused: this instance does not lead", a.id);
+		act_count(a.op, "not_leader");
+		act_reply(c, NULL, a.id, 0, 0, "NotLeader", "this vmpoold instance does not lead");
+		return;
+	}
 	if ((op = act_op_find(a.op)) == NULL) {
 		/* act_parse() knows an op this table lacks: a broken invariant, not the peer's */
 		log_warnx(NULL, "action id %lld: op %s has no API call", a.id, a.op);

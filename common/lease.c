@@ -20,6 +20,7 @@ const struct option lease_options[] = {
     {"leader-elect-retry-period", required_argument, NULL, LEASE_OPT_FIRST + 3},
     {"leader-elect-resource-name", required_argument, NULL, LEASE_OPT_FIRST + 4},
     {"leader-elect-resource-namespace", required_argument, NULL, LEASE_OPT_FIRST + 5},
+    {"pool-selector", required_argument, NULL, LEASE_OPT_SELECTOR},
     {NULL, 0, NULL, 0},
 };
 
@@ -29,7 +30,24 @@ const char lease_usage[] =
     "  --leader-elect-renew-deadline D   a leader stops writing unrenewed this long (10s)\n"
     "  --leader-elect-retry-period D     between attempts to acquire or renew (2s)\n"
     "  --leader-elect-resource-name N    the Lease's name (default vmpoold[-SHARD])\n"
-    "  --leader-elect-resource-namespace NS  its namespace (default: the pod's, else default)\n";
+    "  --leader-elect-resource-namespace NS  its namespace (default: the pod's, else default)\n"
+    "  --pool-selector SEL  manage only the pools with these labels (a shard; e.g. shard=a)\n";
+
+struct option *lease_options_with(const struct option *own)
+{
+	size_t n = 0, m = 0;
+	struct option *o;
+
+	while (own != NULL && own[n].name != NULL)
+		n++;
+	while (lease_options[m].name != NULL)
+		m++;
+	o = xcalloc(n + m + 1, sizeof *o);
+	if (n > 0)
+		memcpy(o, own, n * sizeof *o);
+	memcpy(o + n, lease_options, m * sizeof *o);
+	return o;
+}
 
 void lease_cfg_init(struct lease_cfg *c)
 {
@@ -47,6 +65,7 @@ void lease_cfg_clear(struct lease_cfg *c)
 		return;
 	free(c->name);
 	free(c->ns);
+	free(c->pool_selector);
 	for (i = 0; i < sizeof c->given / sizeof c->given[0]; i++)
 		free(c->given[i]);
 	lease_cfg_init(c);
@@ -69,6 +88,20 @@ static int lease_dns_name(const char *s)
 	return 1;
 }
 
+/* a label selector string as kubectl -l takes it: the API server parses it (and answers 400
+ * for junk, which the watcher reports); here only what cannot be one is refused */
+static int lease_selector_ok(const char *s)
+{
+	size_t n;
+
+	if (s == NULL || (n = strlen(s)) == 0 || n > 1024)
+		return 0;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
 int lease_cfg_set(struct lease_cfg *c, int opt, const char *val)
 {
 	int i = opt - LEASE_OPT_FIRST;
@@ -78,7 +111,12 @@ int lease_cfg_set(struct lease_cfg *c, int opt, const char *val)
 		return -1;
 	if (i == 0)
 		c->enabled = 1;
-	else if (i <= 3) {
+	else if (opt == LEASE_OPT_SELECTOR) {
+		if (!lease_selector_ok(val))
+			return -1;
+		free(c->pool_selector);
+		c->pool_selector = xstrdup(val);
+	} else if (i <= 3) {
 		if (lease_parse_duration(val, d[i]) == -1)
 			return -1;
 	} else {

@@ -39,16 +39,21 @@ struct lease_cfg {
 	double retry_period;   /* seconds */
 	char *name;            /* NULL: LEASE_DEFAULT_NAME (plus the shard, lease_default_name) */
 	char *ns;              /* NULL: the pod's namespace in a cluster, else "default" */
+	char *pool_selector;   /* --pool-selector: this instance's shard (a label selector) */
 	/* the flags as given, to pass on (the supervisor): NULL when not given */
-	char *given[6];
+	char *given[7];
 };
 
-/* option values 1100..1105 for cli_parse()'s extras; zero-terminated table */
+/* option values 1100..1106 for cli_parse()'s extras (the six leader election flags and
+ * --pool-selector, which also names the shard's Lease); zero-terminated table */
 extern const struct option lease_options[];
 extern const char lease_usage[];
-#define LEASE_OPT_FIRST 1100
-#define LEASE_OPT_LAST  1105
+#define LEASE_OPT_FIRST    1100
+#define LEASE_OPT_SELECTOR 1106
+#define LEASE_OPT_LAST     1106
 
+/* a program's own options followed by lease_options, zero-terminated; caller frees */
+struct option *lease_options_with(const struct option *own);
 void lease_cfg_init(struct lease_cfg *);
 void lease_cfg_clear(struct lease_cfg *);
 /* one of lease_options: 0, or -1 for a bad value */

@@ -14,6 +14,7 @@ static const struct {
     {MSG_OBJ_DELETE, "OBJ_DELETE"},
     {MSG_ACTION, "ACTION"},
     {MSG_RESULT, "RESULT"},
+    {MSG_LEADER, "LEADER"},
     {MSG_PSYNC_BEGIN, "PSYNC_BEGIN"},
     {MSG_PSYNC_END, "PSYNC_END"},
     {MSG_POOL_RESULT, "POOL_RESULT"},

@@ -23,6 +23,10 @@ enum msg_type {
 	/* actuator.sock: planner -> actuator and back */
 	MSG_ACTION = 200, /* see below */
 	MSG_RESULT = 201, /* {id, ok, status, reason, message} */
+	/* actuator -> every peer (planner, status), after HELLO and whenever it changes:
+	 * {leading, holder}. With --leader-elect the planner sends actions and status writes
+	 * only while the actuator says it leads (it holds the Lease). */
+	MSG_LEADER = 202,
 
 	/* planner.sock: planner -> subscribers (status, taps) */
 	MSG_PSYNC_BEGIN = 300, /* {} */

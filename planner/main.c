@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "codec.h"
+#include "lease.h"
 #include "link.h"
 #include "log.h"
 #include "metrics.h"
@@ -47,9 +48,10 @@ static const char planner_usage[] =
 struct planner_cfg {
 	struct planner *p;
 	char *events;
+	struct lease_cfg lease; /* only --leader-elect matters here */
 };
 
-static const int actuator_accept[] = {MSG_RESULT, 0};
+static const int actuator_accept[] = {MSG_RESULT, MSG_LEADER, 0};
 static const int planner_accept[] = {0};
 
 static int planner_flag(int opt, const char *val, void *arg)
@@ -78,6 +80,8 @@ static int planner_flag(int opt, const char *val, void *arg)
 		cfg->p->seed = v;
 		return 0;
 	}
+	if (opt >= LEASE_OPT_FIRST && opt <= LEASE_OPT_LAST)
+		return lease_cfg_set(&cfg->lease, opt, val);
 	return -1;
 }
 
@@ -104,18 +108,25 @@ static void planner_act_up(struct link *l, void *arg)
 	struct planner *p = arg;
 
 	log_info(NULL, "actuator link up");
-	planrun_resend(p);
-	planrun_mark_all(p);
+	if (!p->elect) /* else LEADER says when to send */
+		planrun_leader(p, 1);
 }
 
 static void planner_act_frame(struct link *l, int type, json_object *body, void *arg)
 {
+	struct planner *p = arg;
+
 	if (type == MSG_RESULT)
 		planrun_result(arg, body);
+	else if (type == MSG_LEADER)
+		planrun_leader(p, obj_bool(body, "leading") || !p->elect);
 }
 
 static void planner_act_down(struct link *l, void *arg)
 {
+	struct planner *p = arg;
+
+	p->act_leading = 0;
 	planrun_link_lost(arg);
 }
 
@@ -281,17 +292,28 @@ int main(int argc, char **argv)
 {
 	static const struct mirror_cb rcb = {planrun_changed, NULL, NULL};
 	struct planner p;
-	struct planner_cfg cfg = {&p, NULL};
+	struct planner_cfg cfg = {&p, NULL, {0}};
 	struct cli cli;
-	char err[256];
+	struct option *opts = lease_options_with(planner_opts);
+	char err[256], *usage;
 
 	memset(&p, 0, sizeof(p));
 	memset(&cli, 0, sizeof(cli));
 	p.burst = BURST_DEFAULT;
 	p.seed = -1;
-	if (cli_parse(&cli, "vmpool-planner", argc, argv, planner_opts, planner_flag, &cfg,
-	        planner_usage) != argc)
+	lease_cfg_init(&cfg.lease);
+	xasprintf(&usage, "%s%s", planner_usage,
+	    "  --leader-elect       send actions only while the actuator leads (the other\n"
+	    "                       --leader-elect-* flags and --pool-selector are taken and\n"
+	    "                       checked but used by the watcher and actuator)\n");
+	if (cli_parse(&cli, "vmpool-planner", argc, argv, opts, planner_flag, &cfg, usage) != argc)
 		fatal_config("unexpected argument; see --help");
+	free(opts);
+	free(usage);
+	if (lease_cfg_check(&cfg.lease, err, sizeof(err)) == -1)
+		fatal_config("%s", err);
+	p.elect = cfg.lease.enabled;
+	lease_cfg_clear(&cfg.lease);
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned int)(time(NULL) ^ getpid()));
 	if ((p.base = event_base_new()) == NULL)

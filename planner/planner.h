@@ -196,6 +196,8 @@ struct planner {
 	int replay_done;    /* --events: the whole file was applied */
 	struct mirror *mirror;
 	struct link *act;
+	int elect;       /* --leader-elect: send only while the actuator says it leads */
+	int act_leading; /* the actuator link is up and may write */
 	struct pub *pub;
 	struct expect *exp;
 	struct queue *q;
@@ -219,6 +221,8 @@ void planrun_result(struct planner *, json_object *body);
 void planrun_link_lost(struct planner *);
 /* the actuator link is up again: sends the creates and deletes the lost link left unknown */
 void planrun_resend(struct planner *);
+/* the actuator leads (may write) or no longer does: like the link coming up or going */
+void planrun_leader(struct planner *, int leading);
 void planrun_snapshot(struct link *, void *arg);
 void planrun_metrics_declare(void);
 

@@ -421,7 +421,7 @@ static void planrun_rev_one(json_object *rev, void *arg)
 
 static int planrun_can_send(struct planner *p)
 {
-	return p->actions_stdout || (p->act != NULL && link_is_up(p->act));
+	return p->actions_stdout || (p->act != NULL && link_is_up(p->act) && p->act_leading);
 }
 
 /* a VM this planner deletes: its cleanup follows the setting it was removed with */
@@ -852,4 +852,21 @@ static void planrun_resend_one(const char *key, void *val, void *arg)
 void planrun_resend(struct planner *p)
 {
 	pmap_foreach(p->out, planrun_resend_one, p);
+}
+
+void planrun_leader(struct planner *p, int leading)
+{
+	if (leading == p->act_leading)
+		return;
+	p->act_leading = leading;
+	if (leading) {
+		log_info(NULL, "the actuator leads: planning and sending actions");
+		planrun_resend(p);
+		planrun_mark_all(p);
+	} else if (link_is_up(p->act)) {
+		/* a standby holds nothing it was sent: whatever is out is unknown, kept like a lost
+		 * link's and sent again once it (or another actuator) leads */
+		log_info(NULL, "the actuator does not lead: actions wait");
+		planrun_link_lost(p);
+	}
 }

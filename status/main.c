@@ -3,6 +3,9 @@
  * the planner's per-pool sync results (planner.sock), computes each pool's status
  * (statuscalc.c) and writes /status only when it differs from the observed one
  * (statuswrite.c).
+ * With --leader-elect it also subscribes to actuator.sock and writes (status and Events)
+ * only while the actuator says it leads, i.e. holds the Lease; when that ends it exits at
+ * once (LEASE_EXIT_LOST), dropping whatever its client still holds.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +17,7 @@
 #include "cli.h"
 #include "k8sevent.h"
 #include "kube.h"
+#include "lease.h"
 #include "link.h"
 #include "log.h"
 #include "metrics.h"
@@ -31,6 +35,9 @@ struct status {
 	struct stw *w;
 	struct store *results; /* the planner's sync results */
 	struct store *pending; /* results of a PSYNC snapshot in progress, or NULL */
+	struct lease_cfg lease;
+	struct link *actuator; /* --leader-elect: who leads */
+	int leading;           /* may write */
 };
 
 static const int st_planner_accept[] = {
@@ -65,7 +72,49 @@ static int st_ready(void *arg)
 {
 	struct status *st = arg;
 
-	return mirror_synced(st->mirror);
+	return mirror_synced(st->mirror) && st->leading;
+}
+
+/* ---- actuator: leadership ---- */
+
+static const int st_actuator_accept[] = {MSG_LEADER, 0};
+
+static void st_not_leading(struct status *st, const char *why)
+{
+	if (!st->leading)
+		return;
+	log_warnx(NULL, "%s: exiting now so that no queued status write or Event goes out", why);
+	fflush(NULL);
+	_exit(LEASE_EXIT_LOST);
+}
+
+static void st_actuator_frame(struct link *l, int type, json_object *body, void *arg)
+{
+	struct status *st = arg;
+
+	if (type != MSG_LEADER)
+		return;
+	if (!obj_bool(body, "leading")) {
+		st_not_leading(st, "the actuator does not lead");
+		return;
+	}
+	if (!st->leading) {
+		st->leading = 1;
+		log_info(NULL, "the actuator leads: writing status");
+		stw_dirty_all(st->w);
+	}
+}
+
+static void st_actuator_down(struct link *l, void *arg)
+{
+	st_not_leading(arg, "the actuator link is gone");
+}
+
+static int st_opt(int opt, const char *val, void *arg)
+{
+	struct status *st = arg;
+
+	return lease_cfg_set(&st->lease, opt, val);
 }
 
 /* ---- planner ---- */
@@ -213,6 +262,8 @@ int main(int argc, char **argv)
 {
 	struct link_spec pspec = {LINK_PLANNER, st_planner_accept, 0};
 	struct link_cb pcb = {NULL, st_planner_frame, st_planner_down};
+	struct link_spec aspec = {LINK_ACTUATOR, st_actuator_accept, 0};
+	struct link_cb acb = {NULL, st_actuator_frame, st_actuator_down};
 	struct mirror_cb mcb = {st_changed, st_synced, st_lost};
 	struct status st;
 	struct cli cli;
@@ -220,10 +271,19 @@ int main(int argc, char **argv)
 	struct stopsig *stop;
 	struct kube *kube;
 	struct k8sev_recorder *rec;
-	char *wpath, *ppath, err[256];
+	char *wpath, *ppath, *apath, err[256];
+	struct option *opts = lease_options_with(NULL);
 
 	memset(&st, 0, sizeof st);
-	cli_parse(&cli, "vmpool-status", argc, argv, NULL, NULL, NULL, NULL);
+	lease_cfg_init(&st.lease);
+	cli_parse(&cli, "vmpool-status", argc, argv, opts, st_opt, &st,
+	    "  --leader-elect       write only while the actuator leads (the other\n"
+	    "                       --leader-elect-* flags and --pool-selector are taken and\n"
+	    "                       checked but used by the watcher and actuator)\n");
+	free(opts);
+	if (lease_cfg_check(&st.lease, err, sizeof err) == -1)
+		fatal_config("%s", err);
+	st.leading = !st.lease.enabled;
 	cli_check_run_dir(&cli);
 	signal(SIGPIPE, SIG_IGN);
 	if ((base = event_base_new()) == NULL)
@@ -242,11 +302,18 @@ int main(int argc, char **argv)
 	st.w = stw_new(base, kube, rec, mirror_store(st.mirror), st.results, st_ready, &st);
 	pspec.max_frame = cli.max_frame;
 	st.planner = link_connect(base, ppath, &pspec, &pcb, &st);
+	apath = link_sock_path(cli.run_dir, LINK_ACTUATOR);
+	aspec.max_frame = cli.max_frame;
+	if (st.lease.enabled)
+		st.actuator = link_connect(base, apath, &aspec, &acb, &st);
 	log_info(NULL, "watching %s and %s", wpath, ppath);
 	stop = stopsig_new(base);
 	event_base_dispatch(base);
 
 	link_free(st.planner);
+	link_free(st.actuator);
+	lease_cfg_clear(&st.lease);
+	free(apath);
 	mirror_free(st.mirror);
 	stw_free(st.w);
 	store_free(st.results);

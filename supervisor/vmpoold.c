@@ -22,6 +22,7 @@
 
 #include "child.h"
 #include "cli.h"
+#include "lease.h"
 #include "log.h"
 #include "proto.h"
 #include "timeutil.h"
@@ -50,7 +51,8 @@ struct sv_opts {
 	char *stage_dir;
 	long burst_replicas; /* -1: not given */
 	int dry_run;
-	long ready_fd; /* -1: none */
+	long ready_fd;          /* -1: none */
+	struct lease_cfg lease; /* --leader-elect*, --pool-selector: passed on */
 };
 
 struct sv {
@@ -84,7 +86,9 @@ static const char sv_usage[] =
     "The common flags are passed to every stage. With --metrics-addr HOST:PORT the stages\n"
     "listen on HOST:PORT+0 (watcher), PORT+1 (planner), PORT+2 (actuator), PORT+3 (status);\n"
     "vmpoold itself serves no metrics. Exit status: 0 after SIGTERM/SIGINT, 78 when a stage\n"
-    "reports bad configuration (exit 78), 1 after 10 stage deaths within 60 s.\n";
+    "reports bad configuration (exit 78), 1 after 10 stage deaths within 60 s.\n"
+    "The leader election flags go to the planner, actuator and status, --pool-selector\n"
+    "to all four (two vmpoold with --leader-elect against one cluster are two replicas):\n";
 
 static int sv_handle_opt(int opt, const char *val, void *arg)
 {
@@ -103,6 +107,8 @@ static int sv_handle_opt(int opt, const char *val, void *arg)
 	case OPT_READY_FD:
 		return cli_int(val, 0, INT_MAX, &o->ready_fd);
 	}
+	if (opt >= LEASE_OPT_FIRST && opt <= LEASE_OPT_LAST)
+		return lease_cfg_set(&o->lease, opt, val);
 	return -1;
 }
 
@@ -170,6 +176,17 @@ static void sv_argf(struct sv_argv *a, const char *flag, const char *fmt, ...)
 	free(s);
 }
 
+static void sv_lease_arg(const char *flag, const char *val, void *arg)
+{
+	char *f;
+
+	xasprintf(&f, "--%s", flag);
+	sv_arg(arg, f);
+	if (val != NULL)
+		sv_arg(arg, val);
+	free(f);
+}
+
 /* the command line of one stage: the common flags we were given, plus its own */
 static void sv_stage_argv(const struct sv *sv, const struct sv_stage *st, struct sv_argv *a)
 {
@@ -203,6 +220,10 @@ static void sv_stage_argv(const struct sv *sv, const struct sv_stage *st, struct
 		sv_argf(a, "--burst-replicas", "%ld", sv->opts.burst_replicas);
 	if (strcmp(st->name, "actuator") == 0 && sv->opts.dry_run)
 		sv_arg(a, "--dry-run");
+	if (strcmp(st->name, "watcher") != 0)
+		lease_cfg_foreach(&sv->opts.lease, sv_lease_arg, a);
+	else if (sv->opts.lease.pool_selector != NULL)
+		sv_argf(a, "--pool-selector", "%s", sv->opts.lease.pool_selector);
 }
 
 static void sv_argv_free(struct sv_argv *a)
@@ -348,12 +369,20 @@ static void sv_configure(struct sv *sv, int argc, char **argv)
 	size_t i;
 	int idx;
 
+	struct option *opts = lease_options_with(sv_options);
+	char *usage, err[256];
+
 	sv->opts.burst_replicas = -1;
 	sv->opts.ready_fd = -1;
-	idx = cli_parse(
-	    &sv->cli, "vmpoold", argc, argv, sv_options, sv_handle_opt, &sv->opts, sv_usage);
+	lease_cfg_init(&sv->opts.lease);
+	xasprintf(&usage, "%s%s", sv_usage, lease_usage);
+	idx = cli_parse(&sv->cli, "vmpoold", argc, argv, opts, sv_handle_opt, &sv->opts, usage);
+	free(opts);
+	free(usage);
 	if (idx < argc)
 		fatal_config("unexpected argument: %s (see --help)", log_escape(argv[idx]));
+	if (lease_cfg_check(&sv->opts.lease, err, sizeof(err)) == -1)
+		fatal_config("%s", err);
 	if (sv->opts.stage_dir == NULL)
 		sv->opts.stage_dir = sv_self_dir();
 	for (i = 0; i < SV_NSTAGES; i++) {
@@ -416,6 +445,7 @@ int main(int argc, char **argv)
 	event_free(sv.ev_kill);
 	event_base_free(sv.base);
 	free(sv.opts.stage_dir);
+	lease_cfg_clear(&sv.opts.lease);
 	cli_free(&sv.cli);
 	return sv.exit_code;
 }

@@ -48,7 +48,8 @@ struct informer {
 	struct kube *kube;
 	struct store *store;
 	const struct informer_res *res;
-	char *path; /* /apis/<group>/<version>[/namespaces/<ns>]/<plural> */
+	char *path;  /* /apis/<group>/<version>[/namespaces/<ns>]/<plural> */
+	char *query; /* "&labelSelector=..." (--pool-selector) or NULL */
 	struct informer_sink sink;
 	void *arg;
 
@@ -440,8 +441,8 @@ static void inf_list_page(struct informer *inf)
 
 	if (inf->cont != NULL)
 		esc = kube_escape(inf->cont);
-	xasprintf(&path, "%s?limit=%d%s%s", inf->path, INF_PAGE_LIMIT,
-	    esc != NULL ? "&continue=" : "", esc != NULL ? esc : "");
+	xasprintf(&path, "%s?limit=%d%s%s%s", inf->path, INF_PAGE_LIMIT,
+	    esc != NULL ? "&continue=" : "", esc != NULL ? esc : "", inf->query ? inf->query : "");
 	free(esc);
 	if (kube_request(inf->kube, "GET", path, NULL, NULL, inf_list_done, inf) == -1)
 		inf_fail(inf, NEXT_LIST, "list", 0, "request not queued");
@@ -665,8 +666,9 @@ static void inf_watch_begin(struct informer *inf)
 	int secs = INF_WATCH_MIN + (int)(random() % (INF_WATCH_MAX - INF_WATCH_MIN + 1));
 	char *path, *esc = kube_escape(inf->rv != NULL ? inf->rv : "");
 
-	xasprintf(&path, "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%d",
-	    inf->path, esc, secs);
+	xasprintf(&path,
+	    "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%d%s", inf->path,
+	    esc, secs, inf->query ? inf->query : "");
 	free(esc);
 	inf_set_state(inf, INF_WATCHING, inf->rv != NULL ? inf->rv : "no resourceVersion");
 	inf->watch_started = inf->watch_last = now_mono();
@@ -811,12 +813,22 @@ void informer_free(struct informer *inf)
 	free(inf->cont);
 	free(inf->rv);
 	free(inf->path);
+	free(inf->query);
 	free(inf);
 }
 
 void informer_set_silence(struct informer *inf, double secs)
 {
 	inf->silence = secs;
+}
+
+void informer_set_selector(struct informer *inf, const char *sel)
+{
+	char *esc = kube_escape(sel);
+
+	free(inf->query);
+	xasprintf(&inf->query, "&labelSelector=%s", esc);
+	free(esc);
 }
 
 int informer_synced(const struct informer *inf)

@@ -74,6 +74,9 @@ void informer_free(struct informer *);
 int informer_synced(const struct informer *);
 /* secs > 0: a watch silent (no event, no bookmark) this long is restarted */
 void informer_set_silence(struct informer *, double secs);
+/* lists and watches only objects with these labels (a label selector string; the API
+ * server checks it): the pools of one shard, --pool-selector. Before informer_start(). */
+void informer_set_selector(struct informer *, const char *sel);
 enum informer_state informer_state(const struct informer *);
 const char *informer_state_name(enum informer_state);
 

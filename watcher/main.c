@@ -38,6 +38,7 @@
  * minute after a change, too late to tell a silent stream from a quiet one. */
 #define WATCHER_SILENCE 30.0
 #define OPT_SILENCE     1000
+#define OPT_POOL_SEL    1001
 
 /* PVCs and DataVolumes: read-only lookups for state preservation (SPEC 9.3); a cluster
  * without CDI answers 404 for DataVolumes, which the informer treats as empty and synced */
@@ -75,12 +76,14 @@ struct watcher {
 	struct informer *inf[WATCHER_NRES];
 	struct stopsig *stop;
 	struct event *subs_timer;
-	double silence; /* --watch-silence-timeout */
+	double silence;      /* --watch-silence-timeout */
+	char *pool_selector; /* --pool-selector: this instance's shard */
 	int ready;
 };
 
 static const struct option watcher_opts[] = {
     {"watch-silence-timeout", required_argument, NULL, OPT_SILENCE},
+    {"pool-selector", required_argument, NULL, OPT_POOL_SEL},
     {NULL, 0, NULL, 0},
 };
 
@@ -90,6 +93,13 @@ static int watcher_opt(int opt, const char *val, void *arg)
 
 	if (opt == OPT_SILENCE)
 		return cli_double(val, 0, 86400, &w->silence);
+	if (opt == OPT_POOL_SEL) {
+		if (val[0] == '\0' || strlen(val) > 1024)
+			return -1;
+		free(w->pool_selector);
+		w->pool_selector = xstrdup(val);
+		return 0;
+	}
 	return -1;
 }
 
@@ -255,7 +265,13 @@ static void watcher_start(struct watcher *w)
 		w->inf[i] = informer_new(
 		    w->base, w->kube, w->store, &watcher_resources[i], w->cli.namespace, &sink, w);
 		informer_set_silence(w->inf[i], w->silence);
+		/* a shard: only its pools; their VMs and the rest are kept as before and the
+		 * planner and status look only at what a pool in the picture owns */
+		if (w->pool_selector != NULL && strcmp(watcher_resources[i].kind, KIND_POOL) == 0)
+			informer_set_selector(w->inf[i], w->pool_selector);
 	}
+	if (w->pool_selector != NULL)
+		log_info(NULL, "shard: pools with labels %s", log_escape(w->pool_selector));
 	log_info(NULL, "watching %s in %s", log_escape(w->kc.server),
 	    w->cli.namespace != NULL ? log_escape(w->cli.namespace) : "all namespaces");
 	for (i = 0; i < WATCHER_NRES; i++)
@@ -277,6 +293,7 @@ static void watcher_stop(struct watcher *w)
 	stopsig_free(w->stop);
 	event_free(w->subs_timer);
 	kubeconfig_clear(&w->kc);
+	free(w->pool_selector);
 	cli_free(&w->cli);
 	event_base_free(w->base);
 }
@@ -292,7 +309,8 @@ int main(int argc, char **argv)
 	ind = cli_parse(&w.cli, WATCHER_PROG, argc, argv, watcher_opts, watcher_opt, &w,
 	    "  --watch-silence-timeout SECS  restart a watch that sent no event and no bookmark\n"
 	    "                       for SECS from its last resourceVersion (default 30;\n"
-	    "                       0: only past timeoutSeconds + 60 s)\n");
+	    "                       0: only past timeoutSeconds + 60 s)\n"
+	    "  --pool-selector SEL  list and watch only the pools with these labels (a shard)\n");
 	if (ind < argc)
 		watcher_usage_exit("unexpected arguments");
 	cli_check_run_dir(&w.cli);

@@ -96,7 +96,7 @@ static json_object *wait_result(struct planner *p, long long id, double secs)
 
 static void planner_open(struct planner *p, const char *path)
 {
-	static const int accept[] = {MSG_RESULT, 0};
+	static const int accept[] = {MSG_RESULT, MSG_LEADER, 0};
 	static const struct link_spec spec = {LINK_ACTUATOR, accept, 0};
 	static const struct link_cb cb = {pl_up, pl_frame, pl_down};
 

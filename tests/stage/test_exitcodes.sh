@@ -97,5 +97,23 @@ expect 78 "No such file" "$BIN/vmpool-planner" --events "$T/none" --actions -
 printf '\0\0\0\x20\x92' >"$T/cut"
 expect 78 "truncated frame" "$BIN/vmpool-planner" --events "$T/cut" --actions -
 
+# leader election flags (issue 8): client-go's checks, on every program that takes them
+for p in vmpoold vmpool-planner vmpool-status "vmpool-actuator --dry-run"; do
+	# shellcheck disable=SC2086
+	set -- $p
+	expect 78 "must be shorter than --leader-elect-lease-duration" "$BIN/$1" "${@:2}" --run-dir "$T/real" \
+		--leader-elect --leader-elect-renew-deadline 15s
+	expect 78 "must be greater than zero" "$BIN/$1" "${@:2}" --run-dir "$T/real" --leader-elect-lease-duration 0
+	expect 78 "must be longer than 1.2 x --leader-elect-retry-period" "$BIN/$1" "${@:2}" --run-dir "$T/real" \
+		--leader-elect-retry-period 9s
+	expect 78 "bad value for --leader-elect-retry-period" "$BIN/$1" "${@:2}" --run-dir "$T/real" \
+		--leader-elect-retry-period -1s
+	expect 78 "bad value for --leader-elect-lease-duration" "$BIN/$1" "${@:2}" --run-dir "$T/real" \
+		--leader-elect-lease-duration 15
+	expect 78 "bad value for --leader-elect-resource-name" "$BIN/$1" "${@:2}" --run-dir "$T/real" \
+		--leader-elect-resource-name 'Not_A_Name'
+done
+expect 78 "bad value for --pool-selector" "$BIN/vmpool-watcher" --run-dir "$T/real" --pool-selector ''
+
 echo "exitcodes: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
