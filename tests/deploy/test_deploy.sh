@@ -13,7 +13,7 @@ cd "$ROOT"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 failed=0
-DIRS=(deploy deploy/standalone deploy/namespaced deploy/kubevirt-coexist)
+DIRS=(deploy deploy/standalone deploy/namespaced deploy/kubevirt-coexist deploy/shards/a deploy/shards/b)
 KUBECTLS=(kubectl)
 # Debian's kubectl 1.20 (kustomize v2.0.3), unpacked by scripts/install-deps.sh when the
 # machine's kubectl is another one
@@ -58,7 +58,7 @@ same_render() {
 base_no_crd() {
 	local kinds
 	kinds=$(render deploy | jq -r '[.[].kind] | sort | join(" ")')
-	[ "$kinds" == "ClusterRole ClusterRole ClusterRoleBinding Deployment Namespace ServiceAccount" ] ||
+	[ "$kinds" == "ClusterRole ClusterRole ClusterRoleBinding Deployment Namespace Role RoleBinding ServiceAccount" ] ||
 		{ echo "deploy/ renders: $kinds"; return 1; }
 	[ "$(render deploy/namespaced | jq '[.[] | select(.kind == "CustomResourceDefinition")] | length')" == 0 ]
 }
@@ -81,7 +81,46 @@ namespaced_rbac() {
 # the Role of deploy/namespaced has the ClusterRole's rules, no more, no less
 namespaced_same_rules() {
 	diff <(render deploy | jq -S '.[] | select(.kind == "ClusterRole" and .metadata.name == "vmpoold") | .rules') \
-		<(render deploy/namespaced | jq -S '.[] | select(.kind == "Role") | .rules')
+		<(render deploy/namespaced | jq -S '.[] | select(.kind == "Role" and .metadata.name == "vmpoold") | .rules')
+}
+
+# the leader election Role grants exactly the Lease calls of actuator/elect.c, in the pod's
+# namespace, to the ServiceAccount; the Deployment runs two replicas with --leader-elect on
+# the three stages that write or decide (issue 8)
+lease_rbac_matches_code() {
+	local want have
+	want=$(perl -0ne 'while (/kube_request(?:_patient)?\([^;]*?;/gs) { my $c = $&; print "$1\n" while $c =~ /"(GET|POST|PUT|PATCH|DELETE)"/g }
+		while (/elect_write\(e, "(POST|PUT)"/g) { print "$1\n" }' actuator/elect.c |
+		sed 's/GET/get/; s/POST/create/; s/PUT/update/' | sort -u | tr '\n' ' ')
+	have=$(render deploy | jq -r '.[] | select(.kind == "Role" and .metadata.name == "vmpoold-leader-election") |
+		.rules[] | select(.apiGroups == ["coordination.k8s.io"] and .resources == ["leases"]) | .verbs[]' | sort -u | tr '\n' ' ')
+	[ "$want" == "get create update " ] || [ "$want" == "create get update " ] || { echo "elect.c calls: $want"; return 1; }
+	[ "$(tr ' ' '\n' <<<"$want" | sort | tr '\n' ' ')" == "$(tr ' ' '\n' <<<"$have" | sort | tr '\n' ' ')" ] ||
+		{ echo "code: $want, Role: $have"; return 1; }
+	render deploy | jq -e '[.[] | select(.kind == "RoleBinding" and .metadata.name == "vmpoold-leader-election")][0] |
+		.metadata.namespace == "vmpoold-system" and .roleRef.name == "vmpoold-leader-election" and
+		.subjects == [{"kind": "ServiceAccount", "name": "vmpoold", "namespace": "vmpoold-system"}]' >/dev/null ||
+		{ echo "RoleBinding"; return 1; }
+	render deploy | jq -e '.[] | select(.kind == "Deployment") | .spec.replicas == 2 and
+		.spec.strategy.type == "RollingUpdate" and .spec.strategy.rollingUpdate.maxUnavailable == 0 and
+		([.spec.template.spec.containers[] | select(.name != "watcher") | .args | index("--leader-elect") != null] | all) and
+		([.spec.template.spec.containers[] | select(.name == "watcher") | .args | index("--leader-elect") == null] | all)' >/dev/null
+}
+
+# each shard overlay: the same objects as deploy/ but its own Deployment name, selector label
+# and --pool-selector on every container; two shards never share a Deployment or pods
+shards() {
+	local s
+	for s in a b; do
+		diff <(render deploy | jq -S '[.[] | select(.kind != "Deployment")] | sort_by(.kind, .metadata.name)') \
+			<(render deploy/shards/$s | jq -S '[.[] | select(.kind != "Deployment")] | sort_by(.kind, .metadata.name)') ||
+			{ echo "shard $s: objects besides the Deployment differ"; return 1; }
+		render deploy/shards/$s | jq -e --arg s "$s" '[.[] | select(.kind == "Deployment")] | length == 1 and
+			(.[0] | .metadata.name == "vmpoold-shard-\($s)" and .spec.selector.matchLabels["vmpoold.io/shard"] == $s and
+			.spec.template.metadata.labels["vmpoold.io/shard"] == $s and
+			([.spec.template.spec.containers[].args | index("--pool-selector=vmpoold.io/shard=\($s)") != null] | all))' >/dev/null ||
+			{ echo "shard $s: Deployment"; return 1; }
+	done
 }
 
 coexist_patch() {
@@ -221,6 +260,8 @@ check standalone_crd standalone_crd
 check namespaced_rbac namespaced_rbac
 check namespaced_same_rules namespaced_same_rules
 check rbac_matches_code rbac_matches_code
+check lease_rbac_matches_code lease_rbac_matches_code
+check shards shards
 check coexist_patch coexist_patch
 check pss_restricted pss_restricted
 check pss_catches pss_catches
