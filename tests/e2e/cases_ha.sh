@@ -1,0 +1,300 @@
+# tests/e2e/cases_ha.sh: high availability (issue 8). Two vmpoold instances against one
+# cluster, as two replicas of the Deployment would be: instance A is the case's controller
+# (run_case starts it, with ARGS_CASE), instance B a second vmpoold on its own run directory
+# that talks to the API server as the ServiceAccount ha-b of the case's namespace (bound to
+# cluster-admin for the case), so the audit log tells the two apart. Each case has its own
+# Lease in "default" (the namespace outside a cluster), removed before it starts.
+# shellcheck shell=bash
+
+HA_MPORT=$((${VMPOOLD_CLUSTER_PORT:-6543} + 200)) # A's stages: +0..3, B's: +10..13
+
+ha_args() { # LEASE-NAME [MORE...]: the flags of a case's instances
+	echo "--leader-elect --leader-elect-resource-name $1 ${*:2}"
+}
+ARGS_ha_standby_quiet="$(ha_args e2e-ha-quiet) --metrics-addr 127.0.0.1:$HA_MPORT"
+ARGS_ha_sigkill=$(ha_args e2e-ha-kill)
+ARGS_ha_sigterm=$(ha_args e2e-ha-term)
+ARGS_ha_cutoff=$(ha_args e2e-ha-cut)
+ARGS_ha_forbidden=$(ha_args e2e-ha-forbidden)
+ARGS_ha_shards="--leader-elect --pool-selector vmpoold.io/shard=a"
+
+ha_lease_gone() { kubectl -n default delete lease "$1" --ignore-not-found >/dev/null 2>&1; }
+setup_ha_standby_quiet() { ha_lease_gone e2e-ha-quiet; }
+setup_ha_sigkill() { ha_lease_gone e2e-ha-kill; }
+setup_ha_sigterm() { ha_lease_gone e2e-ha-term; }
+setup_ha_cutoff() { ha_lease_gone e2e-ha-cut && fproxy_start terminate; }
+setup_ha_forbidden() { ha_lease_gone e2e-ha-forbidden; }
+setup_ha_shards() {
+	local s
+	for s in a b; do ha_lease_gone "$(ha_shard_lease "vmpoold.io/shard=$s")"; done
+}
+teardown_ha_standby_quiet() { ha_stop_b; }
+teardown_ha_sigkill() { ha_stop_b; }
+teardown_ha_sigterm() { ha_stop_b; }
+teardown_ha_cutoff() { ha_stop_b; }
+teardown_ha_forbidden() { ha_stop_b; }
+teardown_ha_shards() { ha_stop_b; }
+
+# the Lease name vmpoold gives a shard: vmpoold-<FNV-1a of the selector, 8 hex digits>
+ha_shard_lease() {
+	python3 -c 'import sys
+h = 2166136261
+for b in sys.argv[1].encode(): h = ((h ^ b) * 16777619) % 2**32
+print("vmpoold-%08x" % h)' "$1"
+}
+
+# ha_sa_kubeconfig NAME [CLUSTERROLE]: a ServiceAccount NAME in $NS bound to CLUSTERROLE
+# (cluster-admin) and a kubeconfig with its token in $CASE_OUT/NAME.kubeconfig
+ha_sa_kubeconfig() {
+	local name=$1 role=${2:-cluster-admin} token
+	kc create serviceaccount "$name" >/dev/null || return 1
+	kubectl create clusterrolebinding "$NS-$name" --clusterrole "$role" \
+		--serviceaccount "$NS:$name" >/dev/null || return 1
+	token=$(kubectl create --raw "/api/v1/namespaces/$NS/serviceaccounts/$name/token" -f - \
+		<<<'{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":3600}}' |
+		jq -r '.status.token // empty')
+	[ -n "$token" ] || { echo "no token for $name"; return 1; }
+	sed "s#^    token: .*#    token: $token#" "$KUBECONFIG" >"$CASE_OUT/$name.kubeconfig"
+}
+
+# ha_start_b ARGS...: instance B, as ServiceAccount ha-b (made here unless it exists)
+ha_start_b() {
+	[ -s "$CASE_OUT/ha-b.kubeconfig" ] || ha_sa_kubeconfig ha-b || return 1
+	HA_RUN_B=$CASE_OUT/run-b
+	mkdir -p -m 700 "$HA_RUN_B"
+	# shellcheck disable=SC2086
+	"$BIN/vmpoold" --kubeconfig "$CASE_OUT/ha-b.kubeconfig" --namespace "$NS" --run-dir "$HA_RUN_B" \
+		"$@" >"$CASE_OUT/vmpoold-b.log" 2>&1 &
+	HA_PID_B=$!
+}
+
+ha_stop_b() {
+	local rc=0
+	if [ -n "${HA_PID_B:-}" ] && kill -0 "$HA_PID_B" 2>/dev/null; then
+		kill -TERM "$HA_PID_B"
+		wait "$HA_PID_B" || rc=$?
+		[ "$rc" -eq 0 ] || say "instance B exited $rc on SIGTERM"
+	fi
+	HA_PID_B=""
+	kubectl delete clusterrolebinding "$NS-ha-b" "$NS-ha-nolease" --ignore-not-found >/dev/null 2>&1
+	kubectl delete clusterrole "$NS-ha-nolease" --ignore-not-found >/dev/null 2>&1
+	return $rc
+}
+
+# SIGKILL of a whole instance (a node lost): the supervisor and its stages, by pid
+ha_kill9() { # SUPERVISOR-PID
+	local pids
+	pids="$1 $(pgrep -P "$1" | tr '\n' ' ')"
+	# shellcheck disable=SC2086
+	kill -9 $pids 2>/dev/null
+}
+
+ha_holder() { kubectl -n default get lease "$1" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
+# the identity an instance's actuator elects as (from its log)
+ha_identity() { grep -o 'leader election as [^:]*' "$1" 2>/dev/null | tail -1 | sed 's/leader election as //'; }
+ha_leads() { # LEASE LOG: that instance holds the Lease
+	local id
+	id=$(ha_identity "$2")
+	[ -n "$id" ] && [ "$(ha_holder "$1")" == "$id" ]
+}
+# audit entries (writes) of USER in any namespace, after epoch second FROM (default 0)
+ha_user_writes() { # USER [FROM] [JQ-FILTER]
+	jq -c --arg u "$1" --argjson from "${2:-0}" 'select(.stage == "ResponseComplete" and .user.username == $u and
+		(.requestReceivedTimestamp | sub("\\.[0-9]+Z$"; "Z") | fromdate) >= ($from | floor))' \
+		"$VMPOOLD_CLUSTER_DIR/audit.log" | jq -c "${3:-.}" | grep -c . || true
+}
+ha_b_user() { echo "system:serviceaccount:$NS:ha-b"; }
+# epoch seconds of the first log line of FILE matching RE
+ha_log_time() { # FILE RE
+	local ts
+	ts=$(grep -m1 -E "$2" "$1" | cut -d' ' -f1)
+	[ -n "$ts" ] && date -d "$ts" +%s.%N
+}
+ha_metric() { curl -sf --max-time 3 "http://127.0.0.1:$1/metrics" | awk -v m="$2" 'index($0, m) == 1 {print $2}'; }
+ha_ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$1/readyz")" == 200 ]; }
+
+# two instances: exactly one holds the Lease, the standby writes nothing while the leader
+# creates, scales and writes status; both are ready, vmpoold_leader is 1 and 0
+case_ha_standby_quiet() {
+	wait_until 30 ha_leads e2e-ha-quiet "$CASE_OUT/vmpoold.log" || fail "A does not lead: $(ha_holder e2e-ha-quiet)" || return 1
+	local t0
+	t0=$(date +%s)
+	ha_start_b $ARGS_ha_standby_quiet --metrics-addr "127.0.0.1:$((HA_MPORT + 10))" || return 1
+	wait_until 30 grep -q 'standby: the Lease is held by' "$CASE_OUT/vmpoold-b.log" ||
+		fail "B never saw the Lease: $(tail -5 "$CASE_OUT/vmpoold-b.log")" || return 1
+	make_pool hq 3 | kc apply -f - >/dev/null || return 1
+	wait_until 60 converged hq 3 || fail "converge 3: $(kc get vmpool,vm)" || return 1
+	kc scale vmpool hq --replicas 6 >/dev/null || return 1
+	wait_until 60 converged hq 6 || fail "converge 6: $(kc get vmpool,vm)" || return 1
+	kc scale vmpool hq --replicas 2 >/dev/null || return 1
+	wait_until 60 converged hq 2 || fail "converge 2: $(kc get vmpool,vm)" || return 1
+	ha_leads e2e-ha-quiet "$CASE_OUT/vmpoold.log" || fail "the Lease moved: $(ha_holder e2e-ha-quiet)" || return 1
+	local a b
+	a=$(ha_user_writes vmpoold-admin "$t0" "select(.objectRef.namespace == \"$NS\")")
+	b=$(ha_user_writes "$(ha_b_user)" "$t0")
+	say "API writes since B started: leader $a, standby $b"
+	[ "$a" -ge 12 ] || fail "the leader wrote only $a times: the count proves nothing" || return 1
+	expect_eq "$b" 0 "writes by the standby" || return 1
+	local s
+	for s in 2 12; do # actuators: A, B
+		wait_until 10 ha_ready $((HA_MPORT + s)) || fail "actuator on port $((HA_MPORT + s)) not ready" || return 1
+	done
+	wait_until 10 ha_ready $((HA_MPORT + 13)) || fail "B's status stage not ready" || return 1
+	expect_eq "$(ha_metric $((HA_MPORT + 2)) 'vmpoold_leader{name="e2e-ha-quiet"}')" 1 "A's vmpoold_leader" || return 1
+	expect_eq "$(ha_metric $((HA_MPORT + 12)) 'vmpoold_leader{name="e2e-ha-quiet"}')" 0 "B's vmpoold_leader" || return 1
+}
+
+# SIGKILL of the leading instance during a scale-out to 150: B takes over within lease
+# duration + retry period and the pool ends with exactly ks-0..ks-149
+case_ha_sigkill() {
+	wait_until 30 ha_leads e2e-ha-kill "$CASE_OUT/vmpoold.log" || fail "A does not lead" || return 1
+	ha_start_b $ARGS_ha_sigkill || return 1
+	wait_until 30 grep -q 'standby: the Lease is held by' "$CASE_OUT/vmpoold-b.log" || fail "B not standby" || return 1
+	make_pool ks 1 | kc apply -f - >/dev/null || return 1
+	wait_until 60 converged ks 1 || fail "converge: $(kc get vmpool,vm)" || return 1
+	kc scale vmpool ks --replicas 150 >/dev/null || return 1
+	wait_ge 60 20 vm_count || fail "scale-out did not start" || return 1
+	local t0 t1 n
+	ha_kill9 "$VMPOOLD_PID"
+	t0=$(date +%s.%N)
+	n=$(vm_count)
+	say "SIGKILL of instance A (supervisor and stages) at $n VMs"
+	[ "$n" -lt 150 ] || fail "scale-out finished before the kill: the test proves nothing" || return 1
+	wait_until 40 ha_leads e2e-ha-kill "$CASE_OUT/vmpoold-b.log" || fail "B did not take over: $(ha_holder e2e-ha-kill)" || return 1
+	t1=$(ha_log_time "$CASE_OUT/vmpoold-b.log" 'acquired the Lease')
+	say "$(printf 'takeover after SIGKILL: %.1f s (lease duration 15 s + retry period 2 s)' "$(echo "$t1 - $t0" | bc)")"
+	[ "$(echo "$t1 - $t0 <= 25" | bc)" = 1 ] || fail "takeover took longer than 25 s" || return 1
+	wait_until 240 converged ks 150 || fail "did not converge to 150: $(kc get vmpool ks) vms=$(vm_count)" || return 1
+	local want
+	want=$(seq 0 149 | sed 's/^/ks-/' | tr '\n' ' ' | sed 's/ $//')
+	expect_eq "$(vm_names)" "$want" "exactly ks-0..ks-149" || return 1
+	sleep 3
+	expect_eq "$(vm_count)" "150" "still 150 after settling" || return 1
+	expect_eq "$(event_count FailedCreate)" 0 "FailedCreate Events" || return 1
+}
+
+# SIGTERM of the leader: it drops its queued writes, releases the Lease (holder "", 1 s) and
+# the standby leads at its next retry, about 2 s later; the new leader then scales
+case_ha_sigterm() {
+	wait_until 30 ha_leads e2e-ha-term "$CASE_OUT/vmpoold.log" || fail "A does not lead" || return 1
+	ha_start_b $ARGS_ha_sigterm || return 1
+	wait_until 30 grep -q 'standby: the Lease is held by' "$CASE_OUT/vmpoold-b.log" || fail "B not standby" || return 1
+	make_pool ht 2 | kc apply -f - >/dev/null || return 1
+	wait_until 60 converged ht 2 || fail "converge: $(kc get vmpool,vm)" || return 1
+	local t0 t1
+	t0=$(date +%s.%N)
+	kill -TERM "$VMPOOLD_PID"
+	# the case runs in a subshell: A is not its child to wait for
+	wait_until 20 eval '! kill -0 '"$VMPOOLD_PID" || fail "A did not exit on SIGTERM" || return 1
+	grep -q 'vmpoold info: exiting with status 0' "$CASE_OUT/vmpoold.log" ||
+		fail "A's exit: $(tail -3 "$CASE_OUT/vmpoold.log")" || return 1
+	grep -q 'released the Lease' "$CASE_OUT/vmpoold.log" || fail "A did not release: $(grep -i lease "$CASE_OUT/vmpoold.log" | tail -3)" || return 1
+	wait_until 20 ha_leads e2e-ha-term "$CASE_OUT/vmpoold-b.log" || fail "B did not take over" || return 1
+	t1=$(ha_log_time "$CASE_OUT/vmpoold-b.log" 'acquired the Lease')
+	say "$(printf 'takeover after SIGTERM: %.1f s (from the signal; retry period 2 s)' "$(echo "$t1 - $t0" | bc)")"
+	[ "$(echo "$t1 - $t0 <= 6" | bc)" = 1 ] || fail "takeover took longer than 6 s" || return 1
+	kc scale vmpool ht --replicas 4 >/dev/null || return 1
+	wait_until 60 converged ht 4 || fail "B did not scale: $(kc get vmpool,vm)" || return 1
+	[ "$(ha_user_writes "$(ha_b_user)" 0 "select(.objectRef.namespace == \"$NS\" and .verb == \"create\" and .objectRef.resource == \"virtualmachines\")")" = 2 ] ||
+		fail "B did not create the 2 new VMs" || return 1
+}
+
+# a leader cut off from the API server (every connection reset, new ones refused) stops
+# writing on its own before its lease can expire for others, exits its writing stages,
+# and B takes over; once A can reach the API again, nothing A queued is written
+case_ha_cutoff() {
+	wait_until 30 ha_leads e2e-ha-cut "$CASE_OUT/vmpoold.log" || fail "A does not lead" || return 1
+	ha_start_b $ARGS_ha_cutoff || return 1
+	wait_until 30 grep -q 'standby: the Lease is held by' "$CASE_OUT/vmpoold-b.log" || fail "B not standby" || return 1
+	make_pool hc 2 | kc apply -f - >/dev/null || return 1
+	wait_until 60 converged hc 2 || fail "converge: $(kc get vmpool,vm)" || return 1
+	kc scale vmpool hc --replicas 40 >/dev/null || return 1
+	wait_ge 30 5 vm_count || fail "scale-out did not start" || return 1
+	local tcut tlost tacq trestore
+	fproxy_set 'refuse=1' || return 1
+	tcut=$(date +%s.%N)
+	say "A cut off at $(vm_count) VMs"
+	wait_until 30 grep -q 'stopped leading' "$CASE_OUT/vmpoold.log" || fail "A never stopped leading" || return 1
+	wait_until 40 ha_leads e2e-ha-cut "$CASE_OUT/vmpoold-b.log" || fail "B did not take over" || return 1
+	tlost=$(ha_log_time "$CASE_OUT/vmpoold.log" 'stopped leading')
+	tacq=$(ha_log_time "$CASE_OUT/vmpoold-b.log" 'acquired the Lease')
+	say "$(printf 'A stopped writing %.1f s after the cut, B leads %.1f s after the cut' \
+		"$(echo "$tlost - $tcut" | bc)" "$(echo "$tacq - $tcut" | bc)")"
+	[ "$(echo "$tlost < $tacq" | bc)" = 1 ] || fail "A stopped after B took over" || return 1
+	[ "$(echo "$tlost - $tcut <= 10.5" | bc)" = 1 ] || fail "A kept leading past its renew deadline" || return 1
+	grep -q 'leadership lost: exiting' "$CASE_OUT/vmpoold.log" || fail "A's actuator did not exit" || return 1
+	# A reaches the API again: its restarted stages are standby; nothing it held goes out
+	fproxy_set 'refuse=0' || return 1
+	trestore=$(date +%s.%N)
+	wait_until 240 converged hc 40 || fail "did not converge to 40: $(kc get vmpool hc) vms=$(vm_count)" || return 1
+	sleep 5
+	local late
+	late=$(awk -v t="$trestore" '$2 == "req" && $1 >= t && $4 != "GET"' "$FP_LOG" | grep -c . || true)
+	say "writes A sent once it could reach the API again: $late"
+	expect_eq "$late" 0 "writes from the cut-off leader after the cut" || return 1
+	[ "$(awk -v t="$trestore" '$2 == "req" && $1 >= t && $4 == "GET" && $5 ~ /leases/' "$FP_LOG" | wc -l)" -gt 0 ] ||
+		fail "A's standby never read the Lease through the proxy: the check proves nothing" || return 1
+	expect_eq "$(vm_names | wc -w)" 40 "VMs" || return 1
+	expect_eq "$(event_count FailedCreate)" 0 "FailedCreate Events" || return 1
+}
+
+# an instance that may not write the Lease says so clearly and stays standby (writes nothing)
+case_ha_forbidden() {
+	wait_until 30 ha_leads e2e-ha-forbidden "$CASE_OUT/vmpoold.log" || fail "A does not lead" || return 1
+	kill -TERM "$VMPOOLD_PID" # A releases the Lease: free for anyone allowed to take it
+	wait_until 20 eval '! kill -0 '"$VMPOOLD_PID" || fail "A did not exit on SIGTERM" || return 1
+	kubectl apply -f - >/dev/null <<YAML || return 1
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: $NS-ha-nolease}
+rules:
+- apiGroups: ["", apps, kubevirt.io, pool.kubevirt.io, cdi.kubevirt.io]
+  resources: ["*"]
+  verbs: ["*"]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get]
+YAML
+	ha_sa_kubeconfig ha-nolease "$NS-ha-nolease" || return 1
+	cp "$CASE_OUT/ha-nolease.kubeconfig" "$CASE_OUT/ha-b.kubeconfig"
+	ha_start_b $ARGS_ha_forbidden || return 1
+	make_pool hf 2 | kc apply -f - >/dev/null || return 1
+	wait_until 30 grep -q 'not allowed to update leases.coordination.k8s.io' "$CASE_OUT/vmpoold-b.log" ||
+		fail "no clear log line: $(grep -i lease "$CASE_OUT/vmpoold-b.log" | tail -3)" || return 1
+	sleep 5
+	expect_eq "$(vm_count)" 0 "VMs created by an instance that may not lead" || return 1
+	expect_eq "$(grep -c 'staying standby' "$CASE_OUT/vmpoold-b.log")" 1 "'staying standby' log lines (once per streak)" || return 1
+	kill -0 "$HA_PID_B" || fail "B exited" || return 1
+	kc delete vmpool hf --wait=false >/dev/null
+	strip_finalizers vmpool
+}
+
+# two shards: each converges only its own pools; a pool relabelled to the other shard is
+# released by one and taken by the other with no VM lost or duplicated
+case_ha_shards() {
+	ha_start_b --leader-elect --pool-selector vmpoold.io/shard=b || return 1
+	mkpool pa 3 '.metadata.labels = {"vmpoold.io/shard": "a"}' || return 1
+	mkpool pb 2 '.metadata.labels = {"vmpoold.io/shard": "b"}' || return 1
+	mkpool pn 1 || return 1 # no shard: nobody manages it
+	wait_until 60 pconv pa 3 || fail "pa: $(kc get vmpool,vm)" || return 1
+	wait_until 60 pconv pb 2 || fail "pb: $(kc get vmpool,vm)" || return 1
+	local ca cb
+	ca=$(ha_user_writes vmpoold-admin 0 "select(.objectRef.namespace == \"$NS\" and .verb == \"create\" and .objectRef.resource == \"virtualmachines\") | .objectRef.name" )
+	cb=$(ha_user_writes "$(ha_b_user)" 0 "select(.objectRef.namespace == \"$NS\" and .verb == \"create\" and .objectRef.resource == \"virtualmachines\")")
+	expect_eq "$ca/$cb" "3/2" "VM creates by shard a / shard b" || return 1
+	expect_eq "$(pool_vm_count pn)" 0 "VMs of the pool no shard selects" || return 1
+	local uids t0
+	uids=$(vm_uids pb)
+	t0=$(date +%s)
+	kc label vmpool pb vmpoold.io/shard=a --overwrite >/dev/null || return 1
+	sleep 2
+	kc scale vmpool pb --replicas 4 >/dev/null || return 1
+	wait_until 60 pconv pb 4 || fail "pb after the move: $(kc get vmpool,vm)" || return 1
+	sleep 3
+	expect_eq "$(vm_uids pb | tr ' ' '\n' | head -2 | tr '\n' ' ' | sed 's/ $//')" "$uids" "pb's first VMs kept" || return 1
+	expect_eq "$(pool_vm_count pb)" 4 "pb's VMs" || return 1
+	expect_eq "$(ha_user_writes "$(ha_b_user)" "$t0" "select(.objectRef.namespace == \"$NS\")")" 0 \
+		"writes by shard b after the move" || return 1
+	kc delete vmpool pn --wait=false >/dev/null
+	strip_finalizers vmpool
+}
