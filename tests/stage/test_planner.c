@@ -690,6 +690,63 @@ static void record(struct buf *b, int type, json_object *body)
 	json_object_put(body);
 }
 
+/* issue 8: with --leader-elect the planner sends nothing until its actuator says it leads
+ * (LEADER), plans at once when it does, and holds again when it stops */
+static void fake_leader(int leading)
+{
+	json_object *b = parse("{\"leading\":%s,\"holder\":\"x\"}", leading ? "true" : "false");
+
+	if (C.act_link != NULL)
+		link_send(C.act_link, MSG_LEADER, b);
+	json_object_put(b);
+}
+
+static int has_action(size_t from, const char *op, const char *name)
+{
+	size_t i;
+	json_object *a;
+
+	for (i = from; i < nactions(); i++) {
+		a = json_object_array_get_idx(C.actions, i);
+		if (strcmp(obj_str(a, "op"), op) == 0 && strcmp(obj_str(a, "name"), name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void scenario_leader(void)
+{
+	char *argv[] = {bin(), "--run-dir", C.dir, "-v", "--leader-elect", NULL};
+	size_t before;
+	int st;
+
+	if (planner_alive()) {
+		kill(C.pid, SIGKILL);
+		reap(C.pid, 5000);
+	}
+	C.answer = 1;
+	wpool(mkpool("lq", "lq-uid", 2, ",\"finalizers\":[\"pool.kubevirt.io/finalizer\"]", "a"));
+	C.act_link = NULL;
+	before = nactions();
+	C.pid = spawn(argv, NULL);
+	check(
+	    run_until(act_linked, NULL, 10000), "--leader-elect planner connects to the actuator");
+	settle(1500);
+	check(nactions() == before, "no action before the actuator says it leads (%zu)",
+	    nactions() - before);
+	fake_leader(0);
+	settle(1000);
+	check(nactions() == before, "no action while the actuator does not lead");
+	fake_leader(1);
+	check(wait_actions(before + 1, 5000) &&
+	          (settle(500), has_action(before, "create_vm", "lq-0")),
+	    "plans and sends once the actuator leads");
+	kill(C.pid, SIGTERM);
+	st = reap(C.pid, 5000);
+	check(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: clean exit 0");
+	C.pid = -1;
+}
+
 static void scenario_replay(void)
 {
 	char file[128], out[128], line[8192], *lines = xstrdup(""), *t;
@@ -782,6 +839,7 @@ int main(void)
 	scenario_restart();
 	scenario_unknown();
 	scenario_replay();
+	scenario_leader();
 
 	cleanup();
 	link_free(C.sub);
