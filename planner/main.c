@@ -125,9 +125,13 @@ static void planner_act_frame(struct link *l, int type, json_object *body, void 
 static void planner_act_down(struct link *l, void *arg)
 {
 	struct planner *p = arg;
+	int was = p->act_leading;
 
 	p->act_leading = 0;
-	planrun_link_lost(arg);
+	if (p->elect && was)
+		planrun_term_over(p); /* the actuator exits when it stops leading */
+	else
+		planrun_link_lost(p);
 }
 
 /* the whole file (or stdin) into b; -1 with the cause logged */

@@ -223,6 +223,8 @@ void planrun_link_lost(struct planner *);
 void planrun_resend(struct planner *);
 /* the actuator leads (may write) or no longer does: like the link coming up or going */
 void planrun_leader(struct planner *, int leading);
+/* --leader-elect: the actuator's term ended; forgets every outstanding action and expectation */
+void planrun_term_over(struct planner *);
 void planrun_snapshot(struct link *, void *arg);
 void planrun_metrics_declare(void);
 

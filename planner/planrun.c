@@ -864,9 +864,33 @@ void planrun_leader(struct planner *p, int leading)
 		planrun_resend(p);
 		planrun_mark_all(p);
 	} else if (link_is_up(p->act)) {
-		/* a standby holds nothing it was sent: whatever is out is unknown, kept like a lost
-		 * link's and sent again once it (or another actuator) leads */
 		log_info(NULL, "the actuator does not lead: actions wait");
-		planrun_link_lost(p);
+		planrun_term_over(p);
 	}
+}
+
+static void planrun_forget_term(const char *key, void *val, void *arg)
+{
+	struct planner *p = arg;
+
+	expect_drop_pool(p->exp, key);
+	planrun_reset_pending(key, val, NULL);
+}
+
+/* --leader-elect: the actuator stopped leading (it exits when it does, so its queued writes
+ * died with it). What this planner had sent belongs to that term: outstanding actions and
+ * expectations are all forgotten, nothing is sent again, and leading again plans every
+ * pool from the picture, as a restarted planner does (another leader may have acted in
+ * between: a create kept from back then could be one too many). */
+void planrun_term_over(struct planner *p)
+{
+	size_t n = pmap_count(p->out);
+
+	pmap_free(p->out);
+	p->out = pmap_new(planrun_outstanding_free);
+	pmap_foreach(p->pools, planrun_forget_term, p);
+	log_info(
+	    NULL, "leadership ended: %zu outstanding actions and every expectation forgotten", n);
+	metrics_set("vmpool_planner_outstanding_actions", NULL, 0);
+	planrun_mark_all(p);
 }

@@ -737,10 +737,31 @@ static void scenario_leader(void)
 	fake_leader(0);
 	settle(1000);
 	check(nactions() == before, "no action while the actuator does not lead");
+	C.answer = 0; /* lq-0's create stays unanswered */
 	fake_leader(1);
 	check(wait_actions(before + 1, 5000) &&
 	          (settle(500), has_action(before, "create_vm", "lq-0")),
 	    "plans and sends once the actuator leads");
+	/* the term ends (the actuator exits); another leader makes lq-0 meanwhile: leading
+	 * again, the planner plans from the picture (lq-1) and does not send lq-0 again */
+	link_close(C.act_link, "test: the actuator stopped leading");
+	C.act_link = NULL;
+	wset("vm", parse("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
+	                 "\"metadata\":{\"name\":\"lq-0\",\"namespace\":\"" NS "\",\"uid\":"
+	                 "\"uid-lq-0\",\"resourceVersion\":\"9\",\"labels\":{\"app\":\"a\"},"
+	                 "\"finalizers\":[\"pool.kubevirt.io/finalizer\"],\"ownerReferences\":[{"
+	                 "\"apiVersion\":\"pool.kubevirt.io/v1beta1\",\"kind\":"
+	                 "\"VirtualMachinePool\",\"name\":\"lq\",\"controller\":true,"
+	                 "\"uid\":\"lq-uid\"}]}}"));
+	check(run_until(act_linked, NULL, 10000), "planner reconnects");
+	before = nactions();
+	settle(500);
+	fake_leader(1);
+	check(wait_actions(before + 1, 5000) &&
+	          (settle(800), has_action(before, "create_vm", "lq-1")),
+	    "a new term plans from the picture (lq-1)");
+	check(!has_action(before, "create_vm", "lq-0"),
+	    "the old term's unanswered create is not sent again");
 	kill(C.pid, SIGTERM);
 	st = reap(C.pid, 5000);
 	check(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: clean exit 0");
