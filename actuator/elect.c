@@ -31,11 +31,12 @@ struct elect {
 	struct lease_state st;
 	char *name, *ns, *key;
 	struct event *tick, *deadline;
-	int busy;         /* a request is out */
-	int denied;       /* a 401/403 was logged for the current streak */
-	int releasing;    /* elect_release() waits for its PUT */
-	const char *verb; /* of the write out: "create" or "update" */
-	double sent_at;   /* when the current write was sent */
+	int busy;          /* a request is out */
+	int denied;        /* a 401/403 was logged for the current streak */
+	int releasing;     /* elect_release() waits for its PUT */
+	int release_after; /* elect_release() waits for the request out, then releases */
+	const char *verb;  /* of the write out: "create" or "update" */
+	double sent_at;    /* when the current write was sent */
 	elect_fn fn;
 	void *arg;
 };
@@ -132,12 +133,35 @@ static void elect_failed(struct elect *e, const char *verb, const struct kube_re
 		    log_escape(r->message[0] != '\0' ? r->message : r->reason));
 }
 
+static void elect_write(struct elect *, const char *method, int release);
+
+/* the request that was out when elect_release() came has its answer: release now if the
+ * Lease is still ours, else just end the wait */
+static void elect_release_now(struct elect *e)
+{
+	e->release_after = 0;
+	if (e->st.leading && strcmp(e->st.observed.holder, e->st.identity) == 0) {
+		e->releasing = 1;
+		elect_write(e, "PUT", 1);
+		if (e->busy)
+			return;
+		e->releasing = 0;
+	}
+	event_base_loopexit(e->base, NULL);
+}
+
 static void elect_written(const struct kube_response *r, void *arg)
 {
 	struct elect *e = arg;
 	int was = e->st.leading;
 
 	e->busy = 0;
+	if (e->release_after) {
+		if (r->status >= 200 && r->status < 300)
+			lease_written(&e->st, r->body, e->sent_at, now_mono());
+		elect_release_now(e);
+		return;
+	}
 	if (r->status < 200 || r->status >= 300) {
 		elect_failed(e, e->verb, r);
 		if (r->status == 409 && e->st.leading)
@@ -202,6 +226,10 @@ static void elect_got(const struct kube_response *r, void *arg)
 		return;
 	}
 	lease_observe(&e->st, r->status == 200 ? r->body : NULL, now_mono());
+	if (e->release_after) {
+		elect_release_now(e);
+		return;
+	}
 	if (first)
 		e->fn(e, ELECT_SYNCED, e->arg);
 	if (e->st.leading && strcmp(e->st.observed.holder, e->st.identity) != 0) {
@@ -321,23 +349,21 @@ void elect_release(struct elect *e, double wait)
 		return;
 	evtimer_del(e->tick);
 	evtimer_del(e->deadline);
-	if (e->busy) {
-		/* a renewal is out: its answer would carry the resourceVersion we need; give up
-		 * on a release rather than wait (the lease then expires as after a crash) */
-		log_info(e->key, "a renewal is in flight: not releasing the Lease");
-		return;
-	}
-	e->releasing = 1;
-	elect_write(e, "PUT", 1);
-	if (!e->busy) {
-		e->releasing = 0;
-		return;
+	if (e->busy)
+		e->release_after = 1; /* its answer carries the resourceVersion to release with */
+	else {
+		e->releasing = 1;
+		elect_write(e, "PUT", 1);
+		if (!e->busy) {
+			e->releasing = 0;
+			return;
+		}
 	}
 	event_base_loopexit(e->base, &tv);
 	event_base_dispatch(e->base);
-	if (e->releasing)
+	if (e->releasing || e->release_after)
 		log_warnx(e->key, "the release got no answer within %gs", wait);
-	e->releasing = 0;
+	e->releasing = e->release_after = 0;
 	e->st.leading = 0;
 }
 

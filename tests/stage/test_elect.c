@@ -12,7 +12,8 @@
  *  - renew deadline: the fake answers 503 to every Lease request; the actuator exits 3
  *    within the renew deadline of its last successful renewal (plus slack);
  *  - release: a new actuator takes the expired Lease, and on SIGTERM PUTs holder "" with
- *    leaseDurationSeconds 1 and exits 0;
+ *    leaseDurationSeconds 1 and exits 0; also when the SIGTERM comes while a renewal is out
+ *    (the release waits for its answer and its resourceVersion);
  *  - RBAC: the fake answers 403 to Lease writes; the actuator logs it once and stays standby.
  */
 #include <sys/wait.h>
@@ -48,6 +49,9 @@ static struct {
 	int deny_writes;   /* answer Lease POST/PUT 403 */
 	int puts, creates; /* Lease PUTs that succeeded, VM creates */
 	double last_put;   /* monotonic time of the last successful PUT */
+	int hold;          /* keep the next Lease PUT unanswered in held */
+	struct evhttp_request *held;
+	json_object *held_body;
 	json_object *last_body;
 } api;
 
@@ -95,6 +99,11 @@ static void api_lease(struct evhttp_request *req, const char *m, json_object *bo
 	}
 	if (api.deny_writes) {
 		api_reply(req, 403, "Forbidden", NULL);
+		return;
+	}
+	if (api.hold && strcmp(m, "PUT") == 0 && api.held == NULL) {
+		api.held = req;
+		api.held_body = json_object_get(body);
 		return;
 	}
 	snprintf(cur, sizeof cur, "%ld", api.rv);
@@ -297,7 +306,7 @@ static void test_standby_then_takeover(int mport)
 {
 	struct stagekit_http_answer h;
 	json_object *r;
-	double t0, tlast;
+	double t0, tlast = 0;
 	const char *id;
 
 	api_other_renews();
@@ -316,9 +325,9 @@ static void test_standby_then_takeover(int mport)
 	/* other renews for 3 s (more than a lease duration): still standby */
 	for (t0 = now_mono(); now_mono() - t0 < 3;) {
 		api_other_renews();
+		tlast = now_mono();
 		stagekit_wait(base, &pid, &status, c_never, NULL, 0.4);
 	}
-	tlast = now_mono();
 	STAGEKIT_CHECK(P.leading == 0 && api.puts == 0 && api.creates == 0,
 	    "standby while the holder renews: no Lease write, no VM create (puts %d, creates %d)",
 	    api.puts, api.creates);
@@ -356,12 +365,37 @@ static void test_renew_deadline(void)
 	api.fail = 0;
 }
 
-static void test_release(void)
+static int c_held(void *arg)
 {
+	return api.held != NULL;
+}
+
+static void test_release(int during_renewal)
+{
+	json_object *b;
+
 	start();
 	STAGEKIT_CHECK(stagekit_wait(base, &pid, &status, c_leading, NULL, 8),
 	    "a new actuator takes the Lease its predecessor left");
-	kill(pid, SIGTERM);
+	if (during_renewal) {
+		/* SIGTERM while a renewal is out: the release waits for its answer */
+		api.hold = 1;
+		STAGEKIT_CHECK(
+		    stagekit_wait(base, &pid, &status, c_held, NULL, 3), "a renewal held");
+		kill(pid, SIGTERM);
+		stagekit_wait(base, &pid, &status, c_never, NULL, 0.3);
+		api.hold = 0;
+		b = api.held_body;
+		api.held_body = NULL;
+		{
+			struct evhttp_request *req = api.held;
+
+			api.held = NULL;
+			api_lease(req, "PUT", b);
+		}
+		json_object_put(b);
+	} else
+		kill(pid, SIGTERM);
 	stagekit_wait(base, &pid, &status, c_exited, NULL, 10);
 	STAGEKIT_CHECK(exit_code() == 0, "SIGTERM exits 0 (got %d)", exit_code());
 	STAGEKIT_CHECK(
@@ -411,7 +445,8 @@ int main(void)
 
 	test_standby_then_takeover(mport);
 	test_renew_deadline();
-	test_release();
+	test_release(0);
+	test_release(1);
 	test_forbidden();
 
 	if (stagekit_failed > 0)
