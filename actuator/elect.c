@@ -64,6 +64,41 @@ static void elect_identity(char *out, size_t len)
 		snprintf(out + n, len - (size_t)n, "%02x", r[i]);
 }
 
+/*
+ * The identity of the last actuator on this run directory, kept in <run-dir>/lease-<name>.id:
+ * a restarted actuator (a crash, a container restart in the same pod) is the same candidate
+ * and renews its own Lease at once instead of waiting a lease duration for it to expire.
+ * Safe because only one actuator can listen on a run directory, so the previous one is gone
+ * with everything it had queued. A new identity is made when there is none.
+ */
+static void elect_identity_kept(const char *run_dir, const char *name, char *out, size_t len)
+{
+	char *path, *old;
+	size_t n, i;
+	FILE *f;
+	int ok;
+
+	xasprintf(&path, "%s/lease-%s.id", run_dir, name);
+	if ((old = kubeconfig_read_file(path, &n)) != NULL) {
+		ok = n > 0 && n < len && n < 254;
+		for (i = 0; ok && i < n; i++)
+			ok = old[i] > 0x20 && old[i] < 0x7f;
+		if (ok) {
+			snprintf(out, len, "%s", old);
+			log_info(NULL, "lease %s: the identity of the last actuator here: %s", name,
+			    out);
+			free(old);
+			free(path);
+			return;
+		}
+		free(old);
+	}
+	elect_identity(out, len);
+	if ((f = fopen(path, "w")) == NULL || fputs(out, f) == EOF || fclose(f) != 0)
+		log_warn(NULL, "cannot keep the lease identity in %s", log_escape(path));
+	free(path);
+}
+
 static void elect_schedule(struct elect *e, double secs)
 {
 	struct timeval tv = secs_to_tv(secs);
@@ -278,7 +313,7 @@ static void elect_tick_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct elect *elect_new(struct event_base *base, const struct lease_cfg *cfg,
-    const char *kubeconfig, const char *pool_selector, elect_fn fn, void *arg)
+    const char *kubeconfig, const char *pool_selector, const char *run_dir, elect_fn fn, void *arg)
 {
 	struct elect *e = xcalloc(1, sizeof *e);
 	struct kube_config kc;
@@ -308,7 +343,7 @@ struct elect *elect_new(struct event_base *base, const struct lease_cfg *cfg,
 	if ((e->kube = kube_new(base, &kc, &ko)) == NULL)
 		fatal_config("cannot set up the API client for %s", kc.server);
 	kubeconfig_clear(&kc);
-	elect_identity(id, sizeof id);
+	elect_identity_kept(run_dir, e->name, id, sizeof id);
 	lease_state_init(&e->st, id);
 	e->fn = fn;
 	e->arg = arg;

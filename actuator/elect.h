@@ -17,9 +17,10 @@ typedef void (*elect_fn)(struct elect *, enum elect_event, void *arg);
 
 /* starts electing at once; an unusable kubeconfig exits EXIT_CONFIG. The Lease's name is
  * cfg->name, else lease_default_name(pool_selector); its namespace cfg->ns, else the pod's
- * (in a cluster), else "default". */
+ * (in a cluster), else "default". The identity (host name and a random suffix) is kept in
+ * run_dir, so an actuator restarted there renews its predecessor's Lease at once. */
 struct elect *elect_new(struct event_base *, const struct lease_cfg *, const char *kubeconfig,
-    const char *pool_selector, elect_fn, void *arg);
+    const char *pool_selector, const char *run_dir, elect_fn, void *arg);
 int elect_leading(const struct elect *);
 const char *elect_identity_of(const struct elect *);
 const char *elect_holder(const struct elect *); /* the observed holder, "" if none */

@@ -181,8 +181,8 @@ int main(int argc, char **argv)
 	if ((m.srv = link_listen(base, path, &spec, &cb, &m)) == NULL)
 		fatal_config("cannot listen on %s", path);
 	if (m.lease.enabled)
-		m.elect = elect_new(
-		    base, &m.lease, cli.kubeconfig, m.lease.pool_selector, act_elected, &m);
+		m.elect = elect_new(base, &m.lease, cli.kubeconfig, m.lease.pool_selector,
+		    cli.run_dir, act_elected, &m);
 	else
 		metrics_set_ready(1);
 	act_leader_gauge(&m);

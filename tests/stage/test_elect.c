@@ -11,7 +11,9 @@
  *    transition, tells the planner, and performs actions; it renews every retry period;
  *  - renew deadline: the fake answers 503 to every Lease request; the actuator exits 3
  *    within the renew deadline of its last successful renewal (plus slack);
- *  - release: a new actuator takes the expired Lease, and on SIGTERM PUTs holder "" with
+ *  - restart: an actuator started again on the same run directory keeps the identity of
+ *    the one that exited and renews its Lease at once (no lease duration lost);
+ *  - release: on SIGTERM the leader PUTs holder "" with
  *    leaseDurationSeconds 1 and exits 0; also when the SIGTERM comes while a renewal is out
  *    (the release waits for its answer and its resourceVersion);
  *  - RBAC: the fake answers 403 to Lease writes; the actuator logs it once and stays standby.
@@ -374,9 +376,20 @@ static void test_release(int during_renewal)
 {
 	json_object *b;
 
+	char before[256];
+	double t0 = now_mono();
+
+	snprintf(before, sizeof before, "%s", obj_str(api.lease, "spec.holderIdentity") ?: "");
 	start();
 	STAGEKIT_CHECK(stagekit_wait(base, &pid, &status, c_leading, NULL, 8),
 	    "a new actuator takes the Lease its predecessor left");
+	if (!during_renewal) {
+		/* restarted on the same run directory: the same candidate, at once */
+		STAGEKIT_CHECK(strcmp(obj_str(api.lease, "spec.holderIdentity") ?: "", before) == 0,
+		    "a restarted actuator keeps its identity (%s)", before);
+		STAGEKIT_CHECK(
+		    now_mono() - t0 < 1.5, "and renews at once (%.2f s)", now_mono() - t0);
+	}
 	if (during_renewal) {
 		/* SIGTERM while a renewal is out: the release waits for its answer */
 		api.hold = 1;
