@@ -12,7 +12,8 @@ ha_args() { # LEASE-NAME [MORE...]: the flags of a case's instances
 	echo "--leader-elect --leader-elect-resource-name $1 ${*:2}"
 }
 ARGS_ha_standby_quiet="$(ha_args e2e-ha-quiet) --metrics-addr 127.0.0.1:$HA_MPORT"
-ARGS_ha_sigkill=$(ha_args e2e-ha-kill)
+# 10 writes a second: the scale-out to 150 is still going when the leader is killed
+ARGS_ha_sigkill=$(ha_args e2e-ha-kill --kube-api-qps 10 --kube-api-burst 10)
 ARGS_ha_sigterm=$(ha_args e2e-ha-term)
 # slow writes (5 a second): the leader has creates queued in its client when it is cut off
 ARGS_ha_cutoff=$(ha_args e2e-ha-cut --kube-api-qps 5 --kube-api-burst 1)
