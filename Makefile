@@ -113,7 +113,7 @@ build/asan/tests/tools/vmpool-faultproxy: build/asan/tests/tools/faultproxy.o bu
 UNIT_BINS = $(patsubst %.c,build/asan/%,$(UNIT_SRC))
 STAGE_BINS = $(patsubst %.c,build/asan/%,$(wildcard tests/stage/test_*.c))
 
-.PHONY: all asan deps test unit stage e2e run format check-format clean bench image image-test fuzz fuzz-build faultproxy
+.PHONY: all asan deps test unit stage e2e run format check-format clean bench bench-scale image image-test fuzz fuzz-build faultproxy
 all: $(addprefix bin/,$(PROGRAMS))
 asan: $(addprefix bin-asan/,$(PROGRAMS))
 
@@ -155,6 +155,10 @@ run: deps
 
 bench: all
 	@bash tests/bench/run.sh
+
+# issue 9: 1000 pools x 10 VMs on the local control plane (BENCH_POOLS, BENCH_VMS to change)
+bench-scale: all
+	@bash tests/bench/bench_scale.sh
 
 FORMAT_SRC = $(wildcard common/*.[ch] $(addsuffix /*.[ch],$(STAGES)) tests/unit/*.[ch] tests/stage/*.[ch] tests/support/*.[ch] tests/bench/*.[ch] tests/e2e/*.[ch] tests/fuzz/*.[ch] tests/tools/*.[ch])
 format:
