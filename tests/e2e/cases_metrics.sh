@@ -1,0 +1,123 @@
+# tests/e2e/cases_metrics.sh: what each stage's /metrics serves (issue 11 item 3), scraped
+# while the pipeline runs against the real API server, checked with Prometheus' own parser
+# (`promtool check metrics`, Debian's prometheus package) and for the families dashboards
+# expect, with values that must follow from what the case did.
+# shellcheck shell=bash
+
+# the stages' metrics ports: PORT+0..3 (watcher, planner, actuator, status), from the
+# cluster's port so that helpers running their own clusters do not collide
+METRICS_BASE=$((${VMPOOLD_CLUSTER_PORT:-6543} + 20000)) # etcd uses +10000 and +10001
+ARGS_metrics_scrape="--metrics-addr 127.0.0.1:$METRICS_BASE"
+METRICS_STAGES=(watcher planner actuator status)
+
+# scrape STAGE: its /metrics into $CASE_OUT/metrics-STAGE.txt
+scrape() {
+	local i
+	for i in "${!METRICS_STAGES[@]}"; do
+		[ "${METRICS_STAGES[$i]}" = "$1" ] || continue
+		curl -sf --max-time 5 "http://127.0.0.1:$((METRICS_BASE + i))/metrics" >"$CASE_OUT/metrics-$1.txt"
+		return
+	done
+	return 1
+}
+
+# metric STAGE NAME [LABEL=\"VALUE\"...]: scrapes STAGE and prints the sum of the samples
+# of NAME that carry every given label pair (in any order), or "none"
+metric() {
+	local stage=$1 name=$2
+	shift 2
+	scrape "$stage" || { echo "unreachable"; return 1; }
+	awk -v name="$name" -v want="$*" '
+		/^#/ || NF < 2 { next }
+		{
+			# label values may hold blanks: the value is the last field (we write no timestamps)
+			series = substr($0, 1, length($0) - length($NF) - 1); n = series; labels = ""
+			if ((i = index(series, "{")) > 0) { n = substr(series, 1, i - 1); labels = substr(series, i) }
+			if (n != name) next
+			k = split(want, pairs, " ")
+			for (j = 1; j <= k; j++) if (index(labels, pairs[j]) == 0) next
+			sum += $NF; found = 1
+		}
+		END { if (found) printf "%.17g\n", sum; else print "none" }' "$CASE_OUT/metrics-$stage.txt"
+}
+
+# metric_gt STAGE MIN NAME [LABELS...]: the metric exists and exceeds MIN
+metric_gt() {
+	local stage=$1 min=$2 v
+	shift 2
+	v=$(metric "$stage" "$@")
+	awk -v v="$v" -v min="$min" 'BEGIN { exit !(v != "none" && v != "unreachable" && v + 0 > min + 0) }' ||
+		fail "$stage: $* is $v, want > $min"
+}
+
+case_metrics_scrape() {
+	local stage v now uid
+	make_pool ms 1 | kc apply -f - >/dev/null || return 1
+	wait_until 60 converged ms 1 || fail "converge to 1: $(kc get vmpool,vm)" || return 1
+	kc scale vmpool ms --replicas 4 >/dev/null || fail "kubectl scale" || return 1
+	wait_until 60 converged ms 4 || fail "scale-out to 4: $(kc get vmpool,vm)" || return 1
+	uid=$(kc get vmpool ms -o jsonpath='{.metadata.uid}')
+
+	# every stage: Prometheus' parser and linter accept the page; process_* and build info
+	now=$(date +%s)
+	for stage in "${METRICS_STAGES[@]}"; do
+		scrape "$stage" || fail "$stage: no /metrics" || return 1
+		promtool check metrics <"$CASE_OUT/metrics-$stage.txt" >"$CASE_OUT/promtool-$stage.txt" 2>&1 ||
+			fail "$stage: promtool check metrics: $(cat "$CASE_OUT/promtool-$stage.txt")" || return 1
+		metric_gt "$stage" 1000000 process_resident_memory_bytes || return 1
+		metric_gt "$stage" "$(metric "$stage" process_resident_memory_bytes)" process_virtual_memory_bytes || return 1
+		metric_gt "$stage" 2 process_open_fds || return 1
+		metric_gt "$stage" "$(metric "$stage" process_open_fds)" process_max_fds || return 1
+		metric_gt "$stage" -1 process_cpu_seconds_total || return 1
+		v=$(metric "$stage" process_start_time_seconds)
+		awk -v v="$v" -v now="$now" 'BEGIN { exit !(v != "none" && v <= now + 1 && v > now - 600) }' ||
+			fail "$stage: process_start_time_seconds $v, now $now" || return 1
+		expect_eq "$(metric "$stage" vmpoold_build_info 'version="')" 1 "$stage: vmpoold_build_info" || return 1
+	done
+
+	# the API client: the actuator's creates (201 to POST) and their latency, the watcher's
+	# lists and watches, the status stage's status patches
+	metric_gt actuator 3 rest_client_requests_total 'code="201"' 'method="POST"' 'host="127.0.0.1:' || return 1
+	metric_gt actuator 3 rest_client_request_duration_seconds_count 'verb="POST"' || return 1
+	v=$(metric actuator rest_client_request_duration_seconds_bucket 'verb="POST"' 'le="+Inf"')
+	expect_eq "$v" "$(metric actuator rest_client_request_duration_seconds_count 'verb="POST"')" \
+		"actuator: the +Inf bucket counts every POST" || return 1
+	metric_gt watcher 0 rest_client_requests_total 'code="200"' 'method="GET"' || return 1
+	metric_gt status 0 rest_client_requests_total 'code="200"' 'method="PATCH"' || return 1
+
+	# the work queues
+	metric_gt planner 0 workqueue_adds_total 'name="planner"' || return 1
+	metric_gt planner 0 workqueue_work_duration_seconds_count 'name="planner"' || return 1
+	metric_gt planner 0 workqueue_queue_duration_seconds_count 'name="planner"' || return 1
+	metric_gt planner 0 vmpool_planner_pass_seconds_count || return 1
+	metric_gt status 0 workqueue_adds_total 'name="status"' || return 1
+	metric_gt status 0 workqueue_work_duration_seconds_count 'name="status"' || return 1
+	wait_eq 10 0 metric planner workqueue_depth 'name="planner"' || fail "planner queue not drained" || return 1
+
+	# per pool: KubeVirt's proposed series equal the pool's own spec and status
+	local sel="namespace=\"$NS\" name=\"ms\""
+	# shellcheck disable=SC2086 # $sel: two label pairs
+	wait_eq 20 "$(pool_status ms readyReplicas)" metric status kubevirt_vmpool_ready_replicas $sel ||
+		fail "kubevirt_vmpool_ready_replicas $(metric status kubevirt_vmpool_ready_replicas $sel), pool $(pool_status ms readyReplicas)" || return 1
+	# shellcheck disable=SC2086
+	{
+		expect_eq "$(metric status kubevirt_vmpool_replicas $sel)" "$(pool_status ms replicas)" "kubevirt_vmpool_replicas" &&
+			expect_eq "$(metric status kubevirt_vmpool_desired_replicas $sel)" 4 "kubevirt_vmpool_desired_replicas" &&
+			expect_eq "$(metric status kubevirt_vmpool_paused $sel)" 0 "kubevirt_vmpool_paused" &&
+			expect_eq "$(metric status kubevirt_vmpool_replica_failure $sel)" 0 "kubevirt_vmpool_replica_failure" &&
+			expect_eq "$(metric status kubevirt_vmpool_info $sel "uid=\"$uid\"")" 1 "kubevirt_vmpool_info with the uid"
+	} || return 1
+	expect_eq "$(metric status vmpool_pool_ready_replicas)" none "the old per-pool names are gone" || return 1
+
+	# a paused pool shows as paused; a deleted one leaves no series behind
+	kc patch vmpool ms --type merge -p '{"spec":{"paused":true}}' >/dev/null || return 1
+	# shellcheck disable=SC2086
+	wait_eq 20 1 metric status kubevirt_vmpool_paused $sel || fail "kubevirt_vmpool_paused not 1" || return 1
+	kc patch vmpool ms --type merge -p '{"spec":{"paused":false}}' >/dev/null || return 1
+	kc delete vmpool ms --wait=false >/dev/null || return 1
+	# shellcheck disable=SC2086
+	wait_eq 60 none metric status kubevirt_vmpool_info $sel || fail "kubevirt_vmpool_info stays after the pool went" || return 1
+	# shellcheck disable=SC2086
+	expect_eq "$(metric status kubevirt_vmpool_replicas $sel)" none "kubevirt_vmpool_replicas gone with the pool" || return 1
+	promtool check metrics <"$CASE_OUT/metrics-status.txt" >/dev/null 2>&1 || fail "status after the deletion: promtool" || return 1
+}
