@@ -7,6 +7,7 @@
 # the stages' metrics ports: PORT+0..3 (watcher, planner, actuator, status), from the
 # cluster's port so that helpers running their own clusters do not collide
 METRICS_BASE=$((${VMPOOLD_CLUSTER_PORT:-6543} + 20000)) # etcd uses +10000 and +10001
+# shellcheck disable=SC2034 # read by run_case
 ARGS_metrics_scrape="--metrics-addr 127.0.0.1:$METRICS_BASE"
 METRICS_STAGES=(watcher planner actuator status)
 
@@ -22,7 +23,8 @@ scrape() {
 }
 
 # metric STAGE NAME [LABEL=\"VALUE\"...]: scrapes STAGE and prints the sum of the samples
-# of NAME that carry every given label pair (in any order), or "none"
+# of NAME that carry every given label pair (in any order; a pair may end early, as a
+# prefix of the value: 'host="127.0.0.1:'), or "none"
 metric() {
 	local stage=$1 name=$2
 	shift 2
@@ -35,7 +37,8 @@ metric() {
 			if ((i = index(series, "{")) > 0) { n = substr(series, 1, i - 1); labels = substr(series, i) }
 			if (n != name) next
 			k = split(want, pairs, " ")
-			for (j = 1; j <= k; j++) if (index(labels, pairs[j]) == 0) next
+			for (j = 1; j <= k; j++)
+				if (index(labels, "{" pairs[j]) == 0 && index(labels, "," pairs[j]) == 0) next
 			sum += $NF; found = 1
 		}
 		END { if (found) printf "%.17g\n", sum; else print "none" }' "$CASE_OUT/metrics-$stage.txt"
@@ -95,29 +98,24 @@ case_metrics_scrape() {
 	wait_eq 10 0 metric planner workqueue_depth 'name="planner"' || fail "planner queue not drained" || return 1
 
 	# per pool: KubeVirt's proposed series equal the pool's own spec and status
-	local sel="namespace=\"$NS\" name=\"ms\""
-	# shellcheck disable=SC2086 # $sel: two label pairs
-	wait_eq 20 "$(pool_status ms readyReplicas)" metric status kubevirt_vmpool_ready_replicas $sel ||
-		fail "kubevirt_vmpool_ready_replicas $(metric status kubevirt_vmpool_ready_replicas $sel), pool $(pool_status ms readyReplicas)" || return 1
-	# shellcheck disable=SC2086
+	local sel=("namespace=\"$NS\"" 'name="ms"')
+	wait_eq 20 "$(pool_status ms readyReplicas)" metric status kubevirt_vmpool_ready_replicas "${sel[@]}" ||
+		fail "kubevirt_vmpool_ready_replicas $(metric status kubevirt_vmpool_ready_replicas "${sel[@]}"), pool $(pool_status ms readyReplicas)" || return 1
 	{
-		expect_eq "$(metric status kubevirt_vmpool_replicas $sel)" "$(pool_status ms replicas)" "kubevirt_vmpool_replicas" &&
-			expect_eq "$(metric status kubevirt_vmpool_desired_replicas $sel)" 4 "kubevirt_vmpool_desired_replicas" &&
-			expect_eq "$(metric status kubevirt_vmpool_paused $sel)" 0 "kubevirt_vmpool_paused" &&
-			expect_eq "$(metric status kubevirt_vmpool_replica_failure $sel)" 0 "kubevirt_vmpool_replica_failure" &&
-			expect_eq "$(metric status kubevirt_vmpool_info $sel "uid=\"$uid\"")" 1 "kubevirt_vmpool_info with the uid"
+		expect_eq "$(metric status kubevirt_vmpool_replicas "${sel[@]}")" "$(pool_status ms replicas)" "kubevirt_vmpool_replicas" &&
+			expect_eq "$(metric status kubevirt_vmpool_desired_replicas "${sel[@]}")" 4 "kubevirt_vmpool_desired_replicas" &&
+			expect_eq "$(metric status kubevirt_vmpool_paused "${sel[@]}")" 0 "kubevirt_vmpool_paused" &&
+			expect_eq "$(metric status kubevirt_vmpool_replica_failure "${sel[@]}")" 0 "kubevirt_vmpool_replica_failure" &&
+			expect_eq "$(metric status kubevirt_vmpool_info "${sel[@]}" "uid=\"$uid\"")" 1 "kubevirt_vmpool_info with the uid"
 	} || return 1
 	expect_eq "$(metric status vmpool_pool_ready_replicas)" none "the old per-pool names are gone" || return 1
 
 	# a paused pool shows as paused; a deleted one leaves no series behind
 	kc patch vmpool ms --type merge -p '{"spec":{"paused":true}}' >/dev/null || return 1
-	# shellcheck disable=SC2086
-	wait_eq 20 1 metric status kubevirt_vmpool_paused $sel || fail "kubevirt_vmpool_paused not 1" || return 1
+	wait_eq 20 1 metric status kubevirt_vmpool_paused "${sel[@]}" || fail "kubevirt_vmpool_paused not 1" || return 1
 	kc patch vmpool ms --type merge -p '{"spec":{"paused":false}}' >/dev/null || return 1
 	kc delete vmpool ms --wait=false >/dev/null || return 1
-	# shellcheck disable=SC2086
-	wait_eq 60 none metric status kubevirt_vmpool_info $sel || fail "kubevirt_vmpool_info stays after the pool went" || return 1
-	# shellcheck disable=SC2086
-	expect_eq "$(metric status kubevirt_vmpool_replicas $sel)" none "kubevirt_vmpool_replicas gone with the pool" || return 1
+	wait_eq 60 none metric status kubevirt_vmpool_info "${sel[@]}" || fail "kubevirt_vmpool_info stays after the pool went" || return 1
+	expect_eq "$(metric status kubevirt_vmpool_replicas "${sel[@]}")" none "kubevirt_vmpool_replicas gone with the pool" || return 1
 	promtool check metrics <"$CASE_OUT/metrics-status.txt" >/dev/null 2>&1 || fail "status after the deletion: promtool" || return 1
 }
