@@ -55,6 +55,8 @@ metric_gt() {
 
 case_metrics_scrape() {
 	local stage v now uid
+	command -v promtool >/dev/null ||
+		fail "promtool not found (Debian package prometheus, scripts/install-deps.sh)" || return 1
 	make_pool ms 1 | kc apply -f - >/dev/null || return 1
 	wait_until 60 converged ms 1 || fail "converge to 1: $(kc get vmpool,vm)" || return 1
 	kc scale vmpool ms --replicas 4 >/dev/null || fail "kubectl scale" || return 1
