@@ -1,7 +1,8 @@
 # tests/e2e/cases_metrics.sh: what each stage's /metrics serves (issue 11 item 3), scraped
 # while the pipeline runs against the real API server, checked with Prometheus' own parser
 # (`promtool check metrics`, Debian's prometheus package) and for the families dashboards
-# expect, with values that must follow from what the case did.
+# expect, with values that must follow from what the case did. Also in the in-cluster
+# phase, on the ports deploy/monitoring's PodMonitor names.
 # shellcheck shell=bash
 
 # the stages' metrics ports: PORT+0..3 (watcher, planner, actuator, status), from the
@@ -11,15 +12,30 @@ METRICS_BASE=$((${VMPOOLD_CLUSTER_PORT:-6543} + 20000)) # etcd uses +10000 and +
 ARGS_metrics_scrape="--metrics-addr 127.0.0.1:$METRICS_BASE"
 METRICS_STAGES=(watcher planner actuator status)
 
+# the metrics port of STAGE: PORT+0..3 on the host; in the in-cluster phase
+# (tests/e2e/incluster.sh) the port of that container the PodMonitor of deploy/monitoring
+# scrapes, by its name, so that the monitoring overlay is checked against the Deployment
+metrics_port() {
+	local i
+	if [ "${INCLUSTER:-0}" = 1 ]; then
+		[ -n "${METRICS_PM_PORTS:-}" ] || METRICS_PM_PORTS=$(kubectl kustomize "$ROOT/deploy/monitoring" |
+			yq -c . | jq -sc '[.[] | select(.kind == "PodMonitor") | .spec.podMetricsEndpoints[].port]')
+		jq -r --arg c "$1" --argjson names "$METRICS_PM_PORTS" '.spec.template.spec.containers[] |
+			select(.name == $c) | .ports[] | select(.name as $n | $names | index($n)) | .containerPort' \
+			"${IC_RUNNING:-$IC_DEPLOY}"
+		return
+	fi
+	for i in "${!METRICS_STAGES[@]}"; do
+		[ "${METRICS_STAGES[$i]}" = "$1" ] && echo $((METRICS_BASE + i))
+	done
+}
+
 # scrape STAGE: its /metrics into $CASE_OUT/metrics-STAGE.txt
 scrape() {
-	local i
-	for i in "${!METRICS_STAGES[@]}"; do
-		[ "${METRICS_STAGES[$i]}" = "$1" ] || continue
-		curl -sf --max-time 5 "http://127.0.0.1:$((METRICS_BASE + i))/metrics" >"$CASE_OUT/metrics-$1.txt"
-		return
-	done
-	return 1
+	local port
+	port=$(metrics_port "$1")
+	[ -n "$port" ] || return 1
+	curl -sf --max-time 5 "http://127.0.0.1:$port/metrics" >"$CASE_OUT/metrics-$1.txt"
 }
 
 # metric STAGE NAME [LABEL=\"VALUE\"...]: scrapes STAGE and prints the sum of the samples
@@ -69,6 +85,15 @@ case_metrics_scrape() {
 		scrape "$stage" || fail "$stage: no /metrics" || return 1
 		promtool check metrics <"$CASE_OUT/metrics-$stage.txt" >"$CASE_OUT/promtool-$stage.txt" 2>&1 ||
 			fail "$stage: promtool check metrics: $(cat "$CASE_OUT/promtool-$stage.txt")" || return 1
+		expect_eq "$(metric "$stage" vmpoold_build_info 'version="')" 1 "$stage: vmpoold_build_info" || return 1
+		# the in-cluster phase runs the containers (as root) in a chroot of the image, without /proc
+		# (a pod has it): there the process_* families are declared but have no sample
+		if [ "${INCLUSTER:-0}" = 1 ] && [ "$(id -u)" -eq 0 ] && [ ! -e "$IC_ROOTFS/proc/self/stat" ]; then
+			expect_eq "$(metric "$stage" process_resident_memory_bytes)" none "$stage: no /proc, no sample" || return 1
+			grep -q '^# TYPE process_resident_memory_bytes gauge$' "$CASE_OUT/metrics-$stage.txt" ||
+				fail "$stage: process_* not declared" || return 1
+			continue
+		fi
 		metric_gt "$stage" 1000000 process_resident_memory_bytes || return 1
 		metric_gt "$stage" "$(metric "$stage" process_resident_memory_bytes)" process_virtual_memory_bytes || return 1
 		metric_gt "$stage" 2 process_open_fds || return 1
@@ -77,7 +102,6 @@ case_metrics_scrape() {
 		v=$(metric "$stage" process_start_time_seconds)
 		awk -v v="$v" -v now="$now" 'BEGIN { exit !(v != "none" && v <= now + 1 && v > now - 600) }' ||
 			fail "$stage: process_start_time_seconds $v, now $now" || return 1
-		expect_eq "$(metric "$stage" vmpoold_build_info 'version="')" 1 "$stage: vmpoold_build_info" || return 1
 	done
 
 	# the API client: the actuator's creates (201 to POST) and their latency, the watcher's
