@@ -82,6 +82,16 @@ endef
 $(eval $(call variant,rel,build/rel,bin,))
 $(eval $(call variant,asan,build/asan,bin-asan,$(SAN_FLAGS)))
 
+# the revision label of vmpoold_build_info (common/metrics_std.c), as the image's labels
+# have it; metrics_std.o is rebuilt when it changes ("unknown" outside a git checkout)
+REVISION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+build/revision: FORCE
+	@mkdir -p build; [ "$$(cat $@ 2>/dev/null)" = '$(REVISION)' ] || echo '$(REVISION)' >$@
+build/rel/common/metrics_std.o build/asan/common/metrics_std.o: build/revision
+build/rel/common/metrics_std.o build/asan/common/metrics_std.o: BASE_CFLAGS += -DVMPOOL_REVISION='"$(REVISION)"'
+.PHONY: FORCE
+FORCE:
+
 # fuzz targets (libFuzzer, clang): the modules they reach, built with coverage, ASan, UBSan.
 # -Werror stays off here: clang warns about other things than gcc, and a fuzz build is not
 # the place to fail on that.
