@@ -148,8 +148,18 @@ done
 for p in "${cpids[@]}"; do wait "$p" || { log "kubectl create failed: $(tail -3 "$RUN"/create-*.log)"; exit 1; }; done
 t1=$(now)
 out "scale_pools_created_seconds: $(elapsed "$t0" "$t1") s ($N pools)"
+peak_rss() { # the peak RSS of every process (also printed when the scale-out times out)
+	local s k total=0
+	for s in vmpoold "${STAGES[@]}"; do
+		k=$(hwm_kb "${PID[$s]}")
+		total=$((total + ${k:-0}))
+		out "scale_maxrss_${s#vmpool-}: $(mb "${k:-0}") MB (VmHWM)"
+	done
+	out "scale_maxrss_total: $(mb "$total") MB (vmpoold + 4 stages)"
+}
 if ! poll_until "$TIMEOUT" 1 all_ready; then
 	log "only $(pools_ready) of $N pools ready after ${TIMEOUT}s"
+	peak_rss
 	exit 1
 fi
 t2=$(now)
@@ -159,13 +169,7 @@ out "scale_vms: $vms VMs (want $((N * M)))"
 [ "$vms" = $((N * M)) ] || { log "wrong VM count"; exit 1; }
 
 # ---- peak RSS after convergence ----
-total=0
-for s in vmpoold "${STAGES[@]}"; do
-	k=$(hwm_kb "${PID[$s]}")
-	total=$((total + ${k:-0}))
-	out "scale_maxrss_${s#vmpool-}: $(mb "${k:-0}") MB (VmHWM)"
-done
-out "scale_maxrss_total: $(mb "$total") MB (vmpoold + 4 stages)"
+peak_rss
 
 # ---- a killed planner: restart to complete snapshot ----
 off=$(stat -c %s "$RUN/vmpoold.log")
