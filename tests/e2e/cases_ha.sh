@@ -104,10 +104,12 @@ ha_leads() { # LEASE LOG: that instance holds the Lease
 	id=$(ha_identity "$2")
 	[ -n "$id" ] && [ "$(ha_holder "$1")" == "$id" ]
 }
-# audit entries (writes) of USER in any namespace, after epoch second FROM (default 0)
+# audit entries (writes) of USER in any namespace received at or after FROM (epoch seconds,
+# fractions counted; default 0)
 ha_user_writes() { # USER [FROM] [JQ-FILTER]
 	jq -c --arg u "$1" --argjson from "${2:-0}" 'select(.stage == "ResponseComplete" and .user.username == $u and
-		(.requestReceivedTimestamp | sub("\\.[0-9]+Z$"; "Z") | fromdate) >= ($from | floor))' \
+		((.requestReceivedTimestamp | capture("^(?<s>[^.Z]+)(?<f>\\.[0-9]+)?Z$")) as $c |
+		(($c.s + "Z") | fromdate) + (($c.f // "0") | tonumber)) >= $from)' \
 		"$VMPOOLD_CLUSTER_DIR/audit.log" | jq -c "${3:-.}" | grep -c . || true
 }
 ha_b_user() { echo "system:serviceaccount:$NS:ha-b"; }
@@ -294,9 +296,11 @@ case_ha_shards() {
 	expect_eq "$(pool_vm_count pn)" 0 "VMs of the pool no shard selects" || return 1
 	local uids t0
 	uids=$(vm_uids pb)
-	t0=$(date +%s)
 	kc label vmpool pb vmpoold.io/shard=a --overwrite >/dev/null || return 1
-	sleep 2
+	# from the moment shard b's planner saw pb leave its shard, b writes nothing for it
+	wait_until 20 grep -q 'ha-shards/pb: pool gone' "$CASE_OUT/vmpoold-b.log" ||
+		fail "shard b did not let pb go" || return 1
+	t0=$(ha_log_time "$CASE_OUT/vmpoold-b.log" 'ha-shards/pb: pool gone')
 	kc scale vmpool pb --replicas 4 >/dev/null || return 1
 	wait_until 60 pconv pb 4 || fail "pb after the move: $(kc get vmpool,vm)" || return 1
 	sleep 3
