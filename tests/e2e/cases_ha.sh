@@ -311,3 +311,17 @@ case_ha_shards() {
 	kc delete vmpool pn --wait=false >/dev/null
 	strip_finalizers vmpool
 }
+
+# kill -9 of each stage of a --leader-elect instance during a scale-out to 150 (a container
+# crash in the pod): the restarted actuator has the same identity and takes its Lease back
+# at once, status and planner follow; exactly ks-0..ks-149
+ARGS_ha_kill_stages=$(ha_args e2e-ha-ks --kube-api-qps 10 --kube-api-burst 10)
+setup_ha_kill_stages() { ha_lease_gone e2e-ha-ks; }
+case_ha_kill_stages() {
+	wait_until 30 ha_leads e2e-ha-ks "$CASE_OUT/vmpoold.log" || fail "does not lead" || return 1
+	case_kill_stages || return 1
+	expect_eq "$(grep -c 'leader election as' "$CASE_OUT/vmpoold.log")" 2 "actuator starts" || return 1
+	expect_eq "$(grep -o 'leader election as [^:]*' "$CASE_OUT/vmpoold.log" | sort -u | wc -l)" 1 \
+		"identities (the restarted actuator keeps its own)" || return 1
+	ha_leads e2e-ha-ks "$CASE_OUT/vmpoold.log" || fail "the restarted actuator does not lead" || return 1
+}

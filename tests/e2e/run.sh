@@ -32,7 +32,7 @@ PHASE1=(doc_example scale replicas_unset deleted_vm_replaced detach selector_mis
 	deep_pool
 	fault_scale_in fault_outage fault_throttle fault_lost_creates fault_silent_watch
 	fault_apiserver_restart fault_watch_errors metrics_scrape
-	ha_standby_quiet ha_sigkill ha_sigterm ha_cutoff ha_forbidden ha_shards)
+	ha_standby_quiet ha_sigkill ha_sigterm ha_cutoff ha_forbidden ha_shards ha_kill_stages)
 PHASE2=(doc_example scale deleted_vm_replaced delete_pool name_aliases per_vm_names update_rollout
 	state_preservation autohealing)
 # in-cluster (tests/e2e/incluster.sh): the Deployment's containers under deploy/'s RBAC
