@@ -402,7 +402,8 @@ void act_handle(struct act_conn *c, json_object *body)
 		/* a planner that did not wait for LEADER: nothing was done, nothing is posted */
 		log_info(NULL, "action id %lld refused: this instance does not lead", a.id);
 		act_count(a.op, "not_leader");
-		act_reply(c, NULL, a.id, 0, 0, "NotLeader", "this vmpoold instance does not lead");
+		act_reply(
+		    c, NULL, a.id, 0, 0, REASON_NOT_LEADER, "this vmpoold instance does not lead");
 		return;
 	}
 	if ((op = act_op_find(a.op)) == NULL) {

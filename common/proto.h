@@ -102,6 +102,9 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
 #define PROGRESS_UPDATING     "Updating"
 
 #define REASON_INVALID_SELECTOR "InvalidSelector"
+/* RESULT reason of an ACTION a standby actuator (--leader-elect, not holding the Lease)
+ * refused: nothing was done; the planner stops sending until LEADER says it leads */
+#define REASON_NOT_LEADER "NotLeader"
 
 /*
  * A pool the watcher cannot pass on whole (nested deeper than CODEC_OBJ_MAX_DEPTH) is

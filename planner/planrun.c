@@ -750,6 +750,20 @@ void planrun_result(struct planner *p, json_object *body)
 		return;
 	}
 	snprintf(idbuf, sizeof(idbuf), "%lld", id);
+	if (!ok && obj_str(body, "reason") != NULL &&
+	    strcmp(obj_str(body, "reason"), REASON_NOT_LEADER) == 0) {
+		/* nothing was done, no failure: the actuator does not lead (a planner without
+		 * --leader-elect beside an actuator with it). Its term is over until LEADER. */
+		if (p->act_leading)
+			log_warnx(NULL,
+			    "the actuator does not lead and refused action %lld: holding actions "
+			    "until "
+			    "it does%s",
+			    id, p->elect ? "" : " (give the planner --leader-elect as well)");
+		p->act_leading = 0;
+		planrun_term_over(p);
+		return;
+	}
 	if ((o = pmap_take(p->out, idbuf)) == NULL) {
 		log_debug(NULL, "RESULT for unknown action %lld ignored", id);
 		return;

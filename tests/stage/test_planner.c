@@ -207,6 +207,20 @@ static void act_reply(struct link *l, json_object *action)
 	act_reply_as(l, action, 1);
 }
 
+/* a standby actuator's answer: nothing done */
+static void act_refuse(struct link *l, json_object *action)
+{
+	long long id = 0;
+	json_object *r;
+
+	obj_int(action, "id", &id);
+	r = parse("{\"id\":%lld,\"ok\":false,\"status\":0,\"reason\":\"" REASON_NOT_LEADER
+	          "\",\"message\":\"this vmpoold instance does not lead\"}",
+	    id);
+	link_send(l, MSG_RESULT, r);
+	json_object_put(r);
+}
+
 static void act_up(struct link *l, void *arg)
 {
 	C.act_link = l;
@@ -215,8 +229,10 @@ static void act_up(struct link *l, void *arg)
 static void act_frame(struct link *l, int type, json_object *body, void *arg)
 {
 	json_object_array_add(C.actions, obj_copy(body));
-	/* C.answer: 0 none, 1 done, 2 failed, 3 unknown */
-	if (C.answer)
+	/* C.answer: 0 none, 1 done, 2 failed, 3 unknown, 4 refused by a standby (NotLeader) */
+	if (C.answer == 4)
+		act_refuse(l, body);
+	else if (C.answer)
 		act_reply_as(l, body, C.answer == 1 ? 1 : C.answer == 2 ? 0 : -1);
 }
 
@@ -768,6 +784,37 @@ static void scenario_leader(void)
 	C.pid = -1;
 }
 
+/* a planner without --leader-elect beside an actuator with it: a NotLeader refusal is no
+ * failure; it holds every action (nothing sent again) until LEADER says the actuator leads */
+static void scenario_not_leader(void)
+{
+	char *argv[] = {bin(), "--run-dir", C.dir, "-v", NULL};
+	size_t before;
+	int st;
+
+	C.answer = 4;
+	wpool(mkpool("nl", "nl-uid", 1, ",\"finalizers\":[\"pool.kubevirt.io/finalizer\"]", "a"));
+	C.act_link = NULL;
+	before = nactions();
+	C.pid = spawn(argv, NULL);
+	check(run_until(act_linked, NULL, 10000), "planner without --leader-elect connects");
+	check(wait_actions(before + 1, 10000), "it sends (it takes the actuator to lead)");
+	settle(1000);
+	before = nactions();
+	settle(1500);
+	check(nactions() == before, "after NotLeader: nothing sent again, nothing retried (%zu)",
+	    nactions() - before);
+	C.answer = 1;
+	fake_leader(1);
+	check(wait_actions(before + 1, 5000) &&
+	          (settle(500), has_action(before, "create_vm", "nl-0")),
+	    "LEADER {leading: true}: plans and sends again");
+	kill(C.pid, SIGTERM);
+	st = reap(C.pid, 5000);
+	check(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: clean exit 0");
+	C.pid = -1;
+}
+
 static void scenario_replay(void)
 {
 	char file[128], out[128], line[8192], *lines = xstrdup(""), *t;
@@ -861,6 +908,7 @@ int main(void)
 	scenario_unknown();
 	scenario_replay();
 	scenario_leader();
+	scenario_not_leader();
 
 	cleanup();
 	link_free(C.sub);
