@@ -45,6 +45,10 @@ struct kube_config {
 int kubeconfig_load(const char *path, struct kube_config *, char *err, size_t errlen);
 /* parse one kubeconfig file (used by kubeconfig_load and unit tests) */
 int kubeconfig_load_file(const char *path, struct kube_config *, char *err, size_t errlen);
+/* --master: the API server URL to use instead of the kubeconfig's (NULL: none); copied.
+ * kubeconfig_load() puts it in place of the server found; with no configuration found at
+ * all it is used alone, without credentials (client-go's BuildConfigFromFlags). */
+void kubeconfig_override_server(const char *server);
 void kubeconfig_clear(struct kube_config *);
 /* reads a small file (kubeconfig, token, namespace): NUL-terminated, caller frees;
  * NULL with errno set on error. lenp may be NULL. */

@@ -490,12 +490,32 @@ static int kc_from_env(struct kube_config *cfg, char *err, size_t errlen)
 	return rv;
 }
 
-int kubeconfig_load(const char *path, struct kube_config *cfg, char *err, size_t errlen)
+static char *kc_override; /* --master */
+
+void kubeconfig_override_server(const char *server)
+{
+	size_t len;
+
+	free(kc_override);
+	kc_override = NULL;
+	if (server == NULL || *server == '\0')
+		return;
+	len = strlen(server);
+	while (len > 0 && server[len - 1] == '/')
+		len--;
+	kc_override = xstrndup(server, len);
+}
+
+/* as kubeconfig_load without the override; *none is set when no configuration exists at
+ * all (nothing named, not in a cluster, no ~/.kube/config) */
+static int kc_load_default(
+    const char *path, struct kube_config *cfg, char *err, size_t errlen, int *none)
 {
 	const char *home = getenv("HOME");
 	char *file;
 	int rv;
 
+	*none = 0;
 	if (path != NULL && *path != '\0')
 		return kubeconfig_load_file(path, cfg, err, errlen);
 	if ((rv = kc_from_env(cfg, err, errlen)) != 0)
@@ -503,15 +523,38 @@ int kubeconfig_load(const char *path, struct kube_config *cfg, char *err, size_t
 	if ((rv = kc_incluster(cfg, err, errlen)) != 0)
 		return rv == 1 ? 0 : -1;
 	if (home == NULL || *home == '\0') {
+		*none = 1;
 		snprintf(err, errlen,
 		    "no kubeconfig: no --kubeconfig, KUBECONFIG, in-cluster "
 		    "service account or HOME");
 		return -1;
 	}
 	xasprintf(&file, "%s/.kube/config", home);
+	*none = access(file, F_OK) == -1 && errno == ENOENT;
 	rv = kubeconfig_load_file(file, cfg, err, errlen);
 	free(file);
 	return rv;
+}
+
+int kubeconfig_load(const char *path, struct kube_config *cfg, char *err, size_t errlen)
+{
+	int none, rv = kc_load_default(path, cfg, err, errlen, &none);
+
+	if (kc_override == NULL)
+		return rv;
+	if (rv == 0) {
+		free(cfg->server);
+		cfg->server = xstrdup(kc_override);
+		return 0;
+	}
+	if (!none)
+		return -1;
+	/* client-go's BuildConfigFromFlags: the master alone, without credentials */
+	memset(cfg, 0, sizeof *cfg);
+	cfg->server = xstrdup(kc_override);
+	cfg->namespace = xstrdup("default");
+	cfg->source = xstrdup("--master");
+	return 0;
 }
 
 void kubeconfig_clear(struct kube_config *cfg)

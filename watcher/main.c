@@ -220,15 +220,10 @@ static void watcher_events(struct watcher *w)
 
 static void watcher_metrics(struct watcher *w)
 {
-	char err[256];
-
 	informer_metrics_declare();
 	metrics_declare(M_SUBSCRIBERS, "gauge", "Subscribers connected to watcher.sock.");
 	metrics_set(M_SUBSCRIBERS, NULL, 0);
-	if (w->cli.metrics_addr == NULL)
-		return;
-	if (metrics_start(w->base, w->cli.metrics_addr, err, sizeof(err)) == -1)
-		fatal_config("--metrics-addr %s: %s", log_escape(w->cli.metrics_addr), err);
+	cli_start_endpoints(w->base, &w->cli);
 }
 
 static void watcher_start(struct watcher *w)
