@@ -452,7 +452,8 @@ static void stw_foreign_event(
 	src.type = "Warning";
 	src.reason = SC_COND_FOREIGN;
 	src.message = obj_str(c, "message") != NULL ? obj_str(c, "message") : "";
-	log_warnx(sp->key, "%s", src.message);
+	log_warns("Another controller acts on the pool", LOG_POOL(sp->key),
+	    LOG_STR("message", src.message));
 	k8sev_post(sp->w->rec, &src, now_real());
 }
 
@@ -502,10 +503,11 @@ static void stw_failed(struct stw_pool *sp, const struct kube_response *resp)
 	          : resp->status == 404 ? "notfound"
 	                                : "error");
 	if (resp->status == 404)
-		log_info(sp->key, "status write: pool not found; tried again unless it is gone");
+		log_infos("Status write: pool not found; tried again unless it is gone",
+		    LOG_POOL(sp->key));
 	else
-		log_warnx(sp->key, "status write failed: %ld %s: %s", resp->status, resp->reason,
-		    log_escape(resp->message));
+		log_errors(resp->message, "Status write failed", LOG_POOL(sp->key),
+		    LOG_INT("status", resp->status), LOG_STR("reason", resp->reason));
 	free(sp->failed_rv);
 	sp->failed_rv = sp->sent_rv;
 	sp->sent_rv = NULL;
@@ -524,8 +526,8 @@ static void stw_done(const struct kube_response *resp, void *arg)
 	}
 	if (ok) {
 		stw_count("ok");
-		log_info(sp->key, "status written (rv %s)",
-		    obj_str(resp->body, "metadata.resourceVersion") ?: "?");
+		log_infos("Status written", LOG_POOL(sp->key),
+		    LOG_STR("resourceVersion", obj_str(resp->body, "metadata.resourceVersion")));
 		stw_written(sp, resp);
 	} else
 		stw_failed(sp, resp);

@@ -278,6 +278,20 @@ static int wi_file_has(const char *path, const char *text)
 	return found;
 }
 
+/* a warning (klog's W) line of the log with text in it */
+static int wi_warn_has(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	int found = 0;
+
+	while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL)
+		found = line[0] == 'W' && strstr(line, text) != NULL;
+	if (f != NULL)
+		fclose(f);
+	return found;
+}
+
 struct wi_obj {
 	struct mirror *m;
 	const char *kind, *name;
@@ -333,10 +347,9 @@ static void wi_no_pool_api(struct mirror *m, int mport, const char *wlog)
 	wi_http_get(mport, "/readyz", &h);
 	stagekit_check(h.code != 200, "/readyz is not 200 without a pool API (%d)", h.code);
 	stagekit_check(
-	    wi_file_has(wlog, "warn") &&
-	        wi_file_has(wlog, "does not serve "
-	                          "/apis/pool.kubevirt.io/v1beta1/virtualmachinepools (404): "
-	                          "not ready"),
+	    wi_warn_has(wlog, "does not serve "
+	                      "/apis/pool.kubevirt.io/v1beta1/virtualmachinepools (404): "
+	                      "not ready"),
 	    "a warning names the missing API");
 	stagekit_check(!mirror_synced(m), "no snapshot is published meanwhile");
 }
@@ -365,8 +378,8 @@ static void wi_deep_list(struct mirror *m, int mport, const char *wlog)
 	    "a pool nested 100 deep is published as a stub (metadata, replicas, status, marker)");
 	stagekit_check(wi_obj(m, KIND_POOL, "deep300", 1, 1),
 	    "a pool nested 300 deep too: the list still parses");
-	stagekit_check(wi_file_has(wlog, "ns/deep100: pool nests deeper than 60 levels") &&
-	                   wi_file_has(wlog, "ns/deep300: pool nests deeper than 60 levels"),
+	stagekit_check(wi_warn_has(wlog, "pool=\"ns/deep100\" maxDepth=60") &&
+	                   wi_warn_has(wlog, "pool=\"ns/deep300\" maxDepth=60"),
 	    "a log line names each deep pool");
 }
 
@@ -394,7 +407,8 @@ static void wi_deep_events(struct mirror *m, const char *wlog)
 	stagekit_check(
 	    wi_obj(m, KIND_VM, "okvm", 2, 10), "a VM event after a deep one is published");
 	stagekit_check(store_get(mirror_store(m), KIND_VM, "ns", "deepvm") == NULL &&
-	                   wi_file_has(wlog, "ns/deepvm: vm nests deeper than 60 levels: dropped"),
+	                   wi_warn_has(wlog, "dropped\" logger=\"vmpool-watcher\" kind=\"vm\" "
+	                                     "object=\"ns/deepvm\" maxDepth=60"),
 	    "a deep VM is dropped with a log line");
 	stagekit_check(mirror_synced(m), "the subscriber never lost its link");
 }
