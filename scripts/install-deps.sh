@@ -2,6 +2,7 @@
 # Installs what vmpoold needs to build, test and run: the C libraries, the test tools and
 # the toolchain for the local control plane. clang and libclang-rt-dev (on bookworm it brings
 # libclang-rt-14-dev, whose libclang_rt.fuzzer is libFuzzer's runtime) build the fuzz targets.
+# groff-base and man-db check the man pages (tests/packaging; systemd-analyze is used if there).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ pkgs=(
   curl openssl ca-certificates procps jq yq
   etcd-server golang-go golang-github-modern-go-reflect2-dev
   dpkg-dev rsync
+  groff-base man-db
   umoci skopeo buildah
 )
 # kubectl: whatever the machine has, else Debian's (same 1.20 line as the test cluster)
