@@ -5,7 +5,7 @@
 # the base ships no CRD; the standalone overlay ships exactly our VirtualMachinePool CRD;
 # every pod passes the "restricted" Pod Security Standard (checked rule by rule with jq, as
 # the 1.20 test API server has no Pod Security admission); every container has requests and
-# limits, probes on the port its --metrics-addr names, and a command in the image; the
+# limits, probes on the port its --metrics-bind-address names, and a command in the image; the
 # ClusterRole grants exactly the calls found in the sources (least privilege both ways).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -155,11 +155,11 @@ resources_set() {
 }
 
 # each container: command /usr/local/bin/vmpool-<name>, probes /healthz (liveness) and /readyz
-# (readiness) on the port of its own --metrics-addr, that port declared, its --run-dir on (or
+# (readiness) on the port of its own --metrics-bind-address, that port declared, its --run-dir on (or
 # under) a mounted volume
 probes_match_metrics() {
 	render deploy | jq -e '[.[] | select(.kind == "Deployment") | .spec.template.spec.containers[] |
-		(.args | index("--metrics-addr")) as $i | (.args[$i + 1] | split(":") | .[1] | tonumber) as $port |
+		(.args | index("--metrics-bind-address")) as $i | (.args[$i + 1] | split(":") | .[1] | tonumber) as $port |
 		.command == ["/usr/local/bin/vmpool-\(.name)"] and
 		.livenessProbe.httpGet.path == "/healthz" and .livenessProbe.httpGet.port == $port and
 		.readinessProbe.httpGet.path == "/readyz" and .readinessProbe.httpGet.port == $port and
