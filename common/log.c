@@ -327,6 +327,8 @@ void log_kv(enum log_sev sev, int v, const char *file, int line, const char *err
 
 /* errnum >= 0 appends ": strerror(errnum)" */
 static void log_vprintf(enum log_sev sev, int v, int errnum, const char *file, int line,
+    const char *key, const char *fmt, va_list ap) __attribute__((format(printf, 7, 0)));
+static void log_vprintf(enum log_sev sev, int v, int errnum, const char *file, int line,
     const char *key, const char *fmt, va_list ap)
 {
 	static char msg[LOG_MSG_MAX];

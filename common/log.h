@@ -64,8 +64,9 @@ struct log_kv {
 
 /* the pairs of a call as (array, count); the leading empty element makes an empty list legal */
 #define LOG_KVS(...)                                                                               \
-	((const struct log_kv[]){{NULL}, __VA_ARGS__}) + 1,                                        \
-	    sizeof((const struct log_kv[]){{NULL}, __VA_ARGS__}) / sizeof(struct log_kv) - 1
+	((const struct log_kv[]){{.key = NULL}, __VA_ARGS__}) + 1,                                 \
+	    sizeof((const struct log_kv[]){{.key = NULL}, __VA_ARGS__}) / sizeof(struct log_kv) -  \
+	        1
 
 /* The writers behind the macros. err may be NULL (not an error line). */
 void log_kv(enum log_sev, int v, const char *file, int line, const char *err, const char *msg,
