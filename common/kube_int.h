@@ -118,6 +118,11 @@ void kreq_schedule(struct kreq *, double delay);
 void kreq_launch(struct kreq *);
 void kreq_respond(struct kreq *, CURLcode, long status);
 
+/* kubemetrics.c: client-go's rest_client_* metrics. attempt: a transfer ended with this
+ * HTTP status (0: none); answered: the request's final answer is given */
+void kube_metrics_attempt(const struct kreq *, long status);
+void kube_metrics_answered(const struct kreq *);
+
 /* kubegate.c: when attempts may go. The writer's token bucket (a FIFO, never blocking) and
  * the gate: while the server cannot be reached, one probe at a time after a backoff shared
  * by every request; while a Retry-After holds, nothing */

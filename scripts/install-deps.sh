@@ -3,6 +3,7 @@
 # the toolchain for the local control plane. clang and libclang-rt-dev (on bookworm it brings
 # libclang-rt-14-dev, whose libclang_rt.fuzzer is libFuzzer's runtime) build the fuzz targets.
 # groff-base and man-db check the man pages (tests/packaging; systemd-analyze is used if there).
+# prometheus brings promtool, which the e2e case metrics_scrape checks the /metrics pages with.
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
@@ -16,6 +17,7 @@ pkgs=(
   dpkg-dev rsync
   groff-base man-db
   umoci skopeo buildah
+  prometheus
 )
 # kubectl: whatever the machine has, else Debian's (same 1.20 line as the test cluster)
 command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
