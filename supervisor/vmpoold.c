@@ -83,9 +83,9 @@ static const char sv_usage[] =
     "  --ready-fd N         write \"ready\\n\" to fd N once all four stages run\n"
     "The common flags are passed to every stage. With --metrics-bind-address HOST:PORT the\n"
     "stages listen on HOST:PORT+0 (watcher), PORT+1 (planner), PORT+2 (actuator), PORT+3\n"
-    "(status), and likewise with --health-probe-bind-address; vmpoold itself serves none. Exit "
-    "status: 0 after SIGTERM/SIGINT, 78 when a stage\n"
-    "reports bad configuration (exit 78), 1 after 10 stage deaths within 60 s.\n";
+    "(status), and likewise with --health-probe-bind-address; vmpoold itself serves none.\n"
+    "Exit status: 0 after SIGTERM/SIGINT, 78 when a stage reports bad configuration (exit\n"
+    "78), 1 after 10 stage deaths within 60 s.\n";
 
 static int sv_handle_opt(int opt, const char *val, void *arg)
 {
