@@ -478,6 +478,7 @@ static void metrics_http_other(struct evhttp_request *req, void *arg)
 	metrics_reply(req, HTTP_NOTFOUND, "Not Found", "text/plain", "not found", 9);
 }
 
+/* /metrics first: the probe listener serves the rest (metrics_evhttp()) */
 static const struct {
 	const char *path;
 	void (*fn)(struct evhttp_request *, void *);
@@ -562,24 +563,34 @@ static struct bufferevent *metrics_bevcb(struct event_base *base, void *arg)
 	return bev;
 }
 
-static int metrics_http_new(struct event_base *base, char *err, size_t errlen)
+/* an evhttp with the endpoint limits, serving metrics_routes from index first on (0: all;
+ * 1: the probes only, for --health-probe-bind-address) */
+static struct evhttp *metrics_evhttp(struct event_base *base, size_t first)
 {
+	struct evhttp *http;
 	size_t i;
 
-	if ((metrics.http = evhttp_new(base)) == NULL ||
+	if ((http = evhttp_new(base)) == NULL)
+		return NULL;
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_max_headers_size(http, METRICS_MAX_HEADERS);
+	evhttp_set_max_body_size(http, METRICS_MAX_BODY);
+	evhttp_set_timeout(http, METRICS_TIMEOUT);
+	evhttp_set_bevcb(http, metrics_bevcb, NULL);
+	for (i = first; i < sizeof metrics_routes / sizeof metrics_routes[0]; i++)
+		evhttp_set_cb(http, metrics_routes[i].path, metrics_routes[i].fn, NULL);
+	evhttp_set_gencb(http, metrics_http_other, NULL);
+	return http;
+}
+
+static int metrics_http_new(struct event_base *base, char *err, size_t errlen)
+{
+	if ((metrics.http = metrics_evhttp(base, 0)) == NULL ||
 	    (metrics.admit == NULL &&
 	        (metrics.admit = event_new(base, -1, 0, metrics_admit_cb, NULL)) == NULL)) {
 		snprintf(err, errlen, "evhttp_new failed");
 		return -1;
 	}
-	evhttp_set_allowed_methods(metrics.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	evhttp_set_max_headers_size(metrics.http, METRICS_MAX_HEADERS);
-	evhttp_set_max_body_size(metrics.http, METRICS_MAX_BODY);
-	evhttp_set_timeout(metrics.http, METRICS_TIMEOUT);
-	evhttp_set_bevcb(metrics.http, metrics_bevcb, NULL);
-	for (i = 0; i < sizeof metrics_routes / sizeof metrics_routes[0]; i++)
-		evhttp_set_cb(metrics.http, metrics_routes[i].path, metrics_routes[i].fn, NULL);
-	evhttp_set_gencb(metrics.http, metrics_http_other, NULL);
 	return 0;
 }
 
@@ -685,18 +696,10 @@ int metrics_start_probes(struct event_base *base, const char *addr, char *err, s
 		snprintf(err, errlen, "event_new failed");
 		return -1;
 	}
-	if ((metrics.probes = evhttp_new(base)) == NULL) {
+	if ((metrics.probes = metrics_evhttp(base, 1)) == NULL) {
 		snprintf(err, errlen, "evhttp_new failed");
 		return -1;
 	}
-	evhttp_set_allowed_methods(metrics.probes, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	evhttp_set_max_headers_size(metrics.probes, METRICS_MAX_HEADERS);
-	evhttp_set_max_body_size(metrics.probes, METRICS_MAX_BODY);
-	evhttp_set_timeout(metrics.probes, METRICS_TIMEOUT);
-	evhttp_set_bevcb(metrics.probes, metrics_bevcb, NULL);
-	evhttp_set_cb(metrics.probes, "/healthz", metrics_http_healthz, NULL);
-	evhttp_set_cb(metrics.probes, "/readyz", metrics_http_readyz, NULL);
-	evhttp_set_gencb(metrics.probes, metrics_http_other, NULL);
 	if (metrics_bind(metrics.probes, host, port, err, errlen) == -1) {
 		evhttp_free(metrics.probes);
 		metrics.probes = NULL;
