@@ -5,7 +5,8 @@
 #   make image     the container image as an OCI archive, build/vmpoold-image.oci.tar
 #   make run        the local demo: control plane, simulator, vmpoold, the example pool
 #   make format     clang-format in place; make check-format fails on a difference
-#   make check      the tests that need no root and no network: unit, stage, packaging
+#   make check      the tests that need no root and no network: unit, stage, packaging,
+#                   and the fuzz targets for 5 s each where clang is installed
 #   make install    programs, man pages and the systemd unit under DESTDIR + PREFIX
 #                   (bindir, mandir, unitdir); make uninstall removes exactly those
 # CC, CFLAGS, CPPFLAGS and LDFLAGS are honoured everywhere (distribution hardening flags);
@@ -178,11 +179,16 @@ test: deps
 	@$(MAKE) --no-print-directory image
 	@bash tests/run-all.sh
 
-# for packagers: no root, no network, no apt-get
+# for packagers: no root, no network, no apt-get; the fuzz targets briefly where clang is
+CHECK_FUZZ_TIME ?= 5
 check: asan $(UNIT_BINS) $(STAGE_BINS)
 	@bash tests/run-unit.sh $(UNIT_BINS)
 	@VMPOOL_BIN=bin-asan bash tests/run-stage.sh $(STAGE_BINS)
 	@bash tests/packaging/test_install.sh
+	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory fuzz-build && \
+		FUZZ_TIME=$(CHECK_FUZZ_TIME) bash tests/run-fuzz.sh $(FUZZ_TARGETS); \
+	else echo "check: no $(FUZZ_CC): fuzz smoke skipped"; fi
 
 install-test: all
 	@bash tests/packaging/test_install.sh
