@@ -3,7 +3,8 @@
 # writes them, --v=2, and the metrics and probe listeners with Go's :PORT.
 # shellcheck shell=bash
 
-# ports of this cluster's case: far from the cluster ports, apart per VMPOOLD_CLUSTER_PORT
+# ports of this cluster's case (10 from 20000 + 10 x the cluster port mod 1000): metrics
+# +0..3, probes +5..8, kubectl proxy +4, a lone watcher +9
 ops_port() { echo $((20000 + VMPOOLD_CLUSTER_PORT % 1000 * 10 + $1)); }
 
 setup_operator_flags() {
@@ -71,4 +72,29 @@ case_operator_flags() {
 	expect_eq "$(http_code "http://127.0.0.1:$((pport + 3))/healthz")" 200 "status /healthz on the probe port" || return 1
 	expect_eq "$(http_code "http://127.0.0.1:$pport/metrics")" 404 "no /metrics on the probe port" || return 1
 	expect_eq "$(http_code "http://127.0.0.1:$sport/readyz")" 200 "probes still on the metrics port" || return 1
+	ops_master_alone || return 1
+}
+
+# --master with no kubeconfig anywhere (no --kubeconfig, KUBECONFIG or ~/.kube/config): the
+# URL alone, without credentials, as through kubectl proxy; a watcher's first lists go
+# through it (readyz 200)
+ops_master_alone() {
+	local proxy=$(ops_port 4) wport=$(ops_port 9) ppid wpid rc=0 home=$CASE_OUT/empty-home
+	mkdir -p "$home" "$CASE_OUT/run-alone" && chmod 700 "$CASE_OUT/run-alone"
+	kubectl proxy --port="$proxy" >"$CASE_OUT/proxy.log" 2>&1 &
+	ppid=$!
+	wait_until 20 eval "[ \"\$(http_code http://127.0.0.1:$proxy/version)\" = 200 ]" ||
+		{ kill "$ppid"; fail "kubectl proxy did not start: $(cat "$CASE_OUT/proxy.log")"; return 1; }
+	env -u KUBECONFIG -u KUBERNETES_SERVICE_HOST HOME="$home" "$BIN/vmpool-watcher" \
+		--master "http://127.0.0.1:$proxy" --namespace "$NS" --run-dir "$CASE_OUT/run-alone" \
+		--metrics-bind-address "127.0.0.1:$wport" >"$CASE_OUT/alone.log" 2>&1 &
+	wpid=$!
+	wait_until 30 eval "[ \"\$(http_code http://127.0.0.1:$wport/readyz)\" = 200 ]" ||
+		{ fail "watcher with --master alone not ready: $(tail -3 "$CASE_OUT/alone.log")"; rc=1; }
+	[ $rc = 1 ] || grep -q "http://127.0.0.1:$proxy" "$CASE_OUT/alone.log" ||
+		{ fail "the watcher's log does not name the --master URL"; rc=1; }
+	kill -TERM "$wpid" "$ppid" 2>/dev/null
+	wait "$wpid" "$ppid" 2>/dev/null
+	[ $rc = 0 ] && say "a watcher with only --master http://127.0.0.1:$proxy (kubectl proxy) got ready"
+	return $rc
 }
