@@ -208,7 +208,7 @@ static const struct cli_opt cli_opts[] = {
         "--log-format FMT     the same (the old spelling)"},
     {"v", required_argument, CLI_OPT_V, cli_set_v,
         "--v N                log verbosity 0-10 (default 0: actions, warnings, errors;\n"
-        "                       2: every pool's sync and status write; 4: debugging)"},
+        "                       2: also every pool's sync result; 4: debugging)"},
     {"verbose", no_argument, 'v', cli_set_verbose,
         "-v, --verbose        one more verbosity level (repeatable: -vvvv is --v=4)"},
     {"metrics-bind-address", required_argument, CLI_OPT_METRICS_BIND, cli_set_metrics_addr,
