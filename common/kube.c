@@ -61,42 +61,6 @@ void kube_leave(struct kube *k)
 		kube_destroy(k);
 }
 
-static unsigned char *kube_memdup(const unsigned char *p, size_t len)
-{
-	unsigned char *d;
-
-	if (p == NULL)
-		return NULL;
-	d = xmalloc(len > 0 ? len : 1);
-	memcpy(d, p, len);
-	return d;
-}
-
-static char *kube_strdup(const char *s)
-{
-	return s != NULL ? xstrdup(s) : NULL;
-}
-
-static void kube_copy_config(struct kube_config *d, const struct kube_config *s)
-{
-	memset(d, 0, sizeof *d);
-	d->source = kube_strdup(s->source);
-	d->server = kube_strdup(s->server);
-	d->namespace = kube_strdup(s->namespace);
-	d->token = kube_strdup(s->token);
-	d->token_file = kube_strdup(s->token_file);
-	d->ca_file = kube_strdup(s->ca_file);
-	d->cert_file = kube_strdup(s->cert_file);
-	d->key_file = kube_strdup(s->key_file);
-	d->ca_data = kube_memdup(s->ca_data, s->ca_len);
-	d->ca_len = s->ca_len;
-	d->cert_data = kube_memdup(s->cert_data, s->cert_len);
-	d->cert_len = s->cert_len;
-	d->key_data = kube_memdup(s->key_data, s->key_len);
-	d->key_len = s->key_len;
-	d->insecure = s->insecure;
-}
-
 /* ---- bearer token ---- */
 
 /* a token file's first line, without trailing blanks */
@@ -417,7 +381,7 @@ static CURL *kreq_easy(struct kreq *r)
 
 	if ((e = curl_easy_init()) == NULL)
 		return NULL;
-	xasprintf(&url, "%s%s", k->cfg.server, r->path);
+	xasprintf(&url, "%s%s", k->url_base, r->path);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	free(url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
@@ -442,6 +406,10 @@ static CURL *kreq_easy(struct kreq *r)
 		curl_easy_setopt(e, CURLOPT_TIMEOUT, k->timeout);
 		curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 	}
+	if (k->connect_to != NULL)
+		curl_easy_setopt(e, CURLOPT_CONNECT_TO, k->connect_to);
+	if (k->proxy != NULL)
+		curl_easy_setopt(e, CURLOPT_PROXY, k->proxy);
 	kreq_tls(r, e);
 	kreq_method(r, e);
 	return e;
@@ -890,6 +858,71 @@ static void kube_reap_event(evutil_socket_t fd, short kind, void *arg)
 	kube_leave(k);
 }
 
+/* ---- transport: tls-server-name, proxy-url, insecure-skip-tls-verify ---- */
+
+/*
+ * tls-server-name: libcurl takes the name for SNI and the certificate check from the URL,
+ * so the URL carries that name and CURLOPT_CONNECT_TO sends the connection to the server's
+ * real host and port. 0, or -1 with a log line for a server URL that cannot be parsed.
+ */
+static int kube_sni_setup(struct kube *k)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL, *url = NULL, *line;
+	int rv = -1;
+
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, k->cfg.server, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_HOST, k->cfg.tls_server_name, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK) {
+		log_warnx(NULL, "server %s with tls-server-name %s: not a URL we can use",
+		    log_escape(k->cfg.server), log_escape(k->cfg.tls_server_name));
+		goto out;
+	}
+	/* curl_url_get adds a "/" path; requests append their own */
+	k->url_base = xstrndup(url, strlen(url) - (url[strlen(url) - 1] == '/'));
+	xasprintf(&line, "%s:%s:%s:%s", k->cfg.tls_server_name, port, host, port);
+	k->connect_to = curl_slist_append(NULL, line);
+	free(line);
+	rv = 0;
+out:
+	curl_free(host);
+	curl_free(port);
+	curl_free(url);
+	curl_url_cleanup(u);
+	return rv;
+}
+
+static int kube_transport_setup(struct kube *k)
+{
+	const char *p = k->cfg.proxy_url;
+
+	if (k->cfg.tls_server_name != NULL) {
+		if (kube_sni_setup(k) == -1)
+			return -1;
+	} else
+		k->url_base = xstrdup(k->cfg.server);
+	/* client-go's socks5 proxy resolves names at the proxy: curl's socks5h */
+	if (p != NULL && strncmp(p, "socks5://", 9) == 0)
+		xasprintf(&k->proxy, "socks5h://%s", p + 9);
+	else if (p != NULL)
+		k->proxy = xstrdup(p);
+	if (k->cfg.insecure)
+		log_warnx(NULL,
+		    "insecure-skip-tls-verify is set for %s (%s): the API server's certificate "
+		    "is not checked, anyone in the path can read and change this traffic",
+		    k->cfg.server, k->cfg.source != NULL ? k->cfg.source : "kubeconfig");
+	return 0;
+}
+
+static void kube_transport_clear(struct kube *k)
+{
+	free(k->url_base);
+	free(k->proxy);
+	curl_slist_free_all(k->connect_to);
+}
+
 /* ---- the API ---- */
 
 struct kube *kube_new(
@@ -911,7 +944,12 @@ struct kube *kube_new(
 	}
 	k = xcalloc(1, sizeof *k);
 	k->base = base;
-	kube_copy_config(&k->cfg, cfg);
+	kubeconfig_copy(&k->cfg, cfg);
+	if (kube_transport_setup(k) == -1) {
+		kubeconfig_clear(&k->cfg);
+		free(k);
+		return NULL;
+	}
 	/* "vmpoold/0.1.0 (vmpool-actuator)": one product name in audit logs, the stage beside it */
 	if (opts != NULL && opts->user_agent != NULL && strchr(opts->user_agent, '/') != NULL)
 		k->user_agent = xstrdup(opts->user_agent); /* a complete product/version */
@@ -934,6 +972,7 @@ struct kube *kube_new(
 	evtimer_assign(&k->wq_timer, base, kube_wq_event, k);
 	if ((k->multi = curl_multi_init()) == NULL) {
 		log_warnx(NULL, "curl_multi_init failed");
+		kube_transport_clear(k);
 		kubeconfig_clear(&k->cfg);
 		free(k->user_agent);
 		free(k);
@@ -972,6 +1011,7 @@ static void kube_destroy(struct kube *k)
 	free(k->user_agent);
 	while (k->nforbidden > 0)
 		free(k->forbidden[--k->nforbidden]);
+	kube_transport_clear(k);
 	kubeconfig_clear(&k->cfg);
 	free(k);
 }

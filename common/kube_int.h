@@ -80,6 +80,9 @@ struct kube {
 	struct event reaper; /* frees watches cancelled inside curl callbacks */
 	struct event wq_timer;
 	struct kube_config cfg;
+	char *url_base;                /* the server, or its URL with the tls-server-name */
+	struct curl_slist *connect_to; /* tls-server-name: where to connect really */
+	char *proxy;                   /* CURLOPT_PROXY */
 	char *user_agent;
 	long timeout;
 	double patience;     /* default seconds a request may wait for an outcome */
