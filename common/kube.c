@@ -306,7 +306,12 @@ static struct curl_slist *kreq_headers(struct kreq *r)
 		h = curl_slist_append(h, line);
 		free(line);
 	}
-	if ((tok = kube_token(r->k)) != NULL && *tok != '\0') {
+	r->cred_gen = r->k->cred_gen;
+	if (r->k->cfg.exec != NULL && r->k->cred_valid)
+		tok = r->k->cred.token;
+	else
+		tok = kube_token(r->k);
+	if (tok != NULL && *tok != '\0') {
 		xasprintf(&line, "Authorization: Bearer %s", tok);
 		h = curl_slist_append(h, line);
 		explicit_bzero(line, strlen(line));
@@ -342,6 +347,18 @@ static void kreq_tls(struct kreq *r, CURL *e)
 		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
 	} else if (c->key_file != NULL)
 		curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
+	if (c->exec != NULL && r->k->cred_valid && r->k->cred.cert != NULL) {
+		/* copied: a new credential may replace this one during the transfer */
+		b.flags = CURL_BLOB_COPY;
+		b.data = r->k->cred.cert;
+		b.len = r->k->cred.cert_len;
+		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
+		curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+		b.data = r->k->cred.key;
+		b.len = r->k->cred.key_len;
+		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
+		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+	}
 }
 
 static void kreq_method(struct kreq *r, CURL *e)
@@ -629,6 +646,12 @@ static void kreq_finish(
 		return;
 	}
 	r->ticket = 0;
+	/* the exec credential was refused: once more with a fresh one */
+	if (status == 401 && !r->reauth && kube_cred_rejected(r->k, r->cred_gen)) {
+		r->reauth = 1;
+		kreq_schedule(r, 0);
+		return;
+	}
 	if (!kreq_retryable(res, status) || res == CURLE_FAILED_INIT) {
 		kreq_respond(r, res, status);
 		return;
@@ -665,6 +688,8 @@ static void kwatch_finish(struct kreq *r, CURLcode res, long status)
 		body = kube_parse(&r->resp);
 		kube_error_text(&r->resp, body, &reason, &msg);
 	}
+	if (status == 401)
+		kube_cred_rejected(r->k, r->cred_gen); /* the next watch runs the plugin first */
 	if (status == 401 || status == 403) {
 		struct kube_response denied = {.status = status, .reason = reason, .message = msg};
 
@@ -970,6 +995,7 @@ struct kube *kube_new(
 	evtimer_assign(&k->timer, base, kube_timer_event, k);
 	evtimer_assign(&k->reaper, base, kube_reap_event, k);
 	evtimer_assign(&k->wq_timer, base, kube_wq_event, k);
+	kube_exec_init(k);
 	if ((k->multi = curl_multi_init()) == NULL) {
 		log_warnx(NULL, "curl_multi_init failed");
 		kube_transport_clear(k);
@@ -1005,6 +1031,7 @@ static void kube_destroy(struct kube *k)
 	evtimer_del(&k->reaper);
 	evtimer_del(&k->wq_timer);
 	evtimer_del(&k->gate_timer);
+	kube_exec_free(k);
 	if (k->token != NULL)
 		explicit_bzero(k->token, strlen(k->token));
 	free(k->token);

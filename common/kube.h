@@ -129,6 +129,20 @@ struct kube_stats {
 };
 void kube_get_stats(const struct kube *, struct kube_stats *);
 
+/* exec credential plugins (kubeexec.c): what one run printed */
+struct kube_cred {
+	char *token;
+	unsigned char *cert, *key; /* PEM, from clientCertificateData / clientKeyData */
+	size_t cert_len, key_len;
+	double expiry; /* wall clock seconds, 0: none */
+};
+/* an ExecCredential printed by a plugin configured with api_version: 0, or -1 with err */
+int kubeexec_parse(const char *api_version, const char *out, size_t len, struct kube_cred *,
+    char *err, size_t errlen);
+/* KUBERNETES_EXEC_INFO for cfg->exec (spec.cluster with provideClusterInfo); caller frees */
+char *kubeexec_info(const struct kube_config *);
+void kube_cred_clear(struct kube_cred *);
+
 /* percent-escape for a path or query component; caller frees */
 char *kube_escape(const char *);
 

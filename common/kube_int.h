@@ -31,6 +31,8 @@
 #define KUBE_ERRBODY_MAX     (64 * 1024)
 #define KUBE_USER_AGENT      "vmpoold/0.1.0"
 
+enum kexec_state { KEXEC_IDLE, KEXEC_RUNNING, KEXEC_REAPING, KEXEC_BACKOFF };
+
 enum kreq_state { KR_NEW, KR_QUEUED, KR_WAITING, KR_PARKED, KR_RUNNING, KR_CANCELLED, KR_DONE };
 
 struct kube;
@@ -46,12 +48,14 @@ struct kreq {
 	kube_event_fn event;
 	kube_end_fn end;
 	void *arg;
-	int attempts;    /* attempts that reached the server */
-	int write;       /* not a GET: passes the token bucket before every attempt */
-	int ticket;      /* a write holding its token for the next attempt */
-	int unknown;     /* an attempt may have taken effect, its answer was lost */
-	double t0;       /* when it was asked for */
-	double patience; /* seconds it may take in all */
+	int attempts;      /* attempts that reached the server */
+	int write;         /* not a GET: passes the token bucket before every attempt */
+	int ticket;        /* a write holding its token for the next attempt */
+	int unknown;       /* an attempt may have taken effect, its answer was lost */
+	unsigned cred_gen; /* the exec credential its last attempt carried */
+	int reauth;        /* went again after a 401 with a fresh exec credential */
+	double t0;         /* when it was asked for */
+	double patience;   /* seconds it may take in all */
 	struct backoff bo;
 	struct event timer; /* retry wait or deferred start */
 	CURL *easy;
@@ -111,6 +115,18 @@ struct kube {
 	off_t token_size;
 	int token_warned;
 	struct kube_stats stats;
+	/* the exec credential plugin (kubeexec.c) */
+	struct kube_cred cred;
+	int cred_valid;
+	unsigned cred_gen; /* bumped with every new credential */
+	enum kexec_state exec_state;
+	pid_t exec_pid;
+	int exec_fd; /* its stdout, or -1 */
+	int exec_timed_out;
+	struct event exec_ev;
+	struct event exec_timer; /* deadline, exit polling, retry */
+	struct buf exec_out;
+	struct backoff exec_bo;
 };
 
 /* kube.c */
@@ -120,6 +136,13 @@ void kube_leave(struct kube *);
 void kreq_schedule(struct kreq *, double delay);
 void kreq_launch(struct kreq *);
 void kreq_respond(struct kreq *, CURLcode, long status);
+
+/* kubeexec.c: the exec credential plugin */
+void kube_exec_init(struct kube *);
+void kube_exec_free(struct kube *);
+void kube_exec_run(struct kube *);
+int kube_cred_wait(struct kube *);
+int kube_cred_rejected(struct kube *, unsigned gen);
 
 /* kubegate.c: when attempts may go. The writer's token bucket (a FIFO, never blocking) and
  * the gate: while the server cannot be reached, one probe at a time after a backoff shared
@@ -132,5 +155,7 @@ void kube_hold(struct kube *, double until);
 void kube_gate_event(evutil_socket_t, short, void *);
 void kube_wq_event(evutil_socket_t, short, void *);
 void kube_wq_push(struct kreq *);
+/* parked requests are looked at again from the loop (a credential arrived or failed) */
+void kube_gate_kick(struct kube *);
 
 #endif

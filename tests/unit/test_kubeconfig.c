@@ -670,6 +670,95 @@ static void test_proxy_tls_server_name(void **state)
 	kubeconfig_clear(&c);
 }
 
+/* what a plugin prints: kubeexec_parse() */
+static void test_exec_credential(void **state)
+{
+	static const char *v1 = "client.authentication.k8s.io/v1";
+	static const struct {
+		const char *out, *err;
+	} bad[] = {
+	    {"", "not one JSON object"},
+	    {"{\"kind\":\"ExecCredential\"} x", "not one JSON object"},
+	    {"[1]", "not a JSON object"},
+	    {"{\"kind\":\"Other\",\"apiVersion\":\"client.authentication.k8s.io/v1\"}",
+	        "kind \"Other\""},
+	    {"{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/"
+	     "v1beta1\",\"status\":{\"token\":\"t\"}}",
+	        "apiVersion \"client.authentication.k8s.io/v1beta1\", the kubeconfig says"},
+	    {"{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\"}",
+	        "has no status"},
+	    {"{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+	     "\"status\":{}}",
+	        "neither a token nor a client certificate"},
+	    {"{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+	     "\"status\":{\"clientCertificateData\":\"C\"}}",
+	        "without its key"},
+	    {"{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+	     "\"status\":{\"token\":\"t\",\"expirationTimestamp\":\"tomorrow\"}}",
+	        "expirationTimestamp \"tomorrow\" is not RFC 3339"},
+	};
+	const char *good = "{\"kind\":\"ExecCredential\",\"apiVersion\":"
+	                   "\"client.authentication.k8s.io/v1\",\"spec\":{\"interactive\":false},"
+	                   "\"status\":{\"token\":\"tok-1\",\"expirationTimestamp\":"
+	                   "\"2030-01-02T03:04:05Z\"}}\n";
+	const char *cert = "{\"kind\":\"ExecCredential\",\"apiVersion\":"
+	                   "\"client.authentication.k8s.io/v1\",\"status\":{"
+	                   "\"clientCertificateData\":\"-----BEGIN CERTIFICATE-----\\n\","
+	                   "\"clientKeyData\":\"-----BEGIN KEY-----\\n\"}}";
+	struct kube_cred c;
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(
+		    kubeexec_parse(v1, bad[i].out, strlen(bad[i].out), &c, err, sizeof err), -1);
+		if (strstr(err, bad[i].err) == NULL)
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, bad[i].err);
+		assert_null(c.token);
+	}
+	assert_int_equal(kubeexec_parse(v1, good, strlen(good), &c, err, sizeof err), 0);
+	assert_string_equal(c.token, "tok-1");
+	assert_true(c.expiry > 1893553444.0 && c.expiry < 1893553446.0);
+	assert_null(c.cert);
+	kube_cred_clear(&c);
+	assert_int_equal(kubeexec_parse(v1, cert, strlen(cert), &c, err, sizeof err), 0);
+	assert_null(c.token);
+	assert_int_equal(c.expiry, 0);
+	assert_int_equal(c.cert_len, 28);
+	assert_memory_equal(c.cert, "-----BEGIN CERTIFICATE-----\n", 28);
+	assert_memory_equal(c.key, "-----BEGIN KEY-----\n", c.key_len);
+	kube_cred_clear(&c);
+}
+
+/* KUBERNETES_EXEC_INFO: spec.interactive always, spec.cluster with provideClusterInfo */
+static void test_exec_info(void **state)
+{
+	struct kube_config c;
+	char err[1024], *info;
+	const char *p;
+
+	put("info-ca.crt", "hi");
+	p = kubeconfig("info.yaml",
+	    "    server: https://a:1\n    certificate-authority: info-ca.crt\n"
+	    "    tls-server-name: api.internal\n    proxy-url: http://proxy:3128\n",
+	    "    exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: x}\n", "");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), 0);
+	info = kubeexec_info(&c);
+	assert_string_equal(info, "{\"kind\":\"ExecCredential\",\"apiVersion\":"
+	                          "\"client.authentication.k8s.io/v1beta1\",\"spec\":{"
+	                          "\"interactive\":false}}");
+	free(info);
+	c.exec->provide_cluster_info = 1;
+	info = kubeexec_info(&c);
+	assert_string_equal(info,
+	    "{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/"
+	    "v1beta1\",\"spec\":{\"interactive\":false,\"cluster\":{\"server\":\"https://"
+	    "a:1\",\"tls-server-name\":\"api.internal\",\"certificate-authority-data\":\"aGk=\","
+	    "\"proxy-url\":\"http://proxy:3128\"}}}");
+	free(info);
+	kubeconfig_clear(&c);
+}
+
 /* --master: replaces the server found, or stands alone when there is no configuration */
 static void test_server_override(void **state)
 {
@@ -724,6 +813,8 @@ int main(void)
 	    cmocka_unit_test(test_unsupported),
 	    cmocka_unit_test(test_proxy_tls_server_name),
 	    cmocka_unit_test(test_server_override),
+	    cmocka_unit_test(test_exec_credential),
+	    cmocka_unit_test(test_exec_info),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
