@@ -197,3 +197,78 @@ KC
 		grep -qF "${what#*|}" "$CASE_OUT/refused.log" || fail "no message naming it: $(tail -3 "$CASE_OUT/refused.log")" || return 1
 	done
 }
+
+# ---- both pool API versions (issue 11, item 5) ----
+POOL_CRD=crd/virtualmachinepools.pool.kubevirt.io
+
+# pool_crd_serve V1ALPHA1 V1BETA1 (true|false each): which versions KubeVirt's installed pool
+# CRD serves; storage stays on a served one (v1alpha1 alone: as on KubeVirt up to v1.6)
+pool_crd_serve() {
+	kubectl get "$POOL_CRD" -o json | jq --argjson a "$1" --argjson b "$2" '.spec.versions |= map(
+		if .name == "v1alpha1" then .served = $a | .storage = ($a and ($b | not))
+		else .served = $b | .storage = ($b or ($a | not)) end)' | kubectl replace -f - >/dev/null || return 1
+	# kubectl's discovery cache for this cluster would still name the old versions
+	rm -rf "$HOME/.kube/cache/discovery/127.0.0.1_$CLUSTER_PORT"
+}
+# the versions discovery lists for the group, e.g. "v1alpha1" or "v1beta1 v1alpha1", or 404
+pool_served() {
+	local g
+	g=$(kubectl get --raw /apis/pool.kubevirt.io 2>/dev/null) || { echo 404; return; }
+	jq -r '[.versions[].version] | join(" ")' <<<"$g"
+}
+owner_api_versions() { kc get vm -o json | jq -c '[.items[].metadata.ownerReferences[0].apiVersion] | unique'; }
+
+# a control plane serving pools at v1alpha1 only: the pool converges, VMs are owned at
+# v1alpha1; v1beta1 served later is picked up at the watcher's next relist (a restart here),
+# new VMs then name v1beta1 and the v1alpha1-owned ones stay the pool's
+setup_pool_v1alpha1() {
+	pool_crd_serve true false && wait_eq 30 v1alpha1 pool_served
+}
+teardown_pool_v1alpha1() { pool_crd_serve true true; wait_eq 30 "v1beta1 v1alpha1" pool_served; }
+
+case_pool_v1alpha1() {
+	make_pool pa 2 | kc apply -f - >/dev/null || return 1
+	wait_until 60 converged pa 2 || fail "pool did not converge on v1alpha1: $(kc get vmpool,vm 2>&1)" || return 1
+	grep -q 'virtualmachinepools: using pool.kubevirt.io/v1alpha1 (served: v1alpha1)' "$CASE_OUT/vmpoold.log" ||
+		fail "no line about the version: $(grep -i 'pool.kubevirt.io' "$CASE_OUT/vmpoold.log" | head -3)" || return 1
+	expect_eq "$(owner_api_versions)" '["pool.kubevirt.io/v1alpha1"]' "owner references" || return 1
+	expect_eq "$(kc get vmpool pa -o jsonpath='{.metadata.finalizers}')" "[\"$FINALIZER\"]" "pool finalizer (patched at v1alpha1)" || return 1
+	# v1beta1 appears; the watcher restarts (relists) and switches
+	pool_crd_serve true true && wait_eq 30 "v1beta1 v1alpha1" pool_served || fail "v1beta1 not served again" || return 1
+	local w; w=$(stage_pid vmpool-watcher)
+	kill -9 "$w"
+	wait_until 30 grep -q 'virtualmachinepools: using pool.kubevirt.io/v1beta1' "$CASE_OUT/vmpoold.log" ||
+		fail "the restarted watcher did not switch to v1beta1" || return 1
+	kc scale vmpool pa --replicas 3 >/dev/null || return 1
+	wait_until 60 converged pa 3 || fail "scale to 3 after the switch: $(kc get vmpool,vm 2>&1)" || return 1
+	expect_eq "$(vm_names)" "pa-0 pa-1 pa-2" "VM names (none replaced)" || return 1
+	expect_eq "$(kc get vm pa-2 -o jsonpath='{.metadata.ownerReferences[0].apiVersion}')" "pool.kubevirt.io/v1beta1" "new VM's owner reference" || return 1
+	expect_eq "$(kc get vm pa-0 -o jsonpath='{.metadata.ownerReferences[0].apiVersion}')" "pool.kubevirt.io/v1alpha1" "old VM's owner reference kept" || return 1
+	# scale-in still finds the v1alpha1-owned VMs its own
+	kc scale vmpool pa --replicas 1 >/dev/null || return 1
+	wait_until 60 converged pa 1 || fail "scale to 1 with mixed owner references: $(kc get vmpool,vm 2>&1)" || return 1
+}
+
+# a control plane serving no pool version: not ready, a clear warning, retried; picked up
+# once the CRD serves again
+setup_pool_api_missing() { pool_crd_serve false false && wait_eq 30 404 pool_served; }
+teardown_pool_api_missing() { pool_crd_serve true true; wait_eq 30 "v1beta1 v1alpha1" pool_served; }
+
+watcher_readyz() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/readyz"; }
+
+case_pool_api_missing() {
+	# a watcher of our own, with its metrics port for /readyz
+	stop_controller
+	local port=$((CLUSTER_PORT + 2000)) pid
+	"$BIN/vmpool-watcher" --kubeconfig "$KUBECONFIG" --namespace "$NS" --run-dir "$CASE_OUT/run-w" \
+		--metrics-addr "127.0.0.1:$port" >"$CASE_OUT/watcher.log" 2>&1 &
+	pid=$!
+	wait_until 30 grep -q 'the API server does not serve the group pool.kubevirt.io (404); is the CRD installed?: not ready; retrying with backoff' "$CASE_OUT/watcher.log" ||
+		{ kill "$pid"; fail "no warning: $(tail -3 "$CASE_OUT/watcher.log")"; return 1; }
+	grep 'does not serve the group' "$CASE_OUT/watcher.log" | grep -q warn || { kill "$pid"; fail "not a warning"; return 1; }
+	wait_eq 10 503 watcher_readyz "$port" || { kill "$pid"; fail "readyz $(watcher_readyz "$port") while no version is served"; return 1; }
+	pool_crd_serve true false
+	wait_eq 60 200 watcher_readyz "$port" || { kill "$pid"; fail "not ready once v1alpha1 is served: $(tail -3 "$CASE_OUT/watcher.log")"; return 1; }
+	grep -q 'using pool.kubevirt.io/v1alpha1' "$CASE_OUT/watcher.log" || { kill "$pid"; fail "did not pick v1alpha1"; return 1; }
+	kill -TERM "$pid"; wait "$pid"
+}

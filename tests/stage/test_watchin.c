@@ -199,6 +199,20 @@ static void wi_send(struct wres *r, const char *type, const char *obj)
 	evbuffer_free(b);
 }
 
+/* the pool group's discovery: v1beta1, or 404 (counted as a pool list) while it is missing */
+static void wi_discovery(struct evhttp_request *req)
+{
+	if (fk.r[R_POOL].missing) {
+		wi_list(req, &fk.r[R_POOL]);
+		return;
+	}
+	wi_reply(req, 200,
+	    "{\"kind\":\"APIGroup\",\"apiVersion\":\"v1\",\"name\":\"pool.kubevirt.io\","
+	    "\"versions\":[{\"groupVersion\":\"pool.kubevirt.io/v1beta1\",\"version\":"
+	    "\"v1beta1\"}],\"preferredVersion\":{\"groupVersion\":\"pool.kubevirt.io/v1beta1\","
+	    "\"version\":\"v1beta1\"}}");
+}
+
 static void wi_handle(struct evhttp_request *req, void *arg)
 {
 	const char *auth =
@@ -217,6 +231,8 @@ static void wi_handle(struct evhttp_request *req, void *arg)
 			r = &fk.r[i];
 	if (auth == NULL || strcmp(auth, "Bearer " WI_TOKEN) != 0)
 		wi_reply(req, 401, "{\"kind\":\"Status\",\"code\":401}");
+	else if (path != NULL && strcmp(path, "/apis/pool.kubevirt.io") == 0)
+		wi_discovery(req);
 	else if (r == NULL)
 		wi_reply(req, 404, "{\"kind\":\"Status\",\"code\":404}");
 	else if (evhttp_find_header(&q, "watch") != NULL)
@@ -334,9 +350,8 @@ static void wi_no_pool_api(struct mirror *m, int mport, const char *wlog)
 	stagekit_check(h.code != 200, "/readyz is not 200 without a pool API (%d)", h.code);
 	stagekit_check(
 	    wi_file_has(wlog, "warn") &&
-	        wi_file_has(wlog, "does not serve "
-	                          "/apis/pool.kubevirt.io/v1beta1/virtualmachinepools (404): "
-	                          "not ready"),
+	        wi_file_has(wlog, "does not serve the group pool.kubevirt.io (404); is the CRD "
+	                          "installed?: not ready"),
 	    "a warning names the missing API");
 	stagekit_check(!mirror_synced(m), "no snapshot is published meanwhile");
 }
