@@ -425,8 +425,11 @@ static CURL *kreq_easy(struct kreq *r)
 	}
 	if (k->connect_to != NULL)
 		curl_easy_setopt(e, CURLOPT_CONNECT_TO, k->connect_to);
-	if (k->proxy != NULL)
+	if (k->proxy != NULL) {
 		curl_easy_setopt(e, CURLOPT_PROXY, k->proxy);
+		/* as client-go's proxy-url: every host, whatever NO_PROXY says */
+		curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+	}
 	kreq_tls(r, e);
 	kreq_method(r, e);
 	return e;

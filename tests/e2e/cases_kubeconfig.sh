@@ -272,3 +272,28 @@ case_pool_api_missing() {
 	grep -q 'using pool.kubevirt.io/v1alpha1' "$CASE_OUT/watcher.log" || { kill "$pid"; fail "did not pick v1alpha1"; return 1; }
 	kill -TERM "$pid"; wait "$pid"
 }
+
+# proxy-url: every request of every stage through an HTTP CONNECT proxy (connect_proxy.py)
+setup_kubeconfig_proxy() {
+	local port=$((CLUSTER_PORT + 3000))
+	python3 tests/e2e/connect_proxy.py "$port" "$CASE_OUT/proxy.log" >"$CASE_OUT/proxy.err" 2>&1 &
+	PROXY_PID=$!
+	sed "s#^\(    server: .*\)#\1\n    proxy-url: http://127.0.0.1:$port#" "$KUBECONFIG" >"$CASE_OUT/proxy.kubeconfig"
+	VMPOOLD_KUBECONFIG=$CASE_OUT/proxy.kubeconfig
+	grep -q proxy-url "$VMPOOLD_KUBECONFIG"
+}
+teardown_kubeconfig_proxy() {
+	unset VMPOOLD_KUBECONFIG
+	[ -n "${PROXY_PID:-}" ] && kill "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
+	PROXY_PID=""
+	return 0
+}
+
+case_kubeconfig_proxy() {
+	make_pool kp 2 | kc apply -f - >/dev/null || return 1
+	wait_until 60 converged kp 2 || fail "pool did not converge through the proxy: $(kc get vmpool,vm 2>&1)" || return 1
+	grep -q "^CONNECT 127.0.0.1:$CLUSTER_PORT\$" "$CASE_OUT/proxy.log" ||
+		fail "no tunnel through the proxy: $(head -3 "$CASE_OUT/proxy.log" 2>&1)" || return 1
+	# the watcher, the actuator and vmpool-status each opened one
+	[ "$(wc -l <"$CASE_OUT/proxy.log")" -ge 3 ] || fail "only $(wc -l <"$CASE_OUT/proxy.log") tunnels" || return 1
+}

@@ -31,7 +31,7 @@ PHASE1=(doc_example scale replicas_unset deleted_vm_replaced detach selector_mis
 	deep_pool
 	fault_scale_in fault_outage fault_throttle fault_lost_creates fault_silent_watch
 	fault_apiserver_restart fault_watch_errors
-	exec_plugin kubeconfig_list kubeconfig_refused pool_v1alpha1 pool_api_missing)
+	exec_plugin kubeconfig_list kubeconfig_refused kubeconfig_proxy pool_v1alpha1 pool_api_missing)
 PHASE2=(doc_example scale deleted_vm_replaced delete_pool name_aliases per_vm_names update_rollout
 	state_preservation autohealing)
 # in-cluster (tests/e2e/incluster.sh): the Deployment's containers under deploy/'s RBAC
