@@ -82,6 +82,16 @@ endef
 $(eval $(call variant,rel,build/rel,bin,))
 $(eval $(call variant,asan,build/asan,bin-asan,$(SAN_FLAGS)))
 
+# the revision label of vmpoold_build_info (common/metrics_std.c), as the image's labels
+# have it; metrics_std.o is rebuilt when it changes ("unknown" outside a git checkout)
+REVISION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+build/revision: FORCE
+	@mkdir -p build; [ "$$(cat $@ 2>/dev/null)" = '$(REVISION)' ] || echo '$(REVISION)' >$@
+build/rel/common/metrics_std.o build/asan/common/metrics_std.o: build/revision
+build/rel/common/metrics_std.o build/asan/common/metrics_std.o: BASE_CFLAGS += -DVMPOOL_REVISION='"$(REVISION)"'
+.PHONY: FORCE
+FORCE:
+
 # fuzz targets (libFuzzer, clang): the modules they reach, built with coverage, ASan, UBSan.
 # -Werror stays off here: clang warns about other things than gcc, and a fuzz build is not
 # the place to fail on that.
@@ -113,7 +123,7 @@ build/asan/tests/tools/vmpool-faultproxy: build/asan/tests/tools/faultproxy.o bu
 UNIT_BINS = $(patsubst %.c,build/asan/%,$(UNIT_SRC))
 STAGE_BINS = $(patsubst %.c,build/asan/%,$(wildcard tests/stage/test_*.c))
 
-.PHONY: all asan deps test unit stage e2e run format check-format clean bench image image-test fuzz fuzz-build faultproxy
+.PHONY: all asan deps test unit stage e2e run format check-format clean bench bench-scale image image-test fuzz fuzz-build faultproxy
 all: $(addprefix bin/,$(PROGRAMS))
 asan: $(addprefix bin-asan/,$(PROGRAMS))
 
@@ -155,6 +165,10 @@ run: deps
 
 bench: all
 	@bash tests/bench/run.sh
+
+# issue 9: 1000 pools x 10 VMs on the local control plane (BENCH_POOLS, BENCH_VMS to change)
+bench-scale: all
+	@bash tests/bench/bench_scale.sh
 
 FORMAT_SRC = $(wildcard common/*.[ch] $(addsuffix /*.[ch],$(STAGES)) tests/unit/*.[ch] tests/stage/*.[ch] tests/support/*.[ch] tests/bench/*.[ch] tests/e2e/*.[ch] tests/fuzz/*.[ch] tests/tools/*.[ch])
 format:

@@ -619,6 +619,7 @@ void kreq_respond(struct kreq *r, CURLcode res, long status)
 	}
 	kreq_set_state(r, KR_DONE);
 	kreq_unlink(r);
+	kube_metrics_answered(r);
 	r->done(&resp, r->arg);
 	json_object_put(body);
 	kreq_free(r);
@@ -777,6 +778,7 @@ static void kreq_complete(struct kreq *r, CURLcode res)
 		kreq_free(r);
 		return;
 	}
+	kube_metrics_attempt(r, status);
 	if (unreached)
 		kube_set_down(r->k, r, kreq_message(r, res));
 	else

@@ -144,6 +144,11 @@ void kube_exec_run(struct kube *);
 int kube_cred_wait(struct kube *);
 int kube_cred_rejected(struct kube *, unsigned gen);
 
+/* kubemetrics.c: client-go's rest_client_* metrics. attempt: a transfer ended with this
+ * HTTP status (0: none); answered: the request's final answer is given */
+void kube_metrics_attempt(const struct kreq *, long status);
+void kube_metrics_answered(const struct kreq *);
+
 /* kubegate.c: when attempts may go. The writer's token bucket (a FIFO, never blocking) and
  * the gate: while the server cannot be reached, one probe at a time after a backoff shared
  * by every request; while a Retry-After holds, nothing */

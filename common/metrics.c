@@ -25,13 +25,18 @@
 
 struct metrics_sample {
 	char *labels; /* "" for none */
-	double v;
+	double v;     /* a histogram's sum */
+	/* a histogram's observations per bucket (not cumulative), the last one above every
+	 * bound (+Inf); NULL for other types */
+	unsigned long long *counts;
 };
 
 struct metrics_family {
 	char *name;
-	char *type; /* "counter", "gauge"; NULL until declared (rendered as untyped) */
+	char *type; /* "counter", "gauge", "histogram"; NULL until declared (untyped) */
 	char *help;
+	double *bounds; /* a histogram's bucket upper bounds, ascending; fixed when declared */
+	size_t nbounds;
 	struct metrics_sample *samples; /* sorted by labels */
 	size_t n;
 };
@@ -138,7 +143,27 @@ static struct metrics_sample *metrics_sample(struct metrics_family *f, const cha
 	s = &f->samples[i];
 	s->labels = xstrdup(labels);
 	s->v = 0;
+	s->counts = f->bounds != NULL ? xcalloc(f->nbounds + 1, sizeof *s->counts) : NULL;
 	return s;
+}
+
+static void metrics_sample_free(struct metrics_sample *s)
+{
+	free(s->labels);
+	free(s->counts);
+}
+
+static void metrics_family_clear(struct metrics_family *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		metrics_sample_free(&f->samples[i]);
+	free(f->samples);
+	free(f->bounds);
+	f->samples = NULL;
+	f->bounds = NULL;
+	f->n = f->nbounds = 0;
 }
 
 void metrics_declare(const char *family, const char *type, const char *help)
@@ -147,26 +172,91 @@ void metrics_declare(const char *family, const char *type, const char *help)
 
 	if ((f = metrics_family(family, 1)) == NULL)
 		return;
+	if (f->bounds != NULL)
+		metrics_family_clear(f); /* was a histogram: its samples cannot be kept */
 	free(f->type);
 	free(f->help);
 	f->type = type != NULL ? xstrdup(type) : NULL;
 	f->help = help != NULL ? xstrdup(help) : NULL;
 }
 
-void metrics_set(const char *family, const char *labels, double v)
+/* bounds must ascend and be finite (+Inf is implied); 1 if they do */
+static int metrics_valid_bounds(const double *bounds, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!isfinite(bounds[i]) || (i > 0 && bounds[i] <= bounds[i - 1]))
+			return 0;
+	}
+	return 1;
+}
+
+void metrics_declare_histogram(
+    const char *family, const char *help, const double *bounds, size_t nbounds)
 {
 	struct metrics_family *f;
 
-	if ((f = metrics_family(family, 1)) != NULL)
-		metrics_sample(f, labels != NULL ? labels : "")->v = v;
+	if (nbounds == 0 || !metrics_valid_bounds(bounds, nbounds)) {
+		log_warnx(NULL, "metrics: histogram \"%s\" needs ascending finite bounds: ignored",
+		    log_escape(family));
+		return;
+	}
+	if ((f = metrics_family(family, 1)) == NULL)
+		return;
+	if (f->bounds == NULL || f->nbounds != nbounds ||
+	    memcmp(f->bounds, bounds, nbounds * sizeof *bounds) != 0) {
+		/* new, or other buckets: the samples so far cannot be kept */
+		metrics_family_clear(f);
+		f->bounds = xreallocarray(NULL, nbounds, sizeof *f->bounds);
+		memcpy(f->bounds, bounds, nbounds * sizeof *bounds);
+		f->nbounds = nbounds;
+	}
+	free(f->type);
+	free(f->help);
+	f->type = xstrdup("histogram");
+	f->help = help != NULL ? xstrdup(help) : NULL;
+}
+
+void metrics_observe(const char *family, const char *labels, double v)
+{
+	struct metrics_family *f;
+	struct metrics_sample *s;
+	size_t i;
+
+	if ((f = metrics_family(family, 0)) == NULL || f->bounds == NULL || isnan(v))
+		return; /* not a declared histogram */
+	s = metrics_sample(f, labels != NULL ? labels : "");
+	for (i = 0; i < f->nbounds && v > f->bounds[i]; i++)
+		;
+	s->counts[i]++;
+	s->v += v;
+}
+
+/* a plain sample: never one of a histogram's */
+static struct metrics_sample *metrics_plain(const char *family, const char *labels)
+{
+	struct metrics_family *f;
+
+	if ((f = metrics_family(family, 1)) == NULL || f->bounds != NULL)
+		return NULL;
+	return metrics_sample(f, labels != NULL ? labels : "");
+}
+
+void metrics_set(const char *family, const char *labels, double v)
+{
+	struct metrics_sample *s;
+
+	if ((s = metrics_plain(family, labels)) != NULL)
+		s->v = v;
 }
 
 void metrics_add(const char *family, const char *labels, double delta)
 {
-	struct metrics_family *f;
+	struct metrics_sample *s;
 
-	if ((f = metrics_family(family, 1)) != NULL)
-		metrics_sample(f, labels != NULL ? labels : "")->v += delta;
+	if ((s = metrics_plain(family, labels)) != NULL)
+		s->v += delta;
 }
 
 void metrics_remove(const char *family, const char *labels)
@@ -181,7 +271,7 @@ void metrics_remove(const char *family, const char *labels)
 	    offsetof(struct metrics_sample, labels), labels != NULL ? labels : "", &found);
 	if (!found)
 		return;
-	free(f->samples[i].labels);
+	metrics_sample_free(&f->samples[i]);
 	memmove(&f->samples[i], &f->samples[i + 1], (f->n - i - 1) * sizeof *f->samples);
 	f->n--;
 }
@@ -226,6 +316,50 @@ static void metrics_value(struct buf *out, double v)
 	metrics_str(out, tmp);
 }
 
+/* one line: NAME[SUFFIX]{LABELS[,le="BOUND"]} VALUE */
+static void metrics_line(struct buf *out, const char *name, const char *suffix, const char *labels,
+    const char *le, double v)
+{
+	metrics_str(out, name);
+	metrics_str(out, suffix);
+	if (*labels != '\0' || le != NULL) {
+		metrics_str(out, "{");
+		metrics_str(out, labels);
+		if (le != NULL) {
+			metrics_str(out, *labels != '\0' ? ",le=\"" : "le=\"");
+			metrics_str(out, le);
+			metrics_str(out, "\"");
+		}
+		metrics_str(out, "}");
+	}
+	metrics_str(out, " ");
+	metrics_value(out, v);
+	metrics_str(out, "\n");
+}
+
+/* NAME_bucket (cumulative, le="+Inf" last), NAME_sum and NAME_count of one sample */
+static void metrics_render_histogram(
+    struct buf *out, const struct metrics_family *f, const struct metrics_sample *s)
+{
+	struct buf le = {0};
+	unsigned long long cum = 0;
+	size_t i;
+
+	for (i = 0; i <= f->nbounds; i++) {
+		cum += s->counts[i];
+		le.len = 0;
+		if (i < f->nbounds)
+			metrics_value(&le, f->bounds[i]);
+		else
+			metrics_str(&le, "+Inf");
+		buf_add(&le, "", 1);
+		metrics_line(out, f->name, "_bucket", s->labels, (char *)le.data, (double)cum);
+	}
+	metrics_line(out, f->name, "_sum", s->labels, NULL, s->v);
+	metrics_line(out, f->name, "_count", s->labels, NULL, (double)cum);
+	buf_clear(&le);
+}
+
 static void metrics_render_family(struct buf *out, const struct metrics_family *f)
 {
 	size_t i;
@@ -243,15 +377,10 @@ static void metrics_render_family(struct buf *out, const struct metrics_family *
 	metrics_str(out, f->type != NULL ? f->type : "untyped");
 	metrics_str(out, "\n");
 	for (i = 0; i < f->n; i++) {
-		metrics_str(out, f->name);
-		if (*f->samples[i].labels != '\0') {
-			metrics_str(out, "{");
-			metrics_str(out, f->samples[i].labels);
-			metrics_str(out, "}");
-		}
-		metrics_str(out, " ");
-		metrics_value(out, f->samples[i].v);
-		metrics_str(out, "\n");
+		if (f->bounds != NULL)
+			metrics_render_histogram(out, f, &f->samples[i]);
+		else
+			metrics_line(out, f->name, "", f->samples[i].labels, NULL, f->samples[i].v);
 	}
 }
 
@@ -261,6 +390,12 @@ void metrics_render(struct buf *out)
 
 	for (i = 0; i < metrics.n; i++)
 		metrics_render_family(out, &metrics.fams[i]);
+}
+
+void metrics_scrape(struct buf *out)
+{
+	metrics_std_collect();
+	metrics_render(out);
 }
 
 static void metrics_label_value(struct buf *out, const char *s)
@@ -318,7 +453,7 @@ static void metrics_http_metrics(struct evhttp_request *req, void *arg)
 {
 	struct buf b = {0};
 
-	metrics_render(&b);
+	metrics_scrape(&b);
 	metrics_reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4; charset=utf-8",
 	    b.data != NULL ? (void *)b.data : "", b.len);
 	buf_clear(&b);
@@ -492,13 +627,11 @@ int metrics_start(struct event_base *base, const char *addr, char *err, size_t e
 /* closes the server and forgets the whole registry (shutdown, tests) */
 void metrics_stop(void)
 {
-	size_t i, j;
+	size_t i;
 
 	metrics_http_free();
 	for (i = 0; i < metrics.n; i++) {
-		for (j = 0; j < metrics.fams[i].n; j++)
-			free(metrics.fams[i].samples[j].labels);
-		free(metrics.fams[i].samples);
+		metrics_family_clear(&metrics.fams[i]);
 		free(metrics.fams[i].name);
 		free(metrics.fams[i].type);
 		free(metrics.fams[i].help);

@@ -2,6 +2,7 @@
 # Installs what vmpoold needs to build, test and run: the C libraries, the test tools and
 # the toolchain for the local control plane. clang and libclang-rt-dev (on bookworm it brings
 # libclang-rt-14-dev, whose libclang_rt.fuzzer is libFuzzer's runtime) build the fuzz targets.
+# prometheus brings promtool, which the e2e case metrics_scrape checks the /metrics pages with.
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ pkgs=(
   etcd-server golang-go golang-github-modern-go-reflect2-dev
   dpkg-dev rsync
   umoci skopeo buildah
+  prometheus
 )
 # kubectl: whatever the machine has, else Debian's (same 1.20 line as the test cluster)
 command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)

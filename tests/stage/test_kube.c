@@ -10,7 +10,9 @@
  *   AlreadyExists is known, 503 and 504 on a GET are plain failures;
  * - an exec credential plugin: requests wait while it runs (the loop does not), one run
  *   serves them all, a 401 for its token runs it again; one that cannot start fails the
- *   request at its patience, saying why.
+ *   request at its patience, saying why;
+ * - client-go's metrics: rest_client_requests_total counts attempts by code (<error> when
+ *   none came back), rest_client_request_duration_seconds requests.
  */
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@
 
 #include "kube.h"
 #include "log.h"
+#include "metrics.h"
 #include "timeutil.h"
 #include "../support/stagekit.h"
 
@@ -432,6 +435,81 @@ static void test_exec_plugin(void)
 		log_warnx(NULL, "cannot remove %s", X.dir);
 }
 
+/* the value of the sample NAME{LABELS} in the registry, or -1 if there is none */
+static double sample(const char *series)
+{
+	struct buf b = {0};
+	const char *p;
+	double v = -1;
+	size_t n = strlen(series);
+
+	metrics_render(&b);
+	buf_add(&b, "", 1);
+	for (p = (char *)b.data; (p = strstr(p, series)) != NULL; p += n) {
+		if ((p == (char *)b.data || p[-1] == '\n') && p[n] == ' ') {
+			v = strtod(p + n + 1, NULL);
+			break;
+		}
+	}
+	buf_clear(&b);
+	return v;
+}
+
+/* 6 writes answered 429 then 201: 12 attempts by code, 6 requests timed; a write to a
+ * server that is not there: attempts with code <error>, one request timed */
+static void test_rest_client_metrics(void)
+{
+	int port = stagekit_free_port(), i;
+	struct kube *k = client(port, 0, 1, 20);
+	struct evhttp *http = NULL;
+	struct call c[6];
+	char series[256];
+
+	metrics_stop(); /* a registry of our own */
+	memset(&S, 0, sizeof S);
+	for (i = 0; i < 6; i++)
+		S.status[i] = 429;
+	S.retry_after = 0;
+	stagekit_http_serve(base, port, serve, &http);
+	for (i = 0; i < 6; i++)
+		post(k, &c[i]);
+	STAGEKIT_CHECK(run(c, 6, 15), "all answered");
+	snprintf(series, sizeof series,
+	    "rest_client_requests_total{code=\"429\",host=\"127.0.0.1:%d\",method=\"POST\"}", port);
+	STAGEKIT_CHECK(sample(series) == 6, "%s: %g", series, sample(series));
+	snprintf(series, sizeof series,
+	    "rest_client_requests_total{code=\"201\",host=\"127.0.0.1:%d\",method=\"POST\"}", port);
+	STAGEKIT_CHECK(sample(series) == 6, "%s: %g", series, sample(series));
+	snprintf(series, sizeof series,
+	    "rest_client_request_duration_seconds_count{host=\"127.0.0.1:%d\",verb=\"POST\"}",
+	    port);
+	STAGEKIT_CHECK(sample(series) == 6, "%s: %g (one per request, not per attempt)", series,
+	    sample(series));
+	kube_free(k);
+	evhttp_free(http);
+
+	port = stagekit_free_port(); /* nobody listens */
+	k = client(port, 0, 1, 1.5);
+	post(k, &c[0]);
+	STAGEKIT_CHECK(run(c, 1, 10) && c[0].status == 0, "refused: answered failed");
+	snprintf(series, sizeof series,
+	    "rest_client_requests_total{code=\"<error>\",host=\"127.0.0.1:%d\",method=\"POST\"}",
+	    port);
+	STAGEKIT_CHECK(sample(series) >= 1, "%s: %g", series, sample(series));
+	snprintf(series, sizeof series,
+	    "rest_client_request_duration_seconds_count{host=\"127.0.0.1:%d\",verb=\"POST\"}",
+	    port);
+	STAGEKIT_CHECK(sample(series) == 1, "%s: %g", series, sample(series));
+	snprintf(series, sizeof series,
+	    "rest_client_request_duration_seconds_bucket{host=\"127.0.0.1:%d\",verb=\"POST\",le="
+	    "\"1\"}",
+	    port);
+	STAGEKIT_CHECK(sample(series) == 0,
+	    "waited its patience (1.5 s): above the 1 s bucket (%g)", sample(series));
+	kube_free(k);
+	metrics_stop();
+}
+
 int main(void)
 {
 	log_init("test_kube", 0, LOG_FMT_TEXT);
@@ -442,6 +520,7 @@ int main(void)
 	test_retries_rate_limited();
 	test_forbidden_once();
 	test_exec_plugin();
+	test_rest_client_metrics();
 	event_base_free(base);
 	return stagekit_summary("test_kube");
 }
