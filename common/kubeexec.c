@@ -79,12 +79,47 @@ static const char *kexec_str(json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
+/* ExecCredential.status: a token, or a client certificate and key, and an optional expiry */
+static int kexec_status(json_object *status, struct kube_cred *cred, char *err, size_t errlen)
+{
+	const char *tok = kexec_str(status, "token"), *exp;
+	const char *cert = kexec_str(status, "clientCertificateData");
+	const char *key = kexec_str(status, "clientKeyData");
+
+	if (tok != NULL && *tok == '\0')
+		tok = NULL;
+	if (cert != NULL && *cert == '\0')
+		cert = NULL;
+	if (key != NULL && *key == '\0')
+		key = NULL;
+	if ((cert != NULL) != (key != NULL))
+		return kexec_fail(err, errlen,
+		    "it returned a client certificate without its key, "
+		    "or a key without its certificate");
+	if (tok == NULL && cert == NULL)
+		return kexec_fail(
+		    err, errlen, "it returned neither a token nor a client certificate");
+	if ((exp = kexec_str(status, "expirationTimestamp")) != NULL &&
+	    (cred->expiry = rfc3339_parse(exp)) < 0)
+		return kexec_fail(
+		    err, errlen, "expirationTimestamp \"%s\" is not RFC 3339", log_escape(exp));
+	if (tok != NULL)
+		cred->token = xstrdup(tok);
+	if (cert != NULL) {
+		cred->cert = (unsigned char *)xstrdup(cert);
+		cred->cert_len = strlen(cert);
+		cred->key = (unsigned char *)xstrdup(key);
+		cred->key_len = strlen(key);
+	}
+	return 0;
+}
+
 int kubeexec_parse(const char *api_version, const char *out, size_t len, struct kube_cred *cred,
     char *err, size_t errlen)
 {
 	json_tokener *tok = json_tokener_new_ex(32);
 	json_object *o, *status;
-	const char *v, *tokv, *cert, *key, *exp;
+	const char *v;
 	int rv = -1;
 
 	memset(cred, 0, sizeof *cred);
@@ -119,34 +154,7 @@ int kubeexec_parse(const char *api_version, const char *out, size_t len, struct 
 		kexec_fail(err, errlen, "its ExecCredential has no status");
 		goto out;
 	}
-	tokv = kexec_str(status, "token");
-	cert = kexec_str(status, "clientCertificateData");
-	key = kexec_str(status, "clientKeyData");
-	if ((cert != NULL && *cert != '\0') != (key != NULL && *key != '\0')) {
-		kexec_fail(err, errlen,
-		    "it returned a client certificate without its key, or a "
-		    "key without its certificate");
-		goto out;
-	}
-	if ((tokv == NULL || *tokv == '\0') && (cert == NULL || *cert == '\0')) {
-		kexec_fail(err, errlen, "it returned neither a token nor a client certificate");
-		goto out;
-	}
-	if ((exp = kexec_str(status, "expirationTimestamp")) != NULL &&
-	    (cred->expiry = rfc3339_parse(exp)) < 0) {
-		kexec_fail(
-		    err, errlen, "expirationTimestamp \"%s\" is not RFC 3339", log_escape(exp));
-		goto out;
-	}
-	if (tokv != NULL && *tokv != '\0')
-		cred->token = xstrdup(tokv);
-	if (cert != NULL && *cert != '\0') {
-		cred->cert = (unsigned char *)xstrdup(cert);
-		cred->cert_len = strlen(cert);
-		cred->key = (unsigned char *)xstrdup(key);
-		cred->key_len = strlen(key);
-	}
-	rv = 0;
+	rv = kexec_status(status, cred, err, errlen);
 out:
 	if (rv == -1)
 		kube_cred_clear(cred);
@@ -408,22 +416,18 @@ static void kexec_timer_event(evutil_socket_t fd, short what, void *arg)
 	kube_leave(k);
 }
 
-/* starts the plugin; its answer comes through the loop */
-void kube_exec_run(struct kube *k)
+/* posix_spawnp with the plugin's stdout on out, stdin /dev/null, default signals (we
+ * ignore SIGPIPE) and none blocked; 0 or an errno */
+static int kexec_spawn(struct kube *k, int out)
 {
 	const struct kube_exec *x = k->cfg.exec;
 	posix_spawn_file_actions_t fa;
-	char **argv, **envp, why[300];
-	int fds[2], err;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	char **argv, **envp;
 	size_t n = 0, i;
+	int err;
 
-	if (k->exec_state != KEXEC_IDLE)
-		return;
-	if (pipe2(fds, O_CLOEXEC) == -1) {
-		snprintf(why, sizeof why, "pipe: %s", strerror(errno));
-		kexec_failed(k, why, 0);
-		return;
-	}
 	while (x->args != NULL && x->args[n] != NULL)
 		n++;
 	argv = xcalloc(n + 2, sizeof *argv);
@@ -432,12 +436,36 @@ void kube_exec_run(struct kube *k)
 		argv[i + 1] = x->args[i];
 	envp = kexec_env(&k->cfg);
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	err = posix_spawnp(&k->exec_pid, x->command, &fa, NULL, argv, envp);
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	err = posix_spawnp(&k->exec_pid, x->command, &fa, &attr, argv, envp);
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	free(argv);
 	kexec_strv_free(envp);
+	return err;
+}
+
+/* starts the plugin; its answer comes through the loop */
+void kube_exec_run(struct kube *k)
+{
+	char why[300];
+	int fds[2], err;
+
+	if (k->exec_state != KEXEC_IDLE)
+		return;
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		snprintf(why, sizeof why, "pipe: %s", strerror(errno));
+		kexec_failed(k, why, 0);
+		return;
+	}
+	err = kexec_spawn(k, fds[1]);
 	close(fds[1]);
 	if (err != 0) {
 		close(fds[0]);
@@ -454,8 +482,8 @@ void kube_exec_run(struct kube *k)
 	event_add(&k->exec_ev, NULL);
 	kexec_set_state(k, KEXEC_RUNNING);
 	kexec_timer_after(k, KEXEC_DEADLINE);
-	log_debug(NULL, "exec credential plugin %s: started, pid %ld", log_escape(x->command),
-	    (long)k->exec_pid);
+	log_debug(NULL, "exec credential plugin %s: started, pid %ld",
+	    log_escape(k->cfg.exec->command), (long)k->exec_pid);
 }
 
 /* ---- what the rest of the client sees ---- */
