@@ -123,6 +123,7 @@ struct kube {
 	pid_t exec_pid;
 	int exec_fd; /* its stdout, or -1 */
 	int exec_timed_out;
+	double exec_started;
 	struct event exec_ev;
 	struct event exec_timer; /* deadline, exit polling, retry */
 	struct buf exec_out;

@@ -403,6 +403,11 @@ static void kexec_timer_event(evutil_socket_t fd, short what, void *arg)
 		kexec_reap(k);
 		break;
 	case KEXEC_REAPING:
+		/* it closed its stdout but lives on: the deadline holds here too */
+		if (!k->exec_timed_out && now_mono() - k->exec_started > KEXEC_DEADLINE) {
+			k->exec_timed_out = 1;
+			kill(k->exec_pid, SIGKILL);
+		}
 		kexec_reap(k);
 		break;
 	case KEXEC_BACKOFF:
@@ -477,6 +482,7 @@ void kube_exec_run(struct kube *k)
 	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
 	k->exec_fd = fds[0];
 	k->exec_timed_out = 0;
+	k->exec_started = now_mono();
 	buf_clear(&k->exec_out);
 	event_assign(&k->exec_ev, k->base, k->exec_fd, EV_READ | EV_PERSIST, kexec_read_event, k);
 	event_add(&k->exec_ev, NULL);
