@@ -74,7 +74,8 @@ struct informer {
 	double silence;        /* a bookmarked watch silent this long is restarted; 0: never */
 
 	int synced;
-	int absent; /* logged as missing; cleared when it answers again */
+	int absent;       /* logged as missing; cleared when it answers again */
+	char *absent_why; /* what discovery said then, or NULL */
 };
 
 static const char *inf_state_names[] = {
@@ -418,10 +419,12 @@ static void inf_absent(struct informer *inf, const char *served)
 {
 	double delay = inf->res->required ? backoff_next(&inf->backoff) : INF_ABSENT_RETRY;
 
-	if (!inf->absent && inf->res->required && served != NULL)
+	/* warned again when the reason changes (no group -> no version we speak) */
+	if (inf->res->required && served != NULL &&
+	    (!inf->absent || inf->absent_why == NULL || strcmp(inf->absent_why, served) != 0))
 		log_warnx(
 		    NULL, "%s: %s: not ready; retrying with backoff", inf->res->plural, served);
-	else if (!inf->absent && inf->res->required)
+	else if (!inf->absent && inf->res->required && served == NULL)
 		log_warnx(NULL,
 		    "%s: the API server does not serve %s/%s (404): not ready; is the CRD "
 		    "installed? retrying with backoff",
@@ -434,6 +437,8 @@ static void inf_absent(struct informer *inf, const char *served)
 		log_debug(
 		    NULL, "%s: still not found (404); retrying in %.1f s", inf->res->plural, delay);
 	inf->absent = 1;
+	free(inf->absent_why);
+	inf->absent_why = served != NULL ? xstrdup(served) : NULL;
 	store_free(inf->fresh);
 	inf->fresh = store_new();
 	inf_diff(inf);
@@ -927,6 +932,7 @@ void informer_free(struct informer *inf)
 	free(inf->path);
 	free(inf->ns);
 	free(inf->version);
+	free(inf->absent_why);
 	free(inf);
 }
 
