@@ -649,13 +649,14 @@ static void kreq_finish(
 			kreq_park(r, 1);
 		return;
 	}
-	r->ticket = 0;
-	/* the exec credential was refused: once more with a fresh one */
+	/* the exec credential was refused: once more with a fresh one (a new token too) */
 	if (status == 401 && !r->reauth && kube_cred_rejected(r->k, r->cred_gen)) {
+		r->ticket = 0;
 		r->reauth = 1;
 		kreq_schedule(r, 0);
 		return;
 	}
+	r->ticket = 0;
 	if (!kreq_retryable(res, status) || res == CURLE_FAILED_INIT) {
 		kreq_respond(r, res, status);
 		return;

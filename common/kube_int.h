@@ -48,14 +48,12 @@ struct kreq {
 	kube_event_fn event;
 	kube_end_fn end;
 	void *arg;
-	int attempts;      /* attempts that reached the server */
-	int write;         /* not a GET: passes the token bucket before every attempt */
-	int ticket;        /* a write holding its token for the next attempt */
-	int unknown;       /* an attempt may have taken effect, its answer was lost */
-	unsigned cred_gen; /* the exec credential its last attempt carried */
-	int reauth;        /* went again after a 401 with a fresh exec credential */
-	double t0;         /* when it was asked for */
-	double patience;   /* seconds it may take in all */
+	int attempts;    /* attempts that reached the server */
+	int write;       /* not a GET: passes the token bucket before every attempt */
+	int ticket;      /* a write holding its token for the next attempt */
+	int unknown;     /* an attempt may have taken effect, its answer was lost */
+	double t0;       /* when it was asked for */
+	double patience; /* seconds it may take in all */
 	struct backoff bo;
 	struct event timer; /* retry wait or deferred start */
 	CURL *easy;
@@ -64,6 +62,10 @@ struct kreq {
 	char errbuf[CURL_ERROR_SIZE];
 	char fail[160]; /* our own reason to abort a transfer */
 	json_tokener *tok;
+
+	/* the exec credential (kubeexec.c) */
+	unsigned cred_gen; /* the credential its last attempt carried */
+	int reauth;        /* went again after a 401 with a fresh credential */
 };
 
 struct kube_watch {
@@ -159,9 +161,9 @@ void kube_set_down(struct kube *, struct kreq *, const char *why);
 void kube_set_up(struct kube *);
 void kube_hold(struct kube *, double until);
 void kube_gate_event(evutil_socket_t, short, void *);
-void kube_wq_event(evutil_socket_t, short, void *);
-void kube_wq_push(struct kreq *);
 /* parked requests are looked at again from the loop (a credential arrived or failed) */
 void kube_gate_kick(struct kube *);
+void kube_wq_event(evutil_socket_t, short, void *);
+void kube_wq_push(struct kreq *);
 
 #endif

@@ -177,6 +177,16 @@ void kube_gate_event(evutil_socket_t fd, short kind, void *arg)
 	kube_leave(k);
 }
 
+void kube_gate_kick(struct kube *k)
+{
+	struct timeval zero = {0, 0};
+
+	if (!k->down)
+		evtimer_add(&k->gate_timer, &zero);
+	else if (k->probe == NULL && !evtimer_pending(&k->gate_timer, NULL))
+		evtimer_add(&k->gate_timer, &zero);
+}
+
 /* ---- the writer's token bucket: a FIFO, never blocking ---- */
 
 /* a write with its token: it goes now (while the server is down, as the probe if none is out) */
@@ -232,14 +242,4 @@ void kube_wq_event(evutil_socket_t fd, short kind, void *arg)
 	if (!k->dead)
 		kube_wq_pump(k);
 	kube_leave(k);
-}
-
-void kube_gate_kick(struct kube *k)
-{
-	struct timeval zero = {0, 0};
-
-	if (!k->down)
-		evtimer_add(&k->gate_timer, &zero);
-	else if (k->probe == NULL && !evtimer_pending(&k->gate_timer, NULL))
-		evtimer_add(&k->gate_timer, &zero);
 }
