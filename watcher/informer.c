@@ -48,9 +48,7 @@ struct informer {
 	struct kube *kube;
 	struct store *store;
 	const struct informer_res *res;
-	char *path;    /* /apis/<group>/<version>[/namespaces/<ns>]/<plural> */
-	char *ns;      /* escaped namespace, or NULL: to build path again with another version */
-	char *version; /* res->group: the version discovered, or NULL */
+	char *path; /* /apis/<group>/<version>[/namespaces/<ns>]/<plural> */
 	struct informer_sink sink;
 	void *arg;
 
@@ -74,8 +72,12 @@ struct informer {
 	double silence;        /* a bookmarked watch silent this long is restarted; 0: never */
 
 	int synced;
-	int absent;       /* logged as missing; cleared when it answers again */
-	char *absent_why; /* what discovery said then, or NULL */
+	int absent; /* logged as missing; cleared when it answers again */
+
+	/* the group's version, discovered (res->group) */
+	char *ns;         /* escaped namespace, or NULL: to build path again with another version */
+	char *version;    /* the version discovered, or NULL */
+	char *absent_why; /* why the group is missing, as last warned, or NULL */
 };
 
 static const char *inf_state_names[] = {
@@ -323,7 +325,6 @@ static int inf_trimmed_same(struct informer *inf, json_object *old, json_object 
 	return same;
 }
 
-/* keeps obj and reports it unless the kept copy has the same resourceVersion */
 /* listed at another version of the group (same resourceVersion): subscribers must see it */
 static int inf_same_api(json_object *a, json_object *b)
 {
@@ -331,6 +332,8 @@ static int inf_same_api(json_object *a, json_object *b)
 
 	return x == NULL || y == NULL || strcmp(x, y) == 0;
 }
+
+/* keeps obj and reports it unless the kept copy has the same resourceVersion */
 
 static void inf_apply(struct informer *inf, json_object *obj)
 {
@@ -927,12 +930,12 @@ void informer_free(struct informer *inf)
 	informer_stop(inf);
 	event_free(inf->timer);
 	store_free(inf->fresh);
-	free(inf->cont);
-	free(inf->rv);
-	free(inf->path);
 	free(inf->ns);
 	free(inf->version);
 	free(inf->absent_why);
+	free(inf->cont);
+	free(inf->rv);
+	free(inf->path);
 	free(inf);
 }
 
