@@ -88,10 +88,14 @@ static int act_idem_notfound(const struct kube_response *r)
 /* <group>/namespaces/<ns>/<resource>[/<name>] with ns and name escaped */
 static char *act_path(const struct act_op *op, const struct act_action *a)
 {
-	char *ns = kube_escape(a->ns), *name = kube_escape(a->name), *path;
+	char *ns = kube_escape(a->ns), *name = kube_escape(a->name), *path, *group = NULL;
 
-	xasprintf(&path, "%s/namespaces/%s/%s%s%s", op->group, ns, op->resource,
-	    op->with_name ? "/" : "", op->with_name ? name : "");
+	/* a pool at the version the watcher listed it (v1alpha1 on KubeVirt up to v1.6) */
+	if (strcmp(op->name, ACT_PATCH_POOL) == 0 && a->pool_api != NULL)
+		xasprintf(&group, "/apis/%s", a->pool_api);
+	xasprintf(&path, "%s/namespaces/%s/%s%s%s", group != NULL ? group : op->group, ns,
+	    op->resource, op->with_name ? "/" : "", op->with_name ? name : "");
+	free(group);
 	free(ns);
 	free(name);
 	return path;

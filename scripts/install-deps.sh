@@ -12,7 +12,7 @@ pkgs=(
   libevent-dev libssl-dev libmsgpack-dev libcurl4-openssl-dev libjson-c-dev libcmocka-dev libyaml-dev
   clang-format
   clang libclang-rt-dev
-  curl openssl ca-certificates procps jq yq
+  curl openssl ca-certificates procps jq yq python3
   etcd-server golang-go golang-github-modern-go-reflect2-dev
   dpkg-dev rsync
   groff-base man-db

@@ -593,8 +593,9 @@ static int stw_write(struct stw_pool *sp, json_object *pool, json_object *st)
 		return 0; /* nothing to write */
 	ns = kube_escape(sp->ns);
 	name = kube_escape(sp->name);
-	xasprintf(&path,
-	    "/apis/pool.kubevirt.io/v1beta1/namespaces/%s/virtualmachinepools/%s/status", ns, name);
+	/* the version the watcher discovered, as the pool carries it */
+	xasprintf(&path, "/apis/pool.kubevirt.io/%s/namespaces/%s/virtualmachinepools/%s/status",
+	    obj_pool_api_version(pool) + strlen("pool.kubevirt.io/"), ns, name);
 	sp->sent = json_object_get(st);
 	sp->sent_from = obj_copy(obj_path(pool, "status"));
 	free(sp->sent_rv);

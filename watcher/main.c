@@ -41,9 +41,13 @@
 
 /* PVCs and DataVolumes: read-only lookups for state preservation (SPEC 9.3); a cluster
  * without CDI answers 404 for DataVolumes, which the informer treats as empty and synced */
+/* KubeVirt up to v1.6 serves pools at v1alpha1 only, later ones v1beta1 too */
+static const char *const watcher_pool_versions[] = {"v1beta1", "v1alpha1", NULL};
+
 static const struct informer_res watcher_resources[] = {
     {.kind = KIND_POOL,
-        .prefix = "/apis/pool.kubevirt.io/v1beta1",
+        .group = "pool.kubevirt.io",
+        .versions = watcher_pool_versions,
         .plural = "virtualmachinepools",
         .required = 1},
     {.kind = KIND_VM, .prefix = "/apis/kubevirt.io/v1", .plural = "virtualmachines", .required = 1},

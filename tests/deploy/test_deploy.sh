@@ -181,7 +181,8 @@ code_calls() {
 	local verb
 	verb() { case $1 in POST) echo create ;; PUT) echo update ;; PATCH) echo patch ;; DELETE) echo delete ;; GET) echo get ;; esac; }
 	group() { sed -E 's#^/api/v1$##; s#^/apis/([^/]+)/.*#\1#' <<<"$1"; }
-	perl -0ne 'while (/\{\s*\.kind\s*=\s*KIND_\w+,\s*\.prefix\s*=\s*"([^"]+)",\s*\.plural\s*=\s*"([^"]+)"/g) { print "$1 $2\n" }' \
+	# a resource is named by its .prefix, or by its .group whose version is discovered
+	perl -0ne 'while (/\{\s*\.kind\s*=\s*KIND_\w+,\s*(?:\.prefix\s*=\s*"([^"]+)"|\.group\s*=\s*"([^"]+)",\s*\.versions\s*=\s*\w+),\s*\.plural\s*=\s*"([^"]+)"/g) { print defined $1 ? $1 : "/apis/$2/", " $3\n" }' \
 		watcher/main.c | while read -r prefix plural; do
 		printf '%s %s list\n%s %s watch\n' "$(group "$prefix")" "$plural" "$(group "$prefix")" "$plural"
 	done
@@ -195,7 +196,7 @@ code_calls() {
 	local f methods paths m p
 	for f in status/statuswrite.c common/k8sevent.c; do
 		methods=$(perl -0ne 'while (/kube_request(?:_patient)?\([^;]*?;/gs) { my $c = $&; print "$1\n" while $c =~ /"(GET|POST|PUT|PATCH|DELETE)"/g }' "$f" | sort -u)
-		paths=$(perl -ne 'print "$1 $2$3\n" while m#"/api(?:s/([a-z0-9.-]+)/[a-z0-9]+|/v1)/namespaces/%s/([a-z]+)(?:/%s)?(/[a-z]+)?"#g' "$f" | sort -u)
+		paths=$(perl -ne 'print "$1 $2$3\n" while m#"/api(?:s/([a-z0-9.-]+)/(?:[a-z0-9]+|%s)|/v1)/namespaces/%s/([a-z]+)(?:/%s)?(/[a-z]+)?"#g' "$f" | sort -u)
 		for m in $methods; do
 			while read -r p; do
 				set -- $p

@@ -4,6 +4,8 @@
  * refuse can be served). In order:
  *   1. the cluster serves no VirtualMachinePool API (404): /readyz is not 200, a warning
  *      names the missing API, the list is retried with growing gaps, no snapshot is sent;
+ *   1b. the pool group is served at a version the watcher does not speak: another warning
+ *      naming it, still not ready;
  *   2. the pool API appears with pools nested 100 and 300 levels deep beside good ones:
  *      the good ones are published whole, the deep ones as stubs marked OBJ_INVALID;
  *   3. watch events: a good pool turned deep becomes a stub, a deep VM is dropped;
@@ -59,6 +61,7 @@ static struct {
 	struct evhttp *http;
 	struct wres r[R_N];
 	long rv;
+	int group_v2; /* the pool group is served at v2 only: no version the watcher speaks */
 } fk;
 
 static pid_t child = -1;
@@ -199,6 +202,27 @@ static void wi_send(struct wres *r, const char *type, const char *obj)
 	evbuffer_free(b);
 }
 
+/* the pool group's discovery: v1beta1, or 404 (counted as a pool list) while it is missing */
+static void wi_discovery(struct evhttp_request *req)
+{
+	if (fk.group_v2) {
+		wi_reply(req, 200,
+		    "{\"kind\":\"APIGroup\",\"apiVersion\":\"v1\",\"name\":\"pool.kubevirt.io\","
+		    "\"versions\":[{\"groupVersion\":\"pool.kubevirt.io/"
+		    "v2\",\"version\":\"v2\"}]}");
+		return;
+	}
+	if (fk.r[R_POOL].missing) {
+		wi_list(req, &fk.r[R_POOL]);
+		return;
+	}
+	wi_reply(req, 200,
+	    "{\"kind\":\"APIGroup\",\"apiVersion\":\"v1\",\"name\":\"pool.kubevirt.io\","
+	    "\"versions\":[{\"groupVersion\":\"pool.kubevirt.io/v1beta1\",\"version\":"
+	    "\"v1beta1\"}],\"preferredVersion\":{\"groupVersion\":\"pool.kubevirt.io/v1beta1\","
+	    "\"version\":\"v1beta1\"}}");
+}
+
 static void wi_handle(struct evhttp_request *req, void *arg)
 {
 	const char *auth =
@@ -217,6 +241,8 @@ static void wi_handle(struct evhttp_request *req, void *arg)
 			r = &fk.r[i];
 	if (auth == NULL || strcmp(auth, "Bearer " WI_TOKEN) != 0)
 		wi_reply(req, 401, "{\"kind\":\"Status\",\"code\":401}");
+	else if (path != NULL && strcmp(path, "/apis/pool.kubevirt.io") == 0)
+		wi_discovery(req);
 	else if (r == NULL)
 		wi_reply(req, 404, "{\"kind\":\"Status\",\"code\":404}");
 	else if (evhttp_find_header(&q, "watch") != NULL)
@@ -347,11 +373,37 @@ static void wi_no_pool_api(struct mirror *m, int mport, const char *wlog)
 	wi_http_get(mport, "/readyz", &h);
 	stagekit_check(h.code != 200, "/readyz is not 200 without a pool API (%d)", h.code);
 	stagekit_check(
-	    wi_warn_has(wlog, "does not serve "
-	                      "/apis/pool.kubevirt.io/v1beta1/virtualmachinepools (404): "
-	                      "not ready"),
+	    wi_warn_has(wlog, "does not serve the group pool.kubevirt.io (404); is the CRD "
+	                      "installed?: not ready"),
 	    "a warning names the missing API");
 	stagekit_check(!mirror_synced(m), "no snapshot is published meanwhile");
+}
+
+struct wi_grep {
+	const char *path, *text;
+};
+
+static int wi_log_has(void *arg)
+{
+	struct wi_grep *g = arg;
+
+	return wi_file_has(g->path, g->text);
+}
+
+/* 1b. the group is served, at a version the watcher does not speak: a new warning saying
+ * which, still not ready */
+static void wi_unknown_version(struct mirror *m, int mport, const char *wlog)
+{
+	struct stagekit_http_answer h;
+	struct wi_grep g = {wlog, "virtualmachinepools: the API server serves pool.kubevirt.io at "
+	                          "version(s) v2, none we speak (v1beta1, v1alpha1): not ready"};
+
+	fk.group_v2 = 1;
+	stagekit_check(wi_wait(wi_log_has, &g, 40), "a warning names the versions served");
+	wi_http_get(mport, "/readyz", &h);
+	stagekit_check(h.code != 200, "/readyz is not 200 (%d)", h.code);
+	stagekit_check(!mirror_synced(m), "no snapshot is published");
+	fk.group_v2 = 0;
 }
 
 static void wi_deep_list(struct mirror *m, int mport, const char *wlog)
@@ -515,6 +567,7 @@ int main(void)
 	}
 	m = mirror_new(fk.base, sock, 0, NULL, NULL);
 	wi_no_pool_api(m, mport, wlog);
+	wi_unknown_version(m, mport, wlog);
 	wi_deep_list(m, mport, wlog);
 	wi_deep_events(m, wlog);
 	wi_silence(m, mport, wlog);
