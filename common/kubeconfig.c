@@ -41,17 +41,28 @@ struct kc_file {
 	size_t errlen;
 };
 
+/* "kubeconfig WHAT: message" into err; returns -1 */
+static int kc_vfail(char *err, size_t errlen, const char *what, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static int kc_vfail(char *err, size_t errlen, const char *what, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	snprintf(err, errlen, "kubeconfig %s: %s", what, msg);
+	return -1;
+}
+
 static int kc_fail(struct kc_file *kc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int kc_fail(struct kc_file *kc, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	kc_vfail(kc->err, kc->errlen, kc->path, fmt, ap);
 	va_end(ap);
-	snprintf(kc->err, kc->errlen, "kubeconfig %s: %s", kc->path, msg);
 	return -1;
 }
 
@@ -216,13 +227,11 @@ static int kcs_fail(struct kc_set *s, const char *fmt, ...) __attribute__((forma
 
 static int kcs_fail(struct kc_set *s, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	kc_vfail(s->err, s->errlen, s->what, fmt, ap);
 	va_end(ap);
-	snprintf(s->err, s->errlen, "kubeconfig %s: %s", s->what, msg);
 	return -1;
 }
 
