@@ -173,9 +173,7 @@ int main(int argc, char **argv)
 	metrics_declare(ACT_M_LEADER, "gauge",
 	    "1 while this instance leads (holds the Lease, or --leader-elect is off), else 0.");
 	act->leading = !m.lease.enabled;
-	if (cli.metrics_addr != NULL &&
-	    metrics_start(base, cli.metrics_addr, err, sizeof err) == -1)
-		fatal_config("metrics: %s", err);
+	cli_start_endpoints(base, &cli);
 	spec.max_frame = cli.max_frame;
 	path = link_sock_path(cli.run_dir, LINK_ACTUATOR);
 	if ((m.srv = link_listen(base, path, &spec, &cb, &m)) == NULL)

@@ -56,6 +56,7 @@ static struct {
 	struct metrics_family *fams; /* sorted by name */
 	size_t n;
 	struct evhttp *http;
+	struct evhttp *probes; /* --health-probe-bind-address: /healthz and /readyz only */
 	int ready;
 	struct event *admit;        /* runs metrics_admit_cb() right after an accept */
 	struct bufferevent **fresh; /* accepted, not yet admitted or refused */
@@ -477,6 +478,7 @@ static void metrics_http_other(struct evhttp_request *req, void *arg)
 	metrics_reply(req, HTTP_NOTFOUND, "Not Found", "text/plain", "not found", 9);
 }
 
+/* /metrics first: the probe listener serves the rest (metrics_evhttp()) */
 static const struct {
 	const char *path;
 	void (*fn)(struct evhttp_request *, void *);
@@ -486,7 +488,7 @@ static const struct {
     {"/readyz", metrics_http_readyz},
 };
 
-/* "host:port", "[v6]:port" or ":port" (127.0.0.1) into host and port */
+/* "host:port", "[v6]:port" or ":port" (host "": every interface, as Go's net.Listen) */
 static int metrics_parse_addr(const char *addr, char *host, size_t hostlen, unsigned short *port)
 {
 	const char *colon = strrchr(addr, ':');
@@ -501,7 +503,7 @@ static int metrics_parse_addr(const char *addr, char *host, size_t hostlen, unsi
 		hl -= 2;
 	}
 	if (hl == 0)
-		snprintf(host, hostlen, "127.0.0.1");
+		snprintf(host, hostlen, "%s", "");
 	else if (hl >= hostlen)
 		return -1;
 	else
@@ -561,23 +563,34 @@ static struct bufferevent *metrics_bevcb(struct event_base *base, void *arg)
 	return bev;
 }
 
-static int metrics_http_new(struct event_base *base, char *err, size_t errlen)
+/* an evhttp with the endpoint limits, serving metrics_routes from index first on (0: all;
+ * 1: the probes only, for --health-probe-bind-address) */
+static struct evhttp *metrics_evhttp(struct event_base *base, size_t first)
 {
+	struct evhttp *http;
 	size_t i;
 
-	if ((metrics.http = evhttp_new(base)) == NULL ||
-	    (metrics.admit = event_new(base, -1, 0, metrics_admit_cb, NULL)) == NULL) {
+	if ((http = evhttp_new(base)) == NULL)
+		return NULL;
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_max_headers_size(http, METRICS_MAX_HEADERS);
+	evhttp_set_max_body_size(http, METRICS_MAX_BODY);
+	evhttp_set_timeout(http, METRICS_TIMEOUT);
+	evhttp_set_bevcb(http, metrics_bevcb, NULL);
+	for (i = first; i < sizeof metrics_routes / sizeof metrics_routes[0]; i++)
+		evhttp_set_cb(http, metrics_routes[i].path, metrics_routes[i].fn, NULL);
+	evhttp_set_gencb(http, metrics_http_other, NULL);
+	return http;
+}
+
+static int metrics_http_new(struct event_base *base, char *err, size_t errlen)
+{
+	if ((metrics.http = metrics_evhttp(base, 0)) == NULL ||
+	    (metrics.admit == NULL &&
+	        (metrics.admit = event_new(base, -1, 0, metrics_admit_cb, NULL)) == NULL)) {
 		snprintf(err, errlen, "evhttp_new failed");
 		return -1;
 	}
-	evhttp_set_allowed_methods(metrics.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	evhttp_set_max_headers_size(metrics.http, METRICS_MAX_HEADERS);
-	evhttp_set_max_body_size(metrics.http, METRICS_MAX_BODY);
-	evhttp_set_timeout(metrics.http, METRICS_TIMEOUT);
-	evhttp_set_bevcb(metrics.http, metrics_bevcb, NULL);
-	for (i = 0; i < sizeof metrics_routes / sizeof metrics_routes[0]; i++)
-		evhttp_set_cb(metrics.http, metrics_routes[i].path, metrics_routes[i].fn, NULL);
-	evhttp_set_gencb(metrics.http, metrics_http_other, NULL);
 	return 0;
 }
 
@@ -587,6 +600,9 @@ static void metrics_http_free(void)
 		metrics_admit_cb(-1, 0, NULL); /* drops our references */
 	if (metrics.http != NULL)
 		evhttp_free(metrics.http);
+	if (metrics.probes != NULL)
+		evhttp_free(metrics.probes);
+	metrics.probes = NULL;
 	if (metrics.admit != NULL)
 		event_free(metrics.admit);
 	free(metrics.fresh);
@@ -594,6 +610,19 @@ static void metrics_http_free(void)
 	metrics.admit = NULL;
 	metrics.fresh = NULL;
 	metrics.conns = 0;
+}
+
+/* host "" is every interface: IPv6 and IPv4 on "::", or IPv4 alone where IPv6 is off */
+static int metrics_bind(
+    struct evhttp *http, const char *host, unsigned short port, char *err, size_t errlen)
+{
+	if (*host == '\0' && evhttp_bind_socket_with_handle(http, "::", port) != NULL)
+		return 0;
+	if (evhttp_bind_socket_with_handle(http, *host != '\0' ? host : "0.0.0.0", port) != NULL)
+		return 0;
+	snprintf(err, errlen, "cannot listen on %s port %u: %s",
+	    *host != '\0' ? host : "every interface", port, strerror(errno));
+	return -1;
 }
 
 int metrics_start(struct event_base *base, const char *addr, char *err, size_t errlen)
@@ -613,14 +642,12 @@ int metrics_start(struct event_base *base, const char *addr, char *err, size_t e
 		metrics_http_free();
 		return -1;
 	}
-	if (evhttp_bind_socket_with_handle(metrics.http, host, port) == NULL) {
-		snprintf(
-		    err, errlen, "cannot listen on %s port %u: %s", host, port, strerror(errno));
+	if (metrics_bind(metrics.http, host, port, err, errlen) == -1) {
 		metrics_http_free();
 		return -1;
 	}
-	log_info(NULL, "metrics: listening on %s port %u (at most %d connections)", host, port,
-	    METRICS_MAX_CONNS);
+	log_info(NULL, "metrics: listening on %s port %u (at most %d connections)",
+	    *host != '\0' ? host : "every interface", port, METRICS_MAX_CONNS);
 	return 0;
 }
 
@@ -643,4 +670,42 @@ void metrics_stop(void)
 void metrics_set_ready(int ready)
 {
 	metrics.ready = ready;
+}
+
+/*
+ * The health probe listener (--health-probe-bind-address, as controller-runtime's): a second
+ * evhttp with /healthz and /readyz only and the endpoint limits of the metrics one (the
+ * connection bound is shared). The metrics listener keeps answering probes too, so a
+ * Deployment probing the metrics port keeps working.
+ */
+int metrics_start_probes(struct event_base *base, const char *addr, char *err, size_t errlen)
+{
+	char host[256];
+	unsigned short port;
+
+	if (metrics.probes != NULL) {
+		snprintf(err, errlen, "health probe server already running");
+		return -1;
+	}
+	if (metrics_parse_addr(addr, host, sizeof host, &port) != 0) {
+		snprintf(err, errlen, "bad address \"%s\" (want host:port or :port)", addr);
+		return -1;
+	}
+	if (metrics.admit == NULL &&
+	    (metrics.admit = event_new(base, -1, 0, metrics_admit_cb, NULL)) == NULL) {
+		snprintf(err, errlen, "event_new failed");
+		return -1;
+	}
+	if ((metrics.probes = metrics_evhttp(base, 1)) == NULL) {
+		snprintf(err, errlen, "evhttp_new failed");
+		return -1;
+	}
+	if (metrics_bind(metrics.probes, host, port, err, errlen) == -1) {
+		evhttp_free(metrics.probes);
+		metrics.probes = NULL;
+		return -1;
+	}
+	log_info(NULL, "health probes: listening on %s port %u",
+	    *host != '\0' ? host : "every interface", port);
+	return 0;
 }

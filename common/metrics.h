@@ -12,8 +12,12 @@
 
 #include "xmalloc.h"
 
-/* addr is "host:port" (":port" means 127.0.0.1). Returns 0 or -1 with err filled. */
+/* addr is "host:port", "[v6]:port" or ":port" (every interface, IPv6 and IPv4, as in Go).
+ * Returns 0 or -1 with err filled. */
 int metrics_start(struct event_base *, const char *addr, char *err, size_t errlen);
+/* a second listener with /healthz and /readyz only (--health-probe-bind-address); the same
+ * address forms. metrics_stop() closes it too. */
+int metrics_start_probes(struct event_base *, const char *addr, char *err, size_t errlen);
 /* closes the server and forgets every family (shutdown; tests between cases) */
 void metrics_stop(void);
 void metrics_set_ready(int ready);

@@ -291,9 +291,7 @@ int main(int argc, char **argv)
 	kube = kube_open(base, cli.kubeconfig, cli.qps, cli.burst, "vmpool-status");
 	rec = k8sev_recorder_new(kube);
 	stw_metrics_declare();
-	if (cli.metrics_addr != NULL &&
-	    metrics_start(base, cli.metrics_addr, err, sizeof err) == -1)
-		fatal_config("metrics: %s", err);
+	cli_start_endpoints(base, &cli);
 	wpath = link_sock_path(cli.run_dir, LINK_WATCHER);
 	ppath = link_sock_path(cli.run_dir, LINK_PLANNER);
 	st.results = store_new();

@@ -492,7 +492,8 @@ static void stw_foreign_event(
 	src.type = "Warning";
 	src.reason = SC_COND_FOREIGN;
 	src.message = obj_str(c, "message") != NULL ? obj_str(c, "message") : "";
-	log_warnx(sp->key, "%s", src.message);
+	log_warns("Another controller acts on the pool", LOG_POOL(sp->key),
+	    LOG_STR("message", src.message));
 	k8sev_post(sp->w->rec, &src, now_real());
 }
 
@@ -543,10 +544,11 @@ static void stw_failed(struct stw_pool *sp, const struct kube_response *resp)
 	          : resp->status == 404 ? "notfound"
 	                                : "error");
 	if (resp->status == 404)
-		log_info(sp->key, "status write: pool not found; tried again unless it is gone");
+		log_infos("Status write: pool not found; tried again unless it is gone",
+		    LOG_POOL(sp->key));
 	else
-		log_warnx(sp->key, "status write failed: %ld %s: %s", resp->status, resp->reason,
-		    log_escape(resp->message));
+		log_errors(resp->message, "Status write failed", LOG_POOL(sp->key),
+		    LOG_INT("status", resp->status), LOG_STR("reason", resp->reason));
 	free(sp->failed_rv);
 	sp->failed_rv = sp->sent_rv;
 	sp->sent_rv = NULL;
@@ -565,8 +567,8 @@ static void stw_done(const struct kube_response *resp, void *arg)
 	}
 	if (ok) {
 		stw_count("ok");
-		log_info(sp->key, "status written (rv %s)",
-		    obj_str(resp->body, "metadata.resourceVersion") ?: "?");
+		log_infos("Status written", LOG_POOL(sp->key),
+		    LOG_STR("resourceVersion", obj_str(resp->body, "metadata.resourceVersion")));
 		stw_written(sp, resp);
 	} else
 		stw_failed(sp, resp);
@@ -591,8 +593,9 @@ static int stw_write(struct stw_pool *sp, json_object *pool, json_object *st)
 		return 0; /* nothing to write */
 	ns = kube_escape(sp->ns);
 	name = kube_escape(sp->name);
-	xasprintf(&path,
-	    "/apis/pool.kubevirt.io/v1beta1/namespaces/%s/virtualmachinepools/%s/status", ns, name);
+	/* the version the watcher discovered, as the pool carries it */
+	xasprintf(&path, "/apis/pool.kubevirt.io/%s/namespaces/%s/virtualmachinepools/%s/status",
+	    obj_pool_api_version(pool) + strlen("pool.kubevirt.io/"), ns, name);
 	sp->sent = json_object_get(st);
 	sp->sent_from = obj_copy(obj_path(pool, "status"));
 	free(sp->sent_rv);

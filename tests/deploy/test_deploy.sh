@@ -5,7 +5,7 @@
 # the base ships no CRD; the standalone overlay ships exactly our VirtualMachinePool CRD;
 # every pod passes the "restricted" Pod Security Standard (checked rule by rule with jq, as
 # the 1.20 test API server has no Pod Security admission); every container has requests and
-# limits, probes on the port its --metrics-addr names, and a command in the image; the
+# limits, probes on the port its --metrics-bind-address names, and a command in the image; the
 # ClusterRole grants exactly the calls found in the sources (least privilege both ways); the
 # monitoring overlay's PodMonitor scrapes exactly the containers' named metrics ports, and
 # its dashboard asks only for metric families the sources export.
@@ -197,11 +197,11 @@ resources_set() {
 }
 
 # each container: command /usr/local/bin/vmpool-<name>, probes /healthz (liveness) and /readyz
-# (readiness) on the port of its own --metrics-addr, that port declared, its --run-dir on (or
+# (readiness) on the port of its own --metrics-bind-address, that port declared, its --run-dir on (or
 # under) a mounted volume
 probes_match_metrics() {
 	render deploy | jq -e '[.[] | select(.kind == "Deployment") | .spec.template.spec.containers[] |
-		(.args | index("--metrics-addr")) as $i | (.args[$i + 1] | split(":") | .[1] | tonumber) as $port |
+		(.args | index("--metrics-bind-address")) as $i | (.args[$i + 1] | split(":") | .[1] | tonumber) as $port |
 		.command == ["/usr/local/bin/vmpool-\(.name)"] and
 		.livenessProbe.httpGet.path == "/healthz" and .livenessProbe.httpGet.port == $port and
 		.readinessProbe.httpGet.path == "/readyz" and .readinessProbe.httpGet.port == $port and
@@ -221,7 +221,8 @@ code_calls() {
 	local verb
 	verb() { case $1 in POST) echo create ;; PUT) echo update ;; PATCH) echo patch ;; DELETE) echo delete ;; GET) echo get ;; esac; }
 	group() { sed -E 's#^/api/v1$##; s#^/apis/([^/]+)/.*#\1#' <<<"$1"; }
-	perl -0ne 'while (/\{\s*\.kind\s*=\s*KIND_\w+,\s*\.prefix\s*=\s*"([^"]+)",\s*\.plural\s*=\s*"([^"]+)"/g) { print "$1 $2\n" }' \
+	# a resource is named by its .prefix, or by its .group whose version is discovered
+	perl -0ne 'while (/\{\s*\.kind\s*=\s*KIND_\w+,\s*(?:\.prefix\s*=\s*"([^"]+)"|\.group\s*=\s*"([^"]+)",\s*\.versions\s*=\s*\w+),\s*\.plural\s*=\s*"([^"]+)"/g) { print defined $1 ? $1 : "/apis/$2/", " $3\n" }' \
 		watcher/main.c | while read -r prefix plural; do
 		printf '%s %s list\n%s %s watch\n' "$(group "$prefix")" "$plural" "$(group "$prefix")" "$plural"
 	done
@@ -235,7 +236,7 @@ code_calls() {
 	local f methods paths m p
 	for f in status/statuswrite.c common/k8sevent.c; do
 		methods=$(perl -0ne 'while (/kube_request(?:_patient)?\([^;]*?;/gs) { my $c = $&; print "$1\n" while $c =~ /"(GET|POST|PUT|PATCH|DELETE)"/g }' "$f" | sort -u)
-		paths=$(perl -ne 'print "$1 $2$3\n" while m#"/api(?:s/([a-z0-9.-]+)/[a-z0-9]+|/v1)/namespaces/%s/([a-z]+)(?:/%s)?(/[a-z]+)?"#g' "$f" | sort -u)
+		paths=$(perl -ne 'print "$1 $2$3\n" while m#"/api(?:s/([a-z0-9.-]+)/(?:[a-z0-9]+|%s)|/v1)/namespaces/%s/([a-z]+)(?:/%s)?(/[a-z]+)?"#g' "$f" | sort -u)
 		for m in $methods; do
 			while read -r p; do
 				set -- $p

@@ -17,7 +17,9 @@ cd "$ROOT"
 . tests/e2e/incluster.sh
 . tests/e2e/cases_input.sh
 . tests/e2e/cases_fault.sh
+. tests/e2e/cases_kubeconfig.sh
 . tests/e2e/cases_metrics.sh
+. tests/e2e/cases_ops.sh
 . tests/e2e/cases_ha.sh
 
 export VMPOOLD_CLUSTER_DIR=${VMPOOLD_CLUSTER_DIR:-/tmp/vmpoold-e2e-$(id -u)}
@@ -29,9 +31,10 @@ PHASE1=(doc_example scale replicas_unset deleted_vm_replaced detach selector_mis
 	kubevirt_coexist foreign_controller per_vm_names revisions update_rollout update_label_only update_dvt update_opportunistic update_unmanaged
 	scale_in_order scale_in_opportunistic scale_in_unmanaged state_preservation autohealing paused
 	finalizer_append delete_foreground delete_orphan delete_background bad_strategies ready_condition
-	deep_pool
+	deep_pool operator_flags
 	fault_scale_in fault_outage fault_throttle fault_lost_creates fault_silent_watch
 	fault_apiserver_restart fault_watch_errors metrics_scrape
+	exec_plugin kubeconfig_list kubeconfig_refused kubeconfig_proxy pool_v1alpha1 pool_api_missing
 	ha_standby_quiet ha_sigkill ha_sigterm ha_cutoff ha_forbidden ha_shards ha_kill_stages)
 PHASE2=(doc_example scale deleted_vm_replaced delete_pool name_aliases per_vm_names update_rollout
 	state_preservation autohealing)
