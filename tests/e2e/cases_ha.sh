@@ -80,7 +80,7 @@ ha_stop_b() {
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid"
 		wait_until 20 eval '! kill -0 '"$pid" || { say "instance B did not stop on SIGTERM"; rc=1; }
-		grep -q 'vmpoold info: exiting with status 0' "$CASE_OUT/vmpoold-b.log" ||
+		grep -q '"exiting with status 0" logger="vmpoold"' "$CASE_OUT/vmpoold-b.log" ||
 			{ say "instance B: $(tail -1 "$CASE_OUT/vmpoold-b.log")"; rc=1; }
 	fi
 	rm -f "$CASE_OUT/b.pid"
@@ -115,11 +115,13 @@ ha_user_writes() { # USER [FROM] [JQ-FILTER]
 		"$VMPOOLD_CLUSTER_DIR/audit.log" | jq -c "${3:-.}" | grep -c . || true
 }
 ha_b_user() { echo "system:serviceaccount:$NS:ha-b"; }
-# epoch seconds of the first log line of FILE matching RE
+# epoch seconds of the first log line of FILE matching RE (klog's header: I1202 13:46:09.729730,
+# UTC, no year)
 ha_log_time() { # FILE RE
-	local ts
-	ts=$(grep -m1 -E "$2" "$1" | cut -d' ' -f1)
-	[ -n "$ts" ] && date -d "$ts" +%s.%N
+	local line d
+	line=$(grep -m1 -E "$2" "$1") || return 1
+	d=$(awk -v y="$(date -u +%Y)" '{ printf "%s-%s-%s %s", y, substr($1, 2, 2), substr($1, 4, 2), $2 }' <<<"$line")
+	date -u -d "$d UTC" +%s.%N
 }
 ha_diff() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; } # A - B, 0.1 s
 ha_le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }             # A <= B
@@ -176,7 +178,8 @@ case_ha_sigkill() {
 	wait_until 40 ha_leads e2e-ha-kill "$CASE_OUT/vmpoold-b.log" || fail "B did not take over: $(ha_holder e2e-ha-kill)" || return 1
 	t1=$(ha_log_time "$CASE_OUT/vmpoold-b.log" 'acquired the Lease')
 	say "takeover after SIGKILL: $(ha_diff "$t1" "$t0") s (lease duration 15 s + retry period 2 s)"
-	ha_le "$(ha_diff "$t1" "$t0")" 25 || fail "takeover took longer than 25 s" || return 1
+	ha_le 0 "$(ha_diff "$t1" "$t0")" && ha_le "$(ha_diff "$t1" "$t0")" 25 ||
+		fail "takeover time not within 0..25 s" || return 1
 	wait_until 240 converged ks 150 || fail "did not converge to 150: $(kc get vmpool ks) vms=$(vm_count)" || return 1
 	local want
 	want=$(seq 0 149 | sed 's/^/ks-/' | tr '\n' ' ' | sed 's/ $//')
@@ -199,13 +202,14 @@ case_ha_sigterm() {
 	kill -TERM "$VMPOOLD_PID"
 	# the case runs in a subshell: A is not its child to wait for
 	wait_until 20 eval '! kill -0 '"$VMPOOLD_PID" || fail "A did not exit on SIGTERM" || return 1
-	grep -q 'vmpoold info: exiting with status 0' "$CASE_OUT/vmpoold.log" ||
+	grep -q '"exiting with status 0" logger="vmpoold"' "$CASE_OUT/vmpoold.log" ||
 		fail "A's exit: $(tail -3 "$CASE_OUT/vmpoold.log")" || return 1
 	grep -q 'released the Lease' "$CASE_OUT/vmpoold.log" || fail "A did not release: $(grep -i lease "$CASE_OUT/vmpoold.log" | tail -3)" || return 1
 	wait_until 20 ha_leads e2e-ha-term "$CASE_OUT/vmpoold-b.log" || fail "B did not take over" || return 1
 	t1=$(ha_log_time "$CASE_OUT/vmpoold-b.log" 'acquired the Lease')
 	say "takeover after SIGTERM: $(ha_diff "$t1" "$t0") s (from the signal; retry period 2 s)"
-	ha_le "$(ha_diff "$t1" "$t0")" 6 || fail "takeover took longer than 6 s" || return 1
+	ha_le 0 "$(ha_diff "$t1" "$t0")" && ha_le "$(ha_diff "$t1" "$t0")" 6 ||
+		fail "takeover time not within 0..6 s" || return 1
 	kc scale vmpool ht --replicas 4 >/dev/null || return 1
 	wait_until 60 converged ht 4 || fail "B did not scale: $(kc get vmpool,vm)" || return 1
 	[ "$(ha_user_writes "$(ha_b_user)" 0 "select(.objectRef.namespace == \"$NS\" and .verb == \"create\" and .objectRef.resource == \"virtualmachines\")")" = 2 ] ||
@@ -234,7 +238,7 @@ case_ha_cutoff() {
 	tlost=$(ha_log_time "$CASE_OUT/vmpoold.log" 'stopped leading')
 	tacq=$(ha_log_time "$CASE_OUT/vmpoold-b.log" 'acquired the Lease')
 	say "A stopped writing $(ha_diff "$tlost" "$tcut") s after the cut, B leads $(ha_diff "$tacq" "$tcut") s after the cut"
-	ha_le "$tlost" "$tacq" || fail "A stopped after B took over" || return 1
+	ha_le "$tcut" "$tlost" && ha_le "$tlost" "$tacq" || fail "A stopped after B took over" || return 1
 	ha_le "$(ha_diff "$tlost" "$tcut")" 10.5 || fail "A kept leading past its renew deadline" || return 1
 	grep -q 'leadership lost: exiting' "$CASE_OUT/vmpoold.log" || fail "A's actuator did not exit" || return 1
 	# A reaches the API again: its restarted stages are standby; nothing it held goes out
@@ -301,9 +305,9 @@ case_ha_shards() {
 	uids=$(vm_uids pb)
 	kc label vmpool pb vmpoold.io/shard=a --overwrite >/dev/null || return 1
 	# from the moment shard b's planner saw pb leave its shard, b writes nothing for it
-	wait_until 20 grep -q 'ha-shards/pb: pool gone' "$CASE_OUT/vmpoold-b.log" ||
+	wait_until 20 grep -q '"Pool gone".*ha-shards/pb"' "$CASE_OUT/vmpoold-b.log" ||
 		fail "shard b did not let pb go" || return 1
-	t0=$(ha_log_time "$CASE_OUT/vmpoold-b.log" 'ha-shards/pb: pool gone')
+	t0=$(ha_log_time "$CASE_OUT/vmpoold-b.log" '"Pool gone".*ha-shards/pb"')
 	kc scale vmpool pb --replicas 4 >/dev/null || return 1
 	wait_until 60 pconv pb 4 || fail "pb after the move: $(kc get vmpool,vm)" || return 1
 	sleep 3
