@@ -46,6 +46,7 @@ struct act_main {
 	struct lease_cfg lease;
 	struct elect *elect;
 	struct link_server *srv;
+	int stopping; /* SIGTERM: the clean exit is under way */
 };
 
 static int act_opt(int opt, const char *val, void *arg)
@@ -59,7 +60,7 @@ static int act_opt(int opt, const char *val, void *arg)
 	return lease_cfg_set(&m->lease, opt, val);
 }
 
-/* LEADER {leading, holder} to one peer */
+/* LEADER {leading, holder[, stopping]} to one peer */
 static void act_send_leader(struct link *l, void *arg)
 {
 	struct act_main *m = arg;
@@ -68,6 +69,8 @@ static void act_send_leader(struct link *l, void *arg)
 
 	json_object_object_add(b, "leading", json_object_new_boolean(m->act.leading));
 	json_object_object_add(b, "holder", json_object_new_string(holder));
+	if (m->stopping)
+		json_object_object_add(b, "stopping", json_object_new_boolean(1));
 	link_send(l, MSG_LEADER, b);
 	json_object_put(b);
 }
@@ -188,11 +191,19 @@ int main(int argc, char **argv)
 	stop = stopsig_new(base);
 	event_base_dispatch(base);
 
-	link_server_foreach(m.srv, act_link_release, NULL);
-	link_server_free(m.srv);
-	kube_free(act->kube); /* queued writes are dropped before the Lease goes */
+	/* a clean stop: the peers hear that this instance no longer leads and is stopping (so
+	 * status stops too, with a clean exit), queued writes are dropped, then the Lease goes
+	 * (its release runs the loop, which also delivers the LEADER frames) */
+	if (act->leading && m.elect != NULL) {
+		act->leading = 0;
+		m.stopping = 1;
+		link_server_foreach(m.srv, act_send_leader, &m);
+	}
+	kube_free(act->kube);
 	act->kube = NULL;
 	elect_release(m.elect, ACT_RELEASE_WAIT);
+	link_server_foreach(m.srv, act_link_release, NULL);
+	link_server_free(m.srv);
 	elect_free(m.elect);
 	lease_cfg_clear(&m.lease);
 	k8sev_recorder_free(act->rec);

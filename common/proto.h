@@ -24,8 +24,9 @@ enum msg_type {
 	MSG_ACTION = 200, /* see below */
 	MSG_RESULT = 201, /* {id, ok, status, reason, message} */
 	/* actuator -> every peer (planner, status), after HELLO and whenever it changes:
-	 * {leading, holder}. With --leader-elect the planner sends actions and status writes
-	 * only while the actuator says it leads (it holds the Lease). */
+	 * {leading, holder[, stopping]}. With --leader-elect the planner sends actions and
+	 * status writes only while the actuator says it leads (it holds the Lease); stopping:
+	 * a leader's clean exit (SIGTERM), after which status stops too. */
 	MSG_LEADER = 202,
 
 	/* planner.sock: planner -> subscribers (status, taps) */

@@ -38,6 +38,7 @@ struct status {
 	struct lease_cfg lease;
 	struct link *actuator; /* --leader-elect: who leads */
 	int leading;           /* may write */
+	struct event_base *base;
 };
 
 static const int st_planner_accept[] = {
@@ -94,6 +95,14 @@ static void st_actuator_frame(struct link *l, int type, json_object *body, void 
 
 	if (type != MSG_LEADER)
 		return;
+	if (!obj_bool(body, "leading") && obj_bool(body, "stopping") && st->leading) {
+		/* the actuator stops cleanly (SIGTERM, the pod going): so does this writer, with
+		 * the usual clean exit; nothing more is written from here on */
+		st->leading = 0;
+		log_info(NULL, "the actuator stops and gives the Lease up: stopping too");
+		event_base_loopexit(st->base, NULL);
+		return;
+	}
 	if (!obj_bool(body, "leading")) {
 		st_not_leading(st, "the actuator does not lead");
 		return;
@@ -288,6 +297,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	st.base = base;
 	kube = kube_open(base, cli.kubeconfig, cli.qps, cli.burst, "vmpool-status");
 	rec = k8sev_recorder_new(kube);
 	stw_metrics_declare();
