@@ -185,10 +185,12 @@ static void st_pool_forget(struct status *st, json_object *body)
 		return;
 	if (st->pending != NULL)
 		json_object_put(store_take(st->pending, STW_RESULT_KIND, ns, name));
-	if ((prev = store_take(st->results, STW_RESULT_KIND, ns, name)) != NULL) {
+	/* not marked dirty: the planner forgets only a pool the watcher removed, and that
+	 * removal reaches this stage on its own link, maybe later. Recomputing the pool in
+	 * between wrote the status of a pool another shard had just taken over (--pool-selector,
+	 * e2e ha_shards). */
+	if ((prev = store_take(st->results, STW_RESULT_KIND, ns, name)) != NULL)
 		json_object_put(prev);
-		stw_dirty(st->w, ns, name);
-	}
 }
 
 static void st_psync_begin(struct status *st, json_object *body)
