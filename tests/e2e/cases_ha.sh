@@ -305,9 +305,9 @@ case_ha_shards() {
 	uids=$(vm_uids pb)
 	kc label vmpool pb vmpoold.io/shard=a --overwrite >/dev/null || return 1
 	# from the moment shard b's planner saw pb leave its shard, b writes nothing for it
-	wait_until 20 grep -q '"Pool gone".*ha-shards/pb"' "$CASE_OUT/vmpoold-b.log" ||
+	wait_until 20 grep -q "\"Pool gone\".*$NS/pb\"" "$CASE_OUT/vmpoold-b.log" ||
 		fail "shard b did not let pb go" || return 1
-	t0=$(ha_log_time "$CASE_OUT/vmpoold-b.log" '"Pool gone".*ha-shards/pb"')
+	t0=$(ha_log_time "$CASE_OUT/vmpoold-b.log" "\"Pool gone\".*$NS/pb\"")
 	kc scale vmpool pb --replicas 4 >/dev/null || return 1
 	wait_until 60 pconv pb 4 || fail "pb after the move: $(kc get vmpool,vm)" || return 1
 	sleep 3
