@@ -17,6 +17,11 @@ struct k8sev_recorder;
 #define STW_RESULT_KIND "result" /* kind of the sync results in the results store */
 #define STW_PATCH_TYPE  "application/json-patch+json" /* the status write (statuscalc_patch) */
 
+/* while a pool is scaling, its status is written at most once per STW_LINGER seconds: the
+ * counts in between are not something readers act on; the write that brings replicas and
+ * readyReplicas to spec.replicas goes at once */
+#define STW_LINGER 1.0
+
 #define STW_M_WRITES   "vmpool_status_writes_total"
 #define STW_M_REPLICAS "vmpool_pool_replicas"
 #define STW_M_READY    "vmpool_pool_ready_replicas"
