@@ -12,7 +12,8 @@
  * ReplicaPaused transitions post SuccessfulPaused / SuccessfulResume; a newly added
  * ReplicaFailure posts a Warning with its reason and message.
  * While a pool is scaling, writes are coalesced: at most one per STW_LINGER (the intermediate
- * counts are not worth a write each); the status that reaches spec.replicas goes at once.
+ * counts are not worth a write each); a status whose replicas or readyReplicas reaches
+ * spec.replicas goes at once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -385,26 +386,33 @@ static int stw_hold(struct stw_pool *sp, json_object *pool, json_object *st)
 	return 0;
 }
 
-/* replicas and readyReplicas of st are spec.replicas: what readers wait for */
-static int stw_settled(json_object *pool, json_object *st)
+/* st reaches a count readers wait for: replicas or readyReplicas becomes spec.replicas */
+static int stw_milestone(json_object *pool, json_object *st)
 {
-	long long want = statuscalc_desired(pool), n, r;
+	long long want = statuscalc_desired(pool);
+	const char *f[] = {"replicas", "readyReplicas"};
+	long long n, o;
+	size_t i;
 
-	if (obj_int(st, "replicas", &n) != 0)
-		n = 0;
-	if (obj_int(st, "readyReplicas", &r) != 0)
-		r = 0;
-	return n == want && r == want;
+	for (i = 0; i < 2; i++) {
+		if (obj_int(st, f[i], &n) != 0)
+			n = 0;
+		if (obj_int(obj_path(pool, "status"), f[i], &o) != 0)
+			o = 0;
+		if (n == want && o != want)
+			return 1;
+	}
+	return 0;
 }
 
-/* 1 when the write waits for the pool's linger timer: a status still on its way to
- * spec.replicas, less than STW_LINGER after the previous write */
+/* 1 when the write waits for the pool's linger timer: a status that reaches no milestone,
+ * less than STW_LINGER after the previous write */
 static int stw_linger(struct stw_pool *sp, json_object *pool, json_object *st)
 {
 	double now = now_mono(), due = sp->last_write + STW_LINGER;
 	struct timeval tv;
 
-	if (sp->last_write == 0 || now >= due || stw_settled(pool, st))
+	if (sp->last_write == 0 || now >= due || stw_milestone(pool, st))
 		return 0;
 	if (!evtimer_pending(sp->linger, NULL)) {
 		tv = secs_to_tv(due - now);

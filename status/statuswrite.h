@@ -17,8 +17,8 @@ struct k8sev_recorder;
 #define STW_RESULT_KIND "result" /* kind of the sync results in the results store */
 #define STW_PATCH_TYPE  "application/json-patch+json" /* the status write (statuscalc_patch) */
 
-/* while a pool is scaling, its status is written at most once per STW_LINGER seconds: the
- * counts in between are not something readers act on; the write that brings replicas and
+/* a pool's status is written at most once per STW_LINGER seconds while it changes: the
+ * counts in between are not something readers act on; a write that brings replicas or
  * readyReplicas to spec.replicas goes at once */
 #define STW_LINGER 1.0
 

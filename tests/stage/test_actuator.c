@@ -559,6 +559,57 @@ static void test_api_fail_event(struct planner *p)
 	    api_event_seen(), "fail_event posted with the API message (%s)", obj_json(api_reqs));
 }
 
+/* the n-th request to path since api_clear() (borrowed), NULL if none */
+static json_object *api_nth_to(const char *path, size_t n)
+{
+	json_object *rec;
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(api_reqs); i++) {
+		rec = json_object_array_get_idx(api_reqs, i);
+		if (strcmp(obj_str(rec, "path"), path) == 0 && n-- == 0)
+			return rec;
+	}
+	return NULL;
+}
+
+/* delete_vm with unfinalize: the DELETE, then at once the finalizer patch, then the RESULT */
+static void test_api_unfinalize(struct planner *p)
+{
+	json_object *r, *d, *pt;
+	const char *patch = "[{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]";
+	char json[512];
+	long long status = 0;
+
+	api_clear();
+	snprintf(json, sizeof json,
+	    "{\"id\":200,\"op\":\"delete_vm\",\"namespace\":\"ns\",\"name\":\"uf\","
+	    "\"uid\":\"u9\",\"unfinalize\":%s}",
+	    patch);
+	r = act(p, 200, json);
+	obj_int(r, "status", &status);
+	d = api_nth_to(VM "uf", 0);
+	pt = api_nth_to(VM "uf", 1);
+	STAGEKIT_CHECK(result_is(r, 1, NULL) && status == 200 && d != NULL && pt != NULL &&
+	                   strcmp(obj_str(d, "method"), "DELETE") == 0 &&
+	                   strcmp(obj_str(pt, "method"), "PATCH") == 0 &&
+	                   strcmp(obj_str(pt, "path"), obj_str(d, "path")) == 0 &&
+	                   strcmp(obj_str(pt, "ctype"), JP) == 0 &&
+	                   strcmp(obj_json(obj_path(pt, "body")), patch) == 0,
+	    "delete_vm with unfinalize: DELETE, then the patch, then RESULT ok 200 (%s; %s)",
+	    r ? obj_json(r) : "-", obj_json(api_reqs));
+	/* a DELETE that finds nothing sends no patch */
+	api_clear();
+	snprintf(json, sizeof json,
+	    "{\"id\":201,\"op\":\"delete_vm\",\"namespace\":\"ns\",\"name\":\"gone\","
+	    "\"unfinalize\":%s}",
+	    patch);
+	r = act(p, 201, json);
+	STAGEKIT_CHECK(result_is(r, 1, NULL) && api_nth_to(VM "gone", 0) != NULL &&
+	                   api_nth_to(VM "gone", 1) == NULL,
+	    "delete_vm of a VM already gone: no patch (%s)", obj_json(api_reqs));
+}
+
 /* sends an event action for pool POOL (its own uid) with reason and message */
 static void act_event(
     struct planner *p, long long id, const char *pool, const char *reason, const char *msg)
@@ -710,6 +761,7 @@ static void test_api(const char *bin, const char *tmp)
 	test_api_refused(&p);
 	test_api_fail_event(&p);
 	test_api_correlation(&p);
+	test_api_unfinalize(&p);
 	test_api_event_rejected(&p, logp);
 
 	kill(pid, SIGTERM);
