@@ -238,7 +238,10 @@ static int expect_done(const struct expectation *x, json_object *pool, const str
 		return v->rev_by_name == NULL || v->rev_by_name(x->key, v->arg) != NULL;
 	case EXPECT_DELETE:
 		o = v->by_uid(x->key, v->arg);
-		return o == NULL || (obj_terminating(o) && (!x->needs_result || x->result));
+		/* with unfinalize: once the RESULT says the VM went (the patch took the last
+		 * finalizer), only its absence settles it; else terminating does */
+		return o == NULL ||
+		       (obj_terminating(o) && (!x->needs_result || (x->result && !x->result_gone)));
 	case EXPECT_PATCH:
 		if ((o = expect_find_uid(pool, v, x->key)) == NULL)
 			return 1;

@@ -81,7 +81,14 @@ static void test_delete_needs_result(void **state)
 	expect_needs_result(e, 1);
 	expect_settle(e, KEY, NULL, vms, 1, 11);
 	assert_int_equal(expect_delete_pending(e, "u0", 11), 1);
-	expect_result(e, 1, 1);
+	expect_result_rv(e, 1, 1, "3", 1); /* the patch took the last finalizer: gone */
+	expect_settle(e, KEY, NULL, vms, 1, 12);
+	assert_int_equal(expect_delete_pending(e, "u0", 12), 1); /* until the cache agrees */
+	expect_settle(e, KEY, NULL, vms, 0, 12);
+	assert_int_equal(expect_delete_pending(e, "u0", 12), 0);
+	expect_add(e, 3, KEY, EXPECT_DELETE, "u0", "delete_vm", NULL, 12);
+	expect_needs_result(e, 3);
+	expect_result(e, 3, 1); /* the patch failed: terminating settles it, the planner strips */
 	expect_settle(e, KEY, NULL, vms, 1, 12);
 	assert_int_equal(expect_delete_pending(e, "u0", 12), 0);
 	expect_add(e, 2, KEY, EXPECT_DELETE, "u0", "delete_vm", NULL, 13);
