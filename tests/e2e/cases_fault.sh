@@ -350,3 +350,41 @@ case_fault_watch_errors() {
 	wait_until 90 pconv we 5 || fail "not at 5: $(kc get vmpool we)" || return 1
 	say "faults: $(fpctl state | awk '/^(errs|wcuts|w410s) / {printf "%s %s ", $1, $2}')"
 }
+
+# --- issue 10: a pool whose every create is refused posts a bounded number of Events ---------
+
+# failed VM creates in $NS (403 from the quota), from the audit log
+failed_creates() {
+	jq -c --arg ns "$NS" 'select(.stage == "ResponseComplete" and .verb == "create" and
+		.objectRef.resource == "virtualmachines" and .objectRef.namespace == $ns and
+		.responseStatus.code == 403)' "$VMPOOLD_CLUSTER_DIR/audit.log" | wc -l
+}
+# Event writes of the actuator in $NS (creates and patches of events), from the audit log
+actuator_event_writes() {
+	jq -c --arg ns "$NS" 'select(.stage == "ResponseComplete" and .objectRef.resource == "events"
+		and .objectRef.namespace == $ns and (.userAgent | contains("vmpool-actuator")))' \
+		"$VMPOOLD_CLUSTER_DIR/audit.log" | wc -l
+}
+fc_counts() { kc get events -o json | jq '[.items[] | select(.reason == "FailedCreate") | .count // 1] | add // 0'; }
+
+# a ResourceQuota of 0 VMs refuses every create (403): the planner retries with its backoff,
+# each attempt fails, and the FailedCreate Events are deduped into one Event whose count is
+# the number of failures, with no more Event writes than failures (the spam filter bounds
+# them at 25 per pool beyond that: stage test test_actuator)
+case_events_bounded() {
+	local fails writes objs
+	kc create quota novms --hard=count/virtualmachines.kubevirt.io=0 >/dev/null || return 1
+	mkpool eb 20 || return 1
+	wait_ge 90 4 failed_creates || fail "creates not refused: $(failed_creates) ($(kc get events))" || return 1
+	# the count catches up with the failures (Events go behind object writes)
+	wait_until 30 eval '[ "$(fc_counts)" -ge "$(failed_creates)" ]' ||
+		fail "FailedCreate counts $(fc_counts) < failed creates $(failed_creates)" || return 1
+	fails=$(failed_creates)
+	writes=$(actuator_event_writes)
+	objs=$(event_count FailedCreate)
+	say "failed creates: $fails; FailedCreate Event objects: $objs, counts $(fc_counts); Event writes of the actuator: $writes"
+	expect_eq "$objs" 1 "FailedCreate Event objects (identical failures deduped)" || return 1
+	[ "$writes" -le "$fails" ] && [ "$writes" -le 25 ] ||
+		fail "$writes Event writes for $fails failed creates" || return 1
+	expect_eq "$(vm_count)" 0 "VMs" || return 1
+}
