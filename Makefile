@@ -5,6 +5,12 @@
 #   make image     the container image as an OCI archive, build/vmpoold-image.oci.tar
 #   make run        the local demo: control plane, simulator, vmpoold, the example pool
 #   make format     clang-format in place; make check-format fails on a difference
+#   make check      the tests that need no root and no network: unit, stage, packaging,
+#                   and the fuzz targets for 5 s each where clang is installed
+#   make install    programs, man pages and the systemd unit under DESTDIR + PREFIX
+#                   (bindir, mandir, unitdir); make uninstall removes exactly those
+# CC, CFLAGS, CPPFLAGS and LDFLAGS are honoured everywhere (distribution hardening flags);
+# -Werror only with WERROR=1, which make test (CI) sets.
 
 .DEFAULT_GOAL := all
 
@@ -16,8 +22,26 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CC ?= cc
 CFLAGS ?= -O2 -g
-WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2
+CPPFLAGS ?=
+LDFLAGS ?=
+WERROR ?= 0
+WARN := -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wno-unused-parameter -Wshadow -Wformat=2
 BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) -Icommon $(PKG_CFLAGS)
+
+# make install: the GNU directory variables
+PREFIX ?= /usr/local
+prefix ?= $(PREFIX)
+exec_prefix ?= $(prefix)
+bindir ?= $(exec_prefix)/bin
+datarootdir ?= $(prefix)/share
+mandir ?= $(datarootdir)/man
+man8dir ?= $(mandir)/man8
+unitdir ?= $(prefix)/lib/systemd/system
+INSTALL ?= install
+# what is installed: the supervisor finds its stages in its own directory
+INSTALL_PROGRAMS := vmpoold vmpool-watcher vmpool-planner vmpool-actuator vmpool-status vmpoolctl
+MAN8 := $(addprefix doc/,$(addsuffix .8,$(INSTALL_PROGRAMS)))
+UNIT := deploy/systemd/vmpoold.service
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # a stage directory holds main.c plus modules; modules also go into lib<dir>.a for tests
@@ -49,7 +73,7 @@ STAGE_C_SRC := $(wildcard tests/stage/test_*.c) $(wildcard tests/stage/fake_*.c)
 define variant
 $(2)/%.o: %.c
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $$(BASE_CFLAGS) $(4) -MMD -MP -c $$< -o $$@
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(BASE_CFLAGS) $(4) -MMD -MP -c $$< -o $$@
 
 $(2)/libcommon.a: $$(patsubst %.c,$(2)/%.o,$$(COMMON_SRC))
 	@rm -f $$@; ar rcs $$@ $$^
@@ -60,14 +84,14 @@ $(2)/lib$(s).a: $$(patsubst %.c,$(2)/%.o,$$(filter-out $$(MAINS),$$(wildcard $(s
 )
 
 $(2)/empty.o:
-	@mkdir -p $$(dir $$@); echo 'typedef int vmpool_empty_unit;' | $$(CC) -x c -c - -o $$@
+	@mkdir -p $$(dir $$@); echo 'typedef int vmpool_empty_unit;' | $$(CC) $$(CPPFLAGS) $$(CFLAGS) -x c -c - -o $$@
 
 $(2)/STAGELIBS := $(foreach s,$(STAGES),$(2)/lib$(s).a)
 
 $(foreach p,$(PROGRAMS),
 $(3)/$(p): $(2)/$$(basename $$(main_$(p))).o $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $(4) -o $$@ $$< $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $$(PKG_LIBS) -lm
+	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) -o $$@ $$< $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $$(PKG_LIBS) -lm
 )
 
 # test support code (tests/support/*.c), linked into test programs only
@@ -76,11 +100,21 @@ $(2)/libtestkit.a: $$(patsubst %.c,$(2)/%.o,$$(wildcard tests/support/*.c)) $(2)
 
 # unit and stage test programs
 $(2)/tests/%: $(2)/tests/%.o $(2)/libtestkit.a $$($(2)/STAGELIBS) $(2)/libcommon.a
-	$$(CC) $$(CFLAGS) $(4) -o $$@ $$< $(2)/libtestkit.a $$($(2)/STAGELIBS) $(2)/libcommon.a $$(PKG_LIBS) $$(CMOCKA_LIBS) -lm
+	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) -o $$@ $$< $(2)/libtestkit.a $$($(2)/STAGELIBS) $(2)/libcommon.a $$(PKG_LIBS) $$(CMOCKA_LIBS) -lm
 endef
 
 $(eval $(call variant,rel,build/rel,bin,))
 $(eval $(call variant,asan,build/asan,bin-asan,$(SAN_FLAGS)))
+
+# the revision label of vmpoold_build_info (common/metrics_std.c), as the image's labels
+# have it; metrics_std.o is rebuilt when it changes ("unknown" outside a git checkout)
+REVISION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+build/revision: FORCE
+	@mkdir -p build; [ "$$(cat $@ 2>/dev/null)" = '$(REVISION)' ] || echo '$(REVISION)' >$@
+build/rel/common/metrics_std.o build/asan/common/metrics_std.o: build/revision
+build/rel/common/metrics_std.o build/asan/common/metrics_std.o: BASE_CFLAGS += -DVMPOOL_REVISION='"$(REVISION)"'
+.PHONY: FORCE
+FORCE:
 
 # fuzz targets (libFuzzer, clang): the modules they reach, built with coverage, ASan, UBSan.
 # -Werror stays off here: clang warns about other things than gcc, and a fuzz build is not
@@ -96,24 +130,24 @@ FUZZ_BINS := $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 
 build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
 build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJS)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 # the fault-injecting proxy of the e2e fault cases (issue 12): a test tool, not in bin/
 FPROXY := build/rel/tests/tools/vmpool-faultproxy
 FPROXY_LIBS := $(shell pkg-config --libs libevent_openssl openssl 2>/dev/null)
 $(FPROXY): build/rel/tests/tools/faultproxy.o build/rel/libcommon.a
-	$(CC) $(CFLAGS) -o $@ $^ $(FPROXY_LIBS) $(PKG_LIBS) -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(FPROXY_LIBS) $(PKG_LIBS) -lm
 # the same under ASan/UBSan (FPROXY_BIN=build/asan/tests/tools/vmpool-faultproxy tests/e2e/run.sh)
 build/asan/tests/tools/vmpool-faultproxy: build/asan/tests/tools/faultproxy.o build/asan/libcommon.a
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(FPROXY_LIBS) $(PKG_LIBS) -lm
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(FPROXY_LIBS) $(PKG_LIBS) -lm
 
 UNIT_BINS = $(patsubst %.c,build/asan/%,$(UNIT_SRC))
 STAGE_BINS = $(patsubst %.c,build/asan/%,$(wildcard tests/stage/test_*.c))
 
-.PHONY: all asan deps test unit stage e2e run format check-format clean bench image image-test fuzz fuzz-build faultproxy
+.PHONY: all asan deps test unit stage e2e run format check-format clean bench bench-scale image image-test fuzz fuzz-build faultproxy check install uninstall install-test
 all: $(addprefix bin/,$(PROGRAMS))
 asan: $(addprefix bin-asan/,$(PROGRAMS))
 
@@ -137,12 +171,40 @@ faultproxy: $(FPROXY)
 e2e: all $(FPROXY)
 	@bash tests/e2e/run.sh
 
+# CI: -Werror on (WERROR=1); the objects are rebuilt so that none escapes it
 test: deps
 	@$(MAKE) --no-print-directory check-format
-	@$(MAKE) --no-print-directory all asan
-	@$(MAKE) --no-print-directory $(UNIT_BINS) $(STAGE_BINS) $(FUZZ_BINS)
+	@$(MAKE) --no-print-directory -B WERROR=1 all asan $(UNIT_BINS) $(STAGE_BINS)
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 	@$(MAKE) --no-print-directory image
 	@bash tests/run-all.sh
+
+# for packagers: no root, no network, no apt-get; the fuzz targets briefly where clang is
+CHECK_FUZZ_TIME ?= 5
+check: asan $(UNIT_BINS) $(STAGE_BINS)
+	@bash tests/run-unit.sh $(UNIT_BINS)
+	@VMPOOL_BIN=bin-asan bash tests/run-stage.sh $(STAGE_BINS)
+	@bash tests/packaging/test_install.sh
+	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory fuzz-build && \
+		FUZZ_TIME=$(CHECK_FUZZ_TIME) bash tests/run-fuzz.sh $(FUZZ_TARGETS); \
+	else echo "check: no $(FUZZ_CC): fuzz smoke skipped"; fi
+
+install-test: all
+	@bash tests/packaging/test_install.sh
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(bindir) $(DESTDIR)$(man8dir) $(DESTDIR)$(unitdir)
+	$(INSTALL) -m 0755 $(addprefix bin/,$(INSTALL_PROGRAMS)) $(DESTDIR)$(bindir)/
+	$(INSTALL) -m 0644 $(MAN8) $(DESTDIR)$(man8dir)/
+	sed 's|@bindir@|$(bindir)|g' $(UNIT) >$(DESTDIR)$(unitdir)/vmpoold.service.tmp
+	chmod 0644 $(DESTDIR)$(unitdir)/vmpoold.service.tmp
+	mv $(DESTDIR)$(unitdir)/vmpoold.service.tmp $(DESTDIR)$(unitdir)/vmpoold.service
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(bindir)/,$(INSTALL_PROGRAMS))
+	rm -f $(addprefix $(DESTDIR)$(man8dir)/,$(notdir $(MAN8)))
+	rm -f $(DESTDIR)$(unitdir)/vmpoold.service
 
 # make fuzz FUZZ_TIME=SECONDS: every target for that long, from its seed corpus
 fuzz-build: $(FUZZ_BINS)
@@ -155,6 +217,10 @@ run: deps
 
 bench: all
 	@bash tests/bench/run.sh
+
+# issue 9: 1000 pools x 10 VMs on the local control plane (BENCH_POOLS, BENCH_VMS to change)
+bench-scale: all
+	@bash tests/bench/bench_scale.sh
 
 FORMAT_SRC = $(wildcard common/*.[ch] $(addsuffix /*.[ch],$(STAGES)) tests/unit/*.[ch] tests/stage/*.[ch] tests/support/*.[ch] tests/bench/*.[ch] tests/e2e/*.[ch] tests/fuzz/*.[ch] tests/tools/*.[ch])
 format:

@@ -29,6 +29,7 @@ struct act_action {
 	const char *uid;       /* NULL when absent */
 	const char *pool_name; /* the Event's involvedObject */
 	const char *pool_uid;
+	const char *pool_api;    /* patch_pool: "pool.kubevirt.io/<version>", or NULL */
 	json_object *body;       /* create_vm, create_rev: to POST; update_vm: to PUT */
 	json_object *patch;      /* patch_*: an RFC 6902 JSON patch */
 	const char *propagation; /* deletes: Foreground, Background, Orphan or NULL */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "act.h"
+#include "obj.h"
 #include "proto.h"
 
 /* what each op needs besides namespace and name */
@@ -123,6 +124,11 @@ static int act_parse_pool(json_object *o, struct act_action *a, char *err, size_
 		/* for these the action's own object is the pool */
 		a->pool_name = a->name;
 		a->pool_uid = a->uid;
+	}
+	if (act_optstr(o, "api_version", &a->pool_api) == -1 ||
+	    (a->pool_api != NULL && !obj_pool_api_valid(a->pool_api))) {
+		snprintf(err, errlen, "api_version must be \"pool.kubevirt.io/<version>\"");
+		return -1;
 	}
 	if ((a->event.set || a->fail_event.set) && a->pool_name == NULL) {
 		snprintf(err, errlen, "an event needs the pool {name, uid}");

@@ -93,10 +93,14 @@ static int act_idem_notfound(const struct kube_response *r)
 /* <group>/namespaces/<ns>/<resource>[/<name>] with ns and name escaped */
 static char *act_path(const struct act_op *op, const struct act_action *a)
 {
-	char *ns = kube_escape(a->ns), *name = kube_escape(a->name), *path;
+	char *ns = kube_escape(a->ns), *name = kube_escape(a->name), *path, *group = NULL;
 
-	xasprintf(&path, "%s/namespaces/%s/%s%s%s", op->group, ns, op->resource,
-	    op->with_name ? "/" : "", op->with_name ? name : "");
+	/* a pool at the version the watcher listed it (v1alpha1 on KubeVirt up to v1.6) */
+	if (strcmp(op->name, ACT_PATCH_POOL) == 0 && a->pool_api != NULL)
+		xasprintf(&group, "/apis/%s", a->pool_api);
+	xasprintf(&path, "%s/namespaces/%s/%s%s%s", group != NULL ? group : op->group, ns,
+	    op->resource, op->with_name ? "/" : "", op->with_name ? name : "");
+	free(group);
 	free(ns);
 	free(name);
 	return path;
@@ -371,6 +375,33 @@ static int act_unfinalize(struct act_req *r)
 	return rv;
 }
 
+/* the pool an action is for, as "ns/name" for a log line's pool= */
+static const char *act_pool_key(const struct act_req *r, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", r->ns, r->pool);
+	return buf;
+}
+
+/* one line per action: done, unknown (a warning: no failure) or failed (an error) */
+static void act_log_outcome(const struct act_req *r, const struct kube_response *resp, int ok)
+{
+	char pool[512];
+
+	act_pool_key(r, pool, sizeof pool);
+	if (ok)
+		log_infos("Action done", LOG_POOL(pool), LOG_INT("id", r->id),
+		    LOG_STR("op", r->op->name), LOG_REF("object", r->key),
+		    LOG_INT("status", resp->status), LOG_STR("reason", resp->reason));
+	else if (resp->unknown)
+		log_warns("Action outcome unknown: the answer was lost", LOG_POOL(pool),
+		    LOG_INT("id", r->id), LOG_STR("op", r->op->name), LOG_REF("object", r->key),
+		    LOG_STR("reason", resp->message));
+	else
+		log_errors(resp->message, "Action failed", LOG_POOL(pool), LOG_INT("id", r->id),
+		    LOG_STR("op", r->op->name), LOG_REF("object", r->key),
+		    LOG_INT("status", resp->status), LOG_STR("reason", resp->reason));
+}
+
 /* the API answered (or the request failed for good) */
 static void act_done(const struct kube_response *resp, void *arg)
 {
@@ -380,22 +411,13 @@ static void act_done(const struct kube_response *resp, void *arg)
 
 	idem = r->op->idempotent(resp);
 	ok = (resp->status >= 200 && resp->status < 300) || idem;
+	act_log_outcome(r, resp, ok);
 	if (ok && !idem && r->unfinalize != NULL) {
-		log_info(r->key, "%s id %lld: done (%ld), removing the finalizer", r->op->name,
-		    r->id, resp->status);
+		/* the DELETE is done: the finalizer patch goes at once, the RESULT after it */
 		r->del_status = resp->status;
 		if (act_unfinalize(r) == 0)
 			return;
 	}
-	if (ok)
-		log_info(r->key, "%s id %lld: done (%ld%s%s)", r->op->name, r->id, resp->status,
-		    idem ? " " : "", idem ? resp->reason : "");
-	else if (resp->unknown)
-		log_warnx(r->key, "%s id %lld: outcome unknown (the answer was lost: %s)",
-		    r->op->name, r->id, log_escape(resp->message));
-	else
-		log_warnx(r->key, "%s id %lld: failed: %ld %s: %s", r->op->name, r->id,
-		    resp->status, resp->reason, log_escape(resp->message));
 	act_count(r->op->name, ok ? "ok" : resp->unknown ? "unknown" : "error");
 	act_reply_rv(r->conn, r->key, r->id, ok, !ok && resp->unknown, resp->status, resp->reason,
 	    resp->message, resp->status >= 200 && resp->status < 300 ? resp->body : NULL);
@@ -412,7 +434,10 @@ static void act_done(const struct kube_response *resp, void *arg)
 
 static void act_dry_run(struct act_conn *c, const struct act_action *a, const struct act_req *r)
 {
-	log_info(r->key, "dry-run: would %s (id %lld)", a->op, a->id);
+	char pool[512];
+
+	log_infos("Dry run: action not performed", LOG_POOL(act_pool_key(r, pool, sizeof pool)),
+	    LOG_INT("id", a->id), LOG_STR("op", a->op), LOG_REF("object", r->key));
 	act_count(a->op, "ok");
 	act_reply(c, r->key, a->id, 1, 200, "", "dry-run");
 	act_post_event(c->act, r, &r->event, NULL);
@@ -429,7 +454,8 @@ static void act_start(struct act_conn *c, const struct act_action *a, struct act
 	log_debug(r->key, "%s id %lld: %s %s", a->op, a->id, r->op->method, path);
 	if (kube_request(
 	        c->act->kube, r->op->method, path, r->op->content_type, body, act_done, r) == -1) {
-		log_warnx(r->key, "%s id %lld: cannot queue the request", a->op, a->id);
+		log_errors("cannot queue the API request", "Action failed", LOG_INT("id", a->id),
+		    LOG_STR("op", a->op), LOG_REF("object", r->key));
 		c->act->inflight--;
 		metrics_set(ACT_M_INFLIGHT, NULL, c->act->inflight);
 		act_count(a->op, "error");
@@ -472,7 +498,8 @@ void act_handle(struct act_conn *c, json_object *body)
 	}
 	if (r->op->method == NULL) {
 		/* ACT_EVENT: only the Event */
-		log_info(r->key, "event id %lld: %s %s", a.id, a.event.type, a.event.reason);
+		log_infos("Event action", LOG_INT("id", a.id), LOG_REF("object", r->key),
+		    LOG_STR("type", a.event.type), LOG_STR("reason", a.event.reason));
 		act_count(a.op, "ok");
 		act_reply(c, r->key, a.id, 1, 0, "", "");
 		act_post_event(c->act, r, &r->event, NULL);

@@ -86,7 +86,7 @@ int main(int argc, char **argv)
 	struct event_base *base;
 	struct stopsig *stop;
 	struct link_server *srv;
-	char *path, err[256];
+	char *path;
 
 	memset(&act, 0, sizeof act);
 	cli_parse(&cli, "vmpool-actuator", argc, argv, act_extra, act_opt, &act,
@@ -99,9 +99,7 @@ int main(int argc, char **argv)
 		act.kube = kube_open(base, cli.kubeconfig, cli.qps, cli.burst, "vmpool-actuator");
 	act.rec = k8sev_recorder_new(act.kube);
 	act_metrics_declare();
-	if (cli.metrics_addr != NULL &&
-	    metrics_start(base, cli.metrics_addr, err, sizeof err) == -1)
-		fatal_config("metrics: %s", err);
+	cli_start_endpoints(base, &cli);
 	spec.max_frame = cli.max_frame;
 	path = link_sock_path(cli.run_dir, LINK_ACTUATOR);
 	if ((srv = link_listen(base, path, &spec, &cb, &act)) == NULL)

@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "kube.h"
 #include "link.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto.h"
 #include "rundir.h"
 #include "xmalloc.h"
@@ -21,10 +23,13 @@
 #define CLI_BURST_DEFAULT 100
 #define CLI_FRAME_MIN     4096L
 #define CLI_FRAME_MAX     (1L << 30)
+#define CLI_V_MAX         10
 
 struct cli_ctx {
 	struct cli *c;
 	const char *usage_extra;
+	int v;      /* --v N */
+	int vcount; /* -v flags */
 };
 
 struct cli_opt {
@@ -65,9 +70,45 @@ static int cli_set_namespace(struct cli_ctx *x, const char *val)
 	return cli_set_str(&x->c->namespace, val);
 }
 
+/* a bind address, or "0" for off (controller-runtime's spelling) */
+static int cli_set_addr(char **dst, const char *val)
+{
+	if (val != NULL && strcmp(val, "0") == 0) {
+		free(*dst);
+		*dst = NULL;
+		return 0;
+	}
+	if (cli_bind_addr(val) == -1)
+		return -1;
+	return cli_set_str(dst, val);
+}
+
 static int cli_set_metrics_addr(struct cli_ctx *x, const char *val)
 {
-	return cli_set_str(&x->c->metrics_addr, val);
+	return cli_set_addr(&x->c->metrics_addr, val);
+}
+
+static int cli_set_probe_addr(struct cli_ctx *x, const char *val)
+{
+	return cli_set_addr(&x->c->probe_addr, val);
+}
+
+/* http(s)://host[:port][/path]; kept without a trailing '/', as kube_config.server */
+static int cli_set_master(struct cli_ctx *x, const char *val)
+{
+	size_t n;
+
+	if (val == NULL || (strncmp(val, "https://", 8) != 0 && strncmp(val, "http://", 7) != 0))
+		return -1;
+	n = strlen(val);
+	while (n > 0 && val[n - 1] == '/')
+		n--;
+	if (n <= strlen(strncmp(val, "https://", 8) == 0 ? "https://" : "http://") ||
+	    strpbrk(val, " \t\r\n") != NULL)
+		return -1;
+	free(x->c->master);
+	x->c->master = xstrndup(val, n);
+	return 0;
 }
 
 static int cli_set_log_format(struct cli_ctx *x, const char *val)
@@ -83,7 +124,17 @@ static int cli_set_log_format(struct cli_ctx *x, const char *val)
 
 static int cli_set_verbose(struct cli_ctx *x, const char *val)
 {
-	x->c->verbose++;
+	x->vcount++;
+	return 0;
+}
+
+static int cli_set_v(struct cli_ctx *x, const char *val)
+{
+	long v;
+
+	if (cli_int(val, 0, CLI_V_MAX, &v) == -1)
+		return -1;
+	x->v = (int)v;
 	return 0;
 }
 
@@ -130,7 +181,12 @@ enum {
 	CLI_OPT_KUBECONFIG,
 	CLI_OPT_NAMESPACE,
 	CLI_OPT_LOG_FORMAT,
+	CLI_OPT_LOGGING_FORMAT,
+	CLI_OPT_V,
 	CLI_OPT_METRICS_ADDR,
+	CLI_OPT_METRICS_BIND,
+	CLI_OPT_PROBE_BIND,
+	CLI_OPT_MASTER,
 	CLI_OPT_MAX_FRAME,
 	CLI_OPT_QPS,
 	CLI_OPT_BURST,
@@ -141,21 +197,38 @@ static const struct cli_opt cli_opts[] = {
     {"run-dir", required_argument, CLI_OPT_RUN_DIR, cli_set_run_dir,
         "--run-dir DIR        socket directory"},
     {"kubeconfig", required_argument, CLI_OPT_KUBECONFIG, cli_set_kubeconfig,
-        "--kubeconfig FILE    kubeconfig file"},
+        "--kubeconfig FILE    kubeconfig file (else $KUBECONFIG, in-cluster, ~/.kube/config)"},
+    {"master", required_argument, CLI_OPT_MASTER, cli_set_master,
+        "--master URL         API server URL (http[s]://host:port), overrides the kubeconfig's"},
     {"namespace", required_argument, CLI_OPT_NAMESPACE, cli_set_namespace,
         "--namespace NS       one namespace only (default: all)"},
+    {"logging-format", required_argument, CLI_OPT_LOGGING_FORMAT, cli_set_log_format,
+        "--logging-format FMT text (klog, the default) or json (component-base's)"},
     {"log-format", required_argument, CLI_OPT_LOG_FORMAT, cli_set_log_format,
-        "--log-format FMT     text (default) or json"},
+        "--log-format FMT     the same (the old spelling)"},
+    {"v", required_argument, CLI_OPT_V, cli_set_v,
+        "--v N                log verbosity 0-10 (default 0: actions, warnings, errors;\n"
+        "                       2: also every pool's sync result; 4: debugging)"},
     {"verbose", no_argument, 'v', cli_set_verbose,
-        "-v, --verbose        more logging (repeat for debug)"},
+        "-v, --verbose        one more verbosity level (repeatable: -vvvv is --v=4)"},
+    {"metrics-bind-address", required_argument, CLI_OPT_METRICS_BIND, cli_set_metrics_addr,
+        "--metrics-bind-address ADDR\n"
+        "                       serve /metrics (and /healthz, /readyz) on ADDR: host:port,\n"
+        "                       [v6]:port, :port (every interface), 0 (off, the default)"},
     {"metrics-addr", required_argument, CLI_OPT_METRICS_ADDR, cli_set_metrics_addr,
-        "--metrics-addr ADDR  host:port for /metrics, /healthz, /readyz (default: off)"},
+        "--metrics-addr ADDR  the same (the old spelling)"},
+    {"health-probe-bind-address", required_argument, CLI_OPT_PROBE_BIND, cli_set_probe_addr,
+        "--health-probe-bind-address ADDR\n"
+        "                       serve /healthz and /readyz on ADDR too (default 0: off)"},
     {"max-frame", required_argument, CLI_OPT_MAX_FRAME, cli_set_max_frame,
         "--max-frame BYTES    frame size cap (default 4194304)"},
     {"kube-api-qps", required_argument, CLI_OPT_QPS, cli_set_qps,
-        "--kube-api-qps Q     API writes per second (default 50, 0: unlimited)"},
+        "--kube-api-qps Q     API write attempts per second (default 50, 0: unlimited): every\n"
+        "                       attempt, retries included, of a create, update, patch or delete\n"
+        "                       (VMs, VMIs, revisions, pool finalizers and status, PVCs, Events);\n"
+        "                       lists and watches (GET) are not limited"},
     {"kube-api-burst", required_argument, CLI_OPT_BURST, cli_set_burst,
-        "--kube-api-burst N   API write burst (default 100)"},
+        "--kube-api-burst N   API write burst: attempts allowed at once (default 100)"},
     {"help", no_argument, 'h', cli_set_help, "-h, --help           this text"},
     {"version", no_argument, CLI_OPT_VERSION, cli_set_version,
         "--version            print the version"},
@@ -246,7 +319,7 @@ static void cli_defaults(struct cli *c, const char *prog)
 int cli_parse(struct cli *c, const char *prog, int argc, char **argv, const struct option *extra,
     int (*handle)(int opt, const char *val, void *arg), void *arg, const char *usage_extra)
 {
-	struct cli_ctx x = {c, usage_extra};
+	struct cli_ctx x = {c, usage_extra, 0, 0};
 	const struct cli_opt *co;
 	int ch;
 
@@ -265,9 +338,11 @@ int cli_parse(struct cli *c, const char *prog, int argc, char **argv, const stru
 	}
 	free(cli_optv);
 	cli_optv = NULL;
+	c->verbose = x.v + x.vcount;
 	if (c->run_dir == NULL)
 		c->run_dir = link_default_run_dir();
 	log_init(prog, c->verbose, c->log_format);
+	kubeconfig_override_server(c->master);
 	return optind;
 }
 
@@ -279,7 +354,10 @@ void cli_free(struct cli *c)
 	free(c->kubeconfig);
 	free(c->namespace);
 	free(c->metrics_addr);
+	free(c->probe_addr);
+	free(c->master);
 	c->run_dir = c->kubeconfig = c->namespace = c->metrics_addr = NULL;
+	c->probe_addr = c->master = NULL;
 }
 
 void cli_check_run_dir(const struct cli *c)
@@ -344,4 +422,30 @@ int cli_double(const char *s, double min, double max, double *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+int cli_bind_addr(const char *s)
+{
+	const char *colon = s != NULL ? strrchr(s, ':') : NULL;
+	long port;
+	size_t hl;
+
+	if (colon == NULL || cli_int(colon + 1, 0, 65535, &port) == -1)
+		return -1;
+	hl = (size_t)(colon - s);
+	if (hl > 0 && s[0] == '[')
+		return hl >= 3 && s[hl - 1] == ']' && memchr(s + 1, ']', hl - 2) == NULL ? 0 : -1;
+	return memchr(s, ':', hl) == NULL && strpbrk(s, " \t\r\n/") == NULL ? 0 : -1;
+}
+
+void cli_start_endpoints(struct event_base *base, const struct cli *c)
+{
+	char err[512];
+
+	if (c->metrics_addr != NULL && metrics_start(base, c->metrics_addr, err, sizeof err) == -1)
+		fatal_config("--metrics-bind-address %s: %s", log_escape(c->metrics_addr), err);
+	if (c->probe_addr != NULL &&
+	    (c->metrics_addr == NULL || strcmp(c->probe_addr, c->metrics_addr) != 0) &&
+	    metrics_start_probes(base, c->probe_addr, err, sizeof err) == -1)
+		fatal_config("--health-probe-bind-address %s: %s", log_escape(c->probe_addr), err);
 }

@@ -4,12 +4,16 @@
  *
  *   --run-dir DIR        socket directory (link_default_run_dir())
  *   --kubeconfig FILE    kubeconfig (precedence in kube.h)
+ *   --master URL         API server URL, overriding the kubeconfig's (kube-controller-manager's)
  *   --namespace NS       watch / act in one namespace only (default: all)
- *   --log-format FMT     text (default) or json
- *   -v, --verbose        more logging (repeat for debug)
- *   --metrics-addr ADDR  host:port for /metrics, /healthz, /readyz (default: off)
+ *   --logging-format FMT text (default, klog) or json; --log-format is an alias
+ *   --v N, -v            log verbosity (log.h); each -v adds one
+ *   --metrics-bind-address ADDR   /metrics (and /healthz, /readyz) (alias --metrics-addr)
+ *   --health-probe-bind-address ADDR   /healthz and /readyz only
+ *                        ADDR is host:port, [v6]:port, :port (every interface, as in Go)
+ *                        or 0 (off, the default)
  *   --max-frame BYTES    frame size cap (default 4 MiB)
- *   --kube-api-qps Q     API writes per second (default 50)
+ *   --kube-api-qps Q     API write attempts per second (default 50)
  *   --kube-api-burst N   API write burst (default 100)
  *   -h, --help / --version
  */
@@ -29,8 +33,10 @@ struct cli {
 	char *kubeconfig;
 	char *namespace;
 	int log_format;
-	int verbose;
-	char *metrics_addr;
+	int verbose;        /* --v plus one per -v */
+	char *metrics_addr; /* NULL: off */
+	char *probe_addr;   /* --health-probe-bind-address; NULL: off */
+	char *master;       /* --master, without a trailing '/'; NULL: the kubeconfig's */
 	size_t max_frame;
 	double qps;
 	int burst;
@@ -50,5 +56,14 @@ void cli_check_run_dir(const struct cli *);
 /* helpers for handle(): strict number parsing, -1 on junk or out of range */
 int cli_int(const char *, long min, long max, long *out);
 int cli_double(const char *, double min, double max, double *out);
+/* 0 if s is a bind address: host:port, [v6]:port or :port (port 0..65535) */
+int cli_bind_addr(const char *s);
+
+struct event_base;
+/* Starts the endpoints c asks for (metrics.h): --metrics-bind-address serves /metrics,
+ * /healthz and /readyz; --health-probe-bind-address a second listener with /healthz and
+ * /readyz only (the same address as the metrics one: no second listener). A failure is
+ * logged and exits EXIT_CONFIG. */
+void cli_start_endpoints(struct event_base *, const struct cli *);
 
 #endif

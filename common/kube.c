@@ -61,42 +61,6 @@ void kube_leave(struct kube *k)
 		kube_destroy(k);
 }
 
-static unsigned char *kube_memdup(const unsigned char *p, size_t len)
-{
-	unsigned char *d;
-
-	if (p == NULL)
-		return NULL;
-	d = xmalloc(len > 0 ? len : 1);
-	memcpy(d, p, len);
-	return d;
-}
-
-static char *kube_strdup(const char *s)
-{
-	return s != NULL ? xstrdup(s) : NULL;
-}
-
-static void kube_copy_config(struct kube_config *d, const struct kube_config *s)
-{
-	memset(d, 0, sizeof *d);
-	d->source = kube_strdup(s->source);
-	d->server = kube_strdup(s->server);
-	d->namespace = kube_strdup(s->namespace);
-	d->token = kube_strdup(s->token);
-	d->token_file = kube_strdup(s->token_file);
-	d->ca_file = kube_strdup(s->ca_file);
-	d->cert_file = kube_strdup(s->cert_file);
-	d->key_file = kube_strdup(s->key_file);
-	d->ca_data = kube_memdup(s->ca_data, s->ca_len);
-	d->ca_len = s->ca_len;
-	d->cert_data = kube_memdup(s->cert_data, s->cert_len);
-	d->cert_len = s->cert_len;
-	d->key_data = kube_memdup(s->key_data, s->key_len);
-	d->key_len = s->key_len;
-	d->insecure = s->insecure;
-}
-
 /* ---- bearer token ---- */
 
 /* a token file's first line, without trailing blanks */
@@ -345,7 +309,12 @@ static struct curl_slist *kreq_headers(struct kreq *r)
 		h = curl_slist_append(h, line);
 		free(line);
 	}
-	if ((tok = kube_token(r->k)) != NULL && *tok != '\0') {
+	r->cred_gen = r->k->cred_gen;
+	if (r->k->cfg.exec != NULL && r->k->cred_valid)
+		tok = r->k->cred.token;
+	else
+		tok = kube_token(r->k);
+	if (tok != NULL && *tok != '\0') {
 		xasprintf(&line, "Authorization: Bearer %s", tok);
 		h = curl_slist_append(h, line);
 		explicit_bzero(line, strlen(line));
@@ -381,6 +350,18 @@ static void kreq_tls(struct kreq *r, CURL *e)
 		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
 	} else if (c->key_file != NULL)
 		curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
+	if (c->exec != NULL && r->k->cred_valid && r->k->cred.cert != NULL) {
+		/* copied: a new credential may replace this one during the transfer */
+		b.flags = CURL_BLOB_COPY;
+		b.data = r->k->cred.cert;
+		b.len = r->k->cred.cert_len;
+		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
+		curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+		b.data = r->k->cred.key;
+		b.len = r->k->cred.key_len;
+		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
+		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+	}
 }
 
 static void kreq_method(struct kreq *r, CURL *e)
@@ -420,7 +401,7 @@ static CURL *kreq_easy(struct kreq *r)
 
 	if ((e = curl_easy_init()) == NULL)
 		return NULL;
-	xasprintf(&url, "%s%s", k->cfg.server, r->path);
+	xasprintf(&url, "%s%s", k->url_base, r->path);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	free(url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
@@ -444,6 +425,13 @@ static CURL *kreq_easy(struct kreq *r)
 	if (!r->watch) {
 		curl_easy_setopt(e, CURLOPT_TIMEOUT, k->timeout);
 		curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	}
+	if (k->connect_to != NULL)
+		curl_easy_setopt(e, CURLOPT_CONNECT_TO, k->connect_to);
+	if (k->proxy != NULL) {
+		curl_easy_setopt(e, CURLOPT_PROXY, k->proxy);
+		/* as client-go's proxy-url: every host, whatever NO_PROXY says */
+		curl_easy_setopt(e, CURLOPT_NOPROXY, "");
 	}
 	kreq_tls(r, e);
 	kreq_method(r, e);
@@ -639,6 +627,7 @@ void kreq_respond(struct kreq *r, CURLcode res, long status)
 	}
 	kreq_set_state(r, KR_DONE);
 	kreq_unlink(r);
+	kube_metrics_answered(r);
 	r->done(&resp, r->arg);
 	json_object_put(body);
 	kreq_free(r);
@@ -666,6 +655,13 @@ static void kreq_finish(
 			kreq_respond(r, res, status);
 		else
 			kreq_park(r, 1);
+		return;
+	}
+	/* the exec credential was refused: once more with a fresh one (a new token too) */
+	if (status == 401 && !r->reauth && kube_cred_rejected(r->k, r->cred_gen)) {
+		r->ticket = 0;
+		r->reauth = 1;
+		kreq_schedule(r, 0);
 		return;
 	}
 	r->ticket = 0;
@@ -712,6 +708,8 @@ static void kwatch_finish(struct kreq *r, CURLcode res, long status)
 		body = kube_parse(&r->resp);
 		kube_error_text(&r->resp, body, &reason, &msg);
 	}
+	if (status == 401)
+		kube_cred_rejected(r->k, r->cred_gen); /* the next watch runs the plugin first */
 	if (status == 401 || status == 403) {
 		struct kube_response denied = {.status = status, .reason = reason, .message = msg};
 
@@ -796,6 +794,7 @@ static void kreq_complete(struct kreq *r, CURLcode res)
 		kreq_free(r);
 		return;
 	}
+	kube_metrics_attempt(r, status);
 	if (unreached)
 		kube_set_down(r->k, r, kreq_message(r, res));
 	else
@@ -905,6 +904,71 @@ static void kube_reap_event(evutil_socket_t fd, short kind, void *arg)
 	kube_leave(k);
 }
 
+/* ---- transport: tls-server-name, proxy-url, insecure-skip-tls-verify ---- */
+
+/*
+ * tls-server-name: libcurl takes the name for SNI and the certificate check from the URL,
+ * so the URL carries that name and CURLOPT_CONNECT_TO sends the connection to the server's
+ * real host and port. 0, or -1 with a log line for a server URL that cannot be parsed.
+ */
+static int kube_sni_setup(struct kube *k)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL, *url = NULL, *line;
+	int rv = -1;
+
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, k->cfg.server, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_HOST, k->cfg.tls_server_name, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK) {
+		log_warnx(NULL, "server %s with tls-server-name %s: not a URL we can use",
+		    log_escape(k->cfg.server), log_escape(k->cfg.tls_server_name));
+		goto out;
+	}
+	/* curl_url_get adds a "/" path; requests append their own */
+	k->url_base = xstrndup(url, strlen(url) - (url[strlen(url) - 1] == '/'));
+	xasprintf(&line, "%s:%s:%s:%s", k->cfg.tls_server_name, port, host, port);
+	k->connect_to = curl_slist_append(NULL, line);
+	free(line);
+	rv = 0;
+out:
+	curl_free(host);
+	curl_free(port);
+	curl_free(url);
+	curl_url_cleanup(u);
+	return rv;
+}
+
+static int kube_transport_setup(struct kube *k)
+{
+	const char *p = k->cfg.proxy_url;
+
+	if (k->cfg.tls_server_name != NULL) {
+		if (kube_sni_setup(k) == -1)
+			return -1;
+	} else
+		k->url_base = xstrdup(k->cfg.server);
+	/* client-go's socks5 proxy resolves names at the proxy: curl's socks5h */
+	if (p != NULL && strncmp(p, "socks5://", 9) == 0)
+		xasprintf(&k->proxy, "socks5h://%s", p + 9);
+	else if (p != NULL)
+		k->proxy = xstrdup(p);
+	if (k->cfg.insecure)
+		log_warnx(NULL,
+		    "insecure-skip-tls-verify is set for %s (%s): the API server's certificate "
+		    "is not checked, anyone in the path can read and change this traffic",
+		    k->cfg.server, k->cfg.source != NULL ? k->cfg.source : "kubeconfig");
+	return 0;
+}
+
+static void kube_transport_clear(struct kube *k)
+{
+	free(k->url_base);
+	free(k->proxy);
+	curl_slist_free_all(k->connect_to);
+}
+
 /* ---- the API ---- */
 
 struct kube *kube_new(
@@ -926,7 +990,12 @@ struct kube *kube_new(
 	}
 	k = xcalloc(1, sizeof *k);
 	k->base = base;
-	kube_copy_config(&k->cfg, cfg);
+	kubeconfig_copy(&k->cfg, cfg);
+	if (kube_transport_setup(k) == -1) {
+		kubeconfig_clear(&k->cfg);
+		free(k);
+		return NULL;
+	}
 	/* "vmpoold/0.1.0 (vmpool-actuator)": one product name in audit logs, the stage beside it */
 	if (opts != NULL && opts->user_agent != NULL && strchr(opts->user_agent, '/') != NULL)
 		k->user_agent = xstrdup(opts->user_agent); /* a complete product/version */
@@ -953,8 +1022,10 @@ struct kube *kube_new(
 	evtimer_assign(&k->timer, base, kube_timer_event, k);
 	evtimer_assign(&k->reaper, base, kube_reap_event, k);
 	evtimer_assign(&k->wq_timer, base, kube_wq_event, k);
+	kube_exec_init(k);
 	if ((k->multi = curl_multi_init()) == NULL) {
 		log_warnx(NULL, "curl_multi_init failed");
+		kube_transport_clear(k);
 		kubeconfig_clear(&k->cfg);
 		free(k->user_agent);
 		free(k);
@@ -988,12 +1059,14 @@ static void kube_destroy(struct kube *k)
 	evtimer_del(&k->wq_timer);
 	evtimer_del(&k->lq_timer);
 	evtimer_del(&k->gate_timer);
+	kube_exec_free(k);
 	if (k->token != NULL)
 		explicit_bzero(k->token, strlen(k->token));
 	free(k->token);
 	free(k->user_agent);
 	while (k->nforbidden > 0)
 		free(k->forbidden[--k->nforbidden]);
+	kube_transport_clear(k);
 	kubeconfig_clear(&k->cfg);
 	free(k);
 }

@@ -20,6 +20,16 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
+/* users[].user.exec: a credential plugin run for a token (or client certificate) */
+struct kube_exec {
+	char *api_version; /* client.authentication.k8s.io/v1 or v1beta1 */
+	char *command;     /* a name looked up in PATH, or a path (relative to the kubeconfig) */
+	char **args;       /* NULL-terminated, without the command */
+	char **env;        /* NULL-terminated "NAME=VALUE", added to our environment */
+	char *install_hint;
+	int provide_cluster_info; /* KUBERNETES_EXEC_INFO carries spec.cluster */
+};
+
 struct kube_config {
 	char *source;     /* where it was loaded from, for log lines */
 	char *server;     /* https://host:port, no trailing slash */
@@ -34,18 +44,31 @@ struct kube_config {
 	size_t cert_len;
 	unsigned char *key_data;
 	size_t key_len;
-	int insecure; /* insecure-skip-tls-verify */
+	int insecure;           /* insecure-skip-tls-verify */
+	char *tls_server_name;  /* SNI and the name the certificate must carry, or NULL */
+	char *proxy_url;        /* http://, https:// or socks5:// proxy, or NULL */
+	struct kube_exec *exec; /* credential plugin, or NULL */
 };
 
 /*
- * Precedence: explicit path (--kubeconfig), else $KUBECONFIG (first file), else the
- * in-cluster service account (KUBERNETES_SERVICE_HOST + /var/run/secrets/...), else
- * ~/.kube/config. Honors current-context. Returns 0, or -1 with a clear message in err.
+ * Precedence: explicit path (--kubeconfig), else $KUBECONFIG (a ':' list of files merged as
+ * kubectl does), else the in-cluster service account (KUBERNETES_SERVICE_HOST +
+ * /var/run/secrets/...), else ~/.kube/config. Honors current-context. Returns 0, or -1 with
+ * a clear message in err. A server override (kubeconfig_override_server) replaces the
+ * server found; with no configuration found at all it is used alone, without credentials.
  */
 int kubeconfig_load(const char *path, struct kube_config *, char *err, size_t errlen);
 /* parse one kubeconfig file (used by kubeconfig_load and unit tests) */
 int kubeconfig_load_file(const char *path, struct kube_config *, char *err, size_t errlen);
+/* a ':' separated list of files, merged: missing files are skipped, the first file to
+ * define a cluster, user or context name wins, current-context from the first that sets
+ * it. 1 loaded, 0 no file of the list exists, -1 error */
+int kubeconfig_load_list(const char *list, struct kube_config *, char *err, size_t errlen);
+/* --master: the API server URL to use instead of the kubeconfig's (NULL: none); copied */
+void kubeconfig_override_server(const char *server);
 void kubeconfig_clear(struct kube_config *);
+/* a deep copy of s into d */
+void kubeconfig_copy(struct kube_config *d, const struct kube_config *s);
 /* reads a small file (kubeconfig, token, namespace): NUL-terminated, caller frees;
  * NULL with errno set on error. lenp may be NULL. */
 char *kubeconfig_read_file(const char *path, size_t *lenp);
@@ -121,6 +144,20 @@ struct kube_stats {
 	unsigned long events_dropped; /* Event writes dropped under pressure */
 };
 void kube_get_stats(const struct kube *, struct kube_stats *);
+
+/* exec credential plugins (kubeexec.c): what one run printed */
+struct kube_cred {
+	char *token;
+	unsigned char *cert, *key; /* PEM, from clientCertificateData / clientKeyData */
+	size_t cert_len, key_len;
+	double expiry; /* wall clock seconds, 0: none */
+};
+/* an ExecCredential printed by a plugin configured with api_version: 0, or -1 with err */
+int kubeexec_parse(const char *api_version, const char *out, size_t len, struct kube_cred *,
+    char *err, size_t errlen);
+/* KUBERNETES_EXEC_INFO for cfg->exec (spec.cluster with provideClusterInfo); caller frees */
+char *kubeexec_info(const struct kube_config *);
+void kube_cred_clear(struct kube_cred *);
 
 /* percent-escape for a path or query component; caller frees */
 char *kube_escape(const char *);

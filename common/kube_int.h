@@ -34,6 +34,8 @@
 #define KUBE_EVENT_QUEUE_MAX 1000 /* Events waiting; the oldest is dropped beyond */
 #define KUBE_EVENT_SHARE     10   /* Events get qps / 10 and burst / 10 (at least 1) */
 
+enum kexec_state { KEXEC_IDLE, KEXEC_RUNNING, KEXEC_REAPING, KEXEC_BACKOFF };
+
 enum kreq_state { KR_NEW, KR_QUEUED, KR_WAITING, KR_PARKED, KR_RUNNING, KR_CANCELLED, KR_DONE };
 
 struct kube;
@@ -66,6 +68,10 @@ struct kreq {
 	char errbuf[CURL_ERROR_SIZE];
 	char fail[160]; /* our own reason to abort a transfer */
 	json_tokener *tok;
+
+	/* the exec credential (kubeexec.c) */
+	unsigned cred_gen; /* the credential its last attempt carried */
+	int reauth;        /* went again after a 401 with a fresh credential */
 };
 
 struct kube_watch {
@@ -86,6 +92,9 @@ struct kube {
 	struct event reaper; /* frees watches cancelled inside curl callbacks */
 	struct event wq_timer;
 	struct kube_config cfg;
+	char *url_base;                /* the server, or its URL with the tls-server-name */
+	struct curl_slist *connect_to; /* tls-server-name: where to connect really */
+	char *proxy;                   /* CURLOPT_PROXY */
 	char *user_agent;
 	long timeout;
 	double patience;     /* default seconds a request may wait for an outcome */
@@ -120,6 +129,19 @@ struct kube {
 	off_t token_size;
 	int token_warned;
 	struct kube_stats stats;
+	/* the exec credential plugin (kubeexec.c) */
+	struct kube_cred cred;
+	int cred_valid;
+	unsigned cred_gen; /* bumped with every new credential */
+	enum kexec_state exec_state;
+	pid_t exec_pid;
+	int exec_fd; /* its stdout, or -1 */
+	int exec_timed_out;
+	double exec_started;
+	struct event exec_ev;
+	struct event exec_timer; /* deadline, exit polling, retry */
+	struct buf exec_out;
+	struct backoff exec_bo;
 };
 
 /* kube.c */
@@ -130,6 +152,18 @@ void kreq_schedule(struct kreq *, double delay);
 void kreq_launch(struct kreq *);
 void kreq_respond(struct kreq *, CURLcode, long status);
 
+/* kubeexec.c: the exec credential plugin */
+void kube_exec_init(struct kube *);
+void kube_exec_free(struct kube *);
+void kube_exec_run(struct kube *);
+int kube_cred_wait(struct kube *);
+int kube_cred_rejected(struct kube *, unsigned gen);
+
+/* kubemetrics.c: client-go's rest_client_* metrics. attempt: a transfer ended with this
+ * HTTP status (0: none); answered: the request's final answer is given */
+void kube_metrics_attempt(const struct kreq *, long status);
+void kube_metrics_answered(const struct kreq *);
+
 /* kubegate.c: when attempts may go. The writer's token bucket (a FIFO, never blocking) and
  * the gate: while the server cannot be reached, one probe at a time after a backoff shared
  * by every request; while a Retry-After holds, nothing */
@@ -139,6 +173,8 @@ void kube_set_down(struct kube *, struct kreq *, const char *why);
 void kube_set_up(struct kube *);
 void kube_hold(struct kube *, double until);
 void kube_gate_event(evutil_socket_t, short, void *);
+/* parked requests are looked at again from the loop (a credential arrived or failed) */
+void kube_gate_kick(struct kube *);
 void kube_wq_event(evutil_socket_t, short, void *);
 void kube_wq_push(struct kreq *);
 void kube_lq_event(evutil_socket_t, short, void *);

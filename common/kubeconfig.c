@@ -2,8 +2,10 @@
  * kubeconfig.c: where the Kubernetes client gets its server and credentials. A kubeconfig
  * file is loaded with libyaml's document API (a tree of mappings, sequences and scalars)
  * and resolved current-context -> context -> cluster + user. kubeconfig_load() applies the
- * usual precedence: explicit path, $KUBECONFIG, the in-cluster service account,
- * ~/.kube/config.
+ * usual precedence: explicit path, $KUBECONFIG (a list of files merged as kubectl merges
+ * them), the in-cluster service account, ~/.kube/config. What a kubeconfig may say that
+ * the client does not do (auth-provider, basic authentication, impersonation, an exec
+ * apiVersion we do not speak) is refused with a message naming it, never ignored.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -33,7 +35,8 @@ struct kc_file {
 	const char *path;
 	char *dir; /* relative file names are relative to this */
 	yaml_document_t doc;
-	yaml_node_t *root;
+	yaml_node_t *root; /* NULL for an empty file */
+	int loaded;        /* doc is to be deleted */
 	char *err;
 	size_t errlen;
 };
@@ -200,20 +203,54 @@ static int kc_bool(struct kc_file *kc, yaml_node_t *map, const char *key)
 	                        strcasecmp(v, "on") == 0);
 }
 
-/* In list (e.g. "clusters"), the entry whose name is name; returns its field (e.g. "cluster"). */
-static yaml_node_t *kc_named(
-    struct kc_file *kc, const char *list, const char *field, const char *name)
-{
-	yaml_node_t *seq = kc_get(kc, kc->root, list), *item;
-	const char *n;
-	yaml_node_item_t *i;
+/* several files read as one, as kubectl merges a KUBECONFIG list */
+struct kc_set {
+	struct kc_file *files;
+	size_t n;
+	const char *what; /* the file, or the list, for messages */
+	char *err;
+	size_t errlen;
+};
 
-	if (seq == NULL || seq->type != YAML_SEQUENCE_NODE)
-		return NULL;
-	for (i = seq->data.sequence.items.start; i < seq->data.sequence.items.top; i++) {
-		item = yaml_document_get_node(&kc->doc, *i);
-		if ((n = kc_str(kc, item, "name")) != NULL && strcmp(n, name) == 0)
-			return kc_get(kc, item, field);
+static int kcs_fail(struct kc_set *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int kcs_fail(struct kc_set *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(s->err, s->errlen, "kubeconfig %s: %s", s->what, msg);
+	return -1;
+}
+
+/*
+ * In list (e.g. "clusters") of the first file that has an entry named name, that entry's
+ * field (e.g. "cluster"); *in is that file (relative names in the entry are relative to it).
+ * The first file to define a name wins, as kubectl merges.
+ */
+static yaml_node_t *kc_named(
+    struct kc_set *s, const char *list, const char *field, const char *name, struct kc_file **in)
+{
+	yaml_node_t *seq, *item;
+	yaml_node_item_t *i;
+	const char *n;
+	size_t f;
+
+	for (f = 0; f < s->n; f++) {
+		seq = kc_get(&s->files[f], s->files[f].root, list);
+		if (seq == NULL || seq->type != YAML_SEQUENCE_NODE)
+			continue;
+		for (i = seq->data.sequence.items.start; i < seq->data.sequence.items.top; i++) {
+			item = yaml_document_get_node(&s->files[f].doc, *i);
+			if ((n = kc_str(&s->files[f], item, "name")) != NULL &&
+			    strcmp(n, name) == 0) {
+				*in = &s->files[f];
+				return kc_get(&s->files[f], item, field);
+			}
+		}
 	}
 	return NULL;
 }
@@ -246,15 +283,29 @@ static int kc_data(struct kc_file *kc, yaml_node_t *map, const char *what, const
 	return 0;
 }
 
-static int kc_cluster(struct kc_file *kc, const char *name, struct kube_config *cfg)
+/* proxy-url: the schemes kubectl takes (client-go: http, https, socks5) */
+static int kc_proxy(struct kc_file *kc, const char *what, const char *v, struct kube_config *cfg)
 {
-	yaml_node_t *cl = kc_named(kc, "clusters", "cluster", name);
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0 &&
+	    strncmp(v, "socks5://", 9) != 0)
+		return kc_fail(kc,
+		    "%s: proxy-url \"%s\" is not supported (http://, https:// or "
+		    "socks5://)",
+		    what, v);
+	cfg->proxy_url = xstrdup(v);
+	return 0;
+}
+
+static int kc_cluster(struct kc_set *s, const char *name, struct kube_config *cfg)
+{
+	struct kc_file *kc = NULL;
+	yaml_node_t *cl = kc_named(s, "clusters", "cluster", name, &kc);
 	const char *v;
 	char what[300];
 	size_t len;
 
 	if (cl == NULL)
-		return kc_fail(kc, "cluster \"%s\" not found", name);
+		return kcs_fail(s, "cluster \"%s\" not found", name);
 	snprintf(what, sizeof what, "cluster \"%s\"", name);
 	if ((v = kc_str(kc, cl, "server")) == NULL)
 		return kc_fail(kc, "%s has no server", what);
@@ -265,18 +316,166 @@ static int kc_cluster(struct kc_file *kc, const char *name, struct kube_config *
 	if ((v = kc_str(kc, cl, "certificate-authority")) != NULL)
 		cfg->ca_file = kc_path(kc, v);
 	cfg->insecure = kc_bool(kc, cl, "insecure-skip-tls-verify");
-	return kc_data(kc, cl, what, "certificate-authority-data", &cfg->ca_data, &cfg->ca_len);
+	if ((v = kc_str(kc, cl, "tls-server-name")) != NULL)
+		cfg->tls_server_name = xstrdup(v);
+	if ((v = kc_str(kc, cl, "proxy-url")) != NULL && kc_proxy(kc, what, v, cfg) == -1)
+		return -1;
+	if (kc_data(kc, cl, what, "certificate-authority-data", &cfg->ca_data, &cfg->ca_len) == -1)
+		return -1;
+	/* as kubectl: trusting a CA and trusting anyone contradict each other */
+	if (cfg->insecure && (cfg->ca_file != NULL || cfg->ca_data != NULL))
+		return kc_fail(kc,
+		    "%s: insecure-skip-tls-verify together with a certificate "
+		    "authority is not allowed (kubectl refuses it too)",
+		    what);
+	return 0;
 }
 
-static int kc_user(struct kc_file *kc, const char *name, struct kube_config *cfg)
+/* a sequence of scalars as a NULL-terminated vector ("NAME=VALUE" for env); -1 if not */
+static int kc_strv(struct kc_file *kc, yaml_node_t *seq, int env, char ***out)
 {
-	yaml_node_t *u = kc_named(kc, "users", "user", name);
+	yaml_node_item_t *i;
+	yaml_node_t *n;
+	const char *name, *value;
+	size_t k = 0;
+	char **v;
+
+	*out = NULL;
+	if (seq == NULL)
+		return 0;
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return -1;
+	v = xcalloc(
+	    (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start) + 1, sizeof *v);
+	*out = v;
+	for (i = seq->data.sequence.items.start; i < seq->data.sequence.items.top; i++) {
+		n = yaml_document_get_node(&kc->doc, *i);
+		if (!env && n != NULL && n->type == YAML_SCALAR_NODE) {
+			v[k++] = xstrdup((const char *)n->data.scalar.value);
+			continue;
+		}
+		if (!env || (name = kc_str(kc, n, "name")) == NULL || strchr(name, '=') != NULL)
+			return -1;
+		value = kc_str(kc, n, "value");
+		xasprintf(&v[k++], "%s=%s", name, value != NULL ? value : "");
+	}
+	return 0;
+}
+
+static void kc_strv_free(char **v)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+static char **kc_strv_dup(char *const *v)
+{
+	size_t n = 0, i;
+	char **d;
+
+	if (v == NULL)
+		return NULL;
+	while (v[n] != NULL)
+		n++;
+	d = xcalloc(n + 1, sizeof *d);
+	for (i = 0; i < n; i++)
+		d[i] = xstrdup(v[i]);
+	return d;
+}
+
+static void kc_exec_free(struct kube_exec *x)
+{
+	if (x == NULL)
+		return;
+	free(x->api_version);
+	free(x->command);
+	kc_strv_free(x->args);
+	kc_strv_free(x->env);
+	free(x->install_hint);
+	free(x);
+}
+
+#define KC_EXEC_V1      "client.authentication.k8s.io/v1"
+#define KC_EXEC_V1BETA1 "client.authentication.k8s.io/v1beta1"
+
+/* users[].user.exec: the credential plugin (client-go's ExecConfig) */
+static int kc_exec(struct kc_file *kc, yaml_node_t *x, const char *what, struct kube_config *cfg)
+{
+	struct kube_exec *e;
+	const char *api, *cmd, *mode, *v;
+
+	if (x->type != YAML_MAPPING_NODE)
+		return kc_fail(kc, "%s: exec is not a mapping", what);
+	if ((api = kc_str(kc, x, "apiVersion")) == NULL)
+		return kc_fail(
+		    kc, "%s: exec has no apiVersion (%s or %s)", what, KC_EXEC_V1, KC_EXEC_V1BETA1);
+	if (strcmp(api, KC_EXEC_V1) != 0 && strcmp(api, KC_EXEC_V1BETA1) != 0)
+		return kc_fail(kc, "%s: exec apiVersion \"%s\" is not supported (%s or %s)", what,
+		    api, KC_EXEC_V1, KC_EXEC_V1BETA1);
+	if ((cmd = kc_str(kc, x, "command")) == NULL)
+		return kc_fail(kc, "%s: exec has no command", what);
+	mode = kc_str(kc, x, "interactiveMode");
+	if (mode != NULL && strcmp(mode, "Never") != 0 && strcmp(mode, "IfAvailable") != 0)
+		return kc_fail(kc,
+		    "%s: exec interactiveMode \"%s\" is not supported: a controller has no "
+		    "terminal (Never or IfAvailable)",
+		    what, mode);
+	e = cfg->exec = xcalloc(1, sizeof *e);
+	e->api_version = xstrdup(api);
+	/* as kubectl: a command with a '/' is a path, relative to the kubeconfig's directory */
+	e->command = strchr(cmd, '/') != NULL ? kc_path(kc, cmd) : xstrdup(cmd);
+	if (kc_strv(kc, kc_get(kc, x, "args"), 0, &e->args) == -1)
+		return kc_fail(kc, "%s: exec args must be a list of strings", what);
+	if (kc_strv(kc, kc_get(kc, x, "env"), 1, &e->env) == -1)
+		return kc_fail(kc, "%s: exec env must be a list of {name, value}", what);
+	if ((v = kc_str(kc, x, "installHint")) != NULL)
+		e->install_hint = xstrdup(v);
+	e->provide_cluster_info = kc_bool(kc, x, "provideClusterInfo");
+	return 0;
+}
+
+/* what a user entry may carry that we do not do: refused, naming it, never ignored */
+static int kc_user_unsupported(struct kc_file *kc, yaml_node_t *u, const char *what)
+{
+	static const char *const impersonation[] = {"as", "as-uid", "as-groups", "as-user-extra"};
+	yaml_node_t *ap = kc_get(kc, u, "auth-provider");
+	const char *v;
+	size_t i;
+
+	if (ap != NULL) {
+		v = kc_str(kc, ap, "name");
+		return kc_fail(kc,
+		    "%s: auth-provider \"%s\" is not supported: use an exec credential plugin "
+		    "(client.authentication.k8s.io/v1; for OIDC e.g. kubelogin)",
+		    what, v != NULL ? v : "?");
+	}
+	if (kc_get(kc, u, "username") != NULL || kc_get(kc, u, "password") != NULL)
+		return kc_fail(kc,
+		    "%s: username/password (basic authentication) is not supported: use a token, "
+		    "a client certificate or an exec plugin",
+		    what);
+	for (i = 0; i < sizeof impersonation / sizeof impersonation[0]; i++)
+		if (kc_get(kc, u, impersonation[i]) != NULL)
+			return kc_fail(
+			    kc, "%s: impersonation (%s) is not supported", what, impersonation[i]);
+	return 0;
+}
+
+static int kc_user(struct kc_set *s, const char *name, struct kube_config *cfg)
+{
+	struct kc_file *kc = NULL;
+	yaml_node_t *u = kc_named(s, "users", "user", name, &kc), *x;
 	const char *v;
 	char what[300];
 
 	if (u == NULL)
-		return kc_fail(kc, "user \"%s\" not found", name);
+		return kcs_fail(s, "user \"%s\" not found", name);
 	snprintf(what, sizeof what, "user \"%s\"", name);
+	if (kc_user_unsupported(kc, u, what) == -1)
+		return -1;
 	if ((v = kc_str(kc, u, "token")) != NULL)
 		cfg->token = xstrdup(v);
 	if ((v = kc_str(kc, u, "tokenFile")) != NULL)
@@ -291,11 +490,18 @@ static int kc_user(struct kc_file *kc, const char *name, struct kube_config *cfg
 	if ((cfg->cert_file != NULL || cfg->cert_data != NULL) !=
 	    (cfg->key_file != NULL || cfg->key_data != NULL))
 		return kc_fail(kc, "%s: client certificate and key must come together", what);
-	if (cfg->token == NULL && cfg->token_file == NULL && cfg->cert_file == NULL &&
-	    cfg->cert_data == NULL &&
-	    (kc_get(kc, u, "exec") != NULL || kc_get(kc, u, "auth-provider") != NULL))
-		return kc_fail(
-		    kc, "%s: exec and auth-provider credentials are not supported", what);
+	if ((x = kc_get(kc, u, "exec")) == NULL)
+		return 0;
+	if (kc_exec(kc, x, what, cfg) == -1)
+		return -1;
+	/* client-go sends a request's own Authorization header and skips the plugin */
+	if (cfg->token != NULL || cfg->token_file != NULL) {
+		log_info(NULL,
+		    "kubeconfig %s: %s has a token and an exec plugin: the token is used", kc->path,
+		    what);
+		kc_exec_free(cfg->exec);
+		cfg->exec = NULL;
+	}
 	return 0;
 }
 
@@ -314,23 +520,28 @@ static int kc_no_context(struct kc_file *kc)
 	                   "use-context NAME)");
 }
 
-/* current-context -> context -> cluster + user */
-static int kc_resolve(struct kc_file *kc, struct kube_config *cfg)
+/* current-context (from the first file that sets it) -> context -> cluster + user */
+static int kc_resolve(struct kc_set *s, struct kube_config *cfg)
 {
-	const char *cur, *v;
+	struct kc_file *kc = NULL;
+	const char *cur = NULL, *v;
 	yaml_node_t *ctx;
+	size_t f;
 
-	if (kc->root == NULL || kc->root->type != YAML_MAPPING_NODE)
-		return kc_fail(kc, "not a kubeconfig (expected a mapping)");
-	if ((cur = kc_str(kc, kc->root, "current-context")) == NULL)
-		return kc_no_context(kc);
-	if ((ctx = kc_named(kc, "contexts", "context", cur)) == NULL)
-		return kc_fail(kc, "current-context \"%s\" not found", cur);
+	for (f = 0; f < s->n && cur == NULL; f++)
+		cur = kc_str(&s->files[f], s->files[f].root, "current-context");
+	if (cur == NULL && s->n == 1)
+		return kc_no_context(&s->files[0]);
+	if (cur == NULL)
+		return kcs_fail(s, "no file sets current-context (choose one with kubectl config "
+		                   "use-context NAME)");
+	if ((ctx = kc_named(s, "contexts", "context", cur, &kc)) == NULL)
+		return kcs_fail(s, "current-context \"%s\" not found", cur);
 	if ((v = kc_str(kc, ctx, "cluster")) == NULL)
 		return kc_fail(kc, "context \"%s\" has no cluster", cur);
-	if (kc_cluster(kc, v, cfg) == -1)
+	if (kc_cluster(s, v, cfg) == -1)
 		return -1;
-	if ((v = kc_str(kc, ctx, "user")) != NULL && kc_user(kc, v, cfg) == -1)
+	if ((v = kc_str(kc, ctx, "user")) != NULL && kc_user(s, v, cfg) == -1)
 		return -1;
 	v = kc_str(kc, ctx, "namespace");
 	cfg->namespace = xstrdup(v != NULL ? v : "default");
@@ -367,7 +578,9 @@ static int kc_check_depth(struct kc_file *kc, const char *text, size_t len)
 	return rv;
 }
 
-static int kc_parse(struct kc_file *kc, const char *text, size_t len)
+/* loads one file of a set; an empty file is an empty kubeconfig when allow_empty (in a
+ * KUBECONFIG list, as kubectl reads it) and an error otherwise */
+static int kc_parse(struct kc_file *kc, const char *text, size_t len, int allow_empty)
 {
 	yaml_parser_t parser;
 	int rv = 0;
@@ -382,42 +595,102 @@ static int kc_parse(struct kc_file *kc, const char *text, size_t len)
 		    parser.problem != NULL ? parser.problem : "YAML error",
 		    parser.context != NULL ? " " : "",
 		    parser.context != NULL ? parser.context : "");
-	} else if ((kc->root = yaml_document_get_root_node(&kc->doc)) == NULL) {
-		yaml_document_delete(&kc->doc);
-		rv = kc_fail(kc, "empty document");
+	} else {
+		kc->loaded = 1;
+		kc->root = yaml_document_get_root_node(&kc->doc);
+		if (kc->root == NULL && !allow_empty)
+			rv = kc_fail(kc, "empty document");
+		else if (kc->root != NULL && kc->root->type != YAML_MAPPING_NODE)
+			rv = kc_fail(kc, "not a kubeconfig (expected a mapping)");
 	}
 	yaml_parser_delete(&parser);
 	return rv;
 }
 
-int kubeconfig_load_file(const char *path, struct kube_config *cfg, char *err, size_t errlen)
+static int kc_read(struct kc_file *kc, int allow_empty)
 {
-	struct kc_file kc = {.path = path, .err = err, .errlen = errlen};
-	char *text, *tmp, *dir, *real;
+	char *text, *tmp, *dir;
 	size_t len;
 	int rv;
 
-	memset(cfg, 0, sizeof *cfg);
-	if ((text = kubeconfig_read_file(path, &len)) == NULL)
-		return kc_fail(&kc, "cannot read: %s", kc_read_error(errno));
-	tmp = xstrdup(path);
+	if ((text = kubeconfig_read_file(kc->path, &len)) == NULL)
+		return kc_fail(kc, "cannot read: %s", kc_read_error(errno));
+	tmp = xstrdup(kc->path);
 	dir = dirname(tmp);
-	real = realpath(dir, NULL);
-	kc.dir = real != NULL ? real : xstrdup(dir);
+	if ((kc->dir = realpath(dir, NULL)) == NULL)
+		kc->dir = xstrdup(dir);
 	free(tmp);
-	if ((rv = kc_parse(&kc, text, len)) == 0) {
-		rv = kc_resolve(&kc, cfg);
-		yaml_document_delete(&kc.doc);
-	}
+	rv = kc_parse(kc, text, len, allow_empty);
 	free(text);
-	free(kc.dir);
-	if (rv == -1)
-		kubeconfig_clear(cfg);
-	else
-		cfg->source = xstrdup(path);
 	return rv;
 }
 
+/* reads and merges paths[0..n); what names them in messages and as the source */
+static int kc_load_set(const char *const *paths, size_t n, const char *what,
+    struct kube_config *cfg, char *err, size_t errlen)
+{
+	struct kc_set s = {.n = n, .what = what, .err = err, .errlen = errlen};
+	size_t i;
+	int rv = 0;
+
+	memset(cfg, 0, sizeof *cfg);
+	s.files = xcalloc(n, sizeof *s.files);
+	for (i = 0; i < n && rv == 0; i++) {
+		s.files[i].path = paths[i];
+		s.files[i].err = err;
+		s.files[i].errlen = errlen;
+		rv = kc_read(&s.files[i], n > 1);
+	}
+	if (rv == 0)
+		rv = kc_resolve(&s, cfg);
+	for (i = 0; i < n; i++) {
+		if (s.files[i].loaded)
+			yaml_document_delete(&s.files[i].doc);
+		free(s.files[i].dir);
+	}
+	free(s.files);
+	if (rv == -1)
+		kubeconfig_clear(cfg);
+	else
+		cfg->source = xstrdup(what);
+	return rv;
+}
+
+int kubeconfig_load_file(const char *path, struct kube_config *cfg, char *err, size_t errlen)
+{
+	return kc_load_set(&path, 1, path, cfg, err, errlen);
+}
+
+int kubeconfig_load_list(const char *list, struct kube_config *cfg, char *err, size_t errlen)
+{
+	char *copy = xstrdup(list), *p, *next, *what;
+	const char **paths = xcalloc(strlen(list) / 2 + 2, sizeof *paths);
+	size_t n = 0, i;
+	int rv = 0;
+
+	for (p = copy; p != NULL; p = next) {
+		if ((next = strchr(p, ':')) != NULL)
+			*next++ = '\0';
+		/* kubectl skips files that do not exist and reads a file named twice once */
+		if (*p == '\0' || (access(p, F_OK) == -1 && errno == ENOENT))
+			continue;
+		for (i = 0; i < n && strcmp(paths[i], p) != 0; i++)
+			;
+		if (i == n)
+			paths[n++] = p;
+	}
+	if (n > 0) {
+		if (n == 1)
+			what = xstrdup(paths[0]);
+		else
+			xasprintf(&what, "KUBECONFIG=%s", list);
+		rv = kc_load_set(paths, n, what, cfg, err, errlen) == 0 ? 1 : -1;
+		free(what);
+	}
+	free(paths);
+	free(copy);
+	return rv;
+}
 /* The in-cluster service account; 1 if it was used, 0 if not in a cluster, -1 on error. */
 static int kc_incluster(struct kube_config *cfg, char *err, size_t errlen)
 {
@@ -454,64 +727,75 @@ static int kc_incluster(struct kube_config *cfg, char *err, size_t errlen)
 	return 1;
 }
 
-/* kubectl merges every file of a KUBECONFIG list; we read one: say so where it matters */
-static void kc_note_first_only(char *err, size_t errlen)
-{
-	size_t used = strlen(err);
+static char *kc_override; /* --master */
 
-	snprintf(err + used, errlen - used,
-	    " (KUBECONFIG lists several files: only the first existing one is read, "
-	    "not merged as kubectl does)");
+void kubeconfig_override_server(const char *server)
+{
+	size_t len;
+
+	free(kc_override);
+	kc_override = NULL;
+	if (server == NULL || *server == '\0')
+		return;
+	len = strlen(server);
+	while (len > 0 && server[len - 1] == '/')
+		len--;
+	kc_override = xstrndup(server, len);
 }
 
-/* $KUBECONFIG: the first existing file of a ':' list; 1 used, 0 unset, -1 error */
-static int kc_from_env(struct kube_config *cfg, char *err, size_t errlen)
+/* as kubeconfig_load without the override; *none is set when no configuration exists at
+ * all (nothing named, not in a cluster, no ~/.kube/config) */
+static int kc_load_default(
+    const char *path, struct kube_config *cfg, char *err, size_t errlen, int *none)
 {
-	const char *env = getenv("KUBECONFIG");
-	char *list, *p, *next;
-	int rv = -1;
-
-	if (env == NULL || *env == '\0')
-		return 0;
-	list = xstrdup(env);
-	for (p = list; p != NULL; p = next) {
-		if ((next = strchr(p, ':')) != NULL)
-			*next++ = '\0';
-		if (*p != '\0' && access(p, F_OK) == 0) {
-			rv = kubeconfig_load_file(p, cfg, err, errlen) == 0 ? 1 : -1;
-			if (rv == -1 && strchr(env, ':') != NULL)
-				kc_note_first_only(err, errlen);
-			break;
-		}
-	}
-	if (p == NULL)
-		snprintf(err, errlen, "KUBECONFIG=%s: no such file", env);
-	free(list);
-	return rv;
-}
-
-int kubeconfig_load(const char *path, struct kube_config *cfg, char *err, size_t errlen)
-{
-	const char *home = getenv("HOME");
+	const char *home = getenv("HOME"), *env = getenv("KUBECONFIG");
 	char *file;
 	int rv;
 
+	*none = 0;
 	if (path != NULL && *path != '\0')
 		return kubeconfig_load_file(path, cfg, err, errlen);
-	if ((rv = kc_from_env(cfg, err, errlen)) != 0)
-		return rv == 1 ? 0 : -1;
+	if (env != NULL && *env != '\0') {
+		if ((rv = kubeconfig_load_list(env, cfg, err, errlen)) != 0)
+			return rv == 1 ? 0 : -1;
+		snprintf(err, errlen, "KUBECONFIG=%s: no such file", env);
+		return -1;
+	}
 	if ((rv = kc_incluster(cfg, err, errlen)) != 0)
 		return rv == 1 ? 0 : -1;
 	if (home == NULL || *home == '\0') {
+		*none = 1;
 		snprintf(err, errlen,
 		    "no kubeconfig: no --kubeconfig, KUBECONFIG, in-cluster "
 		    "service account or HOME");
 		return -1;
 	}
 	xasprintf(&file, "%s/.kube/config", home);
+	*none = access(file, F_OK) == -1 && errno == ENOENT;
 	rv = kubeconfig_load_file(file, cfg, err, errlen);
 	free(file);
 	return rv;
+}
+
+int kubeconfig_load(const char *path, struct kube_config *cfg, char *err, size_t errlen)
+{
+	int none, rv = kc_load_default(path, cfg, err, errlen, &none);
+
+	if (kc_override == NULL)
+		return rv;
+	if (rv == 0) {
+		free(cfg->server);
+		cfg->server = xstrdup(kc_override);
+		return 0;
+	}
+	if (!none)
+		return -1;
+	/* client-go's BuildConfigFromFlags: the master alone, without credentials */
+	memset(cfg, 0, sizeof *cfg);
+	cfg->server = xstrdup(kc_override);
+	cfg->namespace = xstrdup("default");
+	cfg->source = xstrdup("--master");
+	return 0;
 }
 
 void kubeconfig_clear(struct kube_config *cfg)
@@ -533,5 +817,55 @@ void kubeconfig_clear(struct kube_config *cfg)
 	if (cfg->key_data != NULL)
 		explicit_bzero(cfg->key_data, cfg->key_len);
 	free(cfg->key_data);
+	free(cfg->tls_server_name);
+	free(cfg->proxy_url);
+	kc_exec_free(cfg->exec);
 	memset(cfg, 0, sizeof *cfg);
+}
+
+static char *kc_strdup(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+static unsigned char *kc_memdup(const unsigned char *p, size_t len)
+{
+	unsigned char *d;
+
+	if (p == NULL)
+		return NULL;
+	d = xmalloc(len > 0 ? len : 1);
+	memcpy(d, p, len);
+	return d;
+}
+
+void kubeconfig_copy(struct kube_config *d, const struct kube_config *s)
+{
+	memset(d, 0, sizeof *d);
+	d->source = kc_strdup(s->source);
+	d->server = kc_strdup(s->server);
+	d->namespace = kc_strdup(s->namespace);
+	d->token = kc_strdup(s->token);
+	d->token_file = kc_strdup(s->token_file);
+	d->ca_file = kc_strdup(s->ca_file);
+	d->cert_file = kc_strdup(s->cert_file);
+	d->key_file = kc_strdup(s->key_file);
+	d->ca_data = kc_memdup(s->ca_data, s->ca_len);
+	d->ca_len = s->ca_len;
+	d->cert_data = kc_memdup(s->cert_data, s->cert_len);
+	d->cert_len = s->cert_len;
+	d->key_data = kc_memdup(s->key_data, s->key_len);
+	d->key_len = s->key_len;
+	d->insecure = s->insecure;
+	d->tls_server_name = kc_strdup(s->tls_server_name);
+	d->proxy_url = kc_strdup(s->proxy_url);
+	if (s->exec != NULL) {
+		d->exec = xcalloc(1, sizeof *d->exec);
+		d->exec->api_version = kc_strdup(s->exec->api_version);
+		d->exec->command = kc_strdup(s->exec->command);
+		d->exec->args = kc_strv_dup(s->exec->args);
+		d->exec->env = kc_strv_dup(s->exec->env);
+		d->exec->install_hint = kc_strdup(s->exec->install_hint);
+		d->exec->provide_cluster_info = s->exec->provide_cluster_info;
+	}
 }

@@ -54,6 +54,8 @@ void kreq_park(struct kreq *r, int head)
  * becomes the probe */
 int kube_gate_closed(struct kube *k, struct kreq *r)
 {
+	if (kube_cred_wait(k))
+		return 1; /* the exec plugin runs; kube_gate_kick() when it is done */
 	if (r == k->probe)
 		return 0;
 	if (k->down) {
@@ -151,7 +153,12 @@ static void kube_gate_expire(struct kube *k)
 			continue;
 		TAILQ_REMOVE(&k->parked, r, wentry); /* kreq_respond() unlinks by state: DONE */
 		kreq_set_state(r, KR_NEW);
-		snprintf(r->fail, sizeof r->fail, "API server unreachable for %.0fs", now - r->t0);
+		if (k->cfg.exec != NULL && !k->cred_valid)
+			snprintf(r->fail, sizeof r->fail,
+			    "no credential from the exec plugin for %.0fs", now - r->t0);
+		else
+			snprintf(r->fail, sizeof r->fail, "API server unreachable for %.0fs",
+			    now - r->t0);
 		kreq_respond(r, CURLE_COULDNT_CONNECT, 0);
 	}
 }
@@ -172,6 +179,16 @@ void kube_gate_event(evutil_socket_t fd, short kind, void *arg)
 	} else if (k->probe == NULL)
 		kube_wq_pump(k); /* the first write waiting for a token becomes the probe */
 	kube_leave(k);
+}
+
+void kube_gate_kick(struct kube *k)
+{
+	struct timeval zero = {0, 0};
+
+	if (!k->down)
+		evtimer_add(&k->gate_timer, &zero);
+	else if (k->probe == NULL && !evtimer_pending(&k->gate_timer, NULL))
+		evtimer_add(&k->gate_timer, &zero);
 }
 
 /* ---- the writer's token bucket: a FIFO, never blocking ---- */

@@ -25,13 +25,18 @@
 
 struct metrics_sample {
 	char *labels; /* "" for none */
-	double v;
+	double v;     /* a histogram's sum */
+	/* a histogram's observations per bucket (not cumulative), the last one above every
+	 * bound (+Inf); NULL for other types */
+	unsigned long long *counts;
 };
 
 struct metrics_family {
 	char *name;
-	char *type; /* "counter", "gauge"; NULL until declared (rendered as untyped) */
+	char *type; /* "counter", "gauge", "histogram"; NULL until declared (untyped) */
 	char *help;
+	double *bounds; /* a histogram's bucket upper bounds, ascending; fixed when declared */
+	size_t nbounds;
 	struct metrics_sample *samples; /* sorted by labels */
 	size_t n;
 };
@@ -51,6 +56,7 @@ static struct {
 	struct metrics_family *fams; /* sorted by name */
 	size_t n;
 	struct evhttp *http;
+	struct evhttp *probes; /* --health-probe-bind-address: /healthz and /readyz only */
 	int ready;
 	struct event *admit;        /* runs metrics_admit_cb() right after an accept */
 	struct bufferevent **fresh; /* accepted, not yet admitted or refused */
@@ -138,7 +144,27 @@ static struct metrics_sample *metrics_sample(struct metrics_family *f, const cha
 	s = &f->samples[i];
 	s->labels = xstrdup(labels);
 	s->v = 0;
+	s->counts = f->bounds != NULL ? xcalloc(f->nbounds + 1, sizeof *s->counts) : NULL;
 	return s;
+}
+
+static void metrics_sample_free(struct metrics_sample *s)
+{
+	free(s->labels);
+	free(s->counts);
+}
+
+static void metrics_family_clear(struct metrics_family *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		metrics_sample_free(&f->samples[i]);
+	free(f->samples);
+	free(f->bounds);
+	f->samples = NULL;
+	f->bounds = NULL;
+	f->n = f->nbounds = 0;
 }
 
 void metrics_declare(const char *family, const char *type, const char *help)
@@ -147,26 +173,91 @@ void metrics_declare(const char *family, const char *type, const char *help)
 
 	if ((f = metrics_family(family, 1)) == NULL)
 		return;
+	if (f->bounds != NULL)
+		metrics_family_clear(f); /* was a histogram: its samples cannot be kept */
 	free(f->type);
 	free(f->help);
 	f->type = type != NULL ? xstrdup(type) : NULL;
 	f->help = help != NULL ? xstrdup(help) : NULL;
 }
 
-void metrics_set(const char *family, const char *labels, double v)
+/* bounds must ascend and be finite (+Inf is implied); 1 if they do */
+static int metrics_valid_bounds(const double *bounds, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!isfinite(bounds[i]) || (i > 0 && bounds[i] <= bounds[i - 1]))
+			return 0;
+	}
+	return 1;
+}
+
+void metrics_declare_histogram(
+    const char *family, const char *help, const double *bounds, size_t nbounds)
 {
 	struct metrics_family *f;
 
-	if ((f = metrics_family(family, 1)) != NULL)
-		metrics_sample(f, labels != NULL ? labels : "")->v = v;
+	if (nbounds == 0 || !metrics_valid_bounds(bounds, nbounds)) {
+		log_warnx(NULL, "metrics: histogram \"%s\" needs ascending finite bounds: ignored",
+		    log_escape(family));
+		return;
+	}
+	if ((f = metrics_family(family, 1)) == NULL)
+		return;
+	if (f->bounds == NULL || f->nbounds != nbounds ||
+	    memcmp(f->bounds, bounds, nbounds * sizeof *bounds) != 0) {
+		/* new, or other buckets: the samples so far cannot be kept */
+		metrics_family_clear(f);
+		f->bounds = xreallocarray(NULL, nbounds, sizeof *f->bounds);
+		memcpy(f->bounds, bounds, nbounds * sizeof *bounds);
+		f->nbounds = nbounds;
+	}
+	free(f->type);
+	free(f->help);
+	f->type = xstrdup("histogram");
+	f->help = help != NULL ? xstrdup(help) : NULL;
+}
+
+void metrics_observe(const char *family, const char *labels, double v)
+{
+	struct metrics_family *f;
+	struct metrics_sample *s;
+	size_t i;
+
+	if ((f = metrics_family(family, 0)) == NULL || f->bounds == NULL || isnan(v))
+		return; /* not a declared histogram */
+	s = metrics_sample(f, labels != NULL ? labels : "");
+	for (i = 0; i < f->nbounds && v > f->bounds[i]; i++)
+		;
+	s->counts[i]++;
+	s->v += v;
+}
+
+/* a plain sample: never one of a histogram's */
+static struct metrics_sample *metrics_plain(const char *family, const char *labels)
+{
+	struct metrics_family *f;
+
+	if ((f = metrics_family(family, 1)) == NULL || f->bounds != NULL)
+		return NULL;
+	return metrics_sample(f, labels != NULL ? labels : "");
+}
+
+void metrics_set(const char *family, const char *labels, double v)
+{
+	struct metrics_sample *s;
+
+	if ((s = metrics_plain(family, labels)) != NULL)
+		s->v = v;
 }
 
 void metrics_add(const char *family, const char *labels, double delta)
 {
-	struct metrics_family *f;
+	struct metrics_sample *s;
 
-	if ((f = metrics_family(family, 1)) != NULL)
-		metrics_sample(f, labels != NULL ? labels : "")->v += delta;
+	if ((s = metrics_plain(family, labels)) != NULL)
+		s->v += delta;
 }
 
 void metrics_remove(const char *family, const char *labels)
@@ -181,7 +272,7 @@ void metrics_remove(const char *family, const char *labels)
 	    offsetof(struct metrics_sample, labels), labels != NULL ? labels : "", &found);
 	if (!found)
 		return;
-	free(f->samples[i].labels);
+	metrics_sample_free(&f->samples[i]);
 	memmove(&f->samples[i], &f->samples[i + 1], (f->n - i - 1) * sizeof *f->samples);
 	f->n--;
 }
@@ -226,6 +317,50 @@ static void metrics_value(struct buf *out, double v)
 	metrics_str(out, tmp);
 }
 
+/* one line: NAME[SUFFIX]{LABELS[,le="BOUND"]} VALUE */
+static void metrics_line(struct buf *out, const char *name, const char *suffix, const char *labels,
+    const char *le, double v)
+{
+	metrics_str(out, name);
+	metrics_str(out, suffix);
+	if (*labels != '\0' || le != NULL) {
+		metrics_str(out, "{");
+		metrics_str(out, labels);
+		if (le != NULL) {
+			metrics_str(out, *labels != '\0' ? ",le=\"" : "le=\"");
+			metrics_str(out, le);
+			metrics_str(out, "\"");
+		}
+		metrics_str(out, "}");
+	}
+	metrics_str(out, " ");
+	metrics_value(out, v);
+	metrics_str(out, "\n");
+}
+
+/* NAME_bucket (cumulative, le="+Inf" last), NAME_sum and NAME_count of one sample */
+static void metrics_render_histogram(
+    struct buf *out, const struct metrics_family *f, const struct metrics_sample *s)
+{
+	struct buf le = {0};
+	unsigned long long cum = 0;
+	size_t i;
+
+	for (i = 0; i <= f->nbounds; i++) {
+		cum += s->counts[i];
+		le.len = 0;
+		if (i < f->nbounds)
+			metrics_value(&le, f->bounds[i]);
+		else
+			metrics_str(&le, "+Inf");
+		buf_add(&le, "", 1);
+		metrics_line(out, f->name, "_bucket", s->labels, (char *)le.data, (double)cum);
+	}
+	metrics_line(out, f->name, "_sum", s->labels, NULL, s->v);
+	metrics_line(out, f->name, "_count", s->labels, NULL, (double)cum);
+	buf_clear(&le);
+}
+
 static void metrics_render_family(struct buf *out, const struct metrics_family *f)
 {
 	size_t i;
@@ -243,15 +378,10 @@ static void metrics_render_family(struct buf *out, const struct metrics_family *
 	metrics_str(out, f->type != NULL ? f->type : "untyped");
 	metrics_str(out, "\n");
 	for (i = 0; i < f->n; i++) {
-		metrics_str(out, f->name);
-		if (*f->samples[i].labels != '\0') {
-			metrics_str(out, "{");
-			metrics_str(out, f->samples[i].labels);
-			metrics_str(out, "}");
-		}
-		metrics_str(out, " ");
-		metrics_value(out, f->samples[i].v);
-		metrics_str(out, "\n");
+		if (f->bounds != NULL)
+			metrics_render_histogram(out, f, &f->samples[i]);
+		else
+			metrics_line(out, f->name, "", f->samples[i].labels, NULL, f->samples[i].v);
 	}
 }
 
@@ -261,6 +391,12 @@ void metrics_render(struct buf *out)
 
 	for (i = 0; i < metrics.n; i++)
 		metrics_render_family(out, &metrics.fams[i]);
+}
+
+void metrics_scrape(struct buf *out)
+{
+	metrics_std_collect();
+	metrics_render(out);
 }
 
 static void metrics_label_value(struct buf *out, const char *s)
@@ -318,7 +454,7 @@ static void metrics_http_metrics(struct evhttp_request *req, void *arg)
 {
 	struct buf b = {0};
 
-	metrics_render(&b);
+	metrics_scrape(&b);
 	metrics_reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4; charset=utf-8",
 	    b.data != NULL ? (void *)b.data : "", b.len);
 	buf_clear(&b);
@@ -342,6 +478,7 @@ static void metrics_http_other(struct evhttp_request *req, void *arg)
 	metrics_reply(req, HTTP_NOTFOUND, "Not Found", "text/plain", "not found", 9);
 }
 
+/* /metrics first: the probe listener serves the rest (metrics_evhttp()) */
 static const struct {
 	const char *path;
 	void (*fn)(struct evhttp_request *, void *);
@@ -351,7 +488,7 @@ static const struct {
     {"/readyz", metrics_http_readyz},
 };
 
-/* "host:port", "[v6]:port" or ":port" (127.0.0.1) into host and port */
+/* "host:port", "[v6]:port" or ":port" (host "": every interface, as Go's net.Listen) */
 static int metrics_parse_addr(const char *addr, char *host, size_t hostlen, unsigned short *port)
 {
 	const char *colon = strrchr(addr, ':');
@@ -366,7 +503,7 @@ static int metrics_parse_addr(const char *addr, char *host, size_t hostlen, unsi
 		hl -= 2;
 	}
 	if (hl == 0)
-		snprintf(host, hostlen, "127.0.0.1");
+		snprintf(host, hostlen, "%s", "");
 	else if (hl >= hostlen)
 		return -1;
 	else
@@ -426,23 +563,34 @@ static struct bufferevent *metrics_bevcb(struct event_base *base, void *arg)
 	return bev;
 }
 
-static int metrics_http_new(struct event_base *base, char *err, size_t errlen)
+/* an evhttp with the endpoint limits, serving metrics_routes from index first on (0: all;
+ * 1: the probes only, for --health-probe-bind-address) */
+static struct evhttp *metrics_evhttp(struct event_base *base, size_t first)
 {
+	struct evhttp *http;
 	size_t i;
 
-	if ((metrics.http = evhttp_new(base)) == NULL ||
-	    (metrics.admit = event_new(base, -1, 0, metrics_admit_cb, NULL)) == NULL) {
+	if ((http = evhttp_new(base)) == NULL)
+		return NULL;
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_max_headers_size(http, METRICS_MAX_HEADERS);
+	evhttp_set_max_body_size(http, METRICS_MAX_BODY);
+	evhttp_set_timeout(http, METRICS_TIMEOUT);
+	evhttp_set_bevcb(http, metrics_bevcb, NULL);
+	for (i = first; i < sizeof metrics_routes / sizeof metrics_routes[0]; i++)
+		evhttp_set_cb(http, metrics_routes[i].path, metrics_routes[i].fn, NULL);
+	evhttp_set_gencb(http, metrics_http_other, NULL);
+	return http;
+}
+
+static int metrics_http_new(struct event_base *base, char *err, size_t errlen)
+{
+	if ((metrics.http = metrics_evhttp(base, 0)) == NULL ||
+	    (metrics.admit == NULL &&
+	        (metrics.admit = event_new(base, -1, 0, metrics_admit_cb, NULL)) == NULL)) {
 		snprintf(err, errlen, "evhttp_new failed");
 		return -1;
 	}
-	evhttp_set_allowed_methods(metrics.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	evhttp_set_max_headers_size(metrics.http, METRICS_MAX_HEADERS);
-	evhttp_set_max_body_size(metrics.http, METRICS_MAX_BODY);
-	evhttp_set_timeout(metrics.http, METRICS_TIMEOUT);
-	evhttp_set_bevcb(metrics.http, metrics_bevcb, NULL);
-	for (i = 0; i < sizeof metrics_routes / sizeof metrics_routes[0]; i++)
-		evhttp_set_cb(metrics.http, metrics_routes[i].path, metrics_routes[i].fn, NULL);
-	evhttp_set_gencb(metrics.http, metrics_http_other, NULL);
 	return 0;
 }
 
@@ -452,6 +600,9 @@ static void metrics_http_free(void)
 		metrics_admit_cb(-1, 0, NULL); /* drops our references */
 	if (metrics.http != NULL)
 		evhttp_free(metrics.http);
+	if (metrics.probes != NULL)
+		evhttp_free(metrics.probes);
+	metrics.probes = NULL;
 	if (metrics.admit != NULL)
 		event_free(metrics.admit);
 	free(metrics.fresh);
@@ -459,6 +610,19 @@ static void metrics_http_free(void)
 	metrics.admit = NULL;
 	metrics.fresh = NULL;
 	metrics.conns = 0;
+}
+
+/* host "" is every interface: IPv6 and IPv4 on "::", or IPv4 alone where IPv6 is off */
+static int metrics_bind(
+    struct evhttp *http, const char *host, unsigned short port, char *err, size_t errlen)
+{
+	if (*host == '\0' && evhttp_bind_socket_with_handle(http, "::", port) != NULL)
+		return 0;
+	if (evhttp_bind_socket_with_handle(http, *host != '\0' ? host : "0.0.0.0", port) != NULL)
+		return 0;
+	snprintf(err, errlen, "cannot listen on %s port %u: %s",
+	    *host != '\0' ? host : "every interface", port, strerror(errno));
+	return -1;
 }
 
 int metrics_start(struct event_base *base, const char *addr, char *err, size_t errlen)
@@ -478,27 +642,23 @@ int metrics_start(struct event_base *base, const char *addr, char *err, size_t e
 		metrics_http_free();
 		return -1;
 	}
-	if (evhttp_bind_socket_with_handle(metrics.http, host, port) == NULL) {
-		snprintf(
-		    err, errlen, "cannot listen on %s port %u: %s", host, port, strerror(errno));
+	if (metrics_bind(metrics.http, host, port, err, errlen) == -1) {
 		metrics_http_free();
 		return -1;
 	}
-	log_info(NULL, "metrics: listening on %s port %u (at most %d connections)", host, port,
-	    METRICS_MAX_CONNS);
+	log_info(NULL, "metrics: listening on %s port %u (at most %d connections)",
+	    *host != '\0' ? host : "every interface", port, METRICS_MAX_CONNS);
 	return 0;
 }
 
 /* closes the server and forgets the whole registry (shutdown, tests) */
 void metrics_stop(void)
 {
-	size_t i, j;
+	size_t i;
 
 	metrics_http_free();
 	for (i = 0; i < metrics.n; i++) {
-		for (j = 0; j < metrics.fams[i].n; j++)
-			free(metrics.fams[i].samples[j].labels);
-		free(metrics.fams[i].samples);
+		metrics_family_clear(&metrics.fams[i]);
 		free(metrics.fams[i].name);
 		free(metrics.fams[i].type);
 		free(metrics.fams[i].help);
@@ -510,4 +670,42 @@ void metrics_stop(void)
 void metrics_set_ready(int ready)
 {
 	metrics.ready = ready;
+}
+
+/*
+ * The health probe listener (--health-probe-bind-address, as controller-runtime's): a second
+ * evhttp with /healthz and /readyz only and the endpoint limits of the metrics one (the
+ * connection bound is shared). The metrics listener keeps answering probes too, so a
+ * Deployment probing the metrics port keeps working.
+ */
+int metrics_start_probes(struct event_base *base, const char *addr, char *err, size_t errlen)
+{
+	char host[256];
+	unsigned short port;
+
+	if (metrics.probes != NULL) {
+		snprintf(err, errlen, "health probe server already running");
+		return -1;
+	}
+	if (metrics_parse_addr(addr, host, sizeof host, &port) != 0) {
+		snprintf(err, errlen, "bad address \"%s\" (want host:port or :port)", addr);
+		return -1;
+	}
+	if (metrics.admit == NULL &&
+	    (metrics.admit = event_new(base, -1, 0, metrics_admit_cb, NULL)) == NULL) {
+		snprintf(err, errlen, "event_new failed");
+		return -1;
+	}
+	if ((metrics.probes = metrics_evhttp(base, 1)) == NULL) {
+		snprintf(err, errlen, "evhttp_new failed");
+		return -1;
+	}
+	if (metrics_bind(metrics.probes, host, port, err, errlen) == -1) {
+		evhttp_free(metrics.probes);
+		metrics.probes = NULL;
+		return -1;
+	}
+	log_info(NULL, "health probes: listening on %s port %u",
+	    *host != '\0' ? host : "every interface", port);
+	return 0;
 }

@@ -297,3 +297,23 @@ json_object *obj_owner_refs(const char *api_version, const char *kind, json_obje
 	json_object_array_add(refs, ref);
 	return refs;
 }
+
+int obj_pool_api_valid(const char *s)
+{
+	static const char group[] = "pool.kubevirt.io/";
+	size_t n;
+
+	if (s == NULL || strncmp(s, group, sizeof group - 1) != 0)
+		return 0;
+	s += sizeof group - 1;
+	n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789");
+	return n > 0 && n < 32 && s[n] == '\0';
+}
+
+/* the version the watcher discovered travels with the objects it lists */
+const char *obj_pool_api_version(json_object *pool)
+{
+	const char *v = obj_str(pool, "apiVersion");
+
+	return obj_pool_api_valid(v) ? v : OBJ_POOL_API_DEFAULT;
+}

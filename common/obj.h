@@ -37,6 +37,12 @@ const char *obj_json(json_object *o);
 json_object *obj_ensure(json_object *parent, const char *field);
 /* [one controller owner reference to owner] with blockOwnerDeletion, as controllers write it */
 json_object *obj_owner_refs(const char *api_version, const char *kind, json_object *owner);
+/* a pool's "pool.kubevirt.io/<version>" as the watcher read it (the version the server
+ * serves), or OBJ_POOL_API_DEFAULT when it has none that looks like one */
+#define OBJ_POOL_API_DEFAULT "pool.kubevirt.io/v1beta1"
+const char *obj_pool_api_version(json_object *pool);
+/* 1 if s is "pool.kubevirt.io/<lowercase letters and digits>" */
+int obj_pool_api_valid(const char *s);
 /* deep copy */
 json_object *obj_copy(json_object *);
 /* semantic equality of two JSON values (map order ignored) */

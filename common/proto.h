@@ -57,6 +57,8 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
  *   body      map    ACT_CREATE_VM / ACT_CREATE_REV: the object to POST;
  *                    ACT_UPDATE_VM: the whole VirtualMachine to PUT (with resourceVersion)
  *   patch     array  ACT_PATCH_*: an RFC 6902 JSON patch
+ *   api_version string optional, ACT_PATCH_POOL: the pool's apiVersion as listed
+ *                    ("pool.kubevirt.io/v1beta1" or ".../v1alpha1"; absent: v1beta1)
  *   propagation string optional, deletes: "Foreground", "Background" or "Orphan"
  *                    (DeleteOptions.propagationPolicy; absent: the API's default)
  *   event     map    optional {type, reason, message}: Event to post when the action succeeds

@@ -190,7 +190,8 @@ static void planner_expired(const char *key, void *arg)
 {
 	struct planner *p = arg;
 
-	log_info(key, "expectation expired");
+	log_warns(
+	    "Expectation expired: the watcher never showed the action's effect", LOG_POOL(key));
 	queue_mark(p->q, key);
 }
 
@@ -283,7 +284,6 @@ int main(int argc, char **argv)
 	struct planner p;
 	struct planner_cfg cfg = {&p, NULL};
 	struct cli cli;
-	char err[256];
 
 	memset(&p, 0, sizeof(p));
 	memset(&cli, 0, sizeof(cli));
@@ -299,9 +299,7 @@ int main(int argc, char **argv)
 	planrun_init(&p);
 	p.q = queue_new(p.base, planrun_run, &p);
 	planrun_metrics_declare();
-	if (cli.metrics_addr != NULL &&
-	    metrics_start(p.base, cli.metrics_addr, err, sizeof(err)) == -1)
-		fatal_config("metrics: %s", err);
+	cli_start_endpoints(p.base, &cli);
 	if (cfg.events != NULL) {
 		p.mirror = mirror_new(p.base, NULL, cli.max_frame, &rcb, &p);
 		if (planner_replay(&p, cfg.events, cli.max_frame) == -1)

@@ -217,6 +217,8 @@ static void plan_pool_finalizer(struct plan_ctx *c)
 	}
 	b = plan_body(c, ACT_PATCH_POOL, c->name, c->uid);
 	json_object_object_add(b, "patch", patch);
+	json_object_object_add(
+	    b, "api_version", json_object_new_string(obj_pool_api_version(c->pool)));
 	plan_push(c, b, EXPECT_PATCH, obj_str(c->pool, "metadata.resourceVersion"), NULL, NULL);
 }
 

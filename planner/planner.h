@@ -12,11 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define POOL_FINALIZER   "pool.kubevirt.io/finalizer"
-#define POOL_KIND        "VirtualMachinePool"
-#define POOL_API_VERSION "pool.kubevirt.io/v1beta1"
-#define EXPECT_TTL       (5 * 60.0)
-#define BURST_DEFAULT    250
+#define POOL_FINALIZER "pool.kubevirt.io/finalizer"
+#define POOL_KIND      "VirtualMachinePool"
+#define EXPECT_TTL     (5 * 60.0)
+#define BURST_DEFAULT  250
 
 /* pmap.c: string keys -> pointers; values freed with the free function given */
 struct pmap;

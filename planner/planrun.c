@@ -88,6 +88,10 @@ static void planrun_outstanding_free(void *p)
 	free(o);
 }
 
+/* a pass of one pool takes about 0.1 ms to a few ms (README "Figures") */
+static const double planrun_pass_bounds[] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+
 void planrun_metrics_declare(void)
 {
 	metrics_declare("vmpool_planner_pools", "gauge", "Pools in the planner's picture");
@@ -95,14 +99,11 @@ void planrun_metrics_declare(void)
 	metrics_declare("vmpool_planner_passes_total", "counter", "Planning passes");
 	metrics_declare(
 	    "vmpool_planner_outstanding_actions", "gauge", "Actions sent and not yet answered");
-	metrics_declare(
-	    "vmpool_planner_pass_seconds_sum", "counter", "Seconds spent in planning passes");
-	metrics_declare("vmpool_planner_pass_seconds_count", "counter", "Planning passes timed");
+	metrics_declare_histogram("vmpool_planner_pass_seconds", "Seconds a planning pass took",
+	    planrun_pass_bounds, sizeof planrun_pass_bounds / sizeof planrun_pass_bounds[0]);
 	metrics_set("vmpool_planner_pools", NULL, 0);
 	metrics_set("vmpool_planner_passes_total", NULL, 0);
 	metrics_set("vmpool_planner_outstanding_actions", NULL, 0);
-	metrics_set("vmpool_planner_pass_seconds_sum", NULL, 0);
-	metrics_set("vmpool_planner_pass_seconds_count", NULL, 0);
 }
 
 void planrun_init(struct planner *p)
@@ -215,10 +216,11 @@ static void planrun_set_result(
 	ps->reason = xstrdup(reason);
 	ps->message = xstrdup(message);
 	ps->published = 1;
+	/* V(2): after a restart every pool reports once, which is no news at V(0) */
 	if (ok)
-		log_info(ps->key, "sync ok");
+		log_vs(2, "Sync ok", LOG_POOL(ps->key));
 	else
-		log_warnx(ps->key, "sync failed: %s: %s", reason, log_escape(message));
+		log_errors(message, "Sync failed", LOG_POOL(ps->key), LOG_STR("reason", reason));
 	planrun_publish(p, ps, MSG_POOL_RESULT);
 }
 
@@ -450,11 +452,12 @@ static int planrun_send(struct planner *p, struct pstate *ps, struct plan_act *a
 		printf("%s\n", obj_json(a->body));
 		fflush(stdout);
 	} else if (link_send(p->act, MSG_ACTION, a->body) == -1) {
-		log_warnx(ps->key, "cannot send %s %s", op, log_escape(obj_str(a->body, "name")));
+		log_warns("Cannot send the action: the actuator link is down", LOG_POOL(ps->key),
+		    LOG_STR("op", op), LOG_STR("name", obj_str(a->body, "name")));
 		return -1;
 	}
-	log_info(
-	    ps->key, "action %" PRIu64 ": %s %s", id, op, log_escape(obj_str(a->body, "name")));
+	log_infos("Action sent", LOG_POOL(ps->key), LOG_INT("id", id), LOG_STR("op", op),
+	    LOG_STR("name", obj_str(a->body, "name")));
 	snprintf(labels, sizeof(labels), "op=\"%s\"", op);
 	metrics_add("vmpool_planner_actions_total", labels, 1);
 	expect_add(p->exp, id, ps->key, a->kind, a->ekey, op, a->rv, now_mono());
@@ -501,7 +504,7 @@ static void planrun_forget(struct planner *p, const char *key)
 	queue_forget(p->q, key);
 	if (ps == NULL)
 		return;
-	log_info(key, "pool gone");
+	log_infos("Pool gone", LOG_POOL(key));
 	if (ps->published)
 		planrun_publish(p, ps, MSG_POOL_FORGET);
 	pmap_del(p->pools, key);
@@ -674,8 +677,7 @@ void planrun_run(const char *key, void *arg)
 	p->passes++;
 	p->pass_seconds += now_mono() - t0;
 	metrics_add("vmpool_planner_passes_total", NULL, 1);
-	metrics_set("vmpool_planner_pass_seconds_sum", NULL, p->pass_seconds);
-	metrics_set("vmpool_planner_pass_seconds_count", NULL, (double)p->passes);
+	metrics_observe("vmpool_planner_pass_seconds", NULL, now_mono() - t0);
 	metrics_set("vmpool_planner_pools", NULL, (double)store_count(st, KIND_POOL));
 	metrics_set("vmpool_planner_outstanding_actions", NULL, (double)pmap_count(p->out));
 }
@@ -760,9 +762,9 @@ void planrun_result(struct planner *p, json_object *body)
 	if (unknown) {
 		/* not a failure: the write may have happened; the watcher will tell */
 		expect_unknown(p->exp, (uint64_t)id);
-		log_warnx(o->key,
-		    "action %lld %s %s: outcome unknown (%s); waiting for the watcher", id, o->op,
-		    log_escape(o->name), log_escape(err));
+		log_warns("Action outcome unknown; waiting for the watcher", LOG_POOL(o->key),
+		    LOG_INT("id", id), LOG_STR("op", o->op), LOG_STR("name", o->name),
+		    LOG_STR("reason", err));
 		ok = 1;
 	} else
 		expect_result_rv(
@@ -772,8 +774,8 @@ void planrun_result(struct planner *p, json_object *body)
 	if ((ps = pmap_get(p->pools, o->key)) != NULL && strcmp(o->op, ACT_CREATE_VM) == 0)
 		planrun_slow_start(p, ps, o, ok, unknown);
 	if (!ok) {
-		log_warnx(o->key, "action %lld %s %s failed: %s", id, o->op, log_escape(o->name),
-		    log_escape(err));
+		log_errors(err, "Action failed", LOG_POOL(o->key), LOG_INT("id", id),
+		    LOG_STR("op", o->op), LOG_STR("name", o->name));
 		queue_retry(p->q, o->key);
 	}
 	if ((ps = pmap_get(p->pools, o->key)) != NULL)
@@ -847,8 +849,8 @@ static void planrun_resend_one(const char *key, void *val, void *arg)
 	if (!o->resend || link_send(p->act, MSG_ACTION, o->body) == -1)
 		return;
 	o->resend = 0;
-	log_info(o->key, "action %" PRIu64 ": %s %s sent again (its outcome was unknown)", o->id,
-	    o->op, log_escape(o->name));
+	log_infos("Action sent again (its outcome was unknown)", LOG_POOL(o->key),
+	    LOG_INT("id", o->id), LOG_STR("op", o->op), LOG_STR("name", o->name));
 }
 
 void planrun_resend(struct planner *p)

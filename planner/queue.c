@@ -1,24 +1,28 @@
 /*
  * queue.c: the dirty-pool queue. Marks coalesce: a pool marked many times before the next
  * loop turn is planned once. A failing pool is marked again after its own backoff
- * (1 s doubling to 5 min), reset when a pass succeeds.
+ * (1 s doubling to 5 min), reset when a pass succeeds. Measured as client-go measures its
+ * work queues (workqueue_*{name="planner"}): a batch takes every marked pool at once.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "backoff.h"
 #include "log.h"
+#include "metrics.h"
 #include "planner.h"
 #include "xmalloc.h"
 #include "timeutil.h"
 
 #define QUEUE_BACKOFF_BASE 1.0
 #define QUEUE_BACKOFF_CAP  300.0
+#define QUEUE_NAME         "planner" /* the name label of its workqueue_* series */
 
 struct qitem {
 	struct queue *q;
 	char *key;
 	int dirty;
+	double marked_at; /* now_mono() when it became dirty */
 	struct backoff bo;
 	struct event *retry;
 	struct event *later; /* queue_after() */
@@ -56,15 +60,21 @@ static void queue_batch(evutil_socket_t fd, short ev, void *arg)
 	char **keys = q->dirty;
 	size_t n = q->ndirty, i;
 	struct qitem *it;
+	double now = now_mono(), t;
 
 	q->dirty = NULL;
 	q->ndirty = q->cap = 0;
 	for (i = 0; i < n; i++) {
-		if ((it = pmap_get(q->items, keys[i])) != NULL)
+		if ((it = pmap_get(q->items, keys[i])) != NULL) {
 			it->dirty = 0;
+			metrics_wq_started(QUEUE_NAME, now - it->marked_at);
+		}
 	}
+	metrics_wq_depth(QUEUE_NAME, 0);
 	for (i = 0; i < n; i++) {
+		t = now_mono();
 		q->run(keys[i], q->arg);
+		metrics_wq_done(QUEUE_NAME, now_mono() - t);
 		free(keys[i]);
 	}
 	free(keys);
@@ -79,6 +89,7 @@ struct queue *queue_new(struct event_base *base, void (*run)(const char *, void 
 	q->arg = arg;
 	q->items = pmap_new(queue_item_free);
 	q->batch = event_new(base, -1, 0, queue_batch, q);
+	metrics_wq_declare(QUEUE_NAME);
 	return q;
 }
 
@@ -117,11 +128,13 @@ void queue_mark(struct queue *q, const char *key)
 	if (it->dirty)
 		return;
 	it->dirty = 1;
+	it->marked_at = now_mono();
 	if (q->ndirty == q->cap) {
 		q->cap = q->cap ? q->cap * 2 : 16;
 		q->dirty = xreallocarray(q->dirty, q->cap, sizeof(*q->dirty));
 	}
 	q->dirty[q->ndirty++] = xstrdup(key);
+	metrics_wq_added(QUEUE_NAME, q->ndirty);
 	if (!event_pending(q->batch, EV_TIMEOUT, NULL))
 		event_active(q->batch, EV_TIMEOUT, 0);
 }
@@ -146,6 +159,7 @@ void queue_retry(struct queue *q, const char *key)
 	d = backoff_next(&it->bo);
 	tv = secs_to_tv(d);
 	log_debug(key, "requeue in %.1fs", d);
+	metrics_wq_retry(QUEUE_NAME);
 	evtimer_add(it->retry, &tv);
 }
 
@@ -186,6 +200,7 @@ void queue_forget(struct queue *q, const char *key)
 			if (strcmp(q->dirty[i], key) == 0) {
 				free(q->dirty[i]);
 				q->dirty[i] = q->dirty[--q->ndirty];
+				metrics_wq_depth(QUEUE_NAME, q->ndirty);
 				break;
 			}
 		}

@@ -59,7 +59,7 @@ json_object *revision_build(json_object *pool)
 	json_object_object_add(meta, "name", json_object_new_string(name));
 	json_object_object_add(meta, "namespace", json_object_new_string(obj_namespace(pool)));
 	json_object_object_add(
-	    meta, "ownerReferences", obj_owner_refs(POOL_API_VERSION, POOL_KIND, pool));
+	    meta, "ownerReferences", obj_owner_refs(obj_pool_api_version(pool), POOL_KIND, pool));
 	free(name);
 
 	rev = json_object_new_object();

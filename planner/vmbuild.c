@@ -184,7 +184,7 @@ static json_object *vmbuild_meta(json_object *pool, const char *name)
 	json_object_array_add(fins, json_object_new_string(POOL_FINALIZER));
 	json_object_object_add(meta, "finalizers", fins);
 	json_object_object_add(
-	    meta, "ownerReferences", obj_owner_refs(POOL_API_VERSION, POOL_KIND, pool));
+	    meta, "ownerReferences", obj_owner_refs(obj_pool_api_version(pool), POOL_KIND, pool));
 	return meta;
 }
 

@@ -19,7 +19,7 @@ kubectl wait --for condition=established --timeout=60s crd/virtualmachinepools.p
 
 bin/vmpool-sim --kubeconfig "$KUBECONFIG" >"$logs/sim.log" 2>&1 &
 sim=$!
-bin/vmpoold --kubeconfig "$KUBECONFIG" --run-dir "$logs/run" --metrics-addr 127.0.0.1:9300 \
+bin/vmpoold --kubeconfig "$KUBECONFIG" --run-dir "$logs/run" --metrics-bind-address 127.0.0.1:9300 \
 	>"$logs/vmpoold.log" 2>&1 &
 ctl=$!
 stop() {

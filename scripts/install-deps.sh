@@ -2,6 +2,8 @@
 # Installs what vmpoold needs to build, test and run: the C libraries, the test tools and
 # the toolchain for the local control plane. clang and libclang-rt-dev (on bookworm it brings
 # libclang-rt-14-dev, whose libclang_rt.fuzzer is libFuzzer's runtime) build the fuzz targets.
+# groff-base and man-db check the man pages (tests/packaging; systemd-analyze is used if there).
+# prometheus brings promtool, which the e2e case metrics_scrape checks the /metrics pages with.
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
@@ -10,10 +12,12 @@ pkgs=(
   libevent-dev libssl-dev libmsgpack-dev libcurl4-openssl-dev libjson-c-dev libcmocka-dev libyaml-dev
   clang-format
   clang libclang-rt-dev
-  curl openssl ca-certificates procps jq yq
+  curl openssl ca-certificates procps jq yq python3
   etcd-server golang-go golang-github-modern-go-reflect2-dev
   dpkg-dev rsync
+  groff-base man-db
   umoci skopeo buildah
+  prometheus
 )
 # kubectl: whatever the machine has, else Debian's (same 1.20 line as the test cluster)
 command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)

@@ -120,6 +120,10 @@ rules:
 POLICY
   head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >token
   printf '%s,%s,%s,"system:masters"\n' "$(cat token)" "$token_user" "$token_user" >tokens.csv
+  # a second identity, for tests of credential rotation (an exec plugin moving from one
+  # token to the other); the kubeconfig uses the first
+  head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >token2
+  printf '%s,%s2,%s2,"system:masters"\n' "$(cat token2)" "$token_user" "$token_user" >>tokens.csv
 }
 
 kubeconfig() {

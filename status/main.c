@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 	struct stopsig *stop;
 	struct kube *kube;
 	struct k8sev_recorder *rec;
-	char *wpath, *ppath, err[256];
+	char *wpath, *ppath;
 
 	memset(&st, 0, sizeof st);
 	cli_parse(&cli, "vmpool-status", argc, argv, NULL, NULL, NULL, NULL);
@@ -231,9 +231,7 @@ int main(int argc, char **argv)
 	kube = kube_open(base, cli.kubeconfig, cli.qps, cli.burst, "vmpool-status");
 	rec = k8sev_recorder_new(kube);
 	stw_metrics_declare();
-	if (cli.metrics_addr != NULL &&
-	    metrics_start(base, cli.metrics_addr, err, sizeof err) == -1)
-		fatal_config("metrics: %s", err);
+	cli_start_endpoints(base, &cli);
 	wpath = link_sock_path(cli.run_dir, LINK_WATCHER);
 	ppath = link_sock_path(cli.run_dir, LINK_PLANNER);
 	st.results = store_new();

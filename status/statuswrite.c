@@ -10,7 +10,9 @@
  * backoff retry (404 too: a restarted API server answers it for custom resources until it
  * has loaded their CRDs; a pool that is really gone is forgotten when the watcher says so).
  * ReplicaPaused transitions post SuccessfulPaused / SuccessfulResume; a newly added
- * ReplicaFailure posts a Warning with its reason and message.
+ * ReplicaFailure posts a Warning with its reason and message. The dirty set is measured as
+ * a client-go work queue (workqueue_*{name="status"}); each pool's computed status is
+ * exported as KubeVirt's proposed kubevirt_vmpool_* series.
  * While a pool is scaling, writes are coalesced: at most one per STW_LINGER (the intermediate
  * counts are not worth a write each); a status whose replicas or readyReplicas reaches
  * spec.replicas goes at once.
@@ -53,6 +55,7 @@ struct stw_pool {
 	struct event *retry;
 	double last_write;    /* monotonic time of the last write sent */
 	struct event *linger; /* the next write while scaling */
+	char *info_labels;    /* of its kubevirt_vmpool_info series (the uid may change) */
 };
 
 struct stw {
@@ -63,7 +66,7 @@ struct stw {
 	int (*ready)(void *);
 	void *ready_arg;
 	struct lh_table *pools; /* key -> struct stw_pool */
-	json_object *dirty;     /* key -> null */
+	json_object *dirty;     /* key -> now_mono() when it became dirty */
 	struct event *kick;
 	unsigned long writes;
 };
@@ -74,10 +77,22 @@ static void stw_recompute(struct stw *, const char *ns, const char *name);
 void stw_metrics_declare(void)
 {
 	metrics_declare(STW_M_WRITES, "counter", "Pool status writes by result.");
-	metrics_declare(STW_M_REPLICAS, "gauge", "VMs owned by the pool (status.replicas).");
-	metrics_declare(STW_M_READY, "gauge", "Ready VMs owned by the pool.");
-	metrics_declare(STW_M_DESIRED, "gauge", "spec.replicas of the pool (nil = 1).");
+	metrics_declare(STW_M_INFO, "gauge", "Information about VirtualMachinePools.");
+	metrics_declare(STW_M_DESIRED, "gauge",
+	    "Desired number of VirtualMachine replicas in a VirtualMachinePool (spec.replicas, "
+	    "default 1).");
+	metrics_declare(STW_M_REPLICAS, "gauge",
+	    "Current number of VirtualMachine replicas in a VirtualMachinePool (status.replicas).");
+	metrics_declare(STW_M_READY, "gauge",
+	    "Number of ready VirtualMachine replicas in a VirtualMachinePool "
+	    "(status.readyReplicas).");
+	metrics_declare(STW_M_PAUSED, "gauge",
+	    "Whether a VirtualMachinePool is paused (spec.paused). 1 if paused, 0 otherwise.");
+	metrics_declare(STW_M_FAILURE, "gauge",
+	    "Whether a VirtualMachinePool has a ReplicaFailure condition set to True. 1 if "
+	    "failing, 0 otherwise.");
 	metrics_add(STW_M_WRITES, "result=\"ok\"", 0);
+	metrics_wq_declare(STW_QUEUE);
 }
 
 static void stw_pool_clear_written(struct stw_pool *sp)
@@ -103,6 +118,7 @@ static void stw_pool_free(struct stw_pool *sp)
 	free(sp->key);
 	free(sp->ns);
 	free(sp->name);
+	free(sp->info_labels);
 	free(sp);
 }
 
@@ -152,19 +168,47 @@ static struct stw_pool *stw_pool_get(
 	return sp;
 }
 
-static void stw_labels(char *out, size_t len, const char *ns, const char *name)
+static const char *const stw_pool_series[] = {
+    STW_M_DESIRED, STW_M_REPLICAS, STW_M_READY, STW_M_PAUSED, STW_M_FAILURE};
+
+/* the pool's series: computed status st over pool; the info series follows its uid */
+static void stw_gauges(struct stw_pool *sp, json_object *pool, json_object *st)
 {
-	snprintf(out, len, "namespace=\"%s\",pool=\"%s\"", ns, name);
+	char *labels = metrics_labels("namespace", sp->ns, "name", sp->name, NULL);
+	char *info =
+	    metrics_labels("namespace", sp->ns, "name", sp->name, "uid", obj_uid(pool) ?: "", NULL);
+	json_object *failure = obj_find_condition(obj_path(st, "conditions"), SC_COND_FAILURE);
+	const char *fs = obj_str(failure, "status");
+	long long n;
+
+	if (sp->info_labels != NULL && strcmp(sp->info_labels, info) != 0)
+		metrics_remove(STW_M_INFO, sp->info_labels);
+	free(sp->info_labels);
+	sp->info_labels = info;
+	metrics_set(STW_M_INFO, info, 1);
+	metrics_set(STW_M_DESIRED, labels, (double)statuscalc_desired(pool));
+	metrics_set(STW_M_REPLICAS, labels, obj_int(st, "replicas", &n) == 0 ? (double)n : 0);
+	metrics_set(STW_M_READY, labels, obj_int(st, "readyReplicas", &n) == 0 ? (double)n : 0);
+	metrics_set(STW_M_PAUSED, labels, obj_bool(pool, "spec.paused"));
+	metrics_set(STW_M_FAILURE, labels, fs != NULL && strcmp(fs, "True") == 0);
+	free(labels);
 }
 
 static void stw_pool_drop(struct stw *w, const char *ns, const char *name, const char *key)
 {
-	char labels[600];
+	char *labels = metrics_labels("namespace", ns, "name", name, NULL);
+	struct stw_pool *sp;
+	void *v;
+	size_t i;
 
-	stw_labels(labels, sizeof labels, ns, name);
-	metrics_remove(STW_M_REPLICAS, labels);
-	metrics_remove(STW_M_READY, labels);
-	metrics_remove(STW_M_DESIRED, labels);
+	for (i = 0; i < sizeof stw_pool_series / sizeof stw_pool_series[0]; i++)
+		metrics_remove(stw_pool_series[i], labels);
+	free(labels);
+	if (lh_table_lookup_ex(w->pools, key, &v)) {
+		sp = v;
+		if (sp->info_labels != NULL)
+			metrics_remove(STW_M_INFO, sp->info_labels);
+	}
 	if (lh_table_delete(w->pools, key) == 0)
 		log_debug(key, "pool gone: status state dropped");
 }
@@ -224,7 +268,10 @@ void stw_dirty(struct stw *w, const char *ns, const char *name)
 	if (ns == NULL || name == NULL)
 		return;
 	xasprintf(&key, "%s/%s", ns, name);
-	json_object_object_add(w->dirty, key, NULL);
+	if (!json_object_object_get_ex(w->dirty, key, NULL)) {
+		json_object_object_add(w->dirty, key, json_object_new_double(now_mono()));
+		metrics_wq_added(STW_QUEUE, (size_t)json_object_object_length(w->dirty));
+	}
 	free(key);
 	event_active(w->kick, EV_TIMEOUT, 0);
 }
@@ -278,18 +325,22 @@ static void stw_run(evutil_socket_t fd, short what, void *arg)
 	struct stw *w = arg;
 	json_object *dirty;
 	char *slash;
+	double now = now_mono(), t;
 
 	if (w->ready != NULL && !w->ready(w->ready_arg))
 		return; /* kept dirty; the caller marks everything again once synced */
 	dirty = w->dirty;
 	w->dirty = json_object_new_object();
+	metrics_wq_depth(STW_QUEUE, 0);
 	json_object_object_foreach(dirty, key, val)
 	{
-		(void)val;
+		metrics_wq_started(STW_QUEUE, now - json_object_get_double(val));
 		if ((slash = strchr(key, '/')) == NULL)
 			continue;
 		*slash = '\0';
+		t = now_mono();
 		stw_recompute(w, key, slash + 1);
+		metrics_wq_done(STW_QUEUE, now_mono() - t);
 		*slash = '/';
 	}
 	json_object_put(dirty);
@@ -330,17 +381,6 @@ static int stw_result(struct stw *w, json_object *pool, struct statuscalc_result
 	r->message = obj_str(res, "message");
 	r->progress = obj_str(res, "progress");
 	return 1;
-}
-
-static void stw_gauges(json_object *pool, json_object *st)
-{
-	char labels[600];
-	long long n;
-
-	stw_labels(labels, sizeof labels, obj_namespace(pool), obj_name(pool));
-	metrics_set(STW_M_REPLICAS, labels, obj_int(st, "replicas", &n) == 0 ? (double)n : 0);
-	metrics_set(STW_M_READY, labels, obj_int(st, "readyReplicas", &n) == 0 ? (double)n : 0);
-	metrics_set(STW_M_DESIRED, labels, (double)statuscalc_desired(pool));
 }
 
 static json_object *stw_compute(struct stw *w, json_object *pool)
@@ -434,8 +474,8 @@ static void stw_recompute(struct stw *w, const char *ns, const char *name)
 		return;
 	}
 	st = stw_compute(w, pool);
-	stw_gauges(pool, st);
 	sp = stw_pool_get(w, ns, name, key);
+	stw_gauges(sp, pool, st);
 	if (!statuscalc_differs(pool, st)) {
 		if (!sp->inflight)
 			stw_pool_clear_written(sp);
@@ -503,7 +543,8 @@ static void stw_foreign_event(
 	src.type = "Warning";
 	src.reason = SC_COND_FOREIGN;
 	src.message = obj_str(c, "message") != NULL ? obj_str(c, "message") : "";
-	log_warnx(sp->key, "%s", src.message);
+	log_warns("Another controller acts on the pool", LOG_POOL(sp->key),
+	    LOG_STR("message", src.message));
 	k8sev_post(sp->w->rec, &src, now_real());
 }
 
@@ -514,6 +555,7 @@ static void stw_schedule_retry(struct stw_pool *sp)
 
 	tv = secs_to_tv(d);
 	evtimer_add(sp->retry, &tv);
+	metrics_wq_retry(STW_QUEUE);
 }
 
 static void stw_written(struct stw_pool *sp, const struct kube_response *resp)
@@ -553,10 +595,11 @@ static void stw_failed(struct stw_pool *sp, const struct kube_response *resp)
 	          : resp->status == 404 ? "notfound"
 	                                : "error");
 	if (resp->status == 404)
-		log_info(sp->key, "status write: pool not found; tried again unless it is gone");
+		log_infos("Status write: pool not found; tried again unless it is gone",
+		    LOG_POOL(sp->key));
 	else
-		log_warnx(sp->key, "status write failed: %ld %s: %s", resp->status, resp->reason,
-		    log_escape(resp->message));
+		log_errors(resp->message, "Status write failed", LOG_POOL(sp->key),
+		    LOG_INT("status", resp->status), LOG_STR("reason", resp->reason));
 	free(sp->failed_rv);
 	sp->failed_rv = sp->sent_rv;
 	sp->sent_rv = NULL;
@@ -575,8 +618,8 @@ static void stw_done(const struct kube_response *resp, void *arg)
 	}
 	if (ok) {
 		stw_count("ok");
-		log_info(sp->key, "status written (rv %s)",
-		    obj_str(resp->body, "metadata.resourceVersion") ?: "?");
+		log_infos("Status written", LOG_POOL(sp->key),
+		    LOG_STR("resourceVersion", obj_str(resp->body, "metadata.resourceVersion")));
 		stw_written(sp, resp);
 	} else
 		stw_failed(sp, resp);
@@ -601,8 +644,9 @@ static int stw_write(struct stw_pool *sp, json_object *pool, json_object *st)
 		return 0; /* nothing to write */
 	ns = kube_escape(sp->ns);
 	name = kube_escape(sp->name);
-	xasprintf(&path,
-	    "/apis/pool.kubevirt.io/v1beta1/namespaces/%s/virtualmachinepools/%s/status", ns, name);
+	/* the version the watcher discovered, as the pool carries it */
+	xasprintf(&path, "/apis/pool.kubevirt.io/%s/namespaces/%s/virtualmachinepools/%s/status",
+	    obj_pool_api_version(pool) + strlen("pool.kubevirt.io/"), ns, name);
 	sp->sent = json_object_get(st);
 	sp->sent_from = obj_copy(obj_path(pool, "status"));
 	free(sp->sent_rv);

@@ -22,10 +22,15 @@ struct k8sev_recorder;
  * readyReplicas to spec.replicas goes at once */
 #define STW_LINGER 1.0
 
-#define STW_M_WRITES   "vmpool_status_writes_total"
-#define STW_M_REPLICAS "vmpool_pool_replicas"
-#define STW_M_READY    "vmpool_pool_ready_replicas"
-#define STW_M_DESIRED  "vmpool_pool_desired_replicas"
+#define STW_M_WRITES "vmpool_status_writes_total"
+/* per pool, named as KubeVirt's proposed pool metrics (kubevirt/kubevirt#19147) */
+#define STW_M_INFO     "kubevirt_vmpool_info" /* {namespace,name,uid} 1 */
+#define STW_M_DESIRED  "kubevirt_vmpool_desired_replicas"
+#define STW_M_REPLICAS "kubevirt_vmpool_replicas"
+#define STW_M_READY    "kubevirt_vmpool_ready_replicas"
+#define STW_M_PAUSED   "kubevirt_vmpool_paused"
+#define STW_M_FAILURE  "kubevirt_vmpool_replica_failure"
+#define STW_QUEUE      "status" /* the name label of the dirty-pool queue's workqueue_* */
 
 struct stw;
 /* objs: the watcher's picture; results: sync results ({metadata, ok, reason, message}).

@@ -56,7 +56,8 @@ static void child_set_state(struct child *c, enum child_state s)
 {
 	if (c->state == s)
 		return;
-	log_info(c->name, "state %s -> %s", child_state_name(c->state), child_state_name(s));
+	log_infos("Stage state", LOG_STR("stage", c->name),
+	    LOG_STR("from", child_state_name(c->state)), LOG_STR("to", child_state_name(s)));
 	c->state = s;
 }
 
@@ -85,7 +86,8 @@ static void child_exec_cb(evutil_socket_t fd, short what, void *arg)
 	child_close_exec(c);
 	if (n == (ssize_t)sizeof(err)) {
 		c->exec_errno = err;
-		log_warnx(c->name, "exec %s: %s", c->argv[0], strerror(err));
+		log_errors(strerror(err), "Stage cannot be executed", LOG_STR("stage", c->name),
+		    LOG_STR("path", c->argv[0]));
 		return; /* the reaper sees the child's _exit */
 	}
 	if (c->state != CHILD_STARTING)
@@ -184,7 +186,8 @@ int child_spawn(struct child *c)
 	c->ev_exec = event_new(c->base, p[0], EV_READ | EV_PERSIST, child_exec_cb, c);
 	if (c->ev_exec == NULL || event_add(c->ev_exec, NULL) == -1)
 		fatalx("%s: cannot watch the exec pipe", c->name);
-	log_info(c->name, "spawned %s pid %ld", c->argv[0], (long)pid);
+	log_infos("Stage spawned", LOG_STR("stage", c->name), LOG_STR("path", c->argv[0]),
+	    LOG_INT("pid", pid));
 	child_set_state(c, CHILD_STARTING);
 	return 0;
 }
@@ -197,7 +200,7 @@ void child_schedule_restart(struct child *c)
 	d = backoff_next(&c->bo);
 	tv = secs_to_tv(d);
 	child_set_state(c, CHILD_BACKOFF);
-	log_info(c->name, "restarting in %.1f s", d);
+	log_infos("Stage restarting", LOG_STR("stage", c->name), LOG_FLOAT("delaySeconds", d));
 	evtimer_add(c->ev_restart, &tv);
 }
 
@@ -218,7 +221,8 @@ void child_kill(struct child *c)
 {
 	if (!child_alive(c))
 		return;
-	log_warnx(c->name, "pid %ld did not stop, sending SIGKILL", (long)c->pid);
+	log_warns("Stage did not stop, sending SIGKILL", LOG_STR("stage", c->name),
+	    LOG_INT("pid", c->pid));
 	if (kill(c->pid, SIGKILL) == -1 && errno != ESRCH)
 		log_warn(c->name, "kill pid %ld", (long)c->pid);
 }
@@ -253,11 +257,12 @@ int child_reap(struct child *c, pid_t pid, int wstatus)
 	child_close_exec(c);
 	c->pid = -1;
 	if (WIFSIGNALED(wstatus))
-		log_info(c->name, "pid %ld killed by signal %d after %.1f s", (long)pid,
-		    WTERMSIG(wstatus), ran);
+		log_infos("Stage killed by a signal", LOG_STR("stage", c->name),
+		    LOG_INT("pid", pid), LOG_INT("signal", WTERMSIG(wstatus)),
+		    LOG_FLOAT("ranSeconds", ran));
 	else
-		log_info(
-		    c->name, "pid %ld exited with status %d after %.1f s", (long)pid, code, ran);
+		log_infos("Stage exited", LOG_STR("stage", c->name), LOG_INT("pid", pid),
+		    LOG_INT("status", code), LOG_FLOAT("ranSeconds", ran));
 	if (ran >= CHILD_HEALTHY_AFTER)
 		backoff_reset(&c->bo);
 	if (stopping)

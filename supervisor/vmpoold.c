@@ -81,10 +81,11 @@ static const char sv_usage[] =
     "  --burst-replicas N   passed to vmpool-planner\n"
     "  --dry-run            passed to vmpool-actuator (answer actions without the API)\n"
     "  --ready-fd N         write \"ready\\n\" to fd N once all four stages run\n"
-    "The common flags are passed to every stage. With --metrics-addr HOST:PORT the stages\n"
-    "listen on HOST:PORT+0 (watcher), PORT+1 (planner), PORT+2 (actuator), PORT+3 (status);\n"
-    "vmpoold itself serves no metrics. Exit status: 0 after SIGTERM/SIGINT, 78 when a stage\n"
-    "reports bad configuration (exit 78), 1 after 10 stage deaths within 60 s.\n";
+    "The common flags are passed to every stage. With --metrics-bind-address HOST:PORT the\n"
+    "stages listen on HOST:PORT+0 (watcher), PORT+1 (planner), PORT+2 (actuator), PORT+3\n"
+    "(status), and likewise with --health-probe-bind-address; vmpoold itself serves none.\n"
+    "Exit status: 0 after SIGTERM/SIGINT, 78 when a stage reports bad configuration (exit\n"
+    "78), 1 after 10 stage deaths within 60 s.\n";
 
 static int sv_handle_opt(int opt, const char *val, void *arg)
 {
@@ -124,7 +125,7 @@ static char *sv_self_dir(void)
 	return xstrdup(path[0] != '\0' ? path : "/");
 }
 
-/* --metrics-addr HOST:PORT -> HOST:PORT+offset; NULL and fatal_config on a bad address */
+/* a bind address HOST:PORT -> HOST:PORT+offset (HOST may be empty); fatal_config on a bad one */
 static char *sv_metrics_addr(const char *addr, int offset)
 {
 	const char *colon;
@@ -133,7 +134,7 @@ static char *sv_metrics_addr(const char *addr, int offset)
 
 	colon = strrchr(addr, ':');
 	if (colon == NULL || cli_int(colon + 1, 1, 65535 - (long)(SV_NSTAGES - 1), &port) == -1)
-		fatal_config("--metrics-addr %s: want HOST:PORT with PORT <= %ld", addr,
+		fatal_config("bind address %s: want HOST:PORT with PORT <= %ld", addr,
 		    65535 - (long)(SV_NSTAGES - 1));
 	host = xstrndup(addr, (size_t)(colon - addr));
 	xasprintf(&out, "%s:%ld", host, port + offset);
@@ -175,7 +176,6 @@ static void sv_stage_argv(const struct sv *sv, const struct sv_stage *st, struct
 {
 	const struct cli *c = &sv->cli;
 	char *s;
-	int i;
 
 	xasprintf(&s, "%s/%s", sv->opts.stage_dir, st->binary);
 	sv_arg(a, s);
@@ -184,11 +184,13 @@ static void sv_stage_argv(const struct sv *sv, const struct sv_stage *st, struct
 		sv_argf(a, "--run-dir", "%s", c->run_dir);
 	if (c->kubeconfig != NULL)
 		sv_argf(a, "--kubeconfig", "%s", c->kubeconfig);
+	if (c->master != NULL)
+		sv_argf(a, "--master", "%s", c->master);
 	if (c->namespace != NULL)
 		sv_argf(a, "--namespace", "%s", c->namespace);
-	sv_argf(a, "--log-format", "%s", c->log_format == LOG_FMT_JSON ? "json" : "text");
-	for (i = 0; i < c->verbose && i < 4; i++)
-		sv_arg(a, "-v");
+	sv_argf(a, "--logging-format", "%s", c->log_format == LOG_FMT_JSON ? "json" : "text");
+	if (c->verbose != 0)
+		sv_argf(a, "--v", "%d", c->verbose);
 	if (c->max_frame != 0)
 		sv_argf(a, "--max-frame", "%zu", c->max_frame);
 	sv_argf(a, "--kube-api-qps", "%g", c->qps);
@@ -196,7 +198,12 @@ static void sv_stage_argv(const struct sv *sv, const struct sv_stage *st, struct
 		sv_argf(a, "--kube-api-burst", "%d", c->burst);
 	if (c->metrics_addr != NULL) {
 		s = sv_metrics_addr(c->metrics_addr, st->metrics_offset);
-		sv_argf(a, "--metrics-addr", "%s", s);
+		sv_argf(a, "--metrics-bind-address", "%s", s);
+		free(s);
+	}
+	if (c->probe_addr != NULL) {
+		s = sv_metrics_addr(c->probe_addr, st->metrics_offset);
+		sv_argf(a, "--health-probe-bind-address", "%s", s);
 		free(s);
 	}
 	if (strcmp(st->name, "planner") == 0 && sv->opts.burst_replicas > 0)
@@ -293,7 +300,8 @@ static void sv_child_exited(struct child *c, int code, int stopping, void *arg)
 		return;
 	}
 	if (code == EXIT_CONFIG) {
-		log_warnx(child_name(c), "exited %d (bad configuration): not restarting", code);
+		log_errors("bad configuration", "Stage exited 78: not restarting",
+		    LOG_STR("stage", child_name(c)), LOG_INT("status", code));
 		child_give_up(c);
 		sv_shutdown(sv, EXIT_CONFIG, "a stage reported bad configuration");
 		return;
@@ -363,6 +371,8 @@ static void sv_configure(struct sv *sv, int argc, char **argv)
 	}
 	if (sv->cli.metrics_addr != NULL)
 		free(sv_metrics_addr(sv->cli.metrics_addr, 0));
+	if (sv->cli.probe_addr != NULL)
+		free(sv_metrics_addr(sv->cli.probe_addr, 0));
 	if (sv->opts.ready_fd >= 0) {
 		if (fcntl((int)sv->opts.ready_fd, F_SETFD, FD_CLOEXEC) == -1)
 			fatal_config("--ready-fd %ld: %s", sv->opts.ready_fd, strerror(errno));

@@ -64,6 +64,7 @@ static void __attribute__((noreturn)) ctl_usage(const char *why)
 	    "  --max-frame BYTES frame size cap (default 4 MiB)\n"
 	    "  -v, --verbose     more logging\n"
 	    "  -h, --help\n"
+	    "  --version\n"
 	    "tap prints {\"type\":NAME,\"seq\":N,\"body\":{...}} per line, seq counting from 1.\n");
 	exit(why == NULL ? 0 : CTL_EXIT_USAGE);
 }
@@ -272,7 +273,7 @@ static int ctl_dump(const char *file, size_t max_frame)
 	return rv;
 }
 
-enum { OPT_RUN_DIR = 1000, OPT_COUNT, OPT_TIMEOUT, OPT_MAX_FRAME };
+enum { OPT_RUN_DIR = 1000, OPT_COUNT, OPT_TIMEOUT, OPT_MAX_FRAME, OPT_VERSION };
 
 static void ctl_parse(struct ctl *c, int argc, char **argv)
 {
@@ -283,6 +284,7 @@ static void ctl_parse(struct ctl *c, int argc, char **argv)
 	    {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, OPT_VERSION},
 	    {NULL, 0, NULL, 0},
 	};
 	long n;
@@ -312,6 +314,9 @@ static void ctl_parse(struct ctl *c, int argc, char **argv)
 			break;
 		case 'h':
 			ctl_usage(NULL);
+		case OPT_VERSION:
+			printf("vmpoolctl %s\n", VMPOOL_VERSION);
+			exit(0);
 		default:
 			ctl_usage("bad option");
 		}

@@ -165,7 +165,6 @@ int main(int argc, char **argv)
 	struct event_base *base;
 	struct stopsig *stop;
 	struct kube *k;
-	char err[256];
 	int idx;
 
 	memset(&f, 0, sizeof(f));
@@ -179,8 +178,7 @@ int main(int argc, char **argv)
 	base = event_base_new();
 	if (base == NULL)
 		fatalx("event_base_new failed");
-	if (c.metrics_addr != NULL && metrics_start(base, c.metrics_addr, err, sizeof(err)) == -1)
-		fatal_config("--metrics-addr: %s", err);
+	cli_start_endpoints(base, &c);
 	k = vmsim_kube(base, &c, &cfg);
 	vmsim_start(&sim, base, k, &c, &f.o);
 	stop = stopsig_new(base);

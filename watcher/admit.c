@@ -82,14 +82,15 @@ json_object *admit_object(const char *kind, json_object *obj)
 		return json_object_get(obj);
 	obj_key(obj, key, sizeof(key));
 	if (strcmp(kind, KIND_POOL) == 0) {
-		log_warnx(key,
-		    "%s nests deeper than %d levels: published as invalid (%s), "
-		    "its VMs are not touched",
-		    kind, CODEC_OBJ_MAX_DEPTH, REASON_INVALID_OBJECT);
+		log_warns("Pool nests deeper than the limit: published as invalid, its VMs are "
+		          "not touched",
+		    LOG_POOL(key), LOG_INT("maxDepth", CODEC_OBJ_MAX_DEPTH),
+		    LOG_STR("reason", REASON_INVALID_OBJECT));
 		admit_count(kind, "stub");
 		return admit_stub(obj);
 	}
-	log_warnx(key, "%s nests deeper than %d levels: dropped", kind, CODEC_OBJ_MAX_DEPTH);
+	log_warns("Object nests deeper than the limit: dropped", LOG_STR("kind", kind),
+	    LOG_REF("object", key), LOG_INT("maxDepth", CODEC_OBJ_MAX_DEPTH));
 	admit_count(kind, "dropped");
 	return NULL;
 }

@@ -73,6 +73,11 @@ struct informer {
 
 	int synced;
 	int absent; /* logged as missing; cleared when it answers again */
+
+	/* the group's version, discovered (res->group) */
+	char *ns;         /* escaped namespace, or NULL: to build path again with another version */
+	char *version;    /* the version discovered, or NULL */
+	char *absent_why; /* why the group is missing, as last warned, or NULL */
 };
 
 static const char *inf_state_names[] = {
@@ -106,6 +111,19 @@ static void inf_set_state(struct informer *inf, enum informer_state s, const cha
 		log_debug(NULL, "%s: %s again (%s)", inf->res->plural, informer_state_name(s), why);
 	inf->state = s;
 	evtimer_del(inf->timer);
+}
+
+/* /apis/<group>/<version>: fixed, or with the version discovered */
+static const char *inf_prefix(struct informer *inf)
+{
+	static char buf[256];
+
+	if (inf->res->group == NULL)
+		return inf->res->prefix;
+	/* before the first discovery: the preferred version, for log lines */
+	snprintf(buf, sizeof buf, "/apis/%s/%s", inf->res->group,
+	    inf->version != NULL ? inf->version : inf->res->versions[0]);
+	return buf;
 }
 
 static void inf_timer_after(struct informer *inf, double secs)
@@ -307,7 +325,16 @@ static int inf_trimmed_same(struct informer *inf, json_object *old, json_object 
 	return same;
 }
 
+/* listed at another version of the group (same resourceVersion): subscribers must see it */
+static int inf_same_api(json_object *a, json_object *b)
+{
+	const char *x = obj_str(a, "apiVersion"), *y = obj_str(b, "apiVersion");
+
+	return x == NULL || y == NULL || strcmp(x, y) == 0;
+}
+
 /* keeps obj and reports it unless the kept copy has the same resourceVersion */
+
 static void inf_apply(struct informer *inf, json_object *obj)
 {
 	json_object *old, *prev;
@@ -317,7 +344,7 @@ static void inf_apply(struct informer *inf, json_object *obj)
 	if (old != NULL) {
 		a = inf_rv(old);
 		b = inf_rv(obj);
-		if (a != NULL && b != NULL && strcmp(a, b) == 0)
+		if (a != NULL && b != NULL && strcmp(a, b) == 0 && inf_same_api(old, obj))
 			return;
 		if (inf_trimmed_same(inf, old, obj)) {
 			prev = store_put(inf->store, inf->res->kind, json_object_get(obj));
@@ -391,15 +418,20 @@ static void inf_synced(struct informer *inf)
  * one (DataVolumes without CDI) is empty and synced, retried every 30 s; a required one
  * (the pools) leaves the informer not ready, retried with backoff.
  */
-static void inf_absent(struct informer *inf)
+static void inf_absent(struct informer *inf, const char *served)
 {
 	double delay = inf->res->required ? backoff_next(&inf->backoff) : INF_ABSENT_RETRY;
 
-	if (!inf->absent && inf->res->required)
+	/* warned again when the reason changes (no group -> no version we speak) */
+	if (inf->res->required && served != NULL &&
+	    (!inf->absent || inf->absent_why == NULL || strcmp(inf->absent_why, served) != 0))
+		log_warnx(
+		    NULL, "%s: %s: not ready; retrying with backoff", inf->res->plural, served);
+	else if (!inf->absent && inf->res->required && served == NULL)
 		log_warnx(NULL,
 		    "%s: the API server does not serve %s/%s (404): not ready; is the CRD "
 		    "installed? retrying with backoff",
-		    inf->res->plural, inf->res->prefix, inf->res->plural);
+		    inf->res->plural, inf_prefix(inf), inf->res->plural);
 	else if (!inf->absent)
 		log_info(NULL,
 		    "%s: API not found (404); treating it as empty, retrying every %.0f s",
@@ -408,6 +440,8 @@ static void inf_absent(struct informer *inf)
 		log_debug(
 		    NULL, "%s: still not found (404); retrying in %.1f s", inf->res->plural, delay);
 	inf->absent = 1;
+	free(inf->absent_why);
+	inf->absent_why = served != NULL ? xstrdup(served) : NULL;
 	store_free(inf->fresh);
 	inf->fresh = store_new();
 	inf_diff(inf);
@@ -448,7 +482,7 @@ static void inf_list_page(struct informer *inf)
 	free(path);
 }
 
-static void inf_list_begin(struct informer *inf)
+static void inf_list_start(struct informer *inf)
 {
 	store_free(inf->fresh);
 	inf->fresh = store_new();
@@ -456,6 +490,99 @@ static void inf_list_begin(struct informer *inf)
 	inf->cont = NULL;
 	inf_set_state(inf, INF_LISTING, inf->synced ? "relist" : "first list");
 	inf_list_page(inf);
+}
+
+/* ---- discovery of the group's version (res->group: the pools, v1beta1 or v1alpha1) ---- */
+
+static void inf_set_path(struct informer *inf)
+{
+	free(inf->path);
+	if (inf->ns != NULL)
+		xasprintf(
+		    &inf->path, "%s/namespaces/%s/%s", inf_prefix(inf), inf->ns, inf->res->plural);
+	else
+		xasprintf(&inf->path, "%s/%s", inf_prefix(inf), inf->res->plural);
+}
+
+/* the first of res->versions that the APIGroup lists, or NULL; served gets what it lists */
+static const char *inf_pick_version(
+    const struct informer *inf, json_object *group, char *served, size_t len)
+{
+	json_object *vs = obj_path(group, "versions");
+	const char *best = NULL, *v;
+	size_t i, j, n, used = 0, rank = (size_t)-1;
+
+	served[0] = '\0';
+	n = vs != NULL && json_object_is_type(vs, json_type_array) ? json_object_array_length(vs)
+	                                                           : 0;
+	for (i = 0; i < n; i++) {
+		if ((v = obj_str(json_object_array_get_idx(vs, i), "version")) == NULL)
+			continue;
+		if (used < len)
+			used +=
+			    (size_t)snprintf(served + used, len - used, "%s%s", i ? ", " : "", v);
+		for (j = 0; inf->res->versions[j] != NULL && j < rank; j++)
+			if (strcmp(inf->res->versions[j], v) == 0) {
+				rank = j;
+				best = inf->res->versions[j];
+			}
+	}
+	return best;
+}
+
+static void inf_discover_done(const struct kube_response *r, void *arg)
+{
+	struct informer *inf = arg;
+	const char *v;
+	char served[256], msg[512];
+
+	if (inf->state != INF_LISTING)
+		return; /* stopped meanwhile */
+	if (r->status == 404) {
+		snprintf(msg, sizeof msg,
+		    "the API server does not serve the group %s (404); is the CRD installed?",
+		    inf->res->group);
+		inf_absent(inf, msg);
+		return;
+	}
+	if (r->status != 200) {
+		inf_fail(inf, NEXT_LIST, "discovery", r->status, r->message);
+		return;
+	}
+	if ((v = inf_pick_version(inf, r->body, served, sizeof served)) == NULL) {
+		snprintf(msg, sizeof msg,
+		    "the API server serves %s at version(s) %s, none we speak (%s%s%s)",
+		    inf->res->group, *served ? served : "none", inf->res->versions[0],
+		    inf->res->versions[1] != NULL ? ", " : "",
+		    inf->res->versions[1] != NULL ? inf->res->versions[1] : "");
+		inf_absent(inf, msg);
+		return;
+	}
+	if (inf->version == NULL || strcmp(inf->version, v) != 0) {
+		log_info(NULL, "%s: using %s/%s (served: %s)", inf->res->plural, inf->res->group, v,
+		    served);
+		free(inf->version);
+		inf->version = xstrdup(v);
+		inf_set_path(inf);
+	}
+	inf_list_start(inf);
+}
+
+/* every list (first, relist, after the API was missing) asks which version is served, so a
+ * version added or removed later is picked up */
+static void inf_list_begin(struct informer *inf)
+{
+	char *path;
+
+	if (inf->res->group == NULL) {
+		inf_list_start(inf);
+		return;
+	}
+	inf_set_state(inf, INF_LISTING, "discovery");
+	xasprintf(&path, "/apis/%s", inf->res->group);
+	if (kube_request(inf->kube, "GET", path, NULL, NULL, inf_discover_done, inf) == -1)
+		inf_fail(inf, NEXT_LIST, "discovery", 0, "request not queued");
+	free(path);
 }
 
 /* moves the items of one page into inf->fresh; -1 if the body is not a list */
@@ -525,7 +652,7 @@ static void inf_list_done(const struct kube_response *r, void *arg)
 	if (inf->state != INF_LISTING)
 		return; /* stopped meanwhile */
 	if (r->status == 404) {
-		inf_absent(inf);
+		inf_absent(inf, NULL);
 	} else if (r->status == 410 && inf->cont != NULL && ++inf->restarts < INF_LIST_RESTARTS) {
 		log_info(NULL, "%s: continue token expired (410); restarting the list",
 		    inf->res->plural);
@@ -759,7 +886,6 @@ struct informer *informer_new(struct event_base *base, struct kube *kube, struct
     const struct informer_res *res, const char *ns, const struct informer_sink *sink, void *arg)
 {
 	struct informer *inf = xcalloc(1, sizeof(*inf));
-	char *esc;
 
 	inf->base = base;
 	inf->kube = kube;
@@ -768,13 +894,9 @@ struct informer *informer_new(struct event_base *base, struct kube *kube, struct
 	if (sink != NULL)
 		inf->sink = *sink;
 	inf->arg = arg;
-	if (ns != NULL && *ns != '\0') {
-		esc = kube_escape(ns);
-		xasprintf(&inf->path, "%s/namespaces/%s/%s", res->prefix, esc, res->plural);
-		free(esc);
-	} else {
-		xasprintf(&inf->path, "%s/%s", res->prefix, res->plural);
-	}
+	if (ns != NULL && *ns != '\0')
+		inf->ns = kube_escape(ns);
+	inf_set_path(inf);
 	inf->timer = evtimer_new(base, inf_timer_fire, inf);
 	if (inf->timer == NULL)
 		fatalx("informer %s: evtimer_new", res->plural);
@@ -808,6 +930,9 @@ void informer_free(struct informer *inf)
 	informer_stop(inf);
 	event_free(inf->timer);
 	store_free(inf->fresh);
+	free(inf->ns);
+	free(inf->version);
+	free(inf->absent_why);
 	free(inf->cont);
 	free(inf->rv);
 	free(inf->path);

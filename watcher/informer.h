@@ -5,7 +5,8 @@
  * One explicit state machine per resource:
  *
  *   IDLE -> LISTING -> WATCHING -> (watch ended normally) WATCHING again from the last RV
- *   LISTING: pages of limit=500 following metadata.continue; a 410 on a continue token
+ *   LISTING: (a discovered group: GET /apis/<group> first; 404 or no version we speak ->
+ *            ABSENT) pages of limit=500 following metadata.continue; a 410 on a continue token
  *            restarts the list; a 404 means the API is missing -> ABSENT (empty and synced,
  *            retried every 30 s; a required resource: not synced, warned, retried with
  *            backoff); other errors -> BACKOFF
@@ -41,6 +42,10 @@ enum informer_state {
 struct informer_res {
 	const char *kind;   /* KIND_POOL, ... */
 	const char *prefix; /* "/apis/kubevirt.io/v1" */
+	/* or: the group, whose version is discovered (GET /apis/<group>) before every list:
+	 * the first of versions (NULL-terminated, preferred first) that the server serves */
+	const char *group;
+	const char *const *versions;
 	const char *plural; /* "virtualmachines" */
 	/* optional: 0 means "do not keep/publish this object" */
 	int (*keep)(json_object *obj);

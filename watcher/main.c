@@ -41,9 +41,13 @@
 
 /* PVCs and DataVolumes: read-only lookups for state preservation (SPEC 9.3); a cluster
  * without CDI answers 404 for DataVolumes, which the informer treats as empty and synced */
+/* KubeVirt up to v1.6 serves pools at v1alpha1 only, later ones v1beta1 too */
+static const char *const watcher_pool_versions[] = {"v1beta1", "v1alpha1", NULL};
+
 static const struct informer_res watcher_resources[] = {
     {.kind = KIND_POOL,
-        .prefix = "/apis/pool.kubevirt.io/v1beta1",
+        .group = "pool.kubevirt.io",
+        .versions = watcher_pool_versions,
         .plural = "virtualmachinepools",
         .required = 1},
     {.kind = KIND_VM, .prefix = "/apis/kubevirt.io/v1", .plural = "virtualmachines", .required = 1},
@@ -220,15 +224,10 @@ static void watcher_events(struct watcher *w)
 
 static void watcher_metrics(struct watcher *w)
 {
-	char err[256];
-
 	informer_metrics_declare();
 	metrics_declare(M_SUBSCRIBERS, "gauge", "Subscribers connected to watcher.sock.");
 	metrics_set(M_SUBSCRIBERS, NULL, 0);
-	if (w->cli.metrics_addr == NULL)
-		return;
-	if (metrics_start(w->base, w->cli.metrics_addr, err, sizeof(err)) == -1)
-		fatal_config("--metrics-addr %s: %s", log_escape(w->cli.metrics_addr), err);
+	cli_start_endpoints(w->base, &w->cli);
 }
 
 static void watcher_start(struct watcher *w)

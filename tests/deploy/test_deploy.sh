@@ -5,15 +5,17 @@
 # the base ships no CRD; the standalone overlay ships exactly our VirtualMachinePool CRD;
 # every pod passes the "restricted" Pod Security Standard (checked rule by rule with jq, as
 # the 1.20 test API server has no Pod Security admission); every container has requests and
-# limits, probes on the port its --metrics-addr names, and a command in the image; the
-# ClusterRole grants exactly the calls found in the sources (least privilege both ways).
+# limits, probes on the port its --metrics-bind-address names, and a command in the image; the
+# ClusterRole grants exactly the calls found in the sources (least privilege both ways); the
+# monitoring overlay's PodMonitor scrapes exactly the containers' named metrics ports, and
+# its dashboard asks only for metric families the sources export.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 failed=0
-DIRS=(deploy deploy/standalone deploy/namespaced deploy/kubevirt-coexist)
+DIRS=(deploy deploy/standalone deploy/namespaced deploy/kubevirt-coexist deploy/monitoring)
 KUBECTLS=(kubectl)
 # Debian's kubectl 1.20 (kustomize v2.0.3), unpacked by scripts/install-deps.sh when the
 # machine's kubectl is another one
@@ -155,11 +157,11 @@ resources_set() {
 }
 
 # each container: command /usr/local/bin/vmpool-<name>, probes /healthz (liveness) and /readyz
-# (readiness) on the port of its own --metrics-addr, that port declared, its --run-dir on (or
+# (readiness) on the port of its own --metrics-bind-address, that port declared, its --run-dir on (or
 # under) a mounted volume
 probes_match_metrics() {
 	render deploy | jq -e '[.[] | select(.kind == "Deployment") | .spec.template.spec.containers[] |
-		(.args | index("--metrics-addr")) as $i | (.args[$i + 1] | split(":") | .[1] | tonumber) as $port |
+		(.args | index("--metrics-bind-address")) as $i | (.args[$i + 1] | split(":") | .[1] | tonumber) as $port |
 		.command == ["/usr/local/bin/vmpool-\(.name)"] and
 		.livenessProbe.httpGet.path == "/healthz" and .livenessProbe.httpGet.port == $port and
 		.readinessProbe.httpGet.path == "/readyz" and .readinessProbe.httpGet.port == $port and
@@ -179,7 +181,8 @@ code_calls() {
 	local verb
 	verb() { case $1 in POST) echo create ;; PUT) echo update ;; PATCH) echo patch ;; DELETE) echo delete ;; GET) echo get ;; esac; }
 	group() { sed -E 's#^/api/v1$##; s#^/apis/([^/]+)/.*#\1#' <<<"$1"; }
-	perl -0ne 'while (/\{\s*\.kind\s*=\s*KIND_\w+,\s*\.prefix\s*=\s*"([^"]+)",\s*\.plural\s*=\s*"([^"]+)"/g) { print "$1 $2\n" }' \
+	# a resource is named by its .prefix, or by its .group whose version is discovered
+	perl -0ne 'while (/\{\s*\.kind\s*=\s*KIND_\w+,\s*(?:\.prefix\s*=\s*"([^"]+)"|\.group\s*=\s*"([^"]+)",\s*\.versions\s*=\s*\w+),\s*\.plural\s*=\s*"([^"]+)"/g) { print defined $1 ? $1 : "/apis/$2/", " $3\n" }' \
 		watcher/main.c | while read -r prefix plural; do
 		printf '%s %s list\n%s %s watch\n' "$(group "$prefix")" "$plural" "$(group "$prefix")" "$plural"
 	done
@@ -193,7 +196,7 @@ code_calls() {
 	local f methods paths m p
 	for f in status/statuswrite.c common/k8sevent.c; do
 		methods=$(perl -0ne 'while (/kube_request(?:_patient|_event)?\([^;]*?;/gs) { my $c = $&; print "$1\n" while $c =~ /"(GET|POST|PUT|PATCH|DELETE)"/g }' "$f" | sort -u)
-		paths=$(perl -ne 'print "$1 $2$3\n" while m#"/api(?:s/([a-z0-9.-]+)/[a-z0-9]+|/v1)/namespaces/%s/([a-z]+)(?:/%s)?(/[a-z]+)?"#g' "$f" | sort -u)
+		paths=$(perl -ne 'print "$1 $2$3\n" while m#"/api(?:s/([a-z0-9.-]+)/(?:[a-z0-9]+|%s)|/v1)/namespaces/%s/([a-z]+)(?:/%s)?(/[a-z]+)?"#g' "$f" | sort -u)
 		for m in $methods; do
 			while read -r p; do
 				set -- $p
@@ -214,6 +217,51 @@ rbac_matches_code() {
 	diff <(echo "$want") <(echo "$have") || { echo "(< the code calls, > the ClusterRole grants)"; return 1; }
 }
 
+# the PodMonitor selects the Deployment's pods in its namespace and scrapes every container's
+# metrics port by name, no more
+podmonitor_ports() {
+	local want have
+	want=$(render deploy | jq -c '[.[] | select(.kind == "Deployment")][0] |
+		{ns: .metadata.namespace, labels: .spec.template.metadata.labels,
+		 ports: [.spec.template.spec.containers[] | .ports[] | .name] | sort}')
+	have=$(render deploy/monitoring | jq -c '[.[] | select(.kind == "PodMonitor")][0] |
+		{ns: .metadata.namespace, labels: .spec.selector.matchLabels,
+		 ports: [.spec.podMetricsEndpoints[] | .port] | sort}')
+	[ "$want" == "$have" ] || { echo "Deployment: $want"; echo "PodMonitor: $have"; return 1; }
+	render deploy/monitoring | jq -e '[.[] | select(.kind == "PodMonitor") | .spec.podMetricsEndpoints[] |
+		.path == "/metrics" and .honorLabels == true] | length == 4 and all' >/dev/null
+}
+
+# metric families named in the expressions of a dashboard (stdin), without _bucket/_sum/_count
+dashboard_families() {
+	jq -r '.. | objects | select(has("expr")) | .expr' | grep -oE '[a-zA-Z_:][a-zA-Z0-9_:]*\{' | tr -d '{' |
+		sed -E 's/_(bucket|sum|count)$//' | sort -u
+}
+
+# families a dashboard (stdin) uses that no source file exports as a string literal
+dashboard_unknown() {
+	local f
+	for f in $(dashboard_families); do
+		grep -rqF "\"$f\"" common watcher planner actuator status || echo "$f"
+	done
+}
+
+# the dashboard is valid JSON, rendered unchanged into the ConfigMap, and uses only families
+# we export (and that check finds a family we do not)
+dashboard_metrics() {
+	local unknown n
+	jq -e . deploy/monitoring/dashboard.json >/dev/null || return 1
+	render deploy/monitoring | jq -r '.[] | select(.kind == "ConfigMap") | .data["dashboard.json"]' | jq -S . |
+		diff - <(jq -S . deploy/monitoring/dashboard.json) || { echo "ConfigMap differs from dashboard.json"; return 1; }
+	n=$(dashboard_families <deploy/monitoring/dashboard.json | wc -l)
+	[ "$n" -ge 15 ] || { echo "only $n families found in the dashboard"; return 1; }
+	unknown=$(dashboard_unknown <deploy/monitoring/dashboard.json)
+	[ -z "$unknown" ] || { echo "the dashboard uses families nothing exports: $unknown"; return 1; }
+	unknown=$(jq '.panels[1].targets[0].expr = "rate(vmpool_nosuch_total{a=\"b\"}[5m])"' \
+		deploy/monitoring/dashboard.json | dashboard_unknown)
+	[ "$unknown" == vmpool_nosuch_total ] || { echo "the check missed vmpool_nosuch_total: '$unknown'"; return 1; }
+}
+
 check renders_all renders_all
 check same_render same_render
 check base_no_crd base_no_crd
@@ -226,5 +274,7 @@ check pss_restricted pss_restricted
 check pss_catches pss_catches
 check resources_set resources_set
 check probes_match_metrics probes_match_metrics
+check podmonitor_ports podmonitor_ports
+check dashboard_metrics dashboard_metrics
 echo "deploy: $pass passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -31,7 +31,7 @@ case_deep_pool() {
 	wait_until 60 pconv ok 3 || fail "ok did not scale to 3: $(kc get vm)" || return 1
 	expect_eq "$(pool_vm_count deep)" 0 "VMs of the deep pool" || return 1
 	expect_eq "$(obj_map vm was '.metadata.uid')" "$uids" "VMs of the pool made deep (replicas 2 -> 1 while deep)" || return 1
-	grep -q '/deep: pool nests deeper than 60' "$CASE_OUT/vmpoold.log" ||
+	grep -q '"Pool nests deeper than the limit: .*pool="[^"]*/deep" maxDepth=60' "$CASE_OUT/vmpoold.log" ||
 		fail "no watcher log line naming the deep pool" || return 1
 	[ "$(stage_pid vmpool-planner)" == "$PLANNER0" ] || fail "planner restarted" || return 1
 	! grep -q 'nesting deeper than' "$CASE_OUT/vmpoold.log" || fail "a frame was refused: $(grep -m3 'nesting deeper' "$CASE_OUT/vmpoold.log")" || return 1

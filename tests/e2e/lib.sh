@@ -138,7 +138,10 @@ start_controller() {
 		incluster_start
 		return
 	fi
-	"$BIN/vmpoold" --kubeconfig "${VMPOOLD_KUBECONFIG:-$KUBECONFIG}" --namespace "$NS" --run-dir "$RUN_DIR" \
+	# $VMPOOLD_KUBECONFIG_LIST: vmpoold gets KUBECONFIG=that list and no --kubeconfig
+	local kcarg=(--kubeconfig "${VMPOOLD_KUBECONFIG:-$KUBECONFIG}")
+	[ -n "${VMPOOLD_KUBECONFIG_LIST:-}" ] && kcarg=()
+	KUBECONFIG=${VMPOOLD_KUBECONFIG_LIST:-$KUBECONFIG} "$BIN/vmpoold" "${kcarg[@]}" --namespace "$NS" --run-dir "$RUN_DIR" \
 		${VMPOOLD_ARGS:-} >"$CASE_OUT/vmpoold.log" 2>&1 &
 	VMPOOLD_PID=$!
 }

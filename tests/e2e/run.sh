@@ -17,6 +17,9 @@ cd "$ROOT"
 . tests/e2e/incluster.sh
 . tests/e2e/cases_input.sh
 . tests/e2e/cases_fault.sh
+. tests/e2e/cases_kubeconfig.sh
+. tests/e2e/cases_metrics.sh
+. tests/e2e/cases_ops.sh
 
 export VMPOOLD_CLUSTER_DIR=${VMPOOLD_CLUSTER_DIR:-/tmp/vmpoold-e2e-$(id -u)}
 export VMPOOLD_CLUSTER_PORT=${VMPOOLD_CLUSTER_PORT:-6543}
@@ -27,13 +30,14 @@ PHASE1=(doc_example scale replicas_unset deleted_vm_replaced detach selector_mis
 	kubevirt_coexist foreign_controller per_vm_names revisions update_rollout update_label_only update_dvt update_opportunistic update_unmanaged
 	scale_in_order scale_in_opportunistic scale_in_unmanaged state_preservation autohealing paused
 	finalizer_append delete_foreground delete_orphan delete_background bad_strategies ready_condition
-	deep_pool
+	deep_pool operator_flags
 	fault_scale_in fault_outage fault_throttle fault_lost_creates fault_silent_watch
-	fault_apiserver_restart fault_watch_errors events_bounded)
+	fault_apiserver_restart fault_watch_errors events_bounded metrics_scrape
+	exec_plugin kubeconfig_list kubeconfig_refused kubeconfig_proxy pool_v1alpha1 pool_api_missing)
 PHASE2=(doc_example scale deleted_vm_replaced delete_pool name_aliases per_vm_names update_rollout
 	state_preservation autohealing)
 # in-cluster (tests/e2e/incluster.sh): the Deployment's containers under deploy/'s RBAC
-PHASE3=(doc_example scale delete_pool hpa incluster_forbidden)
+PHASE3=(doc_example scale delete_pool hpa incluster_forbidden metrics_scrape)
 if [ $# -gt 0 ]; then
 	case ${PHASE:-kubevirt} in
 	kubevirt) PHASE1=("$@") PHASE2=() PHASE3=() ;;

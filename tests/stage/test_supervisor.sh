@@ -68,9 +68,11 @@ stop_sv() {
 restarted() { [ "$(starts "$1")" -ge 2 ]; }
 
 # --- 1. flags are passed through, ready fd, stages found next to a copy of vmpoold
+# (the old spellings --log-format, -v and --metrics-addr go out as the new ones)
 reset_ctl
-"$STAGE/vmpoold" --run-dir "$T/run" --namespace ns1 --log-format json -v \
+"$STAGE/vmpoold" --run-dir "$T/run" --namespace ns1 --log-format json -v --v=2 \
     --max-frame 65536 --kube-api-qps 7 --kube-api-burst 9 --metrics-addr 127.0.0.1:19100 \
+    --health-probe-bind-address :19200 --master https://127.0.0.1:1/ \
     --burst-replicas 5 --dry-run --ready-fd 3 3>"$T/ready" 2>"$T/sv1.log" &
 SVPID=$!
 if wait_for 10 grep -q ready "$T/ready"; then ok "ready fd written"; else no "ready fd"; fi
@@ -80,15 +82,18 @@ wait_for 10 all_argv || no "all four stages wrote their argv"
 argv_has() { tr '\n' ' ' <"$FAKE_CTL/$1.argv" | grep -q -- "$2"; }
 argv_ok=1
 for n in vmpool-watcher vmpool-planner vmpool-actuator vmpool-status; do
-	for want in "--run-dir $T/run" "--namespace ns1" "--log-format json" "-v" \
-	    "--max-frame 65536" "--kube-api-qps 7" "--kube-api-burst 9"; do
+	for want in "--run-dir $T/run" "--namespace ns1" "--logging-format json" "--v 3" \
+	    "--max-frame 65536" "--kube-api-qps 7" "--kube-api-burst 9" \
+	    "--master https://127.0.0.1:1 "; do
 		argv_has $n "$want" || { argv_ok=0; echo "  $n lacks '$want'"; }
 	done
 done
-argv_has vmpool-watcher "--metrics-addr 127.0.0.1:19100" || argv_ok=0
-argv_has vmpool-planner "--metrics-addr 127.0.0.1:19101" || argv_ok=0
-argv_has vmpool-actuator "--metrics-addr 127.0.0.1:19102" || argv_ok=0
-argv_has vmpool-status "--metrics-addr 127.0.0.1:19103" || argv_ok=0
+argv_has vmpool-watcher "--metrics-bind-address 127.0.0.1:19100" || argv_ok=0
+argv_has vmpool-planner "--metrics-bind-address 127.0.0.1:19101" || argv_ok=0
+argv_has vmpool-actuator "--metrics-bind-address 127.0.0.1:19102" || argv_ok=0
+argv_has vmpool-status "--metrics-bind-address 127.0.0.1:19103" || argv_ok=0
+argv_has vmpool-watcher "--health-probe-bind-address :19200" || argv_ok=0
+argv_has vmpool-status "--health-probe-bind-address :19203" || argv_ok=0
 argv_has vmpool-planner "--burst-replicas 5" || argv_ok=0
 argv_has vmpool-actuator "--dry-run" || argv_ok=0
 argv_has vmpool-planner "--dry-run" && argv_ok=0

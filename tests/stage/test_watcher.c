@@ -292,6 +292,13 @@ static void fake_handle(struct evhttp_request *req, void *arg)
 	if (auth == NULL || strcmp(auth, "Bearer " TW_TOKEN) != 0) {
 		fk.unauthorized++;
 		fake_reply_status(req, 401, "Unauthorized", "Unauthorized");
+	} else if (path != NULL && strcmp(path, "/apis/pool.kubevirt.io") == 0 &&
+	           !fk.res[FR_POOL].missing) {
+		fake_reply_text(req, 200,
+		    "{\"kind\":\"APIGroup\",\"apiVersion\":\"v1\",\"name\":\"pool.kubevirt.io\","
+		    "\"versions\":[{\"groupVersion\":\"pool.kubevirt.io/v1alpha1\",\"version\":"
+		    "\"v1alpha1\"},{\"groupVersion\":\"pool.kubevirt.io/v1beta1\",\"version\":"
+		    "\"v1beta1\"}]}");
 	} else if (r == NULL || r->missing) {
 		fake_reply_status(req, 404, "NotFound", "the server could not find the resource");
 	} else if (evhttp_find_header(&q, "watch") != NULL) {

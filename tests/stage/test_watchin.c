@@ -4,6 +4,8 @@
  * refuse can be served). In order:
  *   1. the cluster serves no VirtualMachinePool API (404): /readyz is not 200, a warning
  *      names the missing API, the list is retried with growing gaps, no snapshot is sent;
+ *   1b. the pool group is served at a version the watcher does not speak: another warning
+ *      naming it, still not ready;
  *   2. the pool API appears with pools nested 100 and 300 levels deep beside good ones:
  *      the good ones are published whole, the deep ones as stubs marked OBJ_INVALID;
  *   3. watch events: a good pool turned deep becomes a stub, a deep VM is dropped;
@@ -59,6 +61,7 @@ static struct {
 	struct evhttp *http;
 	struct wres r[R_N];
 	long rv;
+	int group_v2; /* the pool group is served at v2 only: no version the watcher speaks */
 } fk;
 
 static pid_t child = -1;
@@ -199,6 +202,27 @@ static void wi_send(struct wres *r, const char *type, const char *obj)
 	evbuffer_free(b);
 }
 
+/* the pool group's discovery: v1beta1, or 404 (counted as a pool list) while it is missing */
+static void wi_discovery(struct evhttp_request *req)
+{
+	if (fk.group_v2) {
+		wi_reply(req, 200,
+		    "{\"kind\":\"APIGroup\",\"apiVersion\":\"v1\",\"name\":\"pool.kubevirt.io\","
+		    "\"versions\":[{\"groupVersion\":\"pool.kubevirt.io/"
+		    "v2\",\"version\":\"v2\"}]}");
+		return;
+	}
+	if (fk.r[R_POOL].missing) {
+		wi_list(req, &fk.r[R_POOL]);
+		return;
+	}
+	wi_reply(req, 200,
+	    "{\"kind\":\"APIGroup\",\"apiVersion\":\"v1\",\"name\":\"pool.kubevirt.io\","
+	    "\"versions\":[{\"groupVersion\":\"pool.kubevirt.io/v1beta1\",\"version\":"
+	    "\"v1beta1\"}],\"preferredVersion\":{\"groupVersion\":\"pool.kubevirt.io/v1beta1\","
+	    "\"version\":\"v1beta1\"}}");
+}
+
 static void wi_handle(struct evhttp_request *req, void *arg)
 {
 	const char *auth =
@@ -217,6 +241,8 @@ static void wi_handle(struct evhttp_request *req, void *arg)
 			r = &fk.r[i];
 	if (auth == NULL || strcmp(auth, "Bearer " WI_TOKEN) != 0)
 		wi_reply(req, 401, "{\"kind\":\"Status\",\"code\":401}");
+	else if (path != NULL && strcmp(path, "/apis/pool.kubevirt.io") == 0)
+		wi_discovery(req);
 	else if (r == NULL)
 		wi_reply(req, 404, "{\"kind\":\"Status\",\"code\":404}");
 	else if (evhttp_find_header(&q, "watch") != NULL)
@@ -278,6 +304,20 @@ static int wi_file_has(const char *path, const char *text)
 	return found;
 }
 
+/* a warning (klog's W) line of the log with text in it */
+static int wi_warn_has(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	int found = 0;
+
+	while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL)
+		found = line[0] == 'W' && strstr(line, text) != NULL;
+	if (f != NULL)
+		fclose(f);
+	return found;
+}
+
 struct wi_obj {
 	struct mirror *m;
 	const char *kind, *name;
@@ -333,12 +373,37 @@ static void wi_no_pool_api(struct mirror *m, int mport, const char *wlog)
 	wi_http_get(mport, "/readyz", &h);
 	stagekit_check(h.code != 200, "/readyz is not 200 without a pool API (%d)", h.code);
 	stagekit_check(
-	    wi_file_has(wlog, "warn") &&
-	        wi_file_has(wlog, "does not serve "
-	                          "/apis/pool.kubevirt.io/v1beta1/virtualmachinepools (404): "
-	                          "not ready"),
+	    wi_warn_has(wlog, "does not serve the group pool.kubevirt.io (404); is the CRD "
+	                      "installed?: not ready"),
 	    "a warning names the missing API");
 	stagekit_check(!mirror_synced(m), "no snapshot is published meanwhile");
+}
+
+struct wi_grep {
+	const char *path, *text;
+};
+
+static int wi_log_has(void *arg)
+{
+	struct wi_grep *g = arg;
+
+	return wi_file_has(g->path, g->text);
+}
+
+/* 1b. the group is served, at a version the watcher does not speak: a new warning saying
+ * which, still not ready */
+static void wi_unknown_version(struct mirror *m, int mport, const char *wlog)
+{
+	struct stagekit_http_answer h;
+	struct wi_grep g = {wlog, "virtualmachinepools: the API server serves pool.kubevirt.io at "
+	                          "version(s) v2, none we speak (v1beta1, v1alpha1): not ready"};
+
+	fk.group_v2 = 1;
+	stagekit_check(wi_wait(wi_log_has, &g, 40), "a warning names the versions served");
+	wi_http_get(mport, "/readyz", &h);
+	stagekit_check(h.code != 200, "/readyz is not 200 (%d)", h.code);
+	stagekit_check(!mirror_synced(m), "no snapshot is published");
+	fk.group_v2 = 0;
 }
 
 static void wi_deep_list(struct mirror *m, int mport, const char *wlog)
@@ -365,8 +430,8 @@ static void wi_deep_list(struct mirror *m, int mport, const char *wlog)
 	    "a pool nested 100 deep is published as a stub (metadata, replicas, status, marker)");
 	stagekit_check(wi_obj(m, KIND_POOL, "deep300", 1, 1),
 	    "a pool nested 300 deep too: the list still parses");
-	stagekit_check(wi_file_has(wlog, "ns/deep100: pool nests deeper than 60 levels") &&
-	                   wi_file_has(wlog, "ns/deep300: pool nests deeper than 60 levels"),
+	stagekit_check(wi_warn_has(wlog, "pool=\"ns/deep100\" maxDepth=60") &&
+	                   wi_warn_has(wlog, "pool=\"ns/deep300\" maxDepth=60"),
 	    "a log line names each deep pool");
 }
 
@@ -394,7 +459,8 @@ static void wi_deep_events(struct mirror *m, const char *wlog)
 	stagekit_check(
 	    wi_obj(m, KIND_VM, "okvm", 2, 10), "a VM event after a deep one is published");
 	stagekit_check(store_get(mirror_store(m), KIND_VM, "ns", "deepvm") == NULL &&
-	                   wi_file_has(wlog, "ns/deepvm: vm nests deeper than 60 levels: dropped"),
+	                   wi_warn_has(wlog, "dropped\" logger=\"vmpool-watcher\" kind=\"vm\" "
+	                                     "object=\"ns/deepvm\" maxDepth=60"),
 	    "a deep VM is dropped with a log line");
 	stagekit_check(mirror_synced(m), "the subscriber never lost its link");
 }
@@ -501,6 +567,7 @@ int main(void)
 	}
 	m = mirror_new(fk.base, sock, 0, NULL, NULL);
 	wi_no_pool_api(m, mport, wlog);
+	wi_unknown_version(m, mport, wlog);
 	wi_deep_list(m, mport, wlog);
 	wi_deep_events(m, wlog);
 	wi_silence(m, mport, wlog);

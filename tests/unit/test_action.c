@@ -224,6 +224,25 @@ static void test_common_fields(void **state)
 	assert_string_equal(a.fail_event.reason, "R");
 }
 
+/* patch_pool carries the pool's apiVersion as listed; anything else is refused */
+static void test_pool_api_version(void **state)
+{
+	struct act_action a;
+	char err[256];
+
+	assert_int_equal(
+	    try_parse(HEAD("patch_pool") PATCH ",\"api_version\":\"pool.kubevirt.io/v1alpha1\"}",
+	        &a, err, sizeof err),
+	    0);
+	assert_string_equal(a.pool_api, "pool.kubevirt.io/v1alpha1");
+	assert_int_equal(try_parse(HEAD("patch_pool") PATCH "}", &a, err, sizeof err), 0);
+	assert_null(a.pool_api);
+	refused(HEAD("patch_pool") PATCH ",\"api_version\":\"pool.kubevirt.io/v1/../../x\"}",
+	    "api_version must be");
+	refused(HEAD("patch_pool") PATCH ",\"api_version\":\"v1\"}", "api_version must be");
+	refused(HEAD("patch_pool") PATCH ",\"api_version\":3}", "api_version must be");
+}
+
 static void test_result(void **state)
 {
 	json_object *r = act_result(9, 1, 404, "NotFound", NULL);
@@ -248,6 +267,7 @@ int main(void)
 	    cmocka_unit_test(test_propagation),
 	    cmocka_unit_test(test_common_fields),
 	    cmocka_unit_test(test_result),
+	    cmocka_unit_test(test_pool_api_version),
 	};
 
 	int r;

@@ -1,11 +1,17 @@
-/* test_cli.c: the common flags, program extras, strict numbers and the exit-78 paths. */
+/* test_cli.c: the common flags, program extras, strict numbers, the exit-78 paths and the
+ * endpoints' bind addresses. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <event2/event.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +20,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto.h"
 
 #define MAXARGS 32
@@ -97,6 +104,8 @@ static void test_defaults(void **state)
 	assert_null(c.kubeconfig);
 	assert_null(c.namespace);
 	assert_null(c.metrics_addr);
+	assert_null(c.probe_addr);
+	assert_null(c.master);
 	assert_int_equal(c.log_format, LOG_FMT_TEXT);
 	assert_int_equal(c.verbose, 0);
 	assert_int_equal(c.max_frame, PROTO_MAX_FRAME_DEFAULT);
@@ -220,6 +229,22 @@ static void test_bad_values_exit_78(void **state)
 	    {"prog", "--run-dir", "", NULL},
 	    {"prog", "--run-dir", "/r", "--pool", "bad", NULL},
 	    {"prog", "--run-dir", "/r", "--version=1", NULL},
+	    {"prog", "--run-dir", "/r", "--v", "x", NULL},
+	    {"prog", "--run-dir", "/r", "--v=-1", NULL},
+	    {"prog", "--run-dir", "/r", "--v=11", NULL},
+	    {"prog", "--run-dir", "/r", "--v=2.5", NULL},
+	    {"prog", "--run-dir", "/r", "--logging-format=JSON", NULL},
+	    {"prog", "--run-dir", "/r", "--logging-format", "", NULL},
+	    {"prog", "--run-dir", "/r", "--metrics-bind-address", "9100", NULL},
+	    {"prog", "--run-dir", "/r", "--metrics-bind-address", ":x", NULL},
+	    {"prog", "--run-dir", "/r", "--metrics-bind-address", ":65536", NULL},
+	    {"prog", "--run-dir", "/r", "--metrics-bind-address", "::1:9100", NULL},
+	    {"prog", "--run-dir", "/r", "--metrics-bind-address", "[::1:9100", NULL},
+	    {"prog", "--run-dir", "/r", "--metrics-addr", "", NULL},
+	    {"prog", "--run-dir", "/r", "--health-probe-bind-address", "host", NULL},
+	    {"prog", "--run-dir", "/r", "--master", "127.0.0.1:6443", NULL},
+	    {"prog", "--run-dir", "/r", "--master", "https://", NULL},
+	    {"prog", "--run-dir", "/r", "--master", "ftp://h", NULL},
 	};
 	char out[4096];
 	size_t i;
@@ -243,6 +268,174 @@ static void test_good_in_child_exits_0(void **state)
 	assert_int_equal(child_parse(argv, out, sizeof out), 0);
 }
 
+/* --v=N sets the level, each -v adds one, in any order; --logging-format and its alias */
+static void test_verbosity_and_format(void **state)
+{
+	const char *v3[] = {"prog", "--run-dir", "/r", "--v=3", NULL};
+	const char *vv[] = {"prog", "--run-dir", "/r", "-vv", NULL};
+	const char *mix[] = {"prog", "--run-dir", "/r", "-v", "--v", "2", "--verbose", NULL};
+	const char *json[] = {"prog", "--run-dir", "/r", "--logging-format=json", NULL};
+	const char *alias[] = {
+	    "prog", "--run-dir", "/r", "--logging-format=json", "--log-format", "text", NULL};
+	struct cli c;
+
+	run_parse(&c, NULL, v3);
+	assert_int_equal(c.verbose, 3);
+	assert_true(log_v_enabled(3) && !log_v_enabled(4));
+	cli_free(&c);
+	run_parse(&c, NULL, vv);
+	assert_int_equal(c.verbose, 2);
+	cli_free(&c);
+	run_parse(&c, NULL, mix);
+	assert_int_equal(c.verbose, 4);
+	cli_free(&c);
+	run_parse(&c, NULL, json);
+	assert_int_equal(c.log_format, LOG_FMT_JSON);
+	cli_free(&c);
+	run_parse(&c, NULL, alias);
+	assert_int_equal(c.log_format, LOG_FMT_TEXT); /* the last one wins */
+	cli_free(&c);
+	log_init("vmpool-test", 0, LOG_FMT_TEXT);
+}
+
+/* bind addresses: host:port, [v6]:port, :port, and 0 for off; --master without its '/' */
+static void test_addresses_and_master(void **state)
+{
+	const char *argv[] = {"prog", "--run-dir", "/r", "--metrics-bind-address", ":9100",
+	    "--health-probe-bind-address", "[::1]:8081", "--master", "http://127.0.0.1:8001//",
+	    NULL};
+	const char *off[] = {"prog", "--run-dir", "/r", "--metrics-addr", "127.0.0.1:1",
+	    "--metrics-bind-address", "0", "--health-probe-bind-address=0", NULL};
+	struct cli c;
+
+	run_parse(&c, NULL, argv);
+	assert_string_equal(c.metrics_addr, ":9100");
+	assert_string_equal(c.probe_addr, "[::1]:8081");
+	assert_string_equal(c.master, "http://127.0.0.1:8001");
+	cli_free(&c);
+	run_parse(&c, NULL, off);
+	assert_null(c.metrics_addr);
+	assert_null(c.probe_addr);
+	cli_free(&c);
+	assert_int_equal(cli_bind_addr("host.example:80"), 0);
+	assert_int_equal(cli_bind_addr("[fd00::2]:0"), 0);
+	assert_int_equal(cli_bind_addr("[]:80"), -1);
+	assert_int_equal(cli_bind_addr("a b:80"), -1);
+	assert_int_equal(cli_bind_addr(NULL), -1);
+}
+
+/* 1 if a TCP connection to addr (IPv4 or IPv6 literal) and port is accepted */
+static int can_connect(int family, const char *addr, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, rv;
+
+	memset(&ss, 0, sizeof ss);
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((unsigned short)port);
+		inet_pton(AF_INET, addr, &sin->sin_addr);
+		len = sizeof *sin;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((unsigned short)port);
+		inet_pton(AF_INET6, addr, &sin6->sin6_addr);
+		len = sizeof *sin6;
+	}
+	if ((fd = socket(family, SOCK_STREAM, 0)) == -1)
+		return 0;
+	rv = connect(fd, (struct sockaddr *)&ss, len) == 0;
+	close(fd);
+	return rv;
+}
+
+/* a port nobody listens on (bound once, then released) */
+static int free_port(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof sin;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/* 1 if ::1 can be bound here (a kernel or container without IPv6 cannot) */
+static int has_ipv6_loopback(void)
+{
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	int fd = socket(AF_INET6, SOCK_STREAM, 0), ok;
+
+	if (fd == -1)
+		return 0;
+	ok = bind(fd, (struct sockaddr *)&sin6, sizeof sin6) == 0;
+	close(fd);
+	return ok;
+}
+
+/* the first non-loopback IPv4 address of this machine, or 0 if there is none */
+static int other_ipv4(char *out, size_t outlen)
+{
+	struct ifaddrs *ifa, *i;
+	int found = 0;
+
+	if (getifaddrs(&ifa) == -1)
+		return 0;
+	for (i = ifa; i != NULL && !found; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET ||
+		    (i->ifa_flags & IFF_LOOPBACK))
+			continue;
+		inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out,
+		    (socklen_t)outlen);
+		found = 1;
+	}
+	freeifaddrs(ifa);
+	return found;
+}
+
+/*
+ * :PORT means every interface, as Go's net.Listen(":PORT"): the metrics listener answers on
+ * loopback over IPv4 and (where the machine has IPv6) IPv6, and on another address of the
+ * machine; 127.0.0.1:PORT answers on 127.0.0.1 only. The probe listener the same.
+ */
+static void test_port_binds_every_interface(void **state)
+{
+	struct event_base *base = event_base_new();
+	int mport = free_port(), pport = free_port();
+	char maddr[32], paddr[32], other[64];
+	const char *argv[] = {"prog", "--run-dir", "/r", "--metrics-bind-address", maddr,
+	    "--health-probe-bind-address", paddr, NULL};
+	int has_v6 = has_ipv6_loopback();
+	struct cli c;
+
+	snprintf(maddr, sizeof maddr, ":%d", mport);
+	snprintf(paddr, sizeof paddr, "127.0.0.1:%d", pport);
+	run_parse(&c, NULL, argv);
+	cli_start_endpoints(base, &c);
+	assert_true(can_connect(AF_INET, "127.0.0.1", mport));
+	if (has_v6)
+		assert_true(can_connect(AF_INET6, "::1", mport));
+	if (other_ipv4(other, sizeof other)) {
+		assert_true(can_connect(AF_INET, other, mport));
+		assert_false(can_connect(AF_INET, other, pport)); /* the control case */
+	}
+	assert_true(can_connect(AF_INET, "127.0.0.1", pport));
+	metrics_stop();
+	assert_false(can_connect(AF_INET, "127.0.0.1", mport));
+	assert_false(can_connect(AF_INET, "127.0.0.1", pport));
+	cli_free(&c);
+	event_base_free(base);
+}
+
 static void test_help_and_version(void **state)
 {
 	const char *help[] = {"prog", "--run-dir", "/r", "-h", NULL};
@@ -253,6 +446,13 @@ static void test_help_and_version(void **state)
 	assert_int_equal(child_parse(help, out, sizeof out), 0);
 	assert_non_null(strstr(out, "usage: vmpool-test"));
 	assert_non_null(strstr(out, "--kube-api-burst"));
+	assert_non_null(strstr(out, "--metrics-bind-address"));
+	assert_non_null(strstr(out, "--health-probe-bind-address"));
+	assert_non_null(strstr(out, "--logging-format"));
+	assert_non_null(strstr(out, "--master URL"));
+	/* which calls --kube-api-qps limits (common/kubegate.c: every write attempt, no GET) */
+	assert_non_null(strstr(out, "retries included, of a create, update, patch or delete"));
+	assert_non_null(strstr(out, "lists and watches (GET) are not limited"));
 	assert_non_null(strstr(out, "--pool NAME"));
 	assert_int_equal(child_parse(help2, out, sizeof out), 0);
 	assert_non_null(strstr(out, "--run-dir"));
@@ -330,6 +530,9 @@ int main(void)
 	    cmocka_unit_test(test_repeat_and_equals),
 	    cmocka_unit_test(test_bad_values_exit_78),
 	    cmocka_unit_test(test_good_in_child_exits_0),
+	    cmocka_unit_test(test_verbosity_and_format),
+	    cmocka_unit_test(test_addresses_and_master),
+	    cmocka_unit_test(test_port_binds_every_interface),
 	    cmocka_unit_test(test_help_and_version),
 	    cmocka_unit_test(test_cli_int),
 	    cmocka_unit_test(test_cli_double),

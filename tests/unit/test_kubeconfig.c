@@ -38,9 +38,11 @@ static const char *put(const char *name, const char *text)
 
 static const char *path_of(const char *name)
 {
-	static char p[512];
+	static char paths[8][512];
+	static int slot;
+	char *p = paths[slot++ % 8];
 
-	snprintf(p, sizeof p, "%s/%s", tmpdir, name);
+	snprintf(p, 512, "%s/%s", tmpdir, name);
 	return p;
 }
 
@@ -466,10 +468,326 @@ static void test_context_causes(void **state)
 	assert_non_null(strstr(err, "no current-context set"));
 	snprintf(env, sizeof env, "%s:%s", p, put("cc-other.yaml", "current-context: x\n"));
 	setenv("KUBECONFIG", env, 1);
+	/* merged: the second file's current-context names a context no file has */
 	assert_int_equal(kubeconfig_load(NULL, &c, err, sizeof err), -1);
-	assert_non_null(strstr(err, "no current-context set"));
-	assert_non_null(strstr(err, "only the first existing one is read"));
+	assert_non_null(strstr(err, "current-context \"x\" not found"));
+	assert_non_null(strstr(err, "kubeconfig KUBECONFIG="));
+	/* no file of the list sets one */
+	snprintf(env, sizeof env, "%s:%s", p, path_of("cc-empty.yaml"));
+	put("cc-empty.yaml", "");
+	setenv("KUBECONFIG", env, 1);
+	assert_int_equal(kubeconfig_load(NULL, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "no file sets current-context"));
 	unsetenv("KUBECONFIG");
+}
+
+/* KUBECONFIG=a:b as kubectl merges it: per map key the first file wins, current-context from
+ * the first file that sets it, relative names against the file that defines the entry */
+static void test_merge(void **state)
+{
+	struct kube_config c;
+	char err[1024], env[4 * PATH_MAX], want[PATH_MAX + 32];
+
+	mkdir(path_of("m1"), 0700);
+	mkdir(path_of("m2"), 0700);
+	/* a: no current-context; defines cluster c1 and user u1 */
+	put("m1/a.yaml", "clusters:\n"
+	                 "- name: c1\n"
+	                 "  cluster: {server: https://first:1, certificate-authority: ca.crt}\n"
+	                 "users:\n"
+	                 "- name: u1\n"
+	                 "  user: {tokenFile: tok}\n");
+	/* b: the context, current-context, a second c1 (loses) and user u2 */
+	put("m2/b.yaml", "clusters:\n"
+	                 "- name: c1\n"
+	                 "  cluster: {server: https://second:1}\n"
+	                 "users:\n"
+	                 "- name: u2\n"
+	                 "  user: {token: t2}\n"
+	                 "contexts:\n"
+	                 "- name: ctx\n"
+	                 "  context: {cluster: c1, user: u1, namespace: nb}\n"
+	                 "- name: ctx2\n"
+	                 "  context: {cluster: c1, user: u2}\n"
+	                 "current-context: ctx\n");
+	/* c: its current-context comes too late to count */
+	put("c.yaml", "current-context: ctx2\n");
+	snprintf(env, sizeof env, "%s:/nonexistent:%s:%s:%s", path_of("m1/a.yaml"),
+	    path_of("m2/b.yaml"), path_of("m1/a.yaml"), path_of("c.yaml"));
+	setenv("KUBECONFIG", env, 1);
+	if (kubeconfig_load(NULL, &c, err, sizeof err) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(c.server, "https://first:1");
+	snprintf(want, sizeof want, "%s/m1/ca.crt", tmpdir);
+	assert_string_equal(c.ca_file, want);
+	snprintf(want, sizeof want, "%s/m1/tok", tmpdir);
+	assert_string_equal(c.token_file, want);
+	assert_string_equal(c.namespace, "nb");
+	assert_non_null(strstr(c.source, "KUBECONFIG="));
+	kubeconfig_clear(&c);
+
+	/* the file that sets current-context first wins: c before b */
+	snprintf(env, sizeof env, "%s:%s:%s", path_of("c.yaml"), path_of("m2/b.yaml"),
+	    path_of("m1/a.yaml"));
+	setenv("KUBECONFIG", env, 1);
+	assert_int_equal(kubeconfig_load(NULL, &c, err, sizeof err), 0);
+	assert_string_equal(c.server, "https://second:1");
+	assert_string_equal(c.token, "t2");
+	assert_string_equal(c.namespace, "default");
+	kubeconfig_clear(&c);
+
+	/* a broken file in the list is an error naming it, not skipped */
+	put("broken.yaml", "clusters: [\n");
+	snprintf(env, sizeof env, "%s:%s", path_of("m2/b.yaml"), path_of("broken.yaml"));
+	setenv("KUBECONFIG", env, 1);
+	assert_int_equal(kubeconfig_load(NULL, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "broken.yaml: line"));
+	assert_int_equal(
+	    kubeconfig_load_list("/nonexistent/a:/nonexistent/b", &c, err, sizeof err), 0);
+	unsetenv("KUBECONFIG");
+}
+
+/* users[].user.exec, as client-go's ExecConfig */
+static void test_exec(void **state)
+{
+	struct kube_config c, d;
+	char err[1024], want[PATH_MAX + 32];
+	const char *p = kubeconfig("exec.yaml", "    server: https://a:1\n",
+	    "    exec:\n"
+	    "      apiVersion: client.authentication.k8s.io/v1\n"
+	    "      command: bin/get-token\n"
+	    "      args: [--cluster, x, \"\"]\n"
+	    "      env:\n"
+	    "      - {name: A, value: \"1=2\"}\n"
+	    "      - {name: B}\n"
+	    "      installHint: install get-token\n"
+	    "      provideClusterInfo: true\n"
+	    "      interactiveMode: Never\n",
+	    "");
+
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), 0);
+	assert_non_null(c.exec);
+	assert_string_equal(c.exec->api_version, "client.authentication.k8s.io/v1");
+	snprintf(want, sizeof want, "%s/bin/get-token", tmpdir);
+	assert_string_equal(c.exec->command, want);
+	assert_string_equal(c.exec->args[0], "--cluster");
+	assert_string_equal(c.exec->args[1], "x");
+	assert_string_equal(c.exec->args[2], "");
+	assert_null(c.exec->args[3]);
+	assert_string_equal(c.exec->env[0], "A=1=2");
+	assert_string_equal(c.exec->env[1], "B=");
+	assert_null(c.exec->env[2]);
+	assert_string_equal(c.exec->install_hint, "install get-token");
+	assert_int_equal(c.exec->provide_cluster_info, 1);
+	kubeconfig_copy(&d, &c);
+	kubeconfig_clear(&c);
+	assert_string_equal(d.exec->args[1], "x");
+	assert_string_equal(d.exec->env[0], "A=1=2");
+	kubeconfig_clear(&d);
+
+	/* v1beta1, a command from PATH, no args */
+	p = kubeconfig("exec2.yaml", "    server: https://a:1\n",
+	    "    exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: aws}\n", "");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), 0);
+	assert_string_equal(c.exec->command, "aws");
+	assert_null(c.exec->args);
+	assert_int_equal(c.exec->provide_cluster_info, 0);
+	kubeconfig_clear(&c);
+
+	/* a static token wins, as in client-go */
+	p = kubeconfig("exec3.yaml", "    server: https://a:1\n",
+	    "    token: t\n"
+	    "    exec: {apiVersion: client.authentication.k8s.io/v1, command: aws}\n",
+	    "");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), 0);
+	assert_null(c.exec);
+	assert_string_equal(c.token, "t");
+	kubeconfig_clear(&c);
+}
+
+/* what we do not do is refused, naming it */
+static void test_unsupported(void **state)
+{
+	static const struct {
+		const char *user, *msg;
+	} cases[] = {
+	    {"    exec: {apiVersion: client.authentication.k8s.io/v1alpha1, command: x}\n",
+	        "exec apiVersion \"client.authentication.k8s.io/v1alpha1\" is not supported"},
+	    {"    exec: {command: x}\n", "exec has no apiVersion"},
+	    {"    exec: {apiVersion: client.authentication.k8s.io/v1}\n", "exec has no command"},
+	    {"    exec: {apiVersion: client.authentication.k8s.io/v1, command: x, "
+	     "interactiveMode: Always}\n",
+	        "interactiveMode \"Always\" is not supported"},
+	    {"    exec: {apiVersion: client.authentication.k8s.io/v1, command: x, args: [[a]]}\n",
+	        "exec args must be a list of strings"},
+	    {"    exec: {apiVersion: client.authentication.k8s.io/v1, command: x, env: [a]}\n",
+	        "exec env must be a list"},
+	    {"    exec: x\n", "exec is not a mapping"},
+	    {"    auth-provider: {name: oidc}\n", "auth-provider \"oidc\" is not supported"},
+	    {"    token: t\n    auth-provider: {name: gcp}\n",
+	        "auth-provider \"gcp\" is not supported"},
+	    {"    username: a\n    password: b\n", "username/password (basic authentication)"},
+	    {"    token: t\n    as: admin\n", "impersonation (as) is not supported"},
+	    {"    token: t\n    as-groups: [g]\n", "impersonation (as-groups)"},
+	};
+	struct kube_config c;
+	char err[1024];
+	const char *p;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		p = kubeconfig("unsup.yaml", "    server: https://a:1\n", cases[i].user, "");
+		assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+		if (strstr(err, cases[i].msg) == NULL)
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].msg);
+		assert_non_null(strstr(err, "user \"u1\""));
+		assert_null(c.server);
+	}
+	p = kubeconfig("proxy-bad.yaml", "    server: https://a:1\n    proxy-url: ftp://p:1\n",
+	    "    {}\n", "");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "proxy-url \"ftp://p:1\" is not supported"));
+	p = kubeconfig("insecure-ca.yaml",
+	    "    server: https://a:1\n    insecure-skip-tls-verify: true\n"
+	    "    certificate-authority: ca.crt\n",
+	    "    {}\n", "");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "insecure-skip-tls-verify together with a certificate"));
+}
+
+static void test_proxy_tls_server_name(void **state)
+{
+	struct kube_config c;
+	char err[1024];
+	const char *p = kubeconfig("proxy.yaml",
+	    "    server: https://10.0.0.1:6443\n    proxy-url: socks5://127.0.0.1:1080\n"
+	    "    tls-server-name: api.internal\n",
+	    "    token: t\n", "");
+
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), 0);
+	assert_string_equal(c.proxy_url, "socks5://127.0.0.1:1080");
+	assert_string_equal(c.tls_server_name, "api.internal");
+	kubeconfig_clear(&c);
+}
+
+/* what a plugin prints: kubeexec_parse() */
+static void test_exec_credential(void **state)
+{
+	static const char *v1 = "client.authentication.k8s.io/v1";
+	static const struct {
+		const char *out, *err;
+	} bad[] = {
+	    {"", "not one JSON object"},
+	    {"{\"kind\":\"ExecCredential\"} x", "not one JSON object"},
+	    {"[1]", "not a JSON object"},
+	    {"{\"kind\":\"Other\",\"apiVersion\":\"client.authentication.k8s.io/v1\"}",
+	        "kind \"Other\""},
+	    {"{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/"
+	     "v1beta1\",\"status\":{\"token\":\"t\"}}",
+	        "apiVersion \"client.authentication.k8s.io/v1beta1\", the kubeconfig says"},
+	    {"{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\"}",
+	        "has no status"},
+	    {"{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+	     "\"status\":{}}",
+	        "neither a token nor a client certificate"},
+	    {"{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+	     "\"status\":{\"clientCertificateData\":\"C\"}}",
+	        "without its key"},
+	    {"{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+	     "\"status\":{\"token\":\"t\",\"expirationTimestamp\":\"tomorrow\"}}",
+	        "expirationTimestamp \"tomorrow\" is not RFC 3339"},
+	};
+	const char *good = "{\"kind\":\"ExecCredential\",\"apiVersion\":"
+	                   "\"client.authentication.k8s.io/v1\",\"spec\":{\"interactive\":false},"
+	                   "\"status\":{\"token\":\"tok-1\",\"expirationTimestamp\":"
+	                   "\"2030-01-02T03:04:05Z\"}}\n";
+	const char *cert = "{\"kind\":\"ExecCredential\",\"apiVersion\":"
+	                   "\"client.authentication.k8s.io/v1\",\"status\":{"
+	                   "\"clientCertificateData\":\"-----BEGIN CERTIFICATE-----\\n\","
+	                   "\"clientKeyData\":\"-----BEGIN KEY-----\\n\"}}";
+	struct kube_cred c;
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(
+		    kubeexec_parse(v1, bad[i].out, strlen(bad[i].out), &c, err, sizeof err), -1);
+		if (strstr(err, bad[i].err) == NULL)
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, bad[i].err);
+		assert_null(c.token);
+	}
+	assert_int_equal(kubeexec_parse(v1, good, strlen(good), &c, err, sizeof err), 0);
+	assert_string_equal(c.token, "tok-1");
+	assert_true(c.expiry > 1893553444.0 && c.expiry < 1893553446.0);
+	assert_null(c.cert);
+	kube_cred_clear(&c);
+	assert_int_equal(kubeexec_parse(v1, cert, strlen(cert), &c, err, sizeof err), 0);
+	assert_null(c.token);
+	assert_int_equal(c.expiry, 0);
+	assert_int_equal(c.cert_len, 28);
+	assert_memory_equal(c.cert, "-----BEGIN CERTIFICATE-----\n", 28);
+	assert_memory_equal(c.key, "-----BEGIN KEY-----\n", c.key_len);
+	kube_cred_clear(&c);
+}
+
+/* KUBERNETES_EXEC_INFO: spec.interactive always, spec.cluster with provideClusterInfo */
+static void test_exec_info(void **state)
+{
+	struct kube_config c;
+	char err[1024], *info;
+	const char *p;
+
+	put("info-ca.crt", "hi");
+	p = kubeconfig("info.yaml",
+	    "    server: https://a:1\n    certificate-authority: info-ca.crt\n"
+	    "    tls-server-name: api.internal\n    proxy-url: http://proxy:3128\n",
+	    "    exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: x}\n", "");
+	assert_int_equal(kubeconfig_load_file(p, &c, err, sizeof err), 0);
+	info = kubeexec_info(&c);
+	assert_string_equal(info, "{\"kind\":\"ExecCredential\",\"apiVersion\":"
+	                          "\"client.authentication.k8s.io/v1beta1\",\"spec\":{"
+	                          "\"interactive\":false}}");
+	free(info);
+	c.exec->provide_cluster_info = 1;
+	info = kubeexec_info(&c);
+	assert_string_equal(info,
+	    "{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/"
+	    "v1beta1\",\"spec\":{\"interactive\":false,\"cluster\":{\"server\":\"https://"
+	    "a:1\",\"tls-server-name\":\"api.internal\",\"certificate-authority-data\":\"aGk=\","
+	    "\"proxy-url\":\"http://proxy:3128\"}}}");
+	free(info);
+	kubeconfig_clear(&c);
+}
+
+/* --master: replaces the server found, or stands alone when there is no configuration */
+static void test_server_override(void **state)
+{
+	struct kube_config c;
+	char err[1024];
+	const char *home = getenv("HOME");
+	char *oldhome = home != NULL ? strdup(home) : NULL;
+	const char *p = kubeconfig("ovr.yaml", "    server: https://a:1\n", "    token: t\n", "");
+
+	kubeconfig_override_server("https://master:8443/");
+	assert_int_equal(kubeconfig_load(p, &c, err, sizeof err), 0);
+	assert_string_equal(c.server, "https://master:8443");
+	assert_string_equal(c.token, "t");
+	kubeconfig_clear(&c);
+	/* nothing to load: the master alone */
+	mkdir(path_of("emptyhome"), 0700);
+	setenv("HOME", path_of("emptyhome"), 1);
+	assert_int_equal(kubeconfig_load(NULL, &c, err, sizeof err), 0);
+	assert_string_equal(c.server, "https://master:8443");
+	assert_null(c.token);
+	assert_string_equal(c.source, "--master");
+	kubeconfig_clear(&c);
+	/* a named file that cannot be read is still an error */
+	assert_int_equal(kubeconfig_load("/nonexistent/k", &c, err, sizeof err), -1);
+	kubeconfig_override_server(NULL);
+	assert_int_equal(kubeconfig_load(NULL, &c, err, sizeof err), -1);
+	if (oldhome != NULL)
+		setenv("HOME", oldhome, 1);
+	free(oldhome);
 }
 
 int main(void)
@@ -490,6 +808,13 @@ int main(void)
 	    cmocka_unit_test(test_size_and_depth),
 	    cmocka_unit_test(test_fifo_refused),
 	    cmocka_unit_test(test_context_causes),
+	    cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_exec),
+	    cmocka_unit_test(test_unsupported),
+	    cmocka_unit_test(test_proxy_tls_server_name),
+	    cmocka_unit_test(test_server_override),
+	    cmocka_unit_test(test_exec_credential),
+	    cmocka_unit_test(test_exec_info),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

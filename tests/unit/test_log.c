@@ -1,4 +1,5 @@
-/* test_log.c: log_escape, the text and JSON line formats, verbosity and the fatal exits. */
+/* test_log.c: log_escape, klog's text and component-base's JSON line formats, the printf and
+ * key/value calls, verbosity and the fatal exits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,84 +92,212 @@ static char *capture(void (*fn)(void))
 	return out;
 }
 
-static void emit_text(void)
+/* 2026-12-02 12:00:00.123456 UTC, in nanoseconds */
+#define TS_NS 1796212800123456789LL
+
+/* one line of log_format_line() in the given format, without its newline */
+static const char *fmt_line(int format, enum log_sev sev, int v, const char *err, const char *msg,
+    const struct log_kv *kv, size_t nkv)
+{
+	static char out[4096];
+	size_t n;
+
+	log_init("vmpool-planner", 0, format);
+	n = log_format_line(
+	    out, sizeof out, TS_NS, sev, v, "planner/planrun.c", 219, err, msg, kv, nkv);
+	assert_true(n > 0 && out[n - 1] == '\n');
+	assert_ptr_equal(memchr(out, '\n', n), out + n - 1); /* exactly one line */
+	out[n - 1] = '\0';
+	log_init("vmpool-planner", 0, LOG_FMT_TEXT);
+	return out;
+}
+
+/* klog's header: severity, mmdd, UTC time to the microsecond, pid (%7d), file:line] */
+static void test_text_klog(void **state)
+{
+	struct log_kv kv[] = {LOG_POOL("default/p1"), LOG_STR("op", "create"), LOG_INT("n", -3),
+	    LOG_FLOAT("secs", 1.5)};
+	char want[512];
+
+	snprintf(want, sizeof want,
+	    "I1202 12:00:00.123456 %7ld planrun.c:219] \"sync ok\" logger=\"vmpool-planner\" "
+	    "pool=\"default/p1\" op=\"create\" n=-3 secs=1.5",
+	    (long)getpid());
+	assert_string_equal(fmt_line(LOG_FMT_TEXT, LOG_SEV_INFO, 2, NULL, "sync ok", kv, 4), want);
+	/* severities: W, E (err first, as klog's ErrorS), F */
+	assert_int_equal(fmt_line(LOG_FMT_TEXT, LOG_SEV_WARN, 0, NULL, "m", NULL, 0)[0], 'W');
+	assert_non_null(strstr(
+	    fmt_line(LOG_FMT_TEXT, LOG_SEV_ERROR, 0, "timeout", "write failed", kv, 1),
+	    "] \"write failed\" err=\"timeout\" logger=\"vmpool-planner\" pool=\"default/p1\""));
+	assert_int_equal(fmt_line(LOG_FMT_TEXT, LOG_SEV_ERROR, 0, "", "m", NULL, 0)[0], 'E');
+	assert_int_equal(fmt_line(LOG_FMT_TEXT, LOG_SEV_FATAL, 0, NULL, "m", NULL, 0)[0], 'F');
+}
+
+/* Go's strconv.Quote: \" \\ \n \t, other control bytes and invalid UTF-8 as \xNN */
+static void test_text_escaping(void **state)
+{
+	struct log_kv kv[] = {
+	    LOG_STR("name", "a\"b\\c\nd\x01 caf\xc3\xa9 \xff"), LOG_STR("nil", NULL)};
+	const char *l = fmt_line(LOG_FMT_TEXT, LOG_SEV_INFO, 0, NULL, "say \"hi\"\n", kv, 2);
+
+	assert_non_null(strstr(l, "] \"say \\\"hi\\\"\\n\" "));
+	assert_non_null(strstr(l, " name=\"a\\\"b\\\\c\\nd\\x01 caf\xc3\xa9 \\xff\" nil=\"\""));
+}
+
+static json_object *json_line(
+    enum log_sev sev, int v, const char *err, const char *msg, const struct log_kv *kv, size_t nkv)
+{
+	json_object *o = json_tokener_parse(fmt_line(LOG_FMT_JSON, sev, v, err, msg, kv, nkv));
+
+	assert_non_null(o);
+	return o;
+}
+
+static const char *jstr(json_object *o, const char *path)
+{
+	json_object *v = o;
+	char key[64], *dot;
+	const char *p = path;
+
+	while (p != NULL) {
+		snprintf(key, sizeof key, "%s", p);
+		if ((dot = strchr(key, '.')) != NULL)
+			*dot = '\0';
+		if (!json_object_object_get_ex(v, key, &v))
+			return NULL;
+		p = strchr(p, '.');
+		if (p != NULL)
+			p++;
+	}
+	return json_object_get_string(v);
+}
+
+/* component-base's JSON: ts (float milliseconds), caller, msg, v, err, object references */
+static void test_json_format(void **state)
+{
+	struct log_kv kv[] = {LOG_POOL("default/p1"), LOG_REF("node", "n1"), LOG_INT("n", 7),
+	    LOG_STR("s", "bad \"name\"\n\ttab\\ \x01 caf\xc3\xa9 \xff"), LOG_FLOAT("nan", NAN)};
+	json_object *o = json_line(LOG_SEV_INFO, 2, NULL, "sync ok", kv, 5), *v;
+
+	assert_true(json_object_object_get_ex(o, "ts", &v));
+	assert_true(json_object_is_type(v, json_type_double));
+	assert_true(json_object_get_double(v) > 1796212800123.4 &&
+	            json_object_get_double(v) < 1796212800123.5);
+	assert_string_equal(jstr(o, "caller"), "planrun.c:219");
+	assert_string_equal(jstr(o, "msg"), "sync ok");
+	assert_true(json_object_object_get_ex(o, "v", &v));
+	assert_int_equal(json_object_get_int(v), 2);
+	assert_false(json_object_object_get_ex(o, "err", &v));
+	assert_string_equal(jstr(o, "logger"), "vmpool-planner");
+	assert_string_equal(jstr(o, "pool.name"), "p1");
+	assert_string_equal(jstr(o, "pool.namespace"), "default");
+	assert_string_equal(jstr(o, "node.name"), "n1"); /* cluster-scoped: no namespace */
+	assert_null(jstr(o, "node.namespace"));
+	assert_true(json_object_object_get_ex(o, "n", &v));
+	assert_true(json_object_is_type(v, json_type_int));
+	assert_int_equal(json_object_get_int(v), 7);
+	/* invalid UTF-8 (\xff) becomes U+FFFD, valid UTF-8 passes through */
+	assert_string_equal(jstr(o, "s"), "bad \"name\"\n\ttab\\ \x01 caf\xc3\xa9 \xef\xbf\xbd");
+	assert_string_equal(jstr(o, "nan"), "NaN");
+	json_object_put(o);
+
+	/* an error: no "v", an "err" */
+	o = json_line(LOG_SEV_ERROR, 0, "connection refused", "write failed", kv, 1);
+	assert_false(json_object_object_get_ex(o, "v", &v));
+	assert_string_equal(jstr(o, "err"), "connection refused");
+	assert_string_equal(jstr(o, "pool.name"), "p1");
+	json_object_put(o);
+}
+
+static void emit_calls(void)
 {
 	log_init("vmpool-planner", 0, LOG_FMT_TEXT);
 	log_warnx("default/p1", "scale up %d", 3);
 	log_info(NULL, "started");
 	log_debug("default/p1", "hidden");
+	log_vs(2, "hidden too", LOG_POOL("default/p1"));
+	log_infos("created", LOG_POOL("default/p1"), LOG_STR("vm", "p1-0"));
+	log_infos("no pairs");
+	log_errors("timeout", "write failed", LOG_POOL("ns/p"));
+	log_error("ns/q", "status write failed: %d", 500);
 	errno = ENOENT;
 	log_warn("ns/x", "open %s", "f");
 }
 
-static void test_text_format(void **state)
+/* the printf-style calls keep working: their key goes out as object="ns/name" */
+static void test_calls(void **state)
 {
-	char *out = capture(emit_text), *line2, *line3;
+	char *out = capture(emit_calls);
 
-	/* 2026-11-24T01:02:03.456Z: 24 characters, then the rest */
-	assert_true(strlen(out) > 24);
-	assert_int_equal(out[4], '-');
-	assert_int_equal(out[10], 'T');
-	assert_int_equal(out[19], '.');
-	assert_int_equal(out[23], 'Z');
-	assert_int_equal(strncmp(out + 24, " vmpool-planner warn default/p1: scale up 3\n", 44), 0);
-	line2 = strchr(out, '\n') + 1;
-	assert_int_equal(strncmp(line2 + 24, " vmpool-planner info: started\n", 30), 0);
-	line3 = strchr(line2, '\n') + 1;
-	assert_non_null(strstr(line3, " vmpool-planner warn ns/x: open f: No such file"));
+	assert_non_null(
+	    strstr(out, "\"scale up 3\" logger=\"vmpool-planner\" object=\"default/p1\"\n"));
+	assert_non_null(strstr(out, "] \"started\" logger=\"vmpool-planner\"\n"));
 	assert_null(strstr(out, "hidden"));
+	assert_non_null(strstr(
+	    out, "] \"created\" logger=\"vmpool-planner\" pool=\"default/p1\" vm=\"p1-0\"\n"));
+	assert_non_null(strstr(out, "] \"no pairs\" logger=\"vmpool-planner\"\n"));
+	assert_non_null(strstr(out, "\nE1"));
+	assert_non_null(strstr(
+	    out, "] \"write failed\" err=\"timeout\" logger=\"vmpool-planner\" pool=\"ns/p\"\n"));
+	assert_non_null(strstr(
+	    out, "] \"status write failed: 500\" logger=\"vmpool-planner\" object=\"ns/q\"\n"));
+	assert_non_null(strstr(out,
+	    "\"open f: No such file or directory\" logger=\"vmpool-planner\" object=\"ns/x\"\n"));
+	assert_int_equal(out[0], 'W');
+}
+
+static int evaluated;
+static const char *count_eval(const char *s)
+{
+	evaluated++;
+	return s;
 }
 
 static void emit_debug(void)
 {
 	log_init("p", 0, LOG_FMT_TEXT);
-	log_setverbose(1);
+	log_setverbose(4);
 	log_debug(NULL, "shown");
+	log_vs(5, "not at 4", LOG_STR("k", count_eval("x")));
 	log_setverbose(-1);
 	log_info(NULL, "quiet");
 	log_warnx(NULL, "loud");
+	log_errors("e", "louder");
 }
 
+/* --v: V(4) debug lines at 4, nothing above; -1 silences info but not warnings and errors;
+ * the pairs of a line that is not printed are not even evaluated */
 static void test_verbosity(void **state)
 {
-	char *out = capture(emit_debug);
+	char *out;
 
-	assert_non_null(strstr(out, " p debug: shown\n"));
+	evaluated = 0;
+	out = capture(emit_debug);
+	assert_non_null(strstr(out, "] \"shown\" logger=\"p\"\n"));
+	assert_null(strstr(out, "not at 4"));
+	assert_int_equal(evaluated, 0);
 	assert_null(strstr(out, "quiet"));
-	assert_non_null(strstr(out, " p warn: loud\n"));
+	assert_non_null(strstr(out, "] \"loud\" logger=\"p\"\n"));
+	assert_non_null(strstr(out, "] \"louder\" err=\"e\" logger=\"p\"\n"));
+	assert_true(log_v_enabled(-1) && !log_v_enabled(0));
 }
 
-static void emit_json(void)
+/* a line longer than the buffer is cut, still one line ending in a newline */
+static void test_long_line(void **state)
 {
-	log_init("vmpool-watcher", 0, LOG_FMT_JSON);
-	log_warnx("default/p1", "bad \"name\"\n\ttab\\ \x01 caf\xc3\xa9 \xff");
-	log_init("vmpool-watcher", 0, LOG_FMT_TEXT);
-}
+	static char big[20000];
+	char out[1024];
+	struct log_kv kv[1];
+	size_t n;
 
-static void test_json_format(void **state)
-{
-	char *out = capture(emit_json);
-	json_object *o, *v;
-	size_t len = strlen(out);
-
-	assert_true(len > 0);
-	assert_int_equal(out[len - 1], '\n');
-	assert_ptr_equal(strchr(out, '\n'), out + len - 1); /* one line */
-	o = json_tokener_parse(out);
-	assert_non_null(o);
-	assert_true(json_object_object_get_ex(o, "ts", &v));
-	assert_int_equal(strlen(json_object_get_string(v)), 24);
-	assert_true(json_object_object_get_ex(o, "proc", &v));
-	assert_string_equal(json_object_get_string(v), "vmpool-watcher");
-	assert_true(json_object_object_get_ex(o, "level", &v));
-	assert_string_equal(json_object_get_string(v), "warn");
-	assert_true(json_object_object_get_ex(o, "key", &v));
-	assert_string_equal(json_object_get_string(v), "default/p1");
-	assert_true(json_object_object_get_ex(o, "msg", &v));
-	/* invalid UTF-8 (\xff) becomes U+FFFD, valid UTF-8 passes through */
-	assert_string_equal(
-	    json_object_get_string(v), "bad \"name\"\n\ttab\\ \x01 caf\xc3\xa9 \xef\xbf\xbd");
-	json_object_put(o);
+	memset(big, 'x', sizeof big - 1);
+	kv[0] = LOG_STR("big", big);
+	log_init("p", 0, LOG_FMT_JSON);
+	n = log_format_line(out, sizeof out, TS_NS, LOG_SEV_INFO, 0, "f.c", 1, NULL, "m", kv, 1);
+	log_init("p", 0, LOG_FMT_TEXT);
+	assert_int_equal(n, sizeof out);
+	assert_int_equal(out[n - 1], '\n');
+	assert_null(memchr(out, '\n', n - 1));
 }
 
 static int exit_status_of(void (*fn)(void))
@@ -230,9 +360,12 @@ int main(void)
 	    cmocka_unit_test(test_escape_special),
 	    cmocka_unit_test(test_escape_truncates),
 	    cmocka_unit_test(test_escape_ring),
-	    cmocka_unit_test(test_text_format),
-	    cmocka_unit_test(test_verbosity),
+	    cmocka_unit_test(test_text_klog),
+	    cmocka_unit_test(test_text_escaping),
 	    cmocka_unit_test(test_json_format),
+	    cmocka_unit_test(test_calls),
+	    cmocka_unit_test(test_verbosity),
+	    cmocka_unit_test(test_long_line),
 	    cmocka_unit_test(test_fatal_exits),
 	    cmocka_unit_test(test_procname),
 	};

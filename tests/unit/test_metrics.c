@@ -1,4 +1,6 @@
-/* test_metrics.c: Prometheus text rendering, label escaping and the HTTP endpoints. */
+/* test_metrics.c: Prometheus text rendering (counters, gauges, histograms), label escaping,
+ * the standard families of metrics_std.c (process_*, build info, workqueue_*) and the HTTP
+ * endpoints. */
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -21,6 +24,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "cli.h"
 #include "metrics.h"
 
 /* the registry rendered as a NUL-terminated string; caller frees */
@@ -162,6 +166,181 @@ static void test_labels_helper(void **state)
 	free(s);
 }
 
+static void test_histogram(void **state)
+{
+	static const double bounds[] = {0.005, 0.1, 1, 60};
+	char *s;
+
+	metrics_declare_histogram("rq_seconds", "Latency.", bounds, 4);
+	metrics_observe("rq_seconds", "verb=\"GET\"", 0.005); /* on a bound: that bucket */
+	metrics_observe("rq_seconds", "verb=\"GET\"", 0.05);
+	metrics_observe("rq_seconds", "verb=\"GET\"", 0.5);
+	metrics_observe("rq_seconds", "verb=\"GET\"", 120); /* above every bound */
+	metrics_observe("rq_seconds", "verb=\"GET\"", NAN); /* ignored */
+	metrics_observe("rq_seconds", NULL, 2);
+	metrics_set("rq_seconds", "verb=\"GET\"", 7); /* not a plain family: ignored */
+	metrics_add("rq_seconds", NULL, 7);
+	s = render();
+	assert_string_equal(s, "# HELP rq_seconds Latency.\n"
+	                       "# TYPE rq_seconds histogram\n"
+	                       "rq_seconds_bucket{le=\"0.005\"} 0\n"
+	                       "rq_seconds_bucket{le=\"0.1\"} 0\n"
+	                       "rq_seconds_bucket{le=\"1\"} 0\n"
+	                       "rq_seconds_bucket{le=\"60\"} 1\n"
+	                       "rq_seconds_bucket{le=\"+Inf\"} 1\n"
+	                       "rq_seconds_sum 2\n"
+	                       "rq_seconds_count 1\n"
+	                       "rq_seconds_bucket{verb=\"GET\",le=\"0.005\"} 1\n"
+	                       "rq_seconds_bucket{verb=\"GET\",le=\"0.1\"} 2\n"
+	                       "rq_seconds_bucket{verb=\"GET\",le=\"1\"} 3\n"
+	                       "rq_seconds_bucket{verb=\"GET\",le=\"60\"} 3\n"
+	                       "rq_seconds_bucket{verb=\"GET\",le=\"+Inf\"} 4\n"
+	                       "rq_seconds_sum{verb=\"GET\"} 120.555\n"
+	                       "rq_seconds_count{verb=\"GET\"} 4\n");
+	free(s);
+
+	/* declared again with the same buckets: samples kept; other buckets: started afresh */
+	metrics_declare_histogram("rq_seconds", "Latency.", bounds, 4);
+	s = render();
+	assert_non_null(strstr(s, "rq_seconds_count{verb=\"GET\"} 4\n"));
+	free(s);
+	metrics_declare_histogram("rq_seconds", NULL, bounds, 2);
+	metrics_observe("rq_seconds", NULL, 0.01);
+	s = render();
+	assert_string_equal(s, "# TYPE rq_seconds histogram\n"
+	                       "rq_seconds_bucket{le=\"0.005\"} 0\n"
+	                       "rq_seconds_bucket{le=\"0.1\"} 1\n"
+	                       "rq_seconds_bucket{le=\"+Inf\"} 1\n"
+	                       "rq_seconds_sum 0.01\n"
+	                       "rq_seconds_count 1\n");
+	free(s);
+	/* a histogram that becomes a gauge loses its buckets; removing a series works */
+	metrics_declare("rq_seconds", "gauge", NULL);
+	metrics_set("rq_seconds", NULL, 3);
+	metrics_observe("rq_seconds", NULL, 1); /* not a histogram any more: ignored */
+	s = render();
+	assert_string_equal(s, "# TYPE rq_seconds gauge\nrq_seconds 3\n");
+	free(s);
+}
+
+static void test_histogram_bad_bounds(void **state)
+{
+	static const double unsorted[] = {1, 0.5}, inf[] = {1, INFINITY}, dup[] = {1, 1};
+	char *s;
+
+	metrics_declare_histogram("h1", NULL, unsorted, 2);
+	metrics_declare_histogram("h2", NULL, inf, 2);
+	metrics_declare_histogram("h3", NULL, dup, 2);
+	metrics_declare_histogram("h4", NULL, unsorted, 0);
+	metrics_declare_histogram("bad-name", NULL, unsorted + 1, 1);
+	metrics_observe("h1", NULL, 1);
+	metrics_observe("nosuch", NULL, 1);
+	s = render();
+	assert_string_equal(s, "");
+	free(s);
+}
+
+/* label values with quotes, backslashes and newlines stay escaped next to le */
+static void test_histogram_escaped_labels(void **state)
+{
+	static const double bounds[] = {1};
+	char *l = metrics_labels("pool", "a\"b\\c\nd", NULL), *s;
+
+	metrics_declare_histogram("h", "help with \\ and\nnewline", bounds, 1);
+	metrics_observe("h", l, 0.5);
+	free(l);
+	s = render();
+	assert_string_equal(s, "# HELP h help with \\\\ and\\nnewline\n"
+	                       "# TYPE h histogram\n"
+	                       "h_bucket{pool=\"a\\\"b\\\\c\\nd\",le=\"1\"} 1\n"
+	                       "h_bucket{pool=\"a\\\"b\\\\c\\nd\",le=\"+Inf\"} 1\n"
+	                       "h_sum{pool=\"a\\\"b\\\\c\\nd\"} 0.5\n"
+	                       "h_count{pool=\"a\\\"b\\\\c\\nd\"} 1\n");
+	free(s);
+}
+
+/* the value of the sample that starts with prefix (name and labels, up to the blank) */
+static double sample(const char *text, const char *prefix)
+{
+	const char *p = text;
+	size_t n = strlen(prefix);
+
+	while ((p = strstr(p, prefix)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p += n;
+	}
+	fail_msg("no sample %s in:\n%s", prefix, text);
+	return 0;
+}
+
+static void test_std_process(void **state)
+{
+	struct buf b = {0};
+	char *s;
+	double start, now = (double)time(NULL);
+	void *junk = malloc(1 << 20);
+
+	memset(junk, 1, 1 << 20);
+	metrics_scrape(&b);
+	buf_add(&b, "", 1);
+	s = (char *)b.data;
+	assert_non_null(strstr(s, "# TYPE process_cpu_seconds_total counter\n"));
+	assert_true(sample(s, "process_cpu_seconds_total") >= 0);
+	assert_true(sample(s, "process_resident_memory_bytes") >= 1 << 20);
+	assert_true(sample(s, "process_virtual_memory_bytes") >=
+	            sample(s, "process_resident_memory_bytes"));
+	assert_true(sample(s, "process_open_fds") >= 3);
+	assert_true(sample(s, "process_max_fds") >= sample(s, "process_open_fds"));
+	start = sample(s, "process_start_time_seconds");
+	if (start > now + 1 || start < now - 3600)
+		fail_msg("process_start_time_seconds %.2f, now %.0f", start, now);
+	assert_non_null(strstr(s, "# TYPE vmpoold_build_info gauge\n"));
+	assert_non_null(strstr(s, "\nvmpoold_build_info{compiler=\""));
+	assert_non_null(strstr(s, ",version=\"" VMPOOL_VERSION "\"} 1\n"));
+	free(junk);
+	buf_clear(&b);
+}
+
+static void test_std_workqueue(void **state)
+{
+	char *s;
+
+	metrics_wq_declare("planner");
+	metrics_wq_declare("status");
+	metrics_wq_added("planner", 1);
+	metrics_wq_added("planner", 2);
+	metrics_wq_retry("planner");
+	metrics_wq_started("planner", 0.003);
+	metrics_wq_started("planner", -1); /* a clock step: counted as 0 */
+	metrics_wq_depth("planner", 0);
+	metrics_wq_done("planner", 0.00002);
+	metrics_wq_done("planner", 20);
+	s = render();
+	assert_true(sample(s, "workqueue_adds_total{name=\"planner\"}") == 2);
+	assert_true(sample(s, "workqueue_adds_total{name=\"status\"}") == 0);
+	assert_true(sample(s, "workqueue_depth{name=\"planner\"}") == 0);
+	assert_true(sample(s, "workqueue_retries_total{name=\"planner\"}") == 1);
+	assert_true(sample(s, "workqueue_retries_total{name=\"status\"}") == 0);
+	assert_non_null(strstr(s, "# TYPE workqueue_queue_duration_seconds histogram\n"));
+	assert_true(
+	    sample(s, "workqueue_queue_duration_seconds_bucket{name=\"planner\",le=\"1e-08\"}") ==
+	    1);
+	assert_true(
+	    sample(s, "workqueue_queue_duration_seconds_bucket{name=\"planner\",le=\"0.001\"}") ==
+	    1);
+	assert_true(
+	    sample(s, "workqueue_queue_duration_seconds_bucket{name=\"planner\",le=\"0.01\"}") ==
+	    2);
+	assert_true(sample(s, "workqueue_queue_duration_seconds_count{name=\"planner\"}") == 2);
+	assert_true(
+	    sample(s, "workqueue_work_duration_seconds_bucket{name=\"planner\",le=\"10\"}") == 1);
+	assert_true(
+	    sample(s, "workqueue_work_duration_seconds_bucket{name=\"planner\",le=\"+Inf\"}") == 2);
+	assert_true(sample(s, "workqueue_work_duration_seconds_sum{name=\"planner\"}") == 20.00002);
+	free(s);
+}
+
 static void test_bad_addr(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -263,9 +442,11 @@ static void test_http(void **state)
 	assert_int_equal(strncmp(r, "HTTP/1.", 7), 0);
 	assert_non_null(strstr(r, " 200 OK\r\n"));
 	assert_non_null(strstr(r, "Content-Type: text/plain; version=0.0.4"));
-	assert_non_null(strstr(r, "\r\n\r\n# HELP vmpool_up 1 while running.\n"
+	assert_non_null(strstr(r, "\r\n\r\n# HELP process_cpu_seconds_total "));
+	assert_non_null(strstr(r, "\n# HELP vmpool_up 1 while running.\n"
 	                          "# TYPE vmpool_up gauge\n"
 	                          "vmpool_up{stage=\"test\"} 1\n"));
+	assert_non_null(strstr(r, "\nvmpoold_build_info{"));
 	free(r);
 
 	r = fetch(base, port, "/healthz");
@@ -436,6 +617,11 @@ int main(void)
 	    cmocka_unit_test_teardown(test_values, reset),
 	    cmocka_unit_test_teardown(test_help_escaped, reset),
 	    cmocka_unit_test_teardown(test_labels_helper, reset),
+	    cmocka_unit_test_teardown(test_histogram, reset),
+	    cmocka_unit_test_teardown(test_histogram_bad_bounds, reset),
+	    cmocka_unit_test_teardown(test_histogram_escaped_labels, reset),
+	    cmocka_unit_test_teardown(test_std_process, reset),
+	    cmocka_unit_test_teardown(test_std_workqueue, reset),
 	    cmocka_unit_test_teardown(test_bad_addr, reset),
 	    cmocka_unit_test_teardown(test_http, reset),
 	    cmocka_unit_test_teardown(test_endless_header, reset),

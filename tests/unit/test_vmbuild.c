@@ -90,6 +90,30 @@ static void test_metadata(void **state)
 	json_object_put(pool);
 }
 
+/* a pool listed at v1alpha1 (KubeVirt up to v1.6) owns its VMs at v1alpha1, and only a
+ * pool.kubevirt.io version is taken from it */
+static void test_owner_api_version(void **state)
+{
+	json_object *pool = mkpool(""), *vm;
+
+	json_object_object_add(
+	    pool, "apiVersion", json_object_new_string("pool.kubevirt.io/v1alpha1"));
+	vm = vmbuild_vm(pool, 1, NULL);
+	assert_string_equal(
+	    obj_str(vm, "metadata.ownerReferences.0.apiVersion"), "pool.kubevirt.io/v1alpha1");
+	json_object_put(vm);
+	json_object_object_add(pool, "apiVersion", json_object_new_string("evil.io/v1"));
+	vm = vmbuild_vm(pool, 1, NULL);
+	assert_string_equal(
+	    obj_str(vm, "metadata.ownerReferences.0.apiVersion"), "pool.kubevirt.io/v1beta1");
+	json_object_put(vm);
+	assert_int_equal(obj_pool_api_valid("pool.kubevirt.io/v1beta1"), 1);
+	assert_int_equal(obj_pool_api_valid("pool.kubevirt.io/"), 0);
+	assert_int_equal(obj_pool_api_valid("pool.kubevirt.io/v1/../x"), 0);
+	assert_int_equal(obj_pool_api_valid(NULL), 0);
+	json_object_put(pool);
+}
+
 static void test_dvt_and_volume_renaming(void **state)
 {
 	json_object *pool = mkpool(""), *vm = vmbuild_vm(pool, 7, NULL);
@@ -192,6 +216,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_metadata),
+	    cmocka_unit_test(test_owner_api_version),
 	    cmocka_unit_test(test_dvt_and_volume_renaming),
 	    cmocka_unit_test(test_name_generation),
 	    cmocka_unit_test(test_seed_era_aliases),

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016 # eval strings expand later
+# tests/bench/bench_scale.sh: memory and resync at scale (issue 9). On the local control plane
+# (its own port and state directory), N pools of M VMs each are created through the API at once
+# (8 concurrent kubectl clients), vmpool-sim creating a VMI for each VM and marking it ready.
+# Prints the time until every pool reports readyReplicas M, each process's peak RSS (VmHWM) and
+# the total, then kills the planner with SIGKILL and prints the time from the new planner's start
+# to its complete snapshot from the watcher ("watcher snapshot complete" in its log).
+#
+#   bash tests/bench/bench_scale.sh          (make bench-scale)
+# Environment: BENCH_POOLS (default 1000), BENCH_VMS (default 10), BENCH_QPS / BENCH_BURST
+# (vmpoold's and the simulator's --kube-api-qps / --kube-api-burst, default 500 / 1000),
+# BENCH_TIMEOUT (seconds for the scale-out, default 900), BIN (default bin), BENCH_KEEP=1 keeps
+# the cluster and the run directory. Prints "bench <name>: <figure> <unit>" lines; exits
+# non-zero when a phase times out or a count is wrong.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 1
+SHARED=${SHARED:-$ROOT/../shared}
+BIN=${BIN:-bin}
+N=${BENCH_POOLS:-1000}
+M=${BENCH_VMS:-10}
+QPS=${BENCH_QPS:-500}
+BURST=${BENCH_BURST:-1000}
+TIMEOUT=${BENCH_TIMEOUT:-900}
+NS=scale
+export VMPOOLD_CLUSTER_DIR=${VMPOOLD_CLUSTER_DIR:-/tmp/vmpoold-bench-scale-$(id -u)}
+export VMPOOLD_CLUSTER_PORT=${VMPOOLD_CLUSTER_PORT:-6653}
+export KUBECONFIG=$VMPOOLD_CLUSTER_DIR/kubeconfig
+API=https://127.0.0.1:$VMPOOLD_CLUSTER_PORT
+RUN=$(mktemp -d "${TMPDIR:-/tmp}/vmpoold-bench-scale.XXXXXX")
+HZ=$(getconf CLK_TCK)
+BTIME=$(awk '/^btime/ { print $2 }' /proc/stat)
+STAGES=(vmpool-watcher vmpool-planner vmpool-actuator vmpool-status)
+VMPOOLD_PID="" SIM_PID=""
+
+log() { printf 'bench_scale: %s\n' "$*" >&2; }
+out() { printf 'bench %s\n' "$*"; }
+
+for t in jq curl kubectl; do
+	command -v "$t" >/dev/null || { log "$t is missing (scripts/install-deps.sh)"; exit 1; }
+done
+for p in vmpoold vmpool-sim "${STAGES[@]}"; do
+	[ -x "$BIN/$p" ] || { log "$BIN/$p is missing: run make"; exit 1; }
+done
+
+stop_pid() { # PID: SIGTERM, wait up to 15 s, then SIGKILL
+	local pid=$1
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	stop_pid "$VMPOOLD_PID"
+	stop_pid "$SIM_PID"
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		log "kept: cluster $VMPOOLD_CLUSTER_DIR, run dir $RUN"
+	else
+		bash scripts/test-cluster.sh down >/dev/null 2>&1
+		rm -rf "$RUN"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+api() { # PATH: GET through curl
+	curl -s --max-time 30 --cacert "$VMPOOLD_CLUSTER_DIR/ca.crt" \
+		-H "Authorization: Bearer $(cat "$VMPOOLD_CLUSTER_DIR/token")" "$API$1"
+}
+now() { printf '%s' "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+poll_until() { # SECONDS INTERVAL CMD...: 1 on timeout
+	local end=$((SECONDS + $1)) iv=$2
+	shift 2
+	until "$@"; do
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep "$iv"
+	done
+}
+
+stage_pid() { # NAME: the pid of vmpoold's child of that name
+	local pid
+	for pid in $(pgrep -P "$VMPOOLD_PID"); do
+		[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] && { echo "$pid"; return 0; }
+	done
+	return 1
+}
+hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+# start time of a process in seconds since the epoch (clock-tick resolution)
+pid_start() { sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$HZ" -v bt="$BTIME" '{ printf "%.2f", bt + $20 / hz }'; }
+
+pools_ready() { # how many pools report readyReplicas M
+	api "/apis/pool.kubevirt.io/v1beta1/namespaces/$NS/virtualmachinepools" |
+		jq --argjson m "$M" '[.items[] | select((.status.readyReplicas // 0) == $m and (.status.replicas // 0) == $m)] | length'
+}
+all_ready() { local r; r=$(pools_ready); [ "${r:-0}" = "$N" ]; }
+vm_count() { # VMs in the namespace (paged, names only)
+	kubectl -n "$NS" get vm -o name --chunk-size=2000 2>/dev/null | wc -l
+}
+
+pools_yaml() { # FIRST LAST: the pools in that range, the example template, M replicas
+	local i
+	for ((i = $1; i <= $2; i++)); do
+		sed -e "s/vm-pool-cirros/scale-$i/g" -e "s/replicas: 3/replicas: $M/" examples/vm-pool-cirros.yaml
+		echo ---
+	done
+}
+
+# ---- setup ----
+log "starting the control plane in $VMPOOLD_CLUSTER_DIR (port $VMPOOLD_CLUSTER_PORT)"
+bash scripts/test-cluster.sh down >/dev/null 2>&1
+bash scripts/test-cluster.sh up >"$RUN/cluster.log" 2>&1 || { cat "$RUN/cluster.log" >&2; exit 1; }
+kubectl create -f "$SHARED/crds/kubevirt-crds.yaml" >/dev/null || exit 1
+kubectl wait --for condition=established --timeout=60s crd/virtualmachinepools.pool.kubevirt.io \
+	crd/virtualmachines.kubevirt.io >/dev/null || exit 1
+kubectl create namespace "$NS" >/dev/null || exit 1
+poll_until 30 0.2 eval 'kubectl -n "$NS" get vmpool >/dev/null 2>&1' || { log "vmpool resource not served"; exit 1; }
+
+"$BIN/vmpool-sim" --kubeconfig "$KUBECONFIG" --namespace "$NS" --ready-delay 0 \
+	--kube-api-qps "$QPS" --kube-api-burst "$BURST" >"$RUN/sim.log" 2>&1 &
+SIM_PID=$!
+"$BIN/vmpoold" --kubeconfig "$KUBECONFIG" --namespace "$NS" --run-dir "$RUN" \
+	--kube-api-qps "$QPS" --kube-api-burst "$BURST" >"$RUN/vmpoold.log" 2>&1 &
+VMPOOLD_PID=$!
+poll_until 30 0.2 eval '[ "$(pgrep -P "$VMPOOLD_PID" | wc -l)" -ge 4 ]' ||
+	{ log "vmpoold did not start 4 stages"; tail -20 "$RUN/vmpoold.log" >&2; exit 1; }
+declare -A PID
+for s in "${STAGES[@]}"; do PID[$s]=$(stage_pid "$s") || { log "no $s"; exit 1; }; done
+PID[vmpoold]=$VMPOOLD_PID
+out "scale_config: $N pools x $M VMs (example template) created by 8 concurrent kubectl clients; vmpoold and vmpool-sim with --kube-api-qps $QPS --kube-api-burst $BURST, sim --ready-delay 0; $(nproc) CPUs, load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- scale out: every pool at once ----
+per=$(((N + 7) / 8))
+t0=$(now)
+cpids=()
+for ((k = 0; k < 8; k++)); do
+	first=$((k * per + 1)) last=$(((k + 1) * per))
+	[ "$last" -gt "$N" ] && last=$N
+	[ "$first" -le "$last" ] || continue
+	pools_yaml "$first" "$last" | kubectl -n "$NS" create -f - >"$RUN/create-$k.log" 2>&1 &
+	cpids+=($!)
+done
+for p in "${cpids[@]}"; do wait "$p" || { log "kubectl create failed: $(tail -3 "$RUN"/create-*.log)"; exit 1; }; done
+t1=$(now)
+out "scale_pools_created_seconds: $(elapsed "$t0" "$t1") s ($N pools)"
+peak_rss() { # the peak RSS of every process (also printed when the scale-out times out)
+	local s k total=0
+	for s in vmpoold "${STAGES[@]}"; do
+		k=$(hwm_kb "${PID[$s]}")
+		total=$((total + ${k:-0}))
+		out "scale_maxrss_${s#vmpool-}: $(mb "${k:-0}") MB (VmHWM)"
+	done
+	out "scale_maxrss_total: $(mb "$total") MB (vmpoold + 4 stages)"
+}
+if ! poll_until "$TIMEOUT" 1 all_ready; then
+	log "only $(pools_ready) of $N pools ready after ${TIMEOUT}s"
+	peak_rss
+	exit 1
+fi
+t2=$(now)
+out "scale_all_ready_seconds: $(elapsed "$t0" "$t2") s (every pool readyReplicas $M, from the first create)"
+vms=$(vm_count)
+out "scale_vms: $vms VMs (want $((N * M)))"
+[ "$vms" = $((N * M)) ] || { log "wrong VM count"; exit 1; }
+
+# ---- peak RSS after convergence ----
+peak_rss
+
+# ---- a killed planner: restart to complete snapshot ----
+off=$(stat -c %s "$RUN/vmpoold.log")
+old=${PID[vmpool-planner]}
+kill -KILL "$old"
+poll_until 30 0.02 eval 'p=$(stage_pid vmpool-planner) && [ "$p" != "$old" ]' ||
+	{ log "the planner was not restarted"; exit 1; }
+new=$(stage_pid vmpool-planner)
+started=$(pid_start "$new")
+snap_seen() { tail -c +$((off + 1)) "$RUN/vmpoold.log" | grep -q 'watcher snapshot complete'; }
+poll_until 60 0.02 snap_seen || { log "the new planner never completed its snapshot"; exit 1; }
+t3=$(now)
+out "scale_planner_resync_seconds: $(elapsed "$started" "$t3") s (new planner start to its complete snapshot, $N pools / $((N * M)) VMs; 10 ms clock-tick resolution)"
+k=$(hwm_kb "$new")
+out "scale_maxrss_planner_after_resync: $(mb "${k:-0}") MB (VmHWM of the restarted planner)"
+grep -E 'AddressSanitizer|runtime error:' "$RUN"/*.log >&2 && exit 1
+exit 0
