@@ -310,6 +310,213 @@ static void test_forbidden_once(void)
 	evhttp_free(http);
 }
 
+/* ---- exec credential plugins ---- */
+
+static struct {
+	int ok, refused;
+	char dir[64];
+	int ticks;
+} X;
+
+/* only "Bearer tok-2" is let in: the plugin's first token is refused */
+static void serve_exec(struct evhttp_request *req, void *arg)
+{
+	const char *auth =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	int ok = auth != NULL && strcmp(auth, "Bearer tok-2") == 0;
+	struct evbuffer *b = evbuffer_new();
+
+	evbuffer_add_printf(b, "{\"kind\":\"Status\",\"code\":%d}", ok ? 201 : 401);
+	evhttp_send_reply(req, ok ? 201 : 401, "x", b);
+	evbuffer_free(b);
+	if (ok)
+		X.ok++;
+	else
+		X.refused++;
+}
+
+static void tick(evutil_socket_t fd, short what, void *arg)
+{
+	X.ticks++;
+}
+
+static char exec_msg[160];
+
+static void exec_done(const struct kube_response *r, void *arg)
+{
+	done(r, arg);
+	snprintf(exec_msg, sizeof exec_msg, "%s", r->message);
+}
+
+static int exec_runs(void)
+{
+	char p[128];
+	FILE *f;
+	int n = 0;
+
+	snprintf(p, sizeof p, "%s/runs", X.dir);
+	if ((f = fopen(p, "r")) != NULL) {
+		if (fscanf(f, "%d", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	return n;
+}
+
+static struct kube *exec_client(int port, const char *command, double patience)
+{
+	struct kube_config cfg;
+	struct kube_exec x = {.api_version = "client.authentication.k8s.io/v1beta1"};
+	struct kube_opts o = {0, 1, "test_kube", 5, patience};
+	char server[64];
+
+	memset(&cfg, 0, sizeof cfg);
+	snprintf(server, sizeof server, "http://127.0.0.1:%d", port);
+	cfg.server = server;
+	x.command = (char *)command;
+	cfg.exec = &x;
+	return kube_new(base, &cfg, &o);
+}
+
+/* five writes while the plugin (1 s per run) runs: the loop goes on, one run serves all; its
+ * token is refused (401), one more run, all five succeed with the second token */
+static void test_exec_plugin(void)
+{
+	int port = stagekit_free_port(), i;
+	struct evhttp *http = NULL;
+	struct event *ev;
+	struct timeval tv = {0, 20000};
+	struct call c[5];
+	struct kube *k;
+	char script[128];
+	FILE *f;
+
+	memset(&X, 0, sizeof X);
+	snprintf(X.dir, sizeof X.dir, "/tmp/test_kube_exec.XXXXXX");
+	STAGEKIT_CHECK(mkdtemp(X.dir) != NULL, "temp dir");
+	snprintf(script, sizeof script, "%s/plugin", X.dir);
+	f = fopen(script, "w");
+	fprintf(f,
+	    "#!/bin/sh\n"
+	    "n=$(($(cat %s/runs 2>/dev/null || echo 0) + 1)); echo $n >%s/runs\n"
+	    "sleep 1\n"
+	    "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",'\n"
+	    "echo '\"kind\":\"ExecCredential\",\"status\":{\"token\":\"tok-'$n'\"}}'\n",
+	    X.dir, X.dir);
+	fclose(f);
+	chmod(script, 0700);
+	stagekit_http_serve(base, port, serve_exec, &http);
+	k = exec_client(port, script, 20);
+	ev = event_new(base, -1, EV_PERSIST, tick, NULL);
+	event_add(ev, &tv);
+	for (i = 0; i < 5; i++)
+		post(k, &c[i]);
+	STAGEKIT_CHECK(run(c, 5, 15), "five writes answered");
+	for (i = 0; i < 5 && c[i].status == 201; i++)
+		;
+	STAGEKIT_CHECK(i == 5, "all five created with the second token (%d ok)", i);
+	STAGEKIT_CHECK(exec_runs() == 2, "two plugin runs (%d): one per token", exec_runs());
+	STAGEKIT_CHECK(X.refused >= 1 && X.refused <= 5 && X.ok == 5,
+	    "the first token refused %d times, the second let in %d times", X.refused, X.ok);
+	STAGEKIT_CHECK(
+	    X.ticks >= 40, "the loop ran on during two 1 s runs (%d ticks of 20 ms)", X.ticks);
+	/* a valid credential: no new run */
+	post(k, &c[0]);
+	STAGEKIT_CHECK(run(c, 1, 5) && c[0].status == 201 && exec_runs() == 2,
+	    "the kept token is used again without a run (%d runs)", exec_runs());
+	kube_free(k);
+
+	/* a plugin that cannot be started: the request waits its patience, then fails, naming it */
+	k = exec_client(port, "/nonexistent/plugin", 2);
+	memset(&c[0], 0, sizeof c[0]);
+	kube_request(k, "POST", "/api/v1/namespaces/t/configmaps", NULL, "{}", exec_done, &c[0]);
+	STAGEKIT_CHECK(
+	    run(c, 1, 10) && c[0].status == 0, "answered as failed (status %ld)", c[0].status);
+	STAGEKIT_CHECK(strstr(exec_msg, "no credential from the exec plugin") != NULL,
+	    "the message says why: %s", exec_msg);
+	kube_free(k);
+	event_free(ev);
+	evhttp_free(http);
+	snprintf(script, sizeof script, "rm -rf %s", X.dir);
+	if (system(script) != 0)
+		log_warnx(NULL, "cannot remove %s", X.dir);
+}
+
+/* the value of the sample NAME{LABELS} in the registry, or -1 if there is none */
+static double sample(const char *series)
+{
+	struct buf b = {0};
+	const char *p;
+	double v = -1;
+	size_t n = strlen(series);
+
+	metrics_render(&b);
+	buf_add(&b, "", 1);
+	for (p = (char *)b.data; (p = strstr(p, series)) != NULL; p += n) {
+		if ((p == (char *)b.data || p[-1] == '\n') && p[n] == ' ') {
+			v = strtod(p + n + 1, NULL);
+			break;
+		}
+	}
+	buf_clear(&b);
+	return v;
+}
+
+/* 6 writes answered 429 then 201: 12 attempts by code, 6 requests timed; a write to a
+ * server that is not there: attempts with code <error>, one request timed */
+static void test_rest_client_metrics(void)
+{
+	int port = stagekit_free_port(), i;
+	struct kube *k = client(port, 0, 1, 20);
+	struct evhttp *http = NULL;
+	struct call c[6];
+	char series[256];
+
+	metrics_stop(); /* a registry of our own */
+	memset(&S, 0, sizeof S);
+	for (i = 0; i < 6; i++)
+		S.status[i] = 429;
+	S.retry_after = 0;
+	stagekit_http_serve(base, port, serve, &http);
+	for (i = 0; i < 6; i++)
+		post(k, &c[i]);
+	STAGEKIT_CHECK(run(c, 6, 15), "all answered");
+	snprintf(series, sizeof series,
+	    "rest_client_requests_total{code=\"429\",host=\"127.0.0.1:%d\",method=\"POST\"}", port);
+	STAGEKIT_CHECK(sample(series) == 6, "%s: %g", series, sample(series));
+	snprintf(series, sizeof series,
+	    "rest_client_requests_total{code=\"201\",host=\"127.0.0.1:%d\",method=\"POST\"}", port);
+	STAGEKIT_CHECK(sample(series) == 6, "%s: %g", series, sample(series));
+	snprintf(series, sizeof series,
+	    "rest_client_request_duration_seconds_count{host=\"127.0.0.1:%d\",verb=\"POST\"}",
+	    port);
+	STAGEKIT_CHECK(sample(series) == 6, "%s: %g (one per request, not per attempt)", series,
+	    sample(series));
+	kube_free(k);
+	evhttp_free(http);
+
+	port = stagekit_free_port(); /* nobody listens */
+	k = client(port, 0, 1, 1.5);
+	post(k, &c[0]);
+	STAGEKIT_CHECK(run(c, 1, 10) && c[0].status == 0, "refused: answered failed");
+	snprintf(series, sizeof series,
+	    "rest_client_requests_total{code=\"<error>\",host=\"127.0.0.1:%d\",method=\"POST\"}",
+	    port);
+	STAGEKIT_CHECK(sample(series) >= 1, "%s: %g", series, sample(series));
+	snprintf(series, sizeof series,
+	    "rest_client_request_duration_seconds_count{host=\"127.0.0.1:%d\",verb=\"POST\"}",
+	    port);
+	STAGEKIT_CHECK(sample(series) == 1, "%s: %g", series, sample(series));
+	snprintf(series, sizeof series,
+	    "rest_client_request_duration_seconds_bucket{host=\"127.0.0.1:%d\",verb=\"POST\",le="
+	    "\"1\"}",
+	    port);
+	STAGEKIT_CHECK(sample(series) == 0,
+	    "waited its patience (1.5 s): above the 1 s bucket (%g)", sample(series));
+	kube_free(k);
+	metrics_stop();
+}
+
 static void event(struct kube *k, struct call *c)
 {
 	memset(c, 0, sizeof *c);
@@ -371,236 +578,20 @@ static void test_event_priority(void)
 	    "an Event answered 429 is dropped, not retried (%d requests)", S.n);
 	kube_free(k);
 	evhttp_free(http);
-	/* ---- exec credential plugins ---- */
+}
 
-	static struct {
-		int ok, refused;
-		char dir[64];
-		int ticks;
-	} X;
-
-	/* only "Bearer tok-2" is let in: the plugin's first token is refused */
-	static void serve_exec(struct evhttp_request * req, void *arg)
-	{
-		const char *auth =
-		    evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-		int ok = auth != NULL && strcmp(auth, "Bearer tok-2") == 0;
-		struct evbuffer *b = evbuffer_new();
-
-		evbuffer_add_printf(b, "{\"kind\":\"Status\",\"code\":%d}", ok ? 201 : 401);
-		evhttp_send_reply(req, ok ? 201 : 401, "x", b);
-		evbuffer_free(b);
-		if (ok)
-			X.ok++;
-		else
-			X.refused++;
-	}
-
-	static void tick(evutil_socket_t fd, short what, void *arg)
-	{
-		X.ticks++;
-	}
-
-	static char exec_msg[160];
-
-	static void exec_done(const struct kube_response *r, void *arg)
-	{
-		done(r, arg);
-		snprintf(exec_msg, sizeof exec_msg, "%s", r->message);
-	}
-
-	static int exec_runs(void)
-	{
-		char p[128];
-		FILE *f;
-		int n = 0;
-
-		snprintf(p, sizeof p, "%s/runs", X.dir);
-		if ((f = fopen(p, "r")) != NULL) {
-			if (fscanf(f, "%d", &n) != 1)
-				n = 0;
-			fclose(f);
-		}
-		return n;
-	}
-
-	static struct kube *exec_client(int port, const char *command, double patience)
-	{
-		struct kube_config cfg;
-		struct kube_exec x = {.api_version = "client.authentication.k8s.io/v1beta1"};
-		struct kube_opts o = {0, 1, "test_kube", 5, patience};
-		char server[64];
-
-		memset(&cfg, 0, sizeof cfg);
-		snprintf(server, sizeof server, "http://127.0.0.1:%d", port);
-		cfg.server = server;
-		x.command = (char *)command;
-		cfg.exec = &x;
-		return kube_new(base, &cfg, &o);
-	}
-
-	/* five writes while the plugin (1 s per run) runs: the loop goes on, one run serves all; its
- * token is refused (401), one more run, all five succeed with the second token */
-	static void test_exec_plugin(void)
-	{
-		int port = stagekit_free_port(), i;
-		struct evhttp *http = NULL;
-		struct event *ev;
-		struct timeval tv = {0, 20000};
-		struct call c[5];
-		struct kube *k;
-		char script[128];
-		FILE *f;
-
-		memset(&X, 0, sizeof X);
-		snprintf(X.dir, sizeof X.dir, "/tmp/test_kube_exec.XXXXXX");
-		STAGEKIT_CHECK(mkdtemp(X.dir) != NULL, "temp dir");
-		snprintf(script, sizeof script, "%s/plugin", X.dir);
-		f = fopen(script, "w");
-		fprintf(f,
-		    "#!/bin/sh\n"
-		    "n=$(($(cat %s/runs 2>/dev/null || echo 0) + 1)); echo $n >%s/runs\n"
-		    "sleep 1\n"
-		    "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",'\n"
-		    "echo '\"kind\":\"ExecCredential\",\"status\":{\"token\":\"tok-'$n'\"}}'\n",
-		    X.dir, X.dir);
-		fclose(f);
-		chmod(script, 0700);
-		stagekit_http_serve(base, port, serve_exec, &http);
-		k = exec_client(port, script, 20);
-		ev = event_new(base, -1, EV_PERSIST, tick, NULL);
-		event_add(ev, &tv);
-		for (i = 0; i < 5; i++)
-			post(k, &c[i]);
-		STAGEKIT_CHECK(run(c, 5, 15), "five writes answered");
-		for (i = 0; i < 5 && c[i].status == 201; i++)
-			;
-		STAGEKIT_CHECK(i == 5, "all five created with the second token (%d ok)", i);
-		STAGEKIT_CHECK(
-		    exec_runs() == 2, "two plugin runs (%d): one per token", exec_runs());
-		STAGEKIT_CHECK(X.refused >= 1 && X.refused <= 5 && X.ok == 5,
-		    "the first token refused %d times, the second let in %d times", X.refused,
-		    X.ok);
-		STAGEKIT_CHECK(X.ticks >= 40,
-		    "the loop ran on during two 1 s runs (%d ticks of 20 ms)", X.ticks);
-		/* a valid credential: no new run */
-		post(k, &c[0]);
-		STAGEKIT_CHECK(run(c, 1, 5) && c[0].status == 201 && exec_runs() == 2,
-		    "the kept token is used again without a run (%d runs)", exec_runs());
-		kube_free(k);
-
-		/* a plugin that cannot be started: the request waits its patience, then fails, naming it */
-		k = exec_client(port, "/nonexistent/plugin", 2);
-		memset(&c[0], 0, sizeof c[0]);
-		kube_request(
-		    k, "POST", "/api/v1/namespaces/t/configmaps", NULL, "{}", exec_done, &c[0]);
-		STAGEKIT_CHECK(run(c, 1, 10) && c[0].status == 0, "answered as failed (status %ld)",
-		    c[0].status);
-		STAGEKIT_CHECK(strstr(exec_msg, "no credential from the exec plugin") != NULL,
-		    "the message says why: %s", exec_msg);
-		kube_free(k);
-		event_free(ev);
-		evhttp_free(http);
-		snprintf(script, sizeof script, "rm -rf %s", X.dir);
-		if (system(script) != 0)
-			log_warnx(NULL, "cannot remove %s", X.dir);
-	}
-
-	/* the value of the sample NAME{LABELS} in the registry, or -1 if there is none */
-	static double sample(const char *series)
-	{
-		struct buf b = {0};
-		const char *p;
-		double v = -1;
-		size_t n = strlen(series);
-
-		metrics_render(&b);
-		buf_add(&b, "", 1);
-		for (p = (char *)b.data; (p = strstr(p, series)) != NULL; p += n) {
-			if ((p == (char *)b.data || p[-1] == '\n') && p[n] == ' ') {
-				v = strtod(p + n + 1, NULL);
-				break;
-			}
-		}
-		buf_clear(&b);
-		return v;
-	}
-
-	/* 6 writes answered 429 then 201: 12 attempts by code, 6 requests timed; a write to a
- * server that is not there: attempts with code <error>, one request timed */
-	static void test_rest_client_metrics(void)
-	{
-		int port = stagekit_free_port(), i;
-		struct kube *k = client(port, 0, 1, 20);
-		struct evhttp *http = NULL;
-		struct call c[6];
-		char series[256];
-
-		metrics_stop(); /* a registry of our own */
-		memset(&S, 0, sizeof S);
-		for (i = 0; i < 6; i++)
-			S.status[i] = 429;
-		S.retry_after = 0;
-		stagekit_http_serve(base, port, serve, &http);
-		for (i = 0; i < 6; i++)
-			post(k, &c[i]);
-		STAGEKIT_CHECK(run(c, 6, 15), "all answered");
-		snprintf(series, sizeof series,
-		    "rest_client_requests_total{code=\"429\",host=\"127.0.0.1:%d\",method="
-		    "\"POST\"}",
-		    port);
-		STAGEKIT_CHECK(sample(series) == 6, "%s: %g", series, sample(series));
-		snprintf(series, sizeof series,
-		    "rest_client_requests_total{code=\"201\",host=\"127.0.0.1:%d\",method="
-		    "\"POST\"}",
-		    port);
-		STAGEKIT_CHECK(sample(series) == 6, "%s: %g", series, sample(series));
-		snprintf(series, sizeof series,
-		    "rest_client_request_duration_seconds_count{host=\"127.0.0.1:%d\",verb="
-		    "\"POST\"}",
-		    port);
-		STAGEKIT_CHECK(sample(series) == 6, "%s: %g (one per request, not per attempt)",
-		    series, sample(series));
-		kube_free(k);
-		evhttp_free(http);
-
-		port = stagekit_free_port(); /* nobody listens */
-		k = client(port, 0, 1, 1.5);
-		post(k, &c[0]);
-		STAGEKIT_CHECK(run(c, 1, 10) && c[0].status == 0, "refused: answered failed");
-		snprintf(series, sizeof series,
-		    "rest_client_requests_total{code=\"<error>\",host=\"127.0.0.1:%d\",method="
-		    "\"POST\"}",
-		    port);
-		STAGEKIT_CHECK(sample(series) >= 1, "%s: %g", series, sample(series));
-		snprintf(series, sizeof series,
-		    "rest_client_request_duration_seconds_count{host=\"127.0.0.1:%d\",verb="
-		    "\"POST\"}",
-		    port);
-		STAGEKIT_CHECK(sample(series) == 1, "%s: %g", series, sample(series));
-		snprintf(series, sizeof series,
-		    "rest_client_request_duration_seconds_bucket{host=\"127.0.0.1:%d\",verb="
-		    "\"POST\",le="
-		    "\"1\"}",
-		    port);
-		STAGEKIT_CHECK(sample(series) == 0,
-		    "waited its patience (1.5 s): above the 1 s bucket (%g)", sample(series));
-		kube_free(k);
-		metrics_stop();
-	}
-
-	int main(void)
-	{
-		log_init("test_kube", 0, LOG_FMT_TEXT);
-		base = event_base_new();
-		test_outcomes();
-		test_outage();
-		test_retry_after();
-		test_retries_rate_limited();
-		test_forbidden_once();
-		test_event_priority();
-		test_exec_plugin();
-		test_rest_client_metrics();
-		event_base_free(base);
-		return stagekit_summary("test_kube");
-	}
+int main(void)
+{
+	log_init("test_kube", 0, LOG_FMT_TEXT);
+	base = event_base_new();
+	test_outcomes();
+	test_outage();
+	test_retry_after();
+	test_retries_rate_limited();
+	test_forbidden_once();
+	test_event_priority();
+	test_exec_plugin();
+	test_rest_client_metrics();
+	event_base_free(base);
+	return stagekit_summary("test_kube");
+}
