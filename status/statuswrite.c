@@ -13,6 +13,9 @@
  * ReplicaFailure posts a Warning with its reason and message. The dirty set is measured as
  * a client-go work queue (workqueue_*{name="status"}); each pool's computed status is
  * exported as KubeVirt's proposed kubevirt_vmpool_* series.
+ * While a pool is scaling, writes are coalesced: at most one per STW_LINGER (the intermediate
+ * counts are not worth a write each); a status whose replicas or readyReplicas reaches
+ * spec.replicas goes at once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +53,9 @@ struct stw_pool {
 	json_object *sent_from;
 	struct backoff bo;
 	struct event *retry;
-	char *info_labels; /* of its kubevirt_vmpool_info series (the uid may change) */
+	double last_write;    /* monotonic time of the last write sent */
+	struct event *linger; /* the next write while scaling */
+	char *info_labels;    /* of its kubevirt_vmpool_info series (the uid may change) */
 };
 
 struct stw {
@@ -108,6 +113,8 @@ static void stw_pool_free(struct stw_pool *sp)
 	free(sp->sent_rv);
 	if (sp->retry != NULL)
 		event_free(sp->retry);
+	if (sp->linger != NULL)
+		event_free(sp->linger);
 	free(sp->key);
 	free(sp->ns);
 	free(sp->name);
@@ -134,6 +141,13 @@ static void stw_retry_cb(evutil_socket_t fd, short what, void *arg)
 	stw_dirty(sp->w, sp->ns, sp->name);
 }
 
+static void stw_linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stw_pool *sp = arg;
+
+	stw_dirty(sp->w, sp->ns, sp->name);
+}
+
 static struct stw_pool *stw_pool_get(
     struct stw *w, const char *ns, const char *name, const char *key)
 {
@@ -149,6 +163,7 @@ static struct stw_pool *stw_pool_get(
 	sp->name = xstrdup(name);
 	backoff_init(&sp->bo, 1.0, 60.0);
 	sp->retry = evtimer_new(w->base, stw_retry_cb, sp);
+	sp->linger = evtimer_new(w->base, stw_linger_cb, sp);
 	lh_table_insert(w->pools, sp->key, sp);
 	return sp;
 }
@@ -411,6 +426,42 @@ static int stw_hold(struct stw_pool *sp, json_object *pool, json_object *st)
 	return 0;
 }
 
+/* st reaches a count readers wait for: replicas or readyReplicas becomes spec.replicas */
+static int stw_milestone(json_object *pool, json_object *st)
+{
+	long long want = statuscalc_desired(pool);
+	const char *f[] = {"replicas", "readyReplicas"};
+	long long n, o;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		if (obj_int(st, f[i], &n) != 0)
+			n = 0;
+		if (obj_int(obj_path(pool, "status"), f[i], &o) != 0)
+			o = 0;
+		if (n == want && o != want)
+			return 1;
+	}
+	return 0;
+}
+
+/* 1 when the write waits for the pool's linger timer: a status that reaches no milestone,
+ * less than STW_LINGER after the previous write */
+static int stw_linger(struct stw_pool *sp, json_object *pool, json_object *st)
+{
+	double now = now_mono(), due = sp->last_write + STW_LINGER;
+	struct timeval tv;
+
+	if (sp->last_write == 0 || now >= due || stw_milestone(pool, st))
+		return 0;
+	if (!evtimer_pending(sp->linger, NULL)) {
+		tv = secs_to_tv(due - now);
+		evtimer_add(sp->linger, &tv);
+	}
+	log_debug(sp->key, "status write coalesced: next in %.2fs", due - now);
+	return 1;
+}
+
 static void stw_recompute(struct stw *w, const char *ns, const char *name)
 {
 	json_object *pool = store_get(w->objs, KIND_POOL, ns, name), *st;
@@ -431,7 +482,7 @@ static void stw_recompute(struct stw *w, const char *ns, const char *name)
 		json_object_put(st);
 		return;
 	}
-	if (stw_hold(sp, pool, st)) {
+	if (stw_hold(sp, pool, st) || stw_linger(sp, pool, st)) {
 		json_object_put(st);
 		return;
 	}
@@ -611,8 +662,10 @@ static int stw_write(struct stw_pool *sp, json_object *pool, json_object *st)
 		json_object_put(sp->sent_from);
 		sp->sent = sp->sent_from = NULL;
 		stw_schedule_retry(sp);
-	} else
+	} else {
 		sp->w->writes++;
+		sp->last_write = now_mono();
+	}
 	json_object_put(patch);
 	free(ns);
 	free(name);
