@@ -39,10 +39,11 @@ API=https://127.0.0.1:$VMPOOLD_CLUSTER_PORT
 POOL_URL=/apis/pool.kubevirt.io/v1beta1/namespaces/$NS/virtualmachinepools/$POOL
 VM_URL="/apis/kubevirt.io/v1/namespaces/$NS/virtualmachines?limit=1"
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/vmpoold-bench-run.XXXXXX")
-HZ=$(getconf CLK_TCK)
 STAGES=(vmpool-watcher vmpool-planner vmpool-actuator vmpool-status)
 VMPOOLD_PID="" SIM_PID="" WATCH_PIDS=()
 
+# shellcheck source=tests/bench/lib.sh
+. tests/bench/lib.sh
 log() { printf 'bench_cluster: %s\n' "$*" >&2; }
 out() { printf 'bench %s\n' "$*"; }
 
@@ -54,48 +55,14 @@ for p in vmpoold vmpool-sim "${STAGES[@]}"; do
 done
 [ -f "$SHARED/crds/kubevirt-crds.yaml" ] || { log "$SHARED/crds/kubevirt-crds.yaml not found"; exit 1; }
 
-stop_pid() { # PID: SIGTERM, wait up to 15 s, then SIGKILL
-	local pid=$1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
 cleanup() {
 	[ ${#WATCH_PIDS[@]} -eq 0 ] || stop_streams
 	stop_pid "$VMPOOLD_PID"
 	stop_pid "$SIM_PID"
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		log "kept: cluster $VMPOOLD_CLUSTER_DIR, run dir $RUN"
-	else
-		bash scripts/test-cluster.sh down >/dev/null 2>&1
-		rm -rf "$RUN"
-	fi
+	cluster_cleanup "$RUN"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-api() { # PATH: GET through curl (cheaper than kubectl for polling)
-	curl -s --max-time 5 --cacert "$VMPOOLD_CLUSTER_DIR/ca.crt" \
-		-H "Authorization: Bearer $(cat "$VMPOOLD_CLUSTER_DIR/token")" "$API$1"
-}
-
-now() { printf '%s' "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-
-# poll_until SECONDS CMD...: run CMD every 0.2 s until it succeeds; 1 on timeout
-poll_until() {
-	local limit=$1 end
-	shift
-	end=$((SECONDS + limit))
-	until "$@"; do
-		[ "$SECONDS" -ge "$end" ] && return 1
-		sleep 0.2
-	done
-}
 
 pool_field() { api "$POOL_URL" | jq -r ".$1 // 0"; }
 pool_ready_is() { [ "$(api "$POOL_URL" | jq -r '"\(.status.replicas // 0) \(.status.readyReplicas // 0)"')" = "$1 $1" ]; }
@@ -106,18 +73,6 @@ pool_initialised() {
 		and (.status.labelSelector // "") != ""' >/dev/null
 }
 
-# the stages vmpoold started: "name pid" lines
-stage_pids() {
-	local pid comm
-	for pid in $(pgrep -P "$VMPOOLD_PID"); do
-		comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
-		echo "$comm $pid"
-	done
-}
-pid_of() { stage_pids | awk -v n="$1" '$1 == n { print $2; exit }'; }
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'; }
-hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
-ticks_s() { awk -v t="$1" -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }'; }
 
 declare -A PID CPU0
 snap_pids() { local s; for s in vmpoold "${STAGES[@]}" sim; do PID[$s]=$(pid_of "$s"); done; PID[vmpoold]=$VMPOOLD_PID; PID[sim]=$SIM_PID; }
