@@ -32,6 +32,7 @@
 #include "proto.h"
 #include "statuscalc.h"
 #include "statuswrite.h"
+#include "vmindex.h"
 #include "store.h"
 #include "timeutil.h"
 #include "xmalloc.h"
@@ -66,6 +67,7 @@ struct stw {
 	int (*ready)(void *);
 	void *ready_arg;
 	struct lh_table *pools; /* key -> struct stw_pool */
+	struct vmindex *vms;    /* the mirror's VMs by controlling pool, kept by stw_changed */
 	json_object *dirty;     /* key -> now_mono() when it became dirty */
 	struct event *kick;
 	unsigned long writes;
@@ -226,6 +228,7 @@ struct stw *stw_new(struct event_base *base, struct kube *kube, struct k8sev_rec
 	w->ready = ready;
 	w->ready_arg = ready_arg;
 	w->pools = lh_kchar_table_new(64, stw_pool_entry_free);
+	w->vms = vmindex_new();
 	w->dirty = json_object_new_object();
 	w->kick = event_new(base, -1, 0, stw_run, w);
 	if (w->pools == NULL || w->kick == NULL)
@@ -246,6 +249,7 @@ void stw_free(struct stw *w)
 		((struct stw_pool *)lh_entry_v(e))->inflight = 0;
 	}
 	lh_table_free(w->pools);
+	vmindex_free(w->vms);
 	json_object_put(w->dirty);
 	event_free(w->kick);
 	free(w);
@@ -314,6 +318,7 @@ void stw_changed(struct stw *w, const char *kind, json_object *old, json_object 
 	if (strcmp(kind, KIND_POOL) == 0 && o != NULL) {
 		stw_dirty(w, obj_namespace(o), obj_name(o));
 	} else if (strcmp(kind, KIND_VM) == 0) {
+		vmindex_update(w->vms, old, new_);
 		stw_dirty_owner(w, old);
 		stw_dirty_owner(w, new_);
 	}
@@ -348,22 +353,6 @@ static void stw_run(evutil_socket_t fd, short what, void *arg)
 
 /* ---- one pool ---- */
 
-struct stw_vms {
-	json_object **v;
-	size_t n, cap;
-};
-
-static void stw_collect_vm(json_object *vm, void *arg)
-{
-	struct stw_vms *vs = arg;
-
-	if (vs->n == vs->cap) {
-		vs->cap = vs->cap ? vs->cap * 2 : 16;
-		vs->v = xreallocarray(vs->v, vs->cap, sizeof *vs->v);
-	}
-	vs->v[vs->n++] = vm;
-}
-
 /* the planner's result for this pool, unless it is about an older pool of the same name */
 static int stw_result(struct stw *w, json_object *pool, struct statuscalc_result *r)
 {
@@ -387,18 +376,22 @@ static json_object *stw_compute(struct stw *w, json_object *pool)
 {
 	struct statuscalc_result r;
 	struct statuscalc_in in;
-	struct stw_vms vs = {NULL, 0, 0};
-	json_object *st;
+	json_object **vms = NULL, *st;
+	const char *uid = obj_uid(pool);
+	size_t n = 0;
 
-	store_foreach_ns(w->objs, KIND_VM, obj_namespace(pool), stw_collect_vm, &vs);
+	/* only the VMs the pool controls count (statuscalc_owns); the index hands out exactly
+	 * those, so a pool costs what it holds, not what its namespace holds */
+	if (uid != NULL && uid[0] != '\0')
+		n = vmindex_owned(w->vms, obj_namespace(pool), uid, &vms);
 	memset(&in, 0, sizeof in);
 	in.pool = pool;
-	in.vms = vs.v;
-	in.nvms = vs.n;
+	in.vms = vms;
+	in.nvms = n;
 	in.result = stw_result(w, pool, &r) ? &r : NULL;
 	in.now = now_real();
 	st = statuscalc_compute(&in);
-	free(vs.v);
+	free(vms);
 	return st;
 }
 
