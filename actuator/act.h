@@ -33,6 +33,7 @@ struct act_action {
 	json_object *body;       /* create_vm, create_rev: to POST; update_vm: to PUT */
 	json_object *patch;      /* patch_*: an RFC 6902 JSON patch */
 	const char *propagation; /* deletes: Foreground, Background, Orphan or NULL */
+	json_object *unfinalize; /* delete_vm: a JSON patch sent once the DELETE succeeded */
 	struct act_ev event;
 	struct act_ev fail_event;
 };

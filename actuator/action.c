@@ -191,6 +191,12 @@ static int act_parse_payload(
 		snprintf(err, errlen, "%s needs patch (a non-empty array)", a->op);
 		return -1;
 	}
+	if (act_opt(o, "unfinalize", json_type_array, &a->unfinalize) == -1 ||
+	    (a->unfinalize != NULL && (strcmp(a->op, ACT_DELETE_VM) != 0 ||
+	                                  json_object_array_length(a->unfinalize) == 0))) {
+		snprintf(err, errlen, "unfinalize must be a non-empty array, on delete_vm only");
+		return -1;
+	}
 	if ((flags & ACT_NEEDS_EVENT) && !a->event.set) {
 		snprintf(err, errlen, "%s needs event {type, reason, message}", a->op);
 		return -1;

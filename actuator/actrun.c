@@ -5,6 +5,9 @@
  * Idempotent outcomes count as success: create -> AlreadyExists, delete/patch/update ->
  * NotFound, delete with a uid precondition -> Conflict (another object has the name now).
  * An update's Conflict (stale resourceVersion) is a failure: the planner re-plans.
+ * A delete_vm with "unfinalize" sends that patch (the pool finalizer's removal) as soon as
+ * the DELETE succeeded, as upstream does, and answers after it: the planner does not wait
+ * for the watcher in between. A failed patch is logged; the planner strips it later.
  */
 #include <sys/queue.h>
 
@@ -46,6 +49,8 @@ struct act_req {
 	char *ns, *name, *pool, *pool_uid;
 	char key[512];
 	struct act_evcopy event, fail_event;
+	char *unfinalize; /* delete_vm: the patch to send after the DELETE */
+	long del_status;  /* the DELETE's answer, while the patch runs */
 };
 
 /* the table of operations: the API call each one makes */
@@ -307,6 +312,8 @@ static struct act_req *act_req_new(
 	snprintf(r->key, sizeof r->key, "%s/%s", a->ns, a->name);
 	act_evcopy(&r->event, &a->event);
 	act_evcopy(&r->fail_event, &a->fail_event);
+	if (a->unfinalize != NULL)
+		r->unfinalize = act_json(a->unfinalize);
 	return r;
 }
 
@@ -320,7 +327,52 @@ static void act_req_free(struct act_req *r)
 	free(r->pool_uid);
 	act_evfree(&r->event);
 	act_evfree(&r->fail_event);
+	free(r->unfinalize);
 	free(r);
+}
+
+static void act_finish_ok(struct act_req *r, const struct kube_response *resp)
+{
+	struct actuator *act = r->act;
+
+	act_count(r->op->name, "ok");
+	act_reply_rv(r->conn, r->key, r->id, 1, 0, r->del_status, "", "",
+	    resp != NULL && resp->status >= 200 && resp->status < 300 ? resp->body : NULL);
+	act->inflight--;
+	metrics_set(ACT_M_INFLIGHT, NULL, act->inflight);
+	act_post_event(act, r, &r->event, NULL);
+	act_req_free(r);
+}
+
+/* the finalizer patch after a DELETE: the action is done either way (the DELETE was) */
+static void act_unfinalized(const struct kube_response *resp, void *arg)
+{
+	struct act_req *r = arg;
+
+	if (resp->status >= 200 && resp->status < 300)
+		log_info(r->key, "%s id %lld: finalizer removed (%ld)", r->op->name, r->id,
+		    resp->status);
+	else
+		log_warnx(r->key,
+		    "%s id %lld: finalizer not removed after the delete: %ld %s: %s (planned "
+		    "again)",
+		    r->op->name, r->id, resp->status, resp->reason, log_escape(resp->message));
+	act_finish_ok(r, resp);
+}
+
+/* a DELETE succeeded: send its unfinalize patch; 0 when it is on its way */
+static int act_unfinalize(struct act_req *r)
+{
+	char *ns = kube_escape(r->ns), *name = kube_escape(r->name), *path;
+	int rv;
+
+	xasprintf(&path, "%s/namespaces/%s/virtualmachines/%s", ACT_KUBEVIRT, ns, name);
+	rv =
+	    kube_request(r->act->kube, "PATCH", path, ACT_JSONP, r->unfinalize, act_unfinalized, r);
+	free(ns);
+	free(name);
+	free(path);
+	return rv;
 }
 
 /* the pool an action is for, as "ns/name" for a log line's pool= */
@@ -360,6 +412,12 @@ static void act_done(const struct kube_response *resp, void *arg)
 	idem = r->op->idempotent(resp);
 	ok = (resp->status >= 200 && resp->status < 300) || idem;
 	act_log_outcome(r, resp, ok);
+	if (ok && !idem && r->unfinalize != NULL) {
+		/* the DELETE is done: the finalizer patch goes at once, the RESULT after it */
+		r->del_status = resp->status;
+		if (act_unfinalize(r) == 0)
+			return;
+	}
 	act_count(r->op->name, ok ? "ok" : resp->unknown ? "unknown" : "error");
 	act_reply_rv(r->conn, r->key, r->id, ok, !ok && resp->unknown, resp->status, resp->reason,
 	    resp->message, resp->status >= 200 && resp->status < 300 ? resp->body : NULL);

@@ -38,18 +38,31 @@ void tb_init(struct tokenbucket *tb, double rate, double burst, double now)
  * then takes a token even if that leaves the bucket in debt: the debt is the reservation,
  * and the returned delay is when it is paid off.
  */
-double tb_take(struct tokenbucket *tb, double now)
+static void tb_refill(struct tokenbucket *tb, double now)
 {
-	if (tb->rate <= 0)
-		return 0;
 	if (now > tb->last) {
 		tb->tokens += (now - tb->last) * tb->rate;
 		if (tb->tokens > tb->burst)
 			tb->tokens = tb->burst;
 		tb->last = now;
 	}
+}
+
+double tb_take(struct tokenbucket *tb, double now)
+{
+	if (tb->rate <= 0)
+		return 0;
+	tb_refill(tb, now);
 	tb->tokens -= 1;
 	if (tb->tokens >= 0)
 		return 0;
 	return -tb->tokens / tb->rate;
+}
+
+double tb_wait(struct tokenbucket *tb, double now)
+{
+	if (tb->rate <= 0)
+		return 0;
+	tb_refill(tb, now);
+	return tb->tokens >= 1 ? 0 : (1 - tb->tokens) / tb->rate;
 }

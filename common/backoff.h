@@ -24,5 +24,8 @@ void tb_init(struct tokenbucket *, double rate, double burst, double now);
 /* Takes one token. Returns 0 if it was available now, else the seconds until it will be
  * (the token is reserved: the caller must act after that delay, not ask again). */
 double tb_take(struct tokenbucket *, double now);
+/* Refills, then returns 0 if a whole token is there now, else the seconds until there will
+ * be one; takes nothing (for callers that only use spare tokens, and never go into debt) */
+double tb_wait(struct tokenbucket *, double now);
 
 #endif

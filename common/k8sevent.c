@@ -1,9 +1,11 @@
 /*
- * k8sevent.c: Kubernetes Events about pools, built and aggregated like client-go's
- * recorder (identical events within 10 minutes bump count/lastTimestamp with a merge
- * patch), and posted through the kube client. An Event waits out an unreachable API server
- * (K8SEV_PATIENCE, like client-go's 12 tries 10 s apart) instead of being lost, and its name
- * is chosen once, so a POST repeated after a lost answer finds AlreadyExists: posted.
+ * k8sevent.c: Kubernetes Events about pools, built and correlated like client-go's recorder
+ * (aggregation of similar Events, dedupe into count patches, the spam filter per involved
+ * object; see k8sevent.h), and written through the kube client's low-priority Event queue.
+ * An Event waits out an unreachable API server (K8SEV_PATIENCE, like client-go's 12 tries
+ * 10 s apart) instead of being lost, and its name is chosen once, so a POST repeated after a
+ * lost answer finds AlreadyExists: written. A rejected Event (403, 422, ...) is logged once
+ * per namespace and status and never tried again.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,10 +15,14 @@
 
 #include <json-c/linkhash.h>
 
+#include <event2/event.h>
+
+#include "backoff.h"
 #include "k8sevent.h"
 #include "kube.h"
 #include "obj.h"
 #include "log.h"
+#include "metrics.h"
 #include "timeutil.h"
 #include "xmalloc.h"
 
@@ -72,176 +78,344 @@ json_object *k8sev_build(const struct k8sev_src *src, const char *name, double n
 	return ev;
 }
 
-/* ---- aggregation cache ---- */
+/* ---- the correlator ---- */
 
-struct k8sev_entry {
+/* client-go's aggregateRecord: the distinct messages seen for an aggregate key */
+struct k8sev_aggrec {
 	char *key;
-	char *name;
-	long count;
-	double first;
+	char *msgs[K8SEV_AGG_EVENTS];
+	int n;
 	double last;
-	int busy;  /* a POST/PATCH for this Event is in flight */
-	int dirty; /* count changed meanwhile: PATCH when it returns */
 };
 
-struct k8sev_agg {
-	struct lh_table *tab; /* key -> struct k8sev_entry */
+struct k8sev_spam {
+	char *key;
+	struct tokenbucket tb;
+};
+
+struct k8sev_corr {
+	struct lh_table *agg;  /* aggregate key -> struct k8sev_aggrec */
+	struct lh_table *log;  /* logger key -> struct k8sev_entry */
+	struct lh_table *spam; /* involved object -> struct k8sev_spam */
 	uint64_t last_ns;
 };
+
+static void k8sev_aggrec_free(struct lh_entry *e)
+{
+	struct k8sev_aggrec *a = lh_entry_v(e);
+	int i;
+
+	for (i = 0; i < a->n; i++)
+		free(a->msgs[i]);
+	free(a->key);
+	free(a);
+}
 
 static void k8sev_entry_free(struct lh_entry *e)
 {
 	struct k8sev_entry *ent = lh_entry_v(e);
 
 	free(ent->key);
+	free(ent->ns);
+	free(ent->pool);
+	free(ent->uid);
+	free(ent->type);
+	free(ent->reason);
+	free(ent->message);
 	free(ent->name);
 	free(ent);
 }
 
-struct k8sev_agg *k8sev_agg_new(void)
+static void k8sev_spam_free(struct lh_entry *e)
 {
-	struct k8sev_agg *a = xcalloc(1, sizeof *a);
+	struct k8sev_spam *sp = lh_entry_v(e);
 
-	a->tab = lh_kchar_table_new(64, k8sev_entry_free);
-	if (a->tab == NULL)
-		fatalx("k8sev_agg_new: out of memory");
-	return a;
+	free(sp->key);
+	free(sp);
 }
 
-void k8sev_agg_free(struct k8sev_agg *a)
+static struct lh_table *k8sev_table(lh_entry_free_fn *fn)
 {
-	if (a == NULL)
+	struct lh_table *t = lh_kchar_table_new(64, fn);
+
+	if (t == NULL)
+		fatalx("k8sevent: out of memory");
+	return t;
+}
+
+struct k8sev_corr *k8sev_corr_new(void)
+{
+	struct k8sev_corr *c = xcalloc(1, sizeof *c);
+
+	c->agg = k8sev_table(k8sev_aggrec_free);
+	c->log = k8sev_table(k8sev_entry_free);
+	c->spam = k8sev_table(k8sev_spam_free);
+	return c;
+}
+
+void k8sev_corr_free(struct k8sev_corr *c)
+{
+	if (c == NULL)
 		return;
-	lh_table_free(a->tab);
-	free(a);
+	lh_table_free(c->agg);
+	lh_table_free(c->log);
+	lh_table_free(c->spam);
+	free(c);
 }
 
-unsigned long k8sev_agg_size(const struct k8sev_agg *a)
+unsigned long k8sev_corr_size(const struct k8sev_corr *c)
 {
-	return (unsigned long)a->tab->count;
+	return (unsigned long)c->log->count;
 }
 
+/* The caches are bounded like client-go's LRUs: when one is full, what is stale goes (out
+ * of the window, a full spam bucket); if that is not enough, everything that may go. */
+static void k8sev_prune_agg(struct lh_table *t, double now)
+{
+	struct lh_entry *e, *tmp;
+	int all;
+
+	for (all = 0; all < 2 && t->count >= K8SEV_AGG_MAX; all++)
+		lh_foreach_safe(t, e, tmp)
+		{
+			if (all ||
+			    now - ((struct k8sev_aggrec *)lh_entry_v(e))->last > K8SEV_AGG_WINDOW)
+				lh_table_delete_entry(t, e);
+		}
+}
+
+static void k8sev_prune_log(struct lh_table *t, double now)
+{
+	struct lh_entry *e, *tmp;
+	struct k8sev_entry *ent;
+	int all;
+
+	for (all = 0; all < 2 && t->count >= K8SEV_AGG_MAX; all++)
+		lh_foreach_safe(t, e, tmp)
+		{
+			ent = lh_entry_v(e);
+			if (ent->req == NULL && (all || now - ent->last > K8SEV_AGG_WINDOW))
+				lh_table_delete_entry(t, e);
+		}
+}
+
+static void k8sev_prune_spam(struct lh_table *t, double now)
+{
+	struct lh_entry *e, *tmp;
+	struct k8sev_spam *sp;
+	int all;
+
+	for (all = 0; all < 2 && t->count >= K8SEV_AGG_MAX; all++)
+		lh_foreach_safe(t, e, tmp)
+		{
+			sp = lh_entry_v(e);
+			tb_wait(&sp->tb, now);
+			if (all || sp->tb.tokens >= sp->tb.burst)
+				lh_table_delete_entry(t, e);
+		}
+}
+
+/* client-go's EventAggregatorByReasonFunc: everything but the message */
 static char *k8sev_agg_key(const struct k8sev_src *src)
 {
 	char *key;
 
-	xasprintf(&key, "%s\n%s\n%s\n%s\n%s\n%s", src->ns, src->pool, src->uid ? src->uid : "",
-	    src->type, src->reason, src->message);
+	xasprintf(&key, "%s\n%s\n%s\n%s\n%s", src->ns, src->pool, src->uid ? src->uid : "",
+	    src->type, src->reason);
 	return key;
 }
 
-/* drops entries outside the window; if still full, drops everything */
-static void k8sev_agg_prune(struct k8sev_agg *a, double now)
+/* EventAggregate: 1 when this occurrence goes to the combined Event (the 10th distinct
+ * message within the window, and every new one after it) */
+static int k8sev_aggregate(struct k8sev_corr *c, char *akey, const char *msg, double now)
 {
-	struct lh_entry *e, *tmp;
-	struct k8sev_entry *ent;
+	struct k8sev_aggrec *a;
+	void *v;
+	int i;
 
-	lh_foreach_safe(a->tab, e, tmp)
-	{
-		ent = lh_entry_v(e);
-		if (now - ent->last > K8SEV_AGG_WINDOW)
-			lh_table_delete_entry(a->tab, e);
+	if (lh_table_lookup_ex(c->agg, akey, &v) &&
+	    now - ((struct k8sev_aggrec *)v)->last <= K8SEV_AGG_WINDOW) {
+		a = v;
+		free(akey);
+	} else {
+		lh_table_delete(c->agg, akey);
+		k8sev_prune_agg(c->agg, now);
+		a = xcalloc(1, sizeof *a);
+		a->key = akey;
+		lh_table_insert(c->agg, a->key, a);
 	}
-	if (a->tab->count >= K8SEV_AGG_MAX) {
-		lh_foreach_safe(a->tab, e, tmp)
-		{
-			lh_table_delete_entry(a->tab, e);
-		}
+	a->last = now;
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->msgs[i], msg) == 0)
+			return 0;
+	if (a->n < K8SEV_AGG_EVENTS - 1) {
+		a->msgs[a->n++] = xstrdup(msg);
+		return 0;
 	}
+	return 1; /* the set is full: it stays at 9, as client-go pops one after inserting */
 }
 
-int k8sev_agg_observe(
-    struct k8sev_agg *a, const struct k8sev_src *src, double now, struct k8sev_seen *seen)
+static void k8sev_set(char **dst, const char *v)
 {
+	free(*dst);
+	*dst = xstrdup(v != NULL ? v : "");
+}
+
+struct k8sev_entry *k8sev_correlate(struct k8sev_corr *c, const struct k8sev_src *src, double now)
+{
+	char *akey = k8sev_agg_key(src), *key, *msg = NULL;
 	struct k8sev_entry *ent;
-	char *key = k8sev_agg_key(src);
+	int combined;
 	void *v;
 
-	if (lh_table_lookup_ex(a->tab, key, &v)) {
-		ent = v;
-		if (now - ent->last <= K8SEV_AGG_WINDOW) {
-			free(key);
-			ent->count++;
-			ent->last = now;
-			seen->name = ent->name;
-			seen->count = ent->count;
-			seen->first = ent->first;
-			return 1;
-		}
-		lh_table_delete(a->tab, key);
+	xasprintf(&key, "%s\n%s", akey, src->message);
+	combined = k8sev_aggregate(c, akey, src->message, now); /* takes akey */
+	if (combined) {
+		/* the aggregate key stands for the combined Event in the logger */
+		free(key);
+		key = k8sev_agg_key(src);
+		xasprintf(&msg, "%s%s", K8SEV_COMBINED, src->message);
 	}
-	if (a->tab->count >= K8SEV_AGG_MAX)
-		k8sev_agg_prune(a, now);
-	ent = xcalloc(1, sizeof *ent);
-	ent->key = key;
-	ent->name = k8sev_name(src->pool, now, &a->last_ns);
-	ent->count = 1;
-	ent->first = ent->last = now;
-	lh_table_insert(a->tab, ent->key, ent);
-	seen->name = ent->name;
-	seen->count = 1;
-	seen->first = now;
+	ent = lh_table_lookup_ex(c->log, key, &v) ? v : NULL;
+	if (ent != NULL && ent->req == NULL && now - ent->last > K8SEV_AGG_WINDOW) {
+		lh_table_delete(c->log, key); /* quiet for the window: a new Event */
+		ent = NULL;
+	}
+	if (ent == NULL) {
+		k8sev_prune_log(c->log, now);
+		ent = xcalloc(1, sizeof *ent);
+		ent->key = key;
+		key = NULL;
+		ent->ns = xstrdup(src->ns);
+		ent->pool = xstrdup(src->pool);
+		ent->uid = xstrdup(src->uid != NULL ? src->uid : "");
+		ent->type = xstrdup(src->type);
+		ent->reason = xstrdup(src->reason);
+		ent->name = k8sev_name(src->pool, now, &c->last_ns);
+		ent->first = now;
+		ent->combined = combined;
+		lh_table_insert(c->log, ent->key, ent);
+	}
+	free(key);
+	k8sev_set(&ent->message, msg != NULL ? msg : src->message);
+	free(msg);
+	ent->count++;
+	ent->last = now;
+	ent->dirty = 1;
+	return ent;
+}
+
+/* client-go's getSpamKey: the source (always ours) and the involved object */
+static struct k8sev_spam *k8sev_spam_get(
+    struct k8sev_corr *c, const struct k8sev_entry *ent, double now)
+{
+	struct k8sev_spam *sp;
+	char *key;
+	void *v;
+
+	xasprintf(&key, "%s\n%s\n%s", ent->ns, ent->pool, ent->uid);
+	if (lh_table_lookup_ex(c->spam, key, &v)) {
+		free(key);
+		return v;
+	}
+	k8sev_prune_spam(c->spam, now);
+	sp = xcalloc(1, sizeof *sp);
+	sp->key = key;
+	tb_init(&sp->tb, K8SEV_SPAM_QPS, K8SEV_SPAM_BURST, now);
+	lh_table_insert(c->spam, sp->key, sp);
+	return sp;
+}
+
+double k8sev_spam_take(struct k8sev_corr *c, const struct k8sev_entry *ent, double now)
+{
+	struct k8sev_spam *sp = k8sev_spam_get(c, ent, now);
+	double wait = tb_wait(&sp->tb, now);
+
+	if (wait > 0)
+		return wait;
+	tb_take(&sp->tb, now);
 	return 0;
 }
 
-/* the live entry for src, or NULL */
-static struct k8sev_entry *k8sev_agg_find(struct k8sev_agg *a, const struct k8sev_src *src)
+void k8sev_spam_refund(struct k8sev_corr *c, const struct k8sev_entry *ent)
 {
-	char *key = k8sev_agg_key(src);
-	void *v = NULL;
+	struct k8sev_spam *sp;
+	char *key;
+	void *v;
 
-	if (!lh_table_lookup_ex(a->tab, key, &v))
-		v = NULL;
-	free(key);
-	return v;
-}
-
-void k8sev_agg_forget(struct k8sev_agg *a, const struct k8sev_src *src)
-{
-	char *key = k8sev_agg_key(src);
-
-	lh_table_delete(a->tab, key);
+	xasprintf(&key, "%s\n%s\n%s", ent->ns, ent->pool, ent->uid);
+	if (lh_table_lookup_ex(c->spam, key, &v)) {
+		sp = v;
+		if (sp->tb.tokens + 1 <= sp->tb.burst)
+			sp->tb.tokens += 1;
+	}
 	free(key);
 }
 
 /* ---- the recorder ---- */
 
-/* one request in flight: owns copies of everything it needs */
+/* the pending write of one Event: waiting (timer) or sent */
 struct k8sev_req {
-	TAILQ_ENTRY(k8sev_req) entry; /* on rec->inflight */
+	TAILQ_ENTRY(k8sev_req) entry; /* on rec->reqs */
 	struct k8sev_recorder *rec;
-	char *ns, *pool, *uid, *type, *reason, *message;
-	char *name;
-	int patch;
-	double now;
+	struct k8sev_entry *ent;
+	struct event *timer;
+	int sent;    /* a request is out; its answer will come */
+	int patch;   /* the request out is a PATCH */
+	int retried; /* a PATCH that found nothing was posted again */
 };
 
 struct k8sev_recorder {
 	struct kube *kube;
-	struct k8sev_agg *agg;
+	struct event_base *base;
+	struct k8sev_corr *corr;
 	unsigned long posted;
-	TAILQ_HEAD(, k8sev_req) inflight; /* freed with the recorder (see k8sevent.h) */
+	struct lh_table *rejected;    /* "<ns> <status>" already logged as rejected */
+	TAILQ_HEAD(, k8sev_req) reqs; /* freed with the recorder (see k8sevent.h) */
 };
+
+static void k8sev_rejected_free(struct lh_entry *e)
+{
+	free(lh_entry_k(e));
+}
 
 struct k8sev_recorder *k8sev_recorder_new(struct kube *kube)
 {
 	struct k8sev_recorder *rec = xcalloc(1, sizeof *rec);
 
 	rec->kube = kube;
-	rec->agg = k8sev_agg_new();
-	TAILQ_INIT(&rec->inflight);
+	rec->base = kube_base(kube);
+	rec->corr = k8sev_corr_new();
+	rec->rejected = lh_kchar_table_new(16, k8sev_rejected_free);
+	if (rec->rejected == NULL)
+		fatalx("k8sev_recorder_new: out of memory");
+	TAILQ_INIT(&rec->reqs);
+	metrics_declare(K8SEV_M_DROPPED, "counter",
+	    "Event writes dropped before reaching the API server: pressure (a 429, or object "
+	    "writes kept them waiting too long; tried again later), or rejected by it.");
+	metrics_add(K8SEV_M_DROPPED, "reason=\"pressure\"", 0);
+	metrics_add(K8SEV_M_DROPPED, "reason=\"rejected\"", 0);
 	return rec;
 }
 
-static void k8sev_req_free(struct k8sev_req *);
+static void k8sev_req_free(struct k8sev_req *r)
+{
+	TAILQ_REMOVE(&r->rec->reqs, r, entry);
+	if (r->ent != NULL)
+		r->ent->req = NULL;
+	if (r->timer != NULL)
+		event_free(r->timer);
+	free(r);
+}
 
 void k8sev_recorder_free(struct k8sev_recorder *rec)
 {
 	if (rec == NULL)
 		return;
-	while (!TAILQ_EMPTY(&rec->inflight))
-		k8sev_req_free(TAILQ_FIRST(&rec->inflight));
-	k8sev_agg_free(rec->agg);
+	while (!TAILQ_EMPTY(&rec->reqs))
+		k8sev_req_free(TAILQ_FIRST(&rec->reqs));
+	k8sev_corr_free(rec->corr);
+	lh_table_free(rec->rejected);
 	free(rec);
 }
 
@@ -250,115 +424,12 @@ unsigned long k8sev_recorder_count(const struct k8sev_recorder *rec)
 	return rec->posted;
 }
 
-static void k8sev_req_free(struct k8sev_req *r)
+static char *k8sev_path(const struct k8sev_entry *ent, int patch)
 {
-	TAILQ_REMOVE(&r->rec->inflight, r, entry);
-	free(r->ns);
-	free(r->pool);
-	free(r->uid);
-	free(r->type);
-	free(r->reason);
-	free(r->message);
-	free(r->name);
-	free(r);
-}
+	char *ns = kube_escape(ent->ns), *name = NULL, *path;
 
-static void k8sev_req_src(const struct k8sev_req *r, struct k8sev_src *src)
-{
-	src->ns = r->ns;
-	src->pool = r->pool;
-	src->uid = r->uid;
-	src->type = r->type;
-	src->reason = r->reason;
-	src->message = r->message;
-}
-
-static int k8sev_send(struct k8sev_req *, long count, double first);
-
-/* the request's entry, if it still stands for the same Event */
-static struct k8sev_entry *k8sev_req_entry(struct k8sev_req *r)
-{
-	struct k8sev_src src;
-	struct k8sev_entry *ent;
-
-	k8sev_req_src(r, &src);
-	ent = k8sev_agg_find(r->rec->agg, &src);
-	return ent != NULL && strcmp(ent->name, r->name) == 0 ? ent : NULL;
-}
-
-/* identical events arrived while r was in flight: PATCH the count; 1 if r was reused */
-static int k8sev_flush(struct k8sev_req *r, struct k8sev_entry *ent)
-{
-	if (ent == NULL || !ent->dirty)
-		return 0;
-	ent->dirty = 0;
-	ent->busy = 1;
-	r->patch = 1;
-	r->now = ent->last;
-	if (k8sev_send(r, ent->count, ent->first) == 0)
-		return 1;
-	ent->busy = 0;
-	return 0;
-}
-
-/* a PATCH found no Event (expired or deleted): start a new one; 1 if r was reused */
-static int k8sev_recreate(struct k8sev_req *r)
-{
-	struct k8sev_src src;
-	struct k8sev_seen seen;
-	struct k8sev_entry *ent;
-
-	k8sev_req_src(r, &src);
-	k8sev_agg_forget(r->rec->agg, &src);
-	k8sev_agg_observe(r->rec->agg, &src, r->now, &seen);
-	free(r->name);
-	r->name = xstrdup(seen.name);
-	r->patch = 0;
-	if ((ent = k8sev_agg_find(r->rec->agg, &src)) != NULL)
-		ent->busy = 1;
-	if (k8sev_send(r, 1, r->now) == 0)
-		return 1;
-	k8sev_agg_forget(r->rec->agg, &src);
-	return 0;
-}
-
-static void k8sev_done(const struct kube_response *resp, void *arg)
-{
-	struct k8sev_req *r = arg;
-	struct k8sev_entry *ent = k8sev_req_entry(r);
-	struct k8sev_src src;
-	char key[512];
-
-	snprintf(key, sizeof key, "%s/%s", r->ns, r->pool);
-	if (ent != NULL)
-		ent->busy = 0;
-	if ((resp->status >= 200 && resp->status < 300) ||
-	    (!r->patch && resp->status == 409 && strcmp(resp->reason, "AlreadyExists") == 0)) {
-		/* 409: an earlier attempt of this very POST got through, its answer was lost */
-		r->rec->posted++;
-		log_debug(key, "event %s %s %s", r->patch ? "patched" : "posted", r->reason,
-		    log_escape(r->name));
-		if (k8sev_flush(r, ent))
-			return;
-	} else if (r->patch && resp->status == 404) {
-		if (k8sev_recreate(r))
-			return;
-	} else {
-		log_warnx(key, "event %s %s failed: status %ld %s: %s", r->reason,
-		    log_escape(r->name), resp->status, resp->reason, log_escape(resp->message));
-		k8sev_req_src(r, &src);
-		if (ent != NULL)
-			k8sev_agg_forget(r->rec->agg, &src);
-	}
-	k8sev_req_free(r);
-}
-
-static char *k8sev_path(const struct k8sev_req *r)
-{
-	char *ns = kube_escape(r->ns), *name = NULL, *path;
-
-	if (r->patch) {
-		name = kube_escape(r->name);
+	if (patch) {
+		name = kube_escape(ent->name);
 		xasprintf(&path, "/api/v1/namespaces/%s/events/%s", ns, name);
 	} else
 		xasprintf(&path, "/api/v1/namespaces/%s/events", ns);
@@ -367,34 +438,152 @@ static char *k8sev_path(const struct k8sev_req *r)
 	return path;
 }
 
-/* issues the POST or PATCH for r; on -1 the caller still owns r */
-static int k8sev_send(struct k8sev_req *r, long count, double first)
+static void k8sev_done(const struct kube_response *, void *);
+
+/* the POST of the whole Event, or the PATCH of count, lastTimestamp and message; -1 when it
+ * cannot be queued */
+static int k8sev_send(struct k8sev_req *r)
 {
-	struct k8sev_src src;
+	struct k8sev_entry *ent = r->ent;
+	struct k8sev_src src = {ent->ns, ent->pool, ent->uid, ent->type, ent->reason, ent->message};
 	json_object *body;
 	char ts[32], *path;
 	int rv;
 
-	k8sev_req_src(r, &src);
-	if (r->patch) {
+	r->patch = ent->exists;
+	rfc3339_format(ent->last, ts);
+	if (r->patch)
 		body = json_object_new_object();
-		json_object_object_add(body, "count", json_object_new_int64(count));
-		rfc3339_format(r->now, ts);
-		json_object_object_add(body, "lastTimestamp", json_object_new_string(ts));
-	} else {
-		body = k8sev_build(&src, r->name, first);
-		rfc3339_format(r->now, ts);
-		json_object_object_add(body, "lastTimestamp", json_object_new_string(ts));
-	}
-	path = k8sev_path(r);
-	rv = kube_request_patient(r->rec->kube, r->patch ? "PATCH" : "POST", path,
+	else
+		body = k8sev_build(&src, ent->name, ent->first);
+	json_object_object_add(body, "count", json_object_new_int64(ent->count));
+	json_object_object_add(body, "lastTimestamp", json_object_new_string(ts));
+	if (r->patch)
+		json_object_object_add(body, "message", json_object_new_string(ent->message));
+	path = k8sev_path(ent, r->patch);
+	rv = kube_request_event(r->rec->kube, r->patch ? "PATCH" : "POST", path,
 	    r->patch ? "application/merge-patch+json" : NULL, obj_json(body), K8SEV_PATIENCE,
 	    k8sev_done, r);
 	if (rv == -1)
-		log_warnx(r->ns, "event %s: cannot queue request %s", r->reason, path);
+		log_warnx(ent->ns, "event %s: cannot queue request %s", ent->reason, path);
+	else {
+		r->sent = 1;
+		ent->dirty = 0;
+	}
 	free(path);
 	json_object_put(body);
 	return rv;
+}
+
+static void k8sev_arm(struct k8sev_req *r, double delay)
+{
+	struct timeval tv = secs_to_tv(delay);
+
+	evtimer_add(r->timer, &tv);
+}
+
+/* the write is due: the spam filter decides whether it goes now or at its next token */
+static void k8sev_due(evutil_socket_t fd, short what, void *arg)
+{
+	struct k8sev_req *r = arg;
+	double wait = k8sev_spam_take(r->rec->corr, r->ent, now_real());
+
+	if (wait > 0) {
+		log_debug(r->ent->ns, "event %s on %s: spam filter, held for %.0fs", r->ent->reason,
+		    r->ent->pool, wait);
+		k8sev_arm(r, wait);
+		return;
+	}
+	if (k8sev_send(r) == -1)
+		k8sev_req_free(r); /* count and dirty kept: the next occurrence tries again */
+}
+
+/* a write of ent is due after delay (0: now) */
+static void k8sev_schedule(struct k8sev_recorder *rec, struct k8sev_entry *ent, double delay)
+{
+	struct k8sev_req *r = ent->req;
+
+	if (r == NULL) {
+		r = xcalloc(1, sizeof *r);
+		r->rec = rec;
+		r->ent = ent;
+		r->timer = evtimer_new(rec->base, k8sev_due, r);
+		if (r->timer == NULL)
+			fatalx("k8sevent: out of memory");
+		ent->req = r;
+		TAILQ_INSERT_TAIL(&rec->reqs, r, entry);
+	}
+	r->sent = 0;
+	if (delay > 0)
+		k8sev_arm(r, delay);
+	else
+		k8sev_due(-1, 0, r);
+}
+
+/* a 4xx that is not ours to retry: logged once per namespace and status, then at debug */
+static void k8sev_rejected(struct k8sev_req *r, const struct kube_response *resp)
+{
+	struct k8sev_entry *ent = r->ent;
+	char key[320];
+
+	snprintf(key, sizeof key, "%.256s %ld", ent->ns, resp->status);
+	metrics_add(K8SEV_M_DROPPED, "reason=\"rejected\"", 1);
+	if (lh_table_lookup_entry(r->rec->rejected, key) == NULL && r->rec->rejected->count < 64) {
+		lh_table_insert(r->rec->rejected, xstrdup(key), NULL);
+		log_warnx(ent->ns,
+		    "event %s %s rejected: status %ld %s: %s (not retried; further rejections in "
+		    "this namespace with this status are logged at debug level)",
+		    ent->reason, log_escape(ent->name), resp->status, resp->reason,
+		    log_escape(resp->message));
+	} else
+		log_debug(ent->ns, "event %s %s rejected: status %ld %s", ent->reason,
+		    log_escape(ent->name), resp->status, resp->reason);
+}
+
+static void k8sev_done(const struct kube_response *resp, void *arg)
+{
+	struct k8sev_req *r = arg;
+	struct k8sev_entry *ent = r->ent;
+	int ok = resp->status >= 200 && resp->status < 300;
+	char key[512];
+
+	snprintf(key, sizeof key, "%s/%s", ent->ns, ent->pool);
+	r->sent = 0;
+	/* 409 on a POST: an earlier attempt of this very POST got through, its answer was lost */
+	if (ok ||
+	    (!r->patch && resp->status == 409 && strcmp(resp->reason, "AlreadyExists") == 0)) {
+		r->rec->posted++;
+		ent->exists = 1;
+		log_debug(key, "event %s %s %s, count %ld", ent->reason, log_escape(ent->name),
+		    r->patch ? "patched" : "posted", ent->count);
+		if (ent->dirty) {
+			k8sev_schedule(r->rec, ent, K8SEV_LINGER);
+			return;
+		}
+	} else if (r->patch && resp->status == 404 && !r->retried) {
+		/* gone (expired, deleted): written again whole, with the count so far */
+		ent->exists = 0;
+		r->retried = 1;
+		if (k8sev_send(r) == 0)
+			return;
+	} else if (resp->dropped) {
+		/* never reached the server: the count is kept and written a little later */
+		metrics_add(K8SEV_M_DROPPED, "reason=\"pressure\"", 1);
+		log_debug(key, "event %s %s dropped under pressure: %s", ent->reason,
+		    log_escape(ent->name), log_escape(resp->message));
+		k8sev_spam_refund(r->rec->corr, ent);
+		ent->dirty = 1;
+		k8sev_schedule(r->rec, ent, K8SEV_REQUEUE);
+		return;
+	} else if (resp->status >= 400 && resp->status < 500 && resp->status != 429) {
+		k8sev_rejected(r, resp);
+		ent->exists = 0;
+	} else {
+		log_warnx(key, "event %s %s failed: status %ld %s: %s", ent->reason,
+		    log_escape(ent->name), resp->status, resp->reason, log_escape(resp->message));
+		ent->dirty = 1; /* the next occurrence writes the count */
+	}
+	k8sev_req_free(r);
 }
 
 static int k8sev_src_valid(const struct k8sev_src *src)
@@ -405,11 +594,8 @@ static int k8sev_src_valid(const struct k8sev_src *src)
 
 int k8sev_post(struct k8sev_recorder *rec, const struct k8sev_src *src, double now)
 {
-	struct k8sev_seen seen;
 	struct k8sev_entry *ent;
-	struct k8sev_req *r;
 	char key[512];
-	int patch;
 
 	if (!k8sev_src_valid(src)) {
 		log_warnx(NULL, "event: incomplete source, not posted");
@@ -422,31 +608,9 @@ int k8sev_post(struct k8sev_recorder *rec, const struct k8sev_src *src, double n
 		rec->posted++;
 		return 0;
 	}
-	patch = k8sev_agg_observe(rec->agg, src, now, &seen);
-	ent = k8sev_agg_find(rec->agg, src);
-	if (ent != NULL && ent->busy) {
-		ent->dirty = 1; /* sent when the request in flight returns */
-		return 0;
-	}
-	if (ent != NULL)
-		ent->busy = 1;
-	r = xcalloc(1, sizeof *r);
-	r->rec = rec;
-	r->ns = xstrdup(src->ns);
-	r->pool = xstrdup(src->pool);
-	r->uid = xstrdup(src->uid != NULL ? src->uid : "");
-	r->type = xstrdup(src->type);
-	r->reason = xstrdup(src->reason);
-	r->message = xstrdup(src->message);
-	r->name = xstrdup(seen.name);
-	r->patch = patch;
-	r->now = now;
-	TAILQ_INSERT_TAIL(&rec->inflight, r, entry);
-	if (k8sev_send(r, seen.count, seen.first) == -1) {
-		if (ent != NULL)
-			ent->busy = 0;
-		k8sev_req_free(r);
-		return -1;
-	}
+	ent = k8sev_correlate(rec->corr, src, now);
+	if (ent->req != NULL)
+		return 0; /* goes with the write already pending for this Event */
+	k8sev_schedule(rec, ent, 0);
 	return 0;
 }

@@ -1,12 +1,25 @@
 /*
- * k8sevent.h: Kubernetes Events about a pool, as the upstream recorder writes them but under
+ * k8sevent.h: Kubernetes Events about a pool, as client-go's recorder writes them but under
  * our own component name (so `kubectl get events` tells vmpoold's Events from those of
- * KubeVirt's pool controller, "virtualmachinepool-controller"), with its aggregation of
- * identical events:
- * the same (pool uid, type, reason, message) within 10 minutes PATCHes the existing Event's
- * count and lastTimestamp instead of creating a new one. Used by the actuator and status.
+ * KubeVirt's pool controller, "virtualmachinepool-controller"), through client-go's
+ * EventCorrelator (tools/record/events_cache.go), with its constants:
  *
- * The building and aggregation parts are pure (the clock is passed in); k8sev_post() does
+ * - aggregation: Events alike but for the message (same pool, type and reason) are folded,
+ *   from the 10th distinct message within 10 minutes on, into one Event whose message is
+ *   "(combined from similar events): " and the latest message;
+ * - dedupe: an occurrence of an Event written before (same key) PATCHes its count,
+ *   lastTimestamp and message instead of creating another one;
+ * - the spam filter: a token bucket per involved object (burst 25, then one per 5 minutes)
+ *   for the writes.
+ *
+ * Where we write less than client-go (DESIGN.md "Events"): occurrences that arrive while a
+ * write of the same Event is queued or in flight go with it (the next write carries the
+ * count), an Event is written again at most once per K8SEV_LINGER, and a write the spam
+ * filter holds back waits for the next token instead of being lost (its count is kept either
+ * way, as in client-go). Event writes go through kube_request_event(): lower priority than
+ * any object write, dropped first under pressure (vmpool_events_dropped_total).
+ *
+ * The building and correlating parts are pure (the clock is passed in); k8sev_post() does
  * the API calls through kube.h and never blocks.
  */
 #ifndef VMPOOL_K8SEVENT_H
@@ -16,9 +29,16 @@
 #include <stdint.h>
 
 #define K8SEV_COMPONENT  "vmpoold"
-#define K8SEV_PATIENCE   120.0 /* seconds an Event may wait for the API server */
-#define K8SEV_AGG_WINDOW 600.0 /* seconds an identical event is aggregated */
-#define K8SEV_AGG_MAX    4096  /* entries kept by the aggregation cache */
+#define K8SEV_PATIENCE   120.0       /* seconds an Event may wait for the API server */
+#define K8SEV_AGG_WINDOW 600.0       /* defaultAggregateIntervalInSeconds */
+#define K8SEV_AGG_EVENTS 10          /* defaultAggregateMaxEvents */
+#define K8SEV_AGG_MAX    4096        /* maxLruCacheEntries, per cache */
+#define K8SEV_SPAM_BURST 25          /* defaultSpamBurst */
+#define K8SEV_SPAM_QPS   (1.0 / 300) /* defaultSpamQPS */
+#define K8SEV_LINGER     1.0         /* seconds between two writes of one Event */
+#define K8SEV_REQUEUE    5.0 /* seconds before a write dropped under pressure is tried again */
+#define K8SEV_COMBINED   "(combined from similar events): "
+#define K8SEV_M_DROPPED  "vmpool_events_dropped_total"
 
 struct kube;
 
@@ -37,35 +57,48 @@ char *k8sev_name(const char *pool, double now, uint64_t *last);
 /* the whole v1 Event for a POST (new reference) */
 json_object *k8sev_build(const struct k8sev_src *, const char *name, double now);
 
-/* the aggregation cache (pure) */
-struct k8sev_agg;
-struct k8sev_seen {
-	const char *name; /* borrowed from the cache until the next call */
-	long count;
-	double first;
-};
-struct k8sev_agg *k8sev_agg_new(void);
-void k8sev_agg_free(struct k8sev_agg *);
-/*
- * Records one occurrence at now. Returns 1 when an identical event was seen within the
- * window (seen->count already incremented: PATCH it), 0 when a new Event must be created
- * (seen->name is the new name, count 1).
- */
-int k8sev_agg_observe(
-    struct k8sev_agg *, const struct k8sev_src *, double now, struct k8sev_seen *seen);
-/* forgets an entry (its Event was not found when patched) */
-void k8sev_agg_forget(struct k8sev_agg *, const struct k8sev_src *);
-unsigned long k8sev_agg_size(const struct k8sev_agg *);
+/* ---- the correlator (pure) ---- */
 
-/* the recorder: aggregation + API calls. kube NULL = log only (dry run). */
+struct k8sev_req;
+
+/* one Event as the correlator knows it (client-go's eventLog); owned by the correlator */
+struct k8sev_entry {
+	char *key; /* the logger key */
+	char *ns, *pool, *uid, *type, *reason;
+	char *message; /* what it says now: for a combined Event, the latest message */
+	char *name;
+	long count;
+	double first, last;
+	int combined;
+	int exists;            /* the API server has it: a PATCH updates it */
+	int dirty;             /* occurrences not yet written */
+	struct k8sev_req *req; /* the recorder's pending write; never pruned while set */
+};
+
+struct k8sev_corr;
+struct k8sev_corr *k8sev_corr_new(void);
+void k8sev_corr_free(struct k8sev_corr *);
+/* Records one occurrence at now: aggregation, then the logger (count, lastTimestamp,
+ * message; dirty set). The entry is borrowed until the next call. */
+struct k8sev_entry *k8sev_correlate(struct k8sev_corr *, const struct k8sev_src *, double now);
+/* The spam filter for ent's involved object: 0 and a token taken, or the seconds until the
+ * next token (nothing taken). */
+double k8sev_spam_take(struct k8sev_corr *, const struct k8sev_entry *, double now);
+/* gives back a token of a write that never reached the API server */
+void k8sev_spam_refund(struct k8sev_corr *, const struct k8sev_entry *);
+/* entries in the logger cache */
+unsigned long k8sev_corr_size(const struct k8sev_corr *);
+
+/* ---- the recorder: correlator + API calls. kube NULL = log only (dry run). ---- */
 struct k8sev_recorder;
 struct k8sev_recorder *k8sev_recorder_new(struct kube *);
 /* also frees requests still in flight: call it after kube_free() (which drops pending
  * requests without calling them back), never while the client can still answer them */
 void k8sev_recorder_free(struct k8sev_recorder *);
-/* posts (or aggregates) one event; 0 when queued, -1 on a bad source (logged) */
+/* records one occurrence (written now, later or with another); 0, or -1 on a bad source
+ * (logged) */
 int k8sev_post(struct k8sev_recorder *, const struct k8sev_src *, double now);
-/* events posted or patched successfully so far */
+/* Event writes (POST or PATCH) the API server accepted so far */
 unsigned long k8sev_recorder_count(const struct k8sev_recorder *);
 
 #endif

@@ -211,7 +211,10 @@ static void kreq_unlink(struct kreq *r)
 
 	kreq_release_easy(r);
 	event_del(&r->timer);
-	if (r->state == KR_QUEUED)
+	if (r->state == KR_QUEUED && r->low) {
+		TAILQ_REMOVE(&k->lowq, r, wentry);
+		k->nlow--;
+	} else if (r->state == KR_QUEUED)
 		TAILQ_REMOVE(&k->writeq, r, wentry);
 	else if (r->state == KR_PARKED)
 		TAILQ_REMOVE(&k->parked, r, wentry);
@@ -613,7 +616,12 @@ void kreq_respond(struct kreq *r, CURLcode res, long status)
 	}
 	/* a lost answer stays unknown unless a later attempt got a definitive one */
 	resp.unknown = r->unknown && (res != CURLE_OK || kreq_retryable(res, status));
-	if (resp.status < 200 || resp.status > 299) {
+	resp.dropped = r->dropped;
+	if (r->write && !r->low && --r->k->obj_writes == 0)
+		kube_lq_kick(r->k); /* Events may go now */
+	if (r->dropped)
+		r->k->stats.events_dropped++;
+	else if (resp.status < 200 || resp.status > 299) {
 		r->k->stats.errors++;
 		kreq_log_error(r, &resp);
 	}
@@ -657,6 +665,13 @@ static void kreq_finish(
 		return;
 	}
 	r->ticket = 0;
+	if (r->low && status == 429) {
+		/* an Event is the first thing to give up when the server is overloaded */
+		r->dropped = 1;
+		kube_hold(r->k, now + (retry_after > 0 ? retry_after : backoff_next(&r->bo)));
+		kreq_respond(r, res, status);
+		return;
+	}
 	if (!kreq_retryable(res, status) || res == CURLE_FAILED_INIT) {
 		kreq_respond(r, res, status);
 		return;
@@ -993,6 +1008,12 @@ struct kube *kube_new(
 	k->qps = opts != NULL ? opts->qps : 0;
 	tb_init(&k->tb, k->qps, opts != NULL && opts->burst > 1 ? opts->burst : 1, now_mono());
 	TAILQ_INIT(&k->writeq);
+	TAILQ_INIT(&k->lowq);
+	tb_init(&k->ltb, k->qps / KUBE_EVENT_SHARE,
+	    opts != NULL && opts->burst >= 2 * KUBE_EVENT_SHARE ? opts->burst / KUBE_EVENT_SHARE
+	                                                        : 1,
+	    now_mono());
+	evtimer_assign(&k->lq_timer, base, kube_lq_event, k);
 	TAILQ_INIT(&k->parked);
 	backoff_init(&k->down_bo, KUBE_DOWN_BASE, KUBE_DOWN_CAP);
 	evtimer_assign(&k->gate_timer, base, kube_gate_event, k);
@@ -1036,6 +1057,7 @@ static void kube_destroy(struct kube *k)
 	evtimer_del(&k->timer);
 	evtimer_del(&k->reaper);
 	evtimer_del(&k->wq_timer);
+	evtimer_del(&k->lq_timer);
 	evtimer_del(&k->gate_timer);
 	kube_exec_free(k);
 	if (k->token != NULL)
@@ -1066,8 +1088,9 @@ int kube_request(struct kube *k, const char *method, const char *path, const cha
 	return kube_request_patient(k, method, path, content_type, body, 0, done, arg);
 }
 
-int kube_request_patient(struct kube *k, const char *method, const char *path,
-    const char *content_type, const char *body, double patience, kube_done_fn done, void *arg)
+static int kube_request_prio(struct kube *k, const char *method, const char *path,
+    const char *content_type, const char *body, double patience, kube_done_fn done, void *arg,
+    int low)
 {
 	struct kreq *r;
 
@@ -1088,8 +1111,28 @@ int kube_request_patient(struct kube *k, const char *method, const char *path,
 	}
 	k->stats.writes++;
 	r->write = 1;
+	r->low = low;
+	if (!low)
+		k->obj_writes++;
 	kube_wq_push(r);
 	return 0;
+}
+
+int kube_request_patient(struct kube *k, const char *method, const char *path,
+    const char *content_type, const char *body, double patience, kube_done_fn done, void *arg)
+{
+	return kube_request_prio(k, method, path, content_type, body, patience, done, arg, 0);
+}
+
+int kube_request_event(struct kube *k, const char *method, const char *path,
+    const char *content_type, const char *body, double patience, kube_done_fn done, void *arg)
+{
+	return kube_request_prio(k, method, path, content_type, body, patience, done, arg, 1);
+}
+
+struct event_base *kube_base(const struct kube *k)
+{
+	return k != NULL ? k->base : NULL;
 }
 
 struct kube_watch *kube_watch_start(

@@ -98,6 +98,9 @@ struct kube_response {
 	 * lost (or it failed with 500/502/504), and no later attempt settled it. Not a failure:
 	 * the object may have been written. Never set when no attempt reached the server. */
 	int unknown;
+	/* an Event write dropped under pressure (kube_request_event): it never reached the
+	 * server, or was refused with 429 */
+	int dropped;
 };
 typedef void (*kube_done_fn)(const struct kube_response *, void *arg);
 
@@ -108,6 +111,18 @@ int kube_request(struct kube *, const char *method, const char *path, const char
 /* the same, waiting up to patience seconds (0: the default) for an outcome */
 int kube_request_patient(struct kube *, const char *method, const char *path,
     const char *content_type, const char *body, double patience, kube_done_fn, void *arg);
+
+/* An Event write: lower priority than every other write. It waits while another write of
+ * the client is queued or outstanding, goes at its own rate (a tenth of qps and burst) and
+ * only with a token of the writer's bucket that is there now (so it never makes an object
+ * write wait), and under pressure it is dropped first: every Event waiting is answered
+ * `dropped` when a 429 arrives, when it is itself answered 429, or when it has waited
+ * KUBE_EVENT_MAX_WAIT while object writes went first. While the server is unreachable it
+ * waits like any request, within its patience. */
+int kube_request_event(struct kube *, const char *method, const char *path,
+    const char *content_type, const char *body, double patience, kube_done_fn, void *arg);
+/* the event base the client runs on (NULL for NULL) */
+struct event_base *kube_base(const struct kube *);
 
 /* A watch: path is the full watch URL path + query (watch=1, resourceVersion, ...).
  * event() is called for each event with type "ADDED", "MODIFIED", "DELETED", "BOOKMARK"
@@ -124,8 +139,9 @@ void kube_watch_cancel(struct kube_watch *);
 /* counters for metrics */
 struct kube_stats {
 	unsigned long requests, writes, errors, retries, watch_events;
-	unsigned long outages;  /* times the server became unreachable */
-	unsigned long attempts; /* transfers started (each may open a connection) */
+	unsigned long outages;        /* times the server became unreachable */
+	unsigned long attempts;       /* transfers started (each may open a connection) */
+	unsigned long events_dropped; /* Event writes dropped under pressure */
 };
 void kube_get_stats(const struct kube *, struct kube_stats *);
 

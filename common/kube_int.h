@@ -30,6 +30,9 @@
 #define KUBE_DEFAULT_TIMEOUT 60L
 #define KUBE_ERRBODY_MAX     (64 * 1024)
 #define KUBE_USER_AGENT      "vmpoold/0.1.0"
+#define KUBE_EVENT_MAX_WAIT  10.0 /* seconds an Event waits behind object writes, then dropped */
+#define KUBE_EVENT_QUEUE_MAX 1000 /* Events waiting; the oldest is dropped beyond */
+#define KUBE_EVENT_SHARE     10   /* Events get qps / 10 and burst / 10 (at least 1) */
 
 enum kexec_state { KEXEC_IDLE, KEXEC_RUNNING, KEXEC_REAPING, KEXEC_BACKOFF };
 
@@ -38,8 +41,9 @@ enum kreq_state { KR_NEW, KR_QUEUED, KR_WAITING, KR_PARKED, KR_RUNNING, KR_CANCE
 struct kube;
 
 struct kreq {
-	TAILQ_ENTRY(kreq) entry;  /* k->reqs: everything alive */
-	TAILQ_ENTRY(kreq) wentry; /* k->writeq while QUEUED, k->parked while PARKED */
+	TAILQ_ENTRY(kreq) entry; /* k->reqs: everything alive */
+	TAILQ_ENTRY(kreq)
+	wentry; /* k->writeq (k->lowq if low) while QUEUED, k->parked while PARKED */
 	struct kube *k;
 	enum kreq_state state;
 	int watch;
@@ -52,6 +56,8 @@ struct kreq {
 	int write;       /* not a GET: passes the token bucket before every attempt */
 	int ticket;      /* a write holding its token for the next attempt */
 	int unknown;     /* an attempt may have taken effect, its answer was lost */
+	int low;         /* an Event: the low-priority queue (kube_request_event) */
+	int dropped;     /* answered without reaching the server: pressure */
 	double t0;       /* when it was asked for */
 	double patience; /* seconds it may take in all */
 	struct backoff bo;
@@ -98,6 +104,12 @@ struct kube {
 	struct tokenbucket tb;
 	int wq_reserved; /* the FIFO head holds a token and waits for wq_timer */
 	TAILQ_HEAD(, kreq) writeq;
+	/* Events: their own FIFO and bucket, behind every object write (kubegate.c) */
+	TAILQ_HEAD(, kreq) lowq;
+	size_t nlow;
+	struct tokenbucket ltb;
+	struct event lq_timer;
+	long obj_writes; /* object writes asked for and not answered yet */
 	/* the gate: while the server cannot be reached (down) or asked us to wait (hold_until,
 	 * from Retry-After), requests are parked; while down, one probe at a time tries */
 	int down;
@@ -165,5 +177,8 @@ void kube_gate_event(evutil_socket_t, short, void *);
 void kube_gate_kick(struct kube *);
 void kube_wq_event(evutil_socket_t, short, void *);
 void kube_wq_push(struct kreq *);
+void kube_lq_event(evutil_socket_t, short, void *);
+void kube_lq_kick(struct kube *);
+void kube_lq_drop_all(struct kube *, const char *why);
 
 #endif

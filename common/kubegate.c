@@ -6,6 +6,7 @@
  * that all of them share, so an outage costs a few connection attempts, not one per
  * request and retry. A 429's Retry-After holds every request of the client. Requests past
  * their patience are answered as failed (never reached: no unknown outcome).
+ * Events wait in a FIFO of their own, behind every object write (see kube_request_event()).
  */
 #include <sys/queue.h>
 #include <sys/stat.h>
@@ -26,6 +27,8 @@
 #include "kube_int.h"
 
 static void kube_wq_pump(struct kube *);
+static void kube_lq_pump(struct kube *);
+static void kube_lq_push(struct kreq *);
 
 /* ---- the gate: one backoff for the whole client while the server is unreachable ---- */
 
@@ -133,6 +136,7 @@ void kube_hold(struct kube *k, double until)
 		log_info(NULL, "API server asked to wait %.1fs: every request waits",
 		    until - now_mono());
 	k->hold_until = until;
+	kube_lq_drop_all(k, "the API server answered 429");
 	if (!k->down)
 		kube_gate_arm(k, until - now_mono());
 }
@@ -194,7 +198,11 @@ static void kreq_admit(struct kreq *r)
 {
 	struct kube *k = r->k;
 
-	TAILQ_REMOVE(&k->writeq, r, wentry);
+	if (r->low) {
+		TAILQ_REMOVE(&k->lowq, r, wentry);
+		k->nlow--;
+	} else
+		TAILQ_REMOVE(&k->writeq, r, wentry);
 	r->ticket = 1;
 	if (k->down && k->probe == NULL)
 		k->probe = r;
@@ -204,6 +212,10 @@ static void kreq_admit(struct kreq *r)
 
 void kube_wq_push(struct kreq *r)
 {
+	if (r->low) {
+		kube_lq_push(r);
+		return;
+	}
 	kreq_set_state(r, KR_QUEUED);
 	TAILQ_INSERT_TAIL(&r->k->writeq, r, wentry);
 	kube_wq_pump(r->k);
@@ -228,6 +240,8 @@ static void kube_wq_pump(struct kube *k)
 		}
 		kreq_admit(r);
 	}
+	if (!k->wq_reserved)
+		kube_lq_kick(k); /* no object write waits for a token: Events may go */
 }
 
 void kube_wq_event(evutil_socket_t fd, short kind, void *arg)
@@ -241,5 +255,101 @@ void kube_wq_event(evutil_socket_t fd, short kind, void *arg)
 		kreq_admit(r);
 	if (!k->dead)
 		kube_wq_pump(k);
+	kube_leave(k);
+}
+
+/* ---- Events: a FIFO behind every object write, with its own bucket ---- */
+
+/* answers r (queued Event) as dropped: it never reached the server */
+static void kube_lq_drop(struct kreq *r, const char *why)
+{
+	struct kube *k = r->k;
+
+	TAILQ_REMOVE(&k->lowq, r, wentry);
+	k->nlow--;
+	kreq_set_state(r, KR_NEW); /* off the queue: kreq_respond() unlinks by state */
+	r->dropped = 1;
+	snprintf(r->fail, sizeof r->fail, "Event dropped: %s", why);
+	kreq_respond(r, CURLE_ABORTED_BY_CALLBACK, 0);
+}
+
+void kube_lq_drop_all(struct kube *k, const char *why)
+{
+	struct kreq *r;
+
+	if (!TAILQ_EMPTY(&k->lowq))
+		log_debug(NULL, "dropping %zu waiting Events: %s", k->nlow, why);
+	while ((r = TAILQ_FIRST(&k->lowq)) != NULL)
+		kube_lq_drop(r, why);
+}
+
+static void kube_lq_push(struct kreq *r)
+{
+	struct kube *k = r->k;
+
+	kreq_set_state(r, KR_QUEUED);
+	TAILQ_INSERT_TAIL(&k->lowq, r, wentry);
+	if (++k->nlow > KUBE_EVENT_QUEUE_MAX)
+		kube_lq_drop(TAILQ_FIRST(&k->lowq), "too many Events waiting");
+	kube_lq_kick(k);
+}
+
+/* the Event FIFO is looked at from the loop (never from a callback of ours or curl's) */
+void kube_lq_kick(struct kube *k)
+{
+	struct timeval zero = {0, 0};
+
+	if (TAILQ_EMPTY(&k->lowq))
+		return;
+	evtimer_del(&k->lq_timer);
+	evtimer_add(&k->lq_timer, &zero);
+}
+
+static void kube_lq_arm(struct kube *k, double delay)
+{
+	struct timeval tv = secs_to_tv(delay);
+
+	evtimer_del(&k->lq_timer);
+	evtimer_add(&k->lq_timer, &tv);
+}
+
+/* Events go when no object write is queued or outstanding, at their own rate, with a spare
+ * token of the writer's bucket; those that waited too long behind object writes are dropped */
+static void kube_lq_pump(struct kube *k)
+{
+	struct kreq *r;
+	double now = now_mono(), wait, w2;
+
+	while ((r = TAILQ_FIRST(&k->lowq)) != NULL) {
+		if (kube_blocked(k))
+			return; /* the gate opens them with the object writes */
+		if (k->obj_writes > 0 || !TAILQ_EMPTY(&k->writeq) || k->wq_reserved) {
+			while ((r = TAILQ_FIRST(&k->lowq)) != NULL &&
+			       now - r->t0 >= KUBE_EVENT_MAX_WAIT)
+				kube_lq_drop(r, "object writes kept it waiting");
+			if (r != NULL)
+				kube_lq_arm(k, KUBE_EVENT_MAX_WAIT - (now - r->t0));
+			return; /* and kicked when the last object write is answered */
+		}
+		wait = k->qps > 0 ? tb_wait(&k->ltb, now) : 0;
+		w2 = k->qps > 0 ? tb_wait(&k->tb, now) : 0;
+		if (wait > 0 || w2 > 0) {
+			kube_lq_arm(k, wait > w2 ? wait : w2);
+			return;
+		}
+		if (k->qps > 0) {
+			tb_take(&k->ltb, now);
+			tb_take(&k->tb, now);
+		}
+		kreq_admit(r);
+	}
+}
+
+void kube_lq_event(evutil_socket_t fd, short kind, void *arg)
+{
+	struct kube *k = arg;
+
+	kube_enter(k);
+	kube_lq_pump(k);
 	kube_leave(k);
 }

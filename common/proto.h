@@ -43,6 +43,10 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
 #define LINK_ACTUATOR "actuator"
 #define LINK_PLANNER  "planner"
 
+/* the pool API's kind and the finalizer the controller puts on pools and the VMs it owns */
+#define POOL_KIND      "VirtualMachinePool"
+#define POOL_FINALIZER "pool.kubevirt.io/finalizer"
+
 /* object kinds in OBJ_SET / OBJ_DELETE */
 #define KIND_POOL "pool" /* pool.kubevirt.io VirtualMachinePool */
 #define KIND_VM   "vm"   /* kubevirt.io/v1 VirtualMachine */

@@ -19,13 +19,14 @@ struct expectation {
 	uint64_t id;
 	char *pool; /* "<ns>/<name>" */
 	enum expect_kind kind;
-	char *key;       /* VM name (create) or uid */
-	char *op;        /* patches: the action's op */
-	char *rv;        /* patches: resourceVersion when planned */
-	char *result_rv; /* patches: resourceVersion the API answered with, if it did */
-	int result_gone; /* patches: the write let the API remove the object (last finalizer) */
-	int result;      /* RESULT ok arrived */
-	double t;        /* when recorded */
+	char *key;        /* VM name (create) or uid */
+	char *op;         /* patches: the action's op */
+	char *rv;         /* patches: resourceVersion when planned */
+	char *result_rv;  /* patches: resourceVersion the API answered with, if it did */
+	int result_gone;  /* patches: the write let the API remove the object (last finalizer) */
+	int result;       /* RESULT ok arrived */
+	int needs_result; /* deletes: observed only with the RESULT (the actuator does more) */
+	double t;         /* when recorded */
 };
 
 struct expect {
@@ -120,6 +121,15 @@ int expect_result_rv(struct expect *e, uint64_t id, int ok, const char *rv, int 
 	return 0;
 }
 
+void expect_needs_result(struct expect *e, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		if (e->v[i].id == id && e->v[i].kind == EXPECT_DELETE)
+			e->v[i].needs_result = 1;
+}
+
 void expect_unknown(struct expect *e, uint64_t id)
 {
 	size_t i;
@@ -127,6 +137,7 @@ void expect_unknown(struct expect *e, uint64_t id)
 	for (i = 0; i < e->n; i++) {
 		if (e->v[i].id != id)
 			continue;
+		e->v[i].needs_result = 0; /* no RESULT will tell more: the watcher decides */
 		if (e->v[i].kind == EXPECT_PATCH)
 			expect_remove_at(e, i);
 		return;
@@ -141,8 +152,10 @@ size_t expect_link_lost(struct expect *e)
 		if (!e->v[i].result && e->v[i].kind == EXPECT_PATCH) {
 			expect_remove_at(e, i);
 			n++;
-		} else
+		} else {
+			e->v[i].needs_result = 0; /* no RESULT will come: the watcher decides */
 			i++;
+		}
 	}
 	return n;
 }
@@ -225,7 +238,10 @@ static int expect_done(const struct expectation *x, json_object *pool, const str
 		return v->rev_by_name == NULL || v->rev_by_name(x->key, v->arg) != NULL;
 	case EXPECT_DELETE:
 		o = v->by_uid(x->key, v->arg);
-		return o == NULL || obj_terminating(o);
+		/* with unfinalize: once the RESULT says the VM went (the patch took the last
+		 * finalizer), only its absence settles it; else terminating does */
+		return o == NULL ||
+		       (obj_terminating(o) && (!x->needs_result || (x->result && !x->result_gone)));
 	case EXPECT_PATCH:
 		if ((o = expect_find_uid(pool, v, x->key)) == NULL)
 			return 1;

@@ -139,14 +139,20 @@ static void plan_patch_vm(
 	plan_push(c, b, EXPECT_PATCH, obj_str(vm, "metadata.resourceVersion"), reason, prefix);
 }
 
-/* removes the pool finalizer from a VM */
-void plan_strip_vm(struct plan_ctx *c, json_object *vm, const char *reason, const char *prefix)
+/* the JSON patch that removes the pool finalizer from a VM (new reference) */
+json_object *plan_unfinalize_patch(json_object *vm)
 {
 	json_object *fins = plan_array(vm, "metadata.finalizers"), *patch;
 
 	patch = json_object_new_array();
 	plan_patch_swap(patch, "/metadata/finalizers", fins, plan_fins_without(fins));
-	plan_patch_vm(c, vm, patch, reason, prefix);
+	return patch;
+}
+
+/* removes the pool finalizer from a VM */
+void plan_strip_vm(struct plan_ctx *c, json_object *vm, const char *reason, const char *prefix)
+{
+	plan_patch_vm(c, vm, plan_unfinalize_patch(vm), reason, prefix);
 }
 
 /* release (SPEC 5, Q6): drop this pool's owner reference(s) and the pool finalizer */

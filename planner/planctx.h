@@ -46,6 +46,7 @@ json_object *plan_array(json_object *o, const char *path);
 json_object *plan_refs_without(json_object *refs, const char *uid);
 /* removes the pool finalizer from a VM */
 void plan_strip_vm(struct plan_ctx *, json_object *vm, const char *reason, const char *prefix);
+json_object *plan_unfinalize_patch(json_object *vm);
 /* 1 if a patch with op is still pending for o (or o has no uid) */
 int plan_pending(struct plan_ctx *, json_object *o, const char *op);
 /* an object of the pool's namespace, or NULL */

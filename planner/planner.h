@@ -1,8 +1,8 @@
 /*
  * planner.h: the planner's private interfaces. plan.c decides (pure), expect.c remembers
  * what was asked for until the cache shows it (pure, clock passed in), vmbuild.c builds the
- * VirtualMachine of SPEC 7 (pure), pmap.c is a string-keyed table, queue.c the dirty-pool
- * queue with coalescing and per-pool backoff (libevent).
+ * VirtualMachine of SPEC 7 (pure), queue.c the dirty-pool queue with coalescing and
+ * per-pool backoff (libevent). The VM index (vmindex.h) and pmap.h are in common/.
  */
 #ifndef VMPOOL_PLANNER_H
 #define VMPOOL_PLANNER_H
@@ -12,22 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define POOL_FINALIZER "pool.kubevirt.io/finalizer"
-#define POOL_KIND      "VirtualMachinePool"
-#define EXPECT_TTL     (5 * 60.0)
-#define BURST_DEFAULT  250
+#include "pmap.h"
+#include "proto.h"
+#include "vmindex.h"
 
-/* pmap.c: string keys -> pointers; values freed with the free function given */
-struct pmap;
-struct pmap *pmap_new(void (*freefn)(void *));
-void pmap_free(struct pmap *);
-void *pmap_get(struct pmap *, const char *key);
-void pmap_put(struct pmap *, const char *key, void *val); /* replaces (and frees) */
-void *pmap_take(struct pmap *, const char *key);          /* removes, does not free */
-void pmap_del(struct pmap *, const char *key);            /* removes and frees */
-size_t pmap_count(const struct pmap *);
-/* fn must not add or remove entries */
-void pmap_foreach(struct pmap *, void (*fn)(const char *key, void *val, void *arg), void *arg);
+#define EXPECT_TTL    (5 * 60.0)
+#define BURST_DEFAULT 250
 
 /* expect.c */
 enum expect_kind {
@@ -77,6 +67,9 @@ int expect_create_pending(
     const struct expect *, const char *pool_key, const char *name, double now);
 int expect_patch_pending(const struct expect *, const char *uid, const char *op, double now);
 int expect_delete_pending(const struct expect *, const char *uid, double now);
+/* a delete that also removes the finalizer (ACT_DELETE_VM with unfinalize) is observed only
+ * once its RESULT is in too: until then the planner leaves the terminating VM alone */
+void expect_needs_result(struct expect *, uint64_t id);
 size_t expect_count(const struct expect *);
 
 /* vmbuild.c: the VM for index i of the pool (SPEC 7); revision NULL adds no revision label */
@@ -138,18 +131,6 @@ struct plan_out {
 
 int plan_pool(const struct plan_in *, struct plan_out *);
 void plan_out_clear(struct plan_out *);
-
-/* vmindex.c: the mirror's VMs by controlling pool and as detached candidates, kept from
- * the mirror's changed() callback. The lists come in store order and are allocated (free
- * them); the VMs are borrowed until the next update. */
-struct vmindex;
-struct vmindex *vmindex_new(void);
-void vmindex_free(struct vmindex *);
-void vmindex_update(struct vmindex *, json_object *old, json_object *new_);
-size_t vmindex_owned(struct vmindex *, const char *ns, const char *pool_uid, json_object ***vms);
-size_t vmindex_detached(struct vmindex *, const char *ns, json_object ***vms);
-json_object *vmindex_uid(struct vmindex *, const char *uid); /* any namespace */
-size_t vmindex_count(const struct vmindex *);
 
 /* queue.c: dirty pools, processed in batches on the next loop turn */
 struct queue;

@@ -19,7 +19,10 @@
 static int plan_preserve(struct plan_ctx *, json_object *vm);
 
 /* the DELETE of a VM the pool removes, and its preservation patches in the same batch (the
- * VM keeps the pool finalizer until they are done, so nothing is collected early) */
+ * VM keeps the pool finalizer until they are done, so nothing is collected early). Without
+ * preservation the finalizer patch rides with the DELETE ("unfinalize"): the actuator sends
+ * it as soon as the DELETE succeeds, as upstream does, instead of after the watcher has shown
+ * the VM terminating (plan_terminating() then leaves the VM alone until the RESULT) */
 static void plan_remove_vm(struct plan_ctx *c, json_object *vm, int preserve)
 {
 	json_object *b = plan_body(c, ACT_DELETE_VM, obj_name(vm), obj_uid(vm));
@@ -36,6 +39,8 @@ static void plan_remove_vm(struct plan_ctx *c, json_object *vm, int preserve)
 	c->out->ndelete++;
 	if (preserve != PRESERVE_DISABLED)
 		plan_preserve(c, vm);
+	else if (obj_has_finalizer(vm, POOL_FINALIZER))
+		json_object_object_add(b, "unfinalize", plan_unfinalize_patch(vm));
 }
 
 /* the VMs of list[0..n) the selection policy picks, at most count, removed */
@@ -186,8 +191,9 @@ void plan_terminating(struct plan_ctx *c, json_object *vm)
 			return;
 		preserve = (int)c->pol.preserve_opportunistic;
 	}
-	if (plan_pending(c, vm, ACT_PATCH_VM))
-		return;
+	if (plan_pending(c, vm, ACT_PATCH_VM) ||
+	    expect_delete_pending(c->in->exp, obj_uid(vm), c->in->now))
+		return; /* the actuator removes the finalizer with the DELETE, or it is planned */
 	if (preserve != PRESERVE_DISABLED && plan_preserve(c, vm) > 0)
 		return; /* the finalizer goes once the disks are the VM's no longer */
 	plan_strip_vm(c, vm, REASON_SCALE_IN,

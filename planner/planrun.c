@@ -461,6 +461,8 @@ static int planrun_send(struct planner *p, struct pstate *ps, struct plan_act *a
 	snprintf(labels, sizeof(labels), "op=\"%s\"", op);
 	metrics_add("vmpool_planner_actions_total", labels, 1);
 	expect_add(p->exp, id, ps->key, a->kind, a->ekey, op, a->rv, now_mono());
+	if (obj_path(a->body, "unfinalize") != NULL)
+		expect_needs_result(p->exp, id);
 	planrun_remember_removal(p, a);
 	if (p->actions_stdout)
 		return 0;

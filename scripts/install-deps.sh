@@ -2,6 +2,7 @@
 # Installs what vmpoold needs to build, test and run: the C libraries, the test tools and
 # the toolchain for the local control plane. clang and libclang-rt-dev (on bookworm it brings
 # libclang-rt-14-dev, whose libclang_rt.fuzzer is libFuzzer's runtime) build the fuzz targets.
+# wrk measures the API server's raw VM create and delete limits in make bench (not in make test).
 # groff-base and man-db check the man pages (tests/packaging; systemd-analyze is used if there).
 # prometheus brings promtool, which the e2e case metrics_scrape checks the /metrics pages with.
 # Idempotent: installs only what is missing.
@@ -17,6 +18,7 @@ pkgs=(
   dpkg-dev rsync
   groff-base man-db
   umoci skopeo buildah
+  wrk
   prometheus
 )
 # kubectl: whatever the machine has, else Debian's (same 1.20 line as the test cluster)

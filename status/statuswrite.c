@@ -13,6 +13,9 @@
  * ReplicaFailure posts a Warning with its reason and message. The dirty set is measured as
  * a client-go work queue (workqueue_*{name="status"}); each pool's computed status is
  * exported as KubeVirt's proposed kubevirt_vmpool_* series.
+ * While a pool is scaling, writes are coalesced: at most one per STW_LINGER (the intermediate
+ * counts are not worth a write each); a status whose replicas or readyReplicas reaches
+ * spec.replicas goes at once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +32,7 @@
 #include "proto.h"
 #include "statuscalc.h"
 #include "statuswrite.h"
+#include "vmindex.h"
 #include "store.h"
 #include "timeutil.h"
 #include "xmalloc.h"
@@ -50,7 +54,9 @@ struct stw_pool {
 	json_object *sent_from;
 	struct backoff bo;
 	struct event *retry;
-	char *info_labels; /* of its kubevirt_vmpool_info series (the uid may change) */
+	double last_write;    /* monotonic time of the last write sent */
+	struct event *linger; /* the next write while scaling */
+	char *info_labels;    /* of its kubevirt_vmpool_info series (the uid may change) */
 };
 
 struct stw {
@@ -61,6 +67,7 @@ struct stw {
 	int (*ready)(void *);
 	void *ready_arg;
 	struct lh_table *pools; /* key -> struct stw_pool */
+	struct vmindex *vms;    /* the mirror's VMs by controlling pool, kept by stw_changed */
 	json_object *dirty;     /* key -> now_mono() when it became dirty */
 	struct event *kick;
 	unsigned long writes;
@@ -108,6 +115,8 @@ static void stw_pool_free(struct stw_pool *sp)
 	free(sp->sent_rv);
 	if (sp->retry != NULL)
 		event_free(sp->retry);
+	if (sp->linger != NULL)
+		event_free(sp->linger);
 	free(sp->key);
 	free(sp->ns);
 	free(sp->name);
@@ -134,6 +143,13 @@ static void stw_retry_cb(evutil_socket_t fd, short what, void *arg)
 	stw_dirty(sp->w, sp->ns, sp->name);
 }
 
+static void stw_linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stw_pool *sp = arg;
+
+	stw_dirty(sp->w, sp->ns, sp->name);
+}
+
 static struct stw_pool *stw_pool_get(
     struct stw *w, const char *ns, const char *name, const char *key)
 {
@@ -149,6 +165,7 @@ static struct stw_pool *stw_pool_get(
 	sp->name = xstrdup(name);
 	backoff_init(&sp->bo, 1.0, 60.0);
 	sp->retry = evtimer_new(w->base, stw_retry_cb, sp);
+	sp->linger = evtimer_new(w->base, stw_linger_cb, sp);
 	lh_table_insert(w->pools, sp->key, sp);
 	return sp;
 }
@@ -211,6 +228,7 @@ struct stw *stw_new(struct event_base *base, struct kube *kube, struct k8sev_rec
 	w->ready = ready;
 	w->ready_arg = ready_arg;
 	w->pools = lh_kchar_table_new(64, stw_pool_entry_free);
+	w->vms = vmindex_new();
 	w->dirty = json_object_new_object();
 	w->kick = event_new(base, -1, 0, stw_run, w);
 	if (w->pools == NULL || w->kick == NULL)
@@ -231,6 +249,7 @@ void stw_free(struct stw *w)
 		((struct stw_pool *)lh_entry_v(e))->inflight = 0;
 	}
 	lh_table_free(w->pools);
+	vmindex_free(w->vms);
 	json_object_put(w->dirty);
 	event_free(w->kick);
 	free(w);
@@ -299,6 +318,7 @@ void stw_changed(struct stw *w, const char *kind, json_object *old, json_object 
 	if (strcmp(kind, KIND_POOL) == 0 && o != NULL) {
 		stw_dirty(w, obj_namespace(o), obj_name(o));
 	} else if (strcmp(kind, KIND_VM) == 0) {
+		vmindex_update(w->vms, old, new_);
 		stw_dirty_owner(w, old);
 		stw_dirty_owner(w, new_);
 	}
@@ -333,22 +353,6 @@ static void stw_run(evutil_socket_t fd, short what, void *arg)
 
 /* ---- one pool ---- */
 
-struct stw_vms {
-	json_object **v;
-	size_t n, cap;
-};
-
-static void stw_collect_vm(json_object *vm, void *arg)
-{
-	struct stw_vms *vs = arg;
-
-	if (vs->n == vs->cap) {
-		vs->cap = vs->cap ? vs->cap * 2 : 16;
-		vs->v = xreallocarray(vs->v, vs->cap, sizeof *vs->v);
-	}
-	vs->v[vs->n++] = vm;
-}
-
 /* the planner's result for this pool, unless it is about an older pool of the same name */
 static int stw_result(struct stw *w, json_object *pool, struct statuscalc_result *r)
 {
@@ -372,18 +376,22 @@ static json_object *stw_compute(struct stw *w, json_object *pool)
 {
 	struct statuscalc_result r;
 	struct statuscalc_in in;
-	struct stw_vms vs = {NULL, 0, 0};
-	json_object *st;
+	json_object **vms = NULL, *st;
+	const char *uid = obj_uid(pool);
+	size_t n = 0;
 
-	store_foreach_ns(w->objs, KIND_VM, obj_namespace(pool), stw_collect_vm, &vs);
+	/* only the VMs the pool controls count (statuscalc_owns); the index hands out exactly
+	 * those, so a pool costs what it holds, not what its namespace holds */
+	if (uid != NULL && uid[0] != '\0')
+		n = vmindex_owned(w->vms, obj_namespace(pool), uid, &vms);
 	memset(&in, 0, sizeof in);
 	in.pool = pool;
-	in.vms = vs.v;
-	in.nvms = vs.n;
+	in.vms = vms;
+	in.nvms = n;
 	in.result = stw_result(w, pool, &r) ? &r : NULL;
 	in.now = now_real();
 	st = statuscalc_compute(&in);
-	free(vs.v);
+	free(vms);
 	return st;
 }
 
@@ -411,6 +419,42 @@ static int stw_hold(struct stw_pool *sp, json_object *pool, json_object *st)
 	return 0;
 }
 
+/* st reaches a count readers wait for: replicas or readyReplicas becomes spec.replicas */
+static int stw_milestone(json_object *pool, json_object *st)
+{
+	long long want = statuscalc_desired(pool);
+	const char *f[] = {"replicas", "readyReplicas"};
+	long long n, o;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		if (obj_int(st, f[i], &n) != 0)
+			n = 0;
+		if (obj_int(obj_path(pool, "status"), f[i], &o) != 0)
+			o = 0;
+		if (n == want && o != want)
+			return 1;
+	}
+	return 0;
+}
+
+/* 1 when the write waits for the pool's linger timer: a status that reaches no milestone,
+ * less than STW_LINGER after the previous write */
+static int stw_linger(struct stw_pool *sp, json_object *pool, json_object *st)
+{
+	double now = now_mono(), due = sp->last_write + STW_LINGER;
+	struct timeval tv;
+
+	if (sp->last_write == 0 || now >= due || stw_milestone(pool, st))
+		return 0;
+	if (!evtimer_pending(sp->linger, NULL)) {
+		tv = secs_to_tv(due - now);
+		evtimer_add(sp->linger, &tv);
+	}
+	log_debug(sp->key, "status write coalesced: next in %.2fs", due - now);
+	return 1;
+}
+
 static void stw_recompute(struct stw *w, const char *ns, const char *name)
 {
 	json_object *pool = store_get(w->objs, KIND_POOL, ns, name), *st;
@@ -431,7 +475,7 @@ static void stw_recompute(struct stw *w, const char *ns, const char *name)
 		json_object_put(st);
 		return;
 	}
-	if (stw_hold(sp, pool, st)) {
+	if (stw_hold(sp, pool, st) || stw_linger(sp, pool, st)) {
 		json_object_put(st);
 		return;
 	}
@@ -611,8 +655,10 @@ static int stw_write(struct stw_pool *sp, json_object *pool, json_object *st)
 		json_object_put(sp->sent_from);
 		sp->sent = sp->sent_from = NULL;
 		stw_schedule_retry(sp);
-	} else
+	} else {
 		sp->w->writes++;
+		sp->last_write = now_mono();
+	}
 	json_object_put(patch);
 	free(ns);
 	free(name);

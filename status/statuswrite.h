@@ -17,6 +17,11 @@ struct k8sev_recorder;
 #define STW_RESULT_KIND "result" /* kind of the sync results in the results store */
 #define STW_PATCH_TYPE  "application/json-patch+json" /* the status write (statuscalc_patch) */
 
+/* a pool's status is written at most once per STW_LINGER seconds while it changes: the
+ * counts in between are not something readers act on; a write that brings replicas or
+ * readyReplicas to spec.replicas goes at once */
+#define STW_LINGER 1.0
+
 #define STW_M_WRITES "vmpool_status_writes_total"
 /* per pool, named as KubeVirt's proposed pool metrics (kubevirt/kubevirt#19147) */
 #define STW_M_INFO     "kubevirt_vmpool_info" /* {namespace,name,uid} 1 */

@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2016,SC2317 # eval strings expand later; functions run via trap/eval
 # tests/bench/bench_cluster.sh: vmpoold against the real control plane (scripts/test-cluster.sh
-# on its own port and state directory, brought up and down here). One pool is scaled
-# 0 -> N -> 0 with vmpool-sim marking VMs ready at once; the script measures the time to
-# readyReplicas N and back to 0, the API writes vmpoold made (from the apiserver's audit
-# log), the idle cost of a converged pool, and each stage's peak RSS (VmHWM) and CPU time.
+# on its own port and state directory, brought up and down here).
+# First the limits (issue 10): the API server's raw create and delete rates for VMs, measured
+# with wrk (tests/bench/rawvm.lua: 2 threads, 16 HTTP/1.1 connections, the pool's VM body
+# without owner reference or finalizer, in namespace raw) before and after vmpoold's runs (the
+# higher rates count: other load on the machine varies), and vmpoold scaling one pool
+# 0 -> N -> 0 without the simulator: the time from the pool's new spec.replicas to
+# status.replicas N, and to the N-th VM deletion, both read from watch streams, against the
+# time the raw rates give for N; the writes per VM from the audit log, and the ratios.
+# Then the simulator starts and the pool is scaled 0 -> N -> 0 with vmpool-sim marking VMs
+# ready at once; the script measures the time to readyReplicas N and back to 0, the API
+# writes vmpoold made (from the apiserver's audit log), the idle cost of a converged pool,
+# and each stage's peak RSS (VmHWM) and CPU time.
 #
 #   bash tests/bench/bench_cluster.sh
 # Environment: BENCH_REPLICAS (default 500), BENCH_QPS / BENCH_BURST (vmpoold's and the
 # simulator's --kube-api-qps / --kube-api-burst, default 500 / 1000), BENCH_IDLE (seconds,
-# default 20), BIN (default bin), BENCH_KEEP=1 keeps the cluster and run dir.
+# default 20), BIN (default bin), BENCH_KEEP=1 keeps the cluster and run dir, BENCH_RAW_SECONDS
+# (wrk's create run, default 4; the delete run takes half).
 # Prints "bench <name>: <figure> <unit>" lines; exits non-zero when a phase times out.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,14 +39,15 @@ API=https://127.0.0.1:$VMPOOLD_CLUSTER_PORT
 POOL_URL=/apis/pool.kubevirt.io/v1beta1/namespaces/$NS/virtualmachinepools/$POOL
 VM_URL="/apis/kubevirt.io/v1/namespaces/$NS/virtualmachines?limit=1"
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/vmpoold-bench-run.XXXXXX")
-HZ=$(getconf CLK_TCK)
 STAGES=(vmpool-watcher vmpool-planner vmpool-actuator vmpool-status)
-VMPOOLD_PID="" SIM_PID=""
+VMPOOLD_PID="" SIM_PID="" WATCH_PIDS=()
 
+# shellcheck source=tests/bench/lib.sh
+. tests/bench/lib.sh
 log() { printf 'bench_cluster: %s\n' "$*" >&2; }
 out() { printf 'bench %s\n' "$*"; }
 
-for t in jq curl kubectl; do
+for t in jq curl kubectl wrk; do
 	command -v "$t" >/dev/null || { log "$t is missing (scripts/install-deps.sh)"; exit 1; }
 done
 for p in vmpoold vmpool-sim "${STAGES[@]}"; do
@@ -45,47 +55,14 @@ for p in vmpoold vmpool-sim "${STAGES[@]}"; do
 done
 [ -f "$SHARED/crds/kubevirt-crds.yaml" ] || { log "$SHARED/crds/kubevirt-crds.yaml not found"; exit 1; }
 
-stop_pid() { # PID: SIGTERM, wait up to 15 s, then SIGKILL
-	local pid=$1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
 cleanup() {
+	[ ${#WATCH_PIDS[@]} -eq 0 ] || stop_streams
 	stop_pid "$VMPOOLD_PID"
 	stop_pid "$SIM_PID"
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		log "kept: cluster $VMPOOLD_CLUSTER_DIR, run dir $RUN"
-	else
-		bash scripts/test-cluster.sh down >/dev/null 2>&1
-		rm -rf "$RUN"
-	fi
+	cluster_cleanup "$RUN"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-api() { # PATH: GET through curl (cheaper than kubectl for polling)
-	curl -s --max-time 5 --cacert "$VMPOOLD_CLUSTER_DIR/ca.crt" \
-		-H "Authorization: Bearer $(cat "$VMPOOLD_CLUSTER_DIR/token")" "$API$1"
-}
-
-now() { printf '%s' "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-
-# poll_until SECONDS CMD...: run CMD every 0.2 s until it succeeds; 1 on timeout
-poll_until() {
-	local limit=$1 end
-	shift
-	end=$((SECONDS + limit))
-	until "$@"; do
-		[ "$SECONDS" -ge "$end" ] && return 1
-		sleep 0.2
-	done
-}
 
 pool_field() { api "$POOL_URL" | jq -r ".$1 // 0"; }
 pool_ready_is() { [ "$(api "$POOL_URL" | jq -r '"\(.status.replicas // 0) \(.status.readyReplicas // 0)"')" = "$1 $1" ]; }
@@ -96,18 +73,6 @@ pool_initialised() {
 		and (.status.labelSelector // "") != ""' >/dev/null
 }
 
-# the stages vmpoold started: "name pid" lines
-stage_pids() {
-	local pid comm
-	for pid in $(pgrep -P "$VMPOOLD_PID"); do
-		comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
-		echo "$comm $pid"
-	done
-}
-pid_of() { stage_pids | awk -v n="$1" '$1 == n { print $2; exit }'; }
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'; }
-hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
-ticks_s() { awk -v t="$1" -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }'; }
 
 declare -A PID CPU0
 snap_pids() { local s; for s in vmpoold "${STAGES[@]}" sim; do PID[$s]=$(pid_of "$s"); done; PID[vmpoold]=$VMPOOLD_PID; PID[sim]=$SIM_PID; }
@@ -139,6 +104,7 @@ writes() {
 	total=$(printf '%s' "$lines" | grep -c .)
 	failed=$(printf '%s' "$lines" | jq -s '[.[] | select(.responseStatus.code >= 400)] | length')
 	out "${phase}_api_writes: $total writes ($failed failed)"
+	WRITES_TOTAL=$total
 	[ "$total" -gt 0 ] || return 0
 	printf '%s\n' "$lines" | jq -r '"\(.verb) \(.objectRef.resource)\(if .objectRef.subresource then "/" + .objectRef.subresource else "" end) \(.responseStatus.code)"' |
 		sort | uniq -c | sort -rn | while read -r c what; do
@@ -163,15 +129,122 @@ kubectl create namespace "$NS" >/dev/null || exit 1
 poll_until 30 eval 'kubectl -n "$NS" get vmpool >/dev/null 2>&1' || { log "vmpool resource not served"; exit 1; }
 pool_yaml | kubectl -n "$NS" apply -f - >/dev/null || exit 1
 
-"$BIN/vmpool-sim" --kubeconfig "$KUBECONFIG" --namespace "$NS" --ready-delay 0 \
-	--kube-api-qps "$QPS" --kube-api-burst "$BURST" >"$RUN/sim.log" 2>&1 &
-SIM_PID=$!
 "$BIN/vmpoold" --kubeconfig "$KUBECONFIG" --namespace "$NS" --run-dir "$RUN" \
 	--kube-api-qps "$QPS" --kube-api-burst "$BURST" >"$RUN/vmpoold.log" 2>&1 &
 VMPOOLD_PID=$!
 out "cluster_config: pool of the example VM template, 0 -> $N -> 0 replicas; vmpoold and vmpool-sim with --kube-api-qps $QPS --kube-api-burst $BURST, sim --ready-delay 0, planner --burst-replicas default; load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 poll_until 30 eval '[ "$(stage_pids | wc -l)" -eq 4 ]' || { log "vmpoold did not start 4 stages"; tail -20 "$RUN/vmpoold.log" >&2; exit 1; }
 poll_until 30 pool_initialised || { log "pool never got its finalizer and status"; tail -20 "$RUN/vmpoold.log" >&2; exit 1; }
+sleep 2
+
+# ---- limits: raw rates, then vmpoold's 0 -> N -> 0 against them (no simulator) ----
+RAW_NS=raw
+RAW_S=${BENCH_RAW_SECONDS:-4}
+RAW_URL=$API/apis/kubevirt.io/v1/namespaces/$RAW_NS/virtualmachines
+# the pool's VM as vmpoold creates it, without the owner reference and finalizer (an owner
+# that does not exist would have the garbage collector delete them; a finalizer would keep a
+# deleted VM), named @NAME@ for rawvm.lua
+raw_body() {
+	pool_yaml | kubectl create --dry-run=client -o json -f - | jq -c '{apiVersion: "kubevirt.io/v1",
+		kind: "VirtualMachine", metadata: (.spec.virtualMachineTemplate.metadata
+		| del(.creationTimestamp) | .name = "@NAME@"), spec: .spec.virtualMachineTemplate.spec}'
+}
+raw_run() { # MODE SECONDS: "raw MODE ok N other M seconds S"
+	RAW_MODE=$1 RAW_TOKEN=$(cat "$VMPOOLD_CLUSTER_DIR/token") RAW_BODY=$RUN/rawvm.json \
+		wrk -t2 -c16 -d"$2"s --timeout 10s -s tests/bench/rawvm.lua "$RAW_URL" | grep '^raw '
+}
+raw_field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$1"; }
+raw_left() { api "/apis/kubevirt.io/v1/namespaces/$RAW_NS/virtualmachines?limit=1" | jq -r '.items | length'; }
+# watch_stream PATH FILE: one "EPOCHREALTIME EVENT-JSON" line per watch event, in the background
+watch_stream() {
+	(curl -sN --max-time 600 --cacert "$VMPOOLD_CLUSTER_DIR/ca.crt" \
+		-H "Authorization: Bearer $(cat "$VMPOOLD_CLUSTER_DIR/token")" "$API$1" |
+		while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done >"$2") &
+	WATCH_PIDS+=("$!")
+}
+stop_streams() { local p; for p in "${WATCH_PIDS[@]}"; do pkill -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done; WATCH_PIDS=(); }
+# first_time FILE JQ-CONDITION: the time of the first event of FILE whose object matches
+first_time() {
+	local t json
+	while read -r t json; do
+		jq -e ".object | $2" <<<"$json" >/dev/null 2>&1 && { echo "$t"; return 0; }
+	done <"$1"
+	return 1
+}
+# audit_times OFFSET JQ-CONDITION: stageTimestamps (epoch seconds, microseconds) of the
+# completed writes in $NS since OFFSET that match, in the log's order
+audit_times() {
+	tail -c +$(($1 + 1)) "$AUDIT" | jq -r --arg ns "$NS" '
+		def ts: capture("^(?<s>[^.Z]+)(\\.(?<f>[0-9]+))?Z$") as $c |
+			(($c.s + "Z") | fromdate) + (("0." + ($c.f // "0")) | tonumber);
+		select(.stage == "ResponseComplete" and .objectRef.namespace == $ns and ('"$2"'))
+		| .stageTimestamp | ts | tostring'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+kubectl create namespace "$RAW_NS" >/dev/null || exit 1
+raw_body >"$RUN/rawvm.json" || exit 1
+# raw_measure N: one create run and one delete run with wrk, then the rest deleted; prints the
+# lines and keeps the higher rates in RAW_C / RAW_D (the machine's load varies: the raw
+# limits are measured before and after vmpoold's runs, and the better of the two is used)
+RAW_C=0 RAW_D=0
+raw_measure() {
+	local c d rc rd
+	c=$(raw_run create "$RAW_S") || { log "wrk create failed"; return 1; }
+	d=$(raw_run delete $((RAW_S > 3 ? RAW_S / 2 : 2))) || { log "wrk delete failed"; return 1; }
+	kubectl -n "$RAW_NS" delete vm --all --wait=false >/dev/null 2>&1
+	poll_until 120 eval '[ "$(raw_left)" = 0 ]' || { log "raw VMs not gone"; return 1; }
+	rc=$(ratio "$(raw_field "$c" ok)" "$(raw_field "$c" seconds)")
+	rd=$(ratio "$(raw_field "$d" ok)" "$(raw_field "$d" seconds)")
+	out "raw_create_rate_$1: $rc VMs/s (wrk, 2 threads, 16 HTTP/1.1 connections, the pool's VM body without owner reference and finalizer: $(raw_field "$c" ok) created, $(raw_field "$c" other) other answers in $(raw_field "$c" seconds) s)"
+	out "raw_delete_rate_$1: $rd VMs/s (wrk, the same connections, deleting those VMs: $(raw_field "$d" ok) deleted, $(raw_field "$d" other) other answers in $(raw_field "$d" seconds) s)"
+	[ "$(raw_field "$d" other)" = 0 ] || log "the delete run ran out of VMs or failed some: its rate is a lower bound"
+	RAW_C=$(awk -v a="$RAW_C" -v b="$rc" 'BEGIN { print (b > a ? b : a) }')
+	RAW_D=$(awk -v a="$RAW_D" -v b="$rd" 'BEGIN { print (b > a ? b : a) }')
+}
+raw_measure 1 || exit 1
+
+POOL_WATCH="/apis/pool.kubevirt.io/v1beta1/namespaces/$NS/virtualmachinepools?watch=1&fieldSelector=metadata.name%3D$POOL"
+watch_stream "$POOL_WATCH" "$RUN/limits-up.pool"
+sleep 0.5
+off=$(audit_mark)
+scale_to "$N" || exit 1
+poll_until 120 eval '[ "$(pool_field status.replicas)" -ge "$N" ]' || { log "limits: status.replicas never reached $N"; exit 1; }
+sleep 2
+stop_streams
+t0=$(first_time "$RUN/limits-up.pool" ".spec.replicas == $N") &&
+	t1=$(first_time "$RUN/limits-up.pool" ".status.replicas == $N") || { log "limits: no watch events"; exit 1; }
+writes limits_up "$off"
+up_s=$(elapsed "$t0" "$t1")
+out "limits_up_seconds: $up_s s (spec.replicas $N to status.replicas $N, from a watch of the pool; no simulator)"
+out "limits_up_writes_per_vm: $(ratio "$WRITES_TOTAL" "$N") writes per VM ($WRITES_TOTAL writes for $N VMs; target <= 1.05)"
+
+off=$(audit_mark)
+scale_to 0 || exit 1
+poll_until 120 pool_empty || { log "limits: the pool never got back to 0"; exit 1; }
+sleep 2
+# from the audit log, to the microsecond: the scale (kubectl's patch of the scale
+# subresource) and the last write of vmpoold to a VM (the one that made the last VM go)
+t0=$(audit_times "$off" '.objectRef.subresource == "scale"' | head -1)
+t1=$(audit_times "$off" '.objectRef.resource == "virtualmachines" and (.userAgent | startswith("vmpoold"))' | tail -1)
+[ -n "$t0" ] && [ -n "$t1" ] || { log "limits: no scale or VM writes in the audit log"; exit 1; }
+writes limits_down "$off"
+down_s=$(elapsed "$t0" "$t1")
+out "limits_down_seconds: $down_s s (kubectl scale to the last VM gone, from the audit log; no simulator)"
+out "limits_down_writes_per_vm: $(ratio "$WRITES_TOTAL" "$N") writes per VM ($WRITES_TOTAL writes for $N VMs; target <= 2.05)"
+raw_measure 2 || exit 1
+out "raw_create_rate: $RAW_C VMs/s (the higher of the two runs)"
+out "raw_delete_rate: $RAW_D VMs/s (the higher of the two runs)"
+raw_up=$(ratio "$N" "$RAW_C")
+raw_down=$(ratio "$N" "$RAW_D")
+out "raw_create_seconds: $raw_up s ($N VMs at the raw create rate)"
+out "raw_delete_seconds: $raw_down s ($N VMs at the raw delete rate)"
+out "limits_up_ratio: $(ratio "$up_s" "$raw_up") x the raw create limit ($up_s s / $raw_up s; target <= 1.10)"
+out "limits_down_ratio: $(ratio "$down_s" "$raw_down") x the raw delete limit ($down_s s / $raw_down s; target <= 2.2)"
+
+"$BIN/vmpool-sim" --kubeconfig "$KUBECONFIG" --namespace "$NS" --ready-delay 0 \
+	--kube-api-qps "$QPS" --kube-api-burst "$BURST" >"$RUN/sim.log" 2>&1 &
+SIM_PID=$!
 sleep 2
 snap_pids
 for s in "${!PID[@]}"; do [ -n "${PID[$s]}" ] || { log "no pid for $s"; exit 1; }; done

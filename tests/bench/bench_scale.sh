@@ -29,11 +29,13 @@ export VMPOOLD_CLUSTER_PORT=${VMPOOLD_CLUSTER_PORT:-6653}
 export KUBECONFIG=$VMPOOLD_CLUSTER_DIR/kubeconfig
 API=https://127.0.0.1:$VMPOOLD_CLUSTER_PORT
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/vmpoold-bench-scale.XXXXXX")
-HZ=$(getconf CLK_TCK)
 BTIME=$(awk '/^btime/ { print $2 }' /proc/stat)
 STAGES=(vmpool-watcher vmpool-planner vmpool-actuator vmpool-status)
 VMPOOLD_PID="" SIM_PID=""
 
+# shellcheck source=tests/bench/lib.sh
+. tests/bench/lib.sh
+API_TIMEOUT=30
 log() { printf 'bench_scale: %s\n' "$*" >&2; }
 out() { printf 'bench %s\n' "$*"; }
 
@@ -44,52 +46,14 @@ for p in vmpoold vmpool-sim "${STAGES[@]}"; do
 	[ -x "$BIN/$p" ] || { log "$BIN/$p is missing: run make"; exit 1; }
 done
 
-stop_pid() { # PID: SIGTERM, wait up to 15 s, then SIGKILL
-	local pid=$1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
 cleanup() {
 	stop_pid "$VMPOOLD_PID"
 	stop_pid "$SIM_PID"
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		log "kept: cluster $VMPOOLD_CLUSTER_DIR, run dir $RUN"
-	else
-		bash scripts/test-cluster.sh down >/dev/null 2>&1
-		rm -rf "$RUN"
-	fi
+	cluster_cleanup "$RUN"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-api() { # PATH: GET through curl
-	curl -s --max-time 30 --cacert "$VMPOOLD_CLUSTER_DIR/ca.crt" \
-		-H "Authorization: Bearer $(cat "$VMPOOLD_CLUSTER_DIR/token")" "$API$1"
-}
-now() { printf '%s' "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-poll_until() { # SECONDS INTERVAL CMD...: 1 on timeout
-	local end=$((SECONDS + $1)) iv=$2
-	shift 2
-	until "$@"; do
-		[ "$SECONDS" -ge "$end" ] && return 1
-		sleep "$iv"
-	done
-}
-
-stage_pid() { # NAME: the pid of vmpoold's child of that name
-	local pid
-	for pid in $(pgrep -P "$VMPOOLD_PID"); do
-		[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] && { echo "$pid"; return 0; }
-	done
-	return 1
-}
-hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 # start time of a process in seconds since the epoch (clock-tick resolution)
 pid_start() { sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$HZ" -v bt="$BTIME" '{ printf "%.2f", bt + $20 / hz }'; }
@@ -119,7 +83,7 @@ kubectl create -f "$SHARED/crds/kubevirt-crds.yaml" >/dev/null || exit 1
 kubectl wait --for condition=established --timeout=60s crd/virtualmachinepools.pool.kubevirt.io \
 	crd/virtualmachines.kubevirt.io >/dev/null || exit 1
 kubectl create namespace "$NS" >/dev/null || exit 1
-poll_until 30 0.2 eval 'kubectl -n "$NS" get vmpool >/dev/null 2>&1' || { log "vmpool resource not served"; exit 1; }
+poll_until 30 eval 'kubectl -n "$NS" get vmpool >/dev/null 2>&1' || { log "vmpool resource not served"; exit 1; }
 
 "$BIN/vmpool-sim" --kubeconfig "$KUBECONFIG" --namespace "$NS" --ready-delay 0 \
 	--kube-api-qps "$QPS" --kube-api-burst "$BURST" >"$RUN/sim.log" 2>&1 &
@@ -127,10 +91,10 @@ SIM_PID=$!
 "$BIN/vmpoold" --kubeconfig "$KUBECONFIG" --namespace "$NS" --run-dir "$RUN" \
 	--kube-api-qps "$QPS" --kube-api-burst "$BURST" >"$RUN/vmpoold.log" 2>&1 &
 VMPOOLD_PID=$!
-poll_until 30 0.2 eval '[ "$(pgrep -P "$VMPOOLD_PID" | wc -l)" -ge 4 ]' ||
+poll_until 30 eval '[ "$(pgrep -P "$VMPOOLD_PID" | wc -l)" -ge 4 ]' ||
 	{ log "vmpoold did not start 4 stages"; tail -20 "$RUN/vmpoold.log" >&2; exit 1; }
 declare -A PID
-for s in "${STAGES[@]}"; do PID[$s]=$(stage_pid "$s") || { log "no $s"; exit 1; }; done
+for s in "${STAGES[@]}"; do PID[$s]=$(pid_of "$s"); [ -n "${PID[$s]}" ] || { log "no $s"; exit 1; }; done
 PID[vmpoold]=$VMPOOLD_PID
 out "scale_config: $N pools x $M VMs (example template) created by 8 concurrent kubectl clients; vmpoold and vmpool-sim with --kube-api-qps $QPS --kube-api-burst $BURST, sim --ready-delay 0; $(nproc) CPUs, load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -157,7 +121,7 @@ peak_rss() { # the peak RSS of every process (also printed when the scale-out ti
 	done
 	out "scale_maxrss_total: $(mb "$total") MB (vmpoold + 4 stages)"
 }
-if ! poll_until "$TIMEOUT" 1 all_ready; then
+if ! POLL_INTERVAL=1 poll_until "$TIMEOUT" all_ready; then
 	log "only $(pools_ready) of $N pools ready after ${TIMEOUT}s"
 	peak_rss
 	exit 1
@@ -175,12 +139,12 @@ peak_rss
 off=$(stat -c %s "$RUN/vmpoold.log")
 old=${PID[vmpool-planner]}
 kill -KILL "$old"
-poll_until 30 0.02 eval 'p=$(stage_pid vmpool-planner) && [ "$p" != "$old" ]' ||
+POLL_INTERVAL=0.02 poll_until 30 eval 'p=$(pid_of vmpool-planner) && [ -n "$p" ] && [ "$p" != "$old" ]' ||
 	{ log "the planner was not restarted"; exit 1; }
-new=$(stage_pid vmpool-planner)
+new=$(pid_of vmpool-planner)
 started=$(pid_start "$new")
 snap_seen() { tail -c +$((off + 1)) "$RUN/vmpoold.log" | grep -q 'watcher snapshot complete'; }
-poll_until 60 0.02 snap_seen || { log "the new planner never completed its snapshot"; exit 1; }
+POLL_INTERVAL=0.02 poll_until 60 snap_seen || { log "the new planner never completed its snapshot"; exit 1; }
 t3=$(now)
 out "scale_planner_resync_seconds: $(elapsed "$started" "$t3") s (new planner start to its complete snapshot, $N pools / $((N * M)) VMs; 10 ms clock-tick resolution)"
 k=$(hwm_kb "$new")

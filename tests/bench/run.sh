@@ -10,8 +10,10 @@
 #          1000 x 10, one VM missing per pool), with one namespace per pool and with every
 #          pool in one namespace: wall time, actions printed, peak RSS, CPU.
 # cluster  (tests/bench/bench_cluster.sh) vmpoold + vmpool-sim against its own local control
-#          plane (scripts/test-cluster.sh on port 6643, /tmp/vmpoold-bench-$UID): one pool
-#          0 -> 500 -> 0, API writes from the audit log, idle cost, per-stage RSS and CPU.
+#          plane (scripts/test-cluster.sh on port 6643, /tmp/vmpoold-bench-$UID): the raw
+#          create/delete limits of VMs (wrk) and vmpoold's 0 -> 500 -> 0 against them, writes
+#          per VM and ratios; then one pool 0 -> 500 -> 0 with the simulator, API writes from
+#          the audit log, idle cost, per-stage RSS and CPU.
 # Logs and every "bench" line (results.txt) are kept in build/bench/.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -84,6 +86,14 @@ for m in nsEach ns1; do
 	pick "${n}_maxrss" "planner replay ($m): peak RSS"
 done
 pick cluster_config "cluster: setup"
+pick raw_create_rate "limits: raw VM creates (wrk)"
+pick raw_delete_rate "limits: raw VM deletes (wrk)"
+pick limits_up_seconds "limits: vmpoold 0 -> N, status.replicas N"
+pick limits_up_writes_per_vm "limits: writes per VM, scale-out"
+pick limits_up_ratio "limits: scale-out vs raw creates"
+pick limits_down_seconds "limits: vmpoold N -> 0, VMs gone"
+pick limits_down_writes_per_vm "limits: writes per VM, scale-in"
+pick limits_down_ratio "limits: scale-in vs raw deletes"
 pick scale_up_replicas_seconds "cluster: scale 0 -> N, until status.replicas N"
 pick scale_up_ready_seconds "cluster: scale 0 -> N, until readyReplicas N"
 pick scale_up_api_writes "cluster: API writes by vmpoold, scale-up"

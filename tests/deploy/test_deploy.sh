@@ -235,7 +235,7 @@ code_calls() {
 	done
 	local f methods paths m p
 	for f in status/statuswrite.c common/k8sevent.c; do
-		methods=$(perl -0ne 'while (/kube_request(?:_patient)?\([^;]*?;/gs) { my $c = $&; print "$1\n" while $c =~ /"(GET|POST|PUT|PATCH|DELETE)"/g }' "$f" | sort -u)
+		methods=$(perl -0ne 'while (/kube_request(?:_patient|_event)?\([^;]*?;/gs) { my $c = $&; print "$1\n" while $c =~ /"(GET|POST|PUT|PATCH|DELETE)"/g }' "$f" | sort -u)
 		paths=$(perl -ne 'print "$1 $2$3\n" while m#"/api(?:s/([a-z0-9.-]+)/(?:[a-z0-9]+|%s)|/v1)/namespaces/%s/([a-z]+)(?:/%s)?(/[a-z]+)?"#g' "$f" | sort -u)
 		for m in $methods; do
 			while read -r p; do

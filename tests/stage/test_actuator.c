@@ -326,7 +326,9 @@ static void api_route(
 	}
 	if (strcmp(method, "POST") == 0)
 		name = obj_str(body, "metadata.name") ?: "";
-	if (strcmp(name, "gone") == 0)
+	if (strcmp(obj_str(body, "involvedObject.name") ?: "", "denied") == 0)
+		api_reply(req, 403, "Forbidden", NULL); /* Events about pool "denied" */
+	else if (strcmp(name, "gone") == 0)
 		api_reply(req, 404, "NotFound", NULL);
 	else if (strcmp(name, "taken") == 0)
 		api_reply(req, 409, "AlreadyExists", NULL);
@@ -557,6 +559,185 @@ static void test_api_fail_event(struct planner *p)
 	    api_event_seen(), "fail_event posted with the API message (%s)", obj_json(api_reqs));
 }
 
+/* the n-th request to path since api_clear() (borrowed), NULL if none */
+static json_object *api_nth_to(const char *path, size_t n)
+{
+	json_object *rec;
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(api_reqs); i++) {
+		rec = json_object_array_get_idx(api_reqs, i);
+		if (strcmp(obj_str(rec, "path"), path) == 0 && n-- == 0)
+			return rec;
+	}
+	return NULL;
+}
+
+/* delete_vm with unfinalize: the DELETE, then at once the finalizer patch, then the RESULT */
+static void test_api_unfinalize(struct planner *p)
+{
+	json_object *r, *d, *pt;
+	const char *patch = "[{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]";
+	char json[512];
+	long long status = 0;
+
+	api_clear();
+	snprintf(json, sizeof json,
+	    "{\"id\":200,\"op\":\"delete_vm\",\"namespace\":\"ns\",\"name\":\"uf\","
+	    "\"uid\":\"u9\",\"unfinalize\":%s}",
+	    patch);
+	r = act(p, 200, json);
+	obj_int(r, "status", &status);
+	d = api_nth_to(VM "uf", 0);
+	pt = api_nth_to(VM "uf", 1);
+	STAGEKIT_CHECK(result_is(r, 1, NULL) && status == 200 && d != NULL && pt != NULL &&
+	                   strcmp(obj_str(d, "method"), "DELETE") == 0 &&
+	                   strcmp(obj_str(pt, "method"), "PATCH") == 0 &&
+	                   strcmp(obj_str(pt, "path"), obj_str(d, "path")) == 0 &&
+	                   strcmp(obj_str(pt, "ctype"), JP) == 0 &&
+	                   strcmp(obj_json(obj_path(pt, "body")), patch) == 0,
+	    "delete_vm with unfinalize: DELETE, then the patch, then RESULT ok 200 (%s; %s)",
+	    r ? obj_json(r) : "-", obj_json(api_reqs));
+	/* a DELETE that finds nothing sends no patch */
+	api_clear();
+	snprintf(json, sizeof json,
+	    "{\"id\":201,\"op\":\"delete_vm\",\"namespace\":\"ns\",\"name\":\"gone\","
+	    "\"unfinalize\":%s}",
+	    patch);
+	r = act(p, 201, json);
+	STAGEKIT_CHECK(result_is(r, 1, NULL) && api_nth_to(VM "gone", 0) != NULL &&
+	                   api_nth_to(VM "gone", 1) == NULL,
+	    "delete_vm of a VM already gone: no patch (%s)", obj_json(api_reqs));
+}
+
+/* sends an event action for pool POOL (its own uid) with reason and message */
+static void act_event(
+    struct planner *p, long long id, const char *pool, const char *reason, const char *msg)
+{
+	char json[512];
+
+	snprintf(json, sizeof json,
+	    "{\"id\":%lld,\"op\":\"event\",\"namespace\":\"ns\",\"name\":\"%s\",\"uid\":\"%s-"
+	    "uid\",\"event\":{\"type\":\"Normal\",\"reason\":\"%s\",\"message\":\"%s\"}}",
+	    id, pool, pool, reason, msg);
+	act(p, id, json);
+}
+
+/* Event writes for pool since api_clear(): how many, and the last count of each Event */
+static int api_event_counts(const char *pool, json_object *last)
+{
+	json_object *rec;
+	const char *path, *name;
+	char prefix[64];
+	long long n;
+	size_t i;
+	int writes = 0;
+
+	snprintf(prefix, sizeof prefix, "%s.", pool);
+	for (i = 0; i < json_object_array_length(api_reqs); i++) {
+		rec = json_object_array_get_idx(api_reqs, i);
+		path = obj_str(rec, "path");
+		if (strncmp(path, "/api/v1/namespaces/ns/events", 28) != 0)
+			continue;
+		name = strcmp(obj_str(rec, "method"), "POST") == 0
+		           ? obj_str(rec, "body.metadata.name")
+		           : strrchr(path, '/') + 1;
+		if (name == NULL || strncmp(name, prefix, strlen(prefix)) != 0 ||
+		    obj_int(rec, "body.count", &n) != 0)
+			continue;
+		writes++;
+		json_object_object_add(last, name, json_object_new_int64(n));
+	}
+	return writes;
+}
+
+static long long api_count_sum(json_object *last)
+{
+	long long sum = 0;
+
+	json_object_object_foreach(last, k, v)
+	{
+		(void)k;
+		sum += json_object_get_int64(v);
+	}
+	return sum;
+}
+
+/* client-go's correlator, end to end through the actuator: 30 SuccessfulCreate Events for
+ * one pool are 9 Events and one "(combined ...)" whose counts add up to 30, in far fewer
+ * than 30 writes; 40 Events of 40 reasons for another pool stop at the spam filter's burst */
+static void test_api_correlation(struct planner *p)
+{
+	json_object *last = json_object_new_object();
+	char msg[64], reason[32];
+	double end;
+	int i, writes = 0;
+
+	api_clear();
+	for (i = 0; i < 30; i++) {
+		snprintf(msg, sizeof msg, "Created VM ns/agg-%d", i);
+		act_event(p, 300 + i, "agg", "SuccessfulCreate", msg);
+	}
+	for (end = now_mono() + 10; now_mono() < end && api_count_sum(last) != 30;) {
+		loop_briefly(NULL);
+		json_object_put(last);
+		last = json_object_new_object();
+		writes = api_event_counts("agg", last);
+	}
+	STAGEKIT_CHECK(
+	    api_count_sum(last) == 30 && json_object_object_length(last) == 10 && writes <= 15,
+	    "30 similar Events: %d Event objects, counts adding up to %lld, in %d writes",
+	    json_object_object_length(last), api_count_sum(last), writes);
+	api_clear();
+	for (i = 0; i < 40; i++) {
+		snprintf(reason, sizeof reason, "Reason%d", i);
+		act_event(p, 400 + i, "spam", reason, "m");
+	}
+	/* Events go at a tenth of --kube-api-qps (5/s, burst 10): 25 within 10 s, then 2 s more */
+	for (end = now_mono() + 10; now_mono() < end && writes < 25;) {
+		loop_briefly(NULL);
+		json_object_put(last);
+		last = json_object_new_object();
+		writes = api_event_counts("spam", last);
+	}
+	for (end = now_mono() + 2; now_mono() < end;)
+		loop_briefly(NULL);
+	json_object_put(last);
+	last = json_object_new_object();
+	writes = api_event_counts("spam", last);
+	STAGEKIT_CHECK(writes == 25,
+	    "40 Events of one pool at once: %d written (the spam filter's burst is 25)", writes);
+	json_object_put(last);
+}
+
+/* a 403 on an Event: logged once (per namespace and status; a klog warning line starts with
+ * W), never retried */
+static void test_api_event_rejected(struct planner *p, const char *logp)
+{
+	char line[2048], reason[32];
+	double end;
+	int i, lines = 0, posts = 0;
+	size_t j;
+	FILE *f;
+
+	api_clear();
+	for (i = 0; i < 3; i++) {
+		snprintf(reason, sizeof reason, "Denied%d", i);
+		act_event(p, 500 + i, "denied", reason, "m");
+	}
+	for (end = now_mono() + 3; now_mono() < end;)
+		loop_briefly(NULL);
+	for (j = 0; j < json_object_array_length(api_reqs); j++)
+		posts += strstr(obj_json(json_object_array_get_idx(api_reqs, j)), "denied") != NULL;
+	if ((f = fopen(logp, "r")) != NULL) {
+		while (fgets(line, sizeof line, f) != NULL)
+			lines += line[0] == 'W' && strstr(line, "rejected: status 403") != NULL;
+		fclose(f);
+	}
+	STAGEKIT_CHECK(posts == 3 && lines == 1,
+	    "3 Events answered 403: %d requests (no retry), %d warning lines (one)", posts, lines);
+}
+
 static void test_api(const char *bin, const char *tmp)
 {
 	char kc[1300], logp[1300], rundir[1300], *sock;
@@ -579,6 +760,9 @@ static void test_api(const char *bin, const char *tmp)
 		STAGEKIT_CHECK(api_case_run(&p, &api_cases[i]), "API case %lld", api_cases[i].id);
 	test_api_refused(&p);
 	test_api_fail_event(&p);
+	test_api_correlation(&p);
+	test_api_unfinalize(&p);
+	test_api_event_rejected(&p, logp);
 
 	kill(pid, SIGTERM);
 	rc = wait_exit(pid, 10);

@@ -13,6 +13,8 @@
  *   request at its patience, saying why;
  * - client-go's metrics: rest_client_requests_total counts attempts by code (<error> when
  *   none came back), rest_client_request_duration_seconds requests.
+ * - Events (kube_request_event): they wait behind every object write, and are dropped
+ *   (never sent) when a 429 comes back, or answered 429 themselves.
  */
 #include <math.h>
 #include <stdio.h>
@@ -41,6 +43,7 @@ static struct {
 	int status[NREQ];   /* answer to the i-th request (0: 201) */
 	int retry_after;    /* with 429 */
 	double t[NREQ * 4]; /* when each request arrived */
+	int ev[NREQ * 4];   /* ... and whether it was an Event */
 	int n;
 } S;
 
@@ -49,6 +52,7 @@ struct call {
 	int done;
 	long status;
 	int unknown;
+	int dropped;
 	char reason[64];
 };
 
@@ -58,8 +62,10 @@ static void serve(struct evhttp_request *req, void *arg)
 	struct evbuffer *b = evbuffer_new();
 	char ra[16];
 
-	if (S.n < NREQ * 4)
+	if (S.n < NREQ * 4) {
+		S.ev[S.n] = strstr(evhttp_request_get_uri(req), "/events") != NULL;
 		S.t[S.n++] = now_mono();
+	}
 	if (st == 409)
 		evbuffer_add_printf(
 		    b, "{\"kind\":\"Status\",\"reason\":\"AlreadyExists\",\"code\":409}");
@@ -82,6 +88,7 @@ static void done(const struct kube_response *r, void *arg)
 	c->done = 1;
 	c->status = r->status;
 	c->unknown = r->unknown;
+	c->dropped = r->dropped;
 	snprintf(c->reason, sizeof c->reason, "%s", r->reason);
 }
 
@@ -510,6 +517,69 @@ static void test_rest_client_metrics(void)
 	metrics_stop();
 }
 
+static void event(struct kube *k, struct call *c)
+{
+	memset(c, 0, sizeof *c);
+	kube_request_event(k, "POST", "/api/v1/namespaces/t/events", NULL, "{}", 10, done, c);
+}
+
+/* Events asked for first still go after every object write; a 429 on an object write drops
+ * the Events waiting, and an Event answered 429 is dropped, not retried */
+static void test_event_priority(void)
+{
+	int port = stagekit_free_port(), i, last_obj = -1, first_ev = -1, dropped = 0;
+	struct kube *k = client(port, 100, 10, 10);
+	struct evhttp *http = NULL;
+	struct call c[12];
+
+	memset(&S, 0, sizeof S);
+	stagekit_http_serve(base, port, serve, &http);
+	for (i = 0; i < 3; i++)
+		event(k, &c[i]);
+	for (i = 3; i < 9; i++)
+		post(k, &c[i]);
+	STAGEKIT_CHECK(run(c, 9, 10), "all answered");
+	for (i = 0; i < S.n; i++) {
+		if (!S.ev[i])
+			last_obj = i;
+		else if (first_ev == -1)
+			first_ev = i;
+	}
+	STAGEKIT_CHECK(S.n == 9 && first_ev > last_obj,
+	    "the 3 Events reached the server after the 6 object writes asked for after them "
+	    "(first Event %d, last object write %d of %d)",
+	    first_ev, last_obj, S.n);
+	for (i = 0; i < 9; i++)
+		STAGEKIT_CHECK(
+		    c[i].status == 201 && !c[i].dropped, "write %d: %ld", i, c[i].status);
+
+	/* a 429 (Retry-After 1) on an object write: the Events waiting are dropped */
+	memset(&S, 0, sizeof S);
+	S.status[0] = 429;
+	S.retry_after = 1;
+	post(k, &c[0]);
+	for (i = 1; i < 4; i++)
+		event(k, &c[i]);
+	STAGEKIT_CHECK(run(c, 4, 10), "all answered");
+	for (i = 1; i < 4; i++)
+		dropped += c[i].dropped && c[i].status == 0;
+	STAGEKIT_CHECK(dropped == 3 && c[0].status == 201 && S.n == 2,
+	    "429: the 3 waiting Events dropped unsent (%d), the object write retried (%ld, %d "
+	    "requests)",
+	    dropped, c[0].status, S.n);
+	/* an Event answered 429 is not retried */
+	run_for(1.1); /* the hold ends */
+	memset(&S, 0, sizeof S);
+	S.status[0] = 429;
+	S.retry_after = 0;
+	event(k, &c[0]);
+	STAGEKIT_CHECK(run(c, 1, 5), "answered");
+	STAGEKIT_CHECK(c[0].dropped && c[0].status == 429 && S.n == 1,
+	    "an Event answered 429 is dropped, not retried (%d requests)", S.n);
+	kube_free(k);
+	evhttp_free(http);
+}
+
 int main(void)
 {
 	log_init("test_kube", 0, LOG_FMT_TEXT);
@@ -519,6 +589,7 @@ int main(void)
 	test_retry_after();
 	test_retries_rate_limited();
 	test_forbidden_once();
+	test_event_priority();
 	test_exec_plugin();
 	test_rest_client_metrics();
 	event_base_free(base);

@@ -171,6 +171,17 @@ static void test_propagation(void **state)
 	}
 	/* only deletes take one */
 	refused(HEAD(ACT_UPDATE_VM) BODY ",\"propagation\":\"Orphan\"}", "deletes only");
+	/* unfinalize: a non-empty patch, on delete_vm only */
+	assert_int_equal(
+	    try_parse(
+	        HEAD(ACT_DELETE_VM) ",\"unfinalize\":"
+	                            "[{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]}",
+	        &a, err, sizeof err),
+	    0);
+	assert_non_null(a.unfinalize);
+	refused(HEAD(ACT_DELETE_VM) ",\"unfinalize\":[]}", "unfinalize must be");
+	refused(HEAD(ACT_DELETE_VMI) ",\"unfinalize\":[{\"op\":\"remove\",\"path\":\"/a\"}]}",
+	    "unfinalize must be");
 	refused(HEAD(ACT_PATCH_VMI) PATCH ",\"propagation\":\"Background\"}", "deletes only");
 	refused(HEAD(ACT_CREATE_REV) BODY ",\"propagation\":\"Foreground\"}", "deletes only");
 }

@@ -60,6 +60,23 @@ static void test_tb_burst_then_rate(void **state)
 	assert_float_equal(tb_take(&tb, 100.3), 0.1, EPS);
 }
 
+/* tb_wait only looks: no token taken, no debt */
+static void test_tb_wait(void **state)
+{
+	struct tokenbucket tb;
+
+	tb_init(&tb, 2, 2, 0);
+	assert_float_equal(tb_wait(&tb, 0), 0, EPS);
+	assert_float_equal(tb_wait(&tb, 0), 0, EPS); /* still there */
+	assert_float_equal(tb_take(&tb, 0), 0, EPS);
+	assert_float_equal(tb_take(&tb, 0), 0, EPS);
+	assert_float_equal(tb_wait(&tb, 0), 0.5, EPS);
+	assert_float_equal(tb_wait(&tb, 0.25), 0.25, EPS);
+	assert_float_equal(tb_wait(&tb, 0.5), 0, EPS);
+	tb_init(&tb, 0, 1, 0); /* unlimited */
+	assert_float_equal(tb_wait(&tb, 0), 0, EPS);
+}
+
 static void test_tb_refill_capped_at_burst(void **state)
 {
 	struct tokenbucket tb;
@@ -107,6 +124,7 @@ int main(void)
 	    cmocka_unit_test(test_backoff_cap_below_base),
 	    cmocka_unit_test(test_tb_burst_then_rate),
 	    cmocka_unit_test(test_tb_refill_capped_at_burst),
+	    cmocka_unit_test(test_tb_wait),
 	    cmocka_unit_test(test_tb_partial_refill),
 	    cmocka_unit_test(test_tb_unlimited),
 	};

@@ -55,56 +55,136 @@ static void test_build(void **state)
 	json_object_put(ev);
 }
 
-static void test_aggregate(void **state)
+/* dedupe (client-go's eventLogger): the same Event again is a count on the same name */
+static void test_dedupe(void **state)
 {
-	struct k8sev_agg *a = k8sev_agg_new();
-	struct k8sev_seen s;
+	struct k8sev_corr *c = k8sev_corr_new();
 	struct k8sev_src other = src;
+	struct k8sev_entry *e;
 	char *first;
 
-	assert_int_equal(k8sev_agg_observe(a, &src, NOW, &s), 0);
-	assert_int_equal(s.count, 1);
-	first = strdup(s.name);
-	/* identical within 10 minutes: patch the same Event */
-	assert_int_equal(k8sev_agg_observe(a, &src, NOW + 60, &s), 1);
-	assert_int_equal(s.count, 2);
-	assert_string_equal(s.name, first);
-	assert_true(s.first == NOW);
-	assert_int_equal(k8sev_agg_observe(a, &src, NOW + 600, &s), 1);
-	assert_int_equal(s.count, 3);
-	/* another message or uid: a new Event */
-	other.message = "Created VM ns/p-1";
-	assert_int_equal(k8sev_agg_observe(a, &other, NOW + 601, &s), 0);
-	other = src;
+	e = k8sev_correlate(c, &src, NOW);
+	assert_int_equal(e->count, 1);
+	assert_true(e->dirty && !e->exists && !e->combined);
+	assert_string_equal(e->message, "Created VM ns/p-0");
+	first = strdup(e->name);
+	e->exists = 1;
+	e->dirty = 0;
+	e = k8sev_correlate(c, &src, NOW + 60);
+	assert_int_equal(e->count, 2);
+	assert_string_equal(e->name, first);
+	assert_true(e->first == NOW && e->last == NOW + 60 && e->dirty && e->exists);
+	e = k8sev_correlate(c, &src, NOW + 660);
+	assert_int_equal(e->count, 3); /* within 10 minutes of the last one */
+	/* another uid: another involved object, another Event */
 	other.uid = "pu2";
-	assert_int_equal(k8sev_agg_observe(a, &other, NOW + 601, &s), 0);
-	/* more than 10 minutes after the last one: a new Event */
-	assert_int_equal(k8sev_agg_observe(a, &src, NOW + 1201, &s), 0);
-	assert_int_equal(s.count, 1);
-	assert_string_not_equal(s.name, first);
-	/* forget: next one is new */
-	k8sev_agg_forget(a, &src);
-	assert_int_equal(k8sev_agg_observe(a, &src, NOW + 1202, &s), 0);
-	assert_int_equal(k8sev_agg_size(a), 3);
+	e = k8sev_correlate(c, &other, NOW + 661);
+	assert_int_equal(e->count, 1);
+	assert_string_not_equal(e->name, first);
+	/* quiet for more than 10 minutes: a new Event */
+	e = k8sev_correlate(c, &src, NOW + 1261);
+	assert_int_equal(e->count, 1);
+	assert_false(e->exists);
+	assert_string_not_equal(e->name, first);
+	assert_int_equal(k8sev_corr_size(c), 2);
 	free(first);
-	k8sev_agg_free(a);
+	k8sev_corr_free(c);
 }
 
-static void test_agg_bounded(void **state)
+/* aggregation (EventAggregator): the 10th distinct message within 10 minutes and every one
+ * after it go to one combined Event that names the latest message */
+static void test_aggregate(void **state)
 {
-	struct k8sev_agg *a = k8sev_agg_new();
-	struct k8sev_seen s;
+	struct k8sev_corr *c = k8sev_corr_new();
+	struct k8sev_src x = src, warn = src;
+	struct k8sev_entry *e, *comb = NULL;
+	char msg[64], *name = NULL;
+	int i;
+
+	for (i = 0; i < 25; i++) {
+		snprintf(msg, sizeof msg, "Created VM ns/p-%d", i);
+		x.message = msg;
+		e = k8sev_correlate(c, &x, NOW + i);
+		if (i < K8SEV_AGG_EVENTS - 1) {
+			assert_false(e->combined);
+			assert_string_equal(e->message, msg);
+			assert_int_equal(e->count, 1);
+			continue;
+		}
+		assert_true(e->combined);
+		if (name == NULL)
+			name = strdup(e->name);
+		assert_string_equal(e->name, name); /* one Event for all of them */
+		assert_int_equal(e->count, i - (K8SEV_AGG_EVENTS - 1) + 1);
+		comb = e;
+	}
+	assert_string_equal(comb->message, K8SEV_COMBINED "Created VM ns/p-24");
+	/* 9 single Events + 1 combined: counts add up to the 25 occurrences */
+	assert_int_equal(k8sev_corr_size(c), K8SEV_AGG_EVENTS);
+	/* a message seen among the first nine is a count on its own Event */
+	x.message = "Created VM ns/p-3";
+	e = k8sev_correlate(c, &x, NOW + 30);
+	assert_false(e->combined);
+	assert_int_equal(e->count, 2);
+	/* another reason (or type) is aggregated apart */
+	warn.type = "Warning";
+	warn.reason = "FailedCreate";
+	warn.message = "Error creating VM ns/p-30: denied";
+	e = k8sev_correlate(c, &warn, NOW + 31);
+	assert_false(e->combined);
+	/* 10 minutes after the last similar one the record starts afresh */
+	x.message = "Created VM ns/p-99";
+	e = k8sev_correlate(c, &x, NOW + 31 + K8SEV_AGG_WINDOW + 1);
+	assert_false(e->combined);
+	assert_string_equal(e->message, "Created VM ns/p-99");
+	free(name);
+	k8sev_corr_free(c);
+}
+
+/* the spam filter: burst 25 per involved object, then one token every 5 minutes */
+static void test_spam(void **state)
+{
+	struct k8sev_corr *c = k8sev_corr_new();
+	struct k8sev_src other = src;
+	struct k8sev_entry *e = k8sev_correlate(c, &src, NOW), *o;
+	double w;
+	int i;
+
+	for (i = 0; i < K8SEV_SPAM_BURST; i++)
+		assert_true(k8sev_spam_take(c, e, NOW) == 0);
+	w = k8sev_spam_take(c, e, NOW);
+	assert_true(w > 299 && w <= 300);
+	assert_true(k8sev_spam_take(c, e, NOW + 150) > 149); /* nothing was taken meanwhile */
+	assert_true(k8sev_spam_take(c, e, NOW + 300) == 0);
+	assert_true(k8sev_spam_take(c, e, NOW + 300) > 0);
+	/* another pool has its own bucket; another reason on the same pool has not */
+	other.pool = "q";
+	o = k8sev_correlate(c, &other, NOW + 300);
+	assert_true(k8sev_spam_take(c, o, NOW + 300) == 0);
+	other = src;
+	other.reason = "SuccessfulDelete";
+	o = k8sev_correlate(c, &other, NOW + 300);
+	assert_true(k8sev_spam_take(c, o, NOW + 300) > 0);
+	/* a refunded token (a write that never reached the server) can be taken again */
+	k8sev_spam_refund(c, o);
+	assert_true(k8sev_spam_take(c, o, NOW + 300) == 0);
+	k8sev_corr_free(c);
+}
+
+static void test_corr_bounded(void **state)
+{
+	struct k8sev_corr *c = k8sev_corr_new();
 	struct k8sev_src x = src;
-	char msg[64];
+	char pool[64];
 	int i;
 
 	for (i = 0; i < K8SEV_AGG_MAX + 10; i++) {
-		snprintf(msg, sizeof msg, "m%d", i);
-		x.message = msg;
-		k8sev_agg_observe(a, &x, NOW + i, &s);
+		snprintf(pool, sizeof pool, "p%d", i);
+		x.pool = pool;
+		k8sev_spam_take(c, k8sev_correlate(c, &x, NOW + i), NOW + i);
 	}
-	assert_true(k8sev_agg_size(a) <= K8SEV_AGG_MAX);
-	k8sev_agg_free(a);
+	assert_true(k8sev_corr_size(c) <= K8SEV_AGG_MAX);
+	k8sev_corr_free(c);
 }
 
 int main(void)
@@ -112,8 +192,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_name),
 	    cmocka_unit_test(test_build),
+	    cmocka_unit_test(test_dedupe),
 	    cmocka_unit_test(test_aggregate),
-	    cmocka_unit_test(test_agg_bounded),
+	    cmocka_unit_test(test_spam),
+	    cmocka_unit_test(test_corr_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -69,6 +69,37 @@ static void test_delete_until_gone_or_terminating(void **state)
 	expect_free(e);
 }
 
+/* a delete that also removes the finalizer: terminating is not enough, its RESULT is needed
+ * (until then the planner leaves the VM alone); an unknown outcome falls back to the watch */
+static void test_delete_needs_result(void **state)
+{
+	struct expect *e = expect_new(300);
+	json_object *vms[1];
+
+	vms[0] = vm("p-0", "u0", "2", 1);
+	expect_add(e, 1, KEY, EXPECT_DELETE, "u0", "delete_vm", NULL, 10);
+	expect_needs_result(e, 1);
+	expect_settle(e, KEY, NULL, vms, 1, 11);
+	assert_int_equal(expect_delete_pending(e, "u0", 11), 1);
+	expect_result_rv(e, 1, 1, "3", 1); /* the patch took the last finalizer: gone */
+	expect_settle(e, KEY, NULL, vms, 1, 12);
+	assert_int_equal(expect_delete_pending(e, "u0", 12), 1); /* until the cache agrees */
+	expect_settle(e, KEY, NULL, vms, 0, 12);
+	assert_int_equal(expect_delete_pending(e, "u0", 12), 0);
+	expect_add(e, 3, KEY, EXPECT_DELETE, "u0", "delete_vm", NULL, 12);
+	expect_needs_result(e, 3);
+	expect_result(e, 3, 1); /* the patch failed: terminating settles it, the planner strips */
+	expect_settle(e, KEY, NULL, vms, 1, 12);
+	assert_int_equal(expect_delete_pending(e, "u0", 12), 0);
+	expect_add(e, 2, KEY, EXPECT_DELETE, "u0", "delete_vm", NULL, 13);
+	expect_needs_result(e, 2);
+	expect_unknown(e, 2);
+	expect_settle(e, KEY, NULL, vms, 1, 14);
+	assert_int_equal(expect_delete_pending(e, "u0", 14), 0);
+	json_object_put(vms[0]);
+	expect_free(e);
+}
+
 /* the API answered with the patched object's resourceVersion: another writer's version in
  * between (rv 7) does not settle it, ours (9) or a later one does */
 static void test_patch_waits_for_its_own_rv(void **state)
@@ -241,6 +272,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_create_until_seen),
 	    cmocka_unit_test(test_delete_until_gone_or_terminating),
+	    cmocka_unit_test(test_delete_needs_result),
 	    cmocka_unit_test(test_patch_needs_result_and_new_rv),
 	    cmocka_unit_test(test_patch_waits_for_its_own_rv),
 	    cmocka_unit_test(test_failed_result_lowers_at_once),

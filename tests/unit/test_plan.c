@@ -127,6 +127,11 @@ static void test_scale_in_random(void **state)
 		    obj_str(a->body, "name"));
 		assert_string_equal(obj_str(a->body, "fail_event.message"), msg);
 		assert_string_equal(obj_str(a->body, "fail_event.reason"), "FailedDelete");
+		/* no preservation: the finalizer's removal rides with the DELETE */
+		assert_string_equal(obj_json(obj_path(a->body, "unfinalize")),
+		    "[{\"op\":\"test\",\"path\":\"/metadata/"
+		    "finalizers\",\"value\":[\"pool.kubevirt.io/"
+		    "finalizer\"]},{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]");
 	}
 }
 

@@ -1,6 +1,6 @@
 /*
- * vmindex.c: the planner's indexes over the mirror's VirtualMachines, so that a pass for
- * one pool costs what that pool holds, not what its namespace holds. Fed from the mirror's
+ * vmindex.c: a subscriber's indexes over the mirror's VirtualMachines (vmindex.h), used by
+ * the planner and vmpool-status. Fed from the mirror's
  * changed() callback, which sees every change of the store (SYNC_END removals included):
  *
  *   - per namespace and pool uid, the VMs whose controller reference is that pool;
@@ -19,7 +19,9 @@
 #include <string.h>
 
 #include "obj.h"
-#include "planner.h"
+#include "pmap.h"
+#include "proto.h"
+#include "vmindex.h"
 #include "xmalloc.h"
 
 struct vmlist;

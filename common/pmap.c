@@ -1,11 +1,12 @@
 /*
- * pmap.c: a small chained hash table from strings to pointers, for the planner's tables
- * (pool states by key, pool keys by uid, outstanding actions by id, queue items).
+ * pmap.c: a small chained hash table from strings to pointers (pmap.h), for the planner's
+ * tables (pool states by key, pool keys by uid, outstanding actions by id, queue items) and
+ * the VM index.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "planner.h"
+#include "pmap.h"
 #include "xmalloc.h"
 
 struct pent {
