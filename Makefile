@@ -9,6 +9,8 @@
 #                   and the fuzz targets for 5 s each where clang is installed
 #   make install    programs, man pages and the systemd unit under DESTDIR + PREFIX
 #                   (bindir, mandir, unitdir); make uninstall removes exactly those
+#   make bench      benchmarks on the local control plane (tests/bench/run.sh)
+#   make bench-scale  1,000 pools x 10 VMs: peak RSS, time to ready, planner resync
 # CC, CFLAGS, CPPFLAGS and LDFLAGS are honoured everywhere (distribution hardening flags);
 # -Werror only with WERROR=1, which make test (CI) sets.
 
