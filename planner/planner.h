@@ -114,6 +114,7 @@ struct plan_act {
 	const char *reason; /* sync error reason if it fails; NULL: no condition */
 	const char *prefix; /* sync error text before ": <err>" */
 	int preserve;       /* ACT_DELETE_VM that removes a VM: its statePreservation, else -1 */
+	int autoheal;       /* ACT_DELETE_VM of a failing VM (autohealing, SPEC 12) */
 };
 
 struct plan_out {

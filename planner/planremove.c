@@ -80,7 +80,7 @@ int plan_autoheal(struct plan_ctx *c)
 	json_object **failing;
 	size_t n = 0, i;
 	double wait, soonest = -1;
-	size_t before = c->out->ndelete;
+	size_t before = c->out->ndelete, first = c->out->nacts;
 
 	if (expect_scale_pending(c->in->exp, c->in->key, c->in->now) > 0)
 		return 0;
@@ -95,6 +95,8 @@ int plan_autoheal(struct plan_ctx *c)
 	}
 	if (n > 0)
 		plan_remove_some(c, failing, n, (long)n);
+	for (i = first; i < c->out->nacts; i++) /* counted once done (kubevirt_vmpool_*) */
+		c->out->acts[i].autoheal = c->out->acts[i].kind == EXPECT_DELETE;
 	free(failing);
 	if (soonest >= 0) {
 		soonest += 0.5; /* past the threshold, not on it */

@@ -26,6 +26,7 @@ struct outstanding {
 	char *op, *name, *uid;
 	json_object *body;  /* creates and deletes: the action, sent again if the link drops */
 	int resend;         /* the link dropped before its RESULT: send it again when it is up */
+	int autoheal;       /* a delete of autohealing (plan_act.autoheal) */
 	const char *reason; /* static strings from plan.c */
 	const char *prefix;
 };
@@ -92,8 +93,64 @@ static void planrun_outstanding_free(void *p)
 static const double planrun_pass_bounds[] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
 
+/* KubeVirt's proposed per-pool counters (kubevirt/kubevirt#18600), labelled {namespace,name}
+ * like the status stage's kubevirt_vmpool_* gauges (#19147): counted here when the actuator
+ * answers done, so an instance that does not lead counts nothing */
+#define M_STARTED  "kubevirt_vmpool_vms_started_total"
+#define M_STOPPED  "kubevirt_vmpool_vms_stopped_total"
+#define M_AUTOHEAL "kubevirt_vmpool_auto_healing_operations_total"
+
+/* the pool's label string ("ns/name" key); caller frees */
+static char *planrun_pool_labels(const char *key)
+{
+	const char *slash = strchr(key, '/');
+	char *ns, *labels;
+
+	if (slash == NULL)
+		return NULL;
+	ns = xstrndup(key, (size_t)(slash - key));
+	labels = metrics_labels("namespace", ns, "name", slash + 1, NULL);
+	free(ns);
+	return labels;
+}
+
+/* a create or delete of a pool's VM is done: its counters */
+static void planrun_count_done(const struct outstanding *o)
+{
+	int create = strcmp(o->op, ACT_CREATE_VM) == 0, del = strcmp(o->op, ACT_DELETE_VM) == 0;
+	char *labels;
+
+	if ((!create && !del) || (labels = planrun_pool_labels(o->key)) == NULL)
+		return;
+	metrics_add(create ? M_STARTED : M_STOPPED, labels, 1);
+	if (del && o->autoheal)
+		metrics_add(M_AUTOHEAL, labels, 1);
+	free(labels);
+}
+
+/* the pool is gone: so are its series */
+static void planrun_forget_counts(const char *key)
+{
+	char *labels = planrun_pool_labels(key);
+
+	if (labels == NULL)
+		return;
+	metrics_remove(M_STARTED, labels);
+	metrics_remove(M_STOPPED, labels);
+	metrics_remove(M_AUTOHEAL, labels);
+	free(labels);
+}
+
 void planrun_metrics_declare(void)
 {
+	metrics_declare(M_STARTED, "counter",
+	    "VirtualMachines the pool created (each starts as its template's runStrategy says); "
+	    "counted when the API server accepted the create.");
+	metrics_declare(M_STOPPED, "counter",
+	    "VirtualMachines the pool deleted (scale-in, updates that replace, autohealing); "
+	    "counted when the API server accepted the delete.");
+	metrics_declare(M_AUTOHEAL, "counter",
+	    "Failing VirtualMachines the pool deleted to have them replaced (autohealing).");
 	metrics_declare("vmpool_planner_pools", "gauge", "Pools in the planner's picture");
 	metrics_declare("vmpool_planner_actions_total", "counter", "Actions sent, by op");
 	metrics_declare("vmpool_planner_passes_total", "counter", "Planning passes");
@@ -475,6 +532,7 @@ static int planrun_send(struct planner *p, struct pstate *ps, struct plan_act *a
 	o->uid = obj_str(a->body, "uid") ? xstrdup(obj_str(a->body, "uid")) : NULL;
 	o->reason = a->reason;
 	o->prefix = a->prefix;
+	o->autoheal = a->autoheal;
 	if (a->kind == EXPECT_CREATE || a->kind == EXPECT_DELETE || a->kind == EXPECT_CREATE_REV)
 		o->body = json_object_get(a->body);
 	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
@@ -505,6 +563,7 @@ static void planrun_forget(struct planner *p, const char *key)
 	if (ps == NULL)
 		return;
 	log_infos("Pool gone", LOG_POOL(key));
+	planrun_forget_counts(key);
 	if (ps->published)
 		planrun_publish(p, ps, MSG_POOL_FORGET);
 	pmap_del(p->pools, key);
@@ -780,9 +839,12 @@ void planrun_result(struct planner *p, json_object *body)
 		    LOG_INT("id", id), LOG_STR("op", o->op), LOG_STR("name", o->name),
 		    LOG_STR("reason", err));
 		ok = 1;
-	} else
+	} else {
 		expect_result_rv(
 		    p->exp, (uint64_t)id, ok, obj_str(body, "rv"), obj_bool(body, "gone"));
+		if (ok)
+			planrun_count_done(o);
+	}
 	if (!ok && o->uid != NULL && strcmp(o->op, ACT_DELETE_VM) == 0)
 		pmap_del(p->removed, o->uid);
 	if ((ps = pmap_get(p->pools, o->key)) != NULL && strcmp(o->op, ACT_CREATE_VM) == 0)

@@ -10,6 +10,8 @@
 METRICS_BASE=$((${VMPOOLD_CLUSTER_PORT:-6543} + 20000)) # etcd uses +10000 and +10001
 # shellcheck disable=SC2034 # read by run_case
 ARGS_metrics_scrape="--metrics-addr 127.0.0.1:$METRICS_BASE"
+# shellcheck disable=SC2034 # the autohealing case (cases_pool.sh) reads the planner's counter
+ARGS_autohealing="--metrics-addr 127.0.0.1:$METRICS_BASE"
 METRICS_STAGES=(watcher planner actuator status)
 
 # the metrics port of STAGE: PORT+0..3 on the host; in the in-cluster phase
@@ -135,6 +137,14 @@ case_metrics_scrape() {
 			expect_eq "$(metric status kubevirt_vmpool_info "${sel[@]}" "uid=\"$uid\"")" 1 "kubevirt_vmpool_info with the uid"
 	} || return 1
 	expect_eq "$(metric status vmpool_pool_ready_replicas)" none "the old per-pool names are gone" || return 1
+	# KubeVirt's proposed counters (#18600), from the planner: 1 + 3 creates, then 2 deletes
+	expect_eq "$(metric planner kubevirt_vmpool_vms_started_total "${sel[@]}")" 4 "kubevirt_vmpool_vms_started_total" || return 1
+	kc scale vmpool ms --replicas 2 >/dev/null || fail "kubectl scale" || return 1
+	wait_until 60 converged ms 2 || fail "scale-in to 2: $(kc get vmpool,vm)" || return 1
+	wait_eq 20 2 metric planner kubevirt_vmpool_vms_stopped_total "${sel[@]}" ||
+		fail "kubevirt_vmpool_vms_stopped_total $(metric planner kubevirt_vmpool_vms_stopped_total "${sel[@]}"), want 2" || return 1
+	expect_eq "$(metric planner kubevirt_vmpool_auto_healing_operations_total "${sel[@]}")" none \
+		"no autohealing counted for a scale-in" || return 1
 
 	# a paused pool shows as paused; a deleted one leaves no series behind
 	kc patch vmpool ms --type merge -p '{"spec":{"paused":true}}' >/dev/null || return 1
@@ -143,5 +153,7 @@ case_metrics_scrape() {
 	kc delete vmpool ms --wait=false >/dev/null || return 1
 	wait_eq 60 none metric status kubevirt_vmpool_info "${sel[@]}" || fail "kubevirt_vmpool_info stays after the pool went" || return 1
 	expect_eq "$(metric status kubevirt_vmpool_replicas "${sel[@]}")" none "kubevirt_vmpool_replicas gone with the pool" || return 1
+	wait_eq 20 none metric planner kubevirt_vmpool_vms_started_total "${sel[@]}" ||
+		fail "kubevirt_vmpool_vms_started_total stays after the pool went" || return 1
 	promtool check metrics <"$CASE_OUT/metrics-status.txt" >/dev/null 2>&1 || fail "status after the deletion: promtool" || return 1
 }

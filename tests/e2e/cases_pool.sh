@@ -343,6 +343,9 @@ case_autohealing() {
 	wait_until 30 pconv ah 2 || fail "back to 2 ready: $(kc get vmpool,vm)" || return 1
 	wait_ge 10 1 event_count SuccessfulDelete "Deleted VM $NS/ah-1 with uid $uid1 from pool" ||
 		fail "no SuccessfulDelete event for ah-1" || return 1
+	# the planner's counter (KubeVirt's proposed kubevirt_vmpool_auto_healing_operations_total)
+	wait_eq 10 1 metric planner kubevirt_vmpool_auto_healing_operations_total "namespace=\"$NS\"" 'name="ah"' ||
+		fail "kubevirt_vmpool_auto_healing_operations_total of ah: $(metric planner kubevirt_vmpool_auto_healing_operations_total "namespace=\"$NS\"" 'name="ah"')" || return 1
 	lone=$(kc get vm lone -o json | jq -r '"\(.status.startFailure.consecutiveFailCount) \(.metadata.deletionTimestamp)"')
 	expect_eq "$lone" "3 null" "foreign failing VM untouched" || return 1
 	# minFailingToStartDuration: replaced when the time has passed, with no other event (Q15)

@@ -166,6 +166,7 @@ static void test_scale_in_descending(void **state)
 	assert_string_equal(fx_act_name(f, ACT_DELETE_VM, 1), "p-3");
 	assert_string_equal(fx_act_name(f, ACT_DELETE_VM, 2), "p-2");
 	assert_int_equal(fx_nth_op(f, ACT_DELETE_VM, 0)->preserve, PRESERVE_DISABLED);
+	assert_int_equal(fx_nth_op(f, ACT_DELETE_VM, 0)->autoheal, 0); /* scale-in, not healing */
 }
 
 /* selectors matching fewer VMs than the surplus remove only those (Q2) */
@@ -413,6 +414,8 @@ static void test_autoheal(void **state)
 	/* p-1 fails 2 min after 00:00:30, i.e. 90 s from now */
 	assert_true(f->out.requeue_after > 89 && f->out.requeue_after < 92);
 	assert_int_equal(f->out.nacts, 1);
+	/* marked, for kubevirt_vmpool_auto_healing_operations_total */
+	assert_int_equal(fx_nth_op(f, ACT_DELETE_VM, 0)->autoheal, 1);
 }
 
 int main(void)
