@@ -138,7 +138,8 @@ case_metrics_scrape() {
 	} || return 1
 	expect_eq "$(metric status vmpool_pool_ready_replicas)" none "the old per-pool names are gone" || return 1
 	# KubeVirt's proposed counters (#18600), from the planner: 1 + 3 creates, then 2 deletes
-	expect_eq "$(metric planner kubevirt_vmpool_vms_started_total "${sel[@]}")" 4 "kubevirt_vmpool_vms_started_total" || return 1
+	wait_eq 20 4 metric planner kubevirt_vmpool_vms_started_total "${sel[@]}" ||
+		fail "kubevirt_vmpool_vms_started_total $(metric planner kubevirt_vmpool_vms_started_total "${sel[@]}"), want 4" || return 1
 	kc scale vmpool ms --replicas 2 >/dev/null || fail "kubectl scale" || return 1
 	wait_until 60 converged ms 2 || fail "scale-in to 2: $(kc get vmpool,vm)" || return 1
 	wait_eq 20 2 metric planner kubevirt_vmpool_vms_stopped_total "${sel[@]}" ||
