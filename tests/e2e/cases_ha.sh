@@ -74,6 +74,16 @@ ha_start_b() {
 	echo "$HA_PID_B" >"$CASE_OUT/b.pid"
 }
 
+# ha_pair LEASE ARGS...: A (the case's vmpoold) leads LEASE, then B starts with ARGS and
+# stands by
+ha_pair() {
+	local lease=$1
+	shift
+	wait_until 30 ha_leads "$lease" "$CASE_OUT/vmpoold.log" || fail "A does not lead" || return 1
+	ha_start_b "$@" || return 1
+	wait_until 30 grep -q 'standby: the Lease is held by' "$CASE_OUT/vmpoold-b.log" || fail "B not standby"
+}
+
 ha_stop_b() {
 	local rc=0 pid
 	pid=$(cat "$CASE_OUT/b.pid" 2>/dev/null)
@@ -162,9 +172,7 @@ case_ha_standby_quiet() {
 # SIGKILL of the leading instance during a scale-out to 150: B takes over within lease
 # duration + retry period and the pool ends with exactly ks-0..ks-149
 case_ha_sigkill() {
-	wait_until 30 ha_leads e2e-ha-kill "$CASE_OUT/vmpoold.log" || fail "A does not lead" || return 1
-	ha_start_b $ARGS_ha_sigkill || return 1
-	wait_until 30 grep -q 'standby: the Lease is held by' "$CASE_OUT/vmpoold-b.log" || fail "B not standby" || return 1
+	ha_pair e2e-ha-kill $ARGS_ha_sigkill || return 1
 	make_pool ks 1 | kc apply -f - >/dev/null || return 1
 	wait_until 60 converged ks 1 || fail "converge: $(kc get vmpool,vm)" || return 1
 	kc scale vmpool ks --replicas 150 >/dev/null || return 1
@@ -192,9 +200,7 @@ case_ha_sigkill() {
 # SIGTERM of the leader: it drops its queued writes, releases the Lease (holder "", 1 s) and
 # the standby leads at its next retry, about 2 s later; the new leader then scales
 case_ha_sigterm() {
-	wait_until 30 ha_leads e2e-ha-term "$CASE_OUT/vmpoold.log" || fail "A does not lead" || return 1
-	ha_start_b $ARGS_ha_sigterm || return 1
-	wait_until 30 grep -q 'standby: the Lease is held by' "$CASE_OUT/vmpoold-b.log" || fail "B not standby" || return 1
+	ha_pair e2e-ha-term $ARGS_ha_sigterm || return 1
 	make_pool ht 2 | kc apply -f - >/dev/null || return 1
 	wait_until 60 converged ht 2 || fail "converge: $(kc get vmpool,vm)" || return 1
 	local t0 t1
@@ -220,9 +226,7 @@ case_ha_sigterm() {
 # writing on its own before its lease can expire for others, exits its writing stages,
 # and B takes over; once A can reach the API again, nothing A queued is written
 case_ha_cutoff() {
-	wait_until 30 ha_leads e2e-ha-cut "$CASE_OUT/vmpoold.log" || fail "A does not lead" || return 1
-	ha_start_b $ARGS_ha_cutoff || return 1
-	wait_until 30 grep -q 'standby: the Lease is held by' "$CASE_OUT/vmpoold-b.log" || fail "B not standby" || return 1
+	ha_pair e2e-ha-cut $ARGS_ha_cutoff || return 1
 	make_pool hc 2 | kc apply -f - >/dev/null || return 1
 	wait_until 60 converged hc 2 || fail "converge: $(kc get vmpool,vm)" || return 1
 	kc scale vmpool hc --replicas 40 >/dev/null || return 1
