@@ -66,27 +66,9 @@ struct ctx {
 
 	pid_t child;
 	int child_status;
-	int passed, failed;
 };
 
 static struct ctx C;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", ok ? "ok  " : "FAIL");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	if (ok)
-		C.passed++;
-	else
-		C.failed++;
-}
 
 static json_object *parse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -605,18 +587,18 @@ static json_object *expect_patch_of(
 	vsnprintf(buf, sizeof(buf), want_fmt, ap);
 	va_end(ap);
 	if (r == NULL) {
-		check(0, "%s: a PATCH to %s (none came)", what, path);
+		stagekit_check(0, "%s: a PATCH to %s (none came)", what, path);
 		return NULL;
 	}
 	ok = patch_form(r, uid);
-	check(ok, "%s: a JSON patch [test uid %s, add /status]%s%s %s", what, uid,
+	stagekit_check(ok, "%s: a JSON patch [test uid %s, add /status]%s%s %s", what, uid,
 	    ok ? "" : " (got ", ok ? "" : obj_str(r, "ctype"),
 	    ok ? "" : obj_json(obj_path(r, "body")));
 	st = obj_copy(patch_status(r));
 	if (st != NULL) /* compared apart: they hold a timestamp */
 		json_object_object_del(st, "conditions");
 	want = json_tokener_parse(buf);
-	check(obj_equal(st, want), "%s: PATCH status %s (got %s)", what, buf,
+	stagekit_check(obj_equal(st, want), "%s: PATCH status %s (got %s)", what, buf,
 	    patch_status(r) ? obj_json(patch_status(r)) : "none");
 	json_object_put(st);
 	json_object_put(want);
@@ -653,8 +635,8 @@ static int no_conds(json_object *r)
 static void expect_quiet(int n, double secs, const char *what)
 {
 	run(secs);
-	check(nreq("PATCH", ST_ANY) == n, "%s: no further status PATCH within %.1f s (%d)", what,
-	    secs, nreq("PATCH", ST_ANY) - n);
+	stagekit_check(nreq("PATCH", ST_ANY) == n, "%s: no further status PATCH within %.1f s (%d)",
+	    what, secs, nreq("PATCH", ST_ANY) - n);
 }
 
 /* ---- the scenario ---- */
@@ -684,15 +666,16 @@ static void step1_first_write(void)
 	    "{\"replicas\":3,\"readyReplicas\":2,"
 	    "\"labelSelector\":\"app=x\"}");
 
-	check(no_conds(r), "1: no conditions key in the written status");
-	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 200 &&
-	          obj_equal(obj_path(api_pool("p"), "status"), patch_status(r)),
+	stagekit_check(no_conds(r), "1: no conditions key in the written status");
+	stagekit_check(r != NULL && json_object_get_int(obj_path(r, "code")) == 200 &&
+	                   obj_equal(obj_path(api_pool("p"), "status"), patch_status(r)),
 	    "1: the PATCH succeeds and the API's copy has exactly that status");
 	run(0.5);
-	check(nreq("PATCH", ST_ANY) == 1 && nreq("PATCH", ST_P) == 1,
+	stagekit_check(nreq("PATCH", ST_ANY) == 1 && nreq("PATCH", ST_P) == 1,
 	    "1: exactly one status PATCH in all, none for pool q whose status is right (%d)",
 	    nreq("PATCH", ST_ANY));
-	check(C.unauthorized == 0, "1: bearer token sent (%d unauthorized)", C.unauthorized);
+	stagekit_check(
+	    C.unauthorized == 0, "1: bearer token sent (%d unauthorized)", C.unauthorized);
 }
 
 static void step2_no_change(void)
@@ -711,11 +694,11 @@ static void step3_failure(void)
 	presult(0, "FailedScaleOut", "error during scale out: x");
 	r = expect_patch(
 	    n, "3 (failure)", "{\"replicas\":3,\"readyReplicas\":2,\"labelSelector\":\"app=x\"}");
-	check(r != NULL &&
-	          one_cond(r, "ReplicaFailure", "FailedScaleOut", "error during scale out: x"),
+	stagekit_check(r != NULL && one_cond(r, "ReplicaFailure", "FailedScaleOut",
+	                                "error during scale out: x"),
 	    "3: ReplicaFailure True FailedScaleOut \"error during scale out: x\" added");
 	run(0.3);
-	check(nreq("PATCH", ST_P) == n + 1, "3: one PATCH for the failure (%d)",
+	stagekit_check(nreq("PATCH", ST_P) == n + 1, "3: one PATCH for the failure (%d)",
 	    nreq("PATCH", ST_P) - n);
 	wpool("p");
 	all = nreq("PATCH", ST_ANY);
@@ -724,7 +707,7 @@ static void step3_failure(void)
 	presult(1, "", "");
 	r = expect_patch(n + 1, "3 (success)",
 	    "{\"replicas\":3,\"readyReplicas\":2,\"labelSelector\":\"app=x\"}");
-	check(no_conds(r), "3: ok=true removes the ReplicaFailure condition");
+	stagekit_check(no_conds(r), "3: ok=true removes the ReplicaFailure condition");
 	wpool("p");
 }
 
@@ -758,21 +741,23 @@ static void step5_paused(void)
 	api_pool_edit("p", "paused", json_object_new_boolean(1));
 	r = expect_patch(
 	    n, "5 (paused)", "{\"replicas\":3,\"readyReplicas\":2,\"labelSelector\":\"app=x\"}");
-	check(r != NULL && one_cond(r, "ReplicaPaused", "SuccessfulPaused", NULL),
+	stagekit_check(r != NULL && one_cond(r, "ReplicaPaused", "SuccessfulPaused", NULL),
 	    "5: ReplicaPaused True SuccessfulPaused added");
 	ev = wait_req("POST", EV_PATH, e, 5);
-	check(ev != NULL && strcmp(obj_str(ev, "body.reason") ?: "", "SuccessfulPaused") == 0 &&
-	          strcmp(obj_str(ev, "body.involvedObject.name") ?: "", "p") == 0 &&
-	          strcmp(obj_str(ev, "body.involvedObject.uid") ?: "", PUID) == 0 &&
-	          strcmp(obj_str(ev, "body.type") ?: "", "Normal") == 0,
+	stagekit_check(ev != NULL &&
+	                   strcmp(obj_str(ev, "body.reason") ?: "", "SuccessfulPaused") == 0 &&
+	                   strcmp(obj_str(ev, "body.involvedObject.name") ?: "", "p") == 0 &&
+	                   strcmp(obj_str(ev, "body.involvedObject.uid") ?: "", PUID) == 0 &&
+	                   strcmp(obj_str(ev, "body.type") ?: "", "Normal") == 0,
 	    "5: an Event SuccessfulPaused about pool p is POSTed to %s", EV_PATH);
 	wpool("p");
 	api_pool_edit("p", "paused", json_object_new_boolean(0));
 	r = expect_patch(n + 1, "5 (resumed)",
 	    "{\"replicas\":3,\"readyReplicas\":2,\"labelSelector\":\"app=x\"}");
-	check(no_conds(r), "5: unpausing removes ReplicaPaused");
+	stagekit_check(no_conds(r), "5: unpausing removes ReplicaPaused");
 	ev = wait_req("POST", EV_PATH, e + 1, 5);
-	check(ev != NULL && strcmp(obj_str(ev, "body.reason") ?: "", "SuccessfulResume") == 0,
+	stagekit_check(
+	    ev != NULL && strcmp(obj_str(ev, "body.reason") ?: "", "SuccessfulResume") == 0,
 	    "5: an Event SuccessfulResume is POSTed");
 	wpool("p");
 }
@@ -785,16 +770,16 @@ static void step6_conflict(void)
 	C.conflicts = 1;
 	vm_ready("p-a", 1);
 	r = wait_req("PATCH", ST_P, n, 5);
-	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 409,
+	stagekit_check(r != NULL && json_object_get_int(obj_path(r, "code")) == 409,
 	    "6: the PATCH is answered 409 (forced)");
 	run(0.3);
-	check(child_alive(), "6: vmpool-status survives a 409");
-	check(nreq("PATCH", ST_P) == n + 1, "6: no blind rewrite of the same copy right away (%d)",
-	    nreq("PATCH", ST_P) - n);
+	stagekit_check(child_alive(), "6: vmpool-status survives a 409");
+	stagekit_check(nreq("PATCH", ST_P) == n + 1,
+	    "6: no blind rewrite of the same copy right away (%d)", nreq("PATCH", ST_P) - n);
 	wpool("p"); /* the newer copy (bumped by the conflicting writer) */
 	r = expect_patch(n + 1, "6 (after the newer copy)",
 	    "{\"replicas\":3,\"readyReplicas\":3,\"labelSelector\":\"app=x\"}");
-	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 200,
+	stagekit_check(r != NULL && json_object_get_int(obj_path(r, "code")) == 200,
 	    "6: the write over the newer copy succeeds (code %d)",
 	    r ? json_object_get_int(obj_path(r, "code")) : 0);
 	wpool("p");
@@ -810,17 +795,17 @@ static void step6_recreated(void)
 	vm_ready("q-a", 1); /* the old q's VM: a write meant for the old q */
 	r = expect_patch_of(ST_Q, QUID, n, "6 (old q)",
 	    "{\"replicas\":1,\"readyReplicas\":1,\"labelSelector\":\"app=y\"}");
-	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 422 &&
-	          C.refused == refused + 1 && obj_path(api_pool("q"), "status") == NULL,
+	stagekit_check(r != NULL && json_object_get_int(obj_path(r, "code")) == 422 &&
+	                   C.refused == refused + 1 && obj_path(api_pool("q"), "status") == NULL,
 	    "6: the uid precondition refuses it (422), the new q is untouched");
 	run(0.3);
-	check(child_alive(), "6: vmpool-status survives a 422");
-	check(nreq("PATCH", ST_Q) == n + 1, "6: no blind rewrite for the old q (%d)",
+	stagekit_check(child_alive(), "6: vmpool-status survives a 422");
+	stagekit_check(nreq("PATCH", ST_Q) == n + 1, "6: no blind rewrite for the old q (%d)",
 	    nreq("PATCH", ST_Q) - n);
 	wpool("q"); /* the watcher sees the new q: it owns no VM */
 	r = expect_patch_of(ST_Q, QUID2, n + 1, "6 (new q)", "{\"labelSelector\":\"app=y\"}");
-	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 200 &&
-	          obj_equal(obj_path(api_pool("q"), "status"), want),
+	stagekit_check(r != NULL && json_object_get_int(obj_path(r, "code")) == 200 &&
+	                   obj_equal(obj_path(api_pool("q"), "status"), want),
 	    "6: the new q gets its own status");
 	wpool("q");
 	json_object_put(want);
@@ -837,13 +822,13 @@ static void step6b_not_served(void)
 	wset(KIND_VM, mkvm("q-n", "q", QUID2, 1));
 	r = expect_patch_of(ST_Q, QUID2, n, "6b (not served)",
 	    "{\"replicas\":1,\"readyReplicas\":1,\"labelSelector\":\"app=y\"}");
-	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 404,
+	stagekit_check(r != NULL && json_object_get_int(obj_path(r, "code")) == 404,
 	    "6b: 404 while the API does not serve the pool");
 	json_object_object_add(C.pools, NS "/q", q);
 	r = expect_patch_of(ST_Q, QUID2, n + 1, "6b (served again)",
 	    "{\"replicas\":1,\"readyReplicas\":1,\"labelSelector\":\"app=y\"}");
-	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 200 &&
-	          obj_path(api_pool("q"), "status.replicas") != NULL,
+	stagekit_check(r != NULL && json_object_get_int(obj_path(r, "code")) == 200 &&
+	                   obj_path(api_pool("q"), "status.replicas") != NULL,
 	    "6b: the write is tried again after its backoff and lands");
 }
 
@@ -856,12 +841,12 @@ static void step7_bad_frame(void)
 	pub_broadcast(C.watcher, MSG_ACTION, body);
 	json_object_put(body);
 	ok = wait_for(atleast_cond, &want, 5);
-	check(ok, "7: status reconnects after a bad frame (%d snapshots)", C.wsnaps);
-	check(log_has("unexpected frame ACTION"), "7: the bad frame is logged");
+	stagekit_check(ok, "7: status reconnects after a bad frame (%d snapshots)", C.wsnaps);
+	stagekit_check(log_has("unexpected frame ACTION"), "7: the bad frame is logged");
 	all = nreq("PATCH", ST_ANY);
 	run(0.5);
-	check(child_alive(), "7: vmpool-status still alive");
-	check(nreq("PATCH", ST_ANY) == all, "7: the resync alone writes nothing");
+	stagekit_check(child_alive(), "7: vmpool-status still alive");
+	stagekit_check(nreq("PATCH", ST_ANY) == all, "7: the resync alone writes nothing");
 	n = nreq("PATCH", ST_P);
 	vm_ready("p-c", 0);
 	expect_patch(n, "7 (still correct after the reconnect)",
@@ -880,12 +865,13 @@ static void step8_restart(void)
 	run(0.3);
 	C.wsnaps = 0;
 	C.watcher = pub_start(C.wpath, &watcher_spec, watcher_snapshot);
-	check(wait_for(atleast_cond, &want, 10), "8: status connects to the restarted watcher");
+	stagekit_check(
+	    wait_for(atleast_cond, &want, 10), "8: status connects to the restarted watcher");
 	expect_patch(n, "8 (snapshot lacking p-b)",
 	    "{\"replicas\":2,\"readyReplicas\":1,\"labelSelector\":\"app=x\"}");
 	wpool("p");
 	run(0.3);
-	check(nreq("PATCH", ST_P) == n + 1, "8: one PATCH after the restart (%d)",
+	stagekit_check(nreq("PATCH", ST_P) == n + 1, "8: one PATCH after the restart (%d)",
 	    nreq("PATCH", ST_P) - n);
 	C.wsnaps += snaps;
 }
@@ -900,8 +886,8 @@ static void step9_event_inflight(void)
 	api_pool_edit("p", "paused", json_object_new_boolean(1));
 	/* the same event as in step 5: aggregated, a PATCH of that Event */
 	r = wait_req("PATCH", EV_PATH "/p.*", nreq("PATCH", EV_PATH "/p.*"), 5);
-	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 0 &&
-	          strncmp(obj_str(r, "path"), EV_PATH "/p.", strlen(EV_PATH "/p.")) == 0,
+	stagekit_check(r != NULL && json_object_get_int(obj_path(r, "code")) == 0 &&
+	                   strncmp(obj_str(r, "path"), EV_PATH "/p.", strlen(EV_PATH "/p.")) == 0,
 	    "9: a second SuccessfulPaused PATCHes the Event, left unanswered by the API server");
 	wpool("p");
 }
@@ -919,11 +905,11 @@ static void step9_stop(void)
 	C.hold = 1;
 	vm_ready("p-c", 1);
 	r = wait_req("PATCH", ST_P, n, 5);
-	check(r != NULL && json_object_get_int(obj_path(r, "code")) == 0,
+	stagekit_check(r != NULL && json_object_get_int(obj_path(r, "code")) == 0,
 	    "9: a status PATCH is left unanswered by the API server");
 
 	if (C.child <= 0) {
-		check(0, "9: vmpool-status still running before SIGTERM (status 0x%x)",
+		stagekit_check(0, "9: vmpool-status still running before SIGTERM (status 0x%x)",
 		    C.child_status);
 		return;
 	}
@@ -935,7 +921,7 @@ static void step9_stop(void)
 		waitpid(C.child, &C.child_status, 0);
 		C.child = -1;
 	}
-	check(WIFEXITED(C.child_status) && WEXITSTATUS(C.child_status) == 0,
+	stagekit_check(WIFEXITED(C.child_status) && WEXITSTATUS(C.child_status) == 0,
 	    "9: SIGTERM: clean exit 0 (status 0x%x)", C.child_status);
 }
 
@@ -998,12 +984,12 @@ int main(void)
 	step6b_not_served();
 	step7_bad_frame();
 	step8_restart();
-	check(nreq("PUT", NULL) == 0 && C.refused == 1,
+	stagekit_check(nreq("PUT", NULL) == 0 && C.refused == 1,
 	    "no PUT at all (%d), one write refused by the uid precondition (%d)", nreq("PUT", NULL),
 	    C.refused);
 	step9_stop();
 
-	if (C.failed)
+	if (stagekit_failed)
 		show_log();
 	pub_free(C.watcher);
 	pub_free(C.planner);
@@ -1016,11 +1002,10 @@ int main(void)
 	json_object_put(C.results);
 	free(C.wpath);
 	free(C.ppath);
-	if (!C.failed && getenv("TS_KEEP") == NULL) {
+	if (!stagekit_failed && getenv("TS_KEEP") == NULL) {
 		snprintf(rm, sizeof(rm), "rm -rf %s", C.dir);
 		if (system(rm) != 0)
 			fprintf(stderr, "cannot remove %s\n", C.dir);
 	}
-	printf("test_status: %d passed, %d failed\n", C.passed, C.failed);
-	return C.failed ? 1 : 0;
+	return stagekit_summary("test_status");
 }
