@@ -201,6 +201,22 @@ static void test_retry_after(void)
 	evhttp_free(http);
 }
 
+/* 6 writes through k to a fresh fake on port whose first 6 answers are 429 (Retry-After 0),
+ * then 201; waits until all are answered */
+static void six_after_429(struct kube *k, int port, struct evhttp **http, struct call c[6])
+{
+	int i;
+
+	memset(&S, 0, sizeof S);
+	for (i = 0; i < 6; i++)
+		S.status[i] = 429;
+	S.retry_after = 0;
+	stagekit_http_serve(base, port, serve, http);
+	for (i = 0; i < 6; i++)
+		post(k, &c[i]);
+	STAGEKIT_CHECK(run(c, 6, 15), "all answered");
+}
+
 /* qps 5, burst 1: 6 writes whose first attempts all get 429 (Retry-After 0): the retries
  * pass the token bucket too, so the server never sees more than about 5 a second */
 static void test_retries_rate_limited(void)
@@ -210,14 +226,7 @@ static void test_retries_rate_limited(void)
 	struct evhttp *http = NULL;
 	struct call c[6];
 
-	memset(&S, 0, sizeof S);
-	for (i = 0; i < 6; i++)
-		S.status[i] = 429;
-	S.retry_after = 0;
-	stagekit_http_serve(base, port, serve, &http);
-	for (i = 0; i < 6; i++)
-		post(k, &c[i]);
-	STAGEKIT_CHECK(run(c, 6, 15), "all answered");
+	six_after_429(k, port, &http, c);
 	for (i = 0; i < S.n; i++) {
 		for (n = 0, j = i; j < S.n && S.t[j] - S.t[i] < 1.0; j++)
 			n++;
@@ -466,21 +475,14 @@ static double sample(const char *series)
  * server that is not there: attempts with code <error>, one request timed */
 static void test_rest_client_metrics(void)
 {
-	int port = stagekit_free_port(), i;
+	int port = stagekit_free_port();
 	struct kube *k = client(port, 0, 1, 20);
 	struct evhttp *http = NULL;
 	struct call c[6];
 	char series[256];
 
 	metrics_stop(); /* a registry of our own */
-	memset(&S, 0, sizeof S);
-	for (i = 0; i < 6; i++)
-		S.status[i] = 429;
-	S.retry_after = 0;
-	stagekit_http_serve(base, port, serve, &http);
-	for (i = 0; i < 6; i++)
-		post(k, &c[i]);
-	STAGEKIT_CHECK(run(c, 6, 15), "all answered");
+	six_after_429(k, port, &http, c);
 	snprintf(series, sizeof series,
 	    "rest_client_requests_total{code=\"429\",host=\"127.0.0.1:%d\",method=\"POST\"}", port);
 	STAGEKIT_CHECK(sample(series) == 6, "%s: %g", series, sample(series));
