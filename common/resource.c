@@ -43,6 +43,13 @@ static const struct resource_field res_identity[] = {
 		"status.conditions[].lastTransitionTime", RT_STR                                   \
 	}
 
+/* who writes what (managers.h, made by the watcher from managedFields): foreign writers */
+#define RES_MANAGERS                                                                               \
+	{"metadata." MANAGERS_KEY "." MANAGERS_OWNERS, RT_STRARR},                                 \
+	{                                                                                          \
+		"metadata." MANAGERS_KEY "." MANAGERS_STATUS, RT_STRARR                            \
+	}
+
 /* the whole spec (the planner builds VMs from it, revisions copy it) and the status the
  * status stage compares with what it writes */
 static const struct resource_field res_pool[] = {
@@ -50,7 +57,7 @@ static const struct resource_field res_pool[] = {
     {"metadata.annotations", RT_STRMAP},
     {"metadata.finalizers", RT_STRARR},
     {"metadata.creationTimestamp", RT_STR},
-    {"metadata." MANAGERS_KEY, RT_OBJ},
+    RES_MANAGERS,
     {"spec", RT_OBJ},
     {"status", RT_OBJ},
     {NULL, RT_ANY},
@@ -64,7 +71,7 @@ static const struct resource_field res_pool[] = {
 static const struct resource_field res_vm[] = {
     {"metadata.finalizers", RT_STRARR},
     {"metadata.creationTimestamp", RT_STR},
-    {"metadata." MANAGERS_KEY, RT_OBJ},
+    RES_MANAGERS,
     {"spec.template.metadata.labels", RT_STRMAP},
     {"spec.template.spec.nodeSelector", RT_STRMAP},
     {"spec.dataVolumeTemplates[].metadata.name", RT_STR},

@@ -113,6 +113,12 @@ static void test_vmi_pvc_rev(void **state)
 	    "\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"r\"}]}}",
 	    "{\"metadata\":{\"name\":\"p-0\",\"uid\":\"u\"},\"status\":{\"phase\":\"Running\","
 	    "\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"r\"}]}}");
+	/* the writers the watcher read from managedFields (managers.h) */
+	project_ok(KIND_VM,
+	    "{\"metadata\":{\"name\":\"v\",\"uid\":\"u\",\"vmpooldManagers\":{\"owners\":"
+	    "[\"vmpoold\"],\"status\":[\"sim\"],\"other\":1}}}",
+	    "{\"metadata\":{\"name\":\"v\",\"uid\":\"u\",\"vmpooldManagers\":{\"owners\":"
+	    "[\"vmpoold\"],\"status\":[\"sim\"]}}}");
 	project_ok(KIND_PVC,
 	    "{\"metadata\":{\"name\":\"c\",\"uid\":\"u\",\"vmpooldManagers\":{}},"
 	    "\"spec\":{\"x\":1},\"status\":{\"phase\":\"Bound\"}}",
@@ -176,6 +182,9 @@ static void test_wrong_types(void **state)
 	    "controller (for metadata.ownerReferences[].controller) is not a boolean");
 	project_bad(KIND_POOL, "{\"metadata\":{\"name\":\"p\",\"uid\":\"u\"},\"spec\":[]}",
 	    "spec (for spec) is not an object");
+	project_bad(KIND_VM,
+	    "{\"metadata\":{\"name\":\"v\",\"uid\":\"u\",\"vmpooldManagers\":{\"owners\":[{}]}}}",
+	    "owners (for metadata.vmpooldManagers.owners) is not a list of strings");
 }
 
 /* the identity: an object, with a name and a uid */
