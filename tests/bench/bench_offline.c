@@ -7,6 +7,7 @@
  *       SECONDS each (default 2) and prints frames/s and MB/s.
  *   bench_offline planner PLANNER POOLS VMS NSMODE [RUNS]
  *       writes a recorded watcher stream (HELLO, SYNC_BEGIN, POOLS pools with VMS VMs each,
+ *       projected as the watcher publishes them,
  *       one VM missing per pool, SYNC_END), runs `PLANNER --events FILE --actions - --seed 1`
  *       RUNS times (default 3) with stdout on a pipe, and prints the median wall time, the
  *       actions printed, peak RSS (wait4 ru_maxrss) and CPU seconds. NSMODE is "one" (every
@@ -36,6 +37,7 @@
 #include "log.h"
 #include "../../planner/planner.h"
 #include "proto.h"
+#include "resource.h"
 #include "timeutil.h"
 #include "xmalloc.h"
 
@@ -123,6 +125,21 @@ static json_object *bench_setbody(const char *kind, json_object *obj)
 	json_object_object_add(b, "kind", json_object_new_string(kind));
 	json_object_object_add(b, "obj", obj);
 	return b;
+}
+
+/* an OBJ_SET as the watcher publishes it: the object projected (common/resource.h) */
+static json_object *bench_watcher_set(const char *kind, json_object *obj)
+{
+	json_object *proj;
+	char err[256];
+
+	if ((proj = resource_project(resource_get(kind), obj, err, sizeof(err))) == NULL) {
+		fprintf(
+		    stderr, "bench_offline: the %s does not fit its projection: %s\n", kind, err);
+		exit(1);
+	}
+	json_object_put(obj);
+	return bench_setbody(kind, proj);
 }
 
 static void bench_record(struct buf *b, int type, json_object *body)
@@ -235,10 +252,11 @@ static size_t bench_write_events(const char *path, long pools, long vms, int ns_
 		for (i = 0; i < vms; i++) {
 			if (i == p % vms) /* the one missing VM */
 				continue;
-			bench_record(&b, MSG_OBJ_SET, bench_setbody(KIND_VM, bench_vm(pool, p, i)));
+			bench_record(
+			    &b, MSG_OBJ_SET, bench_watcher_set(KIND_VM, bench_vm(pool, p, i)));
 			(*nvms)++;
 		}
-		bench_record(&b, MSG_OBJ_SET, bench_setbody(KIND_POOL, pool));
+		bench_record(&b, MSG_OBJ_SET, bench_watcher_set(KIND_POOL, pool));
 	}
 	bench_record(&b, MSG_SYNC_END, NULL);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1 ||
