@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "obj.h"
+#include "../support/planfx.h"
 #include "../../actuator/vmupdate.h"
 
 /* the VM as the API has it: fields the planner's projection never held among them */
@@ -32,32 +33,18 @@ static const char *built_json =
     "\"spec\":{\"runStrategy\":\"Always\",\"template\":{\"spec\":{\"domain\":{"
     "\"cpu\":{\"cores\":2}}}}}}";
 
-static json_object *parse(const char *s)
-{
-	json_object *o = json_tokener_parse(s);
-
-	assert_non_null(o);
-	return o;
-}
-
-static const char *compact(json_object *o)
-{
-	return json_object_to_json_string_ext(
-	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-}
-
 /* labels, annotations and spec from the planner; the rest, and the firmware ids, from the
  * VM read, whose resourceVersion guards the PUT */
 static void test_merge(void **state)
 {
-	json_object *live = parse(live_json), *built = parse(built_json), *m;
+	json_object *live = fx_parse("%s", live_json), *built = fx_parse("%s", built_json), *m;
 	char err[256] = "";
 
 	(void)state;
 	m = vmupdate_merge(live, built, err, sizeof(err));
 	assert_non_null(m);
 	assert_string_equal(obj_str(m, "metadata.resourceVersion"), "120");
-	assert_string_equal(compact(obj_path(m, "metadata.labels")),
+	assert_string_equal(obj_json(obj_path(m, "metadata.labels")),
 	    "{\"app\":\"web\",\"kubevirt.io/vm-pool-revision-name\":\"web-4\"}");
 	assert_null(obj_path(m, "metadata.annotations"));
 	assert_true(
@@ -68,9 +55,10 @@ static void test_merge(void **state)
 	    obj_path(m, "metadata.managedFields"), obj_path(live, "metadata.managedFields")));
 	assert_string_equal(obj_str(m, "metadata.creationTimestamp"), "2026-01-01T00:00:00Z");
 	assert_string_equal(obj_str(m, "spec.runStrategy"), "Always");
-	assert_string_equal(compact(obj_path(m, "spec.template.spec.domain.cpu")), "{\"cores\":2}");
+	assert_string_equal(
+	    obj_json(obj_path(m, "spec.template.spec.domain.cpu")), "{\"cores\":2}");
 	/* the firmware identity survives, the other firmware settings are the template's */
-	assert_string_equal(compact(obj_path(m, "spec.template.spec.domain.firmware")),
+	assert_string_equal(obj_json(obj_path(m, "spec.template.spec.domain.firmware")),
 	    "{\"uuid\":\"uu-1\",\"serial\":\"ser-1\"}");
 	assert_null(obj_path(m, "status"));
 	/* the inputs are borrowed, not changed */
@@ -84,20 +72,21 @@ static void test_merge(void **state)
 /* empty firmware ids are not copied; annotations of the template replace the old ones */
 static void test_merge_partial(void **state)
 {
-	json_object *live, *built = parse(built_json), *m;
+	json_object *live, *built = fx_parse("%s", built_json), *m;
 	char err[256] = "";
 
 	(void)state;
-	live =
-	    parse("{\"metadata\":{\"name\":\"web-7\",\"uid\":\"vm-7\",\"resourceVersion\":\"5\"},"
-	          "\"spec\":{\"template\":{\"spec\":{\"domain\":{\"firmware\":{\"uuid\":\"\","
-	          "\"serial\":\"s2\"}}}}}}");
-	json_object_object_add(obj_path(built, "metadata"), "annotations", parse("{\"n\":\"v\"}"));
+	live = fx_parse("%s",
+	    "{\"metadata\":{\"name\":\"web-7\",\"uid\":\"vm-7\",\"resourceVersion\":\"5\"},"
+	    "\"spec\":{\"template\":{\"spec\":{\"domain\":{\"firmware\":{\"uuid\":\"\","
+	    "\"serial\":\"s2\"}}}}}}");
+	json_object_object_add(
+	    obj_path(built, "metadata"), "annotations", fx_parse("%s", "{\"n\":\"v\"}"));
 	m = vmupdate_merge(live, built, err, sizeof(err));
 	assert_non_null(m);
 	assert_string_equal(
-	    compact(obj_path(m, "spec.template.spec.domain.firmware")), "{\"serial\":\"s2\"}");
-	assert_string_equal(compact(obj_path(m, "metadata.annotations")), "{\"n\":\"v\"}");
+	    obj_json(obj_path(m, "spec.template.spec.domain.firmware")), "{\"serial\":\"s2\"}");
+	assert_string_equal(obj_json(obj_path(m, "metadata.annotations")), "{\"n\":\"v\"}");
 	json_object_put(m);
 	json_object_put(live);
 	json_object_put(built);
@@ -106,16 +95,16 @@ static void test_merge_partial(void **state)
 /* another VM under the name, or no VM at all: nothing to PUT */
 static void test_merge_refused(void **state)
 {
-	json_object *built = parse(built_json), *live;
+	json_object *built = fx_parse("%s", built_json), *live;
 	char err[256] = "";
 
 	(void)state;
-	live =
-	    parse("{\"metadata\":{\"name\":\"web-7\",\"uid\":\"vm-8\",\"resourceVersion\":\"5\"}}");
+	live = fx_parse(
+	    "%s", "{\"metadata\":{\"name\":\"web-7\",\"uid\":\"vm-8\",\"resourceVersion\":\"5\"}}");
 	assert_null(vmupdate_merge(live, built, err, sizeof(err)));
 	assert_string_equal(err, "the VM was replaced (uid vm-8, the update was for vm-7)");
 	json_object_put(live);
-	live = parse("{\"kind\":\"Status\"}");
+	live = fx_parse("%s", "{\"kind\":\"Status\"}");
 	assert_null(vmupdate_merge(live, built, err, sizeof(err)));
 	assert_string_equal(err, "the VM read back has no metadata.resourceVersion");
 	json_object_put(live);
