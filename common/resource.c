@@ -99,18 +99,41 @@ static const struct resource_field res_rev[] = {
 
 static const struct resource_field res_none[] = {{NULL, RT_ANY}};
 
+/* vmpool-status: a pool's counts come from its VMs' ownership and Ready condition, its
+ * conditions from the planner; of the pool it reads the replicas, selector and paused (any
+ * type: the planner judges them), its status and who writes it */
+static const struct resource_field res_status_pool[] = {
+    {"metadata.generation", RT_INT},
+    RES_MANAGERS,
+    {"spec.replicas", RT_ANY},
+    {"spec.selector", RT_ANY},
+    {"spec.paused", RT_ANY},
+    {"status", RT_OBJ},
+    {OBJ_INVALID, RT_OBJ},
+    {NULL, RT_ANY},
+};
+
+static const struct resource_field res_status_vm[] = {
+    RES_MANAGERS,
+    {"status.conditions[].type", RT_STR},
+    {"status.conditions[].status", RT_STR},
+    {NULL, RT_ANY},
+};
+
 /* KubeVirt up to v1.6 serves pools at v1alpha1 only, later ones v1beta1 too */
 static const char *const res_pool_versions[] = {"v1beta1", "v1alpha1", NULL};
 
 static const struct resource res_table[] = {
     {KIND_POOL, "VirtualMachinePool", "pool.kubevirt.io", NULL, res_pool_versions,
-        "virtualmachinepools", res_pool, 0},
-    {KIND_VM, "VirtualMachine", "kubevirt.io", "v1", NULL, "virtualmachines", res_vm, 0},
+        "virtualmachinepools", res_pool, 0, res_status_pool},
+    {KIND_VM, "VirtualMachine", "kubevirt.io", "v1", NULL, "virtualmachines", res_vm, 0,
+        res_status_vm},
     {KIND_VMI, "VirtualMachineInstance", "kubevirt.io", "v1", NULL, "virtualmachineinstances",
-        res_vmi, 0},
-    {KIND_REV, "ControllerRevision", "apps", "v1", NULL, "controllerrevisions", res_rev, 0},
-    {KIND_PVC, "PersistentVolumeClaim", "", "v1", NULL, "persistentvolumeclaims", res_none, 1},
-    {KIND_DV, "DataVolume", "cdi.kubevirt.io", "v1beta1", NULL, "datavolumes", res_none, 1},
+        res_vmi, 0, NULL},
+    {KIND_REV, "ControllerRevision", "apps", "v1", NULL, "controllerrevisions", res_rev, 0, NULL},
+    {KIND_PVC, "PersistentVolumeClaim", "", "v1", NULL, "persistentvolumeclaims", res_none, 1,
+        NULL},
+    {KIND_DV, "DataVolume", "cdi.kubevirt.io", "v1beta1", NULL, "datavolumes", res_none, 1, NULL},
 };
 
 const struct resource *resource_get(const char *kind)
@@ -323,7 +346,9 @@ static int res_copy_all(
 	return 0;
 }
 
-json_object *resource_project(const struct resource *rs, json_object *obj, char *err, size_t errlen)
+/* obj projected on the identity and fields */
+static json_object *res_project(
+    const struct resource_field *fields, json_object *obj, char *err, size_t errlen)
 {
 	struct res_walk w = {err, errlen, NULL};
 	json_object *out, *meta;
@@ -337,7 +362,7 @@ json_object *resource_project(const struct resource *rs, json_object *obj, char 
 	}
 	out = json_object_new_object();
 	if (res_copy_all(&w, res_identity, obj, out) == -1 ||
-	    res_copy_all(&w, rs->fields, obj, out) == -1) {
+	    res_copy_all(&w, fields, obj, out) == -1) {
 		json_object_put(out);
 		return NULL;
 	}
@@ -351,4 +376,19 @@ json_object *resource_project(const struct resource *rs, json_object *obj, char 
 		return NULL;
 	}
 	return out;
+}
+
+json_object *resource_project(const struct resource *rs, json_object *obj, char *err, size_t errlen)
+{
+	return res_project(rs->fields, obj, err, errlen);
+}
+
+json_object *resource_project_status(
+    const struct resource *rs, json_object *obj, char *err, size_t errlen)
+{
+	if (rs->status_fields == NULL) {
+		snprintf(err, errlen, "vmpool-status keeps no %s", rs->plural);
+		return NULL;
+	}
+	return res_project(rs->status_fields, obj, err, errlen);
 }

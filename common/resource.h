@@ -50,6 +50,9 @@ struct resource {
 	/* nothing but metadata is kept: a change elsewhere (only resourceVersion moves) is not
 	 * worth telling anyone (PVCs and DataVolumes) */
 	int meta_only;
+	/* what vmpool-status keeps of the watcher's copy besides the identity, a subset of
+	 * fields (NULL-terminated); NULL: it keeps nothing of this kind */
+	const struct resource_field *status_fields;
 };
 
 /* the entry for a kind, or NULL */
@@ -67,5 +70,10 @@ char *resource_path(const struct resource *, const char *version, const char *ns
  * identity is missing (metadata.name or metadata.uid absent or empty).
  */
 json_object *resource_project(const struct resource *, json_object *obj, char *err, size_t errlen);
+
+/* the same projection on status_fields: what vmpool-status keeps (NULL with err filled when
+ * it does not fit, or the kind has no status_fields) */
+json_object *resource_project_status(
+    const struct resource *, json_object *obj, char *err, size_t errlen);
 
 #endif
