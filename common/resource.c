@@ -34,13 +34,16 @@ static const struct resource_field res_identity[] = {
     {NULL, RT_ANY},
 };
 
-/* a Ready condition and the like, as the planner (autohealing, updates) and status read */
+/* the Ready condition (the only one anybody reads: autohealing, updates, status); a VM or VMI
+ * of KubeVirt carries several more */
 #define RES_CONDITIONS                                                                             \
-	{"status.conditions[].type", RT_STR}, {"status.conditions[].status", RT_STR},              \
-	    {"status.conditions[].reason", RT_STR}, {"status.conditions[].message", RT_STR},       \
-	    {"status.conditions[].lastProbeTime", RT_STR},                                         \
+	{"status.conditions[type=Ready].type", RT_STR},                                            \
+	    {"status.conditions[type=Ready].status", RT_STR},                                      \
+	    {"status.conditions[type=Ready].reason", RT_STR},                                      \
+	    {"status.conditions[type=Ready].message", RT_STR},                                     \
+	    {"status.conditions[type=Ready].lastProbeTime", RT_STR},                               \
 	{                                                                                          \
-		"status.conditions[].lastTransitionTime", RT_STR                                   \
+		"status.conditions[type=Ready].lastTransitionTime", RT_STR                         \
 	}
 
 /* who writes what (managers.h, made by the watcher from managedFields): foreign writers */
@@ -115,8 +118,8 @@ static const struct resource_field res_status_pool[] = {
 
 static const struct resource_field res_status_vm[] = {
     RES_MANAGERS,
-    {"status.conditions[].type", RT_STR},
-    {"status.conditions[].status", RT_STR},
+    {"status.conditions[type=Ready].type", RT_STR},
+    {"status.conditions[type=Ready].status", RT_STR},
     {NULL, RT_ANY},
 };
 
@@ -260,20 +263,42 @@ static int res_empty(json_object *v)
 
 static int res_copy(struct res_walk *w, json_object *src, json_object *dst, const char *path);
 
-/* the items of the array src, each projected on path into the array to (same positions) */
-static int res_copy_items(
-    struct res_walk *w, const char *seg, json_object *src, json_object *to, const char *path)
+/* 1 if item passes the filter "key=value" of a path's "[key=value]" (NULL: every item) */
+static int res_item_wanted(json_object *item, const char *filter)
 {
-	size_t i, len = json_object_array_length(src);
+	const char *eq = filter != NULL ? strchr(filter, '=') : NULL;
+	char key[RES_SEGMENT_MAX];
+	json_object *v;
+
+	if (eq == NULL || (size_t)(eq - filter) >= sizeof(key))
+		return 1;
+	memcpy(key, filter, (size_t)(eq - filter));
+	key[eq - filter] = '\0';
+	return json_object_object_get_ex(item, key, &v) &&
+	       json_object_is_type(v, json_type_string) &&
+	       strcmp(json_object_get_string(v), eq + 1) == 0;
+}
+
+/*
+ * The items of the array src that pass the filter, each projected on path into the array to:
+ * the n-th wanted item of src into to's n-th, so every field of one array lands in the same
+ * item.
+ */
+static int res_copy_items(struct res_walk *w, const char *seg, json_object *src, json_object *to,
+    const char *path, const char *filter)
+{
+	size_t i, j = 0, len = json_object_array_length(src);
 	json_object *item;
 
 	for (i = 0; i < len; i++) {
 		item = json_object_array_get_idx(src, i);
 		if (!json_object_is_type(item, json_type_object))
 			return res_fail(w, seg, "a list of objects");
-		if (i >= json_object_array_length(to))
+		if (!res_item_wanted(item, filter))
+			continue;
+		if (j >= json_object_array_length(to))
 			json_object_array_add(to, json_object_new_object());
-		if (res_copy(w, item, json_object_array_get_idx(to, i), path) == -1)
+		if (res_copy(w, item, json_object_array_get_idx(to, j++), path) == -1)
 			return -1;
 	}
 	return 0;
@@ -284,8 +309,8 @@ static int res_copy_items(
  * already there (another field with the same prefix made it), or a new one that is added
  * only if something was copied into it (no empty "spec": {} for a VM without a template)
  */
-static int res_descend(
-    struct res_walk *w, const char *seg, json_object *v, json_object *dst, const char *path)
+static int res_descend(struct res_walk *w, const char *seg, json_object *v, json_object *dst,
+    const char *path, const char *filter)
 {
 	int array = json_object_is_type(v, json_type_array);
 	enum json_type type = array ? json_type_array : json_type_object;
@@ -296,7 +321,7 @@ static int res_descend(
 		to = array ? json_object_new_array() : json_object_new_object();
 		made = 1;
 	}
-	rc = array ? res_copy_items(w, seg, v, to, path) : res_copy(w, v, to, path);
+	rc = array ? res_copy_items(w, seg, v, to, path, filter) : res_copy(w, v, to, path);
 	if (made && rc == 0 && !res_empty(to) && !(array && res_all_empty(to)))
 		json_object_object_add(dst, seg, to);
 	else if (made)
@@ -307,19 +332,23 @@ static int res_descend(
 /* copies the member path (the rest of the field's path) of src into dst; 0 or -1 */
 static int res_copy(struct res_walk *w, json_object *src, json_object *dst, const char *path)
 {
-	const char *dot = strchr(path, '.');
+	const char *dot = strchr(path, '.'), *filter = NULL;
 	size_t n = dot != NULL ? (size_t)(dot - path) : strlen(path);
-	char seg[RES_SEGMENT_MAX];
+	char seg[RES_SEGMENT_MAX], *br;
 	json_object *v;
-	int array;
+	int array = 0;
 
 	if (n >= sizeof(seg))
 		return res_fail(w, path, "a path this table can hold"); /* a broken table */
 	memcpy(seg, path, n);
 	seg[n] = '\0';
-	array = n > 2 && strcmp(seg + n - 2, "[]") == 0;
-	if (array)
-		seg[n - 2] = '\0';
+	if ((br = strchr(seg, '[')) != NULL && seg[n - 1] == ']') {
+		/* "name[]" or "name[key=value]" */
+		array = 1;
+		*br = '\0';
+		seg[n - 1] = '\0';
+		filter = br[1] != '\0' ? br + 1 : NULL;
+	}
 	if (!json_object_object_get_ex(src, seg, &v) || v == NULL)
 		return 0; /* absent or null: left out */
 	if (!array && dot == NULL) {
@@ -332,7 +361,7 @@ static int res_copy(struct res_walk *w, json_object *src, json_object *dst, cons
 		return res_fail(w, seg, "an object");
 	if (array && !json_object_is_type(v, json_type_array))
 		return res_fail(w, seg, "a list");
-	return res_descend(w, seg, v, dst, dot != NULL ? dot + 1 : "");
+	return res_descend(w, seg, v, dst, dot != NULL ? dot + 1 : "", filter);
 }
 
 static int res_copy_all(

@@ -11,6 +11,9 @@
  *   "spec.template.spec.volumes[].dataVolume.name"
  *                                         "[]" descends into every item of an array (the
  *                                         items are kept, in order, with only these members)
+ *   "status.conditions[type=Ready].status"
+ *                                         only the items whose member type is the string
+ *                                         "Ready" (no dot in a filter)
  * A value of another type than listed makes the whole object unusable (the watcher drops
  * it); absent and null members are simply left out.
  */

@@ -104,13 +104,15 @@ static void test_vm(void **state)
 	project_ok(KIND_VM, vm_json, vm_want);
 }
 
+/* of the conditions only Ready is kept (the others are not even checked) */
 static void test_vmi_pvc_rev(void **state)
 {
 	(void)state;
 	project_ok(KIND_VMI,
 	    "{\"metadata\":{\"name\":\"p-0\",\"uid\":\"u\",\"annotations\":{\"x\":\"y\"}},"
 	    "\"spec\":{\"domain\":{}},\"status\":{\"phase\":\"Running\",\"nodeName\":\"n\","
-	    "\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"r\"}]}}",
+	    "\"conditions\":[{\"type\":\"LiveMigratable\",\"status\":7},{\"type\":\"Ready\","
+	    "\"status\":\"False\",\"reason\":\"r\"},{\"type\":\"AgentConnected\"}]}}",
 	    "{\"metadata\":{\"name\":\"p-0\",\"uid\":\"u\"},\"status\":{\"phase\":\"Running\","
 	    "\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"r\"}]}}");
 	/* the writers the watcher read from managedFields (managers.h) */
@@ -172,10 +174,10 @@ static void test_wrong_types(void **state)
 	    "template (for spec.template.metadata.labels) is not an object");
 	project_bad(KIND_VM,
 	    "{\"metadata\":{\"name\":\"v\",\"uid\":\"u\"},\"status\":{\"conditions\":{}}}",
-	    "conditions (for status.conditions[].type) is not a list");
+	    "conditions (for status.conditions[type=Ready].type) is not a list");
 	project_bad(KIND_VM,
 	    "{\"metadata\":{\"name\":\"v\",\"uid\":\"u\"},\"status\":{\"conditions\":[\"x\"]}}",
-	    "conditions (for status.conditions[].type) is not a list of objects");
+	    "conditions (for status.conditions[type=Ready].type) is not a list of objects");
 	project_bad(KIND_VM,
 	    "{\"metadata\":{\"name\":\"v\",\"uid\":\"u\",\"ownerReferences\":[{\"controller\":"
 	    "\"true\"}]}}",
