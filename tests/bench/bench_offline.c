@@ -152,8 +152,9 @@ static void bench_record(struct buf *b, int type, json_object *body)
 
 #define BENCH_HEAP_COPIES 10000
 
-/* heap held by one decoded VM body (json-c tree), from malloc's own accounting */
-static void bench_codec_heap(const struct buf *b)
+/* heap held by one decoded VM body (json-c tree), from malloc's own accounting; printed as
+ * bench <name> */
+static void bench_codec_heap(const struct buf *b, const char *name)
 {
 	struct frame *f = xcalloc(BENCH_HEAP_COPIES, sizeof(*f));
 	struct mallinfo2 m0, m1;
@@ -169,9 +170,8 @@ static void bench_codec_heap(const struct buf *b)
 	m1 = mallinfo2();
 	per = ((double)m1.uordblks + m1.hblkhd - m0.uordblks - m0.hblkhd) / BENCH_HEAP_COPIES;
 	if (per > 0)
-		printf("bench codec_decoded_heap: %.0f bytes per decoded VM (json-c tree, %d "
-		       "copies)\n",
-		    per, BENCH_HEAP_COPIES);
+		printf("bench %s: %.0f bytes per decoded VM (json-c tree, %d copies)\n", name, per,
+		    BENCH_HEAP_COPIES);
 	else /* e.g. under ASan, whose allocator mallinfo2() does not see */
 		printf("bench codec_decoded_heap_note: mallinfo2() saw no growth; not measured\n");
 	for (i = 0; i < BENCH_HEAP_COPIES; i++)
@@ -223,7 +223,16 @@ static void bench_codec(double seconds)
 	} while ((dt = now_mono() - t0) < seconds);
 	printf("bench codec_unpack: %.0f frames/s\n", n / dt);
 	printf("bench codec_unpack_bytes: %.1f MB/s\n", n * (double)flen / dt / 1e6);
-	bench_codec_heap(&b);
+	bench_codec_heap(&b, "codec_decoded_heap");
+	/* the same VM as the watcher publishes it and the planner holds it */
+	json_object_put(body);
+	body = bench_watcher_set(KIND_VM, bench_vm(pool, 1, 3));
+	b.len = 0;
+	codec_pack(&b, MSG_OBJ_SET, 1, body);
+	printf("bench codec_projected_frame_size: %zu bytes (that VM projected, "
+	       "common/resource.c)\n",
+	    b.len);
+	bench_codec_heap(&b, "codec_projected_decoded_heap");
 	buf_clear(&b);
 	json_object_put(body);
 	json_object_put(pool);
