@@ -102,11 +102,20 @@ static const struct resource_field res_rev[] = {
 
 static const struct resource_field res_none[] = {{NULL, RT_ANY}};
 
-/* vmpool-status: a pool's counts come from its VMs' ownership and Ready condition, its
- * conditions from the planner; of the pool it reads the replicas, selector and paused (any
- * type: the planner judges them), its status and who writes it */
+/* vmpool-status keeps less, and not the whole identity (no labels): of a pool the replicas,
+ * selector and paused (any type: the planner judges them), its status, who writes it and
+ * its version (for the /status path); of a VM its controller and Ready condition (the
+ * counts) and who writes it (foreign controllers) */
+#define RES_STATUS_IDENTITY                                                                        \
+	{"metadata.name", RT_STR}, {"metadata.namespace", RT_STR}, {"metadata.uid", RT_STR},       \
+	    {"metadata.resourceVersion", RT_STR},                                                  \
+	{                                                                                          \
+		"metadata.deletionTimestamp", RT_STR                                               \
+	}
+
 static const struct resource_field res_status_pool[] = {
-    {"metadata.generation", RT_INT},
+    {"apiVersion", RT_STR},
+    RES_STATUS_IDENTITY,
     RES_MANAGERS,
     {"spec.replicas", RT_ANY},
     {"spec.selector", RT_ANY},
@@ -117,6 +126,11 @@ static const struct resource_field res_status_pool[] = {
 };
 
 static const struct resource_field res_status_vm[] = {
+    RES_STATUS_IDENTITY,
+    {"metadata.ownerReferences[].kind", RT_STR},
+    {"metadata.ownerReferences[].name", RT_STR},
+    {"metadata.ownerReferences[].uid", RT_STR},
+    {"metadata.ownerReferences[].controller", RT_BOOL},
     RES_MANAGERS,
     {"status.conditions[type=Ready].type", RT_STR},
     {"status.conditions[type=Ready].status", RT_STR},
@@ -375,9 +389,9 @@ static int res_copy_all(
 	return 0;
 }
 
-/* obj projected on the identity and fields */
-static json_object *res_project(
-    const struct resource_field *fields, json_object *obj, char *err, size_t errlen)
+/* obj projected on fields (after the identity, if with_identity) */
+static json_object *res_project(const struct resource_field *fields, int with_identity,
+    json_object *obj, char *err, size_t errlen)
 {
 	struct res_walk w = {err, errlen, NULL};
 	json_object *out, *meta;
@@ -390,7 +404,7 @@ static json_object *res_project(
 		return NULL;
 	}
 	out = json_object_new_object();
-	if (res_copy_all(&w, res_identity, obj, out) == -1 ||
+	if ((with_identity && res_copy_all(&w, res_identity, obj, out) == -1) ||
 	    res_copy_all(&w, fields, obj, out) == -1) {
 		json_object_put(out);
 		return NULL;
@@ -409,7 +423,7 @@ static json_object *res_project(
 
 json_object *resource_project(const struct resource *rs, json_object *obj, char *err, size_t errlen)
 {
-	return res_project(rs->fields, obj, err, errlen);
+	return res_project(rs->fields, 1, obj, err, errlen);
 }
 
 json_object *resource_project_status(
@@ -419,5 +433,5 @@ json_object *resource_project_status(
 		snprintf(err, errlen, "vmpool-status keeps no %s", rs->plural);
 		return NULL;
 	}
-	return res_project(rs->status_fields, obj, err, errlen);
+	return res_project(rs->status_fields, 0, obj, err, errlen);
 }

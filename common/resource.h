@@ -53,8 +53,8 @@ struct resource {
 	/* nothing but metadata is kept: a change elsewhere (only resourceVersion moves) is not
 	 * worth telling anyone (PVCs and DataVolumes) */
 	int meta_only;
-	/* what vmpool-status keeps of the watcher's copy besides the identity, a subset of
-	 * fields (NULL-terminated); NULL: it keeps nothing of this kind */
+	/* what vmpool-status keeps of the watcher's copy, a subset of fields and the identity
+	 * (NULL-terminated; name and uid among them); NULL: it keeps nothing of this kind */
 	const struct resource_field *status_fields;
 };
 
