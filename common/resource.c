@@ -15,7 +15,7 @@
 
 #define RES_SEGMENT_MAX 128
 
-/* every kind: the identity, and the owner references' members obj.c reads */
+/* every kind: the identity */
 static const struct resource_field res_identity[] = {
     {"apiVersion", RT_STR},
     {"kind", RT_STR},
@@ -25,14 +25,20 @@ static const struct resource_field res_identity[] = {
     {"metadata.resourceVersion", RT_STR},
     {"metadata.labels", RT_STRMAP},
     {"metadata.deletionTimestamp", RT_STR},
-    {"metadata.ownerReferences[].apiVersion", RT_STR},
-    {"metadata.ownerReferences[].kind", RT_STR},
-    {"metadata.ownerReferences[].name", RT_STR},
-    {"metadata.ownerReferences[].uid", RT_STR},
-    {"metadata.ownerReferences[].controller", RT_BOOL},
-    {"metadata.ownerReferences[].blockOwnerDeletion", RT_BOOL},
     {NULL, RT_ANY},
 };
+
+/* the owner references of the kinds whose owner is read (VMs, revisions, disks): every
+ * member an OwnerReference has, as the planner's JSON patches of them test the old value */
+#define RES_OWNERS                                                                                 \
+	{"metadata.ownerReferences[].apiVersion", RT_STR},                                         \
+	    {"metadata.ownerReferences[].kind", RT_STR},                                           \
+	    {"metadata.ownerReferences[].name", RT_STR},                                           \
+	    {"metadata.ownerReferences[].uid", RT_STR},                                            \
+	    {"metadata.ownerReferences[].controller", RT_BOOL},                                    \
+	{                                                                                          \
+		"metadata.ownerReferences[].blockOwnerDeletion", RT_BOOL                           \
+	}
 
 /* the Ready condition (the only one anybody reads: autohealing, updates, status); a VM or VMI
  * of KubeVirt carries several more */
@@ -72,6 +78,7 @@ static const struct resource_field res_pool[] = {
  * writers (managers). An update that rewrites the VM reads the rest with a GET
  * (actuator/vmupdate.c). */
 static const struct resource_field res_vm[] = {
+    RES_OWNERS,
     {"metadata.finalizers", RT_STRARR},
     {"metadata.creationTimestamp", RT_STR},
     RES_MANAGERS,
@@ -86,7 +93,8 @@ static const struct resource_field res_vm[] = {
     {NULL, RT_ANY},
 };
 
-/* the revision label (identity), whether it runs and is ready (updates' budget) */
+/* the revision label (identity), whether it runs and is ready (updates' budget); a VMI is
+ * found by its VM's name, its owner references are not read */
 static const struct resource_field res_vmi[] = {
     {"status.phase", RT_STR},
     RES_CONDITIONS,
@@ -95,12 +103,17 @@ static const struct resource_field res_vmi[] = {
 
 /* the template a revision recorded, compared with the pool's */
 static const struct resource_field res_rev[] = {
+    RES_OWNERS,
     {"revision", RT_INT},
     {"data", RT_OBJ},
     {NULL, RT_ANY},
 };
 
-static const struct resource_field res_none[] = {{NULL, RT_ANY}};
+/* PVCs and DataVolumes: whether a VM controls them (the watcher's filter) and which */
+static const struct resource_field res_disk[] = {
+    RES_OWNERS,
+    {NULL, RT_ANY},
+};
 
 /* vmpool-status keeps less, and not the whole identity (no labels): of a pool the replicas,
  * selector and paused (any type: the planner judges them), its status, who writes it and
@@ -148,9 +161,9 @@ static const struct resource res_table[] = {
     {KIND_VMI, "VirtualMachineInstance", "kubevirt.io", "v1", NULL, "virtualmachineinstances",
         res_vmi, 0, NULL},
     {KIND_REV, "ControllerRevision", "apps", "v1", NULL, "controllerrevisions", res_rev, 0, NULL},
-    {KIND_PVC, "PersistentVolumeClaim", "", "v1", NULL, "persistentvolumeclaims", res_none, 1,
+    {KIND_PVC, "PersistentVolumeClaim", "", "v1", NULL, "persistentvolumeclaims", res_disk, 1,
         NULL},
-    {KIND_DV, "DataVolume", "cdi.kubevirt.io", "v1beta1", NULL, "datavolumes", res_none, 1, NULL},
+    {KIND_DV, "DataVolume", "cdi.kubevirt.io", "v1beta1", NULL, "datavolumes", res_disk, 1, NULL},
 };
 
 const struct resource *resource_get(const char *kind)

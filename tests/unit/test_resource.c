@@ -104,12 +104,14 @@ static void test_vm(void **state)
 	project_ok(KIND_VM, vm_json, vm_want);
 }
 
-/* of the conditions only Ready is kept (the others are not even checked) */
+/* of the conditions only Ready is kept (the others are not even checked); a VMI's owner
+ * references are not read */
 static void test_vmi_pvc_rev(void **state)
 {
 	(void)state;
 	project_ok(KIND_VMI,
-	    "{\"metadata\":{\"name\":\"p-0\",\"uid\":\"u\",\"annotations\":{\"x\":\"y\"}},"
+	    "{\"metadata\":{\"name\":\"p-0\",\"uid\":\"u\",\"annotations\":{\"x\":\"y\"},"
+	    "\"ownerReferences\":[{\"kind\":\"VirtualMachine\",\"uid\":\"v\"}]},"
 	    "\"spec\":{\"domain\":{}},\"status\":{\"phase\":\"Running\",\"nodeName\":\"n\","
 	    "\"conditions\":[{\"type\":\"LiveMigratable\",\"status\":7},{\"type\":\"Ready\","
 	    "\"status\":\"False\",\"reason\":\"r\"},{\"type\":\"AgentConnected\"}]}}",
