@@ -204,7 +204,7 @@ static void watcher_snap_one(json_object *obj, void *arg)
 	struct watcher_snap *s = arg;
 	json_object *body;
 
-	if (s->shard != NULL && shard_hidden(s->shard, s->kind, obj))
+	if (s->shard != NULL && (obj = shard_snapshot_obj(s->shard, s->kind, obj)) == NULL)
 		return;
 	body = watcher_set_body(s->kind, obj);
 	link_send(s->link, MSG_OBJ_SET, body);

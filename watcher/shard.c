@@ -19,8 +19,14 @@
 #include "store.h"
 #include "xmalloc.h"
 
-#define SHARD_MEMBER  ((void *)1) /* published */
-#define SHARD_JOINING ((void *)2) /* held until the owned kinds are listed again */
+/* a pool of the picture: held from subscribers while what it owns is listed again (it
+ * joined, or a claim on it was given up); published is the copy they were last sent, last
+ * the copy last seen */
+struct shard_pool {
+	int held;
+	json_object *published;
+	json_object *last;
+};
 
 struct shard {
 	struct store *store;
@@ -29,8 +35,8 @@ struct shard {
 	struct informer *pools; /* the pools' informer, among inf */
 	shard_pub_fn publish;
 	void *arg;
-	struct pmap *state; /* "<ns>/<name>" of every pool in the picture: MEMBER or JOINING */
-	size_t joining;
+	struct pmap *pools_in; /* "<ns>/<name>" -> struct shard_pool, every pool in the picture */
+	size_t held;
 	int started;        /* the owned kinds' informers run */
 	struct event *kick; /* the relist asked for by joins, once per turn of the loop */
 	int kick_pending;
@@ -116,94 +122,156 @@ static void shard_kick(evutil_socket_t fd, short ev, void *arg)
 	size_t i;
 
 	s->kick_pending = 0;
-	log_info(NULL, "shard: %zu pool(s) joined; listing what they own", s->joining);
+	log_info(
+	    NULL, "shard: %zu pool(s) joined or changed hands; listing what they own", s->held);
 	for (i = 0; i < s->n; i++)
 		if (s->inf[i] != s->pools)
 			informer_relist(s->inf[i], "pools joined the shard");
 	shard_on_synced(s); /* nothing to list (APIs missing): publish now */
 }
 
+static void shard_pool_free(void *p)
+{
+	struct shard_pool *sp = p;
+
+	if (sp == NULL)
+		return;
+	json_object_put(sp->published);
+	json_object_put(sp->last);
+	free(sp);
+}
+
 static void shard_publish_one(const char *key, void *val, void *arg)
 {
 	struct shard *s = arg;
+	struct shard_pool *sp = val;
 	char ns[256];
 	const char *slash = strchr(key, '/');
 	json_object *pool;
 
-	if (val != SHARD_JOINING || slash == NULL || (size_t)(slash - key) >= sizeof(ns))
+	if (!sp->held || slash == NULL || (size_t)(slash - key) >= sizeof(ns))
 		return;
 	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
 	pool = store_get(s->store, KIND_POOL, ns, slash + 1);
-	if (pool != NULL)
-		s->publish(KIND_POOL, pool, s->arg);
+	sp->held = 0;
+	if (pool == NULL)
+		return;
+	json_object_put(sp->published);
+	sp->published = json_object_get(pool);
+	s->publish(KIND_POOL, pool, s->arg);
 }
 
-static void shard_mark_member(const char *key, void *val, void *arg)
-{
-	(void)val;
-	pmap_put(arg, key, SHARD_MEMBER); /* replaces a value: no entry added or removed */
-}
-
-/* the joining pools are published once every owned kind was listed since they joined */
-static void shard_publish_joined(struct shard *s)
+/* the held pools are published once every owned kind was listed since they were held */
+static void shard_publish_held(struct shard *s)
 {
 	size_t i;
 
-	if (s->joining == 0 || s->kick_pending)
+	if (s->held == 0 || s->kick_pending)
 		return;
 	for (i = 0; i < s->n; i++)
 		if (informer_relisting(s->inf[i]))
 			return;
-	log_info(NULL, "shard: %zu pool(s) joined with what they own", s->joining);
-	pmap_foreach(s->state, shard_publish_one, s);
-	pmap_foreach(s->state, shard_mark_member, s->state);
-	s->joining = 0;
+	log_info(NULL, "shard: %zu pool(s) published with what they own", s->held);
+	pmap_foreach(s->pools_in, shard_publish_one, s);
+	s->held = 0;
 }
 
+static const char *shard_claim(json_object *pool)
+{
+	json_object *ann = obj_path(pool, "metadata.annotations"), *v;
+
+	if (ann == NULL || !json_object_is_type(ann, json_type_object) ||
+	    !json_object_object_get_ex(ann, SHARD_CLAIM, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return "";
+	return json_object_get_string(v);
+}
+
+/* holds a pool until what it owns is listed again (from now: a held pool is listed once
+ * more); one relist per turn of the loop */
+static void shard_hold(struct shard *s, struct shard_pool *sp)
+{
+	struct timeval now = {0, 0};
+
+	if (!sp->held)
+		s->held++;
+	sp->held = 1;
+	if (!s->kick_pending) {
+		s->kick_pending = 1;
+		evtimer_add(s->kick, &now);
+	}
+}
+
+/* a claim was given up or taken over: the claim seen last was set and is no longer */
+static int shard_claim_moved(struct shard_pool *sp, json_object *obj)
+{
+	const char *was = sp->last != NULL ? shard_claim(sp->last) : "";
+
+	return *was != '\0' && strcmp(was, shard_claim(obj)) != 0;
+}
+
+/*
+ * A pool is held when it joins the shard, and when a claim on it is given up (the shard
+ * that acted on it let it go): the planner then decides from what it owns as listed after
+ * that, which includes every write the other shard made before it let go.
+ */
 int shard_on_set(struct shard *s, const char *kind, json_object *obj)
 {
+	struct shard_pool *sp;
 	char key[512];
-	void *st;
+	int moved;
 
 	if (strcmp(kind, KIND_POOL) != 0)
 		return 0;
 	obj_key(obj, key, sizeof(key));
-	st = pmap_get(s->state, key);
-	if (st != NULL)
-		return st == SHARD_JOINING;
-	if (!s->started) { /* the first list: the owned kinds are listed after it */
-		pmap_put(s->state, key, SHARD_MEMBER);
-		return 0;
+	if ((sp = pmap_get(s->pools_in, key)) == NULL) {
+		sp = xcalloc(1, sizeof(*sp));
+		sp->last = json_object_get(obj);
+		pmap_put(s->pools_in, key, sp);
+		if (!s->started) { /* the first list: the owned kinds are listed after it */
+			sp->published = json_object_get(obj);
+			return 0;
+		}
+		log_info(key, "shard: pool joined; held until what it owns is listed");
+		shard_hold(s, sp);
+		return 1;
 	}
-	log_info(key, "shard: pool joined; held until what it owns is listed");
-	pmap_put(s->state, key, SHARD_JOINING);
-	s->joining++;
-	if (!s->kick_pending) {
-		struct timeval now = {0, 0};
-
-		s->kick_pending = 1;
-		evtimer_add(s->kick, &now);
+	moved = shard_claim_moved(sp, obj);
+	if (moved)
+		log_info(key, "shard: claim %s -> %s; held until what it owns is listed again",
+		    log_escape(shard_claim(sp->last)), log_escape(shard_claim(obj)));
+	json_object_put(sp->last);
+	sp->last = json_object_get(obj);
+	if (moved || sp->held) {
+		if (moved)
+			shard_hold(s, sp);
+		return 1;
 	}
-	return 1;
+	json_object_put(sp->published);
+	sp->published = json_object_get(obj);
+	return 0;
 }
 
 int shard_on_del(struct shard *s, const char *kind, json_object *obj)
 {
+	struct shard_pool *sp;
 	char key[512];
-	void *st;
+	int unseen;
 	size_t i;
 
 	if (strcmp(kind, KIND_POOL) != 0)
 		return 0;
 	obj_key(obj, key, sizeof(key));
-	st = pmap_take(s->state, key);
-	if (st == SHARD_JOINING)
-		s->joining--;
+	sp = pmap_take(s->pools_in, key);
+	if (sp != NULL && sp->held)
+		s->held--;
+	unseen = sp == NULL || sp->published == NULL;
+	shard_pool_free(sp);
 	log_info(key, "shard: pool left; forgetting what it owns");
 	for (i = 0; i < s->n; i++)
 		if (s->inf[i] != s->pools)
 			informer_refilter(s->inf[i]);
-	return st == SHARD_JOINING; /* subscribers never saw it */
+	return unseen; /* subscribers never saw it */
 }
 
 void shard_on_synced(struct shard *s)
@@ -219,15 +287,18 @@ void shard_on_synced(struct shard *s)
 				informer_start(s->inf[i]);
 		return;
 	}
-	shard_publish_joined(s);
+	shard_publish_held(s);
 }
 
-int shard_hidden(struct shard *s, const char *kind, json_object *obj)
+json_object *shard_snapshot_obj(struct shard *s, const char *kind, json_object *obj)
 {
+	struct shard_pool *sp;
 	char key[512];
 
-	return strcmp(kind, KIND_POOL) == 0 &&
-	       pmap_get(s->state, obj_key(obj, key, sizeof(key))) == SHARD_JOINING;
+	if (strcmp(kind, KIND_POOL) != 0)
+		return obj;
+	sp = pmap_get(s->pools_in, obj_key(obj, key, sizeof(key)));
+	return sp != NULL ? sp->published : NULL;
 }
 
 /* ---- life cycle ---- */
@@ -243,7 +314,7 @@ struct shard *shard_new(struct event_base *base, struct store *store, struct inf
 	s->n = n;
 	s->publish = publish;
 	s->arg = arg;
-	s->state = pmap_new(NULL);
+	s->pools_in = pmap_new(shard_pool_free);
 	s->kick = evtimer_new(base, shard_kick, s);
 	if (s->kick == NULL)
 		fatalx("shard: evtimer_new");
@@ -268,6 +339,6 @@ void shard_free(struct shard *s)
 	if (s == NULL)
 		return;
 	event_free(s->kick);
-	pmap_free(s->state);
+	pmap_free(s->pools_in);
 	free(s);
 }

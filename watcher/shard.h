@@ -4,9 +4,10 @@
  * own: their VMs (controlled by the pool, or foreign ones named like the pool's, which hold
  * an index), the VMIs, PVCs and DataVolumes of such VMs, the pools' revisions.
  *
- * A pool joining the shard (relabelled in) is published only after the kinds it owns were
- * listed again (one coalesced relist for any number of pools joining together), so a
- * subscriber never sees it without what it owns. A pool leaving it takes what it owns out
+ * A pool joining the shard (relabelled in), or whose claim (SHARD_CLAIM) changes, is held
+ * from subscribers until the kinds it owns were listed again (one coalesced relist for any
+ * number of pools), so a subscriber never sees it without what it owns, nor a new claim
+ * with a picture older than the claim. A pool leaving it takes what it owns out
  * of the picture, reported as deletions.
  */
 #ifndef VMPOOL_SHARD_H
@@ -36,7 +37,8 @@ void shard_start(struct shard *);
 int shard_on_set(struct shard *, const char *kind, json_object *obj);
 int shard_on_del(struct shard *, const char *kind, json_object *obj);
 void shard_on_synced(struct shard *);
-/* 1 for a pool still joining: left out of snapshots */
-int shard_hidden(struct shard *, const char *kind, json_object *obj);
+/* what a snapshot sends for obj (borrowed): a held pool as subscribers last saw it, or
+ * NULL (not yet seen: left out) */
+json_object *shard_snapshot_obj(struct shard *, const char *kind, json_object *obj);
 
 #endif

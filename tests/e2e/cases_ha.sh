@@ -336,3 +336,75 @@ case_ha_kill_stages() {
 		"identities (the restarted actuator keeps its own)" || return 1
 	ha_leads e2e-ha-ks "$CASE_OUT/vmpoold.log" || fail "the restarted actuator does not lead" || return 1
 }
+
+# a shard's watcher keeps only what its pools own: two shards of 20 pools (10 VMs each);
+# each shard's watcher holds its 20 pools, 200 VMs and 200 VMIs. Memory: two bare watchers
+# beside them (no planner or status reading from them), one with shard a's --pool-selector
+# and one without, see the same API traffic; the shard's must stay below the other's, and
+# both figures are printed. A pool relabelled from a to b leaves a's picture with what it
+# owns and joins b's with it (held until b listed it), and nothing is written for it.
+ARGS_ha_shard_filter="--leader-elect --pool-selector vmpoold.io/shard=a --metrics-addr 127.0.0.1:$HA_MPORT"
+setup_ha_shard_filter() { setup_ha_shards; }
+teardown_ha_shard_filter() {
+	local f
+	for f in "$CASE_OUT"/bare-*.pid; do [ -f "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null; done
+	ha_stop_b
+}
+# objects of KIND the watcher on metrics port PORT keeps
+ha_kept() { ha_metric "$1" "vmpool_watcher_objects{kind=\"$2\"}"; }
+ha_kept3() { echo "$(ha_kept "$1" pool)/$(ha_kept "$1" vm)/$(ha_kept "$1" vmi)"; }
+ha_mem() { awk '/^VmHWM|^VmRSS/ { printf "%s %s kB ", $1, $2 }' "/proc/$1/status"; }
+ha_memv() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; } # PID VmRSS|VmHWM
+# ha_bare NAME PORT [ARGS...]: a watcher alone on its own run directory
+ha_bare() {
+	mkdir -p -m 700 "$CASE_OUT/run-$1"
+	"$BIN/vmpool-watcher" --kubeconfig "$KUBECONFIG" --namespace "$NS" --run-dir "$CASE_OUT/run-$1" \
+		--metrics-addr "127.0.0.1:$2" "${@:3}" >"$CASE_OUT/bare-$1.log" 2>&1 &
+	echo $! >"$CASE_OUT/bare-$1.pid"
+}
+case_ha_shard_filter() {
+	local s i bport=$((HA_MPORT + 10)) wport=$((HA_MPORT + 20)) sport=$((HA_MPORT + 21)) pw ps
+	ha_start_b --leader-elect --pool-selector vmpoold.io/shard=b --metrics-addr "127.0.0.1:$bport" || return 1
+	ha_bare all "$wport"
+	ha_bare a "$sport" --pool-selector vmpoold.io/shard=a
+	# each VM carries 32 KiB of cloud-init user data, as VMs with real cloud-init do: the
+	# objects, not the program, dominate the watchers' memory
+	local pad
+	pad=$(head -c 24576 /dev/urandom | base64 -w0)
+	for s in a b; do
+		for i in $(seq 1 20); do
+			mkpool "p$s$i" 10 ".metadata.labels = {\"vmpoold.io/shard\": \"$s\"} |
+				.spec.virtualMachineTemplate.spec.template.spec.volumes += [{name: \"cloudinit\",
+				cloudInitNoCloud: {userData: \"#cloud-config\\n# $pad\"}}]" || return 1
+		done
+	done
+	wait_eq 300 400 vm_count || fail "VMs: $(vm_count)" || return 1
+	wait_eq 120 "20/200/200" ha_kept3 "$HA_MPORT" || fail "shard a keeps $(ha_kept3 "$HA_MPORT")" || return 1
+	wait_eq 60 "20/200/200" ha_kept3 "$bport" || fail "shard b keeps $(ha_kept3 "$bport")" || return 1
+	wait_eq 60 "40/400/400" ha_kept3 "$wport" || fail "the bare watcher keeps $(ha_kept3 "$wport")" || return 1
+	wait_eq 60 "20/200/200" ha_kept3 "$sport" || fail "the bare shard watcher keeps $(ha_kept3 "$sport")" || return 1
+	pw=$(cat "$CASE_OUT/bare-all.pid")
+	ps=$(cat "$CASE_OUT/bare-a.pid")
+	say "watcher memory, 40 pools of 10 VMs (32 KiB each), alone: --pool-selector (20 pools): $(ha_mem "$ps")"
+	say "watcher memory, 40 pools of 10 VMs (32 KiB each), alone: no --pool-selector: $(ha_mem "$pw")"
+	for s in VmRSS VmHWM; do
+		[ "$(ha_memv "$ps" $s)" -lt "$(ha_memv "$pw" $s)" ] ||
+			fail "$s: the shard's watcher is not below the other" || return 1
+	done
+	# a pool moves from a to b: a forgets it and its VMs, b has them once it lists them
+	local uids t0
+	uids=$(vm_uids pa1)
+	t0=$(date +%s.%N)
+	kc label vmpool pa1 vmpoold.io/shard=b --overwrite >/dev/null || return 1
+	wait_eq 30 "19/190/190" ha_kept3 "$HA_MPORT" || fail "shard a keeps $(ha_kept3 "$HA_MPORT")" || return 1
+	wait_eq 30 "21/210/210" ha_kept3 "$bport" || fail "shard b keeps $(ha_kept3 "$bport")" || return 1
+	wait_until 30 grep -q "pool(s) published with what they own" "$CASE_OUT/vmpoold-b.log" ||
+		fail "shard b did not say pa1 joined" || return 1
+	kc scale vmpool pa1 --replicas 11 >/dev/null || return 1
+	wait_until 60 pconv pa1 11 || fail "pa1 after the move: $(kc get vm)" || return 1
+	expect_eq "$(vm_uids pa1 | tr ' ' '\n' | grep -v '^pa1-10=' | tr '\n' ' ' | sed 's/ $//')" "$uids" "pa1's ten VMs kept" || return 1
+	expect_eq "$(ha_user_writes vmpoold-admin "$t0" "select(.objectRef.namespace == \"$NS\" and .objectRef.resource == \"virtualmachines\" and (.verb == \"create\" or .verb == \"delete\"))")" 0 \
+		"VM creates and deletes by shard a after the move" || return 1
+	for s in a b; do for i in $(seq 1 20); do echo "p$s$i"; done; done | xargs kubectl -n "$NS" delete vmpool --wait=false >/dev/null
+	strip_finalizers vmpool
+}
