@@ -46,6 +46,9 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
 /* the pool API's kind and the finalizer the controller puts on pools and the VMs it owns */
 #define POOL_KIND      "VirtualMachinePool"
 #define POOL_FINALIZER "pool.kubevirt.io/finalizer"
+/* a shard's claim on a pool: the Lease name of the shard that may act on it (DESIGN.md
+ * "High availability", shards) */
+#define SHARD_CLAIM "vmpoold.io/claimed-by"
 
 /* object kinds in OBJ_SET / OBJ_DELETE */
 #define KIND_POOL "pool" /* pool.kubevirt.io VirtualMachinePool */
