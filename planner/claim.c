@@ -30,6 +30,9 @@ enum claim_state {
 	CLAIM_LETTING, /* the release patch is out */
 };
 
+/* SHARD_CLAIM as a JSON pointer */
+#define CLAIM_PATH "/metadata/annotations/vmpoold.io~1claimed-by"
+
 struct claim {
 	enum claim_state state;
 	uint64_t id; /* the patch out, or 0 */
@@ -81,24 +84,9 @@ void claim_clear(struct planner *p)
 
 static const char *claim_of(json_object *pool)
 {
-	json_object *ann = obj_path(pool, "metadata.annotations"), *v;
+	const char *c = obj_annotation(pool, SHARD_CLAIM);
 
-	if (ann == NULL || !json_object_is_type(ann, json_type_object) ||
-	    !json_object_object_get_ex(ann, SHARD_CLAIM, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return "";
-	return json_object_get_string(v);
-}
-
-static json_object *claim_op(const char *op, const char *path, json_object *value)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "op", json_object_new_string(op));
-	json_object_object_add(o, "path", json_object_new_string(path));
-	if (value != NULL)
-		json_object_object_add(o, "value", value);
-	return o;
+	return c != NULL ? c : "";
 }
 
 /* sends a patch_pool ACTION for the pool "<ns>/<name>" key; its id, or 0 */
@@ -136,17 +124,19 @@ static void claim_take(struct planner *p, const char *key, json_object *pool, st
 	json_object *patch = json_object_new_array(), *ann;
 	const char *rv = obj_str(pool, "metadata.resourceVersion");
 
+	if (rv == NULL)
+		rv = ""; /* the test fails: nothing is claimed */
+
 	json_object_array_add(
-	    patch, claim_op("test", "/metadata/resourceVersion", json_object_new_string(rv)));
+	    patch, obj_patch_op("test", "/metadata/resourceVersion", json_object_new_string(rv)));
 	ann = obj_path(pool, "metadata.annotations");
 	if (ann == NULL || !json_object_is_type(ann, json_type_object)) {
 		ann = json_object_new_object();
 		json_object_object_add(ann, SHARD_CLAIM, json_object_new_string(p->claims->name));
-		json_object_array_add(patch, claim_op("add", "/metadata/annotations", ann));
+		json_object_array_add(patch, obj_patch_op("add", "/metadata/annotations", ann));
 	} else
-		json_object_array_add(
-		    patch, claim_op("add", "/metadata/annotations/vmpoold.io~1claimed-by",
-		               json_object_new_string(p->claims->name)));
+		json_object_array_add(patch,
+		    obj_patch_op("add", CLAIM_PATH, json_object_new_string(p->claims->name)));
 	c->state = CLAIM_TAKING;
 	c->id = claim_send(p, key, c, patch);
 	log_infos(
@@ -157,11 +147,10 @@ static void claim_take(struct planner *p, const char *key, json_object *pool, st
 static void claim_let_go(struct planner *p, const char *key, struct claim *c)
 {
 	json_object *patch = json_object_new_array();
-	const char *path = "/metadata/annotations/vmpoold.io~1claimed-by";
 
 	json_object_array_add(
-	    patch, claim_op("test", path, json_object_new_string(p->claims->name)));
-	json_object_array_add(patch, claim_op("remove", path, NULL));
+	    patch, obj_patch_op("test", CLAIM_PATH, json_object_new_string(p->claims->name)));
+	json_object_array_add(patch, obj_patch_op("remove", CLAIM_PATH, NULL));
 	c->state = CLAIM_LETTING;
 	c->id = claim_send(p, key, c, patch);
 	log_infos("Letting the pool go: its actions are answered", LOG_POOL(key),
@@ -192,8 +181,11 @@ int claim_gate(struct planner *p, const char *key, json_object *pool)
 	}
 	if (*has != '\0') {
 		if ((was = pmap_get(cs->waited, key)) == NULL || strcmp(was, has) != 0) {
+			/* a shard gone for good never lets go: the annotation is then removed
+			 * by hand */
 			log_infos("Pool claimed by another shard: waiting for it to let go",
-			    LOG_POOL(key), LOG_STR("claim", has));
+			    LOG_POOL(key), LOG_STR("claim", has),
+			    LOG_STR("annotation", SHARD_CLAIM));
 			pmap_put(cs->waited, key, xstrdup(has));
 		}
 		if (c->id == 0)
@@ -286,7 +278,10 @@ int claim_result(struct planner *p, json_object *body, uint64_t id)
 	snprintf(key, sizeof(key), "%s", f.key);
 	obj_int(body, "status", &status);
 	f.c->id = 0;
-	if (!ok)
+	if (!ok && f.c->state == CLAIM_TAKING && status == 422)
+		log_infos("Claim not made: the pool changed since it was seen; trying again",
+		    LOG_POOL(key)); /* its test on the resourceVersion failed */
+	else if (!ok)
 		log_warns("Claim patch failed", LOG_POOL(key), LOG_INT("status", status),
 		    LOG_STR("reason", obj_str(body, "message")));
 	if (f.c->state == CLAIM_TAKING) {

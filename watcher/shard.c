@@ -178,13 +178,9 @@ static void shard_publish_held(struct shard *s)
 
 static const char *shard_claim(json_object *pool)
 {
-	json_object *ann = obj_path(pool, "metadata.annotations"), *v;
+	const char *c = obj_annotation(pool, SHARD_CLAIM);
 
-	if (ann == NULL || !json_object_is_type(ann, json_type_object) ||
-	    !json_object_object_get_ex(ann, SHARD_CLAIM, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return "";
-	return json_object_get_string(v);
+	return c != NULL ? c : "";
 }
 
 /* holds a pool until what it owns is listed again (from now: a held pool is listed once
