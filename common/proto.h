@@ -99,6 +99,9 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
 #define ACT_DELETE_REV "delete_rev" /* uid precondition */
 #define ACT_PATCH_PVC  "patch_pvc"  /* v1 PersistentVolumeClaim */
 #define ACT_PATCH_DV   "patch_dv"   /* cdi.kubevirt.io/v1beta1 DataVolume */
+/* reads a coordination.k8s.io/v1 Lease (namespace, name): another shard's, to judge its
+ * claim; RESULT adds holder and duration (its spec) to rv; NotFound is ok (status 404) */
+#define ACT_GET_LEASE "get_lease"
 
 /* POOL_RESULT reason for a pool whose selector cannot be parsed or does not match its
  * template's labels. The planner posts its own Warning Event for it (once per generation),

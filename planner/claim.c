@@ -19,6 +19,7 @@
 #include "planner.h"
 #include "pmap.h"
 #include "proto.h"
+#include "timeutil.h"
 #include "xmalloc.h"
 
 enum claim_state {
@@ -39,11 +40,37 @@ struct claim {
 	char *uid, *api;
 };
 
+/* another shard's Lease as this planner's reads (get_lease) showed it */
+struct lease_seen {
+	uint64_t id;  /* the read out, or 0 */
+	double asked; /* when it was sent */
+	int read;     /* a read was answered */
+	int absent;   /* ... NotFound */
+	char *rv, *holder;
+	long long duration;
+	double changed; /* when rv was first seen (monotonic) */
+};
+
 struct claims {
-	char *name;          /* this shard's Lease */
+	char *name; /* this shard's Lease name */
+	char *self; /* the claim written: "<ns>/<lease>/<identity>" once leading, else the name */
 	struct pmap *pools;  /* pool key -> struct claim */
 	struct pmap *waited; /* pool key -> the other shard's claim, as last logged */
+	struct pmap *leases; /* "<ns>/<name>" -> struct lease_seen */
 };
+
+#define CLAIM_RECHECK 2.0 /* seconds between reads of a claiming shard's Lease */
+
+static void lease_seen_free(void *v)
+{
+	struct lease_seen *ls = v;
+
+	if (ls == NULL)
+		return;
+	free(ls->rv);
+	free(ls->holder);
+	free(ls);
+}
 
 static void claim_free(void *v)
 {
@@ -64,8 +91,10 @@ void claim_init(struct planner *p, const char *name)
 		return;
 	cs = xcalloc(1, sizeof(*cs));
 	cs->name = xstrdup(name);
+	cs->self = xstrdup(name);
 	cs->pools = pmap_new(claim_free);
 	cs->waited = pmap_new(free);
+	cs->leases = pmap_new(lease_seen_free);
 	p->claims = cs;
 	log_info(NULL, "shard: acting only on pools claimed for %s (annotation %s)",
 	    log_escape(name), SHARD_CLAIM);
@@ -77,7 +106,9 @@ void claim_clear(struct planner *p)
 		return;
 	pmap_free(p->claims->pools);
 	pmap_free(p->claims->waited);
+	pmap_free(p->claims->leases);
 	free(p->claims->name);
+	free(p->claims->self);
 	free(p->claims);
 	p->claims = NULL;
 }
@@ -132,15 +163,15 @@ static void claim_take(struct planner *p, const char *key, json_object *pool, st
 	ann = obj_path(pool, "metadata.annotations");
 	if (ann == NULL || !json_object_is_type(ann, json_type_object)) {
 		ann = json_object_new_object();
-		json_object_object_add(ann, SHARD_CLAIM, json_object_new_string(p->claims->name));
+		json_object_object_add(ann, SHARD_CLAIM, json_object_new_string(p->claims->self));
 		json_object_array_add(patch, obj_patch_op("add", "/metadata/annotations", ann));
 	} else
 		json_object_array_add(patch,
-		    obj_patch_op("add", CLAIM_PATH, json_object_new_string(p->claims->name)));
+		    obj_patch_op("add", CLAIM_PATH, json_object_new_string(p->claims->self)));
 	c->state = CLAIM_TAKING;
 	c->id = claim_send(p, key, c, patch);
 	log_infos(
-	    "Claiming the pool for this shard", LOG_POOL(key), LOG_STR("shard", p->claims->name));
+	    "Claiming the pool for this shard", LOG_POOL(key), LOG_STR("claim", p->claims->self));
 }
 
 /* our claim goes, if it is still ours */
@@ -149,18 +180,115 @@ static void claim_let_go(struct planner *p, const char *key, struct claim *c)
 	json_object *patch = json_object_new_array();
 
 	json_object_array_add(
-	    patch, obj_patch_op("test", CLAIM_PATH, json_object_new_string(p->claims->name)));
+	    patch, obj_patch_op("test", CLAIM_PATH, json_object_new_string(p->claims->self)));
 	json_object_array_add(patch, obj_patch_op("remove", CLAIM_PATH, NULL));
 	c->state = CLAIM_LETTING;
 	c->id = claim_send(p, key, c, patch);
 	log_infos("Letting the pool go: its actions are answered", LOG_POOL(key),
-	    LOG_STR("shard", p->claims->name));
+	    LOG_STR("claim", p->claims->self));
+}
+
+/* "<ns>/<lease>/<identity>" (an elected shard) or "<lease>": the parts, "" when absent */
+static void claim_parts(const char *claim, char *ns, char *lease, char *id, size_t len)
+{
+	const char *a = strchr(claim, '/'), *b = a != NULL ? strchr(a + 1, '/') : NULL;
+
+	ns[0] = id[0] = '\0';
+	if (b == NULL) {
+		snprintf(lease, len, "%s", claim);
+		return;
+	}
+	snprintf(ns, len, "%.*s", (int)(a - claim), claim);
+	snprintf(lease, len, "%.*s", (int)(b - a - 1), a + 1);
+	snprintf(id, len, "%s", b + 1);
+}
+
+static int claim_can_send(struct planner *p)
+{
+	return link_is_up(p->act) && p->act_leading;
+}
+
+/* asks the actuator to read the Lease ns/name */
+static void claim_read_lease(
+    struct planner *p, struct lease_seen *ls, const char *ns, const char *name)
+{
+	json_object *b = json_object_new_object();
+
+	ls->id = ++p->next_id;
+	json_object_object_add(b, "id", json_object_new_int64((int64_t)ls->id));
+	json_object_object_add(b, "op", json_object_new_string(ACT_GET_LEASE));
+	json_object_object_add(b, "namespace", json_object_new_string(ns));
+	json_object_object_add(b, "name", json_object_new_string(name));
+	if (link_send(p->act, MSG_ACTION, b) == -1)
+		ls->id = 0;
+	json_object_put(b);
+}
+
+/*
+ * 0 when the shard that made a claim can no longer act: its Lease is absent or released,
+ * held by another identity (that term is over: a leader stops writing before another can
+ * take its Lease), or unchanged for its duration as this planner observed it (expired, as
+ * client-go judges it). 1 otherwise, and while nothing is known yet (a read is asked for,
+ * at most every CLAIM_RECHECK seconds per Lease).
+ */
+static int claim_live(struct planner *p, const char *ns, const char *lease, const char *id)
+{
+	struct lease_seen *ls;
+	char key[512];
+	double now = now_mono();
+
+	if (*ns == '\0')
+		return 1; /* a shard without leader election: only it lets go */
+	snprintf(key, sizeof(key), "%s/%s", ns, lease);
+	if ((ls = pmap_get(p->claims->leases, key)) == NULL) {
+		ls = xcalloc(1, sizeof(*ls));
+		ls->asked = -CLAIM_RECHECK;
+		pmap_put(p->claims->leases, key, ls);
+	}
+	if (ls->id == 0 && now - ls->asked >= CLAIM_RECHECK && claim_can_send(p)) {
+		ls->asked = now;
+		claim_read_lease(p, ls, ns, lease);
+	}
+	if (!ls->read)
+		return 1;
+	if (ls->absent || ls->holder == NULL || *ls->holder == '\0')
+		return 0;
+	if (*id != '\0' && strcmp(ls->holder, id) != 0)
+		return 0;
+	return !(ls->duration > 0 && now - ls->changed >= (double)ls->duration);
+}
+
+/* the pool is claimed by another shard: 1 when that shard can no longer act on it */
+static int claim_void(struct planner *p, const char *key, const char *has)
+{
+	char ns[256], lease[256], id[256], mine[256], mns[256], mid[256];
+	const char *was;
+
+	claim_parts(has, ns, lease, id, sizeof(ns));
+	claim_parts(p->claims->self, mns, mine, mid, sizeof(mns));
+	/* an older claim of this shard: that term is over, since this planner's actuator leads */
+	if (strcmp(lease, mine) == 0)
+		return 1;
+	if (!claim_live(p, ns, lease, id)) {
+		log_infos("Pool claimed by a shard that can no longer act: taking it over",
+		    LOG_POOL(key), LOG_STR("claim", has));
+		return 1;
+	}
+	if ((was = pmap_get(p->claims->waited, key)) == NULL || strcmp(was, has) != 0) {
+		/* a shard gone for good without a Lease (no leader election) never lets go: the
+		 * annotation is then removed by hand */
+		log_infos("Pool claimed by another shard: waiting for it to let go", LOG_POOL(key),
+		    LOG_STR("claim", has), LOG_STR("annotation", SHARD_CLAIM));
+		pmap_put(p->claims->waited, key, xstrdup(has));
+	}
+	queue_after(p->q, key, CLAIM_RECHECK);
+	return 0;
 }
 
 int claim_gate(struct planner *p, const char *key, json_object *pool)
 {
 	struct claims *cs = p->claims;
-	const char *has = claim_of(pool), *was;
+	const char *has = claim_of(pool);
 	struct claim *c;
 
 	if (cs == NULL || p->actions_stdout)
@@ -174,27 +302,21 @@ int claim_gate(struct planner *p, const char *key, json_object *pool)
 	c->uid = xstrdup(obj_uid(pool) != NULL ? obj_uid(pool) : "");
 	free(c->api);
 	c->api = xstrdup(obj_pool_api_version(pool));
-	if (strcmp(has, cs->name) == 0) {
+	if (strcmp(has, cs->self) == 0) {
 		c->state = CLAIM_MINE; /* a patch still out is matched by its id */
 		pmap_del(cs->waited, key);
 		return 1;
 	}
-	if (*has != '\0') {
-		if ((was = pmap_get(cs->waited, key)) == NULL || strcmp(was, has) != 0) {
-			/* a shard gone for good never lets go: the annotation is then removed
-			 * by hand */
-			log_infos("Pool claimed by another shard: waiting for it to let go",
-			    LOG_POOL(key), LOG_STR("claim", has),
-			    LOG_STR("annotation", SHARD_CLAIM));
-			pmap_put(cs->waited, key, xstrdup(has));
-		}
+	if (!claim_can_send(p))
+		return 0;
+	if (*has != '\0' && !claim_void(p, key, has)) {
 		if (c->id == 0)
 			pmap_del(cs->pools, key);
 		else
 			c->state = CLAIM_NONE;
 		return 0;
 	}
-	if (c->id == 0 && c->state != CLAIM_LEAVING && link_is_up(p->act) && p->act_leading)
+	if (c->id == 0 && c->state != CLAIM_LEAVING)
 		claim_take(p, key, pool, c);
 	return 0;
 }
@@ -226,7 +348,7 @@ static void claim_settle_one(const char *key, void *val, void *arg)
 
 void claim_settle(struct planner *p)
 {
-	if (p->claims != NULL && link_is_up(p->act) && p->act_leading)
+	if (p->claims != NULL && claim_can_send(p))
 		pmap_foreach(p->claims->pools, claim_settle_one, p);
 }
 
@@ -263,6 +385,47 @@ static void claim_find_one(const char *key, void *val, void *arg)
 	}
 }
 
+struct lease_find {
+	uint64_t id;
+	struct lease_seen *ls;
+};
+
+static void lease_find_one(const char *key, void *val, void *arg)
+{
+	struct lease_find *f = arg;
+
+	if (((struct lease_seen *)val)->id == f->id)
+		f->ls = val;
+}
+
+/* a get_lease answered: 1 if it was one */
+static int claim_lease_result(struct planner *p, json_object *body, uint64_t id)
+{
+	struct lease_find f = {id, NULL};
+	struct lease_seen *ls;
+	long long status = 0, secs = 0;
+	const char *rv = obj_str(body, "rv"), *holder = obj_str(body, "holder");
+
+	pmap_foreach(p->claims->leases, lease_find_one, &f);
+	if ((ls = f.ls) == NULL)
+		return 0;
+	ls->id = 0;
+	obj_int(body, "status", &status);
+	if (!obj_bool(body, "ok"))
+		return 1; /* unknown: still live; read again later */
+	ls->read = 1;
+	ls->absent = status == 404;
+	if (rv == NULL || ls->rv == NULL || strcmp(rv, ls->rv) != 0)
+		ls->changed = now_mono();
+	free(ls->rv);
+	ls->rv = rv != NULL ? xstrdup(rv) : NULL;
+	free(ls->holder);
+	ls->holder = xstrdup(holder != NULL ? holder : "");
+	obj_int(body, "duration", &secs);
+	ls->duration = secs;
+	return 1;
+}
+
 int claim_result(struct planner *p, json_object *body, uint64_t id)
 {
 	struct claim_find f = {id, NULL, NULL};
@@ -272,6 +435,8 @@ int claim_result(struct planner *p, json_object *body, uint64_t id)
 
 	if (p->claims == NULL || id == 0)
 		return 0;
+	if (claim_lease_result(p, body, id))
+		return 1;
 	pmap_foreach(p->claims->pools, claim_find_one, &f);
 	if (f.c == NULL)
 		return 0;
@@ -310,8 +475,26 @@ static void claim_reset_one(const char *key, void *val, void *arg)
 		c->state = CLAIM_LEAVING;
 }
 
+static void claim_reset_lease(const char *key, void *val, void *arg)
+{
+	((struct lease_seen *)val)->id = 0;
+}
+
 void claim_reset(struct planner *p)
 {
-	if (p->claims != NULL)
-		pmap_foreach(p->claims->pools, claim_reset_one, NULL);
+	if (p->claims == NULL)
+		return;
+	pmap_foreach(p->claims->pools, claim_reset_one, NULL);
+	pmap_foreach(p->claims->leases, claim_reset_lease, NULL);
+}
+
+void claim_leader(struct planner *p, json_object *body)
+{
+	const char *lease = obj_str(body, "lease"), *holder = obj_str(body, "holder");
+
+	if (p->claims == NULL || !obj_bool(body, "leading") || lease == NULL || holder == NULL ||
+	    *holder == '\0')
+		return;
+	free(p->claims->self);
+	xasprintf(&p->claims->self, "%s/%s", lease, holder);
 }

@@ -118,8 +118,10 @@ static void planner_act_frame(struct link *l, int type, json_object *body, void 
 
 	if (type == MSG_RESULT)
 		planrun_result(arg, body);
-	else if (type == MSG_LEADER)
+	else if (type == MSG_LEADER) {
+		claim_leader(p, body);
 		planrun_leader(p, obj_bool(body, "leading") || !p->elect);
+	}
 }
 
 static void planner_act_down(struct link *l, void *arg)

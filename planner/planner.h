@@ -225,5 +225,7 @@ void claim_settle(struct planner *);
 int claim_result(struct planner *, json_object *body, uint64_t id);
 /* no RESULT will come for what was sent (link lost, term over) */
 void claim_reset(struct planner *);
+/* LEADER: while leading, claims name the Lease and this holder ("<ns>/<lease>/<id>") */
+void claim_leader(struct planner *, json_object *body);
 
 #endif

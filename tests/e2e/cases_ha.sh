@@ -435,6 +435,8 @@ ha_vm_requests() { # VERB FROM [CODE]
 		"$VMPOOLD_CLUSTER_DIR/audit.log" | grep -c . || true
 }
 ha_claim() { kc get vmpool "$1" -o jsonpath='{.metadata.annotations.vmpoold\.io/claimed-by}'; }
+# the pool's claim names shard S's Lease (and the identity of its leader)
+ha_claimed_by() { [[ "$(ha_claim "$1")" == "default/$(ha_shard_lease "vmpoold.io/shard=$2")/"?* ]]; }
 ha_terminating() { kc get vm -o json | jq '[.items[] | select(.metadata.deletionTimestamp != null)] | length'; }
 ha_vm_total() { kc get vm -o name | wc -l; }
 # ha_move FROM TO TRIGGER...: pool pm (FROM VMs, shard a) scaled to TO and relabelled to b
@@ -445,7 +447,7 @@ ha_move() {
 	ha_start_b --leader-elect --pool-selector vmpoold.io/shard=b || return 1
 	mkpool pm "$from" '.metadata.labels = {"vmpoold.io/shard": "a"}' || return 1
 	wait_until 120 pconv pm "$from" || fail "pm: $(kc get vmpool,vm)" || return 1
-	expect_eq "$(ha_claim pm)" "$(ha_shard_lease vmpoold.io/shard=a)" "pm's claim" || return 1
+	wait_until 30 ha_claimed_by pm a || fail "pm's claim: $(ha_claim pm)" || return 1
 	HA_T0=$(date +%s.%N)
 	kc scale vmpool pm --replicas "$to" >/dev/null || return 1
 	wait_until 60 "$@" || fail "the scaling did not start" || return 1
@@ -453,7 +455,7 @@ ha_move() {
 	kc label vmpool pm vmpoold.io/shard=b --overwrite >/dev/null || return 1
 	wait_until 60 grep -q "\"Letting the pool go: its actions are answered\".*$NS/pm\"" "$CASE_OUT/vmpoold.log" ||
 		fail "shard a did not let pm go" || return 1
-	wait_eq 30 "$(ha_shard_lease vmpoold.io/shard=b)" ha_claim pm || fail "pm's claim: $(ha_claim pm)" || return 1
+	wait_until 30 ha_claimed_by pm b || fail "pm's claim: $(ha_claim pm)" || return 1
 	wait_until 120 pconv pm "$to" || fail "pm after the move: $(kc get vmpool,vm)" || return 1
 	grep -q "\"Pool claimed by another shard: waiting for it to let go\".*$NS/pm\"" "$CASE_OUT/vmpoold-b.log" ||
 		fail "shard b did not wait for a" || return 1
@@ -486,4 +488,34 @@ case_ha_shard_move_out() {
 	say "VM creates after the relabel: $late of 28"
 	expect_eq "$(ha_vm_requests create "$HA_T0" 201)" 28 "VM creates answered 201" || return 1
 	expect_eq "$(ha_vm_requests delete "$HA_T0")" 0 "VM deletes"
+}
+
+# the old shard dies (SIGKILL of the whole instance, no standby) just after its pool moved
+# during a scale-in 40 -> 10: its claim stays, and the new shard takes the pool over once
+# the old shard's Lease (4 s) expired as it observed it: exactly 10 VMs, exactly 30 VM
+# DELETEs, no create
+ARGS_ha_shard_move_dead="$ha_move_args --leader-elect-lease-duration 4s --leader-elect-renew-deadline 3s --leader-elect-retry-period 1s"
+setup_ha_shard_move_dead() { setup_ha_shards; }
+teardown_ha_shard_move_dead() { ha_stop_b; }
+case_ha_shard_move_dead() {
+	ha_start_b --leader-elect --pool-selector vmpoold.io/shard=b || return 1
+	mkpool pm 40 '.metadata.labels = {"vmpoold.io/shard": "a"}' || return 1
+	wait_until 120 pconv pm 40 || fail "pm: $(kc get vmpool,vm)" || return 1
+	wait_until 30 ha_claimed_by pm a || fail "pm's claim: $(ha_claim pm)" || return 1
+	local t0 t1
+	t0=$(date +%s.%N)
+	kc scale vmpool pm --replicas 10 >/dev/null || return 1
+	wait_until 60 eval '[ "$(ha_terminating)" -ge 1 ]' || fail "the scale-in did not start" || return 1
+	kc label vmpool pm vmpoold.io/shard=b --overwrite >/dev/null || return 1
+	ha_kill9 "$VMPOOLD_PID"
+	t1=$(date +%s.%N)
+	wait_until 60 grep -q "\"Pool claimed by a shard that can no longer act: taking it over\".*$NS/pm\"" \
+		"$CASE_OUT/vmpoold-b.log" || fail "shard b did not take pm over" || return 1
+	say "shard b took pm over $(ha_diff "$(ha_log_time "$CASE_OUT/vmpoold-b.log" "taking it over.*$NS/pm\"")" "$t1") s after shard a was killed"
+	wait_until 30 ha_claimed_by pm b || fail "pm's claim: $(ha_claim pm)" || return 1
+	wait_until 120 pconv pm 10 || fail "pm after the move: $(kc get vmpool,vm)" || return 1
+	sleep 2
+	expect_eq "$(ha_vm_total)" 10 "VMs" || return 1
+	expect_eq "$(ha_vm_requests delete "$t0")" 30 "VM DELETE requests" || return 1
+	expect_eq "$(ha_vm_requests create "$t0")" 0 "VM creates"
 }

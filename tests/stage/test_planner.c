@@ -897,6 +897,7 @@ static void scenario_claims(void)
 	C.answer = 1;
 	wpool(claimed_pool("cl", "cl-uid", NULL));
 	wpool(claimed_pool("cw", "cw-uid", "vmpoold-other"));
+	wpool(claimed_pool("cg", "cg-uid", "default/vmpoold-gone/x"));
 	C.act_link = NULL;
 	before = nactions();
 	C.pid = spawn(argv, NULL);
@@ -915,6 +916,15 @@ static void scenario_claims(void)
 	    !has_action(before, "create_vm", "cl-0"), "nothing is planned before the claim shows");
 	check(!has_action(before, "patch_pool", "cw") && !has_action(before, "create_vm", "cw-0"),
 	    "a pool another shard claims is left alone");
+	/* the fake actuator answers the read of vmpoold-gone without a holder: released */
+	check(
+	    has_action(before, "get_lease", "vmpoold-gone"), "the claiming shard's Lease is read");
+	w = (struct want_action){before, "patch_pool", "cg"};
+	run_until(want_action_cond, &w, 6000); /* the pool is looked at again within 2 s */
+	a = find_action(before, "patch_pool", "cg");
+	check(a != NULL && strcmp(obj_str(a, "patch.0.path"), "/metadata/resourceVersion") == 0 &&
+	          strcmp(obj_str(a, "patch.1.value"), lease) == 0,
+	    "a claim whose shard's Lease is released is taken over");
 	C.answer = 0; /* cl-0's create stays unanswered */
 	before = nactions();
 	wpool(claimed_pool("cl", "cl-uid", lease));
