@@ -454,9 +454,10 @@ int claim_result(struct planner *p, json_object *body, uint64_t id)
 		queue_retry(p->q, key); /* the picture decides: ours now, or try again */
 	} else if (f.c->state == CLAIM_LETTING) {
 		/* done, or no longer ours (the test failed), or the pool is gone */
-		if (ok || (status >= 400 && status < 500 && status != 429))
+		if (ok || (status >= 400 && status < 500 && status != 429)) {
 			pmap_del(p->claims->pools, key);
-		else
+			queue_retry(p->q, key); /* back in the picture meanwhile: claimed again */
+		} else
 			f.c->state = CLAIM_LEAVING; /* again at the next tick */
 	} else if (f.c->state == CLAIM_LEAVING)
 		claim_settle(p); /* a claim answered after the pool left */
