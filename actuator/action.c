@@ -33,6 +33,7 @@ static const struct act_spec act_specs[] = {
     {ACT_DELETE_REV, ACT_MAY_PROPAGATE},
     {ACT_PATCH_PVC, ACT_NEEDS_PATCH},
     {ACT_PATCH_DV, ACT_NEEDS_PATCH},
+    {ACT_GET_LEASE, 0},
 };
 
 /* DeleteOptions.propagationPolicy values */

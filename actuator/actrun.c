@@ -152,6 +152,11 @@ static char *act_body_delete(const struct act_action *a)
 	return s;
 }
 
+static char *act_body_none(const struct act_action *a)
+{
+	return NULL;
+}
+
 static const struct act_op act_ops[] = {
     {ACT_CREATE_VM, "POST", NULL, act_idem_create, ACT_KUBEVIRT, "virtualmachines", 0,
         act_body_object},
@@ -175,6 +180,8 @@ static const struct act_op act_ops[] = {
         act_body_patch},
     {ACT_PATCH_POOL, "PATCH", ACT_JSONP, act_idem_notfound, ACT_POOLS, "virtualmachinepools", 1,
         act_body_patch},
+    {ACT_GET_LEASE, "GET", NULL, act_idem_notfound, "/apis/coordination.k8s.io/v1", "leases", 1,
+        act_body_none},
     {ACT_EVENT, NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -228,6 +235,19 @@ void act_conn_gone(struct act_conn *c)
 	free(c);
 }
 
+/* get_lease: what another shard's Lease says (its holder, its duration) */
+static void act_reply_lease(json_object *res, json_object *obj)
+{
+	const char *kind = obj_str(obj, "kind"), *holder = obj_str(obj, "spec.holderIdentity");
+	long long secs = 0;
+
+	if (kind == NULL || strcmp(kind, "Lease") != 0)
+		return;
+	obj_int(obj, "spec.leaseDurationSeconds", &secs);
+	json_object_object_add(res, "holder", json_object_new_string(holder != NULL ? holder : ""));
+	json_object_object_add(res, "duration", json_object_new_int64(secs));
+}
+
 /* answers on the link if it is still there, else only logs; obj (may be NULL) is the object
  * the API answered a write with: its resourceVersion goes back as rv, or gone when the write
  * took the last finalizer of an object being deleted (the API then removes it); unknown: the
@@ -254,6 +274,7 @@ static void act_reply_rv(struct act_conn *c, const char *key, long long id, int 
 		json_object_object_add(res, "gone", json_object_new_boolean(1));
 	else if (rv != NULL)
 		json_object_object_add(res, "rv", json_object_new_string(rv));
+	act_reply_lease(res, obj);
 	if (link_send(c->link, MSG_RESULT, res) == -1)
 		log_info(key, "action %lld: link not up, result dropped", id);
 	json_object_put(res);

@@ -375,6 +375,11 @@ const char *elect_name(const struct elect *e)
 	return e->name;
 }
 
+const char *elect_lease(const struct elect *e)
+{
+	return e->key + strlen("lease ");
+}
+
 /* client-go's ReleaseOnCancel: holder "" and 1 s, so a standby takes over at its next try */
 void elect_release(struct elect *e, double wait)
 {

@@ -25,6 +25,8 @@ int elect_leading(const struct elect *);
 const char *elect_identity_of(const struct elect *);
 const char *elect_holder(const struct elect *); /* the observed holder, "" if none */
 const char *elect_name(const struct elect *);
+/* "<namespace>/<name>" of the Lease */
+const char *elect_lease(const struct elect *);
 /* clean exit: a leader releases the Lease, running the loop for at most wait seconds */
 void elect_release(struct elect *, double wait);
 void elect_free(struct elect *);

@@ -60,7 +60,7 @@ static int act_opt(int opt, const char *val, void *arg)
 	return lease_cfg_set(&m->lease, opt, val);
 }
 
-/* LEADER {leading, holder[, stopping]} to one peer */
+/* LEADER {leading, holder[, lease][, stopping]} to one peer (lease: "<ns>/<name>") */
 static void act_send_leader(struct link *l, void *arg)
 {
 	struct act_main *m = arg;
@@ -69,6 +69,8 @@ static void act_send_leader(struct link *l, void *arg)
 
 	json_object_object_add(b, "leading", json_object_new_boolean(m->act.leading));
 	json_object_object_add(b, "holder", json_object_new_string(holder));
+	if (m->elect != NULL)
+		json_object_object_add(b, "lease", json_object_new_string(elect_lease(m->elect)));
 	if (m->stopping)
 		json_object_object_add(b, "stopping", json_object_new_boolean(1));
 	link_send(l, MSG_LEADER, b);

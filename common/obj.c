@@ -317,3 +317,24 @@ const char *obj_pool_api_version(json_object *pool)
 
 	return obj_pool_api_valid(v) ? v : OBJ_POOL_API_DEFAULT;
 }
+
+const char *obj_annotation(json_object *obj, const char *key)
+{
+	json_object *ann = obj_path(obj, "metadata.annotations"), *v;
+
+	if (ann == NULL || !json_object_is_type(ann, json_type_object) ||
+	    !json_object_object_get_ex(ann, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+json_object *obj_patch_op(const char *op, const char *path, json_object *value)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "op", json_object_new_string(op));
+	json_object_object_add(o, "path", json_object_new_string(path));
+	if (value != NULL)
+		json_object_object_add(o, "value", value);
+	return o;
+}

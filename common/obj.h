@@ -45,6 +45,10 @@ const char *obj_pool_api_version(json_object *pool);
 int obj_pool_api_valid(const char *s);
 /* deep copy */
 json_object *obj_copy(json_object *);
+/* metadata.annotations[key] when it is a string, else NULL (keys hold dots: no path) */
+const char *obj_annotation(json_object *, const char *key);
+/* one RFC 6902 operation {op, path[, value]} taking value (may be NULL); new reference */
+json_object *obj_patch_op(const char *op, const char *path, json_object *value);
 /* semantic equality of two JSON values (map order ignored) */
 int obj_equal(json_object *, json_object *);
 

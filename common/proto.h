@@ -46,6 +46,9 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
 /* the pool API's kind and the finalizer the controller puts on pools and the VMs it owns */
 #define POOL_KIND      "VirtualMachinePool"
 #define POOL_FINALIZER "pool.kubevirt.io/finalizer"
+/* a shard's claim on a pool: the Lease name of the shard that may act on it (DESIGN.md
+ * "High availability", shards) */
+#define SHARD_CLAIM "vmpoold.io/claimed-by"
 
 /* object kinds in OBJ_SET / OBJ_DELETE */
 #define KIND_POOL "pool" /* pool.kubevirt.io VirtualMachinePool */
@@ -96,6 +99,9 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
 #define ACT_DELETE_REV "delete_rev" /* uid precondition */
 #define ACT_PATCH_PVC  "patch_pvc"  /* v1 PersistentVolumeClaim */
 #define ACT_PATCH_DV   "patch_dv"   /* cdi.kubevirt.io/v1beta1 DataVolume */
+/* reads a coordination.k8s.io/v1 Lease (namespace, name): another shard's, to judge its
+ * claim; RESULT adds holder and duration (its spec) to rv; NotFound is ok (status 404) */
+#define ACT_GET_LEASE "get_lease"
 
 /* POOL_RESULT reason for a pool whose selector cannot be parsed or does not match its
  * template's labels. The planner posts its own Warning Event for it (once per generation),

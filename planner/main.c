@@ -118,8 +118,10 @@ static void planner_act_frame(struct link *l, int type, json_object *body, void 
 
 	if (type == MSG_RESULT)
 		planrun_result(arg, body);
-	else if (type == MSG_LEADER)
+	else if (type == MSG_LEADER) {
+		claim_leader(p, body);
 		planrun_leader(p, obj_bool(body, "leading") || !p->elect);
+	}
 }
 
 static void planner_act_down(struct link *l, void *arg)
@@ -215,6 +217,7 @@ static void planner_tick(evutil_socket_t fd, short ev, void *arg)
 	struct planner *p = arg;
 
 	expect_expire(p->exp, now_mono(), planner_expired, p);
+	claim_settle(p);
 }
 
 static int planner_cmp_str(const void *a, const void *b)
@@ -293,6 +296,20 @@ static void planner_loop(struct planner *p)
 	stopsig_free(stop);
 }
 
+/* --pool-selector: a shard, whose claims name its Lease (DESIGN.md, shards) */
+static void planner_claims(struct planner *p, const struct lease_cfg *lc)
+{
+	char name[256];
+
+	if (lc->pool_selector == NULL)
+		return;
+	if (lc->name != NULL)
+		snprintf(name, sizeof(name), "%s", lc->name);
+	else
+		lease_default_name(lc->pool_selector, name, sizeof(name));
+	claim_init(p, name);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct mirror_cb rcb = {planrun_changed, NULL, NULL};
@@ -318,6 +335,7 @@ int main(int argc, char **argv)
 	if (lease_cfg_check(&cfg.lease, err, sizeof(err)) == -1)
 		fatal_config("%s", err);
 	p.elect = cfg.lease.enabled;
+	planner_claims(&p, &cfg.lease);
 	lease_cfg_clear(&cfg.lease);
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned int)(time(NULL) ^ getpid()));
@@ -346,6 +364,7 @@ int main(int argc, char **argv)
 	link_free(p.act);
 	mirror_free(p.mirror);
 	planrun_clear(&p);
+	claim_clear(&p);
 	metrics_stop();
 	event_base_free(p.base);
 	free(cfg.events);

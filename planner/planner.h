@@ -189,6 +189,7 @@ struct planner {
 	struct pmap *byuid;   /* uid -> VMI, revision, PVC or DataVolume (borrowed) */
 	struct pmap *removed; /* VM uid -> struct removal: VMs this planner deleted */
 	uint64_t next_id, next_pass;
+	struct claims *claims; /* --pool-selector: this shard's claims (claim.c), else NULL */
 	unsigned long passes;
 	double pass_seconds;
 };
@@ -208,5 +209,23 @@ void planrun_leader(struct planner *, int leading);
 void planrun_term_over(struct planner *);
 void planrun_snapshot(struct link *, void *arg);
 void planrun_metrics_declare(void);
+/* the pool key of an outstanding action (a value of planner.out) */
+const char *planrun_outstanding_key(const void *);
+
+/* claim.c: a shard plans a pool only while the pool's claim names its Lease (see there) */
+void claim_init(struct planner *, const char *lease_name);
+void claim_clear(struct planner *);
+/* 1: plan the pool; 0: not ours (yet), the claim is asked for if nobody has it */
+int claim_gate(struct planner *, const char *key, json_object *pool);
+/* the pool left the picture: its claim goes once its actions are answered */
+void claim_forget(struct planner *, const char *key);
+/* lets go of the claims whose pools left and have no action out */
+void claim_settle(struct planner *);
+/* 1 if the RESULT with this id answered a claim patch (handled) */
+int claim_result(struct planner *, json_object *body, uint64_t id);
+/* no RESULT will come for what was sent (link lost, term over) */
+void claim_reset(struct planner *);
+/* LEADER: while leading, claims name the Lease and this holder ("<ns>/<lease>/<id>") */
+void claim_leader(struct planner *, json_object *body);
 
 #endif

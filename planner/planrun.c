@@ -31,6 +31,11 @@ struct outstanding {
 	const char *prefix;
 };
 
+const char *planrun_outstanding_key(const void *o)
+{
+	return ((const struct outstanding *)o)->key;
+}
+
 /* what one pass sees of the pool's namespace */
 struct planrun_view {
 	struct planner *p;
@@ -560,6 +565,7 @@ static void planrun_forget(struct planner *p, const char *key)
 
 	expect_drop_pool(p->exp, key);
 	queue_forget(p->q, key);
+	claim_forget(p, key);
 	if (ps == NULL)
 		return;
 	log_infos("Pool gone", LOG_POOL(key));
@@ -722,6 +728,8 @@ void planrun_run(const char *key, void *arg)
 		planrun_forget(p, key);
 		return;
 	}
+	if (!claim_gate(p, key, pool))
+		return; /* a shard's pool another shard acts on, or not claimed yet */
 	memset(&v, 0, sizeof(v));
 	v.p = p;
 	v.ns = ns;
@@ -827,6 +835,8 @@ void planrun_result(struct planner *p, json_object *body)
 		planrun_term_over(p);
 		return;
 	}
+	if (claim_result(p, body, (uint64_t)id))
+		return;
 	if ((o = pmap_take(p->out, idbuf)) == NULL) {
 		log_debug(NULL, "RESULT for unknown action %lld ignored", id);
 		return;
@@ -858,6 +868,7 @@ void planrun_result(struct planner *p, json_object *body)
 		planrun_pass_result(p, ps, o, ok, err);
 	planrun_outstanding_free(o);
 	metrics_set("vmpool_planner_outstanding_actions", NULL, (double)pmap_count(p->out));
+	claim_settle(p);
 }
 
 static void planrun_reset_pending(const char *key, void *val, void *arg)
@@ -912,6 +923,7 @@ void planrun_link_lost(struct planner *p)
 	    pmap_count(p->out), pmap_count(keep), n);
 	pmap_free(p->out);
 	p->out = keep;
+	claim_reset(p);
 	pmap_foreach(p->pools, planrun_reset_pending, NULL);
 	metrics_set("vmpool_planner_outstanding_actions", NULL, (double)pmap_count(p->out));
 	planrun_mark_all(p);
@@ -969,6 +981,7 @@ void planrun_term_over(struct planner *p)
 	pmap_free(p->out);
 	p->out = pmap_new(planrun_outstanding_free);
 	pmap_foreach(p->pools, planrun_forget_term, p);
+	claim_reset(p);
 	log_info(
 	    NULL, "leadership ended: %zu outstanding actions and every expectation forgotten", n);
 	metrics_set("vmpool_planner_outstanding_actions", NULL, 0);

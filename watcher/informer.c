@@ -81,6 +81,12 @@ struct informer {
 	char *ns;         /* escaped namespace, or NULL: to build path again with another version */
 	char *version;    /* the version discovered, or NULL */
 	char *absent_why; /* why the group is missing, as last warned, or NULL */
+
+	/* a shard (informer_set_filter): the second test of keep, with its context */
+	int (*filter)(const char *kind, json_object *obj, void *arg);
+	void *filter_arg;
+	int relisting;     /* informer_relist() asked for a list not completed yet */
+	int relist_wanted; /* asked while listing: one more list after this one */
 };
 
 static const char *inf_state_names[] = {
@@ -241,6 +247,8 @@ static int inf_clean(
 	if (api != NULL && obj_str(obj, "apiVersion") == NULL)
 		json_object_object_add(obj, "apiVersion", json_object_new_string(api));
 	if (inf->res->keep != NULL && !inf->res->keep(obj))
+		return 1;
+	if (inf->filter != NULL && !inf->filter(inf->res->kind, obj, inf->filter_arg))
 		return 1;
 	if ((proj = resource_project(inf->rs, obj, err, sizeof(err))) == NULL)
 		*out = admit_invalid(inf->res->kind, obj, err);
@@ -413,6 +421,7 @@ static void inf_absent(struct informer *inf, const char *served)
 		log_debug(
 		    NULL, "%s: still not found (404); retrying in %.1f s", inf->rs->plural, delay);
 	inf->absent = 1;
+	inf->relisting = inf->relist_wanted = 0; /* nothing to list: empty is the answer */
 	free(inf->absent_why);
 	inf->absent_why = served != NULL ? xstrdup(served) : NULL;
 	store_free(inf->fresh);
@@ -601,8 +610,15 @@ static void inf_list_finish(struct informer *inf, json_object *body)
 	backoff_reset(&inf->backoff);
 	log_info(NULL, "%s: listed %zu objects at resourceVersion %s", inf->rs->plural,
 	    store_count(inf->store, inf->res->kind), inf->rv ? log_escape(inf->rv) : "?");
+	if (inf->relist_wanted)
+		inf->relist_wanted = 0; /* still relisting: asked after this list began */
+	else
+		inf->relisting = 0;
 	inf_synced(inf);
-	inf_watch_begin(inf);
+	if (inf->relisting && inf->state == INF_LISTING)
+		inf_relist(inf, "asked again while listing");
+	else if (inf->state == INF_LISTING)
+		inf_watch_begin(inf);
 }
 
 /* why a 200 answer to a list could not be used: the client hands over no body when it is
@@ -938,4 +954,85 @@ int informer_synced(const struct informer *inf)
 enum informer_state informer_state(const struct informer *inf)
 {
 	return inf->state;
+}
+
+/* ---- a shard's filter (see informer.h) ---- */
+
+void informer_set_filter(
+    struct informer *inf, int (*fn)(const char *kind, json_object *obj, void *arg), void *arg)
+{
+	inf->filter = fn;
+	inf->filter_arg = arg;
+}
+
+void informer_relist(struct informer *inf, const char *why)
+{
+	switch (inf->state) {
+	case INF_LISTING: /* this list may have passed what is wanted: one more after it */
+		inf->relisting = inf->relist_wanted = 1;
+		break;
+	case INF_WATCHING:
+		inf->relisting = 1;
+		inf_watch_drop(inf);
+		inf_relist(inf, why);
+		break;
+	case INF_BACKOFF:
+	case INF_EXPIRED: /* lists next anyway */
+		inf->relisting = 1;
+		inf->next = NEXT_LIST;
+		break;
+	default: /* not started, stopped, or the API is missing: nothing to list */
+		break;
+	}
+}
+
+int informer_relisting(const struct informer *inf)
+{
+	return inf->relisting;
+}
+
+struct inf_unfit {
+	struct informer *inf;
+	json_object *list;
+};
+
+static void inf_unfit_one(json_object *obj, void *arg)
+{
+	struct inf_unfit *u = arg;
+
+	if (!u->inf->filter(u->inf->res->kind, obj, u->inf->filter_arg))
+		json_object_array_add(u->list, json_object_get(obj));
+}
+
+/* the kept objects of store s that the filter rejects now, as a new array */
+static json_object *inf_unfit(struct informer *inf, struct store *s)
+{
+	struct inf_unfit u = {inf, json_object_new_array()};
+
+	if (s != NULL)
+		store_foreach(s, inf->res->kind, inf_unfit_one, &u);
+	return u.list;
+}
+
+void informer_refilter(struct informer *inf)
+{
+	json_object *drop, *obj;
+	size_t i, n;
+
+	if (inf->filter == NULL)
+		return;
+	drop = inf_unfit(inf, inf->store);
+	n = json_object_array_length(drop);
+	for (i = 0; i < n; i++)
+		inf_publish_del(inf, json_object_array_get_idx(drop, i));
+	json_object_put(drop);
+	/* a list in progress must not bring them back when it completes */
+	drop = inf_unfit(inf, inf->fresh);
+	n = json_object_array_length(drop);
+	for (i = 0; i < n; i++) {
+		obj = json_object_array_get_idx(drop, i);
+		json_object_put(
+		    store_take(inf->fresh, inf->res->kind, obj_namespace(obj), obj_name(obj)));
+	}
+	json_object_put(drop);
 }

@@ -79,6 +79,23 @@ void informer_set_silence(struct informer *, double secs);
  * server checks it): the pools of one shard, --pool-selector. Before informer_start(). */
 void informer_set_selector(struct informer *, const char *sel);
 enum informer_state informer_state(const struct informer *);
+
+/*
+ * A shard's filter, tested after the resource's keep() where keep() is, with the same
+ * effect: an object it rejects is not kept, and a kept one it rejects later (a watch event,
+ * a list) is removed and reported. It may depend on other kinds in the store (the shard's
+ * pools); when its answer changes, informer_relist() brings in what it rejected before
+ * and informer_refilter() removes what it rejects now.
+ */
+void informer_set_filter(
+    struct informer *, int (*fn)(const char *kind, json_object *obj, void *arg), void *arg);
+/* lists again from scratch (a list already in progress is followed by another); coalesced:
+ * asked many times while listing, it lists once more */
+void informer_relist(struct informer *, const char *why);
+/* 1 while a list asked for by informer_relist() has not completed */
+int informer_relisting(const struct informer *);
+/* removes (and reports) every kept object the filter rejects now */
+void informer_refilter(struct informer *);
 const char *informer_state_name(enum informer_state);
 
 /* keep() for controller revisions: only those owned by a VirtualMachinePool */

@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "obj.h"
 #include "proto.h"
+#include "shard.h"
 #include "store.h"
 #include "xmalloc.h"
 #include "stopsig.h"
@@ -65,6 +66,7 @@ struct watcher {
 	struct event *subs_timer;
 	double silence;      /* --watch-silence-timeout */
 	char *pool_selector; /* --pool-selector: this instance's shard */
+	struct shard *shard; /* with --pool-selector: keeps only what the shard's pools own */
 	int ready;
 };
 
@@ -111,7 +113,7 @@ static json_object *watcher_set_body(const char *kind, json_object *obj)
 	return body;
 }
 
-static void watcher_on_set(const char *kind, json_object *obj, void *arg)
+static void watcher_publish_set(const char *kind, json_object *obj, void *arg)
 {
 	struct watcher *w = arg;
 	json_object *body = watcher_set_body(kind, obj);
@@ -123,13 +125,24 @@ static void watcher_on_set(const char *kind, json_object *obj, void *arg)
 	json_object_put(body);
 }
 
+static void watcher_on_set(const char *kind, json_object *obj, void *arg)
+{
+	struct watcher *w = arg;
+
+	if (w->shard == NULL || !shard_on_set(w->shard, kind, obj))
+		watcher_publish_set(kind, obj, arg);
+}
+
 static void watcher_on_del(const char *kind, json_object *obj, void *arg)
 {
 	struct watcher *w = arg;
-	json_object *body = json_object_new_object();
+	json_object *body;
 	const char *uid = obj_uid(obj);
 	char key[512];
 
+	if (w->shard != NULL && shard_on_del(w->shard, kind, obj))
+		return;
+	body = json_object_new_object();
 	log_debug(obj_key(obj, key, sizeof(key)), "%s deleted", kind);
 	json_object_object_add(body, "kind", json_object_new_string(kind));
 	json_object_object_add(body, "namespace", json_object_new_string(obj_namespace(obj)));
@@ -147,6 +160,8 @@ static void watcher_on_synced(const char *kind, void *arg)
 	int ready = 1;
 	size_t i;
 
+	if (w->shard != NULL)
+		shard_on_synced(w->shard);
 	for (i = 0; i < WATCHER_NRES; i++)
 		ready &= informer_synced(w->inf[i]) != 0;
 	if (ready == w->ready)
@@ -164,13 +179,17 @@ static void watcher_on_synced(const char *kind, void *arg)
 struct watcher_snap {
 	struct link *link;
 	const char *kind;
+	struct shard *shard;
 };
 
 static void watcher_snap_one(json_object *obj, void *arg)
 {
 	struct watcher_snap *s = arg;
-	json_object *body = watcher_set_body(s->kind, obj);
+	json_object *body;
 
+	if (s->shard != NULL && (obj = shard_snapshot_obj(s->shard, s->kind, obj)) == NULL)
+		return;
+	body = watcher_set_body(s->kind, obj);
 	link_send(s->link, MSG_OBJ_SET, body);
 	json_object_put(body);
 }
@@ -179,7 +198,7 @@ static void watcher_snap_one(json_object *obj, void *arg)
 static void watcher_snapshot(struct link *link, void *arg)
 {
 	struct watcher *w = arg;
-	struct watcher_snap s = {link, NULL};
+	struct watcher_snap s = {link, NULL, w->shard};
 	json_object *empty = json_object_new_object();
 	size_t i;
 
@@ -223,6 +242,22 @@ static void watcher_metrics(struct watcher *w)
 	cli_start_endpoints(w->base, &w->cli);
 }
 
+/* --pool-selector: only what the shard's pools own is kept (watcher/shard.c); the pools
+ * are listed first, what they own after */
+static void watcher_shard(struct watcher *w)
+{
+	const char *kinds[WATCHER_NRES];
+	size_t i;
+
+	for (i = 0; i < WATCHER_NRES; i++)
+		kinds[i] = watcher_resources[i].kind;
+	w->shard =
+	    shard_new(w->base, w->store, w->inf, kinds, WATCHER_NRES, watcher_publish_set, w);
+	log_info(
+	    NULL, "shard: pools with labels %s and what they own", log_escape(w->pool_selector));
+	shard_start(w->shard);
+}
+
 static void watcher_start(struct watcher *w)
 {
 	static const struct link_spec spec = {LINK_WATCHER, watcher_accept, 0};
@@ -247,15 +282,16 @@ static void watcher_start(struct watcher *w)
 		w->inf[i] = informer_new(
 		    w->base, w->kube, w->store, &watcher_resources[i], w->cli.namespace, &sink, w);
 		informer_set_silence(w->inf[i], w->silence);
-		/* a shard: only its pools; their VMs and the rest are kept as before and the
-		 * planner and status look only at what a pool in the picture owns */
+		/* a shard: the API server sends only its pools; watcher_shard() filters the rest */
 		if (w->pool_selector != NULL && strcmp(watcher_resources[i].kind, KIND_POOL) == 0)
 			informer_set_selector(w->inf[i], w->pool_selector);
 	}
-	if (w->pool_selector != NULL)
-		log_info(NULL, "shard: pools with labels %s", log_escape(w->pool_selector));
 	log_info(NULL, "watching %s in %s", log_escape(w->kc.server),
 	    w->cli.namespace != NULL ? log_escape(w->cli.namespace) : "all namespaces");
+	if (w->pool_selector != NULL) {
+		watcher_shard(w);
+		return;
+	}
 	for (i = 0; i < WATCHER_NRES; i++)
 		informer_start(w->inf[i]);
 }
@@ -269,6 +305,7 @@ static void watcher_stop(struct watcher *w)
 	kube_free(w->kube); /* requests still in flight die here */
 	for (i = 0; i < WATCHER_NRES; i++)
 		informer_free(w->inf[i]);
+	shard_free(w->shard);
 	pub_free(w->pub);
 	store_free(w->store);
 	metrics_stop();

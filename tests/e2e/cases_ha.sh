@@ -317,7 +317,11 @@ case_ha_shards() {
 	sleep 3
 	expect_eq "$(vm_uids pb | tr ' ' '\n' | head -2 | tr '\n' ' ' | sed 's/ $//')" "$uids" "pb's first VMs kept" || return 1
 	expect_eq "$(pool_vm_count pb)" 4 "pb's VMs" || return 1
-	expect_eq "$(ha_user_writes "$(ha_b_user)" "$t0" "select(.objectRef.namespace == \"$NS\")")" 0 \
+	# but the patch that lets go of its claim on pb
+	grep -q "\"Letting the pool go: its actions are answered\".*$NS/pb\"" "$CASE_OUT/vmpoold-b.log" ||
+		fail "shard b did not let go of pb" || return 1
+	expect_eq "$(ha_user_writes "$(ha_b_user)" "$t0" "select(.objectRef.namespace == \"$NS\" and
+		(.objectRef.resource != \"virtualmachinepools\" or .objectRef.subresource != null or .verb != \"patch\"))")" 0 \
 		"writes by shard b after the move" || return 1
 	kc delete vmpool pn --wait=false >/dev/null
 	strip_finalizers vmpool
@@ -335,4 +339,186 @@ case_ha_kill_stages() {
 	expect_eq "$(grep -o 'leader election as [^:]*' "$CASE_OUT/vmpoold.log" | sort -u | wc -l)" 1 \
 		"identities (the restarted actuator keeps its own)" || return 1
 	ha_leads e2e-ha-ks "$CASE_OUT/vmpoold.log" || fail "the restarted actuator does not lead" || return 1
+}
+
+# a shard's watcher keeps only what its pools own: two shards of 20 pools (10 VMs each);
+# each shard's watcher holds its 20 pools, 200 VMs and 200 VMIs. Memory: two bare watchers
+# beside them (no planner or status reading from them), one with shard a's --pool-selector
+# and one without, see the same API traffic; the shard's must stay below the other's, and
+# both figures are printed. A pool relabelled from a to b leaves a's picture with what it
+# owns and joins b's with it (held until b listed it), and nothing is written for it.
+ARGS_ha_shard_filter="--leader-elect --pool-selector vmpoold.io/shard=a --metrics-addr 127.0.0.1:$HA_MPORT"
+setup_ha_shard_filter() { setup_ha_shards; }
+teardown_ha_shard_filter() {
+	local f
+	for f in "$CASE_OUT"/bare-*.pid; do [ -f "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null; done
+	ha_stop_b
+}
+# objects of KIND the watcher on metrics port PORT keeps
+ha_kept() { ha_metric "$1" "vmpool_watcher_objects{kind=\"$2\"}"; }
+ha_kept3() { echo "$(ha_kept "$1" pool)/$(ha_kept "$1" vm)/$(ha_kept "$1" vmi)"; }
+ha_mem() { awk '/^VmHWM|^VmRSS/ { printf "%s %s kB ", $1, $2 }' "/proc/$1/status"; }
+ha_memv() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; } # PID VmRSS|VmHWM
+# ha_bare NAME PORT [ARGS...]: a watcher alone on its own run directory
+ha_bare() {
+	mkdir -p -m 700 "$CASE_OUT/run-$1"
+	"$BIN/vmpool-watcher" --kubeconfig "$KUBECONFIG" --namespace "$NS" --run-dir "$CASE_OUT/run-$1" \
+		--metrics-addr "127.0.0.1:$2" "${@:3}" >"$CASE_OUT/bare-$1.log" 2>&1 &
+	echo $! >"$CASE_OUT/bare-$1.pid"
+}
+case_ha_shard_filter() {
+	local s i bport=$((HA_MPORT + 10)) wport=$((HA_MPORT + 20)) sport=$((HA_MPORT + 21)) pw ps
+	ha_start_b --leader-elect --pool-selector vmpoold.io/shard=b --metrics-addr "127.0.0.1:$bport" || return 1
+	ha_bare all "$wport"
+	ha_bare a "$sport" --pool-selector vmpoold.io/shard=a
+	# each VM carries 32 KiB of cloud-init user data, as VMs with real cloud-init do: the
+	# objects, not the program, dominate the watchers' memory
+	local pad
+	pad=$(head -c 24576 /dev/urandom | base64 -w0)
+	for s in a b; do
+		for i in $(seq 1 20); do
+			mkpool "p$s$i" 10 ".metadata.labels = {\"vmpoold.io/shard\": \"$s\"} |
+				.spec.virtualMachineTemplate.spec.template.spec.volumes += [{name: \"cloudinit\",
+				cloudInitNoCloud: {userData: \"#cloud-config\\n# $pad\"}}]" || return 1
+		done
+	done
+	wait_eq 300 400 vm_count || fail "VMs: $(vm_count)" || return 1
+	wait_eq 120 "20/200/200" ha_kept3 "$HA_MPORT" || fail "shard a keeps $(ha_kept3 "$HA_MPORT")" || return 1
+	wait_eq 60 "20/200/200" ha_kept3 "$bport" || fail "shard b keeps $(ha_kept3 "$bport")" || return 1
+	wait_eq 60 "40/400/400" ha_kept3 "$wport" || fail "the bare watcher keeps $(ha_kept3 "$wport")" || return 1
+	wait_eq 60 "20/200/200" ha_kept3 "$sport" || fail "the bare shard watcher keeps $(ha_kept3 "$sport")" || return 1
+	pw=$(cat "$CASE_OUT/bare-all.pid")
+	ps=$(cat "$CASE_OUT/bare-a.pid")
+	say "watcher memory, 40 pools of 10 VMs (32 KiB each), alone: --pool-selector (20 pools): $(ha_mem "$ps")"
+	say "watcher memory, 40 pools of 10 VMs (32 KiB each), alone: no --pool-selector: $(ha_mem "$pw")"
+	for s in VmRSS VmHWM; do
+		[ "$(ha_memv "$ps" $s)" -lt "$(ha_memv "$pw" $s)" ] ||
+			fail "$s: the shard's watcher is not below the other" || return 1
+	done
+	# a pool moves from a to b: a forgets it and its VMs, b has them once it lists them
+	local uids t0
+	uids=$(vm_uids pa1)
+	t0=$(date +%s.%N)
+	kc label vmpool pa1 vmpoold.io/shard=b --overwrite >/dev/null || return 1
+	wait_eq 30 "19/190/190" ha_kept3 "$HA_MPORT" || fail "shard a keeps $(ha_kept3 "$HA_MPORT")" || return 1
+	wait_eq 30 "21/210/210" ha_kept3 "$bport" || fail "shard b keeps $(ha_kept3 "$bport")" || return 1
+	wait_until 30 grep -q "pool(s) published with what they own" "$CASE_OUT/vmpoold-b.log" ||
+		fail "shard b did not say pa1 joined" || return 1
+	kc scale vmpool pa1 --replicas 11 >/dev/null || return 1
+	wait_until 60 pconv pa1 11 || fail "pa1 after the move: $(kc get vm)" || return 1
+	expect_eq "$(vm_uids pa1 | tr ' ' '\n' | grep -v '^pa1-10=' | tr '\n' ' ' | sed 's/ $//')" "$uids" "pa1's ten VMs kept" || return 1
+	expect_eq "$(ha_user_writes vmpoold-admin "$t0" "select(.objectRef.namespace == \"$NS\" and .objectRef.resource == \"virtualmachines\" and (.verb == \"create\" or .verb == \"delete\"))")" 0 \
+		"VM creates and deletes by shard a after the move" || return 1
+}
+
+# A pool moving between shards while the old shard still has writes for it: shard a (the
+# case's vmpoold) writes 5 a second, so most of what it decided is still queued in its
+# client when the pool is relabelled to b. a lets the pool go only once every action it
+# sent for it is answered; b waits for that, then plans from a picture listed after it:
+# every VM decision belongs to one consistent choice, none is made twice.
+ha_move_args="--leader-elect --pool-selector vmpoold.io/shard=a --kube-api-qps 5 --kube-api-burst 1"
+ARGS_ha_shard_move_in=$ha_move_args
+ARGS_ha_shard_move_out=$ha_move_args
+setup_ha_shard_move_in() { setup_ha_shards; }
+setup_ha_shard_move_out() { setup_ha_shards; }
+teardown_ha_shard_move_in() { ha_stop_b; }
+teardown_ha_shard_move_out() { ha_stop_b; }
+# VERB requests on VMs of $NS received at or after FROM (epoch seconds), all users and
+# outcomes; with CODE only those answered CODE
+ha_vm_requests() { # VERB FROM [CODE]
+	jq -c --arg ns "$NS" --arg verb "$1" --argjson from "$2" --arg code "${3:-}" 'select(.stage == "ResponseComplete" and
+		.objectRef.namespace == $ns and .objectRef.resource == "virtualmachines" and
+		.objectRef.subresource == null and .verb == $verb and
+		($code == "" or (.responseStatus.code | tostring) == $code) and
+		((.requestReceivedTimestamp | capture("^(?<s>[^.Z]+)(?<f>\\.[0-9]+)?Z$")) as $c |
+		(($c.s + "Z") | fromdate) + (($c.f // "0") | tonumber)) >= $from)' \
+		"$VMPOOLD_CLUSTER_DIR/audit.log" | grep -c . || true
+}
+ha_claim() { kc get vmpool "$1" -o jsonpath='{.metadata.annotations.vmpoold\.io/claimed-by}'; }
+# the pool's claim names shard S's Lease (and the identity of its leader)
+ha_claimed_by() { [[ "$(ha_claim "$1")" == "default/$(ha_shard_lease "vmpoold.io/shard=$2")/"?* ]]; }
+ha_terminating() { kc get vm -o json | jq '[.items[] | select(.metadata.deletionTimestamp != null)] | length'; }
+ha_vm_total() { kc get vm -o name | wc -l; }
+# ha_move FROM TO TRIGGER...: pool pm (FROM VMs, shard a) scaled to TO and relabelled to b
+# as soon as TRIGGER succeeds; prints nothing, sets HA_T0 (the scale) and HA_T1 (the relabel)
+ha_move() {
+	local from=$1 to=$2
+	shift 2
+	ha_start_b --leader-elect --pool-selector vmpoold.io/shard=b || return 1
+	mkpool pm "$from" '.metadata.labels = {"vmpoold.io/shard": "a"}' || return 1
+	wait_until 120 pconv pm "$from" || fail "pm: $(kc get vmpool,vm)" || return 1
+	wait_until 30 ha_claimed_by pm a || fail "pm's claim: $(ha_claim pm)" || return 1
+	HA_T0=$(date +%s.%N)
+	kc scale vmpool pm --replicas "$to" >/dev/null || return 1
+	wait_until 60 "$@" || fail "the scaling did not start" || return 1
+	HA_T1=$(date +%s.%N)
+	kc label vmpool pm vmpoold.io/shard=b --overwrite >/dev/null || return 1
+	wait_until 60 grep -q "\"Letting the pool go: its actions are answered\".*$NS/pm\"" "$CASE_OUT/vmpoold.log" ||
+		fail "shard a did not let pm go" || return 1
+	wait_until 30 ha_claimed_by pm b || fail "pm's claim: $(ha_claim pm)" || return 1
+	wait_until 120 pconv pm "$to" || fail "pm after the move: $(kc get vmpool,vm)" || return 1
+	grep -q "\"Pool claimed by another shard: waiting for it to let go\".*$NS/pm\"" "$CASE_OUT/vmpoold-b.log" ||
+		fail "shard b did not wait for a" || return 1
+}
+
+# scale-in 40 -> 10 relabelled once the first VM is terminating: exactly 10 VMs, exactly 30
+# DELETEs of VMs in the audit log (some of them by a after the relabel: the case is the
+# race it is about), no create
+case_ha_shard_move_in() {
+	ha_move 40 10 eval '[ "$(ha_terminating)" -ge 1 ]' || return 1
+	sleep 2 # nothing more may come: a test that waits a little for a write that must not happen
+	expect_eq "$(ha_vm_total)" 10 "VMs" || return 1
+	local late
+	late=$(ha_vm_requests delete "$HA_T1")
+	say "VM DELETEs after the relabel: $late of 30"
+	[ "$late" -gt 0 ] || fail "no DELETE was still queued when pm moved: the case did not test the move" || return 1
+	expect_eq "$(ha_vm_requests delete "$HA_T0")" 30 "VM DELETE requests" || return 1
+	expect_eq "$(ha_vm_requests create "$HA_T0")" 0 "VM creates"
+}
+
+# scale-out 2 -> 30 relabelled once 5 VMs exist: exactly pm-0..pm-29, 28 creates answered
+# 201, none twice
+case_ha_shard_move_out() {
+	ha_move 2 30 eval '[ "$(ha_vm_total)" -ge 5 ]' || return 1
+	sleep 2
+	expect_eq "$(ha_vm_total)" 30 "VMs" || return 1
+	expect_eq "$(pool_vm_names pm)" "$(for i in $(seq 0 29); do printf 'pm-%d ' "$i"; done | sed 's/ $//')" "pm's VMs" || return 1
+	local late
+	late=$(ha_vm_requests create "$HA_T1" 201)
+	say "VM creates after the relabel: $late of 28"
+	expect_eq "$(ha_vm_requests create "$HA_T0" 201)" 28 "VM creates answered 201" || return 1
+	expect_eq "$(ha_vm_requests delete "$HA_T0")" 0 "VM deletes"
+}
+
+# the old shard dies (SIGKILL of the whole instance, no standby) just after its pool moved
+# during a scale-in 40 -> 10: its claim stays, and the new shard takes the pool over once
+# the old shard's Lease (4 s) expired as it observed it: exactly 10 VMs, exactly 30 VM
+# DELETEs answered 200 (none twice), no create
+ARGS_ha_shard_move_dead="$ha_move_args --leader-elect-lease-duration 4s --leader-elect-renew-deadline 3s --leader-elect-retry-period 1s"
+setup_ha_shard_move_dead() { setup_ha_shards; }
+teardown_ha_shard_move_dead() { ha_stop_b; }
+case_ha_shard_move_dead() {
+	ha_start_b --leader-elect --pool-selector vmpoold.io/shard=b || return 1
+	mkpool pm 40 '.metadata.labels = {"vmpoold.io/shard": "a"}' || return 1
+	wait_until 120 pconv pm 40 || fail "pm: $(kc get vmpool,vm)" || return 1
+	wait_until 30 ha_claimed_by pm a || fail "pm's claim: $(ha_claim pm)" || return 1
+	local t0 t1
+	t0=$(date +%s.%N)
+	kc scale vmpool pm --replicas 10 >/dev/null || return 1
+	wait_until 60 eval '[ "$(ha_terminating)" -ge 1 ]' || fail "the scale-in did not start" || return 1
+	kc label vmpool pm vmpoold.io/shard=b --overwrite >/dev/null || return 1
+	ha_kill9 "$VMPOOLD_PID"
+	t1=$(date +%s.%N)
+	wait_until 60 grep -q "\"Pool claimed by a shard that can no longer act: taking it over\".*$NS/pm\"" \
+		"$CASE_OUT/vmpoold-b.log" || fail "shard b did not take pm over" || return 1
+	say "shard b took pm over $(ha_diff "$(ha_log_time "$CASE_OUT/vmpoold-b.log" "taking it over.*$NS/pm\"")" "$t1") s after shard a was killed"
+	wait_until 30 ha_claimed_by pm b || fail "pm's claim: $(ha_claim pm)" || return 1
+	wait_until 120 pconv pm 10 || fail "pm after the move: $(kc get vmpool,vm)" || return 1
+	sleep 2
+	expect_eq "$(ha_vm_total)" 10 "VMs" || return 1
+	# a DELETE the kill cut short is answered 500 and did nothing (the new shard saw that
+	# VM alive): the VMs deleted are counted, each once
+	say "VM DELETE requests: $(ha_vm_requests delete "$t0"), answered 200: $(ha_vm_requests delete "$t0" 200)"
+	expect_eq "$(ha_vm_requests delete "$t0" 200)" 30 "VM DELETEs answered 200" || return 1
+	expect_eq "$(ha_vm_requests create "$t0")" 0 "VM creates"
 }

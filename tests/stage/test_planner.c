@@ -21,6 +21,7 @@
 
 #include "../../planner/policy.h"
 #include "codec.h"
+#include "lease.h"
 #include "link.h"
 #include "log.h"
 #include "obj.h"
@@ -815,6 +816,141 @@ static void scenario_not_leader(void)
 	C.pid = -1;
 }
 
+/* issue 8: a shard's planner (--pool-selector) acts on a pool only once the pool's claim
+ * names its Lease, leaves a pool another shard claims alone, and lets go of a pool that
+ * left its picture only once every action it sent for it is answered */
+struct want_action {
+	size_t from;
+	const char *op, *name;
+};
+
+static int want_action_cond(void *arg)
+{
+	struct want_action *w = arg;
+
+	return has_action(w->from, w->op, w->name);
+}
+
+static json_object *find_action(size_t from, const char *op, const char *name)
+{
+	json_object *a;
+	size_t i;
+
+	for (i = from; i < nactions(); i++) {
+		a = json_object_array_get_idx(C.actions, i);
+		if (strcmp(obj_str(a, "op"), op) == 0 && strcmp(obj_str(a, "name"), name) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+/* a pool of one replica whose claim is claim (NULL: none) */
+static json_object *claimed_pool(const char *name, const char *uid, const char *claim)
+{
+	json_object *pool;
+	char meta[256];
+
+	snprintf(meta, sizeof(meta), ",\"finalizers\":[\"pool.kubevirt.io/finalizer\"]%s%s%s",
+	    claim != NULL ? ",\"annotations\":{\"" SHARD_CLAIM "\":\"" : "",
+	    claim != NULL ? claim : "", claim != NULL ? "\"}" : "");
+	pool = mkpool(name, uid, 1, meta, "a");
+	if (claim != NULL) /* the claim's patch moved the resourceVersion */
+		json_object_object_add(
+		    obj_path(pool, "metadata"), "resourceVersion", json_object_new_string("201"));
+	return pool;
+}
+
+/* the fake watcher's OBJ_DELETE of a pool */
+static void wdel_pool(const char *name, const char *uid)
+{
+	json_object *b, *e;
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(C.objs); i++) {
+		e = json_object_array_get_idx(C.objs, i);
+		if (strcmp(obj_str(e, "kind"), "pool") == 0 &&
+		    strcmp(obj_str(e, "obj.metadata.name"), name) == 0) {
+			json_object_array_del_idx(C.objs, i, 1);
+			break;
+		}
+	}
+	b = parse("{\"kind\":\"pool\",\"namespace\":\"" NS "\",\"name\":\"%s\",\"uid\":\"%s\"}",
+	    name, uid);
+	pub_broadcast(C.watcher, MSG_OBJ_DELETE, b);
+	json_object_put(b);
+}
+
+static void scenario_claims(void)
+{
+	char lease[128], sel[] = "shard=a";
+	char *argv[] = {bin(), "--run-dir", C.dir, "-v", "--pool-selector", sel, NULL};
+	struct want_action w;
+	json_object *a;
+	size_t before;
+	int st;
+
+	lease_default_name(sel, lease, sizeof(lease));
+	if (planner_alive()) {
+		kill(C.pid, SIGKILL);
+		reap(C.pid, 5000);
+	}
+	C.answer = 1;
+	wpool(claimed_pool("cl", "cl-uid", NULL));
+	wpool(claimed_pool("cw", "cw-uid", "vmpoold-other"));
+	wpool(claimed_pool("cg", "cg-uid", "default/vmpoold-gone/x"));
+	C.act_link = NULL;
+	before = nactions();
+	C.pid = spawn(argv, NULL);
+	check(run_until(act_linked, NULL, 10000), "shard planner connects to the actuator");
+	w = (struct want_action){before, "patch_pool", "cl"};
+	check(run_until(want_action_cond, &w, 10000), "an unclaimed pool is claimed first");
+	a = find_action(before, "patch_pool", "cl");
+	check(a != NULL && strcmp(obj_str(a, "patch.0.op"), "test") == 0 &&
+	          strcmp(obj_str(a, "patch.0.path"), "/metadata/resourceVersion") == 0 &&
+	          strcmp(obj_str(a, "patch.0.value"), "101") == 0 &&
+	          strcmp(obj_str(a, "patch.1.path"), "/metadata/annotations") == 0 &&
+	          json_object_object_get_ex(obj_path(a, "patch.1.value"), SHARD_CLAIM, NULL),
+	    "the claim holds only on the resourceVersion seen");
+	settle(800);
+	check(
+	    !has_action(before, "create_vm", "cl-0"), "nothing is planned before the claim shows");
+	check(!has_action(before, "patch_pool", "cw") && !has_action(before, "create_vm", "cw-0"),
+	    "a pool another shard claims is left alone");
+	/* the fake actuator answers the read of vmpoold-gone without a holder: released */
+	check(
+	    has_action(before, "get_lease", "vmpoold-gone"), "the claiming shard's Lease is read");
+	w = (struct want_action){before, "patch_pool", "cg"};
+	run_until(want_action_cond, &w, 6000); /* the pool is looked at again within 2 s */
+	a = find_action(before, "patch_pool", "cg");
+	check(a != NULL && strcmp(obj_str(a, "patch.0.path"), "/metadata/resourceVersion") == 0 &&
+	          strcmp(obj_str(a, "patch.1.value"), lease) == 0,
+	    "a claim whose shard's Lease is released is taken over");
+	C.answer = 0; /* cl-0's create stays unanswered */
+	before = nactions();
+	wpool(claimed_pool("cl", "cl-uid", lease));
+	w = (struct want_action){before, "create_vm", "cl-0"};
+	check(run_until(want_action_cond, &w, 5000), "claimed for this shard: planned (cl-0)");
+	before = nactions();
+	wdel_pool("cl", "cl-uid");
+	settle(1500);
+	check(!has_action(before, "patch_pool", "cl"),
+	    "the pool left: its claim stays while cl-0 has no RESULT");
+	C.answer = 1;
+	if (C.act_link != NULL && (a = find_action(0, "create_vm", "cl-0")) != NULL)
+		act_reply(C.act_link, a);
+	w = (struct want_action){before, "patch_pool", "cl"};
+	check(run_until(want_action_cond, &w, 5000), "cl-0 answered: the claim goes");
+	a = find_action(before, "patch_pool", "cl");
+	check(a != NULL && strcmp(obj_str(a, "patch.0.op"), "test") == 0 &&
+	          strcmp(obj_str(a, "patch.0.value"), lease) == 0 &&
+	          strcmp(obj_str(a, "patch.1.op"), "remove") == 0,
+	    "only if it is still this shard's");
+	kill(C.pid, SIGTERM);
+	st = reap(C.pid, 5000);
+	check(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: clean exit 0");
+	C.pid = -1;
+}
+
 static void scenario_replay(void)
 {
 	char file[128], out[128], line[8192], *lines = xstrdup(""), *t;
@@ -909,6 +1045,7 @@ int main(void)
 	scenario_replay();
 	scenario_leader();
 	scenario_not_leader();
+	scenario_claims();
 
 	cleanup();
 	link_free(C.sub);
