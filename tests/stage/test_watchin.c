@@ -10,7 +10,8 @@
  *      the good ones are published whole, the deep ones as stubs marked OBJ_INVALID;
  *   3. watch events: a good pool turned deep becomes a stub; a VM deep only in a field its
  *      projection drops is published without it, one deep in its labels (a field the
- *      projection keeps, of the wrong type) is dropped;
+ *      projection keeps, of the wrong type) is dropped, a pool with a field of the wrong
+ *      type becomes a stub;
  *   4. a watch that sent a bookmark and then nothing is restarted from its last
  *      resourceVersion (no relist) after --watch-silence-timeout, and so is one that never
  *      sent a bookmark.
@@ -473,6 +474,20 @@ static void wi_deep_events(struct mirror *m, const char *wlog)
 	                                     "object=\"ns/badvm\" problem=\"labels (for "
 	                                     "metadata.labels) is not a map of strings\""),
 	    "a VM deep in its labels (not a map of strings) is dropped with a log line");
+	/* a pool whose finalizers are not a list of strings: published as invalid, named */
+	if (asprintf(&o,
+	        "{\"apiVersion\":\"pool.kubevirt.io/v1beta1\",\"kind\":\"VirtualMachinePool\","
+	        "\"metadata\":{\"name\":\"badpool\",\"namespace\":\"ns\",\"uid\":\"u-badpool\","
+	        "\"resourceVersion\":\"%ld\",\"finalizers\":\"x\"},\"spec\":{\"replicas\":2,"
+	        "\"virtualMachineTemplate\":{\"spec\":{}}},\"status\":{\"replicas\":1}}",
+	        ++fk.rv) < 0)
+		abort();
+	wi_send(&fk.r[R_POOL], "ADDED", o);
+	free(o);
+	stagekit_check(wi_obj(m, KIND_POOL, "badpool", 1, 10) &&
+	                   wi_warn_has(wlog, "pool=\"ns/badpool\" problem=\"finalizers (for "
+	                                     "metadata.finalizers) is not a list of strings\""),
+	    "a pool with a field of the wrong type is published as an invalid stub, named");
 	stagekit_check(mirror_synced(m), "the subscriber never lost its link");
 }
 
@@ -513,7 +528,7 @@ static void wi_silence(struct mirror *m, int mport, const char *wlog)
 	        strstr(h.body, "vmpool_watcher_silent_watches_total{kind=\"pool\"} 0") == NULL,
 	    "vmpool_watcher_silent_watches_total counts it");
 	stagekit_check(
-	    strstr(h.body, "vmpool_watcher_rejected_total{kind=\"pool\",outcome=\"stub\"} 3") !=
+	    strstr(h.body, "vmpool_watcher_rejected_total{kind=\"pool\",outcome=\"stub\"} 4") !=
 	            NULL &&
 	        strstr(h.body,
 	            "vmpool_watcher_rejected_total{kind=\"vm\",outcome=\"dropped\"} 1") != NULL,
