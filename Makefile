@@ -123,7 +123,7 @@ FORCE:
 # the place to fail on that.
 FUZZ_CC ?= clang
 FUZZ_TIME ?= 60
-FUZZ_TARGETS := frame watch selector kubeconfig plan
+FUZZ_TARGETS := frame watch selector kubeconfig plan project
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS := -O1 -g $(filter-out -Werror,$(BASE_CFLAGS)) $(FUZZ_SAN)
 FUZZ_MOD_SRC := $(COMMON_SRC) $(filter-out planner/main.c,$(wildcard planner/*.c))

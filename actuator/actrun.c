@@ -24,7 +24,11 @@
 #include "metrics.h"
 #include "proto.h"
 #include "timeutil.h"
+#include "vmupdate.h"
 #include "xmalloc.h"
+
+/* update_vm: tries of GET + PUT while the PUT meets a newer resourceVersion (409) */
+#define ACT_UPDATE_TRIES 3
 
 struct act_req;
 TAILQ_HEAD(act_reqs, act_req);
@@ -49,8 +53,11 @@ struct act_req {
 	char *ns, *name, *pool, *pool_uid;
 	char key[512];
 	struct act_evcopy event, fail_event;
-	char *unfinalize; /* delete_vm: the patch to send after the DELETE */
-	long del_status;  /* the DELETE's answer, while the patch runs */
+	char *unfinalize;   /* delete_vm: the patch to send after the DELETE */
+	long del_status;    /* the DELETE's answer, while the patch runs */
+	json_object *built; /* update_vm: what the planner built, merged into the VM read */
+	char *path;         /* update_vm: the VM's path, for the GET and the PUT */
+	int tries;          /* update_vm: PUTs sent */
 };
 
 /* the table of operations: the API call each one makes */
@@ -335,6 +342,8 @@ static struct act_req *act_req_new(
 	act_evcopy(&r->fail_event, &a->fail_event);
 	if (a->unfinalize != NULL)
 		r->unfinalize = act_json(a->unfinalize);
+	if (strcmp(op->name, ACT_UPDATE_VM) == 0)
+		r->built = json_object_get(a->body);
 	return r;
 }
 
@@ -349,6 +358,8 @@ static void act_req_free(struct act_req *r)
 	act_evfree(&r->event);
 	act_evfree(&r->fail_event);
 	free(r->unfinalize);
+	json_object_put(r->built);
+	free(r->path);
 	free(r);
 }
 
@@ -453,6 +464,60 @@ static void act_done(const struct kube_response *resp, void *arg)
 	act_req_free(r);
 }
 
+/* ---- update_vm: GET, merge, PUT guarded by the resourceVersion read (vmupdate.h) ---- */
+
+static void act_update_fetched(const struct kube_response *, void *);
+
+static int act_update_fetch(struct act_req *r)
+{
+	return kube_request(r->act->kube, "GET", r->path, NULL, NULL, act_update_fetched, r);
+}
+
+/* the PUT's answer: a Conflict (the VM changed since the GET) is tried again from a GET */
+static void act_update_put(const struct kube_response *resp, void *arg)
+{
+	struct act_req *r = arg;
+
+	if (resp->status == 409 && strcmp(resp->reason, "Conflict") == 0 &&
+	    r->tries < ACT_UPDATE_TRIES) {
+		log_info(r->key,
+		    "%s id %lld: the VM changed since it was read (409); reading it again",
+		    r->op->name, r->id);
+		if (act_update_fetch(r) == 0)
+			return;
+	}
+	act_done(resp, r);
+}
+
+/* the VM as it is now (or why it could not be read: NotFound is done, as for the PUT) */
+static void act_update_fetched(const struct kube_response *resp, void *arg)
+{
+	struct act_req *r = arg;
+	struct kube_response fail = {409, NULL, "Conflict", "", 0, 0};
+	json_object *vm;
+	char err[256], *body;
+
+	if (resp->status != 200) {
+		act_done(resp, r);
+		return;
+	}
+	if ((vm = vmupdate_merge(resp->body, r->built, err, sizeof err)) == NULL) {
+		fail.message = err;
+		act_done(&fail, r);
+		return;
+	}
+	body = act_json(vm);
+	json_object_put(vm);
+	r->tries++;
+	if (kube_request(r->act->kube, "PUT", r->path, NULL, body, act_update_put, r) == -1) {
+		fail.status = 0;
+		fail.reason = "InternalError";
+		fail.message = "cannot queue the API request";
+		act_done(&fail, r);
+	}
+	free(body);
+}
+
 static void act_dry_run(struct act_conn *c, const struct act_action *a, const struct act_req *r)
 {
 	char pool[512];
@@ -473,8 +538,11 @@ static void act_start(struct act_conn *c, const struct act_action *a, struct act
 	c->act->inflight++;
 	metrics_set(ACT_M_INFLIGHT, NULL, c->act->inflight);
 	log_debug(r->key, "%s id %lld: %s %s", a->op, a->id, r->op->method, path);
-	if (kube_request(
-	        c->act->kube, r->op->method, path, r->op->content_type, body, act_done, r) == -1) {
+	if (r->built != NULL)
+		r->path = xstrdup(path);
+	if (r->built != NULL ? act_update_fetch(r) == -1
+	                     : kube_request(c->act->kube, r->op->method, path, r->op->content_type,
+	                           body, act_done, r) == -1) {
 		log_errors("cannot queue the API request", "Action failed", LOG_INT("id", a->id),
 		    LOG_STR("op", a->op), LOG_REF("object", r->key));
 		c->act->inflight--;

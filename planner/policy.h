@@ -142,10 +142,10 @@ int revision_vm_outdated(json_object *pool, json_object *vm, json_object *rev);
  * SPEC 11.3: the VirtualMachine to PUT for an outdated VM: vmbuild_vm() for the VM's index
  * and revision name revname (metadata.labels = template labels + revision label,
  * annotations = template annotations, spec freshly indexed), keeping the VM's
- * metadata.name, namespace, uid, resourceVersion, finalizers and ownerReferences, and
- * copying spec.template.spec.domain.firmware.uuid and .serial from the old VM when they
- * are non-empty (creating the firmware object if needed). NULL if the VM's name has no
- * parsable index.
+ * metadata.name, namespace, uid, resourceVersion, finalizers and ownerReferences. The
+ * actuator merges it into the VM it reads at that moment (actuator/vmupdate.h: the VM held
+ * here is projected), where the firmware uuid and serial are kept. NULL if the VM's name
+ * has no parsable index.
  */
 json_object *revision_updated_vm(json_object *pool, json_object *vm, const char *revname);
 

@@ -122,25 +122,6 @@ static void revision_keep(json_object *to, json_object *from, const char *field)
 		json_object_object_del(meta, field);
 }
 
-/* SPEC 11.3 (upstream #16585): a firmware uuid or serial the old VM had survives */
-static void revision_keep_firmware(json_object *to, json_object *from)
-{
-	static const char *const fields[] = {"uuid", "serial"};
-	static const char *const path[] = {"spec", "template", "spec", "domain", "firmware"};
-	json_object *fw;
-	const char *v;
-	size_t i, j;
-
-	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		v = obj_str(obj_path(from, "spec.template.spec.domain.firmware"), fields[i]);
-		if (v == NULL || *v == '\0')
-			continue;
-		for (j = 0, fw = to; j < sizeof(path) / sizeof(path[0]); j++)
-			fw = obj_ensure(fw, path[j]);
-		json_object_object_add(fw, fields[i], json_object_new_string(v));
-	}
-}
-
 json_object *revision_updated_vm(json_object *pool, json_object *vm, const char *revname)
 {
 	static const char *const kept[] = {
@@ -157,7 +138,6 @@ json_object *revision_updated_vm(json_object *pool, json_object *vm, const char 
 		return NULL;
 	for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
 		revision_keep(nvm, vm, kept[i]);
-	revision_keep_firmware(nvm, vm);
 	return nvm;
 }
 

@@ -16,6 +16,7 @@
 #include "managers.h"
 #include "obj.h"
 #include "proto.h"
+#include "resource.h"
 #include "selector.h"
 #include "statuscalc.h"
 #include "timeutil.h"
@@ -303,38 +304,17 @@ long long statuscalc_desired(json_object *pool)
 	return n;
 }
 
-/* copies src's key into dst if present */
-static void statuscalc_copy_key(json_object *dst, json_object *src, const char *key)
-{
-	json_object *v;
-
-	if (json_object_object_get_ex(src, key, &v))
-		json_object_object_add(dst, key, obj_copy(v));
-}
-
 json_object *statuscalc_trim(const char *kind, json_object *obj, void *arg)
 {
-	static const char *meta_keys[] = {"name", "namespace", "uid", "resourceVersion",
-	    "ownerReferences", "deletionTimestamp", MANAGERS_KEY, NULL};
-	json_object *out, *meta, *md, *st, *conds;
-	size_t i;
+	const struct resource *rs = resource_get(kind);
+	json_object *out;
+	char err[256];
 
 	(void)arg;
-	if (strcmp(kind, KIND_POOL) == 0)
-		return json_object_get(obj);
-	if (strcmp(kind, KIND_VM) != 0)
+	if (rs == NULL || rs->status_fields == NULL)
 		return NULL;
-	out = json_object_new_object();
-	meta = json_object_new_object();
-	md = obj_path(obj, "metadata");
-	for (i = 0; meta_keys[i] != NULL; i++)
-		statuscalc_copy_key(meta, md, meta_keys[i]);
-	json_object_object_add(out, "metadata", meta);
-	conds = obj_path(obj, "status.conditions");
-	if (conds != NULL) {
-		st = json_object_new_object();
-		json_object_object_add(st, "conditions", obj_copy(conds));
-		json_object_object_add(out, "status", st);
-	}
+	/* the watcher's stub of an unreadable pool may not fit: kept as it is */
+	if ((out = resource_project_status(rs, obj, err, sizeof(err))) == NULL)
+		out = json_object_get(obj);
 	return out;
 }

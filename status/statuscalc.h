@@ -65,9 +65,10 @@ json_object *statuscalc_failure_added(json_object *old_status, json_object *new_
 json_object *statuscalc_foreign_added(json_object *old_status, json_object *new_status);
 /* spec.replicas, nil treated as 1 */
 long long statuscalc_desired(json_object *pool);
-/* what vmpool-status keeps of a watched object (a mirror_trim_fn): pools whole; of a VM only
- * the metadata (with the managers projection) and Ready condition the status needs; no VMIs
- * or revisions */
+/* what vmpool-status keeps of a watched object (a mirror_trim_fn): the resource table's
+ * status_fields (common/resource.c): of a pool its identity, replicas, selector, paused,
+ * status and managers; of a VM its identity, managers and conditions' type and status; no
+ * VMIs, revisions, PVCs or DataVolumes */
 json_object *statuscalc_trim(const char *kind, json_object *obj, void *arg);
 
 #endif

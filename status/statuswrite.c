@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "obj.h"
 #include "proto.h"
+#include "resource.h"
 #include "statuscalc.h"
 #include "statuswrite.h"
 #include "vmindex.h"
@@ -630,16 +631,16 @@ static int stw_write(struct stw_pool *sp, json_object *pool, json_object *st)
 {
 	const char *rv = obj_str(pool, "metadata.resourceVersion");
 	json_object *patch = statuscalc_patch(pool, st);
-	char *ns, *name, *path;
+	char *opath, *path;
 	int r;
 
 	if (patch == NULL)
 		return 0; /* nothing to write */
-	ns = kube_escape(sp->ns);
-	name = kube_escape(sp->name);
 	/* the version the watcher discovered, as the pool carries it */
-	xasprintf(&path, "/apis/pool.kubevirt.io/%s/namespaces/%s/virtualmachinepools/%s/status",
-	    obj_pool_api_version(pool) + strlen("pool.kubevirt.io/"), ns, name);
+	opath = resource_path(resource_get(KIND_POOL),
+	    obj_pool_api_version(pool) + strlen("pool.kubevirt.io/"), sp->ns, sp->name);
+	xasprintf(&path, "%s/status", opath);
+	free(opath);
 	sp->sent = json_object_get(st);
 	sp->sent_from = obj_copy(obj_path(pool, "status"));
 	free(sp->sent_rv);
@@ -660,8 +661,6 @@ static int stw_write(struct stw_pool *sp, json_object *pool, json_object *st)
 		sp->last_write = now_mono();
 	}
 	json_object_put(patch);
-	free(ns);
-	free(name);
 	free(path);
 	return r;
 }

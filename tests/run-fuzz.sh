@@ -7,7 +7,7 @@ set -u
 cd "$(dirname "$0")/.."
 time=${FUZZ_TIME:-5}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frame watch selector kubeconfig plan)
+[ ${#targets[@]} -gt 0 ] || targets=(frame watch selector kubeconfig plan project)
 pass=0 fail=0
 mkdir -p build/fuzz/artifacts
 for t in "${targets[@]}"; do

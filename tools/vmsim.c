@@ -19,6 +19,8 @@
 #include "kube.h"
 #include "log.h"
 #include "metrics.h"
+#include "proto.h"
+#include "resource.h"
 #include "siminf.h"
 #include "simvm.h"
 #include "simvmi.h"
@@ -106,21 +108,6 @@ static struct kube *vmsim_kube(
 	return k;
 }
 
-/* the collection path of resource in kubevirt.io/v1, in namespace ns or all */
-static char *vmsim_collection(const char *ns, const char *resource)
-{
-	char *path, *esc;
-
-	if (ns == NULL) {
-		xasprintf(&path, "/apis/kubevirt.io/v1/%s", resource);
-		return path;
-	}
-	esc = kube_escape(ns);
-	xasprintf(&path, "/apis/kubevirt.io/v1/namespaces/%s/%s", esc, resource);
-	free(esc);
-	return path;
-}
-
 /* the two informers: VMIs feed simvmis, VMs feed simvms */
 struct vmsim {
 	struct simvms *vms;
@@ -140,10 +127,10 @@ static void vmsim_start(struct vmsim *sim, struct event_base *base, struct kube 
 	sim->vmis = simvmis_new(base, k, o->ready_delay);
 	sim->vms = simvms_new(base, k, o, sim->vmis);
 	simvmis_set_hooks(sim->vmis, simvms_vmi_changed, simvms_vmi_synced, sim->vms);
-	coll = vmsim_collection(c->namespace, "virtualmachineinstances");
+	coll = resource_path(resource_get(KIND_VMI), NULL, c->namespace, NULL);
 	sim->vmi_inf = siminf_new(base, k, "vmi", coll, &vmi_cb, sim->vmis);
 	free(coll);
-	coll = vmsim_collection(c->namespace, "virtualmachines");
+	coll = resource_path(resource_get(KIND_VM), NULL, c->namespace, NULL);
 	sim->vm_inf = siminf_new(base, k, "vm", coll, &vm_cb, sim->vms);
 	free(coll);
 	siminf_start(sim->vmi_inf);

@@ -12,6 +12,10 @@
 
 /* the object to keep: obj itself (a new reference), a new stub for a pool, or NULL to drop */
 json_object *admit_object(const char *kind, json_object *obj);
+/* obj (borrowed) did not fit its projection (why: the field and the problem): a pool that
+ * still has a name and uid becomes a stub marked OBJ_INVALID with why in its message (a new
+ * reference), anything else is dropped (NULL). Either way one log line names it. */
+json_object *admit_invalid(const char *kind, json_object *obj, const char *why);
 /* declares vmpool_watcher_rejected_total */
 void admit_metrics_declare(void);
 

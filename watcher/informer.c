@@ -18,6 +18,7 @@
 #include "managers.h"
 #include "metrics.h"
 #include "obj.h"
+#include "resource.h"
 #include "store.h"
 #include "timeutil.h"
 #include "xmalloc.h"
@@ -48,8 +49,9 @@ struct informer {
 	struct kube *kube;
 	struct store *store;
 	const struct informer_res *res;
-	char *path;  /* /apis/<group>/<version>[/namespaces/<ns>]/<plural> */
-	char *query; /* "&labelSelector=..." (--pool-selector) or NULL */
+	const struct resource *rs; /* the table's entry for res->kind */
+	char *path;                /* /apis/<group>/<version>[/namespaces/<ns>]/<plural> */
+	char *query;               /* "&labelSelector=..." (--pool-selector) or NULL */
 	struct informer_sink sink;
 	void *arg;
 
@@ -75,7 +77,7 @@ struct informer {
 	int synced;
 	int absent; /* logged as missing; cleared when it answers again */
 
-	/* the group's version, discovered (res->group) */
+	/* the group's version, discovered (rs->version NULL) */
 	char *ns;         /* escaped namespace, or NULL: to build path again with another version */
 	char *version;    /* the version discovered, or NULL */
 	char *absent_why; /* why the group is missing, as last warned, or NULL */
@@ -112,10 +114,10 @@ const char *informer_state_name(enum informer_state s)
 static void inf_set_state(struct informer *inf, enum informer_state s, const char *why)
 {
 	if (inf->state != s)
-		log_info(NULL, "%s: %s -> %s (%s)", inf->res->plural,
+		log_info(NULL, "%s: %s -> %s (%s)", inf->rs->plural,
 		    informer_state_name(inf->state), informer_state_name(s), why);
 	else
-		log_debug(NULL, "%s: %s again (%s)", inf->res->plural, informer_state_name(s), why);
+		log_debug(NULL, "%s: %s again (%s)", inf->rs->plural, informer_state_name(s), why);
 	inf->state = s;
 	evtimer_del(inf->timer);
 }
@@ -124,12 +126,13 @@ static void inf_set_state(struct informer *inf, enum informer_state s, const cha
 static const char *inf_prefix(struct informer *inf)
 {
 	static char buf[256];
-
-	if (inf->res->group == NULL)
-		return inf->res->prefix;
 	/* before the first discovery: the preferred version, for log lines */
-	snprintf(buf, sizeof buf, "/apis/%s/%s", inf->res->group,
-	    inf->version != NULL ? inf->version : inf->res->versions[0]);
+	const char *v = resource_version(inf->rs, inf->version);
+
+	if (inf->rs->group[0] == '\0')
+		snprintf(buf, sizeof buf, "/api/%s", v);
+	else
+		snprintf(buf, sizeof buf, "/apis/%s/%s", inf->rs->group, v);
 	return buf;
 }
 
@@ -196,46 +199,6 @@ int informer_keep_vm_controlled(json_object *obj)
 	return kind != NULL && strcmp(kind, "VirtualMachine") == 0;
 }
 
-static int inf_name_in(const char *key, const char *const *names)
-{
-	for (; *names != NULL; names++)
-		if (strcmp(key, *names) == 0)
-			return 1;
-	return 0;
-}
-
-/* deletes every member of the map obj whose name is not in names (NULL-terminated) */
-static void inf_keep_members(json_object *obj, const char *const *names)
-{
-	json_object *drop;
-	size_t i, n;
-
-	if (obj == NULL || !json_object_is_type(obj, json_type_object))
-		return;
-	drop = json_object_new_array();
-	json_object_object_foreach(obj, key, val)
-	{
-		(void)val;
-		if (!inf_name_in(key, names))
-			json_object_array_add(drop, json_object_new_string(key));
-	}
-	n = json_object_array_length(drop);
-	for (i = 0; i < n; i++)
-		json_object_object_del(
-		    obj, json_object_get_string(json_object_array_get_idx(drop, i)));
-	json_object_put(drop);
-}
-
-void informer_trim_meta(json_object *obj)
-{
-	static const char *const top[] = {"apiVersion", "kind", "metadata", NULL};
-	static const char *const meta[] = {"name", "namespace", "uid", "resourceVersion",
-	    "ownerReferences", "deletionTimestamp", "labels", NULL};
-
-	inf_keep_members(obj, top);
-	inf_keep_members(obj_path(obj, "metadata"), meta);
-}
-
 static const char *inf_rv(json_object *obj)
 {
 	return obj_str(obj, "metadata.resourceVersion");
@@ -253,25 +216,29 @@ static void inf_remember_rv(struct informer *inf, json_object *obj)
 
 /*
  * Makes an object from the API fit to keep: replaces metadata.managedFields by the small
- * projection of common/managers.h, fills in the
- * kind and apiVersion that list items of built-in types lack and applies the resource's
- * trim() to a kept one. Returns 0 to keep it, 1 if
- * the resource's filter rejects it, -1 if it is unusable (logged).
+ * projection of common/managers.h, fills in the kind and apiVersion that list items of
+ * built-in types lack, applies the resource's filter, then its projection (resource.h) and
+ * the nesting check (admit.h). Returns 0 with *out the object to keep (a new reference), 1
+ * if the filter rejects it, 2 if it is dropped as unusable (logged), -1 if it has no name
+ * at all (logged).
  */
-static int inf_clean(struct informer *inf, json_object *obj, const char *kind, const char *api)
+static int inf_clean(
+    struct informer *inf, json_object *obj, const char *kind, const char *api, json_object **out)
 {
-	json_object *meta;
+	json_object *meta, *proj;
 	const char *name;
+	char err[256];
 
+	*out = NULL;
 	if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
-		log_warnx(NULL, "%s: skipping an item that is not an object", inf->res->plural);
+		log_warnx(NULL, "%s: skipping an item that is not an object", inf->rs->plural);
 		return -1;
 	}
 	meta = obj_path(obj, "metadata");
 	name = obj_str(obj, "metadata.name");
 	if (meta == NULL || !json_object_is_type(meta, json_type_object) || name == NULL ||
 	    *name == '\0') {
-		log_warnx(NULL, "%s: skipping an object without metadata.name", inf->res->plural);
+		log_warnx(NULL, "%s: skipping an object without metadata.name", inf->rs->plural);
 		return -1;
 	}
 	managers_project(meta);
@@ -283,9 +250,12 @@ static int inf_clean(struct informer *inf, json_object *obj, const char *kind, c
 		return 1;
 	if (inf->filter != NULL && !inf->filter(inf->res->kind, obj, inf->filter_arg))
 		return 1;
-	if (inf->res->trim != NULL)
-		inf->res->trim(obj);
-	return 0;
+	if ((proj = resource_project(inf->rs, obj, err, sizeof(err))) == NULL)
+		*out = admit_invalid(inf->res->kind, obj, err);
+	else
+		*out = admit_object(inf->res->kind, proj);
+	json_object_put(proj);
+	return *out != NULL ? 0 : 2;
 }
 
 /* ---- publishing changes ---- */
@@ -316,15 +286,17 @@ static void inf_publish_del(struct informer *inf, json_object *obj)
 }
 
 /*
- * 1 if a trimmed resource's new copy differs from the kept one only in resourceVersion:
- * a change to the parts trim() dropped (status, spec), which nobody is told about.
+ * 1 if a metadata-only resource's new copy differs from the kept one only in
+ * resourceVersion: a change to the parts its projection dropped (status, spec), which
+ * nobody is told about. Other kinds are published on every change of resourceVersion: the
+ * planner's expectations wait for the version its write produced.
  */
 static int inf_trimmed_same(struct informer *inf, json_object *old, json_object *obj)
 {
 	json_object *copy = NULL, *meta;
 	int same;
 
-	if (inf->res->trim == NULL || inf_rv(old) == NULL ||
+	if (!inf->rs->meta_only || inf_rv(old) == NULL ||
 	    json_object_deep_copy(obj, &copy, NULL) != 0)
 		return 0;
 	meta = obj_path(copy, "metadata");
@@ -407,7 +379,7 @@ static void inf_fail(
 {
 	double delay = backoff_next(&inf->backoff);
 
-	log_warnx(NULL, "%s: %s failed (HTTP %ld%s%s); retrying in %.1f s", inf->res->plural, what,
+	log_warnx(NULL, "%s: %s failed (HTTP %ld%s%s); retrying in %.1f s", inf->rs->plural, what,
 	    status, msg != NULL && *msg ? ": " : "", msg != NULL ? log_escape(msg) : "", delay);
 	inf_set_state(inf, INF_BACKOFF, what);
 	inf->next = next;
@@ -435,19 +407,19 @@ static void inf_absent(struct informer *inf, const char *served)
 	if (inf->res->required && served != NULL &&
 	    (!inf->absent || inf->absent_why == NULL || strcmp(inf->absent_why, served) != 0))
 		log_warnx(
-		    NULL, "%s: %s: not ready; retrying with backoff", inf->res->plural, served);
+		    NULL, "%s: %s: not ready; retrying with backoff", inf->rs->plural, served);
 	else if (!inf->absent && inf->res->required && served == NULL)
 		log_warnx(NULL,
 		    "%s: the API server does not serve %s/%s (404): not ready; is the CRD "
 		    "installed? retrying with backoff",
-		    inf->res->plural, inf_prefix(inf), inf->res->plural);
+		    inf->rs->plural, inf_prefix(inf), inf->rs->plural);
 	else if (!inf->absent)
 		log_info(NULL,
 		    "%s: API not found (404); treating it as empty, retrying every %.0f s",
-		    inf->res->plural, INF_ABSENT_RETRY);
+		    inf->rs->plural, INF_ABSENT_RETRY);
 	else
 		log_debug(
-		    NULL, "%s: still not found (404); retrying in %.1f s", inf->res->plural, delay);
+		    NULL, "%s: still not found (404); retrying in %.1f s", inf->rs->plural, delay);
 	inf->absent = 1;
 	inf->relisting = inf->relist_wanted = 0; /* nothing to list: empty is the answer */
 	free(inf->absent_why);
@@ -469,7 +441,7 @@ static void inf_absent(struct informer *inf, const char *served)
 
 static void inf_relist(struct informer *inf, const char *why)
 {
-	log_info(NULL, "%s: relisting (%s)", inf->res->plural, why);
+	log_info(NULL, "%s: relisting (%s)", inf->rs->plural, why);
 	inf_count(M_RELISTS, inf->res->kind, NULL, 1);
 	inf_list_begin(inf);
 }
@@ -502,19 +474,19 @@ static void inf_list_start(struct informer *inf)
 	inf_list_page(inf);
 }
 
-/* ---- discovery of the group's version (res->group: the pools, v1beta1 or v1alpha1) ---- */
+/* ---- discovery of the group's version (rs->version NULL: the pools, v1beta1 or v1alpha1) ---- */
 
 static void inf_set_path(struct informer *inf)
 {
 	free(inf->path);
 	if (inf->ns != NULL)
 		xasprintf(
-		    &inf->path, "%s/namespaces/%s/%s", inf_prefix(inf), inf->ns, inf->res->plural);
+		    &inf->path, "%s/namespaces/%s/%s", inf_prefix(inf), inf->ns, inf->rs->plural);
 	else
-		xasprintf(&inf->path, "%s/%s", inf_prefix(inf), inf->res->plural);
+		xasprintf(&inf->path, "%s/%s", inf_prefix(inf), inf->rs->plural);
 }
 
-/* the first of res->versions that the APIGroup lists, or NULL; served gets what it lists */
+/* the first of rs->versions that the APIGroup lists, or NULL; served gets what it lists */
 static const char *inf_pick_version(
     const struct informer *inf, json_object *group, char *served, size_t len)
 {
@@ -531,10 +503,10 @@ static const char *inf_pick_version(
 		if (used < len)
 			used +=
 			    (size_t)snprintf(served + used, len - used, "%s%s", i ? ", " : "", v);
-		for (j = 0; inf->res->versions[j] != NULL && j < rank; j++)
-			if (strcmp(inf->res->versions[j], v) == 0) {
+		for (j = 0; inf->rs->versions[j] != NULL && j < rank; j++)
+			if (strcmp(inf->rs->versions[j], v) == 0) {
 				rank = j;
-				best = inf->res->versions[j];
+				best = inf->rs->versions[j];
 			}
 	}
 	return best;
@@ -551,7 +523,7 @@ static void inf_discover_done(const struct kube_response *r, void *arg)
 	if (r->status == 404) {
 		snprintf(msg, sizeof msg,
 		    "the API server does not serve the group %s (404); is the CRD installed?",
-		    inf->res->group);
+		    inf->rs->group);
 		inf_absent(inf, msg);
 		return;
 	}
@@ -562,14 +534,14 @@ static void inf_discover_done(const struct kube_response *r, void *arg)
 	if ((v = inf_pick_version(inf, r->body, served, sizeof served)) == NULL) {
 		snprintf(msg, sizeof msg,
 		    "the API server serves %s at version(s) %s, none we speak (%s%s%s)",
-		    inf->res->group, *served ? served : "none", inf->res->versions[0],
-		    inf->res->versions[1] != NULL ? ", " : "",
-		    inf->res->versions[1] != NULL ? inf->res->versions[1] : "");
+		    inf->rs->group, *served ? served : "none", inf->rs->versions[0],
+		    inf->rs->versions[1] != NULL ? ", " : "",
+		    inf->rs->versions[1] != NULL ? inf->rs->versions[1] : "");
 		inf_absent(inf, msg);
 		return;
 	}
 	if (inf->version == NULL || strcmp(inf->version, v) != 0) {
-		log_info(NULL, "%s: using %s/%s (served: %s)", inf->res->plural, inf->res->group, v,
+		log_info(NULL, "%s: using %s/%s (served: %s)", inf->rs->plural, inf->rs->group, v,
 		    served);
 		free(inf->version);
 		inf->version = xstrdup(v);
@@ -584,12 +556,12 @@ static void inf_list_begin(struct informer *inf)
 {
 	char *path;
 
-	if (inf->res->group == NULL) {
+	if (inf->rs->version != NULL) {
 		inf_list_start(inf);
 		return;
 	}
 	inf_set_state(inf, INF_LISTING, "discovery");
-	xasprintf(&path, "/apis/%s", inf->res->group);
+	xasprintf(&path, "/apis/%s", inf->rs->group);
 	if (kube_request(inf->kube, "GET", path, NULL, NULL, inf_discover_done, inf) == -1)
 		inf_fail(inf, NEXT_LIST, "discovery", 0, "request not queued");
 	free(path);
@@ -615,9 +587,8 @@ static int inf_list_absorb(struct informer *inf, json_object *body)
 		snprintf(kind, sizeof(kind), "%.*s", (int)(klen - 4), lkind);
 	n = items != NULL ? json_object_array_length(items) : 0;
 	for (i = 0; i < n; i++) {
-		item = json_object_array_get_idx(items, i);
-		if (inf_clean(inf, item, *kind ? kind : NULL, api) != 0 ||
-		    (item = admit_object(inf->res->kind, item)) == NULL)
+		if (inf_clean(inf, json_object_array_get_idx(items, i), *kind ? kind : NULL, api,
+		        &item) != 0)
 			continue;
 		prev = store_put(inf->fresh, inf->res->kind, item);
 		json_object_put(prev);
@@ -630,14 +601,14 @@ static void inf_list_finish(struct informer *inf, json_object *body)
 	const char *rv = obj_str(body, "metadata.resourceVersion");
 
 	if (inf->absent)
-		log_info(NULL, "%s: API answers again", inf->res->plural);
+		log_info(NULL, "%s: API answers again", inf->rs->plural);
 	inf->absent = 0;
 	inf->restarts = 0;
 	free(inf->rv);
 	inf->rv = rv != NULL && *rv ? xstrdup(rv) : NULL;
 	inf_diff(inf);
 	backoff_reset(&inf->backoff);
-	log_info(NULL, "%s: listed %zu objects at resourceVersion %s", inf->res->plural,
+	log_info(NULL, "%s: listed %zu objects at resourceVersion %s", inf->rs->plural,
 	    store_count(inf->store, inf->res->kind), inf->rv ? log_escape(inf->rv) : "?");
 	if (inf->relist_wanted)
 		inf->relist_wanted = 0; /* still relisting: asked after this list began */
@@ -671,8 +642,8 @@ static void inf_list_done(const struct kube_response *r, void *arg)
 	if (r->status == 404) {
 		inf_absent(inf, NULL);
 	} else if (r->status == 410 && inf->cont != NULL && ++inf->restarts < INF_LIST_RESTARTS) {
-		log_info(NULL, "%s: continue token expired (410); restarting the list",
-		    inf->res->plural);
+		log_info(
+		    NULL, "%s: continue token expired (410); restarting the list", inf->rs->plural);
 		inf_list_begin(inf);
 	} else if (r->status != 200) {
 		inf_fail(inf, NEXT_LIST, "list", r->status, r->message);
@@ -691,13 +662,13 @@ static void inf_list_done(const struct kube_response *r, void *arg)
 
 static void inf_ev_set(struct informer *inf, json_object *obj)
 {
-	int rc = inf_clean(inf, obj, NULL, NULL);
 	json_object *kept;
+	int rc = inf_clean(inf, obj, NULL, NULL, &kept);
 
 	if (rc == -1)
 		return;
 	inf_remember_rv(inf, obj);
-	if (rc == 1 || (kept = admit_object(inf->res->kind, obj)) == NULL) {
+	if (rc != 0) {
 		inf_publish_del(inf, obj); /* no longer one we keep, if it was */
 		return;
 	}
@@ -708,7 +679,7 @@ static void inf_ev_set(struct informer *inf, json_object *obj)
 static void inf_ev_del(struct informer *inf, json_object *obj)
 {
 	if (obj_name(obj) == NULL) {
-		log_warnx(NULL, "%s: DELETED event without metadata.name", inf->res->plural);
+		log_warnx(NULL, "%s: DELETED event without metadata.name", inf->rs->plural);
 		return;
 	}
 	inf_remember_rv(inf, obj);
@@ -737,7 +708,7 @@ static void inf_ev_error(struct informer *inf, json_object *obj)
 		inf_timer_after(inf, 0); /* drop the stream outside its callback */
 		return;
 	}
-	log_warnx(NULL, "%s: watch error %lld: %s", inf->res->plural, code,
+	log_warnx(NULL, "%s: watch error %lld: %s", inf->rs->plural, code,
 	    msg != NULL ? log_escape(msg) : "?");
 }
 
@@ -766,7 +737,7 @@ static void inf_watch_event(const char *type, json_object *obj, void *arg)
 		inf->watch_last = now_mono();
 		inf->silent_runs = 0;
 		if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
-			log_warnx(NULL, "%s: %s event without an object", inf->res->plural,
+			log_warnx(NULL, "%s: %s event without an object", inf->rs->plural,
 			    inf_events[i].type);
 			return;
 		}
@@ -777,7 +748,7 @@ static void inf_watch_event(const char *type, json_object *obj, void *arg)
 		inf_events[i].fn(inf, obj);
 		return;
 	}
-	log_warnx(NULL, "%s: skipping watch event of type %s", inf->res->plural,
+	log_warnx(NULL, "%s: skipping watch event of type %s", inf->rs->plural,
 	    type != NULL ? log_escape(type) : "(none)");
 }
 
@@ -799,7 +770,7 @@ static void inf_watch_end(long status, const char *msg, void *arg)
 		inf_fail(inf, NEXT_WATCH, "watch", status, "stream ended at once");
 	} else {
 		log_debug(
-		    NULL, "%s: watch ended after %.0f s; watching again", inf->res->plural, lived);
+		    NULL, "%s: watch ended after %.0f s; watching again", inf->rs->plural, lived);
 		inf_watch_begin(inf);
 	}
 }
@@ -855,10 +826,10 @@ static void inf_watch_check(struct informer *inf)
 		log_warnx(NULL,
 		    "%s: watch silent for %.0f s (no event, no bookmark; bookmarks %s); "
 		    "restarting it from resourceVersion %s",
-		    inf->res->plural, quiet, inf->bookmarks ? "expected" : "never seen",
+		    inf->rs->plural, quiet, inf->bookmarks ? "expected" : "never seen",
 		    inf->rv != NULL ? log_escape(inf->rv) : "?");
 	else
-		log_info(NULL, "%s: watch silent again for %.0f s; restarting it", inf->res->plural,
+		log_info(NULL, "%s: watch silent again for %.0f s; restarting it", inf->rs->plural,
 		    quiet);
 	inf_watch_drop(inf);
 	inf_watch_begin(inf);
@@ -909,6 +880,9 @@ struct informer *informer_new(struct event_base *base, struct kube *kube, struct
 	inf->kube = kube;
 	inf->store = store;
 	inf->res = res;
+	inf->rs = resource_get(res->kind);
+	if (inf->rs == NULL)
+		fatalx("informer: %s is not in the resource table", res->kind);
 	if (sink != NULL)
 		inf->sink = *sink;
 	inf->arg = arg;
@@ -917,7 +891,7 @@ struct informer *informer_new(struct event_base *base, struct kube *kube, struct
 	inf_set_path(inf);
 	inf->timer = evtimer_new(base, inf_timer_fire, inf);
 	if (inf->timer == NULL)
-		fatalx("informer %s: evtimer_new", res->plural);
+		fatalx("informer %s: evtimer_new", inf->rs->plural);
 	backoff_init(&inf->backoff, INF_BACKOFF_BASE, INF_BACKOFF_CAP);
 	inf->silence = INF_SILENCE;
 	inf->state = INF_IDLE;

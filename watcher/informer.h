@@ -38,19 +38,15 @@ enum informer_state {
 	INF_STOPPED,
 };
 
-/* a watched resource: the API group path, the plural and the kind used on the links */
+/* a watched resource: the kind used on the links, whose group, version (discovered with
+ * GET /apis/<group> before every list when the table has none), plural and projection come
+ * from the resource table (common/resource.h). Every object is projected as it is decoded;
+ * one that does not fit the projection is dropped with a log line (a pool is published as
+ * an invalid stub, watcher/admit.h). */
 struct informer_res {
-	const char *kind;   /* KIND_POOL, ... */
-	const char *prefix; /* "/apis/kubevirt.io/v1" */
-	/* or: the group, whose version is discovered (GET /apis/<group>) before every list:
-	 * the first of versions (NULL-terminated, preferred first) that the server serves */
-	const char *group;
-	const char *const *versions;
-	const char *plural; /* "virtualmachines" */
-	/* optional: 0 means "do not keep/publish this object" */
+	const char *kind; /* KIND_POOL, ... */
+	/* optional: 0 means "do not keep/publish this object" (applied before the projection) */
 	int (*keep)(json_object *obj);
-	/* optional: strips a kept object (in place) down to what subscribers need */
-	void (*trim)(json_object *obj);
 	/* a 404 leaves the informer not synced (a warning, retried with backoff) rather than
 	 * empty and synced */
 	int required;
@@ -106,9 +102,6 @@ const char *informer_state_name(enum informer_state);
 int informer_keep_pool_owned(json_object *obj);
 /* keep() for PVCs and DataVolumes: only those whose controller is a VirtualMachine */
 int informer_keep_vm_controlled(json_object *obj);
-/* trim(): apiVersion, kind and metadata.{name, namespace, uid, resourceVersion,
- * ownerReferences, deletionTimestamp, labels}; nothing else */
-void informer_trim_meta(json_object *obj);
 
 /* declares the vmpool_watcher_* families this module updates */
 void informer_metrics_declare(void);

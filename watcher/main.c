@@ -41,33 +41,16 @@
 #define OPT_SILENCE     1000
 #define OPT_POOL_SEL    1001
 
-/* PVCs and DataVolumes: read-only lookups for state preservation (SPEC 9.3); a cluster
- * without CDI answers 404 for DataVolumes, which the informer treats as empty and synced */
-/* KubeVirt up to v1.6 serves pools at v1alpha1 only, later ones v1beta1 too */
-static const char *const watcher_pool_versions[] = {"v1beta1", "v1alpha1", NULL};
-
+/* group, version, plural and projection of each: common/resource.c. PVCs and DataVolumes:
+ * read-only lookups for state preservation (SPEC 9.3); a cluster without CDI answers 404 for
+ * DataVolumes, which the informer treats as empty and synced */
 static const struct informer_res watcher_resources[] = {
-    {.kind = KIND_POOL,
-        .group = "pool.kubevirt.io",
-        .versions = watcher_pool_versions,
-        .plural = "virtualmachinepools",
-        .required = 1},
-    {.kind = KIND_VM, .prefix = "/apis/kubevirt.io/v1", .plural = "virtualmachines", .required = 1},
-    {.kind = KIND_VMI, .prefix = "/apis/kubevirt.io/v1", .plural = "virtualmachineinstances"},
-    {.kind = KIND_REV,
-        .prefix = "/apis/apps/v1",
-        .plural = "controllerrevisions",
-        .keep = informer_keep_pool_owned},
-    {.kind = KIND_PVC,
-        .prefix = "/api/v1",
-        .plural = "persistentvolumeclaims",
-        .keep = informer_keep_vm_controlled,
-        .trim = informer_trim_meta},
-    {.kind = KIND_DV,
-        .prefix = "/apis/cdi.kubevirt.io/v1beta1",
-        .plural = "datavolumes",
-        .keep = informer_keep_vm_controlled,
-        .trim = informer_trim_meta},
+    {.kind = KIND_POOL, .required = 1},
+    {.kind = KIND_VM, .required = 1},
+    {.kind = KIND_VMI},
+    {.kind = KIND_REV, .keep = informer_keep_pool_owned},
+    {.kind = KIND_PVC, .keep = informer_keep_vm_controlled},
+    {.kind = KIND_DV, .keep = informer_keep_vm_controlled},
 };
 #define WATCHER_NRES (sizeof(watcher_resources) / sizeof(watcher_resources[0]))
 

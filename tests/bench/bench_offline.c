@@ -7,6 +7,7 @@
  *       SECONDS each (default 2) and prints frames/s and MB/s.
  *   bench_offline planner PLANNER POOLS VMS NSMODE [RUNS]
  *       writes a recorded watcher stream (HELLO, SYNC_BEGIN, POOLS pools with VMS VMs each,
+ *       projected as the watcher publishes them,
  *       one VM missing per pool, SYNC_END), runs `PLANNER --events FILE --actions - --seed 1`
  *       RUNS times (default 3) with stdout on a pipe, and prints the median wall time, the
  *       actions printed, peak RSS (wait4 ru_maxrss) and CPU seconds. NSMODE is "one" (every
@@ -36,6 +37,7 @@
 #include "log.h"
 #include "../../planner/planner.h"
 #include "proto.h"
+#include "resource.h"
 #include "timeutil.h"
 #include "xmalloc.h"
 
@@ -125,6 +127,21 @@ static json_object *bench_setbody(const char *kind, json_object *obj)
 	return b;
 }
 
+/* an OBJ_SET as the watcher publishes it: the object projected (common/resource.h) */
+static json_object *bench_watcher_set(const char *kind, json_object *obj)
+{
+	json_object *proj;
+	char err[256];
+
+	if ((proj = resource_project(resource_get(kind), obj, err, sizeof(err))) == NULL) {
+		fprintf(
+		    stderr, "bench_offline: the %s does not fit its projection: %s\n", kind, err);
+		exit(1);
+	}
+	json_object_put(obj);
+	return bench_setbody(kind, proj);
+}
+
 static void bench_record(struct buf *b, int type, json_object *body)
 {
 	codec_pack(b, type, 0, body);
@@ -135,8 +152,9 @@ static void bench_record(struct buf *b, int type, json_object *body)
 
 #define BENCH_HEAP_COPIES 10000
 
-/* heap held by one decoded VM body (json-c tree), from malloc's own accounting */
-static void bench_codec_heap(const struct buf *b)
+/* heap held by one decoded VM body (json-c tree), from malloc's own accounting; printed as
+ * bench <name> */
+static void bench_codec_heap(const struct buf *b, const char *name)
 {
 	struct frame *f = xcalloc(BENCH_HEAP_COPIES, sizeof(*f));
 	struct mallinfo2 m0, m1;
@@ -152,9 +170,8 @@ static void bench_codec_heap(const struct buf *b)
 	m1 = mallinfo2();
 	per = ((double)m1.uordblks + m1.hblkhd - m0.uordblks - m0.hblkhd) / BENCH_HEAP_COPIES;
 	if (per > 0)
-		printf("bench codec_decoded_heap: %.0f bytes per decoded VM (json-c tree, %d "
-		       "copies)\n",
-		    per, BENCH_HEAP_COPIES);
+		printf("bench %s: %.0f bytes per decoded VM (json-c tree, %d copies)\n", name, per,
+		    BENCH_HEAP_COPIES);
 	else /* e.g. under ASan, whose allocator mallinfo2() does not see */
 		printf("bench codec_decoded_heap_note: mallinfo2() saw no growth; not measured\n");
 	for (i = 0; i < BENCH_HEAP_COPIES; i++)
@@ -206,7 +223,16 @@ static void bench_codec(double seconds)
 	} while ((dt = now_mono() - t0) < seconds);
 	printf("bench codec_unpack: %.0f frames/s\n", n / dt);
 	printf("bench codec_unpack_bytes: %.1f MB/s\n", n * (double)flen / dt / 1e6);
-	bench_codec_heap(&b);
+	bench_codec_heap(&b, "codec_decoded_heap");
+	/* the same VM as the watcher publishes it and the planner holds it */
+	json_object_put(body);
+	body = bench_watcher_set(KIND_VM, bench_vm(pool, 1, 3));
+	b.len = 0;
+	codec_pack(&b, MSG_OBJ_SET, 1, body);
+	printf("bench codec_projected_frame_size: %zu bytes (that VM projected, "
+	       "common/resource.c)\n",
+	    b.len);
+	bench_codec_heap(&b, "codec_projected_decoded_heap");
 	buf_clear(&b);
 	json_object_put(body);
 	json_object_put(pool);
@@ -235,10 +261,11 @@ static size_t bench_write_events(const char *path, long pools, long vms, int ns_
 		for (i = 0; i < vms; i++) {
 			if (i == p % vms) /* the one missing VM */
 				continue;
-			bench_record(&b, MSG_OBJ_SET, bench_setbody(KIND_VM, bench_vm(pool, p, i)));
+			bench_record(
+			    &b, MSG_OBJ_SET, bench_watcher_set(KIND_VM, bench_vm(pool, p, i)));
 			(*nvms)++;
 		}
-		bench_record(&b, MSG_OBJ_SET, bench_setbody(KIND_POOL, pool));
+		bench_record(&b, MSG_OBJ_SET, bench_watcher_set(KIND_POOL, pool));
 	}
 	bench_record(&b, MSG_SYNC_END, NULL);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1 ||

@@ -8,6 +8,9 @@
  * type and body it sends (PUT body, DeleteOptions with preconditions and
  * propagationPolicy), and the outcomes the fake scripts by object name: "gone" answers
  * 404 NotFound, "taken" 409 AlreadyExists, "stale" 409 Conflict (idempotent or not per op).
+ * A GET of a VM answers the VM "as the API has it" (LIVEVM): update_vm reads it, merges what
+ * the planner built into it and PUTs that with the resourceVersion read (a 409 is tried
+ * again from a new GET, three times in all).
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -312,6 +315,24 @@ static void api_reply(struct evhttp_request *req, int code, const char *reason, 
 	json_object_put(st);
 }
 
+/* a GET of a VM: the VM as the API has it, with fields the planner never holds
+ * (generateName, a firmware serial, status) */
+static void api_reply_live_vm(struct evhttp_request *req, const char *name)
+{
+	char text[1024];
+	json_object *vm;
+
+	snprintf(text, sizeof text,
+	    "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{"
+	    "\"name\":\"%s\",\"namespace\":\"ns\",\"uid\":\"u-live\",\"resourceVersion\":\"77\","
+	    "\"generateName\":\"keep-me\"},\"spec\":{\"running\":false,\"template\":{\"spec\":"
+	    "{\"domain\":{\"firmware\":{\"serial\":\"s-live\"}}}}},\"status\":{\"ready\":true}}",
+	    name);
+	vm = json_tokener_parse(text);
+	api_reply(req, 200, NULL, vm);
+	json_object_put(vm);
+}
+
 /* the scripted outcome by object name (POST: the body's; else the path's last segment) */
 static void api_route(
     struct evhttp_request *req, const char *method, const char *path, json_object *body)
@@ -330,6 +351,8 @@ static void api_route(
 		api_reply(req, 403, "Forbidden", NULL); /* Events about pool "denied" */
 	else if (strcmp(name, "gone") == 0)
 		api_reply(req, 404, "NotFound", NULL);
+	else if (strcmp(method, "GET") == 0)
+		api_reply_live_vm(req, name);
 	else if (strcmp(name, "taken") == 0)
 		api_reply(req, 409, "AlreadyExists", NULL);
 	else if (strcmp(name, "stale") == 0)
@@ -438,16 +461,6 @@ static int api_case_run(struct planner *p, const struct api_case *c)
 #define DELOPT(extra) "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\"" extra "}"
 
 static const struct api_case api_cases[] = {
-    /* update_vm: PUT the whole object; NotFound is done, Conflict is not */
-    {"{\"id\":100,\"op\":\"update_vm\",\"namespace\":\"ns\",\"name\":\"vm-1\",\"body\":" VMOBJ(
-         "vm-1") "}",
-        100, "PUT", VM "vm-1", APPJ, VMOBJ("vm-1"), 1, 200, NULL},
-    {"{\"id\":101,\"op\":\"update_vm\",\"namespace\":\"ns\",\"name\":\"gone\",\"body\":" VMOBJ(
-         "gone") "}",
-        101, "PUT", VM "gone", APPJ, VMOBJ("gone"), 1, 404, "NotFound"},
-    {"{\"id\":102,\"op\":\"update_vm\",\"namespace\":\"ns\",\"name\":\"stale\",\"body\":" VMOBJ(
-         "stale") "}",
-        102, "PUT", VM "stale", APPJ, VMOBJ("stale"), 0, 409, "Conflict"},
     /* delete_vmi: DeleteOptions with the uid precondition and the propagation */
     {"{\"id\":110,\"op\":\"delete_vmi\",\"namespace\":\"ns\",\"name\":\"vmi-1\",\"uid\":\"u1\","
      "\"propagation\":\"Foreground\"}",
@@ -511,6 +524,76 @@ static const struct api_case api_cases[] = {
     {"{\"id\":171,\"op\":\"patch_dv\",\"namespace\":\"ns\",\"name\":\"gone\",\"patch\":" JPATCH "}",
         171, "PATCH", DV "gone", JP, JPATCH, 1, 404, "NotFound"},
 };
+
+static json_object *api_nth_to(const char *path, size_t n);
+
+/* the methods of the requests to path since api_clear(), as "GET,PUT,..." */
+static const char *api_methods(const char *path)
+{
+	static char buf[256];
+	json_object *rec;
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < json_object_array_length(api_reqs); i++) {
+		rec = json_object_array_get_idx(api_reqs, i);
+		if (strcmp(obj_str(rec, "path"), path) == 0 && n + 8 < sizeof buf)
+			n += (size_t)snprintf(
+			    buf + n, sizeof buf - n, "%s%s", n ? "," : "", obj_str(rec, "method"));
+	}
+	return buf;
+}
+
+/* the PUT update_vm sends: the VM read (GET) with the planner's labels, annotations and
+ * spec, the firmware serial read kept, status left out, the resourceVersion read */
+#define MERGED(n)                                                                                  \
+	"{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{\"name\":"   \
+	"\"" n "\",\"namespace\":\"ns\",\"uid\":\"u-live\",\"resourceVersion\":\"77\","            \
+	"\"generateName\":\"keep-me\"},\"spec\":{\"running\":true,\"template\":{\"spec\":{"        \
+	"\"domain\":{\"firmware\":{\"serial\":\"s-live\"}}}}}}"
+
+/* update_vm: GET, then PUT the merge; NotFound is done; a Conflict is tried again from a
+ * GET, and fails after three; another VM under the name (uid) is not written */
+static void test_api_update_vm(struct planner *p)
+{
+	json_object *r, *put, *want = json_tokener_parse(MERGED("vm-1"));
+	long long status = 0;
+
+	api_clear();
+	r = act(p, 100,
+	    "{\"id\":100,\"op\":\"update_vm\",\"namespace\":\"ns\",\"name\":\"vm-1\","
+	    "\"body\":" VMOBJ("vm-1") "}");
+	obj_int(r, "status", &status);
+	put = api_nth_to(VM "vm-1", 1);
+	STAGEKIT_CHECK(result_is(r, 1, NULL) && status == 200 &&
+	                   strcmp(api_methods(VM "vm-1"), "GET,PUT") == 0 && put != NULL &&
+	                   obj_equal(obj_path(put, "body"), want),
+	    "update_vm: GET, then PUT of the merge with the resourceVersion read (%s)",
+	    obj_json(api_reqs));
+	api_clear();
+	r = act(p, 101,
+	    "{\"id\":101,\"op\":\"update_vm\",\"namespace\":\"ns\",\"name\":\"gone\","
+	    "\"body\":" VMOBJ("gone") "}");
+	STAGEKIT_CHECK(result_is(r, 1, "NotFound") && strcmp(api_methods(VM "gone"), "GET") == 0,
+	    "update_vm of a VM gone: done, no PUT (%s)", obj_json(api_reqs));
+	api_clear();
+	r = act(p, 102,
+	    "{\"id\":102,\"op\":\"update_vm\",\"namespace\":\"ns\",\"name\":\"stale\","
+	    "\"body\":" VMOBJ("stale") "}");
+	STAGEKIT_CHECK(result_is(r, 0, "Conflict") &&
+	                   strcmp(api_methods(VM "stale"), "GET,PUT,GET,PUT,GET,PUT") == 0,
+	    "update_vm meeting 409 on every PUT: read again twice, then failed (%s)",
+	    api_methods(VM "stale"));
+	api_clear();
+	r = act(p, 103,
+	    "{\"id\":103,\"op\":\"update_vm\",\"namespace\":\"ns\",\"name\":\"vm-2\",\"body\":"
+	    "{\"metadata\":{\"name\":\"vm-2\",\"uid\":\"u-old\",\"resourceVersion\":\"1\"}}}");
+	STAGEKIT_CHECK(result_is(r, 0, "Conflict") &&
+	                   strstr(obj_str(r, "message") ?: "", "replaced") &&
+	                   strcmp(api_methods(VM "vm-2"), "GET") == 0,
+	    "update_vm planned for another uid: failed, no PUT (%s)", r ? obj_json(r) : "-");
+	json_object_put(want);
+}
 
 /* a refused action makes no API call */
 static void test_api_refused(struct planner *p)
@@ -758,6 +841,7 @@ static void test_api(const char *bin, const char *tmp)
 	STAGEKIT_CHECK(wait_up(&p, 10), "planner link up (API actuator)");
 	for (i = 0; i < sizeof api_cases / sizeof api_cases[0]; i++)
 		STAGEKIT_CHECK(api_case_run(&p, &api_cases[i]), "API case %lld", api_cases[i].id);
+	test_api_update_vm(&p);
 	test_api_refused(&p);
 	test_api_fail_event(&p);
 	test_api_correlation(&p);

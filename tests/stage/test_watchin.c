@@ -8,7 +8,10 @@
  *      naming it, still not ready;
  *   2. the pool API appears with pools nested 100 and 300 levels deep beside good ones:
  *      the good ones are published whole, the deep ones as stubs marked OBJ_INVALID;
- *   3. watch events: a good pool turned deep becomes a stub, a deep VM is dropped;
+ *   3. watch events: a good pool turned deep becomes a stub; a VM deep only in a field its
+ *      projection drops is published without it, one deep in its labels (a field the
+ *      projection keeps, of the wrong type) is dropped, a pool with a field of the wrong
+ *      type becomes a stub;
  *   4. a watch that sent a bookmark and then nothing is restarted from its last
  *      resourceVersion (no relist) after --watch-silence-timeout, and so is one that never
  *      sent a bookmark.
@@ -102,16 +105,17 @@ static char *wi_pool(const char *name, int depth)
 	return s;
 }
 
-static char *wi_vm(const char *name, int depth)
+/* a VM nested depth levels deep in its spec, or in its labels */
+static char *wi_vm(const char *name, int depth, int in_labels)
 {
 	char *nest = wi_nest(depth - 2), *s;
 
 	if (asprintf(&s,
 	        "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{"
-	        "\"name\":\"%s\",\"namespace\":\"ns\",\"uid\":\"u-%s\",\"resourceVersion\":\"%ld\"}"
-	        ","
+	        "\"name\":\"%s\",\"namespace\":\"ns\",\"uid\":\"u-%s\",\"resourceVersion\":\"%ld\","
+	        "\"labels\":%s},"
 	        "\"spec\":%s}",
-	        name, name, ++fk.rv, nest) < 0)
+	        name, name, ++fk.rv, in_labels ? nest : "{}", in_labels ? "{}" : nest) < 0)
 		abort();
 	free(nest);
 	return s;
@@ -442,6 +446,7 @@ static int wi_held_cond(void *arg)
 
 static void wi_deep_events(struct mirror *m, const char *wlog)
 {
+	json_object *vm;
 	char *o;
 
 	stagekit_check(wi_wait(wi_held_cond, NULL, 10), "pools and VMs are watched");
@@ -450,18 +455,39 @@ static void wi_deep_events(struct mirror *m, const char *wlog)
 	free(o);
 	stagekit_check(
 	    wi_obj(m, KIND_POOL, "good1", 1, 10), "a pool made deep by a watch event -> stub");
-	o = wi_vm("deepvm", 80);
+	o = wi_vm("deepvm", 80, 0);
 	wi_send(&fk.r[R_VM], "ADDED", o);
 	free(o);
-	o = wi_vm("okvm", 10);
+	o = wi_vm("badvm", 80, 1);
+	wi_send(&fk.r[R_VM], "ADDED", o);
+	free(o);
+	o = wi_vm("okvm", 10, 0);
 	wi_send(&fk.r[R_VM], "ADDED", o);
 	free(o);
 	stagekit_check(
 	    wi_obj(m, KIND_VM, "okvm", 2, 10), "a VM event after a deep one is published");
-	stagekit_check(store_get(mirror_store(m), KIND_VM, "ns", "deepvm") == NULL &&
+	vm = store_get(mirror_store(m), KIND_VM, "ns", "deepvm");
+	stagekit_check(vm != NULL && obj_path(vm, "spec") == NULL && obj_uid(vm) != NULL,
+	    "a VM deep only in its spec is published projected (no spec: nobody reads it)");
+	stagekit_check(store_get(mirror_store(m), KIND_VM, "ns", "badvm") == NULL &&
 	                   wi_warn_has(wlog, "dropped\" logger=\"vmpool-watcher\" kind=\"vm\" "
-	                                     "object=\"ns/deepvm\" maxDepth=60"),
-	    "a deep VM is dropped with a log line");
+	                                     "object=\"ns/badvm\" problem=\"labels (for "
+	                                     "metadata.labels) is not a map of strings\""),
+	    "a VM deep in its labels (not a map of strings) is dropped with a log line");
+	/* a pool whose finalizers are not a list of strings: published as invalid, named */
+	if (asprintf(&o,
+	        "{\"apiVersion\":\"pool.kubevirt.io/v1beta1\",\"kind\":\"VirtualMachinePool\","
+	        "\"metadata\":{\"name\":\"badpool\",\"namespace\":\"ns\",\"uid\":\"u-badpool\","
+	        "\"resourceVersion\":\"%ld\",\"finalizers\":\"x\"},\"spec\":{\"replicas\":2,"
+	        "\"virtualMachineTemplate\":{\"spec\":{}}},\"status\":{\"replicas\":1}}",
+	        ++fk.rv) < 0)
+		abort();
+	wi_send(&fk.r[R_POOL], "ADDED", o);
+	free(o);
+	stagekit_check(wi_obj(m, KIND_POOL, "badpool", 1, 10) &&
+	                   wi_warn_has(wlog, "pool=\"ns/badpool\" problem=\"finalizers (for "
+	                                     "metadata.finalizers) is not a list of strings\""),
+	    "a pool with a field of the wrong type is published as an invalid stub, named");
 	stagekit_check(mirror_synced(m), "the subscriber never lost its link");
 }
 
@@ -502,7 +528,7 @@ static void wi_silence(struct mirror *m, int mport, const char *wlog)
 	        strstr(h.body, "vmpool_watcher_silent_watches_total{kind=\"pool\"} 0") == NULL,
 	    "vmpool_watcher_silent_watches_total counts it");
 	stagekit_check(
-	    strstr(h.body, "vmpool_watcher_rejected_total{kind=\"pool\",outcome=\"stub\"} 3") !=
+	    strstr(h.body, "vmpool_watcher_rejected_total{kind=\"pool\",outcome=\"stub\"} 4") !=
 	            NULL &&
 	        strstr(h.body,
 	            "vmpool_watcher_rejected_total{kind=\"vm\",outcome=\"dropped\"} 1") != NULL,
