@@ -399,8 +399,8 @@ static int act_unfinalize(struct act_req *r)
 	int rv;
 
 	xasprintf(&path, "%s/namespaces/%s/virtualmachines/%s", ACT_KUBEVIRT, ns, name);
-	rv =
-	    kube_request(r->act->kube, "PATCH", path, ACT_JSONP, r->unfinalize, act_unfinalized, r);
+	rv = kube_request_next(
+	    r->act->kube, "PATCH", path, ACT_JSONP, r->unfinalize, act_unfinalized, r);
 	free(ns);
 	free(name);
 	free(path);

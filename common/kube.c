@@ -1111,8 +1111,9 @@ static int kube_request_prio(struct kube *k, const char *method, const char *pat
 	}
 	k->stats.writes++;
 	r->write = 1;
-	r->low = low;
-	if (!low)
+	r->low = low > 0;
+	r->first = low < 0;
+	if (!r->low)
 		k->obj_writes++;
 	kube_wq_push(r);
 	return 0;
@@ -1122,6 +1123,12 @@ int kube_request_patient(struct kube *k, const char *method, const char *path,
     const char *content_type, const char *body, double patience, kube_done_fn done, void *arg)
 {
 	return kube_request_prio(k, method, path, content_type, body, patience, done, arg, 0);
+}
+
+int kube_request_next(struct kube *k, const char *method, const char *path,
+    const char *content_type, const char *body, kube_done_fn done, void *arg)
+{
+	return kube_request_prio(k, method, path, content_type, body, 0, done, arg, -1);
 }
 
 int kube_request_event(struct kube *k, const char *method, const char *path,

@@ -112,6 +112,12 @@ int kube_request(struct kube *, const char *method, const char *path, const char
 int kube_request_patient(struct kube *, const char *method, const char *path,
     const char *content_type, const char *body, double patience, kube_done_fn, void *arg);
 
+/* A write that finishes one made before (the finalizer patch after a DELETE): it goes
+ * ahead of the object writes that wait for a token of the bucket, so the work
+ * under way completes before new work starts. */
+int kube_request_next(struct kube *, const char *method, const char *path, const char *content_type,
+    const char *body, kube_done_fn, void *arg);
+
 /* An Event write: lower priority than every other write. It waits while another write of
  * the client is queued or outstanding, goes at its own rate (a tenth of qps and burst) and
  * only with a token of the writer's bucket that is there now (so it never makes an object

@@ -57,6 +57,7 @@ struct kreq {
 	int ticket;      /* a write holding its token for the next attempt */
 	int unknown;     /* an attempt may have taken effect, its answer was lost */
 	int low;         /* an Event: the low-priority queue (kube_request_event) */
+	int first;       /* ahead of the other object writes (kube_request_next) */
 	int dropped;     /* answered without reaching the server: pressure */
 	double t0;       /* when it was asked for */
 	double patience; /* seconds it may take in all */

@@ -217,7 +217,10 @@ void kube_wq_push(struct kreq *r)
 		return;
 	}
 	kreq_set_state(r, KR_QUEUED);
-	TAILQ_INSERT_TAIL(&r->k->writeq, r, wentry);
+	if (r->first)
+		TAILQ_INSERT_HEAD(&r->k->writeq, r, wentry);
+	else
+		TAILQ_INSERT_TAIL(&r->k->writeq, r, wentry);
 	kube_wq_pump(r->k);
 }
 

@@ -318,6 +318,26 @@ size_t expect_scale_pending(const struct expect *e, const char *pool_key, double
 	return n;
 }
 
+static void expect_nofree(void *v)
+{
+	(void)v;
+}
+
+struct pmap *expect_pending_keys(
+    const struct expect *e, const char *pool_key, enum expect_kind kind, double now)
+{
+	struct pmap *m = pmap_new(expect_nofree);
+	const struct expectation *x;
+	size_t i;
+
+	for (i = 0; i < e->n; i++) {
+		x = &e->v[i];
+		if (x->kind == kind && strcmp(x->pool, pool_key) == 0 && expect_live(e, x, now))
+			pmap_put(m, x->key, (void *)x);
+	}
+	return m;
+}
+
 int expect_create_pending(
     const struct expect *e, const char *pool_key, const char *name, double now)
 {

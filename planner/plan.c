@@ -359,7 +359,7 @@ static int plan_index_used(struct plan_ctx *c, const char *name)
 {
 	if (c->in->name_used != NULL && c->in->name_used(c->ns, name, c->in->name_arg))
 		return 1;
-	return expect_create_pending(c->in->exp, c->in->key, name, c->in->now);
+	return pmap_get(c->pend_create, name) != NULL;
 }
 
 /* SPEC 6, 8: the lowest indices whose name no VM of the namespace (nor a pending create)
@@ -397,6 +397,28 @@ static void plan_scale_out(struct plan_ctx *c, int count)
 	free(rev);
 }
 
+/* Scaling while earlier creates or deletes are not in the cache yet: the pass is gated
+ * (no update, no pruning), but scaling in the same direction goes on as a window instead of
+ * in batches: a create in flight counts as a VM (its name is taken), a delete in flight as
+ * a terminating VM (SPEC 9.2's count subtracts it), and more creates go while fewer than
+ * burst are pending. Never both directions at once, nor while a revision is being created
+ * or a previous pass still holds creates back (slow start). */
+static void plan_scale_pending(struct plan_ctx *c)
+{
+	long creating = (long)pmap_count(c->pend_create);
+	long deleting = (long)pmap_count(c->pend_delete);
+	long diff = (long)c->nowned + creating - c->desired, room = c->in->burst - creating;
+
+	c->out->gated = 1;
+	if (expect_scale_pending(c->in->exp, c->in->key, c->in->now) >
+	    (size_t)(creating + deleting))
+		return; /* a revision */
+	if (diff < 0 && deleting == 0 && c->in->held == 0 && room > 0)
+		plan_scale_out(c, -diff < room ? (int)-diff : (int)room);
+	else if (diff > 0 && creating == 0 && c->pol.scalein == SCALEIN_PROACTIVE)
+		plan_scale_in(c, (int)diff);
+}
+
 /* SPEC 4 step 8: scale; when the count is right, update; when nothing moved, prune */
 static void plan_scale(struct plan_ctx *c)
 {
@@ -406,7 +428,7 @@ static void plan_scale(struct plan_ctx *c)
 	if (c->pol.paused)
 		return;
 	if (expect_scale_pending(c->in->exp, c->in->key, c->in->now) > 0) {
-		c->out->gated = 1;
+		plan_scale_pending(c);
 		return;
 	}
 	diff = (long)c->nowned - c->desired;
@@ -483,10 +505,14 @@ int plan_pool(const struct plan_in *in, struct plan_out *out)
 	c.deleting = obj_terminating(in->pool) ? 1 : 0;
 	if (plan_stub(&c) != 0)
 		return 0;
+	c.pend_create = expect_pending_keys(in->exp, in->key, EXPECT_CREATE, in->now);
+	c.pend_delete = expect_pending_keys(in->exp, in->key, EXPECT_DELETE, in->now);
 	if (c.deleting)
 		plan_deleting(&c);
 	else
 		plan_live(&c);
+	pmap_free(c.pend_create);
+	pmap_free(c.pend_delete);
 	if (c.have_pol)
 		policy_clear(&c.pol);
 	selector_free(c.sel);

@@ -32,6 +32,8 @@ struct plan_ctx {
 	size_t nowned;
 	int owned_finalized; /* owned VMs in the cache still carrying the finalizer */
 	long desired;
+	/* the pool's creates (VM names) and deletes (uids) the cache does not show yet */
+	struct pmap *pend_create, *pend_delete;
 };
 
 /* plan.c: building actions */

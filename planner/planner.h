@@ -65,6 +65,10 @@ size_t expect_expire(struct expect *, double now, void (*fn)(const char *, void 
 size_t expect_scale_pending(const struct expect *, const char *pool_key, double now);
 int expect_create_pending(
     const struct expect *, const char *pool_key, const char *name, double now);
+/* the keys (VM names of creates, uids of deletes) of the pool's live expectations of one
+ * kind, as a set for lookups in a pass (the values are not to be used); pmap_free() it */
+struct pmap *expect_pending_keys(
+    const struct expect *, const char *pool_key, enum expect_kind, double now);
 int expect_patch_pending(const struct expect *, const char *uid, const char *op, double now);
 int expect_delete_pending(const struct expect *, const char *uid, double now);
 /* a delete that also removes the finalizer (ACT_DELETE_VM with unfinalize) is observed only
@@ -100,6 +104,7 @@ struct plan_in {
 	void *removed_arg;
 	struct expect *exp; /* read only */
 	int burst;
+	long held; /* creates an earlier pass still holds back (slow start): no more now */
 	unsigned int seed;
 	double now;           /* monotonic, for expectations */
 	double wallnow;       /* seconds since the epoch, for object timestamps */

@@ -60,11 +60,14 @@ void plan_scale_in(struct plan_ctx *c, int diff)
 	json_object **elig = xcalloc(c->nowned + 1, sizeof(*elig));
 	size_t nelig = 0, i;
 	long count, term = 0;
+	const char *uid;
 
 	for (i = 0; i < c->nowned; i++) {
-		if (obj_terminating(c->owned[i]))
+		uid = obj_uid(c->owned[i]);
+		/* a delete in flight counts as terminating: its VM is never picked twice */
+		if (obj_terminating(c->owned[i]) || (uid != NULL && pmap_get(c->pend_delete, uid)))
 			term++;
-		else if (obj_uid(c->owned[i]) != NULL)
+		else if (uid != NULL)
 			elig[nelig++] = c->owned[i];
 	}
 	count = (diff < c->in->burst ? diff : c->in->burst) - term;
@@ -193,8 +196,7 @@ void plan_terminating(struct plan_ctx *c, json_object *vm)
 			return;
 		preserve = (int)c->pol.preserve_opportunistic;
 	}
-	if (plan_pending(c, vm, ACT_PATCH_VM) ||
-	    expect_delete_pending(c->in->exp, obj_uid(vm), c->in->now))
+	if (plan_pending(c, vm, ACT_PATCH_VM) || pmap_get(c->pend_delete, obj_uid(vm)) != NULL)
 		return; /* the actuator removes the finalizer with the DELETE, or it is planned */
 	if (preserve != PRESERVE_DISABLED && plan_preserve(c, vm) > 0)
 		return; /* the finalizer goes once the disks are the VM's no longer */

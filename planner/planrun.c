@@ -680,12 +680,14 @@ static void planrun_plan(
 	in.seed = p->seed >= 0 ? (unsigned int)p->seed : (unsigned int)random();
 	in.now = now;
 	in.warned_gen = ps->warned_gen;
+	if (obj_int(pool, "metadata.generation", &gen) == -1)
+		gen = -1;
+	if (ps->nheld > ps->heldpos && gen == ps->held_gen)
+		in.held = (long)(ps->nheld - ps->heldpos);
 	if (plan_pool(&in, &out) == -1) {
 		log_warnx(key, "pool without name or uid; not planned");
 		return;
 	}
-	if (obj_int(pool, "metadata.generation", &gen) == -1)
-		gen = -1;
 	if (!out.gated || (ps->nheld > ps->heldpos && gen != ps->held_gen))
 		planrun_drop_held(ps); /* a pass that may plan creates anew, or a new spec */
 	if (!out.invalid && planrun_can_send(p))

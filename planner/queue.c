@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backoff.h"
+#include "evpace.h"
 #include "log.h"
 #include "metrics.h"
 #include "planner.h"
@@ -17,6 +18,11 @@
 #define QUEUE_BACKOFF_BASE 1.0
 #define QUEUE_BACKOFF_CAP  300.0
 #define QUEUE_NAME         "planner" /* the name label of its workqueue_* series */
+/* batches follow each other at least this far apart: while a pool scales, the watcher's
+ * events come by the hundred a second, and a pass costs what the pool holds; marks made
+ * in between coalesce. The window of pending creates and deletes (plan.c) keeps the API
+ * server busy meanwhile, so this costs no throughput. */
+#define QUEUE_PACE 0.05
 
 struct qitem {
 	struct queue *q;
@@ -37,6 +43,7 @@ struct queue {
 	char **dirty; /* keys in marking order */
 	size_t ndirty, cap;
 	struct event *batch;
+	double last_batch; /* now_mono() when the last batch started */
 };
 
 static void queue_item_free(void *p)
@@ -64,6 +71,7 @@ static void queue_batch(evutil_socket_t fd, short ev, void *arg)
 
 	q->dirty = NULL;
 	q->ndirty = q->cap = 0;
+	q->last_batch = now;
 	for (i = 0; i < n; i++) {
 		if ((it = pmap_get(q->items, keys[i])) != NULL) {
 			it->dirty = 0;
@@ -135,8 +143,7 @@ void queue_mark(struct queue *q, const char *key)
 	}
 	q->dirty[q->ndirty++] = xstrdup(key);
 	metrics_wq_added(QUEUE_NAME, q->ndirty);
-	if (!event_pending(q->batch, EV_TIMEOUT, NULL))
-		event_active(q->batch, EV_TIMEOUT, 0);
+	evpace_kick(q->batch, q->last_batch, QUEUE_PACE);
 }
 
 static void queue_retry_cb(evutil_socket_t fd, short ev, void *arg)

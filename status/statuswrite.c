@@ -24,6 +24,7 @@
 #include <json-c/linkhash.h>
 
 #include "backoff.h"
+#include "evpace.h"
 #include "k8sevent.h"
 #include "kube.h"
 #include "log.h"
@@ -71,6 +72,7 @@ struct stw {
 	struct vmindex *vms;    /* the mirror's VMs by controlling pool, kept by stw_changed */
 	json_object *dirty;     /* key -> now_mono() when it became dirty */
 	struct event *kick;
+	double last_run; /* now_mono() when stw_run() last started */
 	unsigned long writes;
 };
 
@@ -278,7 +280,7 @@ void stw_dirty(struct stw *w, const char *ns, const char *name)
 		metrics_wq_added(STW_QUEUE, (size_t)json_object_object_length(w->dirty));
 	}
 	free(key);
-	event_active(w->kick, EV_TIMEOUT, 0);
+	evpace_kick(w->kick, w->last_run, STW_PACE);
 }
 
 static void stw_dirty_pool_obj(json_object *pool, void *arg)
@@ -335,6 +337,7 @@ static void stw_run(evutil_socket_t fd, short what, void *arg)
 
 	if (w->ready != NULL && !w->ready(w->ready_arg))
 		return; /* kept dirty; the caller marks everything again once synced */
+	w->last_run = now;
 	dirty = w->dirty;
 	w->dirty = json_object_new_object();
 	metrics_wq_depth(STW_QUEUE, 0);

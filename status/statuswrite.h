@@ -21,6 +21,9 @@ struct k8sev_recorder;
  * counts in between are not something readers act on; a write that brings replicas or
  * readyReplicas to spec.replicas goes at once */
 #define STW_LINGER 1.0
+/* dirty pools are recomputed at most this often: a scaling pool's VMs change by the hundred
+ * a second and a computation costs what the pool holds (a milestone waits no longer) */
+#define STW_PACE 0.02
 
 #define STW_M_WRITES "vmpool_status_writes_total"
 /* per pool, named as KubeVirt's proposed pool metrics (kubevirt/kubevirt#19147) */

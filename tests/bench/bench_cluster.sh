@@ -8,7 +8,11 @@
 # higher rates count: other load on the machine varies), and vmpoold scaling one pool
 # 0 -> N -> 0 without the simulator: the time from the pool's new spec.replicas to
 # status.replicas N, and to the N-th VM deletion, both read from watch streams, against the
-# time the raw rates give for N; the writes per VM from the audit log, and the ratios.
+# time the raw rates give for N; the writes per VM from the audit log, and the ratios. Each
+# phase also prints its timeline (first and last write of each kind, from the audit log) and
+# the CPU it cost vmpoold's processes and the control plane (kube-apiserver, etcd,
+# kube-controller-manager; the raw runs print theirs too): on a small machine the API
+# server's CPU per VM is what the ratios come down to.
 # Then the simulator starts and the pool is scaled 0 -> N -> 0 with vmpool-sim marking VMs
 # ready at once; the script measures the time to readyReplicas N and back to 0, the API
 # writes vmpoold made (from the apiserver's audit log), the idle cost of a converged pool,
@@ -18,7 +22,8 @@
 # Environment: BENCH_REPLICAS (default 500), BENCH_QPS / BENCH_BURST (vmpoold's and the
 # simulator's --kube-api-qps / --kube-api-burst, default 500 / 1000), BENCH_IDLE (seconds,
 # default 20), BIN (default bin), BENCH_KEEP=1 keeps the cluster and run dir, BENCH_RAW_SECONDS
-# (wrk's create run, default 4; the delete run takes half).
+# (wrk's create run, default 4; the delete run takes half), BENCH_LIMITS_ONLY=1 stops after the
+# limits part (the raw rates and vmpoold's 0 -> N -> 0 against them), for quick iterations.
 # Prints "bench <name>: <figure> <unit>" lines; exits non-zero when a phase times out.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -76,7 +81,7 @@ pool_initialised() {
 
 declare -A PID CPU0
 snap_pids() { local s; for s in vmpoold "${STAGES[@]}" sim; do PID[$s]=$(pid_of "$s"); done; PID[vmpoold]=$VMPOOLD_PID; PID[sim]=$SIM_PID; }
-snap_cpu() { local s; for s in vmpoold "${STAGES[@]}" sim; do CPU0[$s]=$(cpu_ticks "${PID[$s]}"); done; }
+snap_cpu() { local s; for s in vmpoold "${STAGES[@]}" sim; do CPU0[$s]=$(cpu_ticks "${PID[$s]}"); done; cluster_snap; }
 # cpu_since PHASE: per-process CPU seconds since the last snap_cpu
 cpu_since() {
 	local s now_t total=0 d
@@ -87,8 +92,24 @@ cpu_since() {
 		out "${1}_cpu_${s#vmpool-}: $(ticks_s "$d") s"
 	done
 	out "${1}_cpu_total: $(ticks_s "$total") s (vmpoold + 4 stages; the simulator not counted)"
+	cluster_cpu_since "$1"
+	[ -n "$SIM_PID" ] || return 0
 	d=$(($(cpu_ticks "$SIM_PID") - ${CPU0[sim]:-0}))
 	out "${1}_cpu_sim: $(ticks_s "$d") s (vmpool-sim, for reference)"
+}
+
+# the control plane's CPU (kube-apiserver, etcd, kube-controller-manager): what a phase cost
+# the server, beside what it cost vmpoold (the raw runs print theirs too)
+CLUSTER_PARTS=(apiserver etcd controller-manager)
+declare -A CCPU0
+cluster_snap() { local c; for c in "${CLUSTER_PARTS[@]}"; do CCPU0[$c]=$(cpu_ticks "$(cat "$VMPOOLD_CLUSTER_DIR/$c.pid" 2>/dev/null)"); done; }
+cluster_cpu_since() {
+	local c d line=""
+	for c in "${CLUSTER_PARTS[@]}"; do
+		d=$(($(cpu_ticks "$(cat "$VMPOOLD_CLUSTER_DIR/$c.pid" 2>/dev/null)") - ${CCPU0[$c]:-0}))
+		line+="${line:+, }$c $(ticks_s "$d")"
+	done
+	out "${1}_cpu_cluster: $line s"
 }
 
 audit_mark() { stat -c %s "$AUDIT"; }
@@ -180,6 +201,25 @@ audit_times() {
 		select(.stage == "ResponseComplete" and .objectRef.namespace == $ns and ('"$2"'))
 		| .stageTimestamp | ts | tostring'
 }
+# timeline PHASE OFFSET: when vmpoold's writes since OFFSET went, in seconds after the scale
+# (kubectl's patch of the scale subresource), from the audit log: the first and last of each
+# kind, so a slow phase shows where its time went
+timeline() {
+	local off=$2 t0 what verb res first last n ts
+	t0=$(audit_times "$off" '.objectRef.subresource == "scale"' | head -1)
+	[ -n "$t0" ] || return 0
+	for what in "create virtualmachines" "delete virtualmachines" "patch virtualmachines" \
+		"patch virtualmachinepools/status" "create events"; do
+		verb=${what% *} res=${what#* }
+		mapfile -t ts < <(audit_times "$off" '.verb == "'"$verb"'" and (.userAgent | startswith("vmpool"))
+			and (.objectRef.resource + (if .objectRef.subresource then "/" + .objectRef.subresource else "" end)) == "'"$res"'"')
+		n=${#ts[@]}
+		[ "$n" -gt 0 ] || continue
+		first=$(elapsed "$t0" "${ts[0]}")
+		last=$(elapsed "$t0" "${ts[$((n - 1))]}")
+		out "${1}_timeline: $n x $what from +$first s to +$last s after the scale"
+	done
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 kubectl create namespace "$RAW_NS" >/dev/null || exit 1
@@ -190,8 +230,12 @@ raw_body >"$RUN/rawvm.json" || exit 1
 RAW_C=0 RAW_D=0
 raw_measure() {
 	local c d rc rd
+	cluster_snap
 	c=$(raw_run create "$RAW_S") || { log "wrk create failed"; return 1; }
+	cluster_cpu_since "raw_create_$1"
+	cluster_snap
 	d=$(raw_run delete $((RAW_S > 3 ? RAW_S / 2 : 2))) || { log "wrk delete failed"; return 1; }
+	cluster_cpu_since "raw_delete_$1"
 	kubectl -n "$RAW_NS" delete vm --all --wait=false >/dev/null 2>&1
 	poll_until 120 eval '[ "$(raw_left)" = 0 ]' || { log "raw VMs not gone"; return 1; }
 	rc=$(ratio "$(raw_field "$c" ok)" "$(raw_field "$c" seconds)")
@@ -207,6 +251,8 @@ raw_measure 1 || exit 1
 POOL_WATCH="/apis/pool.kubevirt.io/v1beta1/namespaces/$NS/virtualmachinepools?watch=1&fieldSelector=metadata.name%3D$POOL"
 watch_stream "$POOL_WATCH" "$RUN/limits-up.pool"
 sleep 0.5
+snap_pids
+snap_cpu
 off=$(audit_mark)
 scale_to "$N" || exit 1
 poll_until 120 eval '[ "$(pool_field status.replicas)" -ge "$N" ]' || { log "limits: status.replicas never reached $N"; exit 1; }
@@ -215,10 +261,13 @@ stop_streams
 t0=$(first_time "$RUN/limits-up.pool" ".spec.replicas == $N") &&
 	t1=$(first_time "$RUN/limits-up.pool" ".status.replicas == $N") || { log "limits: no watch events"; exit 1; }
 writes limits_up "$off"
+timeline limits_up "$off"
+cpu_since limits_up
 up_s=$(elapsed "$t0" "$t1")
 out "limits_up_seconds: $up_s s (spec.replicas $N to status.replicas $N, from a watch of the pool; no simulator)"
 out "limits_up_writes_per_vm: $(ratio "$WRITES_TOTAL" "$N") writes per VM ($WRITES_TOTAL writes for $N VMs; target <= 1.05)"
 
+snap_cpu
 off=$(audit_mark)
 scale_to 0 || exit 1
 poll_until 120 pool_empty || { log "limits: the pool never got back to 0"; exit 1; }
@@ -229,6 +278,8 @@ t0=$(audit_times "$off" '.objectRef.subresource == "scale"' | head -1)
 t1=$(audit_times "$off" '.objectRef.resource == "virtualmachines" and (.userAgent | startswith("vmpoold"))' | tail -1)
 [ -n "$t0" ] && [ -n "$t1" ] || { log "limits: no scale or VM writes in the audit log"; exit 1; }
 writes limits_down "$off"
+timeline limits_down "$off"
+cpu_since limits_down
 down_s=$(elapsed "$t0" "$t1")
 out "limits_down_seconds: $down_s s (kubectl scale to the last VM gone, from the audit log; no simulator)"
 out "limits_down_writes_per_vm: $(ratio "$WRITES_TOTAL" "$N") writes per VM ($WRITES_TOTAL writes for $N VMs; target <= 2.05)"
@@ -241,6 +292,10 @@ out "raw_create_seconds: $raw_up s ($N VMs at the raw create rate)"
 out "raw_delete_seconds: $raw_down s ($N VMs at the raw delete rate)"
 out "limits_up_ratio: $(ratio "$up_s" "$raw_up") x the raw create limit ($up_s s / $raw_up s; target <= 1.10)"
 out "limits_down_ratio: $(ratio "$down_s" "$raw_down") x the raw delete limit ($down_s s / $raw_down s; target <= 2.2)"
+if [ "${BENCH_LIMITS_ONLY:-0}" = 1 ]; then
+	grep -E 'AddressSanitizer|runtime error:|fatal' "$RUN"/*.log >&2 && exit 1
+	exit 0
+fi
 
 "$BIN/vmpool-sim" --kubeconfig "$KUBECONFIG" --namespace "$NS" --ready-delay 0 \
 	--kube-api-qps "$QPS" --kube-api-burst "$BURST" >"$RUN/sim.log" 2>&1 &

@@ -44,6 +44,7 @@ static struct {
 	int retry_after;    /* with 429 */
 	double t[NREQ * 4]; /* when each request arrived */
 	int ev[NREQ * 4];   /* ... and whether it was an Event */
+	int nx[NREQ * 4];   /* ... or a write that finishes another (kube_request_next) */
 	int n;
 } S;
 
@@ -64,6 +65,7 @@ static void serve(struct evhttp_request *req, void *arg)
 
 	if (S.n < NREQ * 4) {
 		S.ev[S.n] = strstr(evhttp_request_get_uri(req), "/events") != NULL;
+		S.nx[S.n] = strstr(evhttp_request_get_uri(req), "/next") != NULL;
 		S.t[S.n++] = now_mono();
 	}
 	if (st == 409)
@@ -582,6 +584,36 @@ static void test_event_priority(void)
 	evhttp_free(http);
 }
 
+/* qps 5, burst 1: four writes, the first goes, three wait for tokens; a write that finishes
+ * another (the finalizer patch after a DELETE) goes ahead of those three */
+static void test_next_first(void)
+{
+	int port = stagekit_free_port(), i, at = -1;
+	struct kube *k = client(port, 5, 1, 10);
+	struct evhttp *http = NULL;
+	struct call c[5];
+
+	memset(&S, 0, sizeof S);
+	stagekit_http_serve(base, port, serve, &http);
+	for (i = 0; i < 4; i++)
+		post(k, &c[i]);
+	memset(&c[4], 0, sizeof c[4]);
+	kube_request_next(k, "PATCH", "/api/v1/namespaces/t/configmaps/next",
+	    "application/json-patch+json", "[]", done, &c[4]);
+	STAGEKIT_CHECK(run(c, 5, 10), "all answered");
+	for (i = 0; i < S.n; i++)
+		if (S.nx[i])
+			at = i;
+	STAGEKIT_CHECK(S.n == 5 && at == 1,
+	    "the finishing write went second, ahead of the 3 writes waiting for tokens (went "
+	    "%d of %d)",
+	    at + 1, S.n);
+	for (i = 0; i < 5; i++)
+		STAGEKIT_CHECK(c[i].status == 201, "write %d: %ld", i, c[i].status);
+	kube_free(k);
+	evhttp_free(http);
+}
+
 int main(void)
 {
 	log_init("test_kube", 0, LOG_FMT_TEXT);
@@ -592,6 +624,7 @@ int main(void)
 	test_retries_rate_limited();
 	test_forbidden_once();
 	test_event_priority();
+	test_next_first();
 	test_exec_plugin();
 	test_rest_client_metrics();
 	event_base_free(base);

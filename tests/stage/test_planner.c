@@ -613,6 +613,19 @@ static int result_failed(void *arg)
 	return !obj_bool(r, "ok");
 }
 
+/* ok, and a pass saw nothing left to do (its progress is none): the planner's passes are
+ * paced, so a later change may otherwise be planned in the same pass */
+static int result_idle(void *arg)
+{
+	json_object *r;
+	const char *progress;
+
+	if (!json_object_object_get_ex(C.results, (const char *)arg, &r) || !obj_bool(r, "ok"))
+		return 0;
+	progress = obj_str(r, "progress");
+	return progress == NULL || progress[0] == '\0';
+}
+
 /* a failed create: FailedScaleOut on planner.sock, retried after the backoff */
 static void scenario_failure(void)
 {
@@ -636,6 +649,7 @@ static void scenario_failure(void)
 	check_actions(before + 1, "create_vm:p-3", "retry uses the same name");
 	wset("vm", mkvm("p-3", 1));
 	check(run_until(result_is, NS "/p", 3000), "planner.sock: t/p ok again");
+	check(run_until(result_idle, NS "/p", 3000), "planner.sock: t/p has nothing left to do");
 }
 
 static void scenario_restart(void)

@@ -90,12 +90,61 @@ static void test_expectations_gate(void **state)
 {
 	struct fx *f = *state;
 
-	/* a create not yet seen in the cache holds back every scale decision */
-	f->pool = fx_stdpool("2");
+	/* a create not yet seen in the cache counts as a VM and keeps its name: the pass is
+	 * gated (no update, no pruning) but scale-out goes on as a window of burst creates */
+	f->pool = fx_stdpool("3");
 	expect_add(f->exp, 1, KEY, EXPECT_CREATE, "p-0", ACT_CREATE_VM, NULL, 999);
 	fx_run(f, 10);
 	assert_true(f->out.gated);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 2);
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 0), "p-1");
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 1), "p-2");
+	/* burst 2: one is pending, so one more goes */
+	fx_run(f, 2);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 1);
+	/* burst 1: the window is full */
+	fx_run(f, 1);
+	assert_true(f->out.gated);
 	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 0);
+	/* creates held back by slow start: nothing more until they are sent */
+	fx_run(f, 10);
+	f->in.held = 1;
+	plan_out_clear(&f->out);
+	assert_int_equal(plan_pool(&f->in, &f->out), 0);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 0);
+	/* a delete in flight: no create in the other direction */
+	expect_add(f->exp, 2, KEY, EXPECT_DELETE, "uid-x", ACT_DELETE_VM, NULL, 999);
+	fx_run(f, 10);
+	assert_true(f->out.gated);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 0);
+}
+
+static void test_scale_in_window(void **state)
+{
+	struct fx *f = *state;
+	size_t i;
+
+	/* a delete not yet seen counts as terminating (SPEC 9.2 count) and its VM is never
+	 * picked again: 4 VMs to 0 with burst 2 and p-0 being deleted: one more delete */
+	f->pool = fx_stdpool("0");
+	fx_ownvm(f, "p-0");
+	fx_ownvm(f, "p-1");
+	fx_ownvm(f, "p-2");
+	fx_ownvm(f, "p-3");
+	expect_add(f->exp, 1, KEY, EXPECT_DELETE, "uid-p-0", ACT_DELETE_VM, NULL, 999);
+	fx_run(f, 2);
+	assert_true(f->out.gated);
+	assert_int_equal(fx_count_op(f, ACT_DELETE_VM), 1);
+	assert_string_not_equal(fx_act_name(f, ACT_DELETE_VM, 0), "p-0");
+	/* burst 10: the three others */
+	fx_run(f, 10);
+	assert_int_equal(fx_count_op(f, ACT_DELETE_VM), 3);
+	for (i = 0; i < 3; i++)
+		assert_string_not_equal(fx_act_name(f, ACT_DELETE_VM, i), "p-0");
+	/* a create in flight: no delete in the other direction */
+	expect_add(f->exp, 2, KEY, EXPECT_CREATE, "p-9", ACT_CREATE_VM, NULL, 999);
+	fx_run(f, 10);
+	assert_int_equal(fx_count_op(f, ACT_DELETE_VM), 0);
 }
 
 static void test_scale_in_random(void **state)
@@ -785,6 +834,7 @@ int main(void)
 	    T(test_replicas_nil_is_one),
 	    T(test_scale_out_burst),
 	    T(test_expectations_gate),
+	    T(test_scale_in_window),
 	    T(test_scale_in_random),
 	    T(test_scale_in_terminating_clamps),
 	    T(test_scale_in_minus_terminating),
