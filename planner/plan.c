@@ -68,26 +68,15 @@ struct plan_act *plan_push(struct plan_ctx *c, json_object *body, enum expect_ki
 	return a;
 }
 
-static json_object *plan_patch_op(const char *op, const char *path, json_object *value)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "op", json_object_new_string(op));
-	json_object_object_add(o, "path", json_object_new_string(path));
-	if (value != NULL)
-		json_object_object_add(o, "value", value);
-	return o;
-}
-
 /* test path == old; then replace it with new, or remove it when new is empty */
 void plan_patch_swap(json_object *patch, const char *path, json_object *old, json_object *new_)
 {
-	json_object_array_add(patch, plan_patch_op("test", path, obj_copy(old)));
+	json_object_array_add(patch, obj_patch_op("test", path, obj_copy(old)));
 	if (json_object_array_length(new_) == 0) {
 		json_object_put(new_);
-		json_object_array_add(patch, plan_patch_op("remove", path, NULL));
+		json_object_array_add(patch, obj_patch_op("remove", path, NULL));
 	} else
-		json_object_array_add(patch, plan_patch_op("replace", path, new_));
+		json_object_array_add(patch, obj_patch_op("replace", path, new_));
 }
 
 /* finalizers minus the pool finalizer */
@@ -209,7 +198,7 @@ static void plan_pool_finalizer(struct plan_ctx *c)
 	else if (fins == NULL) {
 		list = json_object_new_array();
 		json_object_array_add(list, json_object_new_string(POOL_FINALIZER));
-		json_object_array_add(patch, plan_patch_op("add", "/metadata/finalizers", list));
+		json_object_array_add(patch, obj_patch_op("add", "/metadata/finalizers", list));
 	} else {
 		list = obj_copy(fins);
 		json_object_array_add(list, json_object_new_string(POOL_FINALIZER));

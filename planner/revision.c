@@ -167,16 +167,6 @@ enum revision_vmi_action revision_vmi_action(
 	return VMI_PATCH_LABELS;
 }
 
-static json_object *revision_patch_op(const char *op, json_object *value)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "op", json_object_new_string(op));
-	json_object_object_add(o, "path", json_object_new_string("/metadata/labels"));
-	json_object_object_add(o, "value", value);
-	return o;
-}
-
 json_object *revision_vmi_label_patch(json_object *vm, json_object *vmi)
 {
 	json_object *patch, *old, *labels;
@@ -189,13 +179,13 @@ json_object *revision_vmi_label_patch(json_object *vm, json_object *vmi)
 	if (!json_object_is_type(old, json_type_object)) {
 		labels = json_object_new_object();
 		json_object_object_add(labels, REVISION_LABEL, json_object_new_string(r_vm));
-		json_object_array_add(patch, revision_patch_op("add", labels));
+		json_object_array_add(patch, obj_patch_op("add", "/metadata/labels", labels));
 		return patch;
 	}
 	labels = obj_copy(old);
 	json_object_object_add(labels, REVISION_LABEL, json_object_new_string(r_vm));
-	json_object_array_add(patch, revision_patch_op("test", obj_copy(old)));
-	json_object_array_add(patch, revision_patch_op("replace", labels));
+	json_object_array_add(patch, obj_patch_op("test", "/metadata/labels", obj_copy(old)));
+	json_object_array_add(patch, obj_patch_op("replace", "/metadata/labels", labels));
 	return patch;
 }
 

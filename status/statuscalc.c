@@ -243,16 +243,6 @@ int statuscalc_differs(json_object *pool, json_object *computed)
 	return !eq;
 }
 
-static json_object *statuscalc_op(const char *op, const char *path, json_object *value)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "op", json_object_new_string(op));
-	json_object_object_add(o, "path", json_object_new_string(path));
-	json_object_object_add(o, "value", value);
-	return o;
-}
-
 json_object *statuscalc_patch(json_object *pool, json_object *computed)
 {
 	const char *uid = obj_uid(pool);
@@ -263,8 +253,8 @@ json_object *statuscalc_patch(json_object *pool, json_object *computed)
 	patch = json_object_new_array();
 	if (uid != NULL && uid[0] != '\0')
 		json_object_array_add(
-		    patch, statuscalc_op("test", "/metadata/uid", json_object_new_string(uid)));
-	json_object_array_add(patch, statuscalc_op("add", "/status", obj_copy(computed)));
+		    patch, obj_patch_op("test", "/metadata/uid", json_object_new_string(uid)));
+	json_object_array_add(patch, obj_patch_op("add", "/status", obj_copy(computed)));
 	return patch;
 }
 
