@@ -221,10 +221,18 @@ code_calls() {
 	local verb
 	verb() { case $1 in POST) echo create ;; PUT) echo update ;; PATCH) echo patch ;; DELETE) echo delete ;; GET) echo get ;; esac; }
 	group() { sed -E 's#^/api/v1$##; s#^/apis/([^/]+)/.*#\1#' <<<"$1"; }
-	# a resource is named by its .prefix, or by its .group whose version is discovered
-	perl -0ne 'while (/\{\s*\.kind\s*=\s*KIND_\w+,\s*(?:\.prefix\s*=\s*"([^"]+)"|\.group\s*=\s*"([^"]+)",\s*\.versions\s*=\s*\w+),\s*\.plural\s*=\s*"([^"]+)"/g) { print defined $1 ? $1 : "/apis/$2/", " $3\n" }' \
-		watcher/main.c | while read -r prefix plural; do
-		printf '%s %s list\n%s %s watch\n' "$(group "$prefix")" "$plural" "$(group "$prefix")" "$plural"
+	# each kind's group and plural, from the resource table (common/resource.c)
+	declare -A kinds
+	while read -r kind grp plural; do kinds[$kind]="$grp $plural"; done < <(
+		perl -0ne 'while (/\{(KIND_\w+),\s*"[^"]*",\s*"([^"]*)",\s*(?:"[^"]*"|NULL),\s*\w+,\s*"([a-z]+)"/g) { print "$1 ", ($2 eq "" ? "-" : $2), " $3\n" }' \
+			common/resource.c)
+	[ ${#kinds[@]} -ge 6 ] || { echo "resource table not found in common/resource.c" >&2; return 1; }
+	# the watcher lists and watches the kinds of its table
+	local kind grp plural
+	for kind in $(perl -ne 'print "$1\n" while /\.kind\s*=\s*(KIND_\w+)/g' watcher/main.c); do
+		read -r grp plural <<<"${kinds[$kind]}"
+		[ "$grp" = - ] && grp=""
+		printf '%s %s list\n%s %s watch\n' "$grp" "$plural" "$grp" "$plural"
 	done
 	declare -A groups
 	while read -r macro prefix; do groups[$macro]=$(group "$prefix"); done < <(
@@ -232,13 +240,27 @@ code_calls() {
 	perl -ne 'print "$1 $2 $3\n" while /"(POST|PUT|PATCH|DELETE)",\s*[^,]+,\s*[^,]+,\s*(ACT_[A-Z]+),\s*"([a-z]+)"/g' \
 		actuator/actrun.c | while read -r method macro res; do
 		echo "${groups[$macro]} $res $(verb "$method")"
+		# an update (PUT) first reads the object it rewrites (act_update_fetch)
+		[ "$method" = PUT ] && grep -q 'kube_request([^,]*, "GET"' actuator/actrun.c &&
+			echo "${groups[$macro]} $res get"
 	done
-	local f methods paths m p
+	# status and the Event recorder: literal paths, or a kind's path from the table with a
+	# subresource ("%s/status")
+	local f methods paths m p sub
 	for f in status/statuswrite.c common/k8sevent.c; do
 		methods=$(perl -0ne 'while (/kube_request(?:_patient|_event)?\([^;]*?;/gs) { my $c = $&; print "$1\n" while $c =~ /"(GET|POST|PUT|PATCH|DELETE)"/g }' "$f" | sort -u)
-		paths=$(perl -ne 'print "$1 $2$3\n" while m#"/api(?:s/([a-z0-9.-]+)/(?:[a-z0-9]+|%s)|/v1)/namespaces/%s/([a-z]+)(?:/%s)?(/[a-z]+)?"#g' "$f" | sort -u)
+		paths=$(
+			perl -ne 'print "$1 $2$3\n" while m#"/api(?:s/([a-z0-9.-]+)/(?:[a-z0-9]+|%s)|/v1)/namespaces/%s/([a-z]+)(?:/%s)?(/[a-z]+)?"#g' "$f"
+			perl -0ne 'while (/resource_get\((KIND_\w+)\).*?"%s(\/[a-z]+)?"/gs) { print "$1 $2\n" }' "$f" |
+				while read -r kind sub; do
+					read -r grp plural <<<"${kinds[$kind]}"
+					echo "$grp $plural$sub"
+				done
+		)
+		paths=$(sort -u <<<"$paths")
 		for m in $methods; do
 			while read -r p; do
+				[ -n "$p" ] || continue
 				set -- $p
 				[ $# -eq 1 ] && set -- "" "$1"
 				echo "$1 $2 $(verb "$m")"

@@ -105,13 +105,17 @@ case_update_rollout() {
 	kc patch vm ur-2 --type merge -p '{"spec":{"template":{"spec":{"domain":{"firmware":{"uuid":"5d307ca9-b3ef-428c-8861-06e72d69f223","serial":"e2e-serial"}}}}}}' >/dev/null ||
 		return 1
 	# the firmware lies outside the watcher's projection of a VM (common/resource.c): the
-	# planner never holds it, and only the actuator's GET before the PUT keeps it
+	# planner never holds it, and only the actuator's GET before the PUT keeps it (in the
+	# in-cluster phase that GET runs under deploy/'s RBAC; the run directory is the
+	# containers', so the projection is looked at in the other phases)
 	local snap
-	snap=$("$BIN/vmpoolctl" --run-dir "$RUN_DIR" --timeout 5 tap watcher 2>/dev/null |
-		jq -c 'select(.body.kind == "vm" and .body.obj.metadata.name == "ur-2") | .body.obj' | head -1)
-	[ -n "$snap" ] || fail "ur-2 is not in the watcher's snapshot" || return 1
-	expect_eq "$(jq -c '[.spec.template.spec.domain // "none", .metadata.uid != null]' <<<"$snap")" \
-		'["none",true]' "the watcher holds ur-2 projected (no domain, its uid)" || return 1
+	if [ "${INCLUSTER:-0}" != 1 ]; then
+		snap=$("$BIN/vmpoolctl" --run-dir "$RUN_DIR" --timeout 5 tap watcher 2>/dev/null |
+			jq -c 'select(.body.kind == "vm" and .body.obj.metadata.name == "ur-2") | .body.obj' | head -1)
+		[ -n "$snap" ] || fail "ur-2 is not in the watcher's snapshot" || return 1
+		expect_eq "$(jq -c '[.spec.template.spec.domain // "none", .metadata.uid != null]' <<<"$snap")" \
+			'["none",true]' "the watcher holds ur-2 projected (no domain, its uid)" || return 1
+	fi
 	local old gen2 worst=0 n ready fresh end
 	old=$(vmi_uids ur)
 	pool_patch ur "$(tmpl_patch 2)" || return 1

@@ -39,7 +39,7 @@ PHASE1=(doc_example scale replicas_unset deleted_vm_replaced detach selector_mis
 PHASE2=(doc_example scale deleted_vm_replaced delete_pool name_aliases per_vm_names update_rollout
 	state_preservation autohealing)
 # in-cluster (tests/e2e/incluster.sh): the Deployment's containers under deploy/'s RBAC
-PHASE3=(doc_example scale delete_pool hpa incluster_forbidden metrics_scrape)
+PHASE3=(doc_example scale delete_pool hpa incluster_forbidden metrics_scrape update_rollout)
 if [ $# -gt 0 ]; then
 	case ${PHASE:-kubevirt} in
 	kubevirt) PHASE1=("$@") PHASE2=() PHASE3=() ;;
