@@ -234,10 +234,12 @@ raw_body >"$RUN/rawvm.json" || exit 1
 # limits are measured before and after vmpoold's runs, and the better of the two is used)
 RAW_C=0 RAW_D=0
 raw_measure() {
-	local c d rc rd
+	local c d rc rd t0
 	cluster_snap
+	t0=$(apiserver_ticks)
 	c=$(raw_run create "$RAW_S") || { log "wrk create failed"; return 1; }
 	cluster_cpu_since "raw_create_$1"
+	out "raw_create_$1_apiserver_per_vm: $(per_vm_ms $(($(apiserver_ticks) - t0)) "$(raw_field "$c" ok)") ms of kube-apiserver CPU per create"
 	cluster_snap
 	d=$(raw_run delete $((RAW_S > 3 ? RAW_S / 2 : 2))) || { log "wrk delete failed"; return 1; }
 	cluster_cpu_since "raw_delete_$1"
@@ -300,6 +302,19 @@ variant_wrk() {
 	cluster_cpu_since "raw_variant_$1"
 	variant_line "$1" $(($(apiserver_ticks) - t0)) "$(raw_field "$c" ok)" "$(raw_field "$c" seconds)" "$3"
 }
+# variant_watched NAME BODY WHAT: variant_wrk with a watch of the VMs of $RAW_NS open
+variant_watched() {
+	local rc
+	curl -sN --max-time 600 --cacert "$VMPOOLD_CLUSTER_DIR/ca.crt" -o /dev/null \
+		-H "Authorization: Bearer $(cat "$VMPOOLD_CLUSTER_DIR/token")" \
+		"$API/apis/kubevirt.io/v1/namespaces/$RAW_NS/virtualmachines?watch=1" &
+	WATCH_PIDS+=("$!")
+	sleep 0.5
+	variant_wrk "$@"
+	rc=$?
+	stop_streams
+	return "$rc"
+}
 # variant_curl NAME HTTP-OPTION PARALLEL N: N creates by curl's parallel mode, vmpoold's headers
 variant_curl() {
 	local t0 a b codes i
@@ -316,7 +331,6 @@ variant_curl() {
 		"curl $2, $3 in parallel, HTTP versions answered: $(awk '{ print $2 }' <<<"$codes" | sort | uniq -c | xargs)"
 }
 if [ "${BENCH_RAW_VARIANTS:-0}" = 1 ]; then
-	RAW_WATCH="/apis/kubevirt.io/v1/namespaces/$RAW_NS/virtualmachines?watch=1"
 	owner_uid=$(kubectl -n "$RAW_NS" create configmap raw-owner -o jsonpath='{.metadata.uid}') || exit 1
 	jq -c --arg uid "$owner_uid" --arg fin "pool.kubevirt.io/finalizer" '.metadata += {finalizers: [$fin],
 		ownerReferences: [{apiVersion: "v1", kind: "ConfigMap", name: "raw-owner", uid: $uid,
@@ -325,22 +339,11 @@ if [ "${BENCH_RAW_VARIANTS:-0}" = 1 ]; then
 	variant_wrk wrk "$RUN/rawvm.json" "wrk as raw_create, nobody watching" && raw_clear || exit 1
 	RAW_HEADERS=vmpoold variant_wrk headers "$RUN/rawvm.json" "wrk with vmpoold's Accept, Accept-Encoding and User-Agent" &&
 		raw_clear || exit 1
-	curl -sN --max-time 600 --cacert "$VMPOOLD_CLUSTER_DIR/ca.crt" -o /dev/null \
-		-H "Authorization: Bearer $(cat "$VMPOOLD_CLUSTER_DIR/token")" "$API$RAW_WATCH" &
-	WATCH_PIDS+=("$!")
-	sleep 0.5
-	variant_wrk watch "$RUN/rawvm.json" "wrk, one watch of namespace $RAW_NS open" || exit 1
-	stop_streams
-	raw_clear || exit 1
+	variant_watched watch "$RUN/rawvm.json" "wrk, one watch of namespace $RAW_NS open" && raw_clear || exit 1
 	variant_wrk owner "$RUN/rawowner.json" "wrk, vmpoold's owner reference (to a ConfigMap) and finalizer" &&
 		raw_clear || exit 1
-	curl -sN --max-time 600 --cacert "$VMPOOLD_CLUSTER_DIR/ca.crt" -o /dev/null \
-		-H "Authorization: Bearer $(cat "$VMPOOLD_CLUSTER_DIR/token")" "$API$RAW_WATCH" &
-	WATCH_PIDS+=("$!")
-	sleep 0.5
-	variant_wrk owner_watch "$RUN/rawowner.json" "wrk, owner reference and finalizer, one watch open" || exit 1
-	stop_streams
-	raw_clear || exit 1
+	variant_watched owner_watch "$RUN/rawowner.json" "wrk, owner reference and finalizer, one watch open" &&
+		raw_clear || exit 1
 	variant_curl curl_h1 --http1.1 16 2000 && raw_clear || exit 1
 	variant_curl curl_h2 --http2 64 2000 && raw_clear || exit 1
 	variant_curl curl_h2_16 --http2 16 2000 && raw_clear || exit 1
@@ -348,10 +351,22 @@ fi
 
 POOL_WATCH="/apis/pool.kubevirt.io/v1beta1/namespaces/$NS/virtualmachinepools?watch=1&fieldSelector=metadata.name%3D$POOL"
 watch_stream "$POOL_WATCH" "$RUN/limits-up.pool"
-sleep 0.5
+# the API server's CPU with vmpoold converged and idle, per second: the phases' per-VM figures
+# below are also given net of it (their windows include the waits and the polling)
+a=$(now) api0=$(apiserver_ticks)
+sleep "${BENCH_IDLE_BASE:-5}"
+api_idle=$(awk -v t=$(($(apiserver_ticks) - api0)) -v a="$a" -v b="$(now)" 'BEGIN { print t / (b - a) }')
+out "limits_idle_apiserver: $(awk -v r="$api_idle" -v hz="$HZ" 'BEGIN { printf "%.3f", r / hz }') s of kube-apiserver CPU per second (vmpoold converged, before the scale)"
+# apiserver_per_vm PHASE TICKS0 T0 N WHAT: the phase's kube-apiserver CPU per VM, and net of idle
+apiserver_per_vm() {
+	local t w
+	t=$(($(apiserver_ticks) - $2))
+	w=$(awk -v a="$3" -v b="$(now)" 'BEGIN { print b - a }')
+	out "${1}_apiserver_per_vm: $(per_vm_ms "$t" "$4") ms of kube-apiserver CPU per VM ($4 $5, the phase's $(ticks_s "$t") s in $(printf '%.1f' "$w") s; net of the idle rate: $(per_vm_ms "$(awk -v t="$t" -v r="$api_idle" -v w="$w" 'BEGIN { print t - r * w }')" "$4") ms)"
+}
 snap_pids
 snap_cpu
-api0=$(apiserver_ticks)
+api0=$(apiserver_ticks) a0=$(now)
 off=$(audit_mark)
 scale_to "$N" || exit 1
 poll_until 120 eval '[ "$(pool_field status.replicas)" -ge "$N" ]' || { log "limits: status.replicas never reached $N"; exit 1; }
@@ -362,13 +377,13 @@ t0=$(first_time "$RUN/limits-up.pool" ".spec.replicas == $N") &&
 writes limits_up "$off"
 timeline limits_up "$off"
 cpu_since limits_up
-out "limits_up_apiserver_per_vm: $(per_vm_ms $(($(apiserver_ticks) - api0)) "$N") ms of kube-apiserver CPU per VM (the phase's, $N creates)"
+apiserver_per_vm limits_up "$api0" "$a0" "$N" creates
 up_s=$(elapsed "$t0" "$t1")
 out "limits_up_seconds: $up_s s (spec.replicas $N to status.replicas $N, from a watch of the pool; no simulator)"
 out "limits_up_writes_per_vm: $(ratio "$WRITES_TOTAL" "$N") writes per VM ($WRITES_TOTAL writes for $N VMs; target <= 1.05)"
 
 snap_cpu
-api0=$(apiserver_ticks)
+api0=$(apiserver_ticks) a0=$(now)
 off=$(audit_mark)
 scale_to 0 || exit 1
 poll_until 120 pool_empty || { log "limits: the pool never got back to 0"; exit 1; }
@@ -381,7 +396,7 @@ t1=$(audit_times "$off" '.objectRef.resource == "virtualmachines" and (.userAgen
 writes limits_down "$off"
 timeline limits_down "$off"
 cpu_since limits_down
-out "limits_down_apiserver_per_vm: $(per_vm_ms $(($(apiserver_ticks) - api0)) "$N") ms of kube-apiserver CPU per VM (the phase's, $N removals)"
+apiserver_per_vm limits_down "$api0" "$a0" "$N" removals
 down_s=$(elapsed "$t0" "$t1")
 out "limits_down_seconds: $down_s s (kubectl scale to the last VM gone, from the audit log; no simulator)"
 out "limits_down_writes_per_vm: $(ratio "$WRITES_TOTAL" "$N") writes per VM ($WRITES_TOTAL writes for $N VMs; target <= 2.05)"
