@@ -24,6 +24,8 @@
 # default 20), BIN (default bin), BENCH_KEEP=1 keeps the cluster and run dir, BENCH_RAW_SECONDS
 # (wrk's create run, default 4; the delete run takes half), BENCH_LIMITS_ONLY=1 stops after the
 # limits part (the raw rates and vmpoold's 0 -> N -> 0 against them), for quick iterations;
+# BENCH_IDLE_BASE (seconds, default 5): the API server's idle CPU is measured that long before
+# vmpoold's scale-out, to give the phases' CPU per VM net of it.
 # BENCH_RAW_VARIANTS=1 first measures the API server's CPU per create variant by variant
 # (issue 10: watch, owner reference and finalizer, HTTP/1.1 or HTTP/2; see below).
 # Prints "bench <name>: <figure> <unit>" lines; exits non-zero when a phase times out.
@@ -277,19 +279,23 @@ curl_many() {
 		-H "Authorization: Bearer $(cat "$VMPOOLD_CLUSTER_DIR/token")" "$@" \
 		-w '%{http_code} %{http_version}\n' -K "$urls"
 }
-# raw_clear: remove every VM of $RAW_NS: one DELETE of the collection, then the finalizers of
-# those that carry one patched away (the owner variants), until none is left
+# raw_urls JQ-CONDITION: a curl config of the VMs of $RAW_NS that match, one url each
+raw_urls() {
+	API_TIMEOUT=30 api "/apis/kubevirt.io/v1/namespaces/$RAW_NS/virtualmachines" |
+		jq -r --arg u "$RAW_URL" '.items[] | select('"$1"') | "url = \"\($u)/\(.metadata.name)\"\noutput = /dev/null"'
+}
+# raw_clear: remove every VM of $RAW_NS, by name and 16 at a time (a DELETE of the collection
+# deletes one by one and can take minutes): the finalizers patched away where there are
+# some (the owner variants), then the deletes, until none is left
 raw_clear() {
-	local end=$((SECONDS + 120))
-	curl -s -X DELETE --max-time 60 --cacert "$VMPOOLD_CLUSTER_DIR/ca.crt" \
-		-H "Authorization: Bearer $(cat "$VMPOOLD_CLUSTER_DIR/token")" "$RAW_URL" >/dev/null
+	local end=$((SECONDS + 180))
 	until [ "$(raw_left)" = 0 ]; do
 		[ "$SECONDS" -lt "$end" ] || { log "raw VMs not gone"; return 1; }
-		API_TIMEOUT=30 api "/apis/kubevirt.io/v1/namespaces/$RAW_NS/virtualmachines" |
-			jq -r --arg u "$RAW_URL" '.items[] | select(.metadata.finalizers) |
-				"url = \"\($u)/\(.metadata.name)\"\noutput = /dev/null"' >"$RUN/rawfin"
+		raw_urls .metadata.finalizers >"$RUN/rawfin"
 		[ ! -s "$RUN/rawfin" ] || curl_many "$RUN/rawfin" --parallel-max 16 -X PATCH \
 			-H 'Content-Type: application/merge-patch+json' -d '{"metadata":{"finalizers":null}}' >/dev/null
+		raw_urls '.metadata.deletionTimestamp == null' >"$RUN/rawdel"
+		[ ! -s "$RUN/rawdel" ] || curl_many "$RUN/rawdel" --parallel-max 16 -X DELETE >/dev/null
 		sleep 0.5
 	done
 }
