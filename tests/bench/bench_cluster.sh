@@ -23,7 +23,11 @@
 # simulator's --kube-api-qps / --kube-api-burst, default 500 / 1000), BENCH_IDLE (seconds,
 # default 20), BIN (default bin), BENCH_KEEP=1 keeps the cluster and run dir, BENCH_RAW_SECONDS
 # (wrk's create run, default 4; the delete run takes half), BENCH_LIMITS_ONLY=1 stops after the
-# limits part (the raw rates and vmpoold's 0 -> N -> 0 against them), for quick iterations.
+# limits part (the raw rates and vmpoold's 0 -> N -> 0 against them), for quick iterations;
+# BENCH_IDLE_BASE (seconds, default 5): the API server's idle CPU is measured that long before
+# vmpoold's scale-out, to give the phases' CPU per VM net of it.
+# BENCH_RAW_VARIANTS=1 first measures the API server's CPU per create variant by variant
+# (issue 10: watch, owner reference and finalizer, HTTP/1.1 or HTTP/2; see below).
 # Prints "bench <name>: <figure> <unit>" lines; exits non-zero when a phase times out.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -102,6 +106,9 @@ cpu_since() {
 # the server, beside what it cost vmpoold (the raw runs print theirs too)
 CLUSTER_PARTS=(apiserver etcd controller-manager)
 declare -A CCPU0
+apiserver_ticks() { cpu_ticks "$(cat "$VMPOOLD_CLUSTER_DIR/apiserver.pid" 2>/dev/null)"; }
+# per_vm_ms TICKS N: milliseconds of CPU per VM
+per_vm_ms() { awk -v t="$1" -v hz="$HZ" -v n="$2" 'BEGIN { printf "%.2f", n ? 1000 * t / hz / n : 0 }'; }
 cluster_snap() { local c; for c in "${CLUSTER_PARTS[@]}"; do CCPU0[$c]=$(cpu_ticks "$(cat "$VMPOOLD_CLUSTER_DIR/$c.pid" 2>/dev/null)"); done; }
 cluster_cpu_since() {
 	local c d line=""
@@ -171,7 +178,7 @@ raw_body() {
 		| del(.creationTimestamp) | .name = "@NAME@"), spec: .spec.virtualMachineTemplate.spec}'
 }
 raw_run() { # MODE SECONDS: "raw MODE ok N other M seconds S"
-	RAW_MODE=$1 RAW_TOKEN=$(cat "$VMPOOLD_CLUSTER_DIR/token") RAW_BODY=$RUN/rawvm.json \
+	RAW_MODE=$1 RAW_TOKEN=$(cat "$VMPOOLD_CLUSTER_DIR/token") RAW_BODY=${RAW_BODY:-$RUN/rawvm.json} \
 		wrk -t2 -c16 -d"$2"s --timeout 10s -s tests/bench/rawvm.lua "$RAW_URL" | grep '^raw '
 }
 raw_field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$1"; }
@@ -229,10 +236,12 @@ raw_body >"$RUN/rawvm.json" || exit 1
 # limits are measured before and after vmpoold's runs, and the better of the two is used)
 RAW_C=0 RAW_D=0
 raw_measure() {
-	local c d rc rd
+	local c d rc rd t0
 	cluster_snap
+	t0=$(apiserver_ticks)
 	c=$(raw_run create "$RAW_S") || { log "wrk create failed"; return 1; }
 	cluster_cpu_since "raw_create_$1"
+	out "raw_create_$1_apiserver_per_vm: $(per_vm_ms $(($(apiserver_ticks) - t0)) "$(raw_field "$c" ok)") ms of kube-apiserver CPU per create"
 	cluster_snap
 	d=$(raw_run delete $((RAW_S > 3 ? RAW_S / 2 : 2))) || { log "wrk delete failed"; return 1; }
 	cluster_cpu_since "raw_delete_$1"
@@ -248,11 +257,122 @@ raw_measure() {
 }
 raw_measure 1 || exit 1
 
+# ---- issue 10: what one create costs the API server, variant by variant ----
+# BENCH_RAW_VARIANTS=1 measures, after the first raw run, the kube-apiserver CPU per create of
+# the same VM with one thing changed at a time, and stops: wrk as above; wrk with a watch of
+# namespace raw open (the server serializes every event for each watcher); wrk with vmpoold's
+# request headers; wrk with the
+# owner reference and finalizer vmpoold's VMs carry (owner: a ConfigMap in raw, so the
+# garbage collector keeps them); curl's parallel mode over 16 HTTP/1.1 connections and over
+# one HTTP/2 connection (64 and 16 streams), with vmpoold's request headers, generateName
+# naming. The limits part then prints vmpoold's own figure (limits_up_apiserver_per_vm).
+# variant_line NAME TICKS CREATED SECONDS WHAT
+variant_line() {
+	out "raw_variant_$1: $(per_vm_ms "$2" "$3") ms of kube-apiserver CPU per create ($3 created in $4 s, apiserver $(ticks_s "$2") s; $5)"
+}
+# curl_many URLS CURL-OPTION...: one request per "url" line of the config file URLS, by curl's
+# parallel mode with the bearer token; prints "CODE HTTP-VERSION" per request
+curl_many() {
+	local urls=$1
+	shift
+	curl -s --no-progress-meter -Z --cacert "$VMPOOLD_CLUSTER_DIR/ca.crt" \
+		-H "Authorization: Bearer $(cat "$VMPOOLD_CLUSTER_DIR/token")" "$@" \
+		-w '%{http_code} %{http_version}\n' -K "$urls"
+}
+# raw_urls JQ-CONDITION: a curl config of the VMs of $RAW_NS that match, one url each
+raw_urls() {
+	API_TIMEOUT=30 api "/apis/kubevirt.io/v1/namespaces/$RAW_NS/virtualmachines" |
+		jq -r --arg u "$RAW_URL" '.items[] | select('"$1"') | "url = \"\($u)/\(.metadata.name)\"\noutput = /dev/null"'
+}
+# raw_clear: remove every VM of $RAW_NS, by name and 16 at a time (a DELETE of the collection
+# deletes one by one and can take minutes): the finalizers patched away where there are
+# some (the owner variants), then the deletes, until none is left
+raw_clear() {
+	local end=$((SECONDS + 180))
+	until [ "$(raw_left)" = 0 ]; do
+		[ "$SECONDS" -lt "$end" ] || { log "raw VMs not gone"; return 1; }
+		raw_urls .metadata.finalizers >"$RUN/rawfin"
+		[ ! -s "$RUN/rawfin" ] || curl_many "$RUN/rawfin" --parallel-max 16 -X PATCH \
+			-H 'Content-Type: application/merge-patch+json' -d '{"metadata":{"finalizers":null}}' >/dev/null
+		raw_urls '.metadata.deletionTimestamp == null' >"$RUN/rawdel"
+		[ ! -s "$RUN/rawdel" ] || curl_many "$RUN/rawdel" --parallel-max 16 -X DELETE >/dev/null
+		sleep 0.5
+	done
+}
+# variant_wrk NAME BODY WHAT: wrk's create run with BODY, its CPU per create
+variant_wrk() {
+	local c t0
+	cluster_snap
+	t0=$(apiserver_ticks)
+	c=$(RAW_BODY=$2 raw_run create "$RAW_S") || { log "wrk create failed"; return 1; }
+	cluster_cpu_since "raw_variant_$1"
+	variant_line "$1" $(($(apiserver_ticks) - t0)) "$(raw_field "$c" ok)" "$(raw_field "$c" seconds)" "$3"
+}
+# variant_watched NAME BODY WHAT: variant_wrk with a watch of the VMs of $RAW_NS open
+variant_watched() {
+	local rc
+	curl -sN --max-time 600 --cacert "$VMPOOLD_CLUSTER_DIR/ca.crt" -o /dev/null \
+		-H "Authorization: Bearer $(cat "$VMPOOLD_CLUSTER_DIR/token")" \
+		"$API/apis/kubevirt.io/v1/namespaces/$RAW_NS/virtualmachines?watch=1" &
+	WATCH_PIDS+=("$!")
+	sleep 0.5
+	variant_wrk "$@"
+	rc=$?
+	stop_streams
+	return "$rc"
+}
+# variant_curl NAME HTTP-OPTION PARALLEL N: N creates by curl's parallel mode, vmpoold's headers
+variant_curl() {
+	local t0 a b codes i
+	for ((i = 0; i < $4; i++)); do printf 'url = "%s"\noutput = /dev/null\n' "$RAW_URL"; done >"$RUN/rawurls"
+	cluster_snap
+	t0=$(apiserver_ticks)
+	a=$(now)
+	codes=$(curl_many "$RUN/rawurls" --parallel-max "$3" "$2" -H 'Accept: application/json' \
+		-H 'Content-Type: application/json' -H 'Expect:' -A 'vmpoold/bench' --compressed \
+		--data-binary @"$RUN/rawgen.json")
+	b=$(now)
+	cluster_cpu_since "raw_variant_$1"
+	variant_line "$1" $(($(apiserver_ticks) - t0)) "$(grep -c '^201 ' <<<"$codes")" "$(elapsed "$a" "$b")" \
+		"curl $2, $3 in parallel, HTTP versions answered: $(awk '{ print $2 }' <<<"$codes" | sort | uniq -c | xargs)"
+}
+if [ "${BENCH_RAW_VARIANTS:-0}" = 1 ]; then
+	owner_uid=$(kubectl -n "$RAW_NS" create configmap raw-owner -o jsonpath='{.metadata.uid}') || exit 1
+	jq -c --arg uid "$owner_uid" --arg fin "pool.kubevirt.io/finalizer" '.metadata += {finalizers: [$fin],
+		ownerReferences: [{apiVersion: "v1", kind: "ConfigMap", name: "raw-owner", uid: $uid,
+		controller: true, blockOwnerDeletion: true}]}' "$RUN/rawvm.json" >"$RUN/rawowner.json" || exit 1
+	jq -c '.metadata |= (del(.name) | .generateName = "rawc-")' "$RUN/rawvm.json" >"$RUN/rawgen.json" || exit 1
+	variant_wrk wrk "$RUN/rawvm.json" "wrk as raw_create, nobody watching" && raw_clear || exit 1
+	RAW_HEADERS=vmpoold variant_wrk headers "$RUN/rawvm.json" "wrk with vmpoold's Accept, Accept-Encoding and User-Agent" &&
+		raw_clear || exit 1
+	variant_watched watch "$RUN/rawvm.json" "wrk, one watch of namespace $RAW_NS open" && raw_clear || exit 1
+	variant_wrk owner "$RUN/rawowner.json" "wrk, vmpoold's owner reference (to a ConfigMap) and finalizer" &&
+		raw_clear || exit 1
+	variant_watched owner_watch "$RUN/rawowner.json" "wrk, owner reference and finalizer, one watch open" &&
+		raw_clear || exit 1
+	variant_curl curl_h1 --http1.1 16 2000 && raw_clear || exit 1
+	variant_curl curl_h2 --http2 64 2000 && raw_clear || exit 1
+	variant_curl curl_h2_16 --http2 16 2000 && raw_clear || exit 1
+fi
+
 POOL_WATCH="/apis/pool.kubevirt.io/v1beta1/namespaces/$NS/virtualmachinepools?watch=1&fieldSelector=metadata.name%3D$POOL"
 watch_stream "$POOL_WATCH" "$RUN/limits-up.pool"
-sleep 0.5
+# the API server's CPU with vmpoold converged and idle, per second: the phases' per-VM figures
+# below are also given net of it (their windows include the waits and the polling)
+a=$(now) api0=$(apiserver_ticks)
+sleep "${BENCH_IDLE_BASE:-5}"
+api_idle=$(awk -v t=$(($(apiserver_ticks) - api0)) -v a="$a" -v b="$(now)" 'BEGIN { print t / (b - a) }')
+out "limits_idle_apiserver: $(awk -v r="$api_idle" -v hz="$HZ" 'BEGIN { printf "%.3f", r / hz }') s of kube-apiserver CPU per second (vmpoold converged, before the scale)"
+# apiserver_per_vm PHASE TICKS0 T0 N WHAT: the phase's kube-apiserver CPU per VM, and net of idle
+apiserver_per_vm() {
+	local t w
+	t=$(($(apiserver_ticks) - $2))
+	w=$(awk -v a="$3" -v b="$(now)" 'BEGIN { print b - a }')
+	out "${1}_apiserver_per_vm: $(per_vm_ms "$t" "$4") ms of kube-apiserver CPU per VM ($4 $5, the phase's $(ticks_s "$t") s in $(printf '%.1f' "$w") s; net of the idle rate: $(per_vm_ms "$(awk -v t="$t" -v r="$api_idle" -v w="$w" 'BEGIN { print t - r * w }')" "$4") ms)"
+}
 snap_pids
 snap_cpu
+api0=$(apiserver_ticks) a0=$(now)
 off=$(audit_mark)
 scale_to "$N" || exit 1
 poll_until 120 eval '[ "$(pool_field status.replicas)" -ge "$N" ]' || { log "limits: status.replicas never reached $N"; exit 1; }
@@ -263,11 +383,13 @@ t0=$(first_time "$RUN/limits-up.pool" ".spec.replicas == $N") &&
 writes limits_up "$off"
 timeline limits_up "$off"
 cpu_since limits_up
+apiserver_per_vm limits_up "$api0" "$a0" "$N" creates
 up_s=$(elapsed "$t0" "$t1")
 out "limits_up_seconds: $up_s s (spec.replicas $N to status.replicas $N, from a watch of the pool; no simulator)"
 out "limits_up_writes_per_vm: $(ratio "$WRITES_TOTAL" "$N") writes per VM ($WRITES_TOTAL writes for $N VMs; target <= 1.05)"
 
 snap_cpu
+api0=$(apiserver_ticks) a0=$(now)
 off=$(audit_mark)
 scale_to 0 || exit 1
 poll_until 120 pool_empty || { log "limits: the pool never got back to 0"; exit 1; }
@@ -280,6 +402,7 @@ t1=$(audit_times "$off" '.objectRef.resource == "virtualmachines" and (.userAgen
 writes limits_down "$off"
 timeline limits_down "$off"
 cpu_since limits_down
+apiserver_per_vm limits_down "$api0" "$a0" "$N" removals
 down_s=$(elapsed "$t0" "$t1")
 out "limits_down_seconds: $down_s s (kubectl scale to the last VM gone, from the audit log; no simulator)"
 out "limits_down_writes_per_vm: $(ratio "$WRITES_TOTAL" "$N") writes per VM ($WRITES_TOTAL writes for $N VMs; target <= 2.05)"
