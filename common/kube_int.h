@@ -29,6 +29,10 @@
 #define KUBE_CONNECT_TIMEOUT 10L
 #define KUBE_DEFAULT_TIMEOUT 60L
 #define KUBE_ERRBODY_MAX     (64 * 1024)
+/* transfers (watches aside) a client runs at once; the others wait parked. A transfer costs
+ * about 9 KB in curl from its start to its end, however long it waits for a stream: without
+ * a bound a burst of 1,000 tokens plus the Events ran 3,000 at once (issue 9). */
+#define KUBE_MAX_RUNNING     100
 #define KUBE_USER_AGENT      "vmpoold/0.1.0"
 #define KUBE_EVENT_MAX_WAIT  10.0 /* seconds an Event waits behind object writes, then dropped */
 #define KUBE_EVENT_QUEUE_MAX 1000 /* Events waiting; the oldest is dropped beyond */
@@ -119,6 +123,7 @@ struct kube {
 	struct kreq *probe;
 	struct event gate_timer;
 	TAILQ_HEAD(, kreq) parked;
+	int nrunning; /* transfers RUNNING, watches aside (KUBE_MAX_RUNNING) */
 	TAILQ_HEAD(, kreq) reqs;
 	TAILQ_HEAD(, ksock) socks;
 	int in_curl; /* inside curl_multi_socket_action */

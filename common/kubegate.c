@@ -65,7 +65,9 @@ int kube_gate_closed(struct kube *k, struct kreq *r)
 		}
 		return 1;
 	}
-	return now_mono() < k->hold_until;
+	if (now_mono() < k->hold_until)
+		return 1;
+	return !r->watch && k->nrunning >= KUBE_MAX_RUNNING;
 }
 
 static void kube_gate_arm(struct kube *k, double delay)
@@ -75,17 +77,24 @@ static void kube_gate_arm(struct kube *k, double delay)
 	evtimer_add(&k->gate_timer, &tv);
 }
 
-/* every parked request goes again (from the loop); writes keep their tokens */
+/* parked requests go again (from the loop), oldest first, as many as KUBE_MAX_RUNNING has
+ * room for, watches all; writes keep their tokens */
 static void kube_gate_open(struct kube *k)
 {
-	struct kreq *r;
+	struct kreq *r, *next;
 	double now = now_mono();
+	int room = KUBE_MAX_RUNNING - k->nrunning;
 
 	if (now < k->hold_until) {
 		kube_gate_arm(k, k->hold_until - now);
 		return;
 	}
-	while ((r = TAILQ_FIRST(&k->parked)) != NULL) {
+	for (r = TAILQ_FIRST(&k->parked); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, wentry);
+		if (!r->watch && room <= 0)
+			continue;
+		if (!r->watch)
+			room--;
 		TAILQ_REMOVE(&k->parked, r, wentry);
 		kreq_schedule(r, 0);
 	}
