@@ -165,6 +165,10 @@ static void kube_gate_expire(struct kube *k)
 		if (k->cfg.exec != NULL && !k->cred_valid)
 			snprintf(r->fail, sizeof r->fail,
 			    "no credential from the exec plugin for %.0fs", now - r->t0);
+		else if (!k->down && now >= k->hold_until)
+			snprintf(r->fail, sizeof r->fail,
+			    "waited %.0fs for one of the %d transfers to end", now - r->t0,
+			    KUBE_MAX_RUNNING);
 		else
 			snprintf(r->fail, sizeof r->fail, "API server unreachable for %.0fs",
 			    now - r->t0);
