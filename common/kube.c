@@ -218,6 +218,7 @@ static void kreq_unlink(struct kreq *r)
 
 	kreq_release_easy(r);
 	event_del(&r->timer);
+	kube_slot_drop(r);
 	if (r->state == KR_QUEUED && r->low) {
 		TAILQ_REMOVE(&k->lowq, r, wentry);
 		k->nlow--;

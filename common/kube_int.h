@@ -62,6 +62,7 @@ struct kreq {
 	int unknown;     /* an attempt may have taken effect, its answer was lost */
 	int low;         /* an Event: the low-priority queue (kube_request_event) */
 	int first;       /* ahead of the other object writes (kube_request_next) */
+	int slot;        /* let go by the gate into a free transfer slot, not started yet */
 	int dropped;     /* answered without reaching the server: pressure */
 	double t0;       /* when it was asked for */
 	double patience; /* seconds it may take in all */
@@ -124,6 +125,7 @@ struct kube {
 	struct event gate_timer;
 	TAILQ_HEAD(, kreq) parked;
 	int nrunning; /* transfers RUNNING, watches aside (KUBE_MAX_RUNNING) */
+	int nslots;   /* slots given to parked requests that have not started yet */
 	TAILQ_HEAD(, kreq) reqs;
 	TAILQ_HEAD(, ksock) socks;
 	int in_curl; /* inside curl_multi_socket_action */
@@ -181,6 +183,7 @@ void kube_hold(struct kube *, double until);
 void kube_gate_event(evutil_socket_t, short, void *);
 /* parked requests are looked at again from the loop (a credential arrived or failed) */
 void kube_gate_kick(struct kube *);
+void kube_slot_drop(struct kreq *);
 void kube_wq_event(evutil_socket_t, short, void *);
 void kube_wq_push(struct kreq *);
 void kube_lq_event(evutil_socket_t, short, void *);

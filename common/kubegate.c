@@ -41,8 +41,20 @@ static int kube_blocked(struct kube *k)
 	return now_mono() < k->hold_until;
 }
 
+/* r gives back the slot it was let go into and did not use */
+void kube_slot_drop(struct kreq *r)
+{
+	if (!r->slot)
+		return;
+	r->slot = 0;
+	r->k->nslots--;
+	if (!r->k->dead)
+		kube_gate_kick(r->k);
+}
+
 void kreq_park(struct kreq *r, int head)
 {
+	kube_slot_drop(r);
 	kreq_set_state(r, KR_PARKED);
 	if (head)
 		TAILQ_INSERT_HEAD(&r->k->parked, r, wentry);
@@ -67,7 +79,15 @@ int kube_gate_closed(struct kube *k, struct kreq *r)
 	}
 	if (now_mono() < k->hold_until)
 		return 1;
-	return !r->watch && k->nrunning >= KUBE_MAX_RUNNING;
+	if (r->watch)
+		return 0;
+	if (r->slot) { /* its slot: it goes now */
+		r->slot = 0;
+		k->nslots--;
+		return 0;
+	}
+	/* first come, first served: nothing new goes ahead of a parked request */
+	return k->nrunning + k->nslots >= KUBE_MAX_RUNNING || !TAILQ_EMPTY(&k->parked);
 }
 
 static void kube_gate_arm(struct kube *k, double delay)
@@ -83,7 +103,7 @@ static void kube_gate_open(struct kube *k)
 {
 	struct kreq *r, *next;
 	double now = now_mono();
-	int room = KUBE_MAX_RUNNING - k->nrunning;
+	int room = KUBE_MAX_RUNNING - k->nrunning - k->nslots;
 
 	if (now < k->hold_until) {
 		kube_gate_arm(k, k->hold_until - now);
@@ -93,9 +113,12 @@ static void kube_gate_open(struct kube *k)
 		next = TAILQ_NEXT(r, wentry);
 		if (!r->watch && room <= 0)
 			continue;
-		if (!r->watch)
-			room--;
 		TAILQ_REMOVE(&k->parked, r, wentry);
+		if (!r->watch) {
+			room--;
+			r->slot = 1;
+			k->nslots++;
+		}
 		kreq_schedule(r, 0);
 	}
 	kube_wq_pump(k);
