@@ -43,9 +43,16 @@ static void kube_destroy(struct kube *);
 
 void kreq_set_state(struct kreq *r, enum kreq_state st)
 {
+	struct kube *k = r->k;
+
 	if (r->state != st)
 		log_debug(NULL, "%s %s: %s -> %s", r->method, log_escape(r->path),
 		    kreq_state_names[r->state], kreq_state_names[st]);
+	if (!r->watch && r->state != st && (st == KR_RUNNING || r->state == KR_RUNNING)) {
+		k->nrunning += st == KR_RUNNING ? 1 : -1;
+		if (st != KR_RUNNING && !k->dead && !TAILQ_EMPTY(&k->parked))
+			kube_gate_kick(k); /* a slot is free: the gate lets the next one go */
+	}
 	r->state = st;
 }
 
@@ -211,6 +218,7 @@ static void kreq_unlink(struct kreq *r)
 
 	kreq_release_easy(r);
 	event_del(&r->timer);
+	kube_slot_drop(r);
 	if (r->state == KR_QUEUED && r->low) {
 		TAILQ_REMOVE(&k->lowq, r, wentry);
 		k->nlow--;

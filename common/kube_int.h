@@ -29,6 +29,10 @@
 #define KUBE_CONNECT_TIMEOUT 10L
 #define KUBE_DEFAULT_TIMEOUT 60L
 #define KUBE_ERRBODY_MAX     (64 * 1024)
+/* transfers (watches aside) a client runs at once; the others wait parked. A transfer costs
+ * about 9 KB in curl from its start to its end, however long it waits for a stream: without
+ * a bound a burst of 1,000 tokens plus the Events ran 3,000 at once (issue 9). */
+#define KUBE_MAX_RUNNING     100
 #define KUBE_USER_AGENT      "vmpoold/0.1.0"
 #define KUBE_EVENT_MAX_WAIT  10.0 /* seconds an Event waits behind object writes, then dropped */
 #define KUBE_EVENT_QUEUE_MAX 1000 /* Events waiting; the oldest is dropped beyond */
@@ -58,6 +62,7 @@ struct kreq {
 	int unknown;     /* an attempt may have taken effect, its answer was lost */
 	int low;         /* an Event: the low-priority queue (kube_request_event) */
 	int first;       /* ahead of the other object writes (kube_request_next) */
+	int slot;        /* let go by the gate into a free transfer slot, not started yet */
 	int dropped;     /* answered without reaching the server: pressure */
 	double t0;       /* when it was asked for */
 	double patience; /* seconds it may take in all */
@@ -119,6 +124,8 @@ struct kube {
 	struct kreq *probe;
 	struct event gate_timer;
 	TAILQ_HEAD(, kreq) parked;
+	int nrunning; /* transfers RUNNING, watches aside (KUBE_MAX_RUNNING) */
+	int nslots;   /* slots given to parked requests that have not started yet */
 	TAILQ_HEAD(, kreq) reqs;
 	TAILQ_HEAD(, ksock) socks;
 	int in_curl; /* inside curl_multi_socket_action */
@@ -176,6 +183,7 @@ void kube_hold(struct kube *, double until);
 void kube_gate_event(evutil_socket_t, short, void *);
 /* parked requests are looked at again from the loop (a credential arrived or failed) */
 void kube_gate_kick(struct kube *);
+void kube_slot_drop(struct kreq *);
 void kube_wq_event(evutil_socket_t, short, void *);
 void kube_wq_push(struct kreq *);
 void kube_lq_event(evutil_socket_t, short, void *);

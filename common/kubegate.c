@@ -41,8 +41,20 @@ static int kube_blocked(struct kube *k)
 	return now_mono() < k->hold_until;
 }
 
+/* r gives back the slot it was let go into and did not use */
+void kube_slot_drop(struct kreq *r)
+{
+	if (!r->slot)
+		return;
+	r->slot = 0;
+	r->k->nslots--;
+	if (!r->k->dead)
+		kube_gate_kick(r->k);
+}
+
 void kreq_park(struct kreq *r, int head)
 {
+	kube_slot_drop(r);
 	kreq_set_state(r, KR_PARKED);
 	if (head)
 		TAILQ_INSERT_HEAD(&r->k->parked, r, wentry);
@@ -65,7 +77,17 @@ int kube_gate_closed(struct kube *k, struct kreq *r)
 		}
 		return 1;
 	}
-	return now_mono() < k->hold_until;
+	if (now_mono() < k->hold_until)
+		return 1;
+	if (r->watch)
+		return 0;
+	if (r->slot) { /* its slot: it goes now */
+		r->slot = 0;
+		k->nslots--;
+		return 0;
+	}
+	/* first come, first served: nothing new goes ahead of a parked request */
+	return k->nrunning + k->nslots >= KUBE_MAX_RUNNING || !TAILQ_EMPTY(&k->parked);
 }
 
 static void kube_gate_arm(struct kube *k, double delay)
@@ -75,18 +97,28 @@ static void kube_gate_arm(struct kube *k, double delay)
 	evtimer_add(&k->gate_timer, &tv);
 }
 
-/* every parked request goes again (from the loop); writes keep their tokens */
+/* parked requests go again (from the loop), oldest first, as many as KUBE_MAX_RUNNING has
+ * room for, watches all; writes keep their tokens */
 static void kube_gate_open(struct kube *k)
 {
-	struct kreq *r;
+	struct kreq *r, *next;
 	double now = now_mono();
+	int room = KUBE_MAX_RUNNING - k->nrunning - k->nslots;
 
 	if (now < k->hold_until) {
 		kube_gate_arm(k, k->hold_until - now);
 		return;
 	}
-	while ((r = TAILQ_FIRST(&k->parked)) != NULL) {
+	for (r = TAILQ_FIRST(&k->parked); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, wentry);
+		if (!r->watch && room <= 0)
+			continue;
 		TAILQ_REMOVE(&k->parked, r, wentry);
+		if (!r->watch) {
+			room--;
+			r->slot = 1;
+			k->nslots++;
+		}
 		kreq_schedule(r, 0);
 	}
 	kube_wq_pump(k);
@@ -156,6 +188,10 @@ static void kube_gate_expire(struct kube *k)
 		if (k->cfg.exec != NULL && !k->cred_valid)
 			snprintf(r->fail, sizeof r->fail,
 			    "no credential from the exec plugin for %.0fs", now - r->t0);
+		else if (!k->down && now >= k->hold_until)
+			snprintf(r->fail, sizeof r->fail,
+			    "waited %.0fs for one of the %d transfers to end", now - r->t0,
+			    KUBE_MAX_RUNNING);
 		else
 			snprintf(r->fail, sizeof r->fail, "API server unreachable for %.0fs",
 			    now - r->t0);

@@ -15,7 +15,11 @@
  *   none came back), rest_client_request_duration_seconds requests.
  * - Events (kube_request_event): they wait behind every object write, and are dropped
  *   (never sent) when a 429 comes back, or answered 429 themselves.
+ * - a burst against a slow server: no more than KUBE_MAX_RUNNING transfers at once, the
+ *   others parked (a transfer costs curl memory from its start, issue 9), and all answered.
  */
+#include <sys/queue.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +33,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "kube.h"
+#include "kube_int.h"
 #include "log.h"
 #include "metrics.h"
 #include "timeutil.h"
@@ -614,6 +619,69 @@ static void test_next_first(void)
 	evhttp_free(http);
 }
 
+/* the slow server: holds every request, answers all it holds every 50 ms */
+static struct {
+	struct evhttp_request *held[NREQ * 8];
+	int n, max, seen;
+} H;
+
+static void serve_held(struct evhttp_request *req, void *arg)
+{
+	if (H.n == NREQ * 8) {
+		evhttp_send_reply(req, 500, "full", NULL);
+		return;
+	}
+	H.held[H.n++] = req;
+	H.seen++;
+	if (H.n > H.max)
+		H.max = H.n;
+}
+
+static void answer_held(evutil_socket_t fd, short kind, void *arg)
+{
+	struct evbuffer *b = evbuffer_new();
+	int i;
+
+	for (i = 0; i < H.n; i++) {
+		evbuffer_add_printf(b, "{\"kind\":\"Status\",\"code\":201}");
+		evhttp_send_reply(H.held[i], 201, "x", b);
+	}
+	H.n = 0;
+	evbuffer_free(b);
+}
+
+/* 250 writes and 50 Events at once (no token bucket) to a server that answers every 50 ms:
+ * never more than KUBE_MAX_RUNNING of them at the server, yet that many (they are not
+ * serialized), and every one answered */
+static void test_running_bound(void)
+{
+	int port = stagekit_free_port(), i, ok = 0;
+	struct kube *k = client(port, 0, 1, 30);
+	struct evhttp *http = NULL;
+	struct timeval tick = {0, 50000};
+	struct event *t = event_new(base, -1, EV_PERSIST, answer_held, NULL);
+	static struct call c[300];
+
+	memset(&H, 0, sizeof H);
+	stagekit_http_serve(base, port, serve_held, &http);
+	evtimer_add(t, &tick);
+	for (i = 0; i < 250; i++)
+		post(k, &c[i]);
+	for (; i < 300; i++)
+		event(k, &c[i]);
+	STAGEKIT_CHECK(run(c, 300, 30), "all 300 answered");
+	for (i = 0; i < 300; i++)
+		ok += c[i].status == 201;
+	STAGEKIT_CHECK(
+	    ok == 300 && H.seen == 300, "all 300 succeeded (%d), %d requests", ok, H.seen);
+	STAGEKIT_CHECK(H.max <= KUBE_MAX_RUNNING && H.max >= KUBE_MAX_RUNNING / 2,
+	    "at most %d transfers at once, and not serialized (%d at most)", KUBE_MAX_RUNNING,
+	    H.max);
+	kube_free(k);
+	event_free(t);
+	evhttp_free(http);
+}
+
 int main(void)
 {
 	log_init("test_kube", 0, LOG_FMT_TEXT);
@@ -625,6 +693,7 @@ int main(void)
 	test_forbidden_once();
 	test_event_priority();
 	test_next_first();
+	test_running_bound();
 	test_exec_plugin();
 	test_rest_client_metrics();
 	event_base_free(base);
