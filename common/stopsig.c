@@ -32,11 +32,26 @@ struct stopsig *stopsig_new(struct event_base *base)
 	return s;
 }
 
+/* At the end of the program: from here on SIGTERM and SIGINT are ignored, not fatal. A
+ * program leaving its loop for another reason (vmpool-status when its actuator gives the
+ * Lease up) can get kubelet's SIGTERM meanwhile; that must not turn its clean exit into
+ * death by signal (exit 143). */
 void stopsig_free(struct stopsig *s)
 {
+	sigset_t set, old;
+
 	if (s == NULL)
 		return;
+	/* blocked while libevent puts the old (default) handlers back, then ignored: a signal
+	 * pending meanwhile is discarded */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, &old);
 	event_free(s->term);
 	event_free(s->intr);
 	free(s);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
