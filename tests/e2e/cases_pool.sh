@@ -493,6 +493,7 @@ sim_restart() {
 	[ -n "${SIM_PID:-}" ] && kill -TERM "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 2>/dev/null
 	"$BIN/vmpool-sim" --kubeconfig "$KUBECONFIG" --namespace "$NS" "$@" >>"$CASE_OUT/sim.log" 2>&1 &
 	SIM_PID=$!
+	echo "$SIM_PID" >"$CASE_OUT/sim.pid" # the case runs in a subshell: stop_controller reads it
 }
 
 # Ready and Progressing for tools: kubectl wait, kstatus, Argo CD

@@ -165,6 +165,11 @@ stop_controller() {
 		[ "$rc" -eq 0 ] || say "vmpoold exited $rc on SIGTERM"
 	fi
 	[ -n "${SIM_PID:-}" ] && kill -TERM "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 2>/dev/null
+	# a simulator a case restarted (sim_restart) in its subshell: its pid is in a file
+	if [ -f "$CASE_OUT/sim.pid" ]; then
+		kill -TERM "$(cat "$CASE_OUT/sim.pid")" 2>/dev/null
+		rm -f "$CASE_OUT/sim.pid"
+	fi
 	VMPOOLD_PID="" SIM_PID=""
 	return $rc
 }
