@@ -538,10 +538,21 @@ static void codec_pack_value(msgpack_packer *pk, json_object *v)
 	}
 }
 
+/* fills in the length prefix of the frame that starts at start */
+static void codec_frame_len(struct buf *out, size_t start)
+{
+	size_t n = out->len - start - 4;
+
+	out->data[start] = (unsigned char)(n >> 24);
+	out->data[start + 1] = (unsigned char)(n >> 16);
+	out->data[start + 2] = (unsigned char)(n >> 8);
+	out->data[start + 3] = (unsigned char)n;
+}
+
 void codec_pack(struct buf *out, int type, uint64_t seq, json_object *body)
 {
 	msgpack_packer pk;
-	size_t start = out->len, n;
+	size_t start = out->len;
 
 	buf_add(out, "\0\0\0\0", 4);
 	msgpack_packer_init(&pk, out, codec_write);
@@ -556,11 +567,29 @@ void codec_pack(struct buf *out, int type, uint64_t seq, json_object *body)
 		msgpack_pack_map(&pk, 0);
 	else
 		codec_pack_object(&pk, body);
-	n = out->len - start - 4;
-	out->data[start] = (unsigned char)(n >> 24);
-	out->data[start + 1] = (unsigned char)(n >> 16);
-	out->data[start + 2] = (unsigned char)(n >> 8);
-	out->data[start + 3] = (unsigned char)n;
+	codec_frame_len(out, start);
+}
+
+void codec_pack_obj(
+    struct buf *out, int type, uint64_t seq, const char *kind, const unsigned char *obj, size_t len)
+{
+	msgpack_packer pk;
+	size_t start = out->len;
+
+	buf_add(out, "\0\0\0\0", 4);
+	msgpack_packer_init(&pk, out, codec_write);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_int(&pk, type);
+	msgpack_pack_uint64(&pk, seq);
+	msgpack_pack_map(&pk, 2);
+	msgpack_pack_str(&pk, 4);
+	msgpack_pack_str_body(&pk, "kind", 4);
+	msgpack_pack_str(&pk, strlen(kind));
+	msgpack_pack_str_body(&pk, kind, strlen(kind));
+	msgpack_pack_str(&pk, 3);
+	msgpack_pack_str_body(&pk, "obj", 3);
+	buf_add(out, obj, len);
+	codec_frame_len(out, start);
 }
 
 int codec_value_pack(struct buf *out, json_object *v)

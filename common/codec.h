@@ -32,6 +32,10 @@ struct frame {
 
 /* Appends one complete frame (length prefix included) to out. body NULL means {}. */
 void codec_pack(struct buf *out, int type, uint64_t seq, json_object *body);
+/* Appends a frame with the body {"kind": kind, "obj": obj}, obj being msgpack bytes already
+ * packed (codec_value_pack), copied as they are. */
+void codec_pack_obj(struct buf *out, int type, uint64_t seq, const char *kind,
+    const unsigned char *obj, size_t len);
 
 /*
  * Looks at the front of in (len bytes). Returns:

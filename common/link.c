@@ -181,12 +181,11 @@ void link_close(struct link *l, const char *why)
 }
 
 /* packs and queues one frame; frames over the cap are refused, not sent */
-static int link_write(struct link *l, int type, json_object *body)
+/* sends the frame packed into l->out */
+static int link_write_out(struct link *l, int type)
 {
 	size_t queued;
 
-	l->out.len = 0;
-	codec_pack(&l->out, type, l->seq, body);
 	if (l->out.len - 4 > l->spec.max_frame) {
 		log_warnx(NULL, "link %s: not sending %s of %zu bytes to %s: over the %zu-byte cap",
 		    l->spec.name, msg_type_name(type), l->out.len, link_peer(l), l->spec.max_frame);
@@ -210,11 +209,27 @@ static int link_write(struct link *l, int type, json_object *body)
 	return 0;
 }
 
+static int link_write(struct link *l, int type, json_object *body)
+{
+	l->out.len = 0;
+	codec_pack(&l->out, type, l->seq, body);
+	return link_write_out(l, type);
+}
+
 int link_send(struct link *l, int type, json_object *body)
 {
 	if (l == NULL || l->state != LINK_UP)
 		return -1;
 	return link_write(l, type, body);
+}
+
+int link_send_obj(struct link *l, int type, const char *kind, const unsigned char *obj, size_t len)
+{
+	if (l == NULL || l->state != LINK_UP)
+		return -1;
+	l->out.len = 0;
+	codec_pack_obj(&l->out, type, l->seq, kind, obj, len);
+	return link_write_out(l, type);
 }
 
 static int link_send_hello(struct link *l)

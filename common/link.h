@@ -54,6 +54,8 @@ void link_free(struct link *); /* client links only */
 
 /* 0 on success (queued), -1 if the link is not up */
 int link_send(struct link *, int type, json_object *body);
+/* the body {kind, obj} with obj's msgpack bytes sent as they are (a store record's) */
+int link_send_obj(struct link *, int type, const char *kind, const unsigned char *obj, size_t len);
 int link_is_up(const struct link *);
 /* closes the connection (a client reconnects later); safe inside callbacks */
 void link_close(struct link *, const char *why);

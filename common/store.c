@@ -1,160 +1,601 @@
 /*
- * store.c: last-known copies of cluster objects. Three levels of json-c objects used as
- * hash maps: kind -> namespace -> name -> object. The store holds one reference to each
- * value; an emptied namespace map is dropped so deleted namespaces do not accumulate.
+ * store.c: the compact store (store.h). One record per object: its typed metadata and its
+ * msgpack bytes in one allocation (the blob), and links into the indexes:
  *
- * The foreach functions walk the maps in place: the callback must not modify the store
- * (no store_put / store_take / store_clear) while it runs. Collect keys first and change
- * the store afterwards.
+ *   - by (kind, ns, name) and by (kind, uid): two chained hash tables threaded through the
+ *     records (hnext[]), doubled when they fill;
+ *   - groups, each a list of records in store order: every record of a kind, of a kind in
+ *     a namespace, of a kind in a namespace under one controller uid. A group is found by
+ *     its key in a pmap and dropped when it empties, so deleted namespaces and pools leave
+ *     nothing behind.
+ *
+ * Store order is the order names entered the store (seq); a replacement keeps its seq and
+ * so its place, also when it moves to another owner's group (inserted by seq).
+ *
+ * A record's view, once decoded (or the object store_put was given), hangs on the record
+ * and on the store's view list until store_release_views() or until the record is
+ * replaced or taken.
  */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "log.h"
 #include "obj.h"
+#include "pmap.h"
 #include "store.h"
 #include "xmalloc.h"
 
-struct store {
-	json_object *kinds; /* kind -> {ns -> {name -> obj}} */
+enum { H_NAME, H_UID, H_N };
+enum { G_KIND, G_NS, G_OWNER, G_N };
+
+struct sgroup {
+	struct srec *head, *tail;
+	size_t n;
 };
+
+struct srec {
+	struct store_meta m; /* strings and bytes point into blob */
+	char *blob;
+	uint64_t seq;
+	uint32_t hash[H_N];
+	struct srec *hnext[H_N];
+	struct sgroup *group[G_N];
+	struct srec *gprev[G_N], *gnext[G_N];
+	json_object *view;
+	struct srec *vprev, *vnext; /* on the view list while view != NULL */
+};
+
+struct htab {
+	struct srec **b;
+	size_t nb, n;
+};
+
+struct store {
+	struct htab tab[H_N];
+	struct pmap *groups; /* group key -> struct sgroup */
+	char **kinds;        /* interned kind names */
+	size_t nkinds;
+	struct srec *views; /* records with a view */
+	size_t nviews, bytes;
+	uint64_t seq;
+};
+
+static uint32_t store_hash(uint32_t h, const char *s)
+{
+	while (*s != '\0')
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return (h ^ 0x1f) * 16777619u; /* a separator, so ("ab","c") != ("a","bc") */
+}
+
+static const char *store_kind(struct store *s, const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < s->nkinds; i++) {
+		if (strcmp(s->kinds[i], kind) == 0)
+			return s->kinds[i];
+	}
+	s->kinds = xreallocarray(s->kinds, s->nkinds + 1, sizeof(*s->kinds));
+	s->kinds[s->nkinds] = xstrdup(kind);
+	return s->kinds[s->nkinds++];
+}
 
 struct store *store_new(void)
 {
 	struct store *s = xcalloc(1, sizeof *s);
+	int i;
 
-	s->kinds = json_object_new_object();
-	if (s->kinds == NULL)
-		fatalx("store_new: out of memory");
+	for (i = 0; i < H_N; i++) {
+		s->tab[i].nb = 64;
+		s->tab[i].b = xcalloc(s->tab[i].nb, sizeof(*s->tab[i].b));
+	}
+	s->groups = pmap_new(free);
 	return s;
 }
 
-void store_free(struct store *s)
+/* ---- views ---- */
+
+static void store_view_unlink(struct store *s, struct srec *r)
 {
-	if (s == NULL)
+	if (r->vprev != NULL)
+		r->vprev->vnext = r->vnext;
+	else
+		s->views = r->vnext;
+	if (r->vnext != NULL)
+		r->vnext->vprev = r->vprev;
+	r->vprev = r->vnext = NULL;
+	r->view = NULL;
+	s->nviews--;
+}
+
+static void store_view_drop(struct store *s, struct srec *r)
+{
+	json_object *v = r->view;
+
+	if (v == NULL)
 		return;
-	json_object_put(s->kinds);
-	free(s);
+	store_view_unlink(s, r);
+	json_object_put(v);
 }
 
-/* the map at key in parent, created if create is set; NULL if absent */
-static json_object *store_map(json_object *parent, const char *key, int create)
+static void store_view_set(struct store *s, struct srec *r, json_object *v)
 {
-	json_object *m;
-
-	if (json_object_object_get_ex(parent, key, &m))
-		return m;
-	if (!create)
-		return NULL;
-	if ((m = json_object_new_object()) == NULL)
-		fatalx("store: out of memory");
-	json_object_object_add(parent, key, m);
-	return m;
+	store_view_drop(s, r);
+	r->view = v;
+	r->vprev = NULL;
+	r->vnext = s->views;
+	if (s->views != NULL)
+		s->views->vprev = r;
+	s->views = r;
+	s->nviews++;
 }
 
-static json_object *store_ns_map(struct store *s, const char *kind, const char *ns, int create)
+/* the record's object, decoded from its bytes: a new reference */
+static json_object *store_decode(struct srec *r)
 {
-	json_object *k;
+	char err[128];
+	json_object *v = codec_value_unpack(r->m.bytes, r->m.len, err, sizeof(err));
 
-	if ((k = store_map(s->kinds, kind, create)) == NULL)
-		return NULL;
-	return store_map(k, ns != NULL ? ns : "", create);
-}
-
-json_object *store_get(struct store *s, const char *kind, const char *ns, const char *name)
-{
-	json_object *m, *v;
-
-	if ((m = store_ns_map(s, kind, ns, 0)) == NULL)
-		return NULL;
-	if (!json_object_object_get_ex(m, name, &v))
-		return NULL;
+	if (v == NULL) /* the store packed these bytes itself */
+		fatalx("store: %s %s/%s does not decode: %s", r->m.kind, r->m.ns, r->m.name, err);
 	return v;
+}
+
+static json_object *store_view(struct store *s, struct srec *r)
+{
+	if (r == NULL)
+		return NULL;
+	if (r->view == NULL)
+		store_view_set(s, r, store_decode(r));
+	return r->view;
+}
+
+void store_release_views(struct store *s)
+{
+	while (s->views != NULL)
+		store_view_drop(s, s->views);
+}
+
+size_t store_views(const struct store *s)
+{
+	return s->nviews;
+}
+
+size_t store_bytes(const struct store *s)
+{
+	return s->bytes;
+}
+
+/* ---- hash tables ---- */
+
+static void store_tab_grow(struct htab *t, int which)
+{
+	struct srec **nb = xcalloc(t->nb * 2, sizeof(*nb)), *r, *next;
+	size_t i, j;
+
+	for (i = 0; i < t->nb; i++) {
+		for (r = t->b[i]; r != NULL; r = next) {
+			next = r->hnext[which];
+			j = r->hash[which] & (t->nb * 2 - 1);
+			r->hnext[which] = nb[j];
+			nb[j] = r;
+		}
+	}
+	free(t->b);
+	t->b = nb;
+	t->nb *= 2;
+}
+
+static void store_tab_add(struct store *s, int which, struct srec *r)
+{
+	struct htab *t = &s->tab[which];
+	size_t i;
+
+	if (t->n >= t->nb)
+		store_tab_grow(t, which);
+	i = r->hash[which] & (t->nb - 1);
+	r->hnext[which] = t->b[i]; /* first: the newest of a reused uid is found */
+	t->b[i] = r;
+	t->n++;
+}
+
+static void store_tab_del(struct store *s, int which, struct srec *r)
+{
+	struct htab *t = &s->tab[which];
+	struct srec **p = &t->b[r->hash[which] & (t->nb - 1)];
+
+	for (; *p != NULL; p = &(*p)->hnext[which]) {
+		if (*p == r) {
+			*p = r->hnext[which];
+			r->hnext[which] = NULL;
+			t->n--;
+			return;
+		}
+	}
+}
+
+static uint32_t store_name_hash(const char *kind, const char *ns, const char *name)
+{
+	return store_hash(store_hash(store_hash(2166136261u, kind), ns), name);
+}
+
+static struct srec *store_find(struct store *s, const char *kind, const char *ns, const char *name)
+{
+	struct htab *t = &s->tab[H_NAME];
+	struct srec *r;
+	uint32_t h;
+
+	if (kind == NULL || name == NULL)
+		return NULL;
+	if (ns == NULL)
+		ns = "";
+	h = store_name_hash(kind, ns, name);
+	for (r = t->b[h & (t->nb - 1)]; r != NULL; r = r->hnext[H_NAME]) {
+		if (r->hash[H_NAME] == h && strcmp(r->m.name, name) == 0 &&
+		    strcmp(r->m.ns, ns) == 0 && strcmp(r->m.kind, kind) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+static struct srec *store_find_uid(struct store *s, const char *kind, const char *uid)
+{
+	struct htab *t = &s->tab[H_UID];
+	struct srec *r;
+	uint32_t h;
+
+	if (kind == NULL || uid == NULL || *uid == '\0')
+		return NULL;
+	h = store_hash(store_hash(2166136261u, kind), uid);
+	for (r = t->b[h & (t->nb - 1)]; r != NULL; r = r->hnext[H_UID]) {
+		if (r->hash[H_UID] == h && strcmp(r->m.uid, uid) == 0 &&
+		    strcmp(r->m.kind, kind) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+/* ---- groups ---- */
+
+static char *store_group_key(int fam, const char *kind, const char *ns, const char *owner)
+{
+	char *key;
+
+	if (fam == G_KIND)
+		xasprintf(&key, "k\x1f%s", kind);
+	else if (fam == G_NS)
+		xasprintf(&key, "n\x1f%s\x1f%s", kind, ns);
+	else
+		xasprintf(&key, "o\x1f%s\x1f%s\x1f%s", kind, ns, owner);
+	return key;
+}
+
+static struct sgroup *store_group(
+    struct store *s, int fam, const char *kind, const char *ns, const char *owner, int create)
+{
+	char *key = store_group_key(fam, kind, ns != NULL ? ns : "", owner);
+	struct sgroup *g = pmap_get(s->groups, key);
+
+	if (g == NULL && create) {
+		g = xcalloc(1, sizeof(*g));
+		pmap_put(s->groups, key, g);
+	}
+	free(key);
+	return g;
+}
+
+/* files r in group family fam, by seq (at the tail unless it is an older name) */
+static void store_group_link(struct store *s, struct srec *r, int fam)
+{
+	struct sgroup *g = store_group(s, fam, r->m.kind, r->m.ns, r->m.owner, 1);
+	struct srec *at = g->tail;
+
+	while (at != NULL && at->seq > r->seq)
+		at = at->gprev[fam];
+	r->gprev[fam] = at;
+	r->gnext[fam] = at != NULL ? at->gnext[fam] : g->head;
+	if (r->gnext[fam] != NULL)
+		r->gnext[fam]->gprev[fam] = r;
+	else
+		g->tail = r;
+	if (at != NULL)
+		at->gnext[fam] = r;
+	else
+		g->head = r;
+	r->group[fam] = g;
+	g->n++;
+}
+
+static void store_group_unlink(struct store *s, struct srec *r, int fam)
+{
+	struct sgroup *g = r->group[fam];
+	char *key;
+
+	if (r->gprev[fam] != NULL)
+		r->gprev[fam]->gnext[fam] = r->gnext[fam];
+	else
+		g->head = r->gnext[fam];
+	if (r->gnext[fam] != NULL)
+		r->gnext[fam]->gprev[fam] = r->gprev[fam];
+	else
+		g->tail = r->gprev[fam];
+	r->gprev[fam] = r->gnext[fam] = NULL;
+	r->group[fam] = NULL;
+	if (--g->n == 0) {
+		key = store_group_key(fam, r->m.kind, r->m.ns, r->m.owner);
+		pmap_del(s->groups, key);
+		free(key);
+	}
+}
+
+/* ---- records ---- */
+
+static const char *store_owner_of(json_object *obj)
+{
+	json_object *ref = obj_controller_ref(obj);
+	const char *uid;
+
+	if (ref == NULL)
+		return "";
+	uid = obj_str(ref, "uid");
+	return uid != NULL && *uid != '\0' ? uid : "-"; /* controlled, by nothing we can name */
+}
+
+/* (re)writes r's blob from obj and its packed bytes */
+static void store_fill(struct srec *r, const char *kind, json_object *obj, struct buf *packed)
+{
+	const char *f[5] = {obj_namespace(obj), obj_name(obj), obj_uid(obj),
+	    obj_str(obj, "metadata.resourceVersion"), store_owner_of(obj)};
+	size_t l[5], total = 0, i;
+	char *p;
+
+	for (i = 0; i < 5; i++) {
+		if (f[i] == NULL)
+			f[i] = "";
+		total += (l[i] = strlen(f[i]) + 1);
+	}
+	free(r->blob);
+	p = r->blob = xmalloc(total + packed->len);
+	for (i = 0; i < 5; i++) {
+		memcpy(p, f[i], l[i]);
+		p += l[i];
+	}
+	memcpy(p, packed->data, packed->len);
+	r->m.kind = kind;
+	r->m.ns = r->blob;
+	r->m.name = r->m.ns + l[0];
+	r->m.uid = r->m.name + l[1];
+	r->m.rv = r->m.uid + l[2];
+	r->m.owner = r->m.rv + l[3];
+	r->m.bytes = (const unsigned char *)p;
+	r->m.len = packed->len;
+	r->m.deleting = obj_path(obj, "metadata.deletionTimestamp") != NULL;
+	r->hash[H_NAME] = store_name_hash(kind, r->m.ns, r->m.name);
+	r->hash[H_UID] = store_hash(store_hash(2166136261u, kind), r->m.uid);
+}
+
+static void store_link(struct store *s, struct srec *r)
+{
+	int i;
+
+	if (*r->m.uid != '\0')
+		store_tab_add(s, H_UID, r);
+	for (i = 0; i < G_N; i++)
+		store_group_link(s, r, i);
+	s->bytes += r->m.len;
+}
+
+static void store_unlink(struct store *s, struct srec *r)
+{
+	int i;
+
+	if (*r->m.uid != '\0')
+		store_tab_del(s, H_UID, r);
+	for (i = 0; i < G_N; i++)
+		store_group_unlink(s, r, i);
+	s->bytes -= r->m.len;
+}
+
+/*
+ * Stores obj under kind. *old (if old is not NULL) gets the previous object as a new
+ * reference; without old the previous view is just dropped. Returns the record, or NULL
+ * if obj has no name.
+ */
+static struct srec *store_write(
+    struct store *s, const char *kind, json_object *obj, json_object **old)
+{
+	struct buf packed = {0};
+	struct srec *r;
+	int fresh = 0;
+
+	if (old != NULL)
+		*old = NULL;
+	if (obj_name(obj) == NULL) {
+		log_warnx(NULL, "store: %s object without metadata.name dropped", log_escape(kind));
+		return NULL;
+	}
+	if (codec_too_deep(obj, CODEC_OBJ_MAX_DEPTH)) { /* it must decode again */
+		log_warnx(NULL, "store: %s %s nested deeper than %d dropped", log_escape(kind),
+		    log_escape(obj_name(obj)), CODEC_OBJ_MAX_DEPTH);
+		return NULL;
+	}
+	kind = store_kind(s, kind);
+	codec_value_pack(&packed, obj);
+	if ((r = store_find(s, kind, obj_namespace(obj), obj_name(obj))) != NULL) {
+		if (old != NULL && r->view != NULL) {
+			*old = r->view; /* the store's reference passes to the caller */
+			store_view_unlink(s, r);
+		} else if (old != NULL)
+			*old = store_decode(r);
+		store_view_drop(s, r);
+		store_unlink(s, r);
+	} else {
+		r = xcalloc(1, sizeof(*r));
+		r->seq = ++s->seq;
+		fresh = 1;
+	}
+	store_fill(r, kind, obj, &packed);
+	buf_clear(&packed);
+	if (fresh) /* a replacement keeps its name and so its place in the name table */
+		store_tab_add(s, H_NAME, r);
+	store_link(s, r);
+	return r;
 }
 
 json_object *store_put(struct store *s, const char *kind, json_object *obj)
 {
-	const char *name = obj_name(obj);
-	json_object *m, *old = NULL;
+	json_object *old;
+	struct srec *r = store_write(s, kind, obj, &old);
 
-	if (name == NULL) {
-		log_warnx(NULL, "store: %s object without metadata.name dropped", log_escape(kind));
+	if (r == NULL) {
 		json_object_put(obj);
 		return NULL;
 	}
-	m = store_ns_map(s, kind, obj_namespace(obj), 1);
-	/* json_object_object_add puts the value it replaces: keep it for the caller */
-	if (json_object_object_get_ex(m, name, &old))
-		json_object_get(old);
-	json_object_object_add(m, name, obj);
+	store_view_set(s, r, obj);
 	return old;
+}
+
+int store_set(struct store *s, const char *kind, json_object *obj)
+{
+	return store_write(s, kind, obj, NULL) != NULL ? 0 : -1;
+}
+
+static void store_drop(struct store *s, struct srec *r)
+{
+	store_view_drop(s, r);
+	store_unlink(s, r);
+	store_tab_del(s, H_NAME, r);
+	free(r->blob);
+	free(r);
 }
 
 json_object *store_take(struct store *s, const char *kind, const char *ns, const char *name)
 {
-	json_object *k, *m, *v;
+	struct srec *r = store_find(s, kind, ns, name);
+	json_object *v;
 
-	if ((k = store_map(s->kinds, kind, 0)) == NULL)
+	if (r == NULL)
 		return NULL;
-	if (ns == NULL)
-		ns = "";
-	if ((m = store_map(k, ns, 0)) == NULL || !json_object_object_get_ex(m, name, &v))
-		return NULL;
-	json_object_get(v);
-	json_object_object_del(m, name);
-	if (json_object_object_length(m) == 0)
-		json_object_object_del(k, ns);
+	if ((v = r->view) != NULL)
+		store_view_unlink(s, r); /* the reference passes to the caller */
+	else
+		v = store_decode(r);
+	store_drop(s, r);
 	return v;
 }
 
-static void store_walk_ns(json_object *m, store_fn fn, void *arg)
+int store_del(struct store *s, const char *kind, const char *ns, const char *name)
 {
-	json_object_object_foreach(m, name, v)
-	{
-		(void)name;
+	struct srec *r = store_find(s, kind, ns, name);
+
+	if (r == NULL)
+		return 0;
+	store_drop(s, r);
+	return 1;
+}
+
+json_object *store_get(struct store *s, const char *kind, const char *ns, const char *name)
+{
+	return store_view(s, store_find(s, kind, ns, name));
+}
+
+json_object *store_get_uid(struct store *s, const char *kind, const char *uid)
+{
+	return store_view(s, store_find_uid(s, kind, uid));
+}
+
+const struct store_meta *store_meta(
+    struct store *s, const char *kind, const char *ns, const char *name)
+{
+	struct srec *r = store_find(s, kind, ns, name);
+
+	return r != NULL ? &r->m : NULL;
+}
+
+/* ---- walks ---- */
+
+static void store_walk(struct store *s, struct sgroup *g, int fam, store_fn fn, void *arg)
+{
+	struct srec *r;
+	json_object *v;
+
+	for (r = g != NULL ? g->head : NULL; r != NULL; r = r->gnext[fam]) {
+		if (r->view != NULL) {
+			fn(r->view, arg);
+			continue;
+		}
+		v = store_decode(r); /* valid during the callback only */
 		fn(v, arg);
+		json_object_put(v);
 	}
 }
 
 void store_foreach(struct store *s, const char *kind, store_fn fn, void *arg)
 {
-	json_object *k;
-
-	if ((k = store_map(s->kinds, kind, 0)) == NULL)
-		return;
-	json_object_object_foreach(k, ns, m)
-	{
-		(void)ns;
-		store_walk_ns(m, fn, arg);
-	}
+	store_walk(s, store_group(s, G_KIND, kind, NULL, NULL, 0), G_KIND, fn, arg);
 }
 
 void store_foreach_ns(struct store *s, const char *kind, const char *ns, store_fn fn, void *arg)
 {
-	json_object *m;
+	store_walk(s, store_group(s, G_NS, kind, ns, NULL, 0), G_NS, fn, arg);
+}
 
-	if ((m = store_ns_map(s, kind, ns, 0)) != NULL)
-		store_walk_ns(m, fn, arg);
+void store_foreach_meta(struct store *s, const char *kind, store_meta_fn fn, void *arg)
+{
+	struct sgroup *g = store_group(s, G_KIND, kind, NULL, NULL, 0);
+	struct srec *r;
+
+	for (r = g != NULL ? g->head : NULL; r != NULL; r = r->gnext[G_KIND])
+		fn(&r->m, arg);
+}
+
+size_t store_owned(
+    struct store *s, const char *kind, const char *ns, const char *owner, json_object ***objs)
+{
+	struct sgroup *g = store_group(s, G_OWNER, kind, ns, owner != NULL ? owner : "", 0);
+	struct srec *r;
+	size_t n = g != NULL ? g->n : 0, i = 0;
+
+	*objs = xcalloc(n + 1, sizeof(**objs));
+	for (r = g != NULL ? g->head : NULL; r != NULL && i < n; r = r->gnext[G_OWNER])
+		(*objs)[i++] = store_view(s, r);
+	return i;
 }
 
 size_t store_count(struct store *s, const char *kind)
 {
-	json_object *k;
-	size_t n = 0;
+	struct sgroup *g = store_group(s, G_KIND, kind, NULL, NULL, 0);
 
-	if ((k = store_map(s->kinds, kind, 0)) == NULL)
-		return 0;
-	json_object_object_foreach(k, ns, m)
-	{
-		(void)ns;
-		n += json_object_object_length(m);
-	}
-	return n;
+	return g != NULL ? g->n : 0;
 }
 
 void store_clear(struct store *s)
 {
-	json_object_put(s->kinds);
-	if ((s->kinds = json_object_new_object()) == NULL)
-		fatalx("store_clear: out of memory");
+	struct htab *t = &s->tab[H_NAME];
+	struct srec *r;
+	size_t i;
+
+	for (i = 0; i < t->nb; i++) {
+		while ((r = t->b[i]) != NULL)
+			store_drop(s, r);
+	}
+}
+
+void store_free(struct store *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	store_clear(s);
+	for (i = 0; i < H_N; i++)
+		free(s->tab[i].b);
+	pmap_free(s->groups);
+	for (i = 0; i < s->nkinds; i++)
+		free(s->kinds[i]);
+	free(s->kinds);
+	free(s);
 }

@@ -1,6 +1,19 @@
 /*
- * store.h: last-known copies of cluster objects, by kind, namespace and name. Values are
- * json-c objects; the store holds one reference to each.
+ * store.h: the compact store, last-known copies of cluster objects. Each object is one
+ * record: its kind, namespace, name, uid, resourceVersion, controlling owner's uid and
+ * whether it is being deleted, as C strings, and the object itself as msgpack bytes
+ * (codec_value_pack). Records are found by (kind, namespace, name), by (kind, uid) and by
+ * (kind, namespace, controller uid); controller uid "" holds the namespace's objects that
+ * have no controller reference.
+ *
+ * Views. Readers still read json-c: store_get, store_get_uid, store_owned and store_put
+ * hand out views, json-c trees decoded from the bytes on demand. A view is borrowed: it
+ * stays valid until store_release_views(), or until its object is replaced or taken
+ * (store_put/store_set/store_take/store_clear on that name), whichever comes first. Keep a
+ * reference (json_object_get) to keep one longer. store_foreach's view is valid during the
+ * callback only (unless it was cached already). Each event loop that reads a store
+ * releases its views at a defined point (DESIGN.md, "Objects"), so that at most one pool's
+ * objects are decoded at a time.
  */
 #ifndef VMPOOL_STORE_H
 #define VMPOOL_STORE_H
@@ -11,18 +24,57 @@
 struct store;
 typedef void (*store_fn)(json_object *obj, void *arg);
 
+/* a record's typed metadata, borrowed like a view of it */
+struct store_meta {
+	const char *kind, *ns, *name;
+	const char *uid;   /* "" if none */
+	const char *rv;    /* resourceVersion, "" if none */
+	const char *owner; /* controller owner uid, "" if no controller reference */
+	int deleting;      /* metadata.deletionTimestamp is set */
+	const unsigned char *bytes;
+	size_t len;
+};
+typedef void (*store_meta_fn)(const struct store_meta *, void *arg);
+
 struct store *store_new(void);
 void store_free(struct store *);
-/* borrowed; NULL if absent */
+/* views; NULL if absent */
 json_object *store_get(struct store *, const char *kind, const char *ns, const char *name);
-/* takes over the caller's reference to obj; returns the previous value (caller puts it)
- * or NULL. Key from obj's metadata. */
+json_object *store_get_uid(struct store *, const char *kind, const char *uid);
+/* metadata without decoding; NULL if absent */
+const struct store_meta *store_meta(
+    struct store *, const char *kind, const char *ns, const char *name);
+/*
+ * Takes over the caller's reference to obj, packs it and keeps obj as the record's view.
+ * Returns the previous object as a new reference (the caller puts it) or NULL. Key from
+ * obj's metadata; an object without metadata.name is dropped (logged) and NULL returned.
+ */
 json_object *store_put(struct store *, const char *kind, json_object *obj);
-/* removes and returns the value (caller puts it) or NULL */
+/* like store_put, but obj stays the caller's and nothing is decoded; -1 if dropped */
+int store_set(struct store *, const char *kind, json_object *obj);
+/* removes the record and returns its object as a new reference (caller puts it) or NULL */
 json_object *store_take(struct store *, const char *kind, const char *ns, const char *name);
+/* removes the record without decoding it; 0 if it was absent */
+int store_del(struct store *, const char *kind, const char *ns, const char *name);
+/*
+ * The objects of kind in store order: the order their names entered the store (a
+ * replacement keeps its place). The callback must not modify the store; collect keys
+ * first and change it afterwards.
+ */
 void store_foreach(struct store *, const char *kind, store_fn, void *);
 void store_foreach_ns(struct store *, const char *kind, const char *ns, store_fn, void *);
+void store_foreach_meta(struct store *, const char *kind, store_meta_fn, void *);
+/*
+ * The views of kind in ns whose controller owner has uid owner ("": no controller), in
+ * store order. *objs is allocated (free it, not the views) even when empty.
+ */
+size_t store_owned(
+    struct store *, const char *kind, const char *ns, const char *owner, json_object ***objs);
 size_t store_count(struct store *, const char *kind);
 void store_clear(struct store *);
+/* ends every view handed out so far */
+void store_release_views(struct store *);
+size_t store_views(const struct store *); /* views held now */
+size_t store_bytes(const struct store *); /* packed bytes held */
 
 #endif

@@ -1,4 +1,8 @@
-/* test_store.c: the object store (kind -> namespace -> name), references and iteration. */
+/*
+ * test_store.c: the compact store: records and their three indexes (name, uid, controller
+ * owner), replace and take, store order, views and their lifetime, uid reuse, the empty
+ * namespace of cluster-scoped objects.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,33 +13,62 @@
 
 #include <cmocka.h>
 
+#include "obj.h"
 #include "store.h"
 
-static json_object *mkobj(const char *ns, const char *name, const char *rv)
+/* an object; owner NULL: no ownerReferences, "" an owner that is not the controller */
+static json_object *mk(
+    const char *ns, const char *name, const char *uid, const char *rv, const char *owner)
 {
-	char tmp[512];
+	char meta[512], refs[256] = "";
 	json_object *o;
 
-	if (ns != NULL)
-		snprintf(tmp, sizeof tmp,
-		    "{\"metadata\": {\"namespace\": \"%s\", \"name\": \"%s\", "
-		    "\"resourceVersion\": \"%s\"}}",
-		    ns, name, rv);
-	else
-		snprintf(tmp, sizeof tmp,
-		    "{\"metadata\": {\"name\": \"%s\", \"resourceVersion\": \"%s\"}}", name, rv);
-	o = json_tokener_parse(tmp);
+	if (owner != NULL)
+		snprintf(refs, sizeof refs,
+		    ", \"ownerReferences\": [{\"kind\": \"VirtualMachinePool\", \"name\": \"p\", "
+		    "\"uid\": \"%s\", \"controller\": %s}]",
+		    *owner ? owner : "other", *owner ? "true" : "false");
+	snprintf(meta, sizeof meta,
+	    "{\"metadata\": {%s%s%s\"name\": \"%s\", \"uid\": \"%s\", "
+	    "\"resourceVersion\": \"%s\"%s}, \"spec\": {\"n\": [1, 2, {\"x\": \"y\"}]}}",
+	    ns != NULL ? "\"namespace\": \"" : "", ns != NULL ? ns : "", ns != NULL ? "\", " : "",
+	    name, uid, rv, refs);
+	o = json_tokener_parse(meta);
 	assert_non_null(o);
 	return o;
 }
 
+static json_object *mkobj(const char *ns, const char *name, const char *rv)
+{
+	return mk(ns, name, "", rv, NULL);
+}
+
+/* store_set, then the caller's reference goes */
+static void set(struct store *s, const char *kind, json_object *o)
+{
+	assert_int_equal(store_set(s, kind, o), 0);
+	json_object_put(o);
+}
+
 static const char *rv(json_object *o)
 {
-	json_object *m, *v;
+	return obj_str(o, "metadata.resourceVersion");
+}
 
-	assert_true(json_object_object_get_ex(o, "metadata", &m));
-	assert_true(json_object_object_get_ex(m, "resourceVersion", &v));
-	return json_object_get_string(v);
+/* the names of an owner query, space separated */
+static const char *owned(struct store *s, const char *ns, const char *owner)
+{
+	static char buf[256];
+	json_object **v;
+	size_t i, n = store_owned(s, "vm", ns, owner, &v);
+
+	buf[0] = '\0';
+	for (i = 0; i < n; i++)
+		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? " " : "",
+		    obj_name(v[i]));
+	assert_null(v[n]);
+	free(v);
+	return buf;
 }
 
 static void test_put_get(void **state)
@@ -43,20 +76,90 @@ static void test_put_get(void **state)
 	struct store *s = store_new();
 	json_object *a = mkobj("ns1", "a", "1"), *old;
 
+	(void)state;
 	assert_null(store_get(s, "vm", "ns1", "a"));
 	assert_null(store_put(s, "vm", a));
-	assert_ptr_equal(store_get(s, "vm", "ns1", "a"), a);
+	assert_ptr_equal(store_get(s, "vm", "ns1", "a"), a); /* the put object is the view */
 	assert_null(store_get(s, "vmi", "ns1", "a"));
 	assert_null(store_get(s, "vm", "ns2", "a"));
 	assert_null(store_get(s, "vm", "ns1", "b"));
-
-	/* replacing returns the previous value with a reference for the caller */
+	/* replacing hands the old object back, whole */
 	old = store_put(s, "vm", mkobj("ns1", "a", "2"));
-	assert_ptr_equal(old, a);
+	assert_non_null(old);
 	assert_string_equal(rv(old), "1");
 	json_object_put(old);
 	assert_string_equal(rv(store_get(s, "vm", "ns1", "a")), "2");
 	assert_int_equal(store_count(s, "vm"), 1);
+	store_free(s);
+}
+
+/* after a release the object is decoded from its bytes again: equal, not the same */
+static void test_views_decode(void **state)
+{
+	struct store *s = store_new();
+	json_object *a = mk("ns", "a", "ua", "7", "P"), *keep = json_object_get(a), *v;
+	const struct store_meta *m;
+
+	(void)state;
+	store_put(s, "vm", a);
+	assert_int_equal(store_views(s), 1);
+	store_release_views(s);
+	assert_int_equal(store_views(s), 0);
+	v = store_get(s, "vm", "ns", "a");
+	assert_non_null(v);
+	assert_ptr_not_equal(v, keep);
+	assert_true(obj_equal(v, keep));
+	assert_ptr_equal(store_get(s, "vm", "ns", "a"), v); /* cached until released */
+	assert_int_equal(store_views(s), 1);
+	m = store_meta(s, "vm", "ns", "a");
+	assert_non_null(m);
+	assert_string_equal(m->kind, "vm");
+	assert_string_equal(m->ns, "ns");
+	assert_string_equal(m->name, "a");
+	assert_string_equal(m->uid, "ua");
+	assert_string_equal(m->rv, "7");
+	assert_string_equal(m->owner, "P");
+	assert_false(m->deleting);
+	assert_true(m->len > 0 && store_bytes(s) == m->len);
+	/* a view outlives the store's hold only with a reference of its own */
+	json_object_get(v);
+	store_release_views(s);
+	assert_true(obj_equal(v, keep));
+	json_object_put(v);
+	json_object_put(keep);
+	assert_null(store_meta(s, "vm", "ns", "zz"));
+	store_free(s);
+}
+
+/* a replaced or taken object's view ends then; a reference taken before keeps it */
+static void test_view_lifetime(void **state)
+{
+	struct store *s = store_new();
+	json_object *v, *old;
+
+	(void)state;
+	set(s, "vm", mkobj("ns", "a", "1")); /* no view */
+	assert_int_equal(store_views(s), 0);
+	v = json_object_get(store_get(s, "vm", "ns", "a"));
+	assert_int_equal(store_views(s), 1);
+	old = store_put(s, "vm", mkobj("ns", "a", "2"));
+	assert_ptr_equal(old, v); /* the cached view is handed over, not decoded again */
+	assert_string_equal(rv(v), "1");
+	json_object_put(old);
+	json_object_put(v);
+	assert_int_equal(store_views(s), 1); /* the new object */
+	store_release_views(s);
+	v = store_get(s, "vm", "ns", "a");
+	assert_string_equal(rv(v), "2");
+	v = store_take(s, "vm", "ns", "a"); /* the caller's now */
+	assert_int_equal(store_views(s), 0);
+	assert_string_equal(rv(v), "2");
+	json_object_put(v);
+	set(s, "vm", mkobj("ns", "b", "1"));
+	assert_int_equal(store_del(s, "vm", "ns", "b"), 1);
+	assert_int_equal(store_del(s, "vm", "ns", "b"), 0);
+	assert_int_equal(store_count(s, "vm"), 0);
+	assert_int_equal(store_bytes(s), 0);
 	store_free(s);
 }
 
@@ -65,6 +168,7 @@ static void test_put_same_pointer(void **state)
 	struct store *s = store_new();
 	json_object *a = mkobj("ns", "a", "1"), *old;
 
+	(void)state;
 	store_put(s, "vm", a);
 	old = store_put(s, "vm", json_object_get(a));
 	assert_ptr_equal(old, a);
@@ -78,11 +182,15 @@ static void test_cluster_scoped_and_bad(void **state)
 	struct store *s = store_new();
 	json_object *bad = json_tokener_parse("{\"metadata\": {}}");
 
+	(void)state;
 	store_put(s, "rev", mkobj(NULL, "c", "1"));
 	assert_non_null(store_get(s, "rev", "", "c"));
 	assert_non_null(store_get(s, "rev", NULL, "c"));
-	/* no name: dropped (and its reference released: ASan checks for the leak) */
+	assert_non_null(store_meta(s, "rev", NULL, "c"));
 	assert_null(store_put(s, "rev", bad));
+	bad = json_tokener_parse("{\"metadata\": {}}");
+	assert_int_equal(store_set(s, "rev", bad), -1);
+	json_object_put(bad);
 	assert_int_equal(store_count(s, "rev"), 1);
 	store_free(s);
 }
@@ -92,6 +200,7 @@ static void test_take(void **state)
 	struct store *s = store_new();
 	json_object *t;
 
+	(void)state;
 	store_put(s, "vm", mkobj("ns", "a", "1"));
 	store_put(s, "vm", mkobj("ns", "b", "1"));
 	assert_null(store_take(s, "vm", "ns", "zz"));
@@ -106,9 +215,108 @@ static void test_take(void **state)
 	t = store_take(s, "vm", "ns", "b");
 	json_object_put(t);
 	assert_int_equal(store_count(s, "vm"), 0);
-	/* the emptied namespace can be filled again */
+	/* an emptied namespace can be refilled */
 	store_put(s, "vm", mkobj("ns", "c", "1"));
 	assert_int_equal(store_count(s, "vm"), 1);
+	store_free(s);
+}
+
+/* (kind, uid): found in any namespace; a reused uid finds the newest holder, and the older
+ * one's removal leaves it findable */
+static void test_uid_index(void **state)
+{
+	struct store *s = store_new();
+
+	(void)state;
+	set(s, "vm", mk("ns", "a", "u1", "1", NULL));
+	set(s, "vmi", mk("ns", "a", "u2", "1", NULL));
+	assert_string_equal(obj_name(store_get_uid(s, "vm", "u1")), "a");
+	assert_null(store_get_uid(s, "vm", "u2")); /* another kind's uid */
+	assert_null(store_get_uid(s, "vm", ""));
+	assert_null(store_get_uid(s, "vm", NULL));
+	set(s, "vm", mk("other", "b", "u1", "1", NULL)); /* the same uid again */
+	assert_string_equal(obj_namespace(store_get_uid(s, "vm", "u1")), "other");
+	store_del(s, "vm", "other", "b");
+	assert_string_equal(obj_namespace(store_get_uid(s, "vm", "u1")), "ns");
+	/* re-created under the same name with a new uid: the old uid is gone */
+	set(s, "vm", mk("ns", "a", "u3", "2", NULL));
+	assert_null(store_get_uid(s, "vm", "u1"));
+	assert_string_equal(obj_name(store_get_uid(s, "vm", "u3")), "a");
+	store_free(s);
+}
+
+/* (kind, ns, controller uid): a controller change moves the record between buckets and it
+ * keeps its place in store order; "" is the namespace's objects without a controller */
+static void test_owner_index(void **state)
+{
+	struct store *s = store_new();
+	size_t i;
+
+	(void)state;
+	set(s, "vm", mk("ns", "a-0", "u0", "1", "A"));
+	set(s, "vm", mk("ns", "a-1", "u1", "1", "A"));
+	set(s, "vm", mk("ns", "b-0", "u2", "1", "B"));
+	set(s, "vm", mk("other", "a-9", "u3", "1", "A")); /* same owner, other namespace */
+	set(s, "vm", mk("ns", "loose", "u4", "1", NULL));
+	set(s, "vm", mk("ns", "ref", "u5", "1", "")); /* an owner, not the controller */
+	set(s, "vmi", mk("ns", "a-0", "i0", "1", "A"));
+	assert_string_equal(owned(s, "ns", "A"), "a-0 a-1");
+	assert_string_equal(owned(s, "ns", "B"), "b-0");
+	assert_string_equal(owned(s, "other", "A"), "a-9");
+	assert_string_equal(owned(s, "ns", ""), "loose ref");
+	assert_string_equal(owned(s, "ns", NULL), "loose ref");
+	assert_string_equal(owned(s, "nope", "A"), "");
+	/* a-0 moves to B: it keeps its place, so it comes before b-0 */
+	set(s, "vm", mk("ns", "a-0", "u0", "2", "B"));
+	assert_string_equal(owned(s, "ns", "A"), "a-1");
+	assert_string_equal(owned(s, "ns", "B"), "a-0 b-0");
+	/* detached: no controller any more */
+	set(s, "vm", mk("ns", "a-1", "u1", "2", NULL));
+	assert_string_equal(owned(s, "ns", "A"), "");
+	assert_string_equal(owned(s, "ns", ""), "a-1 loose ref");
+	/* deleted and re-created: last in store order */
+	store_del(s, "vm", "ns", "a-0");
+	assert_string_equal(owned(s, "ns", "B"), "b-0");
+	set(s, "vm", mk("ns", "a-0", "u7", "1", "B"));
+	assert_string_equal(owned(s, "ns", "B"), "b-0 a-0");
+	/* many: the tables grow, every record stays findable */
+	for (i = 0; i < 500; i++) {
+		char name[32], uid[32];
+
+		snprintf(name, sizeof name, "m-%zu", i);
+		snprintf(uid, sizeof uid, "mu%zu", i);
+		set(s, "vm", mk("big", name, uid, "1", "M"));
+	}
+	assert_int_equal(store_count(s, "vm"), 506);
+	assert_string_equal(obj_name(store_get_uid(s, "vm", "mu321")), "m-321");
+	assert_non_null(store_get(s, "vm", "big", "m-499"));
+	assert_int_equal(strlen(owned(s, "big", "M")) > 0, 1);
+	store_release_views(s);
+	for (i = 0; i < 500; i += 2) {
+		char name[32];
+
+		snprintf(name, sizeof name, "m-%zu", i);
+		store_del(s, "vm", "big", name);
+	}
+	assert_int_equal(store_count(s, "vm"), 256);
+	assert_null(store_get_uid(s, "vm", "mu320"));
+	assert_string_equal(obj_name(store_get_uid(s, "vm", "mu321")), "m-321");
+	store_free(s);
+}
+
+static void test_deleting(void **state)
+{
+	struct store *s = store_new();
+	json_object *o = mkobj("ns", "a", "1");
+
+	(void)state;
+	json_object_object_add(json_object_object_get(o, "metadata"), "deletionTimestamp",
+	    json_object_new_string("2026-01-01T00:00:00Z"));
+	store_set(s, "vm", o);
+	assert_true(store_meta(s, "vm", "ns", "a")->deleting);
+	json_object_put(o);
+	set(s, "vm", mkobj("ns", "b", "1"));
+	assert_false(store_meta(s, "vm", "ns", "b")->deleting);
 	store_free(s);
 }
 
@@ -120,51 +328,53 @@ struct seen {
 static void collect(json_object *o, void *arg)
 {
 	struct seen *sn = arg;
-	json_object *m, *v;
 
 	assert_true(sn->n < 16);
-	json_object_object_get_ex(o, "metadata", &m);
-	json_object_object_get_ex(m, "name", &v);
-	snprintf(sn->names[sn->n++], 64, "%s", json_object_get_string(v));
+	snprintf(sn->names[sn->n++], 64, "%s", obj_name(o));
 }
 
-static int has(const struct seen *sn, const char *name)
+static void collect_meta(const struct store_meta *m, void *arg)
 {
-	int i;
+	struct seen *sn = arg;
 
-	for (i = 0; i < sn->n; i++) {
-		if (strcmp(sn->names[i], name) == 0)
-			return 1;
-	}
-	return 0;
+	assert_true(sn->n < 16);
+	snprintf(sn->names[sn->n++], 64, "%s", m->name);
 }
 
+/* walks go in store order; a walk caches no views */
 static void test_foreach(void **state)
 {
 	struct store *s = store_new();
 	struct seen sn;
 
-	store_put(s, "vm", mkobj("ns1", "a", "1"));
-	store_put(s, "vm", mkobj("ns1", "b", "1"));
-	store_put(s, "vm", mkobj("ns2", "c", "1"));
-	store_put(s, "vmi", mkobj("ns1", "d", "1"));
-
+	(void)state;
+	set(s, "vm", mkobj("ns2", "c", "1"));
+	set(s, "vm", mkobj("ns1", "a", "1"));
+	set(s, "vm", mkobj("ns1", "b", "1"));
+	set(s, "vmi", mkobj("ns1", "d", "1"));
+	set(s, "vm", mkobj("ns2", "c", "2")); /* keeps its place */
 	memset(&sn, 0, sizeof sn);
 	store_foreach(s, "vm", collect, &sn);
 	assert_int_equal(sn.n, 3);
-	assert_true(has(&sn, "a") && has(&sn, "b") && has(&sn, "c"));
-
+	assert_string_equal(sn.names[0], "c");
+	assert_string_equal(sn.names[1], "a");
+	assert_string_equal(sn.names[2], "b");
+	assert_int_equal(store_views(s), 0);
 	memset(&sn, 0, sizeof sn);
 	store_foreach_ns(s, "vm", "ns1", collect, &sn);
 	assert_int_equal(sn.n, 2);
-	assert_true(has(&sn, "a") && has(&sn, "b"));
-
+	assert_string_equal(sn.names[0], "a");
+	assert_string_equal(sn.names[1], "b");
+	memset(&sn, 0, sizeof sn);
+	store_foreach_meta(s, "vm", collect_meta, &sn);
+	assert_int_equal(sn.n, 3);
+	assert_string_equal(sn.names[2], "b");
 	memset(&sn, 0, sizeof sn);
 	store_foreach_ns(s, "vm", "ns3", collect, &sn);
 	store_foreach(s, "pool", collect, &sn);
 	store_foreach_ns(s, "pool", "ns1", collect, &sn);
+	store_foreach_meta(s, "pool", collect_meta, &sn);
 	assert_int_equal(sn.n, 0);
-
 	assert_int_equal(store_count(s, "vm"), 3);
 	assert_int_equal(store_count(s, "vmi"), 1);
 	assert_int_equal(store_count(s, "pool"), 0);
@@ -176,14 +386,16 @@ static void test_clear(void **state)
 	struct store *s = store_new();
 	json_object *keep = mkobj("ns", "a", "1");
 
-	/* a reference held elsewhere survives the clear */
+	(void)state;
 	store_put(s, "vm", json_object_get(keep));
 	store_put(s, "vmi", mkobj("ns", "b", "1"));
 	store_clear(s);
 	assert_int_equal(store_count(s, "vm"), 0);
 	assert_int_equal(store_count(s, "vmi"), 0);
+	assert_int_equal(store_views(s), 0);
+	assert_int_equal(store_bytes(s), 0);
 	assert_null(store_get(s, "vm", "ns", "a"));
-	assert_string_equal(rv(keep), "1");
+	assert_string_equal(rv(keep), "1"); /* the caller's reference survives */
 	json_object_put(keep);
 	store_put(s, "vm", mkobj("ns", "a", "2"));
 	assert_int_equal(store_count(s, "vm"), 1);
@@ -195,9 +407,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_put_get),
+	    cmocka_unit_test(test_views_decode),
+	    cmocka_unit_test(test_view_lifetime),
 	    cmocka_unit_test(test_put_same_pointer),
 	    cmocka_unit_test(test_cluster_scoped_and_bad),
 	    cmocka_unit_test(test_take),
+	    cmocka_unit_test(test_uid_index),
+	    cmocka_unit_test(test_owner_index),
+	    cmocka_unit_test(test_deleting),
 	    cmocka_unit_test(test_foreach),
 	    cmocka_unit_test(test_clear),
 	};
