@@ -318,7 +318,7 @@ static int inf_same_api(json_object *a, json_object *b)
 
 static void inf_apply(struct informer *inf, json_object *obj)
 {
-	json_object *old, *prev;
+	json_object *old;
 	const char *a, *b;
 
 	old = store_get(inf->store, inf->res->kind, obj_namespace(obj), obj_name(obj));
@@ -328,8 +328,7 @@ static void inf_apply(struct informer *inf, json_object *obj)
 		if (a != NULL && b != NULL && strcmp(a, b) == 0 && inf_same_api(old, obj))
 			return;
 		if (inf_trimmed_same(inf, old, obj)) {
-			prev = store_put(inf->store, inf->res->kind, json_object_get(obj));
-			json_object_put(prev);
+			store_set(inf->store, inf->res->kind, obj);
 			return;
 		}
 	}
@@ -338,7 +337,10 @@ static void inf_apply(struct informer *inf, json_object *obj)
 
 static void inf_diff_set(json_object *obj, void *arg)
 {
-	inf_apply(arg, obj);
+	struct informer *inf = arg;
+
+	inf_apply(inf, obj);
+	store_release_views(inf->store);
 }
 
 struct inf_gone {
@@ -346,13 +348,19 @@ struct inf_gone {
 	json_object *list;
 };
 
-static void inf_diff_gone(json_object *obj, void *arg)
+static void inf_diff_gone(const struct store_meta *r, void *arg)
 {
 	struct inf_gone *g = arg;
-	struct informer *inf = g->inf;
+	json_object *key;
 
-	if (store_get(inf->fresh, inf->res->kind, obj_namespace(obj), obj_name(obj)) == NULL)
-		json_object_array_add(g->list, json_object_get(obj));
+	if (store_meta(g->inf->fresh, r->kind, r->ns, r->name) != NULL)
+		return;
+	key = json_object_new_object(); /* what inf_publish_del reads: the name */
+	json_object_object_add(key, "metadata", json_object_new_object());
+	json_object_object_add(
+	    obj_path(key, "metadata"), "namespace", json_object_new_string(r->ns));
+	json_object_object_add(obj_path(key, "metadata"), "name", json_object_new_string(r->name));
+	json_object_array_add(g->list, key);
 }
 
 /* replaces the kept copies by the completed list in inf->fresh, reporting the difference */
@@ -362,7 +370,7 @@ static void inf_diff(struct informer *inf)
 	size_t i, n;
 
 	store_foreach(inf->fresh, inf->res->kind, inf_diff_set, inf);
-	store_foreach(inf->store, inf->res->kind, inf_diff_gone, &g);
+	store_foreach_meta(inf->store, inf->res->kind, inf_diff_gone, &g);
 	n = json_object_array_length(g.list);
 	for (i = 0; i < n; i++)
 		inf_publish_del(inf, json_object_array_get_idx(g.list, i));
@@ -570,7 +578,7 @@ static void inf_list_begin(struct informer *inf)
 /* moves the items of one page into inf->fresh; -1 if the body is not a list */
 static int inf_list_absorb(struct informer *inf, json_object *body)
 {
-	json_object *items, *item, *prev;
+	json_object *items, *item;
 	const char *lkind, *api;
 	char kind[128] = "";
 	size_t i, n, klen;
@@ -590,8 +598,8 @@ static int inf_list_absorb(struct informer *inf, json_object *body)
 		if (inf_clean(inf, json_object_array_get_idx(items, i), *kind ? kind : NULL, api,
 		        &item) != 0)
 			continue;
-		prev = store_put(inf->fresh, inf->res->kind, item);
-		json_object_put(prev);
+		store_set(inf->fresh, inf->res->kind, item);
+		json_object_put(item);
 	}
 	return 0;
 }
@@ -656,6 +664,7 @@ static void inf_list_done(const struct kube_response *r, void *arg)
 	} else {
 		inf_list_finish(inf, r->body);
 	}
+	store_release_views(inf->store);
 }
 
 /* ---- watch ---- */
@@ -746,6 +755,7 @@ static void inf_watch_event(const char *type, json_object *obj, void *arg)
 			backoff_reset(&inf->backoff);
 		}
 		inf_events[i].fn(inf, obj);
+		store_release_views(inf->store);
 		return;
 	}
 	log_warnx(NULL, "%s: skipping watch event of type %s", inf->rs->plural,
@@ -1031,8 +1041,7 @@ void informer_refilter(struct informer *inf)
 	n = json_object_array_length(drop);
 	for (i = 0; i < n; i++) {
 		obj = json_object_array_get_idx(drop, i);
-		json_object_put(
-		    store_take(inf->fresh, inf->res->kind, obj_namespace(obj), obj_name(obj)));
+		store_del(inf->fresh, inf->res->kind, obj_namespace(obj), obj_name(obj));
 	}
 	json_object_put(drop);
 }

@@ -182,16 +182,25 @@ struct watcher_snap {
 	struct shard *shard;
 };
 
+/* a shard's pool goes as the shard published it */
 static void watcher_snap_one(json_object *obj, void *arg)
 {
 	struct watcher_snap *s = arg;
 	json_object *body;
 
-	if (s->shard != NULL && (obj = shard_snapshot_obj(s->shard, s->kind, obj)) == NULL)
+	if ((obj = shard_snapshot_obj(s->shard, s->kind, obj)) == NULL)
 		return;
 	body = watcher_set_body(s->kind, obj);
 	link_send(s->link, MSG_OBJ_SET, body);
 	json_object_put(body);
+}
+
+/* every other object goes as the store keeps it, not encoded again */
+static void watcher_snap_rec(const struct store_meta *r, void *arg)
+{
+	struct watcher_snap *s = arg;
+
+	link_send_obj(s->link, MSG_OBJ_SET, s->kind, r->bytes, r->len);
 }
 
 /* a new subscriber: the whole picture between SYNC_BEGIN and SYNC_END */
@@ -205,7 +214,10 @@ static void watcher_snapshot(struct link *link, void *arg)
 	link_send(link, MSG_SYNC_BEGIN, empty);
 	for (i = 0; i < WATCHER_NRES; i++) {
 		s.kind = watcher_resources[i].kind;
-		store_foreach(w->store, s.kind, watcher_snap_one, &s);
+		if (s.shard != NULL && strcmp(s.kind, KIND_POOL) == 0)
+			store_foreach(w->store, s.kind, watcher_snap_one, &s);
+		else
+			store_foreach_meta(w->store, s.kind, watcher_snap_rec, &s);
 	}
 	link_send(link, MSG_SYNC_END, empty);
 	json_object_put(empty);

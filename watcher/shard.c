@@ -44,7 +44,7 @@ struct shard {
 
 static int shard_pool_kept(struct shard *s, const char *ns, const char *name)
 {
-	return name != NULL && store_get(s->store, KIND_POOL, ns, name) != NULL;
+	return name != NULL && store_meta(s->store, KIND_POOL, ns, name) != NULL;
 }
 
 /* a pool in the picture is named by "<pool>-<index>": VMs, their VMIs */
