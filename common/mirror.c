@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "link.h"
 #include "log.h"
 #include "mirror.h"
@@ -105,41 +106,49 @@ static int mirror_sync_begin(struct mirror *m, json_object *body)
 
 struct mirror_sweep {
 	struct mirror *m;
-	const char *kind;
-	json_object *gone; /* array of objects to drop, with a reference each */
+	json_object *gone; /* [ns, name] of each object to drop */
 };
 
-static void mirror_sweep_collect(json_object *obj, void *arg)
+static void mirror_sweep_collect(const struct store_meta *r, void *arg)
 {
 	struct mirror_sweep *sw = arg;
-	char *key;
+	json_object *key;
+	char *k;
 
-	xasprintf(&key, "%s/%s/%s", sw->kind, obj_namespace(obj), obj_name(obj));
-	if (!json_object_object_get_ex(sw->m->seen, key, NULL))
-		json_object_array_add(sw->gone, json_object_get(obj));
-	free(key);
+	xasprintf(&k, "%s/%s/%s", r->kind, r->ns, r->name);
+	if (!json_object_object_get_ex(sw->m->seen, k, NULL)) {
+		key = json_object_new_array();
+		json_object_array_add(key, json_object_new_string(r->ns));
+		json_object_array_add(key, json_object_new_string(r->name));
+		json_object_array_add(sw->gone, key);
+	}
+	free(k);
 }
 
 /* removes and reports every object of kind that the snapshot did not contain */
 static void mirror_sweep_kind(struct mirror *m, const char *kind)
 {
-	struct mirror_sweep sw = {m, kind, json_object_new_array()};
+	struct mirror_sweep sw = {m, json_object_new_array()};
 	json_object *o, *old;
+	const char *ns, *name;
 	size_t i, n;
 
 	if (sw.gone == NULL)
 		fatalx("mirror: out of memory");
-	store_foreach(m->store, kind, mirror_sweep_collect, &sw);
+	store_foreach_meta(m->store, kind, mirror_sweep_collect, &sw);
 	n = json_object_array_length(sw.gone);
 	for (i = 0; i < n; i++) {
 		o = json_object_array_get_idx(sw.gone, i);
-		old = store_take(m->store, kind, obj_namespace(o), obj_name(o));
+		ns = json_object_get_string(json_object_array_get_idx(o, 0));
+		name = json_object_get_string(json_object_array_get_idx(o, 1));
+		old = store_take(m->store, kind, ns, name);
 		if (old == NULL)
 			continue;
-		log_debug(NULL, "mirror: %s %s/%s not in the new snapshot", kind,
-		    log_escape(obj_namespace(o)), log_escape(obj_name(o)));
+		log_debug(NULL, "mirror: %s %s/%s not in the new snapshot", kind, log_escape(ns),
+		    log_escape(name));
 		mirror_changed(m, kind, old, NULL);
 		json_object_put(old);
+		store_release_views(m->store);
 	}
 	json_object_put(sw.gone);
 }
@@ -163,27 +172,29 @@ static int mirror_sync_end(struct mirror *m, json_object *body)
 	return 0;
 }
 
-/* 1 if new is a resend of old: same uid and resourceVersion (or, without a
+/* 1 if new is a resend of the stored cur: same uid and resourceVersion (or, without a
  * resourceVersion, the same content) */
-static int mirror_same(json_object *old, json_object *new_)
+static int mirror_same(const struct store_meta *cur, json_object *new_)
 {
-	const char *ou = obj_uid(old), *nu = obj_uid(new_);
-	const char *orv = obj_str(old, "metadata.resourceVersion");
-	const char *nrv = obj_str(new_, "metadata.resourceVersion");
+	const char *nu = obj_uid(new_), *nrv = obj_str(new_, "metadata.resourceVersion");
+	struct buf packed = {0};
+	int same;
 
-	if ((ou == NULL) != (nu == NULL) || (ou != NULL && strcmp(ou, nu) != 0))
+	if (strcmp(cur->uid, nu != NULL ? nu : "") != 0)
 		return 0;
-	if (orv != NULL && nrv != NULL)
-		return strcmp(orv, nrv) == 0;
-	if (orv != NULL || nrv != NULL)
-		return 0;
-	return obj_equal(old, new_);
+	if (*cur->rv != '\0' || (nrv != NULL && *nrv != '\0'))
+		return nrv != NULL && strcmp(cur->rv, nrv) == 0;
+	codec_value_pack(&packed, new_);
+	same = packed.len == cur->len && memcmp(packed.data, cur->bytes, cur->len) == 0;
+	buf_clear(&packed);
+	return same;
 }
 
 static int mirror_obj_set(struct mirror *m, json_object *body)
 {
 	const char *kind = mirror_kind(body);
-	json_object *obj = NULL, *cur, *old, *kept;
+	json_object *obj = NULL, *old, *kept;
+	const struct store_meta *cur;
 
 	if (kind == NULL) {
 		log_warnx(NULL, "mirror: OBJ_SET with kind \"%s\" ignored",
@@ -200,7 +211,7 @@ static int mirror_obj_set(struct mirror *m, json_object *body)
 	kept = m->trim != NULL ? m->trim(kind, obj, m->trim_arg) : json_object_get(obj);
 	if (kept == NULL) /* this subscriber keeps no objects of the kind */
 		return 0;
-	cur = store_get(m->store, kind, obj_namespace(obj), obj_name(obj));
+	cur = store_meta(m->store, kind, obj_namespace(obj), obj_name(obj));
 	if (cur != NULL && mirror_same(cur, kept)) {
 		json_object_put(kept);
 		return 0;
@@ -216,7 +227,8 @@ static int mirror_obj_delete(struct mirror *m, json_object *body)
 	const char *kind = mirror_kind(body);
 	const char *ns = obj_str(body, "namespace"), *name = obj_str(body, "name");
 	const char *uid = obj_str(body, "uid"), *cur_uid;
-	json_object *cur, *old;
+	const struct store_meta *cur;
+	json_object *old;
 
 	if (kind == NULL || name == NULL || (ns == NULL && obj_path(body, "namespace") != NULL) ||
 	    (uid == NULL && obj_path(body, "uid") != NULL)) {
@@ -226,11 +238,11 @@ static int mirror_obj_delete(struct mirror *m, json_object *body)
 	}
 	if (ns == NULL)
 		ns = "";
-	if ((cur = store_get(m->store, kind, ns, name)) == NULL)
+	if ((cur = store_meta(m->store, kind, ns, name)) == NULL)
 		return 0;
 	/* a delete of an older incarnation must not remove the current one */
-	cur_uid = obj_uid(cur);
-	if (uid != NULL && *uid != '\0' && cur_uid != NULL && strcmp(uid, cur_uid) != 0) {
+	cur_uid = cur->uid;
+	if (uid != NULL && *uid != '\0' && *cur_uid != '\0' && strcmp(uid, cur_uid) != 0) {
 		log_debug(NULL, "mirror: delete of %s %s/%s uid %s ignored (have %s)", kind,
 		    log_escape(ns), log_escape(name), log_escape(uid), log_escape(cur_uid));
 		return 0;
@@ -251,14 +263,18 @@ static int mirror_obj_delete(struct mirror *m, json_object *body)
 int mirror_apply(struct mirror *m, int type, json_object *body)
 {
 	size_t i;
+	int rc;
 
 	if (body != NULL && !json_object_is_type(body, json_type_object)) {
 		log_warnx(NULL, "mirror: %s body is not a map", msg_type_name(type));
 		return -1;
 	}
 	for (i = 0; i < sizeof mirror_handlers / sizeof mirror_handlers[0]; i++) {
-		if (mirror_handlers[i].type == type)
-			return mirror_handlers[i].fn(m, body);
+		if (mirror_handlers[i].type != type)
+			continue;
+		rc = mirror_handlers[i].fn(m, body);
+		store_release_views(m->store); /* views live through changed() only */
+		return rc;
 	}
 	log_warnx(NULL, "mirror: unexpected frame %s (%d)", msg_type_name(type), type);
 	return -1;

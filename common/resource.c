@@ -1,7 +1,7 @@
 /*
  * resource.c: the resource table and its projections (see resource.h). The field lists are
  * what the readers read: the planner (planner/), the status stage (status/) and the
- * VM index (common/vmindex.c); vmpoolctl only prints what it is sent.
+ * store's indexes (common/store.c); vmpoolctl only prints what it is sent.
  */
 #include <stdio.h>
 #include <stdlib.h>

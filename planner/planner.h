@@ -2,7 +2,7 @@
  * planner.h: the planner's private interfaces. plan.c decides (pure), expect.c remembers
  * what was asked for until the cache shows it (pure, clock passed in), vmbuild.c builds the
  * VirtualMachine of SPEC 7 (pure), queue.c the dirty-pool queue with coalescing and
- * per-pool backoff (libevent). The VM index (vmindex.h) and pmap.h are in common/.
+ * per-pool backoff (libevent). The store (store.h: by name, uid and owner) and pmap.h are in common/.
  */
 #ifndef VMPOOL_PLANNER_H
 #define VMPOOL_PLANNER_H
@@ -14,7 +14,7 @@
 
 #include "pmap.h"
 #include "proto.h"
-#include "vmindex.h"
+#include "store.h"
 
 #define EXPECT_TTL    (5 * 60.0)
 #define BURST_DEFAULT 250
@@ -187,11 +187,9 @@ struct planner {
 	struct pub *pub;
 	struct expect *exp;
 	struct queue *q;
-	struct pmap *pools; /* key -> struct pstate */
-	struct pmap *uids;  /* pool uid -> key */
-	struct pmap *out;   /* action id -> outstanding action */
-	struct vmindex *vms;
-	struct pmap *byuid;   /* uid -> VMI, revision, PVC or DataVolume (borrowed) */
+	struct pmap *pools;   /* key -> struct pstate */
+	struct pmap *uids;    /* pool uid -> key */
+	struct pmap *out;     /* action id -> outstanding action */
 	struct pmap *removed; /* VM uid -> struct removal: VMs this planner deleted */
 	uint64_t next_id, next_pass;
 	struct claims *claims; /* --pool-selector: this shard's claims (claim.c), else NULL */
@@ -202,6 +200,8 @@ struct planner {
 void planrun_init(struct planner *);
 void planrun_clear(struct planner *);
 void planrun_run(const char *key, void *arg); /* the queue's callback */
+size_t planrun_owned(struct store *, const char *ns, const char *pool_uid, json_object ***vms);
+size_t planrun_detached(struct store *, const char *ns, json_object ***vms);
 void planrun_mark_all(struct planner *);
 void planrun_changed(const char *kind, json_object *old, json_object *new_, void *arg);
 void planrun_result(struct planner *, json_object *body);

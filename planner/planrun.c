@@ -174,8 +174,6 @@ void planrun_init(struct planner *p)
 	p->pools = pmap_new(planrun_pstate_free);
 	p->uids = pmap_new(free);
 	p->out = pmap_new(planrun_outstanding_free);
-	p->vms = vmindex_new();
-	p->byuid = pmap_new(NULL);
 	p->removed = pmap_new(free);
 }
 
@@ -185,11 +183,8 @@ void planrun_clear(struct planner *p)
 	pmap_free(p->pools);
 	pmap_free(p->uids);
 	pmap_free(p->out);
-	vmindex_free(p->vms);
-	pmap_free(p->byuid);
 	pmap_free(p->removed);
-	p->byuid = p->removed = NULL;
-	p->vms = NULL;
+	p->removed = NULL;
 	p->exp = NULL;
 	p->pools = p->uids = p->out = NULL;
 }
@@ -351,7 +346,7 @@ static void planrun_mark_vm_uid(struct planner *p, json_object *o)
 	if (kind == NULL || strcmp(kind, "VirtualMachine") != 0 ||
 	    (uid = obj_str(ref, "uid")) == NULL)
 		return;
-	planrun_mark_uid(p, vmindex_uid(p->vms, uid));
+	planrun_mark_uid(p, store_get_uid(mirror_store(p->mirror), KIND_VM, uid));
 }
 
 /* the pool of the VM a VMI belongs to (same namespace and name) */
@@ -363,22 +358,9 @@ static void planrun_mark_vmi(struct planner *p, json_object *vmi)
 	    p, store_get(mirror_store(p->mirror), KIND_VM, obj_namespace(vmi), obj_name(vmi)));
 }
 
-/* VMIs, revisions, PVCs and DataVolumes by uid, for expectations */
-static void planrun_index_uid(struct planner *p, json_object *old, json_object *new_)
-{
-	const char *ouid = old != NULL ? obj_uid(old) : NULL;
-	const char *nuid = new_ != NULL ? obj_uid(new_) : NULL;
-
-	if (ouid != NULL && (nuid == NULL || strcmp(ouid, nuid) != 0))
-		pmap_del(p->byuid, ouid);
-	if (nuid != NULL)
-		pmap_put(p->byuid, nuid, new_);
-}
-
 static void planrun_changed_other(
     struct planner *p, const char *kind, json_object *old, json_object *new_)
 {
-	planrun_index_uid(p, old, new_);
 	if (strcmp(kind, KIND_VMI) == 0) {
 		planrun_mark_vmi(p, old);
 		planrun_mark_vmi(p, new_);
@@ -393,7 +375,7 @@ static void planrun_changed_other(
 
 /* mirror callback: a pool change dirties that pool; a VM change its old and new owners;
  * VMIs, revisions, PVCs and DataVolumes the pool they belong to. Every change of the store
- * comes through here, so the indexes are kept here. */
+ * comes through here, so the pool keys by uid are kept here. */
 void planrun_changed(const char *kind, json_object *old, json_object *new_, void *arg)
 {
 	struct planner *p = arg;
@@ -401,7 +383,6 @@ void planrun_changed(const char *kind, json_object *old, json_object *new_, void
 	char key[512];
 
 	if (strcmp(kind, KIND_VM) == 0) {
-		vmindex_update(p->vms, old, new_);
 		if (new_ == NULL && old != NULL && obj_uid(old) != NULL)
 			pmap_del(p->removed, obj_uid(old));
 		planrun_mark_uid(p, old);
@@ -439,11 +420,13 @@ static json_object *planrun_vm_by_name(const char *name, void *arg)
 
 static json_object *planrun_vm_by_uid(const char *uid, void *arg)
 {
+	static const char *kinds[] = {KIND_VM, KIND_VMI, KIND_REV, KIND_PVC, KIND_DV};
 	struct planrun_view *v = arg;
-	json_object *o = vmindex_uid(v->p->vms, uid);
+	json_object *o = NULL;
+	size_t i;
 
-	if (o == NULL)
-		o = pmap_get(v->p->byuid, uid);
+	for (i = 0; o == NULL && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		o = store_get_uid(mirror_store(v->p->mirror), kinds[i], uid);
 	return o != NULL && strcmp(obj_namespace(o), v->ns) == 0 ? o : NULL;
 }
 
@@ -480,7 +463,7 @@ static void planrun_rev_one(json_object *rev, void *arg)
 		v->caprevs = v->caprevs ? v->caprevs * 2 : 4;
 		v->revs = xreallocarray(v->revs, v->caprevs, sizeof(*v->revs));
 	}
-	v->revs[v->nrevs++] = rev;
+	v->revs[v->nrevs++] = json_object_get(rev); /* a walk's view ends with its callback */
 }
 
 static int planrun_can_send(struct planner *p)
@@ -711,6 +694,36 @@ static void planrun_plan(
 	plan_out_clear(&out);
 }
 
+/*
+ * The VMs of ns the pool with uid pool_uid controls: the store's owner index, less a
+ * controller of another kind under that uid. Views of st, *vms allocated (free it).
+ */
+size_t planrun_owned(struct store *st, const char *ns, const char *pool_uid, json_object ***vms)
+{
+	size_t i, n = store_owned(st, KIND_VM, ns, pool_uid, vms), k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (obj_controlled_by((*vms)[i], POOL_KIND, pool_uid))
+			(*vms)[k++] = (*vms)[i];
+	}
+	(*vms)[k] = NULL;
+	return k;
+}
+
+/* the VMs of ns without a controller that still carry the pool finalizer (the detached-VM
+ * rule of plan.c; usually none), as planrun_owned hands them out */
+size_t planrun_detached(struct store *st, const char *ns, json_object ***vms)
+{
+	size_t i, n = store_owned(st, KIND_VM, ns, "", vms), k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (obj_has_finalizer((*vms)[i], POOL_FINALIZER))
+			(*vms)[k++] = (*vms)[i];
+	}
+	(*vms)[k] = NULL;
+	return k;
+}
+
 /* the queue's callback: one pass for one pool */
 void planrun_run(const char *key, void *arg)
 {
@@ -735,14 +748,17 @@ void planrun_run(const char *key, void *arg)
 	memset(&v, 0, sizeof(v));
 	v.p = p;
 	v.ns = ns;
-	v.nowned = vmindex_owned(p->vms, ns, obj_uid(pool) ? obj_uid(pool) : "", &v.owned);
-	v.ndetached = vmindex_detached(p->vms, ns, &v.detached);
 	v.pool_uid = obj_uid(pool) ? obj_uid(pool) : "";
+	v.nowned = planrun_owned(st, ns, v.pool_uid, &v.owned);
+	v.ndetached = planrun_detached(st, ns, &v.detached);
 	store_foreach_ns(st, KIND_REV, ns, planrun_rev_one, &v);
 	planrun_plan(p, key, pool, &v);
 	free(v.owned);
 	free(v.detached);
+	while (v.nrevs > 0)
+		json_object_put(v.revs[--v.nrevs]);
 	free(v.revs);
+	store_release_views(st); /* one pool's objects decoded at a time */
 	p->passes++;
 	p->pass_seconds += now_mono() - t0;
 	metrics_add("vmpool_planner_passes_total", NULL, 1);

@@ -215,7 +215,7 @@ static void st_diff_new(json_object *o, void *arg)
 {
 	struct status *st = arg;
 
-	if (store_get(st->results, STW_RESULT_KIND, obj_namespace(o), obj_name(o)) == NULL)
+	if (store_meta(st->results, STW_RESULT_KIND, obj_namespace(o), obj_name(o)) == NULL)
 		stw_dirty(st->w, obj_namespace(o), obj_name(o));
 }
 
@@ -246,6 +246,14 @@ static const struct {
     {MSG_POOL_FORGET, st_pool_forget},
 };
 
+/* the results' views live through one planner frame (store.h) */
+static void st_release_views(struct status *st)
+{
+	store_release_views(st->results);
+	if (st->pending != NULL)
+		store_release_views(st->pending);
+}
+
 static void st_planner_frame(struct link *l, int type, json_object *body, void *arg)
 {
 	size_t i;
@@ -253,6 +261,7 @@ static void st_planner_frame(struct link *l, int type, json_object *body, void *
 	for (i = 0; i < sizeof st_planner_handlers / sizeof st_planner_handlers[0]; i++) {
 		if (st_planner_handlers[i].type == type) {
 			st_planner_handlers[i].fn(arg, body);
+			st_release_views(arg);
 			return;
 		}
 	}

@@ -34,7 +34,6 @@
 #include "resource.h"
 #include "statuscalc.h"
 #include "statuswrite.h"
-#include "vmindex.h"
 #include "store.h"
 #include "timeutil.h"
 #include "xmalloc.h"
@@ -69,7 +68,6 @@ struct stw {
 	int (*ready)(void *);
 	void *ready_arg;
 	struct lh_table *pools; /* key -> struct stw_pool */
-	struct vmindex *vms;    /* the mirror's VMs by controlling pool, kept by stw_changed */
 	json_object *dirty;     /* key -> now_mono() when it became dirty */
 	struct event *kick;
 	double last_run; /* now_mono() when stw_run() last started */
@@ -231,7 +229,6 @@ struct stw *stw_new(struct event_base *base, struct kube *kube, struct k8sev_rec
 	w->ready = ready;
 	w->ready_arg = ready_arg;
 	w->pools = lh_kchar_table_new(64, stw_pool_entry_free);
-	w->vms = vmindex_new();
 	w->dirty = json_object_new_object();
 	w->kick = event_new(base, -1, 0, stw_run, w);
 	if (w->pools == NULL || w->kick == NULL)
@@ -252,7 +249,6 @@ void stw_free(struct stw *w)
 		((struct stw_pool *)lh_entry_v(e))->inflight = 0;
 	}
 	lh_table_free(w->pools);
-	vmindex_free(w->vms);
 	json_object_put(w->dirty);
 	event_free(w->kick);
 	free(w);
@@ -321,7 +317,6 @@ void stw_changed(struct stw *w, const char *kind, json_object *old, json_object 
 	if (strcmp(kind, KIND_POOL) == 0 && o != NULL) {
 		stw_dirty(w, obj_namespace(o), obj_name(o));
 	} else if (strcmp(kind, KIND_VM) == 0) {
-		vmindex_update(w->vms, old, new_);
 		stw_dirty_owner(w, old);
 		stw_dirty_owner(w, new_);
 	}
@@ -384,10 +379,10 @@ static json_object *stw_compute(struct stw *w, json_object *pool)
 	const char *uid = obj_uid(pool);
 	size_t n = 0;
 
-	/* only the VMs the pool controls count (statuscalc_owns); the index hands out exactly
-	 * those, so a pool costs what it holds, not what its namespace holds */
+	/* only the VMs the pool controls count (statuscalc_owns); the store's owner index hands
+	 * out exactly those, so a pool costs what it holds, not what its namespace holds */
 	if (uid != NULL && uid[0] != '\0')
-		n = vmindex_owned(w->vms, obj_namespace(pool), uid, &vms);
+		n = store_owned(w->objs, KIND_VM, obj_namespace(pool), uid, &vms);
 	memset(&in, 0, sizeof in);
 	in.pool = pool;
 	in.vms = vms;
@@ -459,7 +454,18 @@ static int stw_linger(struct stw_pool *sp, json_object *pool, json_object *st)
 	return 1;
 }
 
+static void stw_recompute_pool(struct stw *, const char *ns, const char *name);
+
+/* one pool's status; its objects are decoded for it and released after it */
 static void stw_recompute(struct stw *w, const char *ns, const char *name)
+{
+	stw_recompute_pool(w, ns, name);
+	store_release_views(w->objs);
+	if (w->results != NULL)
+		store_release_views(w->results);
+}
+
+static void stw_recompute_pool(struct stw *w, const char *ns, const char *name)
 {
 	json_object *pool = store_get(w->objs, KIND_POOL, ns, name), *st;
 	struct stw_pool *sp;

@@ -125,7 +125,7 @@ static void fp_run(json_object *pool, json_object *all)
 	struct fp p;
 	struct plan_in in;
 	struct plan_out out;
-	struct vmindex *idx = vmindex_new();
+	struct store *idx = store_new();
 	json_object **owned = NULL, **detached = NULL;
 	const char *ns = fp_str(obj_namespace(pool)), *uid = fp_str(obj_uid(pool));
 	char key[600];
@@ -137,12 +137,12 @@ static void fp_run(json_object *pool, json_object *all)
 	memset(&out, 0, sizeof out);
 	fp_split(&p, all, uid);
 	for (i = 0; i < p.nvms; i++)
-		vmindex_update(idx, NULL, p.vms[i]);
+		json_object_put(store_put(idx, KIND_VM, json_object_get(p.vms[i])));
 	snprintf(key, sizeof key, "%s/%s", ns, fp_str(obj_name(pool)));
 	in.pool = pool;
 	in.key = key;
-	in.nowned = vmindex_owned(idx, ns, uid, &owned);
-	in.ndetached = vmindex_detached(idx, ns, &detached);
+	in.nowned = planrun_owned(idx, ns, uid, &owned);
+	in.ndetached = planrun_detached(idx, ns, &detached);
 	in.owned = owned;
 	in.detached = detached;
 	in.name_used = fp_name_used;
@@ -166,7 +166,7 @@ static void fp_run(json_object *pool, json_object *all)
 	expect_free(in.exp);
 	free(owned);
 	free(detached);
-	vmindex_free(idx);
+	store_free(idx);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -121,7 +121,7 @@ int fx_teardown(void **state)
 	for (i = 0; i < f->nobjs; i++)
 		json_object_put(f->objs[i]);
 	expect_free(f->exp);
-	vmindex_free(f->idx);
+	store_free(f->idx);
 	free(f->owned);
 	free(f->detached);
 	free(f);
@@ -142,19 +142,20 @@ int fx_name_used(const char *ns, const char *name, void *arg)
 	return 0;
 }
 
-/* the VM lists as planrun hands them over: every VM of vms goes through the index */
+/* the VM lists as planrun hands them over: every VM of vms goes through the store's owner
+ * index (each VM its own view: the store keeps the object it was given) */
 void fx_index(struct fx *f)
 {
 	size_t i;
 
-	vmindex_free(f->idx);
+	store_free(f->idx);
 	free(f->owned);
 	free(f->detached);
-	f->idx = vmindex_new();
+	f->idx = store_new();
 	for (i = 0; i < f->nvms; i++)
-		vmindex_update(f->idx, NULL, f->vms[i]);
-	f->in.nowned = vmindex_owned(f->idx, "ns", UID, &f->owned);
-	f->in.ndetached = vmindex_detached(f->idx, "ns", &f->detached);
+		json_object_put(store_put(f->idx, KIND_VM, json_object_get(f->vms[i])));
+	f->in.nowned = planrun_owned(f->idx, "ns", UID, &f->owned);
+	f->in.ndetached = planrun_detached(f->idx, "ns", &f->detached);
 	f->in.owned = f->owned;
 	f->in.detached = f->detached;
 	f->in.name_used = fx_name_used;

@@ -21,7 +21,7 @@ struct fx {
 	struct expect *exp;
 	struct plan_in in;
 	struct plan_out out;
-	struct vmindex *idx; /* built from vms by fx_run(), as planrun keeps it */
+	struct store *idx; /* built from vms by fx_run(), as planrun's mirror keeps it */
 	json_object **owned, **detached;
 	size_t lookups; /* name_used calls in the last run */
 	/* other objects of the namespace: revisions, VMIs, PVCs, DataVolumes */

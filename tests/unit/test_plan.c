@@ -592,18 +592,18 @@ static const char *idxnames(size_t n, json_object **vms)
 	return buf;
 }
 
-static const char *owned_names(struct vmindex *x, const char *ns, const char *uid)
+static const char *owned_names(struct store *x, const char *ns, const char *uid)
 {
 	json_object **v;
-	size_t n = vmindex_owned(x, ns, uid, &v);
+	size_t n = planrun_owned(x, ns, uid, &v);
 
 	return idxnames(n, v);
 }
 
-static const char *detached_names(struct vmindex *x, const char *ns)
+static const char *detached_names(struct store *x, const char *ns)
 {
 	json_object **v;
-	size_t n = vmindex_detached(x, ns, &v);
+	size_t n = planrun_detached(x, ns, &v);
 
 	return idxnames(n, v);
 }
@@ -615,11 +615,19 @@ static const char *detached_names(struct vmindex *x, const char *ns)
 	"\"ownerReferences\":[{\"kind\":\"VirtualMachinePool\",\"uid\":\"B\",\"controller\":true}" \
 	"],"
 
-/* the index follows a controller change, a detach, a delete and a re-create */
+/* puts vm in the store as the mirror does (taking the reference) and ends the views */
+static void idxput(struct store *x, json_object *vm)
+{
+	json_object_put(store_put(x, KIND_VM, vm));
+	store_release_views(x);
+}
+
+/* the planner's lists over the store follow a controller change, a detach, a delete and a
+ * re-create */
 static void test_index_detach_delete(void **state)
 {
-	struct vmindex *x = vmindex_new();
-	json_object *v[8], *o;
+	struct store *x = store_new();
+	json_object *v[8];
 	size_t i;
 
 	(void)state;
@@ -629,54 +637,46 @@ static void test_index_detach_delete(void **state)
 	v[3] = idxvm("other", "a-9", "u3", REF_A FIN); /* same pool uid, another namespace */
 	v[4] = idxvm("ns", "loose", "u4", FIN);        /* no controller, finalizer */
 	v[5] = idxvm("ns", "plain", "u5", "");         /* no controller, no finalizer */
-	for (i = 0; i < 6; i++)
-		vmindex_update(x, NULL, v[i]);
-	assert_int_equal(vmindex_count(x), 6);
-	assert_string_equal(owned_names(x, "ns", "A"), "a-0 a-1");
+	v[6] = idxvm("ns", "rs-0", "u6",
+	    "\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"uid\":\"A\",\"controller\":true}],");
+	for (i = 0; i < 7; i++)
+		idxput(x, json_object_get(v[i]));
+	assert_string_equal(owned_names(x, "ns", "A"), "a-0 a-1"); /* not the ReplicaSet's */
 	assert_string_equal(owned_names(x, "ns", "B"), "b-0");
 	assert_string_equal(owned_names(x, "other", "A"), "a-9");
 	assert_string_equal(detached_names(x, "ns"), "loose");
-	assert_ptr_equal(vmindex_uid(x, "u5"), v[5]);
+	assert_string_equal(obj_name(store_get_uid(x, KIND_VM, "u5")), "plain");
 	/* a-0 moves to B: it keeps its place in the store, so it comes before b-0 */
-	v[6] = idxvm("ns", "a-0", "u0", REF_B FIN);
-	vmindex_update(x, v[0], v[6]);
+	idxput(x, idxvm("ns", "a-0", "u0", REF_B FIN));
 	assert_string_equal(owned_names(x, "ns", "A"), "a-1");
 	assert_string_equal(owned_names(x, "ns", "B"), "a-0 b-0");
-	assert_ptr_equal(vmindex_uid(x, "u0"), v[6]);
 	/* detached by hand: controller reference gone, finalizer kept */
-	o = idxvm("ns", "a-1", "u1", FIN);
-	vmindex_update(x, v[1], o);
-	json_object_put(v[1]);
-	v[1] = o;
+	idxput(x, idxvm("ns", "a-1", "u1", FIN));
 	assert_string_equal(owned_names(x, "ns", "A"), "");
 	assert_string_equal(detached_names(x, "ns"), "a-1 loose");
 	/* its finalizer stripped: on no list, still known by uid */
-	o = idxvm("ns", "a-1", "u1", "");
-	vmindex_update(x, v[1], o);
-	json_object_put(v[1]);
-	v[1] = o;
+	idxput(x, idxvm("ns", "a-1", "u1", ""));
 	assert_string_equal(detached_names(x, "ns"), "loose");
-	assert_ptr_equal(vmindex_uid(x, "u1"), v[1]);
+	assert_string_equal(obj_name(store_get_uid(x, KIND_VM, "u1")), "a-1");
 	/* deleted (also how a snapshot's SYNC_END removal arrives) */
-	vmindex_update(x, v[6], NULL);
-	vmindex_update(x, v[4], NULL);
+	json_object_put(store_take(x, KIND_VM, "ns", "a-0"));
+	json_object_put(store_take(x, KIND_VM, "ns", "loose"));
 	assert_string_equal(owned_names(x, "ns", "B"), "b-0");
 	assert_string_equal(detached_names(x, "ns"), "");
-	assert_null(vmindex_uid(x, "u0"));
-	assert_null(vmindex_uid(x, "u4"));
-	assert_int_equal(vmindex_count(x), 4);
+	assert_null(store_get_uid(x, KIND_VM, "u0"));
+	assert_null(store_get_uid(x, KIND_VM, "u4"));
+	assert_int_equal(store_count(x, KIND_VM), 5);
 	/* re-created under the same name with a new uid: last in store order */
 	v[7] = idxvm("ns", "a-0", "u7", REF_B);
-	vmindex_update(x, NULL, v[7]);
+	idxput(x, json_object_get(v[7]));
 	assert_string_equal(owned_names(x, "ns", "B"), "b-0 a-0");
-	assert_null(vmindex_uid(x, "u0"));
-	assert_ptr_equal(vmindex_uid(x, "u7"), v[7]);
-	/* the index holds its own references: the caller's may go */
+	assert_null(store_get_uid(x, KIND_VM, "u0"));
+	/* the store holds its own copies: the caller's objects may go */
 	for (i = 0; i < 8; i++)
 		json_object_put(v[i]);
-	assert_string_equal(obj_name(vmindex_uid(x, "u7")), "a-0");
-	vmindex_free(x);
-	vmindex_free(NULL);
+	store_release_views(x);
+	assert_string_equal(obj_name(store_get_uid(x, KIND_VM, "u7")), "a-0");
+	store_free(x);
 }
 
 /* a detached VM is the old owner's to clean up; once gone, its index is free again */
@@ -704,7 +704,7 @@ static void test_plan_after_detach(void **state)
 	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 0), "p-1");
 }
 
-/* ---- the index as planrun keeps it, fed by a mirror, checked against a store scan ---- */
+/* ---- planrun's lists from the store's indexes, fed by a mirror, checked against a walk ---- */
 
 struct oracle {
 	const char *uid; /* NULL: detached candidates */
@@ -722,13 +722,19 @@ static void oracle_add(json_object *vm, void *arg)
 		o->v[o->n++] = vm;
 }
 
+/* the uid index finds this VM: the same namespace and name */
 static void oracle_uid(json_object *vm, void *arg)
 {
-	assert_ptr_equal(vmindex_uid(arg, obj_uid(vm)), vm);
+	json_object *o = store_get_uid(arg, KIND_VM, obj_uid(vm));
+
+	assert_non_null(o);
+	assert_string_equal(obj_namespace(o), obj_namespace(vm));
+	assert_string_equal(obj_name(o), obj_name(vm));
 }
 
-/* every list equals a filtered walk of the store, same objects in the same order */
-static void oracle_check(struct store *st, struct vmindex *x)
+/* every list equals a filtered walk of the store, same objects in the same order (the
+ * lists first: a walk hands out the views they cached) */
+static void oracle_check(struct store *st)
 {
 	static const char *nss[] = {"n1", "n2"}, *uids[] = {"A", "B", "C", NULL};
 	json_object *buf[256], **got;
@@ -740,17 +746,17 @@ static void oracle_check(struct store *st, struct vmindex *x)
 			o.uid = uids[j];
 			o.v = buf;
 			o.n = 0;
+			n = uids[j] ? planrun_owned(st, nss[i], uids[j], &got)
+			            : planrun_detached(st, nss[i], &got);
 			store_foreach_ns(st, KIND_VM, nss[i], oracle_add, &o);
-			n = uids[j] ? vmindex_owned(x, nss[i], uids[j], &got)
-			            : vmindex_detached(x, nss[i], &got);
 			assert_int_equal(n, o.n);
 			if (n > 0)
 				assert_memory_equal(got, buf, n * sizeof(*got));
 			free(got);
 		}
 	}
-	store_foreach(st, KIND_VM, oracle_uid, x);
-	assert_int_equal(vmindex_count(x), store_count(st, KIND_VM));
+	store_foreach(st, KIND_VM, oracle_uid, st);
+	store_release_views(st);
 }
 
 static unsigned int xrand(unsigned int *s)
@@ -818,7 +824,7 @@ static void test_index_mirror_exact(void **state)
 		default:
 			mirror_set(m, &s, rv++);
 		}
-		oracle_check(mirror_store(m), p.vms);
+		oracle_check(mirror_store(m));
 	}
 	mirror_free(m);
 	planrun_clear(&p);

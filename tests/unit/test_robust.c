@@ -4,7 +4,7 @@
  * from other tools) and the watcher forwards whatever JSON it gets, so every stage must
  * survive any shape. Realistic objects are mutated deterministically: every path replaced
  * by each of a set of nasty values and deleted, then seeded random multi-point mutants, plus
- * hand-written cases. Each mutant goes through the planner (vmindex, plan_pool, vmbuild,
+ * hand-written cases. Each mutant goes through the planner (the store's lists, plan_pool, vmbuild,
  * expectations), the status computation, selectors, obj_* and the mirror; random and
  * mutated bytes go through the codec. Checks: no crash, no leak, no UBSan report (the ASan
  * build), inputs left untouched, and sane results (no scaling with an unusable selector,
@@ -593,20 +593,32 @@ static void check_expect(struct scen *s, struct expect *exp, struct plan_out *ou
 	CHECK(expect_count(exp) == 0);
 }
 
+/* the planner's lists of s's VMs, from a store as planrun gets them (each VM kept as its
+ * own view); the store is the caller's to free */
+static struct store *scen_lists(struct scen *s, const char *ns, const char *uid,
+    json_object ***owned, size_t *nowned, json_object ***det, size_t *ndet)
+{
+	struct store *idx = store_new();
+	size_t i;
+
+	for (i = 0; i < s->nvms; i++)
+		json_object_put(store_put(idx, KIND_VM, json_object_get(s->vms[i])));
+	*nowned = planrun_owned(idx, ns, uid != NULL ? uid : "", owned);
+	*ndet = planrun_detached(idx, ns, det);
+	return idx;
+}
+
 static void check_planner(struct scen *s)
 {
-	struct vmindex *idx = vmindex_new();
 	struct expect *exp = expect_new(EXPECT_TTL);
 	json_object **owned, **det;
-	size_t nowned, ndet, i;
+	size_t nowned, ndet;
 	struct plan_out out;
 	char key[600];
 	const char *uid = obj_uid(s->pool);
+	struct store *idx =
+	    scen_lists(s, obj_namespace(s->pool), uid, &owned, &nowned, &det, &ndet);
 
-	for (i = 0; i < s->nvms; i++)
-		vmindex_update(idx, NULL, s->vms[i]);
-	nowned = vmindex_owned(idx, obj_namespace(s->pool), uid != NULL ? uid : "", &owned);
-	ndet = vmindex_detached(idx, obj_namespace(s->pool), &det);
 	obj_key(s->pool, key, sizeof(key));
 	run_plan(s, exp, owned, nowned, det, ndet, key, &out);
 	if (s->pool != NULL && plannable(s->pool)) {
@@ -614,13 +626,12 @@ static void check_planner(struct scen *s)
 		check_expect(s, exp, &out, owned, nowned, det, ndet, key);
 	}
 	plan_out_clear(&out);
-	/* the index forgets every VM again */
-	for (i = 0; i < s->nvms; i++)
-		vmindex_update(idx, s->vms[i], NULL);
-	CHECK(vmindex_count(idx) == 0);
+	/* the store forgets every VM again */
+	store_clear(idx);
+	CHECK(store_count(idx, KIND_VM) == 0);
 	free(owned);
 	free(det);
-	vmindex_free(idx);
+	store_free(idx);
 	expect_free(exp);
 }
 
@@ -840,7 +851,7 @@ static void test_base_is_sane(void **state)
 {
 	struct scen s;
 	struct plan_out out;
-	struct vmindex *idx = vmindex_new();
+	struct store *idx;
 	struct expect *exp = expect_new(EXPECT_TTL);
 	json_object **owned, **det;
 	size_t nowned, ndet, i, nupd;
@@ -850,10 +861,7 @@ static void test_base_is_sane(void **state)
 	check_scen(&s);
 	/* the unmutated pass releases -3, strips "loose", and rewrites the two members that name
 	 * no revision (outdated, SPEC 11.2) */
-	for (i = 0; i < s.nvms; i++)
-		vmindex_update(idx, NULL, s.vms[i]);
-	nowned = vmindex_owned(idx, NS, PUID, &owned);
-	ndet = vmindex_detached(idx, NS, &det);
+	idx = scen_lists(&s, NS, PUID, &owned, &nowned, &det, &ndet);
 	run_plan(&s, exp, owned, nowned, det, ndet, NS "/" PNAME, &out);
 	assert_int_equal(nowned, 4);
 	assert_int_equal(ndet, 1);
@@ -867,7 +875,7 @@ static void test_base_is_sane(void **state)
 	plan_out_clear(&out);
 	free(owned);
 	free(det);
-	vmindex_free(idx);
+	store_free(idx);
 	expect_free(exp);
 	scen_free(&s);
 }
@@ -989,17 +997,14 @@ static void set(json_object *o, const char *parent, const char *key, json_object
 /* one pass of the base pool's namespace; the output is the caller's to clear */
 static void plan_once(struct scen *s, long long warned_gen, struct plan_out *out)
 {
-	struct vmindex *idx = vmindex_new();
 	struct expect *exp = expect_new(EXPECT_TTL);
 	json_object **owned, **det;
-	size_t nowned, ndet, i;
+	size_t nowned, ndet;
 	struct plan_in in;
 	const char *uid = obj_uid(s->pool);
+	struct store *idx =
+	    scen_lists(s, obj_namespace(s->pool), uid, &owned, &nowned, &det, &ndet);
 
-	for (i = 0; i < s->nvms; i++)
-		vmindex_update(idx, NULL, s->vms[i]);
-	nowned = vmindex_owned(idx, obj_namespace(s->pool), uid != NULL ? uid : "", &owned);
-	ndet = vmindex_detached(idx, obj_namespace(s->pool), &det);
 	memset(&in, 0, sizeof(in));
 	scen_revision(s, &in);
 	in.pool = s->pool;
@@ -1019,7 +1024,7 @@ static void plan_once(struct scen *s, long long warned_gen, struct plan_out *out
 	plan_pool(&in, out);
 	free(owned);
 	free(det);
-	vmindex_free(idx);
+	store_free(idx);
 	expect_free(exp);
 }
 
@@ -1287,8 +1292,8 @@ static void test_pool_status_shapes(void **state)
 /* ---- the mirror ---- */
 
 struct mctx {
-	struct vmindex *idx;
 	size_t changes;
+	size_t vms; /* VMs the changes add up to */
 };
 
 static void m_changed(const char *kind, json_object *old, json_object *new_, void *arg)
@@ -1300,7 +1305,7 @@ static void m_changed(const char *kind, json_object *old, json_object *new_, voi
 	CHECK(old != NULL || new_ != NULL);
 	CHECK(new_ == NULL || obj_name(new_) != NULL);
 	if (strcmp(kind, KIND_VM) == 0)
-		vmindex_update(mc->idx, old, new_);
+		mc->vms += (new_ != NULL) - (old != NULL);
 }
 
 static const struct mirror_cb m_cbs = {m_changed, NULL, NULL};
@@ -1310,12 +1315,14 @@ static void m_check_named(json_object *obj, void *arg)
 	CHECK(json_object_is_type(obj, json_type_object) && obj_name(obj) != NULL);
 }
 
-/* the store holds only named objects, and the planner's index agrees with it */
+/* the store holds only named objects, exactly those its changes reported, and no view
+ * outlives the frame that made it */
 static void m_check_store(struct mirror *m, struct mctx *mc)
 {
 	store_foreach(mirror_store(m), KIND_VM, m_check_named, NULL);
 	store_foreach(mirror_store(m), KIND_POOL, m_check_named, NULL);
-	CHECK(vmindex_count(mc->idx) == store_count(mirror_store(m), KIND_VM));
+	CHECK(mc->vms == store_count(mirror_store(m), KIND_VM));
+	CHECK(store_views(mirror_store(m)) == 0);
 }
 
 static json_object *set_body(const char *kind, json_object *obj)
@@ -1414,7 +1421,7 @@ static void m_odd_frames(struct mirror *m, struct mctx *mc)
 
 static void test_mirror_frames(void **state)
 {
-	struct mctx mc = {vmindex_new(), 0};
+	struct mctx mc = {0, 0};
 	struct mirror *m = mirror_new(NULL, NULL, 0, &m_cbs, &mc);
 	json_object *base, *paths;
 	size_t v, i, n;
@@ -1467,7 +1474,6 @@ static void test_mirror_frames(void **state)
 	close(saved);
 	close(null);
 	mirror_free(m);
-	vmindex_free(mc.idx);
 	assert_true(mc.changes > 100);
 }
 
