@@ -515,6 +515,13 @@ const struct store_meta *store_meta(
 	return r != NULL ? &r->m : NULL;
 }
 
+const struct store_meta *store_meta_uid(struct store *s, const char *kind, const char *uid)
+{
+	struct srec *r = store_find_uid(s, kind, uid);
+
+	return r != NULL ? &r->m : NULL;
+}
+
 /* ---- walks ---- */
 
 static void store_walk(struct store *s, struct sgroup *g, int fam, store_fn fn, void *arg)

@@ -44,6 +44,7 @@ json_object *store_get_uid(struct store *, const char *kind, const char *uid);
 /* metadata without decoding; NULL if absent */
 const struct store_meta *store_meta(
     struct store *, const char *kind, const char *ns, const char *name);
+const struct store_meta *store_meta_uid(struct store *, const char *kind, const char *uid);
 /*
  * Takes over the caller's reference to obj, packs it and keeps obj as the record's view.
  * Returns the previous object as a new reference (the caller puts it) or NULL. Key from

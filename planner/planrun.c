@@ -337,6 +337,15 @@ static void planrun_mark_uid(struct planner *p, json_object *vm)
 		queue_mark(p->q, key);
 }
 
+/* the pool controlling a stored VM, from its record (p->uids holds pools' uids only) */
+static void planrun_mark_owner(struct planner *p, const struct store_meta *vm)
+{
+	const char *key = vm != NULL ? pmap_get(p->uids, vm->owner) : NULL;
+
+	if (key != NULL)
+		queue_mark(p->q, key);
+}
+
 /* the pool controlling a VM-controlled object (PVC, DataVolume) */
 static void planrun_mark_vm_uid(struct planner *p, json_object *o)
 {
@@ -346,7 +355,7 @@ static void planrun_mark_vm_uid(struct planner *p, json_object *o)
 	if (kind == NULL || strcmp(kind, "VirtualMachine") != 0 ||
 	    (uid = obj_str(ref, "uid")) == NULL)
 		return;
-	planrun_mark_uid(p, store_get_uid(mirror_store(p->mirror), KIND_VM, uid));
+	planrun_mark_owner(p, store_meta_uid(mirror_store(p->mirror), KIND_VM, uid));
 }
 
 /* the pool of the VM a VMI belongs to (same namespace and name) */
@@ -354,8 +363,8 @@ static void planrun_mark_vmi(struct planner *p, json_object *vmi)
 {
 	if (vmi == NULL || obj_name(vmi) == NULL)
 		return;
-	planrun_mark_uid(
-	    p, store_get(mirror_store(p->mirror), KIND_VM, obj_namespace(vmi), obj_name(vmi)));
+	planrun_mark_owner(
+	    p, store_meta(mirror_store(p->mirror), KIND_VM, obj_namespace(vmi), obj_name(vmi)));
 }
 
 static void planrun_changed_other(
@@ -408,7 +417,7 @@ static int planrun_name_used(const char *ns, const char *name, void *arg)
 {
 	struct planner *p = arg;
 
-	return store_get(mirror_store(p->mirror), KIND_VM, ns, name) != NULL;
+	return store_meta(mirror_store(p->mirror), KIND_VM, ns, name) != NULL;
 }
 
 static json_object *planrun_vm_by_name(const char *name, void *arg)

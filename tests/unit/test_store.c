@@ -242,6 +242,9 @@ static void test_uid_index(void **state)
 	set(s, "vm", mk("ns", "a", "u3", "2", NULL));
 	assert_null(store_get_uid(s, "vm", "u1"));
 	assert_string_equal(obj_name(store_get_uid(s, "vm", "u3")), "a");
+	assert_string_equal(store_meta_uid(s, "vm", "u3")->name, "a");
+	assert_null(store_meta_uid(s, "vm", "u1"));
+	assert_null(store_meta_uid(s, "vmi", "u3"));
 	store_free(s);
 }
 
