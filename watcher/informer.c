@@ -35,6 +35,7 @@
 #define INF_SILENCE       30.0 /* see WATCHER_SILENCE */
 
 #define M_OBJECTS "vmpool_watcher_objects"
+#define M_BYTES   "vmpool_watcher_stored_bytes"
 #define M_EVENTS  "vmpool_watcher_events_total"
 #define M_RELISTS "vmpool_watcher_relists_total"
 #define M_SILENT  "vmpool_watcher_silent_watches_total"
@@ -163,11 +164,13 @@ static void inf_update_gauge(struct informer *inf)
 
 	snprintf(labels, sizeof(labels), "kind=\"%s\"", inf->res->kind);
 	metrics_set(M_OBJECTS, labels, (double)store_count(inf->store, inf->res->kind));
+	metrics_set(M_BYTES, NULL, (double)store_bytes(inf->store));
 }
 
 void informer_metrics_declare(void)
 {
 	metrics_declare(M_OBJECTS, "gauge", "Objects kept by the watcher, by kind.");
+	metrics_declare(M_BYTES, "gauge", "Bytes of msgpack the watcher keeps for its objects.");
 	metrics_declare(M_EVENTS, "counter", "Watch events received, by kind and type.");
 	metrics_declare(M_RELISTS, "counter", "Full relists after the first list, by kind.");
 	metrics_declare(M_SILENT, "counter",

@@ -358,7 +358,6 @@ teardown_ha_shard_filter() {
 ha_kept() { ha_metric "$1" "vmpool_watcher_objects{kind=\"$2\"}"; }
 ha_kept3() { echo "$(ha_kept "$1" pool)/$(ha_kept "$1" vm)/$(ha_kept "$1" vmi)"; }
 ha_mem() { awk '/^VmHWM|^VmRSS/ { printf "%s %s kB ", $1, $2 }' "/proc/$1/status"; }
-ha_memv() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; } # PID VmRSS|VmHWM
 # ha_bare NAME PORT [ARGS...]: a watcher alone on its own run directory
 ha_bare() {
 	mkdir -p -m 700 "$CASE_OUT/run-$1"
@@ -373,7 +372,9 @@ case_ha_shard_filter() {
 	ha_bare a "$sport" --pool-selector vmpoold.io/shard=a
 	# each VM and VMI carries 400 labels in a field the watcher keeps (the VM's template
 	# labels, the VMI's own; issue 9's projection drops what nobody reads, such as cloud-init
-	# user data): the objects, not the program, dominate the watchers' memory
+	# user data). What a watcher keeps is compact (msgpack records): its RSS is dominated by
+	# the list pages it parses, and a shard's watcher lists the owned kinds again for every
+	# pool that joins; so the bytes kept are compared, the RSS only printed
 	local pad
 	pad=$(head -c 45 /dev/urandom | base64 -w0 | tr -c 'A-Za-z0-9' x)
 	for s in a b; do
@@ -392,10 +393,12 @@ case_ha_shard_filter() {
 	ps=$(cat "$CASE_OUT/bare-a.pid")
 	say "watcher memory, 40 pools of 10 VMs (400 labels each), alone: --pool-selector (20 pools): $(ha_mem "$ps")"
 	say "watcher memory, 40 pools of 10 VMs (400 labels each), alone: no --pool-selector: $(ha_mem "$pw")"
-	for s in VmRSS VmHWM; do
-		[ "$(ha_memv "$ps" $s)" -lt "$(ha_memv "$pw" $s)" ] ||
-			fail "$s: the shard's watcher is not below the other" || return 1
-	done
+	local bs bw
+	bs=$(ha_metric "$sport" vmpool_watcher_stored_bytes)
+	bw=$(ha_metric "$wport" vmpool_watcher_stored_bytes)
+	say "watcher stored bytes: --pool-selector $bs, no --pool-selector $bw"
+	[ -n "$bs" ] && [ -n "$bw" ] && [ "${bs%.*}" -gt 0 ] && [ "${bs%.*}" -lt "${bw%.*}" ] ||
+		fail "stored bytes: the shard's watcher ($bs) is not below the other ($bw)" || return 1
 	# a pool moves from a to b: a forgets it and its VMs, b has them once it lists them
 	local uids t0
 	uids=$(vm_uids pa1)
