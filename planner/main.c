@@ -136,63 +136,75 @@ static void planner_act_down(struct link *l, void *arg)
 		planrun_link_lost(p);
 }
 
-/* the whole file (or stdin) into b; -1 with the cause logged */
-static int planner_read_all(const char *path, struct buf *b)
+/* the frames at the front of b go to the mirror and are consumed; -1 (logged) for bytes
+ * that are not a frame. *off counts the bytes consumed so far, for the message. */
+static int planner_replay_frames(struct planner *p, const char *path, struct buf *b,
+    size_t max_frame, size_t *off, size_t *frames)
 {
-	unsigned char chunk[65536];
-	int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd == -1) {
-		log_warn(NULL, "%s", log_escape(path));
-		return -1;
-	}
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			log_warn(NULL, "read %s", log_escape(path));
-			break;
-		}
-		buf_add(b, chunk, (size_t)n);
-	}
-	if (fd != 0)
-		close(fd);
-	return n == 0 ? 0 : -1;
-}
-
-/*
- * Reads the whole recording; frames go to the mirror as if the watcher had sent them.
- * Anything that is not a recording (vmpoolctl record), or is cut, is refused with the byte
- * where it goes wrong: a replay that silently planned nothing would look like a verdict.
- */
-static int planner_replay(struct planner *p, const char *path, size_t max_frame)
-{
-	struct buf b = {0};
 	struct frame f;
 	char err[256];
+	size_t pos = 0;
 	long used;
-	size_t off = 0, frames = 0;
 	int rv = 0;
 
-	if (planner_read_all(path, &b) == -1) {
-		buf_clear(&b);
-		return -1;
-	}
-	while (off < b.len) {
+	while (pos < b->len) {
 		memset(&f, 0, sizeof(f));
-		used = codec_unpack(b.data + off, b.len - off, max_frame, &f, err, sizeof(err));
-		if (used <= 0) {
+		used = codec_unpack(b->data + pos, b->len - pos, max_frame, &f, err, sizeof(err));
+		if (used == 0)
+			break;
+		if (used < 0) {
 			log_warnx(NULL, "%s: not a watcher recording: %s at byte %zu",
-			    log_escape(path), used == 0 ? "truncated frame" : err, off);
+			    log_escape(path), err, *off);
 			rv = -1;
 			break;
 		}
 		if (f.type != MSG_HELLO)
 			mirror_apply(p->mirror, f.type, f.body);
 		frame_clear(&f);
-		off += (size_t)used;
-		frames++;
+		pos += (size_t)used;
+		*off += (size_t)used;
+		(*frames)++;
+	}
+	buf_consume(b, pos);
+	return rv;
+}
+
+/*
+ * Reads the recording a chunk at a time (never the whole file: the replay costs what the
+ * planner holds); frames go to the mirror as if the watcher had sent them. Anything that is
+ * not a recording (vmpoolctl record), or is cut, is refused with the byte where it goes
+ * wrong: a replay that silently planned nothing would look like a verdict.
+ */
+static int planner_replay(struct planner *p, const char *path, size_t max_frame)
+{
+	unsigned char chunk[65536];
+	int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+	struct buf b = {0};
+	size_t off = 0, frames = 0;
+	ssize_t n;
+	int rv = 0;
+
+	if (fd == -1) {
+		log_warn(NULL, "%s", log_escape(path));
+		return -1;
+	}
+	while (rv == 0 && (n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			log_warn(NULL, "read %s", log_escape(path));
+			rv = -1;
+			break;
+		}
+		buf_add(&b, chunk, (size_t)n);
+		rv = planner_replay_frames(p, path, &b, max_frame, &off, &frames);
+	}
+	if (fd != 0)
+		close(fd);
+	if (rv == 0 && b.len > 0) {
+		log_warnx(NULL, "%s: not a watcher recording: truncated frame at byte %zu",
+		    log_escape(path), off);
+		rv = -1;
 	}
 	if (rv == 0 && frames == 0) {
 		log_warnx(NULL, "%s: empty recording", log_escape(path));
