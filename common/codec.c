@@ -549,16 +549,24 @@ static void codec_frame_len(struct buf *out, size_t start)
 	out->data[start + 3] = (unsigned char)n;
 }
 
-void codec_pack(struct buf *out, int type, uint64_t seq, json_object *body)
+/* starts a frame [type, seq, ...] in out, its length to be filled in; returns where */
+static size_t codec_frame_begin(struct buf *out, msgpack_packer *pk, int type, uint64_t seq)
 {
-	msgpack_packer pk;
 	size_t start = out->len;
 
 	buf_add(out, "\0\0\0\0", 4);
-	msgpack_packer_init(&pk, out, codec_write);
-	msgpack_pack_array(&pk, 3);
-	msgpack_pack_int(&pk, type);
-	msgpack_pack_uint64(&pk, seq);
+	msgpack_packer_init(pk, out, codec_write);
+	msgpack_pack_array(pk, 3);
+	msgpack_pack_int(pk, type);
+	msgpack_pack_uint64(pk, seq);
+	return start;
+}
+
+void codec_pack(struct buf *out, int type, uint64_t seq, json_object *body)
+{
+	msgpack_packer pk;
+	size_t start = codec_frame_begin(out, &pk, type, seq);
+
 	if (body != NULL && !json_object_is_type(body, json_type_object)) {
 		log_warnx(NULL, "codec: %s body is not an object; sending {}", msg_type_name(type));
 		body = NULL;
@@ -574,13 +582,8 @@ void codec_pack_obj(
     struct buf *out, int type, uint64_t seq, const char *kind, const unsigned char *obj, size_t len)
 {
 	msgpack_packer pk;
-	size_t start = out->len;
+	size_t start = codec_frame_begin(out, &pk, type, seq);
 
-	buf_add(out, "\0\0\0\0", 4);
-	msgpack_packer_init(&pk, out, codec_write);
-	msgpack_pack_array(&pk, 3);
-	msgpack_pack_int(&pk, type);
-	msgpack_pack_uint64(&pk, seq);
 	msgpack_pack_map(&pk, 2);
 	msgpack_pack_str(&pk, 4);
 	msgpack_pack_str_body(&pk, "kind", 4);

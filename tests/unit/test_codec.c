@@ -158,6 +158,37 @@ static void test_value_roundtrip(void **state)
 	buf_clear(&b);
 }
 
+/* a frame built around stored object bytes is the frame of the same body packed whole */
+static void test_pack_obj(void **state)
+{
+	json_object *obj = json_tokener_parse(
+	    "{\"metadata\":{\"name\":\"a\",\"labels\":{\"x\":\"y\"}},\"n\":[1,2.5,null]}");
+	json_object *body = json_object_new_object();
+	struct buf packed = {0}, a = {0}, b = {0};
+	struct frame f;
+	char err[128];
+
+	(void)state;
+	assert_non_null(obj);
+	codec_value_pack(&packed, obj);
+	codec_pack_obj(&a, MSG_OBJ_SET, 7, "vm", packed.data, packed.len);
+	json_object_object_add(body, "kind", json_object_new_string("vm"));
+	json_object_object_add(body, "obj", json_object_get(obj));
+	codec_pack(&b, MSG_OBJ_SET, 7, body);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.data, b.data, a.len);
+	memset(&f, 0, sizeof f);
+	assert_int_equal(codec_unpack(a.data, a.len, CAP, &f, err, sizeof err), (long)a.len);
+	assert_int_equal(f.type, MSG_OBJ_SET);
+	assert_true(json_object_equal(json_object_object_get(f.body, "obj"), obj));
+	frame_clear(&f);
+	buf_clear(&packed);
+	buf_clear(&a);
+	buf_clear(&b);
+	json_object_put(body);
+	json_object_put(obj);
+}
+
 static void test_truncated_and_cap(void **state)
 {
 	struct buf b = {0};
@@ -430,6 +461,7 @@ int main(void)
 	    cmocka_unit_test(test_null_body_and_two_frames),
 	    cmocka_unit_test(test_prefixes_incomplete),
 	    cmocka_unit_test(test_value_roundtrip),
+	    cmocka_unit_test(test_pack_obj),
 	    cmocka_unit_test(test_truncated_and_cap),
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_depth),
