@@ -828,6 +828,18 @@ void pub_broadcast(struct pub *p, int type, json_object *body)
 	}
 }
 
+void pub_broadcast_obj(
+    struct pub *p, int type, const char *kind, const unsigned char *obj, size_t len)
+{
+	struct link *l;
+
+	TAILQ_FOREACH(l, &p->srv->links, entry)
+	{
+		if (l->state == LINK_UP && l->synced)
+			link_send_obj(l, type, kind, obj, len);
+	}
+}
+
 void pub_resync(struct pub *p)
 {
 	struct link *l;

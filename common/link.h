@@ -80,6 +80,9 @@ struct pub *pub_new(struct event_base *, const char *path, const struct link_spe
 void pub_free(struct pub *);
 void pub_set_ready(struct pub *, int ready);
 void pub_broadcast(struct pub *, int type, json_object *body);
+/* pub_broadcast of link_send_obj's body: the same bytes to every subscriber */
+void pub_broadcast_obj(
+    struct pub *, int type, const char *kind, const unsigned char *obj, size_t len);
 void pub_resync(struct pub *);
 int pub_subscribers(const struct pub *);
 

@@ -3,7 +3,8 @@
  * is fed frames by hand, for replays), applies SYNC_BEGIN / OBJ_SET / OBJ_DELETE / SYNC_END
  * to a store, and reports each real change. At SYNC_END every object that was not in the
  * new snapshot is removed (reported as a change to NULL), so a restarted watcher replaces
- * the picture wholesale.
+ * the picture wholesale. The store is the compact store (store.h): its views are released
+ * after each applied frame, so a reader between frames releases what it asked for.
  */
 #ifndef VMPOOL_MIRROR_H
 #define VMPOOL_MIRROR_H
@@ -15,8 +16,9 @@
 
 struct mirror;
 struct mirror_cb {
-	/* old and new are borrowed (either may be NULL); not called when only
-	 * resourceVersion-identical copies are re-sent */
+	/* old and new are borrowed (either may be NULL), valid during the callback only (the
+	 * store's views end after each frame: take a reference to keep one); not called when
+	 * only resourceVersion-identical copies are re-sent */
 	void (*changed)(const char *kind, json_object *old, json_object *new_, void *arg);
 	/* the first (or a new) snapshot is complete */
 	void (*synced)(void *arg);

@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "codec.h"
 #include "informer.h"
 #include "kube.h"
 #include "link.h"
@@ -104,25 +105,33 @@ static void watcher_usage_exit(const char *why)
 
 /* ---- publishing ---- */
 
-static json_object *watcher_set_body(const char *kind, json_object *obj)
+/* 1 if the record m holds obj: the same uid and resourceVersion */
+static int watcher_stored_is(const struct store_meta *m, json_object *obj)
 {
-	json_object *body = json_object_new_object();
+	const char *uid = obj_uid(obj), *rv = obj_str(obj, "metadata.resourceVersion");
 
-	json_object_object_add(body, "kind", json_object_new_string(kind));
-	json_object_object_add(body, "obj", json_object_get(obj));
-	return body;
+	return m != NULL && uid != NULL && rv != NULL && *rv != '\0' && strcmp(m->uid, uid) == 0 &&
+	       strcmp(m->rv, rv) == 0;
 }
 
+/* every subscriber gets the same bytes: the stored ones when the store holds obj (a
+ * shard's pool may go out as an older copy), else obj packed once */
 static void watcher_publish_set(const char *kind, json_object *obj, void *arg)
 {
 	struct watcher *w = arg;
-	json_object *body = watcher_set_body(kind, obj);
+	const struct store_meta *m = store_meta(w->store, kind, obj_namespace(obj), obj_name(obj));
+	struct buf packed = {0};
 	char key[512];
 
 	log_debug(obj_key(obj, key, sizeof(key)), "%s set, resourceVersion %s", kind,
 	    log_escape(obj_str(obj, "metadata.resourceVersion")));
-	pub_broadcast(w->pub, MSG_OBJ_SET, body);
-	json_object_put(body);
+	if (watcher_stored_is(m, obj)) {
+		pub_broadcast_obj(w->pub, MSG_OBJ_SET, kind, m->bytes, m->len);
+		return;
+	}
+	codec_value_pack(&packed, obj);
+	pub_broadcast_obj(w->pub, MSG_OBJ_SET, kind, packed.data, packed.len);
+	buf_clear(&packed);
 }
 
 static void watcher_on_set(const char *kind, json_object *obj, void *arg)
@@ -186,13 +195,13 @@ struct watcher_snap {
 static void watcher_snap_one(json_object *obj, void *arg)
 {
 	struct watcher_snap *s = arg;
-	json_object *body;
+	struct buf packed = {0};
 
 	if ((obj = shard_snapshot_obj(s->shard, s->kind, obj)) == NULL)
 		return;
-	body = watcher_set_body(s->kind, obj);
-	link_send(s->link, MSG_OBJ_SET, body);
-	json_object_put(body);
+	codec_value_pack(&packed, obj);
+	link_send_obj(s->link, MSG_OBJ_SET, s->kind, packed.data, packed.len);
+	buf_clear(&packed);
 }
 
 /* every other object goes as the store keeps it, not encoded again */
