@@ -357,6 +357,41 @@ case_fault_watch_errors() {
 	say "faults: $(fpctl state | awk '/^(errs|wcuts|w410s) / {printf "%s %s ", $1, $2}')"
 }
 
+# --- issue 9: the simulator's informer (common/informer.c) under the same faults -------------
+
+# only the simulator talks through the proxy: what is tested is the informer it shares with
+# the watcher, not vmpoold (fault_watch_errors puts the watcher there)
+setup_fault_sim_informer() {
+	fproxy_start terminate || return 1
+	SIM_KUBECONFIG=$VMPOOLD_KUBECONFIG
+	unset VMPOOLD_KUBECONFIG
+}
+teardown_fault_sim_informer() { unset SIM_KUBECONFIG; }
+
+# the simulator's relists after a watch's 410 (its informer's log lines)
+sim_relists() { grep -c 'relisting (watch' "$CASE_OUT/sim.log"; }
+
+case_fault_sim_informer() {
+	mkpool si 2 || return 1
+	wait_until 60 pconv si 2 || fail "2 VMs: $(kc get vmpool si)" || return 1
+	# every watch stream of the simulator cut mid-line, half its watches answered 410, one
+	# request in five answered 503: VMs become Ready only if it still follows them
+	fproxy_set "watchcut=1&watch410=0.5&cutmin=200&cutmax=5000&err=0.2&code=503" || return 1
+	kc scale vmpool si --replicas 8 >/dev/null || return 1
+	wait_until 60 fp_all_fired || fail "a fault never fired: $(fpctl state | tr '\n' ' ')" || return 1
+	wait_until 90 pconv si 8 || fail "not at 8: $(kc get vmpool si)" || return 1
+	wait_until 30 eval '[ "$(vmis_ready si)" -eq 8 ]' || fail "VMIs ready: $(vmis_ready si)" || return 1
+	wait_until 30 eval '[ "$(sim_relists)" -gt 0 ]' ||
+		fail "the simulator never relisted after a 410: $(tail -5 "$CASE_OUT/sim.log")" || return 1
+	# the VMIs of deleted VMs go: the simulator saw the deletions through the faults
+	kc scale vmpool si --replicas 3 >/dev/null || return 1
+	wait_until 90 pconv si 3 || fail "not at 3: $(kc get vmpool si)" || return 1
+	wait_until 60 eval '[ "$(kc get vmi -l kubevirt.io/vmpool=si -o name | wc -l)" -eq 3 ]' ||
+		fail "VMIs: $(kc get vmi -l kubevirt.io/vmpool=si -o name | tr '\n' ' ')" || return 1
+	kill -0 "$SIM_PID" || fail "the simulator died" || return 1
+	say "simulator relists after a 410: $(sim_relists); faults: $(fpctl state | awk '/^(errs|wcuts|w410s) / {printf "%s %s ", $1, $2}')"
+}
+
 # --- issue 10: a pool whose every create is refused posts a bounded number of Events ---------
 
 # VM creates in $NS the API server refused (422), from the audit log
