@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
+#include "../support/metricskit.h"
 #include "metrics.h"
 #include "queue.h"
 #include "timeutil.h"
@@ -125,27 +126,15 @@ static void qt_idle(struct qt *t, double secs)
 	event_base_dispatch(t->base);
 }
 
-static char *render(void)
+#define render metricskit_render
+
+static double sample(const char *text, const char *series)
 {
-	struct buf b = {0};
+	double v = 0;
 
-	metrics_render(&b);
-	buf_add(&b, "", 1);
-	return (char *)b.data;
-}
-
-static double sample(const char *text, const char *prefix)
-{
-	const char *p = text;
-	size_t n = strlen(prefix);
-
-	while ((p = strstr(p, prefix)) != NULL) {
-		if ((p == text || p[-1] == '\n') && p[n] == ' ')
-			return strtod(p + n + 1, NULL);
-		p += n;
-	}
-	fail_msg("no sample %s in:\n%s", prefix, text);
-	return 0;
+	if (metricskit_sample(text, series, &v) == -1)
+		fail_msg("no sample %s in:\n%s", series, text);
+	return v;
 }
 
 static int teardown(void **state)
