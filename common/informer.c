@@ -433,8 +433,9 @@ static void inf_absent(struct informer *inf, const char *served)
 	free(inf->absent_why);
 	inf->absent_why = served != NULL ? xstrdup(served) : NULL;
 	store_free(inf->fresh);
-	inf->fresh = store_new();
-	inf_diff(inf);
+	inf->fresh = inf->res->keep_when_absent ? NULL : store_new();
+	if (inf->fresh != NULL)
+		inf_diff(inf);
 	free(inf->rv);
 	inf->rv = NULL;
 	if (!inf->res->required)

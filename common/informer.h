@@ -9,7 +9,7 @@
  *            ABSENT) pages of limit=500 following metadata.continue; a 410 on a continue token
  *            restarts the list; a 404 means the API is missing -> ABSENT (empty and synced,
  *            retried every 30 s; a required resource: not synced, warned, retried with
- *            backoff); other errors -> BACKOFF
+ *            backoff; keep_when_absent: what it held is kept); other errors -> BACKOFF
  *   WATCHING: an ERROR 410 event -> EXPIRED (the stream is dropped) -> LISTING;
  *             HTTP 410 / 404 -> LISTING; other errors -> BACKOFF -> WATCHING from last RV;
  *             silent (no event, no bookmark) for the silence timeout, or past
@@ -56,6 +56,10 @@ struct informer_res {
 	 * reference, or NULL to drop it (the transform logs why). NULL: obj is kept whole. The
 	 * watcher's projects it on the resource table and checks its nesting (watcher/admit.h). */
 	json_object *(*transform)(const char *kind, json_object *obj);
+	/* a 404 keeps what was listed before (not reported gone; the next list that answers
+	 * says what is): a restarted API server answers 404 for custom resources until it has
+	 * loaded their CRDs. The simulator's: forgetting every VM would delete every VMI. */
+	int keep_when_absent;
 };
 
 struct informer_sink {

@@ -111,9 +111,12 @@ static struct kube *vmsim_kube(
 
 /* the two informers: VMIs feed simvmis, VMs feed simvms. Whole objects (no transform):
  * a VMI is built from the VM's template. Both required: without KubeVirt's CRDs (or the
- * test cluster's stand-ins) the simulator warns and retries with backoff. */
-static const struct informer_res vmsim_vm_res = {.kind = KIND_VM, .required = 1};
-static const struct informer_res vmsim_vmi_res = {.kind = KIND_VMI, .required = 1};
+ * test cluster's stand-ins) the simulator warns and retries with backoff, keeping what it
+ * knew (as before the informer was shared). */
+static const struct informer_res vmsim_vm_res = {
+    .kind = KIND_VM, .required = 1, .keep_when_absent = 1};
+static const struct informer_res vmsim_vmi_res = {
+    .kind = KIND_VMI, .required = 1, .keep_when_absent = 1};
 
 struct vmsim {
 	struct simvms *vms;
