@@ -228,9 +228,9 @@ static void inf_remember_rv(struct informer *inf, json_object *obj)
  * Makes an object from the API fit to keep: replaces metadata.managedFields by the small
  * projection of common/managers.h, fills in the kind and apiVersion that list items of
  * built-in types lack, applies the resource's filter, then its transform (the watcher's:
- * the projection of resource.h and the nesting check of watcher/admit.h). Returns 0 with *out the object to keep (a new reference), 1
- * if the filter rejects it, 2 if it is dropped as unusable (logged), -1 if it has no name
- * at all (logged).
+ * the projection of resource.h and the nesting check of watcher/admit.h; none: kept whole).
+ * Returns 0 with *out the object to keep (a new reference), 1 if the filter rejects it, 2 if
+ * it is dropped as unusable (logged), -1 if it has no name at all (logged).
  */
 static int inf_clean(
     struct informer *inf, json_object *obj, const char *kind, const char *api, json_object **out)
