@@ -266,12 +266,12 @@ static void test_after_earliest_wins(void **state)
 	struct qt *t = qt_new("qafter", 0, 1, 10);
 	double t0 = now_mono();
 
-	queue_after(t->q, "ns/a", 5);
+	queue_after(t->q, "ns/a", 9);
 	queue_after(t->q, "ns/a", 0.03);
-	queue_after(t->q, "ns/a", 2); /* later than the pending one: ignored */
+	queue_after(t->q, "ns/a", 8); /* later than the pending one: ignored */
 	qt_until(t, 1);
 	assert_true(t->at[0] - t0 >= 0.03 - 0.002);
-	assert_true(t->at[0] - t0 < 2);
+	assert_true(t->at[0] - t0 < 8); /* a loaded machine may be late, not that late */
 	qt_free(t);
 }
 
