@@ -53,17 +53,6 @@ static struct {
 
 static struct event_base *base;
 
-static void fake_reply(struct evhttp_request *req, int code, const char *body)
-{
-	struct evbuffer *b = evbuffer_new();
-
-	evbuffer_add(b, body, strlen(body));
-	evhttp_add_header(
-	    evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-	evhttp_send_reply(req, code, "x", b);
-	evbuffer_free(b);
-}
-
 static void fake_list(struct evhttp_request *req)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -80,9 +69,7 @@ static void fake_list(struct evhttp_request *req)
 		    "{\"domain\":{\"devices\":{}}}}}}",
 		    i ? "," : "", F.names[i], F.names[i]);
 	evbuffer_add_printf(b, "]}");
-	evhttp_add_header(
-	    evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-	evhttp_send_reply(req, 200, "OK", b);
+	stagekit_http_reply(req, 200, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
 	evbuffer_free(b);
 }
 
@@ -92,7 +79,10 @@ static void fake_serve(struct evhttp_request *req, void *arg)
 	struct evbuffer *b;
 
 	if (F.mode == FAKE_404) {
-		fake_reply(req, 404, "{\"kind\":\"Status\",\"code\":404,\"reason\":\"NotFound\"}");
+		static const char nf[] =
+		    "{\"kind\":\"Status\",\"code\":404,\"reason\":\"NotFound\"}";
+
+		stagekit_http_reply(req, 404, nf, sizeof nf - 1);
 		return;
 	}
 	if (strstr(uri, "watch=1") == NULL) {
