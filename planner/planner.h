@@ -1,8 +1,8 @@
 /*
  * planner.h: the planner's private interfaces. plan.c decides (pure), expect.c remembers
  * what was asked for until the cache shows it (pure, clock passed in), vmbuild.c builds the
- * VirtualMachine of SPEC 7 (pure), queue.c the dirty-pool queue with coalescing and
- * per-pool backoff (libevent). The store (store.h: by name, uid and owner) and pmap.h are in common/.
+ * VirtualMachine of SPEC 7 (pure). The dirty-pool work queue (queue.h, shared with
+ * vmpool-status), the store (store.h: by name, uid and owner) and pmap.h are in common/.
  */
 #ifndef VMPOOL_PLANNER_H
 #define VMPOOL_PLANNER_H
@@ -14,6 +14,7 @@
 
 #include "pmap.h"
 #include "proto.h"
+#include "queue.h" /* the dirty pools: common/queue.c */
 #include "store.h"
 
 #define EXPECT_TTL    (5 * 60.0)
@@ -137,17 +138,6 @@ struct plan_out {
 
 int plan_pool(const struct plan_in *, struct plan_out *);
 void plan_out_clear(struct plan_out *);
-
-/* queue.c: dirty pools, processed in batches on the next loop turn */
-struct queue;
-struct queue *queue_new(struct event_base *, void (*run)(const char *key, void *), void *);
-void queue_free(struct queue *);
-void queue_mark(struct queue *, const char *key);
-void queue_retry(struct queue *, const char *key); /* again after the pool's backoff */
-void queue_ok(struct queue *, const char *key);    /* resets the backoff */
-void queue_after(struct queue *, const char *key, double secs);
-void queue_forget(struct queue *, const char *key);
-size_t queue_dirty(const struct queue *);
 
 /* planrun.c: the planner process state, one pass per dirty pool, results, publishing */
 struct pstate {

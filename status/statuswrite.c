@@ -10,9 +10,10 @@
  * backoff retry (404 too: a restarted API server answers it for custom resources until it
  * has loaded their CRDs; a pool that is really gone is forgotten when the watcher says so).
  * ReplicaPaused transitions post SuccessfulPaused / SuccessfulResume; a newly added
- * ReplicaFailure posts a Warning with its reason and message. The dirty set is measured as
- * a client-go work queue (workqueue_*{name="status"}); each pool's computed status is
- * exported as KubeVirt's proposed kubevirt_vmpool_* series.
+ * ReplicaFailure posts a Warning with its reason and message. The dirty pools are the
+ * planner's work queue (common/queue.h, workqueue_*{name="status"}), held back while the
+ * picture is incomplete; each pool's computed status is exported as KubeVirt's proposed
+ * kubevirt_vmpool_* series.
  * While a pool is scaling, writes are coalesced: at most one per STW_LINGER (the intermediate
  * counts are not worth a write each); a status whose replicas or readyReplicas reaches
  * spec.replicas goes at once.
@@ -24,13 +25,13 @@
 #include <json-c/linkhash.h>
 
 #include "backoff.h"
-#include "evpace.h"
 #include "k8sevent.h"
 #include "kube.h"
 #include "log.h"
 #include "metrics.h"
 #include "obj.h"
 #include "proto.h"
+#include "queue.h"
 #include "resource.h"
 #include "statuscalc.h"
 #include "statuswrite.h"
@@ -68,13 +69,15 @@ struct stw {
 	int (*ready)(void *);
 	void *ready_arg;
 	struct lh_table *pools; /* key -> struct stw_pool */
-	json_object *dirty;     /* key -> now_mono() when it became dirty */
-	struct event *kick;
-	double last_run; /* now_mono() when stw_run() last started */
+	struct queue *q;        /* the dirty pools, "namespace/name" */
 	unsigned long writes;
 };
 
-static void stw_run(evutil_socket_t, short, void *);
+static void stw_run(const char *key, void *);
+static int stw_queue_ready(void *);
+/* a failed write is retried by the pool's own timer (stw_schedule_retry: it must know that
+ * the backoff elapsed), not by queue_retry() */
+static const struct queue_opts stw_queue = {STW_QUEUE, STW_PACE, 1.0, 60.0, stw_queue_ready};
 static void stw_recompute(struct stw *, const char *ns, const char *name);
 
 void stw_metrics_declare(void)
@@ -229,9 +232,8 @@ struct stw *stw_new(struct event_base *base, struct kube *kube, struct k8sev_rec
 	w->ready = ready;
 	w->ready_arg = ready_arg;
 	w->pools = lh_kchar_table_new(64, stw_pool_entry_free);
-	w->dirty = json_object_new_object();
-	w->kick = event_new(base, -1, 0, stw_run, w);
-	if (w->pools == NULL || w->kick == NULL)
+	w->q = queue_new(base, &stw_queue, stw_run, w);
+	if (w->pools == NULL)
 		fatalx("stw_new: out of memory");
 	return w;
 }
@@ -249,8 +251,7 @@ void stw_free(struct stw *w)
 		((struct stw_pool *)lh_entry_v(e))->inflight = 0;
 	}
 	lh_table_free(w->pools);
-	json_object_put(w->dirty);
-	event_free(w->kick);
+	queue_free(w->q);
 	free(w);
 }
 
@@ -271,12 +272,8 @@ void stw_dirty(struct stw *w, const char *ns, const char *name)
 	if (ns == NULL || name == NULL)
 		return;
 	xasprintf(&key, "%s/%s", ns, name);
-	if (!json_object_object_get_ex(w->dirty, key, NULL)) {
-		json_object_object_add(w->dirty, key, json_object_new_double(now_mono()));
-		metrics_wq_added(STW_QUEUE, (size_t)json_object_object_length(w->dirty));
-	}
+	queue_mark(w->q, key);
 	free(key);
-	evpace_kick(w->kick, w->last_run, STW_PACE);
 }
 
 static void stw_dirty_pool_obj(json_object *pool, void *arg)
@@ -322,32 +319,26 @@ void stw_changed(struct stw *w, const char *kind, json_object *old, json_object 
 	}
 }
 
-/* recomputes every dirty pool; waits while the picture is incomplete */
-static void stw_run(evutil_socket_t fd, short what, void *arg)
+/* the queue's gate: the dirty pools wait while the picture is incomplete; the caller marks
+ * everything again once synced (stw_dirty_all), which lets the batch run */
+static int stw_queue_ready(void *arg)
 {
 	struct stw *w = arg;
-	json_object *dirty;
-	char *slash;
-	double now = now_mono(), t;
 
-	if (w->ready != NULL && !w->ready(w->ready_arg))
-		return; /* kept dirty; the caller marks everything again once synced */
-	w->last_run = now;
-	dirty = w->dirty;
-	w->dirty = json_object_new_object();
-	metrics_wq_depth(STW_QUEUE, 0);
-	json_object_object_foreach(dirty, key, val)
-	{
-		metrics_wq_started(STW_QUEUE, now - json_object_get_double(val));
-		if ((slash = strchr(key, '/')) == NULL)
-			continue;
-		*slash = '\0';
-		t = now_mono();
-		stw_recompute(w, key, slash + 1);
-		metrics_wq_done(STW_QUEUE, now_mono() - t);
-		*slash = '/';
-	}
-	json_object_put(dirty);
+	return w->ready == NULL || w->ready(w->ready_arg);
+}
+
+/* the queue's callback: recomputes one dirty pool */
+static void stw_run(const char *key, void *arg)
+{
+	const char *slash = strchr(key, '/');
+	char *ns;
+
+	if (slash == NULL)
+		return;
+	ns = xstrndup(key, (size_t)(slash - key));
+	stw_recompute(arg, ns, slash + 1);
+	free(ns);
 }
 
 /* ---- one pool ---- */

@@ -28,7 +28,6 @@ struct simvm {
 	struct event *timer;
 	int inflight; /* a PATCH is outstanding */
 	int gone;     /* deleted while a PATCH was in flight: free on completion */
-	int seen;     /* seen in the current relist */
 };
 TAILQ_HEAD(simvm_list, simvm);
 
@@ -532,16 +531,7 @@ void simvms_vmi_synced(void *arg)
 	simvm_resync(arg);
 }
 
-void simvms_list_begin(void *arg)
-{
-	struct simvms *s = arg;
-	struct simvm *v;
-
-	TAILQ_FOREACH(v, &s->vms, entry)
-	v->seen = 0;
-}
-
-void simvms_upsert(json_object *obj, void *arg)
+void simvms_on_set(const char *kind, json_object *obj, void *arg)
 {
 	struct simvms *s = arg;
 	const char *ns = obj_namespace(obj), *name = obj_name(obj);
@@ -552,7 +542,6 @@ void simvms_upsert(json_object *obj, void *arg)
 	v = simvm_find(s, ns, name);
 	if (v == NULL)
 		v = simvm_new(s, ns, name);
-	v->seen = 1;
 	log_debug(v->key, "VM seen at resourceVersion %s",
 	    log_escape(obj_str(obj, "metadata.resourceVersion") ?: "?"));
 	simvm_observe(v, obj);
@@ -572,7 +561,7 @@ static void simvm_gone(struct simvms *s, struct simvm *v)
 	free(name);
 }
 
-void simvms_remove(json_object *obj, void *arg)
+void simvms_on_del(const char *kind, json_object *obj, void *arg)
 {
 	struct simvms *s = arg;
 	const char *ns = obj_namespace(obj), *name = obj_name(obj);
@@ -582,17 +571,13 @@ void simvms_remove(json_object *obj, void *arg)
 		simvm_gone(s, v);
 }
 
-void simvms_list_end(void *arg)
+/* a list completed: the informer reported what vanished (simvms_on_del) and what changed
+ * (simvms_on_set) before this; everything is evaluated again, as after a VMI list */
+void simvms_on_synced(const char *kind, void *arg)
 {
 	struct simvms *s = arg;
-	struct simvm *v, *next;
 
-	for (v = TAILQ_FIRST(&s->vms); v != NULL; v = next) {
-		next = TAILQ_NEXT(v, entry);
-		if (!v->seen)
-			simvm_gone(s, v);
-	}
 	s->synced = 1;
 	if (simvmis_synced(s->vmis))
-		simvmis_foreach(s->vmis, simvm_orphan, s);
+		simvm_resync(s);
 }

@@ -72,11 +72,10 @@ struct simvms;
 struct simvms *simvms_new(
     struct event_base *, struct kube *, const struct simvm_opts *, struct simvmis *vmis);
 void simvms_free(struct simvms *);
-/* the informer's callbacks (struct siminf_cb), arg = the simvms */
-void simvms_list_begin(void *);
-void simvms_upsert(json_object *, void *);
-void simvms_remove(json_object *, void *);
-void simvms_list_end(void *);
+/* the VM informer's sink (struct informer_sink, common/informer.h), arg = the simvms */
+void simvms_on_set(const char *kind, json_object *, void *);
+void simvms_on_del(const char *kind, json_object *, void *);
+void simvms_on_synced(const char *kind, void *);
 /* the VMI side's hooks (simvmis_set_hooks), arg = the simvms */
 void simvms_vmi_changed(const char *ns, const char *name, void *);
 void simvms_vmi_synced(void *);

@@ -98,7 +98,6 @@ struct simvmi {
 	double hold_until; /* now_mono() before which no request is made; 0: none */
 	struct event *timer;
 	int inflight;
-	int seen; /* seen in the current relist */
 };
 TAILQ_HEAD(simvmi_list, simvmi);
 
@@ -437,16 +436,7 @@ void simvmis_foreach(struct simvmis *s, void (*fn)(json_object *, void *), void 
 	}
 }
 
-void simvmis_list_begin(void *arg)
-{
-	struct simvmis *s = arg;
-	struct simvmi *e;
-
-	TAILQ_FOREACH(e, &s->vmis, entry)
-	e->seen = 0;
-}
-
-void simvmis_upsert(json_object *obj, void *arg)
+void simvmis_on_set(const char *kind, json_object *obj, void *arg)
 {
 	struct simvmis *s = arg;
 	const char *ns = obj_namespace(obj), *name = obj_name(obj);
@@ -457,7 +447,6 @@ void simvmis_upsert(json_object *obj, void *arg)
 	e = simvmi_get_entry(s, ns, name);
 	log_debug(e->key, "VMI seen at resourceVersion %s",
 	    log_escape(obj_str(obj, "metadata.resourceVersion") ?: "?"));
-	e->seen = 1;
 	simvmi_observe(e, obj);
 	simvmi_changed(e);
 }
@@ -469,7 +458,7 @@ static void simvmi_forget(struct simvmi *e)
 	simvmi_changed(e);
 }
 
-void simvmis_remove(json_object *obj, void *arg)
+void simvmis_on_del(const char *kind, json_object *obj, void *arg)
 {
 	struct simvmis *s = arg;
 	const char *ns = obj_namespace(obj), *name = obj_name(obj), *uid = obj_uid(obj);
@@ -484,16 +473,11 @@ void simvmis_remove(json_object *obj, void *arg)
 	simvmi_forget(e);
 }
 
-void simvmis_list_end(void *arg)
+/* a list completed: the informer reported what vanished (simvmis_on_del) before this */
+void simvmis_on_synced(const char *kind, void *arg)
 {
 	struct simvmis *s = arg;
-	struct simvmi *e, *next;
 
-	for (e = TAILQ_FIRST(&s->vmis); e != NULL; e = next) {
-		next = TAILQ_NEXT(e, entry);
-		if (!e->seen && e->vmi != NULL)
-			simvmi_forget(e); /* may free e, never another entry */
-	}
 	s->synced = 1;
 	if (s->on_synced != NULL)
 		s->on_synced(s->arg);

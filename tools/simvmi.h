@@ -2,7 +2,7 @@
  * simvmi.h: the simulator's VirtualMachineInstances. The pure half builds the VMI of a VM
  * (labels and annotations copied from the VM's template once, at creation, as KubeVirt
  * does: a VMI keeps the revision label it was born with) and says whether a VMI is up.
- * The other half keeps the observed VMIs (fed by a second siminf), turns every VMI it sees
+ * The other half keeps the observed VMIs (fed by a second informer), turns every VMI it sees
  * into phase Running with Ready=True after --ready-delay, and runs the creates and deletes
  * the VM side (simvm.c) asks for, one request per VMI at a time.
  */
@@ -51,10 +51,9 @@ int simvmis_delete(struct simvmis *, const char *ns, const char *name);
 /* calls fn for every observed VMI */
 void simvmis_foreach(struct simvmis *, void (*fn)(json_object *vmi, void *arg), void *arg);
 
-/* the informer's callbacks (struct siminf_cb), arg = the simvmis */
-void simvmis_list_begin(void *);
-void simvmis_upsert(json_object *, void *);
-void simvmis_remove(json_object *, void *);
-void simvmis_list_end(void *);
+/* the VMI informer's sink (struct informer_sink, common/informer.h), arg = the simvmis */
+void simvmis_on_set(const char *kind, json_object *, void *);
+void simvmis_on_del(const char *kind, json_object *, void *);
+void simvmis_on_synced(const char *kind, void *);
 
 #endif

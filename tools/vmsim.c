@@ -5,7 +5,8 @@
  * recreated after --vmi-restart-delay when deleted; VMIs of stopped, failing or deleted VMs
  * are deleted; VM status follows (Ready only with a ready VMI; a crash loop for the VMs
  * chosen by --fail or the vmpool-sim.kubevirt.io/fail annotation). Behaviour per VM is in
- * simvm.c, per VMI in simvmi.c, the list + watch (one per resource) in siminf.c.
+ * simvm.c, per VMI in simvmi.c; the list + watch (one per resource, whole objects) is the
+ * watcher's informer (common/informer.c), with a store of its own.
  */
 #include <regex.h>
 #include <signal.h>
@@ -20,10 +21,10 @@
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
-#include "resource.h"
-#include "siminf.h"
+#include "informer.h"
 #include "simvm.h"
 #include "simvmi.h"
+#include "store.h"
 #include "xmalloc.h"
 #include "stopsig.h"
 
@@ -108,39 +109,48 @@ static struct kube *vmsim_kube(
 	return k;
 }
 
-/* the two informers: VMIs feed simvmis, VMs feed simvms */
+/* the two informers: VMIs feed simvmis, VMs feed simvms. Whole objects (no transform):
+ * a VMI is built from the VM's template. Both required: without KubeVirt's CRDs (or the
+ * test cluster's stand-ins) the simulator warns and retries with backoff, keeping what it
+ * knew (as before the informer was shared). */
+static const struct informer_res vmsim_vm_res = {
+    .kind = KIND_VM, .required = 1, .keep_when_absent = 1};
+static const struct informer_res vmsim_vmi_res = {
+    .kind = KIND_VMI, .required = 1, .keep_when_absent = 1};
+
 struct vmsim {
 	struct simvms *vms;
 	struct simvmis *vmis;
-	struct siminf *vm_inf, *vmi_inf;
+	struct store *store;
+	struct informer *vm_inf, *vmi_inf;
 };
 
 static void vmsim_start(struct vmsim *sim, struct event_base *base, struct kube *k,
     const struct cli *c, const struct simvm_opts *o)
 {
-	static const struct siminf_cb vm_cb = {
-	    simvms_list_begin, simvms_upsert, simvms_remove, simvms_list_end};
-	static const struct siminf_cb vmi_cb = {
-	    simvmis_list_begin, simvmis_upsert, simvmis_remove, simvmis_list_end};
-	char *coll;
+	static const struct informer_sink vm_sink = {
+	    simvms_on_set, simvms_on_del, simvms_on_synced};
+	static const struct informer_sink vmi_sink = {
+	    simvmis_on_set, simvmis_on_del, simvmis_on_synced};
 
 	sim->vmis = simvmis_new(base, k, o->ready_delay);
 	sim->vms = simvms_new(base, k, o, sim->vmis);
 	simvmis_set_hooks(sim->vmis, simvms_vmi_changed, simvms_vmi_synced, sim->vms);
-	coll = resource_path(resource_get(KIND_VMI), NULL, c->namespace, NULL);
-	sim->vmi_inf = siminf_new(base, k, "vmi", coll, &vmi_cb, sim->vmis);
-	free(coll);
-	coll = resource_path(resource_get(KIND_VM), NULL, c->namespace, NULL);
-	sim->vm_inf = siminf_new(base, k, "vm", coll, &vm_cb, sim->vms);
-	free(coll);
-	siminf_start(sim->vmi_inf);
-	siminf_start(sim->vm_inf);
+	sim->store = store_new();
+	informer_metrics_declare("vmpool_sim");
+	sim->vmi_inf =
+	    informer_new(base, k, sim->store, &vmsim_vmi_res, c->namespace, &vmi_sink, sim->vmis);
+	sim->vm_inf =
+	    informer_new(base, k, sim->store, &vmsim_vm_res, c->namespace, &vm_sink, sim->vms);
+	informer_start(sim->vmi_inf);
+	informer_start(sim->vm_inf);
 }
 
 static void vmsim_stop(struct vmsim *sim)
 {
-	siminf_free(sim->vm_inf); /* cancel the watches */
-	siminf_free(sim->vmi_inf);
+	informer_free(sim->vm_inf); /* cancel the watches */
+	informer_free(sim->vmi_inf);
+	store_free(sim->store);
 }
 
 int main(int argc, char **argv)

@@ -12,6 +12,7 @@
 #include "metrics.h"
 #include "obj.h"
 #include "proto.h"
+#include "resource.h"
 
 #define M_REJECTED "vmpool_watcher_rejected_total"
 
@@ -117,4 +118,17 @@ json_object *admit_invalid(const char *kind, json_object *obj, const char *why)
 	    LOG_REF("object", key), LOG_STR("problem", why));
 	admit_count(kind, "dropped");
 	return NULL;
+}
+
+json_object *admit_project(const char *kind, json_object *obj)
+{
+	json_object *proj, *out;
+	char err[256];
+
+	if ((proj = resource_project(resource_get(kind), obj, err, sizeof(err))) == NULL)
+		out = admit_invalid(kind, obj, err);
+	else
+		out = admit_object(kind, proj);
+	json_object_put(proj);
+	return out;
 }

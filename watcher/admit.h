@@ -16,6 +16,10 @@ json_object *admit_object(const char *kind, json_object *obj);
  * still has a name and uid becomes a stub marked OBJ_INVALID with why in its message (a new
  * reference), anything else is dropped (NULL). Either way one log line names it. */
 json_object *admit_invalid(const char *kind, json_object *obj, const char *why);
+/* the informer's transform (informer.h) for every kind the watcher keeps: obj (borrowed)
+ * projected on its resource (resource.h), then admitted (admit_object), or admit_invalid()
+ * when it does not fit the projection */
+json_object *admit_project(const char *kind, json_object *obj);
 /* declares vmpool_watcher_rejected_total */
 void admit_metrics_declare(void);
 

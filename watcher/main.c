@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "admit.h"
 #include "codec.h"
 #include "informer.h"
 #include "kube.h"
@@ -46,12 +47,12 @@
  * read-only lookups for state preservation (SPEC 9.3); a cluster without CDI answers 404 for
  * DataVolumes, which the informer treats as empty and synced */
 static const struct informer_res watcher_resources[] = {
-    {.kind = KIND_POOL, .required = 1},
-    {.kind = KIND_VM, .required = 1},
-    {.kind = KIND_VMI},
-    {.kind = KIND_REV, .keep = informer_keep_pool_owned},
-    {.kind = KIND_PVC, .keep = informer_keep_vm_controlled},
-    {.kind = KIND_DV, .keep = informer_keep_vm_controlled},
+    {.kind = KIND_POOL, .required = 1, .transform = admit_project},
+    {.kind = KIND_VM, .required = 1, .transform = admit_project},
+    {.kind = KIND_VMI, .transform = admit_project},
+    {.kind = KIND_REV, .keep = informer_keep_pool_owned, .transform = admit_project},
+    {.kind = KIND_PVC, .keep = informer_keep_vm_controlled, .transform = admit_project},
+    {.kind = KIND_DV, .keep = informer_keep_vm_controlled, .transform = admit_project},
 };
 #define WATCHER_NRES (sizeof(watcher_resources) / sizeof(watcher_resources[0]))
 
@@ -257,7 +258,8 @@ static void watcher_events(struct watcher *w)
 
 static void watcher_metrics(struct watcher *w)
 {
-	informer_metrics_declare();
+	informer_metrics_declare("vmpool_watcher");
+	admit_metrics_declare();
 	metrics_declare(M_SUBSCRIBERS, "gauge", "Subscribers connected to watcher.sock.");
 	metrics_set(M_SUBSCRIBERS, NULL, 0);
 	cli_start_endpoints(w->base, &w->cli);

@@ -340,21 +340,60 @@ setup_fault_watch_errors() { fproxy_start terminate; }
 
 # every one of errs, wcuts and w410s is above 0 at the proxy
 fp_all_fired() { fpctl state | awk '/^(errs|wcuts|w410s) / && $2 == 0 {bad = 1} END {exit bad}'; }
+# "errs N wcuts N w410s N" at the proxy
+fp_fired() { fpctl state | awk '/^(errs|wcuts|w410s) / {printf "%s %s ", $1, $2}'; }
+
+# fp_watch_faults POOL N: every watch stream cut mid-line after 200 B to 5 KB, half the
+# watches answered 410, one request in five answered 503; then POOL scaled to N, until every
+# fault has fired (or the case proves nothing)
+fp_watch_faults() {
+	fproxy_set "watchcut=1&watch410=0.5&cutmin=200&cutmax=5000&err=0.2&code=503" || return 1
+	kc scale vmpool "$1" --replicas "$2" >/dev/null || return 1
+	wait_until 60 fp_all_fired || fail "a fault never fired: $(fpctl state | tr '\n' ' ')"
+}
 
 case_fault_watch_errors() {
 	mkpool we 3 || return 1
 	wait_until 60 pconv we 3 || fail "3 VMs: $(kc get vmpool we)" || return 1
-	# every watch stream cut mid-line after 200 B to 5 KB, half the watches answered 410, one
-	# request in five answered 503
-	fproxy_set "watchcut=1&watch410=0.5&cutmin=200&cutmax=5000&err=0.2&code=503" || return 1
-	kc scale vmpool we --replicas 12 >/dev/null || return 1
-	# the faults do happen, or this case proves nothing
-	wait_until 60 fp_all_fired || fail "a fault never fired: $(fpctl state | tr '\n' ' ')" || return 1
+	fp_watch_faults we 12 || return 1
 	wait_until 90 pconv we 12 || fail "not at 12: $(kc get vmpool we)" || return 1
 	pool_names_exact we 12 || fail "VMs: $(pool_vm_names we)" || return 1
 	kc scale vmpool we --replicas 5 >/dev/null || return 1
 	wait_until 90 pconv we 5 || fail "not at 5: $(kc get vmpool we)" || return 1
-	say "faults: $(fpctl state | awk '/^(errs|wcuts|w410s) / {printf "%s %s ", $1, $2}')"
+	say "faults: $(fp_fired)"
+}
+
+# --- issue 9: the simulator's informer (common/informer.c) under the same faults -------------
+
+# only the simulator talks through the proxy: what is tested is the informer it shares with
+# the watcher, not vmpoold (fault_watch_errors puts the watcher there)
+setup_fault_sim_informer() {
+	fproxy_start terminate || return 1
+	SIM_KUBECONFIG=$VMPOOLD_KUBECONFIG
+	unset VMPOOLD_KUBECONFIG
+}
+teardown_fault_sim_informer() { unset SIM_KUBECONFIG; }
+
+# the simulator's relists after a watch's 410 (its informer's log lines)
+sim_relists() { grep -c 'relisting (watch' "$CASE_OUT/sim.log"; }
+
+case_fault_sim_informer() {
+	mkpool si 2 || return 1
+	wait_until 60 pconv si 2 || fail "2 VMs: $(kc get vmpool si)" || return 1
+	# the simulator's watches cut and answered 410, its requests 503: VMs become Ready only
+	# if it still follows them
+	fp_watch_faults si 8 || return 1
+	wait_until 90 pconv si 8 || fail "not at 8: $(kc get vmpool si)" || return 1
+	wait_until 30 eval '[ "$(vmis_ready si)" -eq 8 ]' || fail "VMIs ready: $(vmis_ready si)" || return 1
+	wait_until 30 eval '[ "$(sim_relists)" -gt 0 ]' ||
+		fail "the simulator never relisted after a 410: $(tail -5 "$CASE_OUT/sim.log")" || return 1
+	# the VMIs of deleted VMs go: the simulator saw the deletions through the faults
+	kc scale vmpool si --replicas 3 >/dev/null || return 1
+	wait_until 90 pconv si 3 || fail "not at 3: $(kc get vmpool si)" || return 1
+	wait_until 60 eval '[ "$(kc get vmi -l kubevirt.io/vmpool=si -o name | wc -l)" -eq 3 ]' ||
+		fail "VMIs: $(kc get vmi -l kubevirt.io/vmpool=si -o name | tr '\n' ' ')" || return 1
+	kill -0 "$SIM_PID" || fail "the simulator died" || return 1
+	say "simulator relists after a 410: $(sim_relists); faults: $(fp_fired)"
 }
 
 # --- issue 10: a pool whose every create is refused posts a bounded number of Events ---------

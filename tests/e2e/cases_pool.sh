@@ -161,21 +161,32 @@ case_update_label_only() {
 	expect_eq "$(vm_revs ul)" "ul-0=ul-$gen2 ul-1=ul-$gen2" "VM revision labels" || return 1
 }
 
+# both VMs of ud have other uids than in $1 ("ud-0=UID ud-1=UID")
+ud_recreated() {
+	local now
+	now=$(vm_uids ud)
+	case $now in "ud-0="*" ud-1="*) ;; *) return 1 ;; esac
+	[ "${now%% *}" != "${1%% *}" ] && [ "${now##* }" != "${1##* }" ]
+}
+
 # a DataVolumeTemplate change deletes and recreates the VMs
 case_update_dvt() {
 	mkpool ud 2 "$WITH_DVT" || return 1
 	wait_until 60 pconv ud 2 || fail "converge: $(kc get vmpool,vm)" || return 1
+	# the recreate is decided from the VMI's revision (SPEC 11.4): a VM without a VMI yet
+	# is only updated in place, so the VMIs must be up before the template changes
+	wait_eq 20 2 vmis_ready ud || fail "2 ready VMIs: $(kc get vmi)" || return 1
 	local old gen2
 	old=$(vm_uids ud)
 	kc patch vmpool ud --type json -p '[{"op":"replace","path":"/spec/virtualMachineTemplate/spec/dataVolumeTemplates/0/spec/storage/resources/requests/storage","value":"2Gi"}]' >/dev/null ||
 		return 1
 	gen2=$(pool_gen ud)
+	# the VMs are first updated in place (new revision label, same uid), then deleted and
+	# created again: wait for new uids, not only for the label
+	wait_until 60 ud_recreated "$old" || fail "VMs not recreated: before $old, after $(vm_uids ud)" ||
+		return 1
 	wait_until 60 eval '[ "$(vm_revs ud)" = "ud-0=ud-'"$gen2"' ud-1=ud-'"$gen2"'" ] && pconv ud 2' ||
 		fail "VMs not at the new revision: $(vm_revs ud)" || return 1
-	local now
-	now=$(vm_uids ud)
-	[ "${now%% *}" != "${old%% *}" ] && [ "${now##* }" != "${old##* }" ] ||
-		fail "VMs not recreated: before $old, after $now" || return 1
 	expect_eq "$(obj_map vm ud '.spec.dataVolumeTemplates[0].spec.storage.resources.requests.storage')" \
 		"ud-0=2Gi ud-1=2Gi" "new DataVolumeTemplate" || return 1
 	expect_eq "$(pool_vm_names ud)" "ud-0 ud-1" "same names" || return 1

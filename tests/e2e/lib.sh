@@ -127,11 +127,12 @@ YAML
 # start the controller and the simulator for $NS; logs in $CASE_OUT. In the in-cluster phase
 # (INCLUSTER=1, tests/e2e/incluster.sh) the controller is the Deployment's four containers.
 # vmpoold uses $VMPOOLD_KUBECONFIG when set (the fault cases: through vmpool-faultproxy); the
-# simulator always talks to the API server directly.
+# simulator talks to the API server directly, or through $SIM_KUBECONFIG when set (the case
+# fault_sim_informer: through vmpool-faultproxy).
 start_controller() {
 	RUN_DIR=$CASE_OUT/run
 	mkdir -p -m 700 "$RUN_DIR" # the stages refuse a run directory others may use
-	"$BIN/vmpool-sim" --kubeconfig "$KUBECONFIG" --namespace "$NS" --ready-delay 0.3 \
+	"$BIN/vmpool-sim" --kubeconfig "${SIM_KUBECONFIG:-$KUBECONFIG}" --namespace "$NS" --ready-delay 0.3 \
 		${SIM_ARGS:-} >"$CASE_OUT/sim.log" 2>&1 &
 	SIM_PID=$!
 	if [ "${INCLUSTER:-0}" = 1 ]; then

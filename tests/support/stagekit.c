@@ -169,6 +169,17 @@ void stagekit_http_get(struct event_base *base, int port, const char *path,
 	event_free(tick);
 }
 
+void stagekit_http_reply(struct evhttp_request *req, int code, const char *json, size_t len)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	evbuffer_add(b, json, len);
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	evhttp_send_reply(req, code, code < 300 ? "OK" : "x", b);
+	evbuffer_free(b);
+}
+
 const char *stagekit_http_method(struct evhttp_request *req)
 {
 	switch (evhttp_request_get_command(req)) {

@@ -46,6 +46,8 @@ struct stagekit_http_answer {
 /* GETs path from 127.0.0.1:port, running base until the answer or secs */
 void stagekit_http_get(
     struct event_base *, int port, const char *path, struct stagekit_http_answer *, double secs);
+/* a fake API server's answer: code with len bytes of JSON text */
+void stagekit_http_reply(struct evhttp_request *req, int code, const char *json, size_t len);
 /* the HTTP method of a fake API server's request ("GET", ..., "OTHER") */
 const char *stagekit_http_method(struct evhttp_request *req);
 /* a request as {method, path ("?" if unparsable), ctype ("" if none), body (parsed JSON or

@@ -25,17 +25,11 @@
 #include <event2/event.h>
 
 #include "cli.h"
+#include "../support/metricskit.h"
 #include "metrics.h"
 
 /* the registry rendered as a NUL-terminated string; caller frees */
-static char *render(void)
-{
-	struct buf b = {0};
-
-	metrics_render(&b);
-	buf_add(&b, "", 1);
-	return (char *)b.data;
-}
+#define render metricskit_render
 
 static int reset(void **state)
 {
@@ -262,16 +256,11 @@ static void test_histogram_escaped_labels(void **state)
 /* the value of the sample that starts with prefix (name and labels, up to the blank) */
 static double sample(const char *text, const char *prefix)
 {
-	const char *p = text;
-	size_t n = strlen(prefix);
+	double v = 0;
 
-	while ((p = strstr(p, prefix)) != NULL) {
-		if ((p == text || p[-1] == '\n') && p[n] == ' ')
-			return strtod(p + n + 1, NULL);
-		p += n;
-	}
-	fail_msg("no sample %s in:\n%s", prefix, text);
-	return 0;
+	if (metricskit_sample(text, prefix, &v) == -1)
+		fail_msg("no sample %s in:\n%s", prefix, text);
+	return v;
 }
 
 static void test_std_process(void **state)

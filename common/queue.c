@@ -1,8 +1,8 @@
 /*
- * queue.c: the dirty-pool queue. Marks coalesce: a pool marked many times before the next
- * loop turn is planned once. A failing pool is marked again after its own backoff
- * (1 s doubling to 5 min), reset when a pass succeeds. Measured as client-go measures its
- * work queues (workqueue_*{name="planner"}): a batch takes every marked pool at once.
+ * queue.c: the work queue of the planner and vmpool-status (see queue.h). Marks coalesce: a
+ * key marked many times before the next batch is processed once. A failing key is marked
+ * again after its own backoff, reset when it succeeds. Measured as client-go measures its
+ * work queues (workqueue_*{name=...}): a batch takes every dirty key at once.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,23 +11,16 @@
 #include "evpace.h"
 #include "log.h"
 #include "metrics.h"
-#include "planner.h"
+#include "pmap.h"
+#include "queue.h"
 #include "xmalloc.h"
 #include "timeutil.h"
-
-#define QUEUE_BACKOFF_BASE 1.0
-#define QUEUE_BACKOFF_CAP  300.0
-#define QUEUE_NAME         "planner" /* the name label of its workqueue_* series */
-/* batches follow each other at least this far apart: while a pool scales, the watcher's
- * events come by the hundred a second, and a pass costs what the pool holds; marks made
- * in between coalesce. The window of pending creates and deletes (plan.c) keeps the API
- * server busy meanwhile, so this costs no throughput. */
-#define QUEUE_PACE 0.05
 
 struct qitem {
 	struct queue *q;
 	char *key;
-	int dirty;
+	int dirty;        /* in q->dirty: waits for the next batch */
+	int batched;      /* taken by the running batch, not processed yet: a mark coalesces */
 	double marked_at; /* now_mono() when it became dirty */
 	struct backoff bo;
 	struct event *retry;
@@ -37,6 +30,8 @@ struct qitem {
 
 struct queue {
 	struct event_base *base;
+	struct queue_opts o;
+	char *name; /* o.name, owned */
 	void (*run)(const char *, void *);
 	void *arg;
 	struct pmap *items;
@@ -60,7 +55,9 @@ static void queue_item_free(void *p)
 	free(it);
 }
 
-/* one loop turn later: plan every pool marked so far */
+/* one loop turn later (or once the pace allows): process every key marked so far. A key
+ * marked while it waits in this batch is still processed once; one marked while (or after)
+ * it is processed goes into the next batch; a forgotten one is skipped. */
 static void queue_batch(evutil_socket_t fd, short ev, void *arg)
 {
 	struct queue *q = arg;
@@ -69,35 +66,45 @@ static void queue_batch(evutil_socket_t fd, short ev, void *arg)
 	struct qitem *it;
 	double now = now_mono(), t;
 
+	if (q->o.ready != NULL && !q->o.ready(q->arg))
+		return; /* kept dirty: the next mark tries again */
 	q->dirty = NULL;
 	q->ndirty = q->cap = 0;
 	q->last_batch = now;
 	for (i = 0; i < n; i++) {
 		if ((it = pmap_get(q->items, keys[i])) != NULL) {
 			it->dirty = 0;
-			metrics_wq_started(QUEUE_NAME, now - it->marked_at);
+			it->batched = 1;
 		}
 	}
-	metrics_wq_depth(QUEUE_NAME, 0);
+	metrics_wq_depth(q->name, 0);
 	for (i = 0; i < n; i++) {
-		t = now_mono();
-		q->run(keys[i], q->arg);
-		metrics_wq_done(QUEUE_NAME, now_mono() - t);
+		/* forgotten meanwhile (perhaps marked again: then it is in the next batch) */
+		if ((it = pmap_get(q->items, keys[i])) != NULL && it->batched) {
+			it->batched = 0;
+			t = now_mono();
+			metrics_wq_started(q->name, t - it->marked_at);
+			q->run(keys[i], q->arg);
+			metrics_wq_done(q->name, now_mono() - t);
+		}
 		free(keys[i]);
 	}
 	free(keys);
 }
 
-struct queue *queue_new(struct event_base *base, void (*run)(const char *, void *), void *arg)
+struct queue *queue_new(struct event_base *base, const struct queue_opts *o,
+    void (*run)(const char *, void *), void *arg)
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
 
 	q->base = base;
+	q->o = *o;
+	q->name = xstrdup(o->name);
 	q->run = run;
 	q->arg = arg;
 	q->items = pmap_new(queue_item_free);
 	q->batch = event_new(base, -1, 0, queue_batch, q);
-	metrics_wq_declare(QUEUE_NAME);
+	metrics_wq_declare(q->name);
 	return q;
 }
 
@@ -112,6 +119,7 @@ void queue_free(struct queue *q)
 	free(q->dirty);
 	pmap_free(q->items);
 	event_free(q->batch);
+	free(q->name);
 	free(q);
 }
 
@@ -123,7 +131,7 @@ static struct qitem *queue_item(struct queue *q, const char *key)
 		it = xcalloc(1, sizeof(*it));
 		it->q = q;
 		it->key = xstrdup(key);
-		backoff_init(&it->bo, QUEUE_BACKOFF_BASE, QUEUE_BACKOFF_CAP);
+		backoff_init(&it->bo, q->o.backoff_base, q->o.backoff_cap);
 		pmap_put(q->items, key, it);
 	}
 	return it;
@@ -133,8 +141,13 @@ void queue_mark(struct queue *q, const char *key)
 {
 	struct qitem *it = queue_item(q, key);
 
-	if (it->dirty)
+	if (it->dirty) {
+		/* a batch held back by o.ready may run now */
+		evpace_kick(q->batch, q->last_batch, q->o.pace);
 		return;
+	}
+	if (it->batched)
+		return; /* the running batch processes it */
 	it->dirty = 1;
 	it->marked_at = now_mono();
 	if (q->ndirty == q->cap) {
@@ -142,8 +155,8 @@ void queue_mark(struct queue *q, const char *key)
 		q->dirty = xreallocarray(q->dirty, q->cap, sizeof(*q->dirty));
 	}
 	q->dirty[q->ndirty++] = xstrdup(key);
-	metrics_wq_added(QUEUE_NAME, q->ndirty);
-	evpace_kick(q->batch, q->last_batch, QUEUE_PACE);
+	metrics_wq_added(q->name, q->ndirty);
+	evpace_kick(q->batch, q->last_batch, q->o.pace);
 }
 
 static void queue_retry_cb(evutil_socket_t fd, short ev, void *arg)
@@ -166,7 +179,7 @@ void queue_retry(struct queue *q, const char *key)
 	d = backoff_next(&it->bo);
 	tv = secs_to_tv(d);
 	log_debug(key, "requeue in %.1fs", d);
-	metrics_wq_retry(QUEUE_NAME);
+	metrics_wq_retry(q->name);
 	evtimer_add(it->retry, &tv);
 }
 
@@ -207,7 +220,7 @@ void queue_forget(struct queue *q, const char *key)
 			if (strcmp(q->dirty[i], key) == 0) {
 				free(q->dirty[i]);
 				q->dirty[i] = q->dirty[--q->ndirty];
-				metrics_wq_depth(QUEUE_NAME, q->ndirty);
+				metrics_wq_depth(q->name, q->ndirty);
 				break;
 			}
 		}

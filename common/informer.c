@@ -1,16 +1,17 @@
 /*
  * informer.c: list + watch of one API resource (see informer.h for the state machine).
- * Owns the objects of its kind in the shared store; every change goes to the sink.
+ * Owns the objects of its kind in the shared store; every change goes to the sink. Used by
+ * the watcher (projected objects, a shard's filter) and by the simulator (whole objects).
  */
 #include <sys/types.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
 #include <json-c/json.h>
 
-#include "admit.h"
 #include "backoff.h"
 #include "informer.h"
 #include "kube.h"
@@ -34,11 +35,18 @@
 #define INF_LIST_RESTARTS 3    /* 410s on continue tokens before backing off */
 #define INF_SILENCE       30.0 /* see WATCHER_SILENCE */
 
-#define M_OBJECTS "vmpool_watcher_objects"
-#define M_BYTES   "vmpool_watcher_stored_bytes"
-#define M_EVENTS  "vmpool_watcher_events_total"
-#define M_RELISTS "vmpool_watcher_relists_total"
-#define M_SILENT  "vmpool_watcher_silent_watches_total"
+/* the metric families, <prefix>_objects, ... (informer_metrics_declare) */
+#define INF_FAMILY_LEN 96
+static char inf_m_objects[INF_FAMILY_LEN] = "vmpool_watcher_objects";
+static char inf_m_bytes[INF_FAMILY_LEN] = "vmpool_watcher_stored_bytes";
+static char inf_m_events[INF_FAMILY_LEN] = "vmpool_watcher_events_total";
+static char inf_m_relists[INF_FAMILY_LEN] = "vmpool_watcher_relists_total";
+static char inf_m_silent[INF_FAMILY_LEN] = "vmpool_watcher_silent_watches_total";
+#define M_OBJECTS inf_m_objects
+#define M_BYTES   inf_m_bytes
+#define M_EVENTS  inf_m_events
+#define M_RELISTS inf_m_relists
+#define M_SILENT  inf_m_silent
 
 enum inf_next {
 	NEXT_LIST,
@@ -167,16 +175,20 @@ static void inf_update_gauge(struct informer *inf)
 	metrics_set(M_BYTES, NULL, (double)store_bytes(inf->store));
 }
 
-void informer_metrics_declare(void)
+void informer_metrics_declare(const char *prefix)
 {
-	metrics_declare(M_OBJECTS, "gauge", "Objects kept by the watcher, by kind.");
-	metrics_declare(M_BYTES, "gauge", "Bytes of msgpack the watcher keeps for its objects.");
+	snprintf(M_OBJECTS, INF_FAMILY_LEN, "%s_objects", prefix);
+	snprintf(M_BYTES, INF_FAMILY_LEN, "%s_stored_bytes", prefix);
+	snprintf(M_EVENTS, INF_FAMILY_LEN, "%s_events_total", prefix);
+	snprintf(M_RELISTS, INF_FAMILY_LEN, "%s_relists_total", prefix);
+	snprintf(M_SILENT, INF_FAMILY_LEN, "%s_silent_watches_total", prefix);
+	metrics_declare(M_OBJECTS, "gauge", "Objects kept by the informers, by kind.");
+	metrics_declare(M_BYTES, "gauge", "Bytes of msgpack the informers keep for their objects.");
 	metrics_declare(M_EVENTS, "counter", "Watch events received, by kind and type.");
 	metrics_declare(M_RELISTS, "counter", "Full relists after the first list, by kind.");
 	metrics_declare(M_SILENT, "counter",
 	    "Watches restarted (from their last resourceVersion) after no event and no bookmark "
 	    "for longer than --watch-silence-timeout, by kind.");
-	admit_metrics_declare();
 }
 
 int informer_keep_pool_owned(json_object *obj)
@@ -220,17 +232,16 @@ static void inf_remember_rv(struct informer *inf, json_object *obj)
 /*
  * Makes an object from the API fit to keep: replaces metadata.managedFields by the small
  * projection of common/managers.h, fills in the kind and apiVersion that list items of
- * built-in types lack, applies the resource's filter, then its projection (resource.h) and
- * the nesting check (admit.h). Returns 0 with *out the object to keep (a new reference), 1
- * if the filter rejects it, 2 if it is dropped as unusable (logged), -1 if it has no name
- * at all (logged).
+ * built-in types lack, applies the resource's filter, then its transform (the watcher's:
+ * the projection of resource.h and the nesting check of watcher/admit.h; none: kept whole).
+ * Returns 0 with *out the object to keep (a new reference), 1 if the filter rejects it, 2 if
+ * it is dropped as unusable (logged), -1 if it has no name at all (logged).
  */
 static int inf_clean(
     struct informer *inf, json_object *obj, const char *kind, const char *api, json_object **out)
 {
-	json_object *meta, *proj;
+	json_object *meta;
 	const char *name;
-	char err[256];
 
 	*out = NULL;
 	if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
@@ -253,11 +264,10 @@ static int inf_clean(
 		return 1;
 	if (inf->filter != NULL && !inf->filter(inf->res->kind, obj, inf->filter_arg))
 		return 1;
-	if ((proj = resource_project(inf->rs, obj, err, sizeof(err))) == NULL)
-		*out = admit_invalid(inf->res->kind, obj, err);
+	if (inf->res->transform != NULL)
+		*out = inf->res->transform(inf->res->kind, obj);
 	else
-		*out = admit_object(inf->res->kind, proj);
-	json_object_put(proj);
+		*out = json_object_get(obj);
 	return *out != NULL ? 0 : 2;
 }
 
@@ -436,8 +446,9 @@ static void inf_absent(struct informer *inf, const char *served)
 	free(inf->absent_why);
 	inf->absent_why = served != NULL ? xstrdup(served) : NULL;
 	store_free(inf->fresh);
-	inf->fresh = store_new();
-	inf_diff(inf);
+	inf->fresh = inf->res->keep_when_absent ? NULL : store_new();
+	if (inf->fresh != NULL)
+		inf_diff(inf);
 	free(inf->rv);
 	inf->rv = NULL;
 	if (!inf->res->required)

@@ -9,7 +9,7 @@
  *            ABSENT) pages of limit=500 following metadata.continue; a 410 on a continue token
  *            restarts the list; a 404 means the API is missing -> ABSENT (empty and synced,
  *            retried every 30 s; a required resource: not synced, warned, retried with
- *            backoff); other errors -> BACKOFF
+ *            backoff; keep_when_absent: what it held is kept); other errors -> BACKOFF
  *   WATCHING: an ERROR 410 event -> EXPIRED (the stream is dropped) -> LISTING;
  *             HTTP 410 / 404 -> LISTING; other errors -> BACKOFF -> WATCHING from last RV;
  *             silent (no event, no bookmark) for the silence timeout, or past
@@ -18,6 +18,10 @@
  *
  * A completed list is diffed against the kept copies, so the sink sees the same changes a
  * subscriber would have seen had no event been lost.
+ *
+ * The one informer of the project: the watcher's (each object projected and checked by
+ * watcher/admit.h's transform, a shard's filter, the store shared with its publisher) and
+ * the simulator's (tools/vmsim.c: whole VMs and VMIs, a store of its own).
  */
 #ifndef VMPOOL_INFORMER_H
 #define VMPOOL_INFORMER_H
@@ -39,10 +43,8 @@ enum informer_state {
 };
 
 /* a watched resource: the kind used on the links, whose group, version (discovered with
- * GET /apis/<group> before every list when the table has none), plural and projection come
- * from the resource table (common/resource.h). Every object is projected as it is decoded;
- * one that does not fit the projection is dropped with a log line (a pool is published as
- * an invalid stub, watcher/admit.h). */
+ * GET /apis/<group> before every list when the table has none) and plural come from the
+ * resource table (common/resource.h). */
 struct informer_res {
 	const char *kind; /* KIND_POOL, ... */
 	/* optional: 0 means "do not keep/publish this object" (applied before the projection) */
@@ -50,6 +52,14 @@ struct informer_res {
 	/* a 404 leaves the informer not synced (a warning, retried with backoff) rather than
 	 * empty and synced */
 	int required;
+	/* optional, like client-go's transform functions: what is kept of obj (borrowed), a new
+	 * reference, or NULL to drop it (the transform logs why). NULL: obj is kept whole. The
+	 * watcher's projects it on the resource table and checks its nesting (watcher/admit.h). */
+	json_object *(*transform)(const char *kind, json_object *obj);
+	/* a 404 keeps what was listed before (not reported gone; the next list that answers
+	 * says what is): a restarted API server answers 404 for custom resources until it has
+	 * loaded their CRDs. The simulator's: forgetting every VM would delete every VMI. */
+	int keep_when_absent;
 };
 
 struct informer_sink {
@@ -103,7 +113,9 @@ int informer_keep_pool_owned(json_object *obj);
 /* keep() for PVCs and DataVolumes: only those whose controller is a VirtualMachine */
 int informer_keep_vm_controlled(json_object *obj);
 
-/* declares the vmpool_watcher_* families this module updates */
-void informer_metrics_declare(void);
+/* declares the families this module updates, <prefix>_objects, _events_total,
+ * _relists_total and _silent_watches_total, each by kind (the watcher: "vmpool_watcher");
+ * before the first informer_new() */
+void informer_metrics_declare(const char *prefix);
 
 #endif

@@ -1,0 +1,303 @@
+/*
+ * test_informer.c: the informer as the simulator uses it (common/informer.c: no transform,
+ * whole objects, keep_when_absent, its own store and metric prefix) against a fake API
+ * server in this process that serves VMs, holds watches open, answers a watch with an ERROR
+ * 410 event, or answers everything 404 (an API server that has not loaded its CRDs yet).
+ * In order:
+ *   1. the first list: every VM reported once, whole (nothing projected away), synced;
+ *   2. a watch answered 410: a relist whose difference is reported (one VM gone, one new),
+ *      counted in <prefix>_relists_total;
+ *   3. every request 404: not synced, and nothing reported gone (what the simulator knew
+ *      stays, so it deletes no VMI);
+ *   4. the API answers again: the next list reports what vanished meanwhile, synced again;
+ *   5. the same 404 without keep_when_absent empties the informer (the watcher's way), so
+ *      the check of 3 is not one that cannot fail.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <json-c/json.h>
+
+#include "../support/metricskit.h"
+#include "../support/stagekit.h"
+#include "informer.h"
+#include "kube.h"
+#include "log.h"
+#include "metrics.h"
+#include "obj.h"
+#include "proto.h"
+#include "store.h"
+#include "timeutil.h"
+
+enum fake_mode { FAKE_OK, FAKE_GONE, FAKE_404 };
+
+/* the fake API server: the VMs it lists, how it answers, the watch it holds open */
+static struct {
+	const char *names[4];
+	int rv;
+	enum fake_mode mode;
+	struct evhttp_request *held;
+	int lists, watches;
+} F;
+
+/* what the sink saw */
+static struct {
+	int sets, dels, synced_calls;
+	char last_set[64], last_del[64];
+	int whole; /* the last set object still had spec.template.spec.domain */
+} K;
+
+static struct event_base *base;
+
+static void fake_list(struct evhttp_request *req)
+{
+	struct evbuffer *b = evbuffer_new();
+	int i;
+
+	evbuffer_add_printf(b,
+	    "{\"kind\":\"VirtualMachineList\",\"apiVersion\":\"kubevirt.io/v1\","
+	    "\"metadata\":{\"resourceVersion\":\"%d\"},\"items\":[",
+	    F.rv);
+	for (i = 0; i < 4 && F.names[i] != NULL; i++)
+		evbuffer_add_printf(b,
+		    "%s{\"metadata\":{\"name\":\"%s\",\"namespace\":\"t\",\"uid\":\"u-%s\","
+		    "\"resourceVersion\":\"7\"},\"spec\":{\"running\":true,\"template\":{\"spec\":"
+		    "{\"domain\":{\"devices\":{}}}}}}",
+		    i ? "," : "", F.names[i], F.names[i]);
+	evbuffer_add_printf(b, "]}");
+	stagekit_http_reply(req, 200, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+	evbuffer_free(b);
+}
+
+static void fake_serve(struct evhttp_request *req, void *arg)
+{
+	const char *uri = evhttp_request_get_uri(req);
+	struct evbuffer *b;
+
+	if (F.mode == FAKE_404) {
+		static const char nf[] =
+		    "{\"kind\":\"Status\",\"code\":404,\"reason\":\"NotFound\"}";
+
+		stagekit_http_reply(req, 404, nf, sizeof nf - 1);
+		return;
+	}
+	if (strstr(uri, "watch=1") == NULL) {
+		F.lists++;
+		fake_list(req);
+		return;
+	}
+	F.watches++;
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	evhttp_send_reply_start(req, 200, "OK");
+	b = evbuffer_new();
+	if (F.mode == FAKE_GONE) {
+		evbuffer_add_printf(b, "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\","
+		                       "\"code\":410,\"reason\":\"Expired\"}}\n");
+		evhttp_send_reply_chunk(req, b);
+		evhttp_send_reply_end(req);
+	} else {
+		evbuffer_add_printf(b,
+		    "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"VirtualMachine\","
+		    "\"metadata\":{\"resourceVersion\":\"%d\"}}}\n",
+		    F.rv);
+		evhttp_send_reply_chunk(req, b);
+		F.held = req;
+	}
+	evbuffer_free(b);
+}
+
+/* ends the watch held open, so that the informer watches again (in the new mode) */
+static void fake_end_watch(void)
+{
+	if (F.held != NULL)
+		evhttp_send_reply_end(F.held);
+	F.held = NULL;
+}
+
+static void sink_set(const char *kind, json_object *obj, void *arg)
+{
+	K.sets++;
+	snprintf(K.last_set, sizeof K.last_set, "%s", obj_name(obj) ? obj_name(obj) : "?");
+	K.whole = obj_path(obj, "spec.template.spec.domain") != NULL;
+}
+
+static void sink_del(const char *kind, json_object *obj, void *arg)
+{
+	K.dels++;
+	snprintf(K.last_del, sizeof K.last_del, "%s", obj_name(obj) ? obj_name(obj) : "?");
+}
+
+static void sink_synced(const char *kind, void *arg)
+{
+	K.synced_calls++;
+}
+
+/* runs the loop until cond holds or secs pass; returns cond */
+static int run_until(int (*cond)(void *), void *arg, double secs)
+{
+	double end = now_mono() + secs;
+	struct timeval tv = {0, 20000};
+
+	while (!cond(arg) && now_mono() < end) {
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+	return cond(arg);
+}
+
+static int synced_now(void *arg)
+{
+	return informer_synced(arg);
+}
+
+static int not_synced(void *arg)
+{
+	return !informer_synced(arg);
+}
+
+static int watch_held(void *arg)
+{
+	return F.held != NULL;
+}
+
+static int dels_at_least(void *arg)
+{
+	return K.dels >= *(int *)arg;
+}
+
+static double relists(void)
+{
+	char *m = metricskit_render();
+	double v = -1;
+
+	metricskit_sample(m, "vmpool_itest_relists_total{kind=\"vm\"}", &v);
+	free(m);
+	return v;
+}
+
+static struct kube *client(int port)
+{
+	struct kube_config cfg;
+	struct kube_opts o = {0, 100, "test_informer", 5, 10};
+	char server[64];
+
+	memset(&cfg, 0, sizeof cfg);
+	snprintf(server, sizeof server, "http://127.0.0.1:%d", port);
+	cfg.server = server;
+	return kube_new(base, &cfg, &o);
+}
+
+static void reset(void)
+{
+	memset(&F, 0, sizeof F);
+	memset(&K, 0, sizeof K);
+	F.names[0] = "a";
+	F.names[1] = "b";
+	F.rv = 10;
+}
+
+static const struct informer_sink sink = {sink_set, sink_del, sink_synced};
+
+/* 1-4: the simulator's informer */
+static void test_keep_when_absent(void)
+{
+	static const struct informer_res res = {
+	    .kind = KIND_VM, .required = 1, .keep_when_absent = 1};
+	int port = stagekit_free_port(), want, ok;
+	double n;
+	struct evhttp *http = NULL;
+	struct kube *k = client(port);
+	struct store *store = store_new();
+	struct informer *inf;
+
+	reset();
+	STAGEKIT_CHECK(stagekit_http_serve(base, port, fake_serve, &http) == 0, "fake listens");
+	inf = informer_new(base, k, store, &res, "t", &sink, NULL);
+	informer_start(inf);
+	ok = run_until(synced_now, inf, 10) && K.sets == 2 && K.dels == 0;
+	stagekit_check(ok, "first list: synced, 2 VMs reported (%d sets, %d dels)", K.sets, K.dels);
+	stagekit_check(K.whole, "no transform: VMs kept whole (spec.template.spec.domain)");
+
+	/* 2: a watch answered 410 -> relist {a, c} */
+	F.names[1] = "c";
+	F.rv = 20;
+	F.mode = FAKE_GONE;
+	fake_end_watch();
+	want = 1;
+	ok = run_until(dels_at_least, &want, 10) && strcmp(K.last_del, "b") == 0;
+	stagekit_check(ok, "410: relisted, b reported gone (%d dels, last %s)", K.dels, K.last_del);
+	F.mode = FAKE_OK; /* the relist's own watch may have been answered 410 again */
+	ok = run_until(synced_now, inf, 10) && K.sets == 3 && strcmp(K.last_set, "c") == 0 &&
+	     store_count(store, KIND_VM) == 2;
+	stagekit_check(
+	    ok, "410: c reported new, a not again (%d sets, last %s)", K.sets, K.last_set);
+	n = relists();
+	stagekit_check(n >= 1, "vmpool_itest_relists_total{kind=\"vm\"} %.0f", n);
+
+	/* 3: everything 404 -> not synced, nothing reported gone */
+	stagekit_check(run_until(watch_held, NULL, 10), "watching again after the relist");
+	F.mode = FAKE_404;
+	fake_end_watch();
+	ok = run_until(not_synced, inf, 10);
+	stagekit_check(ok, "404: not synced (state %s)", informer_state_name(informer_state(inf)));
+	stagekit_check(K.dels == 1 && store_count(store, KIND_VM) == 2,
+	    "404 with keep_when_absent: nothing reported gone (%d dels), 2 kept", K.dels);
+
+	/* 4: the API answers again with only a */
+	F.names[1] = NULL;
+	F.rv = 30;
+	F.mode = FAKE_OK;
+	want = 2;
+	ok = run_until(dels_at_least, &want, 15) && strcmp(K.last_del, "c") == 0 &&
+	     run_until(synced_now, inf, 10);
+	stagekit_check(ok, "back: c reported gone by the next list, synced (%d dels, last %s)",
+	    K.dels, K.last_del);
+
+	fake_end_watch();
+	informer_free(inf);
+	store_free(store);
+	kube_free(k);
+	evhttp_free(http);
+}
+
+/* 5: the watcher's way, for contrast */
+static void test_absent_empties(void)
+{
+	static const struct informer_res res = {.kind = KIND_VM, .required = 1};
+	int port = stagekit_free_port(), want = 2, ok;
+	struct evhttp *http = NULL;
+	struct kube *k = client(port);
+	struct store *store = store_new();
+	struct informer *inf;
+
+	reset();
+	stagekit_http_serve(base, port, fake_serve, &http);
+	inf = informer_new(base, k, store, &res, "t", &sink, NULL);
+	informer_start(inf);
+	run_until(synced_now, inf, 10);
+	run_until(watch_held, NULL, 10);
+	F.mode = FAKE_404;
+	fake_end_watch();
+	ok = run_until(dels_at_least, &want, 10) && store_count(store, KIND_VM) == 0;
+	stagekit_check(ok, "404 without keep_when_absent: both reported gone (%d dels)", K.dels);
+	informer_free(inf);
+	store_free(store);
+	kube_free(k);
+	evhttp_free(http);
+}
+
+int main(void)
+{
+	log_init("test_informer", 0, LOG_FMT_TEXT);
+	base = event_base_new();
+	informer_metrics_declare("vmpool_itest");
+	test_keep_when_absent();
+	test_absent_empties();
+	event_base_free(base);
+	return stagekit_summary("test_informer");
+}
