@@ -222,6 +222,11 @@ static uint32_t store_name_hash(const char *kind, const char *ns, const char *na
 	return store_hash(store_hash(store_hash(2166136261u, kind), ns), name);
 }
 
+static uint32_t store_uid_hash(const char *kind, const char *uid)
+{
+	return store_hash(store_hash(2166136261u, kind), uid);
+}
+
 static struct srec *store_find(struct store *s, const char *kind, const char *ns, const char *name)
 {
 	struct htab *t = &s->tab[H_NAME];
@@ -249,7 +254,7 @@ static struct srec *store_find_uid(struct store *s, const char *kind, const char
 
 	if (kind == NULL || uid == NULL || *uid == '\0')
 		return NULL;
-	h = store_hash(store_hash(2166136261u, kind), uid);
+	h = store_uid_hash(kind, uid);
 	for (r = t->b[h & (t->nb - 1)]; r != NULL; r = r->hnext[H_UID]) {
 		if (r->hash[H_UID] == h && strcmp(r->m.uid, uid) == 0 &&
 		    strcmp(r->m.kind, kind) == 0)
@@ -374,7 +379,7 @@ static void store_fill(struct srec *r, const char *kind, json_object *obj, struc
 	r->m.len = packed->len;
 	r->m.deleting = obj_path(obj, "metadata.deletionTimestamp") != NULL;
 	r->hash[H_NAME] = store_name_hash(kind, r->m.ns, r->m.name);
-	r->hash[H_UID] = store_hash(store_hash(2166136261u, kind), r->m.uid);
+	r->hash[H_UID] = store_uid_hash(kind, r->m.uid);
 }
 
 static void store_link(struct store *s, struct srec *r)
