@@ -405,6 +405,18 @@ MSG_PAIR(leader, MSG_LEADER)
 MSG_PAIR(pool_result, MSG_POOL_RESULT)
 MSG_PAIR(pool_forget, MSG_POOL_FORGET)
 
+int msg_hello_check(json_object *b, struct msg_hello *h, char *err, size_t errlen)
+{
+	if (msg_hello_unpack(b, h, err, errlen) == -1)
+		return -1;
+	if (h->version != PROTO_VERSION) {
+		snprintf(err, errlen, "protocol version %lld, we speak version %d", h->version,
+		    PROTO_VERSION);
+		return -1;
+	}
+	return 0;
+}
+
 json_object *msg_marker_pack(void)
 {
 	return msg_pack(MSG_SYNC_BEGIN, NULL);

@@ -158,6 +158,10 @@ json_object *msg_pool_result_pack(const struct msg_pool_result *);
 int msg_pool_result_unpack(json_object *, struct msg_pool_result *, char *err, size_t errlen);
 json_object *msg_pool_forget_pack(const struct msg_pool_forget *);
 int msg_pool_forget_unpack(json_object *, struct msg_pool_forget *, char *err, size_t errlen);
+/* a HELLO that unpacks and speaks PROTO_VERSION: 0; else -1 with err naming the problem
+ * (for another version: "protocol version 1, we speak version 2"); h is filled when the
+ * body unpacked */
+int msg_hello_check(json_object *, struct msg_hello *h, char *err, size_t errlen);
 /* the four empty markers */
 json_object *msg_marker_pack(void);
 int msg_marker_unpack(json_object *, struct msg_marker *, char *err, size_t errlen);

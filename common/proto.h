@@ -7,7 +7,7 @@
 #ifndef VMPOOL_PROTO_H
 #define VMPOOL_PROTO_H
 
-#define PROTO_VERSION           1
+#define PROTO_VERSION           2 /* 2: bodies checked by msg.c (typed messages) */
 #define PROTO_MAX_FRAME_DEFAULT (4u * 1024 * 1024)
 
 enum msg_type {

@@ -965,6 +965,52 @@ static void scenario_claims(void)
 	C.pid = -1;
 }
 
+/* 1 if the planner's log holds s */
+static int planner_log_has(const char *s)
+{
+	char path[128];
+	struct buf b = {0};
+	int has;
+	FILE *f;
+	size_t n;
+	char chunk[4096];
+
+	snprintf(path, sizeof(path), "%s/planner.log", C.dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		buf_add(&b, chunk, n);
+	fclose(f);
+	buf_add(&b, "", 1);
+	has = strstr((char *)b.data, s) != NULL;
+	buf_clear(&b);
+	return has;
+}
+
+/* a recording of the previous protocol version is refused (exit 78), naming both versions */
+static void scenario_replay_old(char *file, const char *out)
+{
+	char *argv[] = {bin(), "--run-dir", C.dir, "--events", file, "--actions", "-", NULL};
+	char want[128];
+	struct buf b = {0};
+	int fd, st;
+
+	record(&b, MSG_HELLO,
+	    parse("{\"version\":%d,\"program\":\"w\",\"pid\":0,\"link\":\"watcher\"}",
+	        PROTO_VERSION - 1));
+	record(&b, MSG_SYNC_BEGIN, NULL);
+	record(&b, MSG_SYNC_END, NULL);
+	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	check(fd >= 0 && write(fd, b.data, b.len) == (ssize_t)b.len, "old recording written");
+	close(fd);
+	buf_clear(&b);
+	st = reap(spawn(argv, out), 15000);
+	check(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 78, "old recording: exit 78");
+	snprintf(want, sizeof want, "recorded with protocol version %d, we speak version %d",
+	    PROTO_VERSION - 1, PROTO_VERSION);
+	check(planner_log_has(want), "old recording: the log says \"%s\"", want);
+}
+
 static void scenario_replay(void)
 {
 	char file[128], out[128], line[8192], *lines = xstrdup(""), *t;
@@ -976,7 +1022,9 @@ static void scenario_replay(void)
 
 	snprintf(file, sizeof(file), "%s/rec.bin", C.dir);
 	snprintf(out, sizeof(out), "%s/actions.jsonl", C.dir);
-	record(&b, MSG_HELLO, parse("{\"version\":1,\"program\":\"w\",\"link\":\"watcher\"}"));
+	record(&b, MSG_HELLO,
+	    parse("{\"version\":%d,\"program\":\"w\",\"pid\":0,\"link\":\"watcher\"}",
+	        PROTO_VERSION));
 	record(&b, MSG_SYNC_BEGIN, NULL);
 	pool = mkpool("r", "ru", 2, "", "a");
 	record(&b, MSG_OBJ_SET, setbody("rev", mkrev(pool)));
@@ -1006,6 +1054,7 @@ static void scenario_replay(void)
 	                    "create_vm:r-0:SuccessfulCreate;create_vm:r-2:SuccessfulCreate;") == 0,
 	    "replay prints [%s]", lines);
 	free(lines);
+	scenario_replay_old(file, out);
 }
 
 static void cleanup(void)
