@@ -405,6 +405,11 @@ MSG_PAIR(leader, MSG_LEADER)
 MSG_PAIR(pool_result, MSG_POOL_RESULT)
 MSG_PAIR(pool_forget, MSG_POOL_FORGET)
 
+void msg_action_set_id(json_object *body, long long id)
+{
+	json_object_object_add(body, action_f[0].name, json_object_new_int64(id));
+}
+
 int msg_hello_check(json_object *b, struct msg_hello *h, char *err, size_t errlen)
 {
 	if (msg_hello_unpack(b, h, err, errlen) == -1)

@@ -158,6 +158,8 @@ json_object *msg_pool_result_pack(const struct msg_pool_result *);
 int msg_pool_result_unpack(json_object *, struct msg_pool_result *, char *err, size_t errlen);
 json_object *msg_pool_forget_pack(const struct msg_pool_forget *);
 int msg_pool_forget_unpack(json_object *, struct msg_pool_forget *, char *err, size_t errlen);
+/* numbers an ACTION body packed earlier (the planner numbers an action as it sends it) */
+void msg_action_set_id(json_object *body, long long id);
 /* a HELLO that unpacks and speaks PROTO_VERSION: 0; else -1 with err naming the problem
  * (for another version: "protocol version 1, we speak version 2"); h is filled when the
  * body unpacked */

@@ -123,28 +123,27 @@ static const char *claim_of(json_object *pool)
 /* sends a patch_pool ACTION for the pool "<ns>/<name>" key; its id, or 0 */
 static uint64_t claim_send(struct planner *p, const char *key, struct claim *c, json_object *patch)
 {
-	json_object *b = json_object_new_object(), *pool = json_object_new_object();
 	const char *slash = strchr(key, '/');
+	struct msg_action a = {.op = MSG_OP_PATCH_POOL,
+	    .uid = c->uid,
+	    .pool_uid = c->uid,
+	    .api_version = c->api,
+	    .patch = patch};
+	json_object *b;
+	char ns[256];
 	uint64_t id = 0;
 
 	if (slash != NULL) {
 		id = ++p->next_id;
-		json_object_object_add(b, "id", json_object_new_int64((int64_t)id));
-		json_object_object_add(b, "op", json_object_new_string(ACT_PATCH_POOL));
-		json_object_object_add(
-		    b, "namespace", json_object_new_string_len(key, (int)(slash - key)));
-		json_object_object_add(b, "name", json_object_new_string(slash + 1));
-		json_object_object_add(b, "uid", json_object_new_string(c->uid));
-		json_object_object_add(pool, "name", json_object_new_string(slash + 1));
-		json_object_object_add(pool, "uid", json_object_new_string(c->uid));
-		json_object_object_add(b, "pool", pool);
-		json_object_object_add(b, "api_version", json_object_new_string(c->api));
-		json_object_object_add(b, "patch", json_object_get(patch));
+		snprintf(ns, sizeof ns, "%.*s", (int)(slash - key), key);
+		a.id = (long long)id;
+		a.ns = ns;
+		a.name = a.pool_name = slash + 1;
+		b = msg_action_pack(&a);
 		if (link_send(p->act, MSG_ACTION, b) == -1)
 			id = 0;
-	} else
-		json_object_put(pool);
-	json_object_put(b);
+		json_object_put(b);
+	}
 	json_object_put(patch);
 	return id;
 }
@@ -212,13 +211,12 @@ static int claim_can_send(struct planner *p)
 static void claim_read_lease(
     struct planner *p, struct lease_seen *ls, const char *ns, const char *name)
 {
-	json_object *b = json_object_new_object();
+	struct msg_action a = {.op = MSG_OP_GET_LEASE, .ns = ns, .name = name};
+	json_object *b;
 
 	ls->id = ++p->next_id;
-	json_object_object_add(b, "id", json_object_new_int64((int64_t)ls->id));
-	json_object_object_add(b, "op", json_object_new_string(ACT_GET_LEASE));
-	json_object_object_add(b, "namespace", json_object_new_string(ns));
-	json_object_object_add(b, "name", json_object_new_string(name));
+	a.id = (long long)ls->id;
+	b = msg_action_pack(&a);
 	if (link_send(p->act, MSG_ACTION, b) == -1)
 		ls->id = 0;
 	json_object_put(b);

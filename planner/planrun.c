@@ -483,10 +483,9 @@ static int planrun_can_send(struct planner *p)
 }
 
 /* a VM this planner deletes: its cleanup follows the setting it was removed with */
-static void planrun_remember_removal(struct planner *p, const struct plan_act *a)
+static void planrun_remember_removal(struct planner *p, const struct plan_act *a, const char *uid)
 {
 	struct removal *r;
-	const char *uid = obj_str(a->body, "uid");
 
 	if (a->preserve < 0 || uid == NULL)
 		return;
@@ -499,27 +498,34 @@ static void planrun_remember_removal(struct planner *p, const struct plan_act *a
 static int planrun_send(struct planner *p, struct pstate *ps, struct plan_act *a, uint64_t pass)
 {
 	struct outstanding *o;
-	const char *op = obj_str(a->body, "op");
-	char idbuf[32], labels[64];
+	struct msg_action m;
+	const char *op;
+	char idbuf[32], labels[64], err[256];
 	uint64_t id = ++p->next_id;
 
-	json_object_object_add(a->body, "id", json_object_new_int64((int64_t)id));
+	msg_action_set_id(a->body, (long long)id);
+	if (msg_action_unpack(a->body, &m, err, sizeof err) == -1) {
+		/* plan.c built it with msg.c: a broken invariant, but not worth the process */
+		log_warnx(ps->key, "not sending a malformed action: %s", err);
+		return -1;
+	}
+	op = msg_op_name(m.op);
 	if (p->actions_stdout) {
 		printf("%s\n", obj_json(a->body));
 		fflush(stdout);
 	} else if (link_send(p->act, MSG_ACTION, a->body) == -1) {
 		log_warns("Cannot send the action: the actuator link is down", LOG_POOL(ps->key),
-		    LOG_STR("op", op), LOG_STR("name", obj_str(a->body, "name")));
+		    LOG_STR("op", op), LOG_STR("name", m.name));
 		return -1;
 	}
 	log_infos("Action sent", LOG_POOL(ps->key), LOG_INT("id", id), LOG_STR("op", op),
-	    LOG_STR("name", obj_str(a->body, "name")));
+	    LOG_STR("name", m.name));
 	snprintf(labels, sizeof(labels), "op=\"%s\"", op);
 	metrics_add("vmpool_planner_actions_total", labels, 1);
 	expect_add(p->exp, id, ps->key, a->kind, a->ekey, op, a->rv, now_mono());
-	if (obj_path(a->body, "unfinalize") != NULL)
+	if (m.unfinalize != NULL)
 		expect_needs_result(p->exp, id);
-	planrun_remember_removal(p, a);
+	planrun_remember_removal(p, a, m.uid);
 	if (p->actions_stdout)
 		return 0;
 	o = xcalloc(1, sizeof(*o));
@@ -527,8 +533,8 @@ static int planrun_send(struct planner *p, struct pstate *ps, struct plan_act *a
 	o->key = xstrdup(ps->key);
 	o->pass = pass;
 	o->op = xstrdup(op);
-	o->name = xstrdup(obj_str(a->body, "name") ? obj_str(a->body, "name") : "");
-	o->uid = obj_str(a->body, "uid") ? xstrdup(obj_str(a->body, "uid")) : NULL;
+	o->name = xstrdup(m.name);
+	o->uid = m.uid != NULL ? xstrdup(m.uid) : NULL;
 	o->reason = a->reason;
 	o->prefix = a->prefix;
 	o->autoheal = a->autoheal;
