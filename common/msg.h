@@ -133,6 +133,19 @@ struct msg_pool_forget {
 	const char *name;
 };
 
+/* room for any message's struct, for a generic dispatcher */
+union msg_any {
+	struct msg_hello hello;
+	struct msg_marker marker;
+	struct msg_obj_set obj_set;
+	struct msg_obj_delete obj_delete;
+	struct msg_action action;
+	struct msg_result result;
+	struct msg_leader leader;
+	struct msg_pool_result pool_result;
+	struct msg_pool_forget pool_forget;
+};
+
 /*
  * The generic pair: type is a MSG_* and m points at that type's struct. msg_unpack
  * accepts body NULL as {} (an empty marker). msg_pack returns NULL, msg_unpack -1, for a

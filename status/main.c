@@ -242,11 +242,7 @@ static const struct {
 
 static void st_planner_frame(struct link *l, int type, json_object *body, void *arg)
 {
-	union {
-		struct msg_marker marker;
-		struct msg_pool_result result;
-		struct msg_pool_forget forget;
-	} m;
+	union msg_any m;
 	char err[256];
 	size_t i;
 

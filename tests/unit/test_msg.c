@@ -58,19 +58,6 @@ static const struct sample samples[] = {
 };
 #define NSAMPLES (sizeof samples / sizeof samples[0])
 
-/* room for any message struct */
-union anymsg {
-	struct msg_hello hello;
-	struct msg_obj_set set;
-	struct msg_obj_delete del;
-	struct msg_action action;
-	struct msg_result result;
-	struct msg_leader leader;
-	struct msg_pool_result pr;
-	struct msg_pool_forget pf;
-	struct msg_marker marker;
-};
-
 static int is_required(const struct sample *s, const char *key)
 {
 	char word[64], all[256];
@@ -83,7 +70,7 @@ static int is_required(const struct sample *s, const char *key)
 /* the sample packs back to itself, directly and through a frame */
 static void test_roundtrip(void **state)
 {
-	union anymsg m, m2;
+	union msg_any m, m2;
 	struct buf b = {0};
 	struct frame f;
 	char err[256];
@@ -146,7 +133,7 @@ static void test_values(void **state)
 /* every top-level key removed in turn: refused if required (naming it), else accepted */
 static void test_missing(void **state)
 {
-	union anymsg m;
+	union msg_any m;
 	char err[256], want[128];
 	size_t i;
 
@@ -187,7 +174,7 @@ static json_object *wrong_type(json_object *v)
 /* every key, at the top and one level down in ACTION's maps, of the wrong type */
 static void test_wrong_type(void **state)
 {
-	union anymsg m;
+	union msg_any m;
 	char err[256], want[128];
 	size_t i;
 
@@ -258,7 +245,7 @@ static void test_nested(void **state)
 /* unknown keys, at the top and inside nested maps, change nothing */
 static void test_unknown_keys(void **state)
 {
-	union anymsg m;
+	union msg_any m;
 	char err[256];
 	size_t i;
 
