@@ -581,6 +581,55 @@ static int act_linked(void *arg)
 	return C.act_link != NULL;
 }
 
+/* 1 if the planner's log holds s */
+static int planner_log_has(const char *s)
+{
+	char path[128];
+	struct buf b = {0};
+	int has;
+	FILE *f;
+	size_t n;
+	char chunk[4096];
+
+	snprintf(path, sizeof(path), "%s/planner.log", C.dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		buf_add(&b, chunk, n);
+	fclose(f);
+	buf_add(&b, "", 1);
+	has = strstr((char *)b.data, s) != NULL;
+	buf_clear(&b);
+	return has;
+}
+
+static int planner_log_cond(void *arg)
+{
+	return planner_log_has(arg);
+}
+
+/* typed messages (common/msg.c): a RESULT or LEADER with a field missing or of the wrong
+ * type is logged (message, field, peer) and dropped; the planner keeps running */
+static void scenario_bad_bodies(void)
+{
+	size_t before = nactions();
+	json_object *b;
+
+	b = parse("{\"id\":999999,\"status\":0,\"reason\":\"\",\"message\":\"\"}");
+	link_send(C.act_link, MSG_RESULT, b);
+	json_object_put(b);
+	b = parse("{\"leading\":1,\"holder\":\"x\"}");
+	link_send(C.act_link, MSG_LEADER, b);
+	json_object_put(b);
+	check(run_until(planner_log_cond, "RESULT: ok missing from ", 5000),
+	    "a RESULT without ok is logged with the message, the field and the peer");
+	check(run_until(planner_log_cond, "LEADER: leading is not a boolean from ", 5000),
+	    "a LEADER with a number for leading is logged");
+	settle(200);
+	check(planner_alive(), "the planner keeps running");
+	check(nactions() == before, "nothing acted on (%zu new actions)", nactions() - before);
+}
+
 static void scenario_malformed(void)
 {
 	size_t before = nactions();
@@ -965,28 +1014,6 @@ static void scenario_claims(void)
 	C.pid = -1;
 }
 
-/* 1 if the planner's log holds s */
-static int planner_log_has(const char *s)
-{
-	char path[128];
-	struct buf b = {0};
-	int has;
-	FILE *f;
-	size_t n;
-	char chunk[4096];
-
-	snprintf(path, sizeof(path), "%s/planner.log", C.dir);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		buf_add(&b, chunk, n);
-	fclose(f);
-	buf_add(&b, "", 1);
-	has = strstr((char *)b.data, s) != NULL;
-	buf_clear(&b);
-	return has;
-}
-
 /* a recording of the previous protocol version is refused (exit 78), naming both versions */
 static void scenario_replay_old(char *file, const char *out)
 {
@@ -1102,6 +1129,7 @@ int main(void)
 	scenario_actuator_drop();
 	scenario_settle();
 	scenario_malformed();
+	scenario_bad_bodies();
 	scenario_failure();
 	scenario_restart();
 	scenario_unknown();
