@@ -198,33 +198,19 @@ enum msg_op msg_op_parse(const char *op)
 	return MSG_OP_NONE;
 }
 
-static const char *msg_type_word(enum msg_ftype t)
-{
-	static const char *const words[] = {
-	    [MF_STR] = "a string",
-	    [MF_INT] = "an integer",
-	    [MF_BOOL] = "a boolean",
-	    [MF_MAP] = "a map",
-	    [MF_ARRAY] = "an array",
-	    [MF_OP] = "an op string",
-	    [MF_SUB] = "a map",
-	};
-	return words[t];
-}
-
-static json_type msg_json_type(enum msg_ftype t)
-{
-	static const json_type types[] = {
-	    [MF_STR] = json_type_string,
-	    [MF_INT] = json_type_int,
-	    [MF_BOOL] = json_type_boolean,
-	    [MF_MAP] = json_type_object,
-	    [MF_ARRAY] = json_type_array,
-	    [MF_OP] = json_type_string,
-	    [MF_SUB] = json_type_object,
-	};
-	return types[t];
-}
+/* each field type's json type and its name in errors */
+static const struct {
+	json_type jt;
+	const char *word;
+} msg_ftypes[] = {
+    [MF_STR] = {json_type_string, "a string"},
+    [MF_INT] = {json_type_int, "an integer"},
+    [MF_BOOL] = {json_type_boolean, "a boolean"},
+    [MF_MAP] = {json_type_object, "a map"},
+    [MF_ARRAY] = {json_type_array, "an array"},
+    [MF_OP] = {json_type_string, "an op string"},
+    [MF_SUB] = {json_type_object, "a map"},
+};
 
 static int msg_unpack_fields(const struct msg_fields *, const char *msg, const char *prefix,
     json_object *body, char *base, char *err, size_t errlen);
@@ -283,9 +269,9 @@ static int msg_unpack_fields(const struct msg_fields *t, const char *msg, const 
 			snprintf(err, errlen, "%s: %s%s missing", msg, prefix, f->name);
 			return -1;
 		}
-		if (!json_object_is_type(v, msg_json_type(f->type))) {
+		if (!json_object_is_type(v, msg_ftypes[f->type].jt)) {
 			snprintf(err, errlen, "%s: %s%s is not %s", msg, prefix, f->name,
-			    msg_type_word(f->type));
+			    msg_ftypes[f->type].word);
 			return -1;
 		}
 		if (msg_unpack_value(f, msg, prefix, v, base, err, errlen) == -1)

@@ -1014,24 +1014,32 @@ static void scenario_claims(void)
 	C.pid = -1;
 }
 
+/* writes the recording b to file (and clears b), replays it with argv; its wait status */
+static int replay_file(char *const argv[], const char *file, struct buf *b, const char *out)
+{
+	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	check(
+	    fd >= 0 && write(fd, b->data, b->len) == (ssize_t)b->len, "recording %s written", file);
+	close(fd);
+	buf_clear(b);
+	return reap(spawn(argv, out), 15000);
+}
+
 /* a recording of the previous protocol version is refused (exit 78), naming both versions */
 static void scenario_replay_old(char *file, const char *out)
 {
 	char *argv[] = {bin(), "--run-dir", C.dir, "--events", file, "--actions", "-", NULL};
 	char want[128];
 	struct buf b = {0};
-	int fd, st;
+	int st;
 
 	record(&b, MSG_HELLO,
 	    parse("{\"version\":%d,\"program\":\"w\",\"pid\":0,\"link\":\"watcher\"}",
 	        PROTO_VERSION - 1));
 	record(&b, MSG_SYNC_BEGIN, NULL);
 	record(&b, MSG_SYNC_END, NULL);
-	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	check(fd >= 0 && write(fd, b.data, b.len) == (ssize_t)b.len, "old recording written");
-	close(fd);
-	buf_clear(&b);
-	st = reap(spawn(argv, out), 15000);
+	st = replay_file(argv, file, &b, out);
 	check(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 78, "old recording: exit 78");
 	snprintf(want, sizeof want, "recorded with protocol version %d, we speak version %d",
 	    PROTO_VERSION - 1, PROTO_VERSION);
@@ -1045,7 +1053,7 @@ static void scenario_replay(void)
 	struct buf b = {0};
 	json_object *pool;
 	FILE *f;
-	int fd, st;
+	int st;
 
 	snprintf(file, sizeof(file), "%s/rec.bin", C.dir);
 	snprintf(out, sizeof(out), "%s/actions.jsonl", C.dir);
@@ -1059,11 +1067,7 @@ static void scenario_replay(void)
 	record(&b, MSG_OBJ_SET, setbody("pool", mkpool("bad", "bu", 2, "", "zzz")));
 	record(&b, MSG_OBJ_SET, setbody("vm", mkvm("r-1", 0)));
 	record(&b, MSG_SYNC_END, NULL);
-	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	check(fd >= 0 && write(fd, b.data, b.len) == (ssize_t)b.len, "recording written");
-	close(fd);
-	buf_clear(&b);
-	st = reap(spawn(argv, out), 15000);
+	st = replay_file(argv, file, &b, out);
 	check(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "replay exits 0");
 	if ((f = fopen(out, "r")) != NULL) {
 		while (fgets(line, sizeof(line), f) != NULL) {

@@ -342,6 +342,18 @@ static void step_raw_closed(struct t *t, enum ev e, struct link *l, int type, js
 		event_base_loopbreak(t->base);
 }
 
+/* on a new raw connection, a HELLO the server closes (the nth close seen) */
+static void raw_hello_refused(struct t *t, int version, const char *name, int nth)
+{
+	event_free(t->raw_ev);
+	close(t->raw_fd);
+	raw_connect(t);
+	raw_hello(t, version, name);
+	t_run(t, 5);
+	assert_int_equal(t->n[EV_SRV_UP], 0);
+	assert_int_equal(t->n[EV_RAW_EOF], nth);
+}
+
 /* a raw HELLO with version 999 (then one for the wrong link, one of the previous version,
  * one without its link field) is answered by a close */
 static void test_version_mismatch(void **state)
@@ -355,28 +367,10 @@ static void test_version_mismatch(void **state)
 	t_run(t, 5);
 	assert_true(t->raw_bytes > 4); /* the server's own HELLO */
 	assert_int_equal(t->n[EV_SRV_UP], 0);
-	event_free(t->raw_ev);
-	close(t->raw_fd);
-	raw_connect(t);
-	raw_hello(t, PROTO_VERSION, LINK_WATCHER);
-	t_run(t, 5);
-	assert_int_equal(t->n[EV_SRV_UP], 0);
-	assert_int_equal(t->n[EV_RAW_EOF], 2);
+	raw_hello_refused(t, PROTO_VERSION, LINK_WATCHER, 2);
 	/* the previous protocol version, and a HELLO without its link field */
-	event_free(t->raw_ev);
-	close(t->raw_fd);
-	raw_connect(t);
-	raw_hello(t, PROTO_VERSION - 1, LINK_ACTUATOR);
-	t_run(t, 5);
-	assert_int_equal(t->n[EV_SRV_UP], 0);
-	assert_int_equal(t->n[EV_RAW_EOF], 3);
-	event_free(t->raw_ev);
-	close(t->raw_fd);
-	raw_connect(t);
-	raw_hello(t, PROTO_VERSION, NULL);
-	t_run(t, 5);
-	assert_int_equal(t->n[EV_SRV_UP], 0);
-	assert_int_equal(t->n[EV_RAW_EOF], 4);
+	raw_hello_refused(t, PROTO_VERSION - 1, LINK_ACTUATOR, 3);
+	raw_hello_refused(t, PROTO_VERSION, NULL, 4);
 }
 
 /* garbage before and after HELLO, and an oversized length prefix: closed, no crash */

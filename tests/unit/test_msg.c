@@ -130,69 +130,71 @@ static void test_values(void **state)
 	json_object_put(in);
 }
 
-/* every top-level key removed in turn: refused if required (naming it), else accepted */
+/* calls fn(sample, body, key, value) once per top-level key of every sample, with a fresh
+ * copy of the sample as body (put afterwards) */
+static void foreach_key(
+    void (*fn)(const struct sample *, json_object *body, const char *key, json_object *val))
+{
+	size_t i;
+
+	for (i = 0; i < NSAMPLES; i++) {
+		json_object *full = json_tokener_parse(samples[i].json);
+
+		json_object_object_foreach(full, key, val)
+		{
+			json_object *b = json_tokener_parse(samples[i].json);
+
+			fn(&samples[i], b, key, val);
+			json_object_put(b);
+		}
+		json_object_put(full);
+	}
+}
+
+/* the key removed: refused if required (naming it), else accepted; null is the same */
+static void check_missing(const struct sample *s, json_object *b, const char *key, json_object *val)
+{
+	union msg_any m;
+	char err[256], want[128];
+	int rc;
+
+	json_object_object_del(b, key);
+	err[0] = '\0';
+	rc = msg_unpack(s->type, b, &m, err, sizeof err);
+	if (is_required(s, key)) {
+		snprintf(want, sizeof want, "%s: %s missing", s->name, key);
+		assert_int_equal(rc, -1);
+		assert_string_equal(err, want);
+	} else
+		assert_int_equal(rc, 0);
+	json_object_object_add(b, key, NULL);
+	assert_int_equal(msg_unpack(s->type, b, &m, err, sizeof err), rc);
+}
+
 static void test_missing(void **state)
 {
+	foreach_key(check_missing);
+}
+
+/* a value of another type for the key (a string becomes 1, anything else "x"): refused,
+ * naming the message and the field */
+static void check_wrong_type(
+    const struct sample *s, json_object *b, const char *key, json_object *val)
+{
 	union msg_any m;
 	char err[256], want[128];
-	size_t i;
 
-	for (i = 0; i < NSAMPLES; i++) {
-		json_object *full = json_tokener_parse(samples[i].json);
-
-		json_object_object_foreach(full, key, val)
-		{
-			json_object *b = json_tokener_parse(samples[i].json);
-			int rc;
-
-			(void)val;
-			json_object_object_del(b, key);
-			err[0] = '\0';
-			rc = msg_unpack(samples[i].type, b, &m, err, sizeof err);
-			if (is_required(&samples[i], key)) {
-				snprintf(want, sizeof want, "%s: %s missing", samples[i].name, key);
-				assert_int_equal(rc, -1);
-				assert_string_equal(err, want);
-			} else
-				assert_int_equal(rc, 0);
-			/* null is the same as absent */
-			json_object_object_add(b, key, NULL);
-			assert_int_equal(msg_unpack(samples[i].type, b, &m, err, sizeof err), rc);
-			json_object_put(b);
-		}
-		json_object_put(full);
-	}
+	json_object_object_add(b, key,
+	    json_object_is_type(val, json_type_string) ? json_object_new_int(1)
+	                                               : json_object_new_string("x"));
+	assert_int_equal(msg_unpack(s->type, b, &m, err, sizeof err), -1);
+	snprintf(want, sizeof want, "%s: %s is not", s->name, key);
+	assert_memory_equal(err, want, strlen(want));
 }
 
-/* a value of another type for a key: a string becomes 1, anything else "x" */
-static json_object *wrong_type(json_object *v)
-{
-	return json_object_is_type(v, json_type_string) ? json_object_new_int(1)
-	                                                : json_object_new_string("x");
-}
-
-/* every key, at the top and one level down in ACTION's maps, of the wrong type */
 static void test_wrong_type(void **state)
 {
-	union msg_any m;
-	char err[256], want[128];
-	size_t i;
-
-	for (i = 0; i < NSAMPLES; i++) {
-		json_object *full = json_tokener_parse(samples[i].json);
-
-		json_object_object_foreach(full, key, val)
-		{
-			json_object *b = json_tokener_parse(samples[i].json);
-
-			json_object_object_add(b, key, wrong_type(val));
-			assert_int_equal(msg_unpack(samples[i].type, b, &m, err, sizeof err), -1);
-			snprintf(want, sizeof want, "%s: %s is not", samples[i].name, key);
-			assert_memory_equal(err, want, strlen(want));
-			json_object_put(b);
-		}
-		json_object_put(full);
-	}
+	foreach_key(check_wrong_type);
 }
 
 static void test_nested(void **state)
