@@ -412,8 +412,3 @@ json_object *msg_marker_pack(void)
 {
 	return msg_pack(MSG_SYNC_BEGIN, NULL);
 }
-
-int msg_marker_unpack(json_object *b, struct msg_marker *m, char *err, size_t errlen)
-{
-	return msg_unpack(MSG_SYNC_BEGIN, b, m, err, errlen);
-}

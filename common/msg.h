@@ -29,9 +29,9 @@ struct msg_hello {
 	const char *recorded_by; /* optional */
 };
 
-/* SYNC_BEGIN, SYNC_END, PSYNC_BEGIN, PSYNC_END: an empty map */
+/* SYNC_BEGIN, SYNC_END, PSYNC_BEGIN, PSYNC_END: an empty map (any keys ignored) */
 struct msg_marker {
-	int type;
+	int type; /* which one: the type msg_unpack was given */
 };
 
 /* OBJ_SET: kind is one of KIND_* (checked by the receiver), obj a map */
@@ -177,8 +177,7 @@ void msg_action_set_id(json_object *body, long long id);
  * (for another version: "protocol version 1, we speak version 2"); h is filled when the
  * body unpacked */
 int msg_hello_check(json_object *, struct msg_hello *h, char *err, size_t errlen);
-/* the four empty markers */
+/* the four empty markers' body (unpacked with msg_unpack, which knows the type) */
 json_object *msg_marker_pack(void);
-int msg_marker_unpack(json_object *, struct msg_marker *, char *err, size_t errlen);
 
 #endif
