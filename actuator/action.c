@@ -1,11 +1,13 @@
 /*
- * action.c: strict checking of ACTION bodies (pure). Required fields must be present and
- * of the right type; unknown keys are ignored. Nothing here touches the API.
+ * action.c: strict checking of ACTION bodies (pure). msg.c checks the layout (required
+ * fields present, every field of its type, unknown keys ignored); this file what each op
+ * needs (a body, a patch, an event, which propagation). Nothing here touches the API.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "act.h"
+#include "msg.h"
 #include "obj.h"
 #include "proto.h"
 
@@ -39,95 +41,24 @@ static const struct act_spec act_specs[] = {
 /* DeleteOptions.propagationPolicy values */
 static const char *const act_propagations[] = {"Foreground", "Background", "Orphan", NULL};
 
-/* a required non-empty string; NULL when absent, wrong type or empty */
-static const char *act_str(json_object *o, const char *key)
+static int act_check_ev(const struct act_ev *ev, const char *key, char *err, size_t errlen)
 {
-	json_object *v;
-	const char *s;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	s = json_object_get_string(v);
-	return s[0] != '\0' ? s : NULL;
-}
-
-/* an optional string: 0 absent (or null), 1 present, -1 wrong type */
-static int act_optstr(json_object *o, const char *key, const char **out)
-{
-	json_object *v;
-
-	*out = NULL;
-	if (!json_object_object_get_ex(o, key, &v) || v == NULL)
-		return 0;
-	if (!json_object_is_type(v, json_type_string))
-		return -1;
-	*out = json_object_get_string(v);
-	return 1;
-}
-
-/* an optional value of type t: 0 absent (or null), 1 present, -1 wrong type */
-static int act_opt(json_object *o, const char *key, json_type t, json_object **out)
-{
-	json_object *v;
-
-	*out = NULL;
-	if (!json_object_object_get_ex(o, key, &v) || v == NULL)
-		return 0;
-	if (!json_object_is_type(v, t))
-		return -1;
-	*out = v;
-	return 1;
-}
-
-static int act_parse_ev(
-    json_object *o, const char *key, struct act_ev *ev, char *err, size_t errlen)
-{
-	json_object *m;
-	int r;
-
-	memset(ev, 0, sizeof *ev);
-	if ((r = act_opt(o, key, json_type_object, &m)) <= 0) {
-		if (r == -1)
-			snprintf(err, errlen, "%s is not a map", key);
-		return r;
-	}
-	ev->type = act_str(m, "type");
-	ev->reason = act_str(m, "reason");
-	ev->message = act_str(m, "message");
-	if (ev->type == NULL || ev->reason == NULL || ev->message == NULL) {
-		snprintf(err, errlen, "%s needs string type, reason and message", key);
-		return -1;
-	}
-	if (strcmp(ev->type, "Normal") != 0 && strcmp(ev->type, "Warning") != 0) {
+	if (ev->set && strcmp(ev->type, "Normal") != 0 && strcmp(ev->type, "Warning") != 0) {
 		snprintf(err, errlen, "%s.type must be Normal or Warning", key);
 		return -1;
 	}
-	ev->set = 1;
-	return 1;
+	return 0;
 }
 
-static int act_parse_pool(json_object *o, struct act_action *a, char *err, size_t errlen)
+static int act_check_pool(struct act_action *a, char *err, size_t errlen)
 {
-	json_object *m;
-	int r;
-
-	if ((r = act_opt(o, "pool", json_type_object, &m)) == -1) {
-		snprintf(err, errlen, "pool is not a map");
-		return -1;
-	}
-	if (r == 1) {
-		a->pool_name = act_str(m, "name");
-		if (a->pool_name == NULL || act_optstr(m, "uid", &a->pool_uid) == -1) {
-			snprintf(err, errlen, "pool needs a string name (and string uid)");
-			return -1;
-		}
-	} else if (strcmp(a->op, ACT_PATCH_POOL) == 0 || strcmp(a->op, ACT_EVENT) == 0) {
+	if (a->pool_name == NULL &&
+	    (strcmp(a->op, ACT_PATCH_POOL) == 0 || strcmp(a->op, ACT_EVENT) == 0)) {
 		/* for these the action's own object is the pool */
 		a->pool_name = a->name;
 		a->pool_uid = a->uid;
 	}
-	if (act_optstr(o, "api_version", &a->pool_api) == -1 ||
-	    (a->pool_api != NULL && !obj_pool_api_valid(a->pool_api))) {
+	if (a->pool_api != NULL && !obj_pool_api_valid(a->pool_api)) {
 		snprintf(err, errlen, "api_version must be \"pool.kubevirt.io/<version>\"");
 		return -1;
 	}
@@ -138,35 +69,23 @@ static int act_parse_pool(json_object *o, struct act_action *a, char *err, size_
 	return 0;
 }
 
-static const struct act_spec *act_parse_op(
-    json_object *o, struct act_action *a, char *err, size_t errlen)
+static const struct act_spec *act_find_spec(const char *op)
 {
 	size_t i;
 
-	if ((a->op = act_str(o, "op")) == NULL) {
-		snprintf(err, errlen, "op missing or not a string");
-		return NULL;
-	}
 	for (i = 0; i < sizeof act_specs / sizeof act_specs[0]; i++)
-		if (strcmp(a->op, act_specs[i].op) == 0)
+		if (strcmp(op, act_specs[i].op) == 0)
 			return &act_specs[i];
-	snprintf(err, errlen, "unknown op \"%.64s\"", a->op);
 	return NULL;
 }
 
 /* the optional propagation: deletes only, one of act_propagations */
-static int act_parse_propagation(
-    json_object *o, struct act_action *a, int flags, char *err, size_t errlen)
+static int act_check_propagation(struct act_action *a, int flags, char *err, size_t errlen)
 {
 	size_t i;
-	int r;
 
-	if ((r = act_optstr(o, "propagation", &a->propagation)) == 0)
+	if (a->propagation == NULL)
 		return 0;
-	if (r == -1) {
-		snprintf(err, errlen, "propagation is not a string");
-		return -1;
-	}
 	if (!(flags & ACT_MAY_PROPAGATE)) {
 		snprintf(err, errlen, "%s takes no propagation (deletes only)", a->op);
 		return -1;
@@ -180,21 +99,19 @@ static int act_parse_propagation(
 }
 
 /* the op-specific payload: body for create/update, patch for the patches, event for event */
-static int act_parse_payload(
-    json_object *o, struct act_action *a, int flags, char *err, size_t errlen)
+static int act_check_payload(struct act_action *a, int flags, char *err, size_t errlen)
 {
-	if ((flags & ACT_NEEDS_BODY) && act_opt(o, "body", json_type_object, &a->body) != 1) {
+	if ((flags & ACT_NEEDS_BODY) && a->body == NULL) {
 		snprintf(err, errlen, "%s needs body (a map)", a->op);
 		return -1;
 	}
-	if ((flags & ACT_NEEDS_PATCH) && (act_opt(o, "patch", json_type_array, &a->patch) != 1 ||
-	                                     json_object_array_length(a->patch) == 0)) {
+	if ((flags & ACT_NEEDS_PATCH) &&
+	    (a->patch == NULL || json_object_array_length(a->patch) == 0)) {
 		snprintf(err, errlen, "%s needs patch (a non-empty array)", a->op);
 		return -1;
 	}
-	if (act_opt(o, "unfinalize", json_type_array, &a->unfinalize) == -1 ||
-	    (a->unfinalize != NULL && (strcmp(a->op, ACT_DELETE_VM) != 0 ||
-	                                  json_object_array_length(a->unfinalize) == 0))) {
+	if (a->unfinalize != NULL &&
+	    (strcmp(a->op, ACT_DELETE_VM) != 0 || json_object_array_length(a->unfinalize) == 0)) {
 		snprintf(err, errlen, "unfinalize must be a non-empty array, on delete_vm only");
 		return -1;
 	}
@@ -202,54 +119,64 @@ static int act_parse_payload(
 		snprintf(err, errlen, "%s needs event {type, reason, message}", a->op);
 		return -1;
 	}
-	return act_parse_propagation(o, a, flags, err, errlen);
+	return act_check_propagation(a, flags, err, errlen);
+}
+
+static void act_ev_from(struct act_ev *ev, const struct msg_event *m)
+{
+	ev->set = m->type != NULL;
+	ev->type = m->type;
+	ev->reason = m->reason;
+	ev->message = m->message;
+}
+
+/* the typed ACTION as the actuator uses it (an empty uid is no precondition) */
+static void act_from_msg(struct act_action *a, const struct msg_action *m)
+{
+	memset(a, 0, sizeof *a);
+	a->id = m->id;
+	a->op = m->op != MSG_OP_NONE ? msg_op_name(m->op) : NULL;
+	a->ns = m->ns;
+	a->name = m->name;
+	a->uid = m->uid != NULL && m->uid[0] != '\0' ? m->uid : NULL;
+	a->pool_name = m->pool_name;
+	a->pool_uid = m->pool_uid;
+	a->pool_api = m->api_version;
+	a->body = m->body;
+	a->patch = m->patch;
+	a->propagation = m->propagation;
+	a->unfinalize = m->unfinalize;
+	act_ev_from(&a->event, &m->event);
+	act_ev_from(&a->fail_event, &m->fail_event);
 }
 
 int act_parse(json_object *o, struct act_action *a, char *err, size_t errlen)
 {
 	const struct act_spec *spec;
-	json_object *id;
+	struct msg_action m;
+	int rc;
 
-	memset(a, 0, sizeof *a);
-	if (o == NULL || !json_object_is_type(o, json_type_object)) {
-		snprintf(err, errlen, "body is not a map");
+	/* msg.c checks the layout and types (filling what it read, the id first, for the
+	 * RESULT); what each op needs is checked here */
+	rc = msg_action_unpack(o, &m, err, errlen);
+	act_from_msg(a, &m);
+	if (rc == -1)
+		return -1;
+	if ((spec = act_find_spec(a->op)) == NULL) {
+		snprintf(err, errlen, "op %s has no spec", a->op);
 		return -1;
 	}
-	if (!json_object_object_get_ex(o, "id", &id) || !json_object_is_type(id, json_type_int)) {
-		snprintf(err, errlen, "id missing or not an integer");
+	if (act_check_ev(&a->event, "event", err, errlen) == -1 ||
+	    act_check_ev(&a->fail_event, "fail_event", err, errlen) == -1 ||
+	    act_check_pool(a, err, errlen) == -1)
 		return -1;
-	}
-	a->id = json_object_get_int64(id);
-	if ((spec = act_parse_op(o, a, err, errlen)) == NULL)
-		return -1;
-	a->ns = act_str(o, "namespace");
-	a->name = act_str(o, "name");
-	if (a->ns == NULL || a->name == NULL) {
-		snprintf(err, errlen, "namespace and name must be non-empty strings");
-		return -1;
-	}
-	if (act_optstr(o, "uid", &a->uid) == -1) {
-		snprintf(err, errlen, "uid is not a string");
-		return -1;
-	}
-	if (a->uid != NULL && a->uid[0] == '\0')
-		a->uid = NULL;
-	if (act_parse_ev(o, "event", &a->event, err, errlen) == -1 ||
-	    act_parse_ev(o, "fail_event", &a->fail_event, err, errlen) == -1)
-		return -1;
-	if (act_parse_pool(o, a, err, errlen) == -1)
-		return -1;
-	return act_parse_payload(o, a, spec->flags, err, errlen);
+	return act_check_payload(a, spec->flags, err, errlen);
 }
 
 json_object *act_result(long long id, int ok, long status, const char *reason, const char *message)
 {
-	json_object *r = json_object_new_object();
+	struct msg_result r = {
+	    .id = id, .ok = ok, .status = status, .reason = reason, .message = message};
 
-	json_object_object_add(r, "id", json_object_new_int64(id));
-	json_object_object_add(r, "ok", json_object_new_boolean(ok));
-	json_object_object_add(r, "status", json_object_new_int64(status));
-	json_object_object_add(r, "reason", json_object_new_string(reason ? reason : ""));
-	json_object_object_add(r, "message", json_object_new_string(message ? message : ""));
-	return r;
+	return msg_result_pack(&r);
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "act.h"
+#include "msg.h"
 #include "k8sevent.h"
 #include "kube.h"
 #include "obj.h"
@@ -236,16 +237,14 @@ void act_conn_gone(struct act_conn *c)
 }
 
 /* get_lease: what another shard's Lease says (its holder, its duration) */
-static void act_reply_lease(json_object *res, json_object *obj)
+static void act_reply_lease(struct msg_result *res, json_object *obj)
 {
 	const char *kind = obj_str(obj, "kind"), *holder = obj_str(obj, "spec.holderIdentity");
-	long long secs = 0;
 
 	if (kind == NULL || strcmp(kind, "Lease") != 0)
 		return;
-	obj_int(obj, "spec.leaseDurationSeconds", &secs);
-	json_object_object_add(res, "holder", json_object_new_string(holder != NULL ? holder : ""));
-	json_object_object_add(res, "duration", json_object_new_int64(secs));
+	obj_int(obj, "spec.leaseDurationSeconds", &res->duration);
+	res->holder = holder != NULL ? holder : "";
 }
 
 /* answers on the link if it is still there, else only logs; obj (may be NULL) is the object
@@ -256,25 +255,25 @@ static void act_reply_rv(struct act_conn *c, const char *key, long long id, int 
     long status, const char *reason, const char *message, json_object *obj)
 {
 	json_object *fins = obj_path(obj, "metadata.finalizers");
-	const char *rv = obj_str(obj, "metadata.resourceVersion");
-	int gone =
-	    obj_terminating(obj) && (fins == NULL || !json_object_is_type(fins, json_type_array) ||
-	                                json_object_array_length(fins) == 0);
-
+	struct msg_result r = {.id = id,
+	    .ok = ok,
+	    .status = status,
+	    .reason = reason,
+	    .message = message,
+	    .unknown = unknown};
 	json_object *res;
 
 	if (c == NULL || c->link == NULL) {
 		log_info(key, "action %lld finished after its link went (ok=%d)", id, ok);
 		return;
 	}
-	res = act_result(id, ok, status, reason, message);
-	if (unknown)
-		json_object_object_add(res, "unknown", json_object_new_boolean(1));
-	if (gone)
-		json_object_object_add(res, "gone", json_object_new_boolean(1));
-	else if (rv != NULL)
-		json_object_object_add(res, "rv", json_object_new_string(rv));
-	act_reply_lease(res, obj);
+	r.gone =
+	    obj_terminating(obj) && (fins == NULL || !json_object_is_type(fins, json_type_array) ||
+	                                json_object_array_length(fins) == 0);
+	if (!r.gone)
+		r.rv = obj_str(obj, "metadata.resourceVersion");
+	act_reply_lease(&r, obj);
+	res = msg_result_pack(&r);
 	if (link_send(c->link, MSG_RESULT, res) == -1)
 		log_info(key, "action %lld: link not up, result dropped", id);
 	json_object_put(res);
@@ -566,7 +565,8 @@ void act_handle(struct act_conn *c, json_object *body)
 	if (act_parse(body, &a, err, sizeof err) == -1) {
 		snprintf(key, sizeof key, "%s/%s", a.ns != NULL ? a.ns : "?",
 		    a.name != NULL ? a.name : "?");
-		log_warnx(key, "bad action id %lld: %s", a.id, err);
+		log_warnx(key, "bad action id %lld from %s: %s", a.id,
+		    c->link != NULL ? log_escape(link_peer_program(c->link)) : "?", err);
 		act_count(
 		    a.op != NULL && act_op_find(a.op) != NULL ? a.op : "unknown", "bad_request");
 		act_reply(c, NULL, a.id, 0, 0, "BadRequest", err);

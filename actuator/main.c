@@ -25,6 +25,7 @@
 #include "link.h"
 #include "log.h"
 #include "metrics.h"
+#include "msg.h"
 #include "proto.h"
 #include "stopsig.h"
 #include "xmalloc.h"
@@ -64,15 +65,10 @@ static int act_opt(int opt, const char *val, void *arg)
 static void act_send_leader(struct link *l, void *arg)
 {
 	struct act_main *m = arg;
-	json_object *b = json_object_new_object();
-	const char *holder = m->elect != NULL ? elect_holder(m->elect) : "";
+	struct msg_leader ld = {m->act.leading, m->elect != NULL ? elect_holder(m->elect) : "",
+	    m->elect != NULL ? elect_lease(m->elect) : NULL, m->stopping};
+	json_object *b = msg_leader_pack(&ld);
 
-	json_object_object_add(b, "leading", json_object_new_boolean(m->act.leading));
-	json_object_object_add(b, "holder", json_object_new_string(holder));
-	if (m->elect != NULL)
-		json_object_object_add(b, "lease", json_object_new_string(elect_lease(m->elect)));
-	if (m->stopping)
-		json_object_object_add(b, "stopping", json_object_new_boolean(1));
 	link_send(l, MSG_LEADER, b);
 	json_object_put(b);
 }

@@ -32,6 +32,7 @@
 #include "codec.h"
 #include "link.h"
 #include "log.h"
+#include "msg.h"
 #include "proto.h"
 #include "rundir.h"
 #include "xmalloc.h"
@@ -234,62 +235,39 @@ int link_send_obj(struct link *l, int type, const char *kind, const unsigned cha
 
 static int link_send_hello(struct link *l)
 {
-	json_object *o;
 	const char *program = log_procname();
+	struct msg_hello h = {PROTO_VERSION, program ? program : "?", getpid(), l->spec.name, NULL};
+	json_object *o = msg_hello_pack(&h);
 	int rv;
 
-	o = json_object_new_object();
-	json_object_object_add(o, "version", json_object_new_int(PROTO_VERSION));
-	json_object_object_add(o, "program", json_object_new_string(program ? program : "?"));
-	json_object_object_add(o, "pid", json_object_new_int64(getpid()));
-	json_object_object_add(o, "link", json_object_new_string(l->spec.name));
 	rv = link_write(l, MSG_HELLO, o);
 	json_object_put(o);
 	return rv;
 }
 
-static const char *link_str_field(json_object *body, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(body, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static long link_int_field(json_object *body, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(body, key, &v) || !json_object_is_type(v, json_type_int))
-		return -1;
-	return (long)json_object_get_int64(v);
-}
-
 /* the first frame from the peer: HELLO with our version and link name */
 static void link_hello(struct link *l, const struct frame *f)
 {
-	const char *program, *name;
-	long version;
+	struct msg_hello h;
+	char err[256];
 
 	if (f->type != MSG_HELLO) {
 		link_fail(l, "expected HELLO, got %s (%d)", msg_type_name(f->type), f->type);
 		return;
 	}
-	program = link_str_field(f->body, "program");
-	free(l->peer);
-	l->peer = xstrdup(program != NULL ? program : "?");
-	l->peer_pid = link_int_field(f->body, "pid");
-	version = link_int_field(f->body, "version");
-	if (version != PROTO_VERSION) {
-		link_fail(l, "%s speaks protocol version %ld, we speak version %d", link_peer(l),
-		    version, PROTO_VERSION);
+	if (msg_hello_check(f->body, &h, err, sizeof err) == -1) {
+		if (h.program != NULL) {
+			free(l->peer);
+			l->peer = xstrdup(h.program);
+		}
+		link_fail(l, "%s speaks %s", link_peer(l), err);
 		return;
 	}
-	name = link_str_field(f->body, "link");
-	if (name == NULL || strcmp(name, l->spec.name) != 0) {
-		link_fail(l, "%s says it is on link \"%s\"", link_peer(l),
-		    name != NULL ? log_escape(name) : "?");
+	free(l->peer);
+	l->peer = xstrdup(h.program);
+	l->peer_pid = (long)h.pid;
+	if (strcmp(h.link, l->spec.name) != 0) {
+		link_fail(l, "%s says it is on link \"%s\"", link_peer(l), log_escape(h.link));
 		return;
 	}
 	link_set_state(l, LINK_UP);

@@ -18,6 +18,7 @@
 #include "link.h"
 #include "log.h"
 #include "mirror.h"
+#include "msg.h"
 #include "obj.h"
 #include "proto.h"
 #include "xmalloc.h"
@@ -62,18 +63,23 @@ static const struct {
 };
 
 /* the canonical spelling of kind if it is one of KIND_*, else NULL */
-static const char *mirror_kind(json_object *body)
+static const char *mirror_kind(const char *kind)
 {
-	const char *kind = obj_str(body, "kind");
 	size_t i;
 
-	if (kind == NULL)
-		return NULL;
 	for (i = 0; i < MIRROR_NKINDS; i++) {
 		if (strcmp(kind, mirror_kinds[i]) == 0)
 			return mirror_kinds[i];
 	}
 	return NULL;
+}
+
+/* a frame msg.c refused: logged with the peer, dropped */
+static int mirror_bad(struct mirror *m, const char *err)
+{
+	log_warnx(NULL, "mirror: %s from %s; ignored", err,
+	    m->link != NULL ? log_escape(link_peer_program(m->link)) : "a recording");
+	return -1;
 }
 
 static void mirror_mark_seen(struct mirror *m, const char *kind, json_object *obj)
@@ -192,17 +198,20 @@ static int mirror_same(const struct store_meta *cur, json_object *new_)
 
 static int mirror_obj_set(struct mirror *m, json_object *body)
 {
-	const char *kind = mirror_kind(body);
-	json_object *obj = NULL, *old, *kept;
+	struct msg_obj_set set;
+	const char *kind;
+	json_object *obj, *old, *kept;
 	const struct store_meta *cur;
+	char err[256];
 
-	if (kind == NULL) {
-		log_warnx(NULL, "mirror: OBJ_SET with kind \"%s\" ignored",
-		    log_escape(obj_str(body, "kind") != NULL ? obj_str(body, "kind") : "(none)"));
+	if (msg_obj_set_unpack(body, &set, err, sizeof err) == -1)
+		return mirror_bad(m, err);
+	obj = set.obj;
+	if ((kind = mirror_kind(set.kind)) == NULL) {
+		log_warnx(NULL, "mirror: OBJ_SET with kind \"%s\" ignored", log_escape(set.kind));
 		return -1;
 	}
-	json_object_object_get_ex(body, "obj", &obj);
-	if (!json_object_is_type(obj, json_type_object) || obj_name(obj) == NULL) {
+	if (obj_name(obj) == NULL) {
 		log_warnx(
 		    NULL, "mirror: OBJ_SET %s without an object with metadata.name ignored", kind);
 		return -1;
@@ -224,20 +233,22 @@ static int mirror_obj_set(struct mirror *m, json_object *body)
 
 static int mirror_obj_delete(struct mirror *m, json_object *body)
 {
-	const char *kind = mirror_kind(body);
-	const char *ns = obj_str(body, "namespace"), *name = obj_str(body, "name");
-	const char *uid = obj_str(body, "uid"), *cur_uid;
+	struct msg_obj_delete del;
+	const char *kind, *ns, *name, *uid, *cur_uid;
 	const struct store_meta *cur;
 	json_object *old;
+	char err[256];
 
-	if (kind == NULL || name == NULL || (ns == NULL && obj_path(body, "namespace") != NULL) ||
-	    (uid == NULL && obj_path(body, "uid") != NULL)) {
-		log_warnx(NULL, "mirror: OBJ_DELETE needs a known kind and string name, "
-		                "namespace and uid; ignored");
+	if (msg_obj_delete_unpack(body, &del, err, sizeof err) == -1)
+		return mirror_bad(m, err);
+	if ((kind = mirror_kind(del.kind)) == NULL) {
+		log_warnx(
+		    NULL, "mirror: OBJ_DELETE with kind \"%s\" ignored", log_escape(del.kind));
 		return -1;
 	}
-	if (ns == NULL)
-		ns = "";
+	ns = del.ns != NULL ? del.ns : "";
+	name = del.name;
+	uid = del.uid;
 	if ((cur = store_meta(m->store, kind, ns, name)) == NULL)
 		return 0;
 	/* a delete of an older incarnation must not remove the current one */

@@ -2,12 +2,13 @@
  * proto.h: the messages between stages. A frame is a 4-byte big-endian length and one
  * msgpack array [type, seq, body-map]. Types are numbered in blocks per link and never
  * reused; a new field is added, never repurposed. Bodies are carried in memory as json-c
- * objects (see codec.h); field names are the PF_* strings below.
+ * objects (see codec.h); msg.h gives each message its struct and its one strict pack/unpack
+ * pair, the only code besides codec.c that knows a body's field names.
  */
 #ifndef VMPOOL_PROTO_H
 #define VMPOOL_PROTO_H
 
-#define PROTO_VERSION           1
+#define PROTO_VERSION           2 /* 2: bodies checked by msg.c (typed messages) */
 #define PROTO_MAX_FRAME_DEFAULT (4u * 1024 * 1024)
 
 enum msg_type {

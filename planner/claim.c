@@ -123,28 +123,27 @@ static const char *claim_of(json_object *pool)
 /* sends a patch_pool ACTION for the pool "<ns>/<name>" key; its id, or 0 */
 static uint64_t claim_send(struct planner *p, const char *key, struct claim *c, json_object *patch)
 {
-	json_object *b = json_object_new_object(), *pool = json_object_new_object();
 	const char *slash = strchr(key, '/');
+	struct msg_action a = {.op = MSG_OP_PATCH_POOL,
+	    .uid = c->uid,
+	    .pool_uid = c->uid,
+	    .api_version = c->api,
+	    .patch = patch};
+	json_object *b;
+	char ns[256];
 	uint64_t id = 0;
 
 	if (slash != NULL) {
 		id = ++p->next_id;
-		json_object_object_add(b, "id", json_object_new_int64((int64_t)id));
-		json_object_object_add(b, "op", json_object_new_string(ACT_PATCH_POOL));
-		json_object_object_add(
-		    b, "namespace", json_object_new_string_len(key, (int)(slash - key)));
-		json_object_object_add(b, "name", json_object_new_string(slash + 1));
-		json_object_object_add(b, "uid", json_object_new_string(c->uid));
-		json_object_object_add(pool, "name", json_object_new_string(slash + 1));
-		json_object_object_add(pool, "uid", json_object_new_string(c->uid));
-		json_object_object_add(b, "pool", pool);
-		json_object_object_add(b, "api_version", json_object_new_string(c->api));
-		json_object_object_add(b, "patch", json_object_get(patch));
+		snprintf(ns, sizeof ns, "%.*s", (int)(slash - key), key);
+		a.id = (long long)id;
+		a.ns = ns;
+		a.name = a.pool_name = slash + 1;
+		b = msg_action_pack(&a);
 		if (link_send(p->act, MSG_ACTION, b) == -1)
 			id = 0;
-	} else
-		json_object_put(pool);
-	json_object_put(b);
+		json_object_put(b);
+	}
 	json_object_put(patch);
 	return id;
 }
@@ -212,13 +211,12 @@ static int claim_can_send(struct planner *p)
 static void claim_read_lease(
     struct planner *p, struct lease_seen *ls, const char *ns, const char *name)
 {
-	json_object *b = json_object_new_object();
+	struct msg_action a = {.op = MSG_OP_GET_LEASE, .ns = ns, .name = name};
+	json_object *b;
 
 	ls->id = ++p->next_id;
-	json_object_object_add(b, "id", json_object_new_int64((int64_t)ls->id));
-	json_object_object_add(b, "op", json_object_new_string(ACT_GET_LEASE));
-	json_object_object_add(b, "namespace", json_object_new_string(ns));
-	json_object_object_add(b, "name", json_object_new_string(name));
+	a.id = (long long)ls->id;
+	b = msg_action_pack(&a);
 	if (link_send(p->act, MSG_ACTION, b) == -1)
 		ls->id = 0;
 	json_object_put(b);
@@ -399,56 +397,52 @@ static void lease_find_one(const char *key, void *val, void *arg)
 }
 
 /* a get_lease answered: 1 if it was one */
-static int claim_lease_result(struct planner *p, json_object *body, uint64_t id)
+static int claim_lease_result(struct planner *p, const struct msg_result *r, uint64_t id)
 {
 	struct lease_find f = {id, NULL};
 	struct lease_seen *ls;
-	long long status = 0, secs = 0;
-	const char *rv = obj_str(body, "rv"), *holder = obj_str(body, "holder");
+	const char *rv = r->rv, *holder = r->holder;
 
 	pmap_foreach(p->claims->leases, lease_find_one, &f);
 	if ((ls = f.ls) == NULL)
 		return 0;
 	ls->id = 0;
-	obj_int(body, "status", &status);
-	if (!obj_bool(body, "ok"))
+	if (!r->ok)
 		return 1; /* unknown: still live; read again later */
 	ls->read = 1;
-	ls->absent = status == 404;
+	ls->absent = r->status == 404;
 	if (rv == NULL || ls->rv == NULL || strcmp(rv, ls->rv) != 0)
 		ls->changed = now_mono();
 	free(ls->rv);
 	ls->rv = rv != NULL ? xstrdup(rv) : NULL;
 	free(ls->holder);
 	ls->holder = xstrdup(holder != NULL ? holder : "");
-	obj_int(body, "duration", &secs);
-	ls->duration = secs;
+	ls->duration = r->duration;
 	return 1;
 }
 
-int claim_result(struct planner *p, json_object *body, uint64_t id)
+int claim_result(struct planner *p, const struct msg_result *r, uint64_t id)
 {
 	struct claim_find f = {id, NULL, NULL};
-	long long status = 0;
-	int ok = obj_bool(body, "ok");
+	long long status = r->status;
+	int ok = r->ok;
 	char key[512];
 
 	if (p->claims == NULL || id == 0)
 		return 0;
-	if (claim_lease_result(p, body, id))
+	if (claim_lease_result(p, r, id))
 		return 1;
 	pmap_foreach(p->claims->pools, claim_find_one, &f);
 	if (f.c == NULL)
 		return 0;
 	snprintf(key, sizeof(key), "%s", f.key);
-	obj_int(body, "status", &status);
 	f.c->id = 0;
 	if (!ok && f.c->state == CLAIM_TAKING && status == 422)
 		log_infos("Claim not made: the pool changed since it was seen; trying again",
 		    LOG_POOL(key)); /* its test on the resourceVersion failed */
 	else if (!ok)
 		log_warns("Claim patch failed", LOG_POOL(key), LOG_INT("status", status),
-		    LOG_STR("reason", obj_str(body, "message")));
+		    LOG_STR("reason", r->message));
 	if (f.c->state == CLAIM_TAKING) {
 		f.c->state = ok ? CLAIM_UNSURE : CLAIM_NONE;
 		queue_retry(p->q, key); /* the picture decides: ours now, or try again */
@@ -489,12 +483,11 @@ void claim_reset(struct planner *p)
 	pmap_foreach(p->claims->leases, claim_reset_lease, NULL);
 }
 
-void claim_leader(struct planner *p, json_object *body)
+void claim_leader(struct planner *p, const struct msg_leader *ld)
 {
-	const char *lease = obj_str(body, "lease"), *holder = obj_str(body, "holder");
+	const char *lease = ld->lease, *holder = ld->holder;
 
-	if (p->claims == NULL || !obj_bool(body, "leading") || lease == NULL || holder == NULL ||
-	    *holder == '\0')
+	if (p->claims == NULL || !ld->leading || lease == NULL || *holder == '\0')
 		return;
 	free(p->claims->self);
 	xasprintf(&p->claims->self, "%s/%s", lease, holder);

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mirror.h"
+#include "msg.h"
 #include "obj.h"
 #include "planner.h"
 #include "proto.h"
@@ -122,12 +123,24 @@ static void planner_act_up(struct link *l, void *arg)
 static void planner_act_frame(struct link *l, int type, json_object *body, void *arg)
 {
 	struct planner *p = arg;
+	struct msg_result res;
+	struct msg_leader ld;
+	char err[256];
 
-	if (type == MSG_RESULT)
-		planrun_result(arg, body);
-	else if (type == MSG_LEADER) {
-		claim_leader(p, body);
-		planrun_leader(p, obj_bool(body, "leading") || !p->elect);
+	if (type == MSG_RESULT) {
+		if (msg_result_unpack(body, &res, err, sizeof err) == 0)
+			planrun_result(arg, &res);
+		else
+			log_warnx(
+			    NULL, "%s from %s; ignored", err, log_escape(link_peer_program(l)));
+	} else if (type == MSG_LEADER) {
+		if (msg_leader_unpack(body, &ld, err, sizeof err) == -1) {
+			log_warnx(
+			    NULL, "%s from %s; ignored", err, log_escape(link_peer_program(l)));
+			return;
+		}
+		claim_leader(p, &ld);
+		planrun_leader(p, ld.leading || !p->elect);
 	}
 }
 
@@ -141,6 +154,26 @@ static void planner_act_down(struct link *l, void *arg)
 		planrun_term_over(p); /* the actuator exits when it stops leading */
 	else
 		planrun_link_lost(p);
+}
+
+/* a recording starts with a HELLO of our protocol version (vmpoolctl record writes it) */
+static int planner_replay_hello(const char *path, const struct frame *f)
+{
+	struct msg_hello h;
+	char err[256];
+
+	if (f->type != MSG_HELLO) {
+		log_warnx(NULL, "%s: not a watcher recording: it starts with %s, not HELLO",
+		    log_escape(path), msg_type_name(f->type));
+		return -1;
+	}
+	if (msg_hello_check(f->body, &h, err, sizeof err) == -1) {
+		log_warnx(NULL,
+		    "%s: recorded with %s; record it again with this version's vmpoolctl",
+		    log_escape(path), err);
+		return -1;
+	}
+	return 0;
 }
 
 /* the frames at the front of b go to the mirror and are consumed; -1 (logged) for bytes
@@ -162,6 +195,11 @@ static int planner_replay_frames(struct planner *p, const char *path, struct buf
 		if (used < 0) {
 			log_warnx(NULL, "%s: not a watcher recording: %s at byte %zu",
 			    log_escape(path), err, *off);
+			rv = -1;
+			break;
+		}
+		if (*frames == 0 && planner_replay_hello(path, &f) == -1) {
+			frame_clear(&f);
 			rv = -1;
 			break;
 		}

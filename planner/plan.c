@@ -19,30 +19,19 @@
 #include "selector.h"
 #include "xmalloc.h"
 
-json_object *plan_event(const char *type, const char *reason, const char *message)
+struct msg_event plan_event(const char *type, const char *reason, const char *message)
 {
-	json_object *ev = json_object_new_object();
-
-	json_object_object_add(ev, "type", json_object_new_string(type));
-	json_object_object_add(ev, "reason", json_object_new_string(reason));
-	json_object_object_add(ev, "message", json_object_new_string(message));
-	return ev;
+	return (struct msg_event){type, reason, message};
 }
 
-/* an ACTION body without id, for the object called name (uid may be NULL) */
-json_object *plan_body(struct plan_ctx *c, const char *op, const char *name, const char *uid)
+/* a's ACTION body (id 0 until planrun_send numbers it), with the namespace and the pool
+ * filled in from c; a's json values are referenced, not taken */
+json_object *plan_body(struct plan_ctx *c, struct msg_action *a)
 {
-	json_object *b = json_object_new_object(), *p = json_object_new_object();
-
-	json_object_object_add(b, "op", json_object_new_string(op));
-	json_object_object_add(b, "namespace", json_object_new_string(c->ns));
-	json_object_object_add(b, "name", json_object_new_string(name));
-	if (uid != NULL)
-		json_object_object_add(b, "uid", json_object_new_string(uid));
-	json_object_object_add(p, "name", json_object_new_string(c->name));
-	json_object_object_add(p, "uid", json_object_new_string(c->uid));
-	json_object_object_add(b, "pool", p);
-	return b;
+	a->ns = c->ns;
+	a->pool_name = c->name;
+	a->pool_uid = c->uid;
+	return msg_action_pack(a);
 }
 
 struct plan_act *plan_push(struct plan_ctx *c, json_object *body, enum expect_kind kind,
@@ -122,9 +111,11 @@ json_object *plan_array(json_object *o, const char *path)
 static void plan_patch_vm(
     struct plan_ctx *c, json_object *vm, json_object *patch, const char *reason, const char *prefix)
 {
-	json_object *b = plan_body(c, ACT_PATCH_VM, obj_name(vm), obj_uid(vm));
+	struct msg_action a = {
+	    .op = MSG_OP_PATCH_VM, .name = obj_name(vm), .uid = obj_uid(vm), .patch = patch};
+	json_object *b = plan_body(c, &a);
 
-	json_object_object_add(b, "patch", patch);
+	json_object_put(patch);
 	plan_push(c, b, EXPECT_PATCH, obj_str(vm, "metadata.resourceVersion"), reason, prefix);
 }
 
@@ -184,6 +175,7 @@ json_object *plan_rev(struct plan_ctx *c, const char *name)
 static void plan_pool_finalizer(struct plan_ctx *c)
 {
 	json_object *fins = plan_array(c->pool, "metadata.finalizers"), *patch, *b, *list;
+	struct msg_action a;
 	int has = obj_has_finalizer(c->pool, POOL_FINALIZER);
 
 	/* removed once no owned VM carries it and no revision of the pool is left (an orphan
@@ -204,10 +196,13 @@ static void plan_pool_finalizer(struct plan_ctx *c)
 		json_object_array_add(list, json_object_new_string(POOL_FINALIZER));
 		plan_patch_swap(patch, "/metadata/finalizers", fins, list);
 	}
-	b = plan_body(c, ACT_PATCH_POOL, c->name, c->uid);
-	json_object_object_add(b, "patch", patch);
-	json_object_object_add(
-	    b, "api_version", json_object_new_string(obj_pool_api_version(c->pool)));
+	a = (struct msg_action){.op = MSG_OP_PATCH_POOL,
+	    .name = c->name,
+	    .uid = c->uid,
+	    .patch = patch,
+	    .api_version = obj_pool_api_version(c->pool)};
+	b = plan_body(c, &a);
+	json_object_put(patch);
 	plan_push(c, b, EXPECT_PATCH, obj_str(c->pool, "metadata.resourceVersion"), NULL, NULL);
 }
 
@@ -278,6 +273,7 @@ static int plan_selector(struct plan_ctx *c)
 	json_object *labels = obj_path(c->pool, "spec.virtualMachineTemplate.metadata.labels");
 	char err[256], *s;
 	long long gen = 0;
+	struct msg_action a;
 	json_object *b;
 
 	c->sel = selector_parse(obj_path(c->pool, "spec.selector"), err, sizeof(err));
@@ -296,9 +292,11 @@ static int plan_selector(struct plan_ctx *c)
 	c->out->reason = REASON_INVALID_SELECTOR;
 	obj_int(c->pool, "metadata.generation", &gen);
 	if (gen != c->in->warned_gen) {
-		b = plan_body(c, ACT_EVENT, c->name, c->uid);
-		json_object_object_add(
-		    b, "event", plan_event("Warning", REASON_INVALID_SELECTOR, c->out->message));
+		a = (struct msg_action){.op = MSG_OP_EVENT,
+		    .name = c->name,
+		    .uid = c->uid,
+		    .event = plan_event("Warning", REASON_INVALID_SELECTOR, c->out->message)};
+		b = plan_body(c, &a);
 		plan_push(c, b, EXPECT_NONE, NULL, NULL, NULL);
 		c->out->warned_gen = gen;
 	}
@@ -356,6 +354,7 @@ static int plan_index_used(struct plan_ctx *c, const char *name)
 static void plan_scale_out(struct plan_ctx *c, int count)
 {
 	json_object *vm, *b;
+	struct msg_action a;
 	char *name, *rev, msg[512];
 	long idx;
 
@@ -372,12 +371,14 @@ static void plan_scale_out(struct plan_ctx *c, int count)
 			free(name);
 			break;
 		}
-		b = plan_body(c, ACT_CREATE_VM, name, NULL);
-		json_object_object_add(b, "body", vm);
 		snprintf(msg, sizeof(msg), "Created VM %s/%s", c->ns, name);
-		json_object_object_add(b, "event", plan_event("Normal", "SuccessfulCreate", msg));
-		json_object_object_add(
-		    b, "fail_event", plan_event("Warning", "FailedCreate", "Error creating VM"));
+		a = (struct msg_action){.op = MSG_OP_CREATE_VM,
+		    .name = name,
+		    .body = vm,
+		    .event = plan_event("Normal", "SuccessfulCreate", msg),
+		    .fail_event = plan_event("Warning", "FailedCreate", "Error creating VM")};
+		b = plan_body(c, &a);
+		json_object_put(vm);
 		plan_push(c, b, EXPECT_CREATE, NULL, REASON_SCALE_OUT, "error during scale out");
 		c->out->ncreate++;
 		free(name);

@@ -37,8 +37,8 @@ struct plan_ctx {
 };
 
 /* plan.c: building actions */
-json_object *plan_event(const char *type, const char *reason, const char *message);
-json_object *plan_body(struct plan_ctx *, const char *op, const char *name, const char *uid);
+struct msg_event plan_event(const char *type, const char *reason, const char *message);
+json_object *plan_body(struct plan_ctx *, struct msg_action *);
 struct plan_act *plan_push(struct plan_ctx *, json_object *body, enum expect_kind, const char *rv,
     const char *reason, const char *prefix);
 /* test path == old; then replace it with new, or remove it when new is empty */

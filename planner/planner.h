@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "msg.h"
 #include "pmap.h"
 #include "proto.h"
 #include "queue.h" /* the dirty pools: common/queue.c */
@@ -194,7 +195,7 @@ size_t planrun_owned(struct store *, const char *ns, const char *pool_uid, json_
 size_t planrun_detached(struct store *, const char *ns, json_object ***vms);
 void planrun_mark_all(struct planner *);
 void planrun_changed(const char *kind, json_object *old, json_object *new_, void *arg);
-void planrun_result(struct planner *, json_object *body);
+void planrun_result(struct planner *, const struct msg_result *);
 void planrun_link_lost(struct planner *);
 /* the actuator link is up again: sends the creates and deletes the lost link left unknown */
 void planrun_resend(struct planner *);
@@ -217,10 +218,10 @@ void claim_forget(struct planner *, const char *key);
 /* lets go of the claims whose pools left and have no action out */
 void claim_settle(struct planner *);
 /* 1 if the RESULT with this id answered a claim patch (handled) */
-int claim_result(struct planner *, json_object *body, uint64_t id);
+int claim_result(struct planner *, const struct msg_result *, uint64_t id);
 /* no RESULT will come for what was sent (link lost, term over) */
 void claim_reset(struct planner *);
 /* LEADER: while leading, claims name the Lease and this holder ("<ns>/<lease>/<id>") */
-void claim_leader(struct planner *, json_object *body);
+void claim_leader(struct planner *, const struct msg_leader *);
 
 #endif

@@ -25,22 +25,25 @@ static int plan_preserve(struct plan_ctx *, json_object *vm);
  * the VM terminating (plan_terminating() then leaves the VM alone until the RESULT) */
 static void plan_remove_vm(struct plan_ctx *c, json_object *vm, int preserve)
 {
-	json_object *b = plan_body(c, ACT_DELETE_VM, obj_name(vm), obj_uid(vm));
+	struct msg_action m = {.op = MSG_OP_DELETE_VM, .name = obj_name(vm), .uid = obj_uid(vm)};
 	struct plan_act *a;
-	char msg[512];
+	json_object *b;
+	char msg[512], fmsg[512];
 
 	snprintf(msg, sizeof(msg), "Deleted VM %s/%s with uid %s from pool", c->ns, obj_name(vm),
 	    obj_uid(vm));
-	json_object_object_add(b, "event", plan_event("Normal", "SuccessfulDelete", msg));
-	snprintf(msg, sizeof(msg), "Error deleting virtual machine %s/%s", c->ns, obj_name(vm));
-	json_object_object_add(b, "fail_event", plan_event("Warning", "FailedDelete", msg));
+	m.event = plan_event("Normal", "SuccessfulDelete", msg);
+	snprintf(fmsg, sizeof(fmsg), "Error deleting virtual machine %s/%s", c->ns, obj_name(vm));
+	m.fail_event = plan_event("Warning", "FailedDelete", fmsg);
+	if (preserve == PRESERVE_DISABLED && obj_has_finalizer(vm, POOL_FINALIZER))
+		m.unfinalize = plan_unfinalize_patch(vm);
+	b = plan_body(c, &m);
+	json_object_put(m.unfinalize);
 	a = plan_push(c, b, EXPECT_DELETE, NULL, REASON_SCALE_IN, "error during scale in");
 	a->preserve = preserve;
 	c->out->ndelete++;
 	if (preserve != PRESERVE_DISABLED)
 		plan_preserve(c, vm);
-	else if (obj_has_finalizer(vm, POOL_FINALIZER))
-		json_object_object_add(b, "unfinalize", plan_unfinalize_patch(vm));
 }
 
 /* the VMs of list[0..n) the selection policy picks, at most count, removed */
@@ -113,6 +116,7 @@ int plan_autoheal(struct plan_ctx *c)
 static int plan_release_one(struct plan_ctx *c, json_object *vm, const char *kind, const char *name)
 {
 	json_object *o = plan_get(c, kind, name), *refs, *patch, *b;
+	struct msg_action m;
 	int pvc = strcmp(kind, KIND_PVC) == 0;
 	const char *op = pvc ? ACT_PATCH_PVC : ACT_PATCH_DV;
 	char msg[512];
@@ -125,11 +129,15 @@ static int plan_release_one(struct plan_ctx *c, json_object *vm, const char *kin
 	patch = json_object_new_array();
 	plan_patch_swap(
 	    patch, "/metadata/ownerReferences", refs, plan_refs_without(refs, obj_uid(vm)));
-	b = plan_body(c, op, name, obj_uid(o));
-	json_object_object_add(b, "patch", patch);
 	snprintf(msg, sizeof(msg), "Error removing %s owner references for VM %s/%s",
 	    pvc ? "PVC" : "DataVolume", c->ns, obj_name(vm));
-	json_object_object_add(b, "fail_event", plan_event("Warning", "FailedUpdate", msg));
+	m = (struct msg_action){.op = pvc ? MSG_OP_PATCH_PVC : MSG_OP_PATCH_DV,
+	    .name = name,
+	    .uid = obj_uid(o),
+	    .patch = patch,
+	    .fail_event = plan_event("Warning", "FailedUpdate", msg)};
+	b = plan_body(c, &m);
+	json_object_put(patch);
 	plan_push(c, b, EXPECT_PATCH, obj_str(o, "metadata.resourceVersion"), REASON_SCALE_IN,
 	    "error during scale in");
 	return 1;

@@ -26,6 +26,7 @@ int plan_revision_ready(struct plan_ctx *c, const char *reason, const char *pref
 {
 	char *name = revision_name(c->pool);
 	json_object *rev = plan_get(c, KIND_REV, name), *b;
+	struct msg_action a = {.op = MSG_OP_CREATE_REV, .name = name};
 	int ready = 0;
 
 	if (rev != NULL && revision_owned_by(rev, c->uid))
@@ -33,8 +34,9 @@ int plan_revision_ready(struct plan_ctx *c, const char *reason, const char *pref
 	else if (rev != NULL)
 		plan_requeue(c, 5.0); /* an earlier pool's, which the collector removes (Q12) */
 	else {
-		b = plan_body(c, ACT_CREATE_REV, name, NULL);
-		json_object_object_add(b, "body", revision_build(c->pool));
+		a.body = revision_build(c->pool);
+		b = plan_body(c, &a);
+		json_object_put(a.body);
 		plan_push(c, b, EXPECT_CREATE_REV, NULL, reason, prefix);
 	}
 	if (!ready)
@@ -47,7 +49,8 @@ int plan_revision_ready(struct plan_ctx *c, const char *reason, const char *pref
 static void plan_update_vms(struct plan_ctx *c, json_object **vms, size_t n)
 {
 	json_object *vm, *b, *body;
-	char *rev, msg[512];
+	struct msg_action a;
+	char *rev, msg[512], fmsg[512];
 	size_t i;
 
 	if (!plan_revision_ready(c, REASON_UPDATE, "error during VM update"))
@@ -58,14 +61,18 @@ static void plan_update_vms(struct plan_ctx *c, json_object **vms, size_t n)
 		if (plan_pending(c, vm, ACT_UPDATE_VM) ||
 		    (body = revision_updated_vm(c->pool, vm, rev)) == NULL)
 			continue;
-		b = plan_body(c, ACT_UPDATE_VM, obj_name(vm), obj_uid(vm));
-		json_object_object_add(b, "body", body);
 		snprintf(msg, sizeof(msg), "Updated VM %s/%s", c->ns, obj_name(vm));
-		json_object_object_add(b, "event", plan_event("Normal", "SuccessfulUpdate", msg));
 		/* upstream's message names the VM as <name>/<namespace> (Q14); kept */
-		snprintf(
-		    msg, sizeof(msg), "Error updating virtual machine %s/%s", obj_name(vm), c->ns);
-		json_object_object_add(b, "fail_event", plan_event("Warning", "FailedUpdate", msg));
+		snprintf(fmsg, sizeof(fmsg), "Error updating virtual machine %s/%s", obj_name(vm),
+		    c->ns);
+		a = (struct msg_action){.op = MSG_OP_UPDATE_VM,
+		    .name = obj_name(vm),
+		    .uid = obj_uid(vm),
+		    .body = body,
+		    .event = plan_event("Normal", "SuccessfulUpdate", msg),
+		    .fail_event = plan_event("Warning", "FailedUpdate", fmsg)};
+		b = plan_body(c, &a);
+		json_object_put(body);
 		plan_push(c, b, EXPECT_PATCH, obj_str(vm, "metadata.resourceVersion"),
 		    REASON_UPDATE, "error during VM update");
 	}
@@ -94,26 +101,29 @@ static void plan_vmi_do(
     struct plan_ctx *c, json_object *vm, json_object *vmi, enum revision_vmi_action act)
 {
 	json_object *b;
+	struct msg_action m = {.op = MSG_OP_DELETE_VMI, .name = obj_name(vmi), .uid = obj_uid(vmi)};
 	struct plan_act *a;
 	enum expect_kind kind = EXPECT_DELETE;
 	const char *rv = NULL;
-	char msg[512];
+	char msg[512], fmsg[512];
 
-	if (act == VMI_RESTART)
-		b = plan_body(c, ACT_DELETE_VMI, obj_name(vmi), obj_uid(vmi));
-	else if (act == VMI_PATCH_LABELS) {
-		b = plan_body(c, ACT_PATCH_VMI, obj_name(vmi), obj_uid(vmi));
-		json_object_object_add(b, "patch", revision_vmi_label_patch(vm, vmi));
+	if (act == VMI_PATCH_LABELS) {
+		m.op = MSG_OP_PATCH_VMI;
+		m.patch = revision_vmi_label_patch(vm, vmi);
 		kind = EXPECT_PATCH;
 		rv = obj_str(vmi, "metadata.resourceVersion");
-	} else {
-		b = plan_body(c, ACT_DELETE_VM, obj_name(vm), obj_uid(vm));
-		json_object_object_add(b, "propagation", json_object_new_string("Foreground"));
+	} else if (act != VMI_RESTART) {
+		m = (struct msg_action){.op = MSG_OP_DELETE_VM,
+		    .name = obj_name(vm),
+		    .uid = obj_uid(vm),
+		    .propagation = "Foreground"};
 	}
 	snprintf(msg, sizeof(msg), "Successfully updated resource %s/%s", c->ns, obj_name(vm));
-	json_object_object_add(b, "event", plan_event("Normal", "SuccessfulDelete", msg));
-	snprintf(msg, sizeof(msg), "Error updating resource %s/%s", c->ns, obj_name(vm));
-	json_object_object_add(b, "fail_event", plan_event("Warning", "FailedUpdate", msg));
+	m.event = plan_event("Normal", "SuccessfulDelete", msg);
+	snprintf(fmsg, sizeof(fmsg), "Error updating resource %s/%s", c->ns, obj_name(vm));
+	m.fail_event = plan_event("Warning", "FailedUpdate", fmsg);
+	b = plan_body(c, &m);
+	json_object_put(m.patch);
 	a = plan_push(c, b, kind, rv, REASON_UPDATE, "error during VMI update");
 	if (act == VMI_DELETE_VM)
 		a->preserve = (int)c->pol.preserve_opportunistic;
@@ -230,6 +240,7 @@ static int plan_rev_in_use(struct plan_ctx *c, const char *name)
 void plan_prune(struct plan_ctx *c)
 {
 	json_object *rev, *b;
+	struct msg_action a;
 	const char *name, *uid;
 	size_t i;
 
@@ -242,7 +253,8 @@ void plan_prune(struct plan_ctx *c)
 			continue;
 		if (!c->deleting && plan_rev_in_use(c, name))
 			continue;
-		b = plan_body(c, ACT_DELETE_REV, name, uid);
+		a = (struct msg_action){.op = MSG_OP_DELETE_REV, .name = name, .uid = uid};
+		b = plan_body(c, &a);
 		plan_push(c, b, EXPECT_DELETE, NULL, c->deleting ? NULL : REASON_PRUNE,
 		    "error while pruning vmpool revisions");
 	}

@@ -21,6 +21,7 @@
 #include "link.h"
 #include "log.h"
 #include "metrics.h"
+#include "msg.h"
 #include "mirror.h"
 #include "obj.h"
 #include "proto.h"
@@ -92,10 +93,16 @@ static void st_not_leading(struct status *st, const char *why)
 static void st_actuator_frame(struct link *l, int type, json_object *body, void *arg)
 {
 	struct status *st = arg;
+	struct msg_leader ld;
+	char err[256];
 
 	if (type != MSG_LEADER)
 		return;
-	if (!obj_bool(body, "leading") && obj_bool(body, "stopping") && st->leading) {
+	if (msg_leader_unpack(body, &ld, err, sizeof err) == -1) {
+		log_warnx(NULL, "%s from %s; ignored", err, log_escape(link_peer_program(l)));
+		return;
+	}
+	if (!ld.leading && ld.stopping && st->leading) {
 		/* the actuator stops cleanly (SIGTERM, the pod going): so does this writer, with
 		 * the usual clean exit; nothing more is written from here on */
 		st->leading = 0;
@@ -103,7 +110,7 @@ static void st_actuator_frame(struct link *l, int type, json_object *body, void 
 		event_base_loopexit(st->base, NULL);
 		return;
 	}
-	if (!obj_bool(body, "leading")) {
+	if (!ld.leading) {
 		st_not_leading(st, "the actuator does not lead");
 		return;
 	}
@@ -128,30 +135,22 @@ static int st_opt(int opt, const char *val, void *arg)
 
 /* ---- planner ---- */
 
-/* a POOL_RESULT body as stored: {metadata{namespace,name,uid}, ok, reason, message[,
- * progress]} */
-static json_object *st_result_obj(json_object *body)
+/* a POOL_RESULT as stored: {metadata{namespace,name,uid}, ok, reason, message[, progress]} */
+static json_object *st_result_obj(const struct msg_pool_result *r)
 {
-	const char *ns = obj_str(body, "namespace"), *name = obj_str(body, "name");
-	const char *uid = obj_str(body, "uid"), *reason = obj_str(body, "reason");
-	const char *msg = obj_str(body, "message"), *progress = obj_str(body, "progress");
-	json_object *ok, *o, *md;
+	json_object *o, *md;
 
-	if (ns == NULL || name == NULL || ns[0] == '\0' || name[0] == '\0' ||
-	    !json_object_object_get_ex(body, "ok", &ok) ||
-	    !json_object_is_type(ok, json_type_boolean))
-		return NULL;
 	o = json_object_new_object();
 	md = json_object_new_object();
-	json_object_object_add(md, "namespace", json_object_new_string(ns));
-	json_object_object_add(md, "name", json_object_new_string(name));
-	json_object_object_add(md, "uid", json_object_new_string(uid ? uid : ""));
+	json_object_object_add(md, "namespace", json_object_new_string(r->ns));
+	json_object_object_add(md, "name", json_object_new_string(r->name));
+	json_object_object_add(md, "uid", json_object_new_string(r->uid));
 	json_object_object_add(o, "metadata", md);
-	json_object_object_add(o, "ok", json_object_new_boolean(json_object_get_boolean(ok)));
-	json_object_object_add(o, "reason", json_object_new_string(reason ? reason : ""));
-	json_object_object_add(o, "message", json_object_new_string(msg ? msg : ""));
-	if (progress != NULL)
-		json_object_object_add(o, "progress", json_object_new_string(progress));
+	json_object_object_add(o, "ok", json_object_new_boolean(r->ok));
+	json_object_object_add(o, "reason", json_object_new_string(r->reason));
+	json_object_object_add(o, "message", json_object_new_string(r->message));
+	if (r->progress != NULL)
+		json_object_object_add(o, "progress", json_object_new_string(r->progress));
 	return o;
 }
 
@@ -165,24 +164,19 @@ static void st_result_put(struct status *st, struct store *s, json_object *o)
 	json_object_put(prev);
 }
 
-static void st_pool_result(struct status *st, json_object *body)
+static void st_pool_result(struct status *st, const void *m)
 {
-	json_object *o = st_result_obj(body);
+	json_object *o = st_result_obj(m);
 
-	if (o == NULL) {
-		log_warnx(NULL, "POOL_RESULT without namespace, name or ok: ignored");
-		return;
-	}
 	st_result_put(st, st->pending != NULL ? st->pending : st->results, o);
 }
 
-static void st_pool_forget(struct status *st, json_object *body)
+static void st_pool_forget(struct status *st, const void *m)
 {
-	const char *ns = obj_str(body, "namespace"), *name = obj_str(body, "name");
+	const struct msg_pool_forget *f = m;
+	const char *ns = f->ns, *name = f->name;
 	json_object *prev;
 
-	if (ns == NULL || name == NULL)
-		return;
 	if (st->pending != NULL)
 		json_object_put(store_take(st->pending, STW_RESULT_KIND, ns, name));
 	/* not marked dirty: the planner forgets only a pool the watcher removed, and that
@@ -193,7 +187,7 @@ static void st_pool_forget(struct status *st, json_object *body)
 		json_object_put(prev);
 }
 
-static void st_psync_begin(struct status *st, json_object *body)
+static void st_psync_begin(struct status *st, const void *m)
 {
 	store_free(st->pending);
 	st->pending = store_new();
@@ -219,7 +213,7 @@ static void st_diff_new(json_object *o, void *arg)
 		stw_dirty(st->w, obj_namespace(o), obj_name(o));
 }
 
-static void st_psync_end(struct status *st, json_object *body)
+static void st_psync_end(struct status *st, const void *m)
 {
 	if (st->pending == NULL) {
 		log_warnx(NULL, "PSYNC_END without PSYNC_BEGIN: ignored");
@@ -238,7 +232,7 @@ static void st_psync_end(struct status *st, json_object *body)
 /* the planner link's dispatch table */
 static const struct {
 	int type;
-	void (*fn)(struct status *, json_object *);
+	void (*fn)(struct status *, const void *msg);
 } st_planner_handlers[] = {
     {MSG_PSYNC_BEGIN, st_psync_begin},
     {MSG_PSYNC_END, st_psync_end},
@@ -256,14 +250,21 @@ static void st_release_views(struct status *st)
 
 static void st_planner_frame(struct link *l, int type, json_object *body, void *arg)
 {
+	union msg_any m;
+	char err[256];
 	size_t i;
 
 	for (i = 0; i < sizeof st_planner_handlers / sizeof st_planner_handlers[0]; i++) {
-		if (st_planner_handlers[i].type == type) {
-			st_planner_handlers[i].fn(arg, body);
-			st_release_views(arg);
+		if (st_planner_handlers[i].type != type)
+			continue;
+		if (msg_unpack(type, body, &m, err, sizeof err) == -1) {
+			log_warnx(
+			    NULL, "%s from %s; ignored", err, log_escape(link_peer_program(l)));
 			return;
 		}
+		st_planner_handlers[i].fn(arg, &m);
+		st_release_views(arg);
+		return;
 	}
 }
 

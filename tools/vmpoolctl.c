@@ -22,6 +22,7 @@
 #include "link.h"
 #include "obj.h"
 #include "log.h"
+#include "msg.h"
 #include "proto.h"
 #include "xmalloc.h"
 #include "timeutil.h"
@@ -107,18 +108,14 @@ static int ctl_write_frame(struct ctl *c, int type, uint64_t seq, json_object *b
 static void ctl_up(struct link *l, void *arg)
 {
 	struct ctl *c = arg;
+	struct msg_hello h = {PROTO_VERSION, link_peer_program(l), 0, c->source, "vmpoolctl"};
 	json_object *hello;
 
 	log_info(NULL, "subscribed to %s (%s)", c->source, log_escape(link_peer_program(l)));
 	if (!c->record || c->hello_written)
 		return;
 	/* the recorded stream starts like a live one: a HELLO naming the source */
-	hello = json_object_new_object();
-	json_object_object_add(hello, "version", json_object_new_int(PROTO_VERSION));
-	json_object_object_add(hello, "program", json_object_new_string(link_peer_program(l)));
-	json_object_object_add(hello, "pid", json_object_new_int(0));
-	json_object_object_add(hello, "link", json_object_new_string(c->source));
-	json_object_object_add(hello, "recorded_by", json_object_new_string("vmpoolctl"));
+	hello = msg_hello_pack(&h);
 	if (ctl_write_frame(c, MSG_HELLO, 0, hello) == -1) {
 		c->status = 1;
 		event_base_loopexit(c->base, NULL);

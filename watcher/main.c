@@ -25,6 +25,7 @@
 #include "link.h"
 #include "log.h"
 #include "metrics.h"
+#include "msg.h"
 #include "obj.h"
 #include "proto.h"
 #include "shard.h"
@@ -146,18 +147,16 @@ static void watcher_on_set(const char *kind, json_object *obj, void *arg)
 static void watcher_on_del(const char *kind, json_object *obj, void *arg)
 {
 	struct watcher *w = arg;
+	struct msg_obj_delete del;
 	json_object *body;
 	const char *uid = obj_uid(obj);
 	char key[512];
 
 	if (w->shard != NULL && shard_on_del(w->shard, kind, obj))
 		return;
-	body = json_object_new_object();
 	log_debug(obj_key(obj, key, sizeof(key)), "%s deleted", kind);
-	json_object_object_add(body, "kind", json_object_new_string(kind));
-	json_object_object_add(body, "namespace", json_object_new_string(obj_namespace(obj)));
-	json_object_object_add(body, "name", json_object_new_string(obj_name(obj)));
-	json_object_object_add(body, "uid", json_object_new_string(uid != NULL ? uid : ""));
+	del = (struct msg_obj_delete){kind, obj_namespace(obj), obj_name(obj), uid ? uid : ""};
+	body = msg_obj_delete_pack(&del);
 	pub_broadcast(w->pub, MSG_OBJ_DELETE, body);
 	json_object_put(body);
 }
@@ -218,7 +217,7 @@ static void watcher_snapshot(struct link *link, void *arg)
 {
 	struct watcher *w = arg;
 	struct watcher_snap s = {link, NULL, w->shard};
-	json_object *empty = json_object_new_object();
+	json_object *empty = msg_marker_pack();
 	size_t i;
 
 	link_send(link, MSG_SYNC_BEGIN, empty);

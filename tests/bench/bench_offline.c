@@ -34,6 +34,7 @@
 #include <json-c/json.h>
 
 #include "codec.h"
+#include "msg.h"
 #include "log.h"
 #include "../../planner/planner.h"
 #include "proto.h"
@@ -118,12 +119,13 @@ static json_object *bench_vm(json_object *pool, long p, long i)
 	return vm;
 }
 
+/* an OBJ_SET body taking obj */
 static json_object *bench_setbody(const char *kind, json_object *obj)
 {
-	json_object *b = json_object_new_object();
+	struct msg_obj_set set = {kind, obj};
+	json_object *b = msg_obj_set_pack(&set);
 
-	json_object_object_add(b, "kind", json_object_new_string(kind));
-	json_object_object_add(b, "obj", obj);
+	json_object_put(obj);
 	return b;
 }
 
@@ -252,8 +254,8 @@ static size_t bench_write_events(const char *path, long pools, long vms, int ns_
 
 	*nvms = 0;
 	bench_record(&b, MSG_HELLO,
-	    bench_parse("{\"version\":%d,\"program\":\"bench_offline\",\"pid\":%d,\"link\":\"%s\"}",
-	        PROTO_VERSION, (int)getpid(), LINK_WATCHER));
+	    msg_hello_pack(
+	        &(struct msg_hello){PROTO_VERSION, "bench_offline", getpid(), LINK_WATCHER, NULL}));
 	bench_record(&b, MSG_SYNC_BEGIN, NULL);
 	for (p = 0; p < pools; p++) {
 		snprintf(ns, sizeof(ns), ns_each ? "bench-%ld" : "bench", p);

@@ -1,7 +1,9 @@
 /*
  * fuzz_frame.c: libFuzzer target for the frame decoder (codec_unpack) as link.c drives it on
- * a socket's bytes, and for the bare msgpack value decoder (codec_value_unpack). A frame
- * that decodes must pack again to bytes that decode to the same frame.
+ * a socket's bytes, for the typed messages (msg_unpack) every receiver applies to a frame's
+ * body, and for the bare msgpack value decoder (codec_value_unpack). A frame that decodes
+ * must pack again to bytes that decode to the same frame; a body that unpacks must pack to
+ * a body that unpacks to the same message.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +12,8 @@
 
 #include "codec.h"
 #include "log.h"
+#include "msg.h"
+#include "proto.h"
 
 #define FUZZ_MAX_FRAME (1024 * 1024)
 
@@ -44,6 +48,31 @@ static void fuzz_roundtrip(const struct frame *f)
 	buf_clear(&b);
 }
 
+/* the typed message of f, if its body is one: packed again, it unpacks to the same */
+static void fuzz_msg(const struct frame *f)
+{
+	union msg_any m, m2;
+	json_object *b, *b2;
+	char err[256];
+
+	if (msg_unpack(f->type, f->body, &m, err, sizeof err) == -1)
+		return;
+	b = msg_pack(f->type, &m);
+	if (msg_unpack(f->type, b, &m2, err, sizeof err) == -1) {
+		fprintf(stderr, "msg: %s packed again does not unpack: %s\n",
+		    msg_type_name(f->type), err);
+		abort();
+	}
+	b2 = msg_pack(f->type, &m2);
+	if (strcmp(json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN),
+	        json_object_to_json_string_ext(b2, JSON_C_TO_STRING_PLAIN)) != 0) {
+		fprintf(stderr, "msg: %s does not round-trip\n", msg_type_name(f->type));
+		abort();
+	}
+	json_object_put(b2);
+	json_object_put(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct frame f;
@@ -59,6 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (used <= 0)
 			break;
 		fuzz_roundtrip(&f);
+		fuzz_msg(&f);
 		frame_clear(&f);
 		off += (size_t)used;
 	}

@@ -96,6 +96,9 @@ expect 78 "empty recording" "$BIN/vmpool-planner" --events "$T/empty" --actions 
 expect 78 "No such file" "$BIN/vmpool-planner" --events "$T/none" --actions -
 printf '\0\0\0\x20\x92' >"$T/cut"
 expect 78 "truncated frame" "$BIN/vmpool-planner" --events "$T/cut" --actions -
+# a stream that does not start with HELLO (a bare SYNC_BEGIN frame [100, 0, {}])
+printf '\0\0\0\x04\x93\x64\x00\x80' >"$T/nohello"
+expect 78 "it starts with SYNC_BEGIN, not HELLO" "$BIN/vmpool-planner" --events "$T/nohello" --actions -
 
 # leader election flags (issue 8): client-go's checks, on every program that takes them
 for p in vmpoold vmpool-planner vmpool-status "vmpool-actuator --dry-run"; do

@@ -581,6 +581,55 @@ static int act_linked(void *arg)
 	return C.act_link != NULL;
 }
 
+/* 1 if the planner's log holds s */
+static int planner_log_has(const char *s)
+{
+	char path[128];
+	struct buf b = {0};
+	int has;
+	FILE *f;
+	size_t n;
+	char chunk[4096];
+
+	snprintf(path, sizeof(path), "%s/planner.log", C.dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		buf_add(&b, chunk, n);
+	fclose(f);
+	buf_add(&b, "", 1);
+	has = strstr((char *)b.data, s) != NULL;
+	buf_clear(&b);
+	return has;
+}
+
+static int planner_log_cond(void *arg)
+{
+	return planner_log_has(arg);
+}
+
+/* typed messages (common/msg.c): a RESULT or LEADER with a field missing or of the wrong
+ * type is logged (message, field, peer) and dropped; the planner keeps running */
+static void scenario_bad_bodies(void)
+{
+	size_t before = nactions();
+	json_object *b;
+
+	b = parse("{\"id\":999999,\"status\":0,\"reason\":\"\",\"message\":\"\"}");
+	link_send(C.act_link, MSG_RESULT, b);
+	json_object_put(b);
+	b = parse("{\"leading\":1,\"holder\":\"x\"}");
+	link_send(C.act_link, MSG_LEADER, b);
+	json_object_put(b);
+	check(run_until(planner_log_cond, "RESULT: ok missing from ", 5000),
+	    "a RESULT without ok is logged with the message, the field and the peer");
+	check(run_until(planner_log_cond, "LEADER: leading is not a boolean from ", 5000),
+	    "a LEADER with a number for leading is logged");
+	settle(200);
+	check(planner_alive(), "the planner keeps running");
+	check(nactions() == before, "nothing acted on (%zu new actions)", nactions() - before);
+}
+
 static void scenario_malformed(void)
 {
 	size_t before = nactions();
@@ -965,6 +1014,38 @@ static void scenario_claims(void)
 	C.pid = -1;
 }
 
+/* writes the recording b to file (and clears b), replays it with argv; its wait status */
+static int replay_file(char *const argv[], const char *file, struct buf *b, const char *out)
+{
+	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	check(
+	    fd >= 0 && write(fd, b->data, b->len) == (ssize_t)b->len, "recording %s written", file);
+	close(fd);
+	buf_clear(b);
+	return reap(spawn(argv, out), 15000);
+}
+
+/* a recording of the previous protocol version is refused (exit 78), naming both versions */
+static void scenario_replay_old(char *file, const char *out)
+{
+	char *argv[] = {bin(), "--run-dir", C.dir, "--events", file, "--actions", "-", NULL};
+	char want[128];
+	struct buf b = {0};
+	int st;
+
+	record(&b, MSG_HELLO,
+	    parse("{\"version\":%d,\"program\":\"w\",\"pid\":0,\"link\":\"watcher\"}",
+	        PROTO_VERSION - 1));
+	record(&b, MSG_SYNC_BEGIN, NULL);
+	record(&b, MSG_SYNC_END, NULL);
+	st = replay_file(argv, file, &b, out);
+	check(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 78, "old recording: exit 78");
+	snprintf(want, sizeof want, "recorded with protocol version %d, we speak version %d",
+	    PROTO_VERSION - 1, PROTO_VERSION);
+	check(planner_log_has(want), "old recording: the log says \"%s\"", want);
+}
+
 static void scenario_replay(void)
 {
 	char file[128], out[128], line[8192], *lines = xstrdup(""), *t;
@@ -972,11 +1053,13 @@ static void scenario_replay(void)
 	struct buf b = {0};
 	json_object *pool;
 	FILE *f;
-	int fd, st;
+	int st;
 
 	snprintf(file, sizeof(file), "%s/rec.bin", C.dir);
 	snprintf(out, sizeof(out), "%s/actions.jsonl", C.dir);
-	record(&b, MSG_HELLO, parse("{\"version\":1,\"program\":\"w\",\"link\":\"watcher\"}"));
+	record(&b, MSG_HELLO,
+	    parse("{\"version\":%d,\"program\":\"w\",\"pid\":0,\"link\":\"watcher\"}",
+	        PROTO_VERSION));
 	record(&b, MSG_SYNC_BEGIN, NULL);
 	pool = mkpool("r", "ru", 2, "", "a");
 	record(&b, MSG_OBJ_SET, setbody("rev", mkrev(pool)));
@@ -984,11 +1067,7 @@ static void scenario_replay(void)
 	record(&b, MSG_OBJ_SET, setbody("pool", mkpool("bad", "bu", 2, "", "zzz")));
 	record(&b, MSG_OBJ_SET, setbody("vm", mkvm("r-1", 0)));
 	record(&b, MSG_SYNC_END, NULL);
-	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	check(fd >= 0 && write(fd, b.data, b.len) == (ssize_t)b.len, "recording written");
-	close(fd);
-	buf_clear(&b);
-	st = reap(spawn(argv, out), 15000);
+	st = replay_file(argv, file, &b, out);
 	check(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "replay exits 0");
 	if ((f = fopen(out, "r")) != NULL) {
 		while (fgets(line, sizeof(line), f) != NULL) {
@@ -1006,6 +1085,7 @@ static void scenario_replay(void)
 	                    "create_vm:r-0:SuccessfulCreate;create_vm:r-2:SuccessfulCreate;") == 0,
 	    "replay prints [%s]", lines);
 	free(lines);
+	scenario_replay_old(file, out);
 }
 
 static void cleanup(void)
@@ -1053,6 +1133,7 @@ int main(void)
 	scenario_actuator_drop();
 	scenario_settle();
 	scenario_malformed();
+	scenario_bad_bodies();
 	scenario_failure();
 	scenario_restart();
 	scenario_unknown();

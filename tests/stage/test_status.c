@@ -854,6 +854,42 @@ static void step7_bad_frame(void)
 	wpool("p");
 }
 
+/* typed messages (common/msg.c): a POOL_RESULT with a field of the wrong type, or without
+ * a required one, is logged (message, field, peer) and dropped; the stage keeps running,
+ * writes nothing for it, and takes the next good one */
+static void step7b_bad_bodies(void)
+{
+	int all = nreq("PATCH", ST_ANY), n;
+	json_object *b, *r;
+
+	b = parse("{\"namespace\":\"" NS "\",\"name\":\"p\",\"uid\":\"" PUID "\","
+	          "\"ok\":\"no\",\"reason\":\"R\",\"message\":\"m\"}");
+	pub_broadcast(C.planner, MSG_POOL_RESULT, b);
+	json_object_put(b);
+	b = parse("{\"namespace\":\"" NS "\",\"name\":\"p\",\"ok\":false,\"reason\":\"R\","
+	          "\"message\":\"m\"}");
+	pub_broadcast(C.planner, MSG_POOL_RESULT, b);
+	json_object_put(b);
+	expect_quiet(all, 1.0, "7b (bad POOL_RESULTs change nothing)");
+	stagekit_check(log_has("POOL_RESULT: ok is not a boolean from "),
+	    "7b: the wrongly typed field is logged with the message and the peer");
+	stagekit_check(
+	    log_has("POOL_RESULT: uid missing from "), "7b: the missing field is logged");
+	stagekit_check(child_alive(), "7b: vmpool-status still alive");
+	n = nreq("PATCH", ST_P);
+	presult(0, "FailedScaleOut", "after bad frames");
+	r = expect_patch(n, "7b (a good POOL_RESULT after bad ones)",
+	    "{\"replicas\":3,\"readyReplicas\":2,\"labelSelector\":\"app=x\"}");
+	stagekit_check(
+	    r != NULL && one_cond(r, "ReplicaFailure", "FailedScaleOut", "after bad frames"),
+	    "7b: the good POOL_RESULT is applied");
+	wpool("p");
+	presult(1, "", "");
+	expect_patch(n + 1, "7b (success again)",
+	    "{\"replicas\":3,\"readyReplicas\":2,\"labelSelector\":\"app=x\"}");
+	wpool("p");
+}
+
 static void step8_restart(void)
 {
 	struct atleast want = {&C.wsnaps, 1};
@@ -983,6 +1019,7 @@ int main(void)
 	step6_recreated();
 	step6b_not_served();
 	step7_bad_frame();
+	step7b_bad_bodies();
 	step8_restart();
 	stagekit_check(nreq("PUT", NULL) == 0 && C.refused == 1,
 	    "no PUT at all (%d), one write refused by the uid precondition (%d)", nreq("PUT", NULL),

@@ -27,6 +27,7 @@
 
 #include "codec.h"
 #include "link.h"
+#include "msg.h"
 #include "log.h"
 #include "proto.h"
 #include "xmalloc.h"
@@ -245,12 +246,11 @@ static void raw_write(struct t *t, const void *p, size_t len)
 static void raw_hello(struct t *t, int version, const char *name)
 {
 	struct buf b = {0};
-	json_object *o = json_object_new_object();
+	struct msg_hello h = {version, "rawpeer", getpid(), name, NULL};
+	json_object *o = msg_hello_pack(&h);
 
-	json_object_object_add(o, "version", json_object_new_int(version));
-	json_object_object_add(o, "program", json_object_new_string("rawpeer"));
-	json_object_object_add(o, "pid", json_object_new_int(getpid()));
-	json_object_object_add(o, "link", json_object_new_string(name));
+	if (name == NULL) /* a HELLO without its link field */
+		json_object_object_del(o, "link");
 	codec_pack(&b, MSG_HELLO, 0, o);
 	raw_write(t, b.data, b.len);
 	json_object_put(o);
@@ -342,7 +342,20 @@ static void step_raw_closed(struct t *t, enum ev e, struct link *l, int type, js
 		event_base_loopbreak(t->base);
 }
 
-/* a raw HELLO with version 999 (and then one for the wrong link) is answered by a close */
+/* on a new raw connection, a HELLO the server closes (the nth close seen) */
+static void raw_hello_refused(struct t *t, int version, const char *name, int nth)
+{
+	event_free(t->raw_ev);
+	close(t->raw_fd);
+	raw_connect(t);
+	raw_hello(t, version, name);
+	t_run(t, 5);
+	assert_int_equal(t->n[EV_SRV_UP], 0);
+	assert_int_equal(t->n[EV_RAW_EOF], nth);
+}
+
+/* a raw HELLO with version 999 (then one for the wrong link, one of the previous version,
+ * one without its link field) is answered by a close */
 static void test_version_mismatch(void **state)
 {
 	struct t *t = *state;
@@ -354,13 +367,10 @@ static void test_version_mismatch(void **state)
 	t_run(t, 5);
 	assert_true(t->raw_bytes > 4); /* the server's own HELLO */
 	assert_int_equal(t->n[EV_SRV_UP], 0);
-	event_free(t->raw_ev);
-	close(t->raw_fd);
-	raw_connect(t);
-	raw_hello(t, PROTO_VERSION, LINK_WATCHER);
-	t_run(t, 5);
-	assert_int_equal(t->n[EV_SRV_UP], 0);
-	assert_int_equal(t->n[EV_RAW_EOF], 2);
+	raw_hello_refused(t, PROTO_VERSION, LINK_WATCHER, 2);
+	/* the previous protocol version, and a HELLO without its link field */
+	raw_hello_refused(t, PROTO_VERSION - 1, LINK_ACTUATOR, 3);
+	raw_hello_refused(t, PROTO_VERSION, NULL, 4);
 }
 
 /* garbage before and after HELLO, and an oversized length prefix: closed, no crash */
