@@ -17,6 +17,7 @@
 #include "proto.h"
 #include "queue.h" /* the dirty pools: common/queue.c */
 #include "store.h"
+#include "xmalloc.h" /* struct buf */
 
 #define EXPECT_TTL    (5 * 60.0)
 #define BURST_DEFAULT 250
@@ -124,6 +125,15 @@ struct plan_act {
 	int autoheal;       /* ACT_DELETE_VM of a failing VM (autohealing, SPEC 12) */
 };
 
+/* a create held back by slow start: its body kept as msgpack bytes (a VM is ~20 KB as a
+ * json-c tree and ~1.5 KB packed; 1,000 pools scaled out at once hold ~9,000 of them) and
+ * decoded when it is sent. act.body is NULL, act.ekey points to ekey. */
+struct held_act {
+	struct plan_act act;
+	struct buf body;
+	char *ekey;
+};
+
 struct plan_out {
 	struct plan_act *acts;
 	size_t nacts, cap;
@@ -160,7 +170,7 @@ struct pstate {
 	 * as the watcher shows them; a failed create drops the held ones and starts again at 1 */
 	long create_window;
 	long creating; /* creates sent and not answered */
-	struct plan_act *held;
+	struct held_act *held;
 	size_t nheld, heldpos;
 	long long held_gen; /* the pool generation the held creates were planned for */
 };

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "link.h"
 #include "log.h"
 #include "metrics.h"
@@ -24,7 +25,8 @@ struct outstanding {
 	char *key; /* pool key */
 	uint64_t pass;
 	char *op, *name, *uid;
-	json_object *body;  /* creates and deletes: the action, sent again if the link drops */
+	struct buf body;    /* creates and deletes: the action packed, sent again if the link
+	                     * drops (len 0: none) */
 	int resend;         /* the link dropped before its RESULT: send it again when it is up */
 	int autoheal;       /* a delete of autohealing (plan_act.autoheal) */
 	const char *reason; /* static strings from plan.c */
@@ -56,8 +58,9 @@ static void planrun_drop_held(struct pstate *ps)
 	size_t i;
 
 	for (i = ps->heldpos; i < ps->nheld; i++) {
-		json_object_put(ps->held[i].body);
-		free(ps->held[i].rv);
+		buf_clear(&ps->held[i].body);
+		free(ps->held[i].ekey);
+		free(ps->held[i].act.rv);
 	}
 	free(ps->held);
 	ps->held = NULL;
@@ -90,8 +93,30 @@ static void planrun_outstanding_free(void *p)
 	free(o->op);
 	free(o->name);
 	free(o->uid);
-	json_object_put(o->body);
+	buf_clear(&o->body);
 	free(o);
+}
+
+/* an action body as msgpack bytes, to keep; -1 (logged) if it cannot be packed */
+static int planrun_pack(struct buf *out, json_object *body, const char *key)
+{
+	memset(out, 0, sizeof(*out));
+	if (codec_value_pack(out, body) == 0)
+		return 0;
+	log_warnx(key, "cannot keep an action: its body does not pack");
+	buf_clear(out);
+	return -1;
+}
+
+/* the body kept by planrun_pack(), decoded again (a new reference), or NULL (logged) */
+static json_object *planrun_unpack(const struct buf *b, const char *key)
+{
+	char err[256];
+	json_object *body = codec_value_unpack(b->data, b->len, err, sizeof(err));
+
+	if (body == NULL)
+		log_warnx(key, "cannot decode a kept action: %s", err);
+	return body;
 }
 
 /* a pass of one pool takes about 0.1 ms to a few ms (README "Figures") */
@@ -531,7 +556,7 @@ static int planrun_send(struct planner *p, struct pstate *ps, struct plan_act *a
 	o->prefix = a->prefix;
 	o->autoheal = a->autoheal;
 	if (a->kind == EXPECT_CREATE || a->kind == EXPECT_DELETE || a->kind == EXPECT_CREATE_REV)
-		o->body = json_object_get(a->body);
+		planrun_pack(&o->body, a->body, ps->key);
 	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
 	pmap_put(p->out, idbuf, o);
 	return 0;
@@ -590,16 +615,21 @@ static long planrun_window(const struct pstate *ps)
 /* sends held creates while the slow-start window has room */
 static void planrun_release(struct planner *p, struct pstate *ps)
 {
+	struct held_act *h;
 	struct plan_act *a;
 
 	while (
 	    ps->heldpos < ps->nheld && ps->creating < planrun_window(ps) && planrun_can_send(p)) {
-		a = &ps->held[ps->heldpos++];
-		if (planrun_send(p, ps, a, ps->pass) == 0) {
+		h = &ps->held[ps->heldpos++];
+		a = &h->act;
+		if ((a->body = planrun_unpack(&h->body, ps->key)) != NULL &&
+		    planrun_send(p, ps, a, ps->pass) == 0) {
 			ps->pending++;
 			ps->creating++;
 		}
 		json_object_put(a->body);
+		buf_clear(&h->body);
+		free(h->ekey);
 		free(a->rv);
 	}
 	if (ps->heldpos == ps->nheld)
@@ -612,6 +642,7 @@ static void planrun_actions(
     struct planner *p, struct pstate *ps, struct plan_out *out, long long gen)
 {
 	struct plan_act *a;
+	struct held_act *h;
 	size_t i;
 
 	planrun_drop_held(ps);
@@ -624,8 +655,14 @@ static void planrun_actions(
 		if (a->kind == EXPECT_CREATE && !p->actions_stdout &&
 		    ps->creating >= planrun_window(ps)) {
 			ps->held = xreallocarray(ps->held, ps->nheld + 1, sizeof(*ps->held));
-			ps->held[ps->nheld++] = *a;
-			a->body = NULL;
+			h = &ps->held[ps->nheld];
+			if (planrun_pack(&h->body, a->body, ps->key) == -1)
+				continue; /* planned again by a later pass */
+			ps->nheld++;
+			h->act = *a;
+			h->ekey = a->ekey != NULL ? xstrdup(a->ekey) : NULL;
+			h->act.ekey = h->ekey;
+			h->act.body = NULL;
 			a->rv = NULL;
 			continue;
 		}
@@ -908,7 +945,7 @@ static void planrun_key_unknown(const char *key, void *val, void *arg)
 	struct outstanding *o = val;
 	struct planrun_keys *k = arg;
 
-	if (o->body == NULL)
+	if (o->body.len == 0)
 		return;
 	k->v = xreallocarray(k->v, k->n + 1, sizeof(*k->v));
 	k->v[k->n++] = xstrdup(key);
@@ -950,8 +987,14 @@ static void planrun_resend_one(const char *key, void *val, void *arg)
 {
 	struct outstanding *o = val;
 	struct planner *p = arg;
+	json_object *body;
+	int sent;
 
-	if (!o->resend || link_send(p->act, MSG_ACTION, o->body) == -1)
+	if (!o->resend || (body = planrun_unpack(&o->body, o->key)) == NULL)
+		return;
+	sent = link_send(p->act, MSG_ACTION, body) == 0;
+	json_object_put(body);
+	if (!sent)
 		return;
 	o->resend = 0;
 	log_infos("Action sent again (its outcome was unknown)", LOG_POOL(o->key),
