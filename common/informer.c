@@ -32,6 +32,7 @@
 #define INF_WATCH_MAX     600
 #define INF_WATCH_GRACE   60.0 /* watchdog beyond timeoutSeconds */
 #define INF_WATCH_SHORT   1.0  /* a normal end this soon, with no event, backs off */
+#define INF_WATCH_FAILS   3    /* failed watches in a row, none with an event: list again */
 #define INF_LIST_RESTARTS 3    /* 410s on continue tokens before backing off */
 #define INF_SILENCE       30.0 /* see WATCHER_SILENCE */
 
@@ -81,6 +82,7 @@ struct informer {
 	int watch_ok;          /* the watch delivered a non-error event */
 	int bookmarks;         /* the server sends bookmarks for this resource */
 	int silent_runs;       /* watches restarted for silence in a row */
+	int failed_watches;    /* watches in a row that failed before delivering an event */
 	double silence;        /* a bookmarked watch silent this long is restarted; 0: never */
 
 	int synced;
@@ -776,6 +778,27 @@ static void inf_watch_event(const char *type, json_object *obj, void *arg)
 	    type != NULL ? log_escape(type) : "(none)");
 }
 
+/*
+ * What follows a watch that failed: watching again from the same resourceVersion, or, after
+ * INF_WATCH_FAILS such failures in a row with no event delivered, a list. A watch that always
+ * breaks inside the same first event (a proxy cutting streams after a few KB, an event too
+ * big for some hop) would otherwise replay that event forever; the list starts the next watch
+ * at the current resourceVersion.
+ */
+static enum inf_next inf_watch_failed(struct informer *inf)
+{
+	if (inf->watch_ok) {
+		inf->failed_watches = 0;
+		return NEXT_WATCH;
+	}
+	if (++inf->failed_watches < INF_WATCH_FAILS)
+		return NEXT_WATCH;
+	log_info(NULL, "%s: %d watches in a row failed before any event; listing again",
+	    inf->rs->plural, inf->failed_watches);
+	inf->failed_watches = 0;
+	return NEXT_LIST;
+}
+
 static void inf_watch_end(long status, const char *msg, void *arg)
 {
 	struct informer *inf = arg;
@@ -788,10 +811,9 @@ static void inf_watch_end(long status, const char *msg, void *arg)
 		return;
 	} else if (status == 410 || status == 404) {
 		inf_relist(inf, status == 410 ? "watch gone (HTTP 410)" : "watch 404");
-	} else if (status != 200) {
-		inf_fail(inf, NEXT_WATCH, "watch", status, msg);
-	} else if (!inf->watch_ok && lived < INF_WATCH_SHORT) {
-		inf_fail(inf, NEXT_WATCH, "watch", status, "stream ended at once");
+	} else if (status != 200 || (!inf->watch_ok && lived < INF_WATCH_SHORT)) {
+		inf_fail(inf, inf_watch_failed(inf), "watch", status,
+		    status != 200 ? msg : "stream ended at once");
 	} else {
 		log_debug(
 		    NULL, "%s: watch ended after %.0f s; watching again", inf->rs->plural, lived);

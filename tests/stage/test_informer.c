@@ -33,7 +33,7 @@
 #include "store.h"
 #include "timeutil.h"
 
-enum fake_mode { FAKE_OK, FAKE_GONE, FAKE_404 };
+enum fake_mode { FAKE_OK, FAKE_GONE, FAKE_404, FAKE_WATCH503 };
 
 /* the fake API server: the VMs it lists, how it answers, the watch it holds open */
 static struct {
@@ -91,6 +91,13 @@ static void fake_serve(struct evhttp_request *req, void *arg)
 		return;
 	}
 	F.watches++;
+	if (F.mode == FAKE_WATCH503) {
+		static const char su[] =
+		    "{\"kind\":\"Status\",\"code\":503,\"reason\":\"ServiceUnavailable\"}";
+
+		stagekit_http_reply(req, 503, su, sizeof su - 1);
+		return;
+	}
 	evhttp_add_header(
 	    evhttp_request_get_output_headers(req), "Content-Type", "application/json");
 	evhttp_send_reply_start(req, 200, "OK");
@@ -291,6 +298,46 @@ static void test_absent_empties(void)
 	evhttp_free(http);
 }
 
+static int lists_above(void *arg)
+{
+	return F.lists > *(int *)arg;
+}
+
+/* watches that keep failing before any event (a proxy cutting every stream inside the same
+ * first event) lead to a list after INF_WATCH_FAILS, not to watching the same
+ * resourceVersion forever */
+static void test_failing_watches_relist(void)
+{
+	static const struct informer_res res = {.kind = KIND_VM, .required = 1};
+	int port = stagekit_free_port(), lists0, watches0, ok;
+	struct evhttp *http = NULL;
+	struct kube *k = client(port);
+	struct store *store = store_new();
+	struct informer *inf;
+
+	reset();
+	stagekit_http_serve(base, port, fake_serve, &http);
+	inf = informer_new(base, k, store, &res, "t", &sink, NULL);
+	informer_start(inf);
+	run_until(synced_now, inf, 10);
+	run_until(watch_held, NULL, 10);
+	lists0 = F.lists;
+	watches0 = F.watches;
+	F.mode = FAKE_WATCH503;
+	fake_end_watch();
+	ok = run_until(lists_above, &lists0, 30);
+	stagekit_check(ok && F.watches - watches0 >= 3,
+	    "watches failing with no event: listed again after %d of them (%d lists before, %d "
+	    "after)",
+	    F.watches - watches0, lists0, F.lists);
+	F.mode = FAKE_OK;
+	stagekit_check(run_until(watch_held, NULL, 20), "watching again after the list");
+	informer_free(inf);
+	store_free(store);
+	kube_free(k);
+	evhttp_free(http);
+}
+
 int main(void)
 {
 	log_init("test_informer", 0, LOG_FMT_TEXT);
@@ -298,6 +345,7 @@ int main(void)
 	informer_metrics_declare("vmpool_itest");
 	test_keep_when_absent();
 	test_absent_empties();
+	test_failing_watches_relist();
 	event_base_free(base);
 	return stagekit_summary("test_informer");
 }
