@@ -333,8 +333,9 @@ static void planner_snapshot(struct link *l, void *arg)
 	C.psnaps++;
 	link_send(l, MSG_PSYNC_BEGIN, e);
 	if (C.bad_in_psnap) {
-		json_object *bad = parse("{\"namespace\":\"" NS "\",\"name\":\"q\",\"ok\":false,"
-		                         "\"reason\":\"R\",\"message\":\"no uid in a snapshot\"}");
+		json_object *bad =
+		    parse("{\"namespace\":\"" NS "\",\"name\":\"q\",\"uid\":\"" QUID "\","
+		          "\"ok\":false,\"reason\":\"no message\"}");
 
 		link_send(l, MSG_POOL_RESULT, bad);
 		json_object_put(bad);
@@ -950,6 +951,8 @@ static void planner_restart(const char *what)
  * the Ready and Progressing conditions go and ReplicaFailure stays (statuscalc.c) */
 static void step8b_planner_restart(void)
 {
+	static const char want[] =
+	    "{\"replicas\":2,\"readyReplicas\":1,\"labelSelector\":\"app=x\"}";
 	int n = nreq("PATCH", ST_P);
 	json_object *r;
 
@@ -959,13 +962,12 @@ static void step8b_planner_restart(void)
 	          "snapshot\",\"progress\":\"\"}"));
 	C.bad_in_psnap = 1;
 	planner_restart("8b (a snapshot with a bad frame and p failing)");
-	r = expect_patch(n, "8b (a snapshot replacing the old one)",
-	    "{\"replicas\":2,\"readyReplicas\":1,\"labelSelector\":\"app=x\"}");
+	r = expect_patch(n, "8b (a snapshot replacing the old one)", "%s", want);
 	stagekit_check(r != NULL && nconds(r) == 3,
 	    "8b: the new snapshot's result is applied after a malformed one in it: "
 	    "ReplicaFailure, Ready, Progressing (%zu conditions)",
 	    r != NULL ? nconds(r) : 0);
-	stagekit_check(log_has("POOL_RESULT: uid missing from "),
+	stagekit_check(log_has("POOL_RESULT: message missing from "),
 	    "8b: the malformed POOL_RESULT in the snapshot is logged");
 	stagekit_check(child_alive(), "8b: vmpool-status still alive");
 	C.bad_in_psnap = 0;
@@ -973,16 +975,14 @@ static void step8b_planner_restart(void)
 
 	json_object_object_del(C.results, NS "/p");
 	planner_restart("8b (a snapshot without p)");
-	r = expect_patch(n + 1, "8b (p's result not in the new snapshot)",
-	    "{\"replicas\":2,\"readyReplicas\":1,\"labelSelector\":\"app=x\"}");
+	r = expect_patch(n + 1, "8b (p's result not in the new snapshot)", "%s", want);
 	stagekit_check(
 	    r != NULL && one_cond(r, "ReplicaFailure", "FailedScaleIn", "in the new snapshot"),
 	    "8b: the result the new snapshot lacks is swept: Ready and Progressing go");
 	wpool("p");
 
 	presult(1, "", "");
-	r = expect_patch(n + 2, "8b (success again)",
-	    "{\"replicas\":2,\"readyReplicas\":1,\"labelSelector\":\"app=x\"}");
+	r = expect_patch(n + 2, "8b (success again)", "%s", want);
 	stagekit_check(no_conds(r), "8b: ok=true removes the condition again");
 	wpool("p");
 }
