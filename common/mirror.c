@@ -1,13 +1,15 @@
 /*
- * mirror.c: a subscriber's copy of the watcher's objects. Frames from watcher.sock (or
- * handed in with mirror_apply) are applied to a store; every real change is reported.
+ * mirror.c: the one snapshot subscriber. Frames of a snapshot stream (struct mirror_proto:
+ * the watcher's objects, or the planner's pool results) from its socket (or handed in with
+ * mirror_apply) are applied to a store; every real change is reported.
  *
- * Snapshots: SYNC_BEGIN starts a snapshot and an empty "seen" set; every OBJ_SET until
- * SYNC_END marks its object as seen. At SYNC_END every stored object that was not seen is
- * removed and reported as changed(kind, old, NULL), so a restarted watcher replaces the
- * picture wholesale without the subscriber dropping objects that did not change.
+ * Snapshots: a begin frame (SYNC_BEGIN, PSYNC_BEGIN) starts a snapshot and an empty "seen"
+ * set; every set frame (OBJ_SET, POOL_RESULT) until the end frame marks its object as seen.
+ * At the end frame every stored object that was not seen is removed and reported as
+ * changed(kind, old, NULL), so a restarted publisher replaces the picture wholesale without
+ * the subscriber dropping objects that did not change.
  *
- * mirror_synced() is 1 from the first SYNC_END on a connection until the link drops.
+ * mirror_synced() is 1 from the first end frame on a connection until the link drops.
  * Callbacks must not free the mirror.
  */
 #include <stdio.h>
@@ -24,12 +26,14 @@
 #include "xmalloc.h"
 
 struct mirror {
+	const struct mirror_proto *proto;
 	struct link *link;
 	struct link_spec spec; /* the link keeps a pointer to it */
 	struct store *store;
 	struct mirror_cb cb;
 	void *arg;
 	int syncing;         /* between SYNC_BEGIN and SYNC_END */
+	int sweeping;        /* at SYNC_END, reporting what the snapshot lacked */
 	int synced;          /* a snapshot completed on this connection */
 	json_object *seen;   /* "kind/ns/name" -> null, objects sent during the snapshot */
 	mirror_trim_fn trim; /* what is kept of each object, or NULL: everything */
@@ -42,34 +46,112 @@ void mirror_set_trim(struct mirror *m, mirror_trim_fn trim, void *arg)
 	m->trim_arg = arg;
 }
 
-static const char *mirror_kinds[] = {KIND_POOL, KIND_VM, KIND_VMI, KIND_REV, KIND_PVC, KIND_DV};
-#define MIRROR_NKINDS (sizeof mirror_kinds / sizeof mirror_kinds[0])
+/* ---- the two streams ---- */
 
-static const int mirror_accept[] = {MSG_SYNC_BEGIN, MSG_SYNC_END, MSG_OBJ_SET, MSG_OBJ_DELETE, 0};
+static const char *const mirror_watcher_kinds[] = {
+    KIND_POOL, KIND_VM, KIND_VMI, KIND_REV, KIND_PVC, KIND_DV, NULL};
+static const int mirror_watcher_accept[] = {
+    MSG_SYNC_BEGIN, MSG_SYNC_END, MSG_OBJ_SET, MSG_OBJ_DELETE, 0};
 
-static int mirror_sync_begin(struct mirror *, json_object *);
-static int mirror_sync_end(struct mirror *, json_object *);
-static int mirror_obj_set(struct mirror *, json_object *);
-static int mirror_obj_delete(struct mirror *, json_object *);
+static int mirror_watcher_set(json_object *body, struct mirror_set *out, char *err, size_t errlen)
+{
+	struct msg_obj_set set;
 
-static const struct {
-	int type;
-	int (*fn)(struct mirror *, json_object *);
-} mirror_handlers[] = {
-    {MSG_SYNC_BEGIN, mirror_sync_begin},
-    {MSG_SYNC_END, mirror_sync_end},
-    {MSG_OBJ_SET, mirror_obj_set},
-    {MSG_OBJ_DELETE, mirror_obj_delete},
+	if (msg_obj_set_unpack(body, &set, err, errlen) == -1)
+		return -1;
+	out->kind = set.kind;
+	out->obj = json_object_get(set.obj);
+	return 0;
+}
+
+static int mirror_watcher_del(json_object *body, struct mirror_del *out, char *err, size_t errlen)
+{
+	struct msg_obj_delete del;
+
+	if (msg_obj_delete_unpack(body, &del, err, errlen) == -1)
+		return -1;
+	out->kind = del.kind;
+	out->ns = del.ns != NULL ? del.ns : "";
+	out->name = del.name;
+	out->uid = del.uid;
+	return 0;
+}
+
+const struct mirror_proto mirror_watcher = {
+    LINK_WATCHER,
+    mirror_watcher_accept,
+    MSG_SYNC_BEGIN,
+    MSG_SYNC_END,
+    MSG_OBJ_SET,
+    MSG_OBJ_DELETE,
+    mirror_watcher_kinds,
+    mirror_watcher_set,
+    mirror_watcher_del,
 };
 
-/* the canonical spelling of kind if it is one of KIND_*, else NULL */
-static const char *mirror_kind(const char *kind)
-{
-	size_t i;
+static const char *const mirror_results_kinds[] = {MIRROR_RESULT_KIND, NULL};
+static const int mirror_results_accept[] = {
+    MSG_PSYNC_BEGIN, MSG_PSYNC_END, MSG_POOL_RESULT, MSG_POOL_FORGET, 0};
 
-	for (i = 0; i < MIRROR_NKINDS; i++) {
-		if (strcmp(kind, mirror_kinds[i]) == 0)
-			return mirror_kinds[i];
+/* a POOL_RESULT as stored: {metadata{namespace,name,uid}, ok, reason, message[, progress]} */
+static int mirror_results_set(json_object *body, struct mirror_set *out, char *err, size_t errlen)
+{
+	struct msg_pool_result r;
+	json_object *o, *md;
+
+	if (msg_pool_result_unpack(body, &r, err, errlen) == -1)
+		return -1;
+	o = json_object_new_object();
+	md = json_object_new_object();
+	json_object_object_add(md, "namespace", json_object_new_string(r.ns));
+	json_object_object_add(md, "name", json_object_new_string(r.name));
+	json_object_object_add(md, "uid", json_object_new_string(r.uid));
+	json_object_object_add(o, "metadata", md);
+	json_object_object_add(o, "ok", json_object_new_boolean(r.ok));
+	json_object_object_add(o, "reason", json_object_new_string(r.reason));
+	json_object_object_add(o, "message", json_object_new_string(r.message));
+	if (r.progress != NULL)
+		json_object_object_add(o, "progress", json_object_new_string(r.progress));
+	out->kind = MIRROR_RESULT_KIND;
+	out->obj = o;
+	return 0;
+}
+
+static int mirror_results_del(json_object *body, struct mirror_del *out, char *err, size_t errlen)
+{
+	struct msg_pool_forget f;
+
+	if (msg_pool_forget_unpack(body, &f, err, errlen) == -1)
+		return -1;
+	out->kind = MIRROR_RESULT_KIND;
+	out->ns = f.ns;
+	out->name = f.name;
+	out->uid = NULL;
+	return 0;
+}
+
+const struct mirror_proto mirror_results = {
+    LINK_PLANNER,
+    mirror_results_accept,
+    MSG_PSYNC_BEGIN,
+    MSG_PSYNC_END,
+    MSG_POOL_RESULT,
+    MSG_POOL_FORGET,
+    mirror_results_kinds,
+    mirror_results_set,
+    mirror_results_del,
+};
+
+/* ---- the subscriber ---- */
+
+/* the canonical spelling of kind if it is one of KIND_*, else NULL */
+static const char *mirror_kind(const struct mirror *m, const char *kind)
+{
+	const char *const *k;
+
+	for (k = m->proto->kinds; *k != NULL; k++) {
+		if (strcmp(kind, *k) == 0)
+			return *k;
 	}
 	return NULL;
 }
@@ -77,7 +159,7 @@ static const char *mirror_kind(const char *kind)
 /* a frame msg.c refused: logged with the peer, dropped */
 static int mirror_bad(struct mirror *m, const char *err)
 {
-	log_warnx(NULL, "mirror: %s from %s; ignored", err,
+	log_warnx(NULL, "mirror (%s): %s from %s; ignored", m->proto->link, err,
 	    m->link != NULL ? log_escape(link_peer_program(m->link)) : "a recording");
 	return -1;
 }
@@ -102,7 +184,8 @@ static void mirror_changed(struct mirror *m, const char *kind, json_object *old,
 static int mirror_sync_begin(struct mirror *m, json_object *body)
 {
 	if (m->syncing)
-		log_warnx(NULL, "mirror: SYNC_BEGIN inside a snapshot; starting over");
+		log_warnx(NULL, "mirror: %s inside a snapshot; starting over",
+		    msg_type_name(m->proto->begin));
 	json_object_put(m->seen);
 	if ((m->seen = json_object_new_object()) == NULL)
 		fatalx("mirror: out of memory");
@@ -161,14 +244,17 @@ static void mirror_sweep_kind(struct mirror *m, const char *kind)
 
 static int mirror_sync_end(struct mirror *m, json_object *body)
 {
-	size_t i;
+	const char *const *k;
 
 	if (!m->syncing) {
-		log_warnx(NULL, "mirror: SYNC_END without SYNC_BEGIN ignored");
+		log_warnx(NULL, "mirror: %s without %s ignored", msg_type_name(m->proto->end),
+		    msg_type_name(m->proto->begin));
 		return -1;
 	}
-	for (i = 0; i < MIRROR_NKINDS; i++)
-		mirror_sweep_kind(m, mirror_kinds[i]);
+	m->sweeping = 1;
+	for (k = m->proto->kinds; *k != NULL; k++)
+		mirror_sweep_kind(m, *k);
+	m->sweeping = 0;
 	json_object_put(m->seen);
 	m->seen = NULL;
 	m->syncing = 0;
@@ -198,26 +284,29 @@ static int mirror_same(const struct store_meta *cur, json_object *new_)
 
 static int mirror_obj_set(struct mirror *m, json_object *body)
 {
-	struct msg_obj_set set;
-	const char *kind;
+	struct mirror_set set;
+	const char *kind, *tname = msg_type_name(m->proto->set);
 	json_object *obj, *old, *kept;
 	const struct store_meta *cur;
 	char err[256];
 
-	if (msg_obj_set_unpack(body, &set, err, sizeof err) == -1)
+	if (m->proto->unpack_set(body, &set, err, sizeof err) == -1)
 		return mirror_bad(m, err);
 	obj = set.obj;
-	if ((kind = mirror_kind(set.kind)) == NULL) {
-		log_warnx(NULL, "mirror: OBJ_SET with kind \"%s\" ignored", log_escape(set.kind));
+	if ((kind = mirror_kind(m, set.kind)) == NULL) {
+		log_warnx(NULL, "mirror: %s with kind \"%s\" ignored", tname, log_escape(set.kind));
+		json_object_put(obj);
 		return -1;
 	}
 	if (obj_name(obj) == NULL) {
-		log_warnx(
-		    NULL, "mirror: OBJ_SET %s without an object with metadata.name ignored", kind);
+		log_warnx(NULL, "mirror: %s %s without an object with metadata.name ignored", tname,
+		    kind);
+		json_object_put(obj);
 		return -1;
 	}
 	mirror_mark_seen(m, kind, obj);
 	kept = m->trim != NULL ? m->trim(kind, obj, m->trim_arg) : json_object_get(obj);
+	json_object_put(obj);
 	if (kept == NULL) /* this subscriber keeps no objects of the kind */
 		return 0;
 	cur = store_meta(m->store, kind, obj_namespace(obj), obj_name(obj));
@@ -233,20 +322,20 @@ static int mirror_obj_set(struct mirror *m, json_object *body)
 
 static int mirror_obj_delete(struct mirror *m, json_object *body)
 {
-	struct msg_obj_delete del;
+	struct mirror_del del;
 	const char *kind, *ns, *name, *uid, *cur_uid;
 	const struct store_meta *cur;
 	json_object *old;
 	char err[256];
 
-	if (msg_obj_delete_unpack(body, &del, err, sizeof err) == -1)
+	if (m->proto->unpack_del(body, &del, err, sizeof err) == -1)
 		return mirror_bad(m, err);
-	if ((kind = mirror_kind(del.kind)) == NULL) {
-		log_warnx(
-		    NULL, "mirror: OBJ_DELETE with kind \"%s\" ignored", log_escape(del.kind));
+	if ((kind = mirror_kind(m, del.kind)) == NULL) {
+		log_warnx(NULL, "mirror: %s with kind \"%s\" ignored", msg_type_name(m->proto->del),
+		    log_escape(del.kind));
 		return -1;
 	}
-	ns = del.ns != NULL ? del.ns : "";
+	ns = del.ns;
 	name = del.name;
 	uid = del.uid;
 	if ((cur = store_meta(m->store, kind, ns, name)) == NULL)
@@ -273,27 +362,34 @@ static int mirror_obj_delete(struct mirror *m, json_object *body)
 
 int mirror_apply(struct mirror *m, int type, json_object *body)
 {
-	size_t i;
 	int rc;
 
 	if (body != NULL && !json_object_is_type(body, json_type_object)) {
 		log_warnx(NULL, "mirror: %s body is not a map", msg_type_name(type));
 		return -1;
 	}
-	for (i = 0; i < sizeof mirror_handlers / sizeof mirror_handlers[0]; i++) {
-		if (mirror_handlers[i].type != type)
-			continue;
-		rc = mirror_handlers[i].fn(m, body);
-		store_release_views(m->store); /* views live through changed() only */
-		return rc;
+	if (type == m->proto->begin)
+		rc = mirror_sync_begin(m, body);
+	else if (type == m->proto->end)
+		rc = mirror_sync_end(m, body);
+	else if (type == m->proto->set)
+		rc = mirror_obj_set(m, body);
+	else if (type == m->proto->del)
+		rc = mirror_obj_delete(m, body);
+	else {
+		log_warnx(NULL, "mirror: unexpected frame %s (%d)", msg_type_name(type), type);
+		return -1;
 	}
-	log_warnx(NULL, "mirror: unexpected frame %s (%d)", msg_type_name(type), type);
-	return -1;
+	store_release_views(m->store); /* views live through changed() only */
+	return rc;
 }
 
 static void mirror_link_up(struct link *l, void *arg)
 {
-	log_info(NULL, "mirror: connected to watcher (%s)", log_escape(link_peer_program(l)));
+	struct mirror *m = arg;
+
+	log_info(
+	    NULL, "mirror: connected to %s (%s)", m->proto->link, log_escape(link_peer_program(l)));
 }
 
 static void mirror_link_frame(struct link *l, int type, json_object *body, void *arg)
@@ -305,7 +401,8 @@ static void mirror_link_down(struct link *l, void *arg)
 {
 	struct mirror *m = arg;
 
-	log_info(NULL, "mirror: lost the watcher; keeping the picture until the next snapshot");
+	log_info(NULL, "mirror: lost the %s; keeping the picture until the next snapshot",
+	    m->proto->link);
 	json_object_put(m->seen);
 	m->seen = NULL;
 	m->syncing = 0;
@@ -323,16 +420,23 @@ static const struct link_cb mirror_link_cb = {
 struct mirror *mirror_new(struct event_base *base, const char *sock_path, size_t max_frame,
     const struct mirror_cb *cb, void *arg)
 {
+	return mirror_new_proto(base, &mirror_watcher, sock_path, max_frame, cb, arg);
+}
+
+struct mirror *mirror_new_proto(struct event_base *base, const struct mirror_proto *proto,
+    const char *sock_path, size_t max_frame, const struct mirror_cb *cb, void *arg)
+{
 	struct mirror *m = xcalloc(1, sizeof *m);
 
+	m->proto = proto;
 	m->store = store_new();
 	if (cb != NULL)
 		m->cb = *cb;
 	m->arg = arg;
 	if (sock_path == NULL)
 		return m;
-	m->spec.name = LINK_WATCHER;
-	m->spec.accept = mirror_accept;
+	m->spec.name = proto->link;
+	m->spec.accept = proto->accept;
 	m->spec.max_frame = max_frame;
 	if ((m->link = link_connect(base, sock_path, &m->spec, &mirror_link_cb, m)) == NULL) {
 		log_warnx(NULL, "mirror: cannot connect to %s", log_escape(sock_path));
@@ -361,4 +465,9 @@ struct store *mirror_store(struct mirror *m)
 int mirror_synced(const struct mirror *m)
 {
 	return m->synced;
+}
+
+int mirror_sweeping(const struct mirror *m)
+{
+	return m->sweeping;
 }

@@ -31,19 +31,14 @@
 #include "stopsig.h"
 
 struct status {
-	struct mirror *mirror;
-	struct link *planner;
+	struct mirror *mirror;  /* the watcher's objects */
+	struct mirror *results; /* the planner's sync results */
 	struct stw *w;
-	struct store *results; /* the planner's sync results */
-	struct store *pending; /* results of a PSYNC snapshot in progress, or NULL */
 	struct lease_cfg lease;
 	struct link *actuator; /* --leader-elect: who leads */
 	int leading;           /* may write */
 	struct event_base *base;
 };
-
-static const int st_planner_accept[] = {
-    MSG_PSYNC_BEGIN, MSG_PSYNC_END, MSG_POOL_RESULT, MSG_POOL_FORGET, 0};
 
 /* ---- watcher ---- */
 
@@ -133,159 +128,39 @@ static int st_opt(int opt, const char *val, void *arg)
 	return lease_cfg_set(&st->lease, opt, val);
 }
 
-/* ---- planner ---- */
+/* ---- planner: its per-pool results, a second mirror (mirror_results) ---- */
 
-/* a POOL_RESULT as stored: {metadata{namespace,name,uid}, ok, reason, message[, progress]} */
-static json_object *st_result_obj(const struct msg_pool_result *r)
-{
-	json_object *o, *md;
-
-	o = json_object_new_object();
-	md = json_object_new_object();
-	json_object_object_add(md, "namespace", json_object_new_string(r->ns));
-	json_object_object_add(md, "name", json_object_new_string(r->name));
-	json_object_object_add(md, "uid", json_object_new_string(r->uid));
-	json_object_object_add(o, "metadata", md);
-	json_object_object_add(o, "ok", json_object_new_boolean(r->ok));
-	json_object_object_add(o, "reason", json_object_new_string(r->reason));
-	json_object_object_add(o, "message", json_object_new_string(r->message));
-	if (r->progress != NULL)
-		json_object_object_add(o, "progress", json_object_new_string(r->progress));
-	return o;
-}
-
-/* stores o (reference taken) and marks the pool dirty if it changed */
-static void st_result_put(struct status *st, struct store *s, json_object *o)
-{
-	json_object *prev = store_put(s, STW_RESULT_KIND, o);
-
-	if (s == st->results && !obj_equal(prev, o))
-		stw_dirty(st->w, obj_namespace(o), obj_name(o));
-	json_object_put(prev);
-}
-
-static void st_pool_result(struct status *st, const void *m)
-{
-	json_object *o = st_result_obj(m);
-
-	st_result_put(st, st->pending != NULL ? st->pending : st->results, o);
-}
-
-static void st_pool_forget(struct status *st, const void *m)
-{
-	const struct msg_pool_forget *f = m;
-	const char *ns = f->ns, *name = f->name;
-	json_object *prev;
-
-	if (st->pending != NULL)
-		json_object_put(store_take(st->pending, STW_RESULT_KIND, ns, name));
-	/* not marked dirty: the planner forgets only a pool the watcher removed, and that
-	 * removal reaches this stage on its own link, maybe later. Recomputing the pool in
-	 * between wrote the status of a pool another shard had just taken over (--pool-selector,
-	 * e2e ha_shards). */
-	if ((prev = store_take(st->results, STW_RESULT_KIND, ns, name)) != NULL)
-		json_object_put(prev);
-}
-
-static void st_psync_begin(struct status *st, const void *m)
-{
-	store_free(st->pending);
-	st->pending = store_new();
-}
-
-/* marks every result that differs between the old and the new snapshot */
-static void st_diff_one(json_object *o, void *arg)
+static void st_result_changed(const char *kind, json_object *old, json_object *new_, void *arg)
 {
 	struct status *st = arg;
-	json_object *n = st->pending != NULL ? store_get(st->pending, STW_RESULT_KIND,
-	                                           obj_namespace(o), obj_name(o))
-	                                     : NULL;
+	json_object *o = new_ != NULL ? new_ : old;
 
-	if (!obj_equal(o, n))
-		stw_dirty(st->w, obj_namespace(o), obj_name(o));
-}
-
-static void st_diff_new(json_object *o, void *arg)
-{
-	struct status *st = arg;
-
-	if (store_meta(st->results, STW_RESULT_KIND, obj_namespace(o), obj_name(o)) == NULL)
-		stw_dirty(st->w, obj_namespace(o), obj_name(o));
-}
-
-static void st_psync_end(struct status *st, const void *m)
-{
-	if (st->pending == NULL) {
-		log_warnx(NULL, "PSYNC_END without PSYNC_BEGIN: ignored");
+	/* a POOL_FORGET is not marked dirty: the planner forgets only a pool the watcher
+	 * removed, and that removal reaches this stage on its own link, maybe later.
+	 * Recomputing the pool in between wrote the status of a pool another shard had just
+	 * taken over (--pool-selector, e2e ha_shards). A result a new planner snapshot lacks
+	 * is. */
+	if (new_ == NULL && !mirror_sweeping(st->results))
 		return;
-	}
-	store_foreach(st->results, STW_RESULT_KIND, st_diff_one, st);
-	store_foreach(st->pending, STW_RESULT_KIND, st_diff_new, st);
-	store_free(st->results);
-	st->results = st->pending;
-	st->pending = NULL;
-	stw_set_results(st->w, st->results);
-	log_info(
-	    NULL, "planner snapshot: %zu pool results", store_count(st->results, STW_RESULT_KIND));
+	stw_dirty(st->w, obj_namespace(o), obj_name(o));
 }
 
-/* the planner link's dispatch table */
-static const struct {
-	int type;
-	void (*fn)(struct status *, const void *msg);
-} st_planner_handlers[] = {
-    {MSG_PSYNC_BEGIN, st_psync_begin},
-    {MSG_PSYNC_END, st_psync_end},
-    {MSG_POOL_RESULT, st_pool_result},
-    {MSG_POOL_FORGET, st_pool_forget},
-};
-
-/* the results' views live through one planner frame (store.h) */
-static void st_release_views(struct status *st)
-{
-	store_release_views(st->results);
-	if (st->pending != NULL)
-		store_release_views(st->pending);
-}
-
-static void st_planner_frame(struct link *l, int type, json_object *body, void *arg)
-{
-	union msg_any m;
-	char err[256];
-	size_t i;
-
-	for (i = 0; i < sizeof st_planner_handlers / sizeof st_planner_handlers[0]; i++) {
-		if (st_planner_handlers[i].type != type)
-			continue;
-		if (msg_unpack(type, body, &m, err, sizeof err) == -1) {
-			log_warnx(
-			    NULL, "%s from %s; ignored", err, log_escape(link_peer_program(l)));
-			return;
-		}
-		st_planner_handlers[i].fn(arg, &m);
-		st_release_views(arg);
-		return;
-	}
-}
-
-static void st_planner_down(struct link *l, void *arg)
+static void st_results_synced(void *arg)
 {
 	struct status *st = arg;
 
-	/* keep the results until the next snapshot; drop a half-received one */
-	store_free(st->pending);
-	st->pending = NULL;
+	log_info(NULL, "planner snapshot: %zu pool results",
+	    store_count(mirror_store(st->results), MIRROR_RESULT_KIND));
 }
 
 /* ---- main ---- */
 
 int main(int argc, char **argv)
 {
-	struct link_spec pspec = {LINK_PLANNER, st_planner_accept, 0};
-	struct link_cb pcb = {NULL, st_planner_frame, st_planner_down};
 	struct link_spec aspec = {LINK_ACTUATOR, st_actuator_accept, 0};
 	struct link_cb acb = {NULL, st_actuator_frame, st_actuator_down};
 	struct mirror_cb mcb = {st_changed, st_synced, st_lost};
+	struct mirror_cb rcb = {st_result_changed, st_results_synced, NULL};
 	struct status st;
 	struct cli cli;
 	struct event_base *base;
@@ -316,12 +191,13 @@ int main(int argc, char **argv)
 	cli_start_endpoints(base, &cli);
 	wpath = link_sock_path(cli.run_dir, LINK_WATCHER);
 	ppath = link_sock_path(cli.run_dir, LINK_PLANNER);
-	st.results = store_new();
 	st.mirror = mirror_new(base, wpath, cli.max_frame, &mcb, &st);
 	mirror_set_trim(st.mirror, statuscalc_trim, NULL);
-	st.w = stw_new(base, kube, rec, mirror_store(st.mirror), st.results, st_ready, &st);
-	pspec.max_frame = cli.max_frame;
-	st.planner = link_connect(base, ppath, &pspec, &pcb, &st);
+	st.results = mirror_new_proto(base, &mirror_results, ppath, cli.max_frame, &rcb, &st);
+	if (st.mirror == NULL || st.results == NULL)
+		fatalx("cannot subscribe to %s and %s", wpath, ppath);
+	st.w = stw_new(
+	    base, kube, rec, mirror_store(st.mirror), mirror_store(st.results), st_ready, &st);
 	apath = link_sock_path(cli.run_dir, LINK_ACTUATOR);
 	aspec.max_frame = cli.max_frame;
 	if (st.lease.enabled)
@@ -330,14 +206,12 @@ int main(int argc, char **argv)
 	stop = stopsig_new(base);
 	event_base_dispatch(base);
 
-	link_free(st.planner);
 	link_free(st.actuator);
 	lease_cfg_clear(&st.lease);
 	free(apath);
-	mirror_free(st.mirror);
 	stw_free(st.w);
-	store_free(st.results);
-	store_free(st.pending);
+	mirror_free(st.mirror);
+	mirror_free(st.results);
 	kube_free(kube);
 	k8sev_recorder_free(rec);
 	metrics_stop();

@@ -255,11 +255,6 @@ void stw_free(struct stw *w)
 	free(w);
 }
 
-void stw_set_results(struct stw *w, struct store *results)
-{
-	w->results = results;
-}
-
 unsigned long stw_writes(const struct stw *w)
 {
 	return w->writes;

@@ -10,11 +10,13 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "mirror.h"
+
 struct kube;
 struct store;
 struct k8sev_recorder;
 
-#define STW_RESULT_KIND "result" /* kind of the sync results in the results store */
+#define STW_RESULT_KIND MIRROR_RESULT_KIND /* kind of the sync results in the results store */
 #define STW_PATCH_TYPE  "application/json-patch+json" /* the status write (statuscalc_patch) */
 
 /* a pool's status is written at most once per STW_LINGER seconds while it changes: the
@@ -43,8 +45,6 @@ struct stw *stw_new(struct event_base *, struct kube *, struct k8sev_recorder *,
 void stw_free(struct stw *);
 void stw_metrics_declare(void);
 
-/* the results store was replaced (planner snapshot) */
-void stw_set_results(struct stw *, struct store *results);
 /* marks a pool for recomputation on the next loop turn */
 void stw_dirty(struct stw *, const char *ns, const char *name);
 /* every known pool */

@@ -22,6 +22,7 @@
 #include "link.h"
 #include "obj.h"
 #include "log.h"
+#include "mirror.h"
 #include "msg.h"
 #include "proto.h"
 #include "xmalloc.h"
@@ -43,11 +44,6 @@ struct ctl {
 	long seen;
 	int status;
 };
-
-static const int ctl_accept_watcher[] = {
-    MSG_SYNC_BEGIN, MSG_SYNC_END, MSG_OBJ_SET, MSG_OBJ_DELETE, 0};
-static const int ctl_accept_planner[] = {
-    MSG_PSYNC_BEGIN, MSG_PSYNC_END, MSG_POOL_RESULT, MSG_POOL_FORGET, 0};
 
 static void __attribute__((noreturn)) ctl_usage(const char *why)
 {
@@ -178,8 +174,11 @@ static int ctl_subscribe(struct ctl *c)
 	struct timeval tv;
 
 	spec.name = c->source;
+	/* the streams' frame types as the subscriber (mirror.h) has them; tap and record keep
+	 * no picture (they print or write every frame as it comes, markers included), so
+	 * they use the link alone, not a mirror */
 	spec.accept =
-	    strcmp(c->source, LINK_WATCHER) == 0 ? ctl_accept_watcher : ctl_accept_planner;
+	    strcmp(c->source, LINK_WATCHER) == 0 ? mirror_watcher.accept : mirror_results.accept;
 	spec.max_frame = c->max_frame;
 	c->base = event_base_new();
 	if (c->base == NULL)

@@ -63,6 +63,7 @@ struct ctx {
 	json_object *objs;    /* "kind/name" -> {kind, obj}: the fake watcher's picture */
 	json_object *results; /* "ns/name" -> POOL_RESULT body */
 	int wsnaps, psnaps;   /* snapshots sent (one per new subscriber) */
+	int bad_in_psnap;     /* the planner's snapshot starts with a malformed POOL_RESULT */
 
 	pid_t child;
 	int child_status;
@@ -331,6 +332,14 @@ static void planner_snapshot(struct link *l, void *arg)
 
 	C.psnaps++;
 	link_send(l, MSG_PSYNC_BEGIN, e);
+	if (C.bad_in_psnap) {
+		json_object *bad =
+		    parse("{\"namespace\":\"" NS "\",\"name\":\"q\",\"uid\":\"" QUID "\","
+		          "\"ok\":false,\"reason\":\"no message\"}");
+
+		link_send(l, MSG_POOL_RESULT, bad);
+		json_object_put(bad);
+	}
 	json_object_object_foreach(C.results, key, b)
 	{
 		(void)key;
@@ -912,6 +921,72 @@ static void step8_restart(void)
 	C.wsnaps += snaps;
 }
 
+/* the number of conditions a PATCH writes */
+static size_t nconds(json_object *r)
+{
+	json_object *conds = obj_path(patch_status(r), "conditions");
+
+	return conds != NULL && json_object_is_type(conds, json_type_array)
+	           ? json_object_array_length(conds)
+	           : 0;
+}
+
+/* the planner restarts (its results go through the same subscriber as the watcher's
+ * objects, common/mirror.c) */
+static void planner_restart(const char *what)
+{
+	struct atleast want = {&C.psnaps, 1};
+
+	pub_free(C.planner);
+	C.planner = NULL;
+	run(0.3);
+	C.psnaps = 0;
+	C.planner = pub_start(C.ppath, &planner_spec, planner_snapshot);
+	stagekit_check(wait_for(atleast_cond, &want, 10),
+	    "%s: status connects to the restarted planner", what);
+}
+
+/* a new planner snapshot replaces the results (a malformed POOL_RESULT in it is dropped
+ * without stopping it); one that lacks p's result sweeps it: with no word from the planner
+ * the Ready and Progressing conditions go and ReplicaFailure stays (statuscalc.c) */
+static void step8b_planner_restart(void)
+{
+	static const char want[] =
+	    "{\"replicas\":2,\"readyReplicas\":1,\"labelSelector\":\"app=x\"}";
+	int n = nreq("PATCH", ST_P);
+	json_object *r;
+
+	json_object_object_add(C.results, NS "/p",
+	    parse("{\"namespace\":\"" NS "\",\"name\":\"p\",\"uid\":\"" PUID "\","
+	          "\"ok\":false,\"reason\":\"FailedScaleIn\",\"message\":\"in the new "
+	          "snapshot\",\"progress\":\"\"}"));
+	C.bad_in_psnap = 1;
+	planner_restart("8b (a snapshot with a bad frame and p failing)");
+	r = expect_patch(n, "8b (a snapshot replacing the old one)", "%s", want);
+	stagekit_check(r != NULL && nconds(r) == 3,
+	    "8b: the new snapshot's result is applied after a malformed one in it: "
+	    "ReplicaFailure, Ready, Progressing (%zu conditions)",
+	    r != NULL ? nconds(r) : 0);
+	stagekit_check(log_has("POOL_RESULT: message missing from "),
+	    "8b: the malformed POOL_RESULT in the snapshot is logged");
+	stagekit_check(child_alive(), "8b: vmpool-status still alive");
+	C.bad_in_psnap = 0;
+	wpool("p");
+
+	json_object_object_del(C.results, NS "/p");
+	planner_restart("8b (a snapshot without p)");
+	r = expect_patch(n + 1, "8b (p's result not in the new snapshot)", "%s", want);
+	stagekit_check(
+	    r != NULL && one_cond(r, "ReplicaFailure", "FailedScaleIn", "in the new snapshot"),
+	    "8b: the result the new snapshot lacks is swept: Ready and Progressing go");
+	wpool("p");
+
+	presult(1, "", "");
+	r = expect_patch(n + 2, "8b (success again)", "%s", want);
+	stagekit_check(no_conds(r), "8b: ok=true removes the condition again");
+	wpool("p");
+}
+
 /* known leak (common/k8sevent.c keeps no list of its requests in flight): ASan's leak
  * check fails the exit below, so this runs only when asked for */
 static void step9_event_inflight(void)
@@ -1021,6 +1096,7 @@ int main(void)
 	step7_bad_frame();
 	step7b_bad_bodies();
 	step8_restart();
+	step8b_planner_restart();
 	stagekit_check(nreq("PUT", NULL) == 0 && C.refused == 1,
 	    "no PUT at all (%d), one write refused by the uid precondition (%d)", nreq("PUT", NULL),
 	    C.refused);

@@ -376,6 +376,118 @@ static void test_no_callbacks(void **state)
 	mirror_free(NULL);
 }
 
+/* ---- the planner's results stream (mirror_results) ---- */
+
+static struct mirror *results_mirror; /* for on_result's sweeping flag */
+
+static void on_result(const char *kind, json_object *old, json_object *new_, void *arg)
+{
+	struct rec *r = arg;
+	json_object *any = new_ != NULL ? new_ : old;
+
+	assert_string_equal(kind, MIRROR_RESULT_KIND);
+	assert_true(r->n < 64);
+	snprintf(r->log[r->n++], 128, "%s %s->%s%s", obj_name(any),
+	    old != NULL ? obj_str(old, "reason") : "-",
+	    new_ != NULL ? obj_str(new_, "reason") : "-",
+	    mirror_sweeping(results_mirror) ? " swept" : "");
+}
+
+static const struct mirror_cb result_cbs = {on_result, on_synced, on_lost};
+
+static int presult(struct mirror *m, const char *name, int ok, const char *reason)
+{
+	char tmp[512];
+
+	snprintf(tmp, sizeof tmp,
+	    "{\"namespace\": \"ns\", \"name\": \"%s\", \"uid\": \"u-%s\", \"ok\": %s, "
+	    "\"reason\": \"%s\", \"message\": \"m\"}",
+	    name, name, ok ? "true" : "false", reason);
+	return raw(m, MSG_POOL_RESULT, tmp);
+}
+
+static int pforget(struct mirror *m, const char *name)
+{
+	char tmp[256];
+
+	snprintf(tmp, sizeof tmp, "{\"namespace\": \"ns\", \"name\": \"%s\"}", name);
+	return raw(m, MSG_POOL_FORGET, tmp);
+}
+
+static void test_results_stream(void **state)
+{
+	struct rec r = {0};
+	struct mirror *m = mirror_new_proto(NULL, &mirror_results, NULL, 0, &result_cbs, &r);
+	struct store *st = mirror_store(m);
+	json_object *o;
+
+	results_mirror = m;
+	/* first snapshot */
+	assert_int_equal(marker(m, MSG_PSYNC_BEGIN), 0);
+	assert_int_equal(presult(m, "a", 1, ""), 0);
+	assert_int_equal(presult(m, "b", 0, "FailedScaleOut"), 0);
+	assert_int_equal(presult(m, "c", 0, "FailedScaleIn"), 0);
+	assert_int_equal(r.synced, 0);
+	assert_int_equal(marker(m, MSG_PSYNC_END), 0);
+	assert_int_equal(r.synced, 1);
+	assert_true(mirror_synced(m));
+	assert_int_equal(r.n, 3);
+	assert_string_equal(r.log[1], "b -->FailedScaleOut");
+	o = store_get(st, MIRROR_RESULT_KIND, "ns", "b");
+	assert_non_null(o);
+	assert_false(json_object_get_boolean(json_object_object_get(o, "ok")));
+	assert_string_equal(obj_uid(o), "u-b");
+	/* the same result again is no change; another one is */
+	assert_int_equal(presult(m, "a", 1, ""), 0);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(presult(m, "a", 0, "FailedScaleOut"), 0);
+	assert_int_equal(r.n, 4);
+	assert_string_equal(r.log[3], "a ->FailedScaleOut");
+	/* POOL_FORGET: reported, not as a sweep; of an unknown pool: nothing */
+	assert_int_equal(pforget(m, "c"), 0);
+	assert_int_equal(pforget(m, "nosuch"), 0);
+	assert_int_equal(r.n, 5);
+	assert_string_equal(r.log[4], "c FailedScaleIn->-");
+
+	/* bad frames are dropped and change nothing */
+	assert_int_equal(raw(m, MSG_POOL_RESULT,
+	                     "{\"namespace\": \"ns\", \"name\": \"a\", \"uid\": \"u-a\", "
+	                     "\"ok\": \"no\", \"reason\": \"R\", \"message\": \"m\"}"),
+	    -1);
+	assert_int_equal(raw(m, MSG_POOL_RESULT,
+	                     "{\"namespace\": \"ns\", \"name\": \"a\", \"ok\": true, "
+	                     "\"reason\": \"\", \"message\": \"\"}"),
+	    -1);
+	assert_int_equal(raw(m, MSG_POOL_FORGET, "{\"namespace\": \"ns\"}"), -1);
+	assert_int_equal(raw(m, MSG_POOL_RESULT, "[1]"), -1);
+	assert_int_equal(set(m, KIND_VM, obj("ns", "v", "uv", "1")), -1); /* the watcher's */
+	assert_int_equal(marker(m, MSG_SYNC_BEGIN), -1);
+	assert_int_equal(r.n, 5);
+	assert_int_equal(store_count(st, MIRROR_RESULT_KIND), 2);
+
+	/* a restarted planner: a unchanged, b changed, d new, a bad frame inside the snapshot,
+	 * and nothing removed before PSYNC_END */
+	r.n = 0;
+	assert_int_equal(marker(m, MSG_PSYNC_BEGIN), 0);
+	assert_int_equal(presult(m, "b", 1, ""), 0);
+	assert_int_equal(raw(m, MSG_POOL_RESULT, "{\"name\": 5}"), -1);
+	assert_int_equal(presult(m, "d", 0, "FailedCreate"), 0);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.log[0], "b FailedScaleOut->");
+	assert_string_equal(r.log[1], "d -->FailedCreate");
+	assert_non_null(store_get(st, MIRROR_RESULT_KIND, "ns", "a"));
+	assert_int_equal(marker(m, MSG_PSYNC_END), 0);
+	assert_int_equal(r.synced, 2);
+	/* a, not in the new snapshot, is swept and reported as such */
+	assert_int_equal(r.n, 3);
+	assert_string_equal(r.log[2], "a FailedScaleOut->- swept");
+	assert_null(store_get(st, MIRROR_RESULT_KIND, "ns", "a"));
+	assert_int_equal(store_count(st, MIRROR_RESULT_KIND), 2);
+	assert_false(mirror_sweeping(m));
+	assert_int_equal(store_views(st), 0);
+	mirror_free(m);
+}
+
 /* the watcher side of the socket test: a snapshot of one pool and one VM */
 static void snapshot(struct link *l, void *arg)
 {
@@ -459,6 +571,7 @@ int main(void)
 	    cmocka_unit_test(test_snapshot_replaces),
 	    cmocka_unit_test(test_snapshot_with_delete),
 	    cmocka_unit_test(test_no_callbacks),
+	    cmocka_unit_test(test_results_stream),
 	    cmocka_unit_test(test_over_socket),
 	};
 
