@@ -385,6 +385,9 @@ static void kreq_method(struct kreq *r, CURL *e)
 	if (strcmp(r->method, "POST") == 0 || r->body != NULL) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+		/* curl's upload buffer is 64 KB by default, held from the transfer's start to its
+		 * end; our bodies are a few KB: the smallest curl takes (issue 9) */
+		curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, KUBE_UPLOAD_BUFFER);
 	}
 }
 

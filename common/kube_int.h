@@ -33,6 +33,7 @@
  * about 9 KB in curl from its start to its end, however long it waits for a stream: without
  * a bound a burst of 1,000 tokens plus the Events ran 3,000 at once (issue 9). */
 #define KUBE_MAX_RUNNING     100
+#define KUBE_UPLOAD_BUFFER   16384L /* CURLOPT_UPLOAD_BUFFERSIZE of a write: curl's minimum */
 #define KUBE_USER_AGENT      "vmpoold/0.1.0"
 #define KUBE_EVENT_MAX_WAIT  10.0 /* seconds an Event waits behind object writes, then dropped */
 #define KUBE_EVENT_QUEUE_MAX 1000 /* Events waiting; the oldest is dropped beyond */
