@@ -388,6 +388,9 @@ static void kreq_method(struct kreq *r, CURL *e)
 		/* curl's upload buffer is 64 KB by default, held from the transfer's start to its
 		 * end; our bodies are a few KB: the smallest curl takes (issue 9) */
 		curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, KUBE_UPLOAD_BUFFER);
+		/* and its answer is the object or a Status: a receive buffer of 4 KB, not 16 KB
+		 * (a longer answer takes more reads); lists and watches keep curl's default */
+		curl_easy_setopt(e, CURLOPT_BUFFERSIZE, KUBE_WRITE_RECV_BUFFER);
 	}
 }
 
