@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,6 +487,14 @@ static const char *kreq_message(struct kreq *r, CURLcode res)
 	if (r->errbuf[0] != '\0')
 		return r->errbuf;
 	return curl_easy_strerror(res);
+}
+
+void kube_malloc_setup(void)
+{
+	/* setting it also stops glibc raising it when an mmap'd block is freed: a freed
+	 * tokener would otherwise move the next ones onto the heap, where calloc clears (and
+	 * so makes resident) all 320 KB */
+	mallopt(M_MMAP_THRESHOLD, KUBE_MMAP_THRESHOLD);
 }
 
 /* a whole JSON body, or NULL */

@@ -35,6 +35,7 @@
 #define KUBE_MAX_RUNNING       100
 #define KUBE_UPLOAD_BUFFER     16384L /* CURLOPT_UPLOAD_BUFFERSIZE of a write: curl's minimum */
 #define KUBE_WRITE_RECV_BUFFER 4096L  /* CURLOPT_BUFFERSIZE of a write (curl: 16 KB) */
+#define KUBE_MMAP_THRESHOLD    (128 * 1024) /* glibc's default, kept fixed */
 #define KUBE_USER_AGENT        "vmpoold/0.1.0"
 #define KUBE_EVENT_MAX_WAIT    10.0 /* seconds an Event waits behind object writes, then dropped */
 #define KUBE_EVENT_QUEUE_MAX   1000 /* Events waiting; the oldest is dropped beyond */
