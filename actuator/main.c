@@ -153,6 +153,7 @@ int main(int argc, char **argv)
 	struct option *opts = lease_options_with(act_extra);
 	char *path, *usage, err[256];
 
+	kube_malloc_setup();
 	memset(&m, 0, sizeof m);
 	lease_cfg_init(&m.lease);
 	xasprintf(&usage, "%s%s",

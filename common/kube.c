@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,6 +386,12 @@ static void kreq_method(struct kreq *r, CURL *e)
 	if (strcmp(r->method, "POST") == 0 || r->body != NULL) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+		/* curl's upload buffer is 64 KB by default, held from the transfer's start to its
+		 * end; our bodies are a few KB: the smallest curl takes (issue 9) */
+		curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, KUBE_UPLOAD_BUFFER);
+		/* and its answer is the object or a Status: a receive buffer of 4 KB, not 16 KB
+		 * (a longer answer takes more reads); lists and watches keep curl's default */
+		curl_easy_setopt(e, CURLOPT_BUFFERSIZE, KUBE_WRITE_RECV_BUFFER);
 	}
 }
 
@@ -480,6 +487,14 @@ static const char *kreq_message(struct kreq *r, CURLcode res)
 	if (r->errbuf[0] != '\0')
 		return r->errbuf;
 	return curl_easy_strerror(res);
+}
+
+void kube_malloc_setup(void)
+{
+	/* setting it also stops glibc raising it when an mmap'd block is freed: a freed
+	 * tokener would otherwise move the next ones onto the heap, where calloc clears (and
+	 * so makes resident) all 320 KB */
+	mallopt(M_MMAP_THRESHOLD, KUBE_MMAP_THRESHOLD);
 }
 
 /* a whole JSON body, or NULL */

@@ -83,6 +83,11 @@ struct kube_opts {
 	double patience;        /* seconds a request may wait for an outcome, 0 = 60 */
 };
 struct kube *kube_new(struct event_base *, const struct kube_config *, const struct kube_opts *);
+/* glibc malloc: blocks of 128 KB and more always mmap'd (the threshold fixed, not raised by
+ * frees). A JSON tokener's stack (KUBE_JSON_DEPTH entries, 320 KB) is then fresh zero pages
+ * of which only the few used become resident; a watch keeps one for its life. Call first in
+ * main (issue 9). */
+void kube_malloc_setup(void);
 /* start-up helper: loads the kubeconfig (precedence as kubeconfig_load) and creates the client;
  * an unusable configuration is logged and exits EXIT_CONFIG */
 struct kube *kube_open(

@@ -32,11 +32,14 @@
 /* transfers (watches aside) a client runs at once; the others wait parked. A transfer costs
  * about 9 KB in curl from its start to its end, however long it waits for a stream: without
  * a bound a burst of 1,000 tokens plus the Events ran 3,000 at once (issue 9). */
-#define KUBE_MAX_RUNNING     100
-#define KUBE_USER_AGENT      "vmpoold/0.1.0"
-#define KUBE_EVENT_MAX_WAIT  10.0 /* seconds an Event waits behind object writes, then dropped */
-#define KUBE_EVENT_QUEUE_MAX 1000 /* Events waiting; the oldest is dropped beyond */
-#define KUBE_EVENT_SHARE     10   /* Events get qps / 10 and burst / 10 (at least 1) */
+#define KUBE_MAX_RUNNING       100
+#define KUBE_UPLOAD_BUFFER     16384L /* CURLOPT_UPLOAD_BUFFERSIZE of a write: curl's minimum */
+#define KUBE_WRITE_RECV_BUFFER 4096L  /* CURLOPT_BUFFERSIZE of a write (curl: 16 KB) */
+#define KUBE_MMAP_THRESHOLD    (128 * 1024) /* glibc's default, kept fixed */
+#define KUBE_USER_AGENT        "vmpoold/0.1.0"
+#define KUBE_EVENT_MAX_WAIT    10.0 /* seconds an Event waits behind object writes, then dropped */
+#define KUBE_EVENT_QUEUE_MAX   1000 /* Events waiting; the oldest is dropped beyond */
+#define KUBE_EVENT_SHARE       10   /* Events get qps / 10 and burst / 10 (at least 1) */
 
 enum kexec_state { KEXEC_IDLE, KEXEC_RUNNING, KEXEC_REAPING, KEXEC_BACKOFF };
 

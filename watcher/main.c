@@ -345,6 +345,7 @@ int main(int argc, char **argv)
 	char err[512];
 	int ind;
 
+	kube_malloc_setup();
 	memset(&w, 0, sizeof(w));
 	w.silence = WATCHER_SILENCE;
 	ind = cli_parse(&w.cli, WATCHER_PROG, argc, argv, watcher_opts, watcher_opt, &w,

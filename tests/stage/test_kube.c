@@ -17,6 +17,8 @@
  *   (never sent) when a 429 comes back, or answered 429 themselves.
  * - a burst against a slow server: no more than KUBE_MAX_RUNNING transfers at once, the
  *   others parked (a transfer costs curl memory from its start, issue 9), and all answered.
+ * - bodies and answers larger than curl's upload and receive buffers (made small for
+ *   writes, issue 9) arrive whole for POST, PUT and PATCH.
  */
 #include <sys/queue.h>
 
@@ -37,6 +39,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "timeutil.h"
+#include "xmalloc.h"
 #include "../support/stagekit.h"
 
 #define NREQ 64
@@ -682,6 +685,88 @@ static void test_running_bound(void)
 	evhttp_free(http);
 }
 
+/* bodies larger than curl's upload buffer (KUBE_UPLOAD_BUFFER) and answers larger than its
+ * receive buffer arrive whole, byte for byte, for every write verb */
+static struct {
+	size_t len[4];
+	int same[4];
+	int n;
+} B;
+static char *big_body;
+
+static void serve_echo(struct evhttp_request *req, void *arg)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req), *b = evbuffer_new();
+	size_t len = evbuffer_get_length(in);
+
+	(void)arg;
+	if (B.n < 4) {
+		B.len[B.n] = len;
+		B.same[B.n++] =
+		    len == strlen(big_body) && memcmp(evbuffer_pullup(in, -1), big_body, len) == 0;
+	}
+	evbuffer_add(b, big_body, strlen(big_body));
+	evhttp_add_header(
+	    evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
+struct echo_call {
+	struct call c;
+	size_t got; /* length of the "d" string in the parsed answer */
+};
+
+static void echo_done(const struct kube_response *r, void *arg)
+{
+	struct echo_call *e = arg;
+	json_object *d;
+
+	done(r, &e->c);
+	if (r->body != NULL && json_object_object_get_ex(r->body, "d", &d))
+		e->got = (size_t)json_object_get_string_len(d);
+}
+
+static void test_big_bodies(void)
+{
+	static const char *verbs[] = {"POST", "PUT", "PATCH"};
+	int port = stagekit_free_port(), i, whole = 0, answered = 0;
+	struct kube *k = client(port, 0, 1, 30);
+	struct evhttp *http = NULL;
+	struct echo_call e[3];
+	size_t n = 3 * (size_t)KUBE_UPLOAD_BUFFER + 123;
+	struct call *c[3];
+
+	big_body = xmalloc(n + 16);
+	memcpy(big_body, "{\"d\":\"", 6);
+	for (i = 0; i < (int)n; i++)
+		big_body[6 + i] = (char)('a' + i % 26);
+	memcpy(big_body + 6 + n, "\"}", 3);
+	memset(&B, 0, sizeof B);
+	memset(e, 0, sizeof e);
+	stagekit_http_serve(base, port, serve_echo, &http);
+	for (i = 0; i < 3; i++) {
+		kube_request(k, verbs[i], "/api/v1/namespaces/t/configmaps/big",
+		    i == 2 ? "application/merge-patch+json" : NULL, big_body, echo_done, &e[i]);
+		c[i] = &e[i].c;
+	}
+	for (i = 0; i < 3; i++)
+		STAGEKIT_CHECK(run(c[i], 1, 30), "%s with a %zu-byte body answered", verbs[i],
+		    strlen(big_body));
+	for (i = 0; i < 3; i++) {
+		whole += B.same[i];
+		answered += e[i].c.status == 200 && e[i].got == n;
+	}
+	STAGEKIT_CHECK(B.n == 3 && whole == 3,
+	    "every body reached the server whole (%d of %d; %zu bytes sent, first seen %zu)", whole,
+	    B.n, strlen(big_body), B.len[0]);
+	STAGEKIT_CHECK(answered == 3, "every %zu-byte answer parsed whole (%d of 3)",
+	    strlen(big_body), answered);
+	kube_free(k);
+	evhttp_free(http);
+	free(big_body);
+}
+
 int main(void)
 {
 	log_init("test_kube", 0, LOG_FMT_TEXT);
@@ -694,6 +779,7 @@ int main(void)
 	test_event_priority();
 	test_next_first();
 	test_running_bound();
+	test_big_bodies();
 	test_exec_plugin();
 	test_rest_client_metrics();
 	event_base_free(base);
