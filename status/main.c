@@ -170,6 +170,7 @@ int main(int argc, char **argv)
 	char *wpath, *ppath, *apath, err[256];
 	struct option *opts = lease_options_with(NULL);
 
+	kube_malloc_setup();
 	memset(&st, 0, sizeof st);
 	lease_cfg_init(&st.lease);
 	cli_parse(&cli, "vmpool-status", argc, argv, opts, st_opt, &st,
