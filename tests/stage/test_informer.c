@@ -272,30 +272,50 @@ static void test_keep_when_absent(void)
 	evhttp_free(http);
 }
 
+/* an informer as the watcher sets it up (no keep_when_absent), synced and watching */
+struct itest {
+	struct evhttp *http;
+	struct kube *k;
+	struct store *store;
+	struct informer *inf;
+};
+
+static void itest_start(struct itest *t)
+{
+	static const struct informer_res res = {.kind = KIND_VM, .required = 1};
+	int port = stagekit_free_port();
+
+	reset();
+	t->http = NULL;
+	t->k = client(port);
+	t->store = store_new();
+	stagekit_http_serve(base, port, fake_serve, &t->http);
+	t->inf = informer_new(base, t->k, t->store, &res, "t", &sink, NULL);
+	informer_start(t->inf);
+	run_until(synced_now, t->inf, 10);
+	run_until(watch_held, NULL, 10);
+}
+
+static void itest_stop(struct itest *t)
+{
+	informer_free(t->inf);
+	store_free(t->store);
+	kube_free(t->k);
+	evhttp_free(t->http);
+}
+
 /* 5: the watcher's way, for contrast */
 static void test_absent_empties(void)
 {
-	static const struct informer_res res = {.kind = KIND_VM, .required = 1};
-	int port = stagekit_free_port(), want = 2, ok;
-	struct evhttp *http = NULL;
-	struct kube *k = client(port);
-	struct store *store = store_new();
-	struct informer *inf;
+	struct itest t;
+	int want = 2, ok;
 
-	reset();
-	stagekit_http_serve(base, port, fake_serve, &http);
-	inf = informer_new(base, k, store, &res, "t", &sink, NULL);
-	informer_start(inf);
-	run_until(synced_now, inf, 10);
-	run_until(watch_held, NULL, 10);
+	itest_start(&t);
 	F.mode = FAKE_404;
 	fake_end_watch();
-	ok = run_until(dels_at_least, &want, 10) && store_count(store, KIND_VM) == 0;
+	ok = run_until(dels_at_least, &want, 10) && store_count(t.store, KIND_VM) == 0;
 	stagekit_check(ok, "404 without keep_when_absent: both reported gone (%d dels)", K.dels);
-	informer_free(inf);
-	store_free(store);
-	kube_free(k);
-	evhttp_free(http);
+	itest_stop(&t);
 }
 
 static int lists_above(void *arg)
@@ -308,19 +328,10 @@ static int lists_above(void *arg)
  * resourceVersion forever */
 static void test_failing_watches_relist(void)
 {
-	static const struct informer_res res = {.kind = KIND_VM, .required = 1};
-	int port = stagekit_free_port(), lists0, watches0, ok;
-	struct evhttp *http = NULL;
-	struct kube *k = client(port);
-	struct store *store = store_new();
-	struct informer *inf;
+	struct itest t;
+	int lists0, watches0, ok;
 
-	reset();
-	stagekit_http_serve(base, port, fake_serve, &http);
-	inf = informer_new(base, k, store, &res, "t", &sink, NULL);
-	informer_start(inf);
-	run_until(synced_now, inf, 10);
-	run_until(watch_held, NULL, 10);
+	itest_start(&t);
 	lists0 = F.lists;
 	watches0 = F.watches;
 	F.mode = FAKE_WATCH503;
@@ -332,10 +343,7 @@ static void test_failing_watches_relist(void)
 	    F.watches - watches0, lists0, F.lists);
 	F.mode = FAKE_OK;
 	stagekit_check(run_until(watch_held, NULL, 20), "watching again after the list");
-	informer_free(inf);
-	store_free(store);
-	kube_free(k);
-	evhttp_free(http);
+	itest_stop(&t);
 }
 
 int main(void)
