@@ -5,7 +5,8 @@
 # (8 concurrent kubectl clients), vmpool-sim creating a VMI for each VM and marking it ready.
 # Prints the time until every pool reports readyReplicas M, each process's peak RSS (VmHWM) and
 # the total, then kills the planner with SIGKILL and prints the time from the new planner's start
-# to its complete snapshot from the watcher ("watcher snapshot complete" in its log).
+# to its complete snapshot from the watcher ("watcher snapshot complete" in its log) and the
+# watcher's peak RSS after sending that snapshot.
 #
 #   bash tests/bench/bench_scale.sh          (make bench-scale)
 # Environment: BENCH_POOLS (default 1000), BENCH_VMS (default 10), BENCH_QPS / BENCH_BURST
@@ -149,5 +150,7 @@ t3=$(now)
 out "scale_planner_resync_seconds: $(elapsed "$started" "$t3") s (new planner start to its complete snapshot, $N pools / $((N * M)) VMs; 10 ms clock-tick resolution)"
 k=$(hwm_kb "$new")
 out "scale_maxrss_planner_after_resync: $(mb "${k:-0}") MB (VmHWM of the restarted planner)"
+k=$(hwm_kb "${PID[vmpool-watcher]}")
+out "scale_maxrss_watcher_after_resync: $(mb "${k:-0}") MB (VmHWM of the watcher, which sent the new planner its snapshot)"
 grep -E 'AddressSanitizer|runtime error:' "$RUN"/*.log >&2 && exit 1
 exit 0
