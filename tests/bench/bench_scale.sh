@@ -148,6 +148,13 @@ snap_seen() { tail -c +$((off + 1)) "$RUN/vmpoold.log" | grep -q 'watcher snapsh
 POLL_INTERVAL=0.02 poll_until 60 snap_seen || { log "the new planner never completed its snapshot"; exit 1; }
 t3=$(now)
 out "scale_planner_resync_seconds: $(elapsed "$started" "$t3") s (new planner start to its complete snapshot, $N pools / $((N * M)) VMs; 10 ms clock-tick resolution)"
+# the same from the log's own clock: the supervisor's spawn of the planner to the planner's
+# line (both klog times, UTC), for machines where /proc's start times and btime disagree
+klog_secs() { awk '{ split($2, t, ":"); printf "%.6f", t[1] * 3600 + t[2] * 60 + t[3] }'; }
+since_kill() { tail -c +$((off + 1)) "$RUN/vmpoold.log"; }
+s0=$(since_kill | grep '"Stage spawned"' | grep 'stage="planner"' | head -1 | klog_secs)
+s1=$(since_kill | grep 'watcher snapshot complete' | head -1 | klog_secs)
+out "scale_planner_resync_log_seconds: $(awk -v a="$s0" -v b="$s1" 'BEGIN { d = b - a; if (d < 0) d += 86400; printf "%.3f", d }') s (the supervisor's spawn of the new planner to its complete snapshot, klog times)"
 k=$(hwm_kb "$new")
 out "scale_maxrss_planner_after_resync: $(mb "${k:-0}") MB (VmHWM of the restarted planner)"
 k=$(hwm_kb "${PID[vmpool-watcher]}")
