@@ -26,11 +26,9 @@
 #include "xmalloc.h"
 
 /* items per list page: a page is parsed whole (a json-c tree of ~20 KB a VM) before its items
- * are projected, so 500 VMs made a ~10 MB transient peak, and the watcher lists its six kinds
- * at once; 25 costs 20 times the requests of a relist, with no measured cost in time (a
- * watcher's first list of 200 pools x 10 VMs: peak 23.0 -> 18.6 MB, about 2 s either way;
- * issue 9) */
-#define INF_PAGE_LIMIT    25
+ * are projected, so 500 VMs made a ~10 MB transient peak; 100 costs 5 times the requests of
+ * a relist (issue 9) */
+#define INF_PAGE_LIMIT    100
 #define INF_BACKOFF_BASE  0.5
 #define INF_BACKOFF_CAP   30.0
 #define INF_ABSENT_RETRY  30.0
