@@ -19,6 +19,7 @@
 #include "managers.h"
 #include "metrics.h"
 #include "obj.h"
+#include "pmap.h"
 #include "resource.h"
 #include "store.h"
 #include "timeutil.h"
@@ -73,7 +74,8 @@ struct informer {
 	struct event *timer;
 	struct backoff backoff;
 
-	struct store *fresh; /* objects of the list in progress */
+	struct store *fresh; /* objects of the list in progress, but for: */
+	struct pmap *same;   /* "ns/name" of its items kept at the same resourceVersion */
 	char *cont;          /* continue token of the next page */
 	int restarts;        /* list restarts after a 410 on a continue token */
 	char *rv;            /* last resourceVersion seen */
@@ -276,6 +278,24 @@ static int inf_clean(
 	return *out != NULL ? 0 : 2;
 }
 
+/* ---- the list in progress ---- */
+
+/* "ns/name", the key of inf->same */
+static const char *inf_name_key(const char *ns, const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", ns != NULL ? ns : "", name != NULL ? name : "");
+	return out;
+}
+
+/* drops the list in progress; with make, starts an empty one */
+static void inf_fresh_reset(struct informer *inf, int make)
+{
+	store_free(inf->fresh);
+	pmap_free(inf->same);
+	inf->fresh = make ? store_new() : NULL;
+	inf->same = make ? pmap_new(NULL) : NULL;
+}
+
 /* ---- publishing changes ---- */
 
 static void inf_publish_set(struct informer *inf, json_object *obj)
@@ -353,14 +373,6 @@ static void inf_apply(struct informer *inf, json_object *obj)
 	inf_publish_set(inf, obj);
 }
 
-static void inf_diff_set(json_object *obj, void *arg)
-{
-	struct informer *inf = arg;
-
-	inf_apply(inf, obj);
-	store_release_views(inf->store);
-}
-
 struct inf_gone {
 	struct informer *inf;
 	json_object *list;
@@ -371,7 +383,10 @@ static void inf_diff_gone(const struct store_meta *r, void *arg)
 	struct inf_gone *g = arg;
 	json_object *key;
 
-	if (store_meta(g->inf->fresh, r->kind, r->ns, r->name) != NULL)
+	char name[512];
+
+	if (store_meta(g->inf->fresh, r->kind, r->ns, r->name) != NULL ||
+	    pmap_get(g->inf->same, inf_name_key(r->ns, r->name, name, sizeof(name))) != NULL)
 		return;
 	key = json_object_new_object(); /* what inf_publish_del reads: the name */
 	json_object_object_add(key, "metadata", json_object_new_object());
@@ -381,20 +396,43 @@ static void inf_diff_gone(const struct store_meta *r, void *arg)
 	json_object_array_add(g->list, key);
 }
 
-/* replaces the kept copies by the completed list in inf->fresh, reporting the difference */
+/* the first object of the list in progress (names copied out), 0 when none is left */
+static int inf_fresh_first_one(const struct store_meta *r, void *arg)
+{
+	char(*key)[512] = arg;
+
+	snprintf(key[0], sizeof(key[0]), "%s", r->ns);
+	snprintf(key[1], sizeof(key[1]), "%s", r->name);
+	return 0;
+}
+
+/*
+ * Replaces the kept copies by the completed list in inf->fresh (and inf->same), reporting
+ * the difference: every object that changed (in list order), then every one the list
+ * lacked. What was applied leaves fresh at once, so the list and the store do not both hold
+ * a kind's every object (the first list after a start) at the end.
+ */
 static void inf_diff(struct informer *inf)
 {
 	struct inf_gone g = {inf, json_object_new_array()};
+	char key[2][512];
+	json_object *obj;
 	size_t i, n;
 
-	store_foreach(inf->fresh, inf->res->kind, inf_diff_set, inf);
 	store_foreach_meta(inf->store, inf->res->kind, inf_diff_gone, &g);
+	while (!store_walk_meta_after(inf->fresh, inf->res->kind, 0, inf_fresh_first_one, key)) {
+		obj = store_take(inf->fresh, inf->res->kind, key[0], key[1]);
+		if (obj == NULL) /* a name store_meta cannot find again: too long to copy */
+			fatalx("%s: the list lost %s", inf->rs->plural, log_escape(key[1]));
+		inf_apply(inf, obj);
+		json_object_put(obj);
+		store_release_views(inf->store);
+	}
 	n = json_object_array_length(g.list);
 	for (i = 0; i < n; i++)
 		inf_publish_del(inf, json_object_array_get_idx(g.list, i));
 	json_object_put(g.list);
-	store_free(inf->fresh);
-	inf->fresh = NULL;
+	inf_fresh_reset(inf, 0);
 	inf_update_gauge(inf);
 }
 
@@ -450,8 +488,7 @@ static void inf_absent(struct informer *inf, const char *served)
 	inf->relisting = inf->relist_wanted = 0; /* nothing to list: empty is the answer */
 	free(inf->absent_why);
 	inf->absent_why = served != NULL ? xstrdup(served) : NULL;
-	store_free(inf->fresh);
-	inf->fresh = inf->res->keep_when_absent ? NULL : store_new();
+	inf_fresh_reset(inf, !inf->res->keep_when_absent);
 	if (inf->fresh != NULL)
 		inf_diff(inf);
 	free(inf->rv);
@@ -493,8 +530,7 @@ static void inf_list_page(struct informer *inf)
 
 static void inf_list_start(struct informer *inf)
 {
-	store_free(inf->fresh);
-	inf->fresh = store_new();
+	inf_fresh_reset(inf, 1);
 	free(inf->cont);
 	inf->cont = NULL;
 	inf_set_state(inf, INF_LISTING, inf->synced ? "relist" : "first list");
@@ -594,12 +630,29 @@ static void inf_list_begin(struct informer *inf)
 	free(path);
 }
 
+/*
+ * 1 if the store keeps item at the same resourceVersion: the list's diff would leave it as
+ * it is, so the list in progress remembers only its name (a relist after a watch failed
+ * holds a few bytes per unchanged object, not a second copy of the kind). Not for the
+ * pools: a list at another version of their group republishes every one.
+ */
+static int inf_unchanged(struct informer *inf, json_object *item)
+{
+	const struct store_meta *m;
+	const char *rv = inf_rv(item);
+
+	if (inf->rs->version == NULL || rv == NULL || *rv == '\0')
+		return 0;
+	m = store_meta(inf->store, inf->res->kind, obj_namespace(item), obj_name(item));
+	return m != NULL && strcmp(m->rv, rv) == 0;
+}
+
 /* moves the items of one page into inf->fresh; -1 if the body is not a list */
 static int inf_list_absorb(struct informer *inf, json_object *body)
 {
 	json_object *items, *item;
 	const char *lkind, *api;
-	char kind[128] = "";
+	char kind[128] = "", name[512];
 	size_t i, n, klen;
 
 	if (body == NULL || !json_object_is_type(body, json_type_object))
@@ -617,7 +670,12 @@ static int inf_list_absorb(struct informer *inf, json_object *body)
 		if (inf_clean(inf, json_object_array_get_idx(items, i), *kind ? kind : NULL, api,
 		        &item) != 0)
 			continue;
-		store_set(inf->fresh, inf->res->kind, item);
+		if (inf_unchanged(inf, item))
+			pmap_put(inf->same,
+			    inf_name_key(obj_namespace(item), obj_name(item), name, sizeof(name)),
+			    inf);
+		else
+			store_set(inf->fresh, inf->res->kind, item);
 		json_object_put(item);
 	}
 	return 0;
@@ -970,7 +1028,7 @@ void informer_free(struct informer *inf)
 		return;
 	informer_stop(inf);
 	event_free(inf->timer);
-	store_free(inf->fresh);
+	inf_fresh_reset(inf, 0);
 	free(inf->ns);
 	free(inf->version);
 	free(inf->absent_why);

@@ -55,6 +55,13 @@ enum link_state {
 
 static const char *link_state_names[] = {"idle", "connecting", "hello", "up", "dead"};
 
+/* pub: where a subscriber's snapshot is */
+enum pub_snap {
+	PUB_HELD,    /* none yet: the publisher is not ready */
+	PUB_SENDING, /* a paced snapshot is in progress, at cur */
+	PUB_SYNCED,  /* the whole snapshot is queued: deltas follow */
+};
+
 struct link {
 	struct event_base *base;
 	struct link_spec spec;
@@ -72,9 +79,10 @@ struct link {
 	char *peer;   /* program from the peer's HELLO */
 	long peer_pid;
 	void *data;
-	int synced;     /* pub: this subscriber had its snapshot */
-	int bulk;       /* pub: a snapshot is being queued, no backlog check */
-	size_t slack;   /* pub: bytes of the last snapshot, allowed on top of the cap */
+	enum pub_snap snap;    /* pub: this subscriber's snapshot */
+	struct pub_cursor cur; /* pub: how far it went, while PUB_SENDING */
+	int bulk;              /* pub: a snapshot is being queued, no backlog check */
+	size_t slack;   /* pub: bytes of the last snapshot (or step), allowed on top of the cap */
 	struct buf out; /* scratch for packing */
 	TAILQ_ENTRY(link) entry;
 };
@@ -92,13 +100,15 @@ struct link_server {
 
 struct pub {
 	struct link_server *srv;
-	void (*snapshot)(struct link *, void *);
+	void (*snapshot)(struct link *, void *);                 /* all at once, or */
+	int (*step)(struct link *, struct pub_cursor *, void *); /* paced */
 	void *arg;
 	int ready;
 };
 
 static void link_start(struct link *);
 static void link_teardown(struct link *);
+static void pub_step(struct pub *, struct link *);
 
 /* writes to a closed socket must come back as EPIPE, not kill the process */
 static void link_ignore_sigpipe(void)
@@ -394,6 +404,16 @@ static void link_eventcb(struct bufferevent *bev, short what, void *arg)
 		link_fail(l, "connection with %s: %s", link_peer(l), strerror(error));
 }
 
+/* the output drained to its low watermark: a paced snapshot goes on (server links of a
+ * pub, whose arg is the pub) */
+static void link_writecb(struct bufferevent *bev, void *arg)
+{
+	struct link *l = arg;
+
+	if (l->state == LINK_UP && l->snap == PUB_SENDING && l->server != NULL)
+		pub_step(l->arg, l);
+}
+
 /* connected: send HELLO and wait for the peer's */
 static void link_start(struct link *l)
 {
@@ -401,7 +421,7 @@ static void link_start(struct link *l)
 
 	link_set_state(l, LINK_HELLO);
 	l->seq = 0;
-	bufferevent_setcb(l->bev, link_readcb, NULL, link_eventcb, l);
+	bufferevent_setcb(l->bev, link_readcb, link_writecb, link_eventcb, l);
 	bufferevent_set_timeouts(l->bev, &tv, NULL);
 	bufferevent_enable(l->bev, EV_READ | EV_WRITE);
 	link_send_hello(l);
@@ -427,7 +447,7 @@ static void link_teardown(struct link *l)
 		bufferevent_free(l->bev);
 		l->bev = NULL;
 	}
-	l->synced = 0;
+	l->snap = PUB_HELD;
 	if (l->server != NULL) {
 		link_set_state(l, LINK_DEAD);
 		event_active(l->timer, EV_TIMEOUT, 1);
@@ -734,18 +754,46 @@ char *link_sock_path(const char *run_dir, const char *name)
 
 /* pub ---------------------------------------------------------------------------------------- */
 
-/* the whole picture may be larger than the backlog cap: it is queued in one go and its
- * size allowed on top of the cap, so a big snapshot does not drop its subscriber */
-static void pub_sync(struct pub *p, struct link *l)
+/*
+ * One step of a subscriber's snapshot: all of it (pub_new), or as much as the output has
+ * room for (pub_new_paced; the next step runs from link_writecb). What a step queues may
+ * be larger than the backlog cap: its size is allowed on top of the cap, so a big
+ * snapshot does not drop its subscriber.
+ */
+static void pub_step(struct pub *p, struct link *l)
 {
 	size_t before = link_outbuf_len(l), after;
+	int done = 1;
 
-	l->synced = 1;
 	l->bulk = 1;
-	p->snapshot(l, p->arg);
+	if (p->step != NULL)
+		done = p->step(l, &l->cur, p->arg);
+	else
+		p->snapshot(l, p->arg);
 	l->bulk = 0;
+	if (l->state != LINK_UP)
+		return; /* it failed while we wrote */
 	after = link_outbuf_len(l);
 	l->slack = after > before ? after - before : 0;
+	if (done)
+		l->snap = PUB_SYNCED;
+	else if (pub_room(l)) /* a step stops only when the output is full */
+		fatalx("link %s: a snapshot step stopped with room left", l->spec.name);
+}
+
+/* a (new) snapshot from the start */
+static void pub_sync(struct pub *p, struct link *l)
+{
+	l->snap = PUB_SENDING;
+	memset(&l->cur, 0, sizeof l->cur);
+	if (p->step != NULL)
+		bufferevent_setwatermark(l->bev, EV_WRITE, PUB_SNAP_LOW, 0);
+	pub_step(p, l);
+}
+
+int pub_room(const struct link *l)
+{
+	return l != NULL && l->state == LINK_UP && link_outbuf_len(l) < PUB_SNAP_HIGH;
 }
 
 static void pub_up(struct link *l, void *arg)
@@ -756,20 +804,36 @@ static void pub_up(struct link *l, void *arg)
 		pub_sync(p, l);
 }
 
-struct pub *pub_new(struct event_base *base, const char *path, const struct link_spec *spec,
-    void (*snapshot)(struct link *, void *), void *arg)
+static struct pub *pub_start(
+    struct event_base *base, const char *path, const struct link_spec *spec, struct pub *p)
 {
 	static const struct link_cb cb = {pub_up, NULL, NULL};
-	struct pub *p;
 
-	p = xcalloc(1, sizeof *p);
-	p->snapshot = snapshot;
-	p->arg = arg;
 	if ((p->srv = link_listen(base, path, spec, &cb, p)) == NULL) {
 		free(p);
 		return NULL;
 	}
 	return p;
+}
+
+struct pub *pub_new(struct event_base *base, const char *path, const struct link_spec *spec,
+    void (*snapshot)(struct link *, void *), void *arg)
+{
+	struct pub *p = xcalloc(1, sizeof *p);
+
+	p->snapshot = snapshot;
+	p->arg = arg;
+	return pub_start(base, path, spec, p);
+}
+
+struct pub *pub_new_paced(struct event_base *base, const char *path, const struct link_spec *spec,
+    int (*step)(struct link *, struct pub_cursor *, void *), void *arg)
+{
+	struct pub *p = xcalloc(1, sizeof *p);
+
+	p->step = step;
+	p->arg = arg;
+	return pub_start(base, path, spec, p);
 }
 
 void pub_free(struct pub *p)
@@ -790,7 +854,7 @@ void pub_set_ready(struct pub *p, int ready)
 		return;
 	TAILQ_FOREACH(l, &p->srv->links, entry)
 	{
-		if (l->state == LINK_UP && !l->synced)
+		if (l->state == LINK_UP && l->snap == PUB_HELD)
 			pub_sync(p, l);
 	}
 }
@@ -801,19 +865,28 @@ void pub_broadcast(struct pub *p, int type, json_object *body)
 
 	TAILQ_FOREACH(l, &p->srv->links, entry)
 	{
-		if (l->state == LINK_UP && l->synced)
+		if (l->state == LINK_UP && l->snap != PUB_HELD)
 			link_send(l, type, body);
 	}
 }
 
-void pub_broadcast_obj(
-    struct pub *p, int type, const char *kind, const unsigned char *obj, size_t len)
+/* 1 if the subscriber was sent what is at `at` (NULL: anything), or will never be */
+static int pub_passed(const struct link *l, const struct pub_pos *at)
+{
+	if (l->snap != PUB_SENDING || at == NULL)
+		return l->snap != PUB_HELD;
+	return at->part < l->cur.at.part ||
+	       (at->part == l->cur.at.part && at->seq <= l->cur.at.seq);
+}
+
+void pub_broadcast_obj(struct pub *p, const struct pub_pos *at, int type, const char *kind,
+    const unsigned char *obj, size_t len)
 {
 	struct link *l;
 
 	TAILQ_FOREACH(l, &p->srv->links, entry)
 	{
-		if (l->state == LINK_UP && l->synced)
+		if (l->state == LINK_UP && pub_passed(l, at))
 			link_send_obj(l, type, kind, obj, len);
 	}
 }
@@ -829,6 +902,19 @@ void pub_resync(struct pub *p)
 		if (l->state == LINK_UP)
 			pub_sync(p, l);
 	}
+}
+
+size_t pub_queued(const struct pub *p)
+{
+	const struct link *l;
+	size_t n, most = 0;
+
+	TAILQ_FOREACH(l, &p->srv->links, entry)
+	{
+		if (l->state == LINK_UP && (n = link_outbuf_len(l)) > most)
+			most = n;
+	}
+	return most;
 }
 
 int pub_subscribers(const struct pub *p)

@@ -9,7 +9,7 @@
  * backoff (0.1 s doubling to 5 s, reset only after a link stayed up 5 s, so a peer that
  * drops us at once is not retried 10 times a second). A peer that stops reading is dropped
  * once more than 16 x max_frame bytes are queued for it (plus the size of its last
- * snapshot, for pub).
+ * snapshot, or of its last step, for pub).
  *
  * Ownership: the body passed to on_frame is borrowed until the callback returns.
  * A link may be freed from inside its own callbacks only through link_close().
@@ -20,6 +20,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct link;
 struct link_server;
@@ -70,20 +71,48 @@ char *link_sock_path(const char *run_dir, const char *name); /* <dir>/<name>.soc
 
 /*
  * pub: a publisher of snapshot-then-deltas. A new subscriber is held until the publisher
- * is ready, then snapshot(link) is called to send the whole picture (the caller sends the
- * begin/end markers and objects with link_send). pub_broadcast goes to every subscriber
- * that already had its snapshot. pub_resync() sends a fresh snapshot to everyone.
+ * is ready, then gets the whole picture: with pub_new, snapshot(link) sends it at once
+ * (the caller sends the begin/end markers and objects with link_send); with
+ * pub_new_paced, as a paced stream: step(link, cur) sends from the cursor on while
+ * pub_room() says the subscriber's output has room, moves the cursor past what it sent and
+ * returns 1 once it sent the end marker (0: not done, called again when the output has
+ * drained to PUB_SNAP_LOW). So a subscriber holds at most PUB_SNAP_HIGH plus one object of
+ * its snapshot queued, however large the picture. pub_broadcast goes to every subscriber
+ * that had its snapshot or is getting it; pub_broadcast_obj to those, but for a
+ * subscriber whose snapshot has not passed at yet, nothing: its cursor sends the object
+ * as it is when it gets there. pub_resync() sends a fresh snapshot to everyone.
  */
+#define PUB_SNAP_HIGH (256 * 1024) /* a step stops once this much is queued */
+#define PUB_SNAP_LOW  (64 * 1024)  /* the next step runs when the output drained to this */
+
+/* a place in a paced snapshot: the part (the publisher's kinds, in order) and an object's
+ * place in it (0: before the first), in an order that new objects enter at the end */
+struct pub_pos {
+	size_t part;
+	uint64_t seq;
+};
+struct pub_cursor {
+	int begun;         /* the begin marker went */
+	struct pub_pos at; /* everything up to here went */
+};
+
 struct pub;
 struct pub *pub_new(struct event_base *, const char *path, const struct link_spec *,
     void (*snapshot)(struct link *, void *), void *arg);
+struct pub *pub_new_paced(struct event_base *, const char *path, const struct link_spec *,
+    int (*step)(struct link *, struct pub_cursor *, void *), void *arg);
 void pub_free(struct pub *);
 void pub_set_ready(struct pub *, int ready);
 void pub_broadcast(struct pub *, int type, json_object *body);
-/* pub_broadcast of link_send_obj's body: the same bytes to every subscriber */
-void pub_broadcast_obj(
-    struct pub *, int type, const char *kind, const unsigned char *obj, size_t len);
+/* pub_broadcast of link_send_obj's body, the same bytes to every subscriber, the object
+ * at `at` in the snapshot order (NULL: to every subscriber as pub_broadcast) */
+void pub_broadcast_obj(struct pub *, const struct pub_pos *at, int type, const char *kind,
+    const unsigned char *obj, size_t len);
 void pub_resync(struct pub *);
 int pub_subscribers(const struct pub *);
+/* 1 while a paced step may queue more for this subscriber */
+int pub_room(const struct link *);
+/* the most bytes queued for one subscriber now */
+size_t pub_queued(const struct pub *);
 
 #endif

@@ -378,6 +378,7 @@ static void store_fill(struct srec *r, const char *kind, json_object *obj, struc
 	r->m.bytes = (const unsigned char *)p;
 	r->m.len = packed->len;
 	r->m.deleting = obj_path(obj, "metadata.deletionTimestamp") != NULL;
+	r->m.seq = r->seq;
 	r->hash[H_NAME] = store_name_hash(kind, r->m.ns, r->m.name);
 	r->hash[H_UID] = store_uid_hash(kind, r->m.uid);
 }
@@ -562,6 +563,22 @@ void store_foreach_meta(struct store *s, const char *kind, store_meta_fn fn, voi
 
 	for (r = g != NULL ? g->head : NULL; r != NULL; r = r->gnext[G_KIND])
 		fn(&r->m, arg);
+}
+
+int store_walk_meta_after(
+    struct store *s, const char *kind, uint64_t seq, store_meta_until_fn fn, void *arg)
+{
+	struct sgroup *g = store_group(s, G_KIND, kind, NULL, NULL, 0);
+	struct srec *r;
+
+	/* the group is in seq order: skip what was walked before */
+	for (r = g != NULL ? g->head : NULL; r != NULL && r->seq <= seq; r = r->gnext[G_KIND])
+		;
+	for (; r != NULL; r = r->gnext[G_KIND]) {
+		if (!fn(&r->m, arg))
+			return 0;
+	}
+	return 1;
 }
 
 size_t store_owned(

@@ -20,6 +20,7 @@
 
 #include <json-c/json.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct store;
 typedef void (*store_fn)(json_object *obj, void *arg);
@@ -33,8 +34,11 @@ struct store_meta {
 	int deleting;      /* metadata.deletionTimestamp is set */
 	const unsigned char *bytes;
 	size_t len;
+	uint64_t seq; /* the place in store order: grows with every name that enters */
 };
 typedef void (*store_meta_fn)(const struct store_meta *, void *arg);
+/* 0 stops a walk */
+typedef int (*store_meta_until_fn)(const struct store_meta *, void *arg);
 
 struct store *store_new(void);
 void store_free(struct store *);
@@ -65,6 +69,14 @@ int store_del(struct store *, const char *kind, const char *ns, const char *name
 void store_foreach(struct store *, const char *kind, store_fn, void *);
 void store_foreach_ns(struct store *, const char *kind, const char *ns, store_fn, void *);
 void store_foreach_meta(struct store *, const char *kind, store_meta_fn, void *);
+/*
+ * The records of kind after seq (store_meta.seq; 0: from the first) in store order, until
+ * fn returns 0. Returns 1 if the walk reached the end, 0 if fn stopped it. A name that
+ * enters later comes after every record there is now, so a walk resumed from the last seq
+ * it saw finds every name added meanwhile and none twice.
+ */
+int store_walk_meta_after(
+    struct store *, const char *kind, uint64_t seq, store_meta_until_fn, void *);
 /*
  * The views of kind in ns whose controller owner has uid owner ("": no controller), in
  * store order. *objs is allocated (free it, not the views) even when empty.

@@ -19,15 +19,13 @@
 
 #include "cli.h"
 #include "admit.h"
-#include "codec.h"
 #include "informer.h"
 #include "kube.h"
 #include "link.h"
 #include "log.h"
 #include "metrics.h"
-#include "msg.h"
-#include "obj.h"
 #include "proto.h"
+#include "publish.h"
 #include "shard.h"
 #include "store.h"
 #include "xmalloc.h"
@@ -35,7 +33,6 @@
 
 #define WATCHER_PROG         "vmpool-watcher"
 #define WATCHER_SUBS_REFRESH 2.0 /* seconds between subscriber gauge updates */
-#define M_SUBSCRIBERS        "vmpool_watcher_subscribers"
 /* A draining API server keeps watches open and silent for up to 60 s: a watch silent for
  * half that is re-established from its last resourceVersion. A healthy but quiet watch pays
  * a re-watch every 30 s (a read, no relist); the API server's own bookmarks come only a
@@ -63,8 +60,9 @@ struct watcher {
 	struct kube_config kc;
 	struct kube *kube;
 	struct store *store;
-	struct pub *pub;
+	struct publish *pub;
 	struct informer *inf[WATCHER_NRES];
+	const char *kinds[WATCHER_NRES]; /* watcher_resources' kinds: the snapshot order */
 	struct stopsig *stop;
 	struct event *subs_timer;
 	double silence;      /* --watch-silence-timeout */
@@ -105,35 +103,13 @@ static void watcher_usage_exit(const char *why)
 	exit(EXIT_CONFIG);
 }
 
-/* ---- publishing ---- */
+/* ---- publishing (publish.c) ---- */
 
-/* 1 if the record m holds obj: the same uid and resourceVersion */
-static int watcher_stored_is(const struct store_meta *m, json_object *obj)
-{
-	const char *uid = obj_uid(obj), *rv = obj_str(obj, "metadata.resourceVersion");
-
-	return m != NULL && uid != NULL && rv != NULL && *rv != '\0' && strcmp(m->uid, uid) == 0 &&
-	       strcmp(m->rv, rv) == 0;
-}
-
-/* every subscriber gets the same bytes: the stored ones when the store holds obj (a
- * shard's pool may go out as an older copy), else obj packed once */
 static void watcher_publish_set(const char *kind, json_object *obj, void *arg)
 {
 	struct watcher *w = arg;
-	const struct store_meta *m = store_meta(w->store, kind, obj_namespace(obj), obj_name(obj));
-	struct buf packed = {0};
-	char key[512];
 
-	log_debug(obj_key(obj, key, sizeof(key)), "%s set, resourceVersion %s", kind,
-	    log_escape(obj_str(obj, "metadata.resourceVersion")));
-	if (watcher_stored_is(m, obj)) {
-		pub_broadcast_obj(w->pub, MSG_OBJ_SET, kind, m->bytes, m->len);
-		return;
-	}
-	codec_value_pack(&packed, obj);
-	pub_broadcast_obj(w->pub, MSG_OBJ_SET, kind, packed.data, packed.len);
-	buf_clear(&packed);
+	publish_set(w->pub, kind, obj);
 }
 
 static void watcher_on_set(const char *kind, json_object *obj, void *arg)
@@ -141,24 +117,15 @@ static void watcher_on_set(const char *kind, json_object *obj, void *arg)
 	struct watcher *w = arg;
 
 	if (w->shard == NULL || !shard_on_set(w->shard, kind, obj))
-		watcher_publish_set(kind, obj, arg);
+		publish_set(w->pub, kind, obj);
 }
 
 static void watcher_on_del(const char *kind, json_object *obj, void *arg)
 {
 	struct watcher *w = arg;
-	struct msg_obj_delete del;
-	json_object *body;
-	const char *uid = obj_uid(obj);
-	char key[512];
 
-	if (w->shard != NULL && shard_on_del(w->shard, kind, obj))
-		return;
-	log_debug(obj_key(obj, key, sizeof(key)), "%s deleted", kind);
-	del = (struct msg_obj_delete){kind, obj_namespace(obj), obj_name(obj), uid ? uid : ""};
-	body = msg_obj_delete_pack(&del);
-	pub_broadcast(w->pub, MSG_OBJ_DELETE, body);
-	json_object_put(body);
+	if (w->shard == NULL || !shard_on_del(w->shard, kind, obj))
+		publish_del(w->pub, kind, obj);
 }
 
 /* ready while every informer is synced; subscribers get their first snapshot only then, and
@@ -182,63 +149,14 @@ static void watcher_on_synced(const char *kind, void *arg)
 		return;
 	}
 	log_info(NULL, "every resource listed: ready, publishing on %s", w->cli.run_dir);
-	pub_set_ready(w->pub, 1);
-}
-
-struct watcher_snap {
-	struct link *link;
-	const char *kind;
-	struct shard *shard;
-};
-
-/* a shard's pool goes as the shard published it */
-static void watcher_snap_one(json_object *obj, void *arg)
-{
-	struct watcher_snap *s = arg;
-	struct buf packed = {0};
-
-	if ((obj = shard_snapshot_obj(s->shard, s->kind, obj)) == NULL)
-		return;
-	codec_value_pack(&packed, obj);
-	link_send_obj(s->link, MSG_OBJ_SET, s->kind, packed.data, packed.len);
-	buf_clear(&packed);
-}
-
-/* every other object goes as the store keeps it, not encoded again */
-static void watcher_snap_rec(const struct store_meta *r, void *arg)
-{
-	struct watcher_snap *s = arg;
-
-	link_send_obj(s->link, MSG_OBJ_SET, s->kind, r->bytes, r->len);
-}
-
-/* a new subscriber: the whole picture between SYNC_BEGIN and SYNC_END */
-static void watcher_snapshot(struct link *link, void *arg)
-{
-	struct watcher *w = arg;
-	struct watcher_snap s = {link, NULL, w->shard};
-	json_object *empty = msg_marker_pack();
-	size_t i;
-
-	link_send(link, MSG_SYNC_BEGIN, empty);
-	for (i = 0; i < WATCHER_NRES; i++) {
-		s.kind = watcher_resources[i].kind;
-		if (s.shard != NULL && strcmp(s.kind, KIND_POOL) == 0)
-			store_foreach(w->store, s.kind, watcher_snap_one, &s);
-		else
-			store_foreach_meta(w->store, s.kind, watcher_snap_rec, &s);
-	}
-	link_send(link, MSG_SYNC_END, empty);
-	json_object_put(empty);
-	log_info(NULL, "snapshot sent to %s", log_escape(link_peer_program(link)));
-	metrics_set(M_SUBSCRIBERS, NULL, pub_subscribers(w->pub));
+	publish_ready(w->pub);
 }
 
 static void watcher_subs_tick(evutil_socket_t fd, short ev, void *arg)
 {
 	struct watcher *w = arg;
 
-	metrics_set(M_SUBSCRIBERS, NULL, pub_subscribers(w->pub));
+	publish_gauge(w->pub);
 }
 
 /* ---- start and stop ---- */
@@ -259,8 +177,7 @@ static void watcher_metrics(struct watcher *w)
 {
 	informer_metrics_declare("vmpool_watcher");
 	admit_metrics_declare();
-	metrics_declare(M_SUBSCRIBERS, "gauge", "Subscribers connected to watcher.sock.");
-	metrics_set(M_SUBSCRIBERS, NULL, 0);
+	publish_metrics_declare();
 	cli_start_endpoints(w->base, &w->cli);
 }
 
@@ -268,13 +185,9 @@ static void watcher_metrics(struct watcher *w)
  * are listed first, what they own after */
 static void watcher_shard(struct watcher *w)
 {
-	const char *kinds[WATCHER_NRES];
-	size_t i;
-
-	for (i = 0; i < WATCHER_NRES; i++)
-		kinds[i] = watcher_resources[i].kind;
 	w->shard =
-	    shard_new(w->base, w->store, w->inf, kinds, WATCHER_NRES, watcher_publish_set, w);
+	    shard_new(w->base, w->store, w->inf, w->kinds, WATCHER_NRES, watcher_publish_set, w);
+	publish_set_shard(w->pub, w->shard);
 	log_info(
 	    NULL, "shard: pools with labels %s and what they own", log_escape(w->pool_selector));
 	shard_start(w->shard);
@@ -294,9 +207,11 @@ static void watcher_start(struct watcher *w)
 	if (w->kube == NULL)
 		fatal_config("cannot set up the API client for %s", log_escape(w->kc.server));
 	w->store = store_new();
+	for (i = 0; i < WATCHER_NRES; i++)
+		w->kinds[i] = watcher_resources[i].kind;
 	lspec.max_frame = w->cli.max_frame;
 	sock = link_sock_path(w->cli.run_dir, LINK_WATCHER);
-	w->pub = pub_new(w->base, sock, &lspec, watcher_snapshot, w);
+	w->pub = publish_new(w->base, sock, &lspec, w->store, w->kinds, WATCHER_NRES);
 	if (w->pub == NULL)
 		fatal_config("cannot publish on %s", sock);
 	free(sock);
@@ -328,7 +243,7 @@ static void watcher_stop(struct watcher *w)
 	for (i = 0; i < WATCHER_NRES; i++)
 		informer_free(w->inf[i]);
 	shard_free(w->shard);
-	pub_free(w->pub);
+	publish_free(w->pub);
 	store_free(w->store);
 	metrics_stop();
 	stopsig_free(w->stop);

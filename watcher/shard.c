@@ -286,14 +286,16 @@ void shard_on_synced(struct shard *s)
 	shard_publish_held(s);
 }
 
-json_object *shard_snapshot_obj(struct shard *s, const char *kind, json_object *obj)
+json_object *shard_published(struct shard *s, const char *ns, const char *name)
 {
 	struct shard_pool *sp;
 	char key[512];
 
-	if (strcmp(kind, KIND_POOL) != 0)
-		return obj;
-	sp = pmap_get(s->pools_in, obj_key(obj, key, sizeof(key)));
+	if (*ns == '\0') /* keyed as obj_key() names it */
+		snprintf(key, sizeof(key), "%s", name);
+	else
+		snprintf(key, sizeof(key), "%s/%s", ns, name);
+	sp = pmap_get(s->pools_in, key);
 	return sp != NULL ? sp->published : NULL;
 }
 

@@ -37,8 +37,8 @@ void shard_start(struct shard *);
 int shard_on_set(struct shard *, const char *kind, json_object *obj);
 int shard_on_del(struct shard *, const char *kind, json_object *obj);
 void shard_on_synced(struct shard *);
-/* what a snapshot sends for obj (borrowed): a held pool as subscribers last saw it, or
- * NULL (not yet seen: left out) */
-json_object *shard_snapshot_obj(struct shard *, const char *kind, json_object *obj);
+/* what a snapshot sends for the pool ns/name (borrowed): the copy subscribers were last
+ * sent (older than the stored one while it is held), or NULL (not yet seen: left out) */
+json_object *shard_published(struct shard *, const char *ns, const char *name);
 
 #endif

@@ -5,8 +5,9 @@
 # (8 concurrent kubectl clients), vmpool-sim creating a VMI for each VM and marking it ready.
 # Prints the time until every pool reports readyReplicas M, each process's peak RSS (VmHWM) and
 # the total, what the five hold together with each shared page counted once (sampled every
-# second, as root: tests/bench/memset.py), then kills the planner with SIGKILL and prints the time from the new planner's start
-# to its complete snapshot from the watcher ("watcher snapshot complete" in its log).
+# second, as root: tests/bench/memset.py), then kills the planner with SIGKILL and prints the
+# time from the new planner's start to its complete snapshot from the watcher ("watcher
+# snapshot complete" in its log) and the watcher's peak RSS after sending that snapshot.
 #
 #   bash tests/bench/bench_scale.sh          (make bench-scale)
 # Environment: BENCH_POOLS (default 1000), BENCH_VMS (default 10), BENCH_QPS / BENCH_BURST
@@ -177,7 +178,16 @@ snap_seen() { tail -c +$((off + 1)) "$RUN/vmpoold.log" | grep -q 'watcher snapsh
 POLL_INTERVAL=0.02 poll_until 60 snap_seen || { log "the new planner never completed its snapshot"; exit 1; }
 t3=$(now)
 out "scale_planner_resync_seconds: $(elapsed "$started" "$t3") s (new planner start to its complete snapshot, $N pools / $((N * M)) VMs; 10 ms clock-tick resolution)"
+# the same from the log's own clock: the supervisor's spawn of the planner to the planner's
+# line (both klog times, UTC), for machines where /proc's start times and btime disagree
+klog_secs() { awk '{ split($2, t, ":"); printf "%.6f", t[1] * 3600 + t[2] * 60 + t[3] }'; }
+since_kill() { tail -c +$((off + 1)) "$RUN/vmpoold.log"; }
+s0=$(since_kill | grep '"Stage spawned"' | grep 'stage="planner"' | head -1 | klog_secs)
+s1=$(since_kill | grep 'watcher snapshot complete' | head -1 | klog_secs)
+out "scale_planner_resync_log_seconds: $(awk -v a="$s0" -v b="$s1" 'BEGIN { d = b - a; if (d < 0) d += 86400; printf "%.3f", d }') s (the supervisor's spawn of the new planner to its complete snapshot, klog times)"
 k=$(hwm_kb "$new")
 out "scale_maxrss_planner_after_resync: $(mb "${k:-0}") MB (VmHWM of the restarted planner)"
+k=$(hwm_kb "${PID[vmpool-watcher]}")
+out "scale_maxrss_watcher_after_resync: $(mb "${k:-0}") MB (VmHWM of the watcher, which sent the new planner its snapshot)"
 grep -E 'AddressSanitizer|runtime error:' "$RUN"/*.log >&2 && exit 1
 exit 0

@@ -9,7 +9,8 @@
  *      counted in <prefix>_relists_total;
  *   3. every request 404: not synced, and nothing reported gone (what the simulator knew
  *      stays, so it deletes no VMI);
- *   4. the API answers again: the next list reports what vanished meanwhile, synced again;
+ *   4. the API answers again: the next list reports what vanished and what changed
+ *      meanwhile (an object unchanged since the last list is not reported), synced again;
  *   5. the same 404 without keep_when_absent empties the informer (the watcher's way), so
  *      the check of 3 is not one that cannot fail.
  */
@@ -39,6 +40,7 @@ enum fake_mode { FAKE_OK, FAKE_GONE, FAKE_404, FAKE_WATCH503 };
 static struct {
 	const char *names[4];
 	int rv;
+	int bump; /* names[0] is listed at resourceVersion 8 instead of 7 */
 	enum fake_mode mode;
 	struct evhttp_request *held;
 	int lists, watches;
@@ -65,9 +67,9 @@ static void fake_list(struct evhttp_request *req)
 	for (i = 0; i < 4 && F.names[i] != NULL; i++)
 		evbuffer_add_printf(b,
 		    "%s{\"metadata\":{\"name\":\"%s\",\"namespace\":\"t\",\"uid\":\"u-%s\","
-		    "\"resourceVersion\":\"7\"},\"spec\":{\"running\":true,\"template\":{\"spec\":"
-		    "{\"domain\":{\"devices\":{}}}}}}",
-		    i ? "," : "", F.names[i], F.names[i]);
+		    "\"resourceVersion\":\"%d\"},\"spec\":{\"running\":true,\"template\":{"
+		    "\"spec\":{\"domain\":{\"devices\":{}}}}}}",
+		    i ? "," : "", F.names[i], F.names[i], i == 0 && F.bump ? 8 : 7);
 	evbuffer_add_printf(b, "]}");
 	stagekit_http_reply(req, 200, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
 	evbuffer_free(b);
@@ -255,15 +257,19 @@ static void test_keep_when_absent(void)
 	stagekit_check(K.dels == 1 && store_count(store, KIND_VM) == 2,
 	    "404 with keep_when_absent: nothing reported gone (%d dels), 2 kept", K.dels);
 
-	/* 4: the API answers again with only a */
+	/* 4: the API answers again with only a, changed meanwhile (relists so far found it
+	 * unchanged and did not report it) */
 	F.names[1] = NULL;
 	F.rv = 30;
+	F.bump = 1;
 	F.mode = FAKE_OK;
 	want = 2;
 	ok = run_until(dels_at_least, &want, 15) && strcmp(K.last_del, "c") == 0 &&
 	     run_until(synced_now, inf, 10);
 	stagekit_check(ok, "back: c reported gone by the next list, synced (%d dels, last %s)",
 	    K.dels, K.last_del);
+	stagekit_check(K.sets == 4 && strcmp(K.last_set, "a") == 0,
+	    "back: a reported changed (%d sets, last %s)", K.sets, K.last_set);
 
 	fake_end_watch();
 	informer_free(inf);

@@ -326,6 +326,7 @@ static void test_deleting(void **state)
 struct seen {
 	char names[16][64];
 	int n;
+	uint64_t last; /* collect_two: the seq of the last name */
 };
 
 static void collect(json_object *o, void *arg)
@@ -384,6 +385,52 @@ static void test_foreach(void **state)
 	store_free(s);
 }
 
+/* collects up to two names, then stops the walk */
+static int collect_two(const struct store_meta *m, void *arg)
+{
+	struct seen *sn = arg;
+
+	snprintf(sn->names[sn->n++], 64, "%s", m->name);
+	sn->last = m->seq;
+	return sn->n < 2;
+}
+
+/* a walk resumed after the last seq it saw: no name twice, none missed, also when names
+ * leave, are replaced and enter meanwhile */
+static void test_walk_after(void **state)
+{
+	struct store *s = store_new();
+	struct seen sn;
+
+	(void)state;
+	set(s, "vm", mkobj("ns", "a", "1"));
+	set(s, "vm", mkobj("ns", "b", "1"));
+	set(s, "vm", mkobj("ns", "c", "1"));
+	set(s, "vm", mkobj("ns", "d", "1"));
+	memset(&sn, 0, sizeof sn);
+	assert_int_equal(store_walk_meta_after(s, "vm", 0, collect_two, &sn), 0);
+	assert_string_equal(sn.names[1], "b");
+	assert_int_equal(store_meta(s, "vm", "ns", "b")->seq, sn.last);
+	assert_int_equal(store_del(s, "vm", "ns", "b"), 1); /* the last one seen leaves */
+	set(s, "vm", mkobj("ns", "a", "2"));                /* one seen is replaced */
+	set(s, "vm", mkobj("ns", "b", "2"));                /* and enters again: at the end */
+	set(s, "vm", mkobj("ns", "e", "1"));                /* a new name: at the end */
+	assert_int_equal(store_del(s, "vm", "ns", "c"), 1); /* one not seen leaves */
+	sn.n = 0;
+	assert_int_equal(store_walk_meta_after(s, "vm", sn.last, collect_two, &sn), 0);
+	assert_string_equal(sn.names[0], "d");
+	assert_string_equal(sn.names[1], "b");
+	sn.n = 0;
+	assert_int_equal(store_walk_meta_after(s, "vm", sn.last, collect_two, &sn), 1);
+	assert_int_equal(sn.n, 1);
+	assert_string_equal(sn.names[0], "e");
+	sn.n = 0;
+	assert_int_equal(store_walk_meta_after(s, "vm", sn.last, collect_two, &sn), 1);
+	assert_int_equal(store_walk_meta_after(s, "pool", 0, collect_two, &sn), 1);
+	assert_int_equal(sn.n, 0);
+	store_free(s);
+}
+
 static void test_clear(void **state)
 {
 	struct store *s = store_new();
@@ -419,6 +466,7 @@ int main(void)
 	    cmocka_unit_test(test_owner_index),
 	    cmocka_unit_test(test_deleting),
 	    cmocka_unit_test(test_foreach),
+	    cmocka_unit_test(test_walk_after),
 	    cmocka_unit_test(test_clear),
 	};
 
