@@ -1165,6 +1165,11 @@ struct event_base *kube_base(const struct kube *k)
 	return k != NULL ? k->base : NULL;
 }
 
+double kube_patience(const struct kube *k)
+{
+	return k->patience;
+}
+
 struct kube_watch *kube_watch_start(
     struct kube *k, const char *path, kube_event_fn event, kube_end_fn end, void *arg)
 {
