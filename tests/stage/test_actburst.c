@@ -192,46 +192,83 @@ static int burst_posted_once(void)
 	return 1;
 }
 
-int main(void)
+/* the actuator under test, its fake API server and its planner link */
+struct burst_env {
+	char tmpl[64], bin[1024], kc[1100], rd[1100], logp[1100], mbind[64], *sock;
+	struct event *tick;
+	struct evhttp *http;
+	pid_t pid;
+	int st;
+};
+
+static int burst_start(struct burst_env *e)
 {
 	static const int accept[] = {MSG_RESULT, MSG_LEADER, 0};
 	static const struct link_spec spec = {LINK_ACTUATOR, accept, 0};
 	static const struct link_cb cb = {pl_up, pl_frame, pl_down};
 	const char *bindir = getenv("VMPOOL_BIN");
-	char tmpl[] = "/tmp/test_actburst.XXXXXX", bin[1024], kc[1100], rd[1100], logp[1100];
-	char mbind[64], *sock;
-	int port = stagekit_free_port(), st = 0;
 	struct timeval tv = {0, 50000};
-	struct event *tk;
-	struct evhttp *http;
-	pid_t pid;
+	int port = stagekit_free_port();
+
+	snprintf(e->tmpl, sizeof e->tmpl, "/tmp/test_actburst.XXXXXX");
+	if (mkdtemp(e->tmpl) == NULL)
+		return -1;
+	snprintf(e->bin, sizeof e->bin, "%s/vmpool-actuator", bindir ? bindir : "bin-asan");
+	snprintf(e->kc, sizeof e->kc, "%s/kubeconfig", e->tmpl);
+	snprintf(e->rd, sizeof e->rd, "%s/run", e->tmpl);
+	snprintf(e->logp, sizeof e->logp, "%s/actuator.log", e->tmpl);
+	metrics_port = stagekit_free_port();
+	snprintf(e->mbind, sizeof e->mbind, "127.0.0.1:%d", metrics_port);
+	stagekit_write_kubeconfig(e->kc, port, TOKEN, NULL);
+	base = event_base_new();
+	e->tick = event_new(base, -1, EV_PERSIST, tick, NULL);
+	event_add(e->tick, &tv); /* the waits look at their condition at least every 50 ms */
+	STAGEKIT_CHECK(
+	    stagekit_http_serve(base, port, api_handle, &e->http) == 0, "fake API listens");
+	{
+		char *argv[] = {e->bin, "--run-dir", e->rd, "--kubeconfig", e->kc, "--kube-api-qps",
+		    "0", "--metrics-bind-address", e->mbind, NULL};
+		e->pid = stagekit_spawn(e->bin, argv, e->logp);
+	}
+	e->sock = link_sock_path(e->rd, LINK_ACTUATOR);
+	pl.link = link_connect(base, e->sock, &spec, &cb, NULL);
+	return 0;
+}
+
+static void burst_stop(struct burst_env *e)
+{
+	kill(e->pid, SIGTERM);
+	while (e->pid > 0 && waitpid(e->pid, &e->st, 0) == -1)
+		;
+	STAGEKIT_CHECK(
+	    WIFEXITED(e->st) && WEXITSTATUS(e->st) == 0, "SIGTERM exits 0 (status %d)", e->st);
+	if (stagekit_failed > 0)
+		fprintf(stderr, "actuator log kept: %s\n", e->logp);
+	else
+		unlink(e->logp);
+	link_free(pl.link);
+	evhttp_free(e->http);
+	event_free(e->tick);
+	event_base_free(base);
+	unlink(e->kc);
+	rmdir(e->rd);
+	rmdir(e->tmpl);
+	free(e->sock);
+}
+
+int main(void)
+{
+	struct burst_env e;
 
 	log_init("test_actburst", 0, LOG_FMT_TEXT);
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(bin, sizeof bin, "%s/vmpool-actuator", bindir ? bindir : "bin-asan");
-	if (mkdtemp(tmpl) == NULL)
+	memset(&e, 0, sizeof e);
+	if (burst_start(&e) == -1)
 		return 1;
-	snprintf(kc, sizeof kc, "%s/kubeconfig", tmpl);
-	snprintf(rd, sizeof rd, "%s/run", tmpl);
-	snprintf(logp, sizeof logp, "%s/actuator.log", tmpl);
-	metrics_port = stagekit_free_port();
-	snprintf(mbind, sizeof mbind, "127.0.0.1:%d", metrics_port);
-	stagekit_write_kubeconfig(kc, port, TOKEN, NULL);
-	base = event_base_new();
-	tk = event_new(base, -1, EV_PERSIST, tick, NULL);
-	event_add(tk, &tv); /* the waits look at their condition at least every 50 ms */
-	STAGEKIT_CHECK(stagekit_http_serve(base, port, api_handle, &http) == 0, "fake API listens");
-	{
-		char *argv[] = {bin, "--run-dir", rd, "--kubeconfig", kc, "--kube-api-qps", "0",
-		    "--metrics-bind-address", mbind, NULL};
-		pid = stagekit_spawn(bin, argv, logp);
-	}
-	sock = link_sock_path(rd, LINK_ACTUATOR);
-	pl.link = link_connect(base, sock, &spec, &cb, NULL);
-	STAGEKIT_CHECK(stagekit_wait(base, &pid, &st, burst_up, NULL, 10), "planner link up");
+	STAGEKIT_CHECK(stagekit_wait(base, &e.pid, &e.st, burst_up, NULL, 10), "planner link up");
 
 	burst_send();
-	STAGEKIT_CHECK(stagekit_wait(base, &pid, &st, burst_all_held, NULL, 30),
+	STAGEKIT_CHECK(stagekit_wait(base, &e.pid, &e.st, burst_all_held, NULL, 30),
 	    "the server holds %d creates, %d wait in the actuator (held %d)", KUBE_MAX_RUNNING,
 	    WAITS, api.nheld);
 	STAGEKIT_CHECK(api.nheld == KUBE_MAX_RUNNING && api.held_ok == KUBE_MAX_RUNNING,
@@ -242,7 +279,7 @@ int main(void)
 	STAGEKIT_CHECK(pl.nresults == 0, "no RESULT while the server holds them");
 
 	api_release();
-	STAGEKIT_CHECK(stagekit_wait(base, &pid, &st, burst_answered, NULL, 60),
+	STAGEKIT_CHECK(stagekit_wait(base, &e.pid, &e.st, burst_answered, NULL, 60),
 	    "every create answered (%d of %d)", pl.nresults, NBURST);
 	STAGEKIT_CHECK(pl.nok == NBURST, "every RESULT ok (%d)", pl.nok);
 	STAGEKIT_CHECK(burst_posted_once(), "every VM POSTed exactly once");
@@ -251,22 +288,6 @@ int main(void)
 	STAGEKIT_CHECK(
 	    sample("vmpool_actuator_waiting") == 0 && sample("vmpool_actuator_inflight") == 0,
 	    "nothing waits or is in flight any more");
-
-	kill(pid, SIGTERM);
-	while (pid > 0 && waitpid(pid, &st, 0) == -1)
-		;
-	STAGEKIT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM exits 0 (status %d)", st);
-	if (stagekit_failed > 0)
-		fprintf(stderr, "actuator log kept: %s\n", logp);
-	else
-		unlink(logp);
-	link_free(pl.link);
-	evhttp_free(http);
-	event_free(tk);
-	event_base_free(base);
-	unlink(kc);
-	rmdir(rd);
-	rmdir(tmpl);
-	free(sock);
+	burst_stop(&e);
 	return stagekit_summary("test_actburst");
 }
