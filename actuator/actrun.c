@@ -5,9 +5,12 @@
  * Idempotent outcomes count as success: create -> AlreadyExists, delete/patch/update ->
  * NotFound, delete with a uid precondition -> Conflict (another object has the name now).
  * An update's Conflict (stale resourceVersion) is a failure: the planner re-plans.
- * A delete_vm with "unfinalize" sends that patch (the pool finalizer's removal) as soon as
- * the DELETE succeeded, as upstream does, and answers after it: the planner does not wait
- * for the watcher in between. A failed patch is logged; the planner strips it later.
+ * A delete_vm with "unfinalize" (the pool finalizer's removal, guarded by the VM's uid and
+ * finalizer list) sends that patch first and the DELETE right after it, whatever the patch's
+ * outcome, and answers with the DELETE's: the VM is then removed by its DELETE, where the
+ * other order (upstream's) has the DELETE only mark it and the patch remove it, which costs
+ * the API server about twice the CPU (DESIGN.md, "Links"). A failed patch is logged; the
+ * planner strips the finalizer of the terminating VM later, as upstream's order would.
  * Writes wait in the actuator's own FIFO until the client has room for them
  * (ACT_SUBMIT_MAX handed to it and not answered): a waiting write is one allocation, its
  * strings and its body or patch as msgpack, and becomes a request (JSON text, curl's
@@ -68,14 +71,13 @@ struct act_req {
 	double t0; /* accepted: the client's patience counts from then */
 	char *ns, *name, *pool, *pool_uid, *key, *path, *uid, *propagation;
 	struct act_evcopy event, fail_event;
-	char *unfinalize;   /* delete_vm: the patch to send after the DELETE (JSON text) */
+	char *unfinalize;   /* delete_vm: the patch to send before the DELETE (JSON text) */
 	unsigned char *pay; /* create, update, patch: the body or patch (msgpack); update_vm
 	                     * keeps it to merge into the VM read at every try */
 	size_t paylen;
-	long del_status; /* the DELETE's answer, while the patch runs */
-	int tries;       /* update_vm: PUTs sent */
-	int waiting;     /* in act->waiting */
-	int submitted;   /* handed to the client, counted in act->submitted */
+	int tries;     /* update_vm: PUTs sent */
+	int waiting;   /* in act->waiting */
+	int submitted; /* handed to the client, counted in act->submitted */
 	char strs[];
 };
 
@@ -476,50 +478,6 @@ static void act_req_free(struct act_req *r)
 	act_pump(act);
 }
 
-static void act_finish_ok(struct act_req *r, const struct kube_response *resp)
-{
-	struct actuator *act = r->act;
-
-	act_count(r->op->name, "ok");
-	act_reply_rv(r->conn, r->key, r->id, 1, 0, r->del_status, "", "",
-	    resp != NULL && resp->status >= 200 && resp->status < 300 ? resp->body : NULL);
-	act->inflight--;
-	metrics_set(ACT_M_INFLIGHT, NULL, act->inflight);
-	act_post_event(act, r, &r->event, NULL);
-	act_req_free(r);
-}
-
-/* the finalizer patch after a DELETE: the action is done either way (the DELETE was) */
-static void act_unfinalized(const struct kube_response *resp, void *arg)
-{
-	struct act_req *r = arg;
-
-	if (resp->status >= 200 && resp->status < 300)
-		log_info(r->key, "%s id %lld: finalizer removed (%ld)", r->op->name, r->id,
-		    resp->status);
-	else
-		log_warnx(r->key,
-		    "%s id %lld: finalizer not removed after the delete: %ld %s: %s (planned "
-		    "again)",
-		    r->op->name, r->id, resp->status, resp->reason, log_escape(resp->message));
-	act_finish_ok(r, resp);
-}
-
-/* a DELETE succeeded: send its unfinalize patch; 0 when it is on its way */
-static int act_unfinalize(struct act_req *r)
-{
-	char *ns = kube_escape(r->ns), *name = kube_escape(r->name), *path;
-	int rv;
-
-	xasprintf(&path, "%s/namespaces/%s/virtualmachines/%s", ACT_KUBEVIRT, ns, name);
-	rv = kube_request_next(
-	    r->act->kube, "PATCH", path, ACT_JSONP, r->unfinalize, act_unfinalized, r);
-	free(ns);
-	free(name);
-	free(path);
-	return rv;
-}
-
 /* the pool an action is for, as "ns/name" for a log line's pool= */
 static const char *act_pool_key(const struct act_req *r, char *buf, size_t len)
 {
@@ -557,12 +515,6 @@ static void act_done(const struct kube_response *resp, void *arg)
 	idem = r->op->idempotent(resp);
 	ok = (resp->status >= 200 && resp->status < 300) || idem;
 	act_log_outcome(r, resp, ok);
-	if (ok && !idem && r->unfinalize != NULL) {
-		/* the DELETE is done: the finalizer patch goes at once, the RESULT after it */
-		r->del_status = resp->status;
-		if (act_unfinalize(r) == 0)
-			return;
-	}
 	act_count(r->op->name, ok ? "ok" : resp->unknown ? "unknown" : "error");
 	act_reply_rv(r->conn, r->key, r->id, ok, !ok && resp->unknown, resp->status, resp->reason,
 	    resp->message, resp->status >= 200 && resp->status < 300 ? resp->body : NULL);
@@ -575,6 +527,46 @@ static void act_done(const struct kube_response *resp, void *arg)
 		act_post_event(act, r, &r->fail_event,
 		    resp->message[0] != '\0' ? resp->message : resp->reason);
 	act_req_free(r);
+}
+
+/* a request that cannot even be queued: the action fails at once */
+static void act_queue_failed(struct act_req *r)
+{
+	log_errors("cannot queue the API request", "Action failed", LOG_INT("id", r->id),
+	    LOG_STR("op", r->op->name), LOG_REF("object", r->key));
+	r->act->inflight--;
+	metrics_set(ACT_M_INFLIGHT, NULL, r->act->inflight);
+	act_count(r->op->name, "error");
+	act_reply(r->conn, r->key, r->id, 0, 0, "InternalError", "cannot queue the API request");
+	act_post_event(r->act, r, &r->fail_event, "cannot queue the API request");
+	act_req_free(r);
+}
+
+/* ---- delete_vm with unfinalize: the finalizer patch, then the DELETE ---- */
+
+/* the patch's answer: the DELETE goes whatever it was (NotFound: the DELETE finds the VM
+ * gone too and is done; any other failure leaves the finalizer to the planner, which strips
+ * it from the terminating VM as upstream's order would) */
+static void act_unfinalized(const struct kube_response *resp, void *arg)
+{
+	struct act_req *r = arg;
+	char *body;
+	int rc;
+
+	if (resp->status >= 200 && resp->status < 300)
+		log_debug(r->key, "%s id %lld: finalizer removed (%ld), deleting", r->op->name,
+		    r->id, resp->status);
+	else if (resp->status != 404)
+		log_warnx(r->key,
+		    "%s id %lld: finalizer not removed before the delete: %ld %s: %s (deleting "
+		    "anyway; the finalizer is planned again)",
+		    r->op->name, r->id, resp->status, resp->reason, log_escape(resp->message));
+	body = r->op->body(r); /* the DeleteOptions */
+	rc = kube_request_next(
+	    r->act->kube, r->op->method, r->path, r->op->content_type, body, act_done, r);
+	free(body);
+	if (rc == -1)
+		act_queue_failed(r);
 }
 
 /* ---- update_vm: GET, merge, PUT guarded by the resourceVersion read (vmupdate.h) ---- */
@@ -654,31 +646,27 @@ static void act_submit(struct act_req *r)
 	char *body = NULL;
 	int rc;
 
+	/* the patience counts from the ACTION, as when the client queued it at once */
+	patience = patience > ACT_PATIENCE_MIN ? patience : ACT_PATIENCE_MIN;
 	r->submitted = 1;
 	act->submitted++;
 	log_debug(r->key, "%s id %lld: %s %s", r->op->name, r->id, r->op->method, r->path);
 	if (strcmp(r->op->name, ACT_UPDATE_VM) == 0)
 		rc = act_update_fetch(r);
+	else if (r->unfinalize != NULL) /* the finalizer patch first, the DELETE after it */
+		rc = kube_request_patient(act->kube, "PATCH", r->path, ACT_JSONP, r->unfinalize,
+		    patience, act_unfinalized, r);
 	else if ((body = r->op->body(r)) == NULL && r->op->pay != ACT_PAY_NONE)
 		rc = -1; /* the kept body does not decode (logged) */
 	else {
-		/* the patience counts from the ACTION, as when the client queued it at once */
 		rc = kube_request_patient(act->kube, r->op->method, r->path, r->op->content_type,
-		    body, patience > ACT_PATIENCE_MIN ? patience : ACT_PATIENCE_MIN, act_done, r);
+		    body, patience, act_done, r);
 		free(r->pay);
 		r->pay = NULL;
 	}
 	free(body);
-	if (rc == 0)
-		return;
-	log_errors("cannot queue the API request", "Action failed", LOG_INT("id", r->id),
-	    LOG_STR("op", r->op->name), LOG_REF("object", r->key));
-	act->inflight--;
-	metrics_set(ACT_M_INFLIGHT, NULL, act->inflight);
-	act_count(r->op->name, "error");
-	act_reply(r->conn, r->key, r->id, 0, 0, "InternalError", "cannot queue the API request");
-	act_post_event(act, r, &r->fail_event, "cannot queue the API request");
-	act_req_free(r);
+	if (rc == -1)
+		act_queue_failed(r);
 }
 
 /* waiting writes go to the client, oldest first, while it has room for them */

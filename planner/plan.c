@@ -119,12 +119,18 @@ static void plan_patch_vm(
 	plan_push(c, b, EXPECT_PATCH, obj_str(vm, "metadata.resourceVersion"), reason, prefix);
 }
 
-/* the JSON patch that removes the pool finalizer from a VM (new reference) */
+/* the JSON patch that removes the pool finalizer from a VM (new reference); it tests the
+ * VM's uid first, so it never reaches another VM that took the name (the actuator sends it
+ * ahead of the DELETE and its uid precondition) */
 json_object *plan_unfinalize_patch(json_object *vm)
 {
 	json_object *fins = plan_array(vm, "metadata.finalizers"), *patch;
+	const char *uid = obj_uid(vm);
 
 	patch = json_object_new_array();
+	if (uid != NULL)
+		json_object_array_add(
+		    patch, obj_patch_op("test", "/metadata/uid", json_object_new_string(uid)));
 	plan_patch_swap(patch, "/metadata/finalizers", fins, plan_fins_without(fins));
 	return patch;
 }

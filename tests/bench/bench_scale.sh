@@ -4,7 +4,8 @@
 # (its own port and state directory), N pools of M VMs each are created through the API at once
 # (8 concurrent kubectl clients), vmpool-sim creating a VMI for each VM and marking it ready.
 # Prints the time until every pool reports readyReplicas M, each process's peak RSS (VmHWM) and
-# the total, then kills the planner with SIGKILL and prints the time from the new planner's start
+# the total, what the five hold together with each shared page counted once (sampled every
+# second, as root: tests/bench/memset.py), then kills the planner with SIGKILL and prints the time from the new planner's start
 # to its complete snapshot from the watcher ("watcher snapshot complete" in its log).
 #
 #   bash tests/bench/bench_scale.sh          (make bench-scale)
@@ -31,7 +32,7 @@ API=https://127.0.0.1:$VMPOOLD_CLUSTER_PORT
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/vmpoold-bench-scale.XXXXXX")
 BTIME=$(awk '/^btime/ { print $2 }' /proc/stat)
 STAGES=(vmpool-watcher vmpool-planner vmpool-actuator vmpool-status)
-VMPOOLD_PID="" SIM_PID=""
+VMPOOLD_PID="" SIM_PID="" MEM_PID=""
 
 # shellcheck source=tests/bench/lib.sh
 . tests/bench/lib.sh
@@ -47,6 +48,7 @@ for p in vmpoold vmpool-sim "${STAGES[@]}"; do
 done
 
 cleanup() {
+	[ -z "$MEM_PID" ] || kill "$MEM_PID" 2>/dev/null
 	stop_pid "$VMPOOLD_PID"
 	stop_pid "$SIM_PID"
 	cluster_cleanup "$RUN"
@@ -98,6 +100,29 @@ for s in "${STAGES[@]}"; do PID[$s]=$(pid_of "$s"); [ -n "${PID[$s]}" ] || { log
 PID[vmpoold]=$VMPOOLD_PID
 out "scale_config: $N pools x $M VMs (example template) created by 8 concurrent kubectl clients; vmpoold and vmpool-sim with --kube-api-qps $QPS --kube-api-burst $BURST, sim --ready-delay 0; $(nproc) CPUs, load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 
+# ---- the processes' memory together, sampled every second until the peak lines ----
+# VmHWM counts the pages of the shared libraries (libcurl, OpenSSL, libc: about 9 MB in each
+# HTTP stage) once per process; tests/bench/memset.py counts every physical page of the five
+# once (what the memory cgroup of a pod running them is charged for them), from
+# /proc/PID/pagemap, which needs root: without it these lines are left out
+mem_sample() { # "DISTINCT_KB ANON_KB FILE_KB" of vmpoold and the four stages now
+	local s pids=()
+	for s in vmpoold "${STAGES[@]}"; do pids+=("${PID[$s]}"); done
+	python3 tests/bench/memset.py "${pids[@]}"
+}
+if command -v python3 >/dev/null && mem_sample >/dev/null; then
+	(
+		max=0
+		while :; do
+			read -r d a f < <(mem_sample) || break
+			[ "$d" -gt "$max" ] && max=$d && echo "$d $a $f" >"$RUN/memmax.tmp" &&
+				mv "$RUN/memmax.tmp" "$RUN/memmax"
+			sleep 1
+		done
+	) &
+	MEM_PID=$!
+fi
+
 # ---- scale out: every pool at once ----
 per=$(((N + 7) / 8))
 t0=$(now)
@@ -120,6 +145,9 @@ peak_rss() { # the peak RSS of every process (also printed when the scale-out ti
 		out "scale_maxrss_${s#vmpool-}: $(mb "${k:-0}") MB (VmHWM)"
 	done
 	out "scale_maxrss_total: $(mb "$total") MB (vmpoold + 4 stages)"
+	local d a f
+	[ -s "$RUN/memmax" ] && read -r d a f <"$RUN/memmax" &&
+		out "scale_distinct_peak_total: $(mb "$d") MB ($(mb "$a") anonymous, $(mb "$f") file-backed: the 5 processes' resident pages, each counted once, at the largest of the samples taken every second; tests/bench/memset.py)"
 }
 if ! POLL_INTERVAL=1 poll_until "$TIMEOUT" all_ready; then
 	log "only $(pools_ready) of $N pools ready after ${TIMEOUT}s"
@@ -134,6 +162,8 @@ out "scale_vms: $vms VMs (want $((N * M)))"
 
 # ---- peak RSS after convergence ----
 peak_rss
+kill "$MEM_PID" 2>/dev/null
+MEM_PID=""
 
 # ---- a killed planner: restart to complete snapshot ----
 off=$(stat -c %s "$RUN/vmpoold.log")

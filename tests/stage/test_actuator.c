@@ -656,11 +656,13 @@ static json_object *api_nth_to(const char *path, size_t n)
 	return NULL;
 }
 
-/* delete_vm with unfinalize: the DELETE, then at once the finalizer patch, then the RESULT */
+/* delete_vm with unfinalize: the finalizer patch, then at once the DELETE, then the RESULT
+ * (the DELETE's); the DELETE goes whatever the patch's answer */
 static void test_api_unfinalize(struct planner *p)
 {
 	json_object *r, *d, *pt;
-	const char *patch = "[{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]";
+	const char *patch = "[{\"op\":\"test\",\"path\":\"/metadata/uid\",\"value\":\"u9\"},"
+	                    "{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]";
 	char json[512];
 	long long status = 0;
 
@@ -671,26 +673,44 @@ static void test_api_unfinalize(struct planner *p)
 	    patch);
 	r = act(p, 200, json);
 	obj_int(r, "status", &status);
-	d = api_nth_to(VM "uf", 0);
-	pt = api_nth_to(VM "uf", 1);
+	pt = api_nth_to(VM "uf", 0);
+	d = api_nth_to(VM "uf", 1);
 	STAGEKIT_CHECK(result_is(r, 1, NULL) && status == 200 && d != NULL && pt != NULL &&
-	                   strcmp(obj_str(d, "method"), "DELETE") == 0 &&
 	                   strcmp(obj_str(pt, "method"), "PATCH") == 0 &&
+	                   strcmp(obj_str(d, "method"), "DELETE") == 0 &&
 	                   strcmp(obj_str(pt, "path"), obj_str(d, "path")) == 0 &&
 	                   strcmp(obj_str(pt, "ctype"), JP) == 0 &&
-	                   strcmp(obj_json(obj_path(pt, "body")), patch) == 0,
-	    "delete_vm with unfinalize: DELETE, then the patch, then RESULT ok 200 (%s; %s)",
+	                   strcmp(obj_json(obj_path(pt, "body")), patch) == 0 &&
+	                   strcmp(obj_str(d, "body.preconditions.uid") ?: "", "u9") == 0 &&
+	                   api_nth_to(VM "uf", 2) == NULL,
+	    "delete_vm with unfinalize: the patch, then the DELETE with its uid precondition, then "
+	    "RESULT ok 200 (%s; %s)",
 	    r ? obj_json(r) : "-", obj_json(api_reqs));
-	/* a DELETE that finds nothing sends no patch */
+	/* a patch that finds nothing: the DELETE finds nothing too, done */
 	api_clear();
 	snprintf(json, sizeof json,
 	    "{\"id\":201,\"op\":\"delete_vm\",\"namespace\":\"ns\",\"name\":\"gone\","
 	    "\"unfinalize\":%s}",
 	    patch);
 	r = act(p, 201, json);
-	STAGEKIT_CHECK(result_is(r, 1, NULL) && api_nth_to(VM "gone", 0) != NULL &&
-	                   api_nth_to(VM "gone", 1) == NULL,
-	    "delete_vm of a VM already gone: no patch (%s)", obj_json(api_reqs));
+	STAGEKIT_CHECK(
+	    result_is(r, 1, "NotFound") && strcmp(api_methods(VM "gone"), "PATCH,DELETE") == 0,
+	    "delete_vm of a VM already gone: the patch and the DELETE, done (%s; %s)",
+	    r ? obj_json(r) : "-", obj_json(api_reqs));
+	/* a patch refused (the fake's 409 for "stale"): the DELETE goes anyway, and its answer
+	 * (409, another object has the name: idempotent for a delete) is the RESULT */
+	api_clear();
+	snprintf(json, sizeof json,
+	    "{\"id\":202,\"op\":\"delete_vm\",\"namespace\":\"ns\",\"name\":\"stale\","
+	    "\"uid\":\"u9\",\"unfinalize\":%s}",
+	    patch);
+	r = act(p, 202, json);
+	status = 0;
+	obj_int(r, "status", &status);
+	STAGEKIT_CHECK(result_is(r, 1, "Conflict") && status == 409 &&
+	                   strcmp(api_methods(VM "stale"), "PATCH,DELETE") == 0,
+	    "delete_vm whose patch fails: the DELETE still goes, RESULT is its answer (%s; %s)",
+	    r ? obj_json(r) : "-", obj_json(api_reqs));
 }
 
 /* sends an event action for pool POOL (its own uid) with reason and message */

@@ -151,7 +151,7 @@ static void test_scale_in_random(void **state)
 {
 	struct fx *f = *state;
 	struct plan_act *a;
-	char msg[128];
+	char msg[256];
 	size_t i;
 
 	f->pool = fx_stdpool("1");
@@ -176,11 +176,15 @@ static void test_scale_in_random(void **state)
 		    obj_str(a->body, "name"));
 		assert_string_equal(obj_str(a->body, "fail_event.message"), msg);
 		assert_string_equal(obj_str(a->body, "fail_event.reason"), "FailedDelete");
-		/* no preservation: the finalizer's removal rides with the DELETE */
-		assert_string_equal(obj_json(obj_path(a->body, "unfinalize")),
-		    "[{\"op\":\"test\",\"path\":\"/metadata/"
-		    "finalizers\",\"value\":[\"pool.kubevirt.io/"
-		    "finalizer\"]},{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]");
+		/* no preservation: the finalizer's removal rides with the DELETE, guarded by the
+		 * VM's uid (the actuator sends it first) */
+		snprintf(msg, sizeof(msg),
+		    "[{\"op\":\"test\",\"path\":\"/metadata/uid\",\"value\":\"uid-%s\"},"
+		    "{\"op\":\"test\",\"path\":\"/metadata/"
+		    "finalizers\",\"value\":[\"" POOL_FINALIZER
+		    "\"]},{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]",
+		    obj_str(a->body, "name"));
+		assert_string_equal(obj_json(obj_path(a->body, "unfinalize")), msg);
 	}
 }
 
@@ -203,7 +207,8 @@ static void test_scale_in_terminating_clamps(void **state)
 	assert_string_equal(
 	    fx_nth_op(f, ACT_PATCH_VM, 0)->prefix, "error during opportunistic scale in");
 	assert_string_equal(fx_patch_str(fx_nth_op(f, ACT_PATCH_VM, 0)),
-	    "[{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"" POOL_FINALIZER
+	    "[{\"op\":\"test\",\"path\":\"/metadata/uid\",\"value\":\"uid-p-0\"},"
+	    "{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"" POOL_FINALIZER
 	    "\"]},{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]");
 }
 
@@ -287,7 +292,8 @@ static void test_detached_finalizer_strip(void **state)
 	assert_int_equal(f->out.nacts, 1);
 	assert_string_equal(fx_act_name(f, ACT_PATCH_VM, 0), "p-0");
 	assert_string_equal(fx_patch_str(fx_nth_op(f, ACT_PATCH_VM, 0)),
-	    "[{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"" POOL_FINALIZER
+	    "[{\"op\":\"test\",\"path\":\"/metadata/uid\",\"value\":\"uid-p-0\"},"
+	    "{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"" POOL_FINALIZER
 	    "\"]},{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]");
 	/* a pending patch on it holds the rule back */
 	expect_add(f->exp, 7, KEY, EXPECT_PATCH, "uid-p-0", ACT_PATCH_VM, "5", 999);
@@ -336,7 +342,8 @@ static void test_deletion(void **state)
 	assert_int_equal(fx_count_op(f, ACT_PATCH_POOL), 0);
 	assert_int_equal(fx_count_op(f, ACT_PATCH_VM), 2);
 	assert_string_equal(fx_patch_str(fx_nth_op(f, ACT_PATCH_VM, 1)),
-	    "[{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"" POOL_FINALIZER
+	    "[{\"op\":\"test\",\"path\":\"/metadata/uid\",\"value\":\"uid-p-1\"},"
+	    "{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"" POOL_FINALIZER
 	    "\"]},{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]");
 	/* once no owned VM has it, the pool loses it */
 	json_object_put(f->vms[0]);
