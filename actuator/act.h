@@ -5,6 +5,8 @@
 #ifndef VMPOOL_ACT_H
 #define VMPOOL_ACT_H
 
+#include <sys/queue.h>
+
 #include <json-c/json.h>
 #include <stddef.h>
 
@@ -45,13 +47,23 @@ int act_parse(json_object *body, struct act_action *a, char *err, size_t errlen)
 json_object *act_result(long long id, int ok, long status, const char *reason, const char *message);
 
 /* the running actuator */
+struct act_req;
 struct actuator {
 	struct kube *kube; /* NULL in dry-run */
 	struct k8sev_recorder *rec;
 	int dry_run;
 	long inflight;
 	int leading; /* may write: always, or while holding the Lease (--leader-elect) */
+	/* writes not handed to the client yet, oldest first (actrun.c) */
+	TAILQ_HEAD(act_waitq, act_req) waiting;
+	long nwaiting;
+	int submitted; /* writes handed to the client and not answered */
+	int pumping;   /* act_pump() runs: no nested pump */
 };
+/* an actuator zeroed (memset) needs this before its first action */
+void act_init(struct actuator *);
+/* at exit, after kube_free(): the writes still waiting are dropped, unanswered */
+void act_drop_waiting(struct actuator *);
 
 /* per planner connection; outstanding requests are detached when it goes */
 struct act_conn;
@@ -64,6 +76,7 @@ void act_handle(struct act_conn *, json_object *body);
 #define ACT_M_ACTIONS  "vmpool_actuator_actions_total"
 #define ACT_M_INFLIGHT "vmpool_actuator_inflight"
 #define ACT_M_EVENTS   "vmpool_actuator_events_total"
+#define ACT_M_WAITING  "vmpool_actuator_waiting"
 void act_metrics_declare(void);
 
 #endif

@@ -11,6 +11,10 @@
  * other order (upstream's) has the DELETE only mark it and the patch remove it, which costs
  * the API server about twice the CPU (DESIGN.md, "Links"). A failed patch is logged; the
  * planner strips the finalizer of the terminating VM later, as upstream's order would.
+ * Writes wait in the actuator's own FIFO until the client has room for them
+ * (ACT_SUBMIT_MAX handed to it and not answered): a waiting write is one allocation, its
+ * strings and its body or patch as msgpack, and becomes a request (JSON text, curl's
+ * state) only when it is handed over (issue 9).
  */
 #include <sys/queue.h>
 
@@ -19,6 +23,7 @@
 #include <string.h>
 
 #include "act.h"
+#include "codec.h"
 #include "msg.h"
 #include "k8sevent.h"
 #include "kube.h"
@@ -33,8 +38,14 @@
 
 /* update_vm: tries of GET + PUT while the PUT meets a newer resourceVersion (409) */
 #define ACT_UPDATE_TRIES 3
+/* writes handed to the client and not answered yet; the others wait in act->waiting. As
+ * many again as the client runs at once wait there for a token or a transfer slot, so the
+ * client never idles for want of work while a burst costs no more than this many requests */
+#define ACT_SUBMIT_MAX (2 * KUBE_MAX_RUNNING)
+/* what a write that waited past the client's patience is left (the client's own rule: a
+ * request waiting for its token is attempted once, and not retried once out of patience) */
+#define ACT_PATIENCE_MIN 0.001
 
-struct act_req;
 TAILQ_HEAD(act_reqs, act_req);
 
 struct act_conn {
@@ -43,27 +54,35 @@ struct act_conn {
 	struct act_reqs reqs;
 };
 
-/* an owned copy of an optional event */
+/* an owned copy of an optional event (type NULL: none) */
 struct act_evcopy {
 	char *type, *reason, *message;
 };
 
+/* an accepted action, from its ACTION to its RESULT: one allocation with its strings (strs)
+ * and, until the request is handed to the client, its body or patch as msgpack */
 struct act_req {
-	TAILQ_ENTRY(act_req) entry;
-	struct act_conn *conn; /* NULL once the link is gone */
+	TAILQ_ENTRY(act_req) entry;  /* conn->reqs */
+	TAILQ_ENTRY(act_req) wentry; /* act->waiting, while waiting */
+	struct act_conn *conn;       /* NULL once the link is gone */
 	struct actuator *act;
 	const struct act_op *op;
 	long long id;
-	char *ns, *name, *pool, *pool_uid;
-	char key[512];
+	double t0; /* accepted: the client's patience counts from then */
+	char *ns, *name, *pool, *pool_uid, *key, *path, *uid, *propagation;
 	struct act_evcopy event, fail_event;
-	char *unfinalize; /* delete_vm: the patch to send before the DELETE */
-	char *del_body; /* delete_vm with unfinalize: the DELETE's options, while the patch runs */
-	json_object *built; /* update_vm: what the planner built, merged into the VM read */
-	char *path;         /* update_vm: the VM's path, for the GET and the PUT; delete_vm with
-	                     * unfinalize: the VM's path, for the patch and the DELETE */
-	int tries;          /* update_vm: PUTs sent */
+	char *unfinalize;   /* delete_vm: the patch to send before the DELETE (JSON text) */
+	unsigned char *pay; /* create, update, patch: the body or patch (msgpack); update_vm
+	                     * keeps it to merge into the VM read at every try */
+	size_t paylen;
+	int tries;     /* update_vm: PUTs sent */
+	int waiting;   /* in act->waiting */
+	int submitted; /* handed to the client, counted in act->submitted */
+	char strs[];
 };
+
+/* what an action keeps for its request: its body, its patch, or nothing */
+enum act_pay { ACT_PAY_NONE, ACT_PAY_BODY, ACT_PAY_PATCH };
 
 /* the table of operations: the API call each one makes */
 struct act_op {
@@ -74,7 +93,8 @@ struct act_op {
 	const char *group;    /* /api/v1, /apis/<group>/<version> */
 	const char *resource; /* plural */
 	int with_name;        /* the path names the object (all but a create) */
-	char *(*body)(const struct act_action *);
+	enum act_pay pay;
+	char *(*body)(const struct act_req *); /* the request's JSON text, NULL for none */
 };
 
 #define ACT_KUBEVIRT "/apis/kubevirt.io/v1"
@@ -123,71 +143,86 @@ static char *act_json(json_object *o)
 	return xstrdup(obj_json(o));
 }
 
-static char *act_body_object(const struct act_action *a)
+/* the kept body or patch as a tree (new reference), NULL if it does not decode */
+static json_object *act_pay_tree(const struct act_req *r)
 {
-	return act_json(a->body);
+	char err[128];
+	json_object *o = codec_value_unpack(r->pay, r->paylen, err, sizeof err);
+
+	if (o == NULL)
+		log_warnx(
+		    r->key, "%s id %lld: kept body does not decode: %s", r->op->name, r->id, err);
+	return o;
 }
 
-static char *act_body_patch(const struct act_action *a)
+/* the kept body or patch as JSON text, made when it is sent */
+static char *act_body_pay(const struct act_req *r)
 {
-	return act_json(a->patch);
-}
-
-/* DeleteOptions with the uid precondition and the propagation policy, NULL with neither */
-static char *act_body_delete(const struct act_action *a)
-{
-	json_object *o, *pre;
+	json_object *o = act_pay_tree(r);
 	char *s;
 
-	if (a->uid == NULL && a->propagation == NULL)
+	if (o == NULL)
 		return NULL;
-	o = json_object_new_object();
-	json_object_object_add(o, "kind", json_object_new_string("DeleteOptions"));
-	json_object_object_add(o, "apiVersion", json_object_new_string("v1"));
-	if (a->uid != NULL) {
-		pre = json_object_new_object();
-		json_object_object_add(pre, "uid", json_object_new_string(a->uid));
-		json_object_object_add(o, "preconditions", pre);
-	}
-	if (a->propagation != NULL)
-		json_object_object_add(
-		    o, "propagationPolicy", json_object_new_string(a->propagation));
 	s = act_json(o);
 	json_object_put(o);
 	return s;
 }
 
-static char *act_body_none(const struct act_action *a)
+/* DeleteOptions with the uid precondition and the propagation policy, NULL with neither */
+static char *act_body_delete(const struct act_req *r)
+{
+	json_object *o, *pre;
+	char *s;
+
+	if (r->uid == NULL && r->propagation == NULL)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "kind", json_object_new_string("DeleteOptions"));
+	json_object_object_add(o, "apiVersion", json_object_new_string("v1"));
+	if (r->uid != NULL) {
+		pre = json_object_new_object();
+		json_object_object_add(pre, "uid", json_object_new_string(r->uid));
+		json_object_object_add(o, "preconditions", pre);
+	}
+	if (r->propagation != NULL)
+		json_object_object_add(
+		    o, "propagationPolicy", json_object_new_string(r->propagation));
+	s = act_json(o);
+	json_object_put(o);
+	return s;
+}
+
+static char *act_body_none(const struct act_req *r)
 {
 	return NULL;
 }
 
 static const struct act_op act_ops[] = {
-    {ACT_CREATE_VM, "POST", NULL, act_idem_create, ACT_KUBEVIRT, "virtualmachines", 0,
-        act_body_object},
+    {ACT_CREATE_VM, "POST", NULL, act_idem_create, ACT_KUBEVIRT, "virtualmachines", 0, ACT_PAY_BODY,
+        act_body_pay},
     {ACT_DELETE_VM, "DELETE", NULL, act_idem_delete, ACT_KUBEVIRT, "virtualmachines", 1,
-        act_body_delete},
+        ACT_PAY_NONE, act_body_delete},
     {ACT_PATCH_VM, "PATCH", ACT_JSONP, act_idem_notfound, ACT_KUBEVIRT, "virtualmachines", 1,
-        act_body_patch},
+        ACT_PAY_PATCH, act_body_pay},
     {ACT_UPDATE_VM, "PUT", NULL, act_idem_notfound, ACT_KUBEVIRT, "virtualmachines", 1,
-        act_body_object},
+        ACT_PAY_BODY, act_body_pay},
     {ACT_DELETE_VMI, "DELETE", NULL, act_idem_delete, ACT_KUBEVIRT, "virtualmachineinstances", 1,
-        act_body_delete},
+        ACT_PAY_NONE, act_body_delete},
     {ACT_PATCH_VMI, "PATCH", ACT_JSONP, act_idem_notfound, ACT_KUBEVIRT, "virtualmachineinstances",
-        1, act_body_patch},
+        1, ACT_PAY_PATCH, act_body_pay},
     {ACT_CREATE_REV, "POST", NULL, act_idem_create, ACT_APPS, "controllerrevisions", 0,
-        act_body_object},
+        ACT_PAY_BODY, act_body_pay},
     {ACT_DELETE_REV, "DELETE", NULL, act_idem_delete, ACT_APPS, "controllerrevisions", 1,
-        act_body_delete},
+        ACT_PAY_NONE, act_body_delete},
     {ACT_PATCH_PVC, "PATCH", ACT_JSONP, act_idem_notfound, ACT_CORE, "persistentvolumeclaims", 1,
-        act_body_patch},
-    {ACT_PATCH_DV, "PATCH", ACT_JSONP, act_idem_notfound, ACT_CDI, "datavolumes", 1,
-        act_body_patch},
+        ACT_PAY_PATCH, act_body_pay},
+    {ACT_PATCH_DV, "PATCH", ACT_JSONP, act_idem_notfound, ACT_CDI, "datavolumes", 1, ACT_PAY_PATCH,
+        act_body_pay},
     {ACT_PATCH_POOL, "PATCH", ACT_JSONP, act_idem_notfound, ACT_POOLS, "virtualmachinepools", 1,
-        act_body_patch},
+        ACT_PAY_PATCH, act_body_pay},
     {ACT_GET_LEASE, "GET", NULL, act_idem_notfound, "/apis/coordination.k8s.io/v1", "leases", 1,
-        act_body_none},
-    {ACT_EVENT, NULL, NULL, NULL, NULL, NULL, 0, NULL},
+        ACT_PAY_NONE, act_body_none},
+    {ACT_EVENT, NULL, NULL, NULL, NULL, NULL, 0, ACT_PAY_NONE, NULL},
 };
 
 static const struct act_op *act_op_find(const char *name)
@@ -205,7 +240,10 @@ void act_metrics_declare(void)
 	metrics_declare(ACT_M_ACTIONS, "counter", "Actions handled by op and result.");
 	metrics_declare(ACT_M_INFLIGHT, "gauge", "API requests in flight for actions.");
 	metrics_declare(ACT_M_EVENTS, "counter", "Kubernetes Events posted or aggregated.");
+	metrics_declare(ACT_M_WAITING, "gauge",
+	    "Writes accepted and waiting for room in the API client (part of the inflight ones).");
 	metrics_set(ACT_M_INFLIGHT, NULL, 0);
+	metrics_set(ACT_M_WAITING, NULL, 0);
 	metrics_add(ACT_M_EVENTS, NULL, 0);
 }
 
@@ -310,61 +348,134 @@ static void act_post_event(
 	free(msg);
 }
 
-static void act_evcopy(struct act_evcopy *dst, const struct act_ev *src)
+/* the strings an accepted action keeps, copied into its one allocation */
+struct act_strs {
+	const char *s[15];
+	size_t n, len;
+};
+
+static void act_strs_add(struct act_strs *t, const char *s)
 {
-	memset(dst, 0, sizeof *dst);
-	if (!src->set)
-		return;
-	dst->type = xstrdup(src->type);
-	dst->reason = xstrdup(src->reason);
-	dst->message = xstrdup(src->message);
+	t->s[t->n++] = s;
+	t->len += s != NULL ? strlen(s) + 1 : 0;
 }
 
-static void act_evfree(struct act_evcopy *ev)
+/* the i-th string's copy in strs (NULL stays NULL); *p is where the next one goes */
+static char *act_strs_put(const struct act_strs *t, size_t i, char **p)
 {
-	free(ev->type);
-	free(ev->reason);
-	free(ev->message);
+	char *d = *p;
+	size_t n;
+
+	if (t->s[i] == NULL)
+		return NULL;
+	n = strlen(t->s[i]) + 1;
+	memcpy(d, t->s[i], n);
+	*p += n;
+	return d;
+}
+
+static void act_strs_event(struct act_strs *t, const struct act_ev *ev)
+{
+	act_strs_add(t, ev->set ? ev->type : NULL);
+	act_strs_add(t, ev->set ? ev->reason : NULL);
+	act_strs_add(t, ev->set ? ev->message : NULL);
+}
+
+static void act_evput(struct act_evcopy *ev, const struct act_strs *t, size_t i, char **p)
+{
+	ev->type = act_strs_put(t, i, p);
+	ev->reason = act_strs_put(t, i + 1, p);
+	ev->message = act_strs_put(t, i + 2, p);
+}
+
+/* the body or patch the op sends, as msgpack in an allocation of its own size */
+static void act_keep_pay(struct act_req *r, const struct act_action *a)
+{
+	json_object *v = r->op->pay == ACT_PAY_BODY    ? a->body
+	                 : r->op->pay == ACT_PAY_PATCH ? a->patch
+	                                               : NULL;
+	struct buf b = {NULL, 0, 0};
+
+	if (v == NULL)
+		return;
+	codec_value_pack(&b, v);
+	r->pay = xreallocarray(b.data, 1, b.len);
+	r->paylen = b.len;
 }
 
 static struct act_req *act_req_new(
     struct act_conn *c, const struct act_op *op, const struct act_action *a)
 {
-	struct act_req *r = xcalloc(1, sizeof *r);
+	struct act_strs t = {{NULL}, 0, 0};
+	struct act_req *r;
+	char *key, *path = op->method != NULL ? act_path(op, a) : NULL, *unf = NULL, *p;
 
+	xasprintf(&key, "%s/%s", a->ns, a->name);
+	if (a->unfinalize != NULL)
+		unf = act_json(a->unfinalize);
+	act_strs_add(&t, a->ns);
+	act_strs_add(&t, a->name);
+	act_strs_add(&t, a->pool_name != NULL ? a->pool_name : "");
+	act_strs_add(&t, a->pool_uid != NULL ? a->pool_uid : "");
+	act_strs_add(&t, key);
+	act_strs_add(&t, path);
+	act_strs_add(&t, a->uid);
+	act_strs_add(&t, a->propagation);
+	act_strs_add(&t, unf);
+	act_strs_event(&t, &a->event);
+	act_strs_event(&t, &a->fail_event);
+	r = xcalloc(1, sizeof *r + t.len);
+	p = r->strs;
+	r->ns = act_strs_put(&t, 0, &p);
+	r->name = act_strs_put(&t, 1, &p);
+	r->pool = act_strs_put(&t, 2, &p);
+	r->pool_uid = act_strs_put(&t, 3, &p);
+	r->key = act_strs_put(&t, 4, &p);
+	r->path = act_strs_put(&t, 5, &p);
+	r->uid = act_strs_put(&t, 6, &p);
+	r->propagation = act_strs_put(&t, 7, &p);
+	r->unfinalize = act_strs_put(&t, 8, &p);
+	act_evput(&r->event, &t, 9, &p);
+	act_evput(&r->fail_event, &t, 12, &p);
+	free(key);
+	free(path);
+	free(unf);
 	r->conn = c;
 	r->act = c->act;
 	r->op = op;
 	r->id = a->id;
-	r->ns = xstrdup(a->ns);
-	r->name = xstrdup(a->name);
-	r->pool = xstrdup(a->pool_name != NULL ? a->pool_name : "");
-	r->pool_uid = xstrdup(a->pool_uid != NULL ? a->pool_uid : "");
-	snprintf(r->key, sizeof r->key, "%s/%s", a->ns, a->name);
-	act_evcopy(&r->event, &a->event);
-	act_evcopy(&r->fail_event, &a->fail_event);
-	if (a->unfinalize != NULL)
-		r->unfinalize = act_json(a->unfinalize);
-	if (strcmp(op->name, ACT_UPDATE_VM) == 0)
-		r->built = json_object_get(a->body);
+	r->t0 = now_mono();
+	if (!c->act->dry_run)
+		act_keep_pay(r, a);
 	return r;
 }
 
+static void act_pump(struct actuator *);
+
+/* r no longer waits */
+static void act_unwait(struct act_req *r)
+{
+	struct actuator *act = r->act;
+
+	TAILQ_REMOVE(&act->waiting, r, wentry);
+	r->waiting = 0;
+	metrics_set(ACT_M_WAITING, NULL, --act->nwaiting);
+}
+
+/* r is answered (or dropped): its room in the client goes to the next waiting write */
 static void act_req_free(struct act_req *r)
 {
+	struct actuator *act = r->act;
+
 	if (r->conn != NULL)
 		TAILQ_REMOVE(&r->conn->reqs, r, entry);
-	free(r->ns);
-	free(r->name);
-	free(r->pool);
-	free(r->pool_uid);
-	act_evfree(&r->event);
-	act_evfree(&r->fail_event);
-	free(r->unfinalize);
-	free(r->del_body);
-	json_object_put(r->built);
-	free(r->path);
+	if (r->waiting)
+		act_unwait(r);
+	if (r->submitted)
+		act->submitted--;
+	free(r->pay);
 	free(r);
+	act_pump(act);
 }
 
 /* the pool an action is for, as "ns/name" for a log line's pool= */
@@ -439,6 +550,8 @@ static void act_queue_failed(struct act_req *r)
 static void act_unfinalized(const struct kube_response *resp, void *arg)
 {
 	struct act_req *r = arg;
+	char *body;
+	int rc;
 
 	if (resp->status >= 200 && resp->status < 300)
 		log_debug(r->key, "%s id %lld: finalizer removed (%ld), deleting", r->op->name,
@@ -448,8 +561,11 @@ static void act_unfinalized(const struct kube_response *resp, void *arg)
 		    "%s id %lld: finalizer not removed before the delete: %ld %s: %s (deleting "
 		    "anyway; the finalizer is planned again)",
 		    r->op->name, r->id, resp->status, resp->reason, log_escape(resp->message));
-	if (kube_request_next(r->act->kube, r->op->method, r->path, r->op->content_type,
-	        r->del_body, act_done, r) == -1)
+	body = r->op->body(r); /* the DeleteOptions */
+	rc = kube_request_next(
+	    r->act->kube, r->op->method, r->path, r->op->content_type, body, act_done, r);
+	free(body);
+	if (rc == -1)
 		act_queue_failed(r);
 }
 
@@ -483,14 +599,18 @@ static void act_update_fetched(const struct kube_response *resp, void *arg)
 {
 	struct act_req *r = arg;
 	struct kube_response fail = {409, NULL, "Conflict", "", 0, 0};
-	json_object *vm;
+	json_object *vm, *built;
 	char err[256], *body;
 
 	if (resp->status != 200) {
 		act_done(resp, r);
 		return;
 	}
-	if ((vm = vmupdate_merge(resp->body, r->built, err, sizeof err)) == NULL) {
+	if ((built = act_pay_tree(r)) == NULL)
+		snprintf(err, sizeof err, "the planned VM does not decode");
+	vm = built != NULL ? vmupdate_merge(resp->body, built, err, sizeof err) : NULL;
+	json_object_put(built); /* vm holds copies */
+	if (vm == NULL) {
 		fail.message = err;
 		act_done(&fail, r);
 		return;
@@ -518,29 +638,82 @@ static void act_dry_run(struct act_conn *c, const struct act_action *a, const st
 	act_post_event(c->act, r, &r->event, NULL);
 }
 
-/* starts the API call; answers at once when it cannot even be queued */
-static void act_start(struct act_conn *c, const struct act_action *a, struct act_req *r)
+/* r is handed to the client; answered at once when it cannot even be queued there */
+static void act_submit(struct act_req *r)
 {
-	char *path = act_path(r->op, a), *body = r->op->body(a);
+	struct actuator *act = r->act;
+	double patience = kube_patience(act->kube) - (now_mono() - r->t0);
+	char *body = NULL;
+	int rc;
+
+	/* the patience counts from the ACTION, as when the client queued it at once */
+	patience = patience > ACT_PATIENCE_MIN ? patience : ACT_PATIENCE_MIN;
+	r->submitted = 1;
+	act->submitted++;
+	log_debug(r->key, "%s id %lld: %s %s", r->op->name, r->id, r->op->method, r->path);
+	if (strcmp(r->op->name, ACT_UPDATE_VM) == 0)
+		rc = act_update_fetch(r);
+	else if (r->unfinalize != NULL) /* the finalizer patch first, the DELETE after it */
+		rc = kube_request_patient(act->kube, "PATCH", r->path, ACT_JSONP, r->unfinalize,
+		    patience, act_unfinalized, r);
+	else if ((body = r->op->body(r)) == NULL && r->op->pay != ACT_PAY_NONE)
+		rc = -1; /* the kept body does not decode (logged) */
+	else {
+		rc = kube_request_patient(act->kube, r->op->method, r->path, r->op->content_type,
+		    body, patience, act_done, r);
+		free(r->pay);
+		r->pay = NULL;
+	}
+	free(body);
+	if (rc == -1)
+		act_queue_failed(r);
+}
+
+/* waiting writes go to the client, oldest first, while it has room for them */
+static void act_pump(struct actuator *act)
+{
+	struct act_req *r;
+
+	if (act->pumping || act->kube == NULL)
+		return;
+	act->pumping = 1;
+	while (act->submitted < ACT_SUBMIT_MAX && (r = TAILQ_FIRST(&act->waiting)) != NULL) {
+		act_unwait(r);
+		act_submit(r);
+	}
+	act->pumping = 0;
+}
+
+/* an accepted action with an API call: a write waits its turn (act_pump), a read (the
+ * update's GET, get_lease) goes at once as it always did */
+static void act_start(struct act_conn *c, struct act_req *r)
+{
+	struct actuator *act = c->act;
 
 	TAILQ_INSERT_TAIL(&c->reqs, r, entry);
-	c->act->inflight++;
-	metrics_set(ACT_M_INFLIGHT, NULL, c->act->inflight);
-	log_debug(r->key, "%s id %lld: %s %s", a->op, a->id, r->op->method, path);
-	if (r->built != NULL || r->unfinalize != NULL)
-		r->path = xstrdup(path);
-	if (r->unfinalize != NULL) {
-		r->del_body = body;
-		body = NULL;
+	act->inflight++;
+	metrics_set(ACT_M_INFLIGHT, NULL, act->inflight);
+	if (strcmp(r->op->method, "GET") == 0 || strcmp(r->op->name, ACT_UPDATE_VM) == 0) {
+		act_submit(r);
+		return;
 	}
-	if (r->built != NULL        ? act_update_fetch(r) == -1
-	    : r->unfinalize != NULL ? kube_request(c->act->kube, "PATCH", path, ACT_JSONP,
-	                                  r->unfinalize, act_unfinalized, r) == -1
-	                            : kube_request(c->act->kube, r->op->method, path,
-	                                  r->op->content_type, body, act_done, r) == -1)
-		act_queue_failed(r);
-	free(path);
-	free(body);
+	r->waiting = 1;
+	TAILQ_INSERT_TAIL(&act->waiting, r, wentry);
+	metrics_set(ACT_M_WAITING, NULL, ++act->nwaiting);
+	act_pump(act);
+}
+
+void act_init(struct actuator *act)
+{
+	TAILQ_INIT(&act->waiting);
+}
+
+void act_drop_waiting(struct actuator *act)
+{
+	struct act_req *r;
+
+	while ((r = TAILQ_FIRST(&act->waiting)) != NULL)
+		act_req_free(r);
 }
 
 void act_handle(struct act_conn *c, json_object *body)
@@ -592,5 +765,5 @@ void act_handle(struct act_conn *c, json_object *body)
 		act_req_free(r);
 		return;
 	}
-	act_start(c, &a, r);
+	act_start(c, r);
 }

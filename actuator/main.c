@@ -155,6 +155,7 @@ int main(int argc, char **argv)
 
 	kube_malloc_setup();
 	memset(&m, 0, sizeof m);
+	act_init(&m.act);
 	lease_cfg_init(&m.lease);
 	xasprintf(&usage, "%s%s",
 	    "  --dry-run            answer every action as done without calling the API\n",
@@ -200,6 +201,7 @@ int main(int argc, char **argv)
 	}
 	kube_free(act->kube);
 	act->kube = NULL;
+	act_drop_waiting(act);
 	elect_release(m.elect, ACT_RELEASE_WAIT);
 	link_server_foreach(m.srv, act_link_release, NULL);
 	link_server_free(m.srv);

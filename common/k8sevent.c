@@ -111,18 +111,12 @@ static void k8sev_aggrec_free(struct lh_entry *e)
 	free(a);
 }
 
+/* an entry's strings but its message live in its own allocation (k8sev_entry_new) */
 static void k8sev_entry_free(struct lh_entry *e)
 {
 	struct k8sev_entry *ent = lh_entry_v(e);
 
-	free(ent->key);
-	free(ent->ns);
-	free(ent->pool);
-	free(ent->uid);
-	free(ent->type);
-	free(ent->reason);
 	free(ent->message);
-	free(ent->name);
 	free(ent);
 }
 
@@ -261,9 +255,44 @@ static void k8sev_set(char **dst, const char *v)
 	*dst = xstrdup(v != NULL ? v : "");
 }
 
+/* s copied to *p, which moves past it */
+static char *k8sev_put(char **p, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = memcpy(*p, s, n);
+
+	*p += n;
+	return d;
+}
+
+/* a logger entry with its fixed strings in one allocation: while Events wait under
+ * pressure the logger keeps thousands of them (issue 9) */
+static struct k8sev_entry *k8sev_entry_new(
+    const char *key, const struct k8sev_src *src, const char *name)
+{
+	const char *uid = src->uid != NULL ? src->uid : "";
+	const char *strs[] = {key, src->ns, src->pool, uid, src->type, src->reason, name};
+	struct k8sev_entry *ent;
+	size_t i, len = 0;
+	char *p;
+
+	for (i = 0; i < sizeof strs / sizeof strs[0]; i++)
+		len += strlen(strs[i]) + 1;
+	ent = xcalloc(1, sizeof *ent + len);
+	p = (char *)(ent + 1);
+	ent->key = k8sev_put(&p, key);
+	ent->ns = k8sev_put(&p, src->ns);
+	ent->pool = k8sev_put(&p, src->pool);
+	ent->uid = k8sev_put(&p, uid);
+	ent->type = k8sev_put(&p, src->type);
+	ent->reason = k8sev_put(&p, src->reason);
+	ent->name = k8sev_put(&p, name);
+	return ent;
+}
+
 struct k8sev_entry *k8sev_correlate(struct k8sev_corr *c, const struct k8sev_src *src, double now)
 {
-	char *akey = k8sev_agg_key(src), *key, *msg = NULL;
+	char *akey = k8sev_agg_key(src), *key, *msg = NULL, *name;
 	struct k8sev_entry *ent;
 	int combined;
 	void *v;
@@ -283,15 +312,9 @@ struct k8sev_entry *k8sev_correlate(struct k8sev_corr *c, const struct k8sev_src
 	}
 	if (ent == NULL) {
 		k8sev_prune_log(c->log, now);
-		ent = xcalloc(1, sizeof *ent);
-		ent->key = key;
-		key = NULL;
-		ent->ns = xstrdup(src->ns);
-		ent->pool = xstrdup(src->pool);
-		ent->uid = xstrdup(src->uid != NULL ? src->uid : "");
-		ent->type = xstrdup(src->type);
-		ent->reason = xstrdup(src->reason);
-		ent->name = k8sev_name(src->pool, now, &c->last_ns);
+		name = k8sev_name(src->pool, now, &c->last_ns);
+		ent = k8sev_entry_new(key, src, name);
+		free(name);
 		ent->first = now;
 		ent->combined = combined;
 		lh_table_insert(c->log, ent->key, ent);

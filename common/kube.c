@@ -994,6 +994,21 @@ static void kube_transport_clear(struct kube *k)
 
 /* ---- the API ---- */
 
+/*
+ * GnuTLS initialises itself in a constructor when it is loaded (its "implicit init": crypto
+ * back-ends, the system priority file, ~640 KB of its pages and 100 KB of heap resident in
+ * every HTTP stage), unless the program defines this hook, which libgnutls exports as a
+ * weak symbol for the purpose. We never use GnuTLS: Debian's libcurl uses OpenSSL and
+ * loads GnuTLS only through librtmp, and our transfers are http and https only
+ * (CURLOPT_PROTOCOLS_STR). A libcurl built on GnuTLS still works: it calls
+ * gnutls_global_init() itself, which this hook does not affect (issue 9).
+ */
+int _gnutls_global_init_skip(void);
+int _gnutls_global_init_skip(void)
+{
+	return 1;
+}
+
 struct kube *kube_new(
     struct event_base *base, const struct kube_config *cfg, const struct kube_opts *opts)
 {
@@ -1163,6 +1178,11 @@ int kube_request_event(struct kube *k, const char *method, const char *path,
 struct event_base *kube_base(const struct kube *k)
 {
 	return k != NULL ? k->base : NULL;
+}
+
+double kube_patience(const struct kube *k)
+{
+	return k->patience;
 }
 
 struct kube_watch *kube_watch_start(

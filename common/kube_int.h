@@ -26,13 +26,9 @@
 #define KUBE_DOWN_CAP     8.0
 #define KUBE_JSON_DEPTH                                                                            \
 	10000 /* as deep as the API server's own decoder: one deep item cannot spoil a list */
-#define KUBE_CONNECT_TIMEOUT 10L
-#define KUBE_DEFAULT_TIMEOUT 60L
-#define KUBE_ERRBODY_MAX     (64 * 1024)
-/* transfers (watches aside) a client runs at once; the others wait parked. A transfer costs
- * about 9 KB in curl from its start to its end, however long it waits for a stream: without
- * a bound a burst of 1,000 tokens plus the Events ran 3,000 at once (issue 9). */
-#define KUBE_MAX_RUNNING       100
+#define KUBE_CONNECT_TIMEOUT   10L
+#define KUBE_DEFAULT_TIMEOUT   60L
+#define KUBE_ERRBODY_MAX       (64 * 1024)
 #define KUBE_UPLOAD_BUFFER     16384L /* CURLOPT_UPLOAD_BUFFERSIZE of a write: curl's minimum */
 #define KUBE_WRITE_RECV_BUFFER 4096L  /* CURLOPT_BUFFERSIZE of a write (curl: 16 KB) */
 #define KUBE_MMAP_THRESHOLD    (128 * 1024) /* glibc's default, kept fixed */
