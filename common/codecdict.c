@@ -205,8 +205,6 @@ static const char *const codec_dict[] = {
     "preference",
     "VirtualMachineClusterInstancetype",
     "VirtualMachineClusterPreference",
-    "kubevirt/cirros-container-disk-demo:latest",
-    "128Mi",
 };
 #define CODEC_DICT_N (sizeof codec_dict / sizeof codec_dict[0])
 
