@@ -29,7 +29,7 @@
 #include "xmalloc.h"
 
 enum { H_NAME, H_UID, H_N };
-enum { G_KIND, G_NS, G_OWNER, G_N };
+enum { G_KIND, G_OWNER, G_N };
 /* the record's strings, in the order of its blob: also the compact form's local strings */
 enum { F_NS, F_NAME, F_UID, F_RV, F_OWNER, F_N };
 
@@ -287,8 +287,6 @@ static char *store_group_key(int fam, const char *kind, const char *ns, const ch
 
 	if (fam == G_KIND)
 		xasprintf(&key, "k\x1f%s", kind);
-	else if (fam == G_NS)
-		xasprintf(&key, "n\x1f%s\x1f%s", kind, ns);
 	else
 		xasprintf(&key, "o\x1f%s\x1f%s\x1f%s", kind, ns, owner);
 	return key;
@@ -605,11 +603,6 @@ static void store_walk(struct store *s, struct sgroup *g, int fam, store_fn fn, 
 void store_foreach(struct store *s, const char *kind, store_fn fn, void *arg)
 {
 	store_walk(s, store_group(s, G_KIND, kind, NULL, NULL, 0), G_KIND, fn, arg);
-}
-
-void store_foreach_ns(struct store *s, const char *kind, const char *ns, store_fn fn, void *arg)
-{
-	store_walk(s, store_group(s, G_NS, kind, ns, NULL, 0), G_NS, fn, arg);
 }
 
 void store_foreach_meta(struct store *s, const char *kind, store_meta_fn fn, void *arg)

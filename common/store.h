@@ -74,7 +74,6 @@ int store_del(struct store *, const char *kind, const char *ns, const char *name
  * first and change it afterwards.
  */
 void store_foreach(struct store *, const char *kind, store_fn, void *);
-void store_foreach_ns(struct store *, const char *kind, const char *ns, store_fn, void *);
 void store_foreach_meta(struct store *, const char *kind, store_meta_fn, void *);
 /*
  * The views of kind in ns whose controller owner has uid owner ("": no controller), in

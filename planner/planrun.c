@@ -481,18 +481,23 @@ static int planrun_removed(const char *uid, void *arg)
 	return r != NULL ? r->preserve : -1;
 }
 
-/* the namespace's revisions the pool controls */
-static void planrun_rev_one(json_object *rev, void *arg)
+/* the namespace's revisions the pool controls: the owner group, less a controller of
+ * another kind with the same uid */
+static void planrun_revs(struct store *st, const char *ns, struct planrun_view *v)
 {
-	struct planrun_view *v = arg;
+	json_object **revs;
+	size_t i, n = store_owned(st, KIND_REV, ns, v->pool_uid, &revs);
 
-	if (!obj_controlled_by(rev, POOL_KIND, v->pool_uid))
-		return;
-	if (v->nrevs == v->caprevs) {
-		v->caprevs = v->caprevs ? v->caprevs * 2 : 4;
-		v->revs = xreallocarray(v->revs, v->caprevs, sizeof(*v->revs));
+	for (i = 0; i < n; i++) {
+		if (!obj_controlled_by(revs[i], POOL_KIND, v->pool_uid))
+			continue;
+		if (v->nrevs == v->caprevs) {
+			v->caprevs = v->caprevs ? v->caprevs * 2 : 4;
+			v->revs = xreallocarray(v->revs, v->caprevs, sizeof(*v->revs));
+		}
+		v->revs[v->nrevs++] = json_object_get(revs[i]);
 	}
-	v->revs[v->nrevs++] = json_object_get(rev); /* a walk's view ends with its callback */
+	free(revs);
 }
 
 static int planrun_can_send(struct planner *p)
@@ -798,7 +803,7 @@ void planrun_run(const char *key, void *arg)
 	v.pool_uid = obj_uid(pool) ? obj_uid(pool) : "";
 	v.nowned = planrun_owned(st, ns, v.pool_uid, &v.owned);
 	v.ndetached = planrun_detached(st, ns, &v.detached);
-	store_foreach_ns(st, KIND_REV, ns, planrun_rev_one, &v);
+	planrun_revs(st, ns, &v);
 	planrun_plan(p, key, pool, &v);
 	free(v.owned);
 	free(v.detached);

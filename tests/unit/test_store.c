@@ -372,18 +372,11 @@ static void test_foreach(void **state)
 	assert_string_equal(sn.names[2], "b");
 	assert_int_equal(store_views(s), 0);
 	memset(&sn, 0, sizeof sn);
-	store_foreach_ns(s, "vm", "ns1", collect, &sn);
-	assert_int_equal(sn.n, 2);
-	assert_string_equal(sn.names[0], "a");
-	assert_string_equal(sn.names[1], "b");
-	memset(&sn, 0, sizeof sn);
 	store_foreach_meta(s, "vm", collect_meta, &sn);
 	assert_int_equal(sn.n, 3);
 	assert_string_equal(sn.names[2], "b");
 	memset(&sn, 0, sizeof sn);
-	store_foreach_ns(s, "vm", "ns3", collect, &sn);
 	store_foreach(s, "pool", collect, &sn);
-	store_foreach_ns(s, "pool", "ns1", collect, &sn);
 	store_foreach_meta(s, "pool", collect_meta, &sn);
 	assert_int_equal(sn.n, 0);
 	assert_int_equal(store_count(s, "vm"), 3);
