@@ -73,7 +73,16 @@ struct mp_in {
 	size_t off;
 	char *err;
 	size_t errlen;
+	const struct codec_tab *tab; /* the compact form's strings, or NULL: plain msgpack */
 };
+
+/* the strings a compact value may refer to (codec_compact_pack) */
+struct codec_tab {
+	const char *const *local;
+	size_t nlocal;
+};
+
+static const char *codec_tab_str(const struct codec_tab *, unsigned, size_t *);
 
 static int codec_fail(struct mp_in *in, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -172,6 +181,23 @@ static int mp_read_table(struct mp_in *in, unsigned char b, struct mp_item *it)
 	}
 }
 
+/* the compact form's string reference: CODEC_REF and the string's index in the table */
+static int mp_read_ref(struct mp_in *in, struct mp_item *it)
+{
+	size_t len;
+
+	if (mp_left(in) < 1)
+		return codec_fail(in, "truncated string reference at byte %zu", in->off);
+	it->kind = MP_STR;
+	it->s = codec_tab_str(in->tab, in->p[in->off], &len);
+	if (it->s == NULL)
+		return codec_fail(
+		    in, "string reference %u at byte %zu is unknown", in->p[in->off], in->off);
+	it->u = len;
+	in->off++;
+	return 0;
+}
+
 /* reads one header; str payloads are skipped over, containers are not */
 static int mp_read(struct mp_in *in, struct mp_item *it)
 {
@@ -197,7 +223,9 @@ static int mp_read(struct mp_in *in, struct mp_item *it)
 		it->u = b & 0x1f;
 		it->s = (const char *)in->p + in->off;
 		return mp_skip(in, it->u);
-	} else
+	} else if (b == CODEC_REF && in->tab != NULL)
+		return mp_read_ref(in, it);
+	else
 		return mp_read_table(in, b, it);
 	return 0;
 }
@@ -226,7 +254,8 @@ static int mp_at_str(const struct mp_in *in)
 	if (mp_left(in) < 1)
 		return 1;
 	b = in->p[in->off];
-	return (b & 0xe0) == 0xa0 || (b >= 0xd9 && b <= 0xdb);
+	return (b & 0xe0) == 0xa0 || (b >= 0xd9 && b <= 0xdb) ||
+	       (b == CODEC_REF && in->tab != NULL);
 }
 
 /*
@@ -427,7 +456,7 @@ long codec_unpack(const unsigned char *in, size_t len, size_t max_frame, struct 
 	if (len < 4)
 		return 0;
 	n = (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
-	m = (struct mp_in){in + 4, n, 0, err, errlen};
+	m = (struct mp_in){in + 4, n, 0, err, errlen, NULL};
 	if (n > max_frame)
 		return codec_fail(
 		    &m, "frame of %" PRIu32 " bytes exceeds the %zu-byte cap", n, max_frame);
@@ -451,9 +480,10 @@ void frame_clear(struct frame *f)
 	f->body = NULL;
 }
 
-json_object *codec_value_unpack(const unsigned char *in, size_t len, char *err, size_t errlen)
+static json_object *codec_unpack_value(
+    const unsigned char *in, size_t len, const struct codec_tab *tab, char *err, size_t errlen)
 {
-	struct mp_in m = {in, len, 0, err, errlen};
+	struct mp_in m = {in, len, 0, err, errlen, tab};
 	json_object *v;
 
 	if (err != NULL && errlen > 0)
@@ -466,6 +496,11 @@ json_object *codec_value_unpack(const unsigned char *in, size_t len, char *err, 
 	return v;
 }
 
+json_object *codec_value_unpack(const unsigned char *in, size_t len, char *err, size_t errlen)
+{
+	return codec_unpack_value(in, len, NULL, err, errlen);
+}
+
 /* msgpack_packer's write callback: straight into the caller's buffer */
 static int codec_write(void *data, const char *p, size_t len)
 {
@@ -473,7 +508,24 @@ static int codec_write(void *data, const char *p, size_t len)
 	return 0;
 }
 
-static void codec_pack_value(msgpack_packer *, json_object *);
+static void codec_pack_value(msgpack_packer *, json_object *, const struct codec_tab *);
+static int codec_tab_find(const struct codec_tab *, const char *, size_t);
+
+/* a string, as a reference into tab when it holds it (tab NULL: plain msgpack) */
+static void codec_pack_str(
+    msgpack_packer *pk, const char *s, size_t len, const struct codec_tab *tab)
+{
+	unsigned char ref[2] = {CODEC_REF, 0};
+	int i = tab != NULL ? codec_tab_find(tab, s, len) : -1;
+
+	if (i >= 0) {
+		ref[1] = (unsigned char)i;
+		codec_write(pk->data, (const char *)ref, sizeof ref);
+		return;
+	}
+	msgpack_pack_str(pk, len);
+	msgpack_pack_str_body(pk, s, len);
+}
 
 static void codec_pack_int(msgpack_packer *pk, json_object *v)
 {
@@ -486,21 +538,17 @@ static void codec_pack_int(msgpack_packer *pk, json_object *v)
 		msgpack_pack_int64(pk, i);
 }
 
-static void codec_pack_object(msgpack_packer *pk, json_object *v)
+static void codec_pack_object(msgpack_packer *pk, json_object *v, const struct codec_tab *tab)
 {
-	size_t klen;
-
 	msgpack_pack_map(pk, (size_t)json_object_object_length(v));
 	json_object_object_foreach(v, key, val)
 	{
-		klen = strlen(key);
-		msgpack_pack_str(pk, klen);
-		msgpack_pack_str_body(pk, key, klen);
-		codec_pack_value(pk, val);
+		codec_pack_str(pk, key, strlen(key), tab);
+		codec_pack_value(pk, val, tab);
 	}
 }
 
-static void codec_pack_value(msgpack_packer *pk, json_object *v)
+static void codec_pack_value(msgpack_packer *pk, json_object *v, const struct codec_tab *tab)
 {
 	size_t i, n;
 	int slen;
@@ -523,17 +571,16 @@ static void codec_pack_value(msgpack_packer *pk, json_object *v)
 		break;
 	case json_type_string:
 		slen = json_object_get_string_len(v);
-		msgpack_pack_str(pk, (size_t)slen);
-		msgpack_pack_str_body(pk, json_object_get_string(v), (size_t)slen);
+		codec_pack_str(pk, json_object_get_string(v), (size_t)slen, tab);
 		break;
 	case json_type_array:
 		n = json_object_array_length(v);
 		msgpack_pack_array(pk, n);
 		for (i = 0; i < n; i++)
-			codec_pack_value(pk, json_object_array_get_idx(v, i));
+			codec_pack_value(pk, json_object_array_get_idx(v, i), tab);
 		break;
 	case json_type_object:
-		codec_pack_object(pk, v);
+		codec_pack_object(pk, v, tab);
 		break;
 	}
 }
@@ -574,7 +621,7 @@ void codec_pack(struct buf *out, int type, uint64_t seq, json_object *body)
 	if (body == NULL)
 		msgpack_pack_map(&pk, 0);
 	else
-		codec_pack_object(&pk, body);
+		codec_pack_object(&pk, body, NULL);
 	codec_frame_len(out, start);
 }
 
@@ -600,7 +647,7 @@ int codec_value_pack(struct buf *out, json_object *v)
 	msgpack_packer pk;
 
 	msgpack_packer_init(&pk, out, codec_write);
-	codec_pack_value(&pk, v);
+	codec_pack_value(&pk, v, NULL);
 	return 0;
 }
 
@@ -628,4 +675,54 @@ int codec_too_deep(json_object *v, int max)
 			return 1;
 	}
 	return 0;
+}
+
+/* ---- the compact form (codec.h) ---- */
+
+/* the reference byte of s in tab, or -1; only strings of 2 bytes or more are worth one */
+static int codec_tab_find(const struct codec_tab *tab, const char *s, size_t len)
+{
+	size_t i;
+	int d;
+
+	if (len < 2)
+		return -1;
+	for (i = 0; i < tab->nlocal; i++) {
+		if (strlen(tab->local[i]) == len && memcmp(tab->local[i], s, len) == 0)
+			return (int)i;
+	}
+	d = codec_dict_find(s, len);
+	return d >= 0 ? CODEC_LOCAL_MAX + d : -1;
+}
+
+/* the string of reference byte i, or NULL */
+static const char *codec_tab_str(const struct codec_tab *tab, unsigned i, size_t *len)
+{
+	const char *s = NULL;
+
+	if (i < tab->nlocal)
+		s = tab->local[i];
+	else if (i >= CODEC_LOCAL_MAX)
+		s = codec_dict_entry(i - CODEC_LOCAL_MAX);
+	if (s == NULL || (*len = strlen(s)) < 2) /* never written so */
+		return NULL;
+	return s;
+}
+
+int codec_compact_pack(struct buf *out, json_object *v, const char *const *local, size_t nlocal)
+{
+	struct codec_tab tab = {local, nlocal < CODEC_LOCAL_MAX ? nlocal : CODEC_LOCAL_MAX};
+	msgpack_packer pk;
+
+	msgpack_packer_init(&pk, out, codec_write);
+	codec_pack_value(&pk, v, &tab);
+	return 0;
+}
+
+json_object *codec_compact_unpack(const unsigned char *in, size_t len, const char *const *local,
+    size_t nlocal, char *err, size_t errlen)
+{
+	struct codec_tab tab = {local, nlocal < CODEC_LOCAL_MAX ? nlocal : CODEC_LOCAL_MAX};
+
+	return codec_unpack_value(in, len, &tab, err, errlen);
 }

@@ -55,4 +55,24 @@ int codec_too_deep(json_object *v, int max);
 int codec_value_pack(struct buf *out, json_object *v);
 json_object *codec_value_unpack(const unsigned char *in, size_t len, char *err, size_t errlen);
 
+/*
+ * The compact form: the compact store's own encoding (store_new_compact). msgpack in which a
+ * string, a map key or a value of 2 bytes or more, may be written as 2 bytes: CODEC_REF (a
+ * byte msgpack never uses) and an index. An index below CODEC_LOCAL_MAX is the caller's
+ * local[index] (a record's own namespace, name, uid...: what it keeps beside the bytes), a
+ * higher one an entry of a fixed dictionary of keys and values common in our objects
+ * (codec.c). It never leaves the process: links and recordings carry plain msgpack, so the
+ * dictionary may change in any release. Unpacking is as strict as codec_value_unpack's, and
+ * the same local strings must be passed as for packing.
+ */
+#define CODEC_REF       0xc1
+#define CODEC_LOCAL_MAX 8
+int codec_compact_pack(struct buf *out, json_object *v, const char *const *local, size_t nlocal);
+json_object *codec_compact_unpack(const unsigned char *in, size_t len, const char *const *local,
+    size_t nlocal, char *err, size_t errlen);
+/* the dictionary (codecdict.c): an entry's index, or -1; the entries, for tests */
+int codec_dict_find(const char *s, size_t len);
+size_t codec_dict_size(void);
+const char *codec_dict_entry(size_t i);
+
 #endif

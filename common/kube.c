@@ -1041,6 +1041,7 @@ struct kube *kube_new(
 		xasprintf(&k->user_agent, "%s (%s)", KUBE_USER_AGENT, opts->user_agent);
 	else
 		k->user_agent = xstrdup(KUBE_USER_AGENT);
+	k->max_running = KUBE_MAX_RUNNING;
 	k->timeout = opts != NULL && opts->timeout > 0 ? opts->timeout : KUBE_DEFAULT_TIMEOUT;
 	k->patience = opts != NULL && opts->patience > 0 ? opts->patience : KUBE_PATIENCE;
 	k->qps = opts != NULL ? opts->qps : 0;
@@ -1245,6 +1246,11 @@ char *kube_escape(const char *s)
 	}
 	*p = '\0';
 	return out;
+}
+
+void kube_set_max_running(struct kube *k, int n)
+{
+	k->max_running = n > 0 ? n : 1;
 }
 
 struct kube *kube_open(

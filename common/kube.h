@@ -98,6 +98,10 @@ void kube_malloc_setup(void);
 struct kube *kube_open(
     struct event_base *, const char *kubeconfig, double qps, int burst, const char *user_agent);
 void kube_free(struct kube *);
+/* transfers (watches aside) the client runs at once, KUBE_MAX_RUNNING (100) by default; the
+ * others wait parked. Each costs about 29 KB of curl buffers while it runs: a stage whose
+ * writes are few and small may ask for fewer */
+void kube_set_max_running(struct kube *, int n);
 
 struct kube_response {
 	long status;         /* HTTP status, 0 if the request never got one */

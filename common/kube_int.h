@@ -123,8 +123,9 @@ struct kube {
 	struct kreq *probe;
 	struct event gate_timer;
 	TAILQ_HEAD(, kreq) parked;
-	int nrunning; /* transfers RUNNING, watches aside (KUBE_MAX_RUNNING) */
-	int nslots;   /* slots given to parked requests that have not started yet */
+	int nrunning;    /* transfers RUNNING, watches aside (max_running) */
+	int max_running; /* KUBE_MAX_RUNNING unless kube_set_max_running() */
+	int nslots;      /* slots given to parked requests that have not started yet */
 	TAILQ_HEAD(, kreq) reqs;
 	TAILQ_HEAD(, ksock) socks;
 	int in_curl; /* inside curl_multi_socket_action */

@@ -87,7 +87,7 @@ int kube_gate_closed(struct kube *k, struct kreq *r)
 		return 0;
 	}
 	/* first come, first served: nothing new goes ahead of a parked request */
-	return k->nrunning + k->nslots >= KUBE_MAX_RUNNING || !TAILQ_EMPTY(&k->parked);
+	return k->nrunning + k->nslots >= k->max_running || !TAILQ_EMPTY(&k->parked);
 }
 
 static void kube_gate_arm(struct kube *k, double delay)
@@ -97,13 +97,13 @@ static void kube_gate_arm(struct kube *k, double delay)
 	evtimer_add(&k->gate_timer, &tv);
 }
 
-/* parked requests go again (from the loop), oldest first, as many as KUBE_MAX_RUNNING has
+/* parked requests go again (from the loop), oldest first, as many as max_running has
  * room for, watches all; writes keep their tokens */
 static void kube_gate_open(struct kube *k)
 {
 	struct kreq *r, *next;
 	double now = now_mono();
-	int room = KUBE_MAX_RUNNING - k->nrunning - k->nslots;
+	int room = k->max_running - k->nrunning - k->nslots;
 
 	if (now < k->hold_until) {
 		kube_gate_arm(k, k->hold_until - now);
@@ -191,7 +191,7 @@ static void kube_gate_expire(struct kube *k)
 		else if (!k->down && now >= k->hold_until)
 			snprintf(r->fail, sizeof r->fail,
 			    "waited %.0fs for one of the %d transfers to end", now - r->t0,
-			    KUBE_MAX_RUNNING);
+			    k->max_running);
 		else
 			snprintf(r->fail, sizeof r->fail, "API server unreachable for %.0fs",
 			    now - r->t0);

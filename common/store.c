@@ -29,7 +29,9 @@
 #include "xmalloc.h"
 
 enum { H_NAME, H_UID, H_N };
-enum { G_KIND, G_NS, G_OWNER, G_N };
+enum { G_KIND, G_OWNER, G_N };
+/* the record's strings, in the order of its blob: also the compact form's local strings */
+enum { F_NS, F_NAME, F_UID, F_RV, F_OWNER, F_N };
 
 struct sgroup {
 	struct srec *head, *tail;
@@ -61,6 +63,7 @@ struct store {
 	struct srec *views; /* records with a view */
 	size_t nviews, bytes;
 	uint64_t seq;
+	int compact; /* records hold the compact form (codec.h), not plain msgpack */
 };
 
 static uint32_t store_hash(uint32_t h, const char *s)
@@ -93,6 +96,14 @@ struct store *store_new(void)
 		s->tab[i].b = xcalloc(s->tab[i].nb, sizeof(*s->tab[i].b));
 	}
 	s->groups = pmap_new(free);
+	return s;
+}
+
+struct store *store_new_compact(void)
+{
+	struct store *s = store_new();
+
+	s->compact = 1;
 	return s;
 }
 
@@ -134,11 +145,16 @@ static void store_view_set(struct store *s, struct srec *r, json_object *v)
 }
 
 /* the record's object, decoded from its bytes: a new reference */
-static json_object *store_decode(struct srec *r)
+static json_object *store_decode(struct store *s, struct srec *r)
 {
+	const char *f[F_N] = {r->m.ns, r->m.name, r->m.uid, r->m.rv, r->m.owner};
 	char err[128];
-	json_object *v = codec_value_unpack(r->m.bytes, r->m.len, err, sizeof(err));
+	json_object *v;
 
+	if (s->compact)
+		v = codec_compact_unpack(r->m.bytes, r->m.len, f, F_N, err, sizeof(err));
+	else
+		v = codec_value_unpack(r->m.bytes, r->m.len, err, sizeof(err));
 	if (v == NULL) /* the store packed these bytes itself */
 		fatalx("store: %s %s/%s does not decode: %s", r->m.kind, r->m.ns, r->m.name, err);
 	return v;
@@ -149,7 +165,7 @@ static json_object *store_view(struct store *s, struct srec *r)
 	if (r == NULL)
 		return NULL;
 	if (r->view == NULL)
-		store_view_set(s, r, store_decode(r));
+		store_view_set(s, r, store_decode(s, r));
 	return r->view;
 }
 
@@ -271,8 +287,6 @@ static char *store_group_key(int fam, const char *kind, const char *ns, const ch
 
 	if (fam == G_KIND)
 		xasprintf(&key, "k\x1f%s", kind);
-	else if (fam == G_NS)
-		xasprintf(&key, "n\x1f%s\x1f%s", kind, ns);
 	else
 		xasprintf(&key, "o\x1f%s\x1f%s\x1f%s", kind, ns, owner);
 	return key;
@@ -349,32 +363,61 @@ static const char *store_owner_of(json_object *obj)
 	return uid != NULL && *uid != '\0' ? uid : "-"; /* controlled, by nothing we can name */
 }
 
-/* (re)writes r's blob from obj and its packed bytes */
-static void store_fill(struct srec *r, const char *kind, json_object *obj, struct buf *packed)
+static void store_strings(json_object *obj, const char *f[F_N])
 {
-	const char *f[5] = {obj_namespace(obj), obj_name(obj), obj_uid(obj),
-	    obj_str(obj, "metadata.resourceVersion"), store_owner_of(obj)};
-	size_t l[5], total = 0, i;
-	char *p;
+	size_t i;
 
-	for (i = 0; i < 5; i++) {
+	f[F_NS] = obj_namespace(obj);
+	f[F_NAME] = obj_name(obj);
+	f[F_UID] = obj_uid(obj);
+	f[F_RV] = obj_str(obj, "metadata.resourceVersion");
+	f[F_OWNER] = store_owner_of(obj);
+	for (i = 0; i < F_N; i++) {
 		if (f[i] == NULL)
 			f[i] = "";
-		total += (l[i] = strlen(f[i]) + 1);
 	}
+}
+
+/* obj as s keeps it: plain msgpack, or the compact form over obj's own strings */
+static void store_pack_strings(
+    struct store *s, json_object *obj, const char *f[F_N], struct buf *out)
+{
+	if (s->compact)
+		codec_compact_pack(out, obj, f, F_N);
+	else
+		codec_value_pack(out, obj);
+}
+
+void store_pack(struct store *s, json_object *obj, struct buf *out)
+{
+	const char *f[F_N];
+
+	store_strings(obj, f);
+	store_pack_strings(s, obj, f, out);
+}
+
+/* (re)writes r's blob from obj's strings f and its packed bytes */
+static void store_fill(
+    struct srec *r, const char *kind, json_object *obj, const char *f[F_N], struct buf *packed)
+{
+	size_t l[F_N], total = 0, i;
+	char *p;
+
+	for (i = 0; i < F_N; i++)
+		total += (l[i] = strlen(f[i]) + 1);
 	free(r->blob);
 	p = r->blob = xmalloc(total + packed->len);
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < F_N; i++) {
 		memcpy(p, f[i], l[i]);
 		p += l[i];
 	}
 	memcpy(p, packed->data, packed->len);
 	r->m.kind = kind;
 	r->m.ns = r->blob;
-	r->m.name = r->m.ns + l[0];
-	r->m.uid = r->m.name + l[1];
-	r->m.rv = r->m.uid + l[2];
-	r->m.owner = r->m.rv + l[3];
+	r->m.name = r->m.ns + l[F_NS];
+	r->m.uid = r->m.name + l[F_NAME];
+	r->m.rv = r->m.uid + l[F_UID];
+	r->m.owner = r->m.rv + l[F_RV];
 	r->m.bytes = (const unsigned char *)p;
 	r->m.len = packed->len;
 	r->m.deleting = obj_path(obj, "metadata.deletionTimestamp") != NULL;
@@ -414,6 +457,7 @@ static struct srec *store_write(
     struct store *s, const char *kind, json_object *obj, json_object **old)
 {
 	struct buf packed = {0};
+	const char *f[F_N];
 	struct srec *r;
 	int fresh = 0;
 
@@ -429,13 +473,14 @@ static struct srec *store_write(
 		return NULL;
 	}
 	kind = store_kind(s, kind);
-	codec_value_pack(&packed, obj);
+	store_strings(obj, f);
+	store_pack_strings(s, obj, f, &packed);
 	if ((r = store_find(s, kind, obj_namespace(obj), obj_name(obj))) != NULL) {
 		if (old != NULL && r->view != NULL) {
 			*old = r->view; /* the store's reference passes to the caller */
 			store_view_unlink(s, r);
 		} else if (old != NULL)
-			*old = store_decode(r);
+			*old = store_decode(s, r);
 		store_view_drop(s, r);
 		store_unlink(s, r);
 	} else {
@@ -443,7 +488,7 @@ static struct srec *store_write(
 		r->seq = ++s->seq;
 		fresh = 1;
 	}
-	store_fill(r, kind, obj, &packed);
+	store_fill(r, kind, obj, f, &packed);
 	buf_clear(&packed);
 	if (fresh) /* a replacement keeps its name and so its place in the name table */
 		store_tab_add(s, H_NAME, r);
@@ -488,7 +533,7 @@ json_object *store_take(struct store *s, const char *kind, const char *ns, const
 	if ((v = r->view) != NULL)
 		store_view_unlink(s, r); /* the reference passes to the caller */
 	else
-		v = store_decode(r);
+		v = store_decode(s, r);
 	store_drop(s, r);
 	return v;
 }
@@ -500,6 +545,16 @@ int store_del(struct store *s, const char *kind, const char *ns, const char *nam
 	if (r == NULL)
 		return 0;
 	store_drop(s, r);
+	return 1;
+}
+
+int store_mark(struct store *s, const char *kind, const char *ns, const char *name, unsigned mark)
+{
+	struct srec *r = store_find(s, kind, ns, name);
+
+	if (r == NULL)
+		return 0;
+	r->m.mark = mark;
 	return 1;
 }
 
@@ -540,7 +595,7 @@ static void store_walk(struct store *s, struct sgroup *g, int fam, store_fn fn, 
 			fn(r->view, arg);
 			continue;
 		}
-		v = store_decode(r); /* valid during the callback only */
+		v = store_decode(s, r); /* valid during the callback only */
 		fn(v, arg);
 		json_object_put(v);
 	}
@@ -549,11 +604,6 @@ static void store_walk(struct store *s, struct sgroup *g, int fam, store_fn fn, 
 void store_foreach(struct store *s, const char *kind, store_fn fn, void *arg)
 {
 	store_walk(s, store_group(s, G_KIND, kind, NULL, NULL, 0), G_KIND, fn, arg);
-}
-
-void store_foreach_ns(struct store *s, const char *kind, const char *ns, store_fn fn, void *arg)
-{
-	store_walk(s, store_group(s, G_NS, kind, ns, NULL, 0), G_NS, fn, arg);
 }
 
 void store_foreach_meta(struct store *s, const char *kind, store_meta_fn fn, void *arg)

@@ -2,7 +2,8 @@
  * store.h: the compact store, last-known copies of cluster objects. Each object is one
  * record: its kind, namespace, name, uid, resourceVersion, controlling owner's uid and
  * whether it is being deleted, as C strings, and the object itself as msgpack bytes
- * (codec_value_pack). Records are found by (kind, namespace, name), by (kind, uid) and by
+ * (codec_value_pack; in a store_new_compact() store the compact form of codec.h, where the
+ * record's own strings and common keys and values are 2-byte references). Records are found by (kind, namespace, name), by (kind, uid) and by
  * (kind, namespace, controller uid); controller uid "" holds the namespace's objects that
  * have no controller reference.
  *
@@ -22,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "xmalloc.h" /* struct buf */
+
 struct store;
 typedef void (*store_fn)(json_object *obj, void *arg);
 
@@ -32,7 +35,8 @@ struct store_meta {
 	const char *rv;    /* resourceVersion, "" if none */
 	const char *owner; /* controller owner uid, "" if no controller reference */
 	int deleting;      /* metadata.deletionTimestamp is set */
-	const unsigned char *bytes;
+	unsigned mark;     /* the owner's tag (store_mark), 0 when stored; kept on replace */
+	const unsigned char *bytes; /* plain msgpack, or the compact form (store_new_compact) */
 	size_t len;
 	uint64_t seq; /* the place in store order: grows with every name that enters */
 };
@@ -41,6 +45,9 @@ typedef void (*store_meta_fn)(const struct store_meta *, void *arg);
 typedef int (*store_meta_until_fn)(const struct store_meta *, void *arg);
 
 struct store *store_new(void);
+/* a store whose records hold the compact form (codec.h): a projected VM in less than half
+ * the bytes; its bytes are not for a link (a mirror's store, not the watcher's) */
+struct store *store_new_compact(void);
 void store_free(struct store *);
 /* views; NULL if absent */
 json_object *store_get(struct store *, const char *kind, const char *ns, const char *name);
@@ -59,6 +66,10 @@ json_object *store_put(struct store *, const char *kind, json_object *obj);
 int store_set(struct store *, const char *kind, json_object *obj);
 /* removes the record and returns its object as a new reference (caller puts it) or NULL */
 json_object *store_take(struct store *, const char *kind, const char *ns, const char *name);
+/* appends obj packed as s stores it, to compare with a record's bytes */
+void store_pack(struct store *, json_object *obj, struct buf *out);
+/* sets the record's mark (a mirror's snapshot generation); 0 if it is absent */
+int store_mark(struct store *, const char *kind, const char *ns, const char *name, unsigned mark);
 /* removes the record without decoding it; 0 if it was absent */
 int store_del(struct store *, const char *kind, const char *ns, const char *name);
 /*
@@ -67,7 +78,6 @@ int store_del(struct store *, const char *kind, const char *ns, const char *name
  * first and change it afterwards.
  */
 void store_foreach(struct store *, const char *kind, store_fn, void *);
-void store_foreach_ns(struct store *, const char *kind, const char *ns, store_fn, void *);
 void store_foreach_meta(struct store *, const char *kind, store_meta_fn, void *);
 /*
  * The records of kind after seq (store_meta.seq; 0: from the first) in store order, until

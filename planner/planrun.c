@@ -97,11 +97,12 @@ static void planrun_outstanding_free(void *p)
 	free(o);
 }
 
-/* an action body as msgpack bytes, to keep; -1 (logged) if it cannot be packed */
+/* an action body as bytes to keep (the compact form, codec.h: a VM body is about a third of
+ * its msgpack); -1 (logged) if it cannot be packed */
 static int planrun_pack(struct buf *out, json_object *body, const char *key)
 {
 	memset(out, 0, sizeof(*out));
-	if (codec_value_pack(out, body) == 0)
+	if (codec_compact_pack(out, body, NULL, 0) == 0)
 		return 0;
 	log_warnx(key, "cannot keep an action: its body does not pack");
 	buf_clear(out);
@@ -112,7 +113,7 @@ static int planrun_pack(struct buf *out, json_object *body, const char *key)
 static json_object *planrun_unpack(const struct buf *b, const char *key)
 {
 	char err[256];
-	json_object *body = codec_value_unpack(b->data, b->len, err, sizeof(err));
+	json_object *body = codec_compact_unpack(b->data, b->len, NULL, 0, err, sizeof(err));
 
 	if (body == NULL)
 		log_warnx(key, "cannot decode a kept action: %s", err);
@@ -480,18 +481,23 @@ static int planrun_removed(const char *uid, void *arg)
 	return r != NULL ? r->preserve : -1;
 }
 
-/* the namespace's revisions the pool controls */
-static void planrun_rev_one(json_object *rev, void *arg)
+/* the namespace's revisions the pool controls: the owner group, less a controller of
+ * another kind with the same uid */
+static void planrun_revs(struct store *st, const char *ns, struct planrun_view *v)
 {
-	struct planrun_view *v = arg;
+	json_object **revs;
+	size_t i, n = store_owned(st, KIND_REV, ns, v->pool_uid, &revs);
 
-	if (!obj_controlled_by(rev, POOL_KIND, v->pool_uid))
-		return;
-	if (v->nrevs == v->caprevs) {
-		v->caprevs = v->caprevs ? v->caprevs * 2 : 4;
-		v->revs = xreallocarray(v->revs, v->caprevs, sizeof(*v->revs));
+	for (i = 0; i < n; i++) {
+		if (!obj_controlled_by(revs[i], POOL_KIND, v->pool_uid))
+			continue;
+		if (v->nrevs == v->caprevs) {
+			v->caprevs = v->caprevs ? v->caprevs * 2 : 4;
+			v->revs = xreallocarray(v->revs, v->caprevs, sizeof(*v->revs));
+		}
+		v->revs[v->nrevs++] = json_object_get(revs[i]);
 	}
-	v->revs[v->nrevs++] = json_object_get(rev); /* a walk's view ends with its callback */
+	free(revs);
 }
 
 static int planrun_can_send(struct planner *p)
@@ -797,7 +803,7 @@ void planrun_run(const char *key, void *arg)
 	v.pool_uid = obj_uid(pool) ? obj_uid(pool) : "";
 	v.nowned = planrun_owned(st, ns, v.pool_uid, &v.owned);
 	v.ndetached = planrun_detached(st, ns, &v.detached);
-	store_foreach_ns(st, KIND_REV, ns, planrun_rev_one, &v);
+	planrun_revs(st, ns, &v);
 	planrun_plan(p, key, pool, &v);
 	free(v.owned);
 	free(v.detached);

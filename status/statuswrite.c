@@ -25,6 +25,7 @@
 #include <json-c/linkhash.h>
 
 #include "backoff.h"
+#include "codec.h"
 #include "k8sevent.h"
 #include "kube.h"
 #include "log.h"
@@ -44,16 +45,18 @@ struct stw_pool {
 	struct stw *w;
 	char *key, *ns, *name;
 	int inflight;
-	int redo;                  /* changed while a write was in flight */
-	int gone;                  /* dropped while in flight: freed by the callback */
-	int retry_due;             /* the backoff after a failed write elapsed */
-	char *failed_rv;           /* rv whose write failed: wait for a newer copy or the retry */
-	char *sent_rv;             /* rv of the copy in flight */
-	json_object *written;      /* last status written ... */
-	json_object *written_from; /* ... over this observed status */
-	char *written_rv;          /* rv the write produced */
-	json_object *sent;         /* status in flight */
-	json_object *sent_from;
+	int redo;        /* changed while a write was in flight */
+	int gone;        /* dropped while in flight: freed by the callback */
+	int retry_due;   /* the backoff after a failed write elapsed */
+	char *failed_rv; /* rv whose write failed: wait for a newer copy or the retry */
+	char *sent_rv;   /* rv of the copy in flight */
+	/* statuses kept as msgpack (data NULL: none): a json-c tree of one is about ten times
+	 * its size, and every pool keeps one or two between writes */
+	struct buf written;      /* last status written ... */
+	struct buf written_from; /* ... over this observed status */
+	char *written_rv;        /* rv the write produced */
+	struct buf sent;         /* status in flight */
+	struct buf sent_from;
 	struct backoff bo;
 	struct event *retry;
 	double last_write;    /* monotonic time of the last write sent */
@@ -101,20 +104,58 @@ void stw_metrics_declare(void)
 	metrics_wq_declare(STW_QUEUE);
 }
 
+/* keeps v (NULL too: msgpack nil) packed in b, in a buffer of its size */
+static void stw_keep(struct buf *b, json_object *v)
+{
+	struct buf packed = {0};
+
+	buf_clear(b);
+	codec_value_pack(&packed, v);
+	b->data = xmalloc(packed.len);
+	memcpy(b->data, packed.data, packed.len);
+	b->len = b->cap = packed.len;
+	buf_clear(&packed);
+}
+
+/* what stw_keep() kept, decoded again: a new reference (NULL for nil) */
+static json_object *stw_kept(const struct buf *b)
+{
+	char err[128];
+	json_object *v = codec_value_unpack(b->data, b->len, err, sizeof err);
+
+	if (v == NULL && !(b->len == 1 && b->data[0] == 0xc0)) /* we packed it: never */
+		fatalx("statuswrite: a kept status does not decode: %s", err);
+	return v;
+}
+
+/* 1 if v equals the value kept in b */
+static int stw_kept_equal(const struct buf *b, json_object *v)
+{
+	json_object *k = stw_kept(b);
+	int eq = obj_equal(v, k);
+
+	json_object_put(k);
+	return eq;
+}
+
 static void stw_pool_clear_written(struct stw_pool *sp)
 {
-	json_object_put(sp->written);
-	json_object_put(sp->written_from);
+	buf_clear(&sp->written);
+	buf_clear(&sp->written_from);
 	free(sp->written_rv);
-	sp->written = sp->written_from = NULL;
 	sp->written_rv = NULL;
+}
+
+static void stw_pool_clear_sent(struct stw_pool *sp)
+{
+	buf_clear(&sp->sent);
+	buf_clear(&sp->sent_from);
 }
 
 static void stw_pool_free(struct stw_pool *sp)
 {
 	stw_pool_clear_written(sp);
-	json_object_put(sp->sent);
-	json_object_put(sp->sent_from);
+	stw_pool_clear_sent(sp);
 	free(sp->failed_rv);
 	free(sp->sent_rv);
 	if (sp->retry != NULL)
@@ -391,11 +432,11 @@ static int stw_hold(struct stw_pool *sp, json_object *pool, json_object *st)
 		sp->redo = 1;
 		return 1;
 	}
-	if (sp->written != NULL && sp->written_rv != NULL && rv != NULL &&
+	if (sp->written.data != NULL && sp->written_rv != NULL && rv != NULL &&
 	    strcmp(sp->written_rv, rv) == 0)
 		stw_pool_clear_written(sp); /* the watcher has our write */
-	if (sp->written != NULL && obj_equal(st, sp->written) &&
-	    obj_equal(obj_path(pool, "status"), sp->written_from)) {
+	if (sp->written.data != NULL && stw_kept_equal(&sp->written, st) &&
+	    stw_kept_equal(&sp->written_from, obj_path(pool, "status"))) {
 		log_debug(sp->key, "status already written, waiting for the watcher");
 		return 1;
 	}
@@ -550,19 +591,25 @@ static void stw_schedule_retry(struct stw_pool *sp)
 static void stw_written(struct stw_pool *sp, const struct kube_response *resp)
 {
 	const char *rv = obj_str(resp->body, "metadata.resourceVersion");
+	json_object *from, *to;
 
 	stw_pool_clear_written(sp);
 	sp->written = sp->sent;
 	sp->written_from = sp->sent_from;
-	sp->sent = sp->sent_from = NULL;
+	memset(&sp->sent, 0, sizeof sp->sent);
+	memset(&sp->sent_from, 0, sizeof sp->sent_from);
 	sp->written_rv = rv != NULL ? xstrdup(rv) : NULL;
 	free(sp->failed_rv);
 	sp->failed_rv = NULL;
 	backoff_reset(&sp->bo);
 	evtimer_del(sp->retry);
-	stw_paused_event(sp, obj_uid(resp->body), sp->written_from, sp->written);
-	stw_failure_event(sp, obj_uid(resp->body), sp->written_from, sp->written);
-	stw_foreign_event(sp, obj_uid(resp->body), sp->written_from, sp->written);
+	from = stw_kept(&sp->written_from);
+	to = stw_kept(&sp->written);
+	stw_paused_event(sp, obj_uid(resp->body), from, to);
+	stw_failure_event(sp, obj_uid(resp->body), from, to);
+	stw_foreign_event(sp, obj_uid(resp->body), from, to);
+	json_object_put(from);
+	json_object_put(to);
 }
 
 static void stw_count(const char *result)
@@ -612,9 +659,7 @@ static void stw_done(const struct kube_response *resp, void *arg)
 		stw_written(sp, resp);
 	} else
 		stw_failed(sp, resp);
-	json_object_put(sp->sent);
-	json_object_put(sp->sent_from);
-	sp->sent = sp->sent_from = NULL;
+	stw_pool_clear_sent(sp);
 	free(sp->sent_rv);
 	sp->sent_rv = NULL;
 	if (sp->redo && ok)
@@ -636,8 +681,8 @@ static int stw_write(struct stw_pool *sp, json_object *pool, json_object *st)
 	    obj_pool_api_version(pool) + strlen("pool.kubevirt.io/"), sp->ns, sp->name);
 	xasprintf(&path, "%s/status", opath);
 	free(opath);
-	sp->sent = json_object_get(st);
-	sp->sent_from = obj_copy(obj_path(pool, "status"));
+	stw_keep(&sp->sent, st);
+	stw_keep(&sp->sent_from, obj_path(pool, "status"));
 	free(sp->sent_rv);
 	sp->sent_rv = rv != NULL ? xstrdup(rv) : NULL;
 	sp->retry_due = 0;
@@ -647,9 +692,7 @@ static int stw_write(struct stw_pool *sp, json_object *pool, json_object *st)
 	         sp)) == -1) {
 		log_warnx(sp->key, "status write: cannot queue the request");
 		sp->inflight = 0;
-		json_object_put(sp->sent);
-		json_object_put(sp->sent_from);
-		sp->sent = sp->sent_from = NULL;
+		stw_pool_clear_sent(sp);
 		stw_schedule_retry(sp);
 	} else {
 		sp->w->writes++;

@@ -15,6 +15,7 @@
 
 #include "codec.h"
 #include "msg.h"
+#include "obj.h"
 #include "proto.h"
 #include "xmalloc.h"
 
@@ -399,6 +400,85 @@ static void check_result(long r, size_t len, struct frame *f)
 	frame_clear(f);
 }
 
+/* ---- the compact form ---- */
+
+static const char *const compact_local[] = {"ns-a", "vm-1", "x"};
+
+/* an object with dictionary keys and values, local strings and strings that are neither */
+static json_object *compact_sample(void)
+{
+	json_object *o = json_tokener_parse(
+	    "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{"
+	    "\"name\":\"vm-1\",\"namespace\":\"ns-a\",\"labels\":{\"kubevirt.io/vmpool\":"
+	    "\"vm\",\"vm-1\":\"ns-a\",\"x\":\"x\",\"\":\"\"}},\"status\":{\"conditions\":[{"
+	    "\"type\":\"Ready\",\"status\":\"True\"}],\"n\":[1,-2,2.5,null,true,\"vm-12\"]}}");
+
+	assert_non_null(o);
+	/* a value with a NUL byte in it is never taken for the string before the NUL */
+	json_object_object_add(o, "nul", json_object_new_string_len("vm-1\0x", 6));
+	json_object_object_add(o, "nul2", json_object_new_string_len("Ready\0", 6));
+	return o;
+}
+
+static void test_compact_roundtrip(void **state)
+{
+	struct buf plain = {0}, compact = {0};
+	json_object *o = compact_sample(), *back;
+	char err[256];
+
+	codec_value_pack(&plain, o);
+	codec_compact_pack(&compact, o, compact_local, 3);
+	assert_true(compact.len < plain.len / 2 + 40);
+	back = codec_compact_unpack(compact.data, compact.len, compact_local, 3, err, sizeof err);
+	assert_non_null(back);
+	assert_true(json_object_equal(o, back));
+	assert_int_equal(json_object_get_string_len(json_object_object_get(back, "nul")), 6);
+	/* keys keep their order */
+	assert_string_equal(json_object_to_json_string(back), json_object_to_json_string(o));
+	json_object_put(back);
+	/* other local strings decode to other strings: the caller must pass the same ones */
+	back = codec_compact_unpack(compact.data, compact.len,
+	    (const char *const[]){"ns-b", "vm-2", "y"}, 3, err, sizeof err);
+	assert_non_null(back);
+	assert_string_equal(obj_str(back, "metadata.name"), "vm-2");
+	json_object_put(back);
+	/* without the table a reference is msgpack's reserved byte: refused (here the first
+	 * key, a reference, is not a string) */
+	assert_null(codec_value_unpack(compact.data, compact.len, err, sizeof err));
+	assert_non_null(strstr(err, "not a string"));
+	/* a reference to a local string that was not passed, or past the dictionary */
+	assert_null(
+	    codec_compact_unpack(compact.data, compact.len, compact_local, 1, err, sizeof err));
+	assert_non_null(strstr(err, "unknown"));
+	compact.len = 0;
+	buf_add(&compact, "\xc1\xff", 2);
+	assert_null(codec_compact_unpack(compact.data, compact.len, NULL, 0, err, sizeof err));
+	compact.len = 1; /* cut after the reference byte */
+	assert_null(codec_compact_unpack(compact.data, compact.len, NULL, 0, err, sizeof err));
+	assert_non_null(strstr(err, "truncated"));
+	/* plain msgpack is the compact form without references */
+	back = codec_compact_unpack(plain.data, plain.len, NULL, 0, err, sizeof err);
+	assert_true(json_object_equal(o, back));
+	json_object_put(back);
+	json_object_put(o);
+	buf_clear(&plain);
+	buf_clear(&compact);
+}
+
+/* every dictionary entry is worth a reference, and is there once */
+static void test_compact_dict(void **state)
+{
+	size_t n = codec_dict_size(), i, j;
+
+	assert_true(n > 100 && n <= 256 - CODEC_LOCAL_MAX);
+	assert_null(codec_dict_entry(n));
+	for (i = 0; i < n; i++) {
+		assert_true(strlen(codec_dict_entry(i)) >= 2);
+		for (j = i + 1; j < n; j++)
+			assert_string_not_equal(codec_dict_entry(i), codec_dict_entry(j));
+	}
+}
+
 static void test_random_bytes(void **state)
 {
 	unsigned char in[300];
@@ -420,6 +500,7 @@ static void test_random_bytes(void **state)
 		}
 		check_result(codec_unpack(in, len, CAP, &f, err, sizeof err), len, &f);
 		json_object_put(codec_value_unpack(in, len, err, sizeof err));
+		json_object_put(codec_compact_unpack(in, len, compact_local, 3, err, sizeof err));
 	}
 }
 
@@ -471,6 +552,8 @@ int main(void)
 	    cmocka_unit_test(test_depth),
 	    cmocka_unit_test(test_object_limit),
 	    cmocka_unit_test(test_number_widths),
+	    cmocka_unit_test(test_compact_roundtrip),
+	    cmocka_unit_test(test_compact_dict),
 	    cmocka_unit_test(test_random_bytes),
 	    cmocka_unit_test(test_mutations),
 	};

@@ -714,6 +714,7 @@ static void test_plan_after_detach(void **state)
 /* ---- planrun's lists from the store's indexes, fed by a mirror, checked against a walk ---- */
 
 struct oracle {
+	const char *ns;
 	const char *uid; /* NULL: detached candidates */
 	json_object **v;
 	size_t n;
@@ -723,6 +724,8 @@ static void oracle_add(json_object *vm, void *arg)
 {
 	struct oracle *o = arg;
 
+	if (strcmp(obj_namespace(vm), o->ns) != 0)
+		return;
 	if (o->uid != NULL
 	        ? obj_controlled_by(vm, POOL_KIND, o->uid)
 	        : obj_controller_ref(vm) == NULL && obj_has_finalizer(vm, POOL_FINALIZER))
@@ -755,7 +758,8 @@ static void oracle_check(struct store *st)
 			o.n = 0;
 			n = uids[j] ? planrun_owned(st, nss[i], uids[j], &got)
 			            : planrun_detached(st, nss[i], &got);
-			store_foreach_ns(st, KIND_VM, nss[i], oracle_add, &o);
+			o.ns = nss[i];
+			store_foreach(st, KIND_VM, oracle_add, &o);
 			assert_int_equal(n, o.n);
 			if (n > 0)
 				assert_memory_equal(got, buf, n * sizeof(*got));

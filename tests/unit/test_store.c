@@ -1,7 +1,8 @@
 /*
  * test_store.c: the compact store: records and their three indexes (name, uid, controller
  * owner), replace and take, store order, views and their lifetime, uid reuse, the empty
- * namespace of cluster-scoped objects.
+ * namespace of cluster-scoped objects; every test runs on a plain and on a compact store
+ * (store_new_compact: the compact form of codec.h); marks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,13 @@
 
 #include "obj.h"
 #include "store.h"
+
+static int compact; /* the group running: store_new_compact() stores */
+
+static struct store *snew(void)
+{
+	return compact ? store_new_compact() : snew();
+}
 
 /* an object; owner NULL: no ownerReferences, "" an owner that is not the controller */
 static json_object *mk(
@@ -73,7 +81,7 @@ static const char *owned(struct store *s, const char *ns, const char *owner)
 
 static void test_put_get(void **state)
 {
-	struct store *s = store_new();
+	struct store *s = snew();
 	json_object *a = mkobj("ns1", "a", "1"), *old;
 
 	(void)state;
@@ -96,7 +104,7 @@ static void test_put_get(void **state)
 /* after a release the object is decoded from its bytes again: equal, not the same */
 static void test_views_decode(void **state)
 {
-	struct store *s = store_new();
+	struct store *s = snew();
 	json_object *a = mk("ns", "a", "ua", "7", "P"), *keep = json_object_get(a), *v;
 	const struct store_meta *m;
 
@@ -134,7 +142,7 @@ static void test_views_decode(void **state)
 /* a replaced or taken object's view ends then; a reference taken before keeps it */
 static void test_view_lifetime(void **state)
 {
-	struct store *s = store_new();
+	struct store *s = snew();
 	json_object *v, *old;
 
 	(void)state;
@@ -165,7 +173,7 @@ static void test_view_lifetime(void **state)
 
 static void test_put_same_pointer(void **state)
 {
-	struct store *s = store_new();
+	struct store *s = snew();
 	json_object *a = mkobj("ns", "a", "1"), *old;
 
 	(void)state;
@@ -179,7 +187,7 @@ static void test_put_same_pointer(void **state)
 
 static void test_cluster_scoped_and_bad(void **state)
 {
-	struct store *s = store_new();
+	struct store *s = snew();
 	json_object *bad = json_tokener_parse("{\"metadata\": {}}");
 
 	(void)state;
@@ -197,7 +205,7 @@ static void test_cluster_scoped_and_bad(void **state)
 
 static void test_take(void **state)
 {
-	struct store *s = store_new();
+	struct store *s = snew();
 	json_object *t;
 
 	(void)state;
@@ -225,7 +233,7 @@ static void test_take(void **state)
  * one's removal leaves it findable */
 static void test_uid_index(void **state)
 {
-	struct store *s = store_new();
+	struct store *s = snew();
 
 	(void)state;
 	set(s, "vm", mk("ns", "a", "u1", "1", NULL));
@@ -252,7 +260,7 @@ static void test_uid_index(void **state)
  * keeps its place in store order; "" is the namespace's objects without a controller */
 static void test_owner_index(void **state)
 {
-	struct store *s = store_new();
+	struct store *s = snew();
 	size_t i;
 
 	(void)state;
@@ -309,7 +317,7 @@ static void test_owner_index(void **state)
 
 static void test_deleting(void **state)
 {
-	struct store *s = store_new();
+	struct store *s = snew();
 	json_object *o = mkobj("ns", "a", "1");
 
 	(void)state;
@@ -348,7 +356,7 @@ static void collect_meta(const struct store_meta *m, void *arg)
 /* walks go in store order; a walk caches no views */
 static void test_foreach(void **state)
 {
-	struct store *s = store_new();
+	struct store *s = snew();
 	struct seen sn;
 
 	(void)state;
@@ -365,18 +373,11 @@ static void test_foreach(void **state)
 	assert_string_equal(sn.names[2], "b");
 	assert_int_equal(store_views(s), 0);
 	memset(&sn, 0, sizeof sn);
-	store_foreach_ns(s, "vm", "ns1", collect, &sn);
-	assert_int_equal(sn.n, 2);
-	assert_string_equal(sn.names[0], "a");
-	assert_string_equal(sn.names[1], "b");
-	memset(&sn, 0, sizeof sn);
 	store_foreach_meta(s, "vm", collect_meta, &sn);
 	assert_int_equal(sn.n, 3);
 	assert_string_equal(sn.names[2], "b");
 	memset(&sn, 0, sizeof sn);
-	store_foreach_ns(s, "vm", "ns3", collect, &sn);
 	store_foreach(s, "pool", collect, &sn);
-	store_foreach_ns(s, "pool", "ns1", collect, &sn);
 	store_foreach_meta(s, "pool", collect_meta, &sn);
 	assert_int_equal(sn.n, 0);
 	assert_int_equal(store_count(s, "vm"), 3);
@@ -433,7 +434,7 @@ static void test_walk_after(void **state)
 
 static void test_clear(void **state)
 {
-	struct store *s = store_new();
+	struct store *s = snew();
 	json_object *keep = mkobj("ns", "a", "1");
 
 	(void)state;
@@ -453,6 +454,43 @@ static void test_clear(void **state)
 	store_free(NULL);
 }
 
+/* the same object in both forms: the compact one is smaller and decodes the same; marks */
+static void test_compact_and_marks(void **state)
+{
+	struct store *p = store_new(), *c = store_new_compact();
+	json_object *o = mk("ns", "pool-1-0", "u-0123456789", "42", "owner-uid-0123456789"), *v;
+	const struct store_meta *mp, *mc;
+	struct buf b = {0};
+
+	(void)state;
+	set(p, "vm", json_object_get(o));
+	set(c, "vm", json_object_get(o));
+	mp = store_meta(p, "vm", "ns", "pool-1-0");
+	mc = store_meta(c, "vm", "ns", "pool-1-0");
+	assert_true(mc->len < mp->len);
+	store_pack(c, o, &b); /* what a mirror compares a resend with */
+	assert_int_equal(b.len, mc->len);
+	assert_memory_equal(b.data, mc->bytes, mc->len);
+	b.len = 0;
+	store_pack(p, o, &b);
+	assert_int_equal(b.len, mp->len);
+	assert_memory_equal(b.data, mp->bytes, mp->len);
+	v = store_get(c, "vm", "ns", "pool-1-0");
+	assert_true(obj_equal(v, o));
+	/* a mark stays on its record when the object is replaced */
+	assert_int_equal(mc->mark, 0);
+	assert_int_equal(store_mark(c, "vm", "ns", "pool-1-0", 7), 1);
+	assert_int_equal(store_mark(c, "vm", "ns", "nope", 7), 0);
+	set(c, "vm", mk("ns", "pool-1-0", "u-0123456789", "43", ""));
+	mc = store_meta(c, "vm", "ns", "pool-1-0");
+	assert_int_equal(mc->mark, 7);
+	assert_string_equal(mc->rv, "43");
+	json_object_put(o);
+	buf_clear(&b);
+	store_free(p);
+	store_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -468,7 +506,10 @@ int main(void)
 	    cmocka_unit_test(test_foreach),
 	    cmocka_unit_test(test_walk_after),
 	    cmocka_unit_test(test_clear),
+	    cmocka_unit_test(test_compact_and_marks),
 	};
+	int failed = cmocka_run_group_tests_name("plain", tests, NULL, NULL);
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	compact = 1;
+	return failed + cmocka_run_group_tests_name("compact", tests, NULL, NULL);
 }
