@@ -64,6 +64,7 @@ struct store {
 	size_t nviews, bytes;
 	uint64_t seq;
 	int compact; /* records hold the compact form (codec.h), not plain msgpack */
+	store_traits_fn traits;
 };
 
 static uint32_t store_hash(uint32_t h, const char *s)
@@ -105,6 +106,11 @@ struct store *store_new_compact(void)
 
 	s->compact = 1;
 	return s;
+}
+
+void store_traits(struct store *s, store_traits_fn fn)
+{
+	s->traits = fn;
 }
 
 /* ---- views ---- */
@@ -397,8 +403,8 @@ void store_pack(struct store *s, json_object *obj, struct buf *out)
 }
 
 /* (re)writes r's blob from obj's strings f and its packed bytes */
-static void store_fill(
-    struct srec *r, const char *kind, json_object *obj, const char *f[F_N], struct buf *packed)
+static void store_fill(struct store *s, struct srec *r, const char *kind, json_object *obj,
+    const char *f[F_N], struct buf *packed)
 {
 	size_t l[F_N], total = 0, i;
 	char *p;
@@ -421,6 +427,7 @@ static void store_fill(
 	r->m.bytes = (const unsigned char *)p;
 	r->m.len = packed->len;
 	r->m.deleting = obj_path(obj, "metadata.deletionTimestamp") != NULL;
+	r->m.traits = s->traits != NULL ? s->traits(kind, obj) : 0;
 	r->m.seq = r->seq;
 	r->hash[H_NAME] = store_name_hash(kind, r->m.ns, r->m.name);
 	r->hash[H_UID] = store_uid_hash(kind, r->m.uid);
@@ -488,7 +495,7 @@ static struct srec *store_write(
 		r->seq = ++s->seq;
 		fresh = 1;
 	}
-	store_fill(r, kind, obj, f, &packed);
+	store_fill(s, r, kind, obj, f, &packed);
 	buf_clear(&packed);
 	if (fresh) /* a replacement keeps its name and so its place in the name table */
 		store_tab_add(s, H_NAME, r);
@@ -642,6 +649,16 @@ size_t store_owned(
 	for (r = g != NULL ? g->head : NULL; r != NULL && i < n; r = r->gnext[G_OWNER])
 		(*objs)[i++] = store_view(s, r);
 	return i;
+}
+
+void store_foreach_owned_meta(struct store *s, const char *kind, const char *ns, const char *owner,
+    store_meta_fn fn, void *arg)
+{
+	struct sgroup *g = store_group(s, G_OWNER, kind, ns, owner != NULL ? owner : "", 0);
+	struct srec *r;
+
+	for (r = g != NULL ? g->head : NULL; r != NULL; r = r->gnext[G_OWNER])
+		fn(&r->m, arg);
 }
 
 size_t store_count(struct store *s, const char *kind)

@@ -38,17 +38,24 @@ struct store_meta {
 	unsigned mark;     /* the owner's tag (store_mark), 0 when stored; kept on replace */
 	const unsigned char *bytes; /* plain msgpack, or the compact form (store_new_compact) */
 	size_t len;
-	uint64_t seq; /* the place in store order: grows with every name that enters */
+	uint64_t seq;    /* the place in store order: grows with every name that enters */
+	unsigned traits; /* what the store's traits function said of the object (store_traits) */
 };
 typedef void (*store_meta_fn)(const struct store_meta *, void *arg);
 /* 0 stops a walk */
 typedef int (*store_meta_until_fn)(const struct store_meta *, void *arg);
+
+/* bits a reader wants of an object without decoding it, derived once when it is written */
+typedef unsigned (*store_traits_fn)(const char *kind, json_object *obj);
 
 struct store *store_new(void);
 /* a store whose records hold the compact form (codec.h): a projected VM in less than half
  * the bytes; its bytes are not for a link (a mirror's store, not the watcher's) */
 struct store *store_new_compact(void);
 void store_free(struct store *);
+/* derives store_meta.traits with fn for the objects written from now on (set it while the
+ * store is empty); without one traits is 0 */
+void store_traits(struct store *, store_traits_fn fn);
 /* views; NULL if absent */
 json_object *store_get(struct store *, const char *kind, const char *ns, const char *name);
 json_object *store_get_uid(struct store *, const char *kind, const char *uid);
@@ -93,6 +100,10 @@ int store_walk_meta_after(
  */
 size_t store_owned(
     struct store *, const char *kind, const char *ns, const char *owner, json_object ***objs);
+/* store_owned's records as metadata, nothing decoded; fn may take views (store_get), not
+ * change the store */
+void store_foreach_owned_meta(struct store *, const char *kind, const char *ns, const char *owner,
+    store_meta_fn fn, void *arg);
 size_t store_count(struct store *, const char *kind);
 void store_clear(struct store *);
 /* ends every view handed out so far */

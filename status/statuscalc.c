@@ -1,6 +1,7 @@
 /*
  * statuscalc.c: computes a pool's status (pure). replicas counts every owned VM, terminating
- * ones included; readyReplicas only looks at the VM's Ready condition; labelSelector is the
+ * ones included; readyReplicas only looks at the VM's Ready condition (counted from each
+ * VM's traits, statuscalc_vm_traits(), derived once when it is stored); labelSelector is the
  * canonical selector string; ReplicaFailure and ReplicaPaused follow SPEC 1.4: an existing
  * condition is never rewritten, only added or removed. Ready and Progressing are for tools
  * (kubectl wait, kstatus, Argo CD): Ready is True once the planner's last pass had nothing
@@ -38,6 +39,63 @@ static int statuscalc_ready(json_object *vm)
 	return s != NULL && strcmp(s, "True") == 0;
 }
 
+/* 1 when list (a managers array) names a manager other than vmpoold */
+static int statuscalc_other_managers(json_object *list)
+{
+	size_t i, n = list != NULL ? json_object_array_length(list) : 0;
+	json_object *v;
+
+	for (i = 0; i < n; i++) {
+		v = json_object_array_get_idx(list, i);
+		if (!json_object_is_type(v, json_type_string) ||
+		    strcmp(json_object_get_string(v), FOREIGN_SELF) != 0)
+			return 1; /* foreign_message() tells which */
+	}
+	return 0;
+}
+
+unsigned statuscalc_vm_traits(json_object *vm)
+{
+	json_object *ref = obj_controller_ref(vm);
+	const char *kind = ref != NULL ? obj_str(ref, "kind") : NULL;
+	unsigned t = 0;
+
+	if (kind != NULL && strcmp(kind, SC_POOL_KIND) == 0)
+		t |= SC_VM_POOL;
+	if (statuscalc_ready(vm))
+		t |= SC_VM_READY;
+	if (obj_terminating(vm))
+		t |= SC_VM_TERMINATING;
+	if (statuscalc_other_managers(managers_list(vm, MANAGERS_OWNERS)))
+		t |= SC_VM_MANAGERS;
+	return t;
+}
+
+unsigned statuscalc_traits(const char *kind, json_object *obj)
+{
+	return strcmp(kind, KIND_VM) == 0 ? statuscalc_vm_traits(obj) : 0;
+}
+
+void statuscalc_count(struct statuscalc_counts *n, unsigned traits)
+{
+	if (!(traits & SC_VM_POOL))
+		return;
+	n->replicas++;
+	n->ready += (traits & SC_VM_READY) != 0;
+	n->terminating += (traits & SC_VM_TERMINATING) != 0;
+}
+
+void statuscalc_tally(json_object *pool, json_object **vms, size_t n, struct statuscalc_counts *c)
+{
+	size_t i;
+
+	memset(c, 0, sizeof *c);
+	for (i = 0; i < n; i++) {
+		if (statuscalc_owns(pool, vms[i]))
+			statuscalc_count(c, statuscalc_vm_traits(vms[i]));
+	}
+}
+
 /* the condition of this type in a status object's conditions, or NULL */
 static json_object *statuscalc_cond(json_object *status, const char *type)
 {
@@ -62,10 +120,6 @@ static json_object *statuscalc_newcond(
 }
 
 /* what the owned VMs are */
-struct statuscalc_counts {
-	long long replicas, ready, terminating;
-};
-
 /* copies every existing condition except the ones of type drop1 and drop2 (NULL: none), the
  * computed Ready and Progressing, and ForeignController, which statuscalc_foreign() adds
  * back as it is now */
@@ -200,17 +254,9 @@ static char *statuscalc_selector(json_object *pool)
 json_object *statuscalc_compute(const struct statuscalc_in *in)
 {
 	json_object *st = json_object_new_object(), *old, *conds;
-	struct statuscalc_counts n = {0, 0, 0};
+	struct statuscalc_counts n = in->counts;
 	char *sel;
-	size_t i;
 
-	for (i = 0; i < in->nvms; i++) {
-		if (!statuscalc_owns(in->pool, in->vms[i]))
-			continue;
-		n.replicas++;
-		n.ready += statuscalc_ready(in->vms[i]);
-		n.terminating += obj_terminating(in->vms[i]);
-	}
 	if (n.replicas > 0)
 		json_object_object_add(st, "replicas", json_object_new_int64(n.replicas));
 	if (n.ready > 0)

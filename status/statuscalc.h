@@ -27,16 +27,41 @@ struct statuscalc_result {
 	const char *progress; /* PROGRESS_* or "" (nothing to do); NULL: not known */
 };
 
+/* the VMs a pool owns, as its status counts them */
+struct statuscalc_counts {
+	long long replicas, ready, terminating;
+};
+
 struct statuscalc_in {
 	json_object *pool;
-	json_object **vms; /* candidates (e.g. every VM of the namespace); only owned ones count */
+	/* the VMs whose owner-reference managers the ForeignController condition reads: every
+	 * VM the pool owns, or only those with SC_VM_MANAGERS; others are skipped */
+	json_object **vms;
 	size_t nvms;
 	const struct statuscalc_result *result; /* NULL: no result yet */
 	double now;                             /* wall clock, for lastTransitionTime */
+	struct statuscalc_counts counts;        /* the owned VMs, statuscalc_count() each */
 };
 
 /* 1 if the pool controls vm: controller ref kind VirtualMachinePool + the pool's uid, same ns */
 int statuscalc_owns(json_object *pool, json_object *vm);
+/*
+ * What the status needs of a VM, derived once when vmpool-status stores it (its store's
+ * traits function), so that a pool's counts cost no decoding: the VM is the pool's when
+ * its controller reference is a VirtualMachinePool's (SC_VM_POOL) with the pool's uid (the
+ * store's owner index), in the pool's namespace.
+ */
+#define SC_VM_POOL        0x1u /* controller reference of kind VirtualMachinePool */
+#define SC_VM_READY       0x2u /* condition Ready is "True" */
+#define SC_VM_TERMINATING 0x4u /* metadata.deletionTimestamp is set */
+#define SC_VM_MANAGERS    0x8u /* managers other than vmpoold on its owner references (foreign.h) */
+unsigned statuscalc_vm_traits(json_object *vm);
+/* the store_traits_fn of vmpool-status's store: a VM's traits, 0 for other kinds */
+unsigned statuscalc_traits(const char *kind, json_object *obj);
+/* adds a VM with these traits under the pool's uid to the counts */
+void statuscalc_count(struct statuscalc_counts *, unsigned traits);
+/* the counts of the VMs of vms that the pool owns, for a caller holding decoded VMs */
+void statuscalc_tally(json_object *pool, json_object **vms, size_t n, struct statuscalc_counts *);
 /* the new status (new reference; {} when everything is empty) */
 json_object *statuscalc_compute(const struct statuscalc_in *);
 /* 1 when computed differs from the observed pool.status (absent == {}) */

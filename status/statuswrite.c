@@ -272,6 +272,7 @@ struct stw *stw_new(struct event_base *base, struct kube *kube, struct k8sev_rec
 	w->results = results;
 	w->ready = ready;
 	w->ready_arg = ready_arg;
+	store_traits(objs, statuscalc_traits);
 	w->pools = lh_kchar_table_new(64, stw_pool_entry_free);
 	w->q = queue_new(base, &stw_queue, stw_run, w);
 	if (w->pools == NULL)
@@ -398,26 +399,49 @@ static int stw_result(struct stw *w, json_object *pool, struct statuscalc_result
 	return 1;
 }
 
+/* counts one VM under the pool's uid from its traits; decodes it only when the
+ * ForeignController condition needs its managers */
+struct stw_tally {
+	struct stw *w;
+	struct statuscalc_in *in;
+	size_t cap;
+};
+
+static void stw_tally_vm(const struct store_meta *m, void *arg)
+{
+	struct stw_tally *t = arg;
+	struct statuscalc_in *in = t->in;
+
+	statuscalc_count(&in->counts, m->traits);
+	if ((m->traits & (SC_VM_POOL | SC_VM_MANAGERS)) != (SC_VM_POOL | SC_VM_MANAGERS))
+		return;
+	if (in->nvms == t->cap) {
+		t->cap = t->cap > 0 ? t->cap * 2 : 8;
+		in->vms = xreallocarray(in->vms, t->cap, sizeof(*in->vms));
+	}
+	in->vms[in->nvms++] = store_get(t->w->objs, m->kind, m->ns, m->name);
+}
+
 static json_object *stw_compute(struct stw *w, json_object *pool)
 {
 	struct statuscalc_result r;
 	struct statuscalc_in in;
-	json_object **vms = NULL, *st;
+	struct stw_tally t = {w, &in, 0};
+	json_object *st;
 	const char *uid = obj_uid(pool);
-	size_t n = 0;
 
-	/* only the VMs the pool controls count (statuscalc_owns); the store's owner index hands
-	 * out exactly those, so a pool costs what it holds, not what its namespace holds */
-	if (uid != NULL && uid[0] != '\0')
-		n = store_owned(w->objs, KIND_VM, obj_namespace(pool), uid, &vms);
 	memset(&in, 0, sizeof in);
+	/* only the VMs the pool controls count (statuscalc_owns); the store's owner index hands
+	 * out exactly those, so a pool costs what it holds, not what its namespace holds, and
+	 * their traits (statuscalc_vm_traits, derived when stored) are all the counts need */
+	if (uid != NULL && uid[0] != '\0')
+		store_foreach_owned_meta(
+		    w->objs, KIND_VM, obj_namespace(pool), uid, stw_tally_vm, &t);
 	in.pool = pool;
-	in.vms = vms;
-	in.nvms = n;
 	in.result = stw_result(w, pool, &r) ? &r : NULL;
 	in.now = now_real();
 	st = statuscalc_compute(&in);
-	free(vms);
+	free(in.vms);
 	return st;
 }
 

@@ -669,11 +669,13 @@ static int has_cond(json_object *st, const char *type)
 
 static void check_status_one(struct scen *s, const struct statuscalc_result *r)
 {
-	struct statuscalc_in in = {s->pool, s->vms, s->nvms, r, 1700000000.0};
-	json_object *st = statuscalc_compute(&in), *old, *patch, *p2, *st2;
+	struct statuscalc_in in = {s->pool, s->vms, s->nvms, r, 1700000000.0, {0, 0, 0}};
+	json_object *st, *old, *patch, *p2, *st2;
 	long long n = 0, ready = 0, owned = 0;
 	size_t i;
 
+	statuscalc_tally(s->pool, s->vms, s->nvms, &in.counts);
+	st = statuscalc_compute(&in);
 	CHECK(json_object_is_type(st, json_type_object));
 	for (i = 0; i < s->nvms; i++)
 		owned += statuscalc_owns(s->pool, s->vms[i]);

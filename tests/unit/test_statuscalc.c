@@ -56,8 +56,9 @@ static json_object *vm(const char *name, const char *ns, const char *kind, const
 static json_object *calc(
     json_object *p, json_object **vms, size_t n, const struct statuscalc_result *r)
 {
-	struct statuscalc_in in = {p, vms, n, r, NOW};
+	struct statuscalc_in in = {p, vms, n, r, NOW, {0, 0, 0}};
 
+	statuscalc_tally(p, vms, n, &in.counts);
 	return statuscalc_compute(&in);
 }
 
@@ -87,6 +88,48 @@ static void test_counts_and_selector(void **state)
 	json_object_put(st);
 	json_object_put(p);
 	put_all(vms, 6);
+}
+
+/* the traits vmpool-status's store derives once per VM give the counts the decoded VMs give */
+static void test_vm_traits(void **state)
+{
+	json_object *vms[5] = {
+	    vm("p-0", "ns", "VirtualMachinePool", "pu", "True", 0),
+	    vm("p-1", "ns", "VirtualMachinePool", "pu", "False", 0),
+	    vm("p-2", "ns", "VirtualMachinePool", "pu", "True", 1),
+	    vm("p-3", "ns", "VirtualMachinePool", "pu", NULL, 1),
+	    vm("r-0", "ns", "VirtualMachineInstanceReplicaSet", "pu", "True", 0),
+	};
+	json_object *mgr = js("{\"metadata\":{\"namespace\":\"ns\",\"name\":\"m\","
+	                      "\"vmpooldManagers\":{\"owners\":[\"kubectl\"]}}}");
+	json_object *self = js("{\"metadata\":{\"namespace\":\"ns\",\"name\":\"s\","
+	                       "\"vmpooldManagers\":{\"owners\":[\"vmpoold\"]}}}");
+	json_object *p = pool("", "");
+	struct statuscalc_counts n = {0, 0, 0}, t;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(statuscalc_vm_traits(vms[0]), SC_VM_POOL | SC_VM_READY);
+	assert_int_equal(statuscalc_vm_traits(vms[1]), SC_VM_POOL);
+	assert_int_equal(
+	    statuscalc_vm_traits(vms[2]), SC_VM_POOL | SC_VM_READY | SC_VM_TERMINATING);
+	assert_int_equal(statuscalc_vm_traits(vms[3]), SC_VM_POOL | SC_VM_TERMINATING);
+	assert_int_equal(statuscalc_vm_traits(vms[4]), SC_VM_READY);
+	assert_int_equal(statuscalc_vm_traits(mgr), SC_VM_MANAGERS);
+	assert_int_equal(statuscalc_vm_traits(self), 0); /* only vmpoold: nothing to read */
+	assert_int_equal(statuscalc_traits(KIND_VM, vms[0]), SC_VM_POOL | SC_VM_READY);
+	assert_int_equal(statuscalc_traits(KIND_POOL, vms[0]), 0);
+	for (i = 0; i < 5; i++)
+		statuscalc_count(&n, statuscalc_vm_traits(vms[i]));
+	statuscalc_tally(p, vms, 5, &t);
+	assert_int_equal(n.replicas, 4);
+	assert_int_equal(n.ready, 2);
+	assert_int_equal(n.terminating, 2);
+	assert_memory_equal(&n, &t, sizeof n);
+	json_object_put(mgr);
+	json_object_put(self);
+	json_object_put(p);
+	put_all(vms, 5);
 }
 
 static void test_ready_only_condition(void **state)
@@ -449,8 +492,9 @@ static void test_ready_progressing(void **state)
 	p2 = pool("\"replicas\":2", obj_json(st));
 	json_object_put(st);
 	{
-		struct statuscalc_in in = {p2, ready, 2, &idle, NOW + 100};
+		struct statuscalc_in in = {p2, ready, 2, &idle, NOW + 100, {0, 0, 0}};
 
+		statuscalc_tally(p2, ready, 2, &in.counts);
 		st = statuscalc_compute(&in);
 	}
 	assert_string_equal(
@@ -473,6 +517,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_counts_and_selector),
+	    cmocka_unit_test(test_vm_traits),
 	    cmocka_unit_test(test_trim),
 	    cmocka_unit_test(test_ready_only_condition),
 	    cmocka_unit_test(test_omitempty),

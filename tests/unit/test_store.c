@@ -315,6 +315,62 @@ static void test_owner_index(void **state)
 	store_free(s);
 }
 
+/* traits: derived by the store's function when an object is written (put, set, replace),
+ * read by store_foreach_owned_meta without decoding anything */
+static unsigned traits_rv(const char *kind, json_object *o)
+{
+	const char *rv = obj_str(o, "metadata.resourceVersion");
+
+	return strcmp(kind, "vm") == 0 && rv != NULL ? (unsigned)atoi(rv) : 0;
+}
+
+struct owned_walk {
+	char names[256];
+	unsigned sum;
+};
+
+static void owned_walk_fn(const struct store_meta *m, void *arg)
+{
+	struct owned_walk *w = arg;
+
+	snprintf(w->names + strlen(w->names), sizeof w->names - strlen(w->names), "%s%s",
+	    w->names[0] != '\0' ? " " : "", m->name);
+	w->sum += m->traits;
+}
+
+static void test_traits(void **state)
+{
+	struct store *s = snew();
+	struct owned_walk w;
+
+	(void)state;
+	set(s, "vm", mk("ns", "before", "u9", "64", "A")); /* written before: no traits */
+	store_traits(s, traits_rv);
+	set(s, "vm", mk("ns", "a-0", "u0", "1", "A"));
+	json_object_put(store_put(s, "vm", mk("ns", "a-1", "u1", "2", "A")));
+	set(s, "vm", mk("ns", "b-0", "u2", "4", "B"));
+	set(s, "vmi", mk("ns", "a-0", "i0", "8", "A"));
+	store_release_views(s);
+	assert_int_equal(store_meta(s, "vm", "ns", "before")->traits, 0);
+	assert_int_equal(store_meta(s, "vm", "ns", "a-1")->traits, 2);
+	assert_int_equal(store_meta(s, "vmi", "ns", "a-0")->traits, 0);
+	memset(&w, 0, sizeof w);
+	store_foreach_owned_meta(s, "vm", "ns", "A", owned_walk_fn, &w);
+	assert_string_equal(w.names, "before a-0 a-1");
+	assert_int_equal(w.sum, 3);
+	assert_int_equal(store_views(s), 0); /* nothing decoded */
+	/* a replacement derives them again, and moves with its owner */
+	set(s, "vm", mk("ns", "a-0", "u0", "16", "B"));
+	memset(&w, 0, sizeof w);
+	store_foreach_owned_meta(s, "vm", "ns", "B", owned_walk_fn, &w);
+	assert_string_equal(w.names, "a-0 b-0");
+	assert_int_equal(w.sum, 20);
+	memset(&w, 0, sizeof w);
+	store_foreach_owned_meta(s, "vm", "nope", "A", owned_walk_fn, &w);
+	assert_string_equal(w.names, "");
+	store_free(s);
+}
+
 static void test_deleting(void **state)
 {
 	struct store *s = snew();
@@ -502,6 +558,7 @@ int main(void)
 	    cmocka_unit_test(test_take),
 	    cmocka_unit_test(test_uid_index),
 	    cmocka_unit_test(test_owner_index),
+	    cmocka_unit_test(test_traits),
 	    cmocka_unit_test(test_deleting),
 	    cmocka_unit_test(test_foreach),
 	    cmocka_unit_test(test_walk_after),
