@@ -26,6 +26,7 @@ struct qitem {
 	struct event *retry;
 	struct event *later; /* queue_after() */
 	double later_at;     /* now_mono() when it fires */
+	double ran_at, cost; /* when its last pass ended, and what it took (seconds) */
 };
 
 struct queue {
@@ -85,7 +86,12 @@ static void queue_batch(evutil_socket_t fd, short ev, void *arg)
 			t = now_mono();
 			metrics_wq_started(q->name, t - it->marked_at);
 			q->run(keys[i], q->arg);
-			metrics_wq_done(q->name, now_mono() - t);
+			now = now_mono();
+			metrics_wq_done(q->name, now - t);
+			if ((it = pmap_get(q->items, keys[i])) != NULL) { /* unless run forgot it */
+				it->ran_at = now;
+				it->cost = now - t;
+			}
 		}
 		free(keys[i]);
 	}
@@ -137,9 +143,21 @@ static struct qitem *queue_item(struct queue *q, const char *key)
 	return it;
 }
 
+/* how long the key still waits before its next pass may run (opts.share), or 0 */
+static double queue_hold(const struct queue *q, const struct qitem *it)
+{
+	double wait;
+
+	if (q->o.share <= 0 || q->o.share >= 1 || it->cost <= 0)
+		return 0;
+	wait = it->ran_at + it->cost * (1 / q->o.share - 1) - now_mono();
+	return wait > 0.001 ? wait : 0; /* less than a millisecond: not worth a timer */
+}
+
 void queue_mark(struct queue *q, const char *key)
 {
 	struct qitem *it = queue_item(q, key);
+	double hold;
 
 	if (it->dirty) {
 		/* a batch held back by o.ready may run now */
@@ -148,6 +166,10 @@ void queue_mark(struct queue *q, const char *key)
 	}
 	if (it->batched)
 		return; /* the running batch processes it */
+	if ((hold = queue_hold(q, it)) > 0) {
+		queue_after(q, key, hold); /* marks it again then */
+		return;
+	}
 	it->dirty = 1;
 	it->marked_at = now_mono();
 	if (q->ndirty == q->cap) {

@@ -21,6 +21,11 @@ struct queue_opts {
 	/* optional: 0 while no batch may run (an incomplete picture); the dirty keys wait, and
 	 * the next queue_mark() (of any key, dirty or not) tries again. arg: queue_new's */
 	int (*ready)(void *arg);
+	/* optional: a key's passes take at most this share of the time (0 < share < 1). A key
+	 * marked sooner than its last pass's cost x (1 / share - 1) after that pass waits out
+	 * the rest (queue_after), so a big pool is passed over less often while it changes, and
+	 * a small one is not held at all (its passes cost less than pace). 0: no such limit */
+	double share;
 };
 
 struct queue;

@@ -80,7 +80,7 @@ static void stw_run(const char *key, void *);
 static int stw_queue_ready(void *);
 /* a failed write is retried by the pool's own timer (stw_schedule_retry: it must know that
  * the backoff elapsed), not by queue_retry() */
-static const struct queue_opts stw_queue = {STW_QUEUE, STW_PACE, 1.0, 60.0, stw_queue_ready};
+static const struct queue_opts stw_queue = {STW_QUEUE, STW_PACE, 1.0, 60.0, stw_queue_ready, 0};
 static void stw_recompute(struct stw *, const char *ns, const char *name);
 
 void stw_metrics_declare(void)

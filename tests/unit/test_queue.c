@@ -42,6 +42,9 @@ struct qt {
 	int ok_after;       /* queue_ok() on the retried key at this run (0: never) */
 	const char *forget; /* forgets this key while processing the first one */
 	const char *also;   /* marks this key while processing the first one */
+	const char *busy;   /* takes busy_secs to process this key */
+	double busy_secs;
+	int busy_marks; /* marks of the busy key left to make */
 };
 
 static void qt_guard(evutil_socket_t fd, short ev, void *arg)
@@ -74,6 +77,10 @@ static void qt_run(const char *key, void *arg)
 		queue_forget(t->q, t->forget);
 	if (t->nruns == 1 && t->also != NULL)
 		queue_mark(t->q, t->also);
+	if (t->busy != NULL && strcmp(key, t->busy) == 0) {
+		while (now_mono() < t->at[t->nruns - 1] + t->busy_secs)
+			;
+	}
 }
 
 static int qt_ready(void *arg)
@@ -81,10 +88,10 @@ static int qt_ready(void *arg)
 	return ((struct qt *)arg)->ready;
 }
 
-static struct qt *qt_new(const char *name, double pace, double base, double cap)
+static struct qt *qt_new_share(const char *name, double pace, double base, double cap, double share)
 {
 	struct qt *t = xcalloc(1, sizeof(*t));
-	struct queue_opts o = {name, pace, base, cap, qt_ready};
+	struct queue_opts o = {name, pace, base, cap, qt_ready, share};
 	struct timeval tv = secs_to_tv(GUARD);
 
 	t->base = event_base_new();
@@ -94,6 +101,11 @@ static struct qt *qt_new(const char *name, double pace, double base, double cap)
 	t->guard = evtimer_new(t->base, qt_guard, t);
 	evtimer_add(t->guard, &tv);
 	return t;
+}
+
+static struct qt *qt_new(const char *name, double pace, double base, double cap)
+{
+	return qt_new_share(name, pace, base, cap, 0);
 }
 
 static void qt_free(struct qt *t)
@@ -287,6 +299,32 @@ static void test_pace(void **state)
 	qt_free(t);
 }
 
+/* share: a key whose pass took 40 ms, marked again after it, runs again no sooner than 40 ms
+ * x (1 / 0.25 - 1) after that pass ended; marks while it waits coalesce into one pass;
+ * another key is not held by it */
+static void test_share(void **state)
+{
+	struct qt *t = qt_new_share("qshare", 0, 1, 10, 0.25);
+
+	t->busy = "ns/big";
+	t->busy_secs = 0.04;
+	queue_mark(t->q, "ns/big");
+	qt_until(t, 1);
+	queue_mark(t->q, "ns/big");
+	queue_mark(t->q, "ns/big"); /* while it waits: coalesces */
+	queue_mark(t->q, "ns/small");
+	qt_until(t, 3);
+	qt_idle(t, 0.3);
+	assert_int_equal(t->nruns, 3);
+	assert_string_equal(t->keys[1], "ns/small");
+	assert_string_equal(t->keys[2], "ns/big");
+	/* started at least busy_secs + 3 x busy_secs after the first pass started */
+	if (t->at[2] - t->at[0] < 0.16 - 0.002)
+		fail_msg("big passed again %.3f s after its start, wanted >= 0.16 s",
+		    t->at[2] - t->at[0]);
+	qt_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -298,6 +336,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_forget, teardown),
 	    cmocka_unit_test_teardown(test_after_earliest_wins, teardown),
 	    cmocka_unit_test_teardown(test_pace, teardown),
+	    cmocka_unit_test_teardown(test_share, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
