@@ -497,23 +497,26 @@ void kube_malloc_setup(void)
 	mallopt(M_MMAP_THRESHOLD, KUBE_MMAP_THRESHOLD);
 }
 
-/* a whole JSON body, or NULL */
-static json_object *kube_parse(struct buf *b)
+/* a whole JSON body, or NULL. The client's one tokener: a new one per answer mapped and
+ * unmapped its stack (KUBE_JSON_DEPTH entries, 320 KB) each time, two system calls and
+ * fresh zero pages for every write's answer (issue 10) */
+static json_object *kube_parse(struct kube *k, struct buf *b)
 {
-	json_tokener *tok;
 	json_object *obj;
 
 	if (b->len == 0)
 		return NULL;
 	buf_add(b, "", 1); /* NUL-terminate for the tokener and for raw messages */
 	b->len--;
-	tok = json_tokener_new_ex(KUBE_JSON_DEPTH);
-	obj = json_tokener_parse_ex(tok, (const char *)b->data, (int)b->len + 1);
-	if (json_tokener_get_error(tok) != json_tokener_success) {
+	if (k->tok == NULL)
+		k->tok = json_tokener_new_ex(KUBE_JSON_DEPTH);
+	else
+		json_tokener_reset(k->tok);
+	obj = json_tokener_parse_ex(k->tok, (const char *)b->data, (int)b->len + 1);
+	if (json_tokener_get_error(k->tok) != json_tokener_success) {
 		json_object_put(obj);
 		obj = NULL;
 	}
-	json_tokener_free(tok);
 	return obj;
 }
 
@@ -633,7 +636,7 @@ void kreq_respond(struct kreq *r, CURLcode res, long status)
 		resp.status = 0;
 		resp.message = kreq_message(r, res);
 	} else {
-		resp.body = body = kube_parse(&r->resp);
+		resp.body = body = kube_parse(r->k, &r->resp);
 		if (status < 200 || status > 299)
 			kube_error_text(&r->resp, body, &resp.reason, &resp.message);
 	}
@@ -728,7 +731,7 @@ static void kwatch_finish(struct kreq *r, CURLcode res, long status)
 		status = 0;
 		msg = kreq_message(r, res);
 	} else if (status < 200 || status > 299) {
-		body = kube_parse(&r->resp);
+		body = kube_parse(r->k, &r->resp);
 		kube_error_text(&r->resp, body, &reason, &msg);
 	}
 	if (status == 401)
@@ -1099,6 +1102,8 @@ static void kube_destroy(struct kube *k)
 	evtimer_del(&k->lq_timer);
 	evtimer_del(&k->gate_timer);
 	kube_exec_free(k);
+	if (k->tok != NULL)
+		json_tokener_free(k->tok);
 	if (k->token != NULL)
 		explicit_bzero(k->token, strlen(k->token));
 	free(k->token);

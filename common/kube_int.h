@@ -128,10 +128,11 @@ struct kube {
 	int nslots;      /* slots given to parked requests that have not started yet */
 	TAILQ_HEAD(, kreq) reqs;
 	TAILQ_HEAD(, ksock) socks;
-	int in_curl; /* inside curl_multi_socket_action */
-	int busy;    /* inside one of our event handlers */
-	int dead;    /* kube_free() was called while busy */
-	char *token; /* from token_file */
+	json_tokener *tok; /* parses answers (kube_parse): one stack, not one per answer */
+	int in_curl;       /* inside curl_multi_socket_action */
+	int busy;          /* inside one of our event handlers */
+	int dead;          /* kube_free() was called while busy */
+	char *token;       /* from token_file */
 	double token_checked;
 	struct timespec token_mtime;
 	off_t token_size;

@@ -79,6 +79,8 @@ static void serve(struct evhttp_request *req, void *arg)
 	if (st == 409)
 		evbuffer_add_printf(
 		    b, "{\"kind\":\"Status\",\"reason\":\"AlreadyExists\",\"code\":409}");
+	else if (st == 418) /* an answer cut short: not JSON */
+		evbuffer_add_printf(b, "{\"kind\":\"Status\",\"reason\":\"Teap");
 	else
 		evbuffer_add_printf(b, "{\"kind\":\"Status\",\"code\":%d}", st);
 	if (st == 429) {
@@ -282,6 +284,35 @@ static void test_outcomes(void)
 	    c.done && c.status == 400 && !c.unknown, "503 is a refusal, then 400: failed");
 	one(port, "GET", 504, 504, &c);
 	STAGEKIT_CHECK(c.done && c.status == 504 && !c.unknown, "a GET is never unknown");
+	evhttp_free(http);
+}
+
+/* one client parses every answer with one tokener: an answer that is not JSON leaves
+ * nothing behind for the next ones */
+static void test_parse_after_garbage(void)
+{
+	int port = stagekit_free_port(), i;
+	struct evhttp *http = NULL;
+	struct kube *k = client(port, 0, 10, 3);
+	struct call c[4];
+	const int want[4] = {409, 418, 409, 201};
+
+	stagekit_http_serve(base, port, serve, &http);
+	memset(&S, 0, sizeof S);
+	for (i = 0; i < 4; i++) {
+		S.status[i] = want[i] == 201 ? 0 : want[i];
+		post(k, &c[i]);
+		run(&c[i], 1, 10);
+	}
+	for (i = 0; i < 4; i++)
+		STAGEKIT_CHECK(c[i].done && c[i].status == want[i], "answer %d: %ld, want %d", i,
+		    c[i].status, want[i]);
+	STAGEKIT_CHECK(
+	    strcmp(c[0].reason, "AlreadyExists") == 0 && strcmp(c[2].reason, "AlreadyExists") == 0,
+	    "AlreadyExists read before and after an answer cut short (%s, %s)", c[0].reason,
+	    c[2].reason);
+	STAGEKIT_CHECK(strcmp(c[1].reason, "AlreadyExists") != 0, "the cut answer has no reason");
+	kube_free(k);
 	evhttp_free(http);
 }
 
@@ -780,6 +811,7 @@ int main(void)
 	log_init("test_kube", 0, LOG_FMT_TEXT);
 	base = event_base_new();
 	test_outcomes();
+	test_parse_after_garbage();
 	test_outage();
 	test_retry_after();
 	test_retries_rate_limited();
