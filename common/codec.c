@@ -258,15 +258,47 @@ static int mp_at_str(const struct mp_in *in)
 	       (b == CODEC_REF && in->tab != NULL);
 }
 
+/* appends a msgpack str header for len bytes, as msgpack-c's packer writes it */
+static void mp_put_str_header(struct buf *out, size_t len)
+{
+	unsigned char h[5];
+	size_t n;
+
+	if (len < 32) {
+		h[0] = (unsigned char)(0xa0 | len);
+		n = 1;
+	} else if (len < 256) {
+		h[0] = 0xd9;
+		h[1] = (unsigned char)len;
+		n = 2;
+	} else if (len < 65536) {
+		h[0] = 0xda;
+		h[1] = (unsigned char)(len >> 8);
+		h[2] = (unsigned char)len;
+		n = 3;
+	} else {
+		h[0] = 0xdb;
+		h[1] = (unsigned char)(len >> 24);
+		h[2] = (unsigned char)(len >> 16);
+		h[3] = (unsigned char)(len >> 8);
+		h[4] = (unsigned char)len;
+		n = 5;
+	}
+	buf_add(out, h, n);
+}
+
 /*
  * Walks one whole value without allocating: a stack of "elements left" per open container.
- * In a map, an element is a key when the count left (before taking it) is even.
+ * In a map, an element is a key when the count left (before taking it) is even. With out,
+ * it also appends the value as plain msgpack: every item as it is, a string reference of
+ * the compact form as the string it stands for.
  */
-static int codec_walk(struct mp_in *in)
+static int codec_walk(struct mp_in *in, struct buf *out)
 {
 	uint64_t left[CODEC_MAX_DEPTH + 1];
 	unsigned char ismap[CODEC_MAX_DEPTH + 1];
 	struct mp_item it;
+	size_t start;
 	int d = 0;
 
 	left[0] = 1;
@@ -279,8 +311,14 @@ static int codec_walk(struct mp_in *in)
 		if (ismap[d] && left[d] % 2 == 0 && !mp_at_str(in))
 			return codec_fail(in, "map key at byte %zu is not a string", in->off);
 		left[d]--;
+		start = in->off;
 		if (mp_read(in, &it) == -1)
 			return -1;
+		if (out != NULL && in->tab != NULL && in->p[start] == CODEC_REF) {
+			mp_put_str_header(out, it.u);
+			buf_add(out, it.s, it.u);
+		} else if (out != NULL)
+			buf_add(out, in->p + start, in->off - start);
 		if (it.kind != MP_ARRAY && it.kind != MP_MAP)
 			continue;
 		if (mp_check_count(in, &it) == -1)
@@ -462,7 +500,7 @@ long codec_unpack(const unsigned char *in, size_t len, size_t max_frame, struct 
 		    &m, "frame of %" PRIu32 " bytes exceeds the %zu-byte cap", n, max_frame);
 	if (len - 4 < n)
 		return 0;
-	if (codec_walk(&m) == -1)
+	if (codec_walk(&m, NULL) == -1)
 		return -1;
 	m.off = 0;
 	if (codec_decode_frame(&m, f) == -1) {
@@ -488,7 +526,7 @@ static json_object *codec_unpack_value(
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	if (codec_walk(&m) == -1)
+	if (codec_walk(&m, NULL) == -1)
 		return NULL;
 	m.off = 0;
 	if (codec_decode(&m, 1, &v) == -1)
@@ -725,4 +763,18 @@ json_object *codec_compact_unpack(const unsigned char *in, size_t len, const cha
 	struct codec_tab tab = {local, nlocal < CODEC_LOCAL_MAX ? nlocal : CODEC_LOCAL_MAX};
 
 	return codec_unpack_value(in, len, &tab, err, errlen);
+}
+
+int codec_compact_expand(struct buf *out, const unsigned char *in, size_t len,
+    const char *const *local, size_t nlocal, char *err, size_t errlen)
+{
+	struct codec_tab tab = {local, nlocal < CODEC_LOCAL_MAX ? nlocal : CODEC_LOCAL_MAX};
+	struct mp_in m = {in, len, 0, err, errlen, &tab};
+	size_t was = out->len;
+
+	if (codec_walk(&m, out) == -1) {
+		out->len = was;
+		return -1;
+	}
+	return 0;
 }

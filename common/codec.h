@@ -70,6 +70,11 @@ json_object *codec_value_unpack(const unsigned char *in, size_t len, char *err, 
 int codec_compact_pack(struct buf *out, json_object *v, const char *const *local, size_t nlocal);
 json_object *codec_compact_unpack(const unsigned char *in, size_t len, const char *const *local,
     size_t nlocal, char *err, size_t errlen);
+/* appends the compact value in (len bytes) as plain msgpack, the bytes codec_value_pack
+ * gives for its tree, without decoding it (what a compact store sends on a link); -1 (out
+ * unchanged, err says why) if the bytes are bad */
+int codec_compact_expand(struct buf *out, const unsigned char *in, size_t len,
+    const char *const *local, size_t nlocal, char *err, size_t errlen);
 /* the dictionary (codecdict.c): an entry's index, or -1; the entries, for tests */
 int codec_dict_find(const char *s, size_t len);
 size_t codec_dict_size(void);

@@ -166,6 +166,17 @@ static json_object *store_decode(struct store *s, struct srec *r)
 	return v;
 }
 
+void store_plain(struct store *s, const struct store_meta *m, struct buf *out)
+{
+	const char *f[F_N] = {m->ns, m->name, m->uid, m->rv, m->owner};
+	char err[128];
+
+	if (!s->compact)
+		buf_add(out, m->bytes, m->len);
+	else if (codec_compact_expand(out, m->bytes, m->len, f, F_N, err, sizeof(err)) == -1)
+		fatalx("store: %s %s/%s does not expand: %s", m->kind, m->ns, m->name, err);
+}
+
 static json_object *store_view(struct store *s, struct srec *r)
 {
 	if (r == NULL)

@@ -50,7 +50,7 @@ typedef unsigned (*store_traits_fn)(const char *kind, json_object *obj);
 
 struct store *store_new(void);
 /* a store whose records hold the compact form (codec.h): a projected VM in less than half
- * the bytes; its bytes are not for a link (a mirror's store, not the watcher's) */
+ * the bytes; its bytes are not for a link (store_plain gives those) */
 struct store *store_new_compact(void);
 void store_free(struct store *);
 /* derives store_meta.traits with fn for the objects written from now on (set it while the
@@ -73,6 +73,9 @@ json_object *store_put(struct store *, const char *kind, json_object *obj);
 int store_set(struct store *, const char *kind, json_object *obj);
 /* removes the record and returns its object as a new reference (caller puts it) or NULL */
 json_object *store_take(struct store *, const char *kind, const char *ns, const char *name);
+/* appends the record's object as plain msgpack (codec_value_pack's bytes, what a link
+ * carries): its bytes, or in a compact store the bytes expanded without decoding */
+void store_plain(struct store *, const struct store_meta *, struct buf *out);
 /* appends obj packed as s stores it, to compare with a record's bytes */
 void store_pack(struct store *, json_object *obj, struct buf *out);
 /* sets the record's mark (a mirror's snapshot generation); 0 if it is absent */

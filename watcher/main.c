@@ -206,7 +206,7 @@ static void watcher_start(struct watcher *w)
 	w->kube = kube_new(w->base, &w->kc, &ko);
 	if (w->kube == NULL)
 		fatal_config("cannot set up the API client for %s", log_escape(w->kc.server));
-	w->store = store_new();
+	w->store = store_new_compact(); /* sent expanded (store_plain) */
 	for (i = 0; i < WATCHER_NRES; i++)
 		w->kinds[i] = watcher_resources[i].kind;
 	lspec.max_frame = w->cli.max_frame;

@@ -21,7 +21,8 @@
 #include "store.h"
 #include "xmalloc.h"
 
-#define M_SUBSCRIBERS "vmpool_watcher_subscribers"
+#define M_SUBSCRIBERS      "vmpool_watcher_subscribers"
+#define PUBLISH_PLAIN_KEEP (64 * 1024)
 
 struct publish {
 	struct pub *pub;
@@ -29,7 +30,18 @@ struct publish {
 	const char *const *kinds;
 	size_t n;
 	struct shard *shard;
+	struct buf plain; /* a stored object expanded for a link (store_plain), reused */
 };
+
+/* the stored object of m as a link carries it; valid until the next call */
+static const struct buf *publish_plain(struct publish *p, const struct store_meta *m)
+{
+	if (p->plain.cap > PUBLISH_PLAIN_KEEP)
+		buf_clear(&p->plain); /* one big object does not keep its buffer */
+	p->plain.len = 0;
+	store_plain(p->store, m, &p->plain);
+	return &p->plain;
+}
 
 /* one step's walk through a kind */
 struct publish_walk {
@@ -61,8 +73,11 @@ static int publish_one(const struct store_meta *r, void *arg)
 		return 0;
 	if (w->shard_pools)
 		publish_shard_pool(w, r);
-	else
-		link_send_obj(w->link, MSG_OBJ_SET, r->kind, r->bytes, r->len);
+	else {
+		const struct buf *b = publish_plain(w->p, r);
+
+		link_send_obj(w->link, MSG_OBJ_SET, r->kind, b->data, b->len);
+	}
 	w->cur->at.seq = r->seq;
 	return 1;
 }
@@ -135,7 +150,9 @@ void publish_set(struct publish *p, const char *kind, json_object *obj)
 	    log_escape(obj_str(obj, "metadata.resourceVersion")));
 	at = publish_pos(p, m, kind, &pos);
 	if (publish_stored_is(m, obj)) {
-		pub_broadcast_obj(p->pub, at, MSG_OBJ_SET, kind, m->bytes, m->len);
+		const struct buf *b = publish_plain(p, m);
+
+		pub_broadcast_obj(p->pub, at, MSG_OBJ_SET, kind, b->data, b->len);
 		return;
 	}
 	codec_value_pack(&packed, obj);
@@ -175,6 +192,7 @@ void publish_free(struct publish *p)
 	if (p == NULL)
 		return;
 	pub_free(p->pub);
+	buf_clear(&p->plain);
 	free(p);
 }
 

@@ -465,6 +465,58 @@ static void test_compact_roundtrip(void **state)
 	buf_clear(&compact);
 }
 
+/* expanded without decoding, the compact form gives codec_value_pack's bytes exactly, long
+ * strings (str8/16/32 headers) and every dictionary entry included; bad bytes leave out as
+ * it was */
+static void test_compact_expand(void **state)
+{
+	struct buf plain = {0}, compact = {0}, out = {0};
+	json_object *o = compact_sample(), *arr = json_object_new_array();
+	char err[256], *big = xmalloc(70000);
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < codec_dict_size(); i++)
+		json_object_array_add(arr, json_object_new_string(codec_dict_entry(i)));
+	json_object_object_add(o, "dict", arr);
+	memset(big, 'v', 69999);
+	big[69999] = '\0';
+	for (i = 0; i < 4; i++) /* 31, 32, 256 and 69999 bytes */
+		json_object_array_add(
+		    arr, json_object_new_string_len(big, (int[]){31, 32, 256, 69999}[i]));
+	codec_value_pack(&plain, o);
+	codec_compact_pack(&compact, o, compact_local, 3);
+	assert_true(compact.len < plain.len);
+	buf_add(&out, "ab", 2); /* appended to what is there */
+	assert_int_equal(codec_compact_expand(
+	                     &out, compact.data, compact.len, compact_local, 3, err, sizeof err),
+	    0);
+	assert_int_equal(out.len, plain.len + 2);
+	assert_memory_equal(out.data + 2, plain.data, plain.len);
+	/* plain msgpack expands to itself */
+	out.len = 0;
+	assert_int_equal(
+	    codec_compact_expand(&out, plain.data, plain.len, NULL, 0, err, sizeof err), 0);
+	assert_int_equal(out.len, plain.len);
+	assert_memory_equal(out.data, plain.data, plain.len);
+	/* an unknown reference, a cut value: refused, out unchanged */
+	out.len = 0;
+	buf_add(&out, "ab", 2);
+	assert_int_equal(codec_compact_expand(
+	                     &out, compact.data, compact.len, compact_local, 1, err, sizeof err),
+	    -1);
+	assert_non_null(strstr(err, "unknown"));
+	assert_int_equal(codec_compact_expand(&out, compact.data, compact.len - 1, compact_local, 3,
+	                     err, sizeof err),
+	    -1);
+	assert_int_equal(out.len, 2);
+	free(big);
+	json_object_put(o);
+	buf_clear(&plain);
+	buf_clear(&compact);
+	buf_clear(&out);
+}
+
 /* every dictionary entry is worth a reference, and is there once */
 static void test_compact_dict(void **state)
 {
@@ -553,6 +605,7 @@ int main(void)
 	    cmocka_unit_test(test_object_limit),
 	    cmocka_unit_test(test_number_widths),
 	    cmocka_unit_test(test_compact_roundtrip),
+	    cmocka_unit_test(test_compact_expand),
 	    cmocka_unit_test(test_compact_dict),
 	    cmocka_unit_test(test_random_bytes),
 	    cmocka_unit_test(test_mutations),

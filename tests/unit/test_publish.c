@@ -172,7 +172,7 @@ static int tp_setup(void **state)
 	snprintf(P.dir, sizeof P.dir, "/tmp/test_publish.XXXXXX");
 	assert_non_null(mkdtemp(P.dir));
 	P.path = link_sock_path(P.dir, LINK_WATCHER);
-	P.store = store_new();
+	P.store = store_new_compact(); /* as the watcher's: sent expanded */
 	P.pub = publish_new(P.base, P.path, &tp_spec, P.store, tp_kinds, 2);
 	assert_non_null(P.pub);
 	P.rv = 1;
