@@ -6,10 +6,11 @@
  *
  *   IDLE -> LISTING -> WATCHING -> (watch ended normally) WATCHING again from the last RV
  *   LISTING: (a discovered group: GET /apis/<group> first; 404 or no version we speak ->
- *            ABSENT) pages of limit=500 following metadata.continue; a 410 on a continue token
- *            restarts the list; a 404 means the API is missing -> ABSENT (empty and synced,
- *            retried every 30 s; a required resource: not synced, warned, retried with
- *            backoff; keep_when_absent: what it held is kept); other errors -> BACKOFF
+ *            ABSENT) pages of INF_PAGE_LIMIT (100) items following metadata.continue; a
+ *            410 on a continue token restarts the list; a 404 means the API is missing ->
+ *            ABSENT (empty and synced, retried every 30 s; a required resource: not
+ *            synced, warned, retried with backoff; keep_when_absent: what it held is
+ *            kept); other errors -> BACKOFF
  *   WATCHING: an ERROR 410 event -> EXPIRED (the stream is dropped) -> LISTING;
  *             HTTP 410 / 404 -> LISTING; other errors -> BACKOFF -> WATCHING from last RV;
  *             silent (no event, no bookmark) for the silence timeout, or past
