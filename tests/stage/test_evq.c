@@ -97,7 +97,9 @@ static void api_handle(struct evhttp_request *req, void *arg)
 	} else if (name != NULL && sscanf(name, "p%d", &i) == 1 && i >= 0 && i < NEV &&
 	           strcmp(obj_str(r, "method"), "POST") == 0) {
 		api.posts[i]++;
-		api.order[api.nev++] = i;
+		if (api.nev < NEV)
+			api.order[api.nev] = i;
+		api.nev++;
 		stagekit_http_reply(req, 201, "{}", 2);
 	} else {
 		api.other++;
@@ -199,7 +201,7 @@ static void check_written(void)
 	    "the %d Events pending were written once each (%d), none of those given up (%d)",
 	    K8SEV_PENDING_MAX, once, lost);
 	/* in order, but for the writes the client runs at once */
-	for (i = 0; i < api.nev; i++) {
+	for (i = 0; i < api.nev && i < NEV; i++) {
 		rank = api.order[i] < K8SEV_OUT_MAX ? api.order[i]
 		                                    : api.order[i] - (NEV - K8SEV_PENDING_MAX);
 		late += abs(rank - i) > K8SEV_OUT_MAX;
