@@ -94,9 +94,11 @@ struct k8sev_spam {
 };
 
 struct k8sev_corr {
-	struct lh_table *agg;  /* aggregate key -> struct k8sev_aggrec */
-	struct lh_table *log;  /* logger key -> struct k8sev_entry */
-	struct lh_table *spam; /* involved object -> struct k8sev_spam */
+	struct lh_table *agg;              /* aggregate key -> struct k8sev_aggrec */
+	struct lh_table *log;              /* logger key -> struct k8sev_entry */
+	struct lh_table *spam;             /* involved object -> struct k8sev_spam */
+	TAILQ_HEAD(, k8sev_entry) pending; /* entries of log with a write pending */
+	unsigned long npending;
 	uint64_t last_ns;
 };
 
@@ -144,6 +146,7 @@ struct k8sev_corr *k8sev_corr_new(void)
 	c->agg = k8sev_table(k8sev_aggrec_free);
 	c->log = k8sev_table(k8sev_entry_free);
 	c->spam = k8sev_table(k8sev_spam_free);
+	TAILQ_INIT(&c->pending);
 	return c;
 }
 
@@ -160,6 +163,40 @@ void k8sev_corr_free(struct k8sev_corr *c)
 unsigned long k8sev_corr_size(const struct k8sev_corr *c)
 {
 	return (unsigned long)c->log->count;
+}
+
+unsigned long k8sev_corr_pending(const struct k8sev_corr *c)
+{
+	return c->npending;
+}
+
+void k8sev_unpend(struct k8sev_corr *c, struct k8sev_entry *ent)
+{
+	if (!ent->pending)
+		return;
+	TAILQ_REMOVE(&c->pending, ent, pentry);
+	ent->pending = 0;
+	c->npending--;
+}
+
+struct k8sev_entry *k8sev_pend(struct k8sev_corr *c, struct k8sev_entry *ent)
+{
+	struct k8sev_entry *old;
+
+	if (ent->pending)
+		return NULL;
+	ent->pending = 1;
+	TAILQ_INSERT_TAIL(&c->pending, ent, pentry);
+	if (++c->npending <= K8SEV_PENDING_MAX)
+		return NULL;
+	TAILQ_FOREACH(old, &c->pending, pentry)
+	{
+		if (!old->out && old != ent) {
+			k8sev_unpend(c, old);
+			return old;
+		}
+	}
+	return NULL;
 }
 
 /* The caches are bounded like client-go's LRUs: when one is full, what is stale goes (out
@@ -188,7 +225,7 @@ static void k8sev_prune_log(struct lh_table *t, double now)
 		lh_foreach_safe(t, e, tmp)
 		{
 			ent = lh_entry_v(e);
-			if (ent->req == NULL && (all || now - ent->last > K8SEV_AGG_WINDOW))
+			if (!ent->pending && (all || now - ent->last > K8SEV_AGG_WINDOW))
 				lh_table_delete_entry(t, e);
 		}
 }
@@ -306,7 +343,7 @@ struct k8sev_entry *k8sev_correlate(struct k8sev_corr *c, const struct k8sev_src
 		xasprintf(&msg, "%s%s", K8SEV_COMBINED, src->message);
 	}
 	ent = lh_table_lookup_ex(c->log, key, &v) ? v : NULL;
-	if (ent != NULL && ent->req == NULL && now - ent->last > K8SEV_AGG_WINDOW) {
+	if (ent != NULL && !ent->pending && now - ent->last > K8SEV_AGG_WINDOW) {
 		lh_table_delete(c->log, key); /* quiet for the window: a new Event */
 		ent = NULL;
 	}
@@ -377,15 +414,18 @@ void k8sev_spam_refund(struct k8sev_corr *c, const struct k8sev_entry *ent)
 
 /* ---- the recorder ---- */
 
-/* the pending write of one Event: waiting (timer) or sent */
+/* The pending write of one Event: waiting (its timer: K8SEV_LINGER, the spam filter), due
+ * (on rec->ready, oldest first, until the client may take it) or out (at the client). */
 struct k8sev_req {
-	TAILQ_ENTRY(k8sev_req) entry; /* on rec->reqs */
+	TAILQ_ENTRY(k8sev_req) entry; /* on rec->ready while due */
 	struct k8sev_recorder *rec;
 	struct k8sev_entry *ent;
 	struct event *timer;
-	int sent;    /* a request is out; its answer will come */
-	int patch;   /* the request out is a PATCH */
-	int retried; /* a PATCH that found nothing was posted again */
+	unsigned long seq; /* the order in which the writes became due */
+	int due;           /* on rec->ready */
+	int tries;         /* attempts dropped under pressure */
+	int patch;         /* the request out is a PATCH */
+	int retried;       /* a PATCH that found nothing was posted again */
 };
 
 struct k8sev_recorder {
@@ -393,8 +433,13 @@ struct k8sev_recorder {
 	struct event_base *base;
 	struct k8sev_corr *corr;
 	unsigned long posted;
-	struct lh_table *rejected;    /* "<ns> <status>" already logged as rejected */
-	TAILQ_HEAD(, k8sev_req) reqs; /* freed with the recorder (see k8sevent.h) */
+	struct lh_table *rejected;     /* "<ns> <status>" already logged as rejected */
+	TAILQ_HEAD(, k8sev_req) ready; /* due writes, in the order they became due */
+	unsigned long seq;
+	int nout; /* writes at the client */
+	/* a write was dropped under pressure: none goes to the client until it says Events may
+	 * go (kube_events_notify) */
+	int held;
 };
 
 static void k8sev_rejected_free(struct lh_entry *e)
@@ -412,20 +457,31 @@ struct k8sev_recorder *k8sev_recorder_new(struct kube *kube)
 	rec->rejected = lh_kchar_table_new(16, k8sev_rejected_free);
 	if (rec->rejected == NULL)
 		fatalx("k8sev_recorder_new: out of memory");
-	TAILQ_INIT(&rec->reqs);
+	TAILQ_INIT(&rec->ready);
 	metrics_declare(K8SEV_M_DROPPED, "counter",
-	    "Event writes dropped before reaching the API server: pressure (a 429, or object "
-	    "writes kept them waiting too long; tried again later), or rejected by it.");
+	    "Event writes lost or put off: pressure (an attempt dropped before reaching the API "
+	    "server: a 429, or object writes kept it waiting; tried again when the pressure "
+	    "ends), tries (given up after 12 such attempts), overflow (given up: too many Events "
+	    "waiting), rejected (refused by the API server). An Event given up keeps its count "
+	    "for its next occurrence.");
 	metrics_add(K8SEV_M_DROPPED, "reason=\"pressure\"", 0);
+	metrics_add(K8SEV_M_DROPPED, "reason=\"tries\"", 0);
+	metrics_add(K8SEV_M_DROPPED, "reason=\"overflow\"", 0);
 	metrics_add(K8SEV_M_DROPPED, "reason=\"rejected\"", 0);
 	return rec;
 }
 
 static void k8sev_req_free(struct k8sev_req *r)
 {
-	TAILQ_REMOVE(&r->rec->reqs, r, entry);
-	if (r->ent != NULL)
+	struct k8sev_recorder *rec = r->rec;
+
+	if (r->due)
+		TAILQ_REMOVE(&rec->ready, r, entry);
+	if (r->ent != NULL) {
 		r->ent->req = NULL;
+		r->ent->out = 0;
+		k8sev_unpend(rec->corr, r->ent);
+	}
 	if (r->timer != NULL)
 		event_free(r->timer);
 	free(r);
@@ -433,10 +489,17 @@ static void k8sev_req_free(struct k8sev_req *r)
 
 void k8sev_recorder_free(struct k8sev_recorder *rec)
 {
+	struct k8sev_entry *ent;
+
 	if (rec == NULL)
 		return;
-	while (!TAILQ_EMPTY(&rec->reqs))
-		k8sev_req_free(TAILQ_FIRST(&rec->reqs));
+	/* the pending FIFO of the correlator lists every request */
+	while ((ent = TAILQ_FIRST(&rec->corr->pending)) != NULL) {
+		if (ent->req != NULL)
+			k8sev_req_free(ent->req);
+		else
+			k8sev_unpend(rec->corr, ent);
+	}
 	k8sev_corr_free(rec->corr);
 	lh_table_free(rec->rejected);
 	free(rec);
@@ -445,6 +508,11 @@ void k8sev_recorder_free(struct k8sev_recorder *rec)
 unsigned long k8sev_recorder_count(const struct k8sev_recorder *rec)
 {
 	return rec->posted;
+}
+
+unsigned long k8sev_recorder_pending(const struct k8sev_recorder *rec)
+{
+	return k8sev_corr_pending(rec->corr);
 }
 
 static char *k8sev_path(const struct k8sev_entry *ent, int patch)
@@ -490,7 +558,8 @@ static int k8sev_send(struct k8sev_req *r)
 	if (rv == -1)
 		log_warnx(ent->ns, "event %s: cannot queue request %s", ent->reason, path);
 	else {
-		r->sent = 1;
+		ent->out = 1;
+		r->rec->nout++;
 		ent->dirty = 0;
 	}
 	free(path);
@@ -505,6 +574,49 @@ static void k8sev_arm(struct k8sev_req *r, double delay)
 	evtimer_add(r->timer, &tv);
 }
 
+/* due writes go to the client, oldest first, while it has room for them and no write was
+ * dropped since it last said that Events may go */
+static void k8sev_pump(struct k8sev_recorder *rec)
+{
+	struct k8sev_req *r;
+
+	while (!rec->held && rec->nout < K8SEV_OUT_MAX && (r = TAILQ_FIRST(&rec->ready)) != NULL) {
+		TAILQ_REMOVE(&rec->ready, r, entry);
+		r->due = 0;
+		if (k8sev_send(r) == -1)
+			k8sev_req_free(
+			    r); /* count and dirty kept: the next occurrence tries again */
+	}
+}
+
+/* r is due again: back among the due writes in the order they first became due */
+static void k8sev_requeue(struct k8sev_req *r)
+{
+	struct k8sev_recorder *rec = r->rec;
+	struct k8sev_req *o;
+
+	/* the writes handed to the client were the oldest: r goes near the head */
+	TAILQ_FOREACH(o, &rec->ready, entry)
+	{
+		if (o->seq > r->seq)
+			break;
+	}
+	if (o != NULL)
+		TAILQ_INSERT_BEFORE(o, r, entry);
+	else
+		TAILQ_INSERT_TAIL(&rec->ready, r, entry);
+	r->due = 1;
+}
+
+/* the client says Events may go: the pressure is over */
+static void k8sev_go(void *arg)
+{
+	struct k8sev_recorder *rec = arg;
+
+	rec->held = 0;
+	k8sev_pump(rec);
+}
+
 /* the write is due: the spam filter decides whether it goes now or at its next token */
 static void k8sev_due(evutil_socket_t fd, short what, void *arg)
 {
@@ -517,14 +629,31 @@ static void k8sev_due(evutil_socket_t fd, short what, void *arg)
 		k8sev_arm(r, wait);
 		return;
 	}
-	if (k8sev_send(r) == -1)
-		k8sev_req_free(r); /* count and dirty kept: the next occurrence tries again */
+	r->seq = ++r->rec->seq;
+	r->due = 1;
+	TAILQ_INSERT_TAIL(&r->rec->ready, r, entry);
+	k8sev_pump(r->rec);
+}
+
+/* a pending write given up to keep K8SEV_PENDING_MAX: the oldest waiting one */
+static void k8sev_overflow(struct k8sev_recorder *rec, struct k8sev_entry *old)
+{
+	metrics_add(K8SEV_M_DROPPED, "reason=\"overflow\"", 1);
+	log_debug(old->ns, "event %s %s on %s given up: %d Events waiting", old->reason,
+	    log_escape(old->name), old->pool, K8SEV_PENDING_MAX);
+	old->dirty = 1; /* its count goes with its next occurrence */
+	if (old->req != NULL) {
+		if (old->req->due)
+			k8sev_spam_refund(rec->corr, old); /* its token was taken */
+		k8sev_req_free(old->req);
+	}
 }
 
 /* a write of ent is due after delay (0: now) */
 static void k8sev_schedule(struct k8sev_recorder *rec, struct k8sev_entry *ent, double delay)
 {
 	struct k8sev_req *r = ent->req;
+	struct k8sev_entry *old;
 
 	if (r == NULL) {
 		r = xcalloc(1, sizeof *r);
@@ -534,9 +663,9 @@ static void k8sev_schedule(struct k8sev_recorder *rec, struct k8sev_entry *ent, 
 		if (r->timer == NULL)
 			fatalx("k8sevent: out of memory");
 		ent->req = r;
-		TAILQ_INSERT_TAIL(&rec->reqs, r, entry);
+		if ((old = k8sev_pend(rec->corr, ent)) != NULL)
+			k8sev_overflow(rec, old);
 	}
-	r->sent = 0;
 	if (delay > 0)
 		k8sev_arm(r, delay);
 	else
@@ -563,50 +692,74 @@ static void k8sev_rejected(struct k8sev_req *r, const struct kube_response *resp
 		    log_escape(ent->name), resp->status, resp->reason);
 }
 
+/* an attempt dropped under pressure (it never reached the server): the write waits until
+ * the client says Events may go, up to K8SEV_TRIES attempts */
+static void k8sev_dropped(struct k8sev_req *r, const struct kube_response *resp)
+{
+	struct k8sev_entry *ent = r->ent;
+
+	metrics_add(K8SEV_M_DROPPED, "reason=\"pressure\"", 1);
+	ent->dirty = 1;
+	if (++r->tries >= K8SEV_TRIES) {
+		metrics_add(K8SEV_M_DROPPED, "reason=\"tries\"", 1);
+		log_debug(ent->ns, "event %s %s on %s given up after %d attempts dropped: %s",
+		    ent->reason, log_escape(ent->name), ent->pool, r->tries,
+		    log_escape(resp->message));
+		k8sev_spam_refund(r->rec->corr, ent);
+		k8sev_req_free(r); /* the count goes with the next occurrence */
+		return;
+	}
+	log_debug(ent->ns, "event %s %s on %s dropped under pressure: %s", ent->reason,
+	    log_escape(ent->name), ent->pool, log_escape(resp->message));
+	k8sev_requeue(r); /* its spam token kept: it goes as soon as it may */
+	if (!r->rec->held) {
+		r->rec->held = 1;
+		kube_events_notify(r->rec->kube, k8sev_go, r->rec);
+	}
+}
+
 static void k8sev_done(const struct kube_response *resp, void *arg)
 {
 	struct k8sev_req *r = arg;
+	struct k8sev_recorder *rec = r->rec;
 	struct k8sev_entry *ent = r->ent;
 	int ok = resp->status >= 200 && resp->status < 300;
 	char key[512];
 
 	snprintf(key, sizeof key, "%s/%s", ent->ns, ent->pool);
-	r->sent = 0;
+	ent->out = 0;
+	rec->nout--;
 	/* 409 on a POST: an earlier attempt of this very POST got through, its answer was lost */
 	if (ok ||
 	    (!r->patch && resp->status == 409 && strcmp(resp->reason, "AlreadyExists") == 0)) {
-		r->rec->posted++;
+		rec->posted++;
 		ent->exists = 1;
+		r->tries = 0;
 		log_debug(key, "event %s %s %s, count %ld", ent->reason, log_escape(ent->name),
 		    r->patch ? "patched" : "posted", ent->count);
-		if (ent->dirty) {
-			k8sev_schedule(r->rec, ent, K8SEV_LINGER);
-			return;
-		}
+		if (ent->dirty)
+			k8sev_schedule(rec, ent, K8SEV_LINGER);
+		else
+			k8sev_req_free(r);
 	} else if (r->patch && resp->status == 404 && !r->retried) {
 		/* gone (expired, deleted): written again whole, with the count so far */
 		ent->exists = 0;
 		r->retried = 1;
-		if (k8sev_send(r) == 0)
-			return;
-	} else if (resp->dropped) {
-		/* never reached the server: the count is kept and written a little later */
-		metrics_add(K8SEV_M_DROPPED, "reason=\"pressure\"", 1);
-		log_debug(key, "event %s %s dropped under pressure: %s", ent->reason,
-		    log_escape(ent->name), log_escape(resp->message));
-		k8sev_spam_refund(r->rec->corr, ent);
-		ent->dirty = 1;
-		k8sev_schedule(r->rec, ent, K8SEV_REQUEUE);
-		return;
-	} else if (resp->status >= 400 && resp->status < 500 && resp->status != 429) {
+		if (k8sev_send(r) == -1)
+			k8sev_req_free(r);
+	} else if (resp->dropped)
+		k8sev_dropped(r, resp);
+	else if (resp->status >= 400 && resp->status < 500 && resp->status != 429) {
 		k8sev_rejected(r, resp);
 		ent->exists = 0;
+		k8sev_req_free(r);
 	} else {
 		log_warnx(key, "event %s %s failed: status %ld %s: %s", ent->reason,
 		    log_escape(ent->name), resp->status, resp->reason, log_escape(resp->message));
 		ent->dirty = 1; /* the next occurrence writes the count */
+		k8sev_req_free(r);
 	}
-	k8sev_req_free(r);
+	k8sev_pump(rec);
 }
 
 static int k8sev_src_valid(const struct k8sev_src *src)
@@ -632,7 +785,7 @@ int k8sev_post(struct k8sev_recorder *rec, const struct k8sev_src *src, double n
 		return 0;
 	}
 	ent = k8sev_correlate(rec->corr, src, now);
-	if (ent->req != NULL)
+	if (ent->pending)
 		return 0; /* goes with the write already pending for this Event */
 	k8sev_schedule(rec, ent, 0);
 	return 0;

@@ -17,7 +17,14 @@
  * count), an Event is written again at most once per K8SEV_LINGER, and a write the spam
  * filter holds back waits for the next token instead of being lost (its count is kept either
  * way, as in client-go). Event writes go through kube_request_event(): lower priority than
- * any object write, dropped first under pressure (vmpool_events_dropped_total).
+ * any object write, dropped first under pressure. A write dropped under pressure is not
+ * tried again on a timer: the recorder hands the client no Event until the client tells it
+ * that Events may go (kube_events_notify()), then the waiting writes go in the order they
+ * became due, at most K8SEV_OUT_MAX at the client at once. A write is given up after
+ * K8SEV_TRIES attempts dropped (client-go's maxTriesPerEvent), and at most
+ * K8SEV_PENDING_MAX Events have a write pending: beyond, the oldest one not at the client is
+ * given up. Given up, an Event keeps its count (the next occurrence writes it); every
+ * loss is counted in vmpool_events_dropped_total{reason=...}.
  *
  * The building and correlating parts are pure (the clock is passed in); k8sev_post() does
  * the API calls through kube.h and never blocks.
@@ -27,6 +34,7 @@
 
 #include <json-c/json.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #define K8SEV_COMPONENT  "vmpoold"
 #define K8SEV_PATIENCE   120.0       /* seconds an Event may wait for the API server */
@@ -36,9 +44,13 @@
 #define K8SEV_SPAM_BURST 25          /* defaultSpamBurst */
 #define K8SEV_SPAM_QPS   (1.0 / 300) /* defaultSpamQPS */
 #define K8SEV_LINGER     1.0         /* seconds between two writes of one Event */
-#define K8SEV_REQUEUE    5.0 /* seconds before a write dropped under pressure is tried again */
-#define K8SEV_COMBINED   "(combined from similar events): "
-#define K8SEV_M_DROPPED  "vmpool_events_dropped_total"
+#define K8SEV_TRIES      12          /* maxTriesPerEvent: attempts dropped, then given up */
+/* Events with a write pending: one under the logger cache's bound, so that the cache, pending
+ * writes included, never holds more than K8SEV_AGG_MAX entries (about 1 KB each) */
+#define K8SEV_PENDING_MAX (K8SEV_AGG_MAX - 1)
+#define K8SEV_OUT_MAX     8 /* Event writes at the API client (queued there or in flight) */
+#define K8SEV_COMBINED    "(combined from similar events): "
+#define K8SEV_M_DROPPED   "vmpool_events_dropped_total"
 
 struct kube;
 
@@ -70,9 +82,12 @@ struct k8sev_entry {
 	long count;
 	double first, last;
 	int combined;
-	int exists;            /* the API server has it: a PATCH updates it */
-	int dirty;             /* occurrences not yet written */
-	struct k8sev_req *req; /* the recorder's pending write; never pruned while set */
+	int exists;  /* the API server has it: a PATCH updates it */
+	int dirty;   /* occurrences not yet written */
+	int pending; /* a write is pending (k8sev_pend()): never pruned while set */
+	int out;     /* the pending write is at the API client: never given up for the bound */
+	TAILQ_ENTRY(k8sev_entry) pentry; /* the pending FIFO, oldest first */
+	struct k8sev_req *req;           /* the recorder's pending write */
 };
 
 struct k8sev_corr;
@@ -88,6 +103,15 @@ double k8sev_spam_take(struct k8sev_corr *, const struct k8sev_entry *, double n
 void k8sev_spam_refund(struct k8sev_corr *, const struct k8sev_entry *);
 /* entries in the logger cache */
 unsigned long k8sev_corr_size(const struct k8sev_corr *);
+/* ent has a write pending from now on (at the end of the pending FIFO; nothing changes if
+ * it had one). Returns the entry that gives its pending write up so that no more than
+ * K8SEV_PENDING_MAX are pending: the oldest pending one not out, no longer pending on
+ * return; or NULL. */
+struct k8sev_entry *k8sev_pend(struct k8sev_corr *, struct k8sev_entry *);
+/* ent has no write pending any more */
+void k8sev_unpend(struct k8sev_corr *, struct k8sev_entry *);
+/* entries with a write pending */
+unsigned long k8sev_corr_pending(const struct k8sev_corr *);
 
 /* ---- the recorder: correlator + API calls. kube NULL = log only (dry run). ---- */
 struct k8sev_recorder;
@@ -100,5 +124,7 @@ void k8sev_recorder_free(struct k8sev_recorder *);
 int k8sev_post(struct k8sev_recorder *, const struct k8sev_src *, double now);
 /* Event writes (POST or PATCH) the API server accepted so far */
 unsigned long k8sev_recorder_count(const struct k8sev_recorder *);
+/* Events with a write pending */
+unsigned long k8sev_recorder_pending(const struct k8sev_recorder *);
 
 #endif

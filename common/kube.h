@@ -141,6 +141,11 @@ int kube_request_next(struct kube *, const char *method, const char *path, const
  * waits like any request, within its patience. */
 int kube_request_event(struct kube *, const char *method, const char *path,
     const char *content_type, const char *body, double patience, kube_done_fn, void *arg);
+/* fn(arg) once, from the loop, when an Event write could go now: no other write queued or
+ * outstanding, no Retry-After hold, the server reachable and the tokens there. How a writer
+ * of Events dropped under pressure learns that the pressure ended, instead of trying again
+ * on a timer. A later call replaces an earlier one; fn NULL cancels. */
+void kube_events_notify(struct kube *, void (*fn)(void *), void *arg);
 /* the event base the client runs on (NULL for NULL) */
 struct event_base *kube_base(const struct kube *);
 /* the seconds a request may wait for an outcome when it asks for no other patience */

@@ -114,6 +114,8 @@ struct kube {
 	size_t nlow;
 	struct tokenbucket ltb;
 	struct event lq_timer;
+	void (*lq_notify)(void *); /* kube_events_notify() */
+	void *lq_notify_arg;
 	long obj_writes; /* object writes asked for and not answered yet */
 	/* the gate: while the server cannot be reached (down) or asked us to wait (hold_until,
 	 * from Retry-After), requests are parked; while down, one probe at a time tries */

@@ -338,10 +338,19 @@ void kube_lq_kick(struct kube *k)
 {
 	struct timeval zero = {0, 0};
 
-	if (TAILQ_EMPTY(&k->lowq))
+	if (TAILQ_EMPTY(&k->lowq) && k->lq_notify == NULL)
 		return;
 	evtimer_del(&k->lq_timer);
 	evtimer_add(&k->lq_timer, &zero);
+}
+
+void kube_events_notify(struct kube *k, void (*fn)(void *), void *arg)
+{
+	if (k == NULL || k->dead)
+		return;
+	k->lq_notify = fn;
+	k->lq_notify_arg = arg;
+	kube_lq_kick(k);
 }
 
 static void kube_lq_arm(struct kube *k, double delay)
@@ -353,13 +362,15 @@ static void kube_lq_arm(struct kube *k, double delay)
 }
 
 /* Events go when no object write is queued or outstanding, at their own rate, with a spare
- * token of the writer's bucket; those that waited too long behind object writes are dropped */
+ * token of the writer's bucket; those that waited too long behind object writes are dropped.
+ * With none waiting, the writer that asked to be told (kube_events_notify) is told. */
 static void kube_lq_pump(struct kube *k)
 {
 	struct kreq *r;
 	double now = now_mono(), wait, w2;
+	void (*fn)(void *);
 
-	while ((r = TAILQ_FIRST(&k->lowq)) != NULL) {
+	while ((r = TAILQ_FIRST(&k->lowq)) != NULL || k->lq_notify != NULL) {
 		if (kube_blocked(k))
 			return; /* the gate opens them with the object writes */
 		if (k->obj_writes > 0 || !TAILQ_EMPTY(&k->writeq) || k->wq_reserved) {
@@ -374,6 +385,12 @@ static void kube_lq_pump(struct kube *k)
 		w2 = k->qps > 0 ? tb_wait(&k->tb, now) : 0;
 		if (wait > 0 || w2 > 0) {
 			kube_lq_arm(k, wait > w2 ? wait : w2);
+			return;
+		}
+		if (r == NULL) {
+			fn = k->lq_notify;
+			k->lq_notify = NULL;
+			fn(k->lq_notify_arg); /* what it asks for is looked at from the loop */
 			return;
 		}
 		if (k->qps > 0) {

@@ -13,8 +13,10 @@
 # Environment: BENCH_POOLS (default 1000), BENCH_VMS (default 10), BENCH_QPS / BENCH_BURST
 # (vmpoold's and the simulator's --kube-api-qps / --kube-api-burst, default 500 / 1000),
 # BENCH_TIMEOUT (seconds for the scale-out, default 900), BIN (default bin), BENCH_KEEP=1 keeps
-# the cluster and the run directory. Prints "bench <name>: <figure> <unit>" lines; exits
-# non-zero when a phase times out or a count is wrong.
+# the cluster and the run directory, BENCH_METRICS=HOST:PORT gives the stages metrics endpoints
+# (PORT to PORT+3) and prints the actuator's and vmpool-status's Event counters once every pool
+# is ready. Prints "bench <name>: <figure> <unit>" lines; exits non-zero when a phase times out
+# or a count is wrong.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
@@ -34,6 +36,9 @@ RUN=$(mktemp -d "${TMPDIR:-/tmp}/vmpoold-bench-scale.XXXXXX")
 BTIME=$(awk '/^btime/ { print $2 }' /proc/stat)
 STAGES=(vmpool-watcher vmpool-planner vmpool-actuator vmpool-status)
 VMPOOLD_PID="" SIM_PID="" MEM_PID=""
+METRICS=${BENCH_METRICS:-}
+MFLAG=()
+[ -z "$METRICS" ] || MFLAG=(--metrics-bind-address "$METRICS")
 
 # shellcheck source=tests/bench/lib.sh
 . tests/bench/lib.sh
@@ -92,7 +97,7 @@ poll_until 30 eval 'kubectl -n "$NS" get vmpool >/dev/null 2>&1' || { log "vmpoo
 	--kube-api-qps "$QPS" --kube-api-burst "$BURST" >"$RUN/sim.log" 2>&1 &
 SIM_PID=$!
 "$BIN/vmpoold" --kubeconfig "$KUBECONFIG" --namespace "$NS" --run-dir "$RUN" \
-	--kube-api-qps "$QPS" --kube-api-burst "$BURST" >"$RUN/vmpoold.log" 2>&1 &
+	--kube-api-qps "$QPS" --kube-api-burst "$BURST" "${MFLAG[@]}" >"$RUN/vmpoold.log" 2>&1 &
 VMPOOLD_PID=$!
 poll_until 30 eval '[ "$(pgrep -P "$VMPOOLD_PID" | wc -l)" -ge 4 ]' ||
 	{ log "vmpoold did not start 4 stages"; tail -20 "$RUN/vmpoold.log" >&2; exit 1; }
@@ -163,6 +168,25 @@ out "scale_vms: $vms VMs (want $((N * M)))"
 
 # ---- peak RSS after convergence ----
 peak_rss
+events_line() { # STAGE OFFSET WHEN: its Event counters (vmpool_events_dropped_total by reason)
+	local host=${METRICS%:*} port=$((${METRICS##*:} + $2)) m
+	m=$(curl -s --max-time 10 "http://$host:$port/metrics" |
+		awk -F'[{}" ]+' '/^vmpool_events_dropped_total\{/ { printf "%s %s, ", $3, $4 }')
+	out "scale_events_${1}: dropped ${m%, } (vmpool_events_dropped_total by reason, $3)"
+}
+events_now() { kubectl -n "$NS" get events -o name --chunk-size=2000 2>/dev/null | wc -l; }
+if [ -n "$METRICS" ]; then
+	events_line actuator 2 "when every pool is ready"
+	events_line status 3 "when every pool is ready"
+	# the Events still waiting go now: until their number stays the same for 5 s (120 s at most)
+	ev_prev=-1 ev_n=$(events_now)
+	while [ "$ev_n" != "$ev_prev" ] && [ "$(elapsed "$t2" "$(now)" | cut -d. -f1)" -lt 120 ]; do
+		sleep 5
+		ev_prev=$ev_n ev_n=$(events_now)
+	done
+	out "scale_events_written: $ev_n Events in the namespace $(elapsed "$t2" "$(now)") s after every pool was ready (none new in the last 5 s)"
+	events_line actuator 2 "then"
+fi
 kill "$MEM_PID" 2>/dev/null
 MEM_PID=""
 

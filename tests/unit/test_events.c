@@ -187,6 +187,67 @@ static void test_corr_bounded(void **state)
 	k8sev_corr_free(c);
 }
 
+/* An entry with a write pending stays (it is neither pruned nor started anew after the
+ * window) until its write is no longer pending */
+static void test_pending_kept(void **state)
+{
+	struct k8sev_corr *c = k8sev_corr_new();
+	struct k8sev_entry *e = k8sev_correlate(c, &src, NOW), *again;
+
+	assert_null(k8sev_pend(c, e));
+	assert_null(k8sev_pend(c, e)); /* already pending: nothing changes */
+	assert_int_equal(k8sev_corr_pending(c), 1);
+	again = k8sev_correlate(c, &src, NOW + K8SEV_AGG_WINDOW + 60);
+	assert_ptr_equal(again, e);
+	assert_int_equal(e->count, 2);
+	k8sev_unpend(c, e);
+	k8sev_unpend(c, e);
+	assert_int_equal(k8sev_corr_pending(c), 0);
+	again = k8sev_correlate(c, &src, NOW + 2 * K8SEV_AGG_WINDOW + 120);
+	assert_int_equal(again->count, 1); /* quiet for the window, nothing pending: anew */
+	k8sev_corr_free(c);
+}
+
+/* A flood of distinct Events, every one with a write pending (none written: the API server
+ * is under pressure): no more than K8SEV_PENDING_MAX stay pending, the one given up each
+ * time is the oldest not at the client, and the logger cache, pending entries included,
+ * stays within K8SEV_AGG_MAX. */
+static void test_pending_bounded(void **state)
+{
+	struct k8sev_corr *c = k8sev_corr_new();
+	struct k8sev_entry **ents, *e, *old;
+	struct k8sev_src x = src;
+	char pool[64];
+	int i, nold = 0, nout = 8, n = 2 * K8SEV_AGG_MAX;
+
+	ents = calloc((size_t)n, sizeof *ents);
+	assert_non_null(ents);
+	for (i = 0; i < n; i++) {
+		snprintf(pool, sizeof pool, "p%d", i);
+		x.pool = pool;
+		e = k8sev_correlate(c, &x, NOW + i * 0.01);
+		e->out = i < nout; /* the first ones went to the client */
+		ents[i] = e;
+		old = k8sev_pend(c, e);
+		if (i < K8SEV_PENDING_MAX) {
+			assert_null(old);
+		} else {
+			/* the oldest pending, the ones out skipped */
+			assert_ptr_equal(old, ents[nout + nold]);
+			assert_false(old->pending);
+			nold++;
+		}
+		assert_true(k8sev_corr_pending(c) <= K8SEV_PENDING_MAX);
+		assert_true(k8sev_corr_size(c) <= K8SEV_AGG_MAX);
+	}
+	assert_int_equal(nold, n - K8SEV_PENDING_MAX);
+	assert_int_equal(k8sev_corr_pending(c), K8SEV_PENDING_MAX);
+	for (i = 0; i < nout; i++)
+		assert_true(ents[i]->pending); /* never given up while out */
+	free(ents);
+	k8sev_corr_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +257,8 @@ int main(void)
 	    cmocka_unit_test(test_aggregate),
 	    cmocka_unit_test(test_spam),
 	    cmocka_unit_test(test_corr_bounded),
+	    cmocka_unit_test(test_pending_kept),
+	    cmocka_unit_test(test_pending_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
