@@ -31,21 +31,22 @@ typedef void (*store_fn)(json_object *obj, void *arg);
 /* a record's typed metadata, borrowed like a view of it */
 struct store_meta {
 	const char *kind, *ns, *name;
-	const char *uid;   /* "" if none */
-	const char *rv;    /* resourceVersion, "" if none */
-	const char *owner; /* controller owner uid, "" if no controller reference */
-	int deleting;      /* metadata.deletionTimestamp is set */
-	unsigned mark;     /* the owner's tag (store_mark), 0 when stored; kept on replace */
+	const char *uid;        /* "" if none */
+	const char *rv;         /* resourceVersion, "" if none */
+	const char *owner;      /* controller owner uid, "" if no controller reference */
+	unsigned char deleting; /* metadata.deletionTimestamp is set */
+	unsigned char traits;   /* what the store's traits function said of it (store_traits) */
+	unsigned mark;          /* the owner's tag (store_mark), 0 when stored; kept on replace */
 	const unsigned char *bytes; /* plain msgpack, or the compact form (store_new_compact) */
 	size_t len;
-	uint64_t seq;    /* the place in store order: grows with every name that enters */
-	unsigned traits; /* what the store's traits function said of the object (store_traits) */
+	uint64_t seq; /* the place in store order: grows with every name that enters */
 };
 typedef void (*store_meta_fn)(const struct store_meta *, void *arg);
 /* 0 stops a walk */
 typedef int (*store_meta_until_fn)(const struct store_meta *, void *arg);
 
-/* bits a reader wants of an object without decoding it, derived once when it is written */
+/* bits a reader wants of an object without decoding it, derived once when it is written
+ * (the low 8 are kept: they share the record's padding with deleting) */
 typedef unsigned (*store_traits_fn)(const char *kind, json_object *obj);
 
 struct store *store_new(void);
