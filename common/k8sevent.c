@@ -583,9 +583,9 @@ static void k8sev_pump(struct k8sev_recorder *rec)
 	while (!rec->held && rec->nout < K8SEV_OUT_MAX && (r = TAILQ_FIRST(&rec->ready)) != NULL) {
 		TAILQ_REMOVE(&rec->ready, r, entry);
 		r->due = 0;
+		/* count and dirty kept when it cannot go: the next occurrence tries again */
 		if (k8sev_send(r) == -1)
-			k8sev_req_free(
-			    r); /* count and dirty kept: the next occurrence tries again */
+			k8sev_req_free(r);
 	}
 }
 

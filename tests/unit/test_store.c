@@ -315,62 +315,6 @@ static void test_owner_index(void **state)
 	store_free(s);
 }
 
-/* traits: derived by the store's function when an object is written (put, set, replace),
- * read by store_foreach_owned_meta without decoding anything */
-static unsigned traits_rv(const char *kind, json_object *o)
-{
-	const char *rv = obj_str(o, "metadata.resourceVersion");
-
-	return strcmp(kind, "vm") == 0 && rv != NULL ? (unsigned)atoi(rv) : 0;
-}
-
-struct owned_walk {
-	char names[256];
-	unsigned sum;
-};
-
-static void owned_walk_fn(const struct store_meta *m, void *arg)
-{
-	struct owned_walk *w = arg;
-
-	snprintf(w->names + strlen(w->names), sizeof w->names - strlen(w->names), "%s%s",
-	    w->names[0] != '\0' ? " " : "", m->name);
-	w->sum += m->traits;
-}
-
-static void test_traits(void **state)
-{
-	struct store *s = snew();
-	struct owned_walk w;
-
-	(void)state;
-	set(s, "vm", mk("ns", "before", "u9", "64", "A")); /* written before: no traits */
-	store_traits(s, traits_rv);
-	set(s, "vm", mk("ns", "a-0", "u0", "1", "A"));
-	json_object_put(store_put(s, "vm", mk("ns", "a-1", "u1", "2", "A")));
-	set(s, "vm", mk("ns", "b-0", "u2", "4", "B"));
-	set(s, "vmi", mk("ns", "a-0", "i0", "8", "A"));
-	store_release_views(s);
-	assert_int_equal(store_meta(s, "vm", "ns", "before")->traits, 0);
-	assert_int_equal(store_meta(s, "vm", "ns", "a-1")->traits, 2);
-	assert_int_equal(store_meta(s, "vmi", "ns", "a-0")->traits, 0);
-	memset(&w, 0, sizeof w);
-	store_foreach_owned_meta(s, "vm", "ns", "A", owned_walk_fn, &w);
-	assert_string_equal(w.names, "before a-0 a-1");
-	assert_int_equal(w.sum, 3);
-	assert_int_equal(store_views(s), 0); /* nothing decoded */
-	/* a replacement derives them again, and moves with its owner */
-	set(s, "vm", mk("ns", "a-0", "u0", "16", "B"));
-	memset(&w, 0, sizeof w);
-	store_foreach_owned_meta(s, "vm", "ns", "B", owned_walk_fn, &w);
-	assert_string_equal(w.names, "a-0 b-0");
-	assert_int_equal(w.sum, 20);
-	memset(&w, 0, sizeof w);
-	store_foreach_owned_meta(s, "vm", "nope", "A", owned_walk_fn, &w);
-	assert_string_equal(w.names, "");
-	store_free(s);
-}
-
 static void test_deleting(void **state)
 {
 	struct store *s = snew();
@@ -390,7 +334,8 @@ static void test_deleting(void **state)
 struct seen {
 	char names[16][64];
 	int n;
-	uint64_t last; /* collect_two: the seq of the last name */
+	uint64_t last;   /* collect_two: the seq of the last name */
+	unsigned traits; /* collect_meta: the sum of the records' traits */
 };
 
 static void collect(json_object *o, void *arg)
@@ -407,6 +352,7 @@ static void collect_meta(const struct store_meta *m, void *arg)
 
 	assert_true(sn->n < 16);
 	snprintf(sn->names[sn->n++], 64, "%s", m->name);
+	sn->traits += m->traits;
 }
 
 /* walks go in store order; a walk caches no views */
@@ -450,6 +396,53 @@ static int collect_two(const struct store_meta *m, void *arg)
 	snprintf(sn->names[sn->n++], 64, "%s", m->name);
 	sn->last = m->seq;
 	return sn->n < 2;
+}
+
+/* traits: derived by the store's function when an object is written (put, set, replace),
+ * read by store_foreach_owned_meta without decoding anything */
+static unsigned traits_rv(const char *kind, json_object *o)
+{
+	const char *rv = obj_str(o, "metadata.resourceVersion");
+
+	return strcmp(kind, "vm") == 0 && rv != NULL ? (unsigned)atoi(rv) : 0;
+}
+
+static void test_traits(void **state)
+{
+	struct store *s = snew();
+	struct seen sn;
+
+	(void)state;
+	set(s, "vm", mk("ns", "before", "u9", "64", "A")); /* written before: no traits */
+	store_traits(s, traits_rv);
+	set(s, "vm", mk("ns", "a-0", "u0", "1", "A"));
+	json_object_put(store_put(s, "vm", mk("ns", "a-1", "u1", "2", "A")));
+	set(s, "vm", mk("ns", "b-0", "u2", "4", "B"));
+	set(s, "vmi", mk("ns", "a-0", "i0", "8", "A"));
+	store_release_views(s);
+	assert_int_equal(store_meta(s, "vm", "ns", "before")->traits, 0);
+	assert_int_equal(store_meta(s, "vm", "ns", "a-1")->traits, 2);
+	assert_int_equal(store_meta(s, "vmi", "ns", "a-0")->traits, 0);
+	memset(&sn, 0, sizeof sn);
+	store_foreach_owned_meta(s, "vm", "ns", "A", collect_meta, &sn);
+	assert_int_equal(sn.n, 3);
+	assert_string_equal(sn.names[0], "before");
+	assert_string_equal(sn.names[1], "a-0");
+	assert_string_equal(sn.names[2], "a-1");
+	assert_int_equal(sn.traits, 3);
+	assert_int_equal(store_views(s), 0); /* nothing decoded */
+	/* a replacement derives them again, and moves with its owner */
+	set(s, "vm", mk("ns", "a-0", "u0", "16", "B"));
+	memset(&sn, 0, sizeof sn);
+	store_foreach_owned_meta(s, "vm", "ns", "B", collect_meta, &sn);
+	assert_int_equal(sn.n, 2);
+	assert_string_equal(sn.names[0], "a-0");
+	assert_string_equal(sn.names[1], "b-0");
+	assert_int_equal(sn.traits, 20);
+	memset(&sn, 0, sizeof sn);
+	store_foreach_owned_meta(s, "vm", "nope", "A", collect_meta, &sn);
+	assert_int_equal(sn.n, 0);
+	store_free(s);
 }
 
 /* a walk resumed after the last seq it saw: no name twice, none missed, also when names
