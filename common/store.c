@@ -1,6 +1,7 @@
 /*
- * store.c: the compact store (store.h). One record per object: its typed metadata and its
- * msgpack bytes in one allocation (the blob), and links into the indexes:
+ * store.c: the compact store (store.h). One record per object, one allocation: the links
+ * into the indexes, its typed metadata (offsets of its strings, flags) and, after them, its
+ * strings and msgpack bytes (the blob); a replacement is a new record. The indexes:
  *
  *   - by (kind, ns, name) and by (kind, uid): two chained hash tables threaded through the
  *     records (hnext[]), doubled when they fill;
@@ -13,9 +14,14 @@
  * so its place, also when it moves to another owner's group (inserted by seq).
  *
  * A record's view, once decoded (or the object store_put was given), hangs on the record
- * and on the store's view list until store_release_views() or until the record is
+ * and on the store's view array until store_release_views() or until the record is
  * replaced or taken.
+ *
+ * A record is about 120 bytes before its blob (it was 192 with a blob of its own): a
+ * walk's store_meta is filled from it on the stack, store_meta() fills the store's one.
  */
+#include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,16 +45,23 @@ struct sgroup {
 };
 
 struct srec {
-	struct store_meta m; /* strings and bytes point into blob */
-	char *blob;
+	struct srec *hnext[H_N];
+	struct srec *gprev[G_N], *gnext[G_N];
+	struct sgroup *group[G_N];
+	json_object *view;
 	uint64_t seq;
 	uint32_t hash[H_N];
-	struct srec *hnext[H_N];
-	struct sgroup *group[G_N];
-	struct srec *gprev[G_N], *gnext[G_N];
-	json_object *view;
-	struct srec *vprev, *vnext; /* on the view list while view != NULL */
+	uint32_t len;  /* of the packed bytes */
+	uint32_t vidx; /* the index in store.views while view != NULL */
+	unsigned mark;
+	uint16_t off[F_N + 1]; /* where each string starts in blob; off[F_N]: the bytes */
+	unsigned char kind;    /* index into store.kinds */
+	unsigned char deleting, traits;
+	char blob[];
 };
+
+/* a record's strings with their terminators must fit its 16-bit offsets */
+#define STORE_STRINGS_MAX UINT16_MAX
 
 struct htab {
 	struct srec **b;
@@ -60,8 +73,9 @@ struct store {
 	struct pmap *groups; /* group key -> struct sgroup */
 	char **kinds;        /* interned kind names */
 	size_t nkinds;
-	struct srec *views; /* records with a view */
-	size_t nviews, bytes;
+	struct srec **views; /* records with a view */
+	size_t nviews, aviews, bytes;
+	struct store_meta meta; /* what store_meta() and store_meta_uid() return */
 	uint64_t seq;
 	int compact; /* records hold the compact form (codec.h), not plain msgpack */
 	store_traits_fn traits;
@@ -74,17 +88,42 @@ static uint32_t store_hash(uint32_t h, const char *s)
 	return (h ^ 0x1f) * 16777619u; /* a separator, so ("ab","c") != ("a","bc") */
 }
 
-static const char *store_kind(struct store *s, const char *kind)
+/* kind's index in s->kinds, added if new */
+static unsigned char store_kind(struct store *s, const char *kind)
 {
 	size_t i;
 
 	for (i = 0; i < s->nkinds; i++) {
 		if (strcmp(s->kinds[i], kind) == 0)
-			return s->kinds[i];
+			return (unsigned char)i;
 	}
+	if (s->nkinds > UCHAR_MAX) /* the resource table has a handful */
+		fatalx("store: more than %d kinds", UCHAR_MAX + 1);
 	s->kinds = xreallocarray(s->kinds, s->nkinds + 1, sizeof(*s->kinds));
 	s->kinds[s->nkinds] = xstrdup(kind);
-	return s->kinds[s->nkinds++];
+	return (unsigned char)s->nkinds++;
+}
+
+static const char *rec_str(const struct srec *r, int f)
+{
+	return r->blob + r->off[f];
+}
+
+/* r's metadata into *m: strings and bytes point into r */
+static void rec_meta(const struct store *s, const struct srec *r, struct store_meta *m)
+{
+	m->kind = s->kinds[r->kind];
+	m->ns = rec_str(r, F_NS);
+	m->name = rec_str(r, F_NAME);
+	m->uid = rec_str(r, F_UID);
+	m->rv = rec_str(r, F_RV);
+	m->owner = rec_str(r, F_OWNER);
+	m->deleting = r->deleting;
+	m->traits = r->traits;
+	m->mark = r->mark;
+	m->bytes = (const unsigned char *)r->blob + r->off[F_N];
+	m->len = r->len;
+	m->seq = r->seq;
 }
 
 struct store *store_new(void)
@@ -117,15 +156,11 @@ void store_traits(struct store *s, store_traits_fn fn)
 
 static void store_view_unlink(struct store *s, struct srec *r)
 {
-	if (r->vprev != NULL)
-		r->vprev->vnext = r->vnext;
-	else
-		s->views = r->vnext;
-	if (r->vnext != NULL)
-		r->vnext->vprev = r->vprev;
-	r->vprev = r->vnext = NULL;
+	struct srec *last = s->views[--s->nviews];
+
+	s->views[r->vidx] = last; /* r itself when it is the last */
+	last->vidx = r->vidx;
 	r->view = NULL;
-	s->nviews--;
 }
 
 static void store_view_drop(struct store *s, struct srec *r)
@@ -141,28 +176,33 @@ static void store_view_drop(struct store *s, struct srec *r)
 static void store_view_set(struct store *s, struct srec *r, json_object *v)
 {
 	store_view_drop(s, r);
+	if (s->nviews == s->aviews) {
+		s->aviews = s->aviews != 0 ? s->aviews * 2 : 64;
+		s->views = xreallocarray(s->views, s->aviews, sizeof(*s->views));
+	}
 	r->view = v;
-	r->vprev = NULL;
-	r->vnext = s->views;
-	if (s->views != NULL)
-		s->views->vprev = r;
-	s->views = r;
-	s->nviews++;
+	r->vidx = (uint32_t)s->nviews;
+	s->views[s->nviews++] = r;
 }
 
 /* the record's object, decoded from its bytes: a new reference */
 static json_object *store_decode(struct store *s, struct srec *r)
 {
-	const char *f[F_N] = {r->m.ns, r->m.name, r->m.uid, r->m.rv, r->m.owner};
+	const char *f[F_N];
+	const unsigned char *bytes = (const unsigned char *)r->blob + r->off[F_N];
 	char err[128];
 	json_object *v;
+	int i;
 
+	for (i = 0; i < F_N; i++)
+		f[i] = rec_str(r, i);
 	if (s->compact)
-		v = codec_compact_unpack(r->m.bytes, r->m.len, f, F_N, err, sizeof(err));
+		v = codec_compact_unpack(bytes, r->len, f, F_N, err, sizeof(err));
 	else
-		v = codec_value_unpack(r->m.bytes, r->m.len, err, sizeof(err));
+		v = codec_value_unpack(bytes, r->len, err, sizeof(err));
 	if (v == NULL) /* the store packed these bytes itself */
-		fatalx("store: %s %s/%s does not decode: %s", r->m.kind, r->m.ns, r->m.name, err);
+		fatalx("store: %s %s/%s does not decode: %s", s->kinds[r->kind], f[F_NS], f[F_NAME],
+		    err);
 	return v;
 }
 
@@ -188,8 +228,8 @@ static json_object *store_view(struct store *s, struct srec *r)
 
 void store_release_views(struct store *s)
 {
-	while (s->views != NULL)
-		store_view_drop(s, s->views);
+	while (s->nviews > 0)
+		store_view_drop(s, s->views[s->nviews - 1]);
 }
 
 size_t store_views(const struct store *s)
@@ -272,8 +312,8 @@ static struct srec *store_find(struct store *s, const char *kind, const char *ns
 		ns = "";
 	h = store_name_hash(kind, ns, name);
 	for (r = t->b[h & (t->nb - 1)]; r != NULL; r = r->hnext[H_NAME]) {
-		if (r->hash[H_NAME] == h && strcmp(r->m.name, name) == 0 &&
-		    strcmp(r->m.ns, ns) == 0 && strcmp(r->m.kind, kind) == 0)
+		if (r->hash[H_NAME] == h && strcmp(rec_str(r, F_NAME), name) == 0 &&
+		    strcmp(rec_str(r, F_NS), ns) == 0 && strcmp(s->kinds[r->kind], kind) == 0)
 			return r;
 	}
 	return NULL;
@@ -289,8 +329,8 @@ static struct srec *store_find_uid(struct store *s, const char *kind, const char
 		return NULL;
 	h = store_uid_hash(kind, uid);
 	for (r = t->b[h & (t->nb - 1)]; r != NULL; r = r->hnext[H_UID]) {
-		if (r->hash[H_UID] == h && strcmp(r->m.uid, uid) == 0 &&
-		    strcmp(r->m.kind, kind) == 0)
+		if (r->hash[H_UID] == h && strcmp(rec_str(r, F_UID), uid) == 0 &&
+		    strcmp(s->kinds[r->kind], kind) == 0)
 			return r;
 	}
 	return NULL;
@@ -326,7 +366,8 @@ static struct sgroup *store_group(
 /* files r in group family fam, by seq (at the tail unless it is an older name) */
 static void store_group_link(struct store *s, struct srec *r, int fam)
 {
-	struct sgroup *g = store_group(s, fam, r->m.kind, r->m.ns, r->m.owner, 1);
+	struct sgroup *g =
+	    store_group(s, fam, s->kinds[r->kind], rec_str(r, F_NS), rec_str(r, F_OWNER), 1);
 	struct srec *at = g->tail;
 
 	while (at != NULL && at->seq > r->seq)
@@ -361,7 +402,8 @@ static void store_group_unlink(struct store *s, struct srec *r, int fam)
 	r->gprev[fam] = r->gnext[fam] = NULL;
 	r->group[fam] = NULL;
 	if (--g->n == 0) {
-		key = store_group_key(fam, r->m.kind, r->m.ns, r->m.owner);
+		key =
+		    store_group_key(fam, s->kinds[r->kind], rec_str(r, F_NS), rec_str(r, F_OWNER));
 		pmap_del(s->groups, key);
 		free(key);
 	}
@@ -413,57 +455,71 @@ void store_pack(struct store *s, json_object *obj, struct buf *out)
 	store_pack_strings(s, obj, f, out);
 }
 
-/* (re)writes r's blob from obj's strings f and its packed bytes */
-static void store_fill(struct store *s, struct srec *r, const char *kind, json_object *obj,
-    const char *f[F_N], struct buf *packed)
+/*
+ * A new record of kind for obj: its strings f and packed bytes after the links, at place
+ * seq in store order, with mark; NULL (logged) if the strings do not fit the offsets.
+ */
+static struct srec *store_rec_new(struct store *s, unsigned char kind, json_object *obj,
+    const char *f[F_N], const struct buf *packed, uint64_t seq, unsigned mark)
 {
 	size_t l[F_N], total = 0, i;
-	char *p;
+	struct srec *r;
 
 	for (i = 0; i < F_N; i++)
 		total += (l[i] = strlen(f[i]) + 1);
-	free(r->blob);
-	p = r->blob = xmalloc(total + packed->len);
-	for (i = 0; i < F_N; i++) {
-		memcpy(p, f[i], l[i]);
-		p += l[i];
+	if (total > STORE_STRINGS_MAX || packed->len > UINT32_MAX) {
+		log_warnx(NULL, "store: %s %s with %zu bytes of metadata strings dropped",
+		    log_escape(s->kinds[kind]), log_escape(f[F_NAME]), total);
+		return NULL;
 	}
-	memcpy(p, packed->data, packed->len);
-	r->m.kind = kind;
-	r->m.ns = r->blob;
-	r->m.name = r->m.ns + l[F_NS];
-	r->m.uid = r->m.name + l[F_NAME];
-	r->m.rv = r->m.uid + l[F_UID];
-	r->m.owner = r->m.rv + l[F_RV];
-	r->m.bytes = (const unsigned char *)p;
-	r->m.len = packed->len;
-	r->m.deleting = obj_path(obj, "metadata.deletionTimestamp") != NULL;
-	r->m.traits = s->traits != NULL ? s->traits(kind, obj) : 0;
-	r->m.seq = r->seq;
-	r->hash[H_NAME] = store_name_hash(kind, r->m.ns, r->m.name);
-	r->hash[H_UID] = store_uid_hash(kind, r->m.uid);
+	r = xcalloc(1, offsetof(struct srec, blob) + total + packed->len);
+	for (i = 0, total = 0; i < F_N; i++) {
+		r->off[i] = (uint16_t)total;
+		memcpy(r->blob + total, f[i], l[i]);
+		total += l[i];
+	}
+	r->off[F_N] = (uint16_t)total;
+	memcpy(r->blob + total, packed->data, packed->len);
+	r->len = (uint32_t)packed->len;
+	r->kind = kind;
+	r->seq = seq;
+	r->mark = mark;
+	r->deleting = obj_path(obj, "metadata.deletionTimestamp") != NULL;
+	r->traits = s->traits != NULL ? s->traits(s->kinds[kind], obj) : 0;
+	r->hash[H_NAME] = store_name_hash(s->kinds[kind], f[F_NS], f[F_NAME]);
+	r->hash[H_UID] = store_uid_hash(s->kinds[kind], f[F_UID]);
+	return r;
 }
 
 static void store_link(struct store *s, struct srec *r)
 {
 	int i;
 
-	if (*r->m.uid != '\0')
+	store_tab_add(s, H_NAME, r);
+	if (*rec_str(r, F_UID) != '\0')
 		store_tab_add(s, H_UID, r);
 	for (i = 0; i < G_N; i++)
 		store_group_link(s, r, i);
-	s->bytes += r->m.len;
+	s->bytes += r->len;
 }
 
 static void store_unlink(struct store *s, struct srec *r)
 {
 	int i;
 
-	if (*r->m.uid != '\0')
+	store_tab_del(s, H_NAME, r);
+	if (*rec_str(r, F_UID) != '\0')
 		store_tab_del(s, H_UID, r);
 	for (i = 0; i < G_N; i++)
 		store_group_unlink(s, r, i);
-	s->bytes -= r->m.len;
+	s->bytes -= r->len;
+}
+
+static void store_drop(struct store *s, struct srec *r)
+{
+	store_view_drop(s, r);
+	store_unlink(s, r);
+	free(r);
 }
 
 /*
@@ -476,8 +532,10 @@ static struct srec *store_write(
 {
 	struct buf packed = {0};
 	const char *f[F_N];
-	struct srec *r;
-	int fresh = 0;
+	struct srec *r, *nr;
+	uint64_t seq;
+	unsigned mark = 0;
+	unsigned char k;
 
 	if (old != NULL)
 		*old = NULL;
@@ -490,28 +548,28 @@ static struct srec *store_write(
 		    log_escape(obj_name(obj)), CODEC_OBJ_MAX_DEPTH);
 		return NULL;
 	}
-	kind = store_kind(s, kind);
+	k = store_kind(s, kind);
 	store_strings(obj, f);
 	store_pack_strings(s, obj, f, &packed);
-	if ((r = store_find(s, kind, obj_namespace(obj), obj_name(obj))) != NULL) {
+	r = store_find(s, kind, obj_namespace(obj), obj_name(obj));
+	seq = r != NULL ? r->seq : s->seq + 1; /* a replacement keeps its place */
+	if (r != NULL)
+		mark = r->mark;
+	nr = store_rec_new(s, k, obj, f, &packed, seq, mark);
+	buf_clear(&packed);
+	if (nr == NULL)
+		return NULL; /* the stored one, if any, stays */
+	if (r != NULL) {
 		if (old != NULL && r->view != NULL) {
 			*old = r->view; /* the store's reference passes to the caller */
 			store_view_unlink(s, r);
 		} else if (old != NULL)
 			*old = store_decode(s, r);
-		store_view_drop(s, r);
-		store_unlink(s, r);
-	} else {
-		r = xcalloc(1, sizeof(*r));
-		r->seq = ++s->seq;
-		fresh = 1;
-	}
-	store_fill(s, r, kind, obj, f, &packed);
-	buf_clear(&packed);
-	if (fresh) /* a replacement keeps its name and so its place in the name table */
-		store_tab_add(s, H_NAME, r);
-	store_link(s, r);
-	return r;
+		store_drop(s, r);
+	} else
+		s->seq = seq;
+	store_link(s, nr);
+	return nr;
 }
 
 json_object *store_put(struct store *s, const char *kind, json_object *obj)
@@ -530,15 +588,6 @@ json_object *store_put(struct store *s, const char *kind, json_object *obj)
 int store_set(struct store *s, const char *kind, json_object *obj)
 {
 	return store_write(s, kind, obj, NULL) != NULL ? 0 : -1;
-}
-
-static void store_drop(struct store *s, struct srec *r)
-{
-	store_view_drop(s, r);
-	store_unlink(s, r);
-	store_tab_del(s, H_NAME, r);
-	free(r->blob);
-	free(r);
 }
 
 json_object *store_take(struct store *s, const char *kind, const char *ns, const char *name)
@@ -572,7 +621,7 @@ int store_mark(struct store *s, const char *kind, const char *ns, const char *na
 
 	if (r == NULL)
 		return 0;
-	r->m.mark = mark;
+	r->mark = mark;
 	return 1;
 }
 
@@ -591,14 +640,20 @@ const struct store_meta *store_meta(
 {
 	struct srec *r = store_find(s, kind, ns, name);
 
-	return r != NULL ? &r->m : NULL;
+	if (r == NULL)
+		return NULL;
+	rec_meta(s, r, &s->meta);
+	return &s->meta;
 }
 
 const struct store_meta *store_meta_uid(struct store *s, const char *kind, const char *uid)
 {
 	struct srec *r = store_find_uid(s, kind, uid);
 
-	return r != NULL ? &r->m : NULL;
+	if (r == NULL)
+		return NULL;
+	rec_meta(s, r, &s->meta);
+	return &s->meta;
 }
 
 /* ---- walks ---- */
@@ -627,23 +682,28 @@ void store_foreach(struct store *s, const char *kind, store_fn fn, void *arg)
 void store_foreach_meta(struct store *s, const char *kind, store_meta_fn fn, void *arg)
 {
 	struct sgroup *g = store_group(s, G_KIND, kind, NULL, NULL, 0);
+	struct store_meta m;
 	struct srec *r;
 
-	for (r = g != NULL ? g->head : NULL; r != NULL; r = r->gnext[G_KIND])
-		fn(&r->m, arg);
+	for (r = g != NULL ? g->head : NULL; r != NULL; r = r->gnext[G_KIND]) {
+		rec_meta(s, r, &m);
+		fn(&m, arg);
+	}
 }
 
 int store_walk_meta_after(
     struct store *s, const char *kind, uint64_t seq, store_meta_until_fn fn, void *arg)
 {
 	struct sgroup *g = store_group(s, G_KIND, kind, NULL, NULL, 0);
+	struct store_meta m;
 	struct srec *r;
 
 	/* the group is in seq order: skip what was walked before */
 	for (r = g != NULL ? g->head : NULL; r != NULL && r->seq <= seq; r = r->gnext[G_KIND])
 		;
 	for (; r != NULL; r = r->gnext[G_KIND]) {
-		if (!fn(&r->m, arg))
+		rec_meta(s, r, &m);
+		if (!fn(&m, arg))
 			return 0;
 	}
 	return 1;
@@ -666,10 +726,13 @@ void store_foreach_owned_meta(struct store *s, const char *kind, const char *ns,
     store_meta_fn fn, void *arg)
 {
 	struct sgroup *g = store_group(s, G_OWNER, kind, ns, owner != NULL ? owner : "", 0);
+	struct store_meta m;
 	struct srec *r;
 
-	for (r = g != NULL ? g->head : NULL; r != NULL; r = r->gnext[G_OWNER])
-		fn(&r->m, arg);
+	for (r = g != NULL ? g->head : NULL; r != NULL; r = r->gnext[G_OWNER]) {
+		rec_meta(s, r, &m);
+		fn(&m, arg);
+	}
 }
 
 size_t store_count(struct store *s, const char *kind)
@@ -704,5 +767,6 @@ void store_free(struct store *s)
 	for (i = 0; i < s->nkinds; i++)
 		free(s->kinds[i]);
 	free(s->kinds);
+	free(s->views);
 	free(s);
 }

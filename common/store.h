@@ -60,7 +60,8 @@ void store_traits(struct store *, store_traits_fn fn);
 /* views; NULL if absent */
 json_object *store_get(struct store *, const char *kind, const char *ns, const char *name);
 json_object *store_get_uid(struct store *, const char *kind, const char *uid);
-/* metadata without decoding; NULL if absent */
+/* metadata without decoding, NULL if absent: the store's one struct, valid until the next
+ * store_meta or store_meta_uid on the store or its next change */
 const struct store_meta *store_meta(
     struct store *, const char *kind, const char *ns, const char *name);
 const struct store_meta *store_meta_uid(struct store *, const char *kind, const char *uid);

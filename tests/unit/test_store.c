@@ -21,7 +21,7 @@ static int compact; /* the group running: store_new_compact() stores */
 
 static struct store *snew(void)
 {
-	return compact ? store_new_compact() : snew();
+	return compact ? store_new_compact() : store_new();
 }
 
 /* an object; owner NULL: no ownerReferences, "" an owner that is not the controller */
@@ -168,6 +168,80 @@ static void test_view_lifetime(void **state)
 	assert_int_equal(store_del(s, "vm", "ns", "b"), 0);
 	assert_int_equal(store_count(s, "vm"), 0);
 	assert_int_equal(store_bytes(s), 0);
+	store_free(s);
+}
+
+/* many views: each record's view stays its own while others are replaced, taken and
+ * deleted in the middle of the store's view array */
+static void test_views_many(void **state)
+{
+	struct store *s = snew();
+	json_object *v, *old;
+	char name[16];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "vm-%d", i);
+		set(s, "vm", mkobj("ns", name, "1"));
+		assert_non_null(store_get(s, "vm", "ns", name));
+	}
+	assert_int_equal(store_views(s), 200);
+	for (i = 0; i < 200; i += 3) { /* replaced: the old view goes to the caller */
+		snprintf(name, sizeof(name), "vm-%d", i);
+		old = store_put(s, "vm", mkobj("ns", name, "2"));
+		assert_string_equal(rv(old), "1");
+		json_object_put(old);
+	}
+	for (i = 1; i < 200; i += 3) { /* taken or deleted */
+		snprintf(name, sizeof(name), "vm-%d", i);
+		if (i % 2 == 0)
+			assert_int_equal(store_del(s, "vm", "ns", name), 1);
+		else
+			json_object_put(store_take(s, "vm", "ns", name));
+	}
+	assert_int_equal(store_views(s), 200 - 67);
+	for (i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "vm-%d", i);
+		v = store_get(s, "vm", "ns", name);
+		if (i % 3 == 1) {
+			assert_null(v);
+			continue;
+		}
+		assert_string_equal(obj_name(v), name);
+		assert_string_equal(rv(v), i % 3 == 0 ? "2" : "1");
+	}
+	store_release_views(s);
+	assert_int_equal(store_views(s), 0);
+	assert_int_equal(store_count(s, "vm"), 200 - 67);
+	store_free(s);
+}
+
+/* metadata strings that do not fit a record (64 KB) drop the object; a stored one stays */
+static void test_strings_too_long(void **state)
+{
+	struct store *s = snew();
+	size_t n = 70000;
+	char *uid = malloc(n + 1);
+	json_object *o;
+
+	(void)state;
+	assert_non_null(uid);
+	memset(uid, 'u', n);
+	uid[n] = '\0';
+	set(s, "vm", mk("ns", "a", "ua", "1", NULL));
+	o = mk("ns", "a", "ub", "2", NULL);
+	json_object_object_add(obj_path(o, "metadata"), "uid", json_object_new_string(uid));
+	assert_int_equal(store_set(s, "vm", o), -1);
+	json_object_put(o);
+	assert_string_equal(store_meta(s, "vm", "ns", "a")->uid, "ua");
+	assert_string_equal(store_meta(s, "vm", "ns", "a")->rv, "1");
+	o = mk("ns", "b", "ub", "1", NULL);
+	json_object_object_add(obj_path(o, "metadata"), "uid", json_object_new_string(uid));
+	assert_null(store_put(s, "vm", o)); /* dropped: the store put the reference */
+	assert_null(store_meta(s, "vm", "ns", "b"));
+	assert_int_equal(store_count(s, "vm"), 1);
+	free(uid);
 	store_free(s);
 }
 
@@ -546,6 +620,8 @@ int main(void)
 	    cmocka_unit_test(test_put_get),
 	    cmocka_unit_test(test_views_decode),
 	    cmocka_unit_test(test_view_lifetime),
+	    cmocka_unit_test(test_views_many),
+	    cmocka_unit_test(test_strings_too_long),
 	    cmocka_unit_test(test_put_same_pointer),
 	    cmocka_unit_test(test_cluster_scoped_and_bad),
 	    cmocka_unit_test(test_take),
