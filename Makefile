@@ -6,7 +6,8 @@
 #   make run        the local demo: control plane, simulator, vmpoold, the example pool
 #   make format     clang-format in place; make check-format fails on a difference
 #   make check      the tests that need no root and no network: unit, stage, packaging,
-#                   and the fuzz targets for 5 s each where clang is installed
+#                   and the fuzz targets for 5 s each where clang is installed (libcurl:
+#                   the cached build, which needs apt-get source once, or CURL=system)
 #   make install    programs, man pages and the systemd unit under DESTDIR + PREFIX
 #                   (bindir, mandir, unitdir); make uninstall removes exactly those
 #   make bench      benchmarks on the local control plane (tests/bench/run.sh)

@@ -2,8 +2,9 @@
 # Installs what vmpoold needs to build, test and run: the C libraries, the test tools and
 # the toolchain for the local control plane. libcurl is built from Debian's curl source
 # (scripts/build-curl.sh: dpkg-dev for apt-get source, and the static libraries it links:
-# libssl-dev, libnghttp2-dev, zlib1g-dev); `make CURL=system` needs libcurl4-openssl-dev. clang and libclang-rt-dev (on bookworm it brings
-# libclang-rt-14-dev, whose libclang_rt.fuzzer is libFuzzer's runtime) build the fuzz targets.
+# libssl-dev, libnghttp2-dev, zlib1g-dev); `make CURL=system` needs libcurl4-openssl-dev.
+# clang and libclang-rt-dev (on bookworm it brings libclang-rt-14-dev, whose
+# libclang_rt.fuzzer is libFuzzer's runtime) build the fuzz targets.
 # wrk measures the API server's raw VM create and delete limits in make bench (not in make test).
 # groff-base and man-db check the man pages (tests/packaging; systemd-analyze is used if there).
 # prometheus brings promtool, which the e2e case metrics_scrape checks the /metrics pages with.

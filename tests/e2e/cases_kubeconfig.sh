@@ -185,6 +185,12 @@ client_cert() { # DIR NAME KEYARGS...: DIR/NAME.crt and DIR/NAME.key
 			-CAkey "$VMPOOLD_CLUSTER_DIR/ca.key" -CAcreateserial -CAserial "$d/ca.srl" -days 2 \
 			-out "$d/$n.crt" >/dev/null 2>&1
 }
+# one_kubeconfig CA USER: a kubeconfig of one cluster (the test cluster, CA the YAML line
+# for its CA) and one user (USER its YAML lines), the context naming both
+one_kubeconfig() {
+	printf 'apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n%s\n%s\nusers:\n- name: u\n  user:\n%s\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\n' \
+		"    server: https://127.0.0.1:$CLUSTER_PORT" "$1" "$2"
+}
 setup_kubeconfig_client_cert() {
 	local d=$CASE_OUT/cert
 	mkdir -p "$d"
@@ -192,40 +198,12 @@ setup_kubeconfig_client_cert() {
 	client_cert "$d" vmpoold-certfile rsa:2048 || return 1
 	openssl rsa -in "$d/vmpoold-certfile.key" -traditional -out "$d/vmpoold-certfile.key" 2>/dev/null || return 1
 	grep -q 'BEGIN PRIVATE KEY' "$d/vmpoold-certdata.key" && grep -q 'BEGIN RSA PRIVATE KEY' "$d/vmpoold-certfile.key" || return 1
-	cat >"$d/data.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: c
-  cluster:
-    server: https://127.0.0.1:$CLUSTER_PORT
-    certificate-authority-data: $(base64 -w0 "$VMPOOLD_CLUSTER_DIR/ca.crt")
-users:
-- name: u
-  user:
-    client-certificate-data: $(base64 -w0 "$d/vmpoold-certdata.crt")
-    client-key-data: $(base64 -w0 "$d/vmpoold-certdata.key")
-contexts:
-- name: c
-  context: {cluster: c, user: u}
-current-context: c
-KC
-	cat >"$d/files.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters:
-- name: c
-  cluster:
-    server: https://127.0.0.1:$CLUSTER_PORT
-    certificate-authority: $VMPOOLD_CLUSTER_DIR/ca.crt
-users:
-- name: u
-  user: {client-certificate: vmpoold-certfile.crt, client-key: vmpoold-certfile.key}
-contexts:
-- name: c
-  context: {cluster: c, user: u}
-current-context: c
-KC
+	one_kubeconfig "    certificate-authority-data: $(base64 -w0 "$VMPOOLD_CLUSTER_DIR/ca.crt")" \
+		"    client-certificate-data: $(base64 -w0 "$d/vmpoold-certdata.crt")
+    client-key-data: $(base64 -w0 "$d/vmpoold-certdata.key")" >"$d/data.kubeconfig"
+	one_kubeconfig "    certificate-authority: $VMPOOLD_CLUSTER_DIR/ca.crt" \
+		"    {client-certificate: vmpoold-certfile.crt, client-key: vmpoold-certfile.key}" \
+		>"$d/files.kubeconfig"
 	VMPOOLD_KUBECONFIG=$d/data.kubeconfig
 }
 teardown_kubeconfig_client_cert() { unset VMPOOLD_KUBECONFIG; }
