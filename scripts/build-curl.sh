@@ -116,7 +116,7 @@ build() {
     src=$(find "$work" -maxdepth 1 -type d -name 'curl-*' | head -1)
     [ -n "$src" ] || die "no curl source directory after apt-get source in $work"
   fi
-  log "building a static libcurl ($tls) from $src into $d (once per machine, about two minutes)"
+  log "building a static libcurl ($tls) from $src into $d (once per machine, under a minute)"
   rm -rf "$d"
   mkdir -p "$work/build"
   (
@@ -132,7 +132,8 @@ build() {
       make install-binSCRIPTS install-pkgconfigDATA; } >"$work/make.log" 2>&1 ||
       { tail -20 "$work/make.log" >&2; die "make failed ($work/make.log)"; }
   )
-  { echo "source: $(basename "$src")"; versions; echo; } >"$d/VERSIONS"
+  { echo "source: $(basename "$src") $(sed -n 's/^Version: //p' "$work"/curl_*.dsc 2>/dev/null)"
+    versions; echo; } >"$d/VERSIONS"
   cp "$work/build/lib/curl_config.h" "$d/curl_config.h"
   touch "$d/.built"
   rm -rf "$work"
