@@ -34,6 +34,9 @@ CURL_CFLAGS :=
 CURL_LIBS :=
 else
 CURL_DIR := $(shell CURL_TLS=$(CURL_TLS) bash scripts/build-curl.sh dir)
+ifeq ($(CURL_DIR),)
+$(error scripts/build-curl.sh dir failed (CURL_TLS=$(CURL_TLS)))
+endif
 CURL_STAMP := $(CURL_DIR)/.built
 CURL_CFLAGS := -I$(CURL_DIR)/include -DCURL_STATICLIB
 # read when a program is linked, after $(CURL_STAMP) was made
