@@ -117,6 +117,8 @@ build() {
     [ -n "$src" ] || die "no curl source directory after apt-get source in $work"
   fi
   log "building a static libcurl ($tls) from $src into $d (once per machine, under a minute)"
+  # not the flags of the make that called us (make test's -B and WERROR=1, a CFLAGS=...)
+  unset MAKEFLAGS MFLAGS MAKELEVEL
   rm -rf "$d"
   mkdir -p "$work/build"
   (
