@@ -6,20 +6,46 @@
 #   make run        the local demo: control plane, simulator, vmpoold, the example pool
 #   make format     clang-format in place; make check-format fails on a difference
 #   make check      the tests that need no root and no network: unit, stage, packaging,
-#                   and the fuzz targets for 5 s each where clang is installed
+#                   and the fuzz targets for 5 s each where clang is installed (libcurl:
+#                   the cached build, which needs apt-get source once, or CURL=system)
 #   make install    programs, man pages and the systemd unit under DESTDIR + PREFIX
 #                   (bindir, mandir, unitdir); make uninstall removes exactly those
 #   make bench      benchmarks on the local control plane (tests/bench/run.sh)
 #   make bench-scale  1,000 pools x 10 VMs: peak RSS, time to ready, planner resync
+# libcurl is Debian's curl source built once per machine as a static library with only what
+# vmpoold uses (scripts/build-curl.sh; DESIGN.md, "Which libcurl"), in ~/.cache/vmpoold;
+# CURL=system links the distribution's shared libcurl instead (pkg-config libcurl:
+# libcurl4-openssl-dev). The programs are linked with packed relative relocations where the
+# linker has them (binutils >= 2.38, glibc >= 2.36 to run): a static libcrypto's 470 KB of
+# relocations, read at every start, become 1 KB.
 # CC, CFLAGS, CPPFLAGS and LDFLAGS are honoured everywhere (distribution hardening flags);
 # -Werror only with WERROR=1, which make test (CI) sets.
 
 .DEFAULT_GOAL := all
 
 MSGPACK_PC := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
-PKGS := libevent libevent_pthreads libcurl json-c yaml-0.1 $(MSGPACK_PC)
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKGS := libevent libevent_pthreads json-c yaml-0.1 $(MSGPACK_PC)
+CURL ?= lean
+CURL_TLS ?= openssl
+ifeq ($(CURL),system)
+PKGS += libcurl
+CURL_STAMP :=
+CURL_CFLAGS :=
+CURL_LIBS :=
+else
+CURL_DIR := $(shell CURL_TLS=$(CURL_TLS) bash scripts/build-curl.sh dir)
+ifeq ($(CURL_DIR),)
+$(error scripts/build-curl.sh dir failed (CURL_TLS=$(CURL_TLS)))
+endif
+CURL_STAMP := $(CURL_DIR)/.built
+CURL_CFLAGS := -I$(CURL_DIR)/include -DCURL_STATICLIB
+# read when a program is linked, after $(CURL_STAMP) was made
+CURL_LIBS = $(shell CURL_TLS=$(CURL_TLS) bash scripts/build-curl.sh libs)
+endif
+# which libcurl the programs were linked with: a change relinks them (as build/revision)
+CURL_REF := build/curl-ref $(CURL_STAMP)
+PKG_CFLAGS := $(CURL_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(CURL_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CC ?= cc
@@ -44,6 +70,7 @@ INSTALL ?= install
 INSTALL_PROGRAMS := vmpoold vmpool-watcher vmpool-planner vmpool-actuator vmpool-status vmpoolctl
 MAN8 := $(addprefix doc/,$(addsuffix .8,$(INSTALL_PROGRAMS)))
 UNIT := deploy/systemd/vmpoold.service
+RELR_LDFLAGS := $(shell echo 'int main(void) { return 0; }' | $(CC) -x c - -Wl,--fatal-warnings -Wl,-z,pack-relative-relocs -o /dev/null 2>/dev/null && echo -Wl,-z,pack-relative-relocs)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # a stage directory holds main.c plus modules; modules also go into lib<dir>.a for tests
@@ -73,7 +100,7 @@ STAGE_C_SRC := $(wildcard tests/stage/test_*.c) $(wildcard tests/stage/fake_*.c)
 
 # $(1) = variant (rel|asan), $(2) = object dir, $(3) = bin dir, $(4) = extra flags
 define variant
-$(2)/%.o: %.c
+$(2)/%.o: %.c | $(CURL_STAMP)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(BASE_CFLAGS) $(4) -MMD -MP -c $$< -o $$@
 
@@ -91,9 +118,9 @@ $(2)/empty.o:
 $(2)/STAGELIBS := $(foreach s,$(STAGES),$(2)/lib$(s).a)
 
 $(foreach p,$(PROGRAMS),
-$(3)/$(p): $(2)/$$(basename $$(main_$(p))).o $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a
+$(3)/$(p): $(2)/$$(basename $$(main_$(p))).o $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $(CURL_REF)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) -o $$@ $$< $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $$(PKG_LIBS) -lm
+	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) $$(RELR_LDFLAGS) -o $$@ $$< $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $$(PKG_LIBS) -lm
 )
 
 # test support code (tests/support/*.c), linked into test programs only
@@ -101,7 +128,7 @@ $(2)/libtestkit.a: $$(patsubst %.c,$(2)/%.o,$$(wildcard tests/support/*.c)) $(2)
 	@rm -f $$@; ar rcs $$@ $$^
 
 # unit and stage test programs
-$(2)/tests/%: $(2)/tests/%.o $(2)/libtestkit.a $$($(2)/STAGELIBS) $(2)/libcommon.a
+$(2)/tests/%: $(2)/tests/%.o $(2)/libtestkit.a $$($(2)/STAGELIBS) $(2)/libcommon.a $(CURL_REF)
 	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) -o $$@ $$< $(2)/libtestkit.a $$($(2)/STAGELIBS) $(2)/libcommon.a $$(PKG_LIBS) $$(CMOCKA_LIBS) -lm
 endef
 
@@ -117,6 +144,8 @@ build/rel/common/metrics_std.o build/asan/common/metrics_std.o: build/revision
 build/rel/common/metrics_std.o build/asan/common/metrics_std.o: BASE_CFLAGS += -DVMPOOL_REVISION='"$(REVISION)"'
 .PHONY: FORCE
 FORCE:
+build/curl-ref: FORCE
+	@mkdir -p build; [ "$$(cat $@ 2>/dev/null)" = '$(or $(CURL_DIR),system)' ] || echo '$(or $(CURL_DIR),system)' >$@
 
 # fuzz targets (libFuzzer, clang): the modules they reach, built with coverage, ASan, UBSan.
 # -Werror stays off here: clang warns about other things than gcc, and a fuzz build is not
@@ -130,21 +159,26 @@ FUZZ_MOD_SRC := $(COMMON_SRC) $(filter-out planner/main.c,$(wildcard planner/*.c
 FUZZ_OBJS := $(patsubst %.c,build/fuzz/obj/%.o,$(FUZZ_MOD_SRC))
 FUZZ_BINS := $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 
-build/fuzz/obj/%.o: %.c
+build/fuzz/obj/%.o: %.c | $(CURL_STAMP)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
-build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJS)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJS) $(CURL_REF)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(LDFLAGS) -o $@ $(filter %.o,$^) $(PKG_LIBS) -lm
 
 # the fault-injecting proxy of the e2e fault cases (issue 12): a test tool, not in bin/
 FPROXY := build/rel/tests/tools/vmpool-faultproxy
 FPROXY_LIBS := $(shell pkg-config --libs libevent_openssl openssl 2>/dev/null)
-$(FPROXY): build/rel/tests/tools/faultproxy.o build/rel/libcommon.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(FPROXY_LIBS) $(PKG_LIBS) -lm
+$(FPROXY): build/rel/tests/tools/faultproxy.o build/rel/libcommon.a $(CURL_REF)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out $(CURL_REF),$^) $(FPROXY_LIBS) $(PKG_LIBS) -lm
 # the same under ASan/UBSan (FPROXY_BIN=build/asan/tests/tools/vmpool-faultproxy tests/e2e/run.sh)
-build/asan/tests/tools/vmpool-faultproxy: build/asan/tests/tools/faultproxy.o build/asan/libcommon.a
-	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(FPROXY_LIBS) $(PKG_LIBS) -lm
+build/asan/tests/tools/vmpool-faultproxy: build/asan/tests/tools/faultproxy.o build/asan/libcommon.a $(CURL_REF)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $(filter-out $(CURL_REF),$^) $(FPROXY_LIBS) $(PKG_LIBS) -lm
+
+ifneq ($(CURL_STAMP),)
+$(CURL_STAMP):
+	@CURL_TLS=$(CURL_TLS) bash scripts/build-curl.sh build
+endif
 
 UNIT_BINS = $(patsubst %.c,build/asan/%,$(UNIT_SRC))
 STAGE_BINS = $(patsubst %.c,build/asan/%,$(wildcard tests/stage/test_*.c))

@@ -1001,10 +1001,11 @@ static void kube_transport_clear(struct kube *k)
  * GnuTLS initialises itself in a constructor when it is loaded (its "implicit init": crypto
  * back-ends, the system priority file, ~640 KB of its pages and 100 KB of heap resident in
  * every HTTP stage), unless the program defines this hook, which libgnutls exports as a
- * weak symbol for the purpose. We never use GnuTLS: Debian's libcurl uses OpenSSL and
- * loads GnuTLS only through librtmp, and our transfers are http and https only
- * (CURLOPT_PROTOCOLS_STR). A libcurl built on GnuTLS still works: it calls
- * gnutls_global_init() itself, which this hook does not affect (issue 9).
+ * weak symbol for the purpose. Our own libcurl (scripts/build-curl.sh) links no GnuTLS;
+ * this is for `make CURL=system`, where Debian's libcurl uses OpenSSL and loads GnuTLS only
+ * through librtmp, and our transfers are http and https only (CURLOPT_PROTOCOLS_STR). A
+ * libcurl built on GnuTLS still works: it calls gnutls_global_init() itself, which this
+ * hook does not affect (issue 9).
  */
 int _gnutls_global_init_skip(void);
 int _gnutls_global_init_skip(void)

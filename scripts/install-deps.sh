@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what vmpoold needs to build, test and run: the C libraries, the test tools and
-# the toolchain for the local control plane. clang and libclang-rt-dev (on bookworm it brings
-# libclang-rt-14-dev, whose libclang_rt.fuzzer is libFuzzer's runtime) build the fuzz targets.
+# the toolchain for the local control plane. libcurl is built from Debian's curl source
+# (scripts/build-curl.sh: dpkg-dev for apt-get source, and the static libraries it links:
+# libssl-dev, libnghttp2-dev, zlib1g-dev); `make CURL=system` needs libcurl4-openssl-dev.
+# clang and libclang-rt-dev (on bookworm it brings libclang-rt-14-dev, whose
+# libclang_rt.fuzzer is libFuzzer's runtime) build the fuzz targets.
 # wrk measures the API server's raw VM create and delete limits in make bench (not in make test).
 # groff-base and man-db check the man pages (tests/packaging; systemd-analyze is used if there).
 # prometheus brings promtool, which the e2e case metrics_scrape checks the /metrics pages with.
@@ -10,7 +13,8 @@ set -euo pipefail
 
 pkgs=(
   build-essential pkg-config
-  libevent-dev libssl-dev libmsgpack-dev libcurl4-openssl-dev libjson-c-dev libcmocka-dev libyaml-dev
+  libevent-dev libssl-dev libmsgpack-dev libjson-c-dev libcmocka-dev libyaml-dev
+  libnghttp2-dev zlib1g-dev
   clang-format
   clang libclang-rt-dev
   curl openssl ca-certificates procps jq yq python3

@@ -29,26 +29,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 log() { printf 'test-cluster: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-enable_deb_src() {
-  local f=/etc/apt/sources.list.d/vmpoold-src.sources
-  [ -f "$f" ] && return 0
-  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-  log "enabling deb-src for Debian's sources"
-  # the same archives the machine already uses for binaries
-  local uris
-  uris=$(awk '/^URIs:/ {print $2}' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -1)
-  [ -n "$uris" ] || uris=http://deb.debian.org/debian
-  local suite
-  suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
-  $sudo tee "$f" >/dev/null <<SRC
-Types: deb-src
-URIs: $uris
-Suites: $suite $suite-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-  $sudo apt-get update -qq
-}
+# enable_deb_src, shared with build-curl.sh
+# shellcheck source=scripts/debsrc.sh
+. "$here/debsrc.sh"
 
 build() {
   if [ -x "$bindir/kube-apiserver" ] && [ -x "$bindir/kube-controller-manager" ]; then

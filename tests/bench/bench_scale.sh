@@ -107,10 +107,11 @@ PID[vmpoold]=$VMPOOLD_PID
 out "scale_config: $N pools x $M VMs (example template) created by 8 concurrent kubectl clients; vmpoold and vmpool-sim with --kube-api-qps $QPS --kube-api-burst $BURST, sim --ready-delay 0; $(nproc) CPUs, load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- the processes' memory together, sampled every second until the peak lines ----
-# VmHWM counts the pages of the shared libraries (libcurl, OpenSSL, libc: about 9 MB in each
-# HTTP stage) once per process; tests/bench/memset.py counts every physical page of the five
-# once (what the memory cgroup of a pod running them is charged for them), from
-# /proc/PID/pagemap, which needs root: without it these lines are left out
+# VmHWM counts the pages of the programs and shared libraries (libc, libevent; in each HTTP
+# stage the static libcurl and OpenSSL, about 3-4 MB) once per process; tests/bench/memset.py
+# counts every physical page of the five once (what the memory cgroup of a pod running them
+# is charged for them), from /proc/PID/pagemap, which needs root: without it these lines are
+# left out
 mem_sample() { # "DISTINCT_KB ANON_KB FILE_KB" of vmpoold and the four stages now
 	local s pids=()
 	for s in vmpoold "${STAGES[@]}"; do pids+=("${PID[$s]}"); done

@@ -1,6 +1,7 @@
 # tests/e2e/cases_kubeconfig.sh: the kubeconfig as kubectl reads it (issue 11, item 4): an exec
 # credential plugin whose token is refused, expires and rotates; a KUBECONFIG list of two files;
-# tls-server-name; what we do not support refused at start.
+# tls-server-name; client certificates as data and as files; what we do not support refused at
+# start.
 # shellcheck shell=bash
 
 CLUSTER_PORT=${VMPOOLD_CLUSTER_PORT:-6543}
@@ -170,6 +171,57 @@ case_kubeconfig_list() {
 	[ "$rc" -eq 0 ] || fail "a wrong tls-server-name was not refused: $(tail -3 "$CASE_OUT/wrong-name.log")" || return 1
 	grep -qi "SSL\|certificate" "$CASE_OUT/wrong-name.log" ||
 		fail "no certificate error: $(tail -3 "$CASE_OUT/wrong-name.log")" || return 1
+}
+
+# client certificates (the API server trusts the cluster CA for them): one given as data in
+# the kubeconfig (curl's *_BLOB options, an EC key in PKCS#8) and one as files (an RSA key in
+# PKCS#1), the CA as data too; the user is the certificate's CN, in group system:masters
+client_cert() { # DIR NAME KEYARGS...: DIR/NAME.crt and DIR/NAME.key
+	local d=$1 n=$2
+	shift 2
+	openssl req -new -newkey "$@" -nodes -subj "/O=system:masters/CN=$n" -keyout "$d/$n.key" \
+		-out "$d/$n.csr" >/dev/null 2>&1 &&
+		openssl x509 -req -in "$d/$n.csr" -CA "$VMPOOLD_CLUSTER_DIR/ca.crt" \
+			-CAkey "$VMPOOLD_CLUSTER_DIR/ca.key" -CAcreateserial -CAserial "$d/ca.srl" -days 2 \
+			-out "$d/$n.crt" >/dev/null 2>&1
+}
+# one_kubeconfig CA USER: a kubeconfig of one cluster (the test cluster, CA the YAML line
+# for its CA) and one user (USER its YAML lines), the context naming both
+one_kubeconfig() {
+	printf 'apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n%s\n%s\nusers:\n- name: u\n  user:\n%s\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\n' \
+		"    server: https://127.0.0.1:$CLUSTER_PORT" "$1" "$2"
+}
+setup_kubeconfig_client_cert() {
+	local d=$CASE_OUT/cert
+	mkdir -p "$d"
+	client_cert "$d" vmpoold-certdata ec -pkeyopt ec_paramgen_curve:P-256 || return 1
+	client_cert "$d" vmpoold-certfile rsa:2048 || return 1
+	openssl rsa -in "$d/vmpoold-certfile.key" -traditional -out "$d/vmpoold-certfile.key" 2>/dev/null || return 1
+	grep -q 'BEGIN PRIVATE KEY' "$d/vmpoold-certdata.key" && grep -q 'BEGIN RSA PRIVATE KEY' "$d/vmpoold-certfile.key" || return 1
+	one_kubeconfig "    certificate-authority-data: $(base64 -w0 "$VMPOOLD_CLUSTER_DIR/ca.crt")" \
+		"    client-certificate-data: $(base64 -w0 "$d/vmpoold-certdata.crt")
+    client-key-data: $(base64 -w0 "$d/vmpoold-certdata.key")" >"$d/data.kubeconfig"
+	one_kubeconfig "    certificate-authority: $VMPOOLD_CLUSTER_DIR/ca.crt" \
+		"    {client-certificate: vmpoold-certfile.crt, client-key: vmpoold-certfile.key}" \
+		>"$d/files.kubeconfig"
+	VMPOOLD_KUBECONFIG=$d/data.kubeconfig
+}
+teardown_kubeconfig_client_cert() { unset VMPOOLD_KUBECONFIG; }
+
+case_kubeconfig_client_cert() {
+	local d=$CASE_OUT/cert pid rc
+	make_pool cc 2 | kc apply -f - >/dev/null || return 1
+	wait_until 60 converged cc 2 || fail "pool did not converge with the certificate given as data: $(kc get vmpool,vm 2>&1)" || return 1
+	wait_until 20 vm_creator_known cc-1 || fail "cc-1's create not in the audit log" || return 1
+	expect_eq "$(vm_creator cc-1)" "vmpoold-certdata" "cc-1 created as the certificate's user" || return 1
+	# the files: a list answered 200 (anonymous would be 403) over HTTP/2 (ALPN)
+	"$BIN/vmpool-watcher" --kubeconfig "$d/files.kubeconfig" --namespace "$NS" --v 4 \
+		--run-dir "$CASE_OUT/run-files" >"$CASE_OUT/files.log" 2>&1 &
+	pid=$!
+	wait_until 30 grep -q 'GET /apis/kubevirt.io/v1/namespaces/[^ ]*/virtualmachines?[^ ]*: 200 in [0-9.]*s, HTTP/2' "$CASE_OUT/files.log"
+	rc=$?
+	kill -TERM "$pid"; wait "$pid"
+	[ "$rc" -eq 0 ] || fail "no list over HTTP/2 with the certificate files: $(grep -i 'virtualmachines\|error\|ssl' "$CASE_OUT/files.log" | tail -3)" || return 1
 }
 
 # what we do not do: exit 78 at start, naming it
