@@ -190,8 +190,11 @@ asan: $(addprefix bin-asan/,$(PROGRAMS))
 deps:
 	@bash scripts/install-deps.sh
 
-unit: asan $(UNIT_BINS)
-	@bash tests/run-unit.sh $(UNIT_BINS)
+# tests of glibc's allocator itself (ASan replaces it) also run from the release build
+UNIT_REL_BINS = build/rel/tests/unit/test_memtrim
+
+unit: asan $(UNIT_BINS) $(UNIT_REL_BINS)
+	@bash tests/run-unit.sh $(UNIT_BINS) $(UNIT_REL_BINS)
 
 stage: asan $(STAGE_BINS)
 	@VMPOOL_BIN=bin-asan bash tests/run-stage.sh $(STAGE_BINS)
@@ -210,15 +213,15 @@ e2e: all $(FPROXY)
 # CI: -Werror on (WERROR=1); the objects are rebuilt so that none escapes it
 test: deps
 	@$(MAKE) --no-print-directory check-format
-	@$(MAKE) --no-print-directory -B WERROR=1 all asan $(UNIT_BINS) $(STAGE_BINS)
+	@$(MAKE) --no-print-directory -B WERROR=1 all asan $(UNIT_BINS) $(UNIT_REL_BINS) $(STAGE_BINS)
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 	@$(MAKE) --no-print-directory image
-	@bash tests/run-all.sh
+	@UNIT_REL_BINS="$(UNIT_REL_BINS)" bash tests/run-all.sh
 
 # for packagers: no root, no network, no apt-get; the fuzz targets briefly where clang is
 CHECK_FUZZ_TIME ?= 5
-check: asan $(UNIT_BINS) $(STAGE_BINS)
-	@bash tests/run-unit.sh $(UNIT_BINS)
+check: asan $(UNIT_BINS) $(UNIT_REL_BINS) $(STAGE_BINS)
+	@bash tests/run-unit.sh $(UNIT_BINS) $(UNIT_REL_BINS)
 	@VMPOOL_BIN=bin-asan bash tests/run-stage.sh $(STAGE_BINS)
 	@bash tests/packaging/test_install.sh
 	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then \

@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "msg.h"
 #include "proto.h"
+#include "memtrim.h"
 #include "stopsig.h"
 #include "xmalloc.h"
 
@@ -150,6 +151,7 @@ int main(int argc, char **argv)
 	struct cli cli;
 	struct event_base *base;
 	struct stopsig *stop;
+	struct memtrim *trim;
 	struct option *opts = lease_options_with(act_extra);
 	char *path, *usage, err[256];
 
@@ -189,6 +191,7 @@ int main(int argc, char **argv)
 	act_leader_gauge(&m);
 	log_info(NULL, "listening on %s%s", path, act->dry_run ? " (dry run)" : "");
 	stop = stopsig_new(base);
+	trim = memtrim_new(base);
 	event_base_dispatch(base);
 
 	/* a clean stop: the peers hear that this instance no longer leads and is stopping (so
@@ -210,6 +213,7 @@ int main(int argc, char **argv)
 	k8sev_recorder_free(act->rec);
 	metrics_stop();
 	stopsig_free(stop);
+	memtrim_free(trim);
 	event_base_free(base);
 	free(path);
 	cli_free(&cli);

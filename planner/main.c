@@ -26,6 +26,7 @@
 #include "store.h"
 #include "timeutil.h"
 #include "xmalloc.h"
+#include "memtrim.h"
 #include "stopsig.h"
 
 #define TICK_SECONDS 5
@@ -346,6 +347,7 @@ static void planner_connect(struct planner *p, struct cli *cli)
 static void planner_loop(struct planner *p)
 {
 	struct stopsig *stop = stopsig_new(p->base);
+	struct memtrim *trim = memtrim_new(p->base);
 	struct event *tick;
 	struct timeval tv = {TICK_SECONDS, 0};
 
@@ -353,6 +355,7 @@ static void planner_loop(struct planner *p)
 	event_add(tick, &tv);
 	event_base_dispatch(p->base);
 	event_free(tick);
+	memtrim_free(trim);
 	stopsig_free(stop);
 }
 

@@ -28,6 +28,7 @@
 #include "statuscalc.h"
 #include "statuswrite.h"
 #include "store.h"
+#include "memtrim.h"
 #include "stopsig.h"
 
 /* status PATCHes and Events at once: each is a few hundred bytes and is answered in a few
@@ -170,6 +171,7 @@ int main(int argc, char **argv)
 	struct cli cli;
 	struct event_base *base;
 	struct stopsig *stop;
+	struct memtrim *trim;
 	struct kube *kube;
 	struct k8sev_recorder *rec;
 	char *wpath, *ppath, *apath, err[256];
@@ -211,6 +213,7 @@ int main(int argc, char **argv)
 		st.actuator = link_connect(base, apath, &aspec, &acb, &st);
 	log_info(NULL, "watching %s and %s", wpath, ppath);
 	stop = stopsig_new(base);
+	trim = memtrim_new(base);
 	event_base_dispatch(base);
 
 	link_free(st.actuator);
@@ -223,6 +226,7 @@ int main(int argc, char **argv)
 	k8sev_recorder_free(rec);
 	metrics_stop();
 	stopsig_free(stop);
+	memtrim_free(trim);
 	event_base_free(base);
 	free(wpath);
 	free(ppath);

@@ -6,6 +6,8 @@ set -u
 cd "$(dirname "$0")/.."
 rc=0
 units=$(ls build/asan/tests/unit/test_* 2>/dev/null | grep -v '\.[od]$')
+# and those of glibc's allocator, from the release build (the Makefile's UNIT_REL_BINS)
+units+=" ${UNIT_REL_BINS:-}"
 stages=$(ls build/asan/tests/stage/test_* 2>/dev/null | grep -v '\.[od]$')
 out=$(mktemp -d)
 bash tests/run-unit.sh $units 2>&1 | tee "$out/unit" || rc=1

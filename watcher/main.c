@@ -29,6 +29,7 @@
 #include "shard.h"
 #include "store.h"
 #include "xmalloc.h"
+#include "memtrim.h"
 #include "stopsig.h"
 
 #define WATCHER_PROG         "vmpool-watcher"
@@ -64,6 +65,7 @@ struct watcher {
 	struct informer *inf[WATCHER_NRES];
 	const char *kinds[WATCHER_NRES]; /* watcher_resources' kinds: the snapshot order */
 	struct stopsig *stop;
+	struct memtrim *trim;
 	struct event *subs_timer;
 	double silence;      /* --watch-silence-timeout */
 	char *pool_selector; /* --pool-selector: this instance's shard */
@@ -166,6 +168,7 @@ static void watcher_events(struct watcher *w)
 	struct timeval tv = {WATCHER_SUBS_REFRESH, 0};
 
 	w->stop = stopsig_new(w->base);
+	w->trim = memtrim_new(w->base);
 	w->subs_timer = event_new(w->base, -1, EV_PERSIST, watcher_subs_tick, w);
 	if (w->subs_timer == NULL)
 		fatalx("cannot create events");
@@ -247,6 +250,7 @@ static void watcher_stop(struct watcher *w)
 	store_free(w->store);
 	metrics_stop();
 	stopsig_free(w->stop);
+	memtrim_free(w->trim);
 	event_free(w->subs_timer);
 	kubeconfig_clear(&w->kc);
 	free(w->pool_selector);
