@@ -17,7 +17,7 @@
  * and on the store's view array until store_release_views() or until the record is
  * replaced or taken.
  *
- * A record is about 120 bytes before its blob (it was 192 with a blob of its own): a
+ * A record is 115 bytes before its blob (it was 192 bytes plus a blob of its own): a
  * walk's store_meta is filled from it on the stack, store_meta() fills the store's one.
  */
 #include <limits.h>
