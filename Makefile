@@ -39,13 +39,15 @@ $(error scripts/build-curl.sh dir failed (CURL_TLS=$(CURL_TLS)))
 endif
 CURL_STAMP := $(CURL_DIR)/.built
 CURL_CFLAGS := -I$(CURL_DIR)/include -DCURL_STATICLIB
-# read when a program is linked, after $(CURL_STAMP) was made
-CURL_LIBS = $(shell CURL_TLS=$(CURL_TLS) bash scripts/build-curl.sh libs)
+# read when the first program is linked, after $(CURL_STAMP) was made, and kept from then on
+# (not run again for each of the ~70 links)
+CURL_LIBS = $(eval CURL_LIBS := $$(shell CURL_TLS=$(CURL_TLS) bash scripts/build-curl.sh libs))$(CURL_LIBS)
 endif
 # which libcurl the programs were linked with: a change relinks them (as build/revision)
 CURL_REF := build/curl-ref $(CURL_STAMP)
 PKG_CFLAGS := $(CURL_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(CURL_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS = $(CURL_LIBS) $(PKG_LIBS_SYS)
+PKG_LIBS_SYS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CC ?= cc
