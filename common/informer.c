@@ -872,9 +872,13 @@ static void inf_watch_end(long status, const char *msg, void *arg)
 		return;
 	} else if (status == 410 || status == 404) {
 		inf_relist(inf, status == 410 ? "watch gone (HTTP 410)" : "watch 404");
-	} else if (status != 200 || (!inf->watch_ok && lived < INF_WATCH_SHORT)) {
-		inf_fail(inf, inf_watch_failed(inf), "watch", status,
-		    status != 200 ? msg : "stream ended at once");
+	} else if (status != 200) {
+		inf_fail(inf, inf_watch_failed(inf), "watch", status, msg);
+	} else if (!inf->watch_ok && lived < INF_WATCH_SHORT) {
+		/* closed cleanly before any event: a busy API server drops watchers that fall
+		 * behind (client-go watches again from the same resourceVersion); a pause, but
+		 * nothing that a list would mend */
+		inf_fail(inf, NEXT_WATCH, "watch", status, "stream ended at once");
 	} else {
 		log_debug(
 		    NULL, "%s: watch ended after %.0f s; watching again", inf->rs->plural, lived);

@@ -16,6 +16,7 @@
 #include <sys/queue.h>
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -730,6 +731,11 @@ static void kwatch_finish(struct kreq *r, CURLcode res, long status)
 	if (res != CURLE_OK) {
 		status = 0;
 		msg = kreq_message(r, res);
+	} else if (status >= 200 && status <= 299 && r->wpartial) {
+		/* cut inside an event (a proxy that ends streams after so many bytes): not a
+		 * normal close, whatever the status said */
+		status = 0;
+		msg = "the stream ended inside an event";
 	} else if (status < 200 || status > 299) {
 		body = kube_parse(r->k, &r->resp);
 		kube_error_text(&r->resp, body, &reason, &msg);
@@ -877,6 +883,9 @@ static int kwatch_feed(struct kreq *r, const char *data, size_t len)
 		obj = json_tokener_parse_ex(r->tok, data + off, (int)n);
 		if (obj == NULL) {
 			if ((jerr = json_tokener_get_error(r->tok)) == json_tokener_continue) {
+				/* more than the newline between events: an event has begun */
+				for (; n > 0 && !r->wpartial; n--, off++)
+					r->wpartial = !isspace((unsigned char)data[off]);
 				off += n;
 				continue;
 			}
@@ -886,6 +895,7 @@ static int kwatch_feed(struct kreq *r, const char *data, size_t len)
 		}
 		off += json_tokener_get_parse_end(r->tok);
 		json_tokener_reset(r->tok);
+		r->wpartial = 0;
 		kwatch_dispatch(r, obj);
 		json_object_put(obj);
 		if (r->state == KR_CANCELLED || r->k->dead)

@@ -154,7 +154,8 @@ double kube_patience(const struct kube *);
 /* A watch: path is the full watch URL path + query (watch=1, resourceVersion, ...).
  * event() is called for each event with type "ADDED", "MODIFIED", "DELETED", "BOOKMARK"
  * or "ERROR" (obj is then a Status); end() once when the stream ends for any reason
- * (status = HTTP status or 0, 200 for a normal server close). After end() the watch
+ * (status = HTTP status or 0, 200 for a normal server close; 0 with a message for a
+ * transfer that failed or a stream that ended inside an event). After end() the watch
  * is freed. kube_watch_cancel() stops it without calling end(). */
 struct kube_watch;
 typedef void (*kube_event_fn)(const char *type, json_object *obj, void *arg);

@@ -73,6 +73,7 @@ struct kreq {
 	char errbuf[CURL_ERROR_SIZE];
 	char fail[160]; /* our own reason to abort a transfer */
 	json_tokener *tok;
+	int wpartial; /* a watch: bytes of an event not yet complete are in the tokener */
 
 	/* the exec credential (kubeexec.c) */
 	unsigned cred_gen; /* the credential its last attempt carried */
