@@ -32,6 +32,7 @@
 #include "obj.h"
 #include "pmap.h"
 #include "store.h"
+#include "slab.h"
 #include "xmalloc.h"
 
 enum { H_NAME, H_UID, H_N };
@@ -76,6 +77,7 @@ struct store {
 	struct srec **views; /* records with a view */
 	size_t nviews, aviews, bytes;
 	struct store_meta meta; /* what store_meta() and store_meta_uid() return */
+	struct slabs *slabs;    /* where the records live (slab.h) */
 	uint64_t seq;
 	int compact; /* records hold the compact form (codec.h), not plain msgpack */
 	store_traits_fn traits;
@@ -136,6 +138,7 @@ struct store *store_new(void)
 		s->tab[i].b = xcalloc(s->tab[i].nb, sizeof(*s->tab[i].b));
 	}
 	s->groups = pmap_new(free);
+	s->slabs = slabs_new();
 	return s;
 }
 
@@ -472,7 +475,7 @@ static struct srec *store_rec_new(struct store *s, unsigned char kind, json_obje
 		    log_escape(s->kinds[kind]), log_escape(f[F_NAME]), total);
 		return NULL;
 	}
-	r = xcalloc(1, offsetof(struct srec, blob) + total + packed->len);
+	r = slabs_alloc(s->slabs, offsetof(struct srec, blob) + total + packed->len);
 	for (i = 0, total = 0; i < F_N; i++) {
 		r->off[i] = (uint16_t)total;
 		memcpy(r->blob + total, f[i], l[i]);
@@ -519,7 +522,7 @@ static void store_drop(struct store *s, struct srec *r)
 {
 	store_view_drop(s, r);
 	store_unlink(s, r);
-	free(r);
+	slabs_free(s->slabs, r, offsetof(struct srec, blob) + r->off[F_N] + r->len);
 }
 
 /*
@@ -768,5 +771,6 @@ void store_free(struct store *s)
 		free(s->kinds[i]);
 	free(s->kinds);
 	free(s->views);
+	slabs_destroy(s->slabs);
 	free(s);
 }

@@ -1,0 +1,212 @@
+/*
+ * slab.c: slabs for records (slab.h). Each slab is SLAB_SIZE bytes mapped at a multiple of
+ * SLAB_SIZE, so a slot finds its slab by masking its address: a header, then slots of one
+ * size class. A class lists its slabs that have a free slot ("partial"); a slot is taken
+ * from the first of them, from its free list or else from the part never used. A slab that
+ * becomes empty is unmapped unless it is the only one its class lists, so a class that
+ * shrinks and grows again does not map and unmap at every record.
+ */
+#include "slab.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "log.h"
+#include "xmalloc.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define SLOT_POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define SLOT_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define SLOT_POISON(p, n)   ((void)(p), (void)(n))
+#define SLOT_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* classes: 16-byte steps to 256, then 8 classes per doubling up to SLAB_MAX_SIZE */
+#define NCLASS 48
+
+struct slab {
+	struct slab *next, *prev;   /* the class's partial list, while on it */
+	struct slab *anext, *aprev; /* every slab of the set */
+	void *free;                 /* freed slots, each holding the next */
+	unsigned nused, nslots, bump;
+	unsigned char cls, partial;
+};
+
+#define SLAB_HDR ((sizeof(struct slab) + 15) & ~(size_t)15)
+
+struct slabs {
+	struct slab *partial[NCLASS];
+	struct slab *all;
+	struct slabs_stats st;
+};
+
+static size_t class_size(unsigned c)
+{
+	unsigned step, base;
+
+	if (c < 16)
+		return (size_t)(c + 1) * 16;
+	c -= 16;
+	base = 256u << (c / 8);
+	step = base / 8;
+	return base + (size_t)(c % 8 + 1) * step;
+}
+
+static unsigned class_of(size_t n)
+{
+	unsigned c = 16;
+	size_t base = 256;
+
+	if (n <= 256)
+		return n == 0 ? 0 : (unsigned)((n - 1) / 16);
+	while (n > base * 2) {
+		base *= 2;
+		c += 8;
+	}
+	return c + (unsigned)((n - base + base / 8 - 1) / (base / 8)) - 1;
+}
+
+struct slabs *slabs_new(void)
+{
+	return xcalloc(1, sizeof(struct slabs));
+}
+
+static void list_del(struct slab **head, struct slab *s)
+{
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		*head = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	s->next = s->prev = NULL;
+}
+
+static void list_push(struct slab **head, struct slab *s)
+{
+	s->prev = NULL;
+	s->next = *head;
+	if (*head != NULL)
+		(*head)->prev = s;
+	*head = s;
+}
+
+static struct slab *slab_map(struct slabs *set, unsigned c)
+{
+	size_t len = 2 * (size_t)SLAB_SIZE, head;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct slab *s;
+
+	if (p == MAP_FAILED)
+		fatal("slab: cannot map %d bytes", SLAB_SIZE);
+	/* keep the aligned SLAB_SIZE in the middle, give back what is around it */
+	head = (SLAB_SIZE - (uintptr_t)p % SLAB_SIZE) % SLAB_SIZE;
+	if (head > 0)
+		munmap(p, head);
+	munmap(p + head + SLAB_SIZE, len - head - SLAB_SIZE);
+	s = (struct slab *)(p + head);
+	s->cls = (unsigned char)c;
+	s->nslots = (unsigned)((SLAB_SIZE - SLAB_HDR) / class_size(c));
+	SLOT_POISON((char *)s + SLAB_HDR, SLAB_SIZE - SLAB_HDR);
+	s->aprev = NULL;
+	s->anext = set->all;
+	if (set->all != NULL)
+		set->all->aprev = s;
+	set->all = s;
+	set->st.mapped += SLAB_SIZE;
+	set->st.slabs++;
+	return s;
+}
+
+static void slab_unmap(struct slabs *set, struct slab *s)
+{
+	if (s->aprev != NULL)
+		s->aprev->anext = s->anext;
+	else
+		set->all = s->anext;
+	if (s->anext != NULL)
+		s->anext->aprev = s->aprev;
+	set->st.mapped -= SLAB_SIZE;
+	set->st.slabs--;
+	SLOT_UNPOISON(s, SLAB_SIZE);
+	munmap(s, SLAB_SIZE);
+}
+
+void *slabs_alloc(struct slabs *set, size_t n)
+{
+	unsigned c;
+	size_t size;
+	struct slab *s;
+	char *p;
+
+	if (n > SLAB_MAX_SIZE)
+		return xcalloc(1, n);
+	c = class_of(n);
+	size = class_size(c);
+	if ((s = set->partial[c]) == NULL) {
+		s = slab_map(set, c);
+		list_push(&set->partial[c], s);
+		s->partial = 1;
+	}
+	if (s->free != NULL) {
+		p = s->free;
+		SLOT_UNPOISON(p, size);
+		memcpy(&s->free, p, sizeof(void *));
+	} else {
+		p = (char *)s + SLAB_HDR + (size_t)s->bump++ * size;
+		SLOT_UNPOISON(p, size);
+	}
+	if (++s->nused == s->nslots) {
+		list_del(&set->partial[c], s);
+		s->partial = 0;
+	}
+	set->st.used += size;
+	memset(p, 0, n);
+	return p;
+}
+
+void slabs_free(struct slabs *set, void *p, size_t n)
+{
+	struct slab *s;
+	size_t size;
+
+	if (p == NULL)
+		return;
+	if (n > SLAB_MAX_SIZE) {
+		free(p);
+		return;
+	}
+	s = (struct slab *)((uintptr_t)p & ~(uintptr_t)(SLAB_SIZE - 1));
+	size = class_size(s->cls);
+	memcpy(p, &s->free, sizeof(void *));
+	s->free = p;
+	SLOT_POISON(p, size);
+	s->nused--;
+	set->st.used -= size;
+	if (!s->partial) {
+		list_push(&set->partial[s->cls], s);
+		s->partial = 1;
+	}
+	if (s->nused == 0 && (s->prev != NULL || s->next != NULL)) {
+		list_del(&set->partial[s->cls], s);
+		slab_unmap(set, s);
+	}
+}
+
+void slabs_destroy(struct slabs *set)
+{
+	if (set == NULL)
+		return;
+	while (set->all != NULL)
+		slab_unmap(set, set->all);
+	free(set);
+}
+
+void slabs_stats(const struct slabs *set, struct slabs_stats *st)
+{
+	*st = set->st;
+}

@@ -1,0 +1,170 @@
+/*
+ * test_slab.c: common/slab.c. Every size up to SLAB_MAX_SIZE gets a zeroed, 16-aligned block
+ * of at least that size that no other live block overlaps; a freed slot is the next one of
+ * its class; a slab that empties is unmapped unless it is its class's last; sizes above the
+ * largest class come from malloc; destroy unmaps what is left. Under ASan (make unit) a
+ * freed slot is poisoned: test_poisoned checks that with ASan's own query.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "slab.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
+/* every size 1..SLAB_MAX_SIZE, each block filled with its own byte: no two overlap, all
+ * zeroed on arrival, aligned */
+static void test_sizes(void **state)
+{
+	static unsigned char *p[SLAB_MAX_SIZE + 1];
+	struct slabs *set = slabs_new();
+	struct slabs_stats st;
+	size_t n, i;
+
+	(void)state;
+	for (n = 1; n <= SLAB_MAX_SIZE; n++) {
+		p[n] = slabs_alloc(set, n);
+		assert_int_equal((uintptr_t)p[n] % 16, 0);
+		for (i = 0; i < n; i++)
+			assert_int_equal(p[n][i], 0);
+		memset(p[n], (int)(n & 0xff), n);
+	}
+	for (n = 1; n <= SLAB_MAX_SIZE; n++)
+		for (i = 0; i < n; i++)
+			assert_int_equal(p[n][i], n & 0xff);
+	slabs_stats(set, &st);
+	assert_true(st.used >= (size_t)SLAB_MAX_SIZE * (SLAB_MAX_SIZE + 1) / 2);
+	/* the classes round up by at most an eighth (16 bytes below 256) */
+	assert_true(st.used <= (size_t)SLAB_MAX_SIZE * (SLAB_MAX_SIZE + 1) / 2 * 9 / 8 +
+	                           16 * 256);
+	assert_true(st.mapped >= st.used);
+	for (n = 1; n <= SLAB_MAX_SIZE; n++)
+		slabs_free(set, p[n], n);
+	slabs_stats(set, &st);
+	assert_int_equal(st.used, 0);
+	slabs_destroy(set);
+}
+
+/* a replacement takes the slot its predecessor left, zeroed again */
+static void test_reuse(void **state)
+{
+	struct slabs *set = slabs_new();
+	unsigned char *a, *b, *c;
+
+	(void)state;
+	a = slabs_alloc(set, 300);
+	b = slabs_alloc(set, 300);
+	memset(a, 7, 300);
+	slabs_free(set, a, 300);
+	c = slabs_alloc(set, 290); /* the same class (288 < n <= 320) */
+	assert_ptr_equal(c, a);
+	assert_int_equal(c[0], 0);
+	assert_int_equal(c[289], 0);
+	slabs_free(set, b, 300);
+	slabs_free(set, c, 290);
+	slabs_destroy(set);
+}
+
+/* 10,000 records of 400 bytes, then all but every 100th freed: the slabs that emptied are
+ * unmapped, the mapped figure follows what is in use; then they all go */
+static void test_unmap(void **state)
+{
+	enum { N = 10000, SZ = 400 };
+	static void *p[N];
+	struct slabs *set = slabs_new();
+	struct slabs_stats full, thin, none;
+	int i;
+
+	(void)state;
+	for (i = 0; i < N; i++)
+		p[i] = slabs_alloc(set, SZ);
+	slabs_stats(set, &full);
+	assert_true(full.mapped >= (size_t)N * SZ);
+	assert_true(full.mapped <= (size_t)N * 448 * 11 / 10 + SLAB_SIZE);
+	/* free all but the last slab's worth: whole slabs empty */
+	for (i = 0; i < N - 100; i++)
+		slabs_free(set, p[i], SZ);
+	slabs_stats(set, &thin);
+	assert_true(thin.slabs <= 3);
+	assert_true(thin.mapped < full.mapped / 10);
+	for (; i < N; i++)
+		slabs_free(set, p[i], SZ);
+	slabs_stats(set, &none);
+	assert_int_equal(none.used, 0);
+	assert_int_equal(none.slabs, 1); /* the class keeps one */
+	slabs_destroy(set);
+}
+
+/* above SLAB_MAX_SIZE: malloc's, zeroed, no slab mapped for it */
+static void test_large(void **state)
+{
+	struct slabs *set = slabs_new();
+	struct slabs_stats st;
+	unsigned char *p;
+
+	(void)state;
+	p = slabs_alloc(set, SLAB_MAX_SIZE + 1);
+	assert_int_equal(p[SLAB_MAX_SIZE], 0);
+	slabs_stats(set, &st);
+	assert_int_equal(st.slabs, 0);
+	slabs_free(set, p, SLAB_MAX_SIZE + 1);
+	slabs_free(set, NULL, 10);
+	slabs_destroy(set);
+}
+
+/* destroy with blocks still in use unmaps them all (no leak report under ASan) */
+static void test_destroy_live(void **state)
+{
+	struct slabs *set = slabs_new();
+	int i;
+
+	(void)state;
+	for (i = 0; i < 1000; i++)
+		(void)slabs_alloc(set, (size_t)(i % 700) + 1);
+	slabs_destroy(set);
+}
+
+static void test_poisoned(void **state)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	struct slabs *set = slabs_new();
+	char *a = slabs_alloc(set, 100);
+
+	(void)state;
+	assert_int_equal(__asan_address_is_poisoned(a), 0);
+	assert_int_equal(__asan_address_is_poisoned(a + 99), 0);
+	slabs_free(set, a, 100);
+	assert_int_not_equal(__asan_address_is_poisoned(a), 0);
+	assert_int_not_equal(__asan_address_is_poisoned(a + 99), 0);
+	a = slabs_alloc(set, 100);
+	assert_int_equal(__asan_address_is_poisoned(a + 50), 0);
+	slabs_free(set, a, 100);
+	slabs_destroy(set);
+#else
+	(void)state;
+	skip();
+#endif
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_sizes),
+	    cmocka_unit_test(test_reuse),
+	    cmocka_unit_test(test_unmap),
+	    cmocka_unit_test(test_large),
+	    cmocka_unit_test(test_destroy_live),
+	    cmocka_unit_test(test_poisoned),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
