@@ -22,6 +22,7 @@
 #include "xmalloc.h"
 
 #define M_SUBSCRIBERS      "vmpool_watcher_subscribers"
+#define M_QUEUED           "vmpool_watcher_subscriber_queued_bytes"
 #define PUBLISH_PLAIN_KEEP (64 * 1024)
 
 struct publish {
@@ -215,11 +216,15 @@ void publish_metrics_declare(void)
 {
 	metrics_declare(M_SUBSCRIBERS, "gauge", "Subscribers connected to watcher.sock.");
 	metrics_set(M_SUBSCRIBERS, NULL, 0);
+	metrics_declare(M_QUEUED, "gauge",
+	    "Bytes queued in the watcher for its slowest subscriber (sampled every 2 s).");
+	metrics_set(M_QUEUED, NULL, 0);
 }
 
 void publish_gauge(struct publish *p)
 {
 	metrics_set(M_SUBSCRIBERS, NULL, pub_subscribers(p->pub));
+	metrics_set(M_QUEUED, NULL, (double)pub_queued(p->pub));
 }
 
 size_t publish_queued(const struct publish *p)
