@@ -1118,8 +1118,9 @@ static void tw_metrics(int mport, struct sub *a)
 	stagekit_check(
 	    strstr(h.body, "vmpool_watcher_relists_total{kind=\"vm\"}") != NULL &&
 	        strstr(h.body, "vmpool_watcher_events_total{kind=\"vm\",type=\"ADDED\"}") != NULL &&
-	        strstr(h.body, "vmpool_watcher_subscribers") != NULL,
-	    "metrics: relists, events, subscribers");
+	        strstr(h.body, "vmpool_watcher_subscribers") != NULL &&
+	        strstr(h.body, "vmpool_watcher_subscriber_queued_bytes ") != NULL,
+	    "metrics: relists, events, subscribers, their queue");
 }
 
 static void tw_stop(void)
