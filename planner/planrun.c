@@ -17,6 +17,7 @@
 #include "planner.h"
 #include "proto.h"
 #include "store.h"
+#include "slab.h"
 #include "timeutil.h"
 #include "xmalloc.h"
 
@@ -52,13 +53,29 @@ struct removal {
 	int preserve;
 };
 
+/*
+ * Kept action bodies live in slabs (slab.h), not in the heap: at 1,000 pools scaled out at
+ * once they are the planner's largest short-lived holding (2-3 MB for about 9,000 held or
+ * outstanding creates, heaptrack), and taken from the heap between the passes' decoded trees
+ * they left it full of holes once they were gone. One set for the process: a planner is one
+ * per process (the offline replay's too).
+ */
+static struct slabs *planrun_kept;
+
+static void planrun_kept_free(struct buf *b)
+{
+	if (b->data != NULL)
+		slabs_free(planrun_kept, b->data, b->cap);
+	memset(b, 0, sizeof(*b));
+}
+
 /* forgets the creates a pass still holds back (they never got an expectation) */
 static void planrun_drop_held(struct pstate *ps)
 {
 	size_t i;
 
 	for (i = ps->heldpos; i < ps->nheld; i++) {
-		buf_clear(&ps->held[i].body);
+		planrun_kept_free(&ps->held[i].body);
 		free(ps->held[i].ekey);
 		free(ps->held[i].act.rv);
 	}
@@ -93,7 +110,7 @@ static void planrun_outstanding_free(void *p)
 	free(o->op);
 	free(o->name);
 	free(o->uid);
-	buf_clear(&o->body);
+	planrun_kept_free(&o->body);
 	free(o);
 }
 
@@ -101,12 +118,23 @@ static void planrun_outstanding_free(void *p)
  * its msgpack); -1 (logged) if it cannot be packed */
 static int planrun_pack(struct buf *out, json_object *body, const char *key)
 {
+	static struct buf scratch;
+
 	memset(out, 0, sizeof(*out));
-	if (codec_compact_pack(out, body, NULL, 0) == 0)
-		return 0;
-	log_warnx(key, "cannot keep an action: its body does not pack");
-	buf_clear(out);
-	return -1;
+	scratch.len = 0;
+	if (codec_compact_pack(&scratch, body, NULL, 0) == -1) {
+		log_warnx(key, "cannot keep an action: its body does not pack");
+		return -1;
+	}
+	if (planrun_kept == NULL)
+		planrun_kept = slabs_new();
+	/* exactly its size, in a slab; cap is what planrun_kept_free gives back */
+	out->data = slabs_alloc(planrun_kept, scratch.len);
+	memcpy(out->data, scratch.data, scratch.len);
+	out->len = out->cap = scratch.len;
+	if (scratch.cap > 64 * 1024) /* a huge body: do not keep its scratch */
+		buf_clear(&scratch);
+	return 0;
 }
 
 /* the body kept by planrun_pack(), decoded again (a new reference), or NULL (logged) */
@@ -634,7 +662,7 @@ static void planrun_release(struct planner *p, struct pstate *ps)
 			ps->creating++;
 		}
 		json_object_put(a->body);
-		buf_clear(&h->body);
+		planrun_kept_free(&h->body);
 		free(h->ekey);
 		free(a->rv);
 	}
