@@ -197,6 +197,21 @@ void slabs_free(struct slabs *set, void *p, size_t n)
 	}
 }
 
+void slabs_buf_keep(struct slabs *set, struct buf *dst, const void *data, size_t len)
+{
+	slabs_buf_free(set, dst);
+	dst->data = slabs_alloc(set, len);
+	memcpy(dst->data, data, len);
+	dst->len = dst->cap = len;
+}
+
+void slabs_buf_free(struct slabs *set, struct buf *b)
+{
+	if (b->data != NULL)
+		slabs_free(set, b->data, b->cap);
+	memset(b, 0, sizeof(*b));
+}
+
 void slabs_destroy(struct slabs *set)
 {
 	if (set == NULL)

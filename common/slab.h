@@ -18,6 +18,8 @@
 
 #include <stddef.h>
 
+#include "xmalloc.h"
+
 #define SLAB_SIZE     (64 * 1024)
 #define SLAB_MAX_SIZE 4096
 
@@ -30,6 +32,12 @@ void slabs_destroy(struct slabs *);
 void *slabs_alloc(struct slabs *, size_t n);
 /* p from slabs_alloc of the same set with the same n; NULL is ignored */
 void slabs_free(struct slabs *, void *p, size_t n);
+
+/* bytes kept a long while in a buf of exactly their size (cap = len), in a slot of set:
+ * slabs_buf_keep replaces what dst kept; slabs_buf_free gives it back and zeroes dst.
+ * A buf kept this way is only read, and only ever freed with slabs_buf_free. */
+void slabs_buf_keep(struct slabs *, struct buf *dst, const void *data, size_t len);
+void slabs_buf_free(struct slabs *, struct buf *);
 
 /* for tests and metrics: bytes mapped in slabs, bytes handed out in slots */
 struct slabs_stats {

@@ -64,9 +64,7 @@ static struct slabs *planrun_kept;
 
 static void planrun_kept_free(struct buf *b)
 {
-	if (b->data != NULL)
-		slabs_free(planrun_kept, b->data, b->cap);
-	memset(b, 0, sizeof(*b));
+	slabs_buf_free(planrun_kept, b);
 }
 
 /* forgets the creates a pass still holds back (they never got an expectation) */
@@ -128,10 +126,7 @@ static int planrun_pack(struct buf *out, json_object *body, const char *key)
 	}
 	if (planrun_kept == NULL)
 		planrun_kept = slabs_new();
-	/* exactly its size, in a slab; cap is what planrun_kept_free gives back */
-	out->data = slabs_alloc(planrun_kept, scratch.len);
-	memcpy(out->data, scratch.data, scratch.len);
-	out->len = out->cap = scratch.len;
+	slabs_buf_keep(planrun_kept, out, scratch.data, scratch.len);
 	if (scratch.cap > 64 * 1024) /* a huge body: do not keep its scratch */
 		buf_clear(&scratch);
 	return 0;

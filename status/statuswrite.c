@@ -38,6 +38,7 @@
 #include "statuswrite.h"
 #include "store.h"
 #include "timeutil.h"
+#include "slab.h"
 #include "xmalloc.h"
 
 /* per-pool write state */
@@ -104,17 +105,31 @@ void stw_metrics_declare(void)
 	metrics_wq_declare(STW_QUEUE);
 }
 
+/*
+ * The statuses kept between writes live in slabs (slab.h), exactly their size: 1,000 pools
+ * keep up to 4,000 of them, replaced at every write while the pools scale, and taken from
+ * the heap between the short-lived trees of each status computation they left it full of
+ * holes. One set for the process (one writer per process).
+ */
+static struct slabs *stw_slabs;
+
+static void stw_unkeep(struct buf *b)
+{
+	slabs_buf_free(stw_slabs, b);
+}
+
 /* keeps v (NULL too: msgpack nil) packed in b, in a buffer of its size */
 static void stw_keep(struct buf *b, json_object *v)
 {
-	struct buf packed = {0};
+	static struct buf packed;
 
-	buf_clear(b);
+	packed.len = 0;
 	codec_value_pack(&packed, v);
-	b->data = xmalloc(packed.len);
-	memcpy(b->data, packed.data, packed.len);
-	b->len = b->cap = packed.len;
-	buf_clear(&packed);
+	if (stw_slabs == NULL)
+		stw_slabs = slabs_new();
+	slabs_buf_keep(stw_slabs, b, packed.data, packed.len);
+	if (packed.cap > 64 * 1024) /* a huge status: do not keep its scratch */
+		buf_clear(&packed);
 }
 
 /* what stw_keep() kept, decoded again: a new reference (NULL for nil) */
@@ -140,16 +155,16 @@ static int stw_kept_equal(const struct buf *b, json_object *v)
 
 static void stw_pool_clear_written(struct stw_pool *sp)
 {
-	buf_clear(&sp->written);
-	buf_clear(&sp->written_from);
+	stw_unkeep(&sp->written);
+	stw_unkeep(&sp->written_from);
 	free(sp->written_rv);
 	sp->written_rv = NULL;
 }
 
 static void stw_pool_clear_sent(struct stw_pool *sp)
 {
-	buf_clear(&sp->sent);
-	buf_clear(&sp->sent_from);
+	stw_unkeep(&sp->sent);
+	stw_unkeep(&sp->sent_from);
 }
 
 static void stw_pool_free(struct stw_pool *sp)

@@ -133,6 +133,35 @@ static void test_destroy_live(void **state)
 	slabs_destroy(set);
 }
 
+/* a kept buf: exactly its size, a copy, replaced by the next keep, zeroed by its free */
+static void test_buf_keep(void **state)
+{
+	struct slabs *set = slabs_new();
+	struct slabs_stats st;
+	struct buf b = {0};
+	char src[300];
+
+	(void)state;
+	memset(src, 'a', sizeof(src));
+	slabs_buf_keep(set, &b, src, 100);
+	assert_int_equal(b.len, 100);
+	assert_int_equal(b.cap, 100);
+	src[0] = 'b';
+	assert_int_equal(b.data[0], 'a');
+	slabs_buf_keep(set, &b, src, 300);
+	assert_int_equal(b.len, 300);
+	assert_int_equal(b.data[0], 'b');
+	slabs_stats(set, &st);
+	assert_int_equal(st.used, 320); /* 300 in its class of 320; the first one given back */
+	slabs_buf_free(set, &b);
+	assert_null(b.data);
+	assert_int_equal(b.len, 0);
+	slabs_stats(set, &st);
+	assert_int_equal(st.used, 0);
+	slabs_buf_free(set, &b); /* twice: nothing */
+	slabs_destroy(set);
+}
+
 static void test_poisoned(void **state)
 {
 #if defined(__SANITIZE_ADDRESS__)
@@ -163,6 +192,7 @@ int main(void)
 	    cmocka_unit_test(test_unmap),
 	    cmocka_unit_test(test_large),
 	    cmocka_unit_test(test_destroy_live),
+	    cmocka_unit_test(test_buf_keep),
 	    cmocka_unit_test(test_poisoned),
 	};
 
