@@ -45,9 +45,12 @@
 #define K8SEV_SPAM_QPS   (1.0 / 300) /* defaultSpamQPS */
 #define K8SEV_LINGER     1.0         /* seconds between two writes of one Event */
 #define K8SEV_TRIES      12          /* maxTriesPerEvent: attempts dropped, then given up */
-/* Events with a write pending: one under the logger cache's bound, so that the cache, pending
- * writes included, never holds more than K8SEV_AGG_MAX entries (about 1 KB each) */
-#define K8SEV_PENDING_MAX (K8SEV_AGG_MAX - 1)
+/* Events with a write pending: client-go's maxQueuedEvents (its recorder drops what does not
+ * fit its queue of 1,000), well under the logger cache's bound, so that the cache, pending
+ * writes included, never holds more than K8SEV_AGG_MAX entries (about 1 KB each). It was
+ * K8SEV_AGG_MAX - 1: at 1,000 pools scaled out at once the actuator kept 4,095 Events
+ * pending, about 3 MB of its peak (issue 9). */
+#define K8SEV_PENDING_MAX 1000
 #define K8SEV_OUT_MAX     8 /* Event writes at the API client (queued there or in flight) */
 #define K8SEV_COMBINED    "(combined from similar events): "
 #define K8SEV_M_DROPPED   "vmpool_events_dropped_total"
