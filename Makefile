@@ -122,7 +122,7 @@ $(2)/STAGELIBS := $(foreach s,$(STAGES),$(2)/lib$(s).a)
 $(foreach p,$(PROGRAMS),
 $(3)/$(p): $(2)/$$(basename $$(main_$(p))).o $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $(CURL_REF)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) $$(RELR_LDFLAGS) -o $$@ $$< $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $$(PKG_LIBS) -lm
+	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) $$(RELR_LDFLAGS) -o $$@ $$< $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $$(PKG_LIBS) -Wl,--as-needed -lm
 )
 
 # test support code (tests/support/*.c), linked into test programs only

@@ -10,7 +10,6 @@
  */
 #include <sys/random.h>
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,7 +337,7 @@ struct elect *elect_new(struct event_base *base, const struct lease_cfg *cfg,
 	xasprintf(&e->key, "lease %s/%s", e->ns, e->name);
 	memset(&ko, 0, sizeof ko);
 	ko.user_agent = "vmpool-actuator";
-	ko.timeout = (long)ceil(cfg->renew_deadline);
+	ko.timeout = (long)tu_ceil(cfg->renew_deadline);
 	ko.patience = cfg->renew_deadline;
 	if ((e->kube = kube_new(base, &kc, &ko)) == NULL)
 		fatal_config("cannot set up the API client for %s", kc.server);

@@ -2,7 +2,6 @@
  * lease.c: leader election on a Lease, the pure part (see lease.h): flags, durations, the
  * record and client-go's tryAcquireOrRenew decisions, all on clocks handed in.
  */
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 #include "lease.h"
 #include "obj.h"
+#include "timeutil.h"
 #include "xmalloc.h"
 
 const struct option lease_options[] = {
@@ -306,8 +306,8 @@ enum lease_verdict lease_decide(const struct lease_state *st, double now)
 void lease_microtime(double t, char out[40])
 {
 	struct tm tm;
-	time_t secs = (time_t)floor(t);
-	int us = (int)((t - floor(t)) * 1e6);
+	time_t secs = (time_t)tu_floor(t);
+	int us = (int)((t - tu_floor(t)) * 1e6);
 	char date[24];
 
 	if (us < 0 || us > 999999)
@@ -341,7 +341,7 @@ json_object *lease_body(const struct lease_state *st, const struct lease_cfg *c,
 	json_object_object_add(
 	    spec, "holderIdentity", json_object_new_string(release ? "" : st->identity));
 	json_object_object_add(spec, "leaseDurationSeconds",
-	    json_object_new_int(release ? 1 : (int)ceil(c->duration)));
+	    json_object_new_int(release ? 1 : (int)tu_ceil(c->duration)));
 	json_object_object_add(spec, "acquireTime",
 	    json_object_new_string(ours && !release && r->acquire[0] != '\0' ? r->acquire : now));
 	json_object_object_add(spec, "renewTime", json_object_new_string(now));

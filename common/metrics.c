@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "log.h"
 #include "metrics.h"
+#include "timeutil.h"
 #include "xmalloc.h"
 
 struct metrics_sample {
@@ -304,7 +305,7 @@ static void metrics_value(struct buf *out, double v)
 		snprintf(tmp, sizeof tmp, "NaN");
 	else if (isinf(v))
 		snprintf(tmp, sizeof tmp, "%s", v > 0 ? "+Inf" : "-Inf");
-	else if (v == floor(v) && fabs(v) < 9007199254740992.0)
+	else if (fabs(v) < 9007199254740992.0 && v == tu_floor(v))
 		snprintf(tmp, sizeof tmp, "%.0f", v);
 	else {
 		/* the shortest form that reads back to the same double */

@@ -1,6 +1,5 @@
 /* timeutil.c: the clocks, and RFC 3339 timestamps as Kubernetes writes them. */
 #include <ctype.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -123,7 +122,7 @@ double rfc3339_parse(const char *s)
 void rfc3339_format(double t, char out[32])
 {
 	struct tm tm;
-	time_t secs = (time_t)floor(t);
+	time_t secs = (time_t)tu_floor(t);
 
 	if (gmtime_r(&secs, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(out, 32, "1970-01-01T00:00:00Z");

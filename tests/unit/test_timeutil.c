@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 
 #include "timeutil.h"
 
@@ -103,6 +104,21 @@ static void test_clocks(void **state)
 	assert_true(r > 1.6e9); /* after 2020 */
 }
 
+/* tu_floor and tu_ceil agree with libm's floor and ceil (this test links libm) */
+static void test_floor_ceil(void **state)
+{
+	static const double xs[] = {0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 1.999, -1.999, 2.5, -2.5,
+	    1764782400.123456, -1764782400.123456, 4503599627370495.5, 9007199254740992.0,
+	    -9007199254740992.0, 1e18, -1e18};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(xs) / sizeof(xs[0]); i++) {
+		assert_true(tu_floor(xs[i]) == floor(xs[i]));
+		assert_true(tu_ceil(xs[i]) == ceil(xs[i]));
+	}
+}
+
 static void test_secs_to_tv(void **state)
 {
 	struct timeval tv;
@@ -126,6 +142,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_secs_to_tv),
+	    cmocka_unit_test(test_floor_ceil),
 	    cmocka_unit_test(test_parse_utc),
 	    cmocka_unit_test(test_parse_fraction_offset),
 	    cmocka_unit_test(test_parse_rejects),
