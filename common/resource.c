@@ -40,14 +40,18 @@ static const struct resource_field res_identity[] = {
 		"metadata.ownerReferences[].blockOwnerDeletion", RT_BOOL                           \
 	}
 
-/* the Ready condition (the only one anybody reads: autohealing, updates, status); a VM or VMI
- * of KubeVirt carries several more */
-#define RES_CONDITIONS                                                                             \
+/* the Ready condition (the only one anybody reads; a VM or VMI of KubeVirt carries several
+ * more): its status (updates, status), and of a VM when it was last probed or changed
+ * (autohealing: how long it has not been ready). Its reason and message have no reader: a
+ * VM or VMI that is not ready yet carries one of each (issue 9: about 40 bytes a VM, 90 a VMI
+ * with the times, in the watcher and the planner at the height of a scale-out). */
+#define RES_READY                                                                                  \
 	{"status.conditions[type=Ready].type", RT_STR},                                            \
-	    {"status.conditions[type=Ready].status", RT_STR},                                      \
-	    {"status.conditions[type=Ready].reason", RT_STR},                                      \
-	    {"status.conditions[type=Ready].message", RT_STR},                                     \
-	    {"status.conditions[type=Ready].lastProbeTime", RT_STR},                               \
+	{                                                                                          \
+		"status.conditions[type=Ready].status", RT_STR                                     \
+	}
+#define RES_CONDITIONS                                                                             \
+	RES_READY, {"status.conditions[type=Ready].lastProbeTime", RT_STR},                        \
 	{                                                                                          \
 		"status.conditions[type=Ready].lastTransitionTime", RT_STR                         \
 	}
@@ -97,7 +101,7 @@ static const struct resource_field res_vm[] = {
  * found by its VM's name, its owner references are not read */
 static const struct resource_field res_vmi[] = {
     {"status.phase", RT_STR},
-    RES_CONDITIONS,
+    RES_READY,
     {NULL, RT_ANY},
 };
 

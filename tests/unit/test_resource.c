@@ -114,9 +114,19 @@ static void test_vmi_pvc_rev(void **state)
 	    "\"ownerReferences\":[{\"kind\":\"VirtualMachine\",\"uid\":\"v\"}]},"
 	    "\"spec\":{\"domain\":{}},\"status\":{\"phase\":\"Running\",\"nodeName\":\"n\","
 	    "\"conditions\":[{\"type\":\"LiveMigratable\",\"status\":7},{\"type\":\"Ready\","
-	    "\"status\":\"False\",\"reason\":\"r\"},{\"type\":\"AgentConnected\"}]}}",
+	    "\"status\":\"False\",\"reason\":\"r\",\"message\":\"m\",\"lastProbeTime\":"
+	    "\"2026-01-01T00:00:00Z\"},{\"type\":\"AgentConnected\"}]}}",
 	    "{\"metadata\":{\"name\":\"p-0\",\"uid\":\"u\"},\"status\":{\"phase\":\"Running\","
-	    "\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"r\"}]}}");
+	    "\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\"}]}}");
+	/* of a VM's Ready condition its status and times, not its reason and message */
+	project_ok(KIND_VM,
+	    "{\"metadata\":{\"name\":\"v\",\"uid\":\"u\"},\"status\":{\"conditions\":[{"
+	    "\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"VMINotExists\",\"message\":"
+	    "\"VMI does not exist\",\"lastProbeTime\":\"2026-01-01T00:00:00Z\","
+	    "\"lastTransitionTime\":\"2026-01-01T00:00:01Z\"}]}}",
+	    "{\"metadata\":{\"name\":\"v\",\"uid\":\"u\"},\"status\":{\"conditions\":[{"
+	    "\"type\":\"Ready\",\"status\":\"False\",\"lastProbeTime\":\"2026-01-01T00:00:00Z\","
+	    "\"lastTransitionTime\":\"2026-01-01T00:00:01Z\"}]}}");
 	/* the writers the watcher read from managedFields (managers.h) */
 	project_ok(KIND_VM,
 	    "{\"metadata\":{\"name\":\"v\",\"uid\":\"u\",\"vmpooldManagers\":{\"owners\":"
