@@ -44,8 +44,7 @@ static void test_sizes(void **state)
 	slabs_stats(set, &st);
 	assert_true(st.used >= (size_t)SLAB_MAX_SIZE * (SLAB_MAX_SIZE + 1) / 2);
 	/* the classes round up by at most an eighth (16 bytes below 256) */
-	assert_true(st.used <= (size_t)SLAB_MAX_SIZE * (SLAB_MAX_SIZE + 1) / 2 * 9 / 8 +
-	                           16 * 256);
+	assert_true(st.used <= (size_t)SLAB_MAX_SIZE * (SLAB_MAX_SIZE + 1) / 2 * 9 / 8 + 16 * 256);
 	assert_true(st.mapped >= st.used);
 	for (n = 1; n <= SLAB_MAX_SIZE; n++)
 		slabs_free(set, p[n], n);
