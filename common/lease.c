@@ -306,8 +306,9 @@ enum lease_verdict lease_decide(const struct lease_state *st, double now)
 void lease_microtime(double t, char out[40])
 {
 	struct tm tm;
-	time_t secs = (time_t)tu_floor(t);
-	int us = (int)((t - tu_floor(t)) * 1e6);
+	double whole = tu_floor(t);
+	time_t secs = (time_t)whole;
+	int us = (int)((t - whole) * 1e6);
 	char date[24];
 
 	if (us < 0 || us > 999999)

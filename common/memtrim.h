@@ -1,10 +1,11 @@
 /*
- * memtrim.h: a stage's freed heap pages go back to the kernel. Objects replaced one by one
- * (every watch event frees a record and allocates its successor) between the short-lived
- * trees of each event leave the heap full of holes: at 1,000 pools x 10 VMs the watcher's
- * heap held 5.8 MB of free chunks in 15.6 MB, the actuator's 6.1 in 9.5 (malloc_info). glibc
- * gives back only the top of the heap by itself; malloc_trim(0) also returns the whole free
- * pages inside it. Once a second, when at least MEMTRIM_MIN_FREE bytes are free and that
+ * memtrim.h: a stage's freed heap pages go back to the kernel. Long-lived allocations made
+ * between the short-lived trees of each event or pass leave the heap full of holes: at 1,000
+ * pools x 10 VMs the watcher's heap held 5.8 MB of free chunks in 15.6 MB, the actuator's
+ * 6.1 in 9.5 (malloc_info). The stores' records and the bytes stages keep beside them now
+ * live in slabs (slab.h); what is left in the heap (the actuator's requests and Event
+ * caches, curl's buffers) still leaves holes. glibc gives back only the top of the heap by
+ * itself; malloc_trim(0) also returns the whole free pages inside it. Once a second, when at least MEMTRIM_MIN_FREE bytes are free and that
  * figure moved since the last trim, the heap is trimmed (an idle stage stays idle: no change,
  * no trim).
  */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/queue.h>
 
 #include "log.h"
 #include "xmalloc.h"
@@ -29,18 +30,20 @@
 #define NCLASS 48
 
 struct slab {
-	struct slab *next, *prev;   /* the class's partial list, while on it */
-	struct slab *anext, *aprev; /* every slab of the set */
-	void *free;                 /* freed slots, each holding the next */
+	LIST_ENTRY(slab) pentry; /* the class's partial list, while on it */
+	LIST_ENTRY(slab) aentry; /* every slab of the set */
+	void *free;              /* freed slots, each holding the next */
 	unsigned nused, nslots, bump;
 	unsigned char cls, partial;
 };
 
 #define SLAB_HDR ((sizeof(struct slab) + 15) & ~(size_t)15)
 
+LIST_HEAD(slab_list, slab);
+
 struct slabs {
-	struct slab *partial[NCLASS];
-	struct slab *all;
+	struct slab_list partial[NCLASS];
+	struct slab_list all;
 	struct slabs_stats st;
 };
 
@@ -75,26 +78,6 @@ struct slabs *slabs_new(void)
 	return xcalloc(1, sizeof(struct slabs));
 }
 
-static void list_del(struct slab **head, struct slab *s)
-{
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		*head = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	s->next = s->prev = NULL;
-}
-
-static void list_push(struct slab **head, struct slab *s)
-{
-	s->prev = NULL;
-	s->next = *head;
-	if (*head != NULL)
-		(*head)->prev = s;
-	*head = s;
-}
-
 static struct slab *slab_map(struct slabs *set, unsigned c)
 {
 	size_t len = 2 * (size_t)SLAB_SIZE, head;
@@ -112,11 +95,7 @@ static struct slab *slab_map(struct slabs *set, unsigned c)
 	s->cls = (unsigned char)c;
 	s->nslots = (unsigned)((SLAB_SIZE - SLAB_HDR) / class_size(c));
 	SLOT_POISON((char *)s + SLAB_HDR, SLAB_SIZE - SLAB_HDR);
-	s->aprev = NULL;
-	s->anext = set->all;
-	if (set->all != NULL)
-		set->all->aprev = s;
-	set->all = s;
+	LIST_INSERT_HEAD(&set->all, s, aentry);
 	set->st.mapped += SLAB_SIZE;
 	set->st.slabs++;
 	return s;
@@ -124,12 +103,7 @@ static struct slab *slab_map(struct slabs *set, unsigned c)
 
 static void slab_unmap(struct slabs *set, struct slab *s)
 {
-	if (s->aprev != NULL)
-		s->aprev->anext = s->anext;
-	else
-		set->all = s->anext;
-	if (s->anext != NULL)
-		s->anext->aprev = s->aprev;
+	LIST_REMOVE(s, aentry);
 	set->st.mapped -= SLAB_SIZE;
 	set->st.slabs--;
 	SLOT_UNPOISON(s, SLAB_SIZE);
@@ -147,9 +121,9 @@ void *slabs_alloc(struct slabs *set, size_t n)
 		return xcalloc(1, n);
 	c = class_of(n);
 	size = class_size(c);
-	if ((s = set->partial[c]) == NULL) {
+	if ((s = LIST_FIRST(&set->partial[c])) == NULL) {
 		s = slab_map(set, c);
-		list_push(&set->partial[c], s);
+		LIST_INSERT_HEAD(&set->partial[c], s, pentry);
 		s->partial = 1;
 	}
 	if (s->free != NULL) {
@@ -161,7 +135,7 @@ void *slabs_alloc(struct slabs *set, size_t n)
 		SLOT_UNPOISON(p, size);
 	}
 	if (++s->nused == s->nslots) {
-		list_del(&set->partial[c], s);
+		LIST_REMOVE(s, pentry);
 		s->partial = 0;
 	}
 	set->st.used += size;
@@ -188,11 +162,13 @@ void slabs_free(struct slabs *set, void *p, size_t n)
 	s->nused--;
 	set->st.used -= size;
 	if (!s->partial) {
-		list_push(&set->partial[s->cls], s);
+		LIST_INSERT_HEAD(&set->partial[s->cls], s, pentry);
 		s->partial = 1;
 	}
-	if (s->nused == 0 && (s->prev != NULL || s->next != NULL)) {
-		list_del(&set->partial[s->cls], s);
+	/* empty, and not the only one its class has with room */
+	if (s->nused == 0 &&
+	    (LIST_FIRST(&set->partial[s->cls]) != s || LIST_NEXT(s, pentry) != NULL)) {
+		LIST_REMOVE(s, pentry);
 		slab_unmap(set, s);
 	}
 }
@@ -212,12 +188,30 @@ void slabs_buf_free(struct slabs *set, struct buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
+/* the process's set for slabs_keep: made at the first keep, kept for the process's life */
+static struct slabs *slabs_kept_set;
+
+void slabs_keep(struct buf *dst, struct buf *scratch)
+{
+	if (slabs_kept_set == NULL)
+		slabs_kept_set = slabs_new();
+	slabs_buf_keep(slabs_kept_set, dst, scratch->data, scratch->len);
+	scratch->len = 0;
+	if (scratch->cap > SLAB_SCRATCH_MAX) /* a huge one: its buffer is not kept */
+		buf_clear(scratch);
+}
+
+void slabs_unkeep(struct buf *b)
+{
+	slabs_buf_free(slabs_kept_set, b);
+}
+
 void slabs_destroy(struct slabs *set)
 {
 	if (set == NULL)
 		return;
-	while (set->all != NULL)
-		slab_unmap(set, set->all);
+	while (!LIST_EMPTY(&set->all))
+		slab_unmap(set, LIST_FIRST(&set->all));
 	free(set);
 }
 

@@ -39,7 +39,15 @@ void slabs_free(struct slabs *, void *p, size_t n);
 void slabs_buf_keep(struct slabs *, struct buf *dst, const void *data, size_t len);
 void slabs_buf_free(struct slabs *, struct buf *);
 
-/* for tests and metrics: bytes mapped in slabs, bytes handed out in slots */
+/* The same in one set for the whole process, for bytes a stage keeps beside its stores (the
+ * planner's held and outstanding actions, vmpool-status's written and in-flight statuses):
+ * slabs_keep keeps what scratch holds in dst and empties scratch for the next packing (its
+ * buffer dropped when it grew over SLAB_SCRATCH_MAX); slabs_unkeep gives dst's bytes back. */
+#define SLAB_SCRATCH_MAX (64 * 1024)
+void slabs_keep(struct buf *dst, struct buf *scratch);
+void slabs_unkeep(struct buf *);
+
+/* for tests: bytes mapped in slabs, bytes handed out in slots */
 struct slabs_stats {
 	size_t mapped, used, slabs;
 };

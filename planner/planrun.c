@@ -53,27 +53,13 @@ struct removal {
 	int preserve;
 };
 
-/*
- * Kept action bodies live in slabs (slab.h), not in the heap: at 1,000 pools scaled out at
- * once they are the planner's largest short-lived holding (2-3 MB for about 9,000 held or
- * outstanding creates, heaptrack), and taken from the heap between the passes' decoded trees
- * they left it full of holes once they were gone. One set for the process: a planner is one
- * per process (the offline replay's too).
- */
-static struct slabs *planrun_kept;
-
-static void planrun_kept_free(struct buf *b)
-{
-	slabs_buf_free(planrun_kept, b);
-}
-
 /* forgets the creates a pass still holds back (they never got an expectation) */
 static void planrun_drop_held(struct pstate *ps)
 {
 	size_t i;
 
 	for (i = ps->heldpos; i < ps->nheld; i++) {
-		planrun_kept_free(&ps->held[i].body);
+		slabs_unkeep(&ps->held[i].body);
 		free(ps->held[i].ekey);
 		free(ps->held[i].act.rv);
 	}
@@ -108,7 +94,7 @@ static void planrun_outstanding_free(void *p)
 	free(o->op);
 	free(o->name);
 	free(o->uid);
-	planrun_kept_free(&o->body);
+	slabs_unkeep(&o->body);
 	free(o);
 }
 
@@ -119,16 +105,15 @@ static int planrun_pack(struct buf *out, json_object *body, const char *key)
 	static struct buf scratch;
 
 	memset(out, 0, sizeof(*out));
-	scratch.len = 0;
+	/* kept in slabs (slab.h), not in the heap: at 1,000 pools scaled out at once about
+	 * 9,000 held or outstanding creates, 2-3 MB that left the heap full of holes between
+	 * the passes' decoded trees once they were gone (heaptrack) */
 	if (codec_compact_pack(&scratch, body, NULL, 0) == -1) {
 		log_warnx(key, "cannot keep an action: its body does not pack");
+		scratch.len = 0;
 		return -1;
 	}
-	if (planrun_kept == NULL)
-		planrun_kept = slabs_new();
-	slabs_buf_keep(planrun_kept, out, scratch.data, scratch.len);
-	if (scratch.cap > 64 * 1024) /* a huge body: do not keep its scratch */
-		buf_clear(&scratch);
+	slabs_keep(out, &scratch);
 	return 0;
 }
 
@@ -657,7 +642,7 @@ static void planrun_release(struct planner *p, struct pstate *ps)
 			ps->creating++;
 		}
 		json_object_put(a->body);
-		planrun_kept_free(&h->body);
+		slabs_unkeep(&h->body);
 		free(h->ekey);
 		free(a->rv);
 	}

@@ -105,31 +105,15 @@ void stw_metrics_declare(void)
 	metrics_wq_declare(STW_QUEUE);
 }
 
-/*
- * The statuses kept between writes live in slabs (slab.h), exactly their size: 1,000 pools
- * keep up to 4,000 of them, replaced at every write while the pools scale, and taken from
- * the heap between the short-lived trees of each status computation they left it full of
- * holes. One set for the process (one writer per process).
- */
-static struct slabs *stw_slabs;
-
-static void stw_unkeep(struct buf *b)
-{
-	slabs_buf_free(stw_slabs, b);
-}
-
-/* keeps v (NULL too: msgpack nil) packed in b, in a buffer of its size */
+/* keeps v (NULL too: msgpack nil) packed in b, in a buffer of its size, in slabs (slab.h):
+ * 1,000 pools keep up to 4,000 statuses, replaced at every write while the pools scale,
+ * which taken from the heap left it full of holes between each computation's trees */
 static void stw_keep(struct buf *b, json_object *v)
 {
 	static struct buf packed;
 
-	packed.len = 0;
 	codec_value_pack(&packed, v);
-	if (stw_slabs == NULL)
-		stw_slabs = slabs_new();
-	slabs_buf_keep(stw_slabs, b, packed.data, packed.len);
-	if (packed.cap > 64 * 1024) /* a huge status: do not keep its scratch */
-		buf_clear(&packed);
+	slabs_keep(b, &packed);
 }
 
 /* what stw_keep() kept, decoded again: a new reference (NULL for nil) */
@@ -155,16 +139,16 @@ static int stw_kept_equal(const struct buf *b, json_object *v)
 
 static void stw_pool_clear_written(struct stw_pool *sp)
 {
-	stw_unkeep(&sp->written);
-	stw_unkeep(&sp->written_from);
+	slabs_unkeep(&sp->written);
+	slabs_unkeep(&sp->written_from);
 	free(sp->written_rv);
 	sp->written_rv = NULL;
 }
 
 static void stw_pool_clear_sent(struct stw_pool *sp)
 {
-	stw_unkeep(&sp->sent);
-	stw_unkeep(&sp->sent_from);
+	slabs_unkeep(&sp->sent);
+	slabs_unkeep(&sp->sent_from);
 }
 
 static void stw_pool_free(struct stw_pool *sp)
