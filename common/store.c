@@ -1,24 +1,29 @@
 /*
  * store.c: the compact store (store.h). One record per object, one allocation: the links
- * into the indexes, its typed metadata (offsets of its strings, flags) and, after them, its
- * strings and msgpack bytes (the blob); a replacement is a new record. The indexes:
+ * into the indexes, its typed metadata (where its strings end, flags) and, after them, its
+ * strings and msgpack bytes (the blob); a replacement is a new record. A uid or controller
+ * uid that is a UUID as the API server writes it (36 lowercase characters) is kept as its
+ * 16 bytes and written out again when read (store_meta's uid_text and owner_text). The
+ * indexes:
  *
  *   - by (kind, ns, name) and by (kind, uid): two chained hash tables threaded through the
- *     records (hnext[]), doubled when they fill;
- *   - groups, each a list of records in store order: every record of a kind, of a kind in
- *     a namespace, of a kind in a namespace under one controller uid. A group is found by
- *     its key in a pmap and dropped when it empties, so deleted namespaces and pools leave
- *     nothing behind.
+ *     records (hnext[]), doubled when they fill; the name's hash is kept in the record, the
+ *     uid's computed again when needed (table growth, removal);
+ *   - groups, each a list of records in store order: every record of a kind (the store's
+ *     array by kind), of a kind in a namespace under one controller uid (found by its key
+ *     in a pmap and dropped when it empties, so deleted namespaces and pools leave nothing
+ *     behind).
  *
  * Store order is the order names entered the store (seq); a replacement keeps its seq and
  * so its place, also when it moves to another owner's group (inserted by seq).
  *
- * A record's view, once decoded (or the object store_put was given), hangs on the record
- * and on the store's view array until store_release_views() or until the record is
- * replaced or taken.
+ * A record's view, once decoded (or the object store_put was given), is held in the
+ * store's view table (by record address) until store_release_views() or until the record
+ * is replaced or taken; a flag in the record says it has one.
  *
- * A record is 115 bytes before its blob (it was 192 bytes plus a blob of its own): a
- * walk's store_meta is filled from it on the stack, store_meta() fills the store's one.
+ * A record is 89 bytes before its blob (115 with the view, uid hash and kind group in it
+ * and uids as text, until 2026-12-03; 192 and a second allocation before that): a walk's
+ * store_meta is filled from it on the stack, store_meta() fills the store's one.
  */
 #include <limits.h>
 #include <stddef.h>
@@ -40,6 +45,16 @@ enum { G_KIND, G_OWNER, G_N };
 /* the record's strings, in the order of its blob: also the compact form's local strings */
 enum { F_NS, F_NAME, F_UID, F_RV, F_OWNER, F_N };
 
+/* srec.flags */
+#define R_DELETING  0x01 /* metadata.deletionTimestamp is set */
+#define R_VIEW      0x02 /* the record has a view in store.views */
+#define R_UID_BIN   0x04 /* F_UID is a UUID's 16 bytes, not a string */
+#define R_OWNER_BIN 0x08 /* F_OWNER likewise */
+
+/* a canonical UUID (8-4-4-4-12 lowercase hex digits) as text, with its terminator */
+#define UUID_TEXT 37
+#define UUID_BIN  16
+
 struct sgroup {
 	struct srec *head, *tail;
 	size_t n;
@@ -48,16 +63,14 @@ struct sgroup {
 struct srec {
 	struct srec *hnext[H_N];
 	struct srec *gprev[G_N], *gnext[G_N];
-	struct sgroup *group[G_N];
-	json_object *view;
+	struct sgroup *owner; /* its G_OWNER group (its G_KIND group is store.kgroups[kind]) */
 	uint64_t seq;
-	uint32_t hash[H_N];
+	uint32_t hash; /* of (kind, ns, name); the uid's is computed when needed */
 	uint32_t len;  /* of the packed bytes */
-	uint32_t vidx; /* the index in store.views while view != NULL */
 	unsigned mark;
-	uint16_t off[F_N + 1]; /* where each string starts in blob; off[F_N]: the bytes */
-	unsigned char kind;    /* index into store.kinds */
-	unsigned char deleting, traits;
+	uint16_t end[F_N];  /* where each string ends in blob (F_NS starts at 0), the bytes after */
+	unsigned char kind; /* index into store.kinds */
+	unsigned char flags, traits;
 	char blob[];
 };
 
@@ -69,15 +82,22 @@ struct htab {
 	size_t nb, n;
 };
 
+/* the records with a view: open addressing by record address, linear probing */
+struct vslot {
+	struct srec *r;
+	json_object *v;
+};
+
 struct store {
 	struct htab tab[H_N];
-	struct pmap *groups; /* group key -> struct sgroup */
-	char **kinds;        /* interned kind names */
+	struct pmap *groups;     /* G_OWNER group key -> struct sgroup */
+	char **kinds;            /* interned kind names */
+	struct sgroup **kgroups; /* each kind's G_KIND group */
 	size_t nkinds;
-	struct srec **views; /* records with a view */
-	size_t nviews, aviews, bytes;
-	struct store_meta meta; /* what store_meta() and store_meta_uid() return */
-	struct slabs *slabs;    /* where the records live (slab.h) */
+	struct vslot *views;
+	size_t nviews, aviews, bytes; /* aviews: a power of two, or 0 */
+	struct store_meta meta;       /* what store_meta() and store_meta_uid() return */
+	struct slabs *slabs;          /* where the records live (slab.h) */
 	uint64_t seq;
 	int compact; /* records hold the compact form (codec.h), not plain msgpack */
 	store_traits_fn traits;
@@ -90,40 +110,144 @@ static uint32_t store_hash(uint32_t h, const char *s)
 	return (h ^ 0x1f) * 16777619u; /* a separator, so ("ab","c") != ("a","bc") */
 }
 
-/* kind's index in s->kinds, added if new */
-static unsigned char store_kind(struct store *s, const char *kind)
+/* kind's index in s->kinds, or -1 */
+static int store_kind_find(const struct store *s, const char *kind)
 {
 	size_t i;
 
-	for (i = 0; i < s->nkinds; i++) {
+	for (i = 0; kind != NULL && i < s->nkinds; i++) {
 		if (strcmp(s->kinds[i], kind) == 0)
-			return (unsigned char)i;
+			return (int)i;
 	}
+	return -1;
+}
+
+/* kind's index in s->kinds, added if new */
+static unsigned char store_kind(struct store *s, const char *kind)
+{
+	int k = store_kind_find(s, kind);
+
+	if (k != -1)
+		return (unsigned char)k;
 	if (s->nkinds > UCHAR_MAX) /* the resource table has a handful */
 		fatalx("store: more than %d kinds", UCHAR_MAX + 1);
 	s->kinds = xreallocarray(s->kinds, s->nkinds + 1, sizeof(*s->kinds));
+	s->kgroups = xreallocarray(s->kgroups, s->nkinds + 1, sizeof(*s->kgroups));
 	s->kinds[s->nkinds] = xstrdup(kind);
+	s->kgroups[s->nkinds] = xcalloc(1, sizeof(**s->kgroups));
 	return (unsigned char)s->nkinds++;
 }
 
-static const char *rec_str(const struct srec *r, int f)
+/* ---- uids: a canonical UUID is kept as its 16 bytes ---- */
+
+static int uuid_nibble(char c)
 {
-	return r->blob + r->off[f];
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
 }
 
-/* r's metadata into *m: strings and bytes point into r */
+/* 0 and the bytes of text if it is a UUID as the API server writes it (lowercase), else -1 */
+static int uuid_parse(const char *text, unsigned char bin[UUID_BIN])
+{
+	size_t i, n = 0;
+	int hi, lo;
+
+	for (i = 0; i < UUID_TEXT - 1; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (text[i] != '-')
+				return -1;
+			continue;
+		}
+		if ((hi = uuid_nibble(text[i])) == -1 || (lo = uuid_nibble(text[i + 1])) == -1)
+			return -1;
+		bin[n++] = (unsigned char)(hi << 4 | lo);
+		i++;
+	}
+	return text[i] == '\0' ? 0 : -1;
+}
+
+static void uuid_format(const unsigned char bin[UUID_BIN], char text[UUID_TEXT])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, n = 0;
+
+	for (i = 0; i < UUID_BIN; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			text[n++] = '-';
+		text[n++] = hex[bin[i] >> 4];
+		text[n++] = hex[bin[i] & 0xf];
+	}
+	text[n] = '\0';
+}
+
+/* the flag that says field f is kept as a UUID's bytes (0: f is always a string) */
+static unsigned char field_bin(int f)
+{
+	return f == F_UID ? R_UID_BIN : f == F_OWNER ? R_OWNER_BIN : 0;
+}
+
+static int rec_bin(const struct srec *r, int f)
+{
+	return (r->flags & field_bin(f)) != 0;
+}
+
+static const char *rec_start(const struct srec *r, int f)
+{
+	return r->blob + (f == 0 ? 0 : r->end[f - 1]);
+}
+
+/* field f as a C string: in the record, or (a UUID kept as bytes) written into text */
+static const char *rec_str(const struct srec *r, int f, char text[UUID_TEXT])
+{
+	if (!rec_bin(r, f))
+		return rec_start(r, f);
+	uuid_format((const unsigned char *)rec_start(r, f), text);
+	return text;
+}
+
+/* every string of r into f (UUIDs kept as bytes written into text) */
+static void rec_strings(const struct srec *r, const char *f[F_N], char text[2][UUID_TEXT])
+{
+	int i;
+
+	for (i = 0; i < F_N; i++)
+		f[i] = rec_str(r, i, text[i == F_OWNER]);
+}
+
+static const unsigned char *rec_bytes(const struct srec *r)
+{
+	return (const unsigned char *)r->blob + r->end[F_N - 1];
+}
+
+static size_t rec_size(const struct srec *r)
+{
+	return offsetof(struct srec, blob) + r->end[F_N - 1] + r->len;
+}
+
+/* is field f of r the string str (parsed: its bytes if it is a UUID, else NULL)? */
+static int rec_is(const struct srec *r, int f, const char *str, const unsigned char *parsed)
+{
+	if (rec_bin(r, f))
+		return parsed != NULL && memcmp(rec_start(r, f), parsed, UUID_BIN) == 0;
+	return strcmp(rec_start(r, f), str) == 0;
+}
+
+/* r's metadata into *m: strings and bytes point into r or into m */
 static void rec_meta(const struct store *s, const struct srec *r, struct store_meta *m)
 {
 	m->kind = s->kinds[r->kind];
-	m->ns = rec_str(r, F_NS);
-	m->name = rec_str(r, F_NAME);
-	m->uid = rec_str(r, F_UID);
-	m->rv = rec_str(r, F_RV);
-	m->owner = rec_str(r, F_OWNER);
-	m->deleting = r->deleting;
+	m->ns = rec_str(r, F_NS, NULL);
+	m->name = rec_str(r, F_NAME, NULL);
+	m->uid = rec_str(r, F_UID, m->uid_text);
+	m->rv = rec_str(r, F_RV, NULL);
+	m->owner = rec_str(r, F_OWNER, m->owner_text);
+	m->deleting = (r->flags & R_DELETING) != 0;
 	m->traits = r->traits;
 	m->mark = r->mark;
-	m->bytes = (const unsigned char *)r->blob + r->off[F_N];
+	m->bytes = rec_bytes(r);
 	m->len = r->len;
 	m->seq = r->seq;
 }
@@ -157,52 +281,106 @@ void store_traits(struct store *s, store_traits_fn fn)
 
 /* ---- views ---- */
 
-static void store_view_unlink(struct store *s, struct srec *r)
+static size_t store_view_slot(const struct store *s, const struct srec *r)
 {
-	struct srec *last = s->views[--s->nviews];
+	uintptr_t h = (uintptr_t)r >> 4; /* records are 16-byte aligned */
 
-	s->views[r->vidx] = last; /* r itself when it is the last */
-	last->vidx = r->vidx;
-	r->view = NULL;
+	h ^= h >> 17;
+	h *= 0x9e3779b97f4a7c15u;
+	return (size_t)(h >> 7) & (s->aviews - 1);
+}
+
+/* r's slot: the one holding it, or the empty one where it would go */
+static struct vslot *store_view_find(const struct store *s, const struct srec *r)
+{
+	size_t i = store_view_slot(s, r);
+
+	while (s->views[i].r != NULL && s->views[i].r != r)
+		i = (i + 1) & (s->aviews - 1);
+	return &s->views[i];
+}
+
+static void store_view_resize(struct store *s, size_t n)
+{
+	struct vslot *old = s->views;
+	size_t i, na = s->aviews;
+
+	s->views = n != 0 ? xcalloc(n, sizeof(*s->views)) : NULL;
+	s->aviews = n;
+	for (i = 0; i < na; i++) {
+		if (old[i].r != NULL)
+			*store_view_find(s, old[i].r) = old[i];
+	}
+	free(old);
+}
+
+/* takes r's view out of the table (the caller has it) */
+static json_object *store_view_unlink(struct store *s, struct srec *r)
+{
+	struct vslot *at = store_view_find(s, r);
+	json_object *v = at->v;
+	size_t i = (size_t)(at - s->views), j = i, k;
+
+	/* backward-shift deletion: move up every later entry of the run that may move */
+	for (;;) {
+		s->views[i].r = NULL;
+		s->views[i].v = NULL;
+		for (;;) {
+			j = (j + 1) & (s->aviews - 1);
+			if (s->views[j].r == NULL)
+				goto done;
+			k = store_view_slot(s, s->views[j].r);
+			/* the entry at j stays if its home k lies cyclically in (i, j] */
+			if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+				continue;
+			break;
+		}
+		s->views[i] = s->views[j];
+		i = j;
+	}
+done:
+	s->nviews--;
+	r->flags &= (unsigned char)~R_VIEW;
+	return v;
 }
 
 static void store_view_drop(struct store *s, struct srec *r)
 {
-	json_object *v = r->view;
-
-	if (v == NULL)
-		return;
-	store_view_unlink(s, r);
-	json_object_put(v);
+	if (r->flags & R_VIEW)
+		json_object_put(store_view_unlink(s, r));
 }
 
 static void store_view_set(struct store *s, struct srec *r, json_object *v)
 {
+	struct vslot *at;
+
 	store_view_drop(s, r);
-	if (s->nviews == s->aviews) {
-		s->aviews = s->aviews != 0 ? s->aviews * 2 : 64;
-		s->views = xreallocarray(s->views, s->aviews, sizeof(*s->views));
-	}
-	r->view = v;
-	r->vidx = (uint32_t)s->nviews;
-	s->views[s->nviews++] = r;
+	if ((s->nviews + 1) * 2 > s->aviews)
+		store_view_resize(s, s->aviews != 0 ? s->aviews * 2 : 64);
+	at = store_view_find(s, r);
+	at->r = r;
+	at->v = v;
+	s->nviews++;
+	r->flags |= R_VIEW;
+}
+
+static json_object *rec_view(const struct store *s, const struct srec *r)
+{
+	return (r->flags & R_VIEW) ? store_view_find(s, r)->v : NULL;
 }
 
 /* the record's object, decoded from its bytes: a new reference */
 static json_object *store_decode(struct store *s, struct srec *r)
 {
+	char err[128], text[2][UUID_TEXT];
 	const char *f[F_N];
-	const unsigned char *bytes = (const unsigned char *)r->blob + r->off[F_N];
-	char err[128];
 	json_object *v;
-	int i;
 
-	for (i = 0; i < F_N; i++)
-		f[i] = rec_str(r, i);
+	rec_strings(r, f, text);
 	if (s->compact)
-		v = codec_compact_unpack(bytes, r->len, f, F_N, err, sizeof(err));
+		v = codec_compact_unpack(rec_bytes(r), r->len, f, F_N, err, sizeof(err));
 	else
-		v = codec_value_unpack(bytes, r->len, err, sizeof(err));
+		v = codec_value_unpack(rec_bytes(r), r->len, err, sizeof(err));
 	if (v == NULL) /* the store packed these bytes itself */
 		fatalx("store: %s %s/%s does not decode: %s", s->kinds[r->kind], f[F_NS], f[F_NAME],
 		    err);
@@ -224,15 +402,26 @@ static json_object *store_view(struct store *s, struct srec *r)
 {
 	if (r == NULL)
 		return NULL;
-	if (r->view == NULL)
+	if (!(r->flags & R_VIEW))
 		store_view_set(s, r, store_decode(s, r));
-	return r->view;
+	return rec_view(s, r);
 }
 
 void store_release_views(struct store *s)
 {
-	while (s->nviews > 0)
-		store_view_drop(s, s->views[s->nviews - 1]);
+	size_t i;
+
+	for (i = 0; i < s->aviews && s->nviews > 0; i++) {
+		if (s->views[i].r == NULL)
+			continue;
+		s->views[i].r->flags &= (unsigned char)~R_VIEW;
+		json_object_put(s->views[i].v);
+		s->views[i].r = NULL;
+		s->views[i].v = NULL;
+		s->nviews--;
+	}
+	if (s->aviews > 64) /* a snapshot's many views do not keep their table */
+		store_view_resize(s, 0);
 }
 
 size_t store_views(const struct store *s)
@@ -247,7 +436,26 @@ size_t store_bytes(const struct store *s)
 
 /* ---- hash tables ---- */
 
-static void store_tab_grow(struct htab *t, int which)
+static uint32_t store_name_hash(const char *kind, const char *ns, const char *name)
+{
+	return store_hash(store_hash(store_hash(2166136261u, kind), ns), name);
+}
+
+static uint32_t store_uid_hash(const char *kind, const char *uid)
+{
+	return store_hash(store_hash(2166136261u, kind), uid);
+}
+
+static uint32_t rec_hash(const struct store *s, const struct srec *r, int which)
+{
+	char text[UUID_TEXT];
+
+	if (which == H_NAME)
+		return r->hash;
+	return store_uid_hash(s->kinds[r->kind], rec_str(r, F_UID, text));
+}
+
+static void store_tab_grow(struct store *s, struct htab *t, int which)
 {
 	struct srec **nb = xcalloc(t->nb * 2, sizeof(*nb)), *r, *next;
 	size_t i, j;
@@ -255,7 +463,7 @@ static void store_tab_grow(struct htab *t, int which)
 	for (i = 0; i < t->nb; i++) {
 		for (r = t->b[i]; r != NULL; r = next) {
 			next = r->hnext[which];
-			j = r->hash[which] & (t->nb * 2 - 1);
+			j = rec_hash(s, r, which) & (t->nb * 2 - 1);
 			r->hnext[which] = nb[j];
 			nb[j] = r;
 		}
@@ -271,8 +479,8 @@ static void store_tab_add(struct store *s, int which, struct srec *r)
 	size_t i;
 
 	if (t->n >= t->nb)
-		store_tab_grow(t, which);
-	i = r->hash[which] & (t->nb - 1);
+		store_tab_grow(s, t, which);
+	i = rec_hash(s, r, which) & (t->nb - 1);
 	r->hnext[which] = t->b[i]; /* first: the newest of a reused uid is found */
 	t->b[i] = r;
 	t->n++;
@@ -281,7 +489,7 @@ static void store_tab_add(struct store *s, int which, struct srec *r)
 static void store_tab_del(struct store *s, int which, struct srec *r)
 {
 	struct htab *t = &s->tab[which];
-	struct srec **p = &t->b[r->hash[which] & (t->nb - 1)];
+	struct srec **p = &t->b[rec_hash(s, r, which) & (t->nb - 1)];
 
 	for (; *p != NULL; p = &(*p)->hnext[which]) {
 		if (*p == r) {
@@ -293,30 +501,21 @@ static void store_tab_del(struct store *s, int which, struct srec *r)
 	}
 }
 
-static uint32_t store_name_hash(const char *kind, const char *ns, const char *name)
-{
-	return store_hash(store_hash(store_hash(2166136261u, kind), ns), name);
-}
-
-static uint32_t store_uid_hash(const char *kind, const char *uid)
-{
-	return store_hash(store_hash(2166136261u, kind), uid);
-}
-
 static struct srec *store_find(struct store *s, const char *kind, const char *ns, const char *name)
 {
 	struct htab *t = &s->tab[H_NAME];
 	struct srec *r;
 	uint32_t h;
+	int k;
 
-	if (kind == NULL || name == NULL)
+	if (kind == NULL || name == NULL || (k = store_kind_find(s, kind)) == -1)
 		return NULL;
 	if (ns == NULL)
 		ns = "";
 	h = store_name_hash(kind, ns, name);
 	for (r = t->b[h & (t->nb - 1)]; r != NULL; r = r->hnext[H_NAME]) {
-		if (r->hash[H_NAME] == h && strcmp(rec_str(r, F_NAME), name) == 0 &&
-		    strcmp(rec_str(r, F_NS), ns) == 0 && strcmp(s->kinds[r->kind], kind) == 0)
+		if (r->hash == h && r->kind == k && strcmp(rec_start(r, F_NAME), name) == 0 &&
+		    strcmp(rec_start(r, F_NS), ns) == 0)
 			return r;
 	}
 	return NULL;
@@ -325,15 +524,18 @@ static struct srec *store_find(struct store *s, const char *kind, const char *ns
 static struct srec *store_find_uid(struct store *s, const char *kind, const char *uid)
 {
 	struct htab *t = &s->tab[H_UID];
+	unsigned char bin[UUID_BIN];
+	const unsigned char *parsed;
 	struct srec *r;
 	uint32_t h;
+	int k;
 
-	if (kind == NULL || uid == NULL || *uid == '\0')
+	if (kind == NULL || uid == NULL || *uid == '\0' || (k = store_kind_find(s, kind)) == -1)
 		return NULL;
+	parsed = uuid_parse(uid, bin) == 0 ? bin : NULL;
 	h = store_uid_hash(kind, uid);
 	for (r = t->b[h & (t->nb - 1)]; r != NULL; r = r->hnext[H_UID]) {
-		if (r->hash[H_UID] == h && strcmp(rec_str(r, F_UID), uid) == 0 &&
-		    strcmp(s->kinds[r->kind], kind) == 0)
+		if (r->kind == k && rec_is(r, F_UID, uid, parsed))
 			return r;
 	}
 	return NULL;
@@ -341,21 +543,19 @@ static struct srec *store_find_uid(struct store *s, const char *kind, const char
 
 /* ---- groups ---- */
 
-static char *store_group_key(int fam, const char *kind, const char *ns, const char *owner)
+static char *store_group_key(const char *kind, const char *ns, const char *owner)
 {
 	char *key;
 
-	if (fam == G_KIND)
-		xasprintf(&key, "k\x1f%s", kind);
-	else
-		xasprintf(&key, "o\x1f%s\x1f%s\x1f%s", kind, ns, owner);
+	xasprintf(&key, "%s\x1f%s\x1f%s", kind, ns, owner);
 	return key;
 }
 
+/* the G_OWNER group of (kind, ns, owner), made if create, else NULL if there is none */
 static struct sgroup *store_group(
-    struct store *s, int fam, const char *kind, const char *ns, const char *owner, int create)
+    struct store *s, const char *kind, const char *ns, const char *owner, int create)
 {
-	char *key = store_group_key(fam, kind, ns != NULL ? ns : "", owner);
+	char *key = store_group_key(kind, ns != NULL ? ns : "", owner != NULL ? owner : "");
 	struct sgroup *g = pmap_get(s->groups, key);
 
 	if (g == NULL && create) {
@@ -366,11 +566,21 @@ static struct sgroup *store_group(
 	return g;
 }
 
-/* files r in group family fam, by seq (at the tail unless it is an older name) */
-static void store_group_link(struct store *s, struct srec *r, int fam)
+static struct sgroup *store_kind_group(struct store *s, const char *kind)
 {
-	struct sgroup *g =
-	    store_group(s, fam, s->kinds[r->kind], rec_str(r, F_NS), rec_str(r, F_OWNER), 1);
+	int k = store_kind_find(s, kind);
+
+	return k != -1 ? s->kgroups[k] : NULL;
+}
+
+static struct sgroup *rec_group(const struct srec *r, const struct store *s, int fam)
+{
+	return fam == G_KIND ? s->kgroups[r->kind] : r->owner;
+}
+
+/* files r in group g of family fam, by seq (at the tail unless it is an older name) */
+static void store_group_link(struct srec *r, struct sgroup *g, int fam)
+{
 	struct srec *at = g->tail;
 
 	while (at != NULL && at->seq > r->seq)
@@ -385,14 +595,13 @@ static void store_group_link(struct store *s, struct srec *r, int fam)
 		at->gnext[fam] = r;
 	else
 		g->head = r;
-	r->group[fam] = g;
 	g->n++;
 }
 
-static void store_group_unlink(struct store *s, struct srec *r, int fam)
+/* takes r out of its group of family fam; 1 if that group is now empty */
+static int store_group_unlink(struct store *s, struct srec *r, int fam)
 {
-	struct sgroup *g = r->group[fam];
-	char *key;
+	struct sgroup *g = rec_group(r, s, fam);
 
 	if (r->gprev[fam] != NULL)
 		r->gprev[fam]->gnext[fam] = r->gnext[fam];
@@ -403,13 +612,7 @@ static void store_group_unlink(struct store *s, struct srec *r, int fam)
 	else
 		g->tail = r->gprev[fam];
 	r->gprev[fam] = r->gnext[fam] = NULL;
-	r->group[fam] = NULL;
-	if (--g->n == 0) {
-		key =
-		    store_group_key(fam, s->kinds[r->kind], rec_str(r, F_NS), rec_str(r, F_OWNER));
-		pmap_del(s->groups, key);
-		free(key);
-	}
+	return --g->n == 0;
 }
 
 /* ---- records ---- */
@@ -458,6 +661,16 @@ void store_pack(struct store *s, json_object *obj, struct buf *out)
 	store_pack_strings(s, obj, f, out);
 }
 
+/* the bytes field f takes in a record: a UUID's 16, or the string and its terminator */
+static size_t field_size(int f, const char *str, unsigned char bin[UUID_BIN], unsigned char *flags)
+{
+	if (field_bin(f) != 0 && uuid_parse(str, bin) == 0) {
+		*flags |= field_bin(f);
+		return UUID_BIN;
+	}
+	return strlen(str) + 1;
+}
+
 /*
  * A new record of kind for obj: its strings f and packed bytes after the links, at place
  * seq in store order, with mark; NULL (logged) if the strings do not fit the offsets.
@@ -465,11 +678,12 @@ void store_pack(struct store *s, json_object *obj, struct buf *out)
 static struct srec *store_rec_new(struct store *s, unsigned char kind, json_object *obj,
     const char *f[F_N], const struct buf *packed, uint64_t seq, unsigned mark)
 {
+	unsigned char bin[F_N][UUID_BIN], flags = 0;
 	size_t l[F_N], total = 0, i;
 	struct srec *r;
 
 	for (i = 0; i < F_N; i++)
-		total += (l[i] = strlen(f[i]) + 1);
+		total += (l[i] = field_size((int)i, f[i], bin[i], &flags));
 	if (total > STORE_STRINGS_MAX || packed->len > UINT32_MAX) {
 		log_warnx(NULL, "store: %s %s with %zu bytes of metadata strings dropped",
 		    log_escape(s->kinds[kind]), log_escape(f[F_NAME]), total);
@@ -477,44 +691,55 @@ static struct srec *store_rec_new(struct store *s, unsigned char kind, json_obje
 	}
 	r = slabs_alloc(s->slabs, offsetof(struct srec, blob) + total + packed->len);
 	for (i = 0, total = 0; i < F_N; i++) {
-		r->off[i] = (uint16_t)total;
-		memcpy(r->blob + total, f[i], l[i]);
+		if (flags & field_bin((int)i))
+			memcpy(r->blob + total, bin[i], UUID_BIN);
+		else
+			memcpy(r->blob + total, f[i], l[i]);
 		total += l[i];
+		r->end[i] = (uint16_t)total;
 	}
-	r->off[F_N] = (uint16_t)total;
 	memcpy(r->blob + total, packed->data, packed->len);
 	r->len = (uint32_t)packed->len;
 	r->kind = kind;
 	r->seq = seq;
 	r->mark = mark;
-	r->deleting = obj_path(obj, "metadata.deletionTimestamp") != NULL;
+	r->flags = flags;
+	if (obj_path(obj, "metadata.deletionTimestamp") != NULL)
+		r->flags |= R_DELETING;
 	r->traits = s->traits != NULL ? s->traits(s->kinds[kind], obj) : 0;
-	r->hash[H_NAME] = store_name_hash(s->kinds[kind], f[F_NS], f[F_NAME]);
-	r->hash[H_UID] = store_uid_hash(s->kinds[kind], f[F_UID]);
+	r->hash = store_name_hash(s->kinds[kind], f[F_NS], f[F_NAME]);
 	return r;
 }
 
 static void store_link(struct store *s, struct srec *r)
 {
-	int i;
+	char text[UUID_TEXT];
 
 	store_tab_add(s, H_NAME, r);
-	if (*rec_str(r, F_UID) != '\0')
+	if (*rec_start(r, F_UID) != '\0' || rec_bin(r, F_UID))
 		store_tab_add(s, H_UID, r);
-	for (i = 0; i < G_N; i++)
-		store_group_link(s, r, i);
+	store_group_link(r, s->kgroups[r->kind], G_KIND);
+	r->owner =
+	    store_group(s, s->kinds[r->kind], rec_start(r, F_NS), rec_str(r, F_OWNER, text), 1);
+	store_group_link(r, r->owner, G_OWNER);
 	s->bytes += r->len;
 }
 
 static void store_unlink(struct store *s, struct srec *r)
 {
-	int i;
+	char text[UUID_TEXT], *key;
 
 	store_tab_del(s, H_NAME, r);
-	if (*rec_str(r, F_UID) != '\0')
+	if (*rec_start(r, F_UID) != '\0' || rec_bin(r, F_UID))
 		store_tab_del(s, H_UID, r);
-	for (i = 0; i < G_N; i++)
-		store_group_unlink(s, r, i);
+	store_group_unlink(s, r, G_KIND);
+	if (store_group_unlink(s, r, G_OWNER)) { /* deleted namespaces and pools leave nothing */
+		key = store_group_key(
+		    s->kinds[r->kind], rec_start(r, F_NS), rec_str(r, F_OWNER, text));
+		pmap_del(s->groups, key);
+		free(key);
+	}
+	r->owner = NULL;
 	s->bytes -= r->len;
 }
 
@@ -522,7 +747,7 @@ static void store_drop(struct store *s, struct srec *r)
 {
 	store_view_drop(s, r);
 	store_unlink(s, r);
-	slabs_free(s->slabs, r, offsetof(struct srec, blob) + r->off[F_N] + r->len);
+	slabs_free(s->slabs, r, rec_size(r));
 }
 
 /*
@@ -563,10 +788,9 @@ static struct srec *store_write(
 	if (nr == NULL)
 		return NULL; /* the stored one, if any, stays */
 	if (r != NULL) {
-		if (old != NULL && r->view != NULL) {
-			*old = r->view; /* the store's reference passes to the caller */
-			store_view_unlink(s, r);
-		} else if (old != NULL)
+		if (old != NULL && (r->flags & R_VIEW))
+			*old = store_view_unlink(s, r); /* the store's reference passes on */
+		else if (old != NULL)
 			*old = store_decode(s, r);
 		store_drop(s, r);
 	} else
@@ -600,8 +824,8 @@ json_object *store_take(struct store *s, const char *kind, const char *ns, const
 
 	if (r == NULL)
 		return NULL;
-	if ((v = r->view) != NULL)
-		store_view_unlink(s, r); /* the reference passes to the caller */
+	if (r->flags & R_VIEW)
+		v = store_view_unlink(s, r); /* the reference passes to the caller */
 	else
 		v = store_decode(s, r);
 	store_drop(s, r);
@@ -667,8 +891,8 @@ static void store_walk(struct store *s, struct sgroup *g, int fam, store_fn fn, 
 	json_object *v;
 
 	for (r = g != NULL ? g->head : NULL; r != NULL; r = r->gnext[fam]) {
-		if (r->view != NULL) {
-			fn(r->view, arg);
+		if (r->flags & R_VIEW) {
+			fn(rec_view(s, r), arg);
 			continue;
 		}
 		v = store_decode(s, r); /* valid during the callback only */
@@ -679,12 +903,12 @@ static void store_walk(struct store *s, struct sgroup *g, int fam, store_fn fn, 
 
 void store_foreach(struct store *s, const char *kind, store_fn fn, void *arg)
 {
-	store_walk(s, store_group(s, G_KIND, kind, NULL, NULL, 0), G_KIND, fn, arg);
+	store_walk(s, store_kind_group(s, kind), G_KIND, fn, arg);
 }
 
 void store_foreach_meta(struct store *s, const char *kind, store_meta_fn fn, void *arg)
 {
-	struct sgroup *g = store_group(s, G_KIND, kind, NULL, NULL, 0);
+	struct sgroup *g = store_kind_group(s, kind);
 	struct store_meta m;
 	struct srec *r;
 
@@ -697,7 +921,7 @@ void store_foreach_meta(struct store *s, const char *kind, store_meta_fn fn, voi
 int store_walk_meta_after(
     struct store *s, const char *kind, uint64_t seq, store_meta_until_fn fn, void *arg)
 {
-	struct sgroup *g = store_group(s, G_KIND, kind, NULL, NULL, 0);
+	struct sgroup *g = store_kind_group(s, kind);
 	struct store_meta m;
 	struct srec *r;
 
@@ -715,7 +939,7 @@ int store_walk_meta_after(
 size_t store_owned(
     struct store *s, const char *kind, const char *ns, const char *owner, json_object ***objs)
 {
-	struct sgroup *g = store_group(s, G_OWNER, kind, ns, owner != NULL ? owner : "", 0);
+	struct sgroup *g = store_group(s, kind, ns, owner, 0);
 	struct srec *r;
 	size_t n = g != NULL ? g->n : 0, i = 0;
 
@@ -728,7 +952,7 @@ size_t store_owned(
 void store_foreach_owned_meta(struct store *s, const char *kind, const char *ns, const char *owner,
     store_meta_fn fn, void *arg)
 {
-	struct sgroup *g = store_group(s, G_OWNER, kind, ns, owner != NULL ? owner : "", 0);
+	struct sgroup *g = store_group(s, kind, ns, owner, 0);
 	struct store_meta m;
 	struct srec *r;
 
@@ -740,7 +964,7 @@ void store_foreach_owned_meta(struct store *s, const char *kind, const char *ns,
 
 size_t store_count(struct store *s, const char *kind)
 {
-	struct sgroup *g = store_group(s, G_KIND, kind, NULL, NULL, 0);
+	struct sgroup *g = store_kind_group(s, kind);
 
 	return g != NULL ? g->n : 0;
 }
@@ -767,9 +991,12 @@ void store_free(struct store *s)
 	for (i = 0; i < H_N; i++)
 		free(s->tab[i].b);
 	pmap_free(s->groups);
-	for (i = 0; i < s->nkinds; i++)
+	for (i = 0; i < s->nkinds; i++) {
 		free(s->kinds[i]);
+		free(s->kgroups[i]);
+	}
 	free(s->kinds);
+	free(s->kgroups);
 	free(s->views);
 	slabs_destroy(s->slabs);
 	free(s);

@@ -40,6 +40,8 @@ struct store_meta {
 	const unsigned char *bytes; /* plain msgpack, or the compact form (store_new_compact) */
 	size_t len;
 	uint64_t seq; /* the place in store order: grows with every name that enters */
+	/* where uid and owner are written when the record keeps them as a UUID's 16 bytes */
+	char uid_text[37], owner_text[37];
 };
 typedef void (*store_meta_fn)(const struct store_meta *, void *arg);
 /* 0 stops a walk */

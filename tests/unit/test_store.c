@@ -614,6 +614,81 @@ static void test_compact_and_marks(void **state)
 	store_free(c);
 }
 
+/* canonical UUIDs are kept as 16 bytes and read back as the same text; any other uid, even
+ * one a character away from a UUID, is kept as it is */
+static void test_uuid_uids(void **state)
+{
+	static const char *const uids[] = {
+	    "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",  /* canonical */
+	    "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0",  /* upper case: not as the API server writes */
+	    "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f",   /* one digit short */
+	    "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f00", /* one too many */
+	    "0f1e2d3c-4b5a-6978-8796a-5b4c3d2e1f0",  /* a dash misplaced */
+	    "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1fg",  /* not hex */
+	    "u-1",
+	};
+	const char *pool = "ffffffff-0000-0000-0000-000000000001";
+	const struct store_meta *m;
+	struct store *s = snew();
+	json_object *v, **list;
+	char name[16];
+	size_t i, n = sizeof(uids) / sizeof(uids[0]);
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "vm-%zu", i);
+		set(s, "vm", mk("ns", name, uids[i], "1", i % 2 == 0 ? pool : uids[i]));
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "vm-%zu", i);
+		m = store_meta_uid(s, "vm", uids[i]);
+		assert_non_null(m);
+		assert_string_equal(m->name, name);
+		assert_string_equal(m->uid, uids[i]);
+		assert_string_equal(m->owner, i % 2 == 0 ? pool : uids[i]);
+		v = store_get_uid(s, "vm", uids[i]);
+		assert_string_equal(obj_uid(v), uids[i]);
+		assert_string_equal(
+		    obj_str(json_object_array_get_idx(obj_path(v, "metadata.ownerReferences"), 0),
+		        "uid"),
+		    i % 2 == 0 ? pool : uids[i]);
+	}
+	assert_null(store_meta_uid(s, "vm", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f1"));
+	assert_null(store_meta_uid(s, "vmi", uids[0]));
+	assert_string_equal(owned(s, "ns", pool), "vm-0 vm-2 vm-4 vm-6");
+	assert_string_equal(owned(s, "ns", uids[1]), "vm-1");
+	n = store_owned(s, "vm", "ns", "FFFFFFFF-0000-0000-0000-000000000001", &list);
+	assert_int_equal(n, 0);
+	free(list);
+	/* the uid index after the table grew: 200 more, each found */
+	for (i = 0; i < 200; i++) {
+		char uid[40];
+
+		snprintf(name, sizeof(name), "x-%zu", i);
+		snprintf(uid, sizeof(uid), "00000000-0000-4000-8000-%012zx", i);
+		set(s, "vm", mk("ns", name, uid, "1", pool));
+	}
+	for (i = 0; i < 200; i++) {
+		char uid[40];
+
+		snprintf(uid, sizeof(uid), "00000000-0000-4000-8000-%012zx", i);
+		m = store_meta_uid(s, "vm", uid);
+		assert_non_null(m);
+		assert_string_equal(m->uid, uid);
+		snprintf(name, sizeof(name), "x-%zu", i);
+		assert_string_equal(m->name, name);
+		if (i % 2 == 0)
+			assert_int_equal(store_del(s, "vm", "ns", name), 1);
+	}
+	for (i = 0; i < 200; i++) {
+		char uid[40];
+
+		snprintf(uid, sizeof(uid), "00000000-0000-4000-8000-%012zx", i);
+		assert_true((store_meta_uid(s, "vm", uid) != NULL) == (i % 2 == 1));
+	}
+	store_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -626,6 +701,7 @@ int main(void)
 	    cmocka_unit_test(test_cluster_scoped_and_bad),
 	    cmocka_unit_test(test_take),
 	    cmocka_unit_test(test_uid_index),
+	    cmocka_unit_test(test_uuid_uids),
 	    cmocka_unit_test(test_owner_index),
 	    cmocka_unit_test(test_traits),
 	    cmocka_unit_test(test_deleting),
