@@ -21,6 +21,7 @@
 #include "codec.h"
 #include "log.h"
 #include "proto.h"
+#include "timeutil.h"
 #include "xmalloc.h"
 
 /* the kinds of msgpack value we tell apart */
@@ -73,16 +74,25 @@ struct mp_in {
 	size_t off;
 	char *err;
 	size_t errlen;
-	const struct codec_tab *tab; /* the compact form's strings, or NULL: plain msgpack */
+	struct codec_tab *tab; /* the compact form's strings, or NULL: plain msgpack */
 };
 
-/* the strings a compact value may refer to (codec_compact_pack) */
+/* the strings a compact value may refer to (codec_compact_pack): the caller's, the
+ * dictionary's, and the value's own literal strings so far (back references) */
 struct codec_tab {
 	const char *const *local;
 	size_t nlocal;
+	struct {
+		const char *s;
+		size_t len;
+	} back[CODEC_BACK_MAX];
+	size_t nback;
+	char time[CODEC_TIME_LEN + 1]; /* the last time reference read, as its text */
 };
 
 static const char *codec_tab_str(const struct codec_tab *, unsigned, size_t *);
+static void codec_back_add(struct codec_tab *, const char *, size_t);
+static int codec_time_text(uint32_t secs, char out[CODEC_TIME_LEN + 1]);
 
 static int codec_fail(struct mp_in *in, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -181,20 +191,40 @@ static int mp_read_table(struct mp_in *in, unsigned char b, struct mp_item *it)
 	}
 }
 
-/* the compact form's string reference: CODEC_REF and the string's index in the table */
+/* the compact form's string reference: CODEC_REF and the string's index in the table, or
+ * CODEC_TIME and 4 bytes of seconds */
 static int mp_read_ref(struct mp_in *in, struct mp_item *it)
 {
+	unsigned char i;
+	uint64_t secs;
 	size_t len;
 
 	if (mp_left(in) < 1)
 		return codec_fail(in, "truncated string reference at byte %zu", in->off);
 	it->kind = MP_STR;
-	it->s = codec_tab_str(in->tab, in->p[in->off], &len);
+	i = in->p[in->off++];
+	if (i == CODEC_TIME) {
+		if (mp_field(in, 4, &secs) == -1)
+			return -1;
+		if (codec_time_text((uint32_t)secs, in->tab->time) == -1)
+			return codec_fail(
+			    in, "time reference at byte %zu is out of range", in->off - 5);
+		it->s = in->tab->time;
+		it->u = CODEC_TIME_LEN;
+		return 0;
+	}
+	if (i >= CODEC_BACK_BASE) {
+		if ((size_t)(i - CODEC_BACK_BASE) >= in->tab->nback)
+			return codec_fail(
+			    in, "back reference %u at byte %zu is to no string", i, in->off - 1);
+		it->s = in->tab->back[i - CODEC_BACK_BASE].s;
+		it->u = in->tab->back[i - CODEC_BACK_BASE].len;
+		return 0;
+	}
+	it->s = codec_tab_str(in->tab, i, &len);
 	if (it->s == NULL)
-		return codec_fail(
-		    in, "string reference %u at byte %zu is unknown", in->p[in->off], in->off);
+		return codec_fail(in, "string reference %u at byte %zu is unknown", i, in->off - 1);
 	it->u = len;
-	in->off++;
 	return 0;
 }
 
@@ -222,11 +252,14 @@ static int mp_read(struct mp_in *in, struct mp_item *it)
 		it->kind = MP_STR;
 		it->u = b & 0x1f;
 		it->s = (const char *)in->p + in->off;
-		return mp_skip(in, it->u);
+		if (mp_skip(in, it->u) == -1)
+			return -1;
 	} else if (b == CODEC_REF && in->tab != NULL)
 		return mp_read_ref(in, it);
-	else
-		return mp_read_table(in, b, it);
+	else if (mp_read_table(in, b, it) == -1)
+		return -1;
+	if (it->kind == MP_STR && in->tab != NULL) /* a literal string of a compact value */
+		codec_back_add(in->tab, it->s, it->u);
 	return 0;
 }
 
@@ -366,14 +399,17 @@ static int codec_decode_pair(struct mp_in *in, json_object *o, int depth)
 		return codec_fail(in, "map key is not a string");
 	if (memchr(k.s, '\0', k.u) != NULL)
 		return codec_fail(in, "map key contains a NUL byte");
-	if (codec_decode(in, depth + 1, &v) == -1)
-		return -1;
-	if (k.u < sizeof small) {
+	if (k.u < sizeof small) { /* copied first: a time reference's text is overwritten */
 		memcpy(small, k.s, k.u);
 		small[k.u] = '\0';
 		key = small;
 	} else
 		key = xstrndup(k.s, k.u);
+	if (codec_decode(in, depth + 1, &v) == -1) {
+		if (key != small)
+			free(key);
+		return -1;
+	}
 	json_object_object_add(o, key, v);
 	if (key != small)
 		free(key);
@@ -519,7 +555,7 @@ void frame_clear(struct frame *f)
 }
 
 static json_object *codec_unpack_value(
-    const unsigned char *in, size_t len, const struct codec_tab *tab, char *err, size_t errlen)
+    const unsigned char *in, size_t len, struct codec_tab *tab, char *err, size_t errlen)
 {
 	struct mp_in m = {in, len, 0, err, errlen, tab};
 	json_object *v;
@@ -529,6 +565,8 @@ static json_object *codec_unpack_value(
 	if (codec_walk(&m, NULL) == -1)
 		return NULL;
 	m.off = 0;
+	if (tab != NULL)
+		tab->nback = 0; /* the second pass meets the same strings again */
 	if (codec_decode(&m, 1, &v) == -1)
 		return NULL;
 	return v;
@@ -546,23 +584,36 @@ static int codec_write(void *data, const char *p, size_t len)
 	return 0;
 }
 
-static void codec_pack_value(msgpack_packer *, json_object *, const struct codec_tab *);
+static void codec_pack_value(msgpack_packer *, json_object *, struct codec_tab *);
 static int codec_tab_find(const struct codec_tab *, const char *, size_t);
+static int codec_time_secs(const char *, size_t, uint32_t *);
 
-/* a string, as a reference into tab when it holds it (tab NULL: plain msgpack) */
-static void codec_pack_str(
-    msgpack_packer *pk, const char *s, size_t len, const struct codec_tab *tab)
+/* a string, as a reference into tab when it holds it, a time as its seconds (tab NULL:
+ * plain msgpack) */
+static void codec_pack_str(msgpack_packer *pk, const char *s, size_t len, struct codec_tab *tab)
 {
-	unsigned char ref[2] = {CODEC_REF, 0};
+	unsigned char ref[6] = {CODEC_REF, 0};
 	int i = tab != NULL ? codec_tab_find(tab, s, len) : -1;
+	uint32_t secs;
 
 	if (i >= 0) {
 		ref[1] = (unsigned char)i;
-		codec_write(pk->data, (const char *)ref, sizeof ref);
+		codec_write(pk->data, (const char *)ref, 2);
+		return;
+	}
+	if (tab != NULL && codec_time_secs(s, len, &secs) == 0) {
+		ref[1] = CODEC_TIME;
+		ref[2] = (unsigned char)(secs >> 24);
+		ref[3] = (unsigned char)(secs >> 16);
+		ref[4] = (unsigned char)(secs >> 8);
+		ref[5] = (unsigned char)secs;
+		codec_write(pk->data, (const char *)ref, 6);
 		return;
 	}
 	msgpack_pack_str(pk, len);
 	msgpack_pack_str_body(pk, s, len);
+	if (tab != NULL)
+		codec_back_add(tab, s, len);
 }
 
 static void codec_pack_int(msgpack_packer *pk, json_object *v)
@@ -576,7 +627,7 @@ static void codec_pack_int(msgpack_packer *pk, json_object *v)
 		msgpack_pack_int64(pk, i);
 }
 
-static void codec_pack_object(msgpack_packer *pk, json_object *v, const struct codec_tab *tab)
+static void codec_pack_object(msgpack_packer *pk, json_object *v, struct codec_tab *tab)
 {
 	msgpack_pack_map(pk, (size_t)json_object_object_length(v));
 	json_object_object_foreach(v, key, val)
@@ -586,7 +637,7 @@ static void codec_pack_object(msgpack_packer *pk, json_object *v, const struct c
 	}
 }
 
-static void codec_pack_value(msgpack_packer *pk, json_object *v, const struct codec_tab *tab)
+static void codec_pack_value(msgpack_packer *pk, json_object *v, struct codec_tab *tab)
 {
 	size_t i, n;
 	int slen;
@@ -729,8 +780,56 @@ static int codec_tab_find(const struct codec_tab *tab, const char *s, size_t len
 		if (strlen(tab->local[i]) == len && memcmp(tab->local[i], s, len) == 0)
 			return (int)i;
 	}
-	d = codec_dict_find(s, len);
-	return d >= 0 ? CODEC_LOCAL_MAX + d : -1;
+	if ((d = codec_dict_find(s, len)) >= 0)
+		return CODEC_LOCAL_MAX + d;
+	for (i = 0; i < tab->nback; i++) {
+		if (tab->back[i].len == len && memcmp(tab->back[i].s, s, len) == 0)
+			return CODEC_BACK_BASE + (int)i;
+	}
+	return -1;
+}
+
+/* a literal string of the value, for back references to it while there is room (only
+ * strings of 3 bytes or more: a 2-byte one costs 3 bytes written, its reference 2) */
+static void codec_back_add(struct codec_tab *tab, const char *s, size_t len)
+{
+	if (len < 3 || tab->nback == CODEC_BACK_MAX)
+		return;
+	tab->back[tab->nback].s = s;
+	tab->back[tab->nback].len = len;
+	tab->nback++;
+}
+
+/* secs as the API server writes a time ("2006-01-02T15:04:05Z"); -1 if it cannot be */
+static int codec_time_text(uint32_t secs, char out[CODEC_TIME_LEN + 1])
+{
+	char text[32];
+
+	rfc3339_format((double)secs, text);
+	if (strlen(text) != CODEC_TIME_LEN)
+		return -1;
+	memcpy(out, text, CODEC_TIME_LEN + 1);
+	return 0;
+}
+
+/* 0 and the seconds of s (len bytes) if it is a time written exactly as codec_time_text
+ * writes it back, else -1 */
+static int codec_time_secs(const char *s, size_t len, uint32_t *secs)
+{
+	char text[CODEC_TIME_LEN + 1];
+	double t;
+
+	if (len != CODEC_TIME_LEN || s[10] != 'T' || s[19] != 'Z')
+		return -1;
+	memcpy(text, s, len);
+	text[len] = '\0';
+	t = rfc3339_parse(text);
+	if (!(t >= 0 && t <= (double)UINT32_MAX))
+		return -1;
+	*secs = (uint32_t)t;
+	if (codec_time_text(*secs, text) == -1 || memcmp(text, s, len) != 0)
+		return -1;
+	return 0;
 }
 
 /* the string of reference byte i, or NULL */
@@ -740,7 +839,7 @@ static const char *codec_tab_str(const struct codec_tab *tab, unsigned i, size_t
 
 	if (i < tab->nlocal)
 		s = tab->local[i];
-	else if (i >= CODEC_LOCAL_MAX)
+	else if (i >= CODEC_LOCAL_MAX && i < CODEC_BACK_BASE)
 		s = codec_dict_entry(i - CODEC_LOCAL_MAX);
 	if (s == NULL || (*len = strlen(s)) < 2) /* never written so */
 		return NULL;
@@ -749,7 +848,8 @@ static const char *codec_tab_str(const struct codec_tab *tab, unsigned i, size_t
 
 int codec_compact_pack(struct buf *out, json_object *v, const char *const *local, size_t nlocal)
 {
-	struct codec_tab tab = {local, nlocal < CODEC_LOCAL_MAX ? nlocal : CODEC_LOCAL_MAX};
+	struct codec_tab tab = {
+	    .local = local, .nlocal = nlocal < CODEC_LOCAL_MAX ? nlocal : CODEC_LOCAL_MAX};
 	msgpack_packer pk;
 
 	msgpack_packer_init(&pk, out, codec_write);
@@ -760,7 +860,8 @@ int codec_compact_pack(struct buf *out, json_object *v, const char *const *local
 json_object *codec_compact_unpack(const unsigned char *in, size_t len, const char *const *local,
     size_t nlocal, char *err, size_t errlen)
 {
-	struct codec_tab tab = {local, nlocal < CODEC_LOCAL_MAX ? nlocal : CODEC_LOCAL_MAX};
+	struct codec_tab tab = {
+	    .local = local, .nlocal = nlocal < CODEC_LOCAL_MAX ? nlocal : CODEC_LOCAL_MAX};
 
 	return codec_unpack_value(in, len, &tab, err, errlen);
 }
@@ -768,7 +869,8 @@ json_object *codec_compact_unpack(const unsigned char *in, size_t len, const cha
 int codec_compact_expand(struct buf *out, const unsigned char *in, size_t len,
     const char *const *local, size_t nlocal, char *err, size_t errlen)
 {
-	struct codec_tab tab = {local, nlocal < CODEC_LOCAL_MAX ? nlocal : CODEC_LOCAL_MAX};
+	struct codec_tab tab = {
+	    .local = local, .nlocal = nlocal < CODEC_LOCAL_MAX ? nlocal : CODEC_LOCAL_MAX};
 	struct mp_in m = {in, len, 0, err, errlen, &tab};
 	size_t was = out->len;
 

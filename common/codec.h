@@ -67,6 +67,15 @@ json_object *codec_value_unpack(const unsigned char *in, size_t len, char *err, 
  */
 #define CODEC_REF       0xc1
 #define CODEC_LOCAL_MAX 8
+/* More references: an index from CODEC_BACK_BASE is the value's own literal string of that
+ * number (strings of 3 bytes or more, counted as they are written, the first
+ * CODEC_BACK_MAX of them): a pool's name in a VM's labels, owner reference and template
+ * labels is written once. CODEC_TIME and 4 big-endian bytes of seconds since 1970 is a
+ * time as the API server writes it ("2006-01-02T15:04:05Z"): 6 bytes instead of 21. */
+#define CODEC_BACK_BASE 224
+#define CODEC_BACK_MAX  31
+#define CODEC_TIME      255
+#define CODEC_TIME_LEN  20
 int codec_compact_pack(struct buf *out, json_object *v, const char *const *local, size_t nlocal);
 json_object *codec_compact_unpack(const unsigned char *in, size_t len, const char *const *local,
     size_t nlocal, char *err, size_t errlen);

@@ -12,7 +12,7 @@
 /*
  * Keys and values common in the objects the stages hold (the resource table's fields, the
  * KubeVirt specs a pool's template carries, the usual values). At most
- * 256 - CODEC_LOCAL_MAX entries, no duplicates, none shorter than 2 bytes (test_codec).
+ * CODEC_BACK_BASE - CODEC_LOCAL_MAX entries, no duplicates, none shorter than 2 bytes (test_codec).
  */
 static const char *const codec_dict[] = {
     /* identity and metadata */
@@ -228,7 +228,7 @@ static void codec_dict_init(void)
 
 	if (done)
 		return;
-	_Static_assert(CODEC_DICT_N <= 256 - CODEC_LOCAL_MAX, "codec_dict is too long");
+	_Static_assert(CODEC_DICT_N <= CODEC_BACK_BASE - CODEC_LOCAL_MAX, "codec_dict is too long");
 	for (i = 0; i < CODEC_DICT_N; i++) {
 		codec_dict_sorted[i] = (unsigned char)i;
 		codec_dict_lens[i] = strlen(codec_dict[i]);

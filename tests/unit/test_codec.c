@@ -517,12 +517,85 @@ static void test_compact_expand(void **state)
 	buf_clear(&out);
 }
 
+/* a value's repeated strings are written once, times as the API server writes them as 6
+ * bytes; both decode and expand to what was packed, anything else stays a string */
+static void test_compact_back_and_time(void **state)
+{
+	static const char *const not_times[] = {
+	    "2026-13-03T18:47:23Z",   /* no 13th month */
+	    "2026-02-30T00:00:00Z",   /* no 30 February */
+	    "2026-12-03t18:47:23Z",   /* lower-case t */
+	    "2026-12-03T18:47:23+00", /* no Z */
+	    "2026-12-03T18:47:23.5Z", /* a fraction */
+	    "1969-12-31T23:59:59Z",   /* before 1970 */
+	    "2106-02-07T06:28:16Z",   /* after 32 bits of seconds */
+	    "2026-12-03T18:47:60Z",   /* a leap second */
+	};
+	struct buf plain = {0}, compact = {0}, out = {0};
+	json_object *o = json_object_new_object(), *arr = json_object_new_array(), *back;
+	char err[256], s[32];
+	size_t i;
+
+	(void)state;
+	json_object_object_add(o, "a", json_object_new_string("2026-12-03T18:47:23Z"));
+	codec_compact_pack(&compact, o, NULL, 0);
+	assert_int_equal(compact.len, 1 + 2 + 6); /* the map, "a", the time */
+	json_object_object_add(o, "2026-12-03T18:47:24Z", json_object_new_string("pool-1"));
+	json_object_object_add(o, "b", json_object_new_string("pool-1"));
+	json_object_object_add(o, "pool-1", json_object_new_string("pool-1-x"));
+	for (i = 0; i < sizeof(not_times) / sizeof(not_times[0]); i++)
+		json_object_array_add(arr, json_object_new_string(not_times[i]));
+	for (i = 0; i < 40; i++) { /* more strings than back references, each twice */
+		snprintf(s, sizeof(s), "str-%zu", i);
+		json_object_array_add(arr, json_object_new_string(s));
+		json_object_array_add(arr, json_object_new_string(s));
+	}
+	json_object_array_add(arr, json_object_new_string("1970-01-01T00:00:00Z"));
+	json_object_array_add(arr, json_object_new_string("2106-02-07T06:28:15Z"));
+	json_object_object_add(o, "list", arr);
+	compact.len = 0;
+	codec_value_pack(&plain, o);
+	codec_compact_pack(&compact, o, NULL, 0);
+	back = codec_compact_unpack(compact.data, compact.len, NULL, 0, err, sizeof err);
+	assert_non_null(back);
+	assert_string_equal(json_object_to_json_string(back), json_object_to_json_string(o));
+	json_object_put(back);
+	assert_int_equal(
+	    codec_compact_expand(&out, compact.data, compact.len, NULL, 0, err, sizeof err), 0);
+	assert_int_equal(out.len, plain.len);
+	assert_memory_equal(out.data, plain.data, plain.len);
+	/* 4 times of 21 bytes in 6 each; "pool-1" twice in 2 bytes each instead of 7; the
+	 * back references' 31 slots taken by "pool-1", "pool-1-x", "list", the 8 strings that
+	 * are no times and str-0 to str-19, whose second copies take 2 bytes instead of 6 and
+	 * 7; str-20 on are written twice */
+	assert_int_equal(plain.len - compact.len, 4 * 15 + 2 * 5 + 10 * 4 + 10 * 5);
+	/* a back reference to a string not written yet */
+	compact.len = 0;
+	buf_add(&compact, "\x92\xc1\xe0\xa3xyz", 7);
+	assert_null(codec_compact_unpack(compact.data, compact.len, NULL, 0, err, sizeof err));
+	assert_non_null(strstr(err, "back reference"));
+	compact.len = 0;
+	buf_add(&compact, "\x92\xa3xyz\xc1\xe0", 7);
+	back = codec_compact_unpack(compact.data, compact.len, NULL, 0, err, sizeof err);
+	assert_string_equal(json_object_to_json_string(back), "[ \"xyz\", \"xyz\" ]");
+	json_object_put(back);
+	/* a time cut short */
+	compact.len = 0;
+	buf_add(&compact, "\xc1\xff\x01\x02\x03", 5);
+	assert_null(codec_compact_unpack(compact.data, compact.len, NULL, 0, err, sizeof err));
+	assert_non_null(strstr(err, "truncated"));
+	json_object_put(o);
+	buf_clear(&plain);
+	buf_clear(&compact);
+	buf_clear(&out);
+}
+
 /* every dictionary entry is worth a reference, and is there once */
 static void test_compact_dict(void **state)
 {
 	size_t n = codec_dict_size(), i, j;
 
-	assert_true(n > 100 && n <= 256 - CODEC_LOCAL_MAX);
+	assert_true(n > 100 && n <= CODEC_BACK_BASE - CODEC_LOCAL_MAX);
 	assert_null(codec_dict_entry(n));
 	for (i = 0; i < n; i++) {
 		assert_true(strlen(codec_dict_entry(i)) >= 2);
@@ -606,6 +679,7 @@ int main(void)
 	    cmocka_unit_test(test_number_widths),
 	    cmocka_unit_test(test_compact_roundtrip),
 	    cmocka_unit_test(test_compact_expand),
+	    cmocka_unit_test(test_compact_back_and_time),
 	    cmocka_unit_test(test_compact_dict),
 	    cmocka_unit_test(test_random_bytes),
 	    cmocka_unit_test(test_mutations),
