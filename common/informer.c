@@ -287,12 +287,16 @@ static const char *inf_name_key(const char *ns, const char *name, char *out, siz
 	return out;
 }
 
+static const char *const inf_no_owner_kinds[] = {NULL};
+
 /* drops the list in progress; with make, starts an empty one */
 static void inf_fresh_reset(struct informer *inf, int make)
 {
 	store_free(inf->fresh);
 	pmap_free(inf->same);
 	inf->fresh = make ? store_new() : NULL;
+	if (inf->fresh != NULL) /* a list in progress, read by name */
+		store_owner_kinds(inf->fresh, inf_no_owner_kinds);
 	inf->same = make ? pmap_new(NULL) : NULL;
 }
 

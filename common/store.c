@@ -93,7 +93,9 @@ struct store {
 	struct pmap *groups;     /* G_OWNER group key -> struct sgroup */
 	char **kinds;            /* interned kind names */
 	struct sgroup **kgroups; /* each kind's G_KIND group */
+	unsigned char *kowned;   /* whether each kind's records are grouped by controller */
 	size_t nkinds;
+	const char *const *owner_kinds; /* store_owner_kinds()'s, NULL: every kind */
 	struct vslot *views;
 	size_t nviews, aviews, bytes; /* aviews: a power of two, or 0 */
 	struct store_meta meta;       /* what store_meta() and store_meta_uid() return */
@@ -133,8 +135,14 @@ static unsigned char store_kind(struct store *s, const char *kind)
 		fatalx("store: more than %d kinds", UCHAR_MAX + 1);
 	s->kinds = xreallocarray(s->kinds, s->nkinds + 1, sizeof(*s->kinds));
 	s->kgroups = xreallocarray(s->kgroups, s->nkinds + 1, sizeof(*s->kgroups));
+	s->kowned = xreallocarray(s->kowned, s->nkinds + 1, sizeof(*s->kowned));
 	s->kinds[s->nkinds] = xstrdup(kind);
 	s->kgroups[s->nkinds] = xcalloc(1, sizeof(**s->kgroups));
+	s->kowned[s->nkinds] = s->owner_kinds == NULL;
+	for (k = 0; s->owner_kinds != NULL && s->owner_kinds[k] != NULL; k++) {
+		if (strcmp(s->owner_kinds[k], kind) == 0)
+			s->kowned[s->nkinds] = 1;
+	}
 	return (unsigned char)s->nkinds++;
 }
 
@@ -277,6 +285,13 @@ struct store *store_new_compact(void)
 void store_traits(struct store *s, store_traits_fn fn)
 {
 	s->traits = fn;
+}
+
+void store_owner_kinds(struct store *s, const char *const *kinds)
+{
+	if (s->nkinds != 0) /* the kinds seen so far were grouped by the old rule */
+		fatalx("store_owner_kinds on a store that has held objects");
+	s->owner_kinds = kinds;
 }
 
 /* ---- views ---- */
@@ -719,10 +734,12 @@ static void store_link(struct store *s, struct srec *r)
 	if (*rec_start(r, F_UID) != '\0' || rec_bin(r, F_UID))
 		store_tab_add(s, H_UID, r);
 	store_group_link(r, s->kgroups[r->kind], G_KIND);
+	s->bytes += r->len;
+	if (!s->kowned[r->kind])
+		return;
 	r->owner =
 	    store_group(s, s->kinds[r->kind], rec_start(r, F_NS), rec_str(r, F_OWNER, text), 1);
 	store_group_link(r, r->owner, G_OWNER);
-	s->bytes += r->len;
 }
 
 static void store_unlink(struct store *s, struct srec *r)
@@ -733,7 +750,7 @@ static void store_unlink(struct store *s, struct srec *r)
 	if (*rec_start(r, F_UID) != '\0' || rec_bin(r, F_UID))
 		store_tab_del(s, H_UID, r);
 	store_group_unlink(s, r, G_KIND);
-	if (store_group_unlink(s, r, G_OWNER)) { /* deleted namespaces and pools leave nothing */
+	if (r->owner != NULL && store_group_unlink(s, r, G_OWNER)) { /* none left behind */
 		key = store_group_key(
 		    s->kinds[r->kind], rec_start(r, F_NS), rec_str(r, F_OWNER, text));
 		pmap_del(s->groups, key);
@@ -997,6 +1014,7 @@ void store_free(struct store *s)
 	}
 	free(s->kinds);
 	free(s->kgroups);
+	free(s->kowned);
 	free(s->views);
 	slabs_destroy(s->slabs);
 	free(s);

@@ -317,6 +317,18 @@ static void planner_plan_once(struct planner *p)
 	free(keys.v);
 }
 
+/* the watcher's objects as the planner keeps them: VMs and revisions are read by their pool
+ * (store_owned), no other kind by its controller */
+static struct mirror *planner_mirror_new(
+    struct planner *p, const char *path, size_t max_frame, const struct mirror_cb *cb)
+{
+	static const char *const owner_kinds[] = {KIND_VM, KIND_REV, NULL};
+	struct mirror *m = mirror_new(p->base, path, max_frame, cb, p);
+
+	store_owner_kinds(mirror_store(m), owner_kinds);
+	return m;
+}
+
 static void planner_connect(struct planner *p, struct cli *cli)
 {
 	static const struct mirror_cb mcb = {planrun_changed, planner_synced, planner_lost};
@@ -328,7 +340,7 @@ static void planner_connect(struct planner *p, struct cli *cli)
 	cli_check_run_dir(cli);
 	if (p->mirror == NULL) {
 		path = link_sock_path(cli->run_dir, LINK_WATCHER);
-		p->mirror = mirror_new(p->base, path, cli->max_frame, &mcb, p);
+		p->mirror = planner_mirror_new(p, path, cli->max_frame, &mcb);
 		free(path);
 	}
 	if (!p->actions_stdout) {
@@ -409,7 +421,7 @@ int main(int argc, char **argv)
 	planrun_metrics_declare();
 	cli_start_endpoints(p.base, &cli);
 	if (cfg.events != NULL) {
-		p.mirror = mirror_new(p.base, NULL, cli.max_frame, &rcb, &p);
+		p.mirror = planner_mirror_new(&p, NULL, cli.max_frame, &rcb);
 		if (planner_replay(&p, cfg.events, cli.max_frame) == -1)
 			fatal_config("--events %s: cannot replay it", log_escape(cfg.events));
 	}

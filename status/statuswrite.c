@@ -259,6 +259,8 @@ static void stw_pool_drop(struct stw *w, const char *ns, const char *name, const
 		log_debug(key, "pool gone: status state dropped");
 }
 
+static const char *const stw_owner_kinds[] = {KIND_VM, NULL};
+
 struct stw *stw_new(struct event_base *base, struct kube *kube, struct k8sev_recorder *rec,
     struct store *objs, struct store *results, int (*ready)(void *), void *ready_arg)
 {
@@ -272,6 +274,7 @@ struct stw *stw_new(struct event_base *base, struct kube *kube, struct k8sev_rec
 	w->ready = ready;
 	w->ready_arg = ready_arg;
 	store_traits(objs, statuscalc_traits);
+	store_owner_kinds(objs, stw_owner_kinds); /* a pool's VMs (stw_compute) */
 	w->pools = lh_kchar_table_new(64, stw_pool_entry_free);
 	w->q = queue_new(base, &stw_queue, stw_run, w);
 	if (w->pools == NULL)

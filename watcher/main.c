@@ -98,6 +98,9 @@ static int watcher_opt(int opt, const char *val, void *arg)
 /* subscribers may send nothing but HELLO */
 static const int watcher_accept[] = {0};
 
+/* the store is read by name and in store order only */
+static const char *const no_owner_kinds[] = {NULL};
+
 static void watcher_usage_exit(const char *why)
 {
 	log_warnx(NULL, "%s", why);
@@ -209,7 +212,8 @@ static void watcher_start(struct watcher *w)
 	w->kube = kube_new(w->base, &w->kc, &ko);
 	if (w->kube == NULL)
 		fatal_config("cannot set up the API client for %s", log_escape(w->kc.server));
-	w->store = store_new_compact(); /* sent expanded (store_plain) */
+	w->store = store_new_compact();              /* sent expanded (store_plain) */
+	store_owner_kinds(w->store, no_owner_kinds); /* nothing here reads by controller */
 	for (i = 0; i < WATCHER_NRES; i++)
 		w->kinds[i] = watcher_resources[i].kind;
 	lspec.max_frame = w->cli.max_frame;

@@ -689,6 +689,36 @@ static void test_uuid_uids(void **state)
 	store_free(s);
 }
 
+/* store_owner_kinds: only the kinds named are grouped by controller; the others are stored,
+ * found, walked, replaced and deleted all the same */
+static void test_owner_kinds(void **state)
+{
+	static const char *const kinds[] = {"vm", NULL};
+	struct store *s = snew();
+	json_object **list;
+	size_t n;
+
+	(void)state;
+	store_owner_kinds(s, kinds);
+	set(s, "vm", mk("ns", "a", "u-a", "1", "p-1"));
+	set(s, "vmi", mk("ns", "a", "i-a", "1", "u-a"));
+	set(s, "vmi", mk("ns", "b", "i-b", "1", "u-b"));
+	assert_string_equal(owned(s, "ns", "p-1"), "a");
+	n = store_owned(s, "vmi", "ns", "u-a", &list);
+	assert_int_equal(n, 0);
+	free(list);
+	assert_int_equal(store_count(s, "vmi"), 2);
+	assert_string_equal(store_meta(s, "vmi", "ns", "a")->owner, "u-a");
+	set(s, "vmi", mk("ns", "a", "i-a", "2", "u-c")); /* replaced */
+	assert_string_equal(store_meta_uid(s, "vmi", "i-a")->owner, "u-c");
+	assert_int_equal(store_del(s, "vmi", "ns", "a"), 1);
+	json_object_put(store_take(s, "vmi", "ns", "b"));
+	assert_int_equal(store_count(s, "vmi"), 0);
+	assert_int_equal(store_del(s, "vm", "ns", "a"), 1);
+	assert_string_equal(owned(s, "ns", "p-1"), "");
+	store_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -703,6 +733,7 @@ int main(void)
 	    cmocka_unit_test(test_uid_index),
 	    cmocka_unit_test(test_uuid_uids),
 	    cmocka_unit_test(test_owner_index),
+	    cmocka_unit_test(test_owner_kinds),
 	    cmocka_unit_test(test_traits),
 	    cmocka_unit_test(test_deleting),
 	    cmocka_unit_test(test_foreach),
