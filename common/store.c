@@ -7,8 +7,8 @@
  * indexes:
  *
  *   - by (kind, ns, name) and by (kind, uid): two chained hash tables threaded through the
- *     records (hnext[]), doubled when they fill; the name's hash is kept in the record, the
- *     uid's computed again when needed (table growth, removal);
+ *     records (hnext[]), doubled at two records a bucket; the name's hash is kept in the
+ *     record, the uid's computed again when needed (table growth, removal);
  *   - groups, each a list of records in store order: every record of a kind (the store's
  *     array by kind), of a kind in a namespace under one controller uid (found by its key
  *     in a pmap and dropped when it empties, so deleted namespaces and pools leave nothing
@@ -493,7 +493,7 @@ static void store_tab_add(struct store *s, int which, struct srec *r)
 	struct htab *t = &s->tab[which];
 	size_t i;
 
-	if (t->n >= t->nb)
+	if (t->n >= t->nb * 2) /* chains of 1 to 2 on average: 4 to 8 bytes a record */
 		store_tab_grow(s, t, which);
 	i = rec_hash(s, r, which) & (t->nb - 1);
 	r->hnext[which] = t->b[i]; /* first: the newest of a reused uid is found */
