@@ -145,8 +145,9 @@ static void k8sev_aggrec_free(struct lh_entry *e)
 	k8sev_release(a, sizeof *a);
 }
 
-/* an entry's strings but its message live in its own allocation (k8sev_entry_new), the
- * entry's name last */
+/* an entry's strings live in its own allocation (k8sev_entry_new), its name last; the
+ * message of a single Event is the last line of its key, a combined Event's (which
+ * changes) is a copy of its own */
 static size_t k8sev_entry_size(const struct k8sev_entry *ent)
 {
 	return (size_t)(ent->name + strlen(ent->name) + 1 - (const char *)ent);
@@ -156,7 +157,8 @@ static void k8sev_entry_free(struct lh_entry *e)
 {
 	struct k8sev_entry *ent = lh_entry_v(e);
 
-	k8sev_strfree(ent->message);
+	if (ent->combined)
+		k8sev_strfree(ent->message);
 	k8sev_release(ent, k8sev_entry_size(ent));
 }
 
@@ -398,10 +400,13 @@ struct k8sev_entry *k8sev_correlate(struct k8sev_corr *c, const struct k8sev_src
 		free(name);
 		ent->first = now;
 		ent->combined = combined;
+		if (!combined) /* the key ends with the message, which a single Event keeps */
+			ent->message = ent->key + strlen(ent->key) - strlen(src->message);
 		lh_table_insert(c->log, ent->key, ent);
 	}
 	free(key);
-	k8sev_set(&ent->message, msg != NULL ? msg : src->message);
+	if (combined)
+		k8sev_set(&ent->message, msg);
 	free(msg);
 	ent->count++;
 	ent->last = now;

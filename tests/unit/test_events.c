@@ -78,6 +78,8 @@ static void test_dedupe(void **state)
 	assert_int_equal(e->count, 1);
 	assert_true(e->dirty && !e->exists && !e->combined);
 	assert_string_equal(e->message, "Created VM ns/p-0");
+	/* no copy of its own: a single Event's message is the end of its key (issue 9) */
+	assert_ptr_equal(e->message, e->key + strlen(e->key) - strlen(e->message));
 	first = strdup(e->name);
 	e->exists = 1;
 	e->dirty = 0;
