@@ -192,8 +192,8 @@ asan: $(addprefix bin-asan/,$(PROGRAMS))
 deps:
 	@bash scripts/install-deps.sh
 
-# tests of glibc's allocator itself (ASan replaces it) also run from the release build
-UNIT_REL_BINS = build/rel/tests/unit/test_memtrim
+# tests that need glibc's allocator (ASan replaces it) also run from the release build
+UNIT_REL_BINS = build/rel/tests/unit/test_memtrim build/rel/tests/unit/test_events
 
 unit: asan $(UNIT_BINS) $(UNIT_REL_BINS)
 	@bash tests/run-unit.sh $(UNIT_BINS) $(UNIT_REL_BINS)

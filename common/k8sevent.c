@@ -23,6 +23,7 @@
 #include "obj.h"
 #include "log.h"
 #include "metrics.h"
+#include "slab.h"
 #include "timeutil.h"
 #include "xmalloc.h"
 
@@ -80,6 +81,37 @@ json_object *k8sev_build(const struct k8sev_src *src, const char *name, double n
 
 /* ---- the correlator ---- */
 
+/* The caches' records (entries, aggregation records, spam buckets, their keys and messages)
+ * live in a slab set (slab.h), not in glibc's heap: thousands of them live for minutes,
+ * come and go one by one, and were scattered among the holes of the short-lived requests
+ * and curl transfers around them, so a trim gave little back (issue 9). One set serves
+ * every correlator of the process (the caches' free callbacks are not told their table). */
+static struct slabs *k8sev_slabs;
+static unsigned k8sev_slab_users;
+
+static void *k8sev_alloc(size_t n)
+{
+	return slabs_alloc(k8sev_slabs, n);
+}
+
+static void k8sev_release(void *p, size_t n)
+{
+	slabs_free(k8sev_slabs, p, n);
+}
+
+static char *k8sev_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(k8sev_alloc(n), s, n);
+}
+
+static void k8sev_strfree(char *s)
+{
+	if (s != NULL)
+		k8sev_release(s, strlen(s) + 1);
+}
+
 /* client-go's aggregateRecord: the distinct messages seen for an aggregate key */
 struct k8sev_aggrec {
 	char *key;
@@ -108,26 +140,34 @@ static void k8sev_aggrec_free(struct lh_entry *e)
 	int i;
 
 	for (i = 0; i < a->n; i++)
-		free(a->msgs[i]);
-	free(a->key);
-	free(a);
+		k8sev_strfree(a->msgs[i]);
+	k8sev_strfree(a->key);
+	k8sev_release(a, sizeof *a);
 }
 
-/* an entry's strings but its message live in its own allocation (k8sev_entry_new) */
+/* an entry's strings live in its own allocation (k8sev_entry_new), its name last; the
+ * message of a single Event is the last line of its key, a combined Event's (which
+ * changes) is a copy of its own */
+static size_t k8sev_entry_size(const struct k8sev_entry *ent)
+{
+	return (size_t)(ent->name + strlen(ent->name) + 1 - (const char *)ent);
+}
+
 static void k8sev_entry_free(struct lh_entry *e)
 {
 	struct k8sev_entry *ent = lh_entry_v(e);
 
-	free(ent->message);
-	free(ent);
+	if (ent->combined)
+		k8sev_strfree(ent->message);
+	k8sev_release(ent, k8sev_entry_size(ent));
 }
 
 static void k8sev_spam_free(struct lh_entry *e)
 {
 	struct k8sev_spam *sp = lh_entry_v(e);
 
-	free(sp->key);
-	free(sp);
+	k8sev_strfree(sp->key);
+	k8sev_release(sp, sizeof *sp);
 }
 
 static struct lh_table *k8sev_table(lh_entry_free_fn *fn)
@@ -143,6 +183,8 @@ struct k8sev_corr *k8sev_corr_new(void)
 {
 	struct k8sev_corr *c = xcalloc(1, sizeof *c);
 
+	if (k8sev_slab_users++ == 0)
+		k8sev_slabs = slabs_new();
 	c->agg = k8sev_table(k8sev_aggrec_free);
 	c->log = k8sev_table(k8sev_entry_free);
 	c->spam = k8sev_table(k8sev_spam_free);
@@ -158,6 +200,10 @@ void k8sev_corr_free(struct k8sev_corr *c)
 	lh_table_free(c->log);
 	lh_table_free(c->spam);
 	free(c);
+	if (--k8sev_slab_users == 0) {
+		slabs_destroy(k8sev_slabs);
+		k8sev_slabs = NULL;
+	}
 }
 
 unsigned long k8sev_corr_size(const struct k8sev_corr *c)
@@ -257,7 +303,7 @@ static char *k8sev_agg_key(const struct k8sev_src *src)
 }
 
 /* EventAggregate: 1 when this occurrence goes to the combined Event (the 10th distinct
- * message within the window, and every new one after it) */
+ * message within the window, and every new one after it); frees akey */
 static int k8sev_aggregate(struct k8sev_corr *c, char *akey, const char *msg, double now)
 {
 	struct k8sev_aggrec *a;
@@ -265,22 +311,22 @@ static int k8sev_aggregate(struct k8sev_corr *c, char *akey, const char *msg, do
 	int i;
 
 	if (lh_table_lookup_ex(c->agg, akey, &v) &&
-	    now - ((struct k8sev_aggrec *)v)->last <= K8SEV_AGG_WINDOW) {
+	    now - ((struct k8sev_aggrec *)v)->last <= K8SEV_AGG_WINDOW)
 		a = v;
-		free(akey);
-	} else {
+	else {
 		lh_table_delete(c->agg, akey);
 		k8sev_prune_agg(c->agg, now);
-		a = xcalloc(1, sizeof *a);
-		a->key = akey;
+		a = k8sev_alloc(sizeof *a);
+		a->key = k8sev_strdup(akey);
 		lh_table_insert(c->agg, a->key, a);
 	}
+	free(akey);
 	a->last = now;
 	for (i = 0; i < a->n; i++)
 		if (strcmp(a->msgs[i], msg) == 0)
 			return 0;
 	if (a->n < K8SEV_AGG_EVENTS - 1) {
-		a->msgs[a->n++] = xstrdup(msg);
+		a->msgs[a->n++] = k8sev_strdup(msg);
 		return 0;
 	}
 	return 1; /* the set is full: it stays at 9, as client-go pops one after inserting */
@@ -288,8 +334,8 @@ static int k8sev_aggregate(struct k8sev_corr *c, char *akey, const char *msg, do
 
 static void k8sev_set(char **dst, const char *v)
 {
-	free(*dst);
-	*dst = xstrdup(v != NULL ? v : "");
+	k8sev_strfree(*dst);
+	*dst = k8sev_strdup(v != NULL ? v : "");
 }
 
 /* s copied to *p, which moves past it */
@@ -315,7 +361,7 @@ static struct k8sev_entry *k8sev_entry_new(
 
 	for (i = 0; i < sizeof strs / sizeof strs[0]; i++)
 		len += strlen(strs[i]) + 1;
-	ent = xcalloc(1, sizeof *ent + len);
+	ent = k8sev_alloc(sizeof *ent + len);
 	p = (char *)(ent + 1);
 	ent->key = k8sev_put(&p, key);
 	ent->ns = k8sev_put(&p, src->ns);
@@ -335,7 +381,7 @@ struct k8sev_entry *k8sev_correlate(struct k8sev_corr *c, const struct k8sev_src
 	void *v;
 
 	xasprintf(&key, "%s\n%s", akey, src->message);
-	combined = k8sev_aggregate(c, akey, src->message, now); /* takes akey */
+	combined = k8sev_aggregate(c, akey, src->message, now); /* frees akey */
 	if (combined) {
 		/* the aggregate key stands for the combined Event in the logger */
 		free(key);
@@ -354,10 +400,13 @@ struct k8sev_entry *k8sev_correlate(struct k8sev_corr *c, const struct k8sev_src
 		free(name);
 		ent->first = now;
 		ent->combined = combined;
+		if (!combined) /* the key ends with the message, which a single Event keeps */
+			ent->message = ent->key + strlen(ent->key) - strlen(src->message);
 		lh_table_insert(c->log, ent->key, ent);
 	}
 	free(key);
-	k8sev_set(&ent->message, msg != NULL ? msg : src->message);
+	if (combined)
+		k8sev_set(&ent->message, msg);
 	free(msg);
 	ent->count++;
 	ent->last = now;
@@ -379,8 +428,9 @@ static struct k8sev_spam *k8sev_spam_get(
 		return v;
 	}
 	k8sev_prune_spam(c->spam, now);
-	sp = xcalloc(1, sizeof *sp);
-	sp->key = key;
+	sp = k8sev_alloc(sizeof *sp);
+	sp->key = k8sev_strdup(key);
+	free(key);
 	tb_init(&sp->tb, K8SEV_SPAM_QPS, K8SEV_SPAM_BURST, now);
 	lh_table_insert(c->spam, sp->key, sp);
 	return sp;

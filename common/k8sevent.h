@@ -80,7 +80,8 @@ struct k8sev_req;
 struct k8sev_entry {
 	char *key; /* the logger key */
 	char *ns, *pool, *uid, *type, *reason;
-	char *message; /* what it says now: for a combined Event, the latest message */
+	char *message; /* what it says now: for a combined Event, the latest message; a single
+	                * Event's is the end of its key */
 	char *name;
 	long count;
 	double first, last;

@@ -246,7 +246,20 @@ static void kreq_free(struct kreq *r)
 	buf_clear(&r->resp);
 	if (r->tok != NULL)
 		json_tokener_free(r->tok);
+	free(r->why);
 	free(r);
+}
+
+static struct kreq_why *kreq_why(struct kreq *r)
+{
+	if (r->why == NULL)
+		r->why = xcalloc(1, sizeof *r->why);
+	return r->why;
+}
+
+char *kreq_fail(struct kreq *r)
+{
+	return kreq_why(r)->fail;
 }
 
 static void kreq_timer_event(evutil_socket_t fd, short kind, void *arg)
@@ -421,7 +434,7 @@ static CURL *kreq_easy(struct kreq *r)
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	free(url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, kreq_why(r)->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, kreq_write);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, kreq_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
@@ -466,14 +479,15 @@ static void kreq_start(struct kreq *r)
 	}
 	r->attempts++;
 	k->stats.attempts++;
-	r->errbuf[0] = r->fail[0] = '\0';
+	kreq_why(r)->errbuf[0] = '\0';
+	r->why->fail[0] = '\0';
 	r->resp.len = 0;
 	if (r->tok != NULL)
 		json_tokener_reset(r->tok);
 	r->hdrs = kreq_headers(r);
 	if ((r->easy = kreq_easy(r)) == NULL ||
 	    curl_multi_add_handle(k->multi, r->easy) != CURLM_OK) {
-		snprintf(r->fail, sizeof r->fail, "cannot start the transfer");
+		snprintf(kreq_fail(r), KREQ_FAIL_MAX, "cannot start the transfer");
 		kreq_release_easy(r);
 		kreq_conclude(r, CURLE_FAILED_INIT, 0, -1, 0);
 		return;
@@ -483,10 +497,10 @@ static void kreq_start(struct kreq *r)
 
 static const char *kreq_message(struct kreq *r, CURLcode res)
 {
-	if (r->fail[0] != '\0')
-		return r->fail;
-	if (r->errbuf[0] != '\0')
-		return r->errbuf;
+	if (r->why != NULL && r->why->fail[0] != '\0')
+		return r->why->fail;
+	if (r->why != NULL && r->why->errbuf[0] != '\0')
+		return r->why->errbuf;
 	return curl_easy_strerror(res);
 }
 
@@ -889,7 +903,7 @@ static int kwatch_feed(struct kreq *r, const char *data, size_t len)
 				off += n;
 				continue;
 			}
-			snprintf(r->fail, sizeof r->fail, "bad JSON in watch stream: %s",
+			snprintf(kreq_fail(r), KREQ_FAIL_MAX, "bad JSON in watch stream: %s",
 			    json_tokener_error_desc(jerr));
 			return -1;
 		}

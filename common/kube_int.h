@@ -41,6 +41,14 @@ enum kexec_state { KEXEC_IDLE, KEXEC_RUNNING, KEXEC_REAPING, KEXEC_BACKOFF };
 
 enum kreq_state { KR_NEW, KR_QUEUED, KR_WAITING, KR_PARKED, KR_RUNNING, KR_CANCELLED, KR_DONE };
 
+#define KREQ_FAIL_MAX 160
+/* why an attempt failed: made when a request first starts or fails (kreq_why), not before,
+ * so that the hundreds of requests waiting parked or queued do not carry 416 bytes each */
+struct kreq_why {
+	char errbuf[CURL_ERROR_SIZE]; /* curl's (CURLOPT_ERRORBUFFER) */
+	char fail[KREQ_FAIL_MAX];     /* our own reason to abort a transfer */
+};
+
 struct kube;
 
 struct kreq {
@@ -70,8 +78,7 @@ struct kreq {
 	CURL *easy;
 	struct curl_slist *hdrs;
 	struct buf resp;
-	char errbuf[CURL_ERROR_SIZE];
-	char fail[160]; /* our own reason to abort a transfer */
+	struct kreq_why *why; /* NULL until it starts or fails */
 	json_tokener *tok;
 	int wpartial; /* a watch: bytes of an event not yet complete are in the tokener */
 
@@ -163,6 +170,8 @@ void kube_leave(struct kube *);
 void kreq_schedule(struct kreq *, double delay);
 void kreq_launch(struct kreq *);
 void kreq_respond(struct kreq *, CURLcode, long status);
+/* where our reason to abort goes (KREQ_FAIL_MAX bytes), made if need be */
+char *kreq_fail(struct kreq *);
 
 /* kubeexec.c: the exec credential plugin */
 void kube_exec_init(struct kube *);

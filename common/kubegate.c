@@ -186,14 +186,14 @@ static void kube_gate_expire(struct kube *k)
 		TAILQ_REMOVE(&k->parked, r, wentry); /* kreq_respond() unlinks by state: DONE */
 		kreq_set_state(r, KR_NEW);
 		if (k->cfg.exec != NULL && !k->cred_valid)
-			snprintf(r->fail, sizeof r->fail,
+			snprintf(kreq_fail(r), KREQ_FAIL_MAX,
 			    "no credential from the exec plugin for %.0fs", now - r->t0);
 		else if (!k->down && now >= k->hold_until)
-			snprintf(r->fail, sizeof r->fail,
+			snprintf(kreq_fail(r), KREQ_FAIL_MAX,
 			    "waited %.0fs for one of the %d transfers to end", now - r->t0,
 			    k->max_running);
 		else
-			snprintf(r->fail, sizeof r->fail, "API server unreachable for %.0fs",
+			snprintf(kreq_fail(r), KREQ_FAIL_MAX, "API server unreachable for %.0fs",
 			    now - r->t0);
 		kreq_respond(r, CURLE_COULDNT_CONNECT, 0);
 	}
@@ -308,7 +308,7 @@ static void kube_lq_drop(struct kreq *r, const char *why)
 	k->nlow--;
 	kreq_set_state(r, KR_NEW); /* off the queue: kreq_respond() unlinks by state */
 	r->dropped = 1;
-	snprintf(r->fail, sizeof r->fail, "Event dropped: %s", why);
+	snprintf(kreq_fail(r), KREQ_FAIL_MAX, "Event dropped: %s", why);
 	kreq_respond(r, CURLE_ABORTED_BY_CALLBACK, 0);
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The libcurl the HTTP stages link (DESIGN.md, "Which libcurl"): Debian's own curl source
-# (apt-get source curl, with Debian's patches), built once per machine as a static library
-# with only what vmpoold uses, and cached like the Kubernetes binaries. The Makefile calls it;
+# (apt-get source curl, with Debian's patches and ours, scripts/curl-patches/*.patch), built
+# once per machine as a static library with only what vmpoold uses, and cached like the
+# Kubernetes binaries. The Makefile calls it;
 # a fresh machine needs only scripts/install-deps.sh first.
 #
 #   scripts/build-curl.sh dir      print the cache directory for this configuration
@@ -17,12 +18,12 @@
 # comparison only: bookworm's 2.28 cannot check an IP address in a server certificate (it
 # fails on https://127.0.0.1 and in-cluster on the service IP) and has no TLS 1.3.
 #
-# The directory's name holds a hash of the options (REV, CURL_TLS, configure's) and of the
-# installed versions of curl and of the libraries it links, so a curl, mbedTLS, OpenSSL,
+# The directory's name holds a hash of the options (REV, CURL_TLS, configure's), of our
+# patches and of the installed versions of curl and of the libraries it links, so a curl, mbedTLS, OpenSSL,
 # nghttp2 or zlib update (apt-get upgrade) makes the next `make` build a new one and relink.
 # Environment: VMPOOLD_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/vmpoold), CURL_TLS
 # (mbedtls or openssl), CURL_SRC (an unpacked curl source tree to build instead of apt-get
-# source's, for a test).
+# source's, for a test: it is copied, then patched).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -65,11 +66,15 @@ versions() {
   done
 }
 
+# our changes to curl's source, applied in this order after Debian's (each one says why)
+patches=("$here"/curl-patches/*.patch)
+
 # what makes a build differ: change REV with the build steps below
-REV=1
+REV=2
 cache_dir() {
   local key
-  key=$(printf '%s\n' "$REV" "$tls" "${confopts[*]}" "$(versions)" | sha256sum | cut -c1-12)
+  key=$(printf '%s\n' "$REV" "$tls" "${confopts[*]}" "$(versions)" "$(cat "${patches[@]}")" |
+    sha256sum | cut -c1-12)
   printf '%s/curl-%s-%s\n' "$cache" "$tls" "$key"
 }
 
@@ -107,7 +112,8 @@ build() {
   [ ${#missing[@]} -eq 0 ] || die "${missing[*]} missing: run scripts/install-deps.sh (make deps)"
   work=$(mktemp -d "${TMPDIR:-/tmp}/vmpoold-curl.XXXXXX")
   if [ -n "${CURL_SRC:-}" ]; then
-    src=$CURL_SRC
+    src=$work/$(basename "$CURL_SRC")
+    cp -a "$CURL_SRC" "$src"
   else
     enable_deb_src
     log "apt-get source curl in $work"
@@ -116,6 +122,10 @@ build() {
     src=$(find "$work" -maxdepth 1 -type d -name 'curl-*' | head -1)
     [ -n "$src" ] || die "no curl source directory after apt-get source in $work"
   fi
+  for p in "${patches[@]}"; do
+    patch -p1 -N -s -d "$src" <"$p" >"$work/patch.log" 2>&1 ||
+      die "$(basename "$p") does not apply to $(basename "$src") ($work/patch.log): $(tail -3 "$work/patch.log")"
+  done
   log "building a static libcurl ($tls) from $src into $d (once per machine, under a minute)"
   # not the flags of the make that called us (make test's -B and WERROR=1, a CFLAGS=...)
   unset MAKEFLAGS MFLAGS MAKELEVEL
@@ -135,6 +145,7 @@ build() {
       { tail -20 "$work/make.log" >&2; die "make failed ($work/make.log)"; }
   )
   { echo "source: $(basename "$src") $(sed -n 's/^Version: //p' "$work"/curl_*.dsc 2>/dev/null)"
+    echo "patches: $(basename -a "${patches[@]}" | tr '\n' ' ')"
     versions; echo; } >"$d/VERSIONS"
   cp "$work/build/lib/curl_config.h" "$d/curl_config.h"
   touch "$d/.built"
