@@ -12,16 +12,9 @@
 
 #include <cmocka.h>
 
+#include "../support/asan.h"
 #include "k8sevent.h"
 #include "obj.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASAN 1
-#endif
-#endif
 
 #define NOW 1700000000.0
 

@@ -14,15 +14,8 @@
 
 #include <cmocka.h>
 
+#include "../support/asan.h"
 #include "memtrim.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASAN 1
-#endif
-#endif
 
 #define HOLES 1500
 #define HOLE  (16 * 1024) /* freed: whole pages inside the heap */
