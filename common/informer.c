@@ -91,7 +91,8 @@ struct informer {
 	double silence;        /* a bookmarked watch silent this long is restarted; 0: never */
 
 	int synced;
-	int absent; /* logged as missing; cleared when it answers again */
+	int absent;          /* logged as missing; cleared when it answers again */
+	double absent_since; /* the first 404 since the last list that answered, or 0 */
 
 	/* the group's version, discovered (rs->version NULL) */
 	char *ns;         /* escaped namespace, or NULL: to build path again with another version */
@@ -462,15 +463,44 @@ static void inf_synced(struct informer *inf)
 		inf->sink.synced(inf->res->kind, inf->arg);
 }
 
+/* 1 if a 404 now keeps what the informer holds: within absent_keep seconds of the first
+ * 404 since the last list that answered */
+static int inf_absent_keeps(struct informer *inf)
+{
+	double now = now_mono();
+
+	if (inf->res->absent_keep < 0)
+		return 1;
+	if (inf->absent_since == 0)
+		inf->absent_since = now;
+	return now - inf->absent_since < inf->res->absent_keep;
+}
+
 /*
  * A 404 on the list: the API (CRD) is missing, so none of its objects exist. An optional
  * one (DataVolumes without CDI) is empty and synced, retried every 30 s; a required one
- * (the pools) leaves the informer not ready, retried with backoff.
+ * (the pools) leaves the informer not ready, retried with backoff. Within absent_keep of
+ * the first 404, what was listed is kept (an API server still loading its CRDs), retried
+ * with backoff.
  */
 static void inf_absent(struct informer *inf, const char *served)
 {
-	double delay = inf->res->required ? backoff_next(&inf->backoff) : INF_ABSENT_RETRY;
+	size_t held = store_count(inf->store, inf->res->kind);
+	int keep = held > 0 && inf_absent_keeps(inf);
+	double delay = inf->res->required || keep ? backoff_next(&inf->backoff) : INF_ABSENT_RETRY;
 
+	if (keep && inf->res->absent_keep > 0 && !inf->absent)
+		log_warnx(NULL,
+		    "%s: the API server answers 404 (%s): keeping the %zu objects listed before "
+		    "for "
+		    "up to %.0f s (a restarted API server answers so until it has loaded its "
+		    "CRDs); "
+		    "retrying in %.1f s",
+		    inf->rs->plural, served != NULL ? served : "not found", held,
+		    inf->res->absent_keep, delay);
+	else if (!keep && held > 0 && inf->res->absent_keep > 0)
+		log_warnx(NULL, "%s: still 404 %.0f s after the first: its %zu objects are gone",
+		    inf->rs->plural, now_mono() - inf->absent_since, held);
 	/* warned again when the reason changes (no group -> no version we speak) */
 	if (inf->res->required && served != NULL &&
 	    (!inf->absent || inf->absent_why == NULL || strcmp(inf->absent_why, served) != 0))
@@ -481,7 +511,7 @@ static void inf_absent(struct informer *inf, const char *served)
 		    "%s: the API server does not serve %s/%s (404): not ready; is the CRD "
 		    "installed? retrying with backoff",
 		    inf->rs->plural, inf_prefix(inf), inf->rs->plural);
-	else if (!inf->absent)
+	else if (!inf->absent && !keep)
 		log_info(NULL,
 		    "%s: API not found (404); treating it as empty, retrying every %.0f s",
 		    inf->rs->plural, INF_ABSENT_RETRY);
@@ -492,12 +522,12 @@ static void inf_absent(struct informer *inf, const char *served)
 	inf->relisting = inf->relist_wanted = 0; /* nothing to list: empty is the answer */
 	free(inf->absent_why);
 	inf->absent_why = served != NULL ? xstrdup(served) : NULL;
-	inf_fresh_reset(inf, !inf->res->keep_when_absent);
+	inf_fresh_reset(inf, !keep);
 	if (inf->fresh != NULL)
 		inf_diff(inf);
 	free(inf->rv);
 	inf->rv = NULL;
-	if (!inf->res->required)
+	if (!inf->res->required && !keep)
 		backoff_reset(&inf->backoff);
 	inf_set_state(inf, INF_ABSENT, "API not found");
 	inf_timer_after(inf, delay);
@@ -692,6 +722,7 @@ static void inf_list_finish(struct informer *inf, json_object *body)
 	if (inf->absent)
 		log_info(NULL, "%s: API answers again", inf->rs->plural);
 	inf->absent = 0;
+	inf->absent_since = 0;
 	inf->restarts = 0;
 	free(inf->rv);
 	inf->rv = rv != NULL && *rv ? xstrdup(rv) : NULL;

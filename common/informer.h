@@ -9,8 +9,8 @@
  *            ABSENT) pages of INF_PAGE_LIMIT (100) items following metadata.continue; a
  *            410 on a continue token restarts the list; a 404 means the API is missing ->
  *            ABSENT (empty and synced, retried every 30 s; a required resource: not
- *            synced, warned, retried with backoff; keep_when_absent: what it held is
- *            kept); other errors -> BACKOFF
+ *            synced, warned, retried with backoff; what it held is kept for
+ *            absent_keep seconds, retried with backoff meanwhile); other errors -> BACKOFF
  *   WATCHING: an ERROR 410 event -> EXPIRED (the stream is dropped) -> LISTING;
  *             HTTP 410 / 404 -> LISTING; other errors -> BACKOFF -> WATCHING from last RV;
  *             silent (no event, no bookmark) for the silence timeout, or past
@@ -57,11 +57,15 @@ struct informer_res {
 	 * reference, or NULL to drop it (the transform logs why). NULL: obj is kept whole. The
 	 * watcher's projects it on the resource table and checks its nesting (watcher/admit.h). */
 	json_object *(*transform)(const char *kind, json_object *obj);
-	/* a 404 keeps what was listed before (not reported gone; the next list that answers
-	 * says what is): a restarted API server answers 404 for custom resources until it has
-	 * loaded their CRDs. The simulator's: forgetting every VM would delete every VMI. */
-	int keep_when_absent;
+	/* how long a 404 keeps what was listed before (seconds since the first 404 after the
+	 * last list that answered; INFORMER_KEEP_ALWAYS: for as long as it lasts): it is not
+	 * reported gone, the next list that answers says what is. A restarted API server answers
+	 * 404 for custom resources until it has loaded their CRDs (up to 1.22: Kubernetes PR 104748);
+	 * taking that as "every VM gone" would have the planner create them again. 0: a 404
+	 * empties the informer at once. */
+	double absent_keep;
 };
+#define INFORMER_KEEP_ALWAYS (-1.0)
 
 struct informer_sink {
 	/* obj (borrowed) is new or its resourceVersion changed; it is in the store */

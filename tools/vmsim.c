@@ -114,9 +114,9 @@ static struct kube *vmsim_kube(
  * test cluster's stand-ins) the simulator warns and retries with backoff, keeping what it
  * knew (as before the informer was shared). */
 static const struct informer_res vmsim_vm_res = {
-    .kind = KIND_VM, .required = 1, .keep_when_absent = 1};
+    .kind = KIND_VM, .required = 1, .absent_keep = INFORMER_KEEP_ALWAYS};
 static const struct informer_res vmsim_vmi_res = {
-    .kind = KIND_VMI, .required = 1, .keep_when_absent = 1};
+    .kind = KIND_VMI, .required = 1, .absent_keep = INFORMER_KEEP_ALWAYS};
 
 struct vmsim {
 	struct simvms *vms;

@@ -44,14 +44,35 @@
 
 /* group, version, plural and projection of each: common/resource.c. PVCs and DataVolumes:
  * read-only lookups for state preservation (SPEC 9.3); a cluster without CDI answers 404 for
- * DataVolumes, which the informer treats as empty and synced */
+ * DataVolumes, which the informer treats as empty and synced. A 404 for what was listed
+ * before keeps it for WATCHER_ABSENT_KEEP: a restarted API server (up to 1.22) answers 404
+ * for custom resources until it has loaded their CRDs, and VMs reported gone then would be
+ * created again (AlreadyExists, a second SuccessfulCreate), a pool's VMIs reported gone would
+ * drop its readyReplicas. A CRD deleted for good takes its objects with it (the watch reports
+ * them gone); one deleted while no watch was open is taken as gone after the grace. */
+#define WATCHER_ABSENT_KEEP 60.0
 static const struct informer_res watcher_resources[] = {
-    {.kind = KIND_POOL, .required = 1, .transform = admit_project},
-    {.kind = KIND_VM, .required = 1, .transform = admit_project},
-    {.kind = KIND_VMI, .transform = admit_project},
-    {.kind = KIND_REV, .keep = informer_keep_pool_owned, .transform = admit_project},
-    {.kind = KIND_PVC, .keep = informer_keep_vm_controlled, .transform = admit_project},
-    {.kind = KIND_DV, .keep = informer_keep_vm_controlled, .transform = admit_project},
+    {.kind = KIND_POOL,
+        .required = 1,
+        .transform = admit_project,
+        .absent_keep = WATCHER_ABSENT_KEEP},
+    {.kind = KIND_VM,
+        .required = 1,
+        .transform = admit_project,
+        .absent_keep = WATCHER_ABSENT_KEEP},
+    {.kind = KIND_VMI, .transform = admit_project, .absent_keep = WATCHER_ABSENT_KEEP},
+    {.kind = KIND_REV,
+        .keep = informer_keep_pool_owned,
+        .transform = admit_project,
+        .absent_keep = WATCHER_ABSENT_KEEP},
+    {.kind = KIND_PVC,
+        .keep = informer_keep_vm_controlled,
+        .transform = admit_project,
+        .absent_keep = WATCHER_ABSENT_KEEP},
+    {.kind = KIND_DV,
+        .keep = informer_keep_vm_controlled,
+        .transform = admit_project,
+        .absent_keep = WATCHER_ABSENT_KEEP},
 };
 #define WATCHER_NRES (sizeof(watcher_resources) / sizeof(watcher_resources[0]))
 

@@ -33,7 +33,7 @@ PHASE1=(doc_example scale replicas_unset deleted_vm_replaced detach selector_mis
 	finalizer_append delete_foreground delete_orphan delete_background bad_strategies ready_condition
 	deep_pool operator_flags
 	fault_scale_in fault_outage fault_throttle fault_lost_creates fault_silent_watch
-	fault_apiserver_restart fault_watch_errors fault_sim_informer events_bounded metrics_scrape
+	fault_apiserver_restart fault_crd_404 fault_watch_errors fault_sim_informer events_bounded metrics_scrape
 	exec_plugin kubeconfig_list kubeconfig_refused kubeconfig_proxy kubeconfig_client_cert pool_v1alpha1 pool_api_missing
 	ha_standby_quiet ha_sigkill ha_sigterm ha_cutoff ha_forbidden ha_shards ha_kill_stages)
 PHASE2=(doc_example scale deleted_vm_replaced delete_pool name_aliases per_vm_names update_rollout

@@ -1,6 +1,6 @@
 /*
  * test_informer.c: the informer as the simulator uses it (common/informer.c: no transform,
- * whole objects, keep_when_absent, its own store and metric prefix) against a fake API
+ * whole objects, a 404 keeping what it knew, its own store and metric prefix) against a fake API
  * server in this process that serves VMs, holds watches open, answers a watch with an ERROR
  * 410 event, or answers everything 404 (an API server that has not loaded its CRDs yet).
  * In order:
@@ -11,8 +11,9 @@
  *      stays, so it deletes no VMI);
  *   4. the API answers again: the next list reports what vanished and what changed
  *      meanwhile (an object unchanged since the last list is not reported), synced again;
- *   5. the same 404 without keep_when_absent empties the informer (the watcher's way), so
- *      the check of 3 is not one that cannot fail;
+ *   5. the watcher's way: the same 404 keeps both VMs for its absent_keep (a restarted API
+ *      server still loading its CRDs), then reports them gone; with absent_keep 0 it empties
+ *      the informer at once, so the check of 3 is not one that cannot fail;
  *   6. watches that fail before any event (503, or cut inside the event) lead to a list
  *      after three; watches the server closes cleanly before any event do not.
  */
@@ -223,10 +224,10 @@ static void reset(void)
 static const struct informer_sink sink = {sink_set, sink_del, sink_synced};
 
 /* 1-4: the simulator's informer */
-static void test_keep_when_absent(void)
+static void test_keep_always(void)
 {
 	static const struct informer_res res = {
-	    .kind = KIND_VM, .required = 1, .keep_when_absent = 1};
+	    .kind = KIND_VM, .required = 1, .absent_keep = INFORMER_KEEP_ALWAYS};
 	int port = stagekit_free_port(), want, ok;
 	double n;
 	struct evhttp *http = NULL;
@@ -265,7 +266,7 @@ static void test_keep_when_absent(void)
 	ok = run_until(not_synced, inf, 10);
 	stagekit_check(ok, "404: not synced (state %s)", informer_state_name(informer_state(inf)));
 	stagekit_check(K.dels == 1 && store_count(store, KIND_VM) == 2,
-	    "404 with keep_when_absent: nothing reported gone (%d dels), 2 kept", K.dels);
+	    "404, kept always: nothing reported gone (%d dels), 2 kept", K.dels);
 
 	/* 4: the API answers again with only a, changed meanwhile (relists so far found it
 	 * unchanged and did not report it) */
@@ -288,17 +289,18 @@ static void test_keep_when_absent(void)
 	evhttp_free(http);
 }
 
-/* an informer as the watcher sets it up (no keep_when_absent), synced and watching */
+/* an informer as the watcher sets it up (a 404 keeps what it knew for t->res.absent_keep),
+ * synced and watching */
 struct itest {
+	struct informer_res res;
 	struct evhttp *http;
 	struct kube *k;
 	struct store *store;
 	struct informer *inf;
 };
 
-static void itest_start(struct itest *t)
+static void itest_start(struct itest *t, double absent_keep)
 {
-	static const struct informer_res res = {.kind = KIND_VM, .required = 1};
 	int port = stagekit_free_port();
 
 	reset();
@@ -306,7 +308,11 @@ static void itest_start(struct itest *t)
 	t->k = client(port);
 	t->store = store_new();
 	stagekit_http_serve(base, port, fake_serve, &t->http);
-	t->inf = informer_new(base, t->k, t->store, &res, "t", &sink, NULL);
+	memset(&t->res, 0, sizeof t->res);
+	t->res.kind = KIND_VM;
+	t->res.required = 1;
+	t->res.absent_keep = absent_keep;
+	t->inf = informer_new(base, t->k, t->store, &t->res, "t", &sink, NULL);
 	informer_start(t->inf);
 	run_until(synced_now, t->inf, 10);
 	run_until(watch_held, NULL, 10);
@@ -320,17 +326,37 @@ static void itest_stop(struct itest *t)
 	evhttp_free(t->http);
 }
 
-/* 5: the watcher's way, for contrast */
-static void test_absent_empties(void)
+/* 5: the watcher's way: kept for absent_keep (1.5 s here), then gone; with 0, gone at once */
+static void test_absent_grace(void)
 {
 	struct itest t;
 	int want = 2, ok;
+	double t0, kept;
 
-	itest_start(&t);
+	itest_start(&t, 1.5);
+	F.mode = FAKE_404;
+	t0 = now_mono();
+	fake_end_watch();
+	ok = run_until(not_synced, t.inf, 10) && K.dels == 0 && store_count(t.store, KIND_VM) == 2;
+	stagekit_check(
+	    ok, "404 within absent_keep: not synced, nothing reported gone (%d dels)", K.dels);
+	ok = run_until(dels_at_least, &want, 15) && store_count(t.store, KIND_VM) == 0;
+	kept = now_mono() - t0;
+	stagekit_check(ok && kept >= 1.5,
+	    "404 past absent_keep: both reported gone after %.1f s "
+	    "(%d dels; want >= 1.5 s)",
+	    kept, K.dels);
+	F.mode = FAKE_OK;
+	ok = run_until(synced_now, t.inf, 20) && store_count(t.store, KIND_VM) == 2 && K.sets == 4;
+	stagekit_check(ok, "back: listed again, both reported new (%d sets)", K.sets);
+	fake_end_watch();
+	itest_stop(&t);
+
+	itest_start(&t, 0);
 	F.mode = FAKE_404;
 	fake_end_watch();
 	ok = run_until(dels_at_least, &want, 10) && store_count(t.store, KIND_VM) == 0;
-	stagekit_check(ok, "404 without keep_when_absent: both reported gone (%d dels)", K.dels);
+	stagekit_check(ok, "404 with absent_keep 0: both reported gone (%d dels)", K.dels);
 	itest_stop(&t);
 }
 
@@ -347,7 +373,7 @@ static void test_failing_watches_relist(enum fake_mode mode, const char *what)
 	struct itest t;
 	int lists0, watches0, ok;
 
-	itest_start(&t);
+	itest_start(&t, 60);
 	lists0 = F.lists;
 	watches0 = F.watches;
 	F.mode = mode;
@@ -375,7 +401,7 @@ static void test_closed_watches_no_relist(void)
 	struct itest t;
 	int lists0, want;
 
-	itest_start(&t);
+	itest_start(&t, 60);
 	lists0 = F.lists;
 	want = F.watches + 5; /* 0.5 + 1 + 2 + 4 s of backoff */
 	F.mode = FAKE_WATCH_CLOSED;
@@ -396,8 +422,8 @@ int main(void)
 	log_init("test_informer", 0, LOG_FMT_TEXT);
 	base = event_base_new();
 	informer_metrics_declare("vmpool_itest");
-	test_keep_when_absent();
-	test_absent_empties();
+	test_keep_always();
+	test_absent_grace();
 	test_failing_watches_relist(FAKE_WATCH503, "failing with no event");
 	test_failing_watches_relist(FAKE_WATCH_CUT, "cut inside their first event");
 	test_closed_watches_no_relist();

@@ -25,7 +25,8 @@
  *     match=METHOD:SUBS  the request faults below apply only to requests of METHOD (* for any)
  *                        whose request target contains one of the |-separated substrings
  *                        SUBS; default "*:" (every request)
- *     err=P code=N       answer N (default 503) without forwarding, with probability P
+ *     err=P code=N       answer N (default 503; reason ServiceUnavailable, NotFound for 404,
+ *                        InternalError for others) without forwarding, with probability P
  *     throttle=P retry=N answer 429 with Retry-After N (default 1), with probability P
  *     lose=P             forward the request (the write happens), then drop the answer: the
  *                        connection is closed when the answer's head arrives
@@ -406,7 +407,10 @@ static int fp_inject(struct fp_conn *c)
 	if (fp_chance(fp.f.err)) {
 		fp.st.err++;
 		fp_answer_status(c, fp.f.code,
-		    fp.f.code == 503 ? "ServiceUnavailable" : "InternalError", "", "", "err");
+		    fp.f.code == 503   ? "ServiceUnavailable"
+		    : fp.f.code == 404 ? "NotFound"
+		                       : "InternalError",
+		    "", "", "err");
 		return 1;
 	}
 	c->lose = fp_chance(fp.f.lose);
