@@ -303,19 +303,31 @@ static int expect_live(const struct expect *e, const struct expectation *x, doub
 	return now - x->t < e->ttl;
 }
 
-size_t expect_scale_pending(const struct expect *e, const char *pool_key, double now)
+/* live expectations of the pool whose kind is in mask (1 << kind) */
+static size_t expect_count_kinds(
+    const struct expect *e, const char *pool_key, unsigned mask, double now)
 {
 	const struct expectation *x;
 	size_t i, n = 0;
 
 	for (i = 0; i < e->n; i++) {
 		x = &e->v[i];
-		if ((x->kind == EXPECT_CREATE || x->kind == EXPECT_DELETE ||
-		        x->kind == EXPECT_CREATE_REV) &&
-		    strcmp(x->pool, pool_key) == 0 && expect_live(e, x, now))
+		if ((mask & (1u << x->kind)) != 0 && strcmp(x->pool, pool_key) == 0 &&
+		    expect_live(e, x, now))
 			n++;
 	}
 	return n;
+}
+
+size_t expect_scale_pending(const struct expect *e, const char *pool_key, double now)
+{
+	return expect_count_kinds(
+	    e, pool_key, 1u << EXPECT_CREATE | 1u << EXPECT_DELETE | 1u << EXPECT_CREATE_REV, now);
+}
+
+size_t expect_creates_unseen(const struct expect *e, const char *pool_key, double now)
+{
+	return expect_count_kinds(e, pool_key, 1u << EXPECT_CREATE, now);
 }
 
 static void expect_nofree(void *v)

@@ -393,12 +393,26 @@ static void plan_scale_out(struct plan_ctx *c, int count)
 	free(rev);
 }
 
+/* up to want creates within room; what the slow-start window holds back of them is told in
+ * out->create_held (a create's RESULT runs the pass again) */
+static void plan_scale_out_room(struct plan_ctx *c, long want, long room)
+{
+	long n = want < room ? want : room;
+
+	if (c->in->create_room >= 0 && c->in->create_room < n) {
+		n = c->in->create_room;
+		c->out->create_held = 1;
+	}
+	if (n > 0)
+		plan_scale_out(c, (int)n);
+}
+
 /* Scaling while earlier creates or deletes are not in the cache yet: the pass is gated
  * (no update, no pruning), but scaling in the same direction goes on as a window instead of
  * in batches: a create in flight counts as a VM (its name is taken), a delete in flight as
  * a terminating VM (SPEC 9.2's count subtracts it), and more creates go while fewer than
- * burst are pending. Never both directions at once, nor while a revision is being created
- * or a previous pass still holds creates back (slow start). */
+ * burst are pending (and the slow-start window has room). Never both directions at once,
+ * nor while a revision is being created. */
 static void plan_scale_pending(struct plan_ctx *c)
 {
 	long creating = (long)pmap_count(c->pend_create);
@@ -409,8 +423,8 @@ static void plan_scale_pending(struct plan_ctx *c)
 	if (expect_scale_pending(c->in->exp, c->in->key, c->in->now) >
 	    (size_t)(creating + deleting))
 		return; /* a revision */
-	if (diff < 0 && deleting == 0 && c->in->held == 0 && room > 0)
-		plan_scale_out(c, -diff < room ? (int)-diff : (int)room);
+	if (diff < 0 && deleting == 0 && room > 0)
+		plan_scale_out_room(c, -diff, room);
 	else if (diff > 0 && creating == 0 && c->pol.scalein == SCALEIN_PROACTIVE)
 		plan_scale_in(c, (int)diff);
 }
@@ -429,7 +443,7 @@ static void plan_scale(struct plan_ctx *c)
 	}
 	diff = (long)c->nowned - c->desired;
 	if (diff < 0)
-		plan_scale_out(c, -diff < c->in->burst ? (int)-diff : c->in->burst);
+		plan_scale_out_room(c, -diff, c->in->burst);
 	else if (diff > 0 && c->pol.scalein == SCALEIN_PROACTIVE)
 		plan_scale_in(c, (int)diff);
 	if (diff != 0)

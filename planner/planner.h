@@ -66,6 +66,8 @@ void expect_settle_view(struct expect *, const char *pool_key, json_object *pool
 size_t expect_expire(struct expect *, double now, void (*fn)(const char *, void *), void *);
 /* unsatisfied create + delete expectations of the pool */
 size_t expect_scale_pending(const struct expect *, const char *pool_key, double now);
+/* the pool's creates the cache does not show yet */
+size_t expect_creates_unseen(const struct expect *, const char *pool_key, double now);
 int expect_create_pending(
     const struct expect *, const char *pool_key, const char *name, double now);
 /* the keys (VM names of creates, uids of deletes) of the pool's live expectations of one
@@ -107,7 +109,9 @@ struct plan_in {
 	void *removed_arg;
 	struct expect *exp; /* read only */
 	int burst;
-	long held; /* creates an earlier pass still holds back (slow start): no more now */
+	/* slow start: at most this many creates now (the pool's window less its creates not
+	 * answered yet; 0: none); < 0: no slow start (replays, tests) */
+	long create_room;
 	unsigned int seed;
 	double now;           /* monotonic, for expectations */
 	double wallnow;       /* seconds since the epoch, for object timestamps */
@@ -125,15 +129,6 @@ struct plan_act {
 	int autoheal;       /* ACT_DELETE_VM of a failing VM (autohealing, SPEC 12) */
 };
 
-/* a create held back by slow start: its body kept as msgpack bytes (a VM is ~20 KB as a
- * json-c tree and ~1.5 KB packed; 1,000 pools scaled out at once hold ~9,000 of them) and
- * decoded when it is sent. act.body is NULL, act.ekey points to ekey. */
-struct held_act {
-	struct plan_act act;
-	struct buf body;
-	char *ekey;
-};
-
 struct plan_out {
 	struct plan_act *acts;
 	size_t nacts, cap;
@@ -142,7 +137,8 @@ struct plan_out {
 	const char *reason;
 	char *message;
 	long long warned_gen;
-	int gated; /* expectations held back scaling */
+	int gated;       /* expectations held back scaling */
+	int create_held; /* the slow-start window held back creates (plan_in.create_room) */
 	int ncreate, ndelete;
 	double requeue_after; /* > 0: plan this pool again after so many seconds */
 };
@@ -165,14 +161,13 @@ struct pstate {
 	long long warned_gen;
 	const char *progress; /* PROGRESS_* or "" (nothing to do); NULL before the first pass */
 	/* slow start for creates, as client-go's slowStartBatch: at most create_window creates
-	 * of a pass are out at once (1, then every create that succeeds adds one: 1, 2, 4, ...
-	 * up to the burst); the pass's other creates are held and sent as RESULTs come in, not
-	 * as the watcher shows them; a failed create drops the held ones and starts again at 1 */
+	 * are out at once (1, then every create that succeeds adds one: 1, 2, 4, ... up to the
+	 * burst); a create's RESULT runs the pool's pass again, which sends the next ones while
+	 * the watcher has not shown the earlier ones yet (they count as VMs: expectations);
+	 * nothing is planned ahead and held. A failed create starts again at 1. */
 	long create_window;
-	long creating; /* creates sent and not answered */
-	struct held_act *held;
-	size_t nheld, heldpos;
-	long long held_gen; /* the pool generation the held creates were planned for */
+	long creating;   /* the pool's creates sent and not answered, of any pass */
+	int create_held; /* its last pass: the window held creates back */
 };
 
 struct planner {

@@ -53,21 +53,6 @@ struct removal {
 	int preserve;
 };
 
-/* forgets the creates a pass still holds back (they never got an expectation) */
-static void planrun_drop_held(struct pstate *ps)
-{
-	size_t i;
-
-	for (i = ps->heldpos; i < ps->nheld; i++) {
-		slabs_unkeep(&ps->held[i].body);
-		free(ps->held[i].ekey);
-		free(ps->held[i].act.rv);
-	}
-	free(ps->held);
-	ps->held = NULL;
-	ps->nheld = ps->heldpos = 0;
-}
-
 static void planrun_pstate_free(void *p)
 {
 	struct pstate *ps = p;
@@ -80,7 +65,6 @@ static void planrun_pstate_free(void *p)
 	free(ps->message);
 	free(ps->fail_reason);
 	free(ps->fail_message);
-	planrun_drop_held(ps);
 	free(ps);
 }
 
@@ -106,8 +90,8 @@ static int planrun_pack(struct buf *out, json_object *body, const char *key)
 
 	memset(out, 0, sizeof(*out));
 	/* kept in slabs (slab.h), not in the heap: at 1,000 pools scaled out at once about
-	 * 9,000 held or outstanding creates, 2-3 MB that left the heap full of holes between
-	 * the passes' decoded trees once they were gone (heaptrack) */
+	 * 1,000-3,000 outstanding creates, that left the heap full of holes between the passes'
+	 * decoded trees once they were gone (heaptrack) */
 	if (codec_compact_pack(&scratch, body, NULL, 0) == -1) {
 		log_warnx(key, "cannot keep an action: its body does not pack");
 		scratch.len = 0;
@@ -626,67 +610,38 @@ static long planrun_window(const struct pstate *ps)
 	return ps->create_window > 0 ? ps->create_window : 1;
 }
 
-/* sends held creates while the slow-start window has room */
-static void planrun_release(struct planner *p, struct pstate *ps)
-{
-	struct held_act *h;
-	struct plan_act *a;
-
-	while (
-	    ps->heldpos < ps->nheld && ps->creating < planrun_window(ps) && planrun_can_send(p)) {
-		h = &ps->held[ps->heldpos++];
-		a = &h->act;
-		if ((a->body = planrun_unpack(&h->body, ps->key)) != NULL &&
-		    planrun_send(p, ps, a, ps->pass) == 0) {
-			ps->pending++;
-			ps->creating++;
-		}
-		json_object_put(a->body);
-		slabs_unkeep(&h->body);
-		free(h->ekey);
-		free(a->rv);
-	}
-	if (ps->heldpos == ps->nheld)
-		planrun_drop_held(ps);
-}
-
-/* a new pass with actions: its RESULTs decide the sync result. Creates beyond the
- * slow-start window are held (the action moves out of out) */
-static void planrun_actions(
-    struct planner *p, struct pstate *ps, struct plan_out *out, long long gen)
+/* a new pass with actions: its RESULTs decide the sync result */
+static void planrun_actions(struct planner *p, struct pstate *ps, struct plan_out *out)
 {
 	struct plan_act *a;
-	struct held_act *h;
 	size_t i;
 
-	planrun_drop_held(ps);
 	ps->pass = ++p->next_pass;
 	ps->pending = ps->failed = ps->aborted = 0;
-	ps->creating = 0;
-	ps->held_gen = gen;
 	for (i = 0; i < out->nacts; i++) {
 		a = &out->acts[i];
-		if (a->kind == EXPECT_CREATE && !p->actions_stdout &&
-		    ps->creating >= planrun_window(ps)) {
-			ps->held = xreallocarray(ps->held, ps->nheld + 1, sizeof(*ps->held));
-			h = &ps->held[ps->nheld];
-			if (planrun_pack(&h->body, a->body, ps->key) == -1)
-				continue; /* planned again by a later pass */
-			ps->nheld++;
-			h->act = *a;
-			h->ekey = a->ekey != NULL ? xstrdup(a->ekey) : NULL;
-			h->act.ekey = h->ekey;
-			h->act.body = NULL;
-			a->rv = NULL;
-			continue;
-		}
 		if (planrun_send(p, ps, a, ps->pass) == 0) {
 			ps->pending++;
 			ps->creating += a->kind == EXPECT_CREATE;
 		}
 	}
 	if (p->actions_stdout)
-		ps->pending = 0;
+		ps->pending = ps->creating = 0;
+}
+
+/* plan_in.create_room: the slow-start window less the pool's creates out, those not
+ * answered and not in the cache yet (one the watcher shows is done, whatever became of its
+ * answer: a create whose answer is lost does not hold the window until the client gives up).
+ * No RESULT comes to a replay's printed actions: no slow start there. */
+static long planrun_create_room(struct planner *p, struct pstate *ps, const char *key, double now)
+{
+	long out = (long)expect_creates_unseen(p->exp, key, now);
+
+	if (p->actions_stdout)
+		return -1;
+	if (ps->creating < out)
+		out = ps->creating;
+	return planrun_window(ps) > out ? planrun_window(ps) - out : 0;
 }
 
 static void planrun_plan(
@@ -697,7 +652,6 @@ static void planrun_plan(
 	struct plan_in in;
 	struct plan_out out;
 	double now = now_mono();
-	long long gen;
 
 	free(ps->uid);
 	ps->uid = xstrdup(obj_uid(pool) ? obj_uid(pool) : "");
@@ -720,19 +674,14 @@ static void planrun_plan(
 	in.wallnow = now_real();
 	in.exp = p->exp;
 	in.burst = (int)p->burst;
+	in.create_room = planrun_create_room(p, ps, key, now);
 	in.seed = p->seed >= 0 ? (unsigned int)p->seed : (unsigned int)random();
 	in.now = now;
 	in.warned_gen = ps->warned_gen;
-	if (obj_int(pool, "metadata.generation", &gen) == -1)
-		gen = -1;
-	if (ps->nheld > ps->heldpos && gen == ps->held_gen)
-		in.held = (long)(ps->nheld - ps->heldpos);
 	if (plan_pool(&in, &out) == -1) {
 		log_warnx(key, "pool without name or uid; not planned");
 		return;
 	}
-	if (!out.gated || (ps->nheld > ps->heldpos && gen != ps->held_gen))
-		planrun_drop_held(ps); /* a pass that may plan creates anew, or a new spec */
 	if (!out.invalid && planrun_can_send(p))
 		planrun_set_progress(p, ps, planrun_progress(ps, &out));
 	if (out.invalid)
@@ -740,12 +689,13 @@ static void planrun_plan(
 	else if (!planrun_can_send(p))
 		log_debug(key, "actuator not connected: %zu actions wait", out.nacts);
 	else if (out.nacts > 0)
-		planrun_actions(p, ps, &out, gen);
+		planrun_actions(p, ps, &out);
 	else if (ps->pending == 0) {
 		planrun_set_result(p, ps, 1, NULL, NULL);
 		queue_ok(p->q, key);
 	}
-	if (out.ncreate == 0 && !out.gated)
+	ps->create_held = out.create_held;
+	if (out.ncreate == 0 && !out.gated && !out.create_held)
 		ps->create_window = 1; /* nothing to create: the next scale-out starts slow */
 	if (out.gated)
 		log_debug(key, "waiting for expectations");
@@ -862,24 +812,24 @@ static void planrun_pass_result(
 	}
 }
 
-/* a create's RESULT moves the pool's slow-start window and lets held creates go; a failed
- * one stops the pass's other creates (client-go: stop at the first failure) */
-static void planrun_slow_start(
-    struct planner *p, struct pstate *ps, const struct outstanding *o, int ok, int unknown)
+/* a create's RESULT moves the pool's slow-start window and, when the window held creates
+ * back, runs the pool's pass again; a failed one starts again at 1 (client-go: stop at the
+ * first failure; the failure's backoff runs the pass) */
+static void planrun_slow_start(struct planner *p, struct pstate *ps, int ok, int unknown)
 {
 	long w = planrun_window(ps);
 
-	if (o->pass != 0 && o->pass == ps->pass && ps->creating > 0)
+	if (ps->creating > 0)
 		ps->creating--;
 	if (!unknown && !ok) {
 		ps->create_window = 1;
-		planrun_drop_held(ps);
+		ps->create_held = 0; /* the failure's backoff runs the pass, not the next RESULT */
 		return;
 	}
 	if (!unknown && w < p->burst)
 		ps->create_window = w + 1;
-	if (o->pass != 0 && o->pass == ps->pass)
-		planrun_release(p, ps);
+	if (ps->create_held)
+		queue_mark(p->q, ps->key);
 }
 
 void planrun_result(struct planner *p, const struct msg_result *r)
@@ -926,7 +876,7 @@ void planrun_result(struct planner *p, const struct msg_result *r)
 	if (!ok && o->uid != NULL && strcmp(o->op, ACT_DELETE_VM) == 0)
 		pmap_del(p->removed, o->uid);
 	if ((ps = pmap_get(p->pools, o->key)) != NULL && strcmp(o->op, ACT_CREATE_VM) == 0)
-		planrun_slow_start(p, ps, o, ok, unknown);
+		planrun_slow_start(p, ps, ok, unknown);
 	if (!ok) {
 		log_errors(err, "Action failed", LOG_POOL(o->key), LOG_INT("id", id),
 		    LOG_STR("op", o->op), LOG_STR("name", o->name));
@@ -945,7 +895,6 @@ static void planrun_reset_pending(const char *key, void *val, void *arg)
 
 	ps->pending = 0;
 	ps->creating = 0;
-	planrun_drop_held(ps);
 }
 
 /* the keys of outstanding actions with a body (creates and deletes) */

@@ -154,6 +154,7 @@ static void fp_run(json_object *pool, json_object *all)
 	in.nrevs = p.nrevs;
 	in.exp = expect_new(EXPECT_TTL);
 	in.burst = BURST_DEFAULT;
+	in.create_room = -1;
 	in.seed = 42;
 	in.now = 1000;
 	in.wallnow = 1.7e9;

@@ -197,6 +197,7 @@ void fx_run(struct fx *f, int burst)
 	f->lookups = 0;
 	f->in.exp = f->exp;
 	f->in.burst = burst;
+	f->in.create_room = -1;
 	f->in.seed = 42;
 	f->in.now = 1000;
 	f->in.warned_gen = -1;

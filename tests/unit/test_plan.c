@@ -106,12 +106,26 @@ static void test_expectations_gate(void **state)
 	fx_run(f, 1);
 	assert_true(f->out.gated);
 	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 0);
-	/* creates held back by slow start: nothing more until they are sent */
+	/* the slow-start window: one more create may go, and the pass says it held back */
 	fx_run(f, 10);
-	f->in.held = 1;
+	f->in.create_room = 1;
+	plan_out_clear(&f->out);
+	assert_int_equal(plan_pool(&f->in, &f->out), 0);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 1);
+	assert_string_equal(fx_act_name(f, ACT_CREATE_VM, 0), "p-1");
+	assert_true(f->out.create_held);
+	/* the window is full: nothing, held back */
+	f->in.create_room = 0;
 	plan_out_clear(&f->out);
 	assert_int_equal(plan_pool(&f->in, &f->out), 0);
 	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 0);
+	assert_true(f->out.create_held);
+	/* room for both that are missing: nothing held back */
+	f->in.create_room = 5;
+	plan_out_clear(&f->out);
+	assert_int_equal(plan_pool(&f->in, &f->out), 0);
+	assert_int_equal(fx_count_op(f, ACT_CREATE_VM), 2);
+	assert_false(f->out.create_held);
 	/* a delete in flight: no create in the other direction */
 	expect_add(f->exp, 2, KEY, EXPECT_DELETE, "uid-x", ACT_DELETE_VM, NULL, 999);
 	fx_run(f, 10);

@@ -512,6 +512,7 @@ static void run_plan(struct scen *s, struct expect *exp, json_object **owned, si
 	in.name_arg = s;
 	in.exp = exp;
 	in.burst = BURST;
+	in.create_room = -1;
 	in.seed = 7;
 	in.now = NOW;
 	in.warned_gen = -1;
@@ -1019,6 +1020,7 @@ static void plan_once(struct scen *s, long long warned_gen, struct plan_out *out
 	in.name_arg = s;
 	in.exp = exp;
 	in.burst = BURST;
+	in.create_room = -1;
 	in.seed = 1;
 	in.now = NOW;
 	in.warned_gen = warned_gen;
