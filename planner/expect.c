@@ -303,7 +303,7 @@ static int expect_live(const struct expect *e, const struct expectation *x, doub
 	return now - x->t < e->ttl;
 }
 
-/* live expectations of the pool whose kind is in mask (1 << kind) */
+/* live expectations of the pool (NULL: of every pool) whose kind is in mask (1 << kind) */
 static size_t expect_count_kinds(
     const struct expect *e, const char *pool_key, unsigned mask, double now)
 {
@@ -312,8 +312,8 @@ static size_t expect_count_kinds(
 
 	for (i = 0; i < e->n; i++) {
 		x = &e->v[i];
-		if ((mask & (1u << x->kind)) != 0 && strcmp(x->pool, pool_key) == 0 &&
-		    expect_live(e, x, now))
+		if ((mask & (1u << x->kind)) != 0 &&
+		    (pool_key == NULL || strcmp(x->pool, pool_key) == 0) && expect_live(e, x, now))
 			n++;
 	}
 	return n;

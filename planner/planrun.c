@@ -193,15 +193,23 @@ void planrun_init(struct planner *p)
 	p->uids = pmap_new(free);
 	p->out = pmap_new(planrun_outstanding_free);
 	p->removed = pmap_new(free);
+	STAILQ_INIT(&p->room_waits);
 }
 
 void planrun_clear(struct planner *p)
 {
+	struct room_wait *w;
+
 	expect_free(p->exp);
 	pmap_free(p->pools);
 	pmap_free(p->uids);
 	pmap_free(p->out);
 	pmap_free(p->removed);
+	while ((w = STAILQ_FIRST(&p->room_waits)) != NULL) {
+		STAILQ_REMOVE_HEAD(&p->room_waits, entry);
+		free(w->key);
+		free(w);
+	}
 	p->removed = NULL;
 	p->exp = NULL;
 	p->pools = p->uids = p->out = NULL;
@@ -557,6 +565,7 @@ static int planrun_send(struct planner *p, struct pstate *ps, struct plan_act *a
 		planrun_pack(&o->body, a->body, ps->key);
 	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
 	pmap_put(p->out, idbuf, o);
+	p->creates_out += strcmp(op, ACT_CREATE_VM) == 0;
 	return 0;
 }
 
@@ -631,17 +640,65 @@ static void planrun_actions(struct planner *p, struct pstate *ps, struct plan_ou
 
 /* plan_in.create_room: the slow-start window less the pool's creates out, those not
  * answered and not in the cache yet (one the watcher shows is done, whatever became of its
- * answer: a create whose answer is lost does not hold the window until the client gives up).
- * No RESULT comes to a replay's printed actions: no slow start there. */
-static long planrun_create_room(struct planner *p, struct pstate *ps, const char *key, double now)
+ * answer: a create whose answer is lost does not hold the window until the client gives up),
+ * and no more than CREATES_OUT_MAX leaves for all pools (*bound: that was the limit). No
+ * RESULT comes to a replay's printed actions: no slow start there. */
+static long planrun_create_room(
+    struct planner *p, struct pstate *ps, const char *key, double now, int *bound)
 {
-	long out = (long)expect_creates_unseen(p->exp, key, now);
+	long out, all, room, left;
 
+	*bound = 0;
 	if (p->actions_stdout)
 		return -1;
+	out = (long)expect_creates_unseen(p->exp, key, now);
 	if (ps->creating < out)
 		out = ps->creating;
-	return planrun_window(ps) > out ? planrun_window(ps) - out : 0;
+	room = planrun_window(ps) > out ? planrun_window(ps) - out : 0;
+	if (p->creates_out + room <= CREATES_OUT_MAX)
+		return room;
+	/* near the bound: those the watcher shows are done (a scan of the expectations) */
+	all = (long)expect_creates_unseen(p->exp, NULL, now);
+	if (p->creates_out < all)
+		all = p->creates_out;
+	left = CREATES_OUT_MAX > all ? CREATES_OUT_MAX - all : 0;
+	if (left < room) {
+		*bound = 1;
+		room = left;
+	}
+	return room;
+}
+
+/* the pool waits for room among all pools' creates */
+static void planrun_room_wait(struct planner *p, struct pstate *ps)
+{
+	struct room_wait *w;
+
+	if (ps->room_wait)
+		return;
+	w = xcalloc(1, sizeof(*w));
+	w->key = xstrdup(ps->key);
+	STAILQ_INSERT_TAIL(&p->room_waits, w, entry);
+	ps->room_wait = 1;
+}
+
+/* a create is answered: the pool that waited longest for room is planned again */
+static void planrun_room_freed(struct planner *p)
+{
+	struct room_wait *w;
+	struct pstate *ps;
+	int marked = 0;
+
+	while (!marked && (w = STAILQ_FIRST(&p->room_waits)) != NULL) {
+		STAILQ_REMOVE_HEAD(&p->room_waits, entry);
+		if ((ps = pmap_get(p->pools, w->key)) != NULL && ps->room_wait) {
+			ps->room_wait = 0;
+			queue_mark(p->q, w->key);
+			marked = 1;
+		}
+		free(w->key);
+		free(w);
+	}
 }
 
 static void planrun_plan(
@@ -652,6 +709,7 @@ static void planrun_plan(
 	struct plan_in in;
 	struct plan_out out;
 	double now = now_mono();
+	int bound;
 
 	free(ps->uid);
 	ps->uid = xstrdup(obj_uid(pool) ? obj_uid(pool) : "");
@@ -674,7 +732,7 @@ static void planrun_plan(
 	in.wallnow = now_real();
 	in.exp = p->exp;
 	in.burst = (int)p->burst;
-	in.create_room = planrun_create_room(p, ps, key, now);
+	in.create_room = planrun_create_room(p, ps, key, now, &bound);
 	in.seed = p->seed >= 0 ? (unsigned int)p->seed : (unsigned int)random();
 	in.now = now;
 	in.warned_gen = ps->warned_gen;
@@ -695,6 +753,8 @@ static void planrun_plan(
 		queue_ok(p->q, key);
 	}
 	ps->create_held = out.create_held;
+	if (out.create_held && bound)
+		planrun_room_wait(p, ps);
 	if (out.ncreate == 0 && !out.gated && !out.create_held)
 		ps->create_window = 1; /* nothing to create: the next scale-out starts slow */
 	if (out.gated)
@@ -860,6 +920,10 @@ void planrun_result(struct planner *p, const struct msg_result *r)
 		log_debug(NULL, "RESULT for unknown action %lld ignored", id);
 		return;
 	}
+	if (strcmp(o->op, ACT_CREATE_VM) == 0) {
+		p->creates_out--;
+		planrun_room_freed(p);
+	}
 	planrun_error_text(r, err, sizeof(err));
 	if (unknown) {
 		/* not a failure: the write may have happened; the watcher will tell */
@@ -914,6 +978,13 @@ static void planrun_key_unknown(const char *key, void *val, void *arg)
 	k->v[k->n++] = xstrdup(key);
 }
 
+static void planrun_count_create(const char *key, void *val, void *arg)
+{
+	struct planner *p = arg;
+
+	p->creates_out += strcmp(((struct outstanding *)val)->op, ACT_CREATE_VM) == 0;
+}
+
 /* the actuator link dropped: every outstanding action is unknown. Creates and deletes stay
  * expected and are sent again when the link is back (a repeated create is AlreadyExists, a
  * repeated delete with its uid precondition NotFound or Conflict: both done), so a lost
@@ -940,6 +1011,8 @@ void planrun_link_lost(struct planner *p)
 	    pmap_count(p->out), pmap_count(keep), n);
 	pmap_free(p->out);
 	p->out = keep;
+	p->creates_out = 0;
+	pmap_foreach(p->out, planrun_count_create, p);
 	claim_reset(p);
 	pmap_foreach(p->pools, planrun_reset_pending, NULL);
 	metrics_set("vmpool_planner_outstanding_actions", NULL, (double)pmap_count(p->out));
@@ -1003,6 +1076,7 @@ void planrun_term_over(struct planner *p)
 
 	pmap_free(p->out);
 	p->out = pmap_new(planrun_outstanding_free);
+	p->creates_out = 0;
 	pmap_foreach(p->pools, planrun_forget_term, p);
 	claim_reset(p);
 	log_info(

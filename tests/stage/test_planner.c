@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../planner/planner.h" /* CREATES_OUT_MAX */
 #include "../../planner/policy.h"
 #include "codec.h"
 #include "lease.h"
@@ -1014,6 +1015,47 @@ static void scenario_claims(void)
 	C.pid = -1;
 }
 
+/* CREATES_OUT_MAX + 8 one-VM pools and no answer: CREATES_OUT_MAX creates go, no more;
+ * each answer lets the pool that waited longest have its create */
+static void scenario_creates_bounded(void)
+{
+	char name[32], uid[32];
+	size_t before = nactions(), i, first;
+	int st, n;
+
+	C.answer = 0;
+	json_object_put(C.objs);
+	C.objs = json_object_new_array();
+	for (i = 0; i < CREATES_OUT_MAX + 8; i++) {
+		snprintf(name, sizeof(name), "b%zu", i);
+		snprintf(uid, sizeof(uid), "b-uid-%zu", i);
+		wpool(
+		    mkpool(name, uid, 1, ",\"finalizers\":[\"pool.kubevirt.io/finalizer\"]", "a"));
+	}
+	planner_start();
+	check(wait_actions(before + CREATES_OUT_MAX, 30000), "%d pools: %d creates out",
+	    CREATES_OUT_MAX + 8, CREATES_OUT_MAX);
+	settle(1500);
+	check(nactions() == before + CREATES_OUT_MAX &&
+	          count_op(before, "create_vm") == CREATES_OUT_MAX,
+	    "no more creates while %d are out (%zu actions)", CREATES_OUT_MAX, nactions() - before);
+	first = nactions();
+	if (C.act_link != NULL)
+		act_reply(C.act_link, json_object_array_get_idx(C.actions, before));
+	check(wait_actions(first + 1, 5000), "one answered: one more create");
+	settle(500);
+	check(nactions() == first + 1, "only one (%zu)", nactions() - first);
+	for (i = 1; i < 8 && C.act_link != NULL; i++)
+		act_reply(C.act_link, json_object_array_get_idx(C.actions, before + i));
+	wait_actions(first + 8, 5000);
+	n = count_op(before, "create_vm");
+	check(n == CREATES_OUT_MAX + 8, "eight answered: every pool has its create (%d)", n);
+	kill(C.pid, SIGTERM);
+	st = reap(C.pid, 5000);
+	check(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: clean exit 0");
+	C.pid = -1;
+}
+
 /* writes the recording b to file (and clears b), replays it with argv; its wait status */
 static int replay_file(char *const argv[], const char *file, struct buf *b, const char *out)
 {
@@ -1141,6 +1183,7 @@ int main(void)
 	scenario_leader();
 	scenario_not_leader();
 	scenario_claims();
+	scenario_creates_bounded();
 
 	cleanup();
 	link_free(C.sub);
