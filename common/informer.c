@@ -491,11 +491,9 @@ static void inf_absent(struct informer *inf, const char *served)
 
 	if (keep && inf->res->absent_keep > 0 && !inf->absent)
 		log_warnx(NULL,
-		    "%s: the API server answers 404 (%s): keeping the %zu objects listed before "
-		    "for "
-		    "up to %.0f s (a restarted API server answers so until it has loaded its "
-		    "CRDs); "
-		    "retrying in %.1f s",
+		    "%s: the API server answers 404 (%s): keeping the %zu objects listed "
+		    "before for up to %.0f s (a restarted API server answers so until it has "
+		    "loaded its CRDs); retrying in %.1f s",
 		    inf->rs->plural, served != NULL ? served : "not found", held,
 		    inf->res->absent_keep, delay);
 	else if (!keep && held > 0 && inf->res->absent_keep > 0)
