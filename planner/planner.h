@@ -23,9 +23,10 @@
 
 #define EXPECT_TTL    (5 * 60.0)
 #define BURST_DEFAULT 250
-/* creates out at once, all pools together: each is held by the planner (to be sent again if
- * the link drops) and waits in the actuator's FIFO until its API client has room (it hands
- * 200 on); 1,000 pools scaled out at once had about 1,500 out, 1,300 of them waiting there */
+/* VM creates out at once, all pools together: each is held by the planner (to be sent again
+ * if the link drops) and waits in the actuator's FIFO until its API client has room (it hands
+ * 200 on); 1,000 pools scaled out at once had about 1,500 actions out, 1,300 of them waiting
+ * there */
 #define CREATES_OUT_MAX 512
 
 /* expect.c */
@@ -206,7 +207,7 @@ struct planner {
 	struct claims *claims; /* --pool-selector: this shard's claims (claim.c), else NULL */
 	unsigned long passes;
 	double pass_seconds;
-	long creates_out;             /* the pools' creating, summed */
+	long creates_out;             /* VM creates in out (not answered), all pools */
 	struct room_waits room_waits; /* first come, first planned again */
 };
 
