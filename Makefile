@@ -73,34 +73,54 @@ INSTALL_PROGRAMS := vmpoold vmpool-watcher vmpool-planner vmpool-actuator vmpool
 MAN8 := $(addprefix doc/,$(addsuffix .8,$(INSTALL_PROGRAMS)))
 UNIT := deploy/systemd/vmpoold.service
 RELR_LDFLAGS := $(shell echo 'int main(void) { return 0; }' | $(CC) -x c - -Wl,--fatal-warnings -Wl,-z,pack-relative-relocs -o /dev/null 2>/dev/null && echo -Wl,-z,pack-relative-relocs)
+# LINK=static (the default with our libcurl, where the toolchain and libc.a allow it): the
+# programs in bin/ are static PIEs, libc and every library in them (DESIGN.md, "Which
+# libcurl"); LINK=dynamic links libc, libevent, json-c, libyaml and msgpack-c as shared
+# libraries (always so with CURL=system, and for bin-asan, the tests and the fuzz targets).
+# glibc's linker warnings that getaddrinfo and the other NSS lookups load glibc's NSS modules
+# at run time are left out of the output (scripts/static-ld.awk); any other message shows.
+ifeq ($(CURL),system)
+LINK ?= dynamic
+else
+LINK ?= $(shell echo 'int main(void) { return 0; }' | $(CC) -x c - -static-pie -o /dev/null 2>/dev/null && echo static || echo dynamic)
+endif
+ifeq ($(LINK),static)
+PROG_LDFLAGS := -static-pie
+PROG_LDQUIET = 2>$$@.ld-err; s=$$$$?; awk -f scripts/static-ld.awk $$@.ld-err >&2; rm -f $$@.ld-err; exit $$$$s
+else ifeq ($(LINK),dynamic)
+PROG_LDFLAGS :=
+PROG_LDQUIET :=
+else
+$(error LINK=$(LINK): static or dynamic)
+endif
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # a stage directory holds main.c plus modules; modules also go into lib<dir>.a for tests
 STAGES := watcher planner actuator status supervisor tools
 COMMON_SRC := $(wildcard common/*.c)
 
-# program name: directory + main file
-PROGRAMS := vmpool-watcher vmpool-planner vmpool-actuator vmpool-status vmpoold vmpoolctl vmpool-sim
-main_vmpool-watcher := watcher/main.c
-main_vmpool-planner := planner/main.c
-main_vmpool-actuator := actuator/main.c
-main_vmpool-status := status/main.c
-main_vmpoold := supervisor/vmpoold.c
+# program name: directory + main file. vmpoold is one executable with the supervisor and the
+# four stages (supervisor/multicall.c runs the one argv[0] names); the stages are symbolic
+# links to it in bin/ and bin-asan/, as make install and the image install them
+# (DESIGN.md, "Processes"): the five processes share the file's pages.
+STAGE_PROGRAMS := vmpool-watcher vmpool-planner vmpool-actuator vmpool-status
+PROGRAMS := vmpoold vmpoolctl vmpool-sim
+main_vmpoold := supervisor/multicall.c
 main_vmpoolctl := tools/vmpoolctl.c
 main_vmpool-sim := tools/vmsim.c
-dir_vmpool-watcher := watcher
-dir_vmpool-planner := planner
-dir_vmpool-actuator := actuator
-dir_vmpool-status := status
 dir_vmpoold := supervisor
 dir_vmpoolctl := tools
 dir_vmpool-sim := tools
-MAINS := $(foreach p,$(PROGRAMS),$(main_$(p)))
+# what vmpoold links besides multicall.c: each program's main and its stage's library
+MULTICALL_MAINS := supervisor/vmpoold.c watcher/main.c planner/main.c actuator/main.c status/main.c
+MULTICALL_LIBS := supervisor watcher planner actuator status
+MAINS := $(foreach p,$(PROGRAMS),$(main_$(p))) $(MULTICALL_MAINS)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 STAGE_C_SRC := $(wildcard tests/stage/test_*.c) $(wildcard tests/stage/fake_*.c)
 
-# $(1) = variant (rel|asan), $(2) = object dir, $(3) = bin dir, $(4) = extra flags
+# $(1) = variant (rel|asan), $(2) = object dir, $(3) = bin dir, $(4) = extra flags,
+# $(5) = the programs' extra link flags, $(6) = what follows their link command
 define variant
 $(2)/%.o: %.c | $(CURL_STAMP)
 	@mkdir -p $$(dir $$@)
@@ -119,10 +139,16 @@ $(2)/empty.o:
 
 $(2)/STAGELIBS := $(foreach s,$(STAGES),$(2)/lib$(s).a)
 
+$(2)/MULTICALL_OBJS := $$(patsubst %.c,$(2)/%.o,$$(MULTICALL_MAINS)) $$(foreach s,$$(MULTICALL_LIBS),$(2)/lib$$(s).a)
+extra_$(3)/vmpoold = $$($(2)/MULTICALL_OBJS)
 $(foreach p,$(PROGRAMS),
-$(3)/$(p): $(2)/$$(basename $$(main_$(p))).o $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $(CURL_REF)
+$(3)/$(p): $(2)/$$(basename $$(main_$(p))).o $$(extra_$(3)/$(p)) $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $(CURL_REF)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) $$(RELR_LDFLAGS) -o $$@ $$< $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $$(PKG_LIBS) -Wl,--as-needed -lm
+	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) $(5) $$(RELR_LDFLAGS) -o $$@ $$< $$(extra_$(3)/$(p)) $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $$(PKG_LIBS) -Wl,--as-needed -lm $(6)
+)
+$(foreach p,$(STAGE_PROGRAMS),
+$(3)/$(p): $(3)/vmpoold
+	ln -sf vmpoold $$@
 )
 
 # test support code (tests/support/*.c), linked into test programs only
@@ -134,8 +160,8 @@ $(2)/tests/%: $(2)/tests/%.o $(2)/libtestkit.a $$($(2)/STAGELIBS) $(2)/libcommon
 	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) -o $$@ $$< $(2)/libtestkit.a $$($(2)/STAGELIBS) $(2)/libcommon.a $$(PKG_LIBS) $$(CMOCKA_LIBS) -lm
 endef
 
-$(eval $(call variant,rel,build/rel,bin,))
-$(eval $(call variant,asan,build/asan,bin-asan,$(SAN_FLAGS)))
+$(eval $(call variant,rel,build/rel,bin,,$(PROG_LDFLAGS),$(PROG_LDQUIET)))
+$(eval $(call variant,asan,build/asan,bin-asan,$(SAN_FLAGS),,))
 
 # the revision label of vmpoold_build_info (common/metrics_std.c), as the image's labels
 # have it; metrics_std.o is rebuilt when it changes ("unknown" outside a git checkout)
@@ -186,8 +212,8 @@ UNIT_BINS = $(patsubst %.c,build/asan/%,$(UNIT_SRC))
 STAGE_BINS = $(patsubst %.c,build/asan/%,$(wildcard tests/stage/test_*.c))
 
 .PHONY: all asan deps test unit stage e2e run format check-format clean bench bench-scale image image-test fuzz fuzz-build faultproxy check install uninstall install-test
-all: $(addprefix bin/,$(PROGRAMS))
-asan: $(addprefix bin-asan/,$(PROGRAMS))
+all: $(addprefix bin/,$(PROGRAMS) $(STAGE_PROGRAMS))
+asan: $(addprefix bin-asan/,$(PROGRAMS) $(STAGE_PROGRAMS))
 
 deps:
 	@bash scripts/install-deps.sh
@@ -236,7 +262,8 @@ install-test: all
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(bindir) $(DESTDIR)$(man8dir) $(DESTDIR)$(unitdir)
-	$(INSTALL) -m 0755 $(addprefix bin/,$(INSTALL_PROGRAMS)) $(DESTDIR)$(bindir)/
+	$(INSTALL) -m 0755 $(addprefix bin/,$(filter-out $(STAGE_PROGRAMS),$(INSTALL_PROGRAMS))) $(DESTDIR)$(bindir)/
+	for p in $(STAGE_PROGRAMS); do ln -sf vmpoold $(DESTDIR)$(bindir)/$$p || exit 1; done
 	$(INSTALL) -m 0644 $(MAN8) $(DESTDIR)$(man8dir)/
 	sed 's|@bindir@|$(bindir)|g' $(UNIT) >$(DESTDIR)$(unitdir)/vmpoold.service.tmp
 	chmod 0644 $(DESTDIR)$(unitdir)/vmpoold.service.tmp

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "msg.h"
+#include "multicall.h"
 #include "proto.h"
 #include "memtrim.h"
 #include "stopsig.h"
@@ -142,7 +143,7 @@ static void act_link_release(struct link *l, void *arg)
 	link_set_data(l, NULL);
 }
 
-int main(int argc, char **argv)
+int vmpool_actuator_main(int argc, char **argv)
 {
 	struct link_spec spec = {LINK_ACTUATOR, act_accept, 0};
 	struct link_cb cb = {act_link_up, act_link_frame, act_link_down};

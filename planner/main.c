@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "mirror.h"
 #include "msg.h"
+#include "multicall.h"
 #include "obj.h"
 #include "planner.h"
 #include "proto.h"
@@ -385,7 +386,7 @@ static void planner_claims(struct planner *p, const struct lease_cfg *lc)
 	claim_init(p, name);
 }
 
-int main(int argc, char **argv)
+int vmpool_planner_main(int argc, char **argv)
 {
 	static const struct mirror_cb rcb = {planrun_changed, NULL, NULL};
 	struct planner p;

@@ -4,8 +4,10 @@
 #
 #   scripts/build-image.sh [OUT]     default OUT: build/vmpoold-image.oci.tar
 #
-# Content, nothing else: the programs in /usr/local/bin (bin/, built by `make all`), the
-# shared libraries they load (from ldd) and the dynamic loader at the paths ldd names,
+# Content, nothing else: the programs in /usr/local/bin (bin/, built by `make all`: vmpoold,
+# with the stages as links to it, and vmpoolctl; static programs by default, make
+# LINK=static), the shared libraries the dynamic ones load (from ldd: none for static
+# programs) and the dynamic loader at the paths ldd names,
 # /etc/ssl/certs/ca-certificates.crt, /etc/passwd and /etc/group with user and group
 # nonroot (65532). Config: user 65532:65532, entrypoint /usr/local/bin/vmpoold, labels
 # org.opencontainers.image.* with the version from `git describe --always --dirty`.
@@ -46,11 +48,27 @@ put() { # SRC DEST MODE
 	install -D -m "$3" "$1" "$rootfs$2"
 }
 
-for p in "${programs[@]}"; do put "bin/$p" "/usr/local/bin/$p" 0755; done
-# every library ldd resolves, plus the loader (the line without "=>"), at ldd's path
-libs=$(for p in "${programs[@]}"; do ldd "bin/$p"; done |
-	awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
-[ -n "$libs" ] || die "ldd found no libraries"
+# a program that is a link in bin/ (the stages, links to vmpoold) is the same link here, so
+# the containers share one file's pages
+for p in "${programs[@]}"; do
+	if [ -L "bin/$p" ]; then
+		mkdir -p "$rootfs/usr/local/bin"
+		ln -s "$(readlink "bin/$p")" "$rootfs/usr/local/bin/$p"
+	else
+		put "bin/$p" "/usr/local/bin/$p" 0755
+	fi
+done
+# every library ldd resolves for a dynamic program, plus the loader (the line without
+# "=>"), at ldd's path; a static program ("statically linked") needs none
+dynamic=0 libs=""
+for p in "${programs[@]}"; do
+	if ldd "bin/$p" 2>/dev/null | grep -q '=>'; then
+		dynamic=$((dynamic + 1))
+		libs+=$(ldd "bin/$p" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}')$'\n'
+	fi
+done
+libs=$(printf '%s' "$libs" | sed '/^$/d' | sort -u)
+[ "$dynamic" -eq 0 ] || [ -n "$libs" ] || die "ldd found no libraries for the dynamic programs"
 for l in $libs; do put "$l" "$l" 0755; done
 put "$ca" "$ca" 0644
 mkdir -p "$rootfs/etc"
@@ -79,4 +97,4 @@ mkdir -p "$(dirname "$out")"
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="$created" \
 	-C "$work/oci" -cf "$out.tmp" .
 mv "$out.tmp" "$out"
-echo "build-image: $out (vmpoold:$tag, $(du -k "$out" | cut -f1) KB, ${#programs[@]} programs, $(echo "$libs" | wc -l) libraries)"
+echo "build-image: $out (vmpoold:$tag, $(du -k "$out" | cut -f1) KB, ${#programs[@]} programs, $(printf '%s' "$libs" | grep -c .) libraries)"

@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "msg.h"
 #include "mirror.h"
+#include "multicall.h"
 #include "obj.h"
 #include "proto.h"
 #include "statuscalc.h"
@@ -161,7 +162,7 @@ static void st_results_synced(void *arg)
 
 /* ---- main ---- */
 
-int main(int argc, char **argv)
+int vmpool_status_main(int argc, char **argv)
 {
 	struct link_spec aspec = {LINK_ACTUATOR, st_actuator_accept, 0};
 	struct link_cb acb = {NULL, st_actuator_frame, st_actuator_down};

@@ -24,6 +24,7 @@
 #include "cli.h"
 #include "lease.h"
 #include "log.h"
+#include "multicall.h"
 #include "proto.h"
 #include "timeutil.h"
 #include "xmalloc.h"
@@ -424,7 +425,7 @@ static void sv_start(struct sv *sv)
 			child_schedule_restart(sv->children[i]);
 }
 
-int main(int argc, char **argv)
+int vmpoold_main(int argc, char **argv)
 {
 	struct sv sv;
 	struct event *ev_chld, *ev_term, *ev_int;

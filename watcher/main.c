@@ -24,6 +24,7 @@
 #include "link.h"
 #include "log.h"
 #include "metrics.h"
+#include "multicall.h"
 #include "proto.h"
 #include "publish.h"
 #include "shard.h"
@@ -283,7 +284,7 @@ static void watcher_stop(struct watcher *w)
 	event_base_free(w->base);
 }
 
-int main(int argc, char **argv)
+int vmpool_watcher_main(int argc, char **argv)
 {
 	struct watcher w;
 	char err[512];

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # tests/image/test_image.sh [ARCHIVE]: checks the image that `make image` wrote (default
-# build/vmpoold-image.oci.tar): unpacked with umoci, its files are exactly the programs, the
-# libraries ldd names for them, the loader, the CA bundle, /etc/passwd and /etc/group; its
+# build/vmpoold-image.oci.tar): unpacked with umoci, its files are exactly the programs (a
+# link in bin/ a link to the same name), the
+# libraries ldd names for the dynamic ones with their loader (none for static programs,
+# make's default), the CA bundle, /etc/passwd and /etc/group; its
 # config runs as 65532:65532 and carries the org.opencontainers.image.* labels with the
 # version git describes; every program runs inside the root file system alone (chroot as
-# 65532 when root, else through the image's own loader with only the image's libraries).
+# 65532 when root, else a static program as it is and a dynamic one through the image's own
+# loader with only the image's libraries).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -50,7 +53,12 @@ files_exact() {
 	want=$(expected_files)
 	[ "$have" == "$want" ] || { diff <(echo "$want") <(echo "$have"); return 1; }
 	# nothing but directories besides those files
-	[ -z "$(cd "$tmp/img/rootfs" && find . ! -type f ! -type l ! -type d)" ]
+	[ -z "$(cd "$tmp/img/rootfs" && find . ! -type f ! -type l ! -type d)" ] || return 1
+	local p
+	for p in "${programs[@]}"; do # the stages: links to vmpoold, as in bin/
+		[ "$(readlink "$tmp/img/rootfs/usr/local/bin/$p")" = "$(readlink "bin/$p")" ] ||
+			{ echo "/usr/local/bin/$p: link '$(readlink "$tmp/img/rootfs/usr/local/bin/$p")', bin/$p: '$(readlink "bin/$p")'"; return 1; }
+	done
 }
 
 libs_same() { # the copies are the host's files, byte for byte
@@ -88,6 +96,8 @@ runs() {
 		if [ "$(id -u)" -eq 0 ]; then
 			chroot --userspec=65532:65532 "$r" "/usr/local/bin/$p" -h >"$tmp/usage" 2>&1 ||
 				{ echo "$p -h failed in chroot"; return 1; }
+		elif ! ldd "bin/$p" 2>/dev/null | grep -q '=>'; then # static
+			env -i "$r/usr/local/bin/$p" -h >"$tmp/usage" 2>&1 || { echo "$p -h failed"; return 1; }
 		else
 			"$r/lib64/ld-linux-x86-64.so.2" --inhibit-cache --library-path "$r/lib/x86_64-linux-gnu" \
 				"$r/usr/local/bin/$p" -h >"$tmp/usage" 2>&1 || { echo "$p -h failed"; return 1; }
