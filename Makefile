@@ -27,21 +27,25 @@ MSGPACK_PC := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-
 PKGS := libevent libevent_pthreads json-c yaml-0.1 $(MSGPACK_PC)
 CURL ?= lean
 CURL_TLS ?= openssl
+# OPENSSL=lean (the default): our libcurl links scripts/build-openssl.sh's static OpenSSL, built
+# from Debian's source for a TLS client only, a section per function (DESIGN.md, "Which
+# libcurl"); OPENSSL=debian links Debian's libssl.a and libcrypto.a
+OPENSSL ?= lean
 ifeq ($(CURL),system)
 PKGS += libcurl
 CURL_STAMP :=
 CURL_CFLAGS :=
 CURL_LIBS :=
 else
-CURL_DIR := $(shell CURL_TLS=$(CURL_TLS) bash scripts/build-curl.sh dir)
+CURL_DIR := $(shell CURL_TLS=$(CURL_TLS) OPENSSL=$(OPENSSL) bash scripts/build-curl.sh dir)
 ifeq ($(CURL_DIR),)
-$(error scripts/build-curl.sh dir failed (CURL_TLS=$(CURL_TLS)))
+$(error scripts/build-curl.sh dir failed (CURL_TLS=$(CURL_TLS) OPENSSL=$(OPENSSL)))
 endif
 CURL_STAMP := $(CURL_DIR)/.built
 CURL_CFLAGS := -I$(CURL_DIR)/include -DCURL_STATICLIB
 # read when the first program is linked, after $(CURL_STAMP) was made, and kept from then on
 # (not run again for each of the ~70 links)
-CURL_LIBS = $(eval CURL_LIBS := $$(shell CURL_TLS=$(CURL_TLS) bash scripts/build-curl.sh libs))$(CURL_LIBS)
+CURL_LIBS = $(eval CURL_LIBS := $$(shell CURL_TLS=$(CURL_TLS) OPENSSL=$(OPENSSL) bash scripts/build-curl.sh libs))$(CURL_LIBS)
 endif
 # which libcurl the programs were linked with: a change relinks them (as build/revision)
 CURL_REF := build/curl-ref $(CURL_STAMP)
@@ -85,7 +89,9 @@ else
 LINK ?= $(shell echo 'int main(void) { return 0; }' | $(CC) -x c - -static-pie -o /dev/null 2>/dev/null && echo static || echo dynamic)
 endif
 ifeq ($(LINK),static)
-PROG_LDFLAGS := -static-pie
+# --gc-sections: the programs keep only the functions they reach (the lean OpenSSL has a
+# section for each; 0.4 MB less text)
+PROG_LDFLAGS := -static-pie -Wl,--gc-sections
 PROG_LDQUIET = 2>$$@.ld-err; s=$$$$?; awk -f scripts/static-ld.awk $$@.ld-err >&2; rm -f $$@.ld-err; exit $$$$s
 else ifeq ($(LINK),dynamic)
 PROG_LDFLAGS :=
@@ -205,7 +211,7 @@ build/asan/tests/tools/vmpool-faultproxy: build/asan/tests/tools/faultproxy.o bu
 
 ifneq ($(CURL_STAMP),)
 $(CURL_STAMP):
-	@CURL_TLS=$(CURL_TLS) bash scripts/build-curl.sh build
+	@CURL_TLS=$(CURL_TLS) OPENSSL=$(OPENSSL) bash scripts/build-curl.sh build
 endif
 
 UNIT_BINS = $(patsubst %.c,build/asan/%,$(UNIT_SRC))

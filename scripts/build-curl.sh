@@ -22,13 +22,17 @@
 # patches and of the installed versions of curl and of the libraries it links, so a curl, mbedTLS, OpenSSL,
 # nghttp2 or zlib update (apt-get upgrade) makes the next `make` build a new one and relink.
 # Environment: VMPOOLD_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/vmpoold), CURL_TLS
-# (mbedtls or openssl), CURL_SRC (an unpacked curl source tree to build instead of apt-get
-# source's, for a test: it is copied, then patched).
+# (mbedtls or openssl), OPENSSL (lean, the default: scripts/build-openssl.sh builds a
+# TLS-client-only static OpenSSL from Debian's openssl source into the same cache directory
+# first, and curl links that; debian: Debian's own libssl.a and libcrypto.a), CURL_SRC (an
+# unpacked curl source tree to build instead of apt-get source's, for a test: it is copied,
+# then patched).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${VMPOOLD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vmpoold}
 tls=${CURL_TLS:-openssl}
+ossl=${OPENSSL:-lean}
 
 log() { printf 'build-curl: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -39,6 +43,13 @@ openssl) tlsdev=libssl-dev; tlsopt=--with-openssl ;;
 *) die "CURL_TLS=$tls: mbedtls or openssl" ;;
 esac
 devs=("$tlsdev" libnghttp2-dev zlib1g-dev)
+case $ossl in
+debian) ;;
+lean)
+  # (mbedTLS has no lean variant: OPENSSL concerns CURL_TLS=openssl only)
+  if [ "$tls" = openssl ]; then tls=openssl-lean devs+=(perl); fi ;;
+*) die "OPENSSL=$ossl: lean or debian" ;;
+esac
 
 confopts=(
   --disable-shared --enable-static --disable-dependency-tracking --disable-silent-rules
@@ -64,6 +75,12 @@ versions() {
     v=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null) || v=-
     printf '%s=%s ' "$p" "${v:--}"
   done
+  # the lean OpenSSL: its script (options and steps); its source is apt-get source's, which an
+  # upgrade of libssl-dev above stands for, as libcurl4's does for curl's
+  if [ "$tls" = openssl-lean ]; then
+    printf 'build-openssl=%s ' "$(sha256sum <"$here/build-openssl.sh" | cut -c1-12)"
+  fi
+  return 0
 }
 
 # our changes to curl's source, applied in this order after Debian's (each one says why)
@@ -85,10 +102,13 @@ libs() {
   d=$(cache_dir)
   [ -f "$d/.built" ] || die "$d is not built: scripts/build-curl.sh build"
   for f in $(PKG_CONFIG_PATH=$d/lib/pkgconfig pkg-config --static --libs libcurl); do
-    [[ " ${out[*]} " == *" $f "* || " ${out[*]} " == *" -l:lib${f#-l}.a "* ]] && continue
+    [[ " ${out[*]} " == *" $f "* || " ${out[*]} " == *" -l:lib${f#-l}.a "* ||
+      " ${out[*]} " == *"/openssl/lib/lib${f#-l}.a "* ]] && continue
     case $f in
     -L*) ;;
     -lcurl) out+=("$d/lib/libcurl.a") ;;
+    -lssl | -lcrypto)
+      if [ "$tls" = openssl-lean ]; then out+=("$d/openssl/lib/lib${f#-l}.a"); else out+=("-l:lib${f#-l}.a"); fi ;;
     -lpthread | -ldl | -lrt | -lm | -lc | -pthread) out+=("$f") ;;
     -l*) out+=("-l:lib${f#-l}.a") ;;
     *) out+=("$f") ;;
@@ -131,6 +151,14 @@ build() {
   unset MAKEFLAGS MFLAGS MAKELEVEL
   rm -rf "$d"
   mkdir -p "$work/build"
+  local withssl=$tlsopt
+  if [ "$tls" = openssl-lean ]; then
+    local t0=$SECONDS
+    JOBS=${JOBS:-$(nproc)} bash "$here/build-openssl.sh" build "$d/openssl" ||
+      die "the lean OpenSSL did not build"
+    log "lean OpenSSL built in $((SECONDS - t0)) s"
+    withssl=--with-openssl=$d/openssl
+  fi
   (
     cd "$work/build"
     # curl's configure as shipped: Debian's changes to configure.ac concern the GnuTLS and
@@ -138,9 +166,9 @@ build() {
     # (AM_MAINTAINER_MODE: make does not try to regenerate it)
     CFLAGS="$(dpkg-buildflags --get CFLAGS)" CPPFLAGS="$(dpkg-buildflags --get CPPFLAGS)" \
       LDFLAGS="$(dpkg-buildflags --get LDFLAGS)" \
-      "$src/configure" --prefix="$d" "${confopts[@]}" >"$work/configure.log" 2>&1 ||
+      "$src/configure" --prefix="$d" "${confopts[@]/#$tlsopt/$withssl}" >"$work/configure.log" 2>&1 ||
       { tail -20 "$work/configure.log" >&2; die "configure failed ($work/configure.log)"; }
-    { make -C lib -j"$(nproc)" && make -C lib install && make -C include install &&
+    { make -C lib -j"${JOBS:-$(nproc)}" && make -C lib install && make -C include install &&
       make install-binSCRIPTS install-pkgconfigDATA; } >"$work/make.log" 2>&1 ||
       { tail -20 "$work/make.log" >&2; die "make failed ($work/make.log)"; }
   )
