@@ -8,6 +8,7 @@
 #   make check      the tests that need no root and no network: unit, stage, packaging,
 #                   and the fuzz targets for 5 s each where clang is installed (libcurl:
 #                   the cached build, which needs apt-get source once, or CURL=system)
+#   make tls-test   what the lean OpenSSL must keep, against openssl s_server (tests/tls)
 #   make install    programs, man pages and the systemd unit under DESTDIR + PREFIX
 #                   (bindir, mandir, unitdir); make uninstall removes exactly those
 #   make bench      benchmarks on the local control plane (tests/bench/run.sh)
@@ -157,6 +158,12 @@ $(3)/$(p): $(3)/vmpoold
 	ln -sf vmpoold $$@
 )
 
+# the TLS test's client (tests/tls/test_tls.sh): linked as the programs are, so that it
+# carries the very libcurl and OpenSSL they do (static, --gc-sections in the rel variant)
+$(2)/tests/tools/vmpool-tlsclient: $(2)/tests/tools/tlsclient.o $(CURL_REF)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) $(5) $$(RELR_LDFLAGS) -o $$@ $$< $$(PKG_LIBS) -Wl,--as-needed -lm $(6)
+
 # test support code (tests/support/*.c), linked into test programs only
 $(2)/libtestkit.a: $$(patsubst %.c,$(2)/%.o,$$(wildcard tests/support/*.c)) $(2)/empty.o
 	@rm -f $$@; ar rcs $$@ $$^
@@ -200,6 +207,10 @@ build/fuzz/obj/%.o: %.c | $(CURL_STAMP)
 build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJS) $(CURL_REF)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(LDFLAGS) -o $@ $(filter %.o,$^) $(PKG_LIBS) -lm
 
+# what the lean OpenSSL must keep (tests/tls/test_tls.sh, make tls-test): TLS 1.2/1.3, RSA,
+# ECDSA and Ed25519 keys, X25519/P-256, AES-GCM and ChaCha20, client certificates
+TLSCLIENT := build/rel/tests/tools/vmpool-tlsclient
+
 # the fault-injecting proxy of the e2e fault cases (issue 12): a test tool, not in bin/
 FPROXY := build/rel/tests/tools/vmpool-faultproxy
 FPROXY_LIBS := $(shell pkg-config --libs libevent_openssl openssl 2>/dev/null)
@@ -217,7 +228,7 @@ endif
 UNIT_BINS = $(patsubst %.c,build/asan/%,$(UNIT_SRC))
 STAGE_BINS = $(patsubst %.c,build/asan/%,$(wildcard tests/stage/test_*.c))
 
-.PHONY: all asan deps test unit stage e2e run format check-format clean bench bench-scale image image-test fuzz fuzz-build faultproxy check install uninstall install-test
+.PHONY: all asan deps test unit stage e2e run format check-format clean bench bench-scale image image-test fuzz fuzz-build faultproxy check install uninstall install-test tls-test
 all: $(addprefix bin/,$(PROGRAMS) $(STAGE_PROGRAMS))
 asan: $(addprefix bin-asan/,$(PROGRAMS) $(STAGE_PROGRAMS))
 
@@ -241,13 +252,17 @@ image-test: image
 
 faultproxy: $(FPROXY)
 
+tls-test: $(TLSCLIENT)
+	@bash tests/tls/test_tls.sh
+
 e2e: all $(FPROXY)
 	@bash tests/e2e/run.sh
 
 # CI: -Werror on (WERROR=1); the objects are rebuilt so that none escapes it
 test: deps
 	@$(MAKE) --no-print-directory check-format
-	@$(MAKE) --no-print-directory -B WERROR=1 all asan $(UNIT_BINS) $(UNIT_REL_BINS) $(STAGE_BINS)
+	@$(MAKE) --no-print-directory -B WERROR=1 all asan $(UNIT_BINS) $(UNIT_REL_BINS) $(STAGE_BINS) \
+	    $(TLSCLIENT)
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 	@$(MAKE) --no-print-directory image
 	@UNIT_REL_BINS="$(UNIT_REL_BINS)" bash tests/run-all.sh
