@@ -135,12 +135,7 @@ build() {
     src=$work/$(basename "$CURL_SRC")
     cp -a "$CURL_SRC" "$src"
   else
-    enable_deb_src
-    log "apt-get source curl in $work"
-    (cd "$work" && apt-get source -qq curl >"$work/source.log" 2>&1) ||
-      die "apt-get source curl failed (deb-src for Debian's archive is needed; $work/source.log): $(tail -3 "$work/source.log")"
-    src=$(find "$work" -maxdepth 1 -type d -name 'curl-*' | head -1)
-    [ -n "$src" ] || die "no curl source directory after apt-get source in $work"
+    src=$(debsrc_fetch curl "$work") || exit 1
   fi
   for p in "${patches[@]}"; do
     patch -p1 -N -s -d "$src" <"$p" >"$work/patch.log" 2>&1 ||

@@ -52,12 +52,7 @@ if [ -n "${OSSL_OPTS:-}" ]; then read -ra osslopts <<<"$OSSL_OPTS"; fi
 build() {
   local prefix=$1 work src arch
   work=$(mktemp -d "${TMPDIR:-/tmp}/vmpoold-openssl.XXXXXX")
-  enable_deb_src
-  log "apt-get source openssl in $work"
-  (cd "$work" && apt-get source -qq openssl >"$work/source.log" 2>&1) ||
-    die "apt-get source openssl failed ($work/source.log): $(tail -3 "$work/source.log")"
-  src=$(find "$work" -maxdepth 1 -type d -name 'openssl-*' | head -1)
-  [ -n "$src" ] || die "no openssl source directory after apt-get source in $work"
+  src=$(debsrc_fetch openssl "$work") || exit 1
   arch=$(dpkg --print-architecture)
   log "building a lean static OpenSSL from $src into $prefix"
   unset MAKEFLAGS MFLAGS MAKELEVEL

@@ -1,5 +1,5 @@
 # scripts/debsrc.sh: sourced by the scripts that build from Debian's source packages
-# (test-cluster.sh: kubernetes; build-curl.sh: curl).
+# (test-cluster.sh: kubernetes; build-curl.sh: curl; build-openssl.sh: openssl).
 # shellcheck shell=bash
 
 # enable_deb_src: add deb-src lines for the archive the machine already uses for binaries
@@ -23,4 +23,21 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
   $sudo apt-get update -qq
+}
+
+# debsrc_fetch PKG DIR: Debian's source of PKG (apt-get source, Debian's patches applied)
+# unpacked in DIR; prints its directory, or says why not on stderr and returns 1
+debsrc_fetch() {
+  local pkg=$1 dir=$2 me src
+  me=$(basename "$0" .sh)
+  enable_deb_src
+  printf '%s: apt-get source %s in %s\n' "$me" "$pkg" "$dir" >&2
+  if ! (cd "$dir" && apt-get source -qq "$pkg" >"$dir/source.log" 2>&1); then
+    printf "%s: apt-get source %s failed (deb-src for Debian's archive is needed; %s): %s\n" \
+      "$me" "$pkg" "$dir/source.log" "$(tail -3 "$dir/source.log")" >&2
+    return 1
+  fi
+  src=$(find "$dir" -maxdepth 1 -type d -name "$pkg-*" | head -1)
+  [ -n "$src" ] || { printf '%s: no %s source directory after apt-get source in %s\n' "$me" "$pkg" "$dir" >&2; return 1; }
+  echo "$src"
 }
