@@ -4,7 +4,7 @@
  * between the short-lived json-c trees of that event. Taken from glibc's heap, the records
  * ended up scattered among the holes those trees left (at 1,000 pools x 10 VMs the watcher's
  * heap held 5.8 MB of free chunks in 15.6 MB), and only whole free pages can go back to the
- * kernel. A slab set keeps records apart from everything else: 64 KB slabs mapped for
+ * kernel. A slab set keeps records apart from everything else: 16 KB slabs mapped for
  * themselves, each cut into slots of one size class; a freed slot is taken by the next
  * record of its class (a replacement is usually the same size), a slab with nothing in it
  * goes back to the kernel unless it is its class's last. Sizes above SLAB_MAX_SIZE come
@@ -20,7 +20,7 @@
 
 #include "xmalloc.h"
 
-#define SLAB_SIZE     (64 * 1024)
+#define SLAB_SIZE     (16 * 1024)
 #define SLAB_MAX_SIZE 4096
 
 struct slabs;

@@ -89,11 +89,11 @@ static void test_unmap(void **state)
 	slabs_stats(set, &full);
 	assert_true(full.mapped >= (size_t)N * SZ);
 	assert_true(full.mapped <= (size_t)N * 448 * 11 / 10 + SLAB_SIZE);
-	/* free all but the last slab's worth: whole slabs empty */
+	/* free all but the last 100: whole slabs empty, the 100 keep the slabs they span */
 	for (i = 0; i < N - 100; i++)
 		slabs_free(set, p[i], SZ);
 	slabs_stats(set, &thin);
-	assert_true(thin.slabs <= 3);
+	assert_true(thin.slabs <= 100 / (SLAB_SIZE / 448) + 2);
 	assert_true(thin.mapped < full.mapped / 10);
 	for (; i < N; i++)
 		slabs_free(set, p[i], SZ);
