@@ -64,6 +64,17 @@ for p in $PROGS; do
 	rc=$?
 	[ $rc -eq $want ] && ok "$p --no-such-flag exits $rc" || no "$p --no-such-flag: exit $rc, want $want"
 done
+# the stages are links to vmpoold, which runs the program its name says and refuses others
+for p in vmpool-watcher vmpool-planner vmpool-actuator vmpool-status; do
+	[ -L "$B/$p" ] && [ "$(readlink "$B/$p")" = vmpoold ] && ok "$p: a link to vmpoold" ||
+	    no "$p: not a link to vmpoold ($(ls -l "$B/$p" 2>&1))"
+done
+ln -s vmpoold "$B/vmpool-bogus"
+timeout 10 "$B/vmpool-bogus" --help >/dev/null 2>"$T/err"
+rc=$?
+[ $rc -eq 78 ] && grep -q "started as 'vmpool-bogus'" "$T/err" && ok "vmpoold under another name exits 78" ||
+    no "vmpoold as vmpool-bogus: exit $rc: $(cat "$T/err")"
+rm -f "$B/vmpool-bogus"
 for p in vmpool-watcher vmpool-planner vmpool-actuator vmpool-status; do
 	timeout 10 "$B/$p" --v=x >/dev/null 2>"$T/err"
 	rc=$?
