@@ -1103,6 +1103,9 @@ struct kube *kube_new(
 	curl_multi_setopt(k->multi, CURLMOPT_TIMERFUNCTION, kube_timer_cb);
 	curl_multi_setopt(k->multi, CURLMOPT_TIMERDATA, k);
 	curl_multi_setopt(k->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	/* at most KUBE_STREAMS_PER_CONN streams on one HTTP/2 connection: more transfers open
+	 * more connections (issue 10, kube.h) */
+	curl_multi_setopt(k->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)KUBE_STREAMS_PER_CONN);
 	return k;
 }
 

@@ -79,6 +79,11 @@ struct kube;
  * about 9 KB in curl from its start to its end, however long it waits for a stream: without
  * a bound a burst of 1,000 tokens plus the Events ran 3,000 at once (issue 9). */
 #define KUBE_MAX_RUNNING 100
+/* HTTP/2 streams on one connection: KUBE_MAX_RUNNING transfers use up to 7 connections.
+ * kube-apiserver answers one connection's streams much slower than the same requests
+ * spread over several: on the local control plane (make bench, limits), 500 -> 0 took
+ * 2.62-3.07 s over one connection and 1.83-1.84 s with 8 or 16 streams a connection. */
+#define KUBE_STREAMS_PER_CONN 16
 
 struct kube_opts {
 	double qps; /* writer token bucket; <= 0 unlimited */
