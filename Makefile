@@ -90,16 +90,36 @@ else
 LINK ?= $(shell echo 'int main(void) { return 0; }' | $(CC) -x c - -static-pie -o /dev/null 2>/dev/null && echo static || echo dynamic)
 endif
 ifeq ($(LINK),static)
-# --gc-sections: the programs keep only the functions they reach (the lean OpenSSL has a
-# section for each; 0.4 MB less text)
+# --gc-sections: the programs keep only the functions they reach (our code, libcurl and the
+# lean OpenSSL have a section for each; 0.4 MB less text). With lld (LLD=yes, the default
+# where the toolchain has it) the functions vmpoold's processes run come first, in the order
+# of supervisor/vmpoold.order (scripts/hot-order.sh writes it), so that each process maps
+# fewer of the file's pages (DESIGN.md, "Hot code first"); LLD=no links with the default
+# linker in the archives' order.
+REL_CFLAGS := -ffunction-sections -fdata-sections
+HOT_ORDER := supervisor/vmpoold.order
+LLD ?= $(shell echo 'int main(void) { return 0; }' | $(CC) -x c - -fuse-ld=lld -static-pie -o /dev/null 2>/dev/null && echo yes || echo no)
+ifeq ($(LLD),yes)
+PROG_LDFLAGS := -static-pie -fuse-ld=lld -Wl,--gc-sections -Wl,--pack-dyn-relocs=relr \
+	-Wl,--symbol-ordering-file=$(HOT_ORDER) -Wl,--no-warn-symbol-ordering
+PROG_RELR :=
+bin/vmpoold bin/vmpoolctl bin/vmpool-sim build/rel/tests/tools/vmpool-tlsclient: $(HOT_ORDER)
+else
 PROG_LDFLAGS := -static-pie -Wl,--gc-sections
+PROG_RELR = $(RELR_LDFLAGS)
+endif
 PROG_LDQUIET = 2>$$@.ld-err; s=$$$$?; awk -f scripts/static-ld.awk $$@.ld-err >&2; rm -f $$@.ld-err; exit $$$$s
 else ifeq ($(LINK),dynamic)
+REL_CFLAGS :=
 PROG_LDFLAGS :=
+PROG_RELR = $(RELR_LDFLAGS)
 PROG_LDQUIET :=
 else
 $(error LINK=$(LINK): static or dynamic)
 endif
+# the programs' packed relative relocations, by variant (lld 14 spells them its own way)
+RELR_rel = $(PROG_RELR)
+RELR_asan = $(RELR_LDFLAGS)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # a stage directory holds main.c plus modules; modules also go into lib<dir>.a for tests
@@ -151,7 +171,7 @@ extra_$(3)/vmpoold = $$($(2)/MULTICALL_OBJS)
 $(foreach p,$(PROGRAMS),
 $(3)/$(p): $(2)/$$(basename $$(main_$(p))).o $$(extra_$(3)/$(p)) $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $(CURL_REF)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) $(5) $$(RELR_LDFLAGS) -o $$@ $$< $$(extra_$(3)/$(p)) $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $$(PKG_LIBS) -Wl,--as-needed -lm $(6)
+	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) $(5) $$(RELR_$(1)) -o $$@ $$< $$(extra_$(3)/$(p)) $(2)/lib$$(dir_$(p)).a $(2)/libcommon.a $$(PKG_LIBS) -Wl,--as-needed -lm $(6)
 )
 $(foreach p,$(STAGE_PROGRAMS),
 $(3)/$(p): $(3)/vmpoold
@@ -162,7 +182,7 @@ $(3)/$(p): $(3)/vmpoold
 # carries the very libcurl and OpenSSL they do (static, --gc-sections in the rel variant)
 $(2)/tests/tools/vmpool-tlsclient: $(2)/tests/tools/tlsclient.o $(CURL_REF)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) $(5) $$(RELR_LDFLAGS) -o $$@ $$< $$(PKG_LIBS) -Wl,--as-needed -lm $(6)
+	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) $(5) $$(RELR_$(1)) -o $$@ $$< $$(PKG_LIBS) -Wl,--as-needed -lm $(6)
 
 # test support code (tests/support/*.c), linked into test programs only
 $(2)/libtestkit.a: $$(patsubst %.c,$(2)/%.o,$$(wildcard tests/support/*.c)) $(2)/empty.o
@@ -173,7 +193,7 @@ $(2)/tests/%: $(2)/tests/%.o $(2)/libtestkit.a $$($(2)/STAGELIBS) $(2)/libcommon
 	$$(CC) $$(CFLAGS) $(4) $$(LDFLAGS) -o $$@ $$< $(2)/libtestkit.a $$($(2)/STAGELIBS) $(2)/libcommon.a $$(PKG_LIBS) $$(CMOCKA_LIBS) -lm
 endef
 
-$(eval $(call variant,rel,build/rel,bin,,$(PROG_LDFLAGS),$(PROG_LDQUIET)))
+$(eval $(call variant,rel,build/rel,bin,$(REL_CFLAGS),$(PROG_LDFLAGS),$(PROG_LDQUIET)))
 $(eval $(call variant,asan,build/asan,bin-asan,$(SAN_FLAGS),,))
 
 # the revision label of vmpoold_build_info (common/metrics_std.c), as the image's labels

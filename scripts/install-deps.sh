@@ -4,7 +4,8 @@
 # (scripts/build-curl.sh: dpkg-dev for apt-get source, and the static libraries it links:
 # libssl-dev, libnghttp2-dev, zlib1g-dev); `make CURL=system` needs libcurl4-openssl-dev.
 # clang and libclang-rt-dev (on bookworm it brings libclang-rt-14-dev, whose
-# libclang_rt.fuzzer is libFuzzer's runtime) build the fuzz targets.
+# libclang_rt.fuzzer is libFuzzer's runtime) build the fuzz targets; lld links the static
+# programs with their hot functions first (Makefile LLD, supervisor/vmpoold.order).
 # wrk measures the API server's raw VM create and delete limits in make bench (not in make test).
 # groff-base and man-db check the man pages (tests/packaging; systemd-analyze is used if there).
 # prometheus brings promtool, which the e2e case metrics_scrape checks the /metrics pages with.
@@ -16,7 +17,7 @@ pkgs=(
   libevent-dev libssl-dev libmsgpack-dev libjson-c-dev libcmocka-dev libyaml-dev
   libnghttp2-dev zlib1g-dev
   clang-format
-  clang libclang-rt-dev
+  clang libclang-rt-dev lld
   curl openssl ca-certificates procps jq yq python3
   etcd-server golang-go golang-github-modern-go-reflect2-dev
   dpkg-dev rsync

@@ -139,5 +139,32 @@ links=$(grep -cE '^(cc|gcc|clang)\b.* -o bin/' "$T/n")
 make --no-print-directory -n -B all WERROR=1 2>&1 | grep -E '^(cc|gcc|clang)\b.* -c ' | grep -vq -- -Werror &&
     no "WERROR=1: a compile without -Werror" || ok "WERROR=1: -Werror in every compile"
 
+# the hot functions first (Makefile LLD=yes where lld is, DESIGN.md "Hot code first"): a
+# static bin/vmpoold is linked by lld, and the first 300 functions supervisor/vmpoold.order
+# names that it has all lie in the first quarter of its text
+mk bin/vmpoold || no "make bin/vmpoold failed"
+if ! readelf -lW bin/vmpoold | grep -q INTERP && command -v ld.lld >/dev/null; then
+	readelf -p .comment bin/vmpoold | grep -q 'Linker: .*LLD' && ok "bin/vmpoold linked by lld" ||
+		no "bin/vmpoold not linked by lld though the machine has it"
+	far=$(python3 - bin/vmpoold supervisor/vmpoold.order <<'PY'
+import subprocess, sys
+exe, order = sys.argv[1], sys.argv[2]
+sec = [l.split() for l in subprocess.run(["readelf", "-SW", exe], capture_output=True, text=True).stdout.splitlines()]
+t0, size = next((int(f[i + 2], 16), int(f[i + 4], 16)) for f in sec for i in range(len(f)) if f[i] == ".text")
+addr = {}
+for line in subprocess.run(["nm", "--defined-only", exe], capture_output=True, text=True).stdout.splitlines():
+    f = line.split()
+    if len(f) == 3 and f[1] in "tTwW":
+        addr.setdefault(f[2], int(f[0], 16))
+names = [n for n in (l.strip() for l in open(order)) if n and not n.startswith("#") and n in addr][:300]
+print(sum(1 for n in names if addr[n] >= t0 + size // 4) if len(names) == 300 else "too few names")
+PY
+)
+	[ "$far" = 0 ] && ok "the hot functions first: the order file's first 300 in the first quarter of the text" ||
+		no "the hot functions first: $far of the order file's first 300 functions beyond the first quarter of the text"
+else
+	echo "skip: the hot functions first (a static link with lld only)"
+fi
+
 echo "packaging: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
