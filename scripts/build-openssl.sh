@@ -6,12 +6,12 @@
 # programs' -Wl,--gc-sections keeps only what is reached. Debian's libcrypto.a is built
 # without them: a program linking it keeps every function of every object file it touches.
 #
-#   scripts/build-openssl.sh opts          print the Configure options
 #   scripts/build-openssl.sh build PREFIX  configure, make build_libs, install_dev into PREFIX
 #                                          (scripts/build-curl.sh calls it: OPENSSL=lean, the
 #                                          default)
 #
-# (build-curl.sh puts this script's hash, with the options, in its cache directory's name)
+# (build-curl.sh puts this script's hash, so its options and steps, in its cache directory's
+# name: a change here builds a new one)
 #
 # What is kept: TLS 1.2 and 1.3 (client and server code: libssl has no client-only option),
 # X.509 verification (IP-address SANs included), RSA, EC (P-256/P-384/P-521, x25519,
@@ -43,11 +43,6 @@ osslopts=(
   no-async no-ui-console no-filenames no-uplink no-capieng no-padlockeng no-afalgeng
   no-devcryptoeng no-loadereng no-multiblock no-rdrand
 )
-
-# OSSL_OPTS replaces them, for a comparison only (e.g. Debian's own options, debian/rules'
-# CONFARGS: "no-shared no-idea no-mdc2 no-rc5 no-zlib no-ssl3 no-ssl3-method enable-rfc3779
-# enable-cms no-capieng no-rdrand enable-ec_nistp_64_gcc_128")
-if [ -n "${OSSL_OPTS:-}" ]; then read -ra osslopts <<<"$OSSL_OPTS"; fi
 
 build() {
   local prefix=$1 work src arch
@@ -81,7 +76,6 @@ build() {
 . "$here/debsrc.sh"
 
 case ${1:-} in
-opts) echo "${osslopts[*]}" ;;
 build) [ -n "${2:-}" ] || die "usage: $0 build PREFIX"; build "$2" ;;
-*) die "usage: $0 opts|build PREFIX" ;;
+*) die "usage: $0 build PREFIX" ;;
 esac
