@@ -819,6 +819,18 @@ static int kreq_unreached(CURL *e, CURLcode res)
 	}
 }
 
+/* the bound on connections to the server (kube.h, KUBE_WATCH_STREAMS): enough HTTP/2
+ * connections for the running transfers and the watches; none once it answered HTTP/1.1 */
+static void kube_conns(struct kube *k)
+{
+	long n = 0;
+
+	if (!k->h1)
+		n = (k->max_running + KUBE_WATCH_STREAMS + KUBE_STREAMS_PER_CONN - 1) /
+		    KUBE_STREAMS_PER_CONN;
+	curl_multi_setopt(k->multi, CURLMOPT_MAX_HOST_CONNECTIONS, n);
+}
+
 static void kreq_complete(struct kreq *r, CURLcode res)
 {
 	long status = 0, version = 0, conns = 0;
@@ -832,6 +844,11 @@ static void kreq_complete(struct kreq *r, CURLcode res)
 	log_debug(NULL, "%s %s: %ld in %.3fs, HTTP/%s, %s connection", r->method,
 	    log_escape(r->path), status, took, version == CURL_HTTP_VERSION_2_0 ? "2" : "1.1",
 	    conns > 0 ? "new" : "reused");
+	if (version == CURL_HTTP_VERSION_1_1 && !r->k->h1) {
+		log_info(NULL, "the API server answers HTTP/1.1: one transfer a connection");
+		r->k->h1 = 1;
+		kube_conns(r->k);
+	}
 	retry_after = kreq_retry_after(r->easy);
 	unreached = kreq_unreached(r->easy, res);
 	kreq_release_easy(r);
@@ -1106,6 +1123,8 @@ struct kube *kube_new(
 	/* at most KUBE_STREAMS_PER_CONN streams on one HTTP/2 connection: more transfers open
 	 * more connections (issue 10, kube.h) */
 	curl_multi_setopt(k->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)KUBE_STREAMS_PER_CONN);
+	k->h1 = strncmp(k->cfg.server, "https:", 6) != 0; /* http: is HTTP/1.1 (2TLS) */
+	kube_conns(k);
 	return k;
 }
 
@@ -1284,6 +1303,7 @@ char *kube_escape(const char *s)
 void kube_set_max_running(struct kube *k, int n)
 {
 	k->max_running = n > 0 ? n : 1;
+	kube_conns(k);
 }
 
 struct kube *kube_open(

@@ -84,6 +84,12 @@ struct kube;
  * spread over several: on the local control plane (make bench, limits), 500 -> 0 took
  * 2.62-3.07 s over one connection and 1.83-1.84 s with 8 or 16 streams a connection. */
 #define KUBE_STREAMS_PER_CONN 16
+/* and at most enough connections for the running transfers and this many watches: a burst
+ * of transfers started while the first connections were still in their TLS handshake each
+ * opened one of their own (22 where 8 would do; each costs about 85 KB of curl, nghttp2 and
+ * OpenSSL buffers: issue 9). Lifted when the server answers HTTP/1.1 (one transfer a
+ * connection). */
+#define KUBE_WATCH_STREAMS 16
 
 struct kube_opts {
 	double qps; /* writer token bucket; <= 0 unlimited */

@@ -135,6 +135,7 @@ struct kube {
 	TAILQ_HEAD(, kreq) parked;
 	int nrunning;    /* transfers RUNNING, watches aside (max_running) */
 	int max_running; /* KUBE_MAX_RUNNING unless kube_set_max_running() */
+	int h1;          /* the server answered HTTP/1.1: no bound on connections (kube_conns) */
 	int nslots;      /* slots given to parked requests that have not started yet */
 	TAILQ_HEAD(, kreq) reqs;
 	TAILQ_HEAD(, ksock) socks;

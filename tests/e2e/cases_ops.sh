@@ -98,3 +98,36 @@ ops_master_alone() {
 	[ $rc = 0 ] && say "a watcher with only --master http://127.0.0.1:$proxy (kubectl proxy) got ready"
 	return $rc
 }
+
+# conns_bounded: a burst of creates over HTTPS (HTTP/2) opens no more connections than the
+# running transfers need (kube.h: KUBE_STREAMS_PER_CONN, KUBE_WATCH_STREAMS): the actuator,
+# 100 transfers at once, holds at most 8 connections to the API server while 150 VMs are
+# created at once; without the bound a burst started during the first TLS handshakes opened
+# one connection per waiting transfer (22 at 300 pools; issue 9)
+ARGS_conns_bounded="--kube-api-qps 1000 --kube-api-burst 1000"
+# tcp_conns PID: the process's established TCP connections
+tcp_conns() {
+	local inodes
+	inodes=$(find "/proc/$1/fd" -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n' | sort -u)
+	[ -n "$inodes" ] || { echo 0; return; }
+	awk 'NR == FNR { want[$1] = 1; next } FNR > 1 && $4 == "01" && ($10 in want) { n++ } END { print n + 0 }' \
+		<(echo "$inodes") /proc/net/tcp /proc/net/tcp6
+}
+case_conns_bounded() {
+	local act most=0 n
+	mkpool cb 0 || return 1
+	wait_until 30 eval '[ "$(pool_status cb replicas)" == "" ]' || return 1
+	act=$(stage_pid vmpool-actuator)
+	[ -n "$act" ] || fail "no actuator" || return 1
+	pool_patch cb '{"spec":{"replicas":150}}' || return 1
+	for _ in $(seq 1 600); do
+		n=$(tcp_conns "$act")
+		[ "$n" -gt "$most" ] && most=$n
+		[ "$(pool_vm_count cb)" -ge 150 ] && break
+		sleep 0.05
+	done
+	wait_until 120 pconv cb 150 || fail "not converged: $(pool_vm_count cb) VMs" || return 1
+	echo "the actuator's most connections: $most"
+	[ "$most" -ge 1 ] || fail "no connection of the actuator seen" || return 1
+	[ "$most" -le 8 ] || fail "the actuator held $most connections to the API server (at most 8)" || return 1
+}
