@@ -13,9 +13,7 @@ mkdir -p "$logs"
 # the stand-in VM, VMI and DataVolume CRDs (tests/crds), then the standalone install (our
 # VirtualMachinePool CRD, namespace, ServiceAccount, RBAC) without its Deployment: this demo
 # runs vmpoold here, not in a pod (the local control plane has no kubelet)
-kubectl apply -f tests/crds/kubevirt-minimal.yaml -f tests/crds/datavolume-minimal.yaml >/dev/null || exit 1
-kubectl apply -k deploy/standalone/ -l 'app.kubernetes.io/component!=controller' >/dev/null || exit 1
-kubectl wait --for condition=established --timeout=60s crd/virtualmachinepools.pool.kubevirt.io >/dev/null
+bash scripts/test-cluster.sh install || exit 1
 
 bin/vmpool-sim --kubeconfig "$KUBECONFIG" >"$logs/sim.log" 2>&1 &
 sim=$!

@@ -55,9 +55,7 @@ cleanup() {
 trap cleanup EXIT
 bash scripts/test-cluster.sh up >"$W/cluster.log" 2>&1 || die "cluster did not start: $W/cluster.log"
 export KUBECONFIG=$VMPOOLD_CLUSTER_DIR/kubeconfig
-kubectl apply -f tests/crds/kubevirt-minimal.yaml -f tests/crds/datavolume-minimal.yaml >/dev/null || exit 1
-kubectl apply -k deploy/standalone/ -l 'app.kubernetes.io/component!=controller' >/dev/null 2>&1 || exit 1
-kubectl wait --for condition=established --timeout=60s crd/virtualmachinepools.pool.kubevirt.io >/dev/null || exit 1
+bash scripts/test-cluster.sh install || exit 1
 bin/vmpool-sim --kubeconfig "$KUBECONFIG" >"$W/sim.log" 2>&1 &
 SIM=$!
 

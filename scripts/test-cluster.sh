@@ -8,6 +8,9 @@
 #   scripts/test-cluster.sh up      start etcd, apiserver, controller-manager; write kubeconfig
 #   scripts/test-cluster.sh down    stop them and remove the state directory
 #   scripts/test-cluster.sh env     print `export KUBECONFIG=...` for a running cluster
+#   scripts/test-cluster.sh install the stand-in VM, VMI and DataVolume CRDs (tests/crds) and
+#                                   the standalone install without its Deployment (make run,
+#                                   scripts/hot-order.sh: vmpoold runs here, not in a pod)
 #   scripts/test-cluster.sh restart-controller-manager   (after installing CRDs)
 #   scripts/test-cluster.sh restart-apiserver    SIGTERM the apiserver, start it again, wait ready
 #
@@ -227,8 +230,22 @@ down() {
   rm -rf "$dir"
 }
 
+# the stand-in CRDs, then our VirtualMachinePool CRD, namespace, ServiceAccount and RBAC,
+# until the pool CRD is served
+install() {
+  [ -f "$dir/kubeconfig" ] || die "no cluster in $dir: run $0 up"
+  local root=$here/.. k=(kubectl --kubeconfig "$dir/kubeconfig")
+  "${k[@]}" apply -f "$root/tests/crds/kubevirt-minimal.yaml" -f "$root/tests/crds/datavolume-minimal.yaml" \
+    >/dev/null || die "cannot install the stand-in CRDs"
+  "${k[@]}" apply -k "$root/deploy/standalone/" -l 'app.kubernetes.io/component!=controller' >/dev/null 2>&1 ||
+    die "cannot apply deploy/standalone"
+  "${k[@]}" wait --for condition=established --timeout=60s crd/virtualmachinepools.pool.kubevirt.io >/dev/null ||
+    die "the VirtualMachinePool CRD is not served"
+}
+
 case "${1:-}" in
   build) build ;;
+  install) install ;;
   up) up ;;
   down) down ;;
   restart-controller-manager) restart_controller_manager ;;
@@ -236,5 +253,5 @@ case "${1:-}" in
   env)
     [ -f "$dir/kubeconfig" ] || die "no cluster in $dir: run $0 up"
     echo "export KUBECONFIG=$dir/kubeconfig" ;;
-  *) echo "usage: $0 build|up|down|env|restart-controller-manager|restart-apiserver" >&2; exit 2 ;;
+  *) echo "usage: $0 build|up|down|env|install|restart-controller-manager|restart-apiserver" >&2; exit 2 ;;
 esac
