@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "memtrim.h"
+#include "store.h"
 #include "xmalloc.h"
 
 #define MEMTRIM_PERIOD_SEC 1
@@ -11,6 +12,8 @@
 struct memtrim {
 	struct event *ev;
 	size_t last_free;
+	struct store *stores[MEMTRIM_STORES];
+	size_t nstores;
 };
 
 size_t memtrim_check(size_t min_free, size_t last_free, int *trimmed)
@@ -28,8 +31,13 @@ size_t memtrim_check(size_t min_free, size_t last_free, int *trimmed)
 static void memtrim_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct memtrim *t = arg;
+	size_t i, moved;
 	int trimmed;
 
+	for (i = 0; i < t->nstores; i++) {
+		if ((moved = store_compact(t->stores[i])) > 0)
+			log_debug(NULL, "store compacted: %zu records moved", moved);
+	}
 	t->last_free = memtrim_check(MEMTRIM_MIN_FREE, t->last_free, &trimmed);
 	if (trimmed)
 		log_debug(NULL, "heap trimmed: %zu bytes free in it", t->last_free);
@@ -44,6 +52,13 @@ struct memtrim *memtrim_new(struct event_base *base)
 	if (t->ev == NULL || event_add(t->ev, &tv) == -1)
 		fatalx("cannot set up the heap trim timer");
 	return t;
+}
+
+void memtrim_store(struct memtrim *t, struct store *s)
+{
+	if (t->nstores == MEMTRIM_STORES)
+		fatalx("memtrim: more than %d stores", MEMTRIM_STORES);
+	t->stores[t->nstores++] = s;
 }
 
 void memtrim_free(struct memtrim *t)

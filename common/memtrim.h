@@ -7,7 +7,9 @@
  * caches, curl's buffers) still leaves holes. glibc gives back only the top of the heap by
  * itself; malloc_trim(0) also returns the whole free pages inside it. Once a second, when at least MEMTRIM_MIN_FREE bytes are free and that
  * figure moved since the last trim, the heap is trimmed (an idle stage stays idle: no change,
- * no trim).
+ * no trim). The same tick first compacts the stores the stage registered (store_compact:
+ * records replaced by larger or smaller ones leave slabs with a few records each, which
+ * only moving them gives back).
  */
 #ifndef VMPOOL_MEMTRIM_H
 #define VMPOOL_MEMTRIM_H
@@ -22,6 +24,10 @@ struct memtrim;
 /* fatalx if libevent cannot create the timer (start-up only) */
 struct memtrim *memtrim_new(struct event_base *);
 void memtrim_free(struct memtrim *);
+/* compacts s on every tick from now on (at most MEMTRIM_STORES stores; s outlives the loop) */
+#define MEMTRIM_STORES 2
+struct store;
+void memtrim_store(struct memtrim *, struct store *s);
 /* one check now: trims when the free bytes are at least min_free and not last_free (the
  * figure after the previous trim, 0 at first); returns the free bytes after it, which the
  * caller passes as last_free next time */

@@ -35,6 +35,7 @@ struct slab {
 	void *free;              /* freed slots, each holding the next */
 	unsigned nused, nslots, bump;
 	unsigned char cls, partial;
+	unsigned char evac; /* marked by slabs_evacuate_begin: off the partial list */
 };
 
 #define SLAB_HDR ((sizeof(struct slab) + 15) & ~(size_t)15)
@@ -45,6 +46,7 @@ struct slabs {
 	struct slab_list partial[NCLASS];
 	struct slab_list all;
 	struct slabs_stats st;
+	size_t nevac; /* slabs marked by slabs_evacuate_begin and not yet empty */
 };
 
 static size_t class_size(unsigned c)
@@ -161,6 +163,13 @@ void slabs_free(struct slabs *set, void *p, size_t n)
 	SLOT_POISON(p, size);
 	s->nused--;
 	set->st.used -= size;
+	if (s->evac) { /* nothing is allocated from it until slabs_evacuate_end() */
+		if (s->nused == 0) {
+			set->nevac--;
+			slab_unmap(set, s);
+		}
+		return;
+	}
 	if (!s->partial) {
 		LIST_INSERT_HEAD(&set->partial[s->cls], s, pentry);
 		s->partial = 1;
@@ -218,4 +227,73 @@ void slabs_destroy(struct slabs *set)
 void slabs_stats(const struct slabs *set, struct slabs_stats *st)
 {
 	*st = set->st;
+}
+
+static int slab_cmp_used(const void *a, const void *b)
+{
+	const struct slab *x = *(struct slab *const *)a, *y = *(struct slab *const *)b;
+
+	return x->nused < y->nused ? -1 : x->nused > y->nused;
+}
+
+size_t slabs_evacuate_begin(struct slabs *set)
+{
+	struct slab **v = NULL, *s;
+	size_t n, i, room, moving;
+	unsigned c;
+
+	for (c = 0; c < NCLASS; c++) {
+		n = 0;
+		LIST_FOREACH(s, &set->partial[c], pentry)
+		n++;
+		if (n < 2)
+			continue;
+		v = xreallocarray(v, n, sizeof(*v));
+		room = 0;
+		i = 0;
+		LIST_FOREACH(s, &set->partial[c], pentry)
+		{
+			v[i++] = s;
+			room += s->nslots - s->nused;
+		}
+		qsort(v, n, sizeof(*v), slab_cmp_used);
+		/* the emptiest first, while what they hold fits in the others' free slots; at most
+		 * half full (a fuller one frees little for what its moves cost), never the last */
+		moving = 0;
+		for (i = 0; i + 1 < n; i++) {
+			s = v[i];
+			if (s->nused == 0 || s->nused * 2 > s->nslots ||
+			    room - (s->nslots - s->nused) < moving + s->nused)
+				break;
+			room -= s->nslots - s->nused;
+			moving += s->nused;
+			LIST_REMOVE(s, pentry);
+			s->partial = 0;
+			s->evac = 1;
+			set->nevac++;
+		}
+	}
+	free(v);
+	return set->nevac;
+}
+
+int slabs_evacuating(const struct slabs *set, const void *p)
+{
+	(void)set;
+	return ((const struct slab *)((uintptr_t)p & ~(uintptr_t)(SLAB_SIZE - 1)))->evac;
+}
+
+void slabs_evacuate_end(struct slabs *set)
+{
+	struct slab *s;
+
+	LIST_FOREACH(s, &set->all, aentry)
+	{
+		if (!s->evac)
+			continue;
+		s->evac = 0; /* something stayed (not moved): it takes allocations again */
+		LIST_INSERT_HEAD(&set->partial[s->cls], s, pentry);
+		s->partial = 1;
+	}
+	set->nevac = 0;
 }

@@ -47,6 +47,22 @@ void slabs_buf_free(struct slabs *, struct buf *);
 void slabs_keep(struct buf *dst, struct buf *scratch);
 void slabs_unkeep(struct buf *);
 
+/*
+ * Emptying sparse slabs. Records replaced by records of another size class leave their
+ * class's slabs with a few long-lived records each among free slots, and a slab goes back
+ * only once it is empty (1,000 pools x 10 VMs: a VMI's first copy is a class smaller than
+ * its later ones; 58 slabs of that class held 1,081 records in 5,336 slots, 0.75 MB, in
+ * the watcher and the planner alike). slabs_evacuate_begin marks, in each class, the
+ * emptiest slabs (at most half full, never a class's last with room) whose slots in use fit
+ * in the free slots of the class's other slabs, and returns how many it marked; until
+ * slabs_evacuate_end nothing is allocated from a marked slab, and one is unmapped as soon
+ * as its last slot is freed. The owner moves what lives there (slabs_evacuating tells) to a
+ * new slot of the same size (slabs_alloc) and frees the old one.
+ */
+size_t slabs_evacuate_begin(struct slabs *);
+int slabs_evacuating(const struct slabs *, const void *p); /* p: from slabs_alloc, in a slab */
+void slabs_evacuate_end(struct slabs *);
+
 /* for tests: bytes mapped in slabs, bytes handed out in slots */
 struct slabs_stats {
 	size_t mapped, used, slabs;

@@ -21,9 +21,11 @@
  * store's view table (by record address) until store_release_views() or until the record
  * is replaced or taken; a flag in the record says it has one.
  *
- * A record is 89 bytes before its blob (115 with the view, uid hash and kind group in it
- * and uids as text, until 2026-12-03; 192 and a second allocation before that): a walk's
- * store_meta is filled from it on the stack, store_meta() fills the store's one.
+ * A record is 65 bytes before its blob, and 24 more before it for a kind grouped by
+ * controller (struct sown; 89 for every record until 2026-12-04, 115 with the view, uid hash
+ * and kind group in it and uids as text until 2026-12-03; 192 and a second allocation before
+ * that): a walk's store_meta is filled from it on the stack, store_meta() fills the store's
+ * one.
  */
 #include <limits.h>
 #include <stddef.h>
@@ -47,6 +49,7 @@ enum { F_NS, F_NAME, F_UID, F_RV, F_OWNER, F_N };
 
 /* srec.flags */
 #define R_DELETING  0x01 /* metadata.deletionTimestamp is set */
+#define R_OWNED     0x10 /* its kind is grouped by controller: a struct sown precedes it */
 #define R_VIEW      0x02 /* the record has a view in store.views */
 #define R_UID_BIN   0x04 /* F_UID is a UUID's 16 bytes, not a string */
 #define R_OWNER_BIN 0x08 /* F_OWNER likewise */
@@ -62,8 +65,7 @@ struct sgroup {
 
 struct srec {
 	struct srec *hnext[H_N];
-	struct srec *gprev[G_N], *gnext[G_N];
-	struct sgroup *owner; /* its G_OWNER group (its G_KIND group is store.kgroups[kind]) */
+	struct srec *kprev, *knext; /* its G_KIND group, store.kgroups[kind] */
 	uint64_t seq;
 	uint32_t hash; /* of (kind, ns, name); the uid's is computed when needed */
 	uint32_t len;  /* of the packed bytes */
@@ -72,6 +74,13 @@ struct srec {
 	unsigned char kind; /* index into store.kinds */
 	unsigned char flags, traits;
 	char blob[];
+};
+
+/* a record's place in its G_OWNER group, in its slot just before it: only the records of a
+ * kind grouped by controller (store_owner_kinds) have one (R_OWNED) */
+struct sown {
+	struct srec *prev, *next;
+	struct sgroup *group;
 };
 
 /* a record's strings with their terminators must fit its 16-bit offsets */
@@ -230,10 +239,32 @@ static const unsigned char *rec_bytes(const struct srec *r)
 	return (const unsigned char *)r->blob + r->end[F_N - 1];
 }
 
+/* the bytes before r in its slot */
+static size_t rec_pre(const struct srec *r)
+{
+	return (r->flags & R_OWNED) ? sizeof(struct sown) : 0;
+}
+
 static size_t rec_size(const struct srec *r)
 {
-	return offsetof(struct srec, blob) + r->end[F_N - 1] + r->len;
+	return rec_pre(r) + offsetof(struct srec, blob) + r->end[F_N - 1] + r->len;
 }
+
+static struct sown *rec_own(struct srec *r)
+{
+	return (struct sown *)(void *)((char *)r - sizeof(struct sown));
+}
+
+/* r's link to the previous (next: the next) record of its group of family fam */
+static struct srec **rec_link(struct srec *r, int fam, int next)
+{
+	if (fam == G_KIND)
+		return next ? &r->knext : &r->kprev;
+	return next ? &rec_own(r)->next : &rec_own(r)->prev;
+}
+
+#define PREV(r, fam) (*rec_link((r), (fam), 0))
+#define NEXT(r, fam) (*rec_link((r), (fam), 1))
 
 /* is field f of r the string str (parsed: its bytes if it is a UUID, else NULL)? */
 static int rec_is(const struct srec *r, int f, const char *str, const unsigned char *parsed)
@@ -449,6 +480,11 @@ size_t store_bytes(const struct store *s)
 	return s->bytes;
 }
 
+void store_slabs_stats(const struct store *s, struct slabs_stats *st)
+{
+	slabs_stats(s->slabs, st);
+}
+
 /* ---- hash tables ---- */
 
 static uint32_t store_name_hash(const char *kind, const char *ns, const char *name)
@@ -514,6 +550,66 @@ static void store_tab_del(struct store *s, int which, struct srec *r)
 			return;
 		}
 	}
+}
+
+/* r's place in its chain of table which: the bucket or the hnext that holds it */
+static struct srec **store_tab_at(struct store *s, int which, struct srec *r)
+{
+	struct htab *t = &s->tab[which];
+	struct srec **p = &t->b[rec_hash(s, r, which) & (t->nb - 1)];
+
+	while (*p != r)
+		p = &(*p)->hnext[which];
+	return p;
+}
+
+/* moves r to a new slot of its size (slabs_evacuate_begin: never one being emptied), the
+ * indexes, groups and view following; frees the old slot */
+static void store_rec_move(struct store *s, struct srec *r)
+{
+	size_t pre = rec_pre(r), size = rec_size(r);
+	json_object *v = (r->flags & R_VIEW) ? store_view_unlink(s, r) : NULL;
+	struct srec **name_at = store_tab_at(s, H_NAME, r), **uid_at = NULL, *nr;
+	struct sgroup *g = s->kgroups[r->kind];
+	struct sown *o;
+
+	if (*rec_start(r, F_UID) != '\0' || rec_bin(r, F_UID))
+		uid_at = store_tab_at(s, H_UID, r);
+	nr = (struct srec *)(void *)((char *)slabs_alloc(s->slabs, size) + pre);
+	memcpy((char *)nr - pre, (char *)r - pre, size);
+	*name_at = nr;
+	if (uid_at != NULL)
+		*uid_at = nr;
+	*(nr->kprev != NULL ? &nr->kprev->knext : &g->head) = nr;
+	*(nr->knext != NULL ? &nr->knext->kprev : &g->tail) = nr;
+	if ((nr->flags & R_OWNED) && (o = rec_own(nr))->group != NULL) {
+		*(o->prev != NULL ? &rec_own(o->prev)->next : &o->group->head) = nr;
+		*(o->next != NULL ? &rec_own(o->next)->prev : &o->group->tail) = nr;
+	}
+	slabs_free(s->slabs, (char *)r - pre, size);
+	if (v != NULL)
+		store_view_set(s, nr, v);
+}
+
+size_t store_compact(struct store *s)
+{
+	struct srec *r, *next;
+	size_t k, moved = 0;
+
+	if (slabs_evacuate_begin(s->slabs) == 0)
+		return 0;
+	for (k = 0; k < s->nkinds; k++) {
+		for (r = s->kgroups[k]->head; r != NULL; r = next) {
+			next = r->knext;
+			if (rec_size(r) <= SLAB_MAX_SIZE &&
+			    slabs_evacuating(s->slabs, (char *)r - rec_pre(r))) {
+				store_rec_move(s, r);
+				moved++;
+			}
+		}
+	}
+	slabs_evacuate_end(s->slabs);
+	return moved;
 }
 
 static struct srec *store_find(struct store *s, const char *kind, const char *ns, const char *name)
@@ -588,9 +684,9 @@ static struct sgroup *store_kind_group(struct store *s, const char *kind)
 	return k != -1 ? s->kgroups[k] : NULL;
 }
 
-static struct sgroup *rec_group(const struct srec *r, const struct store *s, int fam)
+static struct sgroup *rec_group(struct srec *r, const struct store *s, int fam)
 {
-	return fam == G_KIND ? s->kgroups[r->kind] : r->owner;
+	return fam == G_KIND ? s->kgroups[r->kind] : rec_own(r)->group;
 }
 
 /* files r in group g of family fam, by seq (at the tail unless it is an older name) */
@@ -599,15 +695,15 @@ static void store_group_link(struct srec *r, struct sgroup *g, int fam)
 	struct srec *at = g->tail;
 
 	while (at != NULL && at->seq > r->seq)
-		at = at->gprev[fam];
-	r->gprev[fam] = at;
-	r->gnext[fam] = at != NULL ? at->gnext[fam] : g->head;
-	if (r->gnext[fam] != NULL)
-		r->gnext[fam]->gprev[fam] = r;
+		at = PREV(at, fam);
+	PREV(r, fam) = at;
+	NEXT(r, fam) = at != NULL ? NEXT(at, fam) : g->head;
+	if (NEXT(r, fam) != NULL)
+		PREV(NEXT(r, fam), fam) = r;
 	else
 		g->tail = r;
 	if (at != NULL)
-		at->gnext[fam] = r;
+		NEXT(at, fam) = r;
 	else
 		g->head = r;
 	g->n++;
@@ -618,15 +714,15 @@ static int store_group_unlink(struct store *s, struct srec *r, int fam)
 {
 	struct sgroup *g = rec_group(r, s, fam);
 
-	if (r->gprev[fam] != NULL)
-		r->gprev[fam]->gnext[fam] = r->gnext[fam];
+	if (PREV(r, fam) != NULL)
+		NEXT(PREV(r, fam), fam) = NEXT(r, fam);
 	else
-		g->head = r->gnext[fam];
-	if (r->gnext[fam] != NULL)
-		r->gnext[fam]->gprev[fam] = r->gprev[fam];
+		g->head = NEXT(r, fam);
+	if (NEXT(r, fam) != NULL)
+		PREV(NEXT(r, fam), fam) = PREV(r, fam);
 	else
-		g->tail = r->gprev[fam];
-	r->gprev[fam] = r->gnext[fam] = NULL;
+		g->tail = PREV(r, fam);
+	PREV(r, fam) = NEXT(r, fam) = NULL;
 	return --g->n == 0;
 }
 
@@ -694,7 +790,7 @@ static struct srec *store_rec_new(struct store *s, unsigned char kind, json_obje
     const char *f[F_N], const struct buf *packed, uint64_t seq, unsigned mark)
 {
 	unsigned char bin[F_N][UUID_BIN], flags = 0;
-	size_t l[F_N], total = 0, i;
+	size_t l[F_N], total = 0, i, pre = s->kowned[kind] ? sizeof(struct sown) : 0;
 	struct srec *r;
 
 	for (i = 0; i < F_N; i++)
@@ -704,7 +800,9 @@ static struct srec *store_rec_new(struct store *s, unsigned char kind, json_obje
 		    log_escape(s->kinds[kind]), log_escape(f[F_NAME]), total);
 		return NULL;
 	}
-	r = slabs_alloc(s->slabs, offsetof(struct srec, blob) + total + packed->len);
+	r = (struct srec *)(void *)((char *)slabs_alloc(s->slabs,
+	                                pre + offsetof(struct srec, blob) + total + packed->len) +
+	                            pre);
 	for (i = 0, total = 0; i < F_N; i++) {
 		if (flags & field_bin((int)i))
 			memcpy(r->blob + total, bin[i], UUID_BIN);
@@ -718,7 +816,7 @@ static struct srec *store_rec_new(struct store *s, unsigned char kind, json_obje
 	r->kind = kind;
 	r->seq = seq;
 	r->mark = mark;
-	r->flags = flags;
+	r->flags = flags | (pre != 0 ? R_OWNED : 0);
 	if (obj_path(obj, "metadata.deletionTimestamp") != NULL)
 		r->flags |= R_DELETING;
 	r->traits = s->traits != NULL ? s->traits(s->kinds[kind], obj) : 0;
@@ -737,9 +835,9 @@ static void store_link(struct store *s, struct srec *r)
 	s->bytes += r->len;
 	if (!s->kowned[r->kind])
 		return;
-	r->owner =
+	rec_own(r)->group =
 	    store_group(s, s->kinds[r->kind], rec_start(r, F_NS), rec_str(r, F_OWNER, text), 1);
-	store_group_link(r, r->owner, G_OWNER);
+	store_group_link(r, rec_own(r)->group, G_OWNER);
 }
 
 static void store_unlink(struct store *s, struct srec *r)
@@ -750,13 +848,15 @@ static void store_unlink(struct store *s, struct srec *r)
 	if (*rec_start(r, F_UID) != '\0' || rec_bin(r, F_UID))
 		store_tab_del(s, H_UID, r);
 	store_group_unlink(s, r, G_KIND);
-	if (r->owner != NULL && store_group_unlink(s, r, G_OWNER)) { /* none left behind */
+	if ((r->flags & R_OWNED) && rec_own(r)->group != NULL &&
+	    store_group_unlink(s, r, G_OWNER)) { /* none left behind */
 		key = store_group_key(
 		    s->kinds[r->kind], rec_start(r, F_NS), rec_str(r, F_OWNER, text));
 		pmap_del(s->groups, key);
 		free(key);
 	}
-	r->owner = NULL;
+	if (r->flags & R_OWNED)
+		rec_own(r)->group = NULL;
 	s->bytes -= r->len;
 }
 
@@ -764,7 +864,7 @@ static void store_drop(struct store *s, struct srec *r)
 {
 	store_view_drop(s, r);
 	store_unlink(s, r);
-	slabs_free(s->slabs, r, rec_size(r));
+	slabs_free(s->slabs, (char *)r - rec_pre(r), rec_size(r));
 }
 
 /*
@@ -907,7 +1007,7 @@ static void store_walk(struct store *s, struct sgroup *g, int fam, store_fn fn, 
 	struct srec *r;
 	json_object *v;
 
-	for (r = g != NULL ? g->head : NULL; r != NULL; r = r->gnext[fam]) {
+	for (r = g != NULL ? g->head : NULL; r != NULL; r = NEXT(r, fam)) {
 		if (r->flags & R_VIEW) {
 			fn(rec_view(s, r), arg);
 			continue;
@@ -929,7 +1029,7 @@ void store_foreach_meta(struct store *s, const char *kind, store_meta_fn fn, voi
 	struct store_meta m;
 	struct srec *r;
 
-	for (r = g != NULL ? g->head : NULL; r != NULL; r = r->gnext[G_KIND]) {
+	for (r = g != NULL ? g->head : NULL; r != NULL; r = r->knext) {
 		rec_meta(s, r, &m);
 		fn(&m, arg);
 	}
@@ -943,9 +1043,9 @@ int store_walk_meta_after(
 	struct srec *r;
 
 	/* the group is in seq order: skip what was walked before */
-	for (r = g != NULL ? g->head : NULL; r != NULL && r->seq <= seq; r = r->gnext[G_KIND])
+	for (r = g != NULL ? g->head : NULL; r != NULL && r->seq <= seq; r = r->knext)
 		;
-	for (; r != NULL; r = r->gnext[G_KIND]) {
+	for (; r != NULL; r = r->knext) {
 		rec_meta(s, r, &m);
 		if (!fn(&m, arg))
 			return 0;
@@ -961,7 +1061,7 @@ size_t store_owned(
 	size_t n = g != NULL ? g->n : 0, i = 0;
 
 	*objs = xcalloc(n + 1, sizeof(**objs));
-	for (r = g != NULL ? g->head : NULL; r != NULL && i < n; r = r->gnext[G_OWNER])
+	for (r = g != NULL ? g->head : NULL; r != NULL && i < n; r = rec_own(r)->next)
 		(*objs)[i++] = store_view(s, r);
 	return i;
 }
@@ -973,7 +1073,7 @@ void store_foreach_owned_meta(struct store *s, const char *kind, const char *ns,
 	struct store_meta m;
 	struct srec *r;
 
-	for (r = g != NULL ? g->head : NULL; r != NULL; r = r->gnext[G_OWNER]) {
+	for (r = g != NULL ? g->head : NULL; r != NULL; r = rec_own(r)->next) {
 		rec_meta(s, r, &m);
 		fn(&m, arg);
 	}

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "slab.h"    /* struct slabs_stats */
 #include "xmalloc.h" /* struct buf */
 
 struct store;
@@ -123,5 +124,11 @@ void store_clear(struct store *);
 void store_release_views(struct store *);
 size_t store_views(const struct store *); /* views held now */
 size_t store_bytes(const struct store *); /* packed bytes held */
+/* the store's slabs (slab.h): mapped, and in use by its records, links and metadata included */
+void store_slabs_stats(const struct store *, struct slabs_stats *);
+/* moves the records that live in the store's sparsest slabs into the free slots of its
+ * others, so that those slabs go back to the kernel (slabs_evacuate_begin, slab.h); views
+ * stay valid, a store_meta does not (a change). Returns how many records moved. */
+size_t store_compact(struct store *);
 
 #endif

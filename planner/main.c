@@ -364,6 +364,7 @@ static void planner_loop(struct planner *p)
 	struct event *tick;
 	struct timeval tv = {TICK_SECONDS, 0};
 
+	memtrim_store(trim, mirror_store(p->mirror));
 	tick = event_new(p->base, -1, EV_PERSIST, planner_tick, p);
 	event_add(tick, &tv);
 	event_base_dispatch(p->base);

@@ -215,6 +215,8 @@ int vmpool_status_main(int argc, char **argv)
 	log_info(NULL, "watching %s and %s", wpath, ppath);
 	stop = stopsig_new(base);
 	trim = memtrim_new(base);
+	memtrim_store(trim, mirror_store(st.mirror));
+	memtrim_store(trim, mirror_store(st.results));
 	event_base_dispatch(base);
 
 	link_free(st.actuator);

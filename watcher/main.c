@@ -236,6 +236,7 @@ static void watcher_start(struct watcher *w)
 		fatal_config("cannot set up the API client for %s", log_escape(w->kc.server));
 	w->store = store_new_compact();              /* sent expanded (store_plain) */
 	store_owner_kinds(w->store, no_owner_kinds); /* nothing here reads by controller */
+	memtrim_store(w->trim, w->store);
 	for (i = 0; i < WATCHER_NRES; i++)
 		w->kinds[i] = watcher_resources[i].kind;
 	lspec.max_frame = w->cli.max_frame;

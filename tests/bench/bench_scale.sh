@@ -16,8 +16,9 @@
 # BENCH_TIMEOUT (seconds for the scale-out, default 900), BIN (default bin), BENCH_KEEP=1 keeps
 # the cluster and the run directory, BENCH_METRICS=HOST:PORT gives the stages metrics endpoints
 # (PORT to PORT+3) and prints the actuator's and vmpool-status's Event counters once every pool
-# is ready. Prints "bench <name>: <figure> <unit>" lines; exits non-zero when a phase times out
-# or a count is wrong.
+# is ready, BENCH_HOLD=FILE holds the run while FILE exists once every pool is ready and the
+# Events are written (to look into the stages with gdb). Prints "bench <name>: <figure> <unit>"
+# lines; exits non-zero when a phase times out or a count is wrong.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
@@ -211,6 +212,10 @@ if [ -n "$METRICS" ]; then
 fi
 kill "$MEM_PID" 2>/dev/null
 MEM_PID=""
+if [ -n "${BENCH_HOLD:-}" ] && [ -e "$BENCH_HOLD" ]; then
+	log "holding while $BENCH_HOLD exists (vmpoold pid $VMPOOLD_PID)"
+	while [ -e "$BENCH_HOLD" ]; do sleep 1; done
+fi
 
 # ---- a killed planner: restart to complete snapshot ----
 off=$(stat -c %s "$RUN/vmpoold.log")

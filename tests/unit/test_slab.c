@@ -3,7 +3,8 @@
  * of at least that size that no other live block overlaps; a freed slot is the next one of
  * its class; a slab that empties is unmapped unless it is its class's last; sizes above the
  * largest class come from malloc; destroy unmaps what is left. Under ASan (make unit) a
- * freed slot is poisoned: test_poisoned checks that with ASan's own query.
+ * freed slot is poisoned: test_poisoned checks that with ASan's own query. Sparse slabs are
+ * emptied by moving what lives there (test_evacuate).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -183,6 +184,70 @@ static void test_poisoned(void **state)
 #endif
 }
 
+/* slabs_evacuate_begin marks the emptiest slabs whose slots fit in the others' free ones (at
+ * most half full, never the last); no allocation comes from a marked slab, which is unmapped
+ * once emptied; slabs_evacuate_end puts what was not emptied back in use */
+static void test_evacuate(void **state)
+{
+	enum { N = 4096 };
+	static void *p[N];
+	struct slabs *set = slabs_new();
+	struct slabs_stats st0, st1;
+	void *q;
+	size_t i, per, marked;
+
+	(void)state;
+	for (i = 0; i < N; i++)
+		p[i] = slabs_alloc(set, 64);
+	per = (SLAB_SIZE - 64) / 64;                    /* slots a slab, about */
+	assert_int_equal(slabs_evacuate_begin(set), 0); /* all full: nothing to do */
+	slabs_evacuate_end(set);
+	for (i = 0; i < N; i++) { /* one in eight stays */
+		if (i % 8 != 0) {
+			slabs_free(set, p[i], 64);
+			p[i] = NULL;
+		}
+	}
+	slabs_stats(set, &st0);
+	marked = slabs_evacuate_begin(set);
+	assert_true(marked > 0 && marked < st0.slabs);
+	for (i = 0; i < per; i++) { /* new ones never land in a marked slab */
+		q = slabs_alloc(set, 64);
+		assert_false(slabs_evacuating(set, q));
+		slabs_free(set, q, 64);
+	}
+	for (i = 0; i < N; i++) { /* moved: a new slot, the old one freed */
+		if (p[i] != NULL && slabs_evacuating(set, p[i])) {
+			q = slabs_alloc(set, 64);
+			assert_false(slabs_evacuating(set, q));
+			slabs_free(set, p[i], 64);
+			p[i] = q;
+		}
+	}
+	slabs_evacuate_end(set);
+	slabs_stats(set, &st1);
+	assert_int_equal(st1.used, st0.used);
+	assert_int_equal(st1.slabs, st0.slabs - marked);
+	assert_int_equal(slabs_evacuate_begin(set), 0); /* what is left is full enough */
+	slabs_evacuate_end(set);
+	/* marked and left as it was: back in use */
+	for (i = 0; i < N; i++) {
+		if (p[i] != NULL && i % 16 == 0) {
+			slabs_free(set, p[i], 64);
+			p[i] = NULL;
+		}
+	}
+	marked = slabs_evacuate_begin(set);
+	slabs_evacuate_end(set);
+	for (i = 0; i < N; i++)
+		if (p[i] != NULL)
+			slabs_free(set, p[i], 64);
+	slabs_stats(set, &st1);
+	assert_int_equal(st1.used, 0);
+	assert_true(st1.slabs <= 1);
+	slabs_destroy(set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +258,7 @@ int main(void)
 	    cmocka_unit_test(test_destroy_live),
 	    cmocka_unit_test(test_buf_keep),
 	    cmocka_unit_test(test_poisoned),
+	    cmocka_unit_test(test_evacuate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
