@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "memtrim.h"
+#include "slab.h"
 #include "store.h"
 #include "xmalloc.h"
 
@@ -38,6 +39,7 @@ static void memtrim_cb(evutil_socket_t fd, short what, void *arg)
 		if ((moved = store_compact(t->stores[i])) > 0)
 			log_debug(NULL, "store compacted: %zu records moved", moved);
 	}
+	slabs_kept_release();
 	t->last_free = memtrim_check(MEMTRIM_MIN_FREE, t->last_free, &trimmed);
 	if (trimmed)
 		log_debug(NULL, "heap trimmed: %zu bytes free in it", t->last_free);

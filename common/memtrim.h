@@ -9,7 +9,8 @@
  * figure moved since the last trim, the heap is trimmed (an idle stage stays idle: no change,
  * no trim). The same tick first compacts the stores the stage registered (store_compact:
  * records replaced by larger or smaller ones leave slabs with a few records each, which
- * only moving them gives back).
+ * only moving them gives back) and gives back the empty slabs kept for a class
+ * (slabs_kept_release).
  */
 #ifndef VMPOOL_MEMTRIM_H
 #define VMPOOL_MEMTRIM_H

@@ -236,12 +236,34 @@ static int slab_cmp_used(const void *a, const void *b)
 	return x->nused < y->nused ? -1 : x->nused > y->nused;
 }
 
+/* a class's last slab with room, kept at its last free, goes back while nothing is in it */
+static void slabs_release_empty(struct slabs *set)
+{
+	struct slab *s;
+	unsigned c;
+
+	for (c = 0; c < NCLASS; c++) {
+		s = LIST_FIRST(&set->partial[c]);
+		if (s != NULL && s->nused == 0 && LIST_NEXT(s, pentry) == NULL) {
+			LIST_REMOVE(s, pentry);
+			slab_unmap(set, s);
+		}
+	}
+}
+
+void slabs_kept_release(void)
+{
+	if (slabs_kept_set != NULL)
+		slabs_release_empty(slabs_kept_set);
+}
+
 size_t slabs_evacuate_begin(struct slabs *set)
 {
 	struct slab **v = NULL, *s;
 	size_t n, i, room, moving;
 	unsigned c;
 
+	slabs_release_empty(set);
 	for (c = 0; c < NCLASS; c++) {
 		n = 0;
 		LIST_FOREACH(s, &set->partial[c], pentry)

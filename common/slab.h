@@ -46,6 +46,8 @@ void slabs_buf_free(struct slabs *, struct buf *);
 #define SLAB_SCRATCH_MAX (64 * 1024)
 void slabs_keep(struct buf *dst, struct buf *scratch);
 void slabs_unkeep(struct buf *);
+/* gives back the process set's empty slabs kept for their class (memtrim's tick) */
+void slabs_kept_release(void);
 
 /*
  * Emptying sparse slabs. Records replaced by records of another size class leave their
@@ -57,7 +59,9 @@ void slabs_unkeep(struct buf *);
  * in the free slots of the class's other slabs, and returns how many it marked; until
  * slabs_evacuate_end nothing is allocated from a marked slab, and one is unmapped as soon
  * as its last slot is freed. The owner moves what lives there (slabs_evacuating tells) to a
- * new slot of the same size (slabs_alloc) and frees the old one.
+ * new slot of the same size (slabs_alloc) and frees the old one. It first gives back each
+ * class's last slab if nothing is in it (a free keeps that one: the next record of its class
+ * often follows at once; a second later it has not).
  */
 size_t slabs_evacuate_begin(struct slabs *);
 int slabs_evacuating(const struct slabs *, const void *p); /* p: from slabs_alloc, in a slab */
