@@ -112,13 +112,24 @@ static void k8sev_strfree(char *s)
 		k8sev_release(s, strlen(s) + 1);
 }
 
-/* client-go's aggregateRecord: the distinct messages seen for an aggregate key */
+/* client-go's aggregateRecord: the distinct messages seen for an aggregate key, each as a
+ * 64-bit hash (FNV-1a): the set is only counted, never read back, and a copy of each message
+ * was most of a record (9 x 48 bytes for "Created virtual machine: ...", a record per pool) */
 struct k8sev_aggrec {
 	char *key;
-	char *msgs[K8SEV_AGG_EVENTS];
+	uint64_t msgs[K8SEV_AGG_EVENTS - 1];
 	int n;
 	double last;
 };
+
+static uint64_t k8sev_msg_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
 
 struct k8sev_spam {
 	char *key;
@@ -137,10 +148,7 @@ struct k8sev_corr {
 static void k8sev_aggrec_free(struct lh_entry *e)
 {
 	struct k8sev_aggrec *a = lh_entry_v(e);
-	int i;
 
-	for (i = 0; i < a->n; i++)
-		k8sev_strfree(a->msgs[i]);
 	k8sev_strfree(a->key);
 	k8sev_release(a, sizeof *a);
 }
@@ -307,6 +315,7 @@ static char *k8sev_agg_key(const struct k8sev_src *src)
 static int k8sev_aggregate(struct k8sev_corr *c, char *akey, const char *msg, double now)
 {
 	struct k8sev_aggrec *a;
+	uint64_t h = k8sev_msg_hash(msg);
 	void *v;
 	int i;
 
@@ -323,10 +332,10 @@ static int k8sev_aggregate(struct k8sev_corr *c, char *akey, const char *msg, do
 	free(akey);
 	a->last = now;
 	for (i = 0; i < a->n; i++)
-		if (strcmp(a->msgs[i], msg) == 0)
+		if (a->msgs[i] == h)
 			return 0;
 	if (a->n < K8SEV_AGG_EVENTS - 1) {
-		a->msgs[a->n++] = k8sev_strdup(msg);
+		a->msgs[a->n++] = h;
 		return 0;
 	}
 	return 1; /* the set is full: it stays at 9, as client-go pops one after inserting */
