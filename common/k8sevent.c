@@ -21,6 +21,7 @@
 #include "k8sevent.h"
 #include "kube.h"
 #include "obj.h"
+#include "pmap.h"
 #include "log.h"
 #include "metrics.h"
 #include "slab.h"
@@ -113,7 +114,7 @@ static void k8sev_strfree(char *s)
 }
 
 /* client-go's aggregateRecord: the distinct messages seen for an aggregate key, each as a
- * 64-bit hash (FNV-1a): the set is only counted, never read back, and a copy of each message
+ * 64-bit hash (pmap_hash, FNV-1a): the set is only counted, never read back, and a copy of each message
  * was most of a record (9 x 48 bytes for "Created virtual machine: ...", a record per pool) */
 struct k8sev_aggrec {
 	char *key;
@@ -121,15 +122,6 @@ struct k8sev_aggrec {
 	int n;
 	double last;
 };
-
-static uint64_t k8sev_msg_hash(const char *s)
-{
-	uint64_t h = 14695981039346656037u;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211u;
-	return h;
-}
 
 struct k8sev_spam {
 	char *key;
@@ -315,7 +307,7 @@ static char *k8sev_agg_key(const struct k8sev_src *src)
 static int k8sev_aggregate(struct k8sev_corr *c, char *akey, const char *msg, double now)
 {
 	struct k8sev_aggrec *a;
-	uint64_t h = k8sev_msg_hash(msg);
+	uint64_t h = pmap_hash(msg);
 	void *v;
 	int i;
 

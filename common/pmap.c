@@ -22,9 +22,9 @@ struct pmap {
 	void (*freefn)(void *);
 };
 
-static size_t pmap_hash(const char *s)
+uint64_t pmap_hash(const char *s)
 {
-	size_t h = 1469598103934665603ULL;
+	uint64_t h = 1469598103934665603ULL;
 
 	while (*s != '\0')
 		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;

@@ -6,6 +6,11 @@
 #define VMPOOL_PMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+/* the 64-bit FNV-1a hash of a string, as the table buckets its keys (k8sevent.c counts
+ * distinct messages by it) */
+uint64_t pmap_hash(const char *s);
 
 struct pmap;
 struct pmap *pmap_new(void (*freefn)(void *));

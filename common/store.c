@@ -49,10 +49,10 @@ enum { F_NS, F_NAME, F_UID, F_RV, F_OWNER, F_N };
 
 /* srec.flags */
 #define R_DELETING  0x01 /* metadata.deletionTimestamp is set */
-#define R_OWNED     0x10 /* its kind is grouped by controller: a struct sown precedes it */
 #define R_VIEW      0x02 /* the record has a view in store.views */
 #define R_UID_BIN   0x04 /* F_UID is a UUID's 16 bytes, not a string */
 #define R_OWNER_BIN 0x08 /* F_OWNER likewise */
+#define R_OWNED     0x10 /* its kind is grouped by controller: a struct sown precedes it */
 
 /* a canonical UUID (8-4-4-4-12 lowercase hex digits) as text, with its terminator */
 #define UUID_TEXT 37
