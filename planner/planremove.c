@@ -36,7 +36,7 @@ static void plan_remove_vm(struct plan_ctx *c, json_object *vm, int preserve)
 	snprintf(fmsg, sizeof(fmsg), "Error deleting virtual machine %s/%s", c->ns, obj_name(vm));
 	m.fail_event = plan_event("Warning", "FailedDelete", fmsg);
 	if (preserve == PRESERVE_DISABLED && obj_has_finalizer(vm, POOL_FINALIZER))
-		m.unfinalize = plan_unfinalize_patch(vm);
+		m.unfinalize = plan_leaving_patch(vm);
 	b = plan_body(c, &m);
 	json_object_put(m.unfinalize);
 	a = plan_push(c, b, EXPECT_DELETE, NULL, REASON_SCALE_IN, "error during scale in");
@@ -208,6 +208,6 @@ void plan_terminating(struct plan_ctx *c, json_object *vm)
 		return; /* the actuator removes the finalizer with the DELETE, or it is planned */
 	if (preserve != PRESERVE_DISABLED && plan_preserve(c, vm) > 0)
 		return; /* the finalizer goes once the disks are the VM's no longer */
-	plan_strip_vm(c, vm, REASON_SCALE_IN,
+	plan_patch_vm(c, vm, plan_leaving_patch(vm), REASON_SCALE_IN,
 	    ours ? "error during scale in" : "error during opportunistic scale in");
 }

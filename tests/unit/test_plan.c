@@ -18,6 +18,9 @@
 #include "proto.h"
 #include "store.h"
 
+/* the managedFields reset of a VM's last patch (plan_leaving_patch) */
+#define MF_RESET "{\"op\":\"add\",\"path\":\"/metadata/managedFields\",\"value\":[{}]}"
+
 static void test_naming_foreign_gaps(void **state)
 {
 	struct fx *f = *state;
@@ -191,12 +194,13 @@ static void test_scale_in_random(void **state)
 		assert_string_equal(obj_str(a->body, "fail_event.message"), msg);
 		assert_string_equal(obj_str(a->body, "fail_event.reason"), "FailedDelete");
 		/* no preservation: the finalizer's removal rides with the DELETE, guarded by the
-		 * VM's uid (the actuator sends it first) */
+		 * VM's uid (the actuator sends it first), and resets the managedFields of the VM
+		 * it leaves without finalizers */
 		snprintf(msg, sizeof(msg),
 		    "[{\"op\":\"test\",\"path\":\"/metadata/uid\",\"value\":\"uid-%s\"},"
 		    "{\"op\":\"test\",\"path\":\"/metadata/"
 		    "finalizers\",\"value\":[\"" POOL_FINALIZER
-		    "\"]},{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]",
+		    "\"]},{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}," MF_RESET "]",
 		    obj_str(a->body, "name"));
 		assert_string_equal(obj_json(obj_path(a->body, "unfinalize")), msg);
 	}
@@ -223,7 +227,31 @@ static void test_scale_in_terminating_clamps(void **state)
 	assert_string_equal(fx_patch_str(fx_nth_op(f, ACT_PATCH_VM, 0)),
 	    "[{\"op\":\"test\",\"path\":\"/metadata/uid\",\"value\":\"uid-p-0\"},"
 	    "{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"" POOL_FINALIZER
-	    "\"]},{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]");
+	    "\"]},{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}," MF_RESET "]");
+}
+
+/* a VM that keeps another finalizer after the pool's is removed keeps its managedFields:
+ * the patch resets them only for a VM that it leaves free to go */
+#define BOTH_FINS "\"finalizers\":[\"" POOL_FINALIZER "\",\"other.io/keep\"],"
+#define KEEP_PATCH(vm)                                                                             \
+	"[{\"op\":\"test\",\"path\":\"/metadata/uid\",\"value\":\"uid-" vm "\"},"                   \
+	"{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"" POOL_FINALIZER            \
+	"\",\"other.io/keep\"]},{\"op\":\"replace\",\"path\":\"/metadata/finalizers\",\"value\":"       \
+	"[\"other.io/keep\"]}]"
+static void test_leaving_patch_other_finalizer(void **state)
+{
+	struct fx *f = *state;
+
+	f->pool = fx_stdpool("0");
+	fx_addvm(f, "p-0", OWNREF BOTH_FINS, "{\"app\":\"a\"}");
+	fx_addvm(f, "p-1", OWNREF BOTH_FINS TERM, "{\"app\":\"a\"}");
+	fx_run(f, 10);
+	assert_int_equal(fx_count_op(f, ACT_DELETE_VM), 1);
+	assert_int_equal(fx_count_op(f, ACT_PATCH_VM), 1);
+	assert_string_equal(fx_act_name(f, ACT_DELETE_VM, 0), "p-0");
+	assert_string_equal(
+	    obj_json(obj_path(fx_nth_op(f, ACT_DELETE_VM, 0)->body, "unfinalize")), KEEP_PATCH("p-0"));
+	assert_string_equal(fx_patch_str(fx_nth_op(f, ACT_PATCH_VM, 0)), KEEP_PATCH("p-1"));
 }
 
 static void test_scale_in_minus_terminating(void **state)
@@ -869,6 +897,7 @@ int main(void)
 	    T(test_scale_in_random),
 	    T(test_scale_in_terminating_clamps),
 	    T(test_scale_in_minus_terminating),
+	    T(test_leaving_patch_other_finalizer),
 	    T(test_release),
 	    T(test_release_then_replace),
 	    T(test_detached_finalizer_strip),
