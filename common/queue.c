@@ -154,14 +154,25 @@ static double queue_hold(const struct queue *q, const struct qitem *it)
 	return wait > 0.001 ? wait : 0; /* less than a millisecond: not worth a timer */
 }
 
-void queue_mark(struct queue *q, const char *key)
+/* the next batch: after the pace, or (soon) at once */
+static void queue_kick(struct queue *q, int soon)
+{
+	if (!soon) {
+		evpace_kick(q->batch, q->last_batch, q->o.pace);
+		return;
+	}
+	event_del(q->batch); /* a batch waiting out the pace runs now instead */
+	event_active(q->batch, EV_TIMEOUT, 0);
+}
+
+static void queue_mark_as(struct queue *q, const char *key, int soon)
 {
 	struct qitem *it = queue_item(q, key);
 	double hold;
 
 	if (it->dirty) {
 		/* a batch held back by o.ready may run now */
-		evpace_kick(q->batch, q->last_batch, q->o.pace);
+		queue_kick(q, soon);
 		return;
 	}
 	if (it->batched)
@@ -178,7 +189,17 @@ void queue_mark(struct queue *q, const char *key)
 	}
 	q->dirty[q->ndirty++] = xstrdup(key);
 	metrics_wq_added(q->name, q->ndirty);
-	evpace_kick(q->batch, q->last_batch, q->o.pace);
+	queue_kick(q, soon);
+}
+
+void queue_mark(struct queue *q, const char *key)
+{
+	queue_mark_as(q, key, 0);
+}
+
+void queue_mark_soon(struct queue *q, const char *key)
+{
+	queue_mark_as(q, key, 1);
 }
 
 static void queue_retry_cb(evutil_socket_t fd, short ev, void *arg)

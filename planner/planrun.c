@@ -345,7 +345,8 @@ void planrun_mark_all(struct planner *p)
 	pmap_foreach(p->pools, planrun_mark_key, p);
 }
 
-static void planrun_mark_uid(struct planner *p, json_object *vm)
+/* the pool controlling o (a VM or revision); soon: queue_mark_soon */
+static void planrun_mark_uid(struct planner *p, json_object *vm, int soon)
 {
 	json_object *ref = vm != NULL ? obj_controller_ref(vm) : NULL;
 	const char *kind, *uid, *key;
@@ -353,7 +354,11 @@ static void planrun_mark_uid(struct planner *p, json_object *vm)
 	if (ref == NULL || (kind = obj_str(ref, "kind")) == NULL || strcmp(kind, POOL_KIND) != 0 ||
 	    (uid = obj_str(ref, "uid")) == NULL)
 		return;
-	if ((key = pmap_get(p->uids, uid)) != NULL)
+	if ((key = pmap_get(p->uids, uid)) == NULL)
+		return;
+	if (soon)
+		queue_mark_soon(p->q, key);
+	else
 		queue_mark(p->q, key);
 }
 
@@ -394,8 +399,9 @@ static void planrun_changed_other(
 		planrun_mark_vmi(p, old);
 		planrun_mark_vmi(p, new_);
 	} else if (strcmp(kind, KIND_REV) == 0) {
-		planrun_mark_uid(p, old);
-		planrun_mark_uid(p, new_);
+		/* a new revision: the pool's scaling or update waits for it (gated) */
+		planrun_mark_uid(p, old, 0);
+		planrun_mark_uid(p, new_, old == NULL);
 	} else {
 		planrun_mark_vm_uid(p, old);
 		planrun_mark_vm_uid(p, new_);
@@ -414,8 +420,8 @@ void planrun_changed(const char *kind, json_object *old, json_object *new_, void
 	if (strcmp(kind, KIND_VM) == 0) {
 		if (new_ == NULL && old != NULL && obj_uid(old) != NULL)
 			pmap_del(p->removed, obj_uid(old));
-		planrun_mark_uid(p, old);
-		planrun_mark_uid(p, new_);
+		planrun_mark_uid(p, old, 0);
+		planrun_mark_uid(p, new_, 0);
 		return;
 	}
 	if (strcmp(kind, KIND_POOL) != 0) {
@@ -888,7 +894,15 @@ static void planrun_slow_start(struct planner *p, struct pstate *ps, int ok, int
 	}
 	if (!unknown && w < p->burst)
 		ps->create_window = w + 1;
-	if (ps->create_held)
+	if (!ps->create_held)
+		return;
+	/* half the window's creates answered: the next ones go at the next loop turn, not
+	 * after the queue's pace, so the window grows per round trip as client-go's slow start
+	 * does, not per 50 ms (it took 0.3 s to reach 64 creates out, the API server idling;
+	 * issue 10). The pool's share of the time still bounds its passes. */
+	if (2 * ps->creating <= planrun_window(ps))
+		queue_mark_soon(p->q, ps->key);
+	else
 		queue_mark(p->q, ps->key);
 }
 

@@ -325,6 +325,43 @@ static void test_share(void **state)
 	qt_free(t);
 }
 
+/* queue_mark_soon: the batch starts at once instead of after the pace, and takes the keys
+ * waiting for the pace along; the key's share still holds it */
+static void test_soon(void **state)
+{
+	struct qt *t = qt_new("qsoon", 60, 1, 10);
+	struct qt *sh;
+
+	queue_mark(t->q, "ns/a"); /* the first batch: nothing to wait for */
+	qt_until(t, 1);
+	queue_mark(t->q, "ns/b"); /* waits for the pace (a minute) */
+	qt_idle(t, 0.05);
+	assert_int_equal(t->nruns, 1);
+	queue_mark_soon(t->q, "ns/a");
+	qt_until(t, 3); /* the guard fails it if the pace held them */
+	assert_string_equal(t->keys[1], "ns/b");
+	assert_string_equal(t->keys[2], "ns/a");
+	if (t->at[2] - t->at[0] > GUARD / 2)
+		fail_msg("soon batch %.3f s after the first", t->at[2] - t->at[0]);
+	queue_mark_soon(t->q, "ns/a"); /* the pace does not hold the next one either */
+	qt_until(t, 4);
+	qt_idle(t, 0.05);
+	assert_int_equal(t->nruns, 4);
+	qt_free(t);
+
+	sh = qt_new_share("qsoonshare", 0, 1, 10, 0.25);
+	sh->busy = "ns/big";
+	sh->busy_secs = 0.04;
+	queue_mark(sh->q, "ns/big");
+	qt_until(sh, 1);
+	queue_mark_soon(sh->q, "ns/big");
+	qt_until(sh, 2);
+	if (sh->at[1] - sh->at[0] < 0.16 - 0.002)
+		fail_msg("big passed again %.3f s after its start, wanted >= 0.16 s",
+		    sh->at[1] - sh->at[0]);
+	qt_free(sh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +374,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_after_earliest_wins, teardown),
 	    cmocka_unit_test_teardown(test_pace, teardown),
 	    cmocka_unit_test_teardown(test_share, teardown),
+	    cmocka_unit_test_teardown(test_soon, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
