@@ -177,7 +177,7 @@ static void queue_mark_as(struct queue *q, const char *key, int soon)
 	}
 	if (it->batched)
 		return; /* the running batch processes it */
-	if ((hold = queue_hold(q, it)) > 0) {
+	if (!soon && (hold = queue_hold(q, it)) > 0) {
 		queue_after(q, key, hold); /* marks it again then */
 		return;
 	}

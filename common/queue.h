@@ -34,8 +34,9 @@ struct queue *queue_new(struct event_base *, const struct queue_opts *,
     void (*run)(const char *key, void *arg), void *arg);
 void queue_free(struct queue *);
 void queue_mark(struct queue *, const char *key);
-/* queue_mark, but the batch starts at the next loop turn instead of after the pace (the
- * key's share still holds it): for a mark that lets the key do work it was waiting for */
+/* queue_mark, but the batch starts at the next loop turn: neither the pace nor the key's
+ * share holds it. For a mark that lets the key do work it was waiting for, which must not
+ * wait behind the CPU-saving rules (the caller bounds how often it comes) */
 void queue_mark_soon(struct queue *, const char *key);
 void queue_retry(struct queue *, const char *key); /* again after the key's backoff */
 void queue_ok(struct queue *, const char *key);    /* resets the key's backoff */
