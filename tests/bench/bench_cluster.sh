@@ -9,8 +9,9 @@
 # and the pool finalizer: the create limit the up ratio is measured against), creates and
 # deletes of the same body without owner reference and finalizer (the delete limit: one write
 # that removes the VM; and the plain create rate, printed for reference), and vmpoold scaling one pool
-# 0 -> N -> 0 without the simulator: the time from the pool's new spec.replicas to
-# status.replicas N, and to the N-th VM deletion, both read from watch streams, against the
+# 0 -> N -> 0 without the simulator, twice between them (the better of two runs on each side,
+# every run printed): the time from the pool's new spec.replicas to status.replicas N (a
+# watch of the pool), and to the N-th VM deletion (the audit log), against the
 # time the raw rates give for N; the writes per VM from the audit log, and the ratios. Each
 # phase also prints its timeline (first and last write of each kind, from the audit log) and
 # the CPU it cost vmpoold's processes and the control plane (kube-apiserver, etcd,
@@ -371,7 +372,6 @@ if [ "${BENCH_RAW_VARIANTS:-0}" = 1 ]; then
 fi
 
 POOL_WATCH="/apis/pool.kubevirt.io/v1beta1/namespaces/$NS/virtualmachinepools?watch=1&fieldSelector=metadata.name%3D$POOL"
-watch_stream "$POOL_WATCH" "$RUN/limits-up.pool"
 # the API server's CPU with vmpoold converged and idle, per second: the phases' per-VM figures
 # below are also given net of it (their windows include the waits and the polling)
 a=$(now) api0=$(apiserver_ticks)
@@ -385,43 +385,65 @@ apiserver_per_vm() {
 	w=$(awk -v a="$3" -v b="$(now)" 'BEGIN { print b - a }')
 	out "${1}_apiserver_per_vm: $(per_vm_ms "$t" "$4") ms of kube-apiserver CPU per VM ($4 $5, the phase's $(ticks_s "$t") s in $(printf '%.1f' "$w") s; net of the idle rate: $(per_vm_ms "$(awk -v t="$t" -v r="$api_idle" -v w="$w" 'BEGIN { print t - r * w }')" "$4") ms)"
 }
-snap_pids
-snap_cpu
-api0=$(apiserver_ticks) a0=$(now)
-off=$(audit_mark)
-scale_to "$N" || exit 1
-poll_until 120 eval '[ "$(pool_field status.replicas)" -ge "$N" ]' || { log "limits: status.replicas never reached $N"; exit 1; }
-sleep 2
-stop_streams
-t0=$(first_time "$RUN/limits-up.pool" ".spec.replicas == $N") &&
-	t1=$(first_time "$RUN/limits-up.pool" ".status.replicas == $N") || { log "limits: no watch events"; exit 1; }
-writes limits_up "$off"
-timeline limits_up "$off"
-cpu_since limits_up
-apiserver_per_vm limits_up "$api0" "$a0" "$N" creates
-up_s=$(elapsed "$t0" "$t1")
-out "limits_up_seconds: $up_s s (spec.replicas $N to status.replicas $N, from a watch of the pool; no simulator)"
-out "limits_up_writes_per_vm: $(ratio "$WRITES_TOTAL" "$N") writes per VM ($WRITES_TOTAL writes for $N VMs; target <= 1.05)"
+# limits_round R: vmpoold's 0 -> N -> 0, its lines suffixed _R; the times in UP_S[R] and
+# DOWN_S[R], the writes in UP_W[R] and DOWN_W[R]
+declare -A UP_S DOWN_S UP_W DOWN_W
+limits_round() {
+	local r=$1 off api0 a0 t0 t1
+	watch_stream "$POOL_WATCH" "$RUN/limits-up-$r.pool"
+	sleep 1
+	snap_pids
+	snap_cpu
+	api0=$(apiserver_ticks) a0=$(now)
+	off=$(audit_mark)
+	scale_to "$N" || return 1
+	poll_until 120 eval '[ "$(pool_field status.replicas)" -ge "$N" ]' || { log "limits: status.replicas never reached $N"; return 1; }
+	sleep 2
+	stop_streams
+	t0=$(first_time "$RUN/limits-up-$r.pool" ".spec.replicas == $N") &&
+		t1=$(first_time "$RUN/limits-up-$r.pool" ".status.replicas == $N") || { log "limits: no watch events"; return 1; }
+	writes "limits_up_$r" "$off"
+	UP_W[$r]=$WRITES_TOTAL
+	timeline "limits_up_$r" "$off"
+	cpu_since "limits_up_$r"
+	apiserver_per_vm "limits_up_$r" "$api0" "$a0" "$N" creates
+	UP_S[$r]=$(elapsed "$t0" "$t1")
+	out "limits_up_seconds_$r: ${UP_S[$r]} s (spec.replicas $N to status.replicas $N, from a watch of the pool; no simulator)"
 
-snap_cpu
-api0=$(apiserver_ticks) a0=$(now)
-off=$(audit_mark)
-scale_to 0 || exit 1
-poll_until 120 pool_empty || { log "limits: the pool never got back to 0"; exit 1; }
-sleep 2
-# from the audit log, to the microsecond: the scale (kubectl's patch of the scale
-# subresource) and the last write of vmpoold to a VM (the one that made the last VM go)
-t0=$(audit_times "$off" '.objectRef.subresource == "scale"' | head -1)
-t1=$(audit_times "$off" '.objectRef.resource == "virtualmachines" and (.userAgent | startswith("vmpoold"))' | tail -1)
-[ -n "$t0" ] && [ -n "$t1" ] || { log "limits: no scale or VM writes in the audit log"; exit 1; }
-writes limits_down "$off"
-timeline limits_down "$off"
-cpu_since limits_down
-apiserver_per_vm limits_down "$api0" "$a0" "$N" removals
-down_s=$(elapsed "$t0" "$t1")
-out "limits_down_seconds: $down_s s (kubectl scale to the last VM gone, from the audit log; no simulator)"
-out "limits_down_writes_per_vm: $(ratio "$WRITES_TOTAL" "$N") writes per VM ($WRITES_TOTAL writes for $N VMs; target <= 2.05)"
+	snap_cpu
+	api0=$(apiserver_ticks) a0=$(now)
+	off=$(audit_mark)
+	scale_to 0 || return 1
+	poll_until 120 pool_empty || { log "limits: the pool never got back to 0"; return 1; }
+	sleep 2
+	# from the audit log, to the microsecond: the scale (kubectl's patch of the scale
+	# subresource) and the last write of vmpoold to a VM (the one that made the last VM go)
+	t0=$(audit_times "$off" '.objectRef.subresource == "scale"' | head -1)
+	t1=$(audit_times "$off" '.objectRef.resource == "virtualmachines" and (.userAgent | startswith("vmpoold"))' | tail -1)
+	[ -n "$t0" ] && [ -n "$t1" ] || { log "limits: no scale or VM writes in the audit log"; return 1; }
+	writes "limits_down_$r" "$off"
+	DOWN_W[$r]=$WRITES_TOTAL
+	timeline "limits_down_$r" "$off"
+	cpu_since "limits_down_$r"
+	apiserver_per_vm "limits_down_$r" "$api0" "$a0" "$N" removals
+	DOWN_S[$r]=$(elapsed "$t0" "$t1")
+	out "limits_down_seconds_$r: ${DOWN_S[$r]} s (kubectl scale to the last VM gone, from the audit log; no simulator)"
+}
+# two rounds, as the raw limits are measured twice: the machine's load varies by the second,
+# and the better of two runs is taken on both sides
+limits_round 1 || exit 1
+limits_round 2 || exit 1
 raw_measure 2 || exit 1
+best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < b ? a : b) }'; }
+most() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
+up_s=$(best "${UP_S[1]}" "${UP_S[2]}")
+down_s=$(best "${DOWN_S[1]}" "${DOWN_S[2]}")
+up_w=$(most "${UP_W[1]}" "${UP_W[2]}")
+down_w=$(most "${DOWN_W[1]}" "${DOWN_W[2]}")
+out "limits_up_seconds: $up_s s (the better of the two rounds: ${UP_S[1]} s, ${UP_S[2]} s)"
+out "limits_up_writes_per_vm: $(ratio "$up_w" "$N") writes per VM ($up_w writes for $N VMs, the round with more; target <= 1.05)"
+out "limits_down_seconds: $down_s s (the better of the two rounds: ${DOWN_S[1]} s, ${DOWN_S[2]} s)"
+out "limits_down_writes_per_vm: $(ratio "$down_w" "$N") writes per VM ($down_w writes for $N VMs, the round with more; target <= 2.05)"
 out "raw_create_rate: $RAW_C VMs/s (the higher of the two runs)"
 out "raw_delete_rate: $RAW_D VMs/s (the higher of the two runs)"
 out "raw_create_owned_rate: $RAW_O VMs/s (the higher of the two runs)"
@@ -430,6 +452,9 @@ raw_plain=$(ratio "$N" "$RAW_C")
 raw_down=$(ratio "$N" "$RAW_D")
 out "raw_create_seconds: $raw_up s ($N VMs at the raw create rate of vmpoold's VM body); $raw_plain s (at the rate of the body without owner reference and finalizer)"
 out "raw_delete_seconds: $raw_down s ($N VMs at the raw delete rate)"
+for r in 1 2; do
+	out "limits_ratios_$r: up $(ratio "${UP_S[$r]}" "$raw_up") x, down $(ratio "${DOWN_S[$r]}" "$raw_down") x (round $r)"
+done
 out "limits_up_ratio: $(ratio "$up_s" "$raw_up") x the raw create limit ($up_s s / $raw_up s, the same VM body; target <= 1.10)"
 out "limits_up_ratio_plain: $(ratio "$up_s" "$raw_plain") x the raw create rate of the body without owner reference and finalizer ($up_s s / $raw_plain s)"
 out "limits_down_ratio: $(ratio "$down_s" "$raw_down") x the raw delete limit ($down_s s / $raw_down s; target <= 2.2)"
