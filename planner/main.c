@@ -38,8 +38,9 @@
  * the time: a pool of 500 VMs whose pass took 5 ms is passed again 95 ms after it at the
  * earliest (on a busy machine, where passes take longer, later still), one of 10 VMs at
  * the pace. The window of pending creates and deletes (plan.c) keeps the API server busy
- * meanwhile, so this costs no throughput. A failing pool is planned again after 1 s
- * doubling to 5 min. */
+ * meanwhile, and a create's RESULT that half-drains the slow-start window runs the pass
+ * at the next loop turn regardless (queue_mark_soon), so this costs no throughput. A
+ * failing pool is planned again after 1 s doubling to 5 min. */
 static const struct queue_opts planner_queue = {"planner", 0.05, 1.0, 300.0, NULL, 0.05};
 
 enum { OPT_BURST = 1000, OPT_EVENTS, OPT_ACTIONS, OPT_SEED };

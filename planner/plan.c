@@ -148,8 +148,8 @@ json_object *plan_leaving_patch(json_object *vm)
 	json_object *patch = plan_unfinalize_patch(vm), *reset;
 	json_object *fins = plan_array(vm, "metadata.finalizers");
 	const char *only = fins != NULL && json_object_array_length(fins) == 1
-	    ? json_object_get_string(json_object_array_get_idx(fins, 0))
-	    : NULL;
+	                       ? json_object_get_string(json_object_array_get_idx(fins, 0))
+	                       : NULL;
 
 	if (only == NULL || strcmp(only, POOL_FINALIZER) != 0)
 		return patch;

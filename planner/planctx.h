@@ -50,8 +50,8 @@ json_object *plan_refs_without(json_object *refs, const char *uid);
 void plan_strip_vm(struct plan_ctx *, json_object *vm, const char *reason, const char *prefix);
 json_object *plan_unfinalize_patch(json_object *vm);
 json_object *plan_leaving_patch(json_object *vm);
-void plan_patch_vm(
-    struct plan_ctx *c, json_object *vm, json_object *patch, const char *reason, const char *prefix);
+void plan_patch_vm(struct plan_ctx *c, json_object *vm, json_object *patch, const char *reason,
+    const char *prefix);
 /* 1 if a patch with op is still pending for o (or o has no uid) */
 int plan_pending(struct plan_ctx *, json_object *o, const char *op);
 /* an object of the pool's namespace, or NULL */

@@ -234,9 +234,9 @@ static void test_scale_in_terminating_clamps(void **state)
  * the patch resets them only for a VM that it leaves free to go */
 #define BOTH_FINS "\"finalizers\":[\"" POOL_FINALIZER "\",\"other.io/keep\"],"
 #define KEEP_PATCH(vm)                                                                             \
-	"[{\"op\":\"test\",\"path\":\"/metadata/uid\",\"value\":\"uid-" vm "\"},"                   \
-	"{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"" POOL_FINALIZER            \
-	"\",\"other.io/keep\"]},{\"op\":\"replace\",\"path\":\"/metadata/finalizers\",\"value\":"       \
+	"[{\"op\":\"test\",\"path\":\"/metadata/uid\",\"value\":\"uid-" vm "\"},"                  \
+	"{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"" POOL_FINALIZER          \
+	"\",\"other.io/keep\"]},{\"op\":\"replace\",\"path\":\"/metadata/finalizers\",\"value\":"  \
 	"[\"other.io/keep\"]}]"
 static void test_leaving_patch_other_finalizer(void **state)
 {
@@ -249,8 +249,8 @@ static void test_leaving_patch_other_finalizer(void **state)
 	assert_int_equal(fx_count_op(f, ACT_DELETE_VM), 1);
 	assert_int_equal(fx_count_op(f, ACT_PATCH_VM), 1);
 	assert_string_equal(fx_act_name(f, ACT_DELETE_VM, 0), "p-0");
-	assert_string_equal(
-	    obj_json(obj_path(fx_nth_op(f, ACT_DELETE_VM, 0)->body, "unfinalize")), KEEP_PATCH("p-0"));
+	assert_string_equal(obj_json(obj_path(fx_nth_op(f, ACT_DELETE_VM, 0)->body, "unfinalize")),
+	    KEEP_PATCH("p-0"));
 	assert_string_equal(fx_patch_str(fx_nth_op(f, ACT_PATCH_VM, 0)), KEEP_PATCH("p-1"));
 }
 
