@@ -136,24 +136,18 @@ json_object *plan_unfinalize_patch(json_object *vm)
 	return patch;
 }
 
-/* the finalizer patch of a VM on its way out: deleted with it (delete_vm's unfinalize) or
- * terminating. When the pool finalizer is the VM's last, the patch also sets managedFields
- * to [{}], which the API server takes as a reset: it drops them, and then does no field
- * tracking for this update (an update of an object without managedFields is not tracked),
- * about a third of the API server's CPU for the patch, and the object of the last watch
- * events is smaller (issue 10, DESIGN.md "Links"). Nobody reads the managedFields of a VM
- * that is gone; with other finalizers left the VM may stay a while, and keeps them. */
+/* the finalizer patch of a VM on its way out: deleted right after it (delete_vm's
+ * unfinalize) or terminating. It also sets managedFields to [{}], which the API server
+ * takes as a reset: it drops them, and then does no field tracking for this update (an
+ * update of an object without managedFields is not tracked), about a third of the API
+ * server's CPU for the patch, and the object of the last watch events is smaller (issue 10;
+ * DESIGN.md, "Events and the write budget"). Nobody reads the managedFields of a VM that
+ * is gone, nor tracks them through the removal of KubeVirt's own finalizer (virt-controller
+ * adds one to every VM) while it goes. */
 json_object *plan_leaving_patch(json_object *vm)
 {
-	json_object *patch = plan_unfinalize_patch(vm), *reset;
-	json_object *fins = plan_array(vm, "metadata.finalizers");
-	const char *only = fins != NULL && json_object_array_length(fins) == 1
-	                       ? json_object_get_string(json_object_array_get_idx(fins, 0))
-	                       : NULL;
+	json_object *patch = plan_unfinalize_patch(vm), *reset = json_object_new_array();
 
-	if (only == NULL || strcmp(only, POOL_FINALIZER) != 0)
-		return patch;
-	reset = json_object_new_array();
 	json_object_array_add(reset, json_object_new_object());
 	json_object_array_add(patch, obj_patch_op("add", "/metadata/managedFields", reset));
 	return patch;

@@ -230,14 +230,14 @@ static void test_scale_in_terminating_clamps(void **state)
 	    "\"]},{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}," MF_RESET "]");
 }
 
-/* a VM that keeps another finalizer after the pool's is removed keeps its managedFields:
- * the patch resets them only for a VM that it leaves free to go */
+/* a VM that keeps another finalizer (KubeVirt's, on a real cluster) keeps it, and its last
+ * patch resets its managedFields all the same: the VM is on its way out */
 #define BOTH_FINS "\"finalizers\":[\"" POOL_FINALIZER "\",\"other.io/keep\"],"
 #define KEEP_PATCH(vm)                                                                             \
 	"[{\"op\":\"test\",\"path\":\"/metadata/uid\",\"value\":\"uid-" vm "\"},"                  \
 	"{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"" POOL_FINALIZER          \
 	"\",\"other.io/keep\"]},{\"op\":\"replace\",\"path\":\"/metadata/finalizers\",\"value\":"  \
-	"[\"other.io/keep\"]}]"
+	"[\"other.io/keep\"]}," MF_RESET "]"
 static void test_leaving_patch_other_finalizer(void **state)
 {
 	struct fx *f = *state;
