@@ -385,6 +385,13 @@ apiserver_per_vm() {
 	w=$(awk -v a="$3" -v b="$(now)" 'BEGIN { print b - a }')
 	out "${1}_apiserver_per_vm: $(per_vm_ms "$t" "$4") ms of kube-apiserver CPU per VM ($4 $5, the phase's $(ticks_s "$t") s in $(printf '%.1f' "$w") s; net of the idle rate: $(per_vm_ms "$(awk -v t="$t" -v r="$api_idle" -v w="$w" 'BEGIN { print t - r * w }')" "$4") ms)"
 }
+# limits_lines PHASE OFFSET API-TICKS0 T0 WHAT: a phase's writes (WRITES_TOTAL), timeline and CPU
+limits_lines() {
+	writes "$1" "$2"
+	timeline "$1" "$2"
+	cpu_since "$1"
+	apiserver_per_vm "$1" "$3" "$4" "$N" "$5"
+}
 # limits_round R: vmpoold's 0 -> N -> 0, its lines suffixed _R; the times in UP_S[R] and
 # DOWN_S[R], the writes in UP_W[R] and DOWN_W[R]
 declare -A UP_S DOWN_S UP_W DOWN_W
@@ -402,11 +409,8 @@ limits_round() {
 	stop_streams
 	t0=$(first_time "$RUN/limits-up-$r.pool" ".spec.replicas == $N") &&
 		t1=$(first_time "$RUN/limits-up-$r.pool" ".status.replicas == $N") || { log "limits: no watch events"; return 1; }
-	writes "limits_up_$r" "$off"
+	limits_lines "limits_up_$r" "$off" "$api0" "$a0" creates
 	UP_W[$r]=$WRITES_TOTAL
-	timeline "limits_up_$r" "$off"
-	cpu_since "limits_up_$r"
-	apiserver_per_vm "limits_up_$r" "$api0" "$a0" "$N" creates
 	UP_S[$r]=$(elapsed "$t0" "$t1")
 	out "limits_up_seconds_$r: ${UP_S[$r]} s (spec.replicas $N to status.replicas $N, from a watch of the pool; no simulator)"
 
@@ -421,11 +425,8 @@ limits_round() {
 	t0=$(audit_times "$off" '.objectRef.subresource == "scale"' | head -1)
 	t1=$(audit_times "$off" '.objectRef.resource == "virtualmachines" and (.userAgent | startswith("vmpoold"))' | tail -1)
 	[ -n "$t0" ] && [ -n "$t1" ] || { log "limits: no scale or VM writes in the audit log"; return 1; }
-	writes "limits_down_$r" "$off"
+	limits_lines "limits_down_$r" "$off" "$api0" "$a0" removals
 	DOWN_W[$r]=$WRITES_TOTAL
-	timeline "limits_down_$r" "$off"
-	cpu_since "limits_down_$r"
-	apiserver_per_vm "limits_down_$r" "$api0" "$a0" "$N" removals
 	DOWN_S[$r]=$(elapsed "$t0" "$t1")
 	out "limits_down_seconds_$r: ${DOWN_S[$r]} s (kubectl scale to the last VM gone, from the audit log; no simulator)"
 }
