@@ -194,8 +194,7 @@ static void test_scale_in_random(void **state)
 		assert_string_equal(obj_str(a->body, "fail_event.message"), msg);
 		assert_string_equal(obj_str(a->body, "fail_event.reason"), "FailedDelete");
 		/* no preservation: the finalizer's removal rides with the DELETE, guarded by the
-		 * VM's uid (the actuator sends it first), and resets the managedFields of the VM
-		 * it leaves without finalizers */
+		 * VM's uid (the actuator sends it first), and resets the VM's managedFields */
 		snprintf(msg, sizeof(msg),
 		    "[{\"op\":\"test\",\"path\":\"/metadata/uid\",\"value\":\"uid-%s\"},"
 		    "{\"op\":\"test\",\"path\":\"/metadata/"
