@@ -114,8 +114,9 @@ static void k8sev_strfree(char *s)
 }
 
 /* client-go's aggregateRecord: the distinct messages seen for an aggregate key, each as a
- * 64-bit hash (pmap_hash, FNV-1a): the set is only counted, never read back, and a copy of each message
- * was most of a record (9 x 48 bytes for "Created virtual machine: ...", a record per pool) */
+ * 64-bit hash (pmap_hash, FNV-1a): the set is only counted, never read back, and a copy of
+ * each message was most of a record (9 x 48 bytes for "Created virtual machine: ...", a
+ * record per pool) */
 struct k8sev_aggrec {
 	char *key;
 	uint64_t msgs[K8SEV_AGG_EVENTS - 1];
