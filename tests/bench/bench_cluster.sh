@@ -219,7 +219,7 @@ watch_replicas() {
 			if [ "$2" = 0 ]; then
 				[[ $rest == *'"replicas":'* ]] || return 0
 			fi
-			[[ $rest == *'"replicas":'"$2"[,}]* ]] && return 0
+			[[ $rest == *'"replicas":'"$2"[,\}]* ]] && return 0
 		else
 			WATCH_PART+=$line # a line the stream has not finished writing
 			read -r -t 0.05 -u "$SLEEP_FD" || :
