@@ -206,9 +206,9 @@ watch_open() {
 # vmpoold's phase runs the bench forks nothing and asks the API server nothing, as nothing runs
 # beside wrk in the raw runs. A poll of the pool (curl and jq, every 0.2 s) cost the 2 cores
 # about 38 ms of CPU each, the API server's TLS handshake 4 ms of it: five or so polls took
-# from the API server, in a phase of a second, what 50 of its creates cost (issue 10). The
-# server sorts an object's keys, so status is the last of them and its own "replicas" key the
-# only one spelled so (readyReplicas is not).
+# from the two cores, in a phase of a second, about what 50 creates cost the API server
+# (issue 10). The server sorts an object's keys, so status is the last of them and its own
+# "replicas" key the only one spelled so (readyReplicas is not).
 watch_replicas() {
 	local end=$((SECONDS + $1)) line rest
 	while [ "$SECONDS" -lt "$end" ]; do
