@@ -493,13 +493,17 @@ static void fake_init(void)
 	}
 }
 
-static int fake_listen(int port)
+/* the API server comes up on fd, bound to port (stagekit_reserve_port) */
+static int fake_listen(int fd, int port)
 {
 	fk.http = evhttp_new(fk.base);
 	evhttp_set_allowed_methods(fk.http, EVHTTP_REQ_GET);
 	evhttp_set_gencb(fk.http, fake_handle, NULL);
-	if (evhttp_bind_socket(fk.http, "127.0.0.1", (ev_uint16_t)port) != 0)
+	if (listen(fd, 128) != 0 || evutil_make_socket_nonblocking(fd) != 0 ||
+	    evhttp_accept_socket(fk.http, fd) != 0) {
+		close(fd);
 		return -1;
+	}
 	fk.port = port;
 	return 0;
 }
@@ -1159,7 +1163,7 @@ int main(void)
 	struct timeval tick = {0, 20000};
 	struct event *tev;
 	struct sub *a, *b;
-	int port, mport;
+	int port, mport, pfd;
 
 	log_init("test_watcher", 0, LOG_FMT_TEXT);
 	signal(SIGPIPE, SIG_IGN);
@@ -1177,7 +1181,9 @@ int main(void)
 	evtimer_add(tev, &tick);
 	fake_init();
 	tw_seed();
-	port = stagekit_free_port();
+	/* held while the API server is down: the watcher's retries to it are refused, and
+	 * nothing else takes it before the server comes up */
+	pfd = stagekit_reserve_port(&port);
 	mport = stagekit_free_port();
 	stagekit_write_kubeconfig(kc, port, TW_TOKEN, NULL);
 	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
@@ -1190,7 +1196,7 @@ int main(void)
 	/* the API server is down at first: the watcher keeps retrying */
 	tw_run(1.5);
 	stagekit_check(tw_child_alive(), "watcher keeps running while the API server is down");
-	if (fake_listen(port) != 0)
+	if (fake_listen(pfd, port) != 0)
 		stagekit_check(0, "fake API server listens on %d", port);
 	a = sub_new(fk.base, sock);
 	tw_first_sync(a);

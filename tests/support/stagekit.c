@@ -56,11 +56,11 @@ int stagekit_summary(const char *name)
 	return stagekit_failed > 0;
 }
 
-int stagekit_free_port(void)
+int stagekit_reserve_port(int *port)
 {
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
@@ -68,7 +68,14 @@ int stagekit_free_port(void)
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
 	    getsockname(fd, (struct sockaddr *)&sin, &len) != 0)
 		abort();
-	port = ntohs(sin.sin_port);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+int stagekit_free_port(void)
+{
+	int port, fd = stagekit_reserve_port(&port);
+
 	close(fd);
 	return port;
 }

@@ -19,6 +19,13 @@ int stagekit_summary(const char *name);
 
 /* a TCP port on 127.0.0.1 that was free a moment ago */
 int stagekit_free_port(void);
+/* a TCP port on 127.0.0.1 held by a socket bound to it and not listening, for a server that
+ * comes up later: the socket is returned, the port put in *port. Connections to the port are
+ * refused meanwhile, as if nobody held it, but no other socket can take it (a port picked
+ * free and released can be bound by another, or be a connection's own end, before the
+ * server binds it: test_watcher's fake API server, up 1.5 s after the pick, once found its
+ * port taken). listen(2) on the socket when the server is to come up. */
+int stagekit_reserve_port(int *port);
 /* a kubeconfig for a plain-http fake API server on 127.0.0.1:port with a bearer token;
  * ns may be NULL (no context namespace). Aborts if the file cannot be written. */
 void stagekit_write_kubeconfig(const char *path, int port, const char *token, const char *ns);
