@@ -346,9 +346,9 @@ void planrun_mark_all(struct planner *p)
 }
 
 /* the pool controlling o (a VM or revision); soon: queue_mark_soon */
-static void planrun_mark_uid(struct planner *p, json_object *vm, int soon)
+static void planrun_mark_uid(struct planner *p, json_object *o, int soon)
 {
-	json_object *ref = vm != NULL ? obj_controller_ref(vm) : NULL;
+	json_object *ref = o != NULL ? obj_controller_ref(o) : NULL;
 	const char *kind, *uid, *key;
 
 	if (ref == NULL || (kind = obj_str(ref, "kind")) == NULL || strcmp(kind, POOL_KIND) != 0 ||

@@ -406,7 +406,7 @@ fi
 
 POOL_WATCH="/apis/pool.kubevirt.io/v1beta1/namespaces/$NS/virtualmachinepools?watch=1&fieldSelector=metadata.name%3D$POOL"
 # the API server's CPU with vmpoold converged and idle, per second: the phases' per-VM figures
-# below are also given net of it (their windows include the waits and the polling)
+# below are also given net of it (their windows include the waits)
 a=$(now) api0=$(apiserver_ticks)
 sleep "${BENCH_IDLE_BASE:-5}"
 api_idle=$(awk -v t=$(($(apiserver_ticks) - api0)) -v a="$a" -v b="$(now)" 'BEGIN { print t / (b - a) }')
