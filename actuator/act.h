@@ -59,6 +59,10 @@ struct actuator {
 	long nwaiting;
 	int submitted; /* writes handed to the client and not answered */
 	int pumping;   /* act_pump() runs: no nested pump */
+	/* the object the API answered a create of a VM or ControllerRevision with (borrowed),
+	 * after the RESULT: main.c sends it to the watcher (MSG_WRITTEN); NULL: nobody */
+	void (*written)(const char *kind, json_object *obj, void *arg);
+	void *written_arg;
 };
 /* an actuator zeroed (memset) needs this before its first action */
 void act_init(struct actuator *);

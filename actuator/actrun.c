@@ -505,6 +505,16 @@ static void act_log_outcome(const struct act_req *r, const struct kube_response 
 		    LOG_INT("status", resp->status), LOG_STR("reason", resp->reason));
 }
 
+/* the kind the watcher keeps of what op creates, or NULL: the creates whose answers go to it */
+static const char *act_written_kind(const struct act_op *op)
+{
+	if (strcmp(op->name, ACT_CREATE_VM) == 0)
+		return KIND_VM;
+	if (strcmp(op->name, ACT_CREATE_REV) == 0)
+		return KIND_REV;
+	return NULL;
+}
+
 /* the API answered (or the request failed for good) */
 static void act_done(const struct kube_response *resp, void *arg)
 {
@@ -518,6 +528,11 @@ static void act_done(const struct kube_response *resp, void *arg)
 	act_count(r->op->name, ok ? "ok" : resp->unknown ? "unknown" : "error");
 	act_reply_rv(r->conn, r->key, r->id, ok, !ok && resp->unknown, resp->status, resp->reason,
 	    resp->message, resp->status >= 200 && resp->status < 300 ? resp->body : NULL);
+	/* a create's answer is the object as created: the watcher may show it before its watch
+	 * does (an AlreadyExists answer carries no object) */
+	if (resp->status >= 200 && resp->status < 300 && resp->body != NULL &&
+	    act->written != NULL && act_written_kind(r->op) != NULL)
+		act->written(act_written_kind(r->op), resp->body, act->written_arg);
 	act->inflight--;
 	metrics_set(ACT_M_INFLIGHT, NULL, act->inflight);
 	/* an unknown outcome is no failure: no Warning; the watcher will show what happened */

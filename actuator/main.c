@@ -75,6 +75,24 @@ static void act_send_leader(struct link *l, void *arg)
 	json_object_put(b);
 }
 
+/* WRITTEN to one peer, if it is a watcher (the others never asked for it) */
+static void act_send_written(struct link *l, void *arg)
+{
+	if (strcmp(link_peer_program(l), "vmpool-watcher") == 0)
+		link_send(l, MSG_WRITTEN, arg);
+}
+
+/* act->written: a create's answer to the watchers among the peers */
+static void act_written(const char *kind, json_object *obj, void *arg)
+{
+	struct act_main *m = arg;
+	struct msg_obj_set w = {kind, obj};
+	json_object *b = msg_written_pack(&w);
+
+	link_server_foreach(m->srv, act_send_written, b);
+	json_object_put(b);
+}
+
 static void act_leader_gauge(struct act_main *m)
 {
 	char labels[128];
@@ -179,6 +197,8 @@ int vmpool_actuator_main(int argc, char **argv)
 	metrics_declare(ACT_M_LEADER, "gauge",
 	    "1 while this instance leads (holds the Lease, or --leader-elect is off), else 0.");
 	act->leading = !m.lease.enabled;
+	act->written = act_written;
+	act->written_arg = &m;
 	cli_start_endpoints(base, &cli);
 	spec.max_frame = cli.max_frame;
 	path = link_sock_path(cli.run_dir, LINK_ACTUATOR);

@@ -47,11 +47,13 @@ static char inf_m_bytes[INF_FAMILY_LEN] = "vmpool_watcher_stored_bytes";
 static char inf_m_events[INF_FAMILY_LEN] = "vmpool_watcher_events_total";
 static char inf_m_relists[INF_FAMILY_LEN] = "vmpool_watcher_relists_total";
 static char inf_m_silent[INF_FAMILY_LEN] = "vmpool_watcher_silent_watches_total";
+static char inf_m_written[INF_FAMILY_LEN] = "vmpool_watcher_written_total";
 #define M_OBJECTS inf_m_objects
 #define M_BYTES   inf_m_bytes
 #define M_EVENTS  inf_m_events
 #define M_RELISTS inf_m_relists
 #define M_SILENT  inf_m_silent
+#define M_WRITTEN inf_m_written
 
 enum inf_next {
 	NEXT_LIST,
@@ -190,6 +192,7 @@ void informer_metrics_declare(const char *prefix)
 	snprintf(M_EVENTS, INF_FAMILY_LEN, "%s_events_total", prefix);
 	snprintf(M_RELISTS, INF_FAMILY_LEN, "%s_relists_total", prefix);
 	snprintf(M_SILENT, INF_FAMILY_LEN, "%s_silent_watches_total", prefix);
+	snprintf(M_WRITTEN, INF_FAMILY_LEN, "%s_written_total", prefix);
 	metrics_declare(M_OBJECTS, "gauge", "Objects kept by the informers, by kind.");
 	metrics_declare(M_BYTES, "gauge", "Bytes of msgpack the informers keep for their objects.");
 	metrics_declare(M_EVENTS, "counter", "Watch events received, by kind and type.");
@@ -197,6 +200,9 @@ void informer_metrics_declare(const char *prefix)
 	metrics_declare(M_SILENT, "counter",
 	    "Watches restarted (from their last resourceVersion) after no event and no bookmark "
 	    "for longer than --watch-silence-timeout, by kind.");
+	metrics_declare(M_WRITTEN, "counter",
+	    "Objects the actuator's creates were answered with, by kind and what became of them "
+	    "(kept: shown before the watch showed them).");
 }
 
 int informer_keep_pool_owned(json_object *obj)
@@ -779,6 +785,27 @@ static void inf_list_done(const struct kube_response *r, void *arg)
 
 /* ---- watch ---- */
 
+/*
+ * 1 if resourceVersion a is newer than b, 0 if not, -1 if either is not a decimal number
+ * without leading zeros. Resource versions are opaque to clients in general; etcd's are its
+ * revision, as client-go's integer mutation cache takes them, and only that order is used.
+ */
+static int inf_rv_newer(const char *a, const char *b)
+{
+	size_t la, lb;
+
+	if (a == NULL || b == NULL)
+		return -1;
+	la = strspn(a, "0123456789");
+	lb = strspn(b, "0123456789");
+	if (la == 0 || lb == 0 || a[la] != '\0' || b[lb] != '\0' || (a[0] == '0' && la > 1) ||
+	    (b[0] == '0' && lb > 1))
+		return -1;
+	if (la != lb)
+		return la > lb;
+	return strcmp(a, b) > 0;
+}
+
 static void inf_ev_set(struct informer *inf, json_object *obj)
 {
 	json_object *kept;
@@ -793,6 +820,41 @@ static void inf_ev_set(struct informer *inf, json_object *obj)
 	}
 	inf_apply(inf, kept);
 	json_object_put(kept);
+}
+
+/*
+ * The object the API answered one of our creates with (borrowed; the actuator's WRITTEN):
+ * kept and reported as a watch event would, without moving the watch's resourceVersion, if
+ * the watch is running and has not reached the object's resourceVersion yet, nothing of that
+ * name is kept, and the resource keeps it. The watch then brings the same version, which
+ * changes nothing (inf_apply), and anything later: a deletion too, since that comes after
+ * the create. A watch already at or past it has shown the object, or its removal; a list in
+ * progress, or a watch to be resumed after a failure, is left to say what is there.
+ */
+const char *informer_written(struct informer *inf, json_object *obj)
+{
+	json_object *kept;
+	const char *what;
+	char labels[128];
+
+	if (inf->state != INF_WATCHING)
+		what = "not_watching";
+	else if (inf_rv_newer(inf_rv(obj), inf->rv) != 1)
+		what = inf_rv_newer(inf_rv(obj), inf->rv) == 0 ? "watched" : "unordered";
+	else if (obj_name(obj) != NULL &&
+	         store_get(inf->store, inf->res->kind, obj_namespace(obj), obj_name(obj)) != NULL)
+		what = "known";
+	else if (inf_clean(inf, obj, NULL, NULL, &kept) != 0)
+		what = "not_kept";
+	else {
+		inf_publish_set(inf, kept);
+		json_object_put(kept);
+		what = "kept";
+	}
+	store_release_views(inf->store);
+	snprintf(labels, sizeof(labels), "kind=\"%s\",result=\"%s\"", inf->res->kind, what);
+	metrics_add(M_WRITTEN, labels, 1);
+	return what;
 }
 
 static void inf_ev_del(struct informer *inf, json_object *obj)

@@ -111,6 +111,15 @@ void informer_relist(struct informer *, const char *why);
 int informer_relisting(const struct informer *);
 /* removes (and reports) every kept object the filter rejects now */
 void informer_refilter(struct informer *);
+/* obj (borrowed): the object the API answered one of our own creates with. Kept and
+ * reported as the watch would if the watch is running and has not reached obj's
+ * resourceVersion, nothing of its name is kept and the resource keeps it; the watch's event
+ * for that version then changes nothing. Returns what became of it, the result label of
+ * <prefix>_written_total: "kept", "watched" (the watch is there already), "known" (a copy
+ * of that name is kept), "not_kept" (keep(), the filter or the transform refused it),
+ * "not_watching" (listing, or between watches), "unordered" (a resourceVersion that is not
+ * a number) */
+const char *informer_written(struct informer *, json_object *obj);
 const char *informer_state_name(enum informer_state);
 
 /* keep() for controller revisions: only those owned by a VirtualMachinePool */
@@ -119,7 +128,7 @@ int informer_keep_pool_owned(json_object *obj);
 int informer_keep_vm_controlled(json_object *obj);
 
 /* declares the families this module updates, <prefix>_objects, _events_total,
- * _relists_total and _silent_watches_total, each by kind (the watcher: "vmpool_watcher");
+ * _relists_total, _silent_watches_total and _written_total, each by kind (the watcher: "vmpool_watcher");
  * before the first informer_new() */
 void informer_metrics_declare(const char *prefix);
 

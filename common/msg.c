@@ -63,6 +63,7 @@ static const struct msg_field obj_set_f[] = {
     F(struct msg_obj_set, "obj", obj, MF_MAP, MF_REQ),
 };
 static const struct msg_fields obj_set_t = MSG_FIELDS("OBJ_SET", obj_set_f);
+static const struct msg_fields written_t = MSG_FIELDS("WRITTEN", obj_set_f);
 
 static const struct msg_field obj_delete_f[] = {
     F(struct msg_obj_delete, "kind", kind, MF_STR, MF_REQ | MF_NONEMPTY),
@@ -158,6 +159,7 @@ static const struct {
     {MSG_ACTION, &action_t, sizeof(struct msg_action)},
     {MSG_RESULT, &result_t, sizeof(struct msg_result)},
     {MSG_LEADER, &leader_t, sizeof(struct msg_leader)},
+    {MSG_WRITTEN, &written_t, sizeof(struct msg_obj_set)},
     {MSG_PSYNC_BEGIN, &marker_t, sizeof(struct msg_marker)},
     {MSG_PSYNC_END, &marker_t, sizeof(struct msg_marker)},
     {MSG_POOL_RESULT, &pool_result_t, sizeof(struct msg_pool_result)},
@@ -390,6 +392,17 @@ MSG_PAIR(result, MSG_RESULT)
 MSG_PAIR(leader, MSG_LEADER)
 MSG_PAIR(pool_result, MSG_POOL_RESULT)
 MSG_PAIR(pool_forget, MSG_POOL_FORGET)
+
+/* WRITTEN has OBJ_SET's fields and struct */
+json_object *msg_written_pack(const struct msg_obj_set *m)
+{
+	return msg_pack(MSG_WRITTEN, m);
+}
+
+int msg_written_unpack(json_object *b, struct msg_obj_set *m, char *err, size_t errlen)
+{
+	return msg_unpack(MSG_WRITTEN, b, m, err, errlen);
+}
 
 void msg_action_set_id(json_object *body, long long id)
 {

@@ -34,7 +34,8 @@ struct msg_marker {
 	int type; /* which one: the type msg_unpack was given */
 };
 
-/* OBJ_SET: kind is one of KIND_* (checked by the receiver), obj a map */
+/* OBJ_SET, and WRITTEN (the same fields): kind is one of KIND_* (checked by the receiver),
+ * obj a map */
 struct msg_obj_set {
 	const char *kind;
 	json_object *obj;
@@ -159,6 +160,8 @@ json_object *msg_hello_pack(const struct msg_hello *);
 int msg_hello_unpack(json_object *, struct msg_hello *, char *err, size_t errlen);
 json_object *msg_obj_set_pack(const struct msg_obj_set *);
 int msg_obj_set_unpack(json_object *, struct msg_obj_set *, char *err, size_t errlen);
+json_object *msg_written_pack(const struct msg_obj_set *);
+int msg_written_unpack(json_object *, struct msg_obj_set *, char *err, size_t errlen);
 json_object *msg_obj_delete_pack(const struct msg_obj_delete *);
 int msg_obj_delete_unpack(json_object *, struct msg_obj_delete *, char *err, size_t errlen);
 json_object *msg_action_pack(const struct msg_action *);

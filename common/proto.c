@@ -15,6 +15,7 @@ static const struct {
     {MSG_ACTION, "ACTION"},
     {MSG_RESULT, "RESULT"},
     {MSG_LEADER, "LEADER"},
+    {MSG_WRITTEN, "WRITTEN"},
     {MSG_PSYNC_BEGIN, "PSYNC_BEGIN"},
     {MSG_PSYNC_END, "PSYNC_END"},
     {MSG_POOL_RESULT, "POOL_RESULT"},

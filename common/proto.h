@@ -29,6 +29,11 @@ enum msg_type {
 	 * status writes only while the actuator says it leads (it holds the Lease); stopping:
 	 * a leader's clean exit (SIGTERM), after which status stops too. */
 	MSG_LEADER = 202,
+	/* actuator -> the peers named vmpool-watcher: {kind, obj}, the object the API answered a
+	 * create with (a VM or ControllerRevision), sent after the RESULT. The watcher keeps it
+	 * as observed when its watch has not yet reached that resourceVersion (DESIGN.md,
+	 * "Written objects"); a peer that did not ask for it (any other program) never gets it. */
+	MSG_WRITTEN = 203,
 
 	/* planner.sock: planner -> subscribers (status, taps) */
 	MSG_PSYNC_BEGIN = 300, /* {} */

@@ -2,7 +2,9 @@
  * main.c: vmpool-watcher. Lists and watches pools, VMs, VMIs, pool-owned controller
  * revisions and VM-controlled PVCs and DataVolumes (metadata only; one informer each) and
  * publishes the kept objects on watcher.sock: every subscriber gets SYNC_BEGIN, the whole
- * picture as OBJ_SET, SYNC_END, then the deltas.
+ * picture as OBJ_SET, SYNC_END, then the deltas. Subscribes to actuator.sock for the objects
+ * the actuator's creates were answered with (WRITTEN): one the watch has not shown yet is
+ * published at once, as its watch event would be (informer_written()).
  * Reads the API only.
  */
 #include <sys/types.h>
@@ -25,12 +27,14 @@
 #include "log.h"
 #include "metrics.h"
 #include "multicall.h"
+#include "obj.h"
 #include "proto.h"
 #include "publish.h"
 #include "shard.h"
 #include "store.h"
 #include "xmalloc.h"
 #include "memtrim.h"
+#include "msg.h"
 #include "stopsig.h"
 
 #define WATCHER_PROG         "vmpool-watcher"
@@ -89,9 +93,10 @@ struct watcher {
 	struct stopsig *stop;
 	struct memtrim *trim;
 	struct event *subs_timer;
-	double silence;      /* --watch-silence-timeout */
-	char *pool_selector; /* --pool-selector: this instance's shard */
-	struct shard *shard; /* with --pool-selector: keeps only what the shard's pools own */
+	double silence;        /* --watch-silence-timeout */
+	char *pool_selector;   /* --pool-selector: this instance's shard */
+	struct shard *shard;   /* with --pool-selector: keeps only what the shard's pools own */
+	struct link *actuator; /* the actuator's answers to creates (MSG_WRITTEN) */
 	int ready;
 };
 
@@ -119,6 +124,8 @@ static int watcher_opt(int opt, const char *val, void *arg)
 
 /* subscribers may send nothing but HELLO */
 static const int watcher_accept[] = {0};
+/* from the actuator: what its creates were answered with; LEADER is for others */
+static const int watcher_actuator_accept[] = {MSG_WRITTEN, MSG_LEADER, 0};
 
 /* the store is read by name and in store order only */
 static const char *const no_owner_kinds[] = {NULL};
@@ -186,6 +193,34 @@ static void watcher_subs_tick(evutil_socket_t fd, short ev, void *arg)
 	publish_gauge(w->pub);
 }
 
+/* ---- the actuator's written objects ---- */
+
+static void watcher_written(struct link *l, int type, json_object *body, void *arg)
+{
+	struct watcher *w = arg;
+	struct msg_obj_set m;
+	const char *what;
+	char err[256];
+	size_t i;
+
+	if (type != MSG_WRITTEN)
+		return;
+	if (msg_written_unpack(body, &m, err, sizeof err) == -1) {
+		log_warnx(NULL, "%s from %s", err, link_peer_program(l));
+		return;
+	}
+	for (i = 0; i < WATCHER_NRES; i++) {
+		if (strcmp(w->kinds[i], m.kind) == 0) {
+			what = informer_written(w->inf[i], m.obj); /* not in log_debug's args */
+			log_debug(
+			    NULL, "written %s %s: %s", m.kind, log_escape(obj_name(m.obj)), what);
+			return;
+		}
+	}
+	log_warnx(
+	    NULL, "WRITTEN of unknown kind %s from %s", log_escape(m.kind), link_peer_program(l));
+}
+
 /* ---- start and stop ---- */
 
 static void watcher_events(struct watcher *w)
@@ -227,6 +262,8 @@ static void watcher_start(struct watcher *w)
 	static const struct informer_sink sink = {
 	    watcher_on_set, watcher_on_del, watcher_on_synced};
 	struct link_spec lspec = spec;
+	struct link_spec aspec = {LINK_ACTUATOR, watcher_actuator_accept, 0};
+	struct link_cb acb = {NULL, watcher_written, NULL};
 	struct kube_opts ko = {w->cli.qps, w->cli.burst, WATCHER_PROG, 0, 0};
 	char *sock;
 	size_t i;
@@ -253,6 +290,10 @@ static void watcher_start(struct watcher *w)
 		if (w->pool_selector != NULL && strcmp(watcher_resources[i].kind, KIND_POOL) == 0)
 			informer_set_selector(w->inf[i], w->pool_selector);
 	}
+	aspec.max_frame = w->cli.max_frame;
+	sock = link_sock_path(w->cli.run_dir, LINK_ACTUATOR);
+	w->actuator = link_connect(w->base, sock, &aspec, &acb, w);
+	free(sock);
 	log_info(NULL, "watching %s in %s", log_escape(w->kc.server),
 	    w->cli.namespace != NULL ? log_escape(w->cli.namespace) : "all namespaces");
 	if (w->pool_selector != NULL) {
@@ -270,6 +311,7 @@ static void watcher_stop(struct watcher *w)
 	for (i = 0; i < WATCHER_NRES; i++)
 		informer_stop(w->inf[i]);
 	kube_free(w->kube); /* requests still in flight die here */
+	link_free(w->actuator);
 	for (i = 0; i < WATCHER_NRES; i++)
 		informer_free(w->inf[i]);
 	shard_free(w->shard);

@@ -10,7 +10,8 @@
  * 404 NotFound, "taken" 409 AlreadyExists, "stale" 409 Conflict (idempotent or not per op).
  * A GET of a VM answers the VM "as the API has it" (LIVEVM): update_vm reads it, merges what
  * the planner built into it and PUTs that with the resourceVersion read (a 409 is tried
- * again from a new GET, three times in all).
+ * again from a new GET, three times in all). A peer named vmpool-watcher gets the answers to
+ * creates (WRITTEN).
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -38,6 +39,7 @@
 struct planner {
 	struct link *link;
 	int up;
+	int downs;            /* links lost */
 	json_object *results; /* "id" -> RESULT body */
 };
 
@@ -64,6 +66,7 @@ static void pl_frame(struct link *l, int type, json_object *body, void *arg)
 static void pl_down(struct link *l, void *arg)
 {
 	((struct planner *)arg)->up = 0;
+	((struct planner *)arg)->downs++;
 }
 
 static void loop_briefly(void *unused)
@@ -841,6 +844,103 @@ static void test_api_event_rejected(struct planner *p, const char *logp)
 	    "3 Events answered 403: %d requests (no retry), %d warning lines (one)", posts, lines);
 }
 
+/* a peer of actuator.sock that says it is vmpool-watcher: what it was sent */
+struct watcher_peer {
+	struct link *link;
+	int up;
+	json_object *written; /* [{kind, obj}] */
+	int others;           /* frames other than WRITTEN and LEADER */
+};
+
+static void wp_up(struct link *l, void *arg)
+{
+	((struct watcher_peer *)arg)->up = 1;
+}
+
+static void wp_frame(struct link *l, int type, json_object *body, void *arg)
+{
+	struct watcher_peer *w = arg;
+
+	if (type == MSG_WRITTEN)
+		json_object_array_add(w->written, json_object_get(body));
+	else if (type != MSG_LEADER)
+		w->others++;
+}
+
+static int wp_up_cond(void *arg)
+{
+	return ((struct watcher_peer *)arg)->up;
+}
+
+static int wp_count_cond(void *arg)
+{
+	struct watcher_peer *w = arg;
+
+	return json_object_array_length(w->written) >= 2;
+}
+
+static int wait_cond(int (*cond)(void *), void *arg, double secs)
+{
+	double end = now_mono() + secs;
+
+	while (!cond(arg) && now_mono() < end)
+		loop_briefly(NULL);
+	return cond(arg);
+}
+
+/*
+ * The answers to creates of VMs and revisions go to the peers named vmpool-watcher, after the
+ * RESULT, as WRITTEN {kind, obj}; an AlreadyExists, a patch and a delete send nothing, and a
+ * peer with another name (the planner here) gets none.
+ */
+static void test_api_written(struct planner *p, const char *sock)
+{
+	static const int accept[] = {MSG_WRITTEN, MSG_LEADER, 0};
+	static const struct link_spec spec = {LINK_ACTUATOR, accept, 0};
+	static const struct link_cb cb = {wp_up, wp_frame, NULL};
+	struct watcher_peer w = {NULL, 0, json_object_new_array(), 0};
+	json_object *r, *a, *b;
+	int downs = p->downs;
+
+	log_init("vmpool-watcher", 0, LOG_FMT_TEXT); /* the name our HELLO carries */
+	w.link = link_connect(base, sock, &spec, &cb, &w);
+	STAGEKIT_CHECK(wait_cond(wp_up_cond, &w, 10), "watcher peer up");
+	log_init("test_actuator", 0, LOG_FMT_TEXT);
+	r = act(p, 250,
+	    "{\"id\":250,\"op\":\"create_vm\",\"namespace\":\"ns\",\"name\":\"taken\","
+	    "\"body\":" VMOBJ("taken") "}");
+	STAGEKIT_CHECK(result_is(r, 1, "AlreadyExists"), "create of a taken name: done");
+	r = act(p, 251,
+	    "{\"id\":251,\"op\":\"patch_vm\",\"namespace\":\"ns\",\"name\":\"w-vm\","
+	    "\"patch\":" JPATCH "}");
+	STAGEKIT_CHECK(result_is(r, 1, NULL), "patch: done");
+	r = act(p, 252,
+	    "{\"id\":252,\"op\":\"create_vm\",\"namespace\":\"ns\",\"name\":\"w-vm\","
+	    "\"body\":" VMOBJ("w-vm") "}");
+	STAGEKIT_CHECK(result_is(r, 1, NULL), "create_vm: done");
+	r = act(p, 253,
+	    "{\"id\":253,\"op\":\"create_rev\",\"namespace\":\"ns\",\"name\":\"w-rev\","
+	    "\"body\":" REVOBJ("w-rev") "}");
+	STAGEKIT_CHECK(result_is(r, 1, NULL), "create_rev: done");
+	STAGEKIT_CHECK(wait_cond(wp_count_cond, &w, 5), "two WRITTEN frames (%zu)",
+	    json_object_array_length(w.written));
+	a = json_object_array_get_idx(w.written, 0);
+	b = json_object_array_get_idx(w.written, 1);
+	STAGEKIT_CHECK(json_object_array_length(w.written) == 2 &&
+	                   strcmp(obj_str(a, "kind") ?: "", KIND_VM) == 0 &&
+	                   strcmp(obj_str(a, "obj.metadata.name") ?: "", "w-vm") == 0 &&
+	                   strcmp(obj_str(a, "obj.metadata.resourceVersion") ?: "", "42") == 0 &&
+	                   strcmp(obj_str(b, "kind") ?: "", KIND_REV) == 0 &&
+	                   strcmp(obj_str(b, "obj.metadata.name") ?: "", "w-rev") == 0 &&
+	                   w.others == 0,
+	    "WRITTEN: the created VM, then the revision, as answered; nothing else (%s)",
+	    obj_json(w.written));
+	STAGEKIT_CHECK(p->up && p->downs == downs,
+	    "the planner peer, not named vmpool-watcher, got no WRITTEN (its link would close)");
+	link_free(w.link);
+	json_object_put(w.written);
+}
+
 static void test_api(const char *bin, const char *tmp)
 {
 	char kc[1300], logp[1300], rundir[1300], *sock;
@@ -867,6 +967,7 @@ static void test_api(const char *bin, const char *tmp)
 	test_api_correlation(&p);
 	test_api_unfinalize(&p);
 	test_api_event_rejected(&p, logp);
+	test_api_written(&p, sock);
 
 	kill(pid, SIGTERM);
 	rc = wait_exit(pid, 10);

@@ -5,7 +5,8 @@
  * told), chunked watch streams written over time, a 404 for VMIs and DataVolumes (missing
  * CRDs), PVCs of which only the VM-controlled ones are published (metadata only), watch
  * expiry as an ERROR 410 event or as HTTP 410, and garbage lines. Subscribers connect to
- * watcher.sock with link_connect and keep their own picture.
+ * watcher.sock with link_connect and keep their own picture; a fake actuator listens on
+ * actuator.sock and sends the watcher WRITTEN frames (the objects creates were answered with).
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -31,6 +32,7 @@
 
 #include "link.h"
 #include "log.h"
+#include "msg.h"
 #include "proto.h"
 #include "timeutil.h"
 #include "../support/stagekit.h"
@@ -1088,6 +1090,112 @@ static int tw_vm_watched(void *arg)
 	return 0;
 }
 
+/* ---- the fake actuator: WRITTEN frames ---- */
+
+static struct link *tw_act; /* the watcher's link to the fake actuator, once up */
+
+static void tw_act_up(struct link *l, void *arg)
+{
+	if (strcmp(link_peer_program(l), "vmpool-watcher") == 0)
+		tw_act = l;
+}
+
+static void tw_act_down(struct link *l, void *arg)
+{
+	if (l == tw_act)
+		tw_act = NULL;
+}
+
+static int tw_act_up_cond(void *arg)
+{
+	return tw_act != NULL;
+}
+
+static void tw_send_written(const char *kind, json_object *obj)
+{
+	struct msg_obj_set m = {kind, obj};
+	json_object *b = msg_written_pack(&m);
+
+	link_send(tw_act, MSG_WRITTEN, b);
+	json_object_put(b);
+}
+
+static void tw_set_rv(json_object *obj, long rv)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof buf, "%ld", rv);
+	json_object_object_add(json_object_object_get(obj, "metadata"), "resourceVersion",
+	    json_object_new_string(buf));
+}
+
+/* puts a VM through the watch and waits for it: what was sent before it has been handled */
+static int tw_marker(struct sub *a, const char *name)
+{
+	char key[128];
+
+	snprintf(key, sizeof key, "vm/t1/%s", name);
+	fake_put(FR_VM, fake_vm("t1", name), 0);
+	return tw_wait_key(a, key, 1, 10);
+}
+
+/*
+ * The actuator's WRITTEN: a created VM ahead of the watch is published at once and its watch
+ * event is no news; one the watch has passed (created and deleted meanwhile), one whose name
+ * is kept, one the resource does not keep and one of an unknown kind are not published.
+ */
+static void tw_written(struct sub *a, int mport, const char *wlog)
+{
+	struct tw_logword lw = {wlog, "WRITTEN of unknown kind"};
+	struct stagekit_http_answer h;
+	json_object *vm;
+	int sets;
+
+	stagekit_check(tw_wait(tw_act_up_cond, NULL, 20), "the watcher connects to actuator.sock");
+	vm = fake_vm("t1", "vm-w1");
+	tw_set_rv(vm, fk.rv + 1); /* the version the API server gives it next */
+	tw_send_written(KIND_VM, vm);
+	stagekit_check(tw_wait_key(a, "vm/t1/vm-w1", 1, 10),
+	    "WRITTEN ahead of the watch -> OBJ_SET before the watch shows it");
+	sets = a->sets;
+	fake_put(FR_VM, vm, 0); /* the watch's ADDED, at the same version */
+	stagekit_check(tw_marker(a, "vm-w2"), "the watch goes on");
+	stagekit_check(a->sets == sets + 1,
+	    "the watch's event of the version written is not published again (%d sets)",
+	    a->sets - sets);
+
+	sets = a->sets;
+	vm = fake_vm("t1", "vm-w3");
+	tw_set_rv(vm, fk.rv); /* the watch is there: gone since, or it would be kept */
+	tw_send_written(KIND_VM, vm);
+	json_object_put(vm);
+	vm = fake_vm("t1", "vm-w2");
+	json_object_object_add(
+	    json_object_object_get(vm, "metadata"), "labels", json_object_new_string("not a map"));
+	tw_set_rv(vm, fk.rv + 100);
+	tw_send_written(KIND_VM, vm);
+	json_object_put(vm);
+	vm = fake_rev("t1", "sts-rev9", "StatefulSet");
+	tw_set_rv(vm, fk.rv + 100);
+	tw_send_written(KIND_REV, vm);
+	tw_send_written("bogus", vm);
+	json_object_put(vm);
+	stagekit_check(tw_marker(a, "vm-w4"), "the watch goes on after them");
+	stagekit_check(
+	    a->sets == sets + 1 && !sub_has(a, "vm/t1/vm-w3") && !sub_has(a, "rev/t1/sts-rev9"),
+	    "WRITTEN behind the watch, of a kept name, or not kept: nothing published (%d sets)",
+	    a->sets - sets);
+	stagekit_check(tw_wait(tw_log_cond, &lw, 5), "WRITTEN of an unknown kind is logged");
+	stagekit_check(tw_wait(tw_exact_cond, a, 5), "picture exact after WRITTEN");
+	tw_http_get(mport, "/metrics", &h);
+	stagekit_check(
+	    strstr(h.body, "vmpool_watcher_written_total{kind=\"vm\",result=\"kept\"} 1") &&
+	        strstr(h.body, "vmpool_watcher_written_total{kind=\"vm\",result=\"watched\"} 1") &&
+	        strstr(h.body, "vmpool_watcher_written_total{kind=\"vm\",result=\"known\"} 1") &&
+	        strstr(h.body, "vmpool_watcher_written_total{kind=\"rev\",result=\"not_kept\"} 1"),
+	    "metrics: vmpool_watcher_written_total by kind and result");
+}
+
 /* a list answered 200 with a body that is not JSON is logged as such (not as "not a list"),
  * retried, and the picture is whole again once the API answers properly */
 static void tw_bad_list(struct sub *a, const char *wlog)
@@ -1162,6 +1270,11 @@ int main(void)
 	char bin[512], kc[300], sock[300], wlog[300], maddr[64], rm[300];
 	struct timeval tick = {0, 20000};
 	struct event *tev;
+	static const int act_accept[] = {0};
+	static const struct link_spec act_spec = {LINK_ACTUATOR, act_accept, 0};
+	static const struct link_cb act_cb = {tw_act_up, NULL, tw_act_down};
+	struct link_server *act;
+	char *apath;
 	struct sub *a, *b;
 	int port, mport, pfd;
 
@@ -1187,6 +1300,10 @@ int main(void)
 	mport = stagekit_free_port();
 	stagekit_write_kubeconfig(kc, port, TW_TOKEN, NULL);
 	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", mport);
+	apath = link_sock_path(tmpdir, LINK_ACTUATOR);
+	if ((act = link_listen(fk.base, apath, &act_spec, &act_cb, NULL)) == NULL)
+		stagekit_check(0, "the fake actuator listens on %s", apath);
+	free(apath);
 	{
 		char *argv[] = {bin, "--run-dir", tmpdir, "--kubeconfig", kc, "--metrics-addr",
 		    maddr, "-v", NULL};
@@ -1201,6 +1318,7 @@ int main(void)
 	a = sub_new(fk.base, sock);
 	tw_first_sync(a);
 	tw_watch_events(a);
+	tw_written(a, mport, wlog);
 	tw_pvc_events(a);
 	tw_garbage(a);
 	tw_relists(a);
@@ -1217,6 +1335,7 @@ int main(void)
 		tw_show_log(wlog);
 	sub_free(a);
 	sub_free(b);
+	link_server_free(act);
 	fake_free();
 	event_free(tev);
 	event_base_free(fk.base);
