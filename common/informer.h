@@ -128,8 +128,8 @@ int informer_keep_pool_owned(json_object *obj);
 int informer_keep_vm_controlled(json_object *obj);
 
 /* declares the families this module updates, <prefix>_objects, _events_total,
- * _relists_total, _silent_watches_total and _written_total, each by kind (the watcher: "vmpool_watcher");
- * before the first informer_new() */
+ * _relists_total, _silent_watches_total and _written_total, each by kind (the watcher:
+ * "vmpool_watcher"); before the first informer_new() */
 void informer_metrics_declare(const char *prefix);
 
 #endif
