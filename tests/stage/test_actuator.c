@@ -899,29 +899,40 @@ static void test_api_written(struct planner *p, const char *sock)
 	static const struct link_spec spec = {LINK_ACTUATOR, accept, 0};
 	static const struct link_cb cb = {wp_up, wp_frame, NULL};
 	struct watcher_peer w = {NULL, 0, json_object_new_array(), 0};
+	/* an AlreadyExists and a patch send nothing; the creates do, in their order */
+	static const struct {
+		long long id;
+		const char *action, *reason, *what;
+	} acts[] = {
+	    {250,
+	        "{\"id\":250,\"op\":\"create_vm\",\"namespace\":\"ns\",\"name\":\"taken\","
+	        "\"body\":" VMOBJ("taken") "}",
+	        "AlreadyExists", "create of a taken name"},
+	    {251,
+	        "{\"id\":251,\"op\":\"patch_vm\",\"namespace\":\"ns\",\"name\":\"w-vm\","
+	        "\"patch\":" JPATCH "}",
+	        NULL, "patch_vm"},
+	    {252,
+	        "{\"id\":252,\"op\":\"create_vm\",\"namespace\":\"ns\",\"name\":\"w-vm\","
+	        "\"body\":" VMOBJ("w-vm") "}",
+	        NULL, "create_vm"},
+	    {253,
+	        "{\"id\":253,\"op\":\"create_rev\",\"namespace\":\"ns\",\"name\":\"w-rev\","
+	        "\"body\":" REVOBJ("w-rev") "}",
+	        NULL, "create_rev"},
+	};
 	json_object *r, *a, *b;
 	int downs = p->downs;
+	size_t i;
 
 	log_init("vmpool-watcher", 0, LOG_FMT_TEXT); /* the name our HELLO carries */
 	w.link = link_connect(base, sock, &spec, &cb, &w);
 	STAGEKIT_CHECK(wait_cond(wp_up_cond, &w, 10), "watcher peer up");
 	log_init("test_actuator", 0, LOG_FMT_TEXT);
-	r = act(p, 250,
-	    "{\"id\":250,\"op\":\"create_vm\",\"namespace\":\"ns\",\"name\":\"taken\","
-	    "\"body\":" VMOBJ("taken") "}");
-	STAGEKIT_CHECK(result_is(r, 1, "AlreadyExists"), "create of a taken name: done");
-	r = act(p, 251,
-	    "{\"id\":251,\"op\":\"patch_vm\",\"namespace\":\"ns\",\"name\":\"w-vm\","
-	    "\"patch\":" JPATCH "}");
-	STAGEKIT_CHECK(result_is(r, 1, NULL), "patch: done");
-	r = act(p, 252,
-	    "{\"id\":252,\"op\":\"create_vm\",\"namespace\":\"ns\",\"name\":\"w-vm\","
-	    "\"body\":" VMOBJ("w-vm") "}");
-	STAGEKIT_CHECK(result_is(r, 1, NULL), "create_vm: done");
-	r = act(p, 253,
-	    "{\"id\":253,\"op\":\"create_rev\",\"namespace\":\"ns\",\"name\":\"w-rev\","
-	    "\"body\":" REVOBJ("w-rev") "}");
-	STAGEKIT_CHECK(result_is(r, 1, NULL), "create_rev: done");
+	for (i = 0; i < sizeof acts / sizeof acts[0]; i++) {
+		r = act(p, acts[i].id, acts[i].action);
+		STAGEKIT_CHECK(result_is(r, 1, acts[i].reason), "%s: done", acts[i].what);
+	}
 	STAGEKIT_CHECK(wait_cond(wp_count_cond, &w, 5), "two WRITTEN frames (%zu)",
 	    json_object_array_length(w.written));
 	a = json_object_array_get_idx(w.written, 0);
