@@ -78,7 +78,7 @@ static void act_send_leader(struct link *l, void *arg)
 /* WRITTEN to one peer, if it is a watcher (the others never asked for it) */
 static void act_send_written(struct link *l, void *arg)
 {
-	if (strcmp(link_peer_program(l), "vmpool-watcher") == 0)
+	if (strcmp(link_peer_program(l), PROG_WATCHER) == 0)
 		link_send(l, MSG_WRITTEN, arg);
 }
 

@@ -833,14 +833,15 @@ static void inf_ev_set(struct informer *inf, json_object *obj)
  */
 const char *informer_written(struct informer *inf, json_object *obj)
 {
+	int newer = inf_rv_newer(inf_rv(obj), inf->rv);
 	json_object *kept;
 	const char *what;
 	char labels[128];
 
 	if (inf->state != INF_WATCHING)
 		what = "not_watching";
-	else if (inf_rv_newer(inf_rv(obj), inf->rv) != 1)
-		what = inf_rv_newer(inf_rv(obj), inf->rv) == 0 ? "watched" : "unordered";
+	else if (newer != 1)
+		what = newer == 0 ? "watched" : "unordered";
 	else if (obj_name(obj) != NULL &&
 	         store_get(inf->store, inf->res->kind, obj_namespace(obj), obj_name(obj)) != NULL)
 		what = "known";

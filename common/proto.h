@@ -48,6 +48,9 @@ const char *msg_type_name(int type); /* "HELLO", "OBJ_SET", ... or "UNKNOWN" */
 #define LINK_WATCHER  "watcher"
 #define LINK_ACTUATOR "actuator"
 #define LINK_PLANNER  "planner"
+/* the watcher's program name, as its HELLO carries it: the peer of actuator.sock that gets
+ * WRITTEN */
+#define PROG_WATCHER "vmpool-watcher"
 
 /* the pool API's kind and the finalizer the controller puts on pools and the VMs it owns */
 #define POOL_KIND      "VirtualMachinePool"

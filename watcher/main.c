@@ -37,7 +37,7 @@
 #include "msg.h"
 #include "stopsig.h"
 
-#define WATCHER_PROG         "vmpool-watcher"
+#define WATCHER_PROG         PROG_WATCHER
 #define WATCHER_SUBS_REFRESH 2.0 /* seconds between subscriber gauge updates */
 /* A draining API server keeps watches open and silent for up to 60 s: a watch silent for
  * half that is re-established from its last resourceVersion. A healthy but quiet watch pays
