@@ -15,7 +15,11 @@
  *      server still loading its CRDs), then reports them gone; with absent_keep 0 it empties
  *      the informer at once, so the check of 3 is not one that cannot fail;
  *   6. watches that fail before any event (503, or cut inside the event) lead to a list
- *      after three; watches the server closes cleanly before any event do not.
+ *      after three; watches the server closes cleanly before any event do not;
+ *   7. informer_written(): an object our create was answered with is kept only while
+ *      watching and when newer than the watch (as numbers: 9 is older than 10), not under
+ *      a kept name nor with a version that is not a number, and it does not move the
+ *      version the watch resumes from.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +51,7 @@ static struct {
 	enum fake_mode mode;
 	struct evhttp_request *held;
 	int lists, watches;
+	char watch_rv[32]; /* the resourceVersion the last watch asked for */
 } F;
 
 /* what the sink saw */
@@ -96,6 +101,9 @@ static void fake_serve(struct evhttp_request *req, void *arg)
 		return;
 	}
 	F.watches++;
+	if (strstr(uri, "resourceVersion=") != NULL)
+		sscanf(strstr(uri, "resourceVersion=") + strlen("resourceVersion="), "%31[0-9]",
+		    F.watch_rv);
 	if (F.mode == FAKE_WATCH503) {
 		static const char su[] =
 		    "{\"kind\":\"Status\",\"code\":503,\"reason\":\"ServiceUnavailable\"}";
@@ -417,6 +425,65 @@ static void test_closed_watches_no_relist(void)
 	itest_stop(&t);
 }
 
+/* a VM as a create's answer: name, resourceVersion (NULL: none) */
+static json_object *answer(const char *name, const char *rv)
+{
+	char text[256];
+
+	snprintf(text, sizeof text,
+	    "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"t\",\"uid\":\"u-%s\"%s%s%s},"
+	    "\"spec\":{\"running\":true}}",
+	    name, name, rv ? ",\"resourceVersion\":\"" : "", rv ? rv : "", rv ? "\"" : "");
+	return json_tokener_parse(text);
+}
+
+/* informer_written(inf, answer(name, rv)) is want */
+static int written_is(struct informer *inf, const char *name, const char *rv, const char *want)
+{
+	json_object *o = answer(name, rv);
+	const char *got = informer_written(inf, o);
+
+	json_object_put(o);
+	if (strcmp(got, want) != 0)
+		fprintf(stderr, "  written %s at %s: %s, not %s\n", name, rv ? rv : "-", got, want);
+	return strcmp(got, want) == 0;
+}
+
+/* 7: what informer_written() keeps, against a watch at resourceVersion 10 */
+static void test_written(void)
+{
+	static const struct informer_res res = {.kind = KIND_VM, .required = 1};
+	struct store *idle_store = store_new();
+	struct informer *idle = informer_new(base, NULL, idle_store, &res, "t", &sink, NULL);
+	struct itest t;
+	int sets;
+
+	stagekit_check(written_is(idle, "w", "11", "not_watching"), "not started: not used");
+	informer_free(idle);
+	store_free(idle_store);
+	itest_start(&t, 60);
+	sets = K.sets;
+	stagekit_check(
+	    written_is(t.inf, "w", "9", "watched") && written_is(t.inf, "w", "10", "watched"),
+	    "versions 9 and 10 against a watch at 10: the watch has shown them");
+	stagekit_check(written_is(t.inf, "w", "x11", "unordered") &&
+	                   written_is(t.inf, "w", "011", "unordered") &&
+	                   written_is(t.inf, "w", NULL, "unordered"),
+	    "a version that is not a number, or none: not used");
+	stagekit_check(written_is(t.inf, "a", "11", "known"), "a kept name: not used");
+	stagekit_check(K.sets == sets && store_get(t.store, KIND_VM, "t", "w") == NULL,
+	    "nothing reported or kept for them (%d sets)", K.sets - sets);
+	stagekit_check(written_is(t.inf, "w", "11", "kept") && K.sets == sets + 1 &&
+	                   strcmp(K.last_set, "w") == 0 &&
+	                   store_get(t.store, KIND_VM, "t", "w") != NULL,
+	    "version 11, a new name: kept and reported");
+	store_release_views(t.store);
+	fake_end_watch();
+	stagekit_check(run_until(watch_held, NULL, 10) && strcmp(F.watch_rv, "10") == 0,
+	    "the watch resumes from 10, not from the answer's 11 (%s)", F.watch_rv);
+	itest_stop(&t);
+}
+
 int main(void)
 {
 	log_init("test_informer", 0, LOG_FMT_TEXT);
@@ -427,6 +494,7 @@ int main(void)
 	test_failing_watches_relist(FAKE_WATCH503, "failing with no event");
 	test_failing_watches_relist(FAKE_WATCH_CUT, "cut inside their first event");
 	test_closed_watches_no_relist();
+	test_written();
 	event_base_free(base);
 	return stagekit_summary("test_informer");
 }
