@@ -32,7 +32,7 @@ enum msg_type {
 	/* actuator -> the peers named vmpool-watcher: {kind, obj}, the object the API answered a
 	 * create with (a VM or ControllerRevision), sent after the RESULT. The watcher keeps it
 	 * as observed when its watch has not yet reached that resourceVersion (DESIGN.md,
-	 * "Written objects"); a peer that did not ask for it (any other program) never gets it. */
+	 * "Links"); a peer that did not ask for it (any other program) never gets it. */
 	MSG_WRITTEN = 203,
 
 	/* planner.sock: planner -> subscribers (status, taps) */

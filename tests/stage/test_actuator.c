@@ -75,13 +75,24 @@ static void loop_briefly(void *unused)
 	usleep(2000);
 }
 
-static int wait_up(struct planner *p, double secs)
+/* runs the loop until cond(arg) holds or secs pass; returns cond(arg) */
+static int wait_cond(int (*cond)(void *), void *arg, double secs)
 {
 	double end = now_mono() + secs;
 
-	while (!p->up && now_mono() < end)
+	while (!cond(arg) && now_mono() < end)
 		loop_briefly(NULL);
-	return p->up;
+	return cond(arg);
+}
+
+static int pl_up_cond(void *arg)
+{
+	return ((struct planner *)arg)->up;
+}
+
+static int wait_up(struct planner *p, double secs)
+{
+	return wait_cond(pl_up_cond, p, secs);
 }
 
 /* waits for RESULT id on p; borrowed */
@@ -879,19 +890,10 @@ static int wp_count_cond(void *arg)
 	return json_object_array_length(w->written) >= 2;
 }
 
-static int wait_cond(int (*cond)(void *), void *arg, double secs)
-{
-	double end = now_mono() + secs;
-
-	while (!cond(arg) && now_mono() < end)
-		loop_briefly(NULL);
-	return cond(arg);
-}
-
 /*
  * The answers to creates of VMs and revisions go to the peers named vmpool-watcher, after the
- * RESULT, as WRITTEN {kind, obj}; an AlreadyExists, a patch and a delete send nothing, and a
- * peer with another name (the planner here) gets none.
+ * RESULT, as WRITTEN {kind, obj}; an AlreadyExists and a patch send nothing, and a peer
+ * with another name (the planner here) gets none.
  */
 static void test_api_written(struct planner *p, const char *sock)
 {
@@ -925,7 +927,7 @@ static void test_api_written(struct planner *p, const char *sock)
 	int downs = p->downs;
 	size_t i;
 
-	log_init("vmpool-watcher", 0, LOG_FMT_TEXT); /* the name our HELLO carries */
+	log_init(PROG_WATCHER, 0, LOG_FMT_TEXT); /* the name our HELLO carries */
 	w.link = link_connect(base, sock, &spec, &cb, &w);
 	STAGEKIT_CHECK(wait_cond(wp_up_cond, &w, 10), "watcher peer up");
 	log_init("test_actuator", 0, LOG_FMT_TEXT);

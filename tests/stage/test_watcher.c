@@ -1096,7 +1096,7 @@ static struct link *tw_act; /* the watcher's link to the fake actuator, once up 
 
 static void tw_act_up(struct link *l, void *arg)
 {
-	if (strcmp(link_peer_program(l), "vmpool-watcher") == 0)
+	if (strcmp(link_peer_program(l), PROG_WATCHER) == 0)
 		tw_act = l;
 }
 
@@ -1169,9 +1169,9 @@ static void tw_written(struct sub *a, int mport, const char *wlog)
 	tw_set_rv(vm, fk.rv); /* the watch is there: gone since, or it would be kept */
 	tw_send_written(KIND_VM, vm);
 	json_object_put(vm);
-	vm = fake_vm("t1", "vm-w2");
+	vm = fake_vm("t1", "vm-w2"); /* a newer copy of a kept name, changed: not taken either */
 	json_object_object_add(
-	    json_object_object_get(vm, "metadata"), "labels", json_object_new_string("not a map"));
+	    json_object_object_get(vm, "metadata"), "labels", json_tokener_parse("{\"w\":\"2\"}"));
 	tw_set_rv(vm, fk.rv + 100);
 	tw_send_written(KIND_VM, vm);
 	json_object_put(vm);
